@@ -1,0 +1,88 @@
+"""Elman network (Elman 1990): h_t = act(W_hx x_t + b_ih + W_hh h_{t-1} + b_hh), optional y_t = out_act(W_yh h_t + b_y).
+
+Parameter names follow torch.nn.RNN (weight_ih, weight_hh, bias_ih, bias_hh) so weights load across.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .base import (Activation, Cell, CellConfig, State, StepContext, check_positive,
+                   resolve_activation, uniform_init_)
+
+
+@dataclass
+class ElmanConfig(CellConfig):
+    activation: Activation = "tanh"
+    #: size of the optional per-step output layer y_t = out_act(W_yh h_t + b_y); 0 = emit h_t
+    output_size: int = 0
+    out_activation: Activation = "identity"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        resolve_activation(self.activation, "activation")
+        resolve_activation(self.out_activation, "out_activation")
+        if self.output_size:
+            check_positive("output_size", self.output_size)
+
+
+class ElmanCell(Cell):
+    """Simple recurrent network cell; tanh, relu, sigmoid, identity or any callable activation."""
+
+    family = "elman"
+    config_class = ElmanConfig
+
+    def __init__(self, config: ElmanConfig):
+        super().__init__(config)
+        H, I = config.hidden_size, config.input_size
+        self.act = resolve_activation(config.activation)
+        self.out_act = resolve_activation(config.out_activation, "out_activation")
+        self.weight_ih = nn.Parameter(torch.empty(H, I))
+        self.weight_hh = nn.Parameter(torch.empty(H, H))
+        if config.bias:
+            self.bias_ih = nn.Parameter(torch.empty(H))
+            self.bias_hh = nn.Parameter(torch.empty(H))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_hh", None)
+        if config.output_size:
+            self.weight_yh = nn.Parameter(torch.empty(config.output_size, H))
+            self.bias_y = nn.Parameter(torch.empty(config.output_size))
+        else:
+            self.register_parameter("weight_yh", None)
+            self.register_parameter("bias_y", None)
+        self._init_initial_state()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        uniform_init_([p for n, p in self.named_parameters() if not n.startswith("initial_states")],
+                      self.hidden_size)
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.hidden_size,)
+
+    @property
+    def output_size(self) -> int:
+        return self.config.output_size or self.hidden_size
+
+    def project_input(self, x: Tensor) -> Tensor:
+        b = None
+        if self.bias_ih is not None:
+            b = self.bias_ih + self.bias_hh  # both biases are constant over time: fold them in
+        return nn.functional.linear(x, self.weight_ih, b)  # (..., H)
+
+    def recur(self, xp_t: Tensor, state: State, ctx: StepContext) -> State:
+        h = state[0]
+        if ctx.h_mask is not None:
+            h = h * ctx.h_mask
+        pre = torch.addmm(xp_t, h, ctx.weights["weight_hh"].t())  # (B, H)
+        return (self.act(pre),)
+
+    def readout(self, hidden_seq: Tensor) -> Tensor:
+        if self.weight_yh is None:
+            return hidden_seq
+        return self.out_act(nn.functional.linear(hidden_seq, self.weight_yh, self.bias_y))

@@ -1,0 +1,75 @@
+"""Jordan network (Jordan 1986): the context fed back is the previous *output*, not the hidden state.
+
+    h_t = act(W_hx x_t + b_ih + W_hy y_{t-1})        (H)
+    y_t = out_act(W_yh h_t + b_y)                     (O)
+
+The state carried from step to step is y_t alone (state_sizes == (O,)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Tuple
+
+import torch
+from torch import Tensor, nn
+
+from .base import (Activation, Cell, CellConfig, State, StepContext, check_positive,
+                   resolve_activation, uniform_init_)
+
+
+@dataclass
+class JordanConfig(CellConfig):
+    activation: Activation = "tanh"
+    #: size of the output y_t fed back as context; 0 means the same as hidden_size
+    output_size: int = 0
+    #: bounded by default: an unbounded output fed back can grow without limit
+    out_activation: Activation = "tanh"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        resolve_activation(self.activation, "activation")
+        resolve_activation(self.out_activation, "out_activation")
+        if self.output_size:
+            check_positive("output_size", self.output_size)
+
+
+class JordanCell(Cell):
+    family = "jordan"
+    config_class = JordanConfig
+    recurrent_weight_name = "weight_hy"
+    state_names = ("y",)
+
+    def __init__(self, config: JordanConfig):
+        super().__init__(config)
+        H, I, O = config.hidden_size, config.input_size, config.output_size or config.hidden_size
+        self.act = resolve_activation(config.activation)
+        self.out_act = resolve_activation(config.out_activation, "out_activation")
+        self.weight_ih = nn.Parameter(torch.empty(H, I))
+        self.weight_hy = nn.Parameter(torch.empty(H, O))
+        self.weight_yh = nn.Parameter(torch.empty(O, H))
+        if config.bias:
+            self.bias_ih = nn.Parameter(torch.empty(H))
+            self.bias_y = nn.Parameter(torch.empty(O))
+        else:
+            self.register_parameter("bias_ih", None)
+            self.register_parameter("bias_y", None)
+        self._init_initial_state()
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        uniform_init_([p for n, p in self.named_parameters() if not n.startswith("initial_states")],
+                      self.hidden_size)
+
+    @property
+    def state_sizes(self) -> Tuple[int, ...]:
+        return (self.config.output_size or self.hidden_size,)
+
+    def project_input(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(x, self.weight_ih, self.bias_ih)  # (..., H)
+
+    def recur(self, xp_t: Tensor, state: State, ctx: StepContext) -> State:
+        y = state[0]
+        if ctx.h_mask is not None:
+            y = y * ctx.h_mask
+        h = self.act(torch.addmm(xp_t, y, ctx.weights["weight_hy"].t()))  # (B, H)
+        return (self.out_act(nn.functional.linear(h, self.weight_yh, self.bias_y)),)  # (B, O)

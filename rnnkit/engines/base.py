@@ -1,0 +1,107 @@
+"""The engine contract: how a whole sequence runs.
+
+Two scopes:
+
+* a **direction engine** runs one cell over one sequence in one direction
+  (``run_direction``); the layer stacks layers and directions around it. reference, bptt, scan and
+  the GPU kernels are direction engines.
+* a **stack engine** runs the whole stacked, possibly bidirectional layer in one call
+  (``run_stack``); native (torch's fused cuDNN/oneDNN RNNs) is one.
+
+Every engine answers ``supports(request)`` with ``None`` (it can serve) or a sentence saying why not.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..cells.base import Cell
+    from ..layers.recurrent import Recurrent
+
+State = Tuple[Tensor, ...]
+
+
+class EngineError(ValueError):
+    """A forced engine cannot serve the configuration; the message says why."""
+
+
+@dataclass
+class Request:
+    """What a forward call asks of an engine: the layer, the input's device/dtype and the features."""
+
+    layer: "Recurrent"
+    device: torch.device
+    dtype: torch.dtype
+    has_lengths: bool = False
+    all_states: bool = False
+    probe_grads: bool = False
+    record_gates: bool = False
+    training: bool = False
+    needs_grad: bool = False
+
+    @property
+    def family(self) -> str:
+        return self.layer.family
+
+    @property
+    def cells(self) -> List["Cell"]:
+        return list(self.layer.cells)
+
+
+@dataclass
+class DirectionMasks:
+    """Regularisation masks fixed for one (layer, direction) over one sequence, already scaled.
+
+    dropconnect: same shape as the cell's recurrent weight; h_mask: (B, S0) variational dropout on
+    the state entering the recurrent matmul; zoneout: one (T, B, S_k) tensor per state component
+    with the probability of keeping the old value (Bernoulli in training, the constant p in eval).
+    """
+
+    dropconnect: Optional[Tensor] = None
+    h_mask: Optional[Tensor] = None
+    zoneout: Optional[Tuple[Tensor, ...]] = None
+
+    @property
+    def any(self) -> bool:
+        return self.dropconnect is not None or self.h_mask is not None or self.zoneout is not None
+
+
+@dataclass
+class DirectionJob:
+    """Everything a direction engine needs besides the cell, the input and the initial state."""
+
+    valid: Optional[Tensor] = None          # (T, B, 1) bool: step t is inside sequence b
+    masks: DirectionMasks = field(default_factory=DirectionMasks)
+    want_states: bool = False
+    probe: Optional[Tensor] = None          # (T, B, S0) zeros added to state[0] at each step
+    trace: Optional[list] = None            # cells append gate activations per step
+
+
+@dataclass
+class DirectionResult:
+    hidden: Tensor                          # (T, B, S0) what each step emits, zero past lengths
+    state: State                            # final state, the state at each sequence's own end
+    states: Optional[State] = None          # per component (T, B, S_k) when want_states
+
+
+class Engine:
+    """Base class. Subclasses set ``name``/``scope`` and implement supports + one run method."""
+
+    name: str = "engine"
+    scope: str = "direction"  # or "stack"
+
+    def supports(self, req: Request) -> Optional[str]:
+        raise NotImplementedError
+
+    def run_direction(self, cell: "Cell", x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+        raise NotImplementedError(f"{self.name} is not a direction engine")
+
+    def run_stack(self, layer: "Recurrent", x: Tensor, state0: List[State], lengths: Optional[Tensor]):
+        raise NotImplementedError(f"{self.name} is not a stack engine")
+
+    def __repr__(self) -> str:
+        return f"<engine {self.name}>"

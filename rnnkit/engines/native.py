@@ -1,0 +1,99 @@
+"""The native engine: configurations torch.nn implements go to torch's fused RNN kernels
+(cuDNN on GPU, oneDNN or ATen's native loop on CPU): LSTM (with proj_size), GRU with the reset gate
+after the matmul, Elman with tanh or relu, padded, with lengths (packed internally) or packed.
+"""
+from __future__ import annotations
+
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from .base import Engine, Request, State
+
+_TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
+
+
+def _config_reason(cell) -> Optional[str]:
+    cfg = cell.config
+    if cell.family == "lstm":
+        if cfg.peephole:
+            return "torch has no peephole LSTM"
+        if cfg.layer_norm:
+            return "torch has no layer-normalised LSTM"
+    elif cell.family == "gru":
+        if not cfg.reset_after:
+            return "torch's GRU applies the reset gate after the matmul; this cell applies it before (Cho et al.)"
+        if cfg.layer_norm:
+            return "torch has no layer-normalised GRU"
+    elif cell.family == "elman":
+        if cfg.activation not in ("tanh", "relu"):
+            return f"torch's RNN supports tanh and relu only, not {cfg.activation!r}"
+        if cfg.output_size:
+            return "torch's RNN has no per-step output layer"
+    else:
+        return f"torch.nn has no {cell.family} cell"
+    return None
+
+
+class NativeEngine(Engine):
+    name = "native"
+    scope = "stack"
+
+    def supports(self, req: Request) -> Optional[str]:
+        reason = _config_reason(req.layer.cells[0])
+        if reason:
+            return reason
+        reg = req.layer.regularization
+        for name in ("variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
+            if getattr(reg, name) and req.training:
+                return f"torch's fused RNN has no {name.replace('_', ' ')}"
+        if reg.zoneout:
+            return "torch's fused RNN has no zoneout (it changes evaluation too)"
+        if req.all_states:
+            return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
+        if req.probe_grads or req.record_gates:
+            return "gradient probes and gate traces need a step-by-step engine"
+        if req.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
+            return f"dtype {req.dtype} is not supported by torch's RNN kernels"
+        return None
+
+    @staticmethod
+    def flat_weights(layer) -> List[Tensor]:
+        weights: List[Tensor] = []
+        for cell in layer.cells:
+            weights += [cell.weight_ih, cell.weight_hh]
+            if cell.config.bias:
+                weights += [cell.bias_ih, cell.bias_hh]
+            if getattr(cell, "weight_hr", None) is not None:
+                weights.append(cell.weight_hr)
+        return weights
+
+    def run_stack(self, layer, x: Tensor, state0: List[State], lengths: Optional[Tensor]):
+        cell = layer.cells[0]
+        ncomp = len(cell.state_sizes)
+        hx = [torch.stack([s[k] for s in state0]) for k in range(ncomp)]  # each (L*D, B, S_k)
+        args = (self.flat_weights(layer), cell.config.bias, layer.num_layers,
+                float(layer.regularization.dropout), layer.training, layer.bidirectional)
+        fn = self._function(cell)
+        hx_arg = tuple(hx) if ncomp > 1 else hx[0]
+        if lengths is None:
+            out, *final = fn(x, hx_arg, *args, False)
+        else:
+            packed = pack_padded_sequence(x, lengths.cpu(), enforce_sorted=False)
+            hx_sorted = tuple(h.index_select(1, packed.sorted_indices) for h in hx)
+            hx_arg = hx_sorted if ncomp > 1 else hx_sorted[0]
+            data, *final = fn(packed.data, packed.batch_sizes, hx_arg, *args)
+            out_packed = torch.nn.utils.rnn.PackedSequence(data, packed.batch_sizes,
+                                                           packed.sorted_indices, packed.unsorted_indices)
+            out, _ = pad_packed_sequence(out_packed, total_length=x.shape[0])
+            final = [f.index_select(1, packed.unsorted_indices) for f in final]
+        final_states = [tuple(f[i] for f in final) for i in range(len(state0))]
+        return out, final_states
+
+    @staticmethod
+    def _function(cell):
+        if cell.family == "elman":
+            return torch.rnn_tanh if cell.config.activation == "tanh" else torch.rnn_relu
+        return _TORCH_FN[cell.family]

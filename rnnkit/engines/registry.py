@@ -1,0 +1,141 @@
+"""Engine dispatch: which engine runs a forward call, and ``explain()`` saying why.
+
+``engine="auto"`` walks the priority list for the input's device type and takes the first engine
+whose ``supports(request)`` is None. A named engine is used as asked, or an ``EngineError`` says why
+it cannot serve. Nothing falls back silently: ``explain()`` lists every faster engine's reason.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Tuple
+
+from .base import Engine, EngineError, Request
+
+
+class LazyEngine(Engine):
+    """An engine whose module is imported on first use (GPU kernels: CPU installs never import them)."""
+
+    def __init__(self, name: str, module: str, attr: str, devices: Tuple[str, ...], scope: str = "direction",
+                 install_hint: str = ""):
+        self.name, self.scope = name, scope
+        self._module, self._attr, self._devices, self._hint = module, attr, devices, install_hint
+        self._engine: Optional[Engine] = None
+        self._import_error: Optional[str] = None
+
+    def _load(self) -> Optional[str]:
+        if self._engine is None and self._import_error is None:
+            try:
+                self._engine = getattr(importlib.import_module(self._module), self._attr)()
+            except ImportError as exc:  # the optional dependency is missing: say so, never hide it
+                self._import_error = f"cannot import {self._module} ({exc}){self._hint}"
+        return self._import_error
+
+    def supports(self, req: Request) -> Optional[str]:
+        if req.device.type not in self._devices:
+            return f"runs on {'/'.join(self._devices)} only; the input is on {req.device.type}"
+        err = self._load()
+        return err if err is not None else self._engine.supports(req)
+
+    def __getattr__(self, item):  # run_direction / run_stack and engine-specific helpers
+        if item.startswith("_"):
+            raise AttributeError(item)
+        err = self._load()
+        if err is not None:
+            raise EngineError(f"engine {self.name!r} is unavailable: {err}")
+        return getattr(self._engine, item)
+
+    def run_direction(self, cell, x, state0, job):
+        return self.__getattr__("run_direction")(cell, x, state0, job)
+
+    def run_stack(self, layer, x, state0, lengths):
+        return self.__getattr__("run_stack")(layer, x, state0, lengths)
+
+
+@dataclass
+class Explanation:
+    """Which engine runs a call and, for each engine ahead of it in priority, why it did not."""
+
+    engine: str
+    requested: str
+    device: str
+    family: str
+    rejected: List[Tuple[str, str]] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"{self.family} layer on {self.device}: engine '{self.engine}' runs"
+                 f" (requested: {self.requested})"]
+        for name, reason in self.rejected:
+            lines.append(f"  - {name}: not used: {reason}")
+        return "\n".join(lines)
+
+
+class EngineRegistry:
+    def __init__(self) -> None:
+        self._engines: Dict[str, Engine] = {}
+        #: priority per device type, fastest first; families may override (measured in bench/)
+        self._order: Dict[str, List[str]] = {"cpu": [], "cuda": []}
+        self._family_order: Dict[Tuple[str, str], List[str]] = {}
+
+    def register(self, engine: Engine, priority: Dict[str, int]) -> None:
+        """Add an engine at the given index of each device type's priority list."""
+        self._engines[engine.name] = engine
+        for dev, index in priority.items():
+            order = self._order.setdefault(dev, [])
+            if engine.name in order:
+                order.remove(engine.name)
+            order.insert(min(index, len(order)), engine.name)
+
+    def set_family_order(self, device: str, family: str, names: List[str]) -> None:
+        """Override the priority list for one family on one device type (from benchmark results)."""
+        self._family_order[(device, family)] = list(names)
+
+    def names(self) -> List[str]:
+        return sorted(self._engines)
+
+    def get(self, name: str) -> Engine:
+        if name not in self._engines:
+            raise ValueError(f"engine must be 'auto' or one of {self.names()}, got {name!r}")
+        return self._engines[name]
+
+    def order(self, req: Request) -> List[str]:
+        dev = req.device.type if req.device.type in self._order else "cpu"
+        base = self._family_order.get((dev, req.family), self._order[dev])
+        return [n for n in base if n in self._engines] + \
+               [n for n in self._order[dev] if n not in base and n in self._engines]
+
+    def choose(self, req: Request, requested: str) -> Tuple[Engine, Explanation]:
+        explanation = Explanation(engine="", requested=requested, device=str(req.device), family=req.family)
+        if requested != "auto":
+            engine = self.get(requested)
+            reason = engine.supports(req)
+            if reason is not None:
+                raise EngineError(f"engine {requested!r} cannot run this {req.family} layer: {reason}")
+            explanation.engine = requested
+            return engine, explanation
+        for name in self.order(req):
+            engine = self._engines[name]
+            reason = engine.supports(req)
+            if reason is None:
+                explanation.engine = name
+                return engine, explanation
+            explanation.rejected.append((name, reason))
+        raise EngineError("no engine can run this configuration:\n" + str(explanation))
+
+
+REGISTRY = EngineRegistry()
+
+
+def register_engine(engine: Engine, priority: Dict[str, int]) -> None:
+    REGISTRY.register(engine, priority)
+
+
+def _register_builtin() -> None:
+    from .native import NativeEngine
+    from .reference import ReferenceEngine
+
+    REGISTRY.register(ReferenceEngine(), {"cpu": 99, "cuda": 99})
+    REGISTRY.register(NativeEngine(), {"cpu": 0, "cuda": 0})
+
+
+_register_builtin()
