@@ -1,0 +1,63 @@
+"""Dispatch is explicit: auto picks the first eligible engine, forcing an ineligible one says why,
+explain() lists the reasons, and the chosen engine actually runs."""
+import pytest
+import torch
+
+import rnnkit
+from rnnkit.engines import EngineError
+from rnnkit.engines.native import NativeEngine
+from rnnkit.engines.reference import ReferenceEngine
+from rnnkit.layers import build_layer
+
+
+def test_auto_runs_native_for_torch_configurations(monkeypatch):
+    calls = []
+    real = NativeEngine.run_stack
+    monkeypatch.setattr(NativeEngine, "run_stack", lambda self, *a: calls.append(1) or real(self, *a))
+    layer = rnnkit.LSTM(3, 4, num_layers=2, bidirectional=True)
+    res = layer.run(torch.randn(5, 2, 3), lengths=torch.tensor([5, 2]))
+    assert res.engine == "native" and calls == [1]
+
+
+def test_forced_reference_runs_reference(monkeypatch):
+    calls = []
+    real = ReferenceEngine.run_direction
+    monkeypatch.setattr(ReferenceEngine, "run_direction", lambda self, *a: calls.append(1) or real(self, *a))
+    layer = rnnkit.GRU(3, 4, num_layers=2, engine="reference")
+    assert layer.run(torch.randn(5, 2, 3)).engine == "reference"
+    assert len(calls) == 2
+
+
+def test_forcing_native_on_a_peephole_lstm_says_why():
+    layer = build_layer("peephole_lstm", 3, 4, engine="native")
+    with pytest.raises(EngineError, match="cannot run this lstm layer: torch has no peephole LSTM"):
+        layer(torch.randn(5, 2, 3))
+
+
+def test_forcing_native_with_all_states_says_why():
+    layer = rnnkit.LSTM(3, 4, engine="native")
+    with pytest.raises(EngineError, match="every step's full state"):
+        layer.run(torch.randn(5, 2, 3), all_states=True)
+
+
+def test_explain_lists_reasons_for_faster_engines():
+    layer = build_layer("gru_cho", 3, 4)
+    text = str(layer.explain(torch.randn(5, 2, 3), probe_grads=True))
+    assert "engine 'reference' runs" in text
+    assert "native: not used: torch's GRU applies the reset gate after the matmul" in text
+    assert "bptt: not used" in text
+
+
+def test_explain_reports_native_for_plain_lstm():
+    e = rnnkit.LSTM(3, 4).explain(torch.randn(5, 2, 3))
+    assert e.engine == "native" and e.rejected == []
+
+
+def test_zoneout_in_eval_still_leaves_native():
+    layer = rnnkit.LSTM(3, 4, zoneout=0.1).eval()
+    assert layer.explain(torch.randn(5, 2, 3)).engine != "native"
+
+
+def test_dropconnect_in_eval_may_use_native():
+    layer = rnnkit.LSTM(3, 4, dropconnect=0.3).eval()
+    assert layer.explain(torch.randn(5, 2, 3)).engine == "native"
