@@ -1,0 +1,192 @@
+"""The ``triton`` engine: LSTM, GRU (reset after) and Elman through one persistent Triton kernel per
+direction and pass (see ``rnn_kernels``), forward and backward.
+
+Around the kernels, in torch: the input projection (one matmul, ``cell.project_input``), DropConnect
+(the effective W_hh = W_hh * mask is formed once per sequence; autograd carries its gradient back to
+W_hh), and after the backward kernel the weight gradient dW_hh = sum_t dgates_t^T h_{t-1} as one
+matmul over all steps.
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+import triton
+
+from ..base import DirectionJob, DirectionResult, Engine, Request, State
+from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
+from .scan_engine import interpreting
+
+_CELLS = {"lstm": (0, 4, 4), "gru": (1, 3, 4), "elman": (2, 1, 1)}  # family -> (CELL, NG, NS)
+_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
+_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
+
+
+def _sm_count(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 1
+    return torch.cuda.get_device_properties(device).multi_processor_count
+
+
+def plan(B: int, H: int, device: torch.device, dtype: torch.dtype) -> Tuple[int, int, int, int]:
+    """(NP, BB, BH, BK): programs, batch rows per tile, hidden units per program, K tile."""
+    BB = min(64, max(16, triton.next_power_of_2(B)))
+    if interpreting():  # programs run one after another there: a single program, no barrier
+        BH = max(16, triton.next_power_of_2(H))
+        return 1, BB, BH, 16
+    sms = _sm_count(device)
+    BH = 16
+    while triton.cdiv(H, BH) > sms:
+        BH *= 2
+    BK = 64 if dtype != torch.float32 else 32
+    return triton.cdiv(H, BH), BB, BH, BK
+
+
+def _precision(dtype: torch.dtype) -> str:
+    # float32: three-pass tf32 keeps about float32 accuracy on the tensor cores
+    return "tf32x3" if dtype == torch.float32 else "tf32"
+
+
+class FusedRNNFunction(torch.autograd.Function):
+    """hs, cs (T, B, H) of one direction. cs is empty except for LSTM."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
+                valid: Optional[Tensor], family: str, act: int):
+        CELL, NG, NS = _CELLS[family]
+        xp = xp.contiguous()
+        T, B, G = xp.shape
+        H = G // NG
+        dev, dt = xp.device, xp.dtype
+        NP, BB, BH, BK = plan(B, H, dev, dt)
+        hbuf = torch.empty(T + 1, B, H, device=dev, dtype=dt)
+        hbuf[0] = h0
+        if CELL == 0:
+            cbuf = torch.empty(T + 1, B, H, device=dev, dtype=torch.float32)
+            cbuf[0] = c0
+        else:
+            cbuf = hbuf  # unused
+        save = torch.empty(T, B, NS * H, device=dev, dtype=torch.float32) if CELL != 2 else hbuf
+        vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
+        wt = w.t().contiguous()  # (H, G)
+        sync = torch.zeros(1, device=dev, dtype=torch.int32)
+        rnn_fwd_kernel[(NP,)](xp, wt, bn if bn is not None else wt, vc if vc is not None else wt,
+                              hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
+                              HAS_VALID=vc is not None, SAVE=CELL != 2, NP=NP, BB=BB, BH=BH, BK=BK,
+                              PREC=_precision(dt))
+        ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc)
+        ctx.meta = (family, act, bn is not None, c0 is not None)
+        hs = hbuf[1:]
+        cs = cbuf[1:].to(dt) if CELL == 0 else hbuf.new_empty(0)
+        return hs, cs
+
+    @staticmethod
+    def backward(ctx, dhs: Tensor, dcs: Tensor):
+        w, hbuf, cbuf, save, vc = ctx.saved_tensors
+        family, act, has_bn, has_c0 = ctx.meta
+        CELL, NG, NS = _CELLS[family]
+        T1, B, H = hbuf.shape
+        T, G = T1 - 1, NG * H
+        dev, dt = hbuf.device, hbuf.dtype
+        NP, BB, BH, BK = plan(B, H, dev, dt)
+        dhs = dhs.contiguous() if dhs is not None else torch.zeros(T, B, H, device=dev, dtype=dt)
+        has_dc = CELL == 0 and dcs is not None and dcs.numel() > 0
+        dcs = dcs.contiguous() if has_dc else dhs
+        dg = torch.empty(T, B, G, device=dev, dtype=torch.float32)
+        dxn = torch.empty(T, B, H, device=dev, dtype=torch.float32) if CELL == 1 else dg
+        dhrec = torch.zeros(B, H, device=dev, dtype=torch.float32)
+        dhdir = torch.empty(B, H, device=dev, dtype=torch.float32)
+        dcrec = torch.zeros(B, H, device=dev, dtype=torch.float32)
+        wc = w.contiguous()
+        sync = torch.zeros(1, device=dev, dtype=torch.int32)
+        rnn_bwd_kernel[(NP,)](wc, wc, vc if vc is not None else wc, hbuf,
+                              cbuf if cbuf is not None else hbuf, save if save is not None else hbuf,
+                              dhs, dcs, dg, dxn, dhrec, dhdir, dcrec, sync, T, B, H,
+                              CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
+                              HAS_DC=has_dc, NP=NP, BB=BB, BH=BH, BK=BK, PREC=_precision(dt))
+        h_prev = hbuf[:-1].reshape(T * B, H)
+        dg2 = dg.reshape(T * B, G)
+        dw = (dg2.t().to(dt) @ h_prev).to(w.dtype) if ctx.needs_input_grad[1] else None  # (G, H)
+        dbn = dg[..., 2 * H:].sum((0, 1)).to(dt) if has_bn and ctx.needs_input_grad[2] else None
+        dxp = torch.cat([dg[..., :2 * H], dxn], dim=-1) if CELL == 1 else dg
+        dc0 = dcrec.to(dt) if has_c0 else None
+        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None
+
+
+def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
+              valid: Optional[Tensor], family: str, activation: str = "tanh") -> Tuple[Tensor, Tensor]:
+    """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect)."""
+    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation])
+
+
+def _cell_reason(cell) -> Optional[str]:
+    fam, cfg = cell.family, cell.config
+    if fam not in _CELLS:
+        return f"the fused Triton kernels cover lstm, gru and elman, not {fam}"
+    if fam == "lstm":
+        if cfg.peephole or cfg.layer_norm or cfg.proj_size:
+            return "peephole, layer-normalised and projected LSTMs are not fused in the Triton kernel yet"
+    elif fam == "gru":
+        if not cfg.reset_after:
+            return ("the GRU with the reset gate before the matmul (Cho et al.) needs two grid-wide "
+                    "barriers per step; only reset_after=True is fused")
+        if cfg.layer_norm:
+            return "the layer-normalised GRU is not fused in the Triton kernel yet"
+    elif fam == "elman":
+        if not isinstance(cfg.activation, str) or cfg.activation not in _ACTS:
+            return f"the fused Elman kernel knows {sorted(_ACTS)}, not {cfg.activation!r}"
+    return None
+
+
+class TritonRNNEngine(Engine):
+    name = "triton"
+    scope = "direction"
+    #: counts run_direction calls: tests spy on it to prove the fused path ran
+    calls = 0
+
+    def supports(self, req: Request) -> Optional[str]:
+        reason = _cell_reason(req.layer.cells[0])
+        if reason:
+            return reason
+        if req.device.type != "cuda" and not interpreting():
+            return "the Triton kernels need a CUDA device (or TRITON_INTERPRET=1 on the CPU)"
+        if req.dtype not in _DTYPES:
+            return f"the fused kernels run float32, bfloat16 and float16, not {req.dtype}"
+        if req.probe_grads or req.record_gates:
+            return "gradient probes and gate traces need a step-by-step engine"
+        reg = getattr(req.layer, "regularization", None)
+        if reg is not None:
+            if reg.zoneout:
+                return "zoneout is not fused in the Triton kernels yet"
+            if req.training and reg.recurrent_dropout:
+                return "recurrent dropout on h is not fused in the Triton kernels yet"
+        return None
+
+    def run_direction(self, cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+        if job.masks.zoneout is not None or job.masks.h_mask is not None or job.probe is not None \
+                or job.trace is not None:
+            raise ValueError("the triton engine does not fuse zoneout, recurrent dropout, probes or traces")
+        type(self).calls += 1
+        fam = cell.family
+        H = cell.hidden_size
+        xp = cell.project_input(x)  # (T, B, G)
+        w = cell.step_context(job.masks.dropconnect).weights["weight_hh"]  # (G, H), DropConnect applied
+        bn = None
+        if fam == "gru" and cell.bias_hh is not None:
+            b = cell.bias_hh
+            xp = xp + torch.cat([b[:2 * H], torch.zeros_like(b[2 * H:])])  # b_hr, b_hz fold into xp
+            bn = b[2 * H:]
+        elif fam == "gru":
+            bn = torch.zeros(H, device=x.device, dtype=x.dtype)
+        act = cell.config.activation if fam == "elman" else "tanh"
+        c0 = state0[1] if fam == "lstm" else None
+        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act)
+        final = (hs[-1], cs[-1]) if fam == "lstm" else (hs[-1],)
+        valid = job.valid
+        out = hs * valid if valid is not None else hs
+        states = None
+        if job.want_states:
+            states = (out, cs * valid if valid is not None else cs) if fam == "lstm" else (out,)
+        return DirectionResult(hidden=out, state=final, states=states)

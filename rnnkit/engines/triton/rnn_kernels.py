@@ -1,0 +1,262 @@
+"""Persistent Triton kernels over time for LSTM, GRU (reset gate after the matmul, as cuDNN) and Elman.
+
+One launch runs the whole sequence. NP programs each own BH hidden units (all their gates) and all
+batch rows; at every step each program reads the full h_{t-1} (B, H) from the h buffer (L2, never
+L1: ``.cg``), multiplies it with its slice of W_hh (read-only, so it stays in L1/L2 across steps),
+applies the cell's pointwise maths for its units and writes its slice of h_t. A grid-wide barrier
+(an atomic counter, release/acquire) separates the steps, so NP must not exceed the number of
+SMs (all programs resident). With NP = 1 (the CPU interpreter) the barrier is a no-op.
+
+    forward, step t (program p, units j = p*BH .. p*BH+BH-1):
+        pre[:, q, j] = xp[t, :, q*H + j] + h_{t-1} @ W^T[:, q*H + j]      (q over the NG gates)
+        cell maths -> h_t[:, j] (and c_t[:, j] for LSTM); saved gate activations for backward
+        grid barrier
+    backward, step t (reverse):
+        phase A: dgates[t, :, q*H + j] from dh_t[:, j] = dout + dh_rec, saved activations
+        grid barrier
+        phase B: dh_rec[:, j] = dgates[t] @ W[:, j] (+ the direct paths z*dh for GRU, frozen steps)
+        (dh_rec, dc_rec are read back by the same program only: no second barrier)
+
+CELL: 0 LSTM (gates i, f, g, o; xp holds both biases), 1 GRU reset-after (gates r, z, n; xp holds
+b_ih + b_hr/b_hz; b_hn stays inside r * (W_hn h + b_hn)), 2 Elman (ACT 0 tanh, 1 relu, 2 sigmoid,
+3 identity).
+Saved per step (SAVE, (T, B, NS*H) float32): LSTM i, f, g, o; GRU r, z, n, W_hn h + b_hn; Elman none.
+"""
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _sigmoid(x):
+    return 1.0 / (1.0 + tl.exp(-x))
+
+
+@triton.jit
+def _tanh(x):
+    # tanh through exp of a non-positive argument (no overflow)
+    e = tl.exp(-2.0 * tl.abs(x))
+    t = (1.0 - e) / (1.0 + e)
+    return tl.where(x >= 0, t, -t)
+
+
+@triton.jit
+def _act(x, ACT: tl.constexpr):
+    if ACT == 0:
+        return _tanh(x)
+    elif ACT == 1:
+        return tl.maximum(x, 0.0)
+    elif ACT == 2:
+        return _sigmoid(x)
+    else:
+        return x
+
+
+@triton.jit
+def _act_grad_from_out(y, ACT: tl.constexpr):
+    """d act / d pre, written with the activation's output y."""
+    if ACT == 0:
+        return 1.0 - y * y
+    elif ACT == 1:
+        return tl.where(y > 0, 1.0, 0.0)
+    elif ACT == 2:
+        return y * (1.0 - y)
+    else:
+        return y * 0.0 + 1.0
+
+
+@triton.jit
+def _grid_sync(sync_ptr, target, NP: tl.constexpr):
+    """All NP programs arrive before any leaves; target = NP * (number of syncs so far)."""
+    tl.debug_barrier()
+    if NP > 1:
+        tl.atomic_add(sync_ptr, 1, sem="release")
+        cnt = tl.atomic_add(sync_ptr, 0, sem="acquire")
+        while cnt < target:
+            cnt = tl.atomic_add(sync_ptr, 0, sem="acquire")
+        tl.debug_barrier()
+
+
+@triton.jit
+def _matmul_gate(acc, h_base, rows, rmask, wt_ptr, col0, j, jmask, H, G,
+                 BK: tl.constexpr, PREC: tl.constexpr):
+    """acc (BB, BH) += h (BB, H) @ W^T[:, col0 + j]; h rows at h_base + rows*H, W^T (H, G)."""
+    kk = tl.arange(0, BK)
+    for k0 in range(0, H, BK):
+        k = k0 + kk
+        kmask = k < H
+        hk = tl.load(h_base + rows[:, None] * H + k[None, :], mask=rmask[:, None] & kmask[None, :],
+                     other=0.0, cache_modifier=".cg")
+        w = tl.load(wt_ptr + k[:, None] * G + (col0 + j)[None, :], mask=kmask[:, None] & jmask[None, :],
+                    other=0.0)
+        acc = tl.dot(hk, w.to(hk.dtype), acc, input_precision=PREC)
+    return acc
+
+
+@triton.jit
+def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sync_ptr,
+                   T, B, H,
+                   CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
+                   HAS_VALID: tl.constexpr, SAVE: tl.constexpr, NP: tl.constexpr,
+                   BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+    pid = tl.program_id(0)
+    G = NG * H
+    j = pid * BH + tl.arange(0, BH)
+    jmask = j < H
+    rr = tl.arange(0, BB)
+    for t in range(0, T):
+        h_prev_base = h_ptr + t * B * H
+        for b0 in range(0, B, BB):
+            rows = b0 + rr
+            rmask = rows < B
+            m2 = rmask[:, None] & jmask[None, :]
+            own = rows[:, None] * H + j[None, :]  # (BB, BH) offsets in a (B, H) plane
+            xrow = xp_ptr + t * B * G + rows[:, None] * G + j[None, :]
+            h_old = tl.load(h_prev_base + own, mask=m2, other=0.0, cache_modifier=".cg").to(tl.float32)
+            acc0 = tl.load(xrow, mask=m2, other=0.0).to(tl.float32)
+            acc0 = _matmul_gate(acc0, h_prev_base, rows, rmask, wt_ptr, 0, j, jmask, H, G, BK, PREC)
+            if CELL == 0:
+                acc1 = tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32)
+                acc1 = _matmul_gate(acc1, h_prev_base, rows, rmask, wt_ptr, H, j, jmask, H, G, BK, PREC)
+                acc2 = tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32)
+                acc2 = _matmul_gate(acc2, h_prev_base, rows, rmask, wt_ptr, 2 * H, j, jmask, H, G, BK, PREC)
+                acc3 = tl.load(xrow + 3 * H, mask=m2, other=0.0).to(tl.float32)
+                acc3 = _matmul_gate(acc3, h_prev_base, rows, rmask, wt_ptr, 3 * H, j, jmask, H, G, BK, PREC)
+                c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
+                i = _sigmoid(acc0)
+                f = _sigmoid(acc1)
+                g = _tanh(acc2)
+                o = _sigmoid(acc3)
+                c_new = f * c_old + i * g
+                h_new = o * _tanh(c_new)
+                if HAS_VALID:
+                    v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
+                    c_new = tl.where(v, c_new, c_old)
+                    h_new = tl.where(v, h_new, h_old)
+                tl.store(c_ptr + (t + 1) * B * H + own, c_new, mask=m2)
+                if SAVE:
+                    srow = save_ptr + t * B * (NS * H) + rows[:, None] * (NS * H) + j[None, :]
+                    tl.store(srow, i, mask=m2)
+                    tl.store(srow + H, f, mask=m2)
+                    tl.store(srow + 2 * H, g, mask=m2)
+                    tl.store(srow + 3 * H, o, mask=m2)
+            elif CELL == 1:
+                acc1 = tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32)
+                acc1 = _matmul_gate(acc1, h_prev_base, rows, rmask, wt_ptr, H, j, jmask, H, G, BK, PREC)
+                hn = tl.load(bn_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :] + \
+                    tl.zeros([BB, BH], dtype=tl.float32)
+                hn = _matmul_gate(hn, h_prev_base, rows, rmask, wt_ptr, 2 * H, j, jmask, H, G, BK, PREC)
+                xn = tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32)
+                r = _sigmoid(acc0)
+                z = _sigmoid(acc1)
+                n = _tanh(xn + r * hn)
+                h_new = n + z * (h_old - n)
+                if HAS_VALID:
+                    v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
+                    h_new = tl.where(v, h_new, h_old)
+                if SAVE:
+                    srow = save_ptr + t * B * (NS * H) + rows[:, None] * (NS * H) + j[None, :]
+                    tl.store(srow, r, mask=m2)
+                    tl.store(srow + H, z, mask=m2)
+                    tl.store(srow + 2 * H, n, mask=m2)
+                    tl.store(srow + 3 * H, hn, mask=m2)
+            else:
+                h_new = _act(acc0, ACT)
+                if HAS_VALID:
+                    v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
+                    h_new = tl.where(v, h_new, h_old)
+            tl.store(h_ptr + (t + 1) * B * H + own, h_new.to(h_ptr.dtype.element_ty), mask=m2)
+        _grid_sync(sync_ptr, (t + 1) * NP, NP)
+
+
+@triton.jit
+def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_ptr,
+                   dg_ptr, dxn_ptr, dhrec_ptr, dhdir_ptr, dcrec_ptr, sync_ptr,
+                   T, B, H,
+                   CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
+                   HAS_VALID: tl.constexpr, HAS_DC: tl.constexpr, NP: tl.constexpr,
+                   BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+    """dh_ptr/dc_ptr: upstream grads of h_1..h_T / c_1..c_T (T, B, H). Writes dg (T, B, G): the
+    grads of the recurrent pre-activations (for GRU the n block is r * dn_pre, the grad of
+    W_hn h + b_hn; dxn (T, B, H) holds dn_pre, the grad of the input-side n pre-activation);
+    dhrec (B, H) ends as dL/dh_0, dcrec (B, H) as dL/dc_0. dhdir: scratch (B, H)."""
+    pid = tl.program_id(0)
+    G = NG * H
+    j = pid * BH + tl.arange(0, BH)
+    jmask = j < H
+    rr = tl.arange(0, BB)
+    kk = tl.arange(0, BK)
+    for s in range(0, T):
+        t = T - 1 - s
+        # phase A: gate gradients of own units
+        for b0 in range(0, B, BB):
+            rows = b0 + rr
+            rmask = rows < B
+            m2 = rmask[:, None] & jmask[None, :]
+            own = rows[:, None] * H + j[None, :]
+            dh = tl.load(dh_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
+            dh += tl.load(dhrec_ptr + own, mask=m2, other=0.0)
+            if HAS_VALID:
+                v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
+                vf = tl.where(v, 1.0, 0.0)
+            else:
+                vf = 1.0
+            srow = save_ptr + t * B * (NS * H) + rows[:, None] * (NS * H) + j[None, :]
+            drow = dg_ptr + t * B * G + rows[:, None] * G + j[None, :]
+            if CELL == 0:
+                dc = tl.load(dcrec_ptr + own, mask=m2, other=0.0)
+                if HAS_DC:
+                    dc += tl.load(dc_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
+                i = tl.load(srow, mask=m2, other=0.0)
+                f = tl.load(srow + H, mask=m2, other=0.0)
+                g = tl.load(srow + 2 * H, mask=m2, other=0.0)
+                o = tl.load(srow + 3 * H, mask=m2, other=0.0)
+                c_new = tl.load(c_ptr + (t + 1) * B * H + own, mask=m2, other=0.0)
+                c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
+                tc = _tanh(c_new)
+                dhv = dh * vf
+                dct = dc * vf + dhv * o * (1.0 - tc * tc)
+                tl.store(drow, dct * g * i * (1.0 - i), mask=m2)
+                tl.store(drow + H, dct * c_old * f * (1.0 - f), mask=m2)
+                tl.store(drow + 2 * H, dct * i * (1.0 - g * g), mask=m2)
+                tl.store(drow + 3 * H, dhv * tc * o * (1.0 - o), mask=m2)
+                tl.store(dcrec_ptr + own, dct * f + dc * (1.0 - vf), mask=m2)
+                tl.store(dhdir_ptr + own, dh * (1.0 - vf), mask=m2)
+            elif CELL == 1:
+                r = tl.load(srow, mask=m2, other=0.0)
+                z = tl.load(srow + H, mask=m2, other=0.0)
+                n = tl.load(srow + 2 * H, mask=m2, other=0.0)
+                hn = tl.load(srow + 3 * H, mask=m2, other=0.0)
+                h_old = tl.load(h_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
+                dhv = dh * vf
+                dn_pre = dhv * (1.0 - z) * (1.0 - n * n)
+                dr_pre = dn_pre * hn * r * (1.0 - r)
+                dz_pre = dhv * (h_old - n) * z * (1.0 - z)
+                tl.store(drow, dr_pre, mask=m2)
+                tl.store(drow + H, dz_pre, mask=m2)
+                tl.store(drow + 2 * H, dn_pre * r, mask=m2)
+                tl.store(dxn_ptr + t * B * H + own, dn_pre, mask=m2)
+                tl.store(dhdir_ptr + own, dhv * z + dh * (1.0 - vf), mask=m2)
+            else:
+                y = tl.load(h_ptr + (t + 1) * B * H + own, mask=m2, other=0.0).to(tl.float32)
+                tl.store(drow, dh * vf * _act_grad_from_out(y, ACT), mask=m2)
+                tl.store(dhdir_ptr + own, dh * (1.0 - vf), mask=m2)
+        _grid_sync(sync_ptr, (s + 1) * NP, NP)
+        # phase B: dh_{t-1}[:, j] = dhdir + dg[t] @ W[:, j]
+        for b0 in range(0, B, BB):
+            rows = b0 + rr
+            rmask = rows < B
+            m2 = rmask[:, None] & jmask[None, :]
+            own = rows[:, None] * H + j[None, :]
+            acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
+            for k0 in range(0, G, BK):
+                k = k0 + kk
+                kmask = k < G
+                dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + k[None, :],
+                              mask=rmask[:, None] & kmask[None, :], other=0.0, cache_modifier=".cg")
+                w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :],
+                            other=0.0)
+                acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
+            tl.store(dhrec_ptr + own, acc, mask=m2)
+        tl.debug_barrier()  # dhrec/dcrec are read back by this program only
