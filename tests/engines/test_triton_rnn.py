@@ -1,0 +1,125 @@
+"""The fused Triton engine for LSTM, GRU (reset after) and Elman vs the reference loop: outputs,
+final states, per-step states and gradients, stacked, bidirectional, with lengths and DropConnect.
+On CPU through Triton's interpreter (one program, tiny shapes); on a GPU also several programs
+(the grid-wide barrier), several batch tiles, and bfloat16."""
+import pytest
+import torch
+from torch.testing import assert_close
+
+from triton_setup import DEVICE, ON_GPU, use_engine  # noqa: F401 (sets TRITON_INTERPRET)
+
+import rnnkit  # noqa: E402
+from rnnkit.cells import ElmanCell, GRUCell, LSTMCell  # noqa: E402
+from rnnkit.engines.base import EngineError  # noqa: E402
+from rnnkit.engines.triton.rnn_engine import TritonRNNEngine  # noqa: E402
+
+CELLS = [
+    ("lstm", lambda I, H: LSTMCell.from_options(I, H)),
+    ("gru", lambda I, H: GRUCell.from_options(I, H)),
+    ("elman-tanh", lambda I, H: ElmanCell.from_options(I, H)),
+    ("elman-relu", lambda I, H: ElmanCell.from_options(I, H, activation="relu")),
+]
+# (T, B, H): on the GPU, H = 80 runs 5 programs with a grid barrier, B = 70 two batch tiles
+SHAPES = [(7, 3, 5)] + ([(40, 70, 80), (64, 16, 256)] if ON_GPU else [])
+TOL = dict(rtol=1e-4, atol=1e-4)
+
+
+def _pair(make, T, B, H, layers=1, bidirectional=False, **kw):
+    torch.manual_seed(0)
+    cell = make(4, H)
+    fast = rnnkit.Recurrent(cell, layers, bidirectional=bidirectional, engine="triton", **kw).to(DEVICE)
+    ref = rnnkit.Recurrent(cell.clone(), layers, bidirectional=bidirectional, engine="reference", **kw).to(DEVICE)
+    ref.load_state_dict(fast.state_dict())
+    return fast, ref
+
+
+def _compare(fast, ref, x, lengths=None, hx=None, tol=TOL):
+    r1 = fast.run(x, hx, lengths=lengths, all_states=True)
+    r2 = ref.run(x, hx, lengths=lengths, all_states=True)
+    assert r1.engine == "triton"
+    assert_close(r1.output, r2.output, **tol)
+    s1 = r1.state if isinstance(r1.state, tuple) else (r1.state,)
+    s2 = r2.state if isinstance(r2.state, tuple) else (r2.state,)
+    for a, b in zip(s1, s2):
+        assert_close(a, b, **tol)
+    for d1, d2 in zip(r1.states, r2.states):
+        for k in d1:
+            assert_close(d1[k], d2[k], **tol)
+    w = torch.randn_like(r1.output)
+    loss1 = (r1.output * w).sum() + sum(s.sum() for s in s1)
+    loss2 = (r2.output * w).sum() + sum(s.sum() for s in s2)
+    g1 = torch.autograd.grad(loss1, list(fast.parameters()))
+    g2 = torch.autograd.grad(loss2, list(ref.parameters()))
+    for (name, _), a, b in zip(fast.named_parameters(), g1, g2):
+        assert_close(a, b, **tol, msg=lambda m: f"grad of {name}: {m}")
+
+
+@pytest.mark.parametrize("name,make", CELLS)
+@pytest.mark.parametrize("T,B,H", SHAPES)
+def test_fused_matches_reference(name, make, T, B, H, monkeypatch):
+    engine = use_engine(monkeypatch, TritonRNNEngine())
+    fast, ref = _pair(make, T, B, H)
+    before = type(engine).calls
+    _compare(fast, ref, torch.randn(T, B, 4, device=DEVICE))
+    assert type(engine).calls == before + 1  # the fused entry point ran
+
+
+@pytest.mark.parametrize("name,make", CELLS[:3])
+def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypatch):
+    use_engine(monkeypatch, TritonRNNEngine())
+    T, B, H = 9, 3, 6
+    fast, ref = _pair(make, T, B, H, layers=2, bidirectional=True)
+    x = torch.randn(T, B, 4, device=DEVICE)
+    lengths = torch.tensor([9, 5, 1])
+    n = 2 * 2
+    if name == "lstm":
+        hx = (torch.randn(n, B, H, device=DEVICE), torch.randn(n, B, H, device=DEVICE))
+    else:
+        hx = torch.randn(n, B, H, device=DEVICE)
+    _compare(fast, ref, x, lengths=lengths, hx=hx)
+
+
+@pytest.mark.parametrize("name,make", CELLS[:2])
+def test_fused_dropconnect_matches_reference_with_same_mask(name, make, monkeypatch):
+    use_engine(monkeypatch, TritonRNNEngine())
+    fast, ref = _pair(make, 6, 2, 5, dropconnect=0.3)
+    fast.train(), ref.train()
+    x = torch.randn(6, 2, 4, device=DEVICE)
+    torch.manual_seed(5)
+    r1 = fast.run(x)
+    torch.manual_seed(5)
+    r2 = ref.run(x)
+    assert r1.engine == "triton"
+    assert_close(r1.output, r2.output, **TOL)
+    g1 = torch.autograd.grad(r1.output.sum(), list(fast.parameters()))
+    g2 = torch.autograd.grad(r2.output.sum(), list(ref.parameters()))
+    for a, b in zip(g1, g2):
+        assert_close(a, b, **TOL)
+
+
+def test_fused_refuses_what_it_cannot_run(monkeypatch):
+    use_engine(monkeypatch, TritonRNNEngine())
+    cases = [
+        (GRUCell.from_options(4, 5, reset_after=False), {}, "two grid-wide"),
+        (LSTMCell.from_options(4, 5, peephole=True), {}, "peephole"),
+        (ElmanCell.from_options(4, 5, activation=torch.sin), {}, "fused Elman kernel knows"),
+        (LSTMCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
+    ]
+    for cell, kw, msg in cases:
+        layer = rnnkit.Recurrent(cell, engine="triton", **kw).to(DEVICE)
+        with pytest.raises(EngineError, match=msg):
+            layer(torch.randn(3, 2, 4, device=DEVICE))
+
+
+@pytest.mark.skipif(not ON_GPU, reason="bfloat16 kernels are checked on the GPU")
+@pytest.mark.parametrize("name,make", CELLS[:3])
+def test_fused_bfloat16_close_to_float32_reference(name, make, monkeypatch):
+    use_engine(monkeypatch, TritonRNNEngine())
+    fast, ref = _pair(make, 32, 16, 128)
+    x = torch.randn(32, 16, 4, device=DEVICE)
+    r2 = ref.run(x)
+    r1 = fast.to(torch.bfloat16).run(x.bfloat16())
+    assert r1.output.dtype == torch.bfloat16
+    assert_close(r1.output.float(), r2.output, rtol=2e-2, atol=2e-2)
+    r1.output.float().sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in fast.parameters())
