@@ -20,6 +20,7 @@ from ..base import DirectionJob, DirectionResult, Engine, Request
 
 #: family -> module implementing it (filled as families land)
 FAMILY_MODULES = {
+    "lstm": "rnnkit.engines.bptt.lstm",
 }
 
 

@@ -1,0 +1,308 @@
+"""The explicit-BPTT ``autograd.Function`` of the LSTM family (used by ``rnnkit.engines.bptt.lstm``).
+
+Forward runs the time loop of ``rnnkit.cells.lstm.LSTMCell.recur`` (gate order i, f, g, o as
+torch.nn.LSTM) plus the engine's zoneout and end-of-sequence freezing, writing every step into
+preallocated (T, ...) buffers with in-place ops. Backward is backpropagation through time as in
+Graves & Schmidhuber 2005 (Neural Networks 18(5), "Framewise phoneme classification with
+bidirectional LSTM", appendix) and Greff et al. 2017 ("LSTM: A Search Space Odyssey", IEEE TNNLS,
+section II-B, with peepholes): walking t = T-1 .. 0 it carries dL/dh_t and dL/dc_t to step t-1;
+the recurrent weight, projection, peephole and LayerNorm gradients are each one matmul or one
+reduction over all steps after the loop. The LayerNorm backward (Ba et al. 2016) is written out:
+
+    y = x_hat * w + b,  x_hat = (x - mean) * rstd
+    dx = rstd * (dx_hat - mean(dx_hat) - x_hat * mean(dx_hat * x_hat)),  dx_hat = dy * w
+
+Zoneout (Krueger et al. 2017) and the freeze past each sequence's end fold into one lerp per state
+component: state_t = lerp(new_t, state_{t-1}, keep_t), keep_t = 1 - valid_t * (1 - zoneout_t)
+(keep 1 past the end gives exactly the old state: torch.lerp computes end - (end - start) * 0).
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ...cells.base import layer_norm
+
+#: the cells' LayerNorm epsilon (the default of ``rnnkit.cells.base.layer_norm``)
+LN_EPS: float = inspect.signature(layer_norm).parameters["eps"].default
+
+
+@dataclass
+class LSTMMasks:
+    """Non-differentiable masks of one sequence (already scaled; none of them requires grad).
+
+    h_mask: (B, P) recurrent dropout on h_{t-1} entering the recurrent matmul.
+    keep_h, keep_c: (T, B, P) / (T, B, H) (or broadcastable, e.g. (T, 1, 1)) weight of the old state:
+        1 - valid * (1 - zoneout). None: the new state is always taken.
+    valid: (T, B, 1) float, 1 where step t lies inside sequence b; hidden and per-step c are zeroed
+        past the end. None: every sequence fills T.
+    """
+
+    h_mask: Optional[Tensor] = None
+    keep_h: Optional[Tensor] = None
+    keep_c: Optional[Tensor] = None
+    valid: Optional[Tensor] = None
+
+
+def _ln_stats(stats: List[tuple], dtype) -> tuple:
+    """Stack per-step (mean, rstd) of native_layer_norm into two (T, B, 1) tensors."""
+    mean = torch.stack([m for m, _ in stats]).to(dtype)  # (T, B, 1)
+    rstd = torch.stack([r for _, r in stats]).to(dtype)  # (T, B, 1)
+    return mean, rstd
+
+
+def _ln_backward_step(a: Tensor, ones_xhat: Tensor, ones_xhat_t: Tensor, n: int, out: Tensor) -> Tensor:
+    """dx = a - mean(a) - x_hat * mean(a * x_hat) for a = dy * w * rstd (B, N), in two batched matmuls.
+
+    ones_xhat: (B, 2, N) rows [1, x_hat]; ones_xhat_t its transpose (B, N, 2); out: (B, 1, N).
+    """
+    a3 = a.unsqueeze(1)  # (B, 1, N)
+    m = torch.bmm(a3, ones_xhat_t)  # (B, 1, 2)  [sum(a), sum(a * x_hat)]
+    return torch.baddbmm(a3, m, ones_xhat, alpha=-1.0 / n, out=out).squeeze(1)  # (B, N)
+
+
+def _prev(first: Tensor, seq: Tensor) -> Tensor:
+    """(T, B, S) sequence of the values at t-1: first (B, S) then seq[0..T-2]."""
+    out = torch.empty_like(seq)  # (T, B, S)
+    out[0] = first
+    out[1:] = seq[:-1]
+    return out
+
+
+class LSTMBPTTFunction(torch.autograd.Function):
+    """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks).
+
+    xp (T, B, 4H): input projections with both biases (``cell.project_input``); w_hh (4H, P): the
+    effective recurrent weight (DropConnect applied); h0 (B, P), c0 (B, H); w_hr (P, H) or None;
+    peep (3, H) rows w_ci, w_cf, w_co or None; ln_hh_* (4H,) and ln_c_* (H,) or None; masks: LSTMMasks.
+    Returns hidden (T, B, P) (zero past lengths), h_T (B, P), c_T (B, H), c_seq (T, B, H) (per-step
+    c, zero past lengths): the final state is the state at each sequence's own end.
+    """
+
+    @staticmethod
+    def forward(ctx, xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks: LSTMMasks):
+        T, B, G4 = xp.shape
+        H, P = G4 // 4, w_hh.shape[1]
+        m = masks
+        new = xp.new_empty
+        G = new(T, B, G4)  # (T, B, 4H) pre-activations, then activations i, f, g, o in place
+        Cn = new(T, B, H)  # (T, B, H) c_new of each step (before zoneout / freezing)
+        TC = new(T, B, H)  # (T, B, H) tanh(c_new) or tanh(LN(c_new))
+        C = Cn if m.keep_c is None else new(T, B, H)  # (T, B, H) c state
+        Hs = new(T, B, P)  # (T, B, P) h state
+        HF = new(T, B, H) if w_hr is not None else None  # (T, B, H) o * tanh(.) before the projection
+        R = new(T, B, G4) if ln_hh_w is not None else None  # (T, B, 4H) W_hh h_{t-1} before LayerNorm
+        h_scratch = new(B, P) if m.keep_h is not None else None  # (B, P) h_new before zoneout
+        hm_scratch = new(B, P) if m.h_mask is not None else None  # (B, P) h_{t-1} * h_mask
+
+        w_hh_t = w_hh.t()  # (P, 4H)
+        w_hr_t = w_hr.t() if w_hr is not None else None  # (H, P)
+        w_cif = peep[:2] if peep is not None else None  # (2, H)
+        w_co = peep[2] if peep is not None else None  # (H,)
+        xps, gs, Cns, TCs, Hss = xp.unbind(0), G.unbind(0), Cn.unbind(0), TC.unbind(0), Hs.unbind(0)
+        g_if = G[:, :, :2 * H].unflatten(-1, (2, H)).unbind(0)  # T x (B, 2, H)
+        g_i, g_f = G[:, :, :H].unbind(0), G[:, :, H:2 * H].unbind(0)  # T x (B, H)
+        g_g, g_o = G[:, :, 2 * H:3 * H].unbind(0), G[:, :, 3 * H:].unbind(0)  # T x (B, H)
+        Cs = C.unbind(0) if m.keep_c is not None else Cns
+        HFs = HF.unbind(0) if HF is not None else None
+        Rs = R.unbind(0) if R is not None else None
+        keep_h = m.keep_h.unbind(0) if m.keep_h is not None else None
+        keep_c = m.keep_c.unbind(0) if m.keep_c is not None else None
+        stats_r: List[tuple] = []
+        stats_c: List[tuple] = []
+
+        h, c = h0, c0
+        for t in range(T):
+            hin = torch.mul(h, m.h_mask, out=hm_scratch) if hm_scratch is not None else h  # (B, P)
+            g = gs[t]  # (B, 4H)
+            if Rs is not None:  # gates = xp_t + LN(W_hh h)
+                r = torch.mm(hin, w_hh_t, out=Rs[t])  # (B, 4H)
+                rn, mu, rs = torch.native_layer_norm(r, (G4,), ln_hh_w, ln_hh_b, LN_EPS)
+                torch.add(xps[t], rn, out=g)
+                stats_r.append((mu, rs))
+            else:
+                torch.addmm(xps[t], hin, w_hh_t, out=g)
+            if w_cif is not None:  # peepholes into i, f from c_{t-1}
+                g_if[t].addcmul_(w_cif, c.unsqueeze(1))
+            torch.sigmoid_(g_if[t])
+            torch.tanh_(g_g[t])
+            cn = torch.mul(g_f[t], c, out=Cns[t])  # (B, H)
+            cn.addcmul_(g_i[t], g_g[t])
+            if w_co is not None:  # peephole into o from c_t
+                g_o[t].addcmul_(w_co, cn)
+            torch.sigmoid_(g_o[t])
+            if ln_c_w is not None:
+                co, mu, rs = torch.native_layer_norm(cn, (H,), ln_c_w, ln_c_b, LN_EPS)
+                torch.tanh(co, out=TCs[t])
+                stats_c.append((mu, rs))
+            else:
+                torch.tanh(cn, out=TCs[t])
+            h_dst = Hss[t] if h_scratch is None else h_scratch
+            if HFs is not None:
+                hn = torch.mm(torch.mul(g_o[t], TCs[t], out=HFs[t]), w_hr_t, out=h_dst)  # (B, P)
+            else:
+                hn = torch.mul(g_o[t], TCs[t], out=h_dst)  # (B, P)
+            h = torch.lerp(hn, h, keep_h[t], out=Hss[t]) if keep_h is not None else hn
+            c = torch.lerp(cn, c, keep_c[t], out=Cs[t]) if keep_c is not None else cn
+
+        h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
+        if m.valid is not None:
+            hidden, c_seq = Hs * m.valid, C * m.valid  # (T, B, P), (T, B, H)
+        else:
+            hidden, c_seq = Hs, C
+        ctx.set_materialize_grads(False)
+        ctx.masks = m
+        ctx.stats_r, ctx.stats_c = stats_r, stats_c
+        ctx.save_for_backward(w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R)
+        return hidden, h_T, c_T, c_seq
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_hidden, d_hT, d_cT, d_cseq):
+        w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R = ctx.saved_tensors
+        m: LSTMMasks = ctx.masks
+        T, B, G4 = G.shape
+        H, P = G4 // 4, w_hh.shape[1]
+        dtype = G.dtype
+        pre = _BackwardPrep(G, Cn, TC, C, c0, peep, ln_c_w, ctx.stats_c, m)
+
+        dY = d_hidden * m.valid if (d_hidden is not None and m.valid is not None) else d_hidden  # (T, B, P)
+        dCs = d_cseq * m.valid if (d_cseq is not None and m.valid is not None) else d_cseq  # (T, B, H)
+        dh = d_hT.clone() if d_hT is not None else G.new_zeros(B, P)  # (B, P) dL/dh state at t
+        dc = d_cT.clone() if d_cT is not None else G.new_zeros(B, H)  # (B, H) dL/dc state at t
+        if dY is not None:
+            dh += dY[T - 1]
+        if dCs is not None:
+            dc += dCs[T - 1]
+
+        dG = torch.empty_like(G)  # (T, B, 4H) dL/d(gate pre-activations) = dL/dxp
+        dGs = dG.unbind(0)
+        dG_ifg = dG[:, :, :3 * H].unflatten(-1, (3, H)).unbind(0)  # T x (B, 3, H)
+        dG_i, dG_f = dG[:, :, :H].unbind(0), dG[:, :, H:2 * H].unbind(0)  # T x (B, H)
+        dG_o = dG[:, :, 3 * H:].unbind(0)  # T x (B, H)
+        f_s = G[:, :, H:2 * H].unbind(0)  # T x (B, H)
+        if R is not None:  # LayerNorm on the recurrent pre-activation
+            mu_r, rs_r = _ln_stats(ctx.stats_r, dtype)  # (T, B, 1) each
+            ones_rhat = torch.stack([torch.ones_like(R), (R - mu_r) * rs_r], dim=2)  # (T, B, 2, 4H)
+            DR = torch.empty_like(R)  # (T, B, 4H) dL/d(W_hh h_{t-1})
+            DRs3 = DR.unsqueeze(2).unbind(0)  # T x (B, 1, 4H)
+            orh, orh_t, rs_rs = ones_rhat.unbind(0), ones_rhat.transpose(2, 3).unbind(0), rs_r.unbind(0)
+        if pre.ones_chat is not None:
+            och, och_t = pre.ones_chat.unbind(0), pre.ones_chat.transpose(2, 3).unbind(0)
+            dc_ln = G.new_empty(B, 1, H)  # (B, 1, H)
+        keep_h = m.keep_h.unbind(0) if m.keep_h is not None else None
+        keep_c = m.keep_c.unbind(0) if m.keep_c is not None else None
+        new_h = (1 - m.keep_h).unbind(0) if m.keep_h is not None else None
+        new_c = (1 - m.keep_c).unbind(0) if m.keep_c is not None else None
+        w_ci, w_cf, w_co = (peep[0], peep[1], peep[2]) if peep is not None else (None, None, None)
+        Q, TCDo, PD = pre.Q.unbind(0), pre.TCDo.unbind(0), pre.PD.unbind(0)
+        dhn_list: List[Tensor] = []  # dL/dh_new (B, P) per step, reversed (projection)
+        dhf_list: List[Tensor] = []  # dL/d(o * tanh(.)) (B, H) per step, reversed (LayerNorm on c)
+
+        for t in range(T - 1, -1, -1):
+            if keep_h is not None:
+                dh_old = dh * keep_h[t]  # (B, P) to h_{t-1} through zoneout / freezing
+                dh = dh * new_h[t]  # (B, P) dL/dh_new
+            if keep_c is not None:
+                dc_old = dc * keep_c[t]  # (B, H)
+                dc = dc * new_c[t]  # (B, H) dL/dc_new (from later steps)
+            if w_hr is not None:
+                dhn_list.append(dh)
+                dhf = torch.mm(dh, w_hr)  # (B, H)
+            else:
+                dhf = dh
+            dgo = torch.mul(dhf, TCDo[t], out=dG_o[t])  # (B, H)
+            if pre.ones_chat is not None:
+                dhf_list.append(dhf)
+                dc = dc + _ln_backward_step(dhf * Q[t], och[t], och_t[t], H, dc_ln)  # (B, H)
+            else:
+                dc = dc.addcmul(dhf, Q[t])  # (B, H)
+            if w_co is not None:
+                dc.addcmul_(dgo, w_co)
+            torch.mul(dc.unsqueeze(1), PD[t], out=dG_ifg[t])  # (B, 3, H) i, f, g
+            dc.mul_(f_s[t])  # (B, H) dL/dc_{t-1} through the forget gate
+            if w_ci is not None:
+                dc.addcmul_(dG_i[t], w_ci).addcmul_(dG_f[t], w_cf)
+            if keep_c is not None:
+                dc += dc_old
+            if dCs is not None and t > 0:
+                dc += dCs[t - 1]
+            if R is not None:
+                a = torch.mul(dGs[t], ln_hh_w).mul_(rs_rs[t])  # (B, 4H)
+                dgw = _ln_backward_step(a, orh[t], orh_t[t], G4, DRs3[t])  # (B, 4H)
+            else:
+                dgw = dGs[t]  # (B, 4H)
+            base = dY[t - 1] if (dY is not None and t > 0) else None  # (B, P)
+            if keep_h is not None:
+                base = dh_old if base is None else dh_old + base
+            if m.h_mask is not None:
+                dh = torch.mm(dgw, w_hh).mul_(m.h_mask)  # (B, P)
+                if base is not None:
+                    dh += base
+            else:
+                dh = torch.mm(dgw, w_hh) if base is None else torch.addmm(base, dgw, w_hh)  # (B, P)
+
+        need = ctx.needs_input_grad
+        flat = (T * B, -1)
+        h_prev = _prev(h0, Hs)  # (T, B, P)
+        if m.h_mask is not None:
+            h_prev = h_prev * m.h_mask
+        dgw_all = DR if R is not None else dG  # (T, B, 4H)
+        d_w_hh = torch.mm(dgw_all.reshape(flat).t(), h_prev.reshape(flat)) if need[1] else None  # (4H, P)
+        d_w_hr = None
+        if w_hr is not None and need[4]:
+            dhn = torch.stack(dhn_list[::-1])  # (T, B, P)
+            d_w_hr = torch.mm(dhn.reshape(flat).t(), HF.reshape(flat))  # (P, H)
+        d_peep = None
+        if peep is not None and need[5]:
+            d_peep = torch.stack([(dG[:, :, :H] * pre.c_prev).sum((0, 1)),
+                                  (dG[:, :, H:2 * H] * pre.c_prev).sum((0, 1)),
+                                  (dG[:, :, 3 * H:] * Cn).sum((0, 1))])  # (3, H)
+        d_ln_hh_w = d_ln_hh_b = None
+        if R is not None:
+            d_ln_hh_w = (dG * ones_rhat[:, :, 1]).sum((0, 1)) if need[6] else None  # (4H,)
+            d_ln_hh_b = dG.sum((0, 1)) if need[7] else None  # (4H,)
+        d_ln_c_w = d_ln_c_b = None
+        if pre.ones_chat is not None:
+            o = G[:, :, 3 * H:]  # (T, B, H)
+            d_cout = torch.stack(dhf_list[::-1]) * o * (1 - TC * TC)  # (T, B, H) dL/dLN(c)
+            d_ln_c_w = (d_cout * pre.ones_chat[:, :, 1]).sum((0, 1)) if need[8] else None  # (H,)
+            d_ln_c_b = d_cout.sum((0, 1)) if need[9] else None  # (H,)
+        d_h0 = dh if need[2] else None  # (B, P)
+        d_c0 = dc if need[3] else None  # (B, H)
+        return (dG, d_w_hh, d_h0, d_c0, d_w_hr, d_peep, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, None)
+
+
+class _BackwardPrep:
+    """Per-step factors of the backward pass, computed for all steps at once before the loop.
+
+    Q (T, B, H): dL/dc_new = Q * dL/dhf without LayerNorm on c: o * (1 - tanh^2(c));
+        with it: o * (1 - tanh^2(LN(c))) * w_c * rstd_c (then the LN backward step).
+    TCDo (T, B, H): tanh(.) * o * (1 - o), so dL/dpre_o = dL/dhf * TCDo.
+    PD (T, B, 3, H): dL/dpre_{i,f,g} = dL/dc_new * PD: [g * i(1-i), c_{t-1} * f(1-f), i * (1 - g^2)].
+    ones_chat (T, B, 2, H): rows [1, c_hat] of the LayerNorm on c, or None.
+    """
+
+    def __init__(self, G, Cn, TC, C, c0, peep, ln_c_w, stats_c, m: LSTMMasks):
+        H = Cn.shape[-1]
+        i, f, g, o = G[:, :, :H], G[:, :, H:2 * H], G[:, :, 2 * H:3 * H], G[:, :, 3 * H:]  # (T, B, H)
+        self.c_prev = _prev(c0, C)  # (T, B, H)
+        self.TCDo = TC * o * (1 - o)  # (T, B, H)
+        dtanh = 1 - TC * TC  # (T, B, H)
+        self.ones_chat = None
+        if ln_c_w is not None:
+            mu_c, rs_c = _ln_stats(stats_c, G.dtype)  # (T, B, 1) each
+            self.ones_chat = torch.stack([torch.ones_like(Cn), (Cn - mu_c) * rs_c], dim=2)  # (T, B, 2, H)
+            self.Q = o * dtanh * ln_c_w * rs_c  # (T, B, H)
+        else:
+            self.Q = o * dtanh  # (T, B, H)
+        PD = torch.empty(G.shape[0], G.shape[1], 3, H, dtype=G.dtype, device=G.device)  # (T, B, 3, H)
+        torch.mul(g, i * (1 - i), out=PD[:, :, 0])
+        torch.mul(self.c_prev, f * (1 - f), out=PD[:, :, 1])
+        torch.mul(i, 1 - g * g, out=PD[:, :, 2])
+        self.PD = PD
