@@ -68,13 +68,14 @@ class FusedRNNFunction(torch.autograd.Function):
             cbuf[0] = c0
         else:
             cbuf = hbuf  # unused
-        save = torch.empty(T, B, NS * H, device=dev, dtype=torch.float32) if CELL != 2 else hbuf
+        train = any(ctx.needs_input_grad)
+        save = torch.empty(T, B, NS * H, device=dev, dtype=torch.float32) if CELL != 2 and train else hbuf
         vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
         wt = w.t().contiguous()  # (H, G)
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
         rnn_fwd_kernel[(NP,)](xp, wt, bn if bn is not None else wt, vc if vc is not None else wt,
                               hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
-                              HAS_VALID=vc is not None, SAVE=CELL != 2, NP=NP, BB=BB, BH=BH, BK=BK,
+                              HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=NP, BB=BB, BH=BH, BK=BK,
                               PREC=_precision(dt))
         ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc)
         ctx.meta = (family, act, bn is not None, c0 is not None)
