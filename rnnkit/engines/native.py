@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from .base import Engine, Request, State
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
+_CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
 
 def _config_reason(cell) -> Optional[str]:
@@ -70,8 +71,31 @@ class NativeEngine(Engine):
                 weights.append(cell.weight_hr)
         return weights
 
+    @staticmethod
+    def _cudnn_mode(cell) -> int:
+        if cell.family == "elman":
+            return _CUDNN_MODE["RNN_TANH" if cell.config.activation == "tanh" else "RNN_RELU"]
+        return _CUDNN_MODE[cell.family.upper()]
+
+    def flatten(self, layer) -> None:
+        """Make the parameters views into one contiguous buffer, as cuDNN wants (what
+        torch.nn's flatten_parameters does); the parameters stay the same objects."""
+        weights = self.flat_weights(layer)
+        if len({w.untyped_storage().data_ptr() for w in weights}) == 1:
+            return  # already one chunk
+        if not torch._use_cudnn_rnn_flatten_weight():
+            return
+        cell = layer.cells[0]
+        per_cell = len(weights) // len(layer.cells)
+        with torch.no_grad():
+            torch._cudnn_rnn_flatten_weight(weights, per_cell, layer.input_size, self._cudnn_mode(cell),
+                                            cell.hidden_size, cell.config.proj_size if cell.family == "lstm" else 0,
+                                            layer.num_layers, False, layer.bidirectional)
+
     def run_stack(self, layer, x: Tensor, state0: List[State], lengths: Optional[Tensor]):
         cell = layer.cells[0]
+        if x.is_cuda and torch.backends.cudnn.is_acceptable(x):
+            self.flatten(layer)
         ncomp = len(cell.state_sizes)
         hx = [torch.stack([s[k] for s in state0]) for k in range(ncomp)]  # each (L*D, B, S_k)
         args = (self.flat_weights(layer), cell.config.bias, layer.num_layers,

@@ -59,7 +59,10 @@ class _TorchCompatible(Recurrent):
                 for cell in self.cells]
 
     def flatten_parameters(self) -> None:
-        """Accepted for compatibility; the native engine passes the weights as they are."""
+        """Compact the weights into one buffer for cuDNN (done automatically on the first CUDA call)."""
+        if self.cells[0].weight_ih.is_cuda:
+            from ..engines.native import NativeEngine
+            NativeEngine().flatten(self)
 
     def __getattr__(self, name: str):
         if _TORCH_KEY.match(name):
