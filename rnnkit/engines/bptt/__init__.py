@@ -21,6 +21,7 @@ from ..base import DirectionJob, DirectionResult, Engine, Request
 #: family -> module implementing it (filled as families land)
 FAMILY_MODULES = {
     "lstm": "rnnkit.engines.bptt.lstm",
+    "gru": "rnnkit.engines.bptt.gru",
 }
 
 

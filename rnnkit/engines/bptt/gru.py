@@ -1,0 +1,307 @@
+"""Explicit BPTT for the GRU, both variants (equations in ``rnnkit/cells/gru.py``).
+
+reset_after=True (cuDNN / torch.nn.GRU; Cho et al. 2014 as implemented by cuDNN)::
+
+    gh  = LN?(h_in W_hh^T) + b_hh                      (B, 3H) = [hr, hz, hn]
+    r   = sigmoid(xr + hr)      z = sigmoid(xz + hz)    n = tanh(xn + r * hn)
+
+reset_after=False (Cho et al. 2014, "Learning Phrase Representations using RNN Encoder-Decoder")::
+
+    r, z = sigmoid([xr, xz] + LN?(h_in W_rz^T) + b_rz)
+    n    = tanh(xn + LN?((r * h_in) W_n^T) + b_n)
+
+and in both ``new = (1 - z) * n + z * h_{t-1}``, h_in = h_{t-1} * h_mask. Zoneout and the lengths
+freeze follow (``_common``). Backward (Werbos 1990, "Backpropagation through time"), with
+K_t the keep weight of ``_common`` and d = dL/dh_t the total gradient at step t::
+
+    dh_{t-1} = d * (K + (1-K) z) + (dgh @ W_hh) * h_mask   (+ the r * h_in path for reset_after=False)
+    da_n = d (1-K)(1-z)(1-n^2)    da_z = d (1-K)(h_{t-1}-n) z(1-z)    da_r = dr r(1-r)
+
+Layer normalisation (Ba et al. 2016) on the recurrent pre-activations has its backward written out:
+du = rstd * (g - mean(g) - x_hat * mean(g * x_hat)) with g = dy * gamma.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+
+from ..base import DirectionJob, DirectionResult, Request
+from ._common import common_reason, grad_buffer, keep_weight, mix_, run_single_state, step_views
+
+LN_EPS = 1e-5  # rnnkit.cells.base.layer_norm's default
+
+
+def supports(cell, req: Request) -> Optional[str]:
+    return common_reason(req)
+
+
+def run(cell, x: Tensor, state0, job: DirectionJob) -> DirectionResult:
+    cfg = cell.config
+    ln = cfg.layer_norm
+
+    def apply(xp, ctx, s0, h_mask, zone, valid):
+        return GRUFunction.apply(
+            xp, ctx.weights["weight_hh"], cell.bias_hh,
+            cell.ln_hh_weight if ln else None, cell.ln_hh_bias if ln else None,
+            cell.ln_hn_weight if ln and not cfg.reset_after else None,
+            cell.ln_hn_bias if ln and not cfg.reset_after else None,
+            s0, h_mask, zone, valid, cfg.reset_after)
+
+    return run_single_state(cell, x, state0, job, apply)
+
+
+# -- layer normalisation pieces ---------------------------------------------------------------
+def _ln_step(u: Tensor, weight: Tensor, bias: Tensor, means: list, rstds: list) -> Tensor:
+    """LN of one step's (B, G) pre-activations; keeps mean and 1/std (B, 1) for the backward."""
+    y, mean, rstd = torch.native_layer_norm(u, (u.shape[-1],), weight, bias, LN_EPS)
+    means.append(mean)
+    rstds.append(rstd)
+    return y  # (B, G)
+
+
+def _ln_normalised(U: Tensor, means: list, rstds: list):
+    """x_hat (T, B, G) and rstd (T, B, 1) of all steps, from the saved pre-activations."""
+    mean = torch.stack(means).to(U.dtype)  # (T, B, 1)
+    rstd = torch.stack(rstds).to(U.dtype)  # (T, B, 1)
+    return (U - mean) * rstd, rstd
+
+
+def _ln_backward_step(dy: Tensor, weight: Tensor, xhat: Tensor, rstd: Tensor, out: Tensor) -> Tensor:
+    """du (B, G) into ``out`` from dy = dL/dLN(u) (B, G): rstd * (g - mean(g) - x_hat mean(g x_hat))."""
+    g = dy * weight  # (B, G)
+    c1 = g.mean(1, keepdim=True)  # (B, 1)
+    c2 = (g * xhat).mean(1, keepdim=True)  # (B, 1)
+    torch.sub(g, c1, out=out)
+    out.addcmul_(xhat, c2, value=-1)
+    return out.mul_(rstd)
+
+
+def _ln_param_grads(dY: Tensor, xhat: Tensor):
+    """(dgamma, dbeta) from dL/dLN (T, B, G) and x_hat (T, B, G), summed over steps and batch."""
+    return (dY * xhat).sum((0, 1)), dY.sum((0, 1))
+
+
+# -- the Function -------------------------------------------------------------------------------
+class GRUFunction(torch.autograd.Function):
+    """xp (T, B, 3H), w_hh (3H, H), b_hh (3H) or None, LN weights or None, s0 (B, H),
+    h_mask (B, H) or None, zone (T, B|1, H|1) or None, valid (T, B, 1) bool or None
+    -> (per-step states (T, B, H), final state (B, H))."""
+
+    @staticmethod
+    def forward(ctx, xp, w, b, ln_w, ln_b, ln_hn_w, ln_hn_b, s0, m, zone, valid, reset_after):
+        T, B, G = xp.shape
+        H = G // 3
+        slots = T if any(ctx.needs_input_grad) else 1  # no backward: one reused slot per buffer
+        S = xp.new_empty(T + 1, B, H)  # (T+1, B, H) S[0] = s0
+        S[0].copy_(s0)
+        fwd = _forward_after if reset_after else _forward_before
+        saved = fwd(xp, w, b, ln_w, ln_b, ln_hn_w, ln_hn_b, S, m, zone, valid, slots)
+        ctx.reset_after = reset_after
+        ctx.has_b = b is not None
+        ctx.means_rstds = saved.pop("stats")
+        ctx.save_for_backward(xp, w, b, ln_w, ln_hn_w, S, m, zone, valid, *saved.values())
+        ctx.saved_names = tuple(saved)
+        return S[1:], S[T].clone()
+
+    @staticmethod
+    def backward(ctx, grad_states, grad_final):
+        xp, w, b, ln_w, ln_hn_w, S, m, zone, valid, *rest = ctx.saved_tensors
+        bufs = dict(zip(ctx.saved_names, rest))
+        dS = grad_buffer(grad_states, grad_final)  # (T+1, B, H)
+        K = keep_weight(zone, valid, xp.dtype)
+        bwd = _backward_after if ctx.reset_after else _backward_before
+        dxp, dw, db, dln = bwd(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, ctx.means_rstds)
+        return (dxp, dw, db if ctx.has_b else None, *dln, dS[0], None, None, None, None)
+
+
+# -- reset gate after the matmul (cuDNN) --------------------------------------------------------
+def _forward_after(xp, w, b, ln_w, ln_b, ln_hn_w, ln_hn_b, S, m, zone, valid, slots):
+    T, B, G = xp.shape
+    H = G // 3
+    GH = xp.new_empty(slots, B, G)  # (T, B, 3H) holds [r, z, hn] after each step
+    N = xp.new_empty(slots, B, H)   # (T, B, H) candidate n
+    U = xp.new_empty(slots, B, G) if ln_w is not None else None  # (T, B, 3H) pre-LN h_in W^T
+    ghv, nv, sv = step_views(GH, T), step_views(N, T), S.unbind(0)
+    rzv, rv, zv, hnv = (step_views(GH[..., sl], T) for sl in
+                        (slice(0, 2 * H), slice(0, H), slice(H, 2 * H), slice(2 * H, G)))
+    xrz, xn = xp[..., :2 * H].unbind(0), xp[..., 2 * H:].unbind(0)  # (B, 2H), (B, H) per step
+    zmv = zone.unbind(0) if zone is not None else [None] * T
+    vv = valid.unbind(0) if valid is not None else [None] * T
+    wt = w.t()  # (H, 3H)
+    means, rstds = [], []
+    if ln_w is not None:
+        uv = step_views(U, T)
+        beta = ln_b + b if b is not None else ln_b  # b_hh adds after the LN: fold it into beta
+    for t in range(T):
+        h = sv[t]  # (B, H)
+        hin = h * m if m is not None else h
+        gh = ghv[t]  # (B, 3H)
+        if ln_w is not None:
+            gh.copy_(_ln_step(torch.mm(hin, wt, out=uv[t]), ln_w, beta, means, rstds))
+        elif b is not None:
+            torch.addmm(b, hin, wt, out=gh)
+        else:
+            torch.mm(hin, wt, out=gh)
+        rzv[t].add_(xrz[t]).sigmoid_()  # [r, z]
+        n = torch.addcmul(xn[t], rv[t], hnv[t], out=nv[t]).tanh_()  # (B, H)
+        mix_(torch.lerp(n, h, zv[t], out=sv[t + 1]), h, zmv[t], vv[t])  # (1-z) n + z h
+    return {"stats": (means, rstds), "GH": GH, "N": N, **({"U": U} if U is not None else {})}
+
+
+def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
+    T, B, G = xp.shape
+    H = G // 3
+    GH, n = bufs["GH"], bufs["N"]
+    r, z, hn = GH[..., :H], GH[..., H:2 * H], GH[..., 2 * H:]  # (T, B, H) each
+    hprev = S[:-1]  # (T, B, H)
+    A = (1 - n * n) * (1 - z)  # d h / d a_n
+    Mz = (hprev - n) * z * (1 - z)  # d h / d a_z
+    if K is not None:
+        new_w = 1 - K
+        A.mul_(new_w)
+        Mz.mul_(new_w)
+        direct = K + new_w * z  # d h_t / d h_{t-1} through the direct paths
+    else:
+        direct = z
+    M = torch.stack((A * hn * r * (1 - r), Mz, A * r), dim=2)  # (T, B, 3, H) dgh = d * M
+    dGH = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) dL/dgh
+    ln = ln_w is not None
+    dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)  # (B, H), (B, 1, H)
+    mv, dgv, dgf = M.unbind(0), dGH.unbind(0), dGH.view(T, B, G).unbind(0)
+    dirv = direct.unbind(0)
+    if ln:
+        xhat, rstd = _ln_normalised(bufs["U"], *stats)
+        xhv, rsv = xhat.unbind(0), rstd.unbind(0)
+        dU = xp.new_empty(T, B, G)  # (T, B, 3H) dL/du, u = h_in W^T
+        duv = dU.unbind(0)
+    tmp = xp.new_empty(B, H) if m is not None else None
+    for t in range(T - 1, -1, -1):
+        d = dsv[t + 1]  # (B, H) total dL/dh_t
+        torch.mul(mv[t], dsu[t + 1], out=dgv[t])
+        src = _ln_backward_step(dgf[t], ln_w, xhv[t], rsv[t], duv[t]) if ln else dgf[t]  # (B, 3H)
+        prev = dsv[t]
+        prev.addcmul_(d, dirv[t])
+        if m is None:
+            prev.addmm_(src, w)
+        else:
+            prev.addcmul_(torch.mm(src, w, out=tmp), m)
+    dG = dGH.view(T, B, G)
+    hin = hprev * m if m is not None else hprev  # (T, B, H)
+    dw = (dU if ln else dG).view(T * B, G).t().mm(hin.reshape(T * B, H))  # (3H, H) one matmul
+    db = dG.sum((0, 1))  # (3H,)
+    dxp = dG.clone()
+    dxp[..., 2 * H:] = A * dS[1:]  # da_n: r multiplies hn only
+    dln = (*_ln_param_grads(dG, xhat), None, None) if ln else (None, None, None, None)
+    return dxp, dw, db, dln
+
+
+# -- reset gate before the matmul (Cho et al. 2014) ---------------------------------------------
+def _forward_before(xp, w, b, ln_w, ln_b, ln_hn_w, ln_hn_b, S, m, zone, valid, slots):
+    T, B, G = xp.shape
+    H = G // 3
+    ln = ln_w is not None
+    RZ = xp.new_empty(slots, B, 2 * H)  # (T, B, 2H) [r, z]
+    RH = xp.new_empty(slots, B, H)      # (T, B, H) r * h_in
+    N = xp.new_empty(slots, B, H)       # (T, B, H) candidate n
+    rzv, rhv, nv, sv = step_views(RZ, T), step_views(RH, T), step_views(N, T), S.unbind(0)
+    rv, zv = step_views(RZ[..., :H], T), step_views(RZ[..., H:], T)
+    zmv = zone.unbind(0) if zone is not None else [None] * T
+    vv = valid.unbind(0) if valid is not None else [None] * T
+    wrz, wn = w[:2 * H].t(), w[2 * H:].t()  # (H, 2H), (H, H)
+    if ln:
+        Urz, Un = xp.new_empty(slots, B, 2 * H), xp.new_empty(slots, B, H)  # pre-LN products
+        urzv, unv = step_views(Urz, T), step_views(Un, T)
+        beta_rz = ln_b + b[:2 * H] if b is not None else ln_b
+        beta_n = ln_hn_b + b[2 * H:] if b is not None else ln_hn_b
+        xrz, xn = xp[..., :2 * H].unbind(0), xp[..., 2 * H:].unbind(0)
+    else:  # b_hh is constant over time: fold it into the input projections
+        xrz = (xp[..., :2 * H] + b[:2 * H] if b is not None else xp[..., :2 * H]).unbind(0)
+        xn = (xp[..., 2 * H:] + b[2 * H:] if b is not None else xp[..., 2 * H:]).unbind(0)
+    stats_rz, stats_n = ([], []), ([], [])
+    for t in range(T):
+        h = sv[t]  # (B, H)
+        hin = h * m if m is not None else h
+        if ln:
+            y = _ln_step(torch.mm(hin, wrz, out=urzv[t]), ln_w, beta_rz, *stats_rz)
+            torch.add(xrz[t], y, out=rzv[t])
+        else:
+            torch.addmm(xrz[t], hin, wrz, out=rzv[t])
+        rzv[t].sigmoid_()
+        rh = torch.mul(rv[t], hin, out=rhv[t])  # (B, H)
+        if ln:
+            torch.add(xn[t], _ln_step(torch.mm(rh, wn, out=unv[t]), ln_hn_w, beta_n, *stats_n), out=nv[t])
+        else:
+            torch.addmm(xn[t], rh, wn, out=nv[t])
+        n = nv[t].tanh_()
+        mix_(torch.lerp(n, h, zv[t], out=sv[t + 1]), h, zmv[t], vv[t])
+    saved = {"stats": (stats_rz, stats_n), "RZ": RZ, "RH": RH, "N": N}
+    if ln:
+        saved.update(Urz=Urz, Un=Un)
+    return saved
+
+
+def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
+    T, B, G = xp.shape
+    H = G // 3
+    RZ, RH, n = bufs["RZ"], bufs["RH"], bufs["N"]
+    r, z = RZ[..., :H], RZ[..., H:]  # (T, B, H)
+    hprev = S[:-1]  # (T, B, H)
+    hin = hprev * m if m is not None else hprev
+    A = (1 - n * n) * (1 - z)  # d h / d a_n
+    Mz = (hprev - n) * z * (1 - z)  # d h / d a_z
+    if K is not None:
+        new_w = 1 - K
+        A.mul_(new_w)
+        Mz.mul_(new_w)
+        direct = K + new_w * z
+    else:
+        direct = z
+    M = torch.stack((Mz, A), dim=2)  # (T, B, 2, H) [da_z, da_n] = d * M
+    Cr = hin * r * (1 - r)  # da_r = d(r h_in) * Cr
+    rm = r * m if m is not None else r  # d h_{t-1} += d(r h_in) * r * m
+    dG = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) [da_r, da_z, da_n]
+    ln = ln_w is not None
+    dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)
+    mv, dzn, crv, rmv, dirv = M.unbind(0), dG[:, :, 1:].unbind(0), Cr.unbind(0), rm.unbind(0), direct.unbind(0)
+    dar, dan = dG[:, :, 0].unbind(0), dG[:, :, 2].unbind(0)  # (B, H) each
+    darz = dG.view(T, B, G)[..., :2 * H].unbind(0)  # (B, 2H)
+    wrz, wn = w[:2 * H], w[2 * H:]  # (2H, H), (H, H)
+    if ln:
+        (mrz, srz), (mn, sn) = stats
+        xhat_rz, rstd_rz = _ln_normalised(bufs["Urz"], mrz, srz)
+        xhat_n, rstd_n = _ln_normalised(bufs["Un"], mn, sn)
+        dUrz, dUn = xp.new_empty(T, B, 2 * H), xp.new_empty(T, B, H)  # dL/d pre-LN products
+        lnrz = (xhat_rz.unbind(0), rstd_rz.unbind(0), dUrz.unbind(0))
+        lnn = (xhat_n.unbind(0), rstd_n.unbind(0), dUn.unbind(0))
+    drh = xp.new_empty(B, H)  # dL/d(r h_in) of one step
+    tmp = xp.new_empty(B, H) if m is not None else None
+    for t in range(T - 1, -1, -1):
+        d = dsv[t + 1]  # (B, H) total dL/dh_t
+        torch.mul(mv[t], dsu[t + 1], out=dzn[t])
+        src_n = _ln_backward_step(dan[t], ln_hn_w, lnn[0][t], lnn[1][t], lnn[2][t]) if ln else dan[t]
+        torch.mm(src_n, wn, out=drh)
+        torch.mul(drh, crv[t], out=dar[t])
+        src_rz = _ln_backward_step(darz[t], ln_w, lnrz[0][t], lnrz[1][t], lnrz[2][t]) if ln else darz[t]
+        prev = dsv[t]
+        prev.addcmul_(d, dirv[t])
+        prev.addcmul_(drh, rmv[t])
+        if m is None:
+            prev.addmm_(src_rz, wrz)
+        else:
+            prev.addcmul_(torch.mm(src_rz, wrz, out=tmp), m)
+    dGf = dG.view(T, B, G)
+    dw = xp.new_empty(G, H)  # (3H, H): one matmul per weight block over all steps
+    drz = dUrz if ln else dGf[..., :2 * H]
+    dnn = dUn if ln else dGf[..., 2 * H:]
+    torch.mm(drz.reshape(T * B, 2 * H).t(), hin.reshape(T * B, H), out=dw[:2 * H])
+    torch.mm(dnn.reshape(T * B, H).t(), RH.reshape(T * B, H), out=dw[2 * H:])
+    db = dGf.sum((0, 1))  # (3H,)
+    if ln:
+        gw_rz, gb_rz = _ln_param_grads(dGf[..., :2 * H], xhat_rz)
+        gw_n, gb_n = _ln_param_grads(dGf[..., 2 * H:], xhat_n)
+        dln = (gw_rz, gb_rz, gw_n, gb_n)
+    else:
+        dln = (None, None, None, None)
+    return dGf, dw, db, dln
