@@ -1,0 +1,117 @@
+"""Sequence encoders shared by the classifier and the tagger, and the poolings of the classifier.
+
+Each encoder maps ``(x (B, T, E), lengths (B,))`` to per-step features
+``(B, T, out_size)`` with zeros past each length:
+
+* :class:`RecurrentEncoder` - a stacked, optionally bidirectional rnnkit layer
+  (any cell), run with ``lengths=`` so padding never leaks in either direction;
+* :class:`TDNNEncoder` - a time-delay neural network (Waibel et al. 1989): two
+  1-D convolutions over a fixed window of neighbouring steps, ReLU;
+* :class:`MLPEncoder` - a feed-forward network applied to each step alone
+  (no context at all): the non-sequential baseline.
+
+Poolings turn per-step features into one vector per sequence: ``last`` (the
+forward direction at the true last step, concatenated with the backward
+direction at step 0), ``mean``, ``max`` and ``attention`` (Bahdanau-style
+additive scores, softmax over valid steps).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from rnnkit.config import ConfigError
+from rnnkit.layers import build_layer
+
+ENCODERS = ("rnn", "tdnn", "mlp")
+POOLINGS = ("last", "mean", "max", "attention")
+
+
+def valid_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
+    """(B, T) bool, True on real steps."""
+    return torch.arange(T, device=lengths.device)[None, :] < lengths[:, None]
+
+
+class RecurrentEncoder(nn.Module):
+    def __init__(self, input_size: int, cell: str, hidden: int, layers: int, bidirectional: bool,
+                 dropout: float, engine: str = "auto"):
+        super().__init__()
+        self.rnn = build_layer(cell, input_size, hidden, layers, bidirectional=bidirectional, batch_first=True,
+                               dropout=dropout if layers > 1 else 0.0, engine=engine)
+        self.out_size = self.rnn.output_size  # D * H
+        self.directions = 2 if bidirectional else 1
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        out, _ = self.rnn(x, lengths=lengths.cpu())  # (B, T, D*H)
+        return out
+
+
+class TDNNEncoder(nn.Module):
+    def __init__(self, input_size: int, hidden: int, window: int, dropout: float):
+        super().__init__()
+        if window < 1 or window % 2 == 0:
+            raise ConfigError(f"window must be an odd number >= 1, got {window}")
+        pad = window // 2
+        self.conv1 = nn.Conv1d(input_size, hidden, window, padding=pad)
+        self.conv2 = nn.Conv1d(hidden, hidden, window, padding=pad)
+        self.drop = nn.Dropout(dropout)
+        self.out_size, self.directions = hidden, 1
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        mask = valid_mask(lengths, x.shape[1]).unsqueeze(-1)           # (B, T, 1)
+        h = torch.relu(self.conv1((x * mask).transpose(1, 2)))         # (B, H, T)
+        h = torch.relu(self.conv2(self.drop(h) * mask.transpose(1, 2)))
+        return h.transpose(1, 2) * mask                                # (B, T, H)
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, input_size: int, hidden: int, dropout: float):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(input_size, hidden), nn.ReLU(), nn.Dropout(dropout),
+                                 nn.Linear(hidden, hidden), nn.ReLU())
+        self.out_size, self.directions = hidden, 1
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return self.net(x) * valid_mask(lengths, x.shape[1]).unsqueeze(-1)
+
+
+def build_encoder(kind: str, input_size: int, *, cell: str, hidden: int, layers: int, bidirectional: bool,
+                  dropout: float, window: int, engine: str) -> nn.Module:
+    if kind == "rnn":
+        return RecurrentEncoder(input_size, cell, hidden, layers, bidirectional, dropout, engine)
+    if kind == "tdnn":
+        return TDNNEncoder(input_size, hidden, window, dropout)
+    if kind == "mlp":
+        return MLPEncoder(input_size, hidden, dropout)
+    raise ConfigError(f"model must be one of {', '.join(ENCODERS)}, got {kind!r}")
+
+
+class Pooling(nn.Module):
+    """(B, T, D) per-step features + lengths -> (B, D)."""
+
+    def __init__(self, mode: str, size: int, directions: int):
+        super().__init__()
+        if mode not in POOLINGS:
+            raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {mode!r}")
+        self.mode, self.directions = mode, directions
+        if mode == "attention":
+            self.proj = nn.Linear(size, size)
+            self.score = nn.Linear(size, 1, bias=False)
+
+    def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        B, T, D = h.shape
+        mask = valid_mask(lengths, T)                                           # (B, T)
+        if self.mode == "last":
+            idx = (lengths - 1).clamp(min=0).to(h.device)
+            last = h[torch.arange(B, device=h.device), idx]                    # (B, D)
+            if self.directions == 1:
+                return last
+            half = D // 2
+            return torch.cat([last[:, :half], h[:, 0, half:]], dim=-1)
+        if self.mode == "mean":
+            return (h * mask.unsqueeze(-1)).sum(1) / lengths.clamp(min=1).to(h.dtype).unsqueeze(-1)
+        if self.mode == "max":
+            return h.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
+        scores = self.score(torch.tanh(self.proj(h))).squeeze(-1)              # (B, T)
+        weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)
+        return torch.einsum("bt,btd->bd", weights, h)
