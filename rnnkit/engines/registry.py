@@ -138,6 +138,9 @@ def _register_builtin() -> None:
     REGISTRY.register(ReferenceEngine(), {"cpu": 99, "cuda": 99})
     REGISTRY.register(BPTTEngine(), {"cpu": 0, "cuda": 0})
     REGISTRY.register(NativeEngine(), {"cpu": 0, "cuda": 0})
+    from . import triton as triton_engines  # registers scan (torch) and the lazy Triton engines
+
+    triton_engines.register(REGISTRY)
 
 
 _register_builtin()

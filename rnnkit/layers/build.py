@@ -9,6 +9,7 @@ from ..cells.gru import GRUCell
 from ..cells.indrnn import IndRNNCell
 from ..cells.jordan import JordanCell
 from ..cells.lstm import LSTMCell
+from ..cells.minrnn import MinGRUCell, MinLSTMCell
 from .recurrent import Recurrent
 
 #: name -> (cell class, fixed options)
@@ -23,6 +24,8 @@ CELLS: Dict[str, Tuple[type, dict]] = {
     "gru_cho": (GRUCell, {"reset_after": False}),
     "lngru": (GRUCell, {"layer_norm": True}),
     "indrnn": (IndRNNCell, {}),
+    "mingru": (MinGRUCell, {}),
+    "minlstm": (MinLSTMCell, {}),
 }
 
 

@@ -6,7 +6,8 @@ import rnnkit
 from rnnkit.layers import build_layer
 from rnnkit.layers.sequence import reverse_padded
 
-CELL_NAMES = ["rnn", "jordan", "lstm", "peephole_lstm", "lnlstm", "gru", "gru_cho", "lngru", "indrnn"]
+CELL_NAMES = ["rnn", "jordan", "lstm", "peephole_lstm", "lnlstm", "gru", "gru_cho", "lngru", "indrnn",
+              "mingru", "minlstm"]
 I, H, T, B = 3, 4, 7, 3
 
 
