@@ -1,0 +1,294 @@
+"""The ``rnnkit`` command line: a thin table from subcommand to plain function.
+
+* ``COMMANDS``: top-level subcommands (``generate``, ``evaluate``, ``diagnose``,
+  ``demo``) -> :class:`Command`.
+* ``TRAIN_TASKS``: ``rnnkit train <task>`` -> :class:`TrainTask` (its run-config
+  dataclass and the function that trains it).  Adding ``train classify`` is one
+  entry here.
+
+Training flags are generated from the config dataclasses (:mod:`rnnkit.config`);
+precedence: dataclass defaults < ``--preset`` < ``--config FILE.yaml`` < flags.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from typing import Callable
+
+import time
+from pathlib import Path
+
+from rnnkit import config as C
+from rnnkit.data.readers import DataError
+from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.train.guard import NonFiniteError
+
+COMMAND_ERRORS = (C.ConfigError, DataError, CheckpointError, NonFiniteError)
+
+
+@dataclass(frozen=True)
+class Command:
+    help: str
+    setup: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class TrainTask:
+    help: str
+    config: type
+    run: Callable[[object, argparse.Namespace], int]
+
+
+# ------------------------------------------------------------ LM commands
+
+def _default_out(task: str) -> Path:
+    return Path("runs") / f"{task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def train_lm_command(cfg, args: argparse.Namespace) -> int:
+    from rnnkit.tasks.lm import train_lm
+    out = Path(args.out) if args.out else _default_out("lm")
+    if args.resume:
+        cfg = _resume_config(C.LMRunConfig, args)
+    elif (out / "checkpoints").exists():
+        raise C.ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    run = train_lm(cfg, out, resume=args.resume)
+    _report_run(run)
+    return 0
+
+
+def _resume_config(run_cls: type, args: argparse.Namespace):
+    from rnnkit.train.checkpoint import read_meta
+    if not args.out:
+        raise C.ConfigError("--resume needs --out RUN_DIR (the run to continue)")
+    meta = read_meta(Path(args.out) / "checkpoints" / "last.safetensors")
+    return config_from_args(run_cls, args, base=meta["config"])
+
+
+def _report_run(run) -> None:
+    m = run.metrics
+    print(f"best validation: loss {m['val_loss']:.4f} nats/token, perplexity {m['val_ppl']:.2f}, "
+          f"{m['val_bpc']:.3f} bits/char ({run.result.steps} updates, {run.result.elapsed_s:.0f} s, "
+          f"stopped: {run.result.stopped})")
+    print(f"run saved in {run.run_dir}/ (checkpoints/best.safetensors, metrics.jsonl, plots/curves.png)")
+
+
+def _sampling_flags(p: argparse.ArgumentParser, length: int = 500) -> None:
+    p.add_argument("--prompt", default="", help="priming text, run once before sampling")
+    p.add_argument("--length", type=int, default=length, help="tokens to generate (default: %(default)s)")
+    p.add_argument("--temperature", type=float, default=0.8,
+                   help="softmax temperature; 0 = greedy (default: %(default)s)")
+    p.add_argument("--greedy", action="store_true", help="always take the most likely token")
+    p.add_argument("--top-k", type=int, default=0, help="sample from the k most likely tokens (0 = off)")
+    p.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 = off)")
+    p.add_argument("--seed", type=int, default=None, help="random seed for sampling")
+
+
+def setup_generate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory from `rnnkit train lm` (or a .safetensors file)")
+    _sampling_flags(p)
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where to run")
+
+
+def _stream(lm, args: argparse.Namespace, out=sys.stdout) -> str:
+    from rnnkit.tasks.lm import generate
+    text = args.prompt
+    out.write(args.prompt)
+    for piece in generate(lm.model, lm.tokenizer, args.prompt, args.length,
+                          temperature=0.0 if args.greedy else args.temperature,
+                          top_k=args.top_k, top_p=args.top_p, seed=args.seed):
+        out.write(piece)
+        out.flush()
+        text += piece
+    out.write("\n")
+    return text
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from rnnkit.tasks.lm import check_sampling, load_run
+    from rnnkit.train.runtime import resolve_device
+    check_sampling(args.length, args.temperature, args.top_k, args.top_p)
+    lm = load_run(args.run, args.checkpoint, device=resolve_device(args.device))
+    _stream(lm, args)
+    return 0
+
+
+def setup_evaluate(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory from `rnnkit train lm`")
+    p.add_argument("--data", required=True, metavar="FILE|DIR", help="UTF-8 text to score")
+    p.add_argument("--batch-size", type=int, default=8, help="parallel streams (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    import json
+    from rnnkit.tasks.lm import evaluate_lm
+    if args.batch_size < 1:
+        raise C.ConfigError(f"--batch-size must be positive, got {args.batch_size}")
+    m = evaluate_lm(args.run, args.data, batch_size=args.batch_size)
+    if args.json:
+        print(json.dumps(m))
+    else:
+        print(f"{args.data}: loss {m['loss']:.4f} nats/token, perplexity {m['ppl']:.3f}, "
+              f"{m['bpc']:.4f} bits/char over {m['tokens']} tokens ({m['unknown_tokens']} unknown)")
+    return 0
+
+
+def setup_diagnose(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory from `rnnkit train lm`")
+    p.add_argument("--data", metavar="FILE|DIR", help="text to measure on (default: the run's validation text)")
+    p.add_argument("--steps", type=int, default=200, help="time steps to backpropagate through (default: %(default)s)")
+
+
+def diagnose_command(args: argparse.Namespace) -> int:
+    from rnnkit.train.diagnostics import summarize
+    from rnnkit.tasks.lm import diagnose_run
+    if args.steps < 2:
+        raise C.ConfigError(f"--steps must be at least 2, got {args.steps}")
+    report = diagnose_run(args.run, args.data, steps=args.steps)
+    print("\n".join(summarize(report)))
+    print("saved: " + ", ".join(report["files"] + [str(Path(args.run) / "diagnostics" / "diagnostics.json")]))
+    return 0
+
+
+def setup_demo(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seconds", type=float, default=60.0, help="training time budget (default: %(default)s)")
+    p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/demo-<time>)")
+    _sampling_flags(p, length=400)
+    p.set_defaults(prompt="def ")
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    from rnnkit.data.corpus import STDLIB_FILES, stdlib_dir
+    from rnnkit.tasks.lm import check_sampling, load_run, train_lm
+    if args.seconds <= 0:
+        raise C.ConfigError(f"--seconds must be positive, got {args.seconds}")
+    check_sampling(args.length, args.temperature, args.top_k, args.top_p)
+    cfg = C.from_dict(C.LMRunConfig, C.merge(load_preset("demo"), {"train": {"max_time": args.seconds}}))
+    out = Path(args.out) if args.out else _default_out("demo")
+    print(f"rnnkit demo: a {cfg.model.layers}-layer {cfg.model.cell.upper()} ({cfg.model.hidden} units) learns "
+          f"to write Python from {len(STDLIB_FILES)} standard-library sources in {stdlib_dir()}, "
+          f"for {args.seconds:.0f} s.\n", flush=True)
+    run = train_lm(cfg, out)
+    _report_run(run)
+    print(f"\n--- generated (temperature {args.temperature}, prompt {args.prompt!r}) ---")
+    _stream(load_run(out), args)
+    print(f"---\nplots: {out / 'plots' / 'curves.png'}, {out / 'diagnostics'}/*.png")
+    print(f"more: rnnkit generate {out} --prompt 'class ' --length 500")
+    return 0
+
+
+# ------------------------------------------------------------ config flags
+
+def _flag(f) -> str:
+    return "--" + (f.metadata.get("cli") or f.name.replace("_", "-"))
+
+
+def add_config_flags(parser: argparse.ArgumentParser, run_cls: type) -> None:
+    """One flag per config field, grouped by section; unset flags stay out of the namespace."""
+    parser.add_argument("--preset", help="a shipped preset name (see rnnkit/presets/)")
+    parser.add_argument("--config", metavar="FILE.yaml", help="YAML file with model/data/train sections")
+    for section, fields in C.section_fields(run_cls).items():
+        group = parser.add_argument_group(f"{section} options")
+        for f in fields:
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
+                  "help": f"{f.metadata.get('help', '')} (default: {f.default!r})"}
+            if kind == "bool":
+                group.add_argument(_flag(f), action=argparse.BooleanOptionalAction, **kw)
+                continue
+            if f.metadata.get("choices"):
+                kw["choices"] = f.metadata["choices"]
+            else:
+                kw["metavar"] = {"int": "N", "float": "X"}.get(kind, "PATH" if "data" in f.name else "TEXT")
+            group.add_argument(_flag(f), type={"int": int, "float": float}.get(kind, str), **kw)
+
+
+def config_from_args(run_cls: type, args: argparse.Namespace, base: dict | None = None):
+    """Resolve a run config: defaults < preset < --config < explicit flags (< ``base`` first)."""
+    data = dict(base or {})
+    if getattr(args, "preset", None):
+        data = C.merge(data, load_preset(args.preset))
+    if getattr(args, "config", None):
+        data = C.merge(data, C.load_yaml(args.config))
+    flags: dict = {}
+    for key, value in vars(args).items():
+        if "." in key:
+            section, name = key.split(".", 1)
+            flags.setdefault(section, {})[name] = value
+    return C.from_dict(run_cls, C.merge(data, flags))
+
+
+def preset_names() -> list[str]:
+    from importlib import resources
+    return sorted(p.name[:-5] for p in (resources.files("rnnkit") / "presets").iterdir() if p.name.endswith(".yaml"))
+
+
+def load_preset(name: str) -> dict:
+    from importlib import resources
+    names = preset_names()
+    if name not in names:
+        raise C.ConfigError(f"unknown preset {name!r}; shipped presets: {', '.join(names)}")
+    return C.load_yaml(resources.files("rnnkit") / "presets" / f"{name}.yaml")
+
+
+# ------------------------------------------------------------------ tables
+
+TRAIN_TASKS: dict[str, TrainTask] = {
+    "lm": TrainTask("a language model on text (default: the embedded corpus)", C.LMRunConfig, train_lm_command),
+}
+
+COMMANDS: dict[str, Command] = {
+    "generate": Command("generate text from a trained language model", setup_generate, generate_command),
+    "evaluate": Command("perplexity and bits per character of a trained model on a text file",
+                        setup_evaluate, evaluate_command),
+    "diagnose": Command("gradient flow over time and gate saturation of a trained run (PNG plots)",
+                        setup_diagnose, diagnose_command),
+    "demo": Command("train a small character model on the embedded corpus for about a minute, then write",
+                    setup_demo, demo_command),
+}
+
+
+
+# ------------------------------------------------------------------ parser
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, "
+                                     "generate, evaluate and diagnose.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train = sub.add_parser("train", help="train a model for a task", description="Train a model.")
+    tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
+    for name, task in TRAIN_TASKS.items():
+        p = tasks.add_parser(name, help=task.help, description=f"Train {task.help}.")
+        p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<task>-<time>)")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        add_config_flags(p, task.config)
+        p.set_defaults(_train=task)
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help[0].upper() + cmd.help[1:] + ".")
+        cmd.setup(p)
+        p.set_defaults(_run=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train":
+            cfg = config_from_args(args._train.config, args) if not args.resume else None
+            return args._train.run(cfg, args)
+        return args._run(args)
+    except COMMAND_ERRORS as err:
+        print(f"rnnkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrnnkit: interrupted (continue a training run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

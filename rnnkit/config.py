@@ -1,0 +1,281 @@
+"""Typed configuration: the single source of truth for training runs.
+
+Each section is a dataclass validated in ``__post_init__``; the CLI flags and
+the YAML presets are generated from these fields (``help`` and ``choices``
+live in the field metadata), and the fully resolved config is stored in every
+checkpoint.
+
+* :class:`TrainConfig`  - the generic trainer (optimiser, schedule, TBPTT,
+  checkpoints, precision, ...), reused by every task.
+* :class:`LMModelConfig` / :class:`LMDataConfig` - the language-model task.
+* :class:`LMRunConfig` - ``model`` + ``data`` + ``train`` sections, as in YAML::
+
+      model: {cell: lstm, hidden: 256, layers: 2}
+      data:  {tokenizer: char}
+      train: {epochs: 10, lr: 0.002}
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CONFIG_VERSION = 1
+CELLS = ("lstm", "gru", "rnn", "jordan", "indrnn", "lnlstm", "peephole_lstm",
+         "gru_cho", "lngru", "mingru", "minlstm")
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names the field."""
+
+
+def opt(default: Any, help: str, choices: tuple | None = None, cli: str | None = None):
+    """A dataclass field with CLI help text (and optional choices / flag name)."""
+    meta = {"help": help, "choices": choices, "cli": cli}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _check_choices(obj: Any) -> None:
+    for f in dataclasses.fields(obj):
+        choices = f.metadata.get("choices")
+        value = getattr(obj, f.name)
+        if choices and value not in choices:
+            raise ConfigError(f"{f.name}={value!r} is not one of {', '.join(map(str, choices))}")
+
+
+def _positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if value is None or (not allow_zero and value <= 0) or (allow_zero and value < 0) \
+            or (isinstance(value, float) and not math.isfinite(value)):
+        what = "non-negative" if allow_zero else "positive"
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
+
+
+def _fraction(name: str, value: float, upper_open: bool = True) -> None:
+    if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
+        raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+
+
+@dataclass
+class TrainConfig:
+    """Generic trainer settings, shared by every task."""
+    epochs: int = opt(10, "passes over the training data")
+    batch_size: int = opt(32, "sequences (LM: parallel streams) per batch")
+    bptt: int = opt(64, "TBPTT k1: time steps between updates (stateful models)")
+    bptt_k2: int = opt(0, "TBPTT k2: steps to backpropagate through (0 = k1; a multiple of k1)")
+    optimizer: str = opt("adamw", "optimiser", ("sgd", "rmsprop", "adam", "adamw"))
+    lr: float = opt(2e-3, "peak learning rate")
+    momentum: float = opt(0.9, "momentum for SGD / RMSprop")
+    nesterov: bool = opt(False, "Nesterov momentum (SGD)")
+    beta2: float = opt(0.999, "Adam/AdamW second-moment decay")
+    weight_decay: float = opt(0.01, "weight decay (decoupled for AdamW)")
+    schedule: str = opt("cosine", "learning-rate schedule", ("constant", "step", "cosine", "plateau"))
+    warmup_steps: int = opt(100, "linear warm-up updates before the schedule")
+    step_size: int = opt(1000, "updates between decays (schedule=step)")
+    gamma: float = opt(0.5, "decay factor (schedule=step, plateau)")
+    plateau_patience: int = opt(1, "evaluations without improvement before decay (plateau)")
+    min_lr: float = opt(0.0, "floor of the learning rate (cosine, plateau)")
+    clip_norm: float = opt(1.0, "clip gradients to this global L2 norm (0 = off)")
+    clip_value: float = opt(0.0, "clip each gradient element to +-value (0 = off)")
+    accumulate: int = opt(1, "batches whose gradients are summed before an update")
+    patience: int = opt(3, "early stopping: evaluations without improvement (0 = off)")
+    monitor: str = opt("val_loss", "validation metric for early stopping / best checkpoint")
+    monitor_mode: str = opt("min", "whether the monitored metric should go down or up", ("min", "max"))
+    eval_every: int = opt(0, "evaluate every N updates (0 = at the end of each epoch)")
+    max_eval_batches: int = opt(0, "cap on validation batches per evaluation (0 = all)")
+    max_steps: int = opt(0, "stop after this many updates (0 = no limit)")
+    max_time: float = opt(0.0, "stop after this many seconds of training (0 = no limit)")
+    checkpoint_every: int = opt(0, "also save the last checkpoint every N updates (0 = at evaluations)")
+    seed: int = opt(0, "random seed (model init, dropout, shuffling)")
+    deterministic: bool = opt(False, "use deterministic algorithms only")
+    device: str = opt("auto", "where to train", ("auto", "cpu", "cuda"))
+    precision: str = opt("fp32", "numeric precision", ("fp32", "bf16", "fp16"))
+    nan_policy: str = opt("skip", "on a non-finite loss/gradient: skip the update, roll back, or stop",
+                          ("skip", "rollback", "raise"))
+    max_bad_steps: int = opt(10, "consecutive non-finite updates before giving up")
+    log_every: int = opt(20, "updates between progress lines / step metrics")
+    progress: str = opt("auto", "progress display", ("auto", "bar", "plain", "none"))
+    tensorboard: str = opt("auto", "TensorBoard event files (auto = when installed)", ("auto", "on", "off"))
+    diagnose: bool = opt(False, "gradient-flow and gate diagnostics at every evaluation")
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        for name in ("epochs", "batch_size", "bptt", "accumulate", "log_every", "max_bad_steps"):
+            _positive(name, getattr(self, name))
+        for name in ("bptt_k2", "warmup_steps", "patience", "eval_every", "max_steps",
+                     "checkpoint_every", "max_eval_batches", "weight_decay", "clip_norm",
+                     "clip_value", "max_time", "min_lr", "momentum", "plateau_patience"):
+            _positive(name, getattr(self, name), allow_zero=True)
+        _positive("lr", self.lr)
+        _positive("step_size", self.step_size)
+        _fraction("beta2", self.beta2)
+        if not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"gamma must be in (0, 1], got {self.gamma!r}")
+        if self.bptt_k2 and (self.bptt_k2 < self.bptt or self.bptt_k2 % self.bptt):
+            raise ConfigError(f"bptt_k2={self.bptt_k2} must be 0 or a multiple of bptt={self.bptt} "
+                              "(k2 >= k1: each update backpropagates through k2 steps)")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
+            raise ConfigError("nesterov needs optimizer=sgd with momentum > 0")
+        if self.precision == "fp16" and self.device == "cpu":
+            raise ConfigError("precision=fp16 needs a GPU (use bf16 on CPU)")
+
+    @property
+    def k2(self) -> int:
+        return self.bptt_k2 or self.bptt
+
+
+@dataclass
+class LMModelConfig:
+    """Language model: embedding -> stacked recurrent layer -> projection."""
+    cell: str = opt("lstm", "recurrent cell", CELLS)
+    hidden: int = opt(256, "hidden units per layer")
+    layers: int = opt(2, "stacked recurrent layers")
+    embedding: int = opt(0, "embedding size (0 = hidden)")
+    dropout: float = opt(0.2, "dropout on embeddings, between layers and before the output")
+    variational_dropout: float = opt(0.0, "same dropout mask at every time step on layer inputs")
+    recurrent_dropout: float = opt(0.0, "dropout on the recurrent state (same mask per sequence)")
+    dropconnect: float = opt(0.0, "DropConnect on the recurrent weights (AWD-LSTM)")
+    zoneout: float = opt(0.0, "zoneout probability on the recurrent state")
+    tie_weights: bool = opt(True, "share input embedding and output projection (needs embedding == hidden)")
+    engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        for name in ("hidden", "layers"):
+            _positive(name, getattr(self, name))
+        _positive("embedding", self.embedding, allow_zero=True)
+        for name in ("dropout", "variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
+            _fraction(name, getattr(self, name))
+        if self.tie_weights and self.embedding not in (0, self.hidden):
+            raise ConfigError(f"tie_weights needs embedding == hidden ({self.hidden}), "
+                              f"got embedding={self.embedding}; set tie_weights: false")
+
+    @property
+    def embedding_size(self) -> int:
+        return self.embedding or self.hidden
+
+
+@dataclass
+class LMDataConfig:
+    """Where the text comes from and how it becomes tokens."""
+    data: str = opt("", "training text: a UTF-8 file or a directory of .txt files (empty = embedded corpus)")
+    val_data: str = opt("", "validation text (empty = the last val_fraction of the training text)")
+    val_fraction: float = opt(0.1, "share of the text held out for validation (its end)")
+    tokenizer: str = opt("char", "vocabulary", ("char", "word", "subword"))
+    vocab_size: int = opt(8000, "largest vocabulary for word / subword tokenizers")
+    min_freq: int = opt(1, "tokens seen fewer times become <unk> (char / word)")
+    max_chars: int = opt(0, "use only the first N characters of the corpus (0 = all)")
+
+    def __post_init__(self) -> None:
+        _check_choices(self)
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
+        _positive("vocab_size", self.vocab_size)
+        _positive("min_freq", self.min_freq)
+        _positive("max_chars", self.max_chars, allow_zero=True)
+
+
+@dataclass
+class LMRunConfig:
+    """Everything `rnnkit train lm` needs; saved resolved in each checkpoint."""
+    model: LMModelConfig = field(default_factory=LMModelConfig)
+    data: LMDataConfig = field(default_factory=LMDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# ----------------------------------------------------------------- conversion
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict of a config dataclass (JSON / YAML ready)."""
+    return dataclasses.asdict(cfg)
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    kind = {"int": int, "float": float, "bool": bool, "str": str}.get(
+        annotation if isinstance(annotation, str) else getattr(annotation, "__name__", ""))
+    if kind is None:
+        return value
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "on", "false", "no", "0", "off"):
+            return value.lower() in ("true", "yes", "1", "on")
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    if value is None and kind is str:
+        return ""
+    raise ConfigError(f"{name} must be {kind.__name__}, got {value!r}")
+
+
+def from_dict(cls: type, data: dict | None, where: str = "") -> Any:
+    """Build config ``cls`` from a nested dict; unknown keys are errors."""
+    data = dict(data or {})
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or cls.__name__} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {', '.join(unknown)} in {where or cls.__name__}; "
+                          f"known: {', '.join(sorted(names))}")
+    kwargs = {}
+    for key, value in data.items():
+        full = f"{where}.{key}" if where else key
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = from_dict(hints[key], value, full)
+        else:
+            kwargs[key] = _coerce(full, value, hints[key])
+    return cls(**kwargs)
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML mapping, with errors that name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: invalid YAML: {err}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def save_yaml(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Recursive dict merge: values of ``override`` win."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def section_fields(cls: type) -> dict[str, list[dataclasses.Field]]:
+    """Section name -> its fields, for a run config like :class:`LMRunConfig`."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: list(dataclasses.fields(hints[f.name])) for f in dataclasses.fields(cls)}

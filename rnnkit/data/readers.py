@@ -1,0 +1,72 @@
+"""Read training text with errors a user can act on.
+
+``read_text(path)`` returns the text of one UTF-8 file; ``read_documents(path)``
+accepts a file or a directory (every ``*.txt`` file inside, sorted, one
+document each).  Failures raise :class:`DataError` naming the file and, for
+bad encodings, the byte offset of the first invalid byte.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+BINARY_PROBE = 8192
+
+
+class DataError(ValueError):
+    """The input data cannot be used; the message says which file and why."""
+
+
+def read_text(path: str | Path) -> str:
+    """The whole text of a UTF-8 file (a leading BOM is dropped)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a text file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path}: file is empty")
+    nul = raw.find(b"\x00", 0, BINARY_PROBE)
+    if nul >= 0:
+        raise DataError(f"{path}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not valid UTF-8 at byte offset {err.start} "
+                        f"(byte 0x{raw[err.start]:02x}); re-encode the file as UTF-8") from err
+    return text.removeprefix("\ufeff")
+
+
+def read_documents(path: str | Path, pattern: str = "*.txt") -> list[tuple[str, str]]:
+    """``[(name, text), ...]`` from a file, or from every ``pattern`` file under a directory."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.rglob(pattern) if p.is_file())
+        if not files:
+            raise DataError(f"{path}: directory has no {pattern} files")
+        return [(str(p), read_text(p)) for p in files]
+    return [(str(path), read_text(path))]
+
+
+def split_documents(docs: list[str], val_fraction: float) -> tuple[list[str], list[str]]:
+    """First ``1 - val_fraction`` of the characters for training, the rest for validation.
+
+    The documents stay in order; the one holding the split point is cut in two.
+    """
+    total = sum(len(d) for d in docs)
+    cut = int(round(total * (1.0 - val_fraction)))
+    train, val, seen = [], [], 0
+    for doc in docs:
+        if seen + len(doc) <= cut:
+            train.append(doc)
+        elif seen >= cut:
+            val.append(doc)
+        else:
+            train.append(doc[: cut - seen])
+            val.append(doc[cut - seen:])
+        seen += len(doc)
+    train = [d for d in train if d]
+    val = [d for d in val if d]
+    if not train or not val:
+        raise DataError(f"text too short to split ({total} characters) with val_fraction={val_fraction}")
+    return train, val

@@ -1,0 +1,153 @@
+"""Tokenizers built from the training text: characters, words, subwords.
+
+All share one small interface: ``encode(text) -> list[int]``,
+``decode(ids) -> str``, ``vocab_size``, ``unk_id`` and ``to_dict()`` /
+:func:`tokenizer_from_dict` (plain JSON, stored in the run directory).
+
+* :class:`CharTokenizer`  - one token per Unicode character.
+* :class:`WordTokenizer`  - words, punctuation marks and whitespace runs, so
+  ``decode(encode(t)) == t`` for in-vocabulary text.
+* :class:`SubwordTokenizer` - byte-level BPE trained with the HuggingFace
+  ``tokenizers`` package (lossless, no unknown tokens).
+
+Out-of-vocabulary characters / words map to ``<unk>`` (id 0).
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Iterable
+
+UNK = "<unk>"
+WORD_RE = re.compile(r"\w+|\s+|[^\w\s]")
+
+
+class _TableTokenizer:
+    """A tokenizer backed by an explicit token table (id 0 is ``<unk>``)."""
+    kind = ""
+    unk_text = UNK
+
+    def __init__(self, tokens: list[str]):
+        if not tokens or tokens[0] != UNK:
+            raise ValueError("token table must start with <unk>")
+        self.tokens = list(tokens)
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        self.unk_id = 0
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokens)
+
+    def split(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def encode(self, text: str) -> list[int]:
+        get = self.index.get
+        return [get(piece, 0) for piece in self.split(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return "".join(self.unk_text if i == 0 else self.tokens[i] for i in ids)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "tokens": self.tokens}
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int = 0):
+        counts = Counter()
+        for text in texts:
+            counts.update(cls.split(None, text))
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        if max_size:
+            ranked = ranked[: max_size - 1]
+        return cls([UNK] + sorted(ranked) if cls.kind == "char" else [UNK] + ranked)
+
+
+class CharTokenizer(_TableTokenizer):
+    kind = "char"
+    unk_text = "\ufffd"
+
+    def split(self, text: str) -> list[str]:
+        return list(text)
+
+
+class WordTokenizer(_TableTokenizer):
+    kind = "word"
+
+    def split(self, text: str) -> list[str]:
+        return WORD_RE.findall(text)
+
+
+class SubwordTokenizer:
+    """Byte-level BPE from the ``tokenizers`` package."""
+    kind = "subword"
+    unk_id = -1  # byte-level BPE has no unknown token
+
+    def __init__(self, tok):
+        self.tok = tok
+
+    @classmethod
+    def build(cls, texts: Iterable[str], vocab_size: int = 8000, min_freq: int = 1):
+        from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+        tok = Tokenizer(models.BPE())
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = decoders.ByteLevel()
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                      show_progress=False)
+        tok.train_from_iterator(list(texts), trainer=trainer)
+        return cls(tok)
+
+    @property
+    def vocab_size(self) -> int:
+        return self.tok.get_vocab_size()
+
+    def encode(self, text: str) -> list[int]:
+        return self.tok.encode(text).ids
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return self.tok.decode(list(ids), skip_special_tokens=False)
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "tokenizer": self.tok.to_str()}
+
+
+def build_tokenizer(kind: str, texts: list[str], vocab_size: int = 8000, min_freq: int = 1):
+    """A tokenizer of ``kind`` (char, word, subword) fitted on ``texts``."""
+    if kind == "char":
+        return CharTokenizer.build(texts, min_freq=min_freq)
+    if kind == "word":
+        return WordTokenizer.build(texts, min_freq=min_freq, max_size=vocab_size)
+    if kind == "subword":
+        return SubwordTokenizer.build(texts, vocab_size=vocab_size, min_freq=min_freq)
+    raise ValueError(f"unknown tokenizer {kind!r}; expected char, word or subword")
+
+
+def tokenizer_from_dict(data: dict):
+    kind = data.get("kind")
+    if kind == "char":
+        return CharTokenizer(data["tokens"])
+    if kind == "word":
+        return WordTokenizer(data["tokens"])
+    if kind == "subword":
+        from tokenizers import Tokenizer
+        return SubwordTokenizer(Tokenizer.from_str(data["tokenizer"]))
+    raise ValueError(f"unknown tokenizer kind {kind!r} in saved tokenizer")
+
+
+class StreamDecoder:
+    """Turns token ids, one at a time, into text pieces (safe for byte-level BPE)."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.emitted = 0
+
+    def push(self, token_id: int) -> str:
+        if not isinstance(self.tokenizer, SubwordTokenizer):
+            return self.tokenizer.decode([token_id])
+        self.ids.append(token_id)
+        text = self.tokenizer.decode(self.ids)
+        if text.endswith("\ufffd"):  # an incomplete UTF-8 sequence: wait for more bytes
+            return ""
+        piece, self.emitted = text[self.emitted:], len(text)
+        return piece

@@ -1,0 +1,164 @@
+"""Checkpoints: one safetensors file holding every tensor, plus JSON metadata.
+
+Layout of ``<run>/checkpoints/{last,best}.safetensors``:
+
+* tensors: ``model.*`` (the state_dict), ``optim.*`` (optimiser tensors such
+  as Adam moments), ``rng.*`` (torch CPU/CUDA generator states) and
+  ``extra.*`` (trainer tensors, e.g. the carried TBPTT state);
+* the safetensors header metadata key ``rnnkit`` holds JSON: ``format``
+  (``FORMAT``), ``version`` (``FORMAT_VERSION``), the fully resolved config,
+  the non-tensor optimiser / scheduler state, trainer position, Python and
+  NumPy RNG states, and a SHA-256 of the tensor bytes.
+
+Files are written atomically (temporary file in the same directory, fsync,
+rename), and loading never unpickles anything: a damaged or foreign file
+raises :class:`CheckpointError` naming the file and the problem.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+
+FORMAT = "rnnkit-checkpoint"
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint cannot be read or does not match; the message names the file."""
+
+
+@dataclass
+class Checkpoint:
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def group(self, prefix: str) -> dict[str, torch.Tensor]:
+        """Tensors under ``prefix.``, with the prefix stripped."""
+        p = prefix + "."
+        return {k[len(p):]: v for k, v in self.tensors.items() if k.startswith(p)}
+
+
+def _digest(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for key in sorted(tensors):
+        t = tensors[key]
+        h.update(key.encode())
+        h.update(str(t.dtype).encode() + str(tuple(t.shape)).encode())
+        h.update(t.contiguous().view(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    # clone: tied weights share storage, which safetensors refuses
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+
+
+def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
+    tensors = _cpu(ckpt.tensors)
+    meta = dict(ckpt.meta, format=FORMAT, version=FORMAT_VERSION, sha256=_digest(tensors))
+    atomic_write(path, save(tensors, metadata={"rnnkit": json.dumps(meta)}))
+
+
+def _read_meta(path: Path, raw: bytes) -> dict:
+    if len(raw) < 8:
+        raise CheckpointError(f"{path}: truncated checkpoint ({len(raw)} bytes)")
+    n = int.from_bytes(raw[:8], "little")
+    if n <= 0 or 8 + n > len(raw):
+        raise CheckpointError(f"{path}: damaged checkpoint header (says {n} bytes, file has {len(raw)})")
+    try:
+        header = json.loads(raw[8:8 + n])
+        meta = json.loads(header["__metadata__"]["rnnkit"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{path}: not an rnnkit checkpoint (no readable 'rnnkit' metadata)") from err
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not an rnnkit checkpoint (format {meta.get('format')!r})")
+    if meta.get("version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format version {meta.get('version')} "
+                              f"is not supported (this rnnkit reads version {FORMAT_VERSION})")
+    return meta
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read and verify a checkpoint (format, version, checksum); tensors on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    raw = path.read_bytes()
+    meta = _read_meta(path, raw)
+    try:
+        tensors = load(raw)
+    except SafetensorError as err:
+        raise CheckpointError(f"{path}: damaged checkpoint: {err}") from err
+    if _digest(tensors) != meta.get("sha256"):
+        raise CheckpointError(f"{path}: checksum mismatch, the file is corrupted "
+                              "(delete it and resume from another checkpoint)")
+    return Checkpoint(tensors, meta)
+
+
+def read_meta(path: str | Path) -> dict:
+    """Only the JSON metadata of a checkpoint (no tensor loading, no checksum)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        return _read_meta(path, head + fh.read(n))
+
+
+# ------------------------------------------------- optimiser state <-> tensors + JSON
+
+def split_state_dict(sd: Any, prefix: str, tensors: dict) -> Any:
+    """Replace every tensor in a nested state_dict by a ``{"$tensor": key}`` reference."""
+    if isinstance(sd, torch.Tensor):
+        tensors[prefix] = sd
+        return {"$tensor": prefix}
+    if isinstance(sd, dict):
+        return {"$dict": [[k, split_state_dict(v, f"{prefix}.{k}", tensors)] for k, v in sd.items()]}
+    if isinstance(sd, (list, tuple)):
+        return [split_state_dict(v, f"{prefix}.{i}", tensors) for i, v in enumerate(sd)]
+    if sd is None or isinstance(sd, (bool, int, float, str)):
+        return sd
+    raise CheckpointError(f"cannot store {type(sd).__name__} at {prefix} in a checkpoint")
+
+
+def join_state_dict(obj: Any, tensors: dict) -> Any:
+    """Inverse of :func:`split_state_dict` (dict keys keep their int/str type)."""
+    if isinstance(obj, dict) and "$tensor" in obj:
+        return tensors[obj["$tensor"]]
+    if isinstance(obj, dict) and "$dict" in obj:
+        return {k: join_state_dict(v, tensors) for k, v in obj["$dict"]}
+    if isinstance(obj, list):
+        return [join_state_dict(v, tensors) for v in obj]
+    return obj

@@ -1,0 +1,98 @@
+"""Optimisers and learning-rate schedules from :class:`~rnnkit.config.TrainConfig`.
+
+Optimisers come from ``torch.optim`` (SGD with momentum / Nesterov, RMSprop,
+Adam, AdamW).  Weight decay is not applied to biases, norms and embeddings of
+size-1 dims (parameters with ``dim() < 2``).
+
+:class:`Schedule` combines a linear warm-up (per update) with one of:
+``constant``, ``step`` (x gamma every ``step_size`` updates), ``cosine``
+(down to ``min_lr`` at the last update) or ``plateau`` (x gamma when the
+monitored validation metric stalls for ``plateau_patience`` evaluations).
+"""
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import nn
+from torch.optim import lr_scheduler
+
+from rnnkit.config import TrainConfig
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for p in model.parameters():
+        if p.requires_grad:
+            (decay if p.dim() >= 2 else no_decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    groups = param_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if cfg.optimizer == "rmsprop":
+        return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, cfg.beta2))
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+
+
+class Schedule:
+    """Warm-up then the configured decay; ``step()`` per update, ``on_eval(metric)`` per evaluation."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+        self.kind = cfg.schedule
+        self.plateau = None
+        scheds, milestones = [], []
+        if cfg.warmup_steps:
+            scheds.append(lr_scheduler.LinearLR(optimizer, start_factor=1.0 / cfg.warmup_steps,
+                                                end_factor=1.0, total_iters=cfg.warmup_steps))
+            milestones.append(cfg.warmup_steps)
+        main = self._main(optimizer, cfg, max(1, total_steps - cfg.warmup_steps))
+        if main is not None:
+            scheds.append(main)
+        elif not scheds:
+            scheds.append(lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0))
+        if len(scheds) == 1:
+            self.per_step = scheds[0]
+        else:
+            if main is None:
+                scheds.append(lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)  # SequentialLR's epoch deprecation note
+                self.per_step = lr_scheduler.SequentialLR(optimizer, scheds, milestones=milestones)
+        if cfg.schedule == "plateau":
+            self.plateau = lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode=cfg.monitor_mode, factor=cfg.gamma,
+                patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+
+    @staticmethod
+    def _main(optimizer, cfg: TrainConfig, steps: int):
+        if cfg.schedule == "step":
+            return lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
+        if cfg.schedule == "cosine":
+            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=cfg.min_lr)
+        return None
+
+    def step(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.per_step.step()
+
+    def on_eval(self, metric: float) -> None:
+        if self.plateau is not None:
+            self.plateau.step(metric)
+
+    def state_dict(self) -> dict:
+        return {"per_step": self.per_step.state_dict(),
+                "plateau": self.plateau.state_dict() if self.plateau else None}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.per_step.load_state_dict(sd["per_step"])
+        if self.plateau is not None:
+            self.plateau.load_state_dict(sd["plateau"])

@@ -1,0 +1,371 @@
+"""One training loop for every rnnkit task.
+
+Contract for task models
+------------------------
+* A task model is an ``nn.Module`` whose ``forward(batch)`` returns an object
+  with ``.loss`` (a scalar mean over ``.n`` items, when targets are present),
+  ``.logits`` and ``.n`` (how many items - tokens, sequences - the loss
+  averages over; used to weight means).  :class:`ModelOutput` is such an
+  object.
+* A stateful model (truncated BPTT) sets ``stateful = True`` and has
+  ``forward(chunk, state) -> out`` with ``out.state`` (the recurrent state at
+  the chunk's end, torch layout ``(layers*dirs, B, H)`` or a tuple of those).
+  The trainer carries, detaches and resets it (:mod:`rnnkit.train.tbptt`).
+* Optional: ``diagnostic_pass(batch) -> (loss, SequenceResult)`` running the
+  recurrent layer with ``probe_grads=True, record_gates=True``; enables
+  ``TrainConfig.diagnose`` and ``rnnkit diagnose``.
+
+Usage::
+
+    trainer = Trainer(model, TrainConfig(epochs=5, lr=1e-3), run_dir="runs/x",
+                      meter=MyMeter, run_config=to_dict(full_config), metadata={...})
+    result = trainer.fit(train_data, val_data)           # or fit(..., resume=True)
+    metrics = trainer.evaluate(val_data)                 # {"loss": ..., ...}
+
+``train_data`` / ``val_data``: a list of batches, or any object with
+``__len__`` and ``iter_epoch(epoch, start)`` (:mod:`rnnkit.train.data`).
+``meter`` is a factory of objects with ``update(out, batch)`` and
+``compute() -> dict``; the trainer prefixes its keys with ``val_``.
+
+A run directory holds ``checkpoints/{last,best}.safetensors``,
+``metrics.jsonl``, ``plots/*.png`` and ``diagnostics/`` (when enabled).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from rnnkit.config import ConfigError, TrainConfig, to_dict
+from rnnkit.train import runtime
+from rnnkit.train.checkpoint import (Checkpoint, join_state_dict, load_checkpoint, save_checkpoint,
+                                     split_state_dict)
+from rnnkit.train.data import as_epoch_data
+from rnnkit.train.guard import NonFiniteGuard
+from rnnkit.train.log import MetricsLog, Progress, read_metrics
+from rnnkit.train.optim import Schedule, build_optimizer
+from rnnkit.train.steps import StatelessStep, TBPTTStep
+from rnnkit.train.tbptt import reset_state
+
+
+@dataclass
+class ModelOutput:
+    """What a task model returns: logits, optional mean loss over ``n`` items, optional state."""
+    logits: torch.Tensor | None
+    loss: torch.Tensor | None = None
+    state: Any = None
+    n: int = 1
+
+
+class LossMeter:
+    """Item-weighted mean loss over an evaluation pass."""
+
+    def __init__(self):
+        self.total, self.n = 0.0, 0
+
+    def update(self, out, batch) -> None:
+        self.total += float(out.loss) * out.n
+        self.n += out.n
+
+    def compute(self) -> dict:
+        return {"loss": self.total / max(self.n, 1)}
+
+
+@dataclass
+class FitResult:
+    steps: int
+    epochs: float
+    best: float | None
+    best_step: int | None
+    best_metrics: dict
+    stopped: str
+    elapsed_s: float
+    run_dir: Path | None
+
+
+class Trainer:
+    def __init__(self, model: nn.Module, config: TrainConfig, *, run_dir: str | Path | None = None,
+                 meter: Callable[[], Any] = LossMeter, run_config: dict | None = None,
+                 metadata: dict | None = None, callbacks: Sequence[Any] = ()):
+        self.cfg = config
+        self.device = runtime.resolve_device(config.device)
+        self.model = model.to(self.device)
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.meter = meter
+        self.run_config = run_config if run_config is not None else {"train": to_dict(config)}
+        self.metadata = dict(metadata or {})
+        self.callbacks = list(callbacks)
+        self.stateful = bool(getattr(model, "stateful", False))
+        self.stepper = TBPTTStep(config.bptt, config.k2) if self.stateful else StatelessStep()
+        self.optimizer = build_optimizer(self.model, config)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
+        self.guard = NonFiniteGuard(config.nan_policy, config.max_bad_steps)
+        self.schedule: Schedule | None = None
+        self.step = self.epoch = self.pos = 0
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.best_metrics: dict = {}
+        self.bad_evals = 0
+        self.tokens = 0
+        self._good: dict | None = None
+        self.memory: dict[str, Checkpoint] = {}
+        if config.diagnose and not hasattr(model, "diagnostic_pass"):
+            raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch)")
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, train_data, val_data=None, *, resume: bool = False) -> FitResult:
+        cfg = self.cfg
+        train = as_epoch_data(train_data)
+        val = as_epoch_data(val_data) if val_data is not None else None
+        per_epoch = math.ceil(len(train) / cfg.accumulate)
+        total = cfg.max_steps or per_epoch * cfg.epochs
+        self.schedule = Schedule(self.optimizer, cfg, total)
+        if resume:
+            self.restore(self._path("last"))
+        else:
+            runtime.seed_everything(cfg.seed, cfg.deterministic)
+        self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard,
+                              resume_step=self.step if resume else None) if self.run_dir else None
+        self.progress = Progress(cfg.progress, cfg.log_every)
+        self._snapshot()
+        self._n_batches = len(train)
+        t0 = time.perf_counter()
+        stopped = self._loop(train, val, per_epoch)
+        return self._finish(stopped, val, time.perf_counter() - t0)
+
+    def _loop(self, train, val, per_epoch: int) -> str:
+        cfg, t_start = self.cfg, time.perf_counter()
+        while self.epoch < cfg.epochs:
+            if self.pos == 0:
+                self.stepper.begin_epoch()
+            self.progress.start_epoch(self.epoch, cfg.epochs, per_epoch, self.pos // cfg.accumulate)
+            reason = self._epoch(train, val, per_epoch, len(train), t_start)
+            self.progress.end_epoch()
+            if reason:
+                return reason
+            self.epoch, self.pos = self.epoch + 1, 0
+            if not cfg.eval_every and self._evaluate_and_save(val):
+                return "early stopping"
+            if not cfg.eval_every and val is None:
+                self.save("last")
+        return "epochs done"
+
+    def _epoch(self, train, val, per_epoch: int, n_batches: int, t_start: float) -> str | None:
+        cfg, micro = self.cfg, 0
+        window_t, window_tokens, losses = time.perf_counter(), 0, []
+        for batch in train.iter_epoch(self.epoch, self.pos):
+            loss, n = self._backward(runtime.to_device(batch, self.device))
+            self.pos += 1
+            micro += 1
+            if loss is None:
+                micro = 0
+                continue
+            losses.append(loss)
+            window_tokens += n
+            if micro < cfg.accumulate and self.pos < n_batches:
+                continue
+            micro = 0
+            norm = self._update()
+            if norm is None:
+                continue
+            self.tokens += window_tokens
+            stats = self._step_stats(losses, norm, window_tokens, window_t)
+            window_t, window_tokens, losses = time.perf_counter(), 0, []
+            self.progress.update(self.pos // cfg.accumulate + (self.pos % cfg.accumulate > 0), stats)
+            for cb in self.callbacks:
+                cb.on_step(self, stats)
+            if cfg.eval_every and self.step % cfg.eval_every == 0:
+                if self._evaluate_and_save(val):
+                    return "early stopping"
+            elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                self.save("last")
+            if cfg.max_steps and self.step >= cfg.max_steps:
+                return "max_steps"
+            if cfg.max_time and time.perf_counter() - t_start >= cfg.max_time:
+                return "max_time"
+        return None
+
+    def _backward(self, batch) -> tuple[float | None, int]:
+        """Forward + backward of one micro-batch; ``(None, 0)`` when its loss was not finite."""
+        self.model.train()
+        with runtime.autocast(self.device, self.cfg.precision):
+            out = self.stepper.forward(self.model, batch)
+        loss = float(out.loss.detach())
+        if not math.isfinite(loss):
+            self._on_bad("loss", loss)
+            return None, 0
+        self.scaler.scale(out.loss / self.cfg.accumulate).backward()
+        self.stepper.after_update()
+        return loss, int(out.n)
+
+    def _update(self) -> float | None:
+        """Clip and apply the accumulated gradients; ``None`` when they were not finite."""
+        cfg = self.cfg
+        self.scaler.unscale_(self.optimizer)
+        if cfg.clip_value:
+            nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = float(nn.utils.clip_grad_norm_(params, cfg.clip_norm or float("inf")))
+        if not math.isfinite(norm) and not self.scaler.is_enabled():
+            self._on_bad("gradient norm", norm)
+            return None
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()
+        self.step += 1
+        self.guard.ok()
+        return norm
+
+    def _on_bad(self, what: str, value: float) -> None:
+        msg = self.guard.bad(self.step + 1, what, value)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.stepper.begin_epoch()  # a poisoned carried state must not flow on
+        if self.cfg.nan_policy == "rollback":
+            self._rollback()
+        self.progress.message(msg)
+        if self.log:
+            self.log.write("nonfinite", self.step, what=what, value=str(value), policy=self.cfg.nan_policy)
+
+    def _step_stats(self, losses, norm, n_tokens, t0) -> dict:
+        dt = max(time.perf_counter() - t0, 1e-9)
+        stats = {"loss": sum(losses) / len(losses), "lr": self.optimizer.param_groups[0]["lr"],
+                 "grad_norm": norm, "tokens_per_s": n_tokens / dt}
+        if self.best is not None:
+            stats[self.cfg.monitor] = self.best
+        if self.log and self.step % self.cfg.log_every == 0:
+            self.log.write("step", self.step, epoch=round(self.epoch + self.pos / self._n_batches, 4), **stats)
+        return {k: stats[k] for k in ("loss", self.cfg.monitor, "tokens_per_s") if k in stats}
+
+    # ----------------------------------------------------------- evaluation
+    @torch.no_grad()
+    def evaluate(self, data, max_batches: int = 0) -> dict:
+        """Metrics of the model on ``data`` (state carried for stateful models), keys unprefixed."""
+        data = as_epoch_data(data)
+        self.model.eval()
+        meter, state = self.meter(), None
+        for i, batch in enumerate(data.iter_epoch(0)):
+            if max_batches and i >= max_batches:
+                break
+            batch = runtime.to_device(batch, self.device)
+            with runtime.autocast(self.device, self.cfg.precision):
+                if self.stateful:
+                    out = self.model(batch, reset_state(state, batch.reset))
+                    state = out.state
+                else:
+                    out = self.model(batch)
+            meter.update(out, batch)
+        self.model.train()
+        return meter.compute()
+
+    def _evaluate_and_save(self, val) -> bool:
+        """Evaluate, keep the best checkpoint, save the last one; True to stop early."""
+        if val is None:
+            self.save("last")
+            return False
+        metrics = {f"val_{k}": v for k, v in self.evaluate(val, self.cfg.max_eval_batches).items()}
+        if self.cfg.monitor not in metrics:
+            raise ConfigError(f"monitor={self.cfg.monitor!r} is not a validation metric; "
+                              f"available: {', '.join(sorted(metrics))}")
+        value = metrics[self.cfg.monitor]
+        self.schedule.on_eval(value)
+        better = self.best is None or (value < self.best if self.cfg.monitor_mode == "min" else value > self.best)
+        if better:
+            self.best, self.best_step, self.bad_evals = value, self.step, 0
+            self.best_metrics = metrics
+        else:
+            self.bad_evals += 1
+        if self.log:
+            self.log.write("eval", self.step, epoch=self.epoch, **metrics, best=self.best)
+        self.progress.message(f"eval at update {self.step}: " + " ".join(
+            f"{k} {v:.4f}" for k, v in metrics.items()) + (" (best)" if better else ""))
+        if self.cfg.diagnose:
+            self.diagnose(val)
+        self.save("last")
+        if better:
+            self.save("best")
+        return bool(self.cfg.patience and self.bad_evals >= self.cfg.patience)
+
+    def diagnose(self, data) -> dict:
+        from rnnkit.train.diagnostics import run_diagnostics
+        batch = runtime.to_device(next(iter(as_epoch_data(data).iter_epoch(0))), self.device)
+        return run_diagnostics(self.model, batch, self._dir() / "diagnostics", step=self.step)
+
+    def _finish(self, stopped: str, val, elapsed: float) -> FitResult:
+        if stopped in ("max_steps", "max_time") and (self.cfg.eval_every == 0 or self.step % self.cfg.eval_every):
+            self._evaluate_and_save(val)
+        if self.log:
+            self.log.close()
+            from rnnkit.train.plots import plot_curves
+            plot_curves(read_metrics(self._dir() / "metrics.jsonl"), self._dir() / "plots" / "curves.png",
+                        self.cfg.monitor)
+        return FitResult(self.step, self.epoch + self.pos / self._n_batches, self.best, self.best_step,
+                         self.best_metrics, stopped,
+                         elapsed, self.run_dir)
+
+    # ---------------------------------------------------------- checkpoints
+    def _dir(self) -> Path:
+        if self.run_dir is None:
+            raise ConfigError("this needs a run directory: Trainer(..., run_dir=...)")
+        return self.run_dir
+
+    def _path(self, name: str) -> Path:
+        return self._dir() / "checkpoints" / f"{name}.safetensors"
+
+    def checkpoint(self) -> Checkpoint:
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        optim = split_state_dict(self.optimizer.state_dict(), "optim", tensors)
+        meta = {"config": self.run_config, "metadata": self.metadata,
+                "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
+                            "best_step": self.best_step, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals, "tokens": self.tokens},
+                "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
+                "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
+                "rng": runtime.rng_state(tensors)}
+        return Checkpoint(tensors, meta)
+
+    def save(self, name: str) -> Path | None:
+        """Write checkpoint ``name`` (last / best); kept in ``self.memory`` when there is no run_dir."""
+        self._snapshot()
+        if self.run_dir is None:
+            ck = self.checkpoint()
+            self.memory[name] = Checkpoint({k: v.detach().clone() for k, v in ck.tensors.items()}, ck.meta)
+            return None
+        path = self._path(name)
+        save_checkpoint(path, self.checkpoint())
+        return path
+
+    def load_best(self) -> None:
+        """Put the best checkpoint's weights into the model."""
+        ck = self.memory["best"] if self.run_dir is None else load_checkpoint(self._path("best"))
+        self.model.load_state_dict(ck.group("model"))
+
+    def restore(self, path: str | Path) -> None:
+        """Continue exactly where a checkpoint left off (model, optimiser, schedule, RNG, position)."""
+        ck = load_checkpoint(path)
+        self.model.load_state_dict(ck.group("model"))
+        self.optimizer.load_state_dict(join_state_dict(ck.meta["optimizer"], ck.tensors))
+        self.schedule.load_state_dict(join_state_dict(ck.meta["schedule"], ck.tensors))
+        if ck.meta["scaler"]:
+            self.scaler.load_state_dict(ck.meta["scaler"])
+        t = ck.meta["trainer"]
+        self.epoch, self.pos, self.step = t["epoch"], t["pos"], t["step"]
+        self.best, self.best_step, self.bad_evals, self.tokens = t["best"], t["best_step"], t["bad_evals"], t["tokens"]
+        self.best_metrics = t["best_metrics"]
+        self.stepper.load_state_dict(ck.meta["stepper"], ck.tensors, self.device)
+        runtime.set_rng_state(ck.meta["rng"], ck.tensors)
+
+    def _snapshot(self) -> None:
+        """In-memory copy of the last good weights for ``nan_policy=rollback``."""
+        if self.cfg.nan_policy == "rollback":
+            self._good = {"model": copy.deepcopy(self.model.state_dict()),
+                          "optim": copy.deepcopy(self.optimizer.state_dict())}
+
+    def _rollback(self) -> None:
+        self.model.load_state_dict(self._good["model"])
+        self.optimizer.load_state_dict(self._good["optim"])
