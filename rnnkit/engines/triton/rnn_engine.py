@@ -8,6 +8,8 @@ matmul over all steps.
 """
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
@@ -30,18 +32,58 @@ def _sm_count(device: torch.device) -> int:
     return torch.cuda.get_device_properties(device).multi_processor_count
 
 
-def plan(B: int, H: int, device: torch.device, dtype: torch.dtype) -> Tuple[int, int, int, int]:
-    """(NP, BB, BH, BK): programs, batch rows per tile, hidden units per program, K tile."""
+@dataclass(frozen=True)
+class Plan:
+    """Launch shape of one kernel: NP programs of BH hidden units, batch tiles of BB rows, K tiles of
+    BK (streaming mode), W_hh slice kept on chip (RESIDENT) when it has at most ``resident_limit``
+    elements; HP / NGP / GP: padded H, gates per program, padded gate rows (powers of two)."""
+
+    NP: int
+    BB: int
+    BH: int
+    BK: int
+    HP: int
+    NGP: int
+    GP: int
+    RESIDENT: bool
+    num_warps: int
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, backward: bool) -> Plan:
+    """Tile the problem. Forward: each program owns BH units and all NGP gates of them (NGP*BH >= 16
+    for tl.dot). Backward: the recurrent matmul's N dimension is BH itself, so BH >= 16."""
+    HP = triton.next_power_of_2(H)
+    NGP = 4 if NG > 1 else 1
+    GP = triton.next_power_of_2(NG * H)
+    limit = _env_int("RNNKIT_TRITON_RESIDENT", 16384)
     BB = min(64, max(16, triton.next_power_of_2(B)))
     if interpreting():  # programs run one after another there: a single program, no barrier
         BH = max(16, triton.next_power_of_2(H))
-        return 1, BB, BH, 16
+        resident = (GP if backward else HP * NGP) * BH <= limit
+        return Plan(1, BB, BH, 16, HP, NGP, GP, resident, 4)
     sms = _sm_count(device)
-    BH = 16
+    if backward:
+        BH = max(16, _env_int("RNNKIT_TRITON_BH_BWD", 16))
+        resident = GP * BH <= limit
+        if resident:
+            BB = min(BB, max(16, limit // GP))
+    else:
+        bh_min = 16 // NGP
+        BH = max(bh_min, _env_int("RNNKIT_TRITON_BH", triton.next_power_of_2(triton.cdiv(H, 64))))
+        resident = HP * NGP * BH <= limit
+        if resident:
+            BB = min(BB, max(16, limit // HP))
     while triton.cdiv(H, BH) > sms:
         BH *= 2
+        resident = False
     BK = 64 if dtype != torch.float32 else 32
-    return triton.cdiv(H, BH), BB, BH, BK
+    warps = _env_int("RNNKIT_TRITON_WARPS", 4)
+    return Plan(triton.cdiv(H, BH), BB, BH, BK, HP, NGP, GP, resident, warps)
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -60,7 +102,7 @@ class FusedRNNFunction(torch.autograd.Function):
         T, B, G = xp.shape
         H = G // NG
         dev, dt = xp.device, xp.dtype
-        NP, BB, BH, BK = plan(B, H, dev, dt)
+        P = plan(B, H, NG, dev, dt, backward=False)
         hbuf = torch.empty(T + 1, B, H, device=dev, dtype=dt)
         hbuf[0] = h0
         if CELL == 0:
@@ -73,10 +115,11 @@ class FusedRNNFunction(torch.autograd.Function):
         vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
         wt = w.t().contiguous()  # (H, G)
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
-        rnn_fwd_kernel[(NP,)](xp, wt, bn if bn is not None else wt, vc if vc is not None else wt,
-                              hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
-                              HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=NP, BB=BB, BH=BH, BK=BK,
-                              PREC=_precision(dt))
+        rnn_fwd_kernel[(P.NP,)](xp, wt, bn if bn is not None else wt, vc if vc is not None else wt,
+                                hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
+                                HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=P.NP, BB=P.BB,
+                                BH=P.BH, BK=P.BK, HP=P.HP, NGP=P.NGP, RESIDENT=P.RESIDENT,
+                                PREC=_precision(dt), num_warps=P.num_warps)
         ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc)
         ctx.meta = (family, act, bn is not None, c0 is not None)
         hs = hbuf[1:]
@@ -91,7 +134,7 @@ class FusedRNNFunction(torch.autograd.Function):
         T1, B, H = hbuf.shape
         T, G = T1 - 1, NG * H
         dev, dt = hbuf.device, hbuf.dtype
-        NP, BB, BH, BK = plan(B, H, dev, dt)
+        P = plan(B, H, NG, dev, dt, backward=True)
         dhs = dhs.contiguous() if dhs is not None else torch.zeros(T, B, H, device=dev, dtype=dt)
         has_dc = CELL == 0 and dcs is not None and dcs.numel() > 0
         dcs = dcs.contiguous() if has_dc else dhs
@@ -102,11 +145,12 @@ class FusedRNNFunction(torch.autograd.Function):
         dcrec = torch.zeros(B, H, device=dev, dtype=torch.float32)
         wc = w.contiguous()
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
-        rnn_bwd_kernel[(NP,)](wc, wc, vc if vc is not None else wc, hbuf,
-                              cbuf if cbuf is not None else hbuf, save if save is not None else hbuf,
-                              dhs, dcs, dg, dxn, dhrec, dhdir, dcrec, sync, T, B, H,
-                              CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
-                              HAS_DC=has_dc, NP=NP, BB=BB, BH=BH, BK=BK, PREC=_precision(dt))
+        rnn_bwd_kernel[(P.NP,)](wc, wc, vc if vc is not None else wc, hbuf,
+                                cbuf if cbuf is not None else hbuf, save if save is not None else hbuf,
+                                dhs, dcs, dg, dxn, dhrec, dhdir, dcrec, sync, T, B, H,
+                                CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
+                                HAS_DC=has_dc, NP=P.NP, BB=P.BB, BH=P.BH, BK=P.BK, GP=P.GP,
+                                RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps)
         h_prev = hbuf[:-1].reshape(T * B, H)
         dg2 = dg.reshape(T * B, G)
         dw = (dg2.t().to(dt) @ h_prev).to(w.dtype) if ctx.needs_input_grad[1] else None  # (G, H)

@@ -79,18 +79,36 @@ def _grid_sync(sync_ptr, target, NP: tl.constexpr):
 
 
 @triton.jit
-def _matmul_gate(acc, h_base, rows, rmask, wt_ptr, col0, j, jmask, H, G,
-                 BK: tl.constexpr, PREC: tl.constexpr):
-    """acc (BB, BH) += h (BB, H) @ W^T[:, col0 + j]; h rows at h_base + rows*H, W^T (H, G)."""
-    kk = tl.arange(0, BK)
-    for k0 in range(0, H, BK):
-        k = k0 + kk
-        kmask = k < H
-        hk = tl.load(h_base + rows[:, None] * H + k[None, :], mask=rmask[:, None] & kmask[None, :],
+def _split4(acc, BB: tl.constexpr, BH: tl.constexpr):
+    """(BB, 4*BH) with column q*BH + j -> four (BB, BH) blocks q = 0..3."""
+    y = tl.permute(tl.reshape(acc, (BB, 2, 2, BH)), (0, 3, 1, 2))
+    even, odd = tl.split(y)
+    q0, q2 = tl.split(even)
+    q1, q3 = tl.split(odd)
+    return q0, q1, q2, q3
+
+
+@triton.jit
+def _recurrent_fwd(h_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
+                   BB: tl.constexpr, NC: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
+                   RESIDENT: tl.constexpr, PREC: tl.constexpr):
+    """h_{t-1} (BB, H) @ W^T[:, ccol] -> (BB, NC) float32; W^T (H, G) resident or read per K tile."""
+    if RESIDENT:
+        kk = tl.arange(0, HP)
+        hk = tl.load(h_base + rows[:, None] * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
                      other=0.0, cache_modifier=".cg")
-        w = tl.load(wt_ptr + k[:, None] * G + (col0 + j)[None, :], mask=kmask[:, None] & jmask[None, :],
-                    other=0.0)
-        acc = tl.dot(hk, w.to(hk.dtype), acc, input_precision=PREC)
+        acc = tl.dot(hk, w_res, input_precision=PREC)
+    else:
+        acc = tl.zeros([BB, NC], dtype=tl.float32)
+        kk = tl.arange(0, BK)
+        for k0 in range(0, H, BK):
+            k = k0 + kk
+            kmask = k < H
+            hk = tl.load(h_base + rows[:, None] * H + k[None, :], mask=rmask[:, None] & kmask[None, :],
+                         other=0.0, cache_modifier=".cg")
+            w = tl.load(wt_ptr + k[:, None] * G + ccol[None, :], mask=kmask[:, None] & cmask[None, :],
+                        other=0.0)
+            acc = tl.dot(hk, w, acc, input_precision=PREC)
     return acc
 
 
@@ -99,11 +117,24 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                    T, B, H,
                    CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
                    HAS_VALID: tl.constexpr, SAVE: tl.constexpr, NP: tl.constexpr,
-                   BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+                   BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
+                   NGP: tl.constexpr, RESIDENT: tl.constexpr, PREC: tl.constexpr):
     pid = tl.program_id(0)
     G = NG * H
     j = pid * BH + tl.arange(0, BH)
     jmask = j < H
+    # the program's columns of W^T, all gates side by side: q*H + j (q < NGP, padded gates masked)
+    cq = tl.arange(0, NGP * BH)
+    q = cq // BH
+    unit = pid * BH + cq % BH
+    ccol = q * H + unit
+    cmask = (q < NG) & (unit < H)
+    if RESIDENT:  # W^T slice (HP, NGP*BH) loaded once, kept on chip for the whole sequence
+        kr = tl.arange(0, HP)
+        w_res = tl.load(wt_ptr + kr[:, None] * G + ccol[None, :], mask=(kr < H)[:, None] & cmask[None, :],
+                        other=0.0)
+    else:
+        w_res = 0.0
     rr = tl.arange(0, BB)
     for t in range(0, T):
         h_prev_base = h_ptr + t * B * H
@@ -114,15 +145,17 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
             own = rows[:, None] * H + j[None, :]  # (BB, BH) offsets in a (B, H) plane
             xrow = xp_ptr + t * B * G + rows[:, None] * G + j[None, :]
             h_old = tl.load(h_prev_base + own, mask=m2, other=0.0, cache_modifier=".cg").to(tl.float32)
-            acc0 = tl.load(xrow, mask=m2, other=0.0).to(tl.float32)
-            acc0 = _matmul_gate(acc0, h_prev_base, rows, rmask, wt_ptr, 0, j, jmask, H, G, BK, PREC)
+            acc = _recurrent_fwd(h_prev_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
+                                 BB, NGP * BH, BK, HP, RESIDENT, PREC)
+            if NGP == 4:
+                acc0, acc1, acc2, acc3 = _split4(acc, BB, BH)
+            else:
+                acc0 = acc
+            acc0 += tl.load(xrow, mask=m2, other=0.0).to(tl.float32)
             if CELL == 0:
-                acc1 = tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32)
-                acc1 = _matmul_gate(acc1, h_prev_base, rows, rmask, wt_ptr, H, j, jmask, H, G, BK, PREC)
-                acc2 = tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32)
-                acc2 = _matmul_gate(acc2, h_prev_base, rows, rmask, wt_ptr, 2 * H, j, jmask, H, G, BK, PREC)
-                acc3 = tl.load(xrow + 3 * H, mask=m2, other=0.0).to(tl.float32)
-                acc3 = _matmul_gate(acc3, h_prev_base, rows, rmask, wt_ptr, 3 * H, j, jmask, H, G, BK, PREC)
+                acc1 += tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32)
+                acc2 += tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32)
+                acc3 += tl.load(xrow + 3 * H, mask=m2, other=0.0).to(tl.float32)
                 c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
                 i = _sigmoid(acc0)
                 f = _sigmoid(acc1)
@@ -142,11 +175,8 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                     tl.store(srow + 2 * H, g, mask=m2)
                     tl.store(srow + 3 * H, o, mask=m2)
             elif CELL == 1:
-                acc1 = tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32)
-                acc1 = _matmul_gate(acc1, h_prev_base, rows, rmask, wt_ptr, H, j, jmask, H, G, BK, PREC)
-                hn = tl.load(bn_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :] + \
-                    tl.zeros([BB, BH], dtype=tl.float32)
-                hn = _matmul_gate(hn, h_prev_base, rows, rmask, wt_ptr, 2 * H, j, jmask, H, G, BK, PREC)
+                acc1 += tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32)
+                hn = acc2 + tl.load(bn_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
                 xn = tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32)
                 r = _sigmoid(acc0)
                 z = _sigmoid(acc1)
@@ -176,7 +206,8 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                    T, B, H,
                    CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
                    HAS_VALID: tl.constexpr, HAS_DC: tl.constexpr, NP: tl.constexpr,
-                   BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr):
+                   BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, GP: tl.constexpr,
+                   RESIDENT: tl.constexpr, PREC: tl.constexpr):
     """dh_ptr/dc_ptr: upstream grads of h_1..h_T / c_1..c_T (T, B, H). Writes dg (T, B, G): the
     grads of the recurrent pre-activations (for GRU the n block is r * dn_pre, the grad of
     W_hn h + b_hn; dxn (T, B, H) holds dn_pre, the grad of the input-side n pre-activation);
@@ -186,6 +217,12 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
     j = pid * BH + tl.arange(0, BH)
     jmask = j < H
     rr = tl.arange(0, BB)
+    if RESIDENT:  # W[:, j] (GP, BH) kept on chip for the whole sequence
+        kr = tl.arange(0, GP)
+        w_res = tl.load(w_ptr + kr[:, None] * H + j[None, :], mask=(kr < G)[:, None] & jmask[None, :],
+                        other=0.0)
+    else:
+        w_res = 0.0
     kk = tl.arange(0, BK)
     for s in range(0, T):
         t = T - 1 - s
@@ -250,13 +287,19 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
             m2 = rmask[:, None] & jmask[None, :]
             own = rows[:, None] * H + j[None, :]
             acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
-            for k0 in range(0, G, BK):
-                k = k0 + kk
-                kmask = k < G
-                dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + k[None, :],
-                              mask=rmask[:, None] & kmask[None, :], other=0.0, cache_modifier=".cg")
-                w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :],
-                            other=0.0)
-                acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
+            if RESIDENT:
+                kg = tl.arange(0, GP)
+                dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + kg[None, :],
+                              mask=rmask[:, None] & (kg < G)[None, :], other=0.0, cache_modifier=".cg")
+                acc = tl.dot(dgk.to(w_res.dtype), w_res, acc, input_precision=PREC)
+            else:
+                for k0 in range(0, G, BK):
+                    k = k0 + kk
+                    kmask = k < G
+                    dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + k[None, :],
+                                  mask=rmask[:, None] & kmask[None, :], other=0.0, cache_modifier=".cg")
+                    w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :],
+                                other=0.0)
+                    acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
             tl.store(dhrec_ptr + own, acc, mask=m2)
         tl.debug_barrier()  # dhrec/dcrec are read back by this program only
