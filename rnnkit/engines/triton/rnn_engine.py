@@ -57,9 +57,9 @@ def _env_int(name: str, default: int) -> int:
 def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, backward: bool) -> Plan:
     """Tile the problem. Forward: each program owns BH units and all NGP gates of them (NGP*BH >= 16
     for tl.dot). Backward: the recurrent matmul's N dimension is BH itself, so BH >= 16."""
-    HP = triton.next_power_of_2(H)
+    HP = max(16, triton.next_power_of_2(H))  # tl.dot needs K >= 16
     NGP = 4 if NG > 1 else 1
-    GP = triton.next_power_of_2(NG * H)
+    GP = max(16, triton.next_power_of_2(NG * H))
     limit = _env_int("RNNKIT_TRITON_RESIDENT", 16384)
     BB = min(64, max(16, triton.next_power_of_2(B)))
     if interpreting():  # programs run one after another there: a single program, no barrier
