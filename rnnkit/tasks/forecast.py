@@ -1,0 +1,350 @@
+"""Forecasting: stock prices, sensors, any time series, with baselines always beside the network.
+
+Commands::
+
+    rnnkit train forecast [--data FILE --target COL[,COL] --covariates COL,..] --horizon H --lookback L
+    rnnkit evaluate RUN --data FILE     # rolling-origin metrics on a file, network vs naive baselines
+    rnnkit predict RUN --data FILE      # the next H steps after the file's end, with intervals
+
+Training splits the series chronologically (train / validation / test),
+fits the scaling on the training part only, trains with early stopping on
+the validation part, then runs a rolling-origin backtest over the test part:
+from every ``--stride``-th origin, an H-step forecast by the network and by
+the baselines (naive, seasonal naive, linear AR; ETS and SARIMA from
+statsmodels), scored by MAE, RMSE, sMAPE and MASE (and interval coverage for
+probabilistic outputs; accuracy for ``--output direction``).  The run gets
+``result.json``, ``backtest.csv`` and ``forecast.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.config import CELLS, ConfigError, TrainConfig, opt, save_yaml, to_dict
+from rnnkit.data.embedded_tasks import SERIES_SETS, series_set
+from rnnkit.data.readers import DataError
+from rnnkit.tasks.encoders import ENCODERS
+from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, infer_step, origins, parse_columns, read_series,
+                                        split_points, windows)
+from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
+from rnnkit.tasks.forecast_models import OUTPUTS, Forecaster
+from rnnkit.tasks.metrics import mase_scale
+from rnnkit.tasks.task_cli import config_from_args, config_parser, load_task_checkpoint, print_table, write_json
+from rnnkit.train import ListData, Trainer, seed_everything
+
+TASK = "forecast"
+BASELINES = ("naive", "seasonal", "ar", "ets", "sarima")
+
+
+@dataclass
+class ForecastModelConfig:
+    model: str = opt("rnn", "network: recurrent (rnn), time-delay (tdnn) or MLP on the flat window (mlp)", ENCODERS)
+    cell: str = opt("lstm", "recurrent cell (model=rnn)", CELLS)
+    hidden: int = opt(64, "hidden units per layer")
+    layers: int = opt(1, "stacked recurrent layers")
+    dropout: float = opt(0.1, "dropout between layers and before the output")
+    window: int = opt(3, "TDNN: steps each filter sees (odd)")
+    output: str = opt("point", "what the network predicts", OUTPUTS)
+    quantiles: str = opt("0.1,0.5,0.9", "quantile levels for output=quantile (must include 0.5)")
+    strategy: str = opt("direct", "multi-step: all horizons at once, or one step fed back", ("direct", "recursive"))
+    normalize: str = opt("last", "forecast offsets from each window's last value, or absolute levels",
+                         ("last", "none"))
+    samples: int = opt(200, "sample paths for recursive Gaussian intervals")
+    lookback: int = opt(24, "past steps the network reads")
+    engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "layers", "window", "lookback", "samples"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.window % 2 == 0:
+            raise ConfigError(f"window must be odd, got {self.window}")
+        if self.output == "direction" and self.strategy == "recursive":
+            raise ConfigError("output=direction needs strategy=direct")
+        for name, choices in (("model", ENCODERS), ("output", OUTPUTS), ("cell", CELLS)):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
+        self.quantile_list()
+
+    def quantile_list(self) -> list[float]:
+        try:
+            qs = sorted(float(q) for q in self.quantiles.split(","))
+        except ValueError:
+            raise ConfigError(f"quantiles must be numbers separated by commas, got {self.quantiles!r}") from None
+        if not qs or any(not 0 < q < 1 for q in qs) or 0.5 not in qs:
+            raise ConfigError(f"quantiles must lie in (0, 1) and include 0.5, got {self.quantiles!r}")
+        return qs
+
+
+@dataclass
+class ForecastDataConfig:
+    data: str = opt("", "CSV / TSV / JSONL with a time column and value columns (empty = embedded --dataset)")
+    dataset: str = opt("co2", "embedded series used without --data", SERIES_SETS)
+    target: str = opt("", "column(s) to forecast, comma-separated (embedded sets have a default)")
+    covariates: str = opt("", "other columns fed to the network, comma-separated")
+    time_column: str = opt("", "time column (empty = the first column)")
+    missing: str = opt("error", "empty / NA cells: stop with an error, or interpolate linearly",
+                       ("error", "interpolate"))
+    horizon: int = opt(12, "steps to forecast")
+    season: int = opt(0, "seasonal period for seasonal naive, MASE, ETS, SARIMA (0 = from the data's time step)")
+    val_fraction: float = opt(0.15, "share of the series (after the training part) used for validation")
+    test_fraction: float = opt(0.15, "share of the series (at its end) used for the backtest")
+    stride: int = opt(1, "steps between backtest origins")
+    interval: float = opt(0.8, "coverage of the prediction intervals")
+    baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
+
+    def __post_init__(self) -> None:
+        for name in ("horizon", "stride"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.season < 0:
+            raise ConfigError(f"season must be >= 0, got {self.season}")
+        if not 0.0 < self.val_fraction < 0.5 or not 0.0 < self.test_fraction < 0.5:
+            raise ConfigError("val_fraction and test_fraction must be in (0, 0.5)")
+        if not 0.0 < self.interval < 1.0:
+            raise ConfigError(f"interval must be in (0, 1), got {self.interval}")
+        unknown = set(parse_columns(self.baselines)) - set(BASELINES)
+        if unknown:
+            raise ConfigError(f"unknown baseline(s) {', '.join(sorted(unknown))}; choose from {', '.join(BASELINES)}")
+        if self.dataset not in SERIES_SETS:
+            raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(SERIES_SETS)}")
+
+
+@dataclass
+class ForecastRunConfig:
+    model: ForecastModelConfig = field(default_factory=ForecastModelConfig)
+    data: ForecastDataConfig = field(default_factory=ForecastDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+TRAIN_DEFAULTS = {"train": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 8,
+                            "weight_decay": 1e-4, "log_every": 50}}
+
+
+# ------------------------------------------------------------------------ data
+
+def season_from_times(times: list[str]) -> int:
+    """12 for monthly, 7 for daily, 24 for hourly, 4 for quarterly, 52 for weekly data; else 1."""
+    try:
+        t = np.array([np.datetime64(x, "s") for x in times[: min(len(times), 50)]])
+    except ValueError:
+        return 1
+    days = float(np.median(np.diff(t).astype("timedelta64[s]").astype(np.float64))) / 86400.0
+    for lo, hi, m in ((0.03, 0.05, 24), (0.9, 1.1, 7), (6.5, 7.5, 52), (27, 32, 12), (88, 93, 4)):
+        if lo <= days <= hi:
+            return m
+    return 1
+
+
+def load_series(cfg: ForecastDataConfig) -> tuple[Series, int]:
+    """The series and its seasonal period."""
+    if cfg.data:
+        s = read_series(cfg.data, parse_columns(cfg.target), parse_columns(cfg.covariates), cfg.time_column,
+                        cfg.missing)
+        return s, cfg.season or season_from_times(s.times)
+    e = series_set(cfg.dataset)
+    targets = parse_columns(cfg.target) or [e.target]
+    covs = parse_columns(cfg.covariates) if cfg.covariates else []
+    names = targets + [c for c in covs if c not in targets]
+    missing = [c for c in names if c not in e.columns]
+    if missing:
+        raise DataError(f"embedded series {e.name!r} has no column {missing[0]!r}; columns: {', '.join(e.columns)}")
+    values = np.stack([e.columns[c] for c in names], axis=1)
+    return Series(e.times, values, names, len(targets), e.source), cfg.season or e.season
+
+
+def window_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> list[dict]:
+    order = np.random.default_rng(seed).permutation(len(x))
+    return [{"inputs": torch.from_numpy(x[order[i:i + batch_size]]),
+             "targets": torch.from_numpy(y[order[i:i + batch_size]])} for i in range(0, len(x), batch_size)]
+
+
+# -------------------------------------------------------------------- training
+
+def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int) -> Forecaster:
+    steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
+    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list())
+
+
+def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+    """Train, then backtest the network and the baselines on the test part; returns result.json's content."""
+    run_dir = Path(run_dir)
+    seed_everything(cfg.train.seed)
+    series, season = load_series(cfg.data)
+    L, H = cfg.model.lookback, cfg.data.horizon
+    sp = split_points(len(series), cfg.data.val_fraction, cfg.data.test_fraction, L, H)
+    scaler = Scaler.fit(series.values[: sp.n_train])
+    scaled = scaler.transform(series.values)
+    steps = 1 if cfg.model.strategy == "recursive" else H
+    T = series.n_targets
+    tr_x, tr_y = windows(scaled, origins(0, sp.n_train, L, steps), L, steps, T)
+    va_x, va_y = windows(scaled, origins(sp.n_train, sp.n_val_end, L, steps), L, steps, T)
+    model = build_model(cfg, series.values.shape[1], T)
+    scale = [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)]
+    meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
+            "mase_scale": scale, "source": series.source, "split": to_dict(sp), "times": series.times[-2:]}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(cfg, run_dir / "config.yaml")
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, run_config=to_dict(cfg), metadata=meta)
+    fit = trainer.fit(ListData(window_batches(tr_x, tr_y, cfg.train.batch_size, cfg.train.seed), shuffle=True,
+                               seed=cfg.train.seed),
+                      window_batches(va_x, va_y, 256, 0), resume=resume)
+    loaded = load_forecaster(run_dir)
+    test_origins = origins(sp.n_val_end, sp.n, L, H, cfg.data.stride)
+    models = backtest(loaded, series, sp.n_val_end, test_origins, season, parse_columns(cfg.data.baselines))
+    metrics = score_models(models, series, test_origins, H, scale, cfg.data.interval)
+    backtest_table(run_dir / "backtest.csv", models, series, test_origins, H)
+    plot_forecast(run_dir / "forecast.png", series, models, test_origins, H, sp, title=series.source)
+    result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
+              "parameters": sum(p.numel() for p in model.parameters()), "season": season,
+              "origins": len(test_origins), "horizon": H, "split": to_dict(sp), "test": metrics}
+    write_json(run_dir / "result.json", result)
+    return result
+
+
+def backtest(loaded: "LoadedForecaster", series: Series, n_fit: int, test_origins: list[int], season: int,
+             baselines: list[str]) -> dict[str, Forecast]:
+    """Forecasts (original units) of the network and each baseline from every origin."""
+    from rnnkit.tasks.baselines import forecasting as fb
+    H, y = loaded.config.data.horizon, series.targets
+    models = {loaded.name: network_forecast(loaded, series, test_origins)}
+    if loaded.config.model.output == "direction":
+        return models
+    makers = {
+        "naive": lambda: fb.naive(y, test_origins, H),
+        "seasonal": lambda: fb.seasonal_naive(y, test_origins, H, season),
+        "ar": lambda: fb.LinearAR(loaded.config.model.lookback, H).fit(y, n_fit).forecast(y, test_origins),
+        "ets": lambda: _classical("ets", y, n_fit, test_origins, H, season),
+        "sarima": lambda: _classical("sarima", y, n_fit, test_origins, H, season),
+    }
+    for name in baselines:
+        models[name] = Forecast(makers[name]())
+    return models
+
+
+def _classical(name: str, y, n_fit, test_origins, H, season):
+    from rnnkit.tasks.baselines import statsmodels_ts
+    return getattr(statsmodels_ts, name)(y, n_fit, test_origins, H, season)
+
+
+# ------------------------------------------------------------------ saved runs
+
+@dataclass
+class LoadedForecaster:
+    model: Forecaster
+    scaler: Scaler
+    config: ForecastRunConfig
+    meta: dict
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        m = self.config.model
+        return f"{m.cell}" if m.model == "rnn" else m.model
+
+
+def load_forecaster(run: str | Path) -> LoadedForecaster:
+    ck, cfg, meta = load_task_checkpoint(run, TASK, ForecastRunConfig)
+    model = build_model(cfg, len(meta["names"]), meta["n_targets"])
+    model.load_state_dict(ck.group("model"))
+    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent
+    return LoadedForecaster(model.eval(), Scaler.from_dict(meta["scaler"]), cfg, meta, run_dir)
+
+
+def _read_like_run(loaded: LoadedForecaster, path: str, need_targets: bool = True) -> Series:
+    d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
+    return read_series(path, names[:T], names[T:], d.time_column, d.missing)
+
+
+def evaluate_forecast(run: str | Path, data: str | Path) -> dict:
+    """Rolling-origin metrics over a whole labelled file: the network vs naive and seasonal naive."""
+    loaded = load_forecaster(run)
+    series = _read_like_run(loaded, str(data))
+    L, H = loaded.config.model.lookback, loaded.config.data.horizon
+    season = loaded.meta["season"]
+    test_origins = origins(max(L, season), len(series), L, H, loaded.config.data.stride)
+    if not test_origins:
+        raise DataError(f"{data}: {len(series)} steps are too few for lookback {L} + horizon {H}")
+    baselines = [] if loaded.config.model.output == "direction" else ["naive", "seasonal"]
+    models = backtest(loaded, series, 0, test_origins, season, baselines)
+    metrics = score_models(models, series, test_origins, H, loaded.meta["mase_scale"], loaded.config.data.interval)
+    stem = Path(data).stem
+    backtest_table(loaded.run_dir / f"backtest-{stem}.csv", models, series, test_origins, H)
+    return metrics
+
+
+def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
+    """The next H steps after the end of ``data`` (rows per step and target: time, mean, lower, upper)."""
+    loaded = load_forecaster(run)
+    series = _read_like_run(loaded, str(data))
+    L, H = loaded.config.model.lookback, loaded.config.data.horizon
+    if len(series) < L:
+        raise DataError(f"{data}: {len(series)} steps, the network reads the last {L}")
+    if loaded.config.model.strategy == "recursive" and series.covariate_names:
+        raise DataError(f"{data}: a recursive forecast with covariates needs their future values; "
+                        "this run cannot forecast past the end of the file")
+    fc = network_forecast(loaded, series, [len(series)], allow_future=True)
+    label = infer_step(series.times)
+    rows = []
+    for h in range(H):
+        for j, name in enumerate(series.target_names):
+            row = {"time": label(h + 1), "target": name}
+            if fc.p_up is not None:
+                row["p_up"] = float(fc.p_up[0, h, j])
+            else:
+                row["forecast"] = float(fc.mean[0, h, j])
+                if fc.lower is not None:
+                    row["lower"], row["upper"] = float(fc.lower[0, h, j]), float(fc.upper[0, h, j])
+            rows.append(row)
+    out = loaded.run_dir / f"forecast-{Path(data).stem}.csv"
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+# ------------------------------------------------------------------------- CLI
+
+def train_main(argv: list[str]) -> int:
+    p = config_parser("rnnkit train forecast", "Train a forecaster and backtest it against baselines.",
+                      ForecastRunConfig)
+    p.add_argument("--run", default="runs/forecast", help="run directory")
+    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
+    args = p.parse_args(argv)
+    cfg = config_from_args(ForecastRunConfig, args, TRAIN_DEFAULTS)
+    result = train_forecast(cfg, args.run, resume=args.resume)
+    print(f"backtest: {result['origins']} origins x horizon {result['horizon']} (season {result['season']})")
+    print_metrics(result["test"])
+    return 0
+
+
+def print_metrics(metrics: dict) -> None:
+    cols = ["model"] + [k for k in ("mae", "rmse", "smape", "mase", "coverage", "accuracy")
+                        if any(k in m for m in metrics.values())]
+    print_table([{"model": name, **m} for name, m in metrics.items()], cols)
+
+
+def evaluate_main(run: str, argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="rnnkit evaluate RUN", description="Rolling-origin metrics on a file.")
+    p.add_argument("--data", required=True, help="CSV / TSV / JSONL with the run's columns")
+    args = p.parse_args(argv)
+    print_metrics(evaluate_forecast(run, args.data))
+    return 0
+
+
+def predict_main(run: str, argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="rnnkit predict RUN", description="Forecast past the end of a file.")
+    p.add_argument("--data", required=True, help="CSV / TSV / JSONL with the run's columns")
+    args = p.parse_args(argv)
+    rows = predict_forecast(run, args.data)
+    print_table(rows, list(rows[0]))
+    return 0

@@ -1,0 +1,166 @@
+"""Time series for forecasting: reading, gaps, chronological splits, train-only scaling, windows.
+
+Layout of a series (N time steps, C columns: the targets first, then covariates)::
+
+    index  0 ............ n_train ......... n_val_end ......... N
+           |   train part   |   validation    |       test       |
+
+A window at origin ``o`` has inputs ``values[o - L : o]`` (all columns, the
+lookback L may reach into earlier parts: the past is known) and targets
+``targets[o : o + H]``; a part's windows are those whose targets lie inside it.
+The :class:`Scaler` is fitted on ``values[:n_train]`` only, so neither
+validation nor test values ever shape the scaling.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from rnnkit.data.readers import DataError
+from rnnkit.data.tabular import read_table
+
+
+@dataclass
+class Series:
+    """Columns of a time series: ``values`` (N, C) with ``names``; targets are the first ``n_targets``."""
+    times: list[str]
+    values: np.ndarray
+    names: list[str]
+    n_targets: int
+    source: str
+
+    def __len__(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def targets(self) -> np.ndarray:
+        return self.values[:, : self.n_targets]
+
+    @property
+    def target_names(self) -> list[str]:
+        return self.names[: self.n_targets]
+
+    @property
+    def covariate_names(self) -> list[str]:
+        return self.names[self.n_targets:]
+
+
+def parse_columns(text: str) -> list[str]:
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def read_series(path: str | Path, targets: Sequence[str], covariates: Sequence[str], time_column: str,
+                missing: str) -> Series:
+    """A CSV / TSV / JSONL file as a :class:`Series`; ``missing`` is ``error`` or ``interpolate``."""
+    table = read_table(path)
+    if not targets:
+        raise DataError(f"{path}: say which column to forecast with --target COL "
+                        f"(columns: {', '.join(table.columns)})")
+    time_col = time_column or table.columns[0]
+    table.require(time_col, *targets, *covariates)
+    if time_col in targets:
+        raise DataError(f"{path}: column {time_col!r} is the time column and cannot be a target")
+    names = list(targets) + [c for c in covariates if c not in targets]
+    cols = [np.asarray(table.numbers(c, allow_missing=missing != "error"), dtype=np.float64) for c in names]
+    values = np.stack(cols, axis=1)
+    times = [str(t) for t in table.column(time_col)]
+    if missing == "interpolate":
+        values = interpolate(values, names, str(path))
+    return Series(times, values, names, len(targets), str(path))
+
+
+def interpolate(values: np.ndarray, names: list[str], where: str) -> np.ndarray:
+    """Linear interpolation of NaN gaps per column; leading / trailing gaps take the nearest value."""
+    out = values.copy()
+    idx = np.arange(values.shape[0])
+    for j in range(values.shape[1]):
+        col = out[:, j]
+        ok = np.isfinite(col)
+        if not ok.any():
+            raise DataError(f"{where}: column {names[j]!r} has no numeric values at all")
+        out[:, j] = np.interp(idx, idx[ok], col[ok])
+    return out
+
+
+@dataclass
+class SplitPoints:
+    n_train: int
+    n_val_end: int
+    n: int
+
+
+def split_points(n: int, val_fraction: float, test_fraction: float, lookback: int, horizon: int) -> SplitPoints:
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    n_train = n - n_val - n_test
+    need = lookback + horizon
+    if n_train < need + 1 or (val_fraction and n_val < horizon) or (test_fraction and n_test < horizon):
+        raise DataError(f"series of {n} steps is too short for lookback={lookback}, horizon={horizon} with "
+                        f"val_fraction={val_fraction}, test_fraction={test_fraction} (train part {n_train} "
+                        f"steps, needs > {need}; validation and test parts need >= horizon steps each)")
+    return SplitPoints(n_train, n_train + n_val, n)
+
+
+class Scaler:
+    """Per-column standardisation fitted on the training part only."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+
+    @classmethod
+    def fit(cls, train_values: np.ndarray) -> "Scaler":
+        std = train_values.std(axis=0)
+        return cls(train_values.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (values - self.mean) / self.std
+
+    def inverse_targets(self, scaled: np.ndarray, n_targets: int) -> np.ndarray:
+        """Targets (..., n_targets) back to the original units."""
+        return scaled * self.std[:n_targets] + self.mean[:n_targets]
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Scaler":
+        return cls(d["mean"], d["std"])
+
+
+def origins(start: int, end: int, lookback: int, horizon: int, stride: int = 1) -> list[int]:
+    """Forecast origins ``o`` with ``start <= o``, ``o >= lookback`` and ``o + horizon <= end``."""
+    first = max(start, lookback)
+    return list(range(first, end - horizon + 1, stride))
+
+
+def windows(scaled: np.ndarray, origin_list: Sequence[int], lookback: int, horizon: int,
+            n_targets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (W, L, C) and targets (W, H, n_targets) of each origin."""
+    x = np.stack([scaled[o - lookback:o] for o in origin_list]).astype(np.float32)
+    y = np.stack([scaled[o:o + horizon, :n_targets] for o in origin_list]).astype(np.float32)
+    return x, y
+
+
+def infer_step(times: Sequence[str]):
+    """A function ``h -> label`` for the h-th step after the last time (ISO dates or numbers)."""
+    last, prev = times[-1], times[-2] if len(times) > 1 else None
+    try:
+        a, b = float(prev), float(last)
+        step = b - a
+        return lambda h: _fmt_number(b + h * step)
+    except (TypeError, ValueError):
+        pass
+    try:
+        a, b = np.datetime64(prev), np.datetime64(last)
+        return lambda h: str(b + h * (b - a))
+    except (TypeError, ValueError):
+        return lambda h: f"{last}+{h}"
+
+
+def _fmt_number(x: float) -> str:
+    return str(int(x)) if math.isclose(x, round(x)) else f"{x:g}"
