@@ -237,14 +237,20 @@ def load_preset(name: str) -> dict:
 
 # ------------------------------------------------------------------ tables
 
+from rnnkit.tasks.seq2seq import commands as _translate  # noqa: E402  (translation task, issue 5)
+
 TRAIN_TASKS: dict[str, TrainTask] = {
     "lm": TrainTask("a language model on text (default: the embedded corpus)", C.LMRunConfig, train_lm_command),
+    "translate": TrainTask("an encoder-decoder with attention on sentence pairs (default: the embedded "
+                           "English-French phrase book)", _translate.TranslateRunConfig, _translate.train_translate_command),
 }
 
 COMMANDS: dict[str, Command] = {
     "generate": Command("generate text from a trained language model", setup_generate, generate_command),
-    "evaluate": Command("perplexity and bits per character of a trained model on a text file",
-                        setup_evaluate, evaluate_command),
+    "evaluate": Command("score a trained run on a file: perplexity (language models), BLEU and chrF "
+                        "(translation)", _translate.setup_evaluate, _translate.evaluate_command),
+    "translate": Command("translate sentences with a trained translation run (beam search, n-best)",
+                         _translate.setup_translate, _translate.translate_command),
     "diagnose": Command("gradient flow over time and gate saturation of a trained run (PNG plots)",
                         setup_diagnose, diagnose_command),
     "demo": Command("train a small character model on the embedded corpus for about a minute, then write",
