@@ -22,6 +22,9 @@ from ..base import DirectionJob, DirectionResult, Engine, Request
 FAMILY_MODULES = {
     "lstm": "rnnkit.engines.bptt.lstm",
     "gru": "rnnkit.engines.bptt.gru",
+    "elman": "rnnkit.engines.bptt.elman",
+    "jordan": "rnnkit.engines.bptt.jordan",
+    "indrnn": "rnnkit.engines.bptt.indrnn",
 }
 
 

@@ -95,6 +95,32 @@ def mix_(new: Tensor, old: Tensor, zone_t: Optional[Tensor], valid_t: Optional[T
     return new
 
 
+def new_state_buffer(S: Tensor, mixing: bool, slots: int) -> Tensor:
+    """Where a step writes the cell's own new state: straight into S[1:] (T, B, S) when nothing mixes
+    it, else a buffer of its own (kept for the backward pass: activation derivatives read it)."""
+    if not mixing:
+        return S[1:]
+    return S.new_empty((slots,) + tuple(S.shape[1:]))
+
+
+def mix_to(out: Tensor, new: Tensor, old: Tensor, zone_t: Optional[Tensor], valid_t: Optional[Tensor]) -> Tensor:
+    """out = the zoneout/lengths mix of (new, old) (B, S), leaving ``new`` as it is."""
+    if zone_t is not None:
+        new = torch.lerp(new, old, zone_t, out=out)  # new + zm * (old - new)
+    if valid_t is not None:
+        torch.where(valid_t, new, old, out=out)
+    elif new is not out:
+        out.copy_(new)
+    return out
+
+
+def scale_new(coeff: Optional[Tensor], K: Optional[Tensor]) -> Optional[Tensor]:
+    """coeff * (1 - K): the share of ds_t reaching the cell's own new state (None means 1)."""
+    if K is None:
+        return coeff
+    return 1 - K if coeff is None else coeff * (1 - K)
+
+
 def grad_buffer(grad_states: Tensor, grad_final: Tensor) -> Tensor:
     """dS (T+1, B, S): dS[t+1] starts as the gradient flowing into s_t from outside the recurrence
     (outputs and per-step states, the final state at t = T-1); dS[0] will collect ds_0."""
