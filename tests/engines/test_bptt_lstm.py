@@ -1,0 +1,283 @@
+"""The explicit-BPTT LSTM engine: gradcheck of its hand-written backward, parity with the reference
+engine (outputs, final and per-step states, gradients of input, initial state and every parameter)
+through rnnkit.Recurrent and rnnkit.LSTM, and dispatch tests proving the Function actually ran."""
+import pytest
+import torch
+from torch.testing import assert_close
+
+import rnnkit
+from rnnkit.cells.lstm import LSTMCell, LSTMConfig
+from rnnkit.engines.base import EngineError
+from rnnkit.engines.bptt import lstm as bptt_lstm
+from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
+
+F64 = torch.float64
+
+
+# -- gradcheck of the Function --------------------------------------------------------------------
+def _function_inputs(T, B, H, P, proj, peephole, ln, gen):
+    def leaf(*shape):
+        return torch.randn(*shape, dtype=F64, generator=gen).requires_grad_()
+
+    w_hr = leaf(P, H) if proj else None
+    return [leaf(T, B, 4 * H), leaf(4 * H, P), leaf(B, P), leaf(B, H), w_hr,
+            leaf(3, H) if peephole else None,
+            leaf(4 * H) if ln else None, leaf(4 * H) if ln else None,
+            leaf(H) if ln else None, leaf(H) if ln else None]
+
+
+GRADCHECK_CASES = {
+    "plain": {},
+    "proj": {"proj": True},
+    "peephole": {"peephole": True},
+    "layer_norm": {"ln": True},
+    "zoneout": {"zoneout": True},
+    "h_mask": {"h_mask": True},
+    "lengths": {"lengths": True},
+    "everything": {"proj": True, "peephole": True, "ln": True, "zoneout": True, "h_mask": True, "lengths": True},
+}
+
+
+@pytest.mark.parametrize("case", list(GRADCHECK_CASES))
+def test_function_gradcheck(case):
+    opt = GRADCHECK_CASES[case]
+    T, B, H = 4, 3, 3
+    P = 2 if opt.get("proj") else H
+    gen = torch.Generator().manual_seed(7)
+    inputs = _function_inputs(T, B, H, P, opt.get("proj"), opt.get("peephole"), opt.get("ln"), gen)
+    valid = None
+    if opt.get("lengths"):
+        valid = (torch.arange(T).unsqueeze(1) < torch.tensor([4, 2, 1])).unsqueeze(-1).to(F64)  # (T, B, 1)
+    keep_h = keep_c = None if valid is None else 1 - valid
+    if opt.get("zoneout"):
+        z_h = torch.bernoulli(torch.full((T, B, P), 0.4, dtype=F64), generator=gen)
+        z_c = torch.bernoulli(torch.full((T, B, H), 0.4, dtype=F64), generator=gen)
+        keep_h = z_h if valid is None else 1 - valid * (1 - z_h)
+        keep_c = z_c if valid is None else 1 - valid * (1 - z_c)
+    h_mask = torch.rand(B, P, dtype=F64, generator=gen) * 2 if opt.get("h_mask") else None
+    masks = LSTMMasks(h_mask=h_mask, keep_h=keep_h, keep_c=keep_c, valid=valid)
+    assert torch.autograd.gradcheck(lambda *a: LSTMBPTTFunction.apply(*a, masks), tuple(inputs))
+
+
+def test_function_gradcheck_eval_zoneout_broadcast_masks():
+    """Evaluation zoneout masks are (T, 1, 1) constants broadcast over batch and units."""
+    T, B, H = 3, 2, 3
+    gen = torch.Generator().manual_seed(3)
+    inputs = _function_inputs(T, B, H, H, False, True, False, gen)
+    keep = torch.full((T, 1, 1), 0.3, dtype=F64)
+    masks = LSTMMasks(keep_h=keep, keep_c=keep)
+    assert torch.autograd.gradcheck(lambda *a: LSTMBPTTFunction.apply(*a, masks), tuple(inputs))
+
+
+# -- parity with the reference engine --------------------------------------------------------------
+CELL_OPTIONS = {
+    "plain": {},
+    "no_bias": {"bias": False},
+    "proj": {"proj_size": 3},
+    "peephole": {"peephole": True},
+    "layer_norm": {"layer_norm": True},
+    "all": {"peephole": True, "layer_norm": True, "proj_size": 3, "learn_initial_state": True},
+}
+REGULARISERS = {
+    "none": {},
+    "dropconnect": {"dropconnect": 0.4},
+    "zoneout": {"zoneout": 0.3},
+    "recurrent_dropout": {"recurrent_dropout": 0.4},
+    "variational_dropout": {"variational_dropout": 0.3, "dropout": 0.2},
+    "all": {"dropconnect": 0.3, "zoneout": 0.2, "recurrent_dropout": 0.3, "variational_dropout": 0.2},
+}
+LAYOUTS = {  # num_layers, bidirectional, batch_first, lengths
+    "1-layer": (1, False, False, None),
+    "2-layer-bidir-lengths": (2, True, False, [6, 2, 1, 4]),
+    "batch-first-lengths": (1, False, True, [3, 6, 6, 5]),
+}
+
+
+def _perturb(layer, gen):
+    """Move every parameter off its initial value (LayerNorm ones/zeros, zero initial states)."""
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(0.3 * torch.randn(p.shape, dtype=p.dtype, generator=gen))
+
+
+def _run(make_layer, engine, dtype, T, B, layout, training=True, hx=True, all_states=True):
+    num_layers, bidir, batch_first, lengths = layout
+    torch.manual_seed(0)
+    layer = make_layer(engine).to(dtype).train(training)
+    _perturb(layer, torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(2)
+    cell = layer.cells[0]
+    I, (P, H) = cell.input_size, cell.state_sizes
+    x = torch.randn(*((B, T) if batch_first else (T, B)), I, dtype=dtype, generator=gen).requires_grad_()
+    L = num_layers * (2 if bidir else 1)
+    state = (torch.randn(L, B, P, dtype=dtype, generator=gen).requires_grad_(),
+             torch.randn(L, B, H, dtype=dtype, generator=gen).requires_grad_()) if hx else None
+    torch.manual_seed(3)  # the same dropout / zoneout masks for both engines
+    res = layer.run(x, state, lengths=None if lengths is None else torch.tensor(lengths), all_states=all_states)
+    assert res.engine == engine
+    loss = (res.output * torch.randn(res.output.shape, dtype=dtype, generator=gen)).sum()
+    loss = loss + (res.state[0] * torch.randn(res.state[0].shape, dtype=dtype, generator=gen)).sum()
+    loss = loss + (res.state[1] ** 2).sum()
+    per_step = []
+    for comps in res.states or []:
+        for name in ("h", "c"):
+            per_step.append(comps[name])
+            loss = loss + (comps[name] * torch.randn(comps[name].shape, dtype=dtype, generator=gen)).sum()
+    leaves = [x] + (list(state) if hx else []) + list(layer.parameters())
+    grads = torch.autograd.grad(loss, leaves, allow_unused=False)
+    names = ["x"] + (["h0", "c0"] if hx else []) + [n for n, _ in layer.named_parameters()]
+    return res.output, res.state, per_step, dict(zip(names, grads))
+
+
+def _assert_parity(make_layer, dtype, layout, T=6, B=4, **kw):
+    ref = _run(make_layer, "reference", dtype, T, B, layout, **kw)
+    got = _run(make_layer, "bptt", dtype, T, B, layout, **kw)
+    tol = {} if dtype == F64 else {"atol": 2e-5, "rtol": 2e-4}
+    assert_close(got[0], ref[0], **tol, msg="output")
+    assert_close(got[1], ref[1], **tol, msg="final state")
+    assert len(got[2]) == len(ref[2])
+    for a, b in zip(got[2], ref[2]):
+        assert_close(a, b, **tol, msg="per-step state")
+    assert got[3].keys() == ref[3].keys()
+    for name in ref[3]:
+        assert_close(got[3][name], ref[3][name], **tol, msg=f"gradient of {name}")
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+@pytest.mark.parametrize("reg", list(REGULARISERS))
+@pytest.mark.parametrize("opts", list(CELL_OPTIONS))
+def test_recurrent_parity_with_reference(opts, reg, layout, dtype):
+    num_layers, bidir, batch_first, _ = LAYOUTS[layout]
+
+    def make(engine):
+        cell = LSTMCell(LSTMConfig(5, 4, **CELL_OPTIONS[opts]))
+        return rnnkit.Recurrent(cell, num_layers, bidirectional=bidir, batch_first=batch_first,
+                                engine=engine, **REGULARISERS[reg])
+
+    _assert_parity(make, dtype, LAYOUTS[layout], hx=not CELL_OPTIONS[opts].get("learn_initial_state"))
+
+
+@pytest.mark.parametrize("proj_size", [0, 2])
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_torch_compatible_lstm_parity(proj_size, layout):
+    num_layers, bidir, batch_first, _ = LAYOUTS[layout]
+
+    def make(engine):
+        return rnnkit.LSTM(5, 4, num_layers, batch_first=batch_first, bidirectional=bidir,
+                           proj_size=proj_size, engine=engine)
+
+    _assert_parity(make, F64, LAYOUTS[layout])
+
+
+@pytest.mark.parametrize("opts", ["plain", "all"])
+def test_evaluation_zoneout_and_no_states_parity(opts):
+    """Evaluation mode (zoneout uses its expectation p) and a call without per-step states."""
+    def make(engine):
+        cell = LSTMCell(LSTMConfig(5, 4, **CELL_OPTIONS[opts]))
+        return rnnkit.Recurrent(cell, 2, bidirectional=True, zoneout=0.6, dropconnect=0.5, engine=engine)
+
+    _assert_parity(make, F64, LAYOUTS["2-layer-bidir-lengths"], training=False, hx=False, all_states=False)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["f32", "bf16"])
+@pytest.mark.parametrize("opts", ["plain", "all"])
+def test_inference_under_no_grad(opts, dtype):
+    """torch.no_grad: same outputs as the reference, nothing requires grad; bf16 computes in bf16."""
+    outs = []
+    for engine in ("reference", "bptt"):
+        torch.manual_seed(0)
+        cell = LSTMCell(LSTMConfig(6, 8, **CELL_OPTIONS[opts]))
+        layer = rnnkit.Recurrent(cell, 2, zoneout=0.3, engine=engine).to(dtype).eval()
+        x = torch.randn(7, 3, 6, generator=torch.Generator().manual_seed(1)).to(dtype)
+        with torch.no_grad():
+            res = layer.run(x, lengths=torch.tensor([7, 3, 5]), all_states=True)
+        assert res.engine == engine
+        assert not res.output.requires_grad and res.output.dtype == dtype
+        outs.append(res)
+    tol = {"atol": 3e-2, "rtol": 3e-2} if dtype == torch.bfloat16 else {}
+    assert_close(outs[1].output, outs[0].output, **tol)
+    assert_close(outs[1].state, outs[0].state, **tol)
+    assert_close(outs[1].states[1]["c"], outs[0].states[1]["c"], **tol)
+
+
+def test_bf16_training_gradients_close_to_float32():
+    """bf16 runs forward and backward in bf16; its gradients stay near the float32 ones."""
+    grads = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        torch.manual_seed(0)
+        layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(6, 8, peephole=True, layer_norm=True)), engine="bptt").to(dtype)
+        x = torch.randn(5, 3, 6, generator=torch.Generator().manual_seed(1)).to(dtype)
+        out, _ = layer(x)
+        out.float().square().sum().backward()
+        assert layer.cells[0].weight_hh.grad.dtype == dtype
+        grads[dtype] = {n: p.grad.float() for n, p in layer.named_parameters()}
+    for name, g in grads[torch.float32].items():
+        assert_close(grads[torch.bfloat16][name], g, atol=0.1, rtol=0.1, msg=name)
+
+
+# -- dispatch ---------------------------------------------------------------------------------------
+@pytest.fixture
+def apply_calls(monkeypatch):
+    """Count calls of the BPTT Function (a spy around LSTMBPTTFunction.apply)."""
+    calls = []
+    real = LSTMBPTTFunction.apply
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(LSTMBPTTFunction, "apply", spy)
+    return calls
+
+
+def test_forced_bptt_runs_the_function(apply_calls):
+    layer = rnnkit.LSTM(4, 5, num_layers=2, bidirectional=True, engine="bptt")
+    res = layer.run(torch.randn(6, 3, 4))
+    assert res.engine == "bptt"
+    assert len(apply_calls) == 4  # 2 layers x 2 directions
+    res.output.sum().backward()
+    assert layer.cells[0].weight_hh.grad is not None
+
+
+@pytest.mark.parametrize("opts", [{"peephole": True}, {"layer_norm": True}])
+def test_auto_picks_bptt_for_custom_lstm_on_cpu(opts, apply_calls):
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, **opts)), zoneout=0.1)
+    x = torch.randn(6, 3, 4)
+    assert layer.explain(x).engine == "bptt"
+    assert layer.run(x).engine == "bptt"
+    assert len(apply_calls) == 1
+
+
+def test_reference_engine_does_not_call_the_function(apply_calls):
+    rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, peephole=True)), engine="reference").run(torch.randn(6, 3, 4))
+    assert apply_calls == []
+
+
+def test_probes_and_traces_are_refused_with_a_reason():
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)), engine="bptt")
+    with pytest.raises(EngineError, match="probes"):
+        layer.run(torch.randn(6, 3, 4), probe_grads=True)
+    auto = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, peephole=True)))
+    assert auto.run(torch.randn(6, 3, 4), record_gates=True).engine == "reference"
+
+
+def test_supports_refuses_cells_that_change_the_equations():
+    class Scaled(LSTMCell):
+        def recur(self, xp_t, state, ctx):
+            h, c = super().recur(xp_t, state, ctx)
+            return 2 * h, c
+
+    layer = rnnkit.Recurrent(Scaled(LSTMConfig(4, 5, peephole=True)), engine="bptt")
+    with pytest.raises(EngineError, match="overrides LSTMCell.recur"):
+        layer.run(torch.randn(3, 2, 4))
+    auto = rnnkit.Recurrent(Scaled(LSTMConfig(4, 5, peephole=True)))  # peephole: native refuses too
+    assert auto.run(torch.randn(3, 2, 4)).engine == "reference"
+
+
+def test_supports_refuses_integer_dtypes():
+    from rnnkit.engines.base import Request
+
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)))
+    req = Request(layer=layer, device=torch.device("cpu"), dtype=torch.int32)
+    assert "dtype torch.int32" in bptt_lstm.supports(layer.cells[0], req)
