@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Iterable, List, Sequence
 
-from rnnkit.data.vocab import CharTokenizer, WordTokenizer, tokenizer_from_dict as _base_from_dict
+from rnnkit.data.vocab import UNK, CharTokenizer, WordTokenizer, tokenizer_from_dict as _base_from_dict
 
 PAD, BOS, EOS = 0, 1, 2
 SPECIALS = ("<pad>", "<s>", "</s>")
@@ -39,6 +39,16 @@ class MarkedWordTokenizer(WordTokenizer):
 
     def split(self, text: str) -> List[str]:
         return [(MARK if space else "") + piece for space, piece in _PIECE_RE.findall(text)]
+
+    @classmethod
+    def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int = 0):
+        """Like the word tokenizer's, plus ``▁<unk>`` (id 1): an unknown word after a space."""
+        base = super().build(texts, min_freq=min_freq, max_size=max(max_size - 1, 0) if max_size else 0)
+        return cls([base.tokens[0], MARK + base.tokens[0]] + [t for t in base.tokens[1:] if t != MARK + UNK])
+
+    def encode(self, text: str) -> List[int]:
+        get = self.index.get
+        return [get(p, 1 if p.startswith(MARK) else 0) for p in self.split(text)]
 
     def decode(self, ids: Iterable[int]) -> str:
         text = "".join(self.unk_text if i == 0 else self.tokens[i] for i in ids)
