@@ -36,6 +36,7 @@ from rnnkit.layers import build_layer
 from rnnkit.train import (IGNORE_INDEX, Chunk, ModelOutput, StreamData, Trainer, load_checkpoint,
                           seed_everything)
 from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.train.tbptt import cast_state, reset_state
 from rnnkit.train.diagnostics import run_diagnostics
 
 
@@ -63,8 +64,8 @@ class LanguageModel(nn.Module):
 
     def logits(self, inputs: torch.Tensor, state=None):
         """``inputs`` (T, B) token ids -> logits (T, B, V), final state."""
-        x = self.drop(self.embed(inputs))  # (T, B, E)
-        y, state = self.rnn(x, state)      # (T, B, H)
+        x = self.drop(self.embed(inputs))                 # (T, B, E)
+        y, state = self.rnn(x, cast_state(state, x.dtype))  # (T, B, H)
         return self.decoder(self.drop(y)), state
 
     def forward(self, chunk: Chunk, state=None) -> ModelOutput:
@@ -201,7 +202,6 @@ def _eval_streams(model: LanguageModel, data: StreamData, cpt: float, max_batche
     model.eval()
     meter, state = LMMeter(cpt), None
     device = next(model.parameters()).device
-    from rnnkit.train.tbptt import reset_state
     for i, chunk in enumerate(data.iter_epoch(0)):
         if max_batches and i >= max_batches:
             break
@@ -279,7 +279,8 @@ def generate(model: LanguageModel, tokenizer, prompt: str, length: int, *, tempe
     logits, state = model.logits(torch.tensor(ids, device=device).view(-1, 1))  # (T, 1, V)
     logits = logits[-1]
     decoder = StreamDecoder(tokenizer)
-    for _ in range(length):
+    for i in range(length):
         token = sample_next(logits, temperature, top_k, top_p, gen)  # (1,)
         yield decoder.push(int(token))
-        logits, state = model.step(token, state)
+        if i + 1 < length:
+            logits, state = model.step(token, state)

@@ -49,11 +49,12 @@ class Schedule:
         self.kind = cfg.schedule
         self.plateau = None
         scheds, milestones = [], []
-        if cfg.warmup_steps:
+        if cfg.warmup_steps > 1:  # update k (1-based) of the warm-up runs at lr * k / warmup_steps
             scheds.append(lr_scheduler.LinearLR(optimizer, start_factor=1.0 / cfg.warmup_steps,
-                                                end_factor=1.0, total_iters=cfg.warmup_steps))
-            milestones.append(cfg.warmup_steps)
-        main = self._main(optimizer, cfg, max(1, total_steps - cfg.warmup_steps))
+                                                end_factor=1.0, total_iters=cfg.warmup_steps - 1))
+            milestones.append(cfg.warmup_steps - 1)
+        # the decay starts at update max(warmup, 1) and reaches its end at the last update
+        main = self._main(optimizer, cfg, max(1, total_steps - max(cfg.warmup_steps, 1)))
         if main is not None:
             scheds.append(main)
         elif not scheds:

@@ -35,7 +35,7 @@ from torch import Tensor
 from rnnkit.layers.state import detach_state
 
 IGNORE_INDEX = -100
-__all__ = ["Streams", "Chunk", "batchify", "windows", "detach_state", "reset_state"]
+__all__ = ["Streams", "Chunk", "batchify", "windows", "detach_state", "reset_state", "cast_state"]
 
 
 @dataclass
@@ -126,3 +126,12 @@ def reset_state(state, reset: Tensor):
         keep = (~reset).to(state.dtype).view(1, -1, *([1] * (state.dim() - 2)))
         return state * keep
     return type(state)(reset_state(s, reset) for s in state)
+
+
+def cast_state(state, dtype: torch.dtype):
+    """``state`` in ``dtype`` (under autocast a layer returns its state in the autocast dtype)."""
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state if state.dtype == dtype else state.to(dtype)
+    return type(state)(cast_state(s, dtype) for s in state)

@@ -1,0 +1,62 @@
+import pytest
+
+from rnnkit.data import DataError, embedded_corpus, read_documents, read_text, split_documents
+from rnnkit.data.corpus import MIN_FILES, STDLIB_FILES
+
+
+def test_reads_utf8_and_drops_bom(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_bytes("\ufeffhéllo\n".encode("utf-8"))
+    assert read_text(p) == "héllo\n"
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="nope.txt: no such file or directory"):
+        read_text(tmp_path / "nope.txt")
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "e.txt"
+    p.write_text("  \n")
+    with pytest.raises(DataError, match="e.txt: file is empty"):
+        read_text(p)
+
+
+def test_binary_file(tmp_path):
+    p = tmp_path / "b.bin"
+    p.write_bytes(b"abc\x00\x01\x02")
+    with pytest.raises(DataError, match=r"b.bin: looks binary \(NUL byte at offset 3\)"):
+        read_text(p)
+
+
+def test_non_utf8_names_file_and_byte_offset(tmp_path):
+    p = tmp_path / "latin.txt"
+    p.write_bytes("caf".encode() + "é au lait".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin.txt: not valid UTF-8 at byte offset 3 \(byte 0xe9\)"):
+        read_text(p)
+
+
+def test_directory_reads_every_txt_file_sorted(tmp_path):
+    (tmp_path / "b.txt").write_text("second")
+    (tmp_path / "a.txt").write_text("first")
+    (tmp_path / "skip.bin").write_bytes(b"\x00")
+    assert [t for _, t in read_documents(tmp_path)] == ["first", "second"]
+    (tmp_path / "sub").mkdir()
+    with pytest.raises(DataError, match="sub: directory has no"):
+        read_documents(tmp_path / "sub")
+
+
+def test_split_keeps_order_and_cuts_the_boundary_document():
+    train, val = split_documents(["aaaa", "bbbb", "cc"], 0.2)  # 10 chars: cut at 8
+    assert train == ["aaaa", "bbbb"] and val == ["cc"]
+    train, val = split_documents(["abcdefghij"], 0.3)
+    assert train == ["abcdefg"] and val == ["hij"]
+    with pytest.raises(DataError, match="too short"):
+        split_documents(["a"], 0.1)
+
+
+def test_embedded_corpus_is_on_this_machine():
+    docs, missing = embedded_corpus()
+    assert len(docs) >= MIN_FILES and len(docs) + len(missing) == len(STDLIB_FILES)
+    assert sum(len(t) for _, t in docs) > 500_000
+    assert any(name.endswith("argparse.py") for name, _ in docs)

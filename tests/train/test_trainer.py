@@ -1,0 +1,223 @@
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.testing import assert_close
+
+from rnnkit.config import TrainConfig
+from rnnkit.train import ListData, ModelOutput, NonFiniteError, StreamData, Trainer
+from rnnkit.train.log import read_metrics
+
+
+def cfg(**kw):
+    base = dict(epochs=2, batch_size=4, bptt=8, lr=0.01, warmup_steps=2, patience=0, progress="none",
+                tensorboard="off", log_every=1)
+    return TrainConfig(**{**base, **kw})
+
+
+class Crash:
+    """A callback that interrupts training at a given update, as a user's Ctrl-C would."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_step(self, trainer, stats):
+        if trainer.step == self.at:
+            raise KeyboardInterrupt
+
+
+def test_resume_equals_uninterrupted_run_tbptt_with_dropout(tiny_lm, toy_streams, tmp_path):
+    data = StreamData(toy_streams(n_docs=6, length=60))
+    c = cfg(checkpoint_every=3, schedule="cosine", bptt_k2=16)
+    full = tiny_lm(seed=3, dropout=0.3)
+    Trainer(full, c, run_dir=tmp_path / "a").fit(data, data)
+    crashed = tiny_lm(seed=3, dropout=0.3)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(crashed, c, run_dir=tmp_path / "b", callbacks=[Crash(at=len(data) + 4)]).fit(data, data)
+    resumed = tiny_lm(seed=99, dropout=0.3)  # different init: everything must come from the checkpoint
+    trainer = Trainer(resumed, c, run_dir=tmp_path / "b")
+    trainer.fit(data, data, resume=True)
+    assert trainer.step == 2 * len(data)
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    steps_a = [r["loss"] for r in read_metrics(tmp_path / "a" / "metrics.jsonl") if r["kind"] == "step"]
+    steps_b = [r["loss"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl") if r["kind"] == "step"]
+    assert steps_a == steps_b
+
+
+class Regressor(nn.Module):
+    """A stateless toy task model: y = w.x with dropout."""
+
+    def __init__(self, nan_at=None):
+        super().__init__()
+        self.lin = nn.Sequential(nn.Linear(4, 16), nn.Dropout(0.2), nn.Tanh(), nn.Linear(16, 1))
+        self.calls, self.nan_at = 0, nan_at
+
+    def forward(self, batch):
+        self.calls += 1
+        pred = self.lin(batch["x"]).squeeze(-1)
+        loss = ((pred - batch["y"]) ** 2).mean()
+        if self.nan_at is not None and self.calls in self.nan_at:
+            loss = loss * float("nan")
+        return ModelOutput(pred, loss, n=len(batch["y"]))
+
+
+def regression_batches(n=12, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    out = []
+    for _ in range(n):
+        x = torch.randn(8, 4, generator=g)
+        out.append({"x": x, "y": x @ w})
+    return out
+
+
+def test_resume_equals_uninterrupted_run_shuffled_with_accumulation(tmp_path):
+    data = ListData(regression_batches(), shuffle=True, seed=5)
+    c = cfg(epochs=3, accumulate=2, checkpoint_every=2, optimizer="sgd", momentum=0.9, nesterov=True,
+            schedule="step", step_size=4, lr=0.05)
+    torch.manual_seed(0)
+    full = Regressor()
+    Trainer(full, c, run_dir=tmp_path / "a").fit(data)
+    torch.manual_seed(0)
+    crashed = Regressor()
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(crashed, c, run_dir=tmp_path / "b", callbacks=[Crash(at=9)]).fit(data)
+    resumed = Regressor()
+    Trainer(resumed, c, run_dir=tmp_path / "b").fit(data, resume=True)
+    for a, b in zip(full.parameters(), resumed.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_nan_guard_skips_the_update_and_says_so(tmp_path, capsys):
+    data = regression_batches(6)
+    model = Regressor(nan_at={3})
+    trainer = Trainer(model, cfg(epochs=1, progress="plain"), run_dir=tmp_path)
+    trainer.fit(data)
+    assert trainer.step == 5 and trainer.guard.total == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert "non-finite loss" in capsys.readouterr().err
+    bad = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "nonfinite"]
+    assert len(bad) == 1 and bad[0]["value"] == "nan"
+
+
+def test_nan_guard_raise_policy_and_consecutive_limit():
+    with pytest.raises(NonFiniteError, match="nan_policy=raise"):
+        Trainer(Regressor(nan_at={2}), cfg(epochs=1, nan_policy="raise")).fit(regression_batches(4))
+    with pytest.raises(NonFiniteError, match="3 consecutive"):
+        Trainer(Regressor(nan_at={1, 2, 3}), cfg(epochs=1, max_bad_steps=3)).fit(regression_batches(4))
+
+
+def test_nan_guard_rollback_restores_last_good_weights():
+    class Spy(Regressor):
+        def forward(self, batch):
+            if self.calls == 4:  # batch 5 runs right after the rollback caused by batch 4
+                self.seen_at_5 = {k: v.clone() for k, v in self.state_dict().items()}
+            return super().forward(batch)
+
+    class AtStep2:
+        def on_step(self, trainer, stats):
+            if trainer.step == 2:
+                self.weights = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    model, spy = Spy(nan_at={4}), AtStep2()
+    trainer = Trainer(model, cfg(epochs=1, nan_policy="rollback", checkpoint_every=2), callbacks=[spy])
+    trainer.fit(regression_batches(6))
+    assert trainer.guard.total == 1 and trainer.step == 5
+    for k, v in spy.weights.items():  # the step-3 update was undone: back to the step-2 checkpoint
+        assert torch.equal(model.seen_at_5[k], v), k
+
+
+def test_gradient_norm_guard_on_infinite_gradient():
+    class InfGrad(Regressor):
+        def forward(self, batch):
+            out = super().forward(batch)
+            if self.calls == 2:
+                out.loss = out.loss + 0 * self.lin[0].weight.sum() * float("inf")
+            return out
+    trainer = Trainer(InfGrad(), cfg(epochs=1))
+    trainer.fit(regression_batches(4))
+    assert trainer.guard.total == 1
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam", "adamw"])
+def test_every_optimizer_learns(name):
+    torch.manual_seed(0)
+    model = Regressor()
+    c = cfg(epochs=30, optimizer=name, lr=0.01 if name != "sgd" else 0.05, warmup_steps=0,
+            schedule="constant", weight_decay=0.0)
+    trainer = Trainer(model, c)
+    data = regression_batches(4)
+    before = trainer.evaluate(data)["loss"]
+    trainer.fit(data)
+    assert trainer.evaluate(data)["loss"] < 0.3 * before
+
+
+def test_warmup_then_cosine_reaches_min_lr():
+    lrs = []
+
+    class Spy:
+        def on_step(self, trainer, stats):
+            lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    c = cfg(epochs=2, lr=0.1, warmup_steps=4, schedule="cosine", min_lr=0.001)
+    Trainer(Regressor(), c, callbacks=[Spy()]).fit(regression_batches(10))
+    assert lrs[0] == pytest.approx(0.1 * 2 / 4) and lrs[2] == pytest.approx(0.1)
+    # lrs[i] is the rate of update i + 2: the last update (lrs[-2]) runs at min_lr
+    assert lrs[-2] == pytest.approx(0.001)
+    assert all(a >= b for a, b in zip(lrs[3:-1], lrs[4:-1]))
+
+
+def test_clipping_by_value_and_norm():
+    model = Regressor()
+    trainer = Trainer(model, cfg(clip_value=1e-4, clip_norm=0.0, optimizer="sgd", momentum=0.0, lr=1.0,
+                                 warmup_steps=0, schedule="constant", weight_decay=0.0))
+    before = [p.clone() for p in model.parameters()]
+    trainer.fit(regression_batches(1))
+    steps = 2  # two epochs of one batch
+    for b, p in zip(before, model.parameters()):
+        assert (p - b).abs().max() <= steps * 1e-4 + 1e-7
+
+
+def test_early_stopping_keeps_best_checkpoint(tmp_path):
+    class Meter:
+        calls = [0]
+
+        def __init__(self):
+            pass
+
+        def update(self, out, batch):
+            pass
+
+        def compute(self):
+            Meter.calls[0] += 1
+            return {"loss": [5.0, 3.0, 4.0, 4.5, 6.0, 1.0][Meter.calls[0] - 1]}
+    trainer = Trainer(Regressor(), cfg(epochs=6, patience=2), run_dir=tmp_path, meter=Meter)
+    result = trainer.fit(regression_batches(3), regression_batches(1))
+    assert result.stopped == "early stopping" and result.best == 3.0 and result.best_step == 6
+    assert (tmp_path / "checkpoints" / "best.safetensors").exists()
+    assert (tmp_path / "plots" / "curves.png").stat().st_size > 1000
+    evals = [r for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "eval"]
+    assert [e["val_loss"] for e in evals] == [5.0, 3.0, 4.0, 4.5]
+
+
+def test_bf16_autocast_trains_on_cpu(tiny_lm, toy_streams):
+    model = tiny_lm()
+    trainer = Trainer(model, cfg(precision="bf16", epochs=1))
+    trainer.fit(StreamData(toy_streams()))
+    assert math.isfinite(trainer.evaluate(StreamData(toy_streams()))["loss"])
+    assert trainer.step > 0
+
+
+def test_unknown_monitor_is_a_clear_error():
+    from rnnkit.config import ConfigError
+    with pytest.raises(ConfigError, match="monitor='val_acc' is not a validation metric"):
+        Trainer(Regressor(), cfg(monitor="val_acc")).fit(regression_batches(2), regression_batches(1))
+
+
+def test_metrics_jsonl_has_steps_and_evals(tmp_path):
+    Trainer(Regressor(), cfg(epochs=2), run_dir=tmp_path).fit(regression_batches(3), regression_batches(1))
+    records = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["step"] for r in records if r["kind"] == "step"] == list(range(1, 7))
+    assert {"loss", "lr", "grad_norm", "tokens_per_s"} <= set(records[0])
+    assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])["kind"] == "step"
