@@ -123,3 +123,13 @@ def test_fused_bfloat16_close_to_float32_reference(name, make, monkeypatch):
     assert_close(r1.output.float(), r2.output, rtol=2e-2, atol=2e-2)
     r1.output.float().sum().backward()
     assert all(torch.isfinite(p.grad).all() for p in fast.parameters())
+
+
+@pytest.mark.parametrize("name,make", CELLS[:3])
+def test_fused_streaming_weights_mode(name, make, monkeypatch):
+    """W_hh read per K tile each step (the mode for large H) instead of kept on chip."""
+    monkeypatch.setenv("RNNKIT_TRITON_RESIDENT", "0")
+    use_engine(monkeypatch, TritonRNNEngine())
+    T, B, H = SHAPES[-1]
+    fast, ref = _pair(make, T, B, H)
+    _compare(fast, ref, torch.randn(T, B, 4, device=DEVICE), lengths=torch.randint(1, T + 1, (B,)))

@@ -60,7 +60,10 @@ def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, back
     HP = max(16, triton.next_power_of_2(H))  # tl.dot needs K >= 16
     NGP = 4 if NG > 1 else 1
     GP = max(16, triton.next_power_of_2(NG * H))
-    limit = _env_int("RNNKIT_TRITON_RESIDENT", 16384)
+    # elements of W_hh kept on chip per program (float32 goes through 3xTF32 dots, which stage
+    # more shared memory: half the budget); measured on an H100, see bench/NOTES_gpu.md
+    wide = dtype == torch.float32
+    limit = _env_int("RNNKIT_TRITON_RESIDENT", 8192 if wide else 16384)
     BB = min(64, max(16, triton.next_power_of_2(B)))
     if interpreting():  # programs run one after another there: a single program, no barrier
         BH = max(16, triton.next_power_of_2(H))
@@ -71,24 +74,27 @@ def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, back
         BH = max(16, _env_int("RNNKIT_TRITON_BH_BWD", 16))
         resident = GP * BH <= limit
         if resident:
-            BB = min(BB, max(16, limit // GP))
+            BB = min(BB, max(16, 2 * limit // GP))
     else:
         bh_min = 16 // NGP
         BH = max(bh_min, _env_int("RNNKIT_TRITON_BH", triton.next_power_of_2(triton.cdiv(H, 64))))
         resident = HP * NGP * BH <= limit
         if resident:
-            BB = min(BB, max(16, limit // HP))
+            BB = min(BB, max(16, 2 * limit // HP))
     while triton.cdiv(H, BH) > sms:
         BH *= 2
         resident = False
     BK = 64 if dtype != torch.float32 else 32
-    warps = _env_int("RNNKIT_TRITON_WARPS", 4)
+    warps = _env_int("RNNKIT_TRITON_WARPS", 4 if resident or wide else 8)
     return Plan(triton.cdiv(H, BH), BB, BH, BK, HP, NGP, GP, resident, warps)
 
 
 def _precision(dtype: torch.dtype) -> str:
-    # float32: three-pass tf32 keeps about float32 accuracy on the tensor cores
-    return "tf32x3" if dtype == torch.float32 else "tf32"
+    """float32 dots: three-pass TF32 (about float32 accuracy) unless the user allowed TF32 for
+    matmuls (``torch.backends.cuda.matmul.allow_tf32``), as torch does for its own matmuls."""
+    if dtype == torch.float32 and not torch.backends.cuda.matmul.allow_tf32:
+        return "tf32x3"
+    return "tf32"
 
 
 class FusedRNNFunction(torch.autograd.Function):

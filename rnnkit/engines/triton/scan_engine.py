@@ -27,14 +27,17 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def _blocks(T: int, B: int, H: int):
-    """Tile sizes: BC channels per program (enough programs to fill the GPU), BT steps per tile."""
-    BC = 64 if B * triton.cdiv(H, 64) >= 264 else 32
-    BC = min(BC, triton.next_power_of_2(H))
-    BT = 64 if T >= 64 else max(16, triton.next_power_of_2(T))
+def _blocks(T: int, B: int, H: int, backward: bool = False):
+    """(BT, BC, warps): BC channels per program (enough programs to fill the GPU), tiles of BT
+    steps. Measured on an H100 at T=4096, B=16, H=512 (bench/NOTES_gpu.md): BT=128, BC=32 and
+    8 warps ran the forward at 1.3 TB/s, BC=64 at 0.8, BC=128 at 0.45."""
+    BC = 32 if B * triton.cdiv(H, 32) >= 256 else 16
+    BC = min(BC, max(16, triton.next_power_of_2(H)))
+    BT = 64 if backward else 128
+    BT = min(BT, max(16, triton.next_power_of_2(T)))
     if interpreting():
         BT = min(BT, 16)
-    return BT, BC
+    return BT, BC, 8
 
 
 class MinRNNScanFunction(torch.autograd.Function):
@@ -49,11 +52,12 @@ class MinRNNScanFunction(torch.autograd.Function):
         out = torch.empty(T, B, H, device=xp.device, dtype=xp.dtype)
         h0c = h0.contiguous() if h0 is not None else None
         vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
-        BT, BC = _blocks(T, B, H)
+        BT, BC, warps = _blocks(T, B, H)
         grid = (B, triton.cdiv(H, BC))
         minrnn_scan_fwd_kernel[grid](xp, h0c if h0c is not None else xp, vc if vc is not None else xp,
                                      out, T, B, H, MODE=mode, POSITIVE=positive,
-                                     HAS_H0=h0c is not None, HAS_VALID=vc is not None, BT=BT, BC=BC)
+                                     HAS_H0=h0c is not None, HAS_VALID=vc is not None, BT=BT, BC=BC,
+                                     num_warps=warps)
         ctx.save_for_backward(xp, h0c, vc, out)
         ctx.mode, ctx.positive = mode, positive
         return out
@@ -66,12 +70,12 @@ class MinRNNScanFunction(torch.autograd.Function):
         dout = dout.contiguous()
         dxp = torch.empty_like(xp)
         dh0 = torch.empty_like(h0) if h0 is not None else None
-        BT, BC = _blocks(T, B, H)
+        BT, BC, warps = _blocks(T, B, H, backward=True)
         grid = (B, triton.cdiv(H, BC))
         minrnn_scan_bwd_kernel[grid](xp, h0 if h0 is not None else xp, vc if vc is not None else xp,
                                      out, dout, dxp, dh0 if dh0 is not None else xp, T, B, H,
                                      MODE=ctx.mode, POSITIVE=ctx.positive, HAS_H0=h0 is not None,
-                                     HAS_VALID=vc is not None, BT=BT, BC=BC)
+                                     HAS_VALID=vc is not None, BT=BT, BC=BC, num_warps=warps)
         return dxp, dh0, None, None, None
 
 
