@@ -14,6 +14,15 @@ from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny shapes: intra-op threads only add synchronisation (and stalls on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 # -- gradcheck of the Function --------------------------------------------------------------------
 def _function_inputs(T, B, H, P, proj, peephole, ln, gen):
     def leaf(*shape):
