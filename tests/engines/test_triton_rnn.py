@@ -9,7 +9,7 @@ from torch.testing import assert_close
 from triton_setup import DEVICE, ON_GPU, use_engine  # noqa: F401 (sets TRITON_INTERPRET)
 
 import rnnkit  # noqa: E402
-from rnnkit.cells import ElmanCell, GRUCell, LSTMCell  # noqa: E402
+from rnnkit.cells import ElmanCell, GRUCell, IndRNNCell, LSTMCell  # noqa: E402
 from rnnkit.engines.base import EngineError  # noqa: E402
 from rnnkit.engines.triton.rnn_engine import TritonRNNEngine  # noqa: E402
 
@@ -18,6 +18,9 @@ CELLS = [
     ("gru", lambda I, H: GRUCell.from_options(I, H)),
     ("elman-tanh", lambda I, H: ElmanCell.from_options(I, H)),
     ("elman-relu", lambda I, H: ElmanCell.from_options(I, H, activation="relu")),
+    ("indrnn-relu", lambda I, H: IndRNNCell.from_options(I, H, recurrent_init=(-1.0, 1.0))),
+    ("indrnn-tanh", lambda I, H: IndRNNCell.from_options(I, H, activation="tanh", recurrent_max=0.9,
+                                                         recurrent_init=(-1.0, 1.0))),
 ]
 # (T, B, H): on the GPU, H = 80 runs 5 programs with a grid barrier, B = 70 two batch tiles
 SHAPES = [(7, 3, 5)] + ([(40, 70, 80), (64, 16, 256)] if ON_GPU else [])
@@ -64,7 +67,7 @@ def test_fused_matches_reference(name, make, T, B, H, monkeypatch):
     assert type(engine).calls == before + 1  # the fused entry point ran
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3])
+@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:5])
 def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     T, B, H = 9, 3, 6
@@ -79,7 +82,7 @@ def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypat
     _compare(fast, ref, x, lengths=lengths, hx=hx)
 
 
-@pytest.mark.parametrize("name,make", CELLS[:2])
+@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:5])
 def test_fused_dropconnect_matches_reference_with_same_mask(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     fast, ref = _pair(make, 6, 2, 5, dropconnect=0.3)

@@ -18,6 +18,7 @@ from torch import Tensor
 import triton
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, State
+from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
 from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
 from .scan_engine import interpreting
 
@@ -166,6 +167,39 @@ class FusedRNNFunction(torch.autograd.Function):
         return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None
 
 
+class FusedIndRNNFunction(torch.autograd.Function):
+    """hs (T, B, H) of an IndRNN direction; xp (T, B, H) = W_ih x + b, u (H,) the clamped weight."""
+
+    @staticmethod
+    def forward(ctx, xp: Tensor, u: Tensor, h0: Tensor, valid: Optional[Tensor], act: int):
+        xp = xp.contiguous()
+        T, B, H = xp.shape
+        hbuf = torch.empty(T + 1, B, H, device=xp.device, dtype=xp.dtype)
+        hbuf[0] = h0
+        vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
+        BC = min(128, max(16, triton.next_power_of_2(H)))
+        uc = u.contiguous()
+        indrnn_fwd_kernel[(B, triton.cdiv(H, BC))](xp, uc, vc if vc is not None else xp, hbuf, T, B, H,
+                                                   ACT=act, HAS_VALID=vc is not None, BC=BC)
+        ctx.save_for_backward(uc, hbuf, vc)
+        ctx.act, ctx.BC = act, BC
+        return hbuf[1:]
+
+    @staticmethod
+    def backward(ctx, dhs: Tensor):
+        u, hbuf, vc = ctx.saved_tensors
+        T1, B, H = hbuf.shape
+        T = T1 - 1
+        dxp = torch.empty(T, B, H, device=hbuf.device, dtype=torch.float32)
+        du = torch.empty(B, H, device=hbuf.device, dtype=torch.float32)
+        dh0 = torch.empty(B, H, device=hbuf.device, dtype=torch.float32)
+        indrnn_bwd_kernel[(B, triton.cdiv(H, ctx.BC))](u, vc if vc is not None else u, hbuf, dhs.contiguous(),
+                                                       dxp, du, dh0, T, B, H, ACT=ctx.act,
+                                                       HAS_VALID=vc is not None, BC=ctx.BC)
+        dt = hbuf.dtype
+        return dxp.to(dt), du.sum(0).to(u.dtype), dh0.to(dt), None, None
+
+
 def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
               valid: Optional[Tensor], family: str, activation: str = "tanh") -> Tuple[Tensor, Tensor]:
     """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect)."""
@@ -174,8 +208,12 @@ def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optio
 
 def _cell_reason(cell) -> Optional[str]:
     fam, cfg = cell.family, cell.config
+    if fam == "indrnn":
+        if not isinstance(cfg.activation, str) or cfg.activation not in _ACTS:
+            return f"the fused IndRNN kernel knows {sorted(_ACTS)}, not {cfg.activation!r}"
+        return None
     if fam not in _CELLS:
-        return f"the fused Triton kernels cover lstm, gru and elman, not {fam}"
+        return f"the fused Triton kernels cover lstm, gru, elman and indrnn, not {fam}"
     if fam == "lstm":
         if cfg.peephole or cfg.layer_norm or cfg.proj_size:
             return "peephole, layer-normalised and projected LSTMs are not fused in the Triton kernel yet"
@@ -223,6 +261,11 @@ class TritonRNNEngine(Engine):
         fam = cell.family
         H = cell.hidden_size
         xp = cell.project_input(x)  # (T, B, G)
+        if fam == "indrnn":
+            u = cell.recurrent_vector(cell.step_context(job.masks.dropconnect).weights["weight_hh"])
+            hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, _ACTS[cell.config.activation])
+            out = hs * job.valid if job.valid is not None else hs
+            return DirectionResult(hidden=out, state=(hs[-1],), states=(out,) if job.want_states else None)
         w = cell.step_context(job.masks.dropconnect).weights["weight_hh"]  # (G, H), DropConnect applied
         bn = None
         if fam == "gru" and cell.bias_hh is not None:
