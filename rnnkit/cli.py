@@ -238,17 +238,32 @@ def load_preset(name: str) -> dict:
 # ------------------------------------------------------------------ tables
 
 from rnnkit.tasks.seq2seq import commands as _translate  # noqa: E402  (translation task, issue 5)
+from rnnkit.tasks import task_commands as _tasks  # noqa: E402  (classify / tag / forecast, issue 4)
+from rnnkit.tasks.classify import ClassifyRunConfig as _ClassifyRun  # noqa: E402
+from rnnkit.tasks.forecast import ForecastRunConfig as _ForecastRun  # noqa: E402
+from rnnkit.tasks.tag import TagRunConfig as _TagRun  # noqa: E402
 
 TRAIN_TASKS: dict[str, TrainTask] = {
     "lm": TrainTask("a language model on text (default: the embedded corpus)", C.LMRunConfig, train_lm_command),
     "translate": TrainTask("an encoder-decoder with attention on sentence pairs (default: the embedded "
                            "English-French phrase book)", _translate.TranslateRunConfig, _translate.train_translate_command),
+    "classify": TrainTask("a sequence classifier on labelled texts or numeric sequences (default: digits)",
+                          _ClassifyRun, _tasks.train_classify_command),
+    "tag": TrainTask("a sequence tagger (NER, POS) on CoNLL / JSONL files (default: embedded NER set)",
+                     _TagRun, _tasks.train_tag_command),
+    "forecast": TrainTask("a forecaster on a time series, backtested against baselines (default: CO2)",
+                          _ForecastRun, _tasks.train_forecast_command),
 }
 
 COMMANDS: dict[str, Command] = {
     "generate": Command("generate text from a trained language model", setup_generate, generate_command),
     "evaluate": Command("score a trained run on a file: perplexity (language models), BLEU and chrF "
-                        "(translation)", _translate.setup_evaluate, _translate.evaluate_command),
+                        "(translation), accuracy / entity F1 / MAE (classify, tag, forecast)",
+                        _tasks.setup_evaluate, _tasks.evaluate_command),
+    "predict": Command("labels, tags or forecasts from a classify / tag / forecast run",
+                       _tasks.setup_predict, _tasks.predict_command),
+    "compare": Command("train recurrent cells and baselines on the same split, print one table",
+                       _tasks.setup_compare, _tasks.compare_command),
     "translate": Command("translate sentences with a trained translation run (beam search, n-best)",
                          _translate.setup_translate, _translate.translate_command),
     "diagnose": Command("gradient flow over time and gate saturation of a trained run (PNG plots)",

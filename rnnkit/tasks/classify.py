@@ -18,9 +18,7 @@ scaler and labels in their metadata), ``result.json`` (test metrics),
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +34,7 @@ from rnnkit.data.tabular import parse_sequence
 from rnnkit.tasks.classify_data import Encoder, Examples, fit_encoder, make_batches, read_examples, split_indices
 from rnnkit.tasks.encoders import ENCODERS, POOLINGS, Pooling, build_encoder
 from rnnkit.tasks.metrics import classification_report
-from rnnkit.tasks.task_cli import config_from_args, config_parser, load_task_checkpoint, write_json
+from rnnkit.tasks.task_cli import load_task_checkpoint, write_json
 from rnnkit.train import ListData, ModelOutput, Trainer, seed_everything
 
 TASK = "classify"
@@ -338,39 +336,34 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
 
 
 # ------------------------------------------------------------------------ CLI
+# (wired into ``rnnkit train|evaluate|predict`` by rnnkit.tasks.task_commands)
 
-def train_main(argv: list[str]) -> int:
-    p = config_parser("rnnkit train classify", "Train a sequence classifier.", ClassifyRunConfig)
-    p.add_argument("--run", default="runs/classify", help="run directory (checkpoints, metrics, plots)")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
-    args = p.parse_args(argv)
-    cfg = config_from_args(ClassifyRunConfig, args, TRAIN_DEFAULTS)
-    result = train_classify(cfg, args.run, resume=args.resume)
-    print(json.dumps({k: v for k, v in result.items() if k != "confusion"}, indent=1))
-    return 0
+RUN_CONFIG = ClassifyRunConfig
+train = train_classify
+evaluate = evaluate_classify
 
 
-def evaluate_main(run: str, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnnkit evaluate RUN", description="Score a classifier on a labelled file.")
-    p.add_argument("--data", required=True, help="labelled CSV / TSV / JSONL file or folder per class")
-    args = p.parse_args(argv)
-    rep = evaluate_classify(run, args.data)
+def report(result: dict) -> None:
+    print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
+          f"(stopped: {result['stopped']}); train/val/test {result['train']}/{result['val']}/{result['test']}")
+    if "test_accuracy" in result:
+        print(f"test: accuracy {result['test_accuracy']:.4f}  macro-F1 {result['test_macro_f1']:.4f}")
+
+
+def print_evaluation(rep: dict) -> None:
     print(f"accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ({rep['n']} examples)")
     for row in rep["per_class"]:
         print(f"  {row['label']:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
               f"f1 {row['f1']:.3f}  support {row['support']}")
-    return 0
 
 
-def predict_main(run: str, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnnkit predict RUN", description="Label texts or sequences.")
-    p.add_argument("inputs", nargs="*", help="texts (or numeric sequences such as '1 2 3')")
-    p.add_argument("--file", default="", help="CSV / TSV / JSONL file of inputs (text column as in training)")
-    p.add_argument("--top", type=int, default=3, help="probabilities shown per input")
-    args = p.parse_args(argv)
+def predict(run: str, args) -> list[dict]:
     if not args.inputs and not args.file:
-        p.error("give inputs or --file FILE")
-    for i, r in enumerate(predict_classify(run, args.inputs, args.file)):
+        raise ConfigError("give inputs to classify or --file FILE")
+    return predict_classify(run, args.inputs, args.file)
+
+
+def print_predictions(preds: list[dict], args) -> None:
+    for i, r in enumerate(preds):
         probs = "  ".join(f"{k} {v:.3f}" for k, v in list(r["probabilities"].items())[: args.top])
         print(f"{i + 1}\t{r['label']}\t{probs}")
-    return 0

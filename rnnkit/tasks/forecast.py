@@ -17,9 +17,7 @@ probabilistic outputs; accuracy for ``--output direction``).  The run gets
 """
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, infer_step,
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
 from rnnkit.tasks.forecast_models import OUTPUTS, Forecaster
 from rnnkit.tasks.metrics import mase_scale
-from rnnkit.tasks.task_cli import config_from_args, config_parser, load_task_checkpoint, print_table, write_json
+from rnnkit.tasks.task_cli import load_task_checkpoint, print_table, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
 TASK = "forecast"
@@ -313,38 +311,32 @@ def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------- CLI
+# (wired into ``rnnkit train|evaluate|predict`` by rnnkit.tasks.task_commands)
 
-def train_main(argv: list[str]) -> int:
-    p = config_parser("rnnkit train forecast", "Train a forecaster and backtest it against baselines.",
-                      ForecastRunConfig)
-    p.add_argument("--run", default="runs/forecast", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
-    args = p.parse_args(argv)
-    cfg = config_from_args(ForecastRunConfig, args, TRAIN_DEFAULTS)
-    result = train_forecast(cfg, args.run, resume=args.resume)
-    print(f"backtest: {result['origins']} origins x horizon {result['horizon']} (season {result['season']})")
-    print_metrics(result["test"])
-    return 0
+RUN_CONFIG = ForecastRunConfig
+train = train_forecast
+evaluate = evaluate_forecast
 
 
-def print_metrics(metrics: dict) -> None:
+def report(result: dict) -> None:
+    print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
+          f"(stopped: {result['stopped']})")
+    print(f"backtest on the test part: {result['origins']} origins x horizon {result['horizon']} "
+          f"(season {result['season']})")
+    print_evaluation(result["test"])
+
+
+def print_evaluation(metrics: dict) -> None:
     cols = ["model"] + [k for k in ("mae", "rmse", "smape", "mase", "coverage", "accuracy")
                         if any(k in m for m in metrics.values())]
     print_table([{"model": name, **m} for name, m in metrics.items()], cols)
 
 
-def evaluate_main(run: str, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnnkit evaluate RUN", description="Rolling-origin metrics on a file.")
-    p.add_argument("--data", required=True, help="CSV / TSV / JSONL with the run's columns")
-    args = p.parse_args(argv)
-    print_metrics(evaluate_forecast(run, args.data))
-    return 0
+def predict(run: str, args) -> list[dict]:
+    if not args.data:
+        raise ConfigError("forecast runs need --data FILE: the series to continue")
+    return predict_forecast(run, args.data)
 
 
-def predict_main(run: str, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnnkit predict RUN", description="Forecast past the end of a file.")
-    p.add_argument("--data", required=True, help="CSV / TSV / JSONL with the run's columns")
-    args = p.parse_args(argv)
-    rows = predict_forecast(run, args.data)
+def print_predictions(rows: list[dict], args) -> None:
     print_table(rows, list(rows[0]))
-    return 0

@@ -16,8 +16,6 @@ Commands::
 """
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +33,7 @@ from rnnkit.tasks.encoders import ENCODERS, RecurrentEncoder, build_encoder
 from rnnkit.tasks.metrics import chunks, entity_scores, token_accuracy
 from rnnkit.tasks.tag_data import (TagEncoder, convert, detect_scheme, find_split_files, fit_tag_encoder,
                                    make_tag_batches, tokenize_sentence)
-from rnnkit.tasks.task_cli import config_from_args, config_parser, load_task_checkpoint, write_json
+from rnnkit.tasks.task_cli import load_task_checkpoint, write_json
 from rnnkit.train import ListData, ModelOutput, Trainer, seed_everything
 
 TASK = "tag"
@@ -342,45 +340,46 @@ def predict_tag(run: str | Path, texts: list[str]) -> list[dict]:
 
 
 # ------------------------------------------------------------------------ CLI
+# (wired into ``rnnkit train|evaluate|predict`` by rnnkit.tasks.task_commands)
 
-def train_main(argv: list[str]) -> int:
-    p = config_parser("rnnkit train tag", "Train a sequence tagger (NER, POS).", TagRunConfig)
-    p.add_argument("--run", default="runs/tag", help="run directory")
-    p.add_argument("--resume", action="store_true", help="continue from RUN/checkpoints/last.safetensors")
-    args = p.parse_args(argv)
-    cfg = config_from_args(TagRunConfig, args, TRAIN_DEFAULTS)
-    result = train_tag(cfg, args.run, resume=args.resume)
-    print(json.dumps({k: v for k, v in result.items() if k != "test_per_type"}, indent=1))
-    return 0
+RUN_CONFIG = TagRunConfig
+train = train_tag
+evaluate = evaluate_tag
 
 
-def evaluate_main(run: str, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnnkit evaluate RUN", description="Score a tagger on a labelled file.")
-    p.add_argument("--data", required=True, help="CoNLL or JSONL file with gold tags")
-    args = p.parse_args(argv)
-    s = evaluate_tag(run, args.data)
+def report(result: dict) -> None:
+    print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
+          f"(stopped: {result['stopped']}); scheme {result['scheme']}; "
+          f"train/val/test {result['train']}/{result['val']}/{result['test']} sentences")
+    if "test_accuracy" in result:
+        line = f"test: token accuracy {result['test_accuracy']:.4f}"
+        if "test_f1" in result:
+            line += (f"  entity precision {result['test_precision']:.2f}  recall {result['test_recall']:.2f}  "
+                     f"F1 {result['test_f1']:.2f}")
+        print(line)
+
+
+def print_evaluation(s: dict) -> None:
     line = f"token accuracy {s['accuracy']:.4f}"
     if "f1" in s:
         line += f"  entity precision {s['precision']:.2f}  recall {s['recall']:.2f}  F1 {s['f1']:.2f}"
     print(line + f"  ({s['n']} sentences)")
     for typ, v in s.get("per_type", {}).items():
         print(f"  {typ:>8}  precision {v['precision']:.2f}  recall {v['recall']:.2f}  F1 {v['f1']:.2f}")
-    return 0
 
 
-def predict_main(run: str, argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="rnnkit predict RUN", description="Tag raw sentences.")
-    p.add_argument("inputs", nargs="*", help="sentences")
-    p.add_argument("--file", default="", help="text file, one sentence per line")
-    args = p.parse_args(argv)
+def predict(run: str, args) -> list[dict]:
     texts = list(args.inputs)
     if args.file:
         from rnnkit.data.readers import read_text
         texts += [ln for ln in read_text(args.file).splitlines() if ln.strip()]
     if not texts:
-        p.error("give sentences or --file FILE")
-    for r in predict_tag(run, texts):
+        raise ConfigError("give sentences to tag or --file FILE")
+    return predict_tag(run, texts)
+
+
+def print_predictions(preds: list[dict], args) -> None:
+    for r in preds:
         print(" ".join(f"{t}/{g}" for t, g in zip(r["tokens"], r["tags"])))
         for e in r["entities"]:
             print(f"  {e['type']}: {e['text']}")
-    return 0

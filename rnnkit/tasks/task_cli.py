@@ -1,80 +1,16 @@
-"""Shared plumbing of the classify / tag / forecast commands.
+"""Shared plumbing of the classify / tag / forecast tasks.
 
-* :func:`config_parser` - argparse flags generated from a run config's
-  sections (``model``, ``data``, ``train``): ``--field-name`` per field, with the
-  field's help and choices; ``--config FILE.yaml`` supplies values too (flags win).
-* :func:`config_from_args` - the validated run config from parsed flags.
 * :func:`load_task_checkpoint` - a trained run's checkpoint, checked to be of the task.
 * :func:`write_json` / :func:`print_table` - results for people and for scripts.
 """
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-import typing
 from pathlib import Path
 from typing import Any, Sequence
 
-from rnnkit.config import ConfigError, from_dict, load_yaml, merge
+from rnnkit.config import from_dict
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-
-NO_DEFAULT = object()
-
-
-def _flag(f: dataclasses.Field) -> str:
-    return f.metadata.get("cli") or "--" + f.name.replace("_", "-")
-
-
-def _sections(cls: type) -> dict[str, type]:
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
-def config_parser(prog: str, description: str, run_cls: type) -> argparse.ArgumentParser:
-    """A parser with one flag per config field (default: unset, so YAML and defaults apply)."""
-    p = argparse.ArgumentParser(prog=prog, description=description)
-    p.add_argument("--config", default="", help="YAML file with model/data/train sections (flags override it)")
-    seen: dict[str, str] = {}
-    for section, cls in _sections(run_cls).items():
-        group = p.add_argument_group(section)
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            flag = _flag(f)
-            if flag in seen:
-                raise ConfigError(f"flag {flag} is defined by both {seen[flag]} and {section}.{f.name}")
-            seen[flag] = f"{section}.{f.name}"
-            kind = hints[f.name]
-            kw: dict[str, Any] = {"dest": f"{section}__{f.name}", "default": NO_DEFAULT,
-                                  "help": f"{f.metadata.get('help', '')} (default: {f.default!r})"}
-            if kind is bool:
-                kw["type"] = _bool
-                kw["metavar"] = "BOOL"
-            elif kind in (int, float, str):
-                kw["type"] = kind
-            if f.metadata.get("choices"):
-                kw["choices"] = f.metadata["choices"]
-            group.add_argument(flag, **kw)
-    return p
-
-
-def _bool(text: str) -> bool:
-    low = text.lower()
-    if low in ("true", "yes", "1", "on"):
-        return True
-    if low in ("false", "no", "0", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def config_from_args(run_cls: type, args: argparse.Namespace, defaults: dict | None = None) -> Any:
-    """Task defaults < YAML file < flags; validated by the dataclasses."""
-    data = merge(defaults or {}, load_yaml(args.config) if args.config else {})
-    for key, value in vars(args).items():
-        if "__" in key and value is not NO_DEFAULT:
-            section, name = key.split("__", 1)
-            data.setdefault(section, {})[name] = value
-    return from_dict(run_cls, data)
 
 
 def find_run_checkpoint(run: str | Path, which: str = "best") -> Path:
