@@ -26,7 +26,10 @@ import torch
 SHAPES = [(1, 256, 256), (16, 256, 256), (64, 256, 512), (64, 256, 1024), (256, 256, 1024),
           (64, 1024, 512), (16, 1024, 768)]
 SCAN_T = [512, 4096, 16384]
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
+#: the cells torch lacks, fused by the triton engine or run by whatever engine "auto" picks
+CUSTOM = ("elman", "indrnn", "lstm+dropconnect", "peephole_lstm", "lnlstm", "jordan", "gru_cho",
+          "lstm+zoneout")
 
 
 @dataclass
@@ -78,42 +81,52 @@ def _infer_fn(layer, x):
 
 def _ours(kind: str, H: int, dtype, dev):
     import rnnkit
-    from rnnkit.cells import ElmanCell, GRUCell, LSTMCell
+    from rnnkit.cells import ElmanCell, GRUCell, IndRNNCell, LSTMCell
+    from rnnkit.layers import build_layer
 
-    cell = {"lstm": lambda: LSTMCell.from_options(H, H, forget_bias=0.0),
-            "gru": lambda: GRUCell.from_options(H, H),
-            "elman": lambda: ElmanCell.from_options(H, H, activation="relu"),
-            "lstm+dropconnect": lambda: LSTMCell.from_options(H, H, forget_bias=0.0)}[kind]()
-    kw = {"dropconnect": 0.3} if kind == "lstm+dropconnect" else {}
-    return rnnkit.Recurrent(cell, engine="triton", **kw).to(device=dev, dtype=dtype)
+    fused = {"lstm": lambda: LSTMCell.from_options(H, H, forget_bias=0.0),
+             "gru": lambda: GRUCell.from_options(H, H),
+             "elman": lambda: ElmanCell.from_options(H, H, activation="relu"),
+             "indrnn": lambda: IndRNNCell.from_options(H, H),
+             "lstm+dropconnect": lambda: LSTMCell.from_options(H, H, forget_bias=0.0)}
+    if kind in fused:
+        kw = {"dropconnect": 0.3} if kind == "lstm+dropconnect" else {}
+        return rnnkit.Recurrent(fused[kind](), engine="triton", **kw).to(device=dev, dtype=dtype)
+    if kind == "lstm+zoneout":
+        return build_layer("lstm", H, H, zoneout=0.1).to(device=dev, dtype=dtype)
+    return build_layer(kind, H, H).to(device=dev, dtype=dtype)  # engine "auto"
 
 
 def _torch(kind: str, H: int, dtype, dev):
-    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "elman": torch.nn.RNN,
-           "lstm+dropconnect": torch.nn.LSTM}[kind]
-    kw = {"nonlinearity": "relu"} if kind == "elman" else {}
-    return mod(H, H, **kw).to(device=dev, dtype=dtype)
+    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    return mod(H, H).to(device=dev, dtype=dtype)
 
 
-def bench_rnn(shapes=SHAPES, dtypes=("fp32", "bf16"), kinds=("lstm", "gru"), reps: int = 10,
+def bench_rnn(shapes=SHAPES, dtypes=("fp32", "tf32", "bf16"), kinds=("lstm", "gru"), reps: int = 10,
               log=print) -> List[Row]:
+    """fp32: torch's defaults (cuDNN RNNs use TF32 since cudnn.allow_tf32 is True by default; our
+    float32 dots are 3xTF32, float32-accurate); tf32: torch.backends.cuda.matmul.allow_tf32 = True
+    too, so our dots are single-pass TF32 like cuDNN's."""
     dev = torch.device("cuda")
     rows: List[Row] = []
+    tf32_before = torch.backends.cuda.matmul.allow_tf32
     for B, T, H in shapes:
         for dn in dtypes:
             dt = DTYPES[dn]
+            torch.backends.cuda.matmul.allow_tf32 = dn == "tf32" or tf32_before
             x = torch.randn(T, B, H, device=dev, dtype=dt, requires_grad=True)
             peer_cache = {}
             for kind in kinds:
-                peer_kind = "lstm" if kind in ("lstm+dropconnect", "elman") else kind
+                peer_kind = kind if kind in ("lstm", "gru") else ("gru" if kind == "gru_cho" else "lstm")
                 mine = _ours(kind, H, dt, dev)
                 engine = mine.run(x[:2]).engine
+                slow = engine in ("reference",)
                 for mode, make in (("train", _train_fn), ("infer", _infer_fn)):
                     key = (peer_kind, mode)
                     if key not in peer_cache:
                         peer_cache[key] = cuda_ms(make(_torch(peer_kind, H, dt, dev), x), reps)
                     peer_ms = peer_cache[key]
-                    ms = cuda_ms(make(mine, x), reps)
+                    ms = cuda_ms(make(mine, x), 3 if slow else reps, 1 if slow else 3)
                     target = 1.0 if kind in ("lstm", "gru") else 0.8
                     if kind == "gru" and (B, T, H) == (16, 256, 256) and dn == "bf16" and mode == "train":
                         target = 2.0
@@ -125,6 +138,7 @@ def bench_rnn(shapes=SHAPES, dtypes=("fp32", "bf16"), kinds=("lstm", "gru"), rep
                 del mine
             del x
             torch.cuda.empty_cache()
+    torch.backends.cuda.matmul.allow_tf32 = tf32_before
     return rows
 
 
@@ -221,7 +235,7 @@ def machine_line() -> str:
     import triton
 
     p = torch.cuda.get_device_properties(0)
-    return (f"{datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, {p.name} ({p.multi_processor_count} SMs), "
+    return (f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {p.name} ({p.multi_processor_count} SMs), "
             f"torch {torch.__version__}, triton {triton.__version__}, cuDNN {torch.backends.cudnn.version()}, "
             f"cudnn.allow_tf32={torch.backends.cudnn.allow_tf32}")
 
@@ -242,8 +256,7 @@ def run_gpu_bench(json_path: Optional[str] = None, quick: bool = False,
     if want("rnn"):
         rows += bench_rnn(shapes)
     if want("custom"):
-        rows += bench_rnn(shapes[1:2] if quick else [SHAPES[1], SHAPES[2], SHAPES[6]],
-                          kinds=("elman", "lstm+dropconnect"))
+        rows += bench_rnn(shapes[1:2], dtypes=("fp32", "bf16"), kinds=CUSTOM)
     if want("scan"):
         rows += bench_scan(SCAN_T[:2] if quick else SCAN_T)
     out = [asdict(r) for r in rows]
