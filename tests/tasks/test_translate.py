@@ -1,0 +1,99 @@
+"""Translation task end to end: the dates task learns, the CLI trains / translates / evaluates /
+resumes, the embedded phrase book is well formed."""
+import json
+import time
+
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.tasks.seq2seq.data import parse_tsv
+from rnnkit.tasks.seq2seq.translator import Translator
+from rnnkit.tasks.translate import dates_config, phrasebook_text, train_translate
+
+
+@pytest.fixture
+def one_thread():
+    """Small models train fastest on one thread (and do not fight parallel test workers)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_dates_task_reaches_95_percent_exact_match(tmp_path, one_thread):
+    cfg = dates_config(epochs=2)
+    t0 = time.perf_counter()
+    result, scores = train_translate(cfg, tmp_path / "dates", log=lambda *a: None)
+    elapsed = time.perf_counter() - t0
+    assert scores["exact"] >= 0.95, (scores["exact"], scores["hypotheses"][:5])
+    assert scores["n"] >= 200
+    print(f"dates: exact match {scores['exact']:.3f} on {scores['n']} held-out dates in {elapsed:.1f} s "
+          f"({result.steps} updates)")
+    tr = Translator.load(tmp_path / "dates")
+    [[hyp]] = tr.translate(["3rd of March 2021"], beam=1)
+    assert hyp.text == "2021-03-03"
+
+
+TINY = ["Hello.\tBonjour.", "Thank you.\tMerci.", "Good night.\tBonne nuit.", "I am cold.\tJ'ai froid.",
+        "I am hot.\tJ'ai chaud.", "See you tomorrow.\tÀ demain.", "Yes.\tOui.", "No.\tNon.",
+        "I am hungry.\tJ'ai faim.", "Good morning.\tBonjour.", "Goodbye.\tAu revoir.", "Please.\tS'il vous plaît."]
+TINY_FLAGS = ["--embedding", "16", "--hidden", "16", "--encoder-layers", "1", "--decoder-layers", "1",
+              "--epochs", "2", "--batch-size", "4", "--val-fraction", "0.2", "--test-fraction", "0.2",
+              "--progress", "none", "--tensorboard", "off", "--beam", "3", "--dropout", "0"]
+
+
+@pytest.mark.parametrize("tokenizer,attention", [("word", "bahdanau"), ("bpe", "general"), ("unigram", "dot"),
+                                                 ("char", "none")])
+def test_cli_train_translate_evaluate_resume(tmp_path, capsys, one_thread, tokenizer, attention):
+    data = tmp_path / "pairs.tsv"
+    data.write_text("\n".join(TINY * 3) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    extra = ["--no-input-feed"] if attention == "none" else []
+    assert main(["train", "translate", "--data", str(data), "--out", str(run), "--tokenizer", tokenizer,
+                 "--vocab-size", "60", "--attention", attention, *extra, *TINY_FLAGS]) == 0
+    out = capsys.readouterr().out
+    assert "BLEU" in out and "chrF" in out
+    for name in ("checkpoints/best.safetensors", "checkpoints/last.safetensors", "data/test.tsv",
+                 "eval/test.hyp.txt", "eval/test_scores.json", "metrics.jsonl"):
+        assert (run / name).is_file(), name
+    # the same run directory is refused without --resume, continued with it
+    assert main(["train", "translate", "--data", str(data), "--out", str(run)]) == 2
+    assert main(["train", "translate", "--out", str(run), "--resume", "--epochs", "3"]) == 0
+    capsys.readouterr()
+    assert main(["translate", str(run), "I am cold.", "Hello.", "--beam", "3", "--nbest", "2", "--json"]
+                + (["--attention-png", str(tmp_path / "a.png")] if attention != "none" else [])) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [x["source"] for x in lines] == ["I am cold.", "Hello."]
+    assert all(len(x["translations"]) == 2 for x in lines)
+    if attention != "none":
+        assert (tmp_path / "a.png").stat().st_size > 1000
+    assert main(["evaluate", str(run), "--data", str(data), "--beam", "1", "--json",
+                 "--hyp-out", str(tmp_path / "hyp.txt")]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["n"] == len(TINY) * 3 and 0 <= scores["bleu"] <= 100 and 0 <= scores["chrf"] <= 100
+    assert len((tmp_path / "hyp.txt").read_text(encoding="utf-8").splitlines()) == len(TINY) * 3
+
+
+def test_cli_reports_bad_tsv_lines(tmp_path, capsys):
+    data = tmp_path / "bad.tsv"
+    data.write_text("Hello.\tBonjour.\nbroken line\nYes.\tOui.\n", encoding="utf-8")
+    assert main(["train", "translate", "--data", str(data), "--out", str(tmp_path / "r")]) == 2
+    assert "line 2" in capsys.readouterr().err
+
+
+def test_cli_help():
+    for argv in (["train", "translate", "--help"], ["translate", "--help"], ["evaluate", "--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(argv)
+        assert exit_.value.code == 0
+
+
+def test_phrasebook_is_well_formed():
+    pairs = parse_tsv(phrasebook_text(), "phrasebook")                    # raises on any bad line
+    assert len(pairs) >= 300
+    assert len({(p.source, p.target) for p in pairs}) == len(pairs)       # no duplicate pairs
+    for p in pairs:
+        assert p.source[-1] in ".?!" and p.target[-1] in ".?!", p
+        assert p.source != p.target or p.source in ("Taxi!", "Stop!"), p
