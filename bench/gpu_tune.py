@@ -23,28 +23,36 @@ def launch_overhead_us():
 
 
 def sweep_scan():
-    from rnnkit.engines.triton import scan_engine
-    from rnnkit.engines.triton.scan_kernels import minrnn_scan_fwd_kernel
+    from rnnkit.engines.triton.scan_kernels import minrnn_scan_bwd_kernel, minrnn_scan_fwd_kernel
     import triton
 
     T, B, H = 4096, 16, 512
     for dt in (torch.float32, torch.bfloat16):
         xp = torch.randn(T, B, 2 * H, device="cuda", dtype=dt)
         out = torch.empty(T, B, H, device="cuda", dtype=dt)
-        for BT in (32, 64, 128):
-            for BC in (32, 64, 128):
+        dout = torch.randn_like(out)
+        dxp = torch.empty_like(xp)
+        e = xp.element_size()
+        for BT in (64, 128, 256):
+            for BC in (16, 32):
                 for w in (4, 8):
-                    def run():
+                    def fwd():
                         minrnn_scan_fwd_kernel[(B, triton.cdiv(H, BC))](
                             xp, xp, xp, out, T, B, H, MODE=0, POSITIVE=True, HAS_H0=False,
                             HAS_VALID=False, BT=BT, BC=BC, num_warps=w)
-                    try:
-                        ms = cuda_ms(run, reps=10)
-                    except Exception as e:  # noqa: BLE001 - a sweep reports failing variants
-                        print(f"scan fwd {dt} BT={BT} BC={BC} w={w} FAILED {type(e).__name__}")
-                        continue
-                    gbs = T * B * 3 * H * xp.element_size() / ms / 1e6
-                    print(f"scan fwd {str(dt)[6:]} BT={BT} BC={BC} w={w}: {ms:.3f} ms {gbs:.0f} GB/s", flush=True)
+
+                    def bwd():
+                        minrnn_scan_bwd_kernel[(B, triton.cdiv(H, BC))](
+                            xp, xp, xp, out, dout, dxp, xp, T, B, H, MODE=0, POSITIVE=True, HAS_H0=False,
+                            HAS_VALID=False, BT=BT, BC=BC, num_warps=w)
+                    for name, fn, nbytes in (("fwd", fwd, T * B * 3 * H * e), ("bwd", bwd, T * B * 6 * H * e)):
+                        try:
+                            ms = cuda_ms(fn, reps=10)
+                        except Exception as exc:  # noqa: BLE001 - a sweep reports failing variants
+                            print(f"scan {name} {dt} BT={BT} BC={BC} w={w} FAILED {type(exc).__name__}")
+                            continue
+                        print(f"scan {name} {str(dt)[6:]} BT={BT} BC={BC} w={w}: {ms:.3f} ms "
+                              f"{nbytes / ms / 1e6:.0f} GB/s", flush=True)
 
 
 def sweep_rnn():
@@ -96,6 +104,11 @@ def sweep_rnn():
 
 
 if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] == ["scan"]:
+        sweep_scan()
+        sys.exit()
     print(f"launch overhead: {launch_overhead_us():.1f} us per tiny torch op")
     a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
     ms = cuda_ms(lambda: a @ a, reps=5)

@@ -104,14 +104,19 @@ def minrnn_scan_fwd_kernel(xp_ptr, h0_ptr, valid_ptr, out_ptr, T, B, H,
     else:
         carry = tl.zeros([BC], dtype=tl.float32)
     r = tl.arange(0, BT)
+    # software prefetch: the next tile's loads are issued before this tile's scan (two in flight)
+    n0, n1, n2 = _load_pre(xp_ptr, r, cols, r < T, T, B, H, pid_b, MODE)
+    nv = _load_valid(valid_ptr, r, r < T, B, pid_b, HAS_VALID)
     for t0 in range(0, T, BT):
         rows = t0 + r
         row_ok = rows < T
-        k0, k1, k2 = _load_pre(xp_ptr, rows, cols, row_ok, T, B, H, pid_b, MODE)
+        k0, k1, k2, ok = n0, n1, n2, nv
+        nxt = rows + BT
+        n0, n1, n2 = _load_pre(xp_ptr, nxt, cols, nxt < T, T, B, H, pid_b, MODE)
+        nv = _load_valid(valid_ptr, nxt, nxt < T, B, pid_b, HAS_VALID)
         a, b, c, s = _coefficients(k0, k1, k2, MODE, POSITIVE)
-        ok = _load_valid(valid_ptr, rows, row_ok, B, pid_b, HAS_VALID)[:, None]
-        a = tl.where(ok, a, 1.0)
-        b = tl.where(ok, b, 0.0)
+        a = tl.where(ok[:, None], a, 1.0)
+        b = tl.where(ok[:, None], b, 0.0)
         A, Bc = tl.associative_scan((a, b), 0, _affine_combine)
         h = A * carry[None, :] + Bc  # (BT, BC)
         tl.store(out_ptr + rows[:, None] * (B * H) + pid_b * H + cols[None, :],
