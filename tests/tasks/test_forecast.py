@@ -1,0 +1,193 @@
+"""Forecasting: metrics by hand, train-only scaling, window and forecast shapes, baselines, the CLI end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from rnnkit.cli import main
+from rnnkit.tasks.forecast import ForecastModelConfig, season_from_times
+from rnnkit.tasks.forecast_data import Scaler, Series, interpolate, origins, split_points, windows
+from rnnkit.tasks.forecast_models import Forecaster, recursive_forecast
+from rnnkit.tasks.metrics import mae, mase, mase_scale, rmse, smape
+
+TINY = ["--epochs", "2", "--hidden", "8", "--batch-size", "16", "--progress", "none", "--tensorboard", "off",
+        "--baselines", "naive,seasonal,ar"]
+
+
+def test_forecast_metrics_by_hand():
+    y, f = [1.0, 2.0, 4.0], [2.0, 2.0, 1.0]
+    assert mae(y, f) == pytest.approx(4 / 3)
+    assert rmse(y, f) == pytest.approx(np.sqrt(10 / 3))
+    assert smape(y, f) == pytest.approx((200 * 1 / 3 + 0 + 200 * 3 / 5) / 3)
+    assert smape([0.0], [0.0]) == 0.0
+    scale = mase_scale(np.array([1.0, 3.0, 2.0, 6.0]), season=1)    # |2| |1| |4| -> 7/3
+    assert scale == pytest.approx(7 / 3)
+    assert mase(y, f, scale) == pytest.approx((4 / 3) / (7 / 3))
+    assert mase_scale(np.array([1.0, 2.0, 5.0, 3.0]), season=2) == pytest.approx(2.5)
+    with pytest.raises(ValueError):
+        mase_scale(np.ones(5))
+
+
+def test_scaling_never_sees_validation_or_test(tmp_path):
+    values = np.arange(100, dtype=np.float64)[:, None]
+    sp = split_points(100, 0.15, 0.15, lookback=5, horizon=3)
+    assert (sp.n_train, sp.n_val_end, sp.n) == (70, 85, 100)
+    a = Scaler.fit(values[: sp.n_train])
+    changed = values.copy()
+    changed[sp.n_train:] *= 1000.0                            # anything after the training part
+    b = Scaler.fit(changed[: sp.n_train])
+    assert a.mean.tolist() == b.mean.tolist() == [34.5] and a.std.tolist() == b.std.tolist()
+
+
+def test_training_run_scaler_is_fitted_on_the_training_part_only(tmp_path):
+    run = tmp_path / "run"
+    data = _series_csv(tmp_path / "s.csv", n=80)
+    assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "3",
+                 "--lookback", "6", *TINY]) == 0
+    from rnnkit.tasks.forecast import load_forecaster
+    meta = load_forecaster(run).meta
+    n_train = meta["split"]["n_train"]
+    values = np.loadtxt(data, delimiter=",", skiprows=1, usecols=1)
+    assert meta["scaler"]["mean"][0] == pytest.approx(values[:n_train].mean())
+    assert meta["scaler"]["mean"][0] != pytest.approx(values.mean())
+
+
+def test_windows_and_origins():
+    scaled = np.arange(20, dtype=np.float64).reshape(10, 2)   # targets column 0, covariate column 1
+    o = origins(4, 10, lookback=3, horizon=2)
+    assert o == [4, 5, 6, 7, 8]
+    x, y = windows(scaled, o, 3, 2, 1)
+    assert x.shape == (5, 3, 2) and y.shape == (5, 2, 1)
+    assert x[0, :, 0].tolist() == [2.0, 4.0, 6.0] and y[0, :, 0].tolist() == [8.0, 10.0]
+
+
+def _model(output="point", strategy="direct", n_features=2, horizon=4, **kw):
+    cfg = ForecastModelConfig(hidden=6, lookback=5, output=output, strategy=strategy, dropout=0.0, **kw)
+    steps = 1 if strategy == "recursive" else horizon
+    return Forecaster(cfg, n_features, 1, steps, cfg.quantile_list()).eval()
+
+
+@pytest.mark.parametrize("output,extra", [("point", ()), ("gaussian", ("std",)), ("quantile", ("quantiles",))])
+def test_direct_forecast_shapes(output, extra):
+    m = _model(output)
+    x = torch.randn(7, 5, 2)
+    d = m.distribution(x)
+    assert d["mean"].shape == (7, 4, 1)
+    for key in extra:
+        assert d[key].shape[:3] == (7, 4, 1)
+    out = m({"inputs": x, "targets": torch.randn(7, 4, 1)})
+    assert out.loss.ndim == 0 and out.n == 7 * 4
+
+
+def test_recursive_forecast_feeds_predictions_back():
+    m = _model("point", "recursive", n_features=1)
+    x = torch.randn(3, 5, 1)
+    d = recursive_forecast(m, x, 6, None)
+    assert d["mean"].shape == (3, 6, 1)
+    first = m.distribution(x)["mean"][:, 0]
+    torch.testing.assert_close(d["mean"][:, 0], first)
+    x2 = torch.cat([x[:, 1:], first[:, None, :]], dim=1)    # the window shifted by its own forecast
+    torch.testing.assert_close(d["mean"][:, 1], m.distribution(x2)["mean"][:, 0])
+
+
+def test_recursive_gaussian_samples_paths_with_covariates():
+    m = _model("gaussian", "recursive", n_features=2)
+    d = recursive_forecast(m, torch.randn(2, 5, 2), 3, torch.randn(2, 3, 1), samples=16,
+                           generator=torch.Generator().manual_seed(0))
+    assert d["samples"].shape == (2, 16, 3, 1) and d["mean"].shape == (2, 3, 1) and (d["std"] > 0).all()
+
+
+def test_direction_output():
+    m = _model("direction")
+    d = m.distribution(torch.randn(4, 5, 2))
+    assert d["p_up"].shape == (4, 4, 1) and ((d["p_up"] >= 0) & (d["p_up"] <= 1)).all()
+    with pytest.raises(ValueError):
+        ForecastModelConfig(output="direction", strategy="recursive")
+
+
+def test_baselines_by_hand():
+    from rnnkit.tasks.baselines.forecasting import LinearAR, naive, seasonal_naive
+    y = np.arange(10, dtype=np.float64)[:, None]
+    assert naive(y, [5], 3)[0, :, 0].tolist() == [4, 4, 4]
+    assert seasonal_naive(y, [6], 5, season=3)[0, :, 0].tolist() == [3, 4, 5, 3, 4]
+    ar = LinearAR(lags=2, horizon=2).fit(y, 8)
+    np.testing.assert_allclose(ar.forecast(y, [8])[0, :, 0], [8.0, 9.0], atol=1e-3)   # a line is exactly AR
+
+
+def test_interpolate_and_season():
+    v = np.array([[1.0], [np.nan], [3.0], [np.nan]])
+    assert interpolate(v, ["x"], "f").ravel().tolist() == [1.0, 2.0, 3.0, 3.0]
+    assert season_from_times(["2020-01", "2020-02", "2020-03"]) == 12
+    assert season_from_times(["2020-01-01", "2020-01-02", "2020-01-03"]) == 7
+    assert season_from_times(["1700", "1701"]) == 1
+
+
+def _series_csv(path, n=96, covariate=False, gap=False):
+    t = np.arange(n)
+    y = 10 + 0.05 * t + np.sin(2 * np.pi * t / 12) + 0.1 * np.cos(t)
+    lines = ["month,value" + (",temp" if covariate else "")]
+    for i in range(n):
+        year, month = 2000 + i // 12, i % 12 + 1
+        val = "" if gap and i == 10 else f"{y[i]:.4f}"
+        lines.append(f"{year}-{month:02d},{val}" + (f",{np.cos(i):.3f}" if covariate else ""))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_cli_train_evaluate_predict(tmp_path, capsys):
+    data = _series_csv(tmp_path / "s.csv")
+    run = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "4",
+                 "--lookback", "12", "--output", "gaussian", *TINY]) == 0
+    result = json.loads((run / "result.json").read_text())
+    assert result["season"] == 12 and set(result["test"]) == {"lstm", "naive", "seasonal", "ar"}
+    assert {"mae", "rmse", "smape", "mase", "coverage"} <= set(result["test"]["lstm"])
+    assert (run / "forecast.png").stat().st_size > 1000 and (run / "backtest.csv").is_file()
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    assert "mase" in capsys.readouterr().out
+    assert main(["predict", str(run), "--data", str(data), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["time"] for r in rows] == ["2008-01", "2008-02", "2008-03", "2008-04"]
+    assert all(r["lower"] <= r["forecast"] <= r["upper"] for r in rows)
+
+
+@pytest.mark.parametrize("opts", [["--strategy", "recursive", "--output", "quantile", "--covariates", "temp"],
+                                  ["--model", "mlp", "--output", "direction"],
+                                  ["--model", "tdnn", "--cell", "gru"]])
+def test_cli_variants(tmp_path, opts):
+    data = _series_csv(tmp_path / "s.csv", covariate=True)
+    assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(tmp_path / "r"),
+                 "--horizon", "3", "--lookback", "8", *TINY, *opts]) == 0
+
+
+def test_missing_values_error_or_interpolate(tmp_path, capsys):
+    data = _series_csv(tmp_path / "g.csv", gap=True)
+    args = ["train", "forecast", "--data", str(data), "--target", "value", "--horizon", "3", "--lookback", "6", *TINY]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 2
+    err = capsys.readouterr().err
+    assert f"{data}:12: column 'value' (column 2): missing value" in err
+    assert main([*args, "--out", str(tmp_path / "b"), "--missing", "interpolate"]) == 0
+
+
+def test_bad_series_files(tmp_path, capsys):
+    p = tmp_path / "bad.csv"
+    p.write_text("month,value\n2000-01,1\n2000-02,x\n")
+    assert main(["train", "forecast", "--data", str(p), "--target", "value", "--out", str(tmp_path / "r")]) == 2
+    assert f"{p}:3: column 'value' (column 2): 'x' is not a number" in capsys.readouterr().err
+    assert main(["train", "forecast", "--data", str(p), "--target", "price", "--out", str(tmp_path / "r")]) == 2
+    assert "no column 'price'" in capsys.readouterr().err
+    p.write_text("month,value\n2000-01,1\n2000-02\n")
+    assert main(["train", "forecast", "--data", str(p), "--target", "value", "--out", str(tmp_path / "r")]) == 2
+    assert f"{p}:3: ragged row" in capsys.readouterr().err
+
+
+def test_embedded_series_load():
+    pytest.importorskip("statsmodels")
+    from rnnkit.data.embedded_tasks import series_set
+    co2 = series_set("co2")
+    assert len(co2.times) == 526 and co2.season == 12 and np.isfinite(co2.columns["co2"]).all()
+    assert len(series_set("sunspots").times) == 309
