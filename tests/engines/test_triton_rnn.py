@@ -18,6 +18,7 @@ CELLS = [
     ("gru", lambda I, H: GRUCell.from_options(I, H)),
     ("elman-tanh", lambda I, H: ElmanCell.from_options(I, H)),
     ("elman-relu", lambda I, H: ElmanCell.from_options(I, H, activation="relu")),
+    ("peephole-lstm", lambda I, H: LSTMCell.from_options(I, H, peephole=True)),
     ("indrnn-relu", lambda I, H: IndRNNCell.from_options(I, H, recurrent_init=(-1.0, 1.0))),
     ("indrnn-tanh", lambda I, H: IndRNNCell.from_options(I, H, activation="tanh", recurrent_max=0.9,
                                                          recurrent_init=(-1.0, 1.0))),
@@ -67,7 +68,7 @@ def test_fused_matches_reference(name, make, T, B, H, monkeypatch):
     assert type(engine).calls == before + 1  # the fused entry point ran
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:5])
+@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:6])
 def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     T, B, H = 9, 3, 6
@@ -75,14 +76,14 @@ def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypat
     x = torch.randn(T, B, 4, device=DEVICE)
     lengths = torch.tensor([9, 5, 1])
     n = 2 * 2
-    if name == "lstm":
+    if "lstm" in name:
         hx = (torch.randn(n, B, H, device=DEVICE), torch.randn(n, B, H, device=DEVICE))
     else:
         hx = torch.randn(n, B, H, device=DEVICE)
     _compare(fast, ref, x, lengths=lengths, hx=hx)
 
 
-@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:5])
+@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:6])
 def test_fused_dropconnect_matches_reference_with_same_mask(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     fast, ref = _pair(make, 6, 2, 5, dropconnect=0.3)
@@ -104,7 +105,7 @@ def test_fused_refuses_what_it_cannot_run(monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     cases = [
         (GRUCell.from_options(4, 5, reset_after=False), {}, "two grid-wide"),
-        (LSTMCell.from_options(4, 5, peephole=True), {}, "peephole"),
+        (LSTMCell.from_options(4, 5, layer_norm=True), {}, "layer-normalised"),
         (ElmanCell.from_options(4, 5, activation=torch.sin), {}, "fused Elman kernel knows"),
         (LSTMCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
     ]

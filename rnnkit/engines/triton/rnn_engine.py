@@ -103,7 +103,7 @@ class FusedRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
-                valid: Optional[Tensor], family: str, act: int):
+                valid: Optional[Tensor], family: str, act: int, peep: Optional[Tensor] = None):
         CELL, NG, NS = _CELLS[family]
         xp = xp.contiguous()
         T, B, G = xp.shape
@@ -122,12 +122,14 @@ class FusedRNNFunction(torch.autograd.Function):
         vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
         wt = w.t().contiguous()  # (H, G)
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
-        rnn_fwd_kernel[(P.NP,)](xp, wt, bn if bn is not None else wt, vc if vc is not None else wt,
+        side = peep.contiguous() if peep is not None else bn  # (3, H) peepholes or GRU's b_hn
+        rnn_fwd_kernel[(P.NP,)](xp, wt, side if side is not None else wt, vc if vc is not None else wt,
                                 hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
                                 HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=P.NP, BB=P.BB,
                                 BH=P.BH, BK=P.BK, HP=P.HP, NGP=P.NGP, RESIDENT=P.RESIDENT,
-                                PREC=_precision(dt), num_warps=P.num_warps)
-        ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc)
+                                PREC=_precision(dt), num_warps=P.num_warps, PEEP=peep is not None)
+        ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc,
+                              side if peep is not None else None)
         ctx.meta = (family, act, bn is not None, c0 is not None)
         hs = hbuf[1:]
         cs = cbuf[1:].to(dt) if CELL == 0 else hbuf.new_empty(0)
@@ -135,7 +137,7 @@ class FusedRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dhs: Tensor, dcs: Tensor):
-        w, hbuf, cbuf, save, vc = ctx.saved_tensors
+        w, hbuf, cbuf, save, vc, peep = ctx.saved_tensors
         family, act, has_bn, has_c0 = ctx.meta
         CELL, NG, NS = _CELLS[family]
         T1, B, H = hbuf.shape
@@ -157,14 +159,20 @@ class FusedRNNFunction(torch.autograd.Function):
                                 dhs, dcs, dg, dxn, dhrec, dhdir, dcrec, sync, T, B, H,
                                 CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
                                 HAS_DC=has_dc, NP=P.NP, BB=P.BB, BH=P.BH, BK=P.BK, GP=P.GP,
-                                RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps)
+                                RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps,
+                                peep_ptr=peep, PEEP=peep is not None)
         h_prev = hbuf[:-1].reshape(T * B, H)
         dg2 = dg.reshape(T * B, G)
         dw = (dg2.t().to(dt) @ h_prev).to(w.dtype) if ctx.needs_input_grad[1] else None  # (G, H)
         dbn = dg[..., 2 * H:].sum((0, 1)).to(dt) if has_bn and ctx.needs_input_grad[2] else None
         dxp = torch.cat([dg[..., :2 * H], dxn], dim=-1) if CELL == 1 else dg
         dc0 = dcrec.to(dt) if has_c0 else None
-        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None
+        dpeep = None
+        if peep is not None and ctx.needs_input_grad[8]:  # w_ci, w_cf: c_{t-1}; w_co: c_t
+            c_prev, c_new = cbuf[:-1], cbuf[1:]
+            dpeep = torch.stack([(dg[..., :H] * c_prev).sum((0, 1)), (dg[..., H:2 * H] * c_prev).sum((0, 1)),
+                                 (dg[..., 3 * H:] * c_new).sum((0, 1))]).to(peep.dtype)
+        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None, dpeep
 
 
 class FusedIndRNNFunction(torch.autograd.Function):
@@ -201,9 +209,11 @@ class FusedIndRNNFunction(torch.autograd.Function):
 
 
 def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
-              valid: Optional[Tensor], family: str, activation: str = "tanh") -> Tuple[Tensor, Tensor]:
-    """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect)."""
-    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation])
+              valid: Optional[Tensor], family: str, activation: str = "tanh",
+              peep: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+    """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect);
+    peep (3, H): LSTM peephole weights w_ci, w_cf, w_co."""
+    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation], peep)
 
 
 def _cell_reason(cell) -> Optional[str]:
@@ -215,8 +225,8 @@ def _cell_reason(cell) -> Optional[str]:
     if fam not in _CELLS:
         return f"the fused Triton kernels cover lstm, gru, elman and indrnn, not {fam}"
     if fam == "lstm":
-        if cfg.peephole or cfg.layer_norm or cfg.proj_size:
-            return "peephole, layer-normalised and projected LSTMs are not fused in the Triton kernel yet"
+        if cfg.layer_norm or cfg.proj_size:
+            return "layer-normalised and projected LSTMs are not fused in the Triton kernel yet"
     elif fam == "gru":
         if not cfg.reset_after:
             return ("the GRU with the reset gate before the matmul (Cho et al.) needs two grid-wide "
@@ -276,7 +286,10 @@ class TritonRNNEngine(Engine):
             bn = torch.zeros(H, device=x.device, dtype=x.dtype)
         act = cell.config.activation if fam == "elman" else "tanh"
         c0 = state0[1] if fam == "lstm" else None
-        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act)
+        peep = None
+        if fam == "lstm" and cell.config.peephole:
+            peep = torch.stack([cell.weight_ci, cell.weight_cf, cell.weight_co])  # (3, H)
+        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep)
         final = (hs[-1], cs[-1]) if fam == "lstm" else (hs[-1],)
         valid = job.valid
         out = hs * valid if valid is not None else hs

@@ -118,11 +118,17 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                    CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
                    HAS_VALID: tl.constexpr, SAVE: tl.constexpr, NP: tl.constexpr,
                    BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
-                   NGP: tl.constexpr, RESIDENT: tl.constexpr, PREC: tl.constexpr):
+                   NGP: tl.constexpr, RESIDENT: tl.constexpr, PREC: tl.constexpr,
+                   PEEP: tl.constexpr = False):
+    """bn_ptr: GRU's b_hn (H,), or with PEEP the LSTM peephole weights (3, H): w_ci, w_cf, w_co."""
     pid = tl.program_id(0)
     G = NG * H
     j = pid * BH + tl.arange(0, BH)
     jmask = j < H
+    if PEEP:
+        w_ci = tl.load(bn_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        w_cf = tl.load(bn_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        w_co = tl.load(bn_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
     # the program's columns of W^T, all gates side by side: q*H + j (q < NGP, padded gates masked)
     cq = tl.arange(0, NGP * BH)
     q = cq // BH
@@ -157,11 +163,16 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                 acc2 += tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32)
                 acc3 += tl.load(xrow + 3 * H, mask=m2, other=0.0).to(tl.float32)
                 c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
+                if PEEP:  # Gers & Schmidhuber 2000: the cell state looks into the gates
+                    acc0 += w_ci * c_old
+                    acc1 += w_cf * c_old
                 i = _sigmoid(acc0)
                 f = _sigmoid(acc1)
                 g = _tanh(acc2)
-                o = _sigmoid(acc3)
                 c_new = f * c_old + i * g
+                if PEEP:
+                    acc3 += w_co * c_new
+                o = _sigmoid(acc3)
                 h_new = o * _tanh(c_new)
                 if HAS_VALID:
                     v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
@@ -207,7 +218,7 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                    CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
                    HAS_VALID: tl.constexpr, HAS_DC: tl.constexpr, NP: tl.constexpr,
                    BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, GP: tl.constexpr,
-                   RESIDENT: tl.constexpr, PREC: tl.constexpr):
+                   RESIDENT: tl.constexpr, PREC: tl.constexpr, peep_ptr=None, PEEP: tl.constexpr = False):
     """dh_ptr/dc_ptr: upstream grads of h_1..h_T / c_1..c_T (T, B, H). Writes dg (T, B, G): the
     grads of the recurrent pre-activations (for GRU the n block is r * dn_pre, the grad of
     W_hn h + b_hn; dxn (T, B, H) holds dn_pre, the grad of the input-side n pre-activation);
@@ -217,6 +228,10 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
     j = pid * BH + tl.arange(0, BH)
     jmask = j < H
     rr = tl.arange(0, BB)
+    if PEEP:
+        w_ci = tl.load(peep_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        w_cf = tl.load(peep_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        w_co = tl.load(peep_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
     if RESIDENT:  # W[:, j] (GP, BH) kept on chip for the whole sequence
         kr = tl.arange(0, GP)
         w_res = tl.load(w_ptr + kr[:, None] * H + j[None, :], mask=(kr < G)[:, None] & jmask[None, :],
@@ -253,12 +268,20 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                 c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
                 tc = _tanh(c_new)
                 dhv = dh * vf
+                do_pre = dhv * tc * o * (1.0 - o)
                 dct = dc * vf + dhv * o * (1.0 - tc * tc)
-                tl.store(drow, dct * g * i * (1.0 - i), mask=m2)
-                tl.store(drow + H, dct * c_old * f * (1.0 - f), mask=m2)
+                if PEEP:
+                    dct += do_pre * w_co
+                di_pre = dct * g * i * (1.0 - i)
+                df_pre = dct * c_old * f * (1.0 - f)
+                tl.store(drow, di_pre, mask=m2)
+                tl.store(drow + H, df_pre, mask=m2)
                 tl.store(drow + 2 * H, dct * i * (1.0 - g * g), mask=m2)
-                tl.store(drow + 3 * H, dhv * tc * o * (1.0 - o), mask=m2)
-                tl.store(dcrec_ptr + own, dct * f + dc * (1.0 - vf), mask=m2)
+                tl.store(drow + 3 * H, do_pre, mask=m2)
+                dc_prev = dct * f + dc * (1.0 - vf)
+                if PEEP:
+                    dc_prev += di_pre * w_ci + df_pre * w_cf
+                tl.store(dcrec_ptr + own, dc_prev, mask=m2)
                 tl.store(dhdir_ptr + own, dh * (1.0 - vf), mask=m2)
             elif CELL == 1:
                 r = tl.load(srow, mask=m2, other=0.0)
