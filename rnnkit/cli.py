@@ -93,9 +93,9 @@ def setup_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where to run")
 
 
-def _stream(lm, args: argparse.Namespace, out=sys.stdout) -> str:
+def _stream(lm, args: argparse.Namespace) -> str:
     from rnnkit.tasks.lm import generate
-    text = args.prompt
+    out, text = sys.stdout, args.prompt
     out.write(args.prompt)
     for piece in generate(lm.model, lm.tokenizer, args.prompt, args.length,
                           temperature=0.0 if args.greedy else args.temperature,

@@ -279,7 +279,10 @@ def generate(model: LanguageModel, tokenizer, prompt: str, length: int, *, tempe
     logits, state = model.logits(torch.tensor(ids, device=device).view(-1, 1))  # (T, 1, V)
     logits = logits[-1]
     decoder = StreamDecoder(tokenizer)
+    unk = tokenizer.unk_id
     for i in range(length):
+        if unk >= 0:  # never write <unk>
+            logits[..., unk] = float("-inf")
         token = sample_next(logits, temperature, top_k, top_p, gen)  # (1,)
         yield decoder.push(int(token))
         if i + 1 < length:

@@ -115,6 +115,7 @@ class Trainer:
         self.tokens = 0
         self._good: dict | None = None
         self.memory: dict[str, Checkpoint] = {}
+        self._last_eval = -1
         if config.diagnose and not hasattr(model, "diagnostic_pass"):
             raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch)")
 
@@ -266,6 +267,7 @@ class Trainer:
 
     def _evaluate_and_save(self, val) -> bool:
         """Evaluate, keep the best checkpoint, save the last one; True to stop early."""
+        self._last_eval = self.step
         if val is None:
             self.save("last")
             return False
@@ -298,8 +300,8 @@ class Trainer:
         return run_diagnostics(self.model, batch, self._dir() / "diagnostics", step=self.step)
 
     def _finish(self, stopped: str, val, elapsed: float) -> FitResult:
-        if stopped in ("max_steps", "max_time") and (self.cfg.eval_every == 0 or self.step % self.cfg.eval_every):
-            self._evaluate_and_save(val)
+        if stopped != "early stopping" and self._last_eval != self.step:
+            self._evaluate_and_save(val)  # the final weights are always evaluated and saved
         if self.log:
             self.log.close()
             from rnnkit.train.plots import plot_curves

@@ -1,0 +1,161 @@
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from rnnkit import config as C
+from rnnkit.cli import COMMANDS, TRAIN_TASKS, build_parser, load_preset, main, preset_names
+
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
+TINY = ["--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--epochs", "2",
+        "--lr", "0.02", "--progress", "plain", "--log-every", "5", "--warmup-steps", "2", "--tensorboard", "off"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    p = tmp_path / "text.txt"
+    p.write_text(TEXT)
+    return p
+
+
+def test_help_for_every_command(capsys):
+    argvs = [[], ["train"]] + [["train", t] for t in TRAIN_TASKS] + [[c] for c in COMMANDS]
+    for argv in argvs:
+        with pytest.raises(SystemExit) as exit_:
+            main(argv + ["--help"])
+        assert exit_.value.code == 0
+        out = capsys.readouterr().out
+        assert out.startswith("usage: rnnkit"), argv
+    assert set(COMMANDS) >= {"generate", "evaluate", "diagnose", "demo"} and "lm" in TRAIN_TASKS
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "rnnkit", "--help"], capture_output=True, text=True, check=True)
+    assert "generate" in out.stdout and "demo" in out.stdout
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_every_shipped_preset_parses(name):
+    cfg = C.from_dict(C.LMRunConfig, load_preset(name))
+    assert cfg.model.hidden > 0
+
+
+def test_presets_are_shipped():
+    assert {"demo", "char-small", "char-large", "word", "subword"} <= set(preset_names())
+
+
+def test_yaml_config_round_trip(tmp_path):
+    cfg = C.LMRunConfig(model=C.LMModelConfig(cell="gru", hidden=33, tie_weights=False, embedding=7),
+                        train=C.TrainConfig(lr=0.123, nesterov=True, optimizer="sgd", bptt=10, bptt_k2=30))
+    C.save_yaml(cfg, tmp_path / "c.yaml")
+    assert C.from_dict(C.LMRunConfig, C.load_yaml(tmp_path / "c.yaml")) == cfg
+
+
+def test_flag_precedence_defaults_preset_file_flags(tmp_path):
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({"model": {"hidden": 48, "layers": 3}}))
+    args = build_parser().parse_args(["train", "lm", "--preset", "demo", "--config", str(tmp_path / "c.yaml"),
+                                      "--layers", "4", "--no-tie-weights"])
+    from rnnkit.cli import config_from_args
+    cfg = config_from_args(C.LMRunConfig, args)
+    assert (cfg.model.hidden, cfg.model.layers, cfg.model.tie_weights) == (48, 4, False)
+    assert cfg.train.max_time == 60  # from the demo preset
+    assert cfg.train.weight_decay == 0.0 and C.TrainConfig().weight_decay == 0.01
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--data", "/no/such/file.txt"], "no such file or directory"),
+    (["--dropout", "1.5"], "dropout must be in [0, 1)"),
+    (["--bptt", "8", "--bptt-k2", "12"], "bptt_k2=12 must be 0 or a multiple of bptt=8"),
+    (["--hidden", "0"], "hidden must be positive"),
+    (["--precision", "fp16", "--device", "cpu"], "fp16 needs a GPU"),
+])
+def test_bad_values_give_clear_errors(argv, message, capsys, tmp_path):
+    assert main(["train", "lm", "--out", str(tmp_path / "r")] + argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_config_file_keys(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("model: {hiden: 3}\n")
+    assert main(["train", "lm", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "unknown key(s) hiden in model" in capsys.readouterr().err
+
+
+def test_invalid_choice_is_rejected_by_argparse(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "lm", "--cell", "transformer"])
+    assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_non_utf8_and_binary_training_files(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"hello \xff world")
+    assert main(["train", "lm", "--data", str(bad), "--out", str(tmp_path / "r")] + TINY) == 2
+    assert "bad.txt: not valid UTF-8 at byte offset 6" in capsys.readouterr().err
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert main(["train", "lm", "--data", str(empty), "--out", str(tmp_path / "r")] + TINY) == 2
+    assert "empty.txt: file is empty" in capsys.readouterr().err
+
+
+def test_train_generate_evaluate_diagnose_end_to_end(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + TINY) == 0
+    out = capsys.readouterr()
+    assert "best validation: loss" in out.out and "epoch 2/2" in out.err
+    for name in ("checkpoints/best.safetensors", "checkpoints/last.safetensors", "metrics.jsonl",
+                 "plots/curves.png", "config.yaml", "tokenizer.json"):
+        assert (run / name).exists(), name
+    saved = C.from_dict(C.LMRunConfig, C.load_yaml(run / "config.yaml"))
+    assert saved.model.hidden == 16 and saved.data.data == str(corpus)
+
+    assert main(["generate", str(run), "--prompt", "the ", "--length", "30", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("the ") and len(text.rstrip("\n")) == 34
+
+    assert main(["evaluate", str(run), "--data", str(corpus), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["bpc"] == pytest.approx(m["loss"] / 0.6931471805599453) and m["unknown_tokens"] == 0
+    assert m["loss"] < 2.5  # learned something: ln(vocab) ~ 3.3 at init
+
+    assert main(["diagnose", str(run), "--steps", "20"]) == 0
+    assert "layer 0: ||dL/dh_t||" in capsys.readouterr().out
+    assert (run / "diagnostics" / "gradient_flow.png").exists()
+
+
+def test_train_refuses_to_overwrite_and_resume_continues(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + TINY + ["--epochs", "1"]) == 0
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + TINY) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert main(["train", "lm", "--out", str(run), "--resume", "--epochs", "2"]) == 0
+    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert max(r["step"] for r in steps) > 0 and any(r["kind"] == "eval" and r["epoch"] == 2 for r in steps)
+
+
+def test_generate_and_evaluate_errors(tmp_path, capsys):
+    assert main(["generate", str(tmp_path / "nothing")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    assert main(["generate", str(tmp_path), "--top-p", "0"]) == 2
+    assert "top_p must be in (0, 1]" in capsys.readouterr().err
+    bad = tmp_path / "checkpoints" / "best.safetensors"
+    bad.parent.mkdir()
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{}")
+    assert main(["evaluate", str(tmp_path), "--data", str(bad)]) == 2
+    assert "best.safetensors" in capsys.readouterr().err
+
+
+def test_demo_runs_briefly(tmp_path, capsys, monkeypatch):
+    from rnnkit import cli
+    real = cli.load_preset
+
+    def small(name):  # the shipped demo, shrunk so the test takes seconds
+        return C.merge(real(name), {"model": {"hidden": 32}, "data": {"max_chars": 30000},
+                                    "train": {"eval_every": 20, "max_eval_batches": 2, "progress": "plain"}})
+    monkeypatch.setattr(cli, "load_preset", small)
+    assert main(["demo", "--seconds", "3", "--out", str(tmp_path / "demo"), "--length", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "--- generated" in out and str(tmp_path / "demo") in out
+    assert (tmp_path / "demo" / "plots" / "curves.png").exists()
+    assert (tmp_path / "demo" / "diagnostics" / "gradient_flow.png").exists()
