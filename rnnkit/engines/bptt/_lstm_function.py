@@ -56,14 +56,11 @@ def _ln_stats(stats: List[tuple], dtype) -> tuple:
     return mean, rstd
 
 
-def _ln_backward_step(a: Tensor, ones_xhat: Tensor, ones_xhat_t: Tensor, n: int, out: Tensor) -> Tensor:
-    """dx = a - mean(a) - x_hat * mean(a * x_hat) for a = dy * w * rstd (B, N), in two batched matmuls.
-
-    ones_xhat: (B, 2, N) rows [1, x_hat]; ones_xhat_t its transpose (B, N, 2); out: (B, 1, N).
-    """
-    a3 = a.unsqueeze(1)  # (B, 1, N)
-    m = torch.bmm(a3, ones_xhat_t)  # (B, 1, 2)  [sum(a), sum(a * x_hat)]
-    return torch.baddbmm(a3, m, ones_xhat, alpha=-1.0 / n, out=out).squeeze(1)  # (B, N)
+def _ln_backward_step(a: Tensor, xhat: Tensor, n: int) -> Tensor:
+    """dx = a - mean(a) - x_hat * mean(a * x_hat) for a = dy * w * rstd and x_hat, both (B, N)."""
+    s1 = a.sum(1, keepdim=True)  # (B, 1)
+    s2 = torch.mul(a, xhat).sum(1, keepdim=True)  # (B, 1)
+    return torch.addcmul(a, xhat, s2, value=-1.0 / n).sub_(s1, alpha=1.0 / n)  # (B, N)
 
 
 def _prev(first: Tensor, seq: Tensor) -> Tensor:
@@ -116,6 +113,8 @@ class LSTMBPTTFunction(torch.autograd.Function):
         stats_r: List[tuple] = []
         stats_c: List[tuple] = []
 
+        if R is None:
+            G.copy_(xp)  # one pass; then each step adds W_hh h_{t-1} in place
         h, c = h0, c0
         for t in range(T):
             hin = torch.mul(h, m.h_mask, out=hm_scratch) if hm_scratch is not None else h  # (B, P)
@@ -126,7 +125,7 @@ class LSTMBPTTFunction(torch.autograd.Function):
                 torch.add(xps[t], rn, out=g)
                 stats_r.append((mu, rs))
             else:
-                torch.addmm(xps[t], hin, w_hh_t, out=g)
+                g.addmm_(hin, w_hh_t)  # G holds xp already
             if w_cif is not None:  # peepholes into i, f from c_{t-1}
                 g_if[t].addcmul_(w_cif, c.unsqueeze(1))
             torch.sigmoid_(g_if[t])
@@ -173,6 +172,7 @@ class LSTMBPTTFunction(torch.autograd.Function):
 
         dY = d_hidden * m.valid if (d_hidden is not None and m.valid is not None) else d_hidden  # (T, B, P)
         dCs = d_cseq * m.valid if (d_cseq is not None and m.valid is not None) else d_cseq  # (T, B, H)
+        dY = dY.contiguous() if dY is not None else None  # an expanded grad would be copied at every step
         dh = d_hT.clone() if d_hT is not None else G.new_zeros(B, P)  # (B, P) dL/dh state at t
         dc = d_cT.clone() if d_cT is not None else G.new_zeros(B, H)  # (B, H) dL/dc state at t
         if dY is not None:
@@ -188,13 +188,11 @@ class LSTMBPTTFunction(torch.autograd.Function):
         f_s = G[:, :, H:2 * H].unbind(0)  # T x (B, H)
         if R is not None:  # LayerNorm on the recurrent pre-activation
             mu_r, rs_r = _ln_stats(ctx.stats_r, dtype)  # (T, B, 1) each
-            ones_rhat = torch.stack([torch.ones_like(R), (R - mu_r) * rs_r], dim=2)  # (T, B, 2, 4H)
-            DR = torch.empty_like(R)  # (T, B, 4H) dL/d(W_hh h_{t-1})
-            DRs3 = DR.unsqueeze(2).unbind(0)  # T x (B, 1, 4H)
-            orh, orh_t, rs_rs = ones_rhat.unbind(0), ones_rhat.transpose(2, 3).unbind(0), rs_r.unbind(0)
-        if pre.ones_chat is not None:
-            och, och_t = pre.ones_chat.unbind(0), pre.ones_chat.transpose(2, 3).unbind(0)
-            dc_ln = G.new_empty(B, 1, H)  # (B, 1, H)
+            rhat = (R - mu_r).mul_(rs_r)  # (T, B, 4H) normalised W_hh h_{t-1}
+            rhats, rs_rs = rhat.unbind(0), rs_r.unbind(0)
+            dr_list: List[Tensor] = []  # dL/d(W_hh h_{t-1}) (B, 4H) per step, reversed
+        if pre.chat is not None:
+            chats = pre.chat.unbind(0)
         keep_h = m.keep_h.unbind(0) if m.keep_h is not None else None
         keep_c = m.keep_c.unbind(0) if m.keep_c is not None else None
         new_h = (1 - m.keep_h).unbind(0) if m.keep_h is not None else None
@@ -205,11 +203,11 @@ class LSTMBPTTFunction(torch.autograd.Function):
         dhf_list: List[Tensor] = []  # dL/d(o * tanh(.)) (B, H) per step, reversed (LayerNorm on c)
 
         for t in range(T - 1, -1, -1):
-            if keep_h is not None:
-                dh_old = dh * keep_h[t]  # (B, P) to h_{t-1} through zoneout / freezing
+            if keep_h is not None:  # state = lerp(new, old, keep)
+                dh_state = dh  # (B, P) dL/dh state at t; keep * dh_state goes to h_{t-1}
                 dh = dh * new_h[t]  # (B, P) dL/dh_new
             if keep_c is not None:
-                dc_old = dc * keep_c[t]  # (B, H)
+                dc_state = dc  # (B, H)
                 dc = dc * new_c[t]  # (B, H) dL/dc_new (from later steps)
             if w_hr is not None:
                 dhn_list.append(dh)
@@ -217,11 +215,11 @@ class LSTMBPTTFunction(torch.autograd.Function):
             else:
                 dhf = dh
             dgo = torch.mul(dhf, TCDo[t], out=dG_o[t])  # (B, H)
-            if pre.ones_chat is not None:
+            if pre.chat is not None:
                 dhf_list.append(dhf)
-                dc = dc + _ln_backward_step(dhf * Q[t], och[t], och_t[t], H, dc_ln)  # (B, H)
+                dc += _ln_backward_step(dhf * Q[t], chats[t], H)  # (B, H)
             else:
-                dc = dc.addcmul(dhf, Q[t])  # (B, H)
+                dc.addcmul_(dhf, Q[t])  # (B, H)
             if w_co is not None:
                 dc.addcmul_(dgo, w_co)
             torch.mul(dc.unsqueeze(1), PD[t], out=dG_ifg[t])  # (B, 3, H) i, f, g
@@ -229,17 +227,18 @@ class LSTMBPTTFunction(torch.autograd.Function):
             if w_ci is not None:
                 dc.addcmul_(dG_i[t], w_ci).addcmul_(dG_f[t], w_cf)
             if keep_c is not None:
-                dc += dc_old
+                dc.addcmul_(dc_state, keep_c[t])
             if dCs is not None and t > 0:
                 dc += dCs[t - 1]
             if R is not None:
                 a = torch.mul(dGs[t], ln_hh_w).mul_(rs_rs[t])  # (B, 4H)
-                dgw = _ln_backward_step(a, orh[t], orh_t[t], G4, DRs3[t])  # (B, 4H)
+                dgw = _ln_backward_step(a, rhats[t], G4)  # (B, 4H)
+                dr_list.append(dgw)
             else:
                 dgw = dGs[t]  # (B, 4H)
             base = dY[t - 1] if (dY is not None and t > 0) else None  # (B, P)
             if keep_h is not None:
-                base = dh_old if base is None else dh_old + base
+                base = dh_state * keep_h[t] if base is None else torch.addcmul(base, dh_state, keep_h[t])
             if m.h_mask is not None:
                 dh = torch.mm(dgw, w_hh).mul_(m.h_mask)  # (B, P)
                 if base is not None:
@@ -252,7 +251,7 @@ class LSTMBPTTFunction(torch.autograd.Function):
         h_prev = _prev(h0, Hs)  # (T, B, P)
         if m.h_mask is not None:
             h_prev = h_prev * m.h_mask
-        dgw_all = DR if R is not None else dG  # (T, B, 4H)
+        dgw_all = torch.stack(dr_list[::-1]) if R is not None else dG  # (T, B, 4H)
         d_w_hh = torch.mm(dgw_all.reshape(flat).t(), h_prev.reshape(flat)) if need[1] else None  # (4H, P)
         d_w_hr = None
         if w_hr is not None and need[4]:
@@ -265,13 +264,13 @@ class LSTMBPTTFunction(torch.autograd.Function):
                                   (dG[:, :, 3 * H:] * Cn).sum((0, 1))])  # (3, H)
         d_ln_hh_w = d_ln_hh_b = None
         if R is not None:
-            d_ln_hh_w = (dG * ones_rhat[:, :, 1]).sum((0, 1)) if need[6] else None  # (4H,)
+            d_ln_hh_w = (dG * rhat).sum((0, 1)) if need[6] else None  # (4H,)
             d_ln_hh_b = dG.sum((0, 1)) if need[7] else None  # (4H,)
         d_ln_c_w = d_ln_c_b = None
-        if pre.ones_chat is not None:
+        if pre.chat is not None:
             o = G[:, :, 3 * H:]  # (T, B, H)
             d_cout = torch.stack(dhf_list[::-1]) * o * (1 - TC * TC)  # (T, B, H) dL/dLN(c)
-            d_ln_c_w = (d_cout * pre.ones_chat[:, :, 1]).sum((0, 1)) if need[8] else None  # (H,)
+            d_ln_c_w = (d_cout * pre.chat).sum((0, 1)) if need[8] else None  # (H,)
             d_ln_c_b = d_cout.sum((0, 1)) if need[9] else None  # (H,)
         d_h0 = dh if need[2] else None  # (B, P)
         d_c0 = dc if need[3] else None  # (B, H)
@@ -285,7 +284,7 @@ class _BackwardPrep:
         with it: o * (1 - tanh^2(LN(c))) * w_c * rstd_c (then the LN backward step).
     TCDo (T, B, H): tanh(.) * o * (1 - o), so dL/dpre_o = dL/dhf * TCDo.
     PD (T, B, 3, H): dL/dpre_{i,f,g} = dL/dc_new * PD: [g * i(1-i), c_{t-1} * f(1-f), i * (1 - g^2)].
-    ones_chat (T, B, 2, H): rows [1, c_hat] of the LayerNorm on c, or None.
+    chat (T, B, H): c_new normalised by the LayerNorm on c, or None.
     """
 
     def __init__(self, G, Cn, TC, C, c0, peep, ln_c_w, stats_c, m: LSTMMasks):
@@ -294,10 +293,10 @@ class _BackwardPrep:
         self.c_prev = _prev(c0, C)  # (T, B, H)
         self.TCDo = TC * o * (1 - o)  # (T, B, H)
         dtanh = 1 - TC * TC  # (T, B, H)
-        self.ones_chat = None
+        self.chat = None
         if ln_c_w is not None:
             mu_c, rs_c = _ln_stats(stats_c, G.dtype)  # (T, B, 1) each
-            self.ones_chat = torch.stack([torch.ones_like(Cn), (Cn - mu_c) * rs_c], dim=2)  # (T, B, 2, H)
+            self.chat = (Cn - mu_c).mul_(rs_c)  # (T, B, H)
             self.Q = o * dtanh * ln_c_w * rs_c  # (T, B, H)
         else:
             self.Q = o * dtanh  # (T, B, H)
