@@ -8,7 +8,9 @@ the parameter count and the training time, so one sees where recurrence pays.
   regression (TF-IDF for text, flattened sequences for numeric data);
 * tag: each cell, TDNN and MLP (the output layer, softmax or CRF, as ``--set model.output=...``);
 * forecast: each cell, TDNN and MLP, plus naive, seasonal naive, linear AR,
-  ETS and SARIMA from the same rolling-origin backtest.
+  ETS and SARIMA from the same rolling-origin backtest;
+* lm: each cell (``rnnkit train lm``) and Kneser-Ney n-gram Markov models of
+  ``--orders``, same tokenizer, scored on the same validation text.
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ from pathlib import Path
 from rnnkit import config as C
 from rnnkit.tasks.task_cli import write_json
 
-TASKS = ("classify", "tag", "forecast")
+TASKS = ("classify", "tag", "forecast", "lm")
 METRICS = {"classify": ["accuracy", "macro_f1"], "tag": ["f1", "accuracy"],
-           "forecast": ["mae", "rmse", "smape", "mase"]}
+           "forecast": ["mae", "rmse", "smape", "mase"], "lm": ["val_ppl", "val_bpc"]}
 
 
 def setup(p: argparse.ArgumentParser) -> None:
@@ -32,6 +34,7 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=int, default=0, help="forecast: steps to forecast")
     p.add_argument("--cells", default="lstm,gru,rnn", help="recurrent cells to train (comma-separated)")
     p.add_argument("--models", default="tdnn,mlp", help="non-recurrent networks to train (comma-separated)")
+    p.add_argument("--orders", default="3,5", help="lm: orders of the n-gram Markov baselines")
     p.add_argument("--epochs", type=int, default=0, help="training epochs for every network (0 = task default)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="any other setting, e.g. --set model.hidden=64 (repeatable)")
@@ -69,8 +72,10 @@ def variants(args: argparse.Namespace) -> list[tuple[str, dict]]:
 
 def run_compare(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
     import importlib
-    mod = importlib.import_module(f"rnnkit.tasks.{args.task}")
     out = Path(args.out) if args.out else Path("runs") / f"compare-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if args.task == "lm":
+        return _compare_lm(args, out)
+    mod = importlib.import_module(f"rnnkit.tasks.{args.task}")
     base = C.merge(mod.TRAIN_DEFAULTS, _overrides(args))
     rows: list[dict] = []
     for i, (name, over) in enumerate(variants(args)):
@@ -104,3 +109,48 @@ def _classify_baseline(cfg) -> dict:
     else:
         r, name = flat_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "logreg"
     return {"model": name, **r}
+
+
+# ----------------------------------------------------------------------- lm
+
+def _compare_lm(args: argparse.Namespace, out: Path) -> tuple[list[dict], list[str]]:
+    from rnnkit.tasks.lm import train_lm
+    over = _overrides(args)
+    data = over.pop("data", {})
+    if "dataset" in data or "target" in data:
+        raise C.ConfigError("compare lm takes --data FILE|DIR (text), not --dataset / --target")
+    over = C.merge(over, {"data": data} if data else {})
+    rows = []
+    for cell in [c for c in args.cells.split(",") if c]:
+        cfg = C.from_dict(C.LMRunConfig, C.merge(over, {"model": {"cell": cell}}))
+        print(f"== {cell}", flush=True)
+        run = train_lm(cfg, out / cell)
+        rows.append({"model": cell, "val_ppl": run.metrics["val_ppl"], "val_bpc": run.metrics["val_bpc"],
+                     "parameters": sum(p.numel() for p in _lm_params(out / cell)), "train_s": run.result.elapsed_s})
+    cfg = C.from_dict(C.LMRunConfig, over)
+    for order in [int(o) for o in args.orders.split(",") if o]:
+        rows.append(markov_row(cfg, order))
+    write_json(out / "compare.json", rows)
+    return rows, ["model"] + METRICS["lm"] + ["parameters", "train_s"]
+
+
+def _lm_params(run_dir: Path):
+    from rnnkit.tasks.lm import load_run
+    return load_run(run_dir).model.parameters()
+
+
+def markov_row(cfg, order: int) -> dict:
+    """A Kneser-Ney n-gram model on the LM task's corpus and tokenizer, scored on its validation text."""
+    import math
+    from rnnkit.data.text import load_corpus
+    from rnnkit.data.vocab import build_tokenizer
+    from rnnkit.tasks.baselines.markov import KneserNey
+    corpus = load_corpus(cfg.data)
+    tok = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
+    t0 = time.perf_counter()
+    model = KneserNey(order, tok.vocab_size).fit(tok.encode(d) for d in corpus.train)
+    elapsed = time.perf_counter() - t0
+    nll, n = model.cross_entropy(tok.encode(d) for d in corpus.val)
+    chars = sum(len(d) for d in corpus.val)
+    return {"model": f"markov-{order}", "val_ppl": math.exp(nll), "val_bpc": nll * n / chars / math.log(2),
+            "parameters": model.parameters, "train_s": elapsed}

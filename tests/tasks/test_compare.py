@@ -1,0 +1,56 @@
+"""`rnnkit compare TASK`: every variant trains on the same split and lands in one table."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rnnkit.cli import main
+
+
+def test_compare_classify_table(tmp_path, capsys):
+    pytest.importorskip("sklearn")
+    data = tmp_path / "r.csv"
+    rows = [("good film", "pos"), ("bad film", "neg"), ("great food", "pos"), ("awful food", "neg")] * 6
+    data.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    out = tmp_path / "cmp"
+    assert main(["compare", "classify", "--data", str(data), "--cells", "lstm,gru", "--models", "mlp",
+                 "--epochs", "1", "--set", "model.hidden=4", "--set", "model.embedding=4",
+                 "--set", "train.progress=none", "--set", "train.tensorboard=off", "--out", str(out)]) == 0
+    table = json.loads((out / "compare.json").read_text())
+    assert [r["model"] for r in table] == ["lstm", "gru", "mlp", "tfidf+logreg"]
+    assert all(0.0 <= r["accuracy"] <= 1.0 and r["parameters"] > 0 for r in table)
+    assert "tfidf+logreg" in capsys.readouterr().out
+    sizes = {json.loads((out / m / "result.json").read_text())["test"] for m in ("lstm", "gru", "mlp")}
+    assert sizes == {round(len(rows) * 0.1)}   # the same test split for all
+
+
+def test_compare_forecast_has_baselines_once(tmp_path):
+    t = np.arange(80)
+    data = tmp_path / "s.csv"
+    data.write_text("t,y\n" + "".join(f"{i},{10 + np.sin(i / 2):.4f}\n" for i in t))
+    out = tmp_path / "cmp"
+    assert main(["compare", "forecast", "--data", str(data), "--target", "y", "--horizon", "3", "--cells", "gru",
+                 "--models", "tdnn", "--epochs", "1", "--set", "model.hidden=4", "--set", "model.lookback=6",
+                 "--set", "data.baselines=naive,ar", "--set", "train.progress=none",
+                 "--set", "train.tensorboard=off", "--out", str(out)]) == 0
+    names = [r["model"] for r in json.loads((out / "compare.json").read_text())]
+    assert names == ["gru", "naive", "ar", "tdnn"]
+
+
+def test_compare_lm_with_markov(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("the cat sat on the mat. the dog sat on the log. " * 40)
+    out = tmp_path / "cmp"
+    assert main(["compare", "lm", "--data", str(text), "--cells", "gru", "--orders", "2,4", "--out", str(out),
+                 "--set", "train.max_steps=3", "--set", "model.hidden=8", "--set", "train.bptt=16",
+                 "--set", "train.batch_size=4", "--set", "train.progress=none", "--set", "train.tensorboard=off"]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "compare.json").read_text())}
+    assert set(rows) == {"gru", "markov-2", "markov-4"}
+    assert rows["markov-4"]["val_ppl"] < rows["markov-2"]["val_ppl"] < 30
+
+
+def test_compare_bad_set(capsys):
+    assert main(["compare", "classify", "--set", "hidden=3"]) == 2
+    assert "SECTION.FIELD=VALUE" in capsys.readouterr().err
