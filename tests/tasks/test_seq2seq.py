@@ -321,3 +321,26 @@ def test_configs_validate():
         PairDataConfig(source="a.txt")
     with pytest.raises(ConfigError, match="val_fraction"):
         PairDataConfig(val_fraction=0.5, test_fraction=0.45)
+
+
+# ------------------------------------------------------------------ GPU
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("attention,input_feed", [("bahdanau", True), ("general", False)])
+def test_cuda_loss_and_beam_search_match_cpu(attention, input_feed):
+    model = tiny_model(attention, input_feed, cell="lstm", seed=5)
+    batch = padded_batch()
+    limits = max_lengths(batch.src_lengths, 2.0, 3)
+    cpu_loss = model(batch).loss
+    cpu_hyps = beam_search(model, batch.src, batch.src_lengths, limits, beam=3, nbest=2)
+    model.cuda()
+    gpu_batch = batch.to("cuda")
+    assert gpu_batch.src.is_cuda and not gpu_batch.src_lengths.is_cuda
+    torch.testing.assert_close(model(gpu_batch).loss.cpu(), cpu_loss, rtol=1e-4, atol=1e-5)
+    gpu_hyps = beam_search(model, gpu_batch.src, gpu_batch.src_lengths, limits, beam=3, nbest=2)
+    for c, g in zip(cpu_hyps, gpu_hyps):
+        assert [h.tokens for h in c] == [h.tokens for h in g]
+        torch.testing.assert_close(g[0].attention, c[0].attention, rtol=1e-3, atol=1e-5)
+    greedy = greedy_search(model, gpu_batch.src, gpu_batch.src_lengths, limits)
+    assert len(greedy) == 3

@@ -97,3 +97,16 @@ def test_phrasebook_is_well_formed():
     for p in pairs:
         assert p.source[-1] in ".?!" and p.target[-1] in ".?!", p
         assert p.source != p.target or p.source in ("Taxi!", "Stop!"), p
+
+
+def test_tokenizers_are_fitted_on_the_training_split_only():
+    from rnnkit.tasks.seq2seq.config import PairDataConfig
+    from rnnkit.tasks.seq2seq.data import Pair
+    from rnnkit.tasks.translate import prepare_data
+    pairs = [Pair(f"word{i} common", f"mot{i} commun") for i in range(40)]
+    d = PairDataConfig(tokenizer="word", val_fraction=0.25, test_fraction=0.25)
+    data = prepare_data(pairs, d, batch_size=8)
+    src = data.src_vocab.tokenizer.tokens
+    assert all(p.source.split()[0] in src for p in data.train)
+    assert not any(p.source.split()[0] in src for p in data.val + data.test)
+    assert len(data.val) == 10 and len(data.test) == 10
