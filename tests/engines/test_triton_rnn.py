@@ -107,7 +107,7 @@ def test_fused_refuses_what_it_cannot_run(monkeypatch):
         (GRUCell.from_options(4, 5, reset_after=False), {}, "two grid-wide"),
         (LSTMCell.from_options(4, 5, layer_norm=True), {}, "layer-normalised"),
         (ElmanCell.from_options(4, 5, activation=torch.sin), {}, "fused Elman kernel knows"),
-        (LSTMCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
+        (ElmanCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
     ]
     for cell, kw, msg in cases:
         layer = rnnkit.Recurrent(cell, engine="triton", **kw).to(DEVICE)
@@ -137,3 +137,29 @@ def test_fused_streaming_weights_mode(name, make, monkeypatch):
     T, B, H = SHAPES[-1]
     fast, ref = _pair(make, T, B, H)
     _compare(fast, ref, torch.randn(T, B, 4, device=DEVICE), lengths=torch.randint(1, T + 1, (B,)))
+
+
+@pytest.mark.parametrize("name,make", [CELLS[0], CELLS[1], CELLS[4]])
+def test_fused_zoneout_matches_reference_with_same_masks(name, make, monkeypatch):
+    """Zoneout in training (Bernoulli masks, same seed for both) and in evaluation (the constant p),
+    with lengths: outputs, final states and gradients match the reference loop."""
+    use_engine(monkeypatch, TritonRNNEngine())
+    fast, ref = _pair(make, 7, 3, 6, zoneout=0.4)
+    x = torch.randn(7, 3, 4, device=DEVICE)
+    lengths = torch.tensor([7, 3, 5])
+    fast.eval(), ref.eval()
+    _compare(fast, ref, x, lengths=lengths)
+    fast.train(), ref.train()
+    torch.manual_seed(3)
+    r1 = fast.run(x, lengths=lengths)
+    torch.manual_seed(3)
+    r2 = ref.run(x, lengths=lengths)
+    assert r1.engine == "triton"
+    assert_close(r1.output, r2.output, **TOL)
+    s1 = r1.state if isinstance(r1.state, tuple) else (r1.state,)
+    s2 = r2.state if isinstance(r2.state, tuple) else (r2.state,)
+    loss1 = r1.output.square().sum() + sum(s.sum() for s in s1)
+    loss2 = r2.output.square().sum() + sum(s.sum() for s in s2)
+    for a, b in zip(torch.autograd.grad(loss1, list(fast.parameters())),
+                    torch.autograd.grad(loss2, list(ref.parameters()))):
+        assert_close(a, b, **TOL)

@@ -103,7 +103,8 @@ class FusedRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
-                valid: Optional[Tensor], family: str, act: int, peep: Optional[Tensor] = None):
+                valid: Optional[Tensor], family: str, act: int, peep: Optional[Tensor] = None,
+                zone: Optional[Tuple[Tensor, ...]] = None):
         CELL, NG, NS = _CELLS[family]
         xp = xp.contiguous()
         T, B, G = xp.shape
@@ -123,13 +124,18 @@ class FusedRNNFunction(torch.autograd.Function):
         wt = w.t().contiguous()  # (H, G)
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
         side = peep.contiguous() if peep is not None else bn  # (3, H) peepholes or GRU's b_hn
+        zh = zc = None
+        if zone is not None:  # keep probabilities (T, B, H) float32 per state component
+            zh = zone[0].expand(T, B, H).to(torch.float32).contiguous()
+            zc = zone[1].expand(T, B, H).to(torch.float32).contiguous() if CELL == 0 else zh
         rnn_fwd_kernel[(P.NP,)](xp, wt, side if side is not None else wt, vc if vc is not None else wt,
                                 hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
                                 HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=P.NP, BB=P.BB,
                                 BH=P.BH, BK=P.BK, HP=P.HP, NGP=P.NGP, RESIDENT=P.RESIDENT,
-                                PREC=_precision(dt), num_warps=P.num_warps, PEEP=peep is not None)
+                                PREC=_precision(dt), num_warps=P.num_warps, PEEP=peep is not None,
+                                zh_ptr=zh, zc_ptr=zc, HAS_ZONE=zh is not None)
         ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc,
-                              side if peep is not None else None)
+                              side if peep is not None else None, zh, zc)
         ctx.meta = (family, act, bn is not None, c0 is not None)
         hs = hbuf[1:]
         cs = cbuf[1:].to(dt) if CELL == 0 else hbuf.new_empty(0)
@@ -137,7 +143,7 @@ class FusedRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dhs: Tensor, dcs: Tensor):
-        w, hbuf, cbuf, save, vc, peep = ctx.saved_tensors
+        w, hbuf, cbuf, save, vc, peep, zh, zc = ctx.saved_tensors
         family, act, has_bn, has_c0 = ctx.meta
         CELL, NG, NS = _CELLS[family]
         T1, B, H = hbuf.shape
@@ -160,7 +166,8 @@ class FusedRNNFunction(torch.autograd.Function):
                                 CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
                                 HAS_DC=has_dc, NP=P.NP, BB=P.BB, BH=P.BH, BK=P.BK, GP=P.GP,
                                 RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps,
-                                peep_ptr=peep, PEEP=peep is not None)
+                                peep_ptr=peep, PEEP=peep is not None, zh_ptr=zh, zc_ptr=zc,
+                                HAS_ZONE=zh is not None)
         h_prev = hbuf[:-1].reshape(T * B, H)
         dg2 = dg.reshape(T * B, G)
         dw = (dg2.t().to(dt) @ h_prev).to(w.dtype) if ctx.needs_input_grad[1] else None  # (G, H)
@@ -169,10 +176,11 @@ class FusedRNNFunction(torch.autograd.Function):
         dc0 = dcrec.to(dt) if has_c0 else None
         dpeep = None
         if peep is not None and ctx.needs_input_grad[8]:  # w_ci, w_cf: c_{t-1}; w_co: c_t
-            c_prev, c_new = cbuf[:-1], cbuf[1:]
+            c_prev = cbuf[:-1]
+            c_new = save[..., H:2 * H] * c_prev + save[..., :H] * save[..., 2 * H:3 * H]  # before zoneout
             dpeep = torch.stack([(dg[..., :H] * c_prev).sum((0, 1)), (dg[..., H:2 * H] * c_prev).sum((0, 1)),
                                  (dg[..., 3 * H:] * c_new).sum((0, 1))]).to(peep.dtype)
-        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None, dpeep
+        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None, dpeep, None
 
 
 class FusedIndRNNFunction(torch.autograd.Function):
@@ -210,10 +218,11 @@ class FusedIndRNNFunction(torch.autograd.Function):
 
 def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
               valid: Optional[Tensor], family: str, activation: str = "tanh",
-              peep: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+              peep: Optional[Tensor] = None, zone: Optional[Tuple[Tensor, ...]] = None
+              ) -> Tuple[Tensor, Tensor]:
     """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect);
-    peep (3, H): LSTM peephole weights w_ci, w_cf, w_co."""
-    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation], peep)
+    peep (3, H): LSTM peephole weights w_ci, w_cf, w_co; zone: zoneout keep masks per state component."""
+    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation], peep, zone)
 
 
 def _cell_reason(cell) -> Optional[str]:
@@ -257,16 +266,15 @@ class TritonRNNEngine(Engine):
             return "gradient probes and gate traces need a step-by-step engine"
         reg = getattr(req.layer, "regularization", None)
         if reg is not None:
-            if reg.zoneout:
-                return "zoneout is not fused in the Triton kernels yet"
+            if reg.zoneout and req.family not in ("lstm", "gru"):
+                return "zoneout is fused for lstm and gru only"
             if req.training and reg.recurrent_dropout:
                 return "recurrent dropout on h is not fused in the Triton kernels yet"
         return None
 
     def run_direction(self, cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
-        if job.masks.zoneout is not None or job.masks.h_mask is not None or job.probe is not None \
-                or job.trace is not None:
-            raise ValueError("the triton engine does not fuse zoneout, recurrent dropout, probes or traces")
+        if job.masks.h_mask is not None or job.probe is not None or job.trace is not None:
+            raise ValueError("the triton engine does not fuse recurrent dropout, probes or traces")
         type(self).calls += 1
         fam = cell.family
         H = cell.hidden_size
@@ -289,7 +297,10 @@ class TritonRNNEngine(Engine):
         peep = None
         if fam == "lstm" and cell.config.peephole:
             peep = torch.stack([cell.weight_ci, cell.weight_cf, cell.weight_co])  # (3, H)
-        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep)
+        zone = job.masks.zoneout
+        if zone is not None and fam not in ("lstm", "gru"):
+            raise ValueError(f"the triton engine fuses zoneout for lstm and gru only, not {fam}")
+        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep, zone)
         final = (hs[-1], cs[-1]) if fam == "lstm" else (hs[-1],)
         valid = job.valid
         out = hs * valid if valid is not None else hs

@@ -119,8 +119,10 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                    HAS_VALID: tl.constexpr, SAVE: tl.constexpr, NP: tl.constexpr,
                    BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
                    NGP: tl.constexpr, RESIDENT: tl.constexpr, PREC: tl.constexpr,
-                   PEEP: tl.constexpr = False):
-    """bn_ptr: GRU's b_hn (H,), or with PEEP the LSTM peephole weights (3, H): w_ci, w_cf, w_co."""
+                   PEEP: tl.constexpr = False, zh_ptr=None, zc_ptr=None, HAS_ZONE: tl.constexpr = False):
+    """bn_ptr: GRU's b_hn (H,), or with PEEP the LSTM peephole weights (3, H): w_ci, w_cf, w_co.
+    HAS_ZONE: zoneout (Krueger et al. 2017), zh/zc (T, B, H) the probability of keeping the old h/c:
+    state' = keep * old + (1 - keep) * new, with keep = 1 on steps past a sequence's end."""
     pid = tl.program_id(0)
     G = NG * H
     j = pid * BH + tl.arange(0, BH)
@@ -174,7 +176,16 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                     acc3 += w_co * c_new
                 o = _sigmoid(acc3)
                 h_new = o * _tanh(c_new)
-                if HAS_VALID:
+                if HAS_ZONE:
+                    kh = tl.load(zh_ptr + t * B * H + own, mask=m2, other=1.0)
+                    kc = tl.load(zc_ptr + t * B * H + own, mask=m2, other=1.0)
+                    if HAS_VALID:
+                        v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
+                        kh = tl.where(v, kh, 1.0)
+                        kc = tl.where(v, kc, 1.0)
+                    c_new = kc * c_old + (1.0 - kc) * c_new
+                    h_new = kh * h_old + (1.0 - kh) * h_new
+                elif HAS_VALID:
                     v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
                     c_new = tl.where(v, c_new, c_old)
                     h_new = tl.where(v, h_new, h_old)
@@ -193,7 +204,13 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                 z = _sigmoid(acc1)
                 n = _tanh(xn + r * hn)
                 h_new = n + z * (h_old - n)
-                if HAS_VALID:
+                if HAS_ZONE:
+                    kh = tl.load(zh_ptr + t * B * H + own, mask=m2, other=1.0)
+                    if HAS_VALID:
+                        v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
+                        kh = tl.where(v, kh, 1.0)
+                    h_new = kh * h_old + (1.0 - kh) * h_new
+                elif HAS_VALID:
                     v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
                     h_new = tl.where(v, h_new, h_old)
                 if SAVE:
@@ -218,7 +235,8 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                    CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
                    HAS_VALID: tl.constexpr, HAS_DC: tl.constexpr, NP: tl.constexpr,
                    BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, GP: tl.constexpr,
-                   RESIDENT: tl.constexpr, PREC: tl.constexpr, peep_ptr=None, PEEP: tl.constexpr = False):
+                   RESIDENT: tl.constexpr, PREC: tl.constexpr, peep_ptr=None, PEEP: tl.constexpr = False,
+                   zh_ptr=None, zc_ptr=None, HAS_ZONE: tl.constexpr = False):
     """dh_ptr/dc_ptr: upstream grads of h_1..h_T / c_1..c_T (T, B, H). Writes dg (T, B, G): the
     grads of the recurrent pre-activations (for GRU the n block is r * dn_pre, the grad of
     W_hn h + b_hn; dxn (T, B, H) holds dn_pre, the grad of the input-side n pre-activation);
@@ -249,11 +267,19 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
             own = rows[:, None] * H + j[None, :]
             dh = tl.load(dh_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
             dh += tl.load(dhrec_ptr + own, mask=m2, other=0.0)
+            # keep factors: state' = k * old + (1 - k) * new (k = 1 past the end; zoneout's mask)
             if HAS_VALID:
                 v = tl.load(valid_ptr + t * B + rows, mask=rmask, other=0)[:, None] != 0
-                vf = tl.where(v, 1.0, 0.0)
+                kh = tl.where(v, 0.0, 1.0)
             else:
-                vf = 1.0
+                kh = 0.0
+            kc = kh
+            if HAS_ZONE:
+                zh = tl.load(zh_ptr + t * B * H + own, mask=m2, other=1.0)
+                kh = kh + (1.0 - kh) * zh
+                if CELL == 0:
+                    zc = tl.load(zc_ptr + t * B * H + own, mask=m2, other=1.0)
+                    kc = kc + (1.0 - kc) * zc
             srow = save_ptr + t * B * (NS * H) + rows[:, None] * (NS * H) + j[None, :]
             drow = dg_ptr + t * B * G + rows[:, None] * G + j[None, :]
             if CELL == 0:
@@ -264,12 +290,12 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                 f = tl.load(srow + H, mask=m2, other=0.0)
                 g = tl.load(srow + 2 * H, mask=m2, other=0.0)
                 o = tl.load(srow + 3 * H, mask=m2, other=0.0)
-                c_new = tl.load(c_ptr + (t + 1) * B * H + own, mask=m2, other=0.0)
                 c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
+                c_new = f * c_old + i * g  # the cell's new c before zoneout / freezing
                 tc = _tanh(c_new)
-                dhv = dh * vf
+                dhv = dh * (1.0 - kh)
                 do_pre = dhv * tc * o * (1.0 - o)
-                dct = dc * vf + dhv * o * (1.0 - tc * tc)
+                dct = dc * (1.0 - kc) + dhv * o * (1.0 - tc * tc)
                 if PEEP:
                     dct += do_pre * w_co
                 di_pre = dct * g * i * (1.0 - i)
@@ -278,18 +304,18 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                 tl.store(drow + H, df_pre, mask=m2)
                 tl.store(drow + 2 * H, dct * i * (1.0 - g * g), mask=m2)
                 tl.store(drow + 3 * H, do_pre, mask=m2)
-                dc_prev = dct * f + dc * (1.0 - vf)
+                dc_prev = dct * f + dc * kc
                 if PEEP:
                     dc_prev += di_pre * w_ci + df_pre * w_cf
                 tl.store(dcrec_ptr + own, dc_prev, mask=m2)
-                tl.store(dhdir_ptr + own, dh * (1.0 - vf), mask=m2)
+                tl.store(dhdir_ptr + own, dh * kh, mask=m2)
             elif CELL == 1:
                 r = tl.load(srow, mask=m2, other=0.0)
                 z = tl.load(srow + H, mask=m2, other=0.0)
                 n = tl.load(srow + 2 * H, mask=m2, other=0.0)
                 hn = tl.load(srow + 3 * H, mask=m2, other=0.0)
                 h_old = tl.load(h_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
-                dhv = dh * vf
+                dhv = dh * (1.0 - kh)
                 dn_pre = dhv * (1.0 - z) * (1.0 - n * n)
                 dr_pre = dn_pre * hn * r * (1.0 - r)
                 dz_pre = dhv * (h_old - n) * z * (1.0 - z)
@@ -297,11 +323,11 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                 tl.store(drow + H, dz_pre, mask=m2)
                 tl.store(drow + 2 * H, dn_pre * r, mask=m2)
                 tl.store(dxn_ptr + t * B * H + own, dn_pre, mask=m2)
-                tl.store(dhdir_ptr + own, dhv * z + dh * (1.0 - vf), mask=m2)
+                tl.store(dhdir_ptr + own, dhv * z + dh * kh, mask=m2)
             else:
                 y = tl.load(h_ptr + (t + 1) * B * H + own, mask=m2, other=0.0).to(tl.float32)
-                tl.store(drow, dh * vf * _act_grad_from_out(y, ACT), mask=m2)
-                tl.store(dhdir_ptr + own, dh * (1.0 - vf), mask=m2)
+                tl.store(drow, dh * (1.0 - kh) * _act_grad_from_out(y, ACT), mask=m2)
+                tl.store(dhdir_ptr + own, dh * kh, mask=m2)
         _grid_sync(sync_ptr, (s + 1) * NP, NP)
         # phase B: dh_{t-1}[:, j] = dhdir + dg[t] @ W[:, j]
         for b0 in range(0, B, BB):
