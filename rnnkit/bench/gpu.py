@@ -94,7 +94,8 @@ def _ours(kind: str, H: int, dtype, dev):
         kw = {"dropconnect": 0.3} if kind == "lstm+dropconnect" else {}
         return rnnkit.Recurrent(fused[kind](), engine="triton", **kw).to(device=dev, dtype=dtype)
     if kind == "lstm+zoneout":
-        return build_layer("lstm", H, H, zoneout=0.1).to(device=dev, dtype=dtype)
+        cell = LSTMCell.from_options(H, H, forget_bias=0.0)
+        return rnnkit.Recurrent(cell, engine="triton", zoneout=0.1).to(device=dev, dtype=dtype)
     return build_layer(kind, H, H).to(device=dev, dtype=dtype)  # engine "auto"
 
 
