@@ -163,3 +163,21 @@ def test_fused_zoneout_matches_reference_with_same_masks(name, make, monkeypatch
     for a, b in zip(torch.autograd.grad(loss1, list(fast.parameters())),
                     torch.autograd.grad(loss2, list(ref.parameters()))):
         assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("name,make", CELLS[:3])
+def test_fused_recurrent_dropout_matches_reference_with_same_mask(name, make, monkeypatch):
+    """Recurrent dropout: one mask per sequence on h entering W_hh (not on GRU's z * h path)."""
+    use_engine(monkeypatch, TritonRNNEngine())
+    fast, ref = _pair(make, 6, 3, 5, recurrent_dropout=0.3)
+    fast.train(), ref.train()
+    x = torch.randn(6, 3, 4, device=DEVICE)
+    torch.manual_seed(7)
+    r1 = fast.run(x)
+    torch.manual_seed(7)
+    r2 = ref.run(x)
+    assert r1.engine == "triton"
+    assert_close(r1.output, r2.output, **TOL)
+    for a, b in zip(torch.autograd.grad(r1.output.square().sum(), list(fast.parameters())),
+                    torch.autograd.grad(r2.output.square().sum(), list(ref.parameters()))):
+        assert_close(a, b, **TOL)

@@ -104,7 +104,7 @@ class FusedRNNFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
                 valid: Optional[Tensor], family: str, act: int, peep: Optional[Tensor] = None,
-                zone: Optional[Tuple[Tensor, ...]] = None):
+                zone: Optional[Tuple[Tensor, ...]] = None, h_mask: Optional[Tensor] = None):
         CELL, NG, NS = _CELLS[family]
         xp = xp.contiguous()
         T, B, G = xp.shape
@@ -124,6 +124,7 @@ class FusedRNNFunction(torch.autograd.Function):
         wt = w.t().contiguous()  # (H, G)
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
         side = peep.contiguous() if peep is not None else bn  # (3, H) peepholes or GRU's b_hn
+        hm = h_mask.to(dt).contiguous() if h_mask is not None else None  # (B, H) recurrent dropout
         zh = zc = None
         if zone is not None:  # keep probabilities (T, B, H) float32 per state component
             zh = zone[0].expand(T, B, H).to(torch.float32).contiguous()
@@ -133,9 +134,10 @@ class FusedRNNFunction(torch.autograd.Function):
                                 HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=P.NP, BB=P.BB,
                                 BH=P.BH, BK=P.BK, HP=P.HP, NGP=P.NGP, RESIDENT=P.RESIDENT,
                                 PREC=_precision(dt), num_warps=P.num_warps, PEEP=peep is not None,
-                                zh_ptr=zh, zc_ptr=zc, HAS_ZONE=zh is not None)
+                                zh_ptr=zh, zc_ptr=zc, HAS_ZONE=zh is not None,
+                                hm_ptr=hm, HAS_HMASK=hm is not None)
         ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc,
-                              side if peep is not None else None, zh, zc)
+                              side if peep is not None else None, zh, zc, hm)
         ctx.meta = (family, act, bn is not None, c0 is not None)
         hs = hbuf[1:]
         cs = cbuf[1:].to(dt) if CELL == 0 else hbuf.new_empty(0)
@@ -143,7 +145,7 @@ class FusedRNNFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dhs: Tensor, dcs: Tensor):
-        w, hbuf, cbuf, save, vc, peep, zh, zc = ctx.saved_tensors
+        w, hbuf, cbuf, save, vc, peep, zh, zc, hm = ctx.saved_tensors
         family, act, has_bn, has_c0 = ctx.meta
         CELL, NG, NS = _CELLS[family]
         T1, B, H = hbuf.shape
@@ -167,8 +169,8 @@ class FusedRNNFunction(torch.autograd.Function):
                                 HAS_DC=has_dc, NP=P.NP, BB=P.BB, BH=P.BH, BK=P.BK, GP=P.GP,
                                 RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps,
                                 peep_ptr=peep, PEEP=peep is not None, zh_ptr=zh, zc_ptr=zc,
-                                HAS_ZONE=zh is not None)
-        h_prev = hbuf[:-1].reshape(T * B, H)
+                                HAS_ZONE=zh is not None, hm_ptr=hm, HAS_HMASK=hm is not None)
+        h_prev = (hbuf[:-1] * hm if hm is not None else hbuf[:-1]).reshape(T * B, H)  # what W_hh saw
         dg2 = dg.reshape(T * B, G)
         dw = (dg2.t().to(dt) @ h_prev).to(w.dtype) if ctx.needs_input_grad[1] else None  # (G, H)
         dbn = dg[..., 2 * H:].sum((0, 1)).to(dt) if has_bn and ctx.needs_input_grad[2] else None
@@ -180,7 +182,7 @@ class FusedRNNFunction(torch.autograd.Function):
             c_new = save[..., H:2 * H] * c_prev + save[..., :H] * save[..., 2 * H:3 * H]  # before zoneout
             dpeep = torch.stack([(dg[..., :H] * c_prev).sum((0, 1)), (dg[..., H:2 * H] * c_prev).sum((0, 1)),
                                  (dg[..., 3 * H:] * c_new).sum((0, 1))]).to(peep.dtype)
-        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None, dpeep, None
+        return dxp.to(dt), dw, dbn, dhrec.to(dt), dc0, None, None, None, dpeep, None, None
 
 
 class FusedIndRNNFunction(torch.autograd.Function):
@@ -218,11 +220,11 @@ class FusedIndRNNFunction(torch.autograd.Function):
 
 def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optional[Tensor],
               valid: Optional[Tensor], family: str, activation: str = "tanh",
-              peep: Optional[Tensor] = None, zone: Optional[Tuple[Tensor, ...]] = None
-              ) -> Tuple[Tensor, Tensor]:
+              peep: Optional[Tensor] = None, zone: Optional[Tuple[Tensor, ...]] = None,
+              h_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect);
     peep (3, H): LSTM peephole weights w_ci, w_cf, w_co; zone: zoneout keep masks per state component."""
-    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation], peep, zone)
+    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation], peep, zone, h_mask)
 
 
 def _cell_reason(cell) -> Optional[str]:
@@ -268,18 +270,20 @@ class TritonRNNEngine(Engine):
         if reg is not None:
             if reg.zoneout and req.family not in ("lstm", "gru"):
                 return "zoneout is fused for lstm and gru only"
-            if req.training and reg.recurrent_dropout:
-                return "recurrent dropout on h is not fused in the Triton kernels yet"
+            if req.training and reg.recurrent_dropout and req.family == "indrnn":
+                return "recurrent dropout is not fused in the IndRNN kernel"
         return None
 
     def run_direction(self, cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
-        if job.masks.h_mask is not None or job.probe is not None or job.trace is not None:
-            raise ValueError("the triton engine does not fuse recurrent dropout, probes or traces")
+        if job.probe is not None or job.trace is not None:
+            raise ValueError("the triton engine does not run gradient probes or gate traces")
         type(self).calls += 1
         fam = cell.family
         H = cell.hidden_size
         xp = cell.project_input(x)  # (T, B, G)
         if fam == "indrnn":
+            if job.masks.zoneout is not None or job.masks.h_mask is not None:
+                raise ValueError("the fused IndRNN kernel has no zoneout or recurrent dropout")
             u = cell.recurrent_vector(cell.step_context(job.masks.dropconnect).weights["weight_hh"])
             hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, _ACTS[cell.config.activation])
             out = hs * job.valid if job.valid is not None else hs
@@ -300,7 +304,7 @@ class TritonRNNEngine(Engine):
         zone = job.masks.zoneout
         if zone is not None and fam not in ("lstm", "gru"):
             raise ValueError(f"the triton engine fuses zoneout for lstm and gru only, not {fam}")
-        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep, zone)
+        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep, zone, job.masks.h_mask)
         final = (hs[-1], cs[-1]) if fam == "lstm" else (hs[-1],)
         valid = job.valid
         out = hs * valid if valid is not None else hs

@@ -91,12 +91,15 @@ def _split4(acc, BB: tl.constexpr, BH: tl.constexpr):
 @triton.jit
 def _recurrent_fwd(h_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
                    BB: tl.constexpr, NC: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
-                   RESIDENT: tl.constexpr, PREC: tl.constexpr):
-    """h_{t-1} (BB, H) @ W^T[:, ccol] -> (BB, NC) float32; W^T (H, G) resident or read per K tile."""
+                   RESIDENT: tl.constexpr, PREC: tl.constexpr, hm_ptr, HAS_HMASK: tl.constexpr):
+    """h_{t-1} (BB, H) @ W^T[:, ccol] -> (BB, NC) float32; W^T (H, G) resident or read per K tile.
+    HAS_HMASK: h is multiplied by the recurrent-dropout mask (B, H) before the matmul."""
     if RESIDENT:
         kk = tl.arange(0, HP)
-        hk = tl.load(h_base + rows[:, None] * H + kk[None, :], mask=rmask[:, None] & (kk < H)[None, :],
-                     other=0.0, cache_modifier=".cg")
+        m = rmask[:, None] & (kk < H)[None, :]
+        hk = tl.load(h_base + rows[:, None] * H + kk[None, :], mask=m, other=0.0, cache_modifier=".cg")
+        if HAS_HMASK:
+            hk = (hk * tl.load(hm_ptr + rows[:, None] * H + kk[None, :], mask=m, other=0.0)).to(hk.dtype)
         acc = tl.dot(hk, w_res, input_precision=PREC)
     else:
         acc = tl.zeros([BB, NC], dtype=tl.float32)
@@ -106,6 +109,9 @@ def _recurrent_fwd(h_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
             kmask = k < H
             hk = tl.load(h_base + rows[:, None] * H + k[None, :], mask=rmask[:, None] & kmask[None, :],
                          other=0.0, cache_modifier=".cg")
+            if HAS_HMASK:
+                hk = (hk * tl.load(hm_ptr + rows[:, None] * H + k[None, :],
+                                   mask=rmask[:, None] & kmask[None, :], other=0.0)).to(hk.dtype)
             w = tl.load(wt_ptr + k[:, None] * G + ccol[None, :], mask=kmask[:, None] & cmask[None, :],
                         other=0.0)
             acc = tl.dot(hk, w, acc, input_precision=PREC)
@@ -119,7 +125,8 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
                    HAS_VALID: tl.constexpr, SAVE: tl.constexpr, NP: tl.constexpr,
                    BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
                    NGP: tl.constexpr, RESIDENT: tl.constexpr, PREC: tl.constexpr,
-                   PEEP: tl.constexpr = False, zh_ptr=None, zc_ptr=None, HAS_ZONE: tl.constexpr = False):
+                   PEEP: tl.constexpr = False, zh_ptr=None, zc_ptr=None, HAS_ZONE: tl.constexpr = False,
+                   hm_ptr=None, HAS_HMASK: tl.constexpr = False):
     """bn_ptr: GRU's b_hn (H,), or with PEEP the LSTM peephole weights (3, H): w_ci, w_cf, w_co.
     HAS_ZONE: zoneout (Krueger et al. 2017), zh/zc (T, B, H) the probability of keeping the old h/c:
     state' = keep * old + (1 - keep) * new, with keep = 1 on steps past a sequence's end."""
@@ -154,7 +161,7 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
             xrow = xp_ptr + t * B * G + rows[:, None] * G + j[None, :]
             h_old = tl.load(h_prev_base + own, mask=m2, other=0.0, cache_modifier=".cg").to(tl.float32)
             acc = _recurrent_fwd(h_prev_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
-                                 BB, NGP * BH, BK, HP, RESIDENT, PREC)
+                                 BB, NGP * BH, BK, HP, RESIDENT, PREC, hm_ptr, HAS_HMASK)
             if NGP == 4:
                 acc0, acc1, acc2, acc3 = _split4(acc, BB, BH)
             else:
@@ -236,7 +243,8 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                    HAS_VALID: tl.constexpr, HAS_DC: tl.constexpr, NP: tl.constexpr,
                    BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, GP: tl.constexpr,
                    RESIDENT: tl.constexpr, PREC: tl.constexpr, peep_ptr=None, PEEP: tl.constexpr = False,
-                   zh_ptr=None, zc_ptr=None, HAS_ZONE: tl.constexpr = False):
+                   zh_ptr=None, zc_ptr=None, HAS_ZONE: tl.constexpr = False,
+                   hm_ptr=None, HAS_HMASK: tl.constexpr = False):
     """dh_ptr/dc_ptr: upstream grads of h_1..h_T / c_1..c_T (T, B, H). Writes dg (T, B, G): the
     grads of the recurrent pre-activations (for GRU the n block is r * dn_pre, the grad of
     W_hn h + b_hn; dxn (T, B, H) holds dn_pre, the grad of the input-side n pre-activation);
@@ -335,7 +343,10 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
             rmask = rows < B
             m2 = rmask[:, None] & jmask[None, :]
             own = rows[:, None] * H + j[None, :]
-            acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
+            if HAS_HMASK:
+                acc = tl.zeros([BB, BH], dtype=tl.float32)
+            else:
+                acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
             if RESIDENT:
                 kg = tl.arange(0, GP)
                 dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + kg[None, :],
@@ -350,5 +361,7 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
                     w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :],
                                 other=0.0)
                     acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
+            if HAS_HMASK:  # the matmul saw h * mask
+                acc = acc * tl.load(hm_ptr + own, mask=m2, other=0.0) + tl.load(dhdir_ptr + own, mask=m2, other=0.0)
             tl.store(dhrec_ptr + own, acc, mask=m2)
         tl.debug_barrier()  # dhrec/dcrec are read back by this program only
