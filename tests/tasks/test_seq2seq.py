@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from rnnkit.config import CELLS
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.seq2seq.attention import build_attention
 from rnnkit.tasks.seq2seq.config import ConfigError, DecodeConfig, PairDataConfig, Seq2SeqModelConfig
@@ -95,7 +96,23 @@ def test_teacher_forced_loss_equals_step_by_step_decoding(attention, input_feed,
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-def test_whole_sequence_path_is_taken_when_eligible():
+@pytest.mark.parametrize("cell", CELLS)
+def test_every_cell_decodes_step_by_step_like_the_whole_sequence(cell):
+    model = tiny_model("general", False, cell)
+    batch = padded_batch()
+    torch.testing.assert_close(model(batch).loss, model(batch, step_by_step=True).loss, rtol=1e-5, atol=1e-6)
+    hyps = beam_search(model, batch.src, batch.src_lengths, max_lengths(batch.src_lengths, 1.0, 2), beam=2)
+    assert all(len(h[0].tokens) <= 2 + int(n) for h, n in zip(hyps, batch.src_lengths))
+
+
+def test_whole_sequence_path_is_taken_when_eligible(monkeypatch):
+    calls = []
+    model = tiny_model("general", False)
+    original = model._decode_whole
+    monkeypatch.setattr(model, "_decode_whole", lambda *a: calls.append("whole") or original(*a))
+    monkeypatch.setattr(model, "_decode_loop", lambda *a: pytest.fail("step loop ran on an eligible model"))
+    model(padded_batch())
+    assert calls == ["whole"]
     assert tiny_model("general", False).whole_sequence_ok(1.0)
     assert not tiny_model("general", True).whole_sequence_ok(1.0)
     assert not tiny_model("bahdanau", False).whole_sequence_ok(1.0)
