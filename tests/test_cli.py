@@ -120,7 +120,7 @@ def test_train_generate_evaluate_diagnose_end_to_end(corpus, tmp_path, capsys):
     assert m["loss"] < 2.5  # learned something: ln(vocab) ~ 3.3 at init
 
     assert main(["diagnose", str(run), "--steps", "20"]) == 0
-    assert "layer 0: ||dL/dh_t||" in capsys.readouterr().out
+    assert "layer 0: ||dL_T/dh_t||" in capsys.readouterr().out
     assert (run / "diagnostics" / "gradient_flow.png").exists()
 
 

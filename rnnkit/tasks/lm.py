@@ -72,10 +72,14 @@ class LanguageModel(nn.Module):
         logits, state = self.logits(chunk.inputs, state)
         return ModelOutput(logits, token_loss(logits, chunk.targets), state, chunk.n_tokens)
 
-    def diagnostic_pass(self, chunk: Chunk):
+    def diagnostic_pass(self, chunk: Chunk, last_step_only: bool = False):
+        """Loss and the layer's :class:`SequenceResult` with gradient probes and gates recorded."""
         x = self.embed(chunk.inputs)
         result = self.rnn.run(x, probe_grads=True, record_gates=True)
-        return token_loss(self.decoder(result.output), chunk.targets), result
+        logits, targets = self.decoder(result.output), chunk.targets
+        if last_step_only:
+            logits, targets = logits[-1:], targets[-1:]
+        return token_loss(logits, targets), result
 
     @torch.no_grad()
     def step(self, token: torch.Tensor, state=None):

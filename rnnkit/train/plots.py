@@ -38,16 +38,20 @@ def plot_curves(records: list[dict], path: Path, monitor: str = "val_loss") -> P
     return _save(fig, path)
 
 
-def plot_gradient_flow(norms: dict[str, list[float]], path: Path) -> Path:
-    """||dLoss/dh_t|| against the time step t, one line per layer (log scale)."""
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for name, values in norms.items():
-        ax.semilogy(range(len(values)), [max(v, 1e-30) for v in values], label=name)
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("mean ||dLoss / dh_t||")
-    ax.set_title("gradient flow through time (loss at every step)")
-    ax.grid(alpha=0.3, which="both")
-    ax.legend()
+def plot_gradient_flow(norms: dict[str, list[float]], norms_last: dict[str, list[float]], path: Path) -> Path:
+    """||dLoss/dh_t|| against the time step t, one line per layer (log scale), two panels:
+    the loss of every step, and the loss of the last step only (decay with distance)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=False)
+    for ax, data, title in ((axes[0], norms, "loss at every step"),
+                            (axes[1], norms_last, "loss at the last step only")):
+        for name, values in data.items():
+            ax.semilogy(range(len(values)), [max(v, 1e-30) for v in values], label=name)
+        ax.set_xlabel("time step t")
+        ax.set_title(title)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend()
+    axes[0].set_ylabel("mean ||dLoss / dh_t||")
+    fig.suptitle("gradient flow through time")
     return _save(fig, path)
 
 

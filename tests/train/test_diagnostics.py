@@ -11,6 +11,8 @@ def test_gradient_norm_per_step_and_gate_saturation(tiny_lm, toy_streams, cell, 
     report = gradient_flow(model, chunk)
     assert list(report["grad_norm"]) == ["layer 0", "layer 1"]
     assert all(len(v) == 12 for v in report["grad_norm"].values())
+    last = report["grad_norm_last"]["layer 1"]  # only the final step's loss: it reaches earlier steps
+    assert last[-1] > 0 and all(v > 0 for v in last)  # only through the recurrence
     # the loss at every step feeds h_t: the last step gets only its own loss term, earlier ones more
     assert all(v > 0 for v in report["grad_norm"]["layer 1"])
     assert set(report["saturation"]["layer 0"]) == gates
@@ -32,9 +34,15 @@ def test_gradient_norms_equal_dloss_dh_of_a_manual_unrolled_loop(tiny_lm, toy_st
         h, c = cell(x[t], (h, c))
         h.retain_grad()
         hs.append(h)
-    token_loss(model.decoder(torch.stack(hs)), chunk.targets).backward()
+    token_loss(model.decoder(torch.stack(hs)), chunk.targets).backward(retain_graph=True)
     expected = [hs[t].grad.norm(dim=-1).mean().item() for t in range(len(hs))]
     assert report["grad_norm"]["layer 0"] == pytest.approx(expected, rel=1e-4)
+    for h in hs:
+        h.grad = None
+    hs_last = torch.stack(hs)[-1:]
+    token_loss(model.decoder(hs_last), chunk.targets[-1:]).backward()
+    expected_last = [hs[t].grad.norm(dim=-1).mean().item() for t in range(len(hs))]
+    assert report["grad_norm_last"]["layer 0"] == pytest.approx(expected_last, rel=1e-4)
 
 
 def test_run_diagnostics_writes_json_and_pngs(tiny_lm, toy_streams, tmp_path):
@@ -42,4 +50,4 @@ def test_run_diagnostics_writes_json_and_pngs(tiny_lm, toy_streams, tmp_path):
     for name in ("diagnostics.json", "gradient_flow.png", "gate_saturation.png"):
         assert (tmp_path / name).stat().st_size > 100
     lines = summarize(report)
-    assert lines[0].startswith("layer 0: ||dL/dh_t||")
+    assert lines[0].startswith("layer 0: ||dL_T/dh_t|| of the last step")
