@@ -361,3 +361,19 @@ def test_cuda_loss_and_beam_search_match_cpu(attention, input_feed):
         torch.testing.assert_close(g[0].attention, c[0].attention, rtol=1e-3, atol=1e-5)
     greedy = greedy_search(model, gpu_batch.src, gpu_batch.src_lengths, limits)
     assert len(greedy) == 3
+
+
+def test_replace_unk_copies_the_most_attended_source_word():
+    from rnnkit.tasks.seq2seq.config import TranslateRunConfig
+    from rnnkit.tasks.seq2seq.search import Hypothesis
+    from rnnkit.tasks.seq2seq.translator import Translator
+    src = Seq2SeqVocab(build_tokenizer("word", ["Hello Tom ."]))
+    tgt = Seq2SeqVocab(build_tokenizer("word", ["Bonjour ."]))
+    src_ids = src.encode("Hello Tom .")
+    out = tgt.encode("Bonjour Paul .")                                     # Paul is unknown: ▁<unk>
+    assert out[1] in tgt.unknown_ids()
+    attention = torch.tensor([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.0, 0.1, 0.9], [0.0, 0.0, 1.0]])
+    tr = Translator(tiny_model(), src, tgt, TranslateRunConfig())
+    h = Hypothesis(out, -1.0, -1.0, attention)
+    assert tr._translation(src_ids, h).text == "Bonjour <unk> ."
+    assert tr._translation(src_ids, h, replace_unk=True).text == "Bonjour Tom ."

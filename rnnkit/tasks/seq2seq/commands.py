@@ -57,12 +57,14 @@ def _decode_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--length-penalty", type=float, default=None, help="GNMT alpha (default: the run's)")
     p.add_argument("--max-len-a", type=float, default=None, help="max output length = a * source + b")
     p.add_argument("--max-len-b", type=int, default=None, help="max output length = a * source + b")
+    p.add_argument("--replace-unk", action=argparse.BooleanOptionalAction, default=None,
+                   help="replace unknown output tokens by the most-attended source token (default: the run's)")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where to run")
 
 
 def _decode_overrides(args: argparse.Namespace, **more) -> dict:
-    keys = ("beam", "length_penalty", "max_len_a", "max_len_b")
+    keys = ("beam", "length_penalty", "max_len_a", "max_len_b", "replace_unk")
     return {**{k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}, **more}
 
 

@@ -121,6 +121,7 @@ class DecodeConfig:
     max_len_a: float = opt(1.5, "maximum output length = a * source length + b")
     max_len_b: int = opt(10, "maximum output length = a * source length + b")
     batch_size: int = opt(64, "sentences decoded together", cli="decode-batch-size")
+    replace_unk: bool = opt(False, "replace each unknown output token by the source token it attends to most")
 
     def __post_init__(self) -> None:
         _int_at_least(self, 1, "beam", "nbest", "batch_size")

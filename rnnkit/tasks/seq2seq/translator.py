@@ -22,7 +22,7 @@ from .data import Pair, pad
 from .metrics import corpus_scores
 from .model import Seq2SeqModel
 from .search import beam_search, greedy_search, max_lengths
-from .vocab import EOS, Seq2SeqVocab, normalize_text
+from .vocab import EOS, MARK, Seq2SeqVocab, normalize_text
 
 TASK = "translate"
 
@@ -99,14 +99,30 @@ class Translator:
             else:
                 hyps = beam_search(self.model, src, lengths, limits, d.beam, d.nbest, d.length_penalty)
             for i, hs in zip(idx, hyps):
-                results[i] = [self._translation(encoded[i], h) for h in hs]
+                results[i] = [self._translation(encoded[i], h, d.replace_unk) for h in hs]
         return results
 
-    def _translation(self, src_ids: List[int], h) -> Translation:
+    def _translation(self, src_ids: List[int], h, replace_unk: bool = False) -> Translation:
         ended = h.attention is None or h.attention.shape[0] == len(h.tokens) + 1
         out = self.tgt_vocab.pieces(h.tokens + ([EOS] if ended else []))
-        return Translation(self.tgt_vocab.decode(h.tokens), h.score, h.log_prob,
-                           self.src_vocab.pieces(src_ids), out, h.attention)
+        text = self.tgt_vocab.decode(h.tokens)
+        if replace_unk and h.attention is not None:
+            text = self._replace_unknown(src_ids, h)
+        return Translation(text, h.score, h.log_prob, self.src_vocab.pieces(src_ids), out, h.attention)
+
+    def _replace_unknown(self, src_ids: List[int], h) -> str:
+        """Each unknown output token becomes the source token it attends to most (Luong et al. 2015b)."""
+        unknown_tgt, unknown_src = self.tgt_vocab.unknown_ids(), self.src_vocab.unknown_ids()
+        pieces = self.tgt_vocab.raw_pieces(h.tokens)
+        for k, token in enumerate(h.tokens):
+            if token not in unknown_tgt:
+                continue
+            j = int(h.attention[k].argmax())
+            if src_ids[j] in unknown_src:
+                continue
+            src_piece = self.src_vocab.raw_pieces([src_ids[j]])[0].lstrip(MARK)
+            pieces[k] = (MARK if pieces[k].startswith(MARK) else "") + src_piece
+        return self.tgt_vocab.join(pieces)
 
     def evaluate(self, pairs: Sequence[Pair], decode: Optional[DecodeConfig] = None, **overrides) -> dict:
         """Corpus BLEU / chrF / exact match of the best hypotheses against the pairs' targets.

@@ -144,6 +144,25 @@ class Seq2SeqVocab:
                 keep.append(i - self.offset)
         return self.tokenizer.decode(keep)
 
+    def unknown_ids(self) -> set:
+        """Vocabulary ids (with the offset) that stand for an unknown source of text."""
+        tok = self.tokenizer
+        if isinstance(tok, MarkedWordTokenizer):
+            return {self.offset, self.offset + 1}
+        unk = getattr(tok, "unk_id", None)
+        return set() if unk is None or unk < 0 else {unk + self.offset}
+
+    def raw_pieces(self, ids: Iterable[int]) -> List[str]:
+        """The tokenizer's own strings for ``ids`` (``▁`` marks kept); :meth:`join` inverts it."""
+        tok = self.tokenizer
+        if hasattr(tok, "tokens"):
+            return [tok.tokens[int(i) - self.offset] for i in ids]
+        return [tok.tok.id_to_token(int(i) - self.offset) for i in ids]
+
+    def join(self, pieces: List[str]) -> str:
+        text = "".join(pieces)
+        return text if self.tokenizer.kind == "char" else text.replace(MARK, " ").strip()
+
     def pieces(self, ids: Iterable[int]) -> List[str]:
         """One display string per id (for attention heat maps)."""
         out = []
