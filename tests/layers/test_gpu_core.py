@@ -10,6 +10,15 @@ pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
 
+@pytest.fixture(autouse=True)
+def true_fp32():
+    """cuDNN's RNNs use TF32 by default; compare in real float32."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
 @pytest.mark.parametrize("engine", ["auto", "reference"])
 def test_cuda_parity_with_torch(kind, engine):
@@ -21,8 +30,8 @@ def test_cuda_parity_with_torch(kind, engine):
     lengths = torch.tensor([9, 4, 7, 1])
     packed = torch.nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
     y_ref, _ = torch.nn.utils.rnn.pad_packed_sequence(ref(packed)[0], total_length=9)
-    y, _ = ours(x, lengths=lengths)
-    torch.testing.assert_close(y, y_ref, atol=2e-5, rtol=1e-4)
+    res = ours.run(x, lengths=lengths)
+    torch.testing.assert_close(res.output, y_ref, atol=2e-5, rtol=1e-4, msg=lambda m: f"{res.engine}: {m}")
 
 
 @pytest.mark.parametrize("cell", ["peephole_lstm", "lnlstm", "gru_cho", "jordan", "indrnn"])
