@@ -31,6 +31,10 @@ from ...cells.base import layer_norm
 #: the cells' LayerNorm epsilon (the default of ``rnnkit.cells.base.layer_norm``)
 LN_EPS: float = inspect.signature(layer_norm).parameters["eps"].default
 
+#: from this many units per step (B * H) on, tanh(x) is computed as 2 * sigmoid(2x) - 1: torch's CPU
+#: tanh kernel measured 4-6x slower than its sigmoid at (32, 128) and (64, 512) (bench/cpu_bptt_lstm.py)
+SIGMOID_TANH_MIN_UNITS = 2048
+
 
 @dataclass
 class LSTMMasks:
@@ -97,12 +101,25 @@ class LSTMBPTTFunction(torch.autograd.Function):
         h_scratch = new(B, P) if m.keep_h is not None else None  # (B, P) h_new before zoneout
         hm_scratch = new(B, P) if m.h_mask is not None else None  # (B, P) h_{t-1} * h_mask
 
+        twice = B * H >= SIGMOID_TANH_MIN_UNITS and xp.device.type == "cpu"
+        neg_one = xp.new_full((), -1.0)  # 0-dim: tanh = neg_one + 2 * sigmoid(2x)
         w_hh_t = w_hh.t()  # (P, 4H)
+        ln_hh_wf, ln_hh_bf, ln_c_wf, ln_c_bf = ln_hh_w, ln_hh_b, ln_c_w, ln_c_b
+        if twice:  # the factor 2 of the g gate's and the cell's tanh folded into weights and biases
+            scale = xp.new_ones(G4)  # (4H,)
+            scale[2 * H:3 * H] = 2
+            if ln_hh_w is not None:  # after the LayerNorm: its statistics see the unscaled W_hh h
+                ln_hh_wf, ln_hh_bf = ln_hh_w * scale, ln_hh_b * scale  # (4H,)
+            else:
+                w_hh_t = w_hh_t * scale  # (P, 4H)
+            if ln_c_w is not None:
+                ln_c_wf, ln_c_bf = ln_c_w * 2, ln_c_b * 2  # (H,)
         w_hr_t = w_hr.t() if w_hr is not None else None  # (H, P)
         w_cif = peep[:2] if peep is not None else None  # (2, H)
         w_co = peep[2] if peep is not None else None  # (H,)
-        xps, gs, Cns, TCs, Hss = xp.unbind(0), G.unbind(0), Cn.unbind(0), TC.unbind(0), Hs.unbind(0)
+        gs, Cns, TCs, Hss = G.unbind(0), Cn.unbind(0), TC.unbind(0), Hs.unbind(0)
         g_if = G[:, :, :2 * H].unflatten(-1, (2, H)).unbind(0)  # T x (B, 2, H)
+        g_ifg = G[:, :, :3 * H].unbind(0)  # T x (B, 3H)
         g_i, g_f = G[:, :, :H].unbind(0), G[:, :, H:2 * H].unbind(0)  # T x (B, H)
         g_g, g_o = G[:, :, 2 * H:3 * H].unbind(0), G[:, :, 3 * H:].unbind(0)  # T x (B, H)
         Cs = C.unbind(0) if m.keep_c is not None else Cns
@@ -113,34 +130,45 @@ class LSTMBPTTFunction(torch.autograd.Function):
         stats_r: List[tuple] = []
         stats_c: List[tuple] = []
 
-        if R is None:
-            G.copy_(xp)  # one pass; then each step adds W_hh h_{t-1} in place
+        G.copy_(xp)  # one pass; then each step adds W_hh h_{t-1} in place
+        if twice:
+            G[:, :, 2 * H:3 * H].mul_(2)
         h, c = h0, c0
         for t in range(T):
             hin = torch.mul(h, m.h_mask, out=hm_scratch) if hm_scratch is not None else h  # (B, P)
             g = gs[t]  # (B, 4H)
             if Rs is not None:  # gates = xp_t + LN(W_hh h)
                 r = torch.mm(hin, w_hh_t, out=Rs[t])  # (B, 4H)
-                rn, mu, rs = torch.native_layer_norm(r, (G4,), ln_hh_w, ln_hh_b, LN_EPS)
-                torch.add(xps[t], rn, out=g)
+                rn, mu, rs = torch.native_layer_norm(r, (G4,), ln_hh_wf, ln_hh_bf, LN_EPS)
+                g.add_(rn)
                 stats_r.append((mu, rs))
             else:
                 g.addmm_(hin, w_hh_t)  # G holds xp already
             if w_cif is not None:  # peepholes into i, f from c_{t-1}
                 g_if[t].addcmul_(w_cif, c.unsqueeze(1))
-            torch.sigmoid_(g_if[t])
-            torch.tanh_(g_g[t])
+            if twice:
+                torch.sigmoid_(g_ifg[t])
+                torch.add(neg_one, g_g[t], alpha=2, out=g_g[t])
+            else:
+                torch.sigmoid_(g_if[t])
+                torch.tanh_(g_g[t])
             cn = torch.mul(g_f[t], c, out=Cns[t])  # (B, H)
             cn.addcmul_(g_i[t], g_g[t])
             if w_co is not None:  # peephole into o from c_t
                 g_o[t].addcmul_(w_co, cn)
             torch.sigmoid_(g_o[t])
+            tc = TCs[t]  # (B, H)
             if ln_c_w is not None:
-                co, mu, rs = torch.native_layer_norm(cn, (H,), ln_c_w, ln_c_b, LN_EPS)
-                torch.tanh(co, out=TCs[t])
+                co, mu, rs = torch.native_layer_norm(cn, (H,), ln_c_wf, ln_c_bf, LN_EPS)
                 stats_c.append((mu, rs))
+                if twice:
+                    torch.add(neg_one, torch.sigmoid(co, out=tc), alpha=2, out=tc)
+                else:
+                    torch.tanh(co, out=tc)
+            elif twice:
+                torch.add(neg_one, torch.sigmoid_(torch.mul(cn, 2, out=tc)), alpha=2, out=tc)
             else:
-                torch.tanh(cn, out=TCs[t])
+                torch.tanh(cn, out=tc)
             h_dst = Hss[t] if h_scratch is None else h_scratch
             if HFs is not None:
                 hn = torch.mm(torch.mul(g_o[t], TCs[t], out=HFs[t]), w_hr_t, out=h_dst)  # (B, P)
