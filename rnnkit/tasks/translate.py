@@ -58,7 +58,12 @@ def load_pairs(d: PairDataConfig) -> Tuple[List[Pair], str]:
         pairs = [Pair(p.target, p.source, p.line) for p in pairs]
     if d.max_pairs:
         pairs = pairs[:d.max_pairs]
-    return normalize_pairs(pairs, d.lowercase, d.normalize), name
+    pairs = normalize_pairs(pairs, d.lowercase, d.normalize)
+    if d.max_words:
+        pairs = [p for p in pairs if len(p.source.split()) <= d.max_words and len(p.target.split()) <= d.max_words]
+        if not pairs:
+            raise DataError(f"{name}: no pair has at most {d.max_words} words on both sides")
+    return pairs, name
 
 
 @dataclass

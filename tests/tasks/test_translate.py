@@ -110,3 +110,13 @@ def test_tokenizers_are_fitted_on_the_training_split_only():
     assert all(p.source.split()[0] in src for p in data.train)
     assert not any(p.source.split()[0] in src for p in data.val + data.test)
     assert len(data.val) == 10 and len(data.test) == 10
+
+
+def test_max_words_filters_before_the_split(tmp_path):
+    from rnnkit.tasks.seq2seq.config import PairDataConfig
+    from rnnkit.tasks.translate import load_pairs
+    data = tmp_path / "p.tsv"
+    data.write_text("One two three.\tUn deux trois.\nOne two.\tUn deux.\nOne.\tUn deux trois quatre.\n",
+                    encoding="utf-8")
+    pairs, _ = load_pairs(PairDataConfig(data=str(data), max_words=3))
+    assert [p.source for p in pairs] == ["One two three.", "One two."]

@@ -91,6 +91,8 @@ class PairDataConfig:
     split_seed: int = opt(13, "seed of the train / validation / test split")
     max_source_len: int = opt(50, "drop pairs whose source has more tokens (0 = no limit)")
     max_target_len: int = opt(50, "drop pairs whose target has more tokens (0 = no limit)")
+    max_words: int = opt(0, "drop pairs with more whitespace-separated words on either side, before the "
+                            "split: every split holds such sentences only (0 = no limit)")
     max_pairs: int = opt(0, "use only the first N pairs (0 = all)")
     tokenizer: str = opt("word", "tokenisation of both sides", TOKENIZERS)
     vocab_size: int = opt(8000, "largest vocabulary per side (word, bpe, unigram)")
@@ -108,7 +110,7 @@ class PairDataConfig:
         if self.val_fraction + self.test_fraction >= 0.9:
             raise ConfigError(f"val_fraction + test_fraction must leave pairs to train on, got "
                               f"{self.val_fraction} + {self.test_fraction}")
-        _int_at_least(self, 0, "max_source_len", "max_target_len", "max_pairs", "split_seed")
+        _int_at_least(self, 0, "max_source_len", "max_target_len", "max_words", "max_pairs", "split_seed")
         _int_at_least(self, 1, "vocab_size", "min_freq")
 
 
