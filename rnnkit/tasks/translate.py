@@ -15,7 +15,6 @@ Run directory::
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from rnnkit.config import ConfigError, from_dict, to_dict
+from rnnkit.config import to_dict
 from rnnkit.data.readers import DataError
 from rnnkit.train import FitResult, ListData, Trainer, read_meta
 
