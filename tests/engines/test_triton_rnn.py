@@ -181,3 +181,21 @@ def test_fused_recurrent_dropout_matches_reference_with_same_mask(name, make, mo
     for a, b in zip(torch.autograd.grad(r1.output.square().sum(), list(fast.parameters())),
                     torch.autograd.grad(r2.output.square().sum(), list(ref.parameters()))):
         assert_close(a, b, **TOL)
+
+
+def test_auto_leaves_measured_slower_configs_to_cudnn():
+    """Only under engine='auto', only where torch's fused RNN can serve: fp32 (3xTF32) at H >= 512
+    in training goes to cuDNN; a forced engine='triton' still runs; bf16 stays on triton."""
+    from rnnkit.engines.base import Request
+    from rnnkit.engines.triton.rnn_engine import cudnn_faster_reason
+
+    def req(H, dtype=torch.float32, engine="auto", needs_grad=True, **kw):
+        layer = rnnkit.Recurrent(LSTMCell.from_options(4, H), engine=engine, **kw)
+        return Request(layer=layer, device=torch.device("cuda"), dtype=dtype, needs_grad=needs_grad)
+
+    assert "cuDNN measured faster" in cudnn_faster_reason(req(512))
+    assert cudnn_faster_reason(req(512, needs_grad=False)) is None
+    assert cudnn_faster_reason(req(256)) is None
+    assert cudnn_faster_reason(req(1024, torch.bfloat16)) is None
+    assert cudnn_faster_reason(req(512, engine="triton")) is None
+    assert cudnn_faster_reason(req(512, zoneout=0.1)) is None  # cuDNN cannot serve zoneout

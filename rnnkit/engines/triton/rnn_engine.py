@@ -9,13 +9,15 @@ matmul over all steps.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
 import triton
+import triton.runtime.errors  # noqa: F401 (OutOfResources)
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, State
 from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
@@ -78,16 +80,45 @@ def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, back
             BB = min(BB, max(16, 2 * limit // GP))
     else:
         bh_min = 16 // NGP
-        BH = max(bh_min, _env_int("RNNKIT_TRITON_BH", triton.next_power_of_2(triton.cdiv(H, 64))))
-        resident = HP * NGP * BH <= limit
+        forced = os.environ.get("RNNKIT_TRITON_BH")
+        BH = max(bh_min, int(forced) if forced else triton.next_power_of_2(triton.cdiv(H, 64)))
+        big = 2 * limit  # bf16: W slices up to 32K elements stay on chip when the grid allows it
+        if not forced and not wide:
+            bh = bh_min
+            while triton.cdiv(H, bh) > sms:
+                bh *= 2
+            if HP * NGP * bh <= big:
+                BH = bh  # the widest grid whose W slice fits on chip
+        resident = HP * NGP * BH <= (limit if wide else big)
         if resident:
-            BB = min(BB, max(16, 2 * limit // HP))
+            BB = min(BB, max(16, (limit if HP * NGP * BH > limit else 2 * limit) // HP))
     while triton.cdiv(H, BH) > sms:
         BH *= 2
         resident = False
     BK = 64 if dtype != torch.float32 else 32
-    warps = _env_int("RNNKIT_TRITON_WARPS", 4 if resident or wide else 8)
+    big_slice = resident and not backward and HP * NGP * BH > limit
+    warps = _env_int("RNNKIT_TRITON_WARPS", 8 if big_slice or not (resident or wide) else 4)
     return Plan(triton.cdiv(H, BH), BB, BH, BK, HP, NGP, GP, resident, warps)
+
+
+#: plans that ran out of shared memory or registers and were relaunched streaming W_hh (not silent:
+#: each is also a warning, and bench/NOTES_gpu.md records the budgets)
+STREAMED_PLANS: list = []
+
+
+def _launch_or_stream(launch, P: Plan) -> None:
+    """Launch with the W_hh slice kept on chip; if the compiler finds it does not fit on this GPU,
+    relaunch the same kernel reading W_hh per K tile (same maths, slower), and say so."""
+    try:
+        launch(P)
+    except triton.runtime.errors.OutOfResources as exc:
+        if not P.RESIDENT:
+            raise
+        fallback = replace(P, RESIDENT=False, num_warps=4 if P.BK == 32 else 8)
+        STREAMED_PLANS.append((P, str(exc)[:120]))
+        warnings.warn(f"rnnkit triton engine: {P} does not fit on this GPU ({exc}); "
+                      f"streaming W_hh instead", RuntimeWarning, stacklevel=3)
+        launch(fallback)
 
 
 def _precision(dtype: torch.dtype) -> str:
@@ -129,13 +160,17 @@ class FusedRNNFunction(torch.autograd.Function):
         if zone is not None:  # keep probabilities (T, B, H) float32 per state component
             zh = zone[0].expand(T, B, H).to(torch.float32).contiguous()
             zc = zone[1].expand(T, B, H).to(torch.float32).contiguous() if CELL == 0 else zh
-        rnn_fwd_kernel[(P.NP,)](xp, wt, side if side is not None else wt, vc if vc is not None else wt,
-                                hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
-                                HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=P.NP, BB=P.BB,
-                                BH=P.BH, BK=P.BK, HP=P.HP, NGP=P.NGP, RESIDENT=P.RESIDENT,
-                                PREC=_precision(dt), num_warps=P.num_warps, PEEP=peep is not None,
-                                zh_ptr=zh, zc_ptr=zc, HAS_ZONE=zh is not None,
-                                hm_ptr=hm, HAS_HMASK=hm is not None)
+
+        def launch(P: Plan) -> None:
+            rnn_fwd_kernel[(P.NP,)](xp, wt, side if side is not None else wt, vc if vc is not None else wt,
+                                    hbuf, cbuf, save, sync, T, B, H, CELL=CELL, ACT=act, NG=NG, NS=NS,
+                                    HAS_VALID=vc is not None, SAVE=CELL != 2 and train, NP=P.NP, BB=P.BB,
+                                    BH=P.BH, BK=P.BK, HP=P.HP, NGP=P.NGP, RESIDENT=P.RESIDENT,
+                                    PREC=_precision(dt), num_warps=P.num_warps, PEEP=peep is not None,
+                                    zh_ptr=zh, zc_ptr=zc, HAS_ZONE=zh is not None,
+                                    hm_ptr=hm, HAS_HMASK=hm is not None)
+
+        _launch_or_stream(launch, P)
         ctx.save_for_backward(w, hbuf, cbuf if CELL == 0 else None, save if CELL != 2 else None, vc,
                               side if peep is not None else None, zh, zc, hm)
         ctx.meta = (family, act, bn is not None, c0 is not None)
@@ -162,14 +197,18 @@ class FusedRNNFunction(torch.autograd.Function):
         dcrec = torch.zeros(B, H, device=dev, dtype=torch.float32)
         wc = w.contiguous()
         sync = torch.zeros(1, device=dev, dtype=torch.int32)
-        rnn_bwd_kernel[(P.NP,)](wc, wc, vc if vc is not None else wc, hbuf,
-                                cbuf if cbuf is not None else hbuf, save if save is not None else hbuf,
-                                dhs, dcs, dg, dxn, dhrec, dhdir, dcrec, sync, T, B, H,
-                                CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
-                                HAS_DC=has_dc, NP=P.NP, BB=P.BB, BH=P.BH, BK=P.BK, GP=P.GP,
-                                RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps,
-                                peep_ptr=peep, PEEP=peep is not None, zh_ptr=zh, zc_ptr=zc,
-                                HAS_ZONE=zh is not None, hm_ptr=hm, HAS_HMASK=hm is not None)
+
+        def launch(P: Plan) -> None:
+            rnn_bwd_kernel[(P.NP,)](wc, wc, vc if vc is not None else wc, hbuf,
+                                    cbuf if cbuf is not None else hbuf, save if save is not None else hbuf,
+                                    dhs, dcs, dg, dxn, dhrec, dhdir, dcrec, sync, T, B, H,
+                                    CELL=CELL, ACT=act, NG=NG, NS=NS, HAS_VALID=vc is not None,
+                                    HAS_DC=has_dc, NP=P.NP, BB=P.BB, BH=P.BH, BK=P.BK, GP=P.GP,
+                                    RESIDENT=P.RESIDENT, PREC=_precision(dt), num_warps=P.num_warps,
+                                    peep_ptr=peep, PEEP=peep is not None, zh_ptr=zh, zc_ptr=zc,
+                                    HAS_ZONE=zh is not None, hm_ptr=hm, HAS_HMASK=hm is not None)
+
+        _launch_or_stream(launch, P)
         h_prev = (hbuf[:-1] * hm if hm is not None else hbuf[:-1]).reshape(T * B, H)  # what W_hh saw
         dg2 = dg.reshape(T * B, G)
         dw = (dg2.t().to(dt) @ h_prev).to(w.dtype) if ctx.needs_input_grad[1] else None  # (G, H)
@@ -250,6 +289,27 @@ def _cell_reason(cell) -> Optional[str]:
     return None
 
 
+def cudnn_faster_reason(req: Request) -> Optional[str]:
+    """Under engine="auto" only: configurations where torch's cuDNN route was measured faster on an
+    H100 (bench/RESULTS.md, ## GPU) and can serve the call. A forced engine="triton" still runs."""
+    if getattr(req.layer, "engine", "auto") != "auto" or req.device.type != "cuda":
+        return None
+    if req.family not in ("lstm", "gru") or req.dtype != torch.float32:
+        return None
+    from ..native import NativeEngine
+
+    if NativeEngine().supports(req) is not None:
+        return None
+    H = req.layer.hidden_size
+    if _precision(req.dtype) == "tf32x3":
+        if H >= 1024 or (H >= 512 and req.needs_grad):
+            return (f"cuDNN measured faster for float32 at hidden size {H} (our dots are 3xTF32 for "
+                    "float32 accuracy; set torch.backends.cuda.matmul.allow_tf32 = True or use bf16)")
+    elif H >= 1024:
+        return f"cuDNN measured faster for TF32 at hidden size {H}"
+    return None
+
+
 class TritonRNNEngine(Engine):
     name = "triton"
     scope = "direction"
@@ -267,6 +327,9 @@ class TritonRNNEngine(Engine):
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need a step-by-step engine"
         reg = getattr(req.layer, "regularization", None)
+        slower = cudnn_faster_reason(req)
+        if slower:
+            return slower
         if reg is not None:
             if reg.zoneout and req.family not in ("lstm", "gru"):
                 return "zoneout is fused for lstm and gru only"
