@@ -122,6 +122,13 @@ def bench_rnn(shapes=SHAPES, dtypes=("fp32", "tf32", "bf16"), kinds=("lstm", "gr
                 peer_kind = kind if kind in ("lstm", "gru") else ("gru" if kind == "gru_cho" else "lstm")
                 mine = _ours(kind, H, dt, dev)
                 engine = mine.run(x[:2]).engine
+                note = ""
+                if engine == "triton" and kind in ("lstm", "gru", "elman"):
+                    from rnnkit.engines.triton.rnn_engine import plan
+
+                    ng = {"lstm": 4, "gru": 3, "elman": 1}[kind]
+                    p = plan(B, H, ng, dev, dt, backward=False)
+                    note = f"fwd NP={p.NP} BH={p.BH} {'W on chip' if p.RESIDENT else 'W streamed'}"
                 slow = engine in ("reference",)
                 for mode, make in (("train", _train_fn), ("infer", _infer_fn)):
                     key = (peer_kind, mode)
@@ -134,7 +141,7 @@ def bench_rnn(shapes=SHAPES, dtypes=("fp32", "tf32", "bf16"), kinds=("lstm", "gr
                         target = 2.0
                     r = Row("rnn" if kind in ("lstm", "gru") else "custom", kind, (B, T, H), dn, mode,
                             engine, ms, B * T / ms * 1e3, f"torch.nn.{peer_kind.upper()}", peer_ms,
-                            peer_ms / ms, target)
+                            peer_ms / ms, target, note)
                     rows.append(r)
                     log(_fmt(r))
                 del mine
@@ -261,6 +268,10 @@ def run_gpu_bench(json_path: Optional[str] = None, quick: bool = False,
         rows += bench_rnn(shapes[1:2], dtypes=("fp32", "bf16"), kinds=CUSTOM)
     if want("scan"):
         rows += bench_scan(SCAN_T[:2] if quick else SCAN_T)
+    from rnnkit.engines.triton.rnn_engine import STREAMED_PLANS
+
+    for p, why in STREAMED_PLANS:
+        print(f"relaunched streaming W_hh: {p}: {why}")
     out = [asdict(r) for r in rows]
     if json_path:
         with open(json_path, "w") as f:
