@@ -250,7 +250,7 @@ def machine_line() -> str:
 
 
 def run_gpu_bench(json_path: Optional[str] = None, quick: bool = False,
-                  only: Optional[List[str]] = None) -> List[dict]:
+                  only: Optional[List[str]] = None, shapes=None, dtypes=None, scan_t=None) -> List[dict]:
     """Run the GPU benchmark; returns the rows as dicts (and writes them as JSON to json_path)."""
     if not torch.cuda.is_available():
         raise RuntimeError("the GPU benchmark needs a CUDA device")
@@ -260,14 +260,16 @@ def run_gpu_bench(json_path: Optional[str] = None, quick: bool = False,
     print(machine_line())
     print(HEADER, flush=True)
     want = lambda part: not only or part in only  # noqa: E731
-    shapes = SHAPES[:2] if quick else SHAPES
+    shapes = shapes or (SHAPES[:2] if quick else SHAPES)
+    dtypes = dtypes or ("fp32", "tf32", "bf16")
     rows: List[Row] = []
     if want("rnn"):
-        rows += bench_rnn(shapes)
+        rows += bench_rnn(shapes, dtypes=dtypes)
     if want("custom"):
         rows += bench_rnn(shapes[1:2], dtypes=("fp32", "bf16"), kinds=CUSTOM)
     if want("scan"):
-        rows += bench_scan(SCAN_T[:2] if quick else SCAN_T)
+        rows += bench_scan(scan_t or (SCAN_T[:2] if quick else SCAN_T),
+                           dtypes=tuple(d for d in dtypes if d != "tf32"))
     from rnnkit.engines.triton.rnn_engine import STREAMED_PLANS
 
     for p, why in STREAMED_PLANS:
@@ -287,8 +289,12 @@ def main(argv=None) -> None:
     p.add_argument("--json", help="write the rows as JSON here")
     p.add_argument("--quick", action="store_true", help="two shapes, two scan lengths")
     p.add_argument("--only", nargs="+", choices=["rnn", "custom", "scan"])
+    p.add_argument("--shapes", nargs="+", metavar="B,T,H", help="LSTM/GRU shapes (default: issue 6's)")
+    p.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES))
+    p.add_argument("--scan-t", nargs="+", type=int, help="sequence lengths of the scan rows")
     a = p.parse_args(argv)
-    run_gpu_bench(a.json, a.quick, a.only)
+    shapes = [tuple(int(v) for v in s.split(",")) for s in a.shapes] if a.shapes else None
+    run_gpu_bench(a.json, a.quick, a.only, shapes, a.dtypes, a.scan_t)
 
 
 if __name__ == "__main__":
