@@ -156,20 +156,16 @@ def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     GH, n = bufs["GH"], bufs["N"]
     r, z, hn = GH[..., :H], GH[..., H:2 * H], GH[..., 2 * H:]  # (T, B, H) each
     hprev = S[:-1]  # (T, B, H)
-    A = (1 - n * n) * (1 - z)  # d h / d a_n
-    Mz = (hprev - n) * z * (1 - z)  # d h / d a_z
-    if K is not None:
-        new_w = 1 - K
-        A.mul_(new_w)
-        Mz.mul_(new_w)
-        direct = K + new_w * z  # d h_t / d h_{t-1} through the direct paths
-    else:
-        direct = z
-    M = torch.stack((A * hn * r * (1 - r), Mz, A * r), dim=2)  # (T, B, 3, H) dgh = d * M
-    dGH = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) dL/dgh
+    dGH = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) first the coefficients M, then dL/dgh = d * M in place
+    Mr, Mz, Mn = dGH.unbind(2)
+    omz, A, new_w = _candidate_coeff(z, n, K)  # 1 - z, d h / d a_n (T, B, H)
+    _update_coeff(hprev, n, z, omz, new_w, out=Mz)  # d h / d a_z
+    torch.mul(A, r, out=Mn)  # d h / d hn
+    torch.mul(Mn, hn, out=Mr).addcmul_(Mr, r, value=-1)  # d h / d a_r = A r (1 - r) hn
+    direct = z if K is None else torch.addcmul(K, new_w, z)  # d h_t / d h_{t-1}, direct paths
     ln = ln_w is not None
     dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)  # (B, H), (B, 1, H)
-    mv, dgv, dgf = M.unbind(0), dGH.unbind(0), dGH.view(T, B, G).unbind(0)
+    dgv, dgf = dGH.unbind(0), dGH.view(T, B, G).unbind(0)
     dirv = direct.unbind(0)
     if ln:
         xhat, rstd = _ln_normalised(bufs["U"], *stats)
@@ -179,7 +175,7 @@ def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     tmp = xp.new_empty(B, H) if m is not None else None
     for t in range(T - 1, -1, -1):
         d = dsv[t + 1]  # (B, H) total dL/dh_t
-        torch.mul(mv[t], dsu[t + 1], out=dgv[t])
+        dgv[t].mul_(dsu[t + 1])
         src = _ln_backward_step(dgf[t], ln_w, xhv[t], rsv[t], duv[t]) if ln else dgf[t]  # (B, 3H)
         prev = dsv[t]
         prev.addcmul_(d, dirv[t])
@@ -191,10 +187,26 @@ def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     hin = hprev * m if m is not None else hprev  # (T, B, H)
     dw = (dU if ln else dG).view(T * B, G).t().mm(hin.reshape(T * B, H))  # (3H, H) one matmul
     db = dG.sum((0, 1))  # (3H,)
-    dxp = dG.clone()
-    dxp[..., 2 * H:] = A * dS[1:]  # da_n: r multiplies hn only
     dln = (*_ln_param_grads(dG, xhat), None, None) if ln else (None, None, None, None)
-    return dxp, dw, db, dln
+    torch.mul(A, dS[1:], out=dGH[:, :, 2])  # dL/dxp: da_n (r multiplies hn, not xn), in place
+    return dG, dw, db, dln
+
+
+def _candidate_coeff(z: Tensor, n: Tensor, K: Optional[Tensor]):
+    """(1 - z, A = (1 - K)(1 - z)(1 - n^2) = d h_t / d a_n, 1 - K or None), each (T, B, H)."""
+    omz = 1 - z
+    A = torch.addcmul(omz, omz * n, n, value=-1)  # (1 - z)(1 - n^2)
+    new_w = None
+    if K is not None:
+        new_w = 1 - K
+        A.mul_(new_w)
+    return omz, A, new_w
+
+
+def _update_coeff(hprev: Tensor, n: Tensor, z: Tensor, omz: Tensor, new_w: Optional[Tensor], out: Tensor) -> Tensor:
+    """d h_t / d a_z = (1 - K)(h_{t-1} - n) z (1 - z) into ``out`` (T, B, H)."""
+    torch.sub(hprev, n, out=out).mul_(z).mul_(omz)
+    return out.mul_(new_w) if new_w is not None else out
 
 
 # -- reset gate before the matmul (Cho et al. 2014) ---------------------------------------------
@@ -249,22 +261,17 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     r, z = RZ[..., :H], RZ[..., H:]  # (T, B, H)
     hprev = S[:-1]  # (T, B, H)
     hin = hprev * m if m is not None else hprev
-    A = (1 - n * n) * (1 - z)  # d h / d a_n
-    Mz = (hprev - n) * z * (1 - z)  # d h / d a_z
-    if K is not None:
-        new_w = 1 - K
-        A.mul_(new_w)
-        Mz.mul_(new_w)
-        direct = K + new_w * z
-    else:
-        direct = z
-    M = torch.stack((Mz, A), dim=2)  # (T, B, 2, H) [da_z, da_n] = d * M
-    Cr = hin * r * (1 - r)  # da_r = d(r h_in) * Cr
+    dG = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) [da_r, da_z, da_n]; [z, n] hold their coefficients first
+    omz, A, new_w = _candidate_coeff(z, n, K)
+    dG[:, :, 2] = A
+    _update_coeff(hprev, n, z, omz, new_w, out=dG[:, :, 1])
+    direct = z if K is None else torch.addcmul(K, new_w, z)
+    Cr = hin * r  # da_r = d(r h_in) * Cr, Cr = h_in r (1 - r)
+    Cr.addcmul_(Cr, r, value=-1)
     rm = r * m if m is not None else r  # d h_{t-1} += d(r h_in) * r * m
-    dG = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) [da_r, da_z, da_n]
     ln = ln_w is not None
     dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)
-    mv, dzn, crv, rmv, dirv = M.unbind(0), dG[:, :, 1:].unbind(0), Cr.unbind(0), rm.unbind(0), direct.unbind(0)
+    dzn, crv, rmv, dirv = dG[:, :, 1:].unbind(0), Cr.unbind(0), rm.unbind(0), direct.unbind(0)
     dar, dan = dG[:, :, 0].unbind(0), dG[:, :, 2].unbind(0)  # (B, H) each
     darz = dG.view(T, B, G)[..., :2 * H].unbind(0)  # (B, 2H)
     wrz, wn = w[:2 * H], w[2 * H:]  # (2H, H), (H, H)
@@ -279,7 +286,7 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     tmp = xp.new_empty(B, H) if m is not None else None
     for t in range(T - 1, -1, -1):
         d = dsv[t + 1]  # (B, H) total dL/dh_t
-        torch.mul(mv[t], dsu[t + 1], out=dzn[t])
+        dzn[t].mul_(dsu[t + 1])  # [da_z, da_n] = d * coefficients, in place
         src_n = _ln_backward_step(dan[t], ln_hn_w, lnn[0][t], lnn[1][t], lnn[2][t]) if ln else dan[t]
         torch.mm(src_n, wn, out=drh)
         torch.mul(drh, crv[t], out=dar[t])
