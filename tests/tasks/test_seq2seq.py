@@ -377,3 +377,17 @@ def test_replace_unk_copies_the_most_attended_source_word():
     h = Hypothesis(out, -1.0, -1.0, attention)
     assert tr._translation(src_ids, h).text == "Bonjour <unk> ."
     assert tr._translation(src_ids, h, replace_unk=True).text == "Bonjour Tom ."
+
+
+def test_tsv_inside_zip_and_gz(tmp_path):
+    import gzip
+    import zipfile
+    text = "Go.\tVa !\tCC-BY 2.0 (France) Attribution: tatoeba.org\nHi.\tSalut !\n"
+    with zipfile.ZipFile(tmp_path / "fra-eng.zip", "w") as zf:
+        zf.writestr("_about.txt", "about the corpus")
+        zf.writestr("fra.txt", text)
+    pairs = read_tsv(tmp_path / "fra-eng.zip")
+    assert [(p.source, p.target) for p in pairs] == [("Go.", "Va !"), ("Hi.", "Salut !")]
+    (tmp_path / "p.tsv.gz").write_bytes(gzip.compress((text + "broken\n").encode()))
+    with pytest.raises(DataError, match=r"p.tsv.gz: 1 bad line\(s\) of 3: line 3"):
+        read_tsv(tmp_path / "p.tsv.gz")

@@ -71,7 +71,36 @@ def parse_tsv(text: str, path: str = "<text>", reverse: bool = False, on_bad: st
 
 
 def read_tsv(path: str | Path, reverse: bool = False, on_bad: str = "error") -> List[Pair]:
-    return parse_tsv(read_text(path), str(path), reverse, on_bad)
+    """Pairs from a TSV file, a ``.gz`` of one, or a ``.zip`` holding one (the Anki ``fra-eng.zip``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".gz", ".zip") or not path.is_file():
+        return parse_tsv(read_text(path), str(path), reverse, on_bad)
+    name, text = read_compressed(path)
+    return parse_tsv(text, name, reverse, on_bad)
+
+
+def read_compressed(path: Path) -> Tuple[str, str]:
+    """``(name for messages, UTF-8 text)`` of a .gz file or of the one text member of a .zip."""
+    import gzip
+    import zipfile
+    try:
+        if path.suffix.lower() == ".gz":
+            raw, name = gzip.decompress(path.read_bytes()), str(path)
+        else:
+            with zipfile.ZipFile(path) as zf:
+                members = [m for m in zf.namelist() if m.lower().endswith((".txt", ".tsv"))
+                           and not Path(m).name.startswith("_")]
+                if len(members) != 1:
+                    raise DataError(f"{path}: expected one .txt or .tsv file inside, found "
+                                    f"{members or 'none'}")
+                raw, name = zf.read(members[0]), f"{path}:{members[0]}"
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise DataError(f"{path}: cannot decompress: {err}") from err
+    try:
+        return name, raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as err:
+        raise DataError(f"{name}: not valid UTF-8 at byte offset {err.start}") from err
 
 
 def read_parallel(source: str | Path, target: str | Path, on_bad: str = "error") -> List[Pair]:
