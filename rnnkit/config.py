@@ -95,6 +95,8 @@ class TrainConfig:
     seed: int = opt(0, "random seed (model init, dropout, shuffling)")
     deterministic: bool = opt(False, "use deterministic algorithms only")
     device: str = opt("auto", "where to train", ("auto", "cpu", "cuda"))
+    threads: int = opt(0, "CPU threads for torch (0 = torch's default); 1 is often fastest for small "
+                          "recurrent layers and on a busy machine")
     precision: str = opt("fp32", "numeric precision", ("fp32", "bf16", "fp16"))
     nan_policy: str = opt("skip", "on a non-finite loss/gradient: skip the update, roll back, or stop",
                           ("skip", "rollback", "raise"))
@@ -109,7 +111,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "bptt", "accumulate", "log_every", "max_bad_steps"):
             _positive(name, getattr(self, name))
         for name in ("bptt_k2", "warmup_steps", "patience", "eval_every", "max_steps",
-                     "checkpoint_every", "max_eval_batches", "weight_decay", "clip_norm",
+                     "checkpoint_every", "max_eval_batches", "threads", "weight_decay", "clip_norm",
                      "clip_value", "max_time", "min_lr", "momentum", "plateau_patience"):
             _positive(name, getattr(self, name), allow_zero=True)
         _positive("lr", self.lr)

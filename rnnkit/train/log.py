@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -68,8 +69,9 @@ def _fmt_time(seconds: float) -> str:
 class Progress:
     """A tqdm bar on a terminal, plain lines otherwise (``mode``: auto, bar, plain, none)."""
 
-    def __init__(self, mode: str, log_every: int, stream=None):
+    def __init__(self, mode: str, log_every: int, stream=None, max_time: float = 0.0):
         self.stream = stream or sys.stderr
+        self.deadline = time.perf_counter() + max_time if max_time else None
         if mode == "auto":
             mode = "bar" if self.stream.isatty() else "plain"
         self.mode, self.log_every, self.bar = mode, log_every, None
@@ -79,10 +81,15 @@ class Progress:
         self.t0, self.done0 = time.perf_counter(), done
         if self.mode == "bar":
             from tqdm import tqdm
-            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}",
-                            file=self.stream, dynamic_ncols=True, leave=True, unit="upd")
+            size = shutil.get_terminal_size()  # tqdm's own query reports no rows on some terminals (no bar)
+            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", file=self.stream,
+                            ncols=size.columns, nrows=max(size.lines, 2), leave=True, unit="upd",
+                            bar_format="{desc} {percentage:3.0f}%|{bar:10}| {n_fmt}/{total_fmt} "
+                                       "[{elapsed}<{remaining}]{postfix}")
 
     def update(self, done: int, stats: dict) -> None:
+        if self.deadline is not None:  # a time budget: show what is left of it
+            stats = {**stats, "left": _fmt_time(self.deadline - time.perf_counter())}
         if self.mode == "bar":
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix_str(_postfix(stats), refresh=False)
@@ -90,7 +97,7 @@ class Progress:
             rate = (done - self.done0) / max(time.perf_counter() - self.t0, 1e-9)
             left = (self.total - done) / rate if rate > 0 else 0.0
             print(f"epoch {self.epoch + 1}/{self.epochs} {done}/{self.total} {_postfix(stats)} "
-                  f"left {_fmt_time(left)}", file=self.stream, flush=True)
+                  f"epoch left {_fmt_time(left)}", file=self.stream, flush=True)
 
     def message(self, text: str) -> None:
         if self.bar is not None:

@@ -95,6 +95,8 @@ class Trainer:
                  metadata: dict | None = None, callbacks: Sequence[Any] = ()):
         self.cfg = config
         self.device = runtime.resolve_device(config.device)
+        if config.threads:
+            torch.set_num_threads(config.threads)
         self.model = model.to(self.device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.meter = meter
@@ -133,7 +135,7 @@ class Trainer:
             runtime.seed_everything(cfg.seed, cfg.deterministic)
         self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard,
                               resume_step=self.step if resume else None) if self.run_dir else None
-        self.progress = Progress(cfg.progress, cfg.log_every)
+        self.progress = Progress(cfg.progress, cfg.log_every, max_time=cfg.max_time)
         self._snapshot()
         self._n_batches = len(train)
         t0 = time.perf_counter()
