@@ -391,3 +391,15 @@ def test_tsv_inside_zip_and_gz(tmp_path):
     (tmp_path / "p.tsv.gz").write_bytes(gzip.compress((text + "broken\n").encode()))
     with pytest.raises(DataError, match=r"p.tsv.gz: 1 bad line\(s\) of 3: line 3"):
         read_tsv(tmp_path / "p.tsv.gz")
+
+
+@pytest.mark.parametrize("bidirectional,enc_layers,dec_layers", [(False, 1, 3), (True, 3, 1)])
+def test_encoder_and_decoder_depths_may_differ(bidirectional, enc_layers, dec_layers):
+    torch.manual_seed(0)
+    cfg = Seq2SeqModelConfig(cell="lstm", embedding=8, hidden=6, encoder_layers=enc_layers,
+                             decoder_layers=dec_layers, bidirectional=bidirectional, dropout=0.0)
+    model = Seq2SeqModel(cfg, 13, 11).eval()
+    batch = padded_batch()
+    state = model.encode(batch.src, batch.src_lengths)
+    assert len(state.rnn) == dec_layers and state.memory.shape == (3, 5, 6 * (2 if bidirectional else 1))
+    torch.testing.assert_close(model(batch).loss, step_by_step_loss(model, batch), rtol=1e-5, atol=1e-6)
