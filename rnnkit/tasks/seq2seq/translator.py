@@ -43,11 +43,11 @@ def checkpoint_path(run: str | Path, which: str = "best") -> Path:
     if run.is_file():
         return run
     path = run / "checkpoints" / f"{which}.safetensors"
-    if not path.is_file() and which == "best":
-        path = run / "checkpoints" / "last.safetensors"
     if not path.is_file():
-        raise CheckpointError(f"{run}: no checkpoint found (expected {run}/checkpoints/best.safetensors); "
-                              "is this a run directory of `rnnkit train translate`?")
+        other = run / "checkpoints" / ("last" if which == "best" else "best")
+        hint = f" (there is {other.name}: use --checkpoint {other.stem})" if other.is_file() else \
+            "; is this a run directory of `rnnkit train translate`?"
+        raise CheckpointError(f"{run}: no checkpoint {path}{hint}")
     return path
 
 
