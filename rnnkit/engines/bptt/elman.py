@@ -18,6 +18,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..base import DirectionJob, DirectionResult, Request
 from ._common import (activate_, activation_grad, activation_reason, common_reason, grad_buffer,
@@ -63,6 +64,7 @@ class ElmanFunction(torch.autograd.Function):
         return S[1:], S[T].clone()
 
     @staticmethod
+    @once_differentiable  # the backward pass itself is not differentiable: say so if asked
     def backward(ctx, grad_states, grad_final):
         w, S, Y, m, zone, valid = ctx.saved_tensors
         T, B, H = grad_states.shape

@@ -26,6 +26,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..base import DirectionJob, DirectionResult, Request
 from ._common import common_reason, grad_buffer, keep_weight, mix_, run_single_state, step_views
@@ -106,6 +107,7 @@ class GRUFunction(torch.autograd.Function):
         return S[1:], S[T].clone()
 
     @staticmethod
+    @once_differentiable  # the backward pass itself is not differentiable: say so if asked
     def backward(ctx, grad_states, grad_final):
         xp, w, b, ln_w, ln_hn_w, S, m, zone, valid, *rest = ctx.saved_tensors
         bufs = dict(zip(ctx.saved_names, rest))

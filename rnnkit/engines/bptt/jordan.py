@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from ..base import DirectionJob, DirectionResult, Request
 from ._common import (activate_, activation_grad, activation_reason, common_reason, grad_buffer,
@@ -73,6 +74,7 @@ class JordanFunction(torch.autograd.Function):
         return S[1:], S[T].clone()
 
     @staticmethod
+    @once_differentiable  # the backward pass itself is not differentiable: say so if asked
     def backward(ctx, grad_states, grad_final):
         w_hy, w_yh, S, Y, Hh, m, zone, valid = ctx.saved_tensors
         act, out_act = ctx.acts
