@@ -87,9 +87,12 @@ def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, back
             bh = bh_min
             while triton.cdiv(H, bh) > sms:
                 bh *= 2
-            if HP * NGP * bh <= big:
-                BH = bh  # the widest grid whose W slice fits on chip
-        resident = HP * NGP * BH <= (limit if wide else big)
+            # the widest grid whose W slice fits on chip; a slice over 16K elements leaves room for
+            # one 16-row batch tile only, which won at B=16 (H=768: 1.55x -> 1.94x cuDNN) and lost
+            # at B >= 64 (H=1024: 1.17x -> 0.92x), so it is taken for B <= 16 only
+            if HP * NGP * bh <= limit or (HP * NGP * bh <= big and B <= 16):
+                BH = bh
+        resident = HP * NGP * BH <= (limit if wide or B > 16 else big)
         if resident:
             BB = min(BB, max(16, (limit if HP * NGP * BH > limit else 2 * limit) // HP))
     while triton.cdiv(H, BH) > sms:

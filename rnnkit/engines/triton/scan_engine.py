@@ -27,11 +27,16 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def _blocks(T: int, B: int, H: int, backward: bool = False):
+def _blocks(T: int, B: int, H: int, backward: bool = False, mode: int = 0):
     """(BT, BC, warps): tiles of BT steps by BC channels, one program per (batch row, BC channels).
-    From the H100 sweep at T=4096, B=16, H=512 (bench/NOTES_gpu.md): forward BT=64, BC=16, 4 warps
-    (2.2 TB/s fp32, 1.0 bf16); backward BT=128, BC=32, 8 warps (2.1 TB/s fp32, 1.2 bf16)."""
-    BT, BC, warps = (128, 32, 8) if backward else (64, 16, 4)
+    From the H100 runs at T=4096, B=16, H=512 (bench/NOTES_gpu.md). minGRU: forward BT=64, BC=16,
+    4 warps; backward BT=128, BC=32, 8 warps (fwd+bwd 0.99 -> 0.85 ms fp32). minLSTM kept the first
+    tiles (forward BT=128, BC=32, 8 warps; backward BT=64, BC=32, 8 warps): the minGRU tiles made
+    it slower (1.39 -> 1.77 ms)."""
+    if mode == 0:
+        BT, BC, warps = (128, 32, 8) if backward else (64, 16, 4)
+    else:
+        BT, BC, warps = (64, 32, 8) if backward else (128, 32, 8)
     BC = min(BC, max(16, triton.next_power_of_2(H)))
     BT = min(BT, max(16, triton.next_power_of_2(T)))
     if interpreting():
@@ -51,7 +56,7 @@ class MinRNNScanFunction(torch.autograd.Function):
         out = torch.empty(T, B, H, device=xp.device, dtype=xp.dtype)
         h0c = h0.contiguous() if h0 is not None else None
         vc = valid.reshape(T, B).to(torch.int8).contiguous() if valid is not None else None
-        BT, BC, warps = _blocks(T, B, H)
+        BT, BC, warps = _blocks(T, B, H, mode=mode)
         grid = (B, triton.cdiv(H, BC))
         minrnn_scan_fwd_kernel[grid](xp, h0c if h0c is not None else xp, vc if vc is not None else xp,
                                      out, T, B, H, MODE=mode, POSITIVE=positive,
@@ -69,7 +74,7 @@ class MinRNNScanFunction(torch.autograd.Function):
         dout = dout.contiguous()
         dxp = torch.empty_like(xp)
         dh0 = torch.empty_like(h0) if h0 is not None else None
-        BT, BC, warps = _blocks(T, B, H, backward=True)
+        BT, BC, warps = _blocks(T, B, H, backward=True, mode=ctx.mode)
         grid = (B, triton.cdiv(H, BC))
         minrnn_scan_bwd_kernel[grid](xp, h0 if h0 is not None else xp, vc if vc is not None else xp,
                                      out, dout, dxp, dh0 if dh0 is not None else xp, T, B, H,
