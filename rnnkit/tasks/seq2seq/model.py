@@ -141,7 +141,12 @@ class Seq2SeqModel(nn.Module):
     # ------------------------------------------------------------------ decoder
     def decode_step(self, y_prev: Tensor, state: DecodeState) -> Tuple[Tensor, Optional[Tensor], DecodeState]:
         """One step: previous tokens (B,) -> (logits (B, V), attention weights (B, S) or None, state)."""
-        parts = [self.drop(self.tgt_embedding(y_prev))]                       # (B, E)
+        att, weights, state = self._step_features(self.drop(self.tgt_embedding(y_prev)), state)
+        return self.generator(self.drop(att)), weights, state
+
+    def _step_features(self, emb: Tensor, state: DecodeState) -> Tuple[Tensor, Optional[Tensor], DecodeState]:
+        """The recurrence of one step from the embedded previous token (B, E): attentional vector (B, F)."""
+        parts = [emb]
         if self.cfg.attention == "bahdanau":
             ctx, weights = self.attention(state.query, state.keys, state.memory, state.mask)
             parts.append(ctx)                                                 # (B, M)
@@ -161,8 +166,7 @@ class Seq2SeqModel(nn.Module):
                 ctx, weights = self.attention(h, state.keys, state.memory, state.mask)
             feat = torch.cat([h, ctx], dim=-1)                                # (B, Hd + M)
         att = torch.tanh(self.combine(feat))                                  # (B, F)
-        logits = self.generator(self.drop(att))                               # (B, V)
-        return logits, weights, replace(state, rnn=rnn, feed=att if self.cfg.input_feed else None, query=h)
+        return att, weights, replace(state, rnn=rnn, feed=att if self.cfg.input_feed else None, query=h)
 
     def whole_sequence_ok(self, ratio: float) -> bool:
         """Whether the decoder can run over the whole target at once (no step-to-step feedback)."""
@@ -181,20 +185,31 @@ class Seq2SeqModel(nn.Module):
         return self.generator(self.drop(torch.tanh(self.combine(feat)))), weights
 
     def _decode_loop(self, tgt_in: Tensor, state: DecodeState, ratio: float) -> Tuple[Tensor, Optional[Tensor]]:
-        logits, weights = [], []
-        y = tgt_in[:, 0]
-        for t in range(tgt_in.shape[1]):
-            if t > 0 and ratio < 1.0:
-                predicted = logits[-1].detach().argmax(-1)                    # (B,)
-                gold = torch.rand(y.shape[0], device=y.device) < ratio
-                y = torch.where(gold, tgt_in[:, t], predicted)
-            elif t > 0:
-                y = tgt_in[:, t]
-            step_logits, w, state = self.decode_step(y, state)
-            logits.append(step_logits)
-            weights.append(w)
-        attn = torch.stack(weights, dim=1) if weights[0] is not None else None
-        return torch.stack(logits, dim=1), attn                                # (B, T, V), (B, T, S)
+        """Step by step. Teacher-forced (ratio 1): embeddings and the output projection run once over
+        all steps. Sampling (ratio < 1): each step's arg-max token replaces the gold one with
+        probability 1 - ratio, per sequence."""
+        T = tgt_in.shape[1]
+        if ratio >= 1.0:
+            emb = self.drop(self.tgt_embedding(tgt_in))                       # (B, T, E)
+            feats, weights = [], []
+            for t in range(T):
+                att, w, state = self._step_features(emb[:, t], state)
+                feats.append(att)
+                weights.append(w)
+            logits = self.generator(self.drop(torch.stack(feats, dim=1)))    # (B, T, V)
+        else:
+            steps, weights = [], []
+            y = tgt_in[:, 0]
+            for t in range(T):
+                if t > 0:
+                    gold = torch.rand(y.shape[0], device=y.device) < ratio
+                    y = torch.where(gold, tgt_in[:, t], steps[-1].detach().argmax(-1))
+                step_logits, w, state = self.decode_step(y, state)
+                steps.append(step_logits)
+                weights.append(w)
+            logits = torch.stack(steps, dim=1)                                # (B, T, V)
+        attn = torch.stack(weights, dim=1) if weights[0] is not None else None  # (B, T, S)
+        return logits, attn
 
     # ------------------------------------------------------------------ training
     def forward(self, batch: Seq2SeqBatch, *, step_by_step: bool = False) -> Seq2SeqOutput:
