@@ -159,3 +159,21 @@ def test_demo_runs_briefly(tmp_path, capsys, monkeypatch):
     assert "--- generated" in out and str(tmp_path / "demo") in out
     assert (tmp_path / "demo" / "plots" / "curves.png").exists()
     assert (tmp_path / "demo" / "diagnostics" / "gradient_flow.png").exists()
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "subword"])
+def test_word_and_subword_models_from_a_directory(tmp_path, capsys, tokenizer):
+    data = tmp_path / "texts"
+    data.mkdir()
+    (data / "a.txt").write_text(TEXT)
+    (data / "b.txt").write_text(TEXT.upper())
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(data), "--out", str(run), "--tokenizer", tokenizer,
+                 "--vocab-size", "300"] + TINY + ["--epochs", "1", "--bptt", "8"]) == 0
+    capsys.readouterr()
+    assert main(["generate", str(run), "--prompt", "the", "--length", "5", "--seed", "0"]) == 0
+    assert capsys.readouterr().out.startswith("the")
+    assert main(["evaluate", str(run), "--data", str(data / "a.txt"), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert m["chars"] == len(TEXT) and m["tokens"] < len(TEXT) / 2  # fewer tokens than characters
+    assert m["bpc"] < m["loss"] / 0.6931471805599453  # per character, not per token
