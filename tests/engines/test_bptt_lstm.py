@@ -8,6 +8,7 @@ from torch.testing import assert_close
 import rnnkit
 from rnnkit.cells.lstm import LSTMCell, LSTMConfig
 from rnnkit.engines.base import EngineError
+from rnnkit.engines.bptt import _lstm_factors as lstm_factors
 from rnnkit.engines.bptt import _lstm_function as lstm_function
 from rnnkit.engines.bptt import lstm as bptt_lstm
 from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
@@ -48,16 +49,34 @@ GRADCHECK_CASES = {
 }
 
 
-@pytest.fixture(params=["tanh", "sigmoid-tanh"])
+MODES = {  # name -> (SIGMOID_TANH_MIN_UNITS, CHUNK_UNITS)
+    "tanh-one-chunk": (10**9, 10**9),
+    "sigmoid-tanh-step-chunks": (0, 1),  # chunks of one step
+    "tanh-chunks": (10**9, 20),  # chunks of 2 steps at B = H = 3, of 1 at B = H = 4
+}
+
+
+def _set_mode(monkeypatch, name):
+    """Both ways the forward computes tanh (directly, and as 2 * sigmoid(2x) - 1, taken at large B * H
+    on CPU) and backward factor chunks from one step to the whole sequence."""
+    tanh_units, chunk_units = MODES[name]
+    monkeypatch.setattr(lstm_function, "SIGMOID_TANH_MIN_UNITS", tanh_units)
+    monkeypatch.setattr(lstm_factors, "CHUNK_UNITS", chunk_units)
+    return name
+
+
+@pytest.fixture(params=list(MODES))
+def mode(request, monkeypatch):
+    return _set_mode(monkeypatch, request.param)
+
+
+@pytest.fixture(params=["tanh-one-chunk", "sigmoid-tanh-step-chunks"])
 def tanh_mode(request, monkeypatch):
-    """Both ways the forward computes tanh: directly, and as 2 * sigmoid(2x) - 1 (large B * H on CPU)."""
-    if request.param == "sigmoid-tanh":
-        monkeypatch.setattr(lstm_function, "SIGMOID_TANH_MIN_UNITS", 0)
-    return request.param
+    return _set_mode(monkeypatch, request.param)
 
 
 @pytest.mark.parametrize("case", list(GRADCHECK_CASES))
-def test_function_gradcheck(case, tanh_mode):
+def test_function_gradcheck(case, mode):
     opt = GRADCHECK_CASES[case]
     T, B, H = 4, 3, 3
     P = 2 if opt.get("proj") else H
@@ -77,7 +96,7 @@ def test_function_gradcheck(case, tanh_mode):
     assert torch.autograd.gradcheck(lambda *a: LSTMBPTTFunction.apply(*a, masks), tuple(inputs))
 
 
-def test_function_gradcheck_eval_zoneout_broadcast_masks(tanh_mode):
+def test_function_gradcheck_eval_zoneout_broadcast_masks(mode):
     """Evaluation zoneout masks are (T, 1, 1) constants broadcast over batch and units."""
     T, B, H = 3, 2, 3
     gen = torch.Generator().manual_seed(3)

@@ -27,6 +27,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ...cells.base import layer_norm
+from ._lstm_factors import ChunkFactors
 
 #: the cells' LayerNorm epsilon (the default of ``rnnkit.cells.base.layer_norm``)
 LN_EPS: float = inspect.signature(layer_norm).parameters["eps"].default
@@ -60,11 +61,11 @@ def _ln_stats(stats: List[tuple], dtype) -> tuple:
     return mean, rstd
 
 
-def _ln_backward_step(a: Tensor, xhat: Tensor, n: int) -> Tensor:
+def _ln_backward_step(a: Tensor, xhat: Tensor, n: int, out: Optional[Tensor] = None) -> Tensor:
     """dx = a - mean(a) - x_hat * mean(a * x_hat) for a = dy * w * rstd and x_hat, both (B, N)."""
     s1 = a.sum(1, keepdim=True)  # (B, 1)
     s2 = torch.mul(a, xhat).sum(1, keepdim=True)  # (B, 1)
-    return torch.addcmul(a, xhat, s2, value=-1.0 / n).sub_(s1, alpha=1.0 / n)  # (B, N)
+    return torch.addcmul(a, xhat, s2, value=-1.0 / n, out=out).sub_(s1, alpha=1.0 / n)  # (B, N)
 
 
 def _prev(first: Tensor, seq: Tensor) -> Tensor:
@@ -195,8 +196,9 @@ class LSTMBPTTFunction(torch.autograd.Function):
         m: LSTMMasks = ctx.masks
         T, B, G4 = G.shape
         H, P = G4 // 4, w_hh.shape[1]
-        dtype = G.dtype
-        pre = _BackwardPrep(G, Cn, TC, C, c0, peep, ln_c_w, ctx.stats_c, m)
+        ln_c = (ln_c_w,) + _ln_stats(ctx.stats_c, G.dtype) if ln_c_w is not None else None
+        ln_hh = (R,) + _ln_stats(ctx.stats_r, G.dtype) if R is not None else None
+        fac = ChunkFactors(G, TC, C, Cn, c0, peep, ln_c, ln_hh)
 
         dY = d_hidden * m.valid if (d_hidden is not None and m.valid is not None) else d_hidden  # (T, B, P)
         dCs = d_cseq * m.valid if (d_cseq is not None and m.valid is not None) else d_cseq  # (T, B, H)
@@ -213,24 +215,24 @@ class LSTMBPTTFunction(torch.autograd.Function):
         dG_ifg = dG[:, :, :3 * H].unflatten(-1, (3, H)).unbind(0)  # T x (B, 3, H)
         dG_i, dG_f = dG[:, :, :H].unbind(0), dG[:, :, H:2 * H].unbind(0)  # T x (B, H)
         dG_o = dG[:, :, 3 * H:].unbind(0)  # T x (B, H)
-        f_s = G[:, :, H:2 * H].unbind(0)  # T x (B, H)
-        if R is not None:  # LayerNorm on the recurrent pre-activation
-            mu_r, rs_r = _ln_stats(ctx.stats_r, dtype)  # (T, B, 1) each
-            rhat = (R - mu_r).mul_(rs_r)  # (T, B, 4H) normalised W_hh h_{t-1}
-            rhats, rs_rs = rhat.unbind(0), rs_r.unbind(0)
-            dr_list: List[Tensor] = []  # dL/d(W_hh h_{t-1}) (B, 4H) per step, reversed
-        if pre.chat is not None:
-            chats = pre.chat.unbind(0)
+        DR = torch.empty_like(R) if R is not None else None  # (T, B, 4H) dL/d(W_hh h_{t-1})
+        DRs = DR.unbind(0) if DR is not None else None
         keep_h = m.keep_h.unbind(0) if m.keep_h is not None else None
         keep_c = m.keep_c.unbind(0) if m.keep_c is not None else None
         new_h = (1 - m.keep_h).unbind(0) if m.keep_h is not None else None
         new_c = (1 - m.keep_c).unbind(0) if m.keep_c is not None else None
         w_ci, w_cf, w_co = (peep[0], peep[1], peep[2]) if peep is not None else (None, None, None)
-        Q, TCDo, PD = pre.Q.unbind(0), pre.TCDo.unbind(0), pre.PD.unbind(0)
         dhn_list: List[Tensor] = []  # dL/dh_new (B, P) per step, reversed (projection)
-        dhf_list: List[Tensor] = []  # dL/d(o * tanh(.)) (B, H) per step, reversed (LayerNorm on c)
 
+        lo = hi = T  # the chunk [lo, hi) whose factors are in fac
         for t in range(T - 1, -1, -1):
+            if t < lo:
+                if hi > lo:
+                    fac.reduce(lo, hi, dG)
+                hi, lo = t + 1, max(0, t + 1 - fac.K)
+                F = fac.fill(lo, hi)
+                Q, TCDo, PD, f_s = F["Q"], F["TCDo"], F["PD"], F["f"]
+            k = t - lo
             if keep_h is not None:  # state = lerp(new, old, keep)
                 dh_state = dh  # (B, P) dL/dh state at t; keep * dh_state goes to h_{t-1}
                 dh = dh * new_h[t]  # (B, P) dL/dh_new
@@ -242,16 +244,16 @@ class LSTMBPTTFunction(torch.autograd.Function):
                 dhf = torch.mm(dh, w_hr)  # (B, H)
             else:
                 dhf = dh
-            dgo = torch.mul(dhf, TCDo[t], out=dG_o[t])  # (B, H)
-            if pre.chat is not None:
-                dhf_list.append(dhf)
-                dc += _ln_backward_step(dhf * Q[t], chats[t], H)  # (B, H)
+            dgo = torch.mul(dhf, TCDo[k], out=dG_o[t])  # (B, H)
+            if ln_c is not None:
+                F["dhf"][k].copy_(dhf)
+                dc += _ln_backward_step(dhf * Q[k], F["chat"][k], H)  # (B, H)
             else:
-                dc.addcmul_(dhf, Q[t])  # (B, H)
+                dc.addcmul_(dhf, Q[k])  # (B, H)
             if w_co is not None:
                 dc.addcmul_(dgo, w_co)
-            torch.mul(dc.unsqueeze(1), PD[t], out=dG_ifg[t])  # (B, 3, H) i, f, g
-            dc.mul_(f_s[t])  # (B, H) dL/dc_{t-1} through the forget gate
+            torch.mul(dc.unsqueeze(1), PD[k], out=dG_ifg[t])  # (B, 3, H) i, f, g
+            dc.mul_(f_s[k])  # (B, H) dL/dc_{t-1} through the forget gate
             if w_ci is not None:
                 dc.addcmul_(dG_i[t], w_ci).addcmul_(dG_f[t], w_cf)
             if keep_c is not None:
@@ -259,9 +261,8 @@ class LSTMBPTTFunction(torch.autograd.Function):
             if dCs is not None and t > 0:
                 dc += dCs[t - 1]
             if R is not None:
-                a = torch.mul(dGs[t], ln_hh_w).mul_(rs_rs[t])  # (B, 4H)
-                dgw = _ln_backward_step(a, rhats[t], G4)  # (B, 4H)
-                dr_list.append(dgw)
+                a = torch.mul(dGs[t], ln_hh_w).mul_(F["rs_r"][k])  # (B, 4H)
+                dgw = _ln_backward_step(a, F["rhat"][k], G4, out=DRs[t])  # (B, 4H)
             else:
                 dgw = dGs[t]  # (B, 4H)
             base = dY[t - 1] if (dY is not None and t > 0) else None  # (B, P)
@@ -273,63 +274,30 @@ class LSTMBPTTFunction(torch.autograd.Function):
                     dh += base
             else:
                 dh = torch.mm(dgw, w_hh) if base is None else torch.addmm(base, dgw, w_hh)  # (B, P)
+        fac.reduce(lo, hi, dG)
 
         need = ctx.needs_input_grad
-        flat = (T * B, -1)
-        h_prev = _prev(h0, Hs)  # (T, B, P)
-        if m.h_mask is not None:
-            h_prev = h_prev * m.h_mask
-        dgw_all = torch.stack(dr_list[::-1]) if R is not None else dG  # (T, B, 4H)
-        d_w_hh = torch.mm(dgw_all.reshape(flat).t(), h_prev.reshape(flat)) if need[1] else None  # (4H, P)
+        d_w_hh = _recurrent_weight_grad(DR if R is not None else dG, h0, Hs, m.h_mask) if need[1] else None
         d_w_hr = None
         if w_hr is not None and need[4]:
             dhn = torch.stack(dhn_list[::-1])  # (T, B, P)
-            d_w_hr = torch.mm(dhn.reshape(flat).t(), HF.reshape(flat))  # (P, H)
-        d_peep = None
-        if peep is not None and need[5]:
-            d_peep = torch.stack([(dG[:, :, :H] * pre.c_prev).sum((0, 1)),
-                                  (dG[:, :, H:2 * H] * pre.c_prev).sum((0, 1)),
-                                  (dG[:, :, 3 * H:] * Cn).sum((0, 1))])  # (3, H)
-        d_ln_hh_w = d_ln_hh_b = None
-        if R is not None:
-            d_ln_hh_w = (dG * rhat).sum((0, 1)) if need[6] else None  # (4H,)
-            d_ln_hh_b = dG.sum((0, 1)) if need[7] else None  # (4H,)
-        d_ln_c_w = d_ln_c_b = None
-        if pre.chat is not None:
-            o = G[:, :, 3 * H:]  # (T, B, H)
-            d_cout = torch.stack(dhf_list[::-1]) * o * (1 - TC * TC)  # (T, B, H) dL/dLN(c)
-            d_ln_c_w = (d_cout * pre.chat).sum((0, 1)) if need[8] else None  # (H,)
-            d_ln_c_b = d_cout.sum((0, 1)) if need[9] else None  # (H,)
+            d_w_hr = torch.mm(dhn.reshape(T * B, P).t(), HF.reshape(T * B, H))  # (P, H)
+        d_peep = fac.d_peep if peep is not None and need[5] else None  # (3, H)
+        d_ln_hh_w = fac.d_ln_hh_w if R is not None and need[6] else None  # (4H,)
+        d_ln_hh_b = fac.d_ln_hh_b if R is not None and need[7] else None  # (4H,)
+        d_ln_c_w = fac.d_ln_c_w if ln_c is not None and need[8] else None  # (H,)
+        d_ln_c_b = fac.d_ln_c_b if ln_c is not None and need[9] else None  # (H,)
         d_h0 = dh if need[2] else None  # (B, P)
         d_c0 = dc if need[3] else None  # (B, H)
         return (dG, d_w_hh, d_h0, d_c0, d_w_hr, d_peep, d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, None)
 
 
-class _BackwardPrep:
-    """Per-step factors of the backward pass, computed for all steps at once before the loop.
-
-    Q (T, B, H): dL/dc_new = Q * dL/dhf without LayerNorm on c: o * (1 - tanh^2(c));
-        with it: o * (1 - tanh^2(LN(c))) * w_c * rstd_c (then the LN backward step).
-    TCDo (T, B, H): tanh(.) * o * (1 - o), so dL/dpre_o = dL/dhf * TCDo.
-    PD (T, B, 3, H): dL/dpre_{i,f,g} = dL/dc_new * PD: [g * i(1-i), c_{t-1} * f(1-f), i * (1 - g^2)].
-    chat (T, B, H): c_new normalised by the LayerNorm on c, or None.
-    """
-
-    def __init__(self, G, Cn, TC, C, c0, peep, ln_c_w, stats_c, m: LSTMMasks):
-        H = Cn.shape[-1]
-        i, f, g, o = G[:, :, :H], G[:, :, H:2 * H], G[:, :, 2 * H:3 * H], G[:, :, 3 * H:]  # (T, B, H)
-        self.c_prev = _prev(c0, C)  # (T, B, H)
-        self.TCDo = TC * o * (1 - o)  # (T, B, H)
-        dtanh = 1 - TC * TC  # (T, B, H)
-        self.chat = None
-        if ln_c_w is not None:
-            mu_c, rs_c = _ln_stats(stats_c, G.dtype)  # (T, B, 1) each
-            self.chat = (Cn - mu_c).mul_(rs_c)  # (T, B, H)
-            self.Q = o * dtanh * ln_c_w * rs_c  # (T, B, H)
-        else:
-            self.Q = o * dtanh  # (T, B, H)
-        PD = torch.empty(G.shape[0], G.shape[1], 3, H, dtype=G.dtype, device=G.device)  # (T, B, 3, H)
-        torch.mul(g, i * (1 - i), out=PD[:, :, 0])
-        torch.mul(self.c_prev, f * (1 - f), out=PD[:, :, 1])
-        torch.mul(i, 1 - g * g, out=PD[:, :, 2])
-        self.PD = PD
+def _recurrent_weight_grad(dgw: Tensor, h0: Tensor, Hs: Tensor, h_mask: Optional[Tensor]) -> Tensor:
+    """dL/dW_hh = sum_t dgw_t^T (h_{t-1} * h_mask): one matmul over all steps. dgw (T, B, 4H), Hs (T, B, P)."""
+    T, B, G4 = dgw.shape
+    P = Hs.shape[-1]
+    if h_mask is not None:
+        h_prev = _prev(h0, Hs).mul_(h_mask)  # (T, B, P)
+        return torch.mm(dgw.reshape(T * B, G4).t(), h_prev.reshape(T * B, P))  # (4H, P)
+    d_w = torch.mm(dgw[1:].reshape((T - 1) * B, G4).t(), Hs[:-1].reshape((T - 1) * B, P))  # (4H, P)
+    return d_w.addmm_(dgw[0].t(), h0)
