@@ -403,3 +403,16 @@ def test_encoder_and_decoder_depths_may_differ(bidirectional, enc_layers, dec_la
     state = model.encode(batch.src, batch.src_lengths)
     assert len(state.rnn) == dec_layers and state.memory.shape == (3, 5, 6 * (2 if bidirectional else 1))
     torch.testing.assert_close(model(batch).loss, step_by_step_loss(model, batch), rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_flow_diagnostics_over_source_positions(tmp_path):
+    from rnnkit.train.diagnostics import run_diagnostics
+    batch = padded_batch()
+    for attention, feed in (("general", False), ("bahdanau", True)):
+        model = tiny_model(attention, feed, cell="lstm")
+        report = run_diagnostics(model, batch, tmp_path / attention)
+        assert (tmp_path / attention / "gradient_flow.png").is_file()
+        flows = report["grad_norm_last"]
+        assert len(flows) == 4                                              # 2 layers x 2 directions
+        first = next(iter(flows.values())) if isinstance(flows, dict) else flows[0]
+        assert len(first) == batch.src.shape[1] and all(math.isfinite(v) for v in first)

@@ -115,9 +115,12 @@ class Seq2SeqModel(nn.Module):
     # ------------------------------------------------------------------ encoder
     def encode(self, src: Tensor, src_lengths: Tensor) -> DecodeState:
         """src (B, S) ids, src_lengths (B,) -> the decoder's initial state."""
-        B, S = src.shape
         emb = self.drop(self.src_embedding(src))                              # (B, S, E)
         memory, final = self.encoder(emb, lengths=src_lengths.cpu())          # (B, S, M)
+        return self._start(src, src_lengths, memory, final)
+
+    def _start(self, src: Tensor, src_lengths: Tensor, memory: Tensor, final) -> DecodeState:
+        B, S = src.shape
         lengths = src_lengths.to(src.device)
         mask = torch.arange(S, device=src.device).unsqueeze(0) < lengths.unsqueeze(1)  # (B, S)
         rnn = self._bridge(final, B, memory)
@@ -230,6 +233,28 @@ class Seq2SeqModel(nn.Module):
                                        label_smoothing=self.cfg.label_smoothing if self.training else 0.0)
             out.n = int((batch.tgt_out != PAD).sum())
         return out
+
+    def diagnostic_pass(self, batch: Seq2SeqBatch, last_step_only: bool = False):
+        """Teacher-forced loss with the *encoder* run with gradient probes and gate recording, for
+        :mod:`rnnkit.train.diagnostics`: how the error reaches each source position. With
+        ``last_step_only`` the loss is that of each sequence's final target token (``</s>``).
+
+        Returns ``(loss, SequenceResult of the encoder)``.
+        """
+        emb = self.src_embedding(batch.src)                                     # (B, S, E), eval: no dropout
+        result = self.encoder.run(emb, lengths=batch.src_lengths.cpu(), probe_grads=True, record_gates=True)
+        state = self._start(batch.src, batch.src_lengths, result.output, result.state)
+        if self.whole_sequence_ok(1.0):
+            logits, _ = self._decode_whole(batch.tgt_in, state)
+        else:
+            logits, _ = self._decode_loop(batch.tgt_in, state, 1.0)
+        targets = batch.tgt_out
+        if last_step_only:
+            last = (targets != PAD).sum(1) - 1                                   # (B,) index of </s>
+            rows = torch.arange(targets.shape[0], device=targets.device)
+            logits, targets = logits[rows, last].unsqueeze(1), targets[rows, last].unsqueeze(1)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=PAD)
+        return loss, result
 
 
 class Seq2SeqMeter:
