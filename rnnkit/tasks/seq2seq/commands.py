@@ -145,7 +145,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     out = Path(args.hyp_out) if args.hyp_out else Path(args.run) / "eval" / f"{Path(args.data).stem}.hyp.txt"
     from rnnkit.train.runtime import resolve_device
     scores = evaluate_run(args.run, pairs, out, device=str(resolve_device(args.device)), which=args.checkpoint,
-                          **_decode_overrides(args, batch_size=args.batch_size))
+                          **_decode_overrides(args))
     summary = {k: v for k, v in scores.items() if k != "hypotheses"}
     print(json.dumps(summary) if args.json else format_scores(args.data, scores))
     print(f"hypotheses: {out}", file=sys.stderr)
