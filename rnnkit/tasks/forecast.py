@@ -53,6 +53,7 @@ class ForecastModelConfig:
     strategy: str = opt("direct", "multi-step: all horizons at once, or one step fed back", ("direct", "recursive"))
     normalize: str = opt("last", "forecast offsets from each window's last value, or absolute levels",
                          ("last", "none"))
+    highway: bool = opt(True, "add a linear autoregressive map of the window to the network's output (LSTNet)")
     samples: int = opt(200, "sample paths for recursive Gaussian intervals")
     lookback: int = opt(24, "past steps the network reads")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -186,6 +187,8 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     tr_x, tr_y = windows(scaled, origins(0, sp.n_train, L, steps), L, steps, T)
     va_x, va_y = windows(scaled, origins(sp.n_train, sp.n_val_end, L, steps), L, steps, T)
     model = build_model(cfg, series.values.shape[1], T)
+    if not resume:
+        model.init_highway(torch.from_numpy(tr_x), torch.from_numpy(tr_y))
     scale = [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)]
     meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
             "mase_scale": scale, "source": series.source, "split": to_dict(sp), "times": series.times[-2:]}

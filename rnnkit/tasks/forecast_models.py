@@ -16,7 +16,10 @@ output         parameters per step/target  loss
 With ``normalize="last"`` every target channel of a window is shifted by its
 last observed value and the forecast is an offset from it (as NLinear does),
 so a series that leaves the training range (a trend) is still in range for
-the network.  ``strategy="direct"`` emits all H steps at once;
+the network.  With ``highway`` a linear autoregressive map of each target's
+window is added to the network's first output parameter (value, mean, every
+quantile, or the direction logit): the network then models what the linear
+AR part cannot (the "autoregressive highway" of LSTNet, Lai et al. 2018).  ``strategy="direct"`` emits all H steps at once;
 ``"recursive"`` is a one-step model (H = 1) whose forecasts are fed back
 through a sliding window by :func:`recursive_forecast`.
 """
@@ -57,6 +60,28 @@ class Forecaster(nn.Module):
             size = self.encoder.out_size
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(size, steps * n_targets * self.n_params)
+        self.highway = nn.Linear(cfg.lookback, steps) if cfg.highway else None
+
+    @torch.no_grad()
+    def init_highway(self, x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-4) -> None:
+        """Start from the least-squares AR fit of the training windows, with a zero network head.
+
+        x: (N, L, C) scaled windows, y: (N, H, T) scaled targets.  Training then starts exactly at linear
+        autoregression and the network learns what it misses.
+        """
+        if self.highway is None or self.output == "direction":
+            return
+        last = self.shift(x)                                                   # (N, T)
+        feats = (x[..., : self.n_targets] - last[:, None, :]).transpose(1, 2).reshape(-1, x.shape[1])
+        target = (y - last[:, None, :]).transpose(1, 2).reshape(-1, y.shape[1])  # (N*T, H)
+        X = torch.cat([feats, torch.ones(feats.shape[0], 1)], dim=1).double()
+        A = X.T @ X
+        A = A + ridge * A.diagonal().mean() * torch.eye(X.shape[1], dtype=torch.float64)
+        W = torch.linalg.solve(A, X.T @ target.double())                      # (L + 1, H)
+        self.highway.weight.copy_(W[:-1].T.float())
+        self.highway.bias.copy_(W[-1].float())
+        self.head.weight.zero_()
+        self.head.bias.zero_()
 
     def shift(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) last observed target values used as the origin of the forecast (zeros if not normalising)."""
@@ -72,8 +97,13 @@ class Forecaster(nn.Module):
         else:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
             h = self.pool(self.encoder(x, lengths), lengths)
-        out = self.head(self.drop(h))
-        return out.view(x.shape[0], self.steps, self.n_targets, self.n_params)
+        out = self.head(self.drop(h)).view(x.shape[0], self.steps, self.n_targets, self.n_params)
+        if self.highway is None:
+            return out
+        ar = self.highway(x[..., : self.n_targets].transpose(1, 2)).transpose(1, 2)    # (B, H, T)
+        if self.output == "quantile":
+            return out + ar.unsqueeze(-1)
+        return torch.cat([out[..., :1] + ar.unsqueeze(-1), out[..., 1:]], dim=-1)
 
     def forward(self, batch: dict) -> ModelOutput:
         x = batch["inputs"]
