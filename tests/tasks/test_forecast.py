@@ -191,3 +191,16 @@ def test_embedded_series_load():
     co2 = series_set("co2")
     assert len(co2.times) == 526 and co2.season == 12 and np.isfinite(co2.columns["co2"]).all()
     assert len(series_set("sunspots").times) == 309
+
+
+def test_highway_starts_at_the_least_squares_ar_fit():
+    torch.manual_seed(0)
+    m = _model("point", n_features=1, horizon=3)
+    t = torch.arange(60, dtype=torch.float32)
+    series = 0.5 * t + torch.sin(t)                      # linear trend + a period-2pi wave: exactly AR(3) after differencing
+    x = torch.stack([series[i:i + 5] for i in range(50)])[..., None]
+    y = torch.stack([series[i + 5:i + 8] for i in range(50)])[..., None]
+    before = (m.distribution(x)["mean"] - y).abs().mean()
+    m.init_highway(x, y)
+    after = (m.distribution(x)["mean"] - y).abs().mean()
+    assert after < 1e-2 < before
