@@ -147,8 +147,8 @@ class LSTMBPTTFunction(torch.autograd.Function):
                 g.addmm_(hin, w_hh_t)  # G holds xp already
             if w_cif is not None:  # peepholes into i, f from c_{t-1}
                 g_if[t].addcmul_(w_cif, c.unsqueeze(1))
-            if twice:
-                torch.sigmoid_(g_ifg[t])
+            if twice:  # without peepholes o is ready too: one sigmoid over all four gates
+                torch.sigmoid_(g if w_co is None else g_ifg[t])
                 torch.add(neg_one, g_g[t], alpha=2, out=g_g[t])
             else:
                 torch.sigmoid_(g_if[t])
@@ -157,7 +157,8 @@ class LSTMBPTTFunction(torch.autograd.Function):
             cn.addcmul_(g_i[t], g_g[t])
             if w_co is not None:  # peephole into o from c_t
                 g_o[t].addcmul_(w_co, cn)
-            torch.sigmoid_(g_o[t])
+            if w_co is not None or not twice:
+                torch.sigmoid_(g_o[t])
             tc = TCs[t]  # (B, H)
             if ln_c_w is not None:
                 co, mu, rs = torch.native_layer_norm(cn, (H,), ln_c_wf, ln_c_bf, LN_EPS)
