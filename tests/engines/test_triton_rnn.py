@@ -199,3 +199,45 @@ def test_auto_leaves_measured_slower_configs_to_cudnn():
     assert cudnn_faster_reason(req(1024, torch.bfloat16)) is None
     assert cudnn_faster_reason(req(512, engine="triton")) is None
     assert cudnn_faster_reason(req(512, zoneout=0.1)) is None  # cuDNN cannot serve zoneout
+
+
+@pytest.mark.skipif(ON_GPU, reason="float64 gradcheck runs through the interpreter (the GPU dots are TF32-based)")
+@pytest.mark.parametrize("family", ["lstm", "gru", "elman", "peephole", "zoneout", "indrnn"])
+def test_hand_written_backward_gradcheck(family):
+    """gradcheck of the fused autograd Functions (the kernels compute in float32 inside, hence the
+    loose tolerances), with a frozen step (lengths) in every case."""
+    from rnnkit.engines.triton.rnn_engine import FusedIndRNNFunction, fused_rnn
+
+    torch.manual_seed(0)
+    T, B, H = 4, 2, 3
+    d = dict(dtype=torch.float64)
+    valid = torch.ones(T, B, 1, dtype=torch.bool)
+    valid[3:, 1] = False
+    h0 = torch.randn(B, H, **d, requires_grad=True)
+    if family == "indrnn":
+        xp = torch.randn(T, B, H, **d, requires_grad=True)
+        u = torch.rand(H, **d).requires_grad_()
+        fn = lambda xp, u, h0: FusedIndRNNFunction.apply(xp, u, h0, valid, 0)  # noqa: E731
+        args = (xp, u, h0)
+    else:
+        fam = {"peephole": "lstm", "zoneout": "gru"}.get(family, family)
+        NG = {"lstm": 4, "gru": 3, "elman": 1}[fam]
+        xp = torch.randn(T, B, NG * H, **d, requires_grad=True)
+        w = (0.5 * torch.randn(NG * H, H, **d)).requires_grad_()
+        bn = torch.randn(H, **d, requires_grad=True) if fam == "gru" else None
+        c0 = torch.randn(B, H, **d, requires_grad=True) if fam == "lstm" else None
+        peep = torch.randn(3, H, **d, requires_grad=True) if family == "peephole" else None
+        zone = (torch.rand(T, B, H, **d),) if family == "zoneout" else None
+        names = [t for t in (xp, w, bn, h0, c0, peep) if t is not None]
+
+        def fn(*ts):
+            it = iter(ts)
+            a_xp, a_w = next(it), next(it)
+            a_bn = next(it) if bn is not None else None
+            a_h0 = next(it)
+            a_c0 = next(it) if c0 is not None else None
+            a_peep = next(it) if peep is not None else None
+            hs, cs = fused_rnn(a_xp, a_w, a_bn, a_h0, a_c0, valid, fam, "tanh", a_peep, zone)
+            return (hs, cs) if fam == "lstm" else hs
+        args = tuple(names)
+    assert torch.autograd.gradcheck(fn, args, eps=1e-3, atol=2e-3, rtol=2e-2)
