@@ -16,6 +16,15 @@ from rnnkit.tasks.seq2seq.model import Seq2SeqModel, teacher_forcing_ratio
 from rnnkit.tasks.seq2seq.search import beam_search, greedy_search, max_lengths
 from rnnkit.tasks.seq2seq.vocab import BOS, EOS, PAD, Seq2SeqVocab, build_tokenizer
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny shapes: one thread is fastest and does not fight parallel test workers."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 ATTENTIONS = [("bahdanau", True), ("bahdanau", False), ("dot", True), ("dot", False),
               ("general", True), ("general", False), ("none", False)]
 

@@ -12,7 +12,7 @@ from rnnkit.tasks.seq2seq.translator import Translator
 from rnnkit.tasks.translate import dates_config, phrasebook_text, train_translate
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
     """Small models train fastest on one thread (and do not fight parallel test workers)."""
     before = torch.get_num_threads()
