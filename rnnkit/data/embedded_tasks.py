@@ -50,7 +50,7 @@ def digits_sequences() -> tuple[list[np.ndarray], list[str], str]:
     """``(sequences (8, 8) each, labels, source)`` from scikit-learn's digits, rows as time steps."""
     datasets = _need("sklearn.datasets", "digits")
     d = datasets.load_digits()
-    seqs = [img.astype(np.float32) / 16.0 for img in d.images]
+    seqs = [img.astype(np.float32) for img in d.images]  # pixel values 0-16, as the file has them
     return seqs, [str(int(t)) for t in d.target], "scikit-learn load_digits (UCI optdigits), rows as steps"
 
 

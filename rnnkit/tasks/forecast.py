@@ -260,7 +260,7 @@ def load_forecaster(run: str | Path) -> LoadedForecaster:
     return LoadedForecaster(model.eval(), Scaler.from_dict(meta["scaler"]), cfg, meta, run_dir)
 
 
-def _read_like_run(loaded: LoadedForecaster, path: str, need_targets: bool = True) -> Series:
+def _read_like_run(loaded: LoadedForecaster, path: str) -> Series:
     d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
     return read_series(path, names[:T], names[T:], d.time_column, d.missing)
 
