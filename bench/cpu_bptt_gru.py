@@ -47,8 +47,8 @@ def _training_step(module: torch.nn.Module, x: torch.Tensor) -> Callable[[], Non
     return step
 
 
-def contenders(B: int, T: int, H: int) -> Tuple[Dict[str, Callable[[], None]], str]:
-    """One training step per column, and the engine rnnkit.GRU's auto dispatch picked."""
+def contenders(B: int, T: int, H: int, names: List[str]) -> Tuple[Dict[str, Callable[[], None]], str]:
+    """One training step per named column, and the engine rnnkit.GRU's auto dispatch picked."""
     x = torch.randn(T, B, H)
     auto = rnnkit.GRU(H, H)
     auto_engine = auto.run(x).engine
@@ -64,6 +64,7 @@ def contenders(B: int, T: int, H: int) -> Tuple[Dict[str, Callable[[], None]], s
         "elman tanh bptt": rnnkit.build_layer("elman", H, H, engine="bptt"),
         "elman sigmoid bptt": rnnkit.build_layer("elman", H, H, activation="sigmoid", engine="bptt"),
     }
+    layers = {name: layer for name, layer in layers.items() if name in names}
     for name, layer in layers.items():
         if name.endswith("bptt"):
             check_engine_ran(layer.run(x), "bptt")
@@ -87,21 +88,28 @@ def time_round_robin(steps: Dict[str, Callable[[], None]], reps: int, warmup: in
 def main(argv=None) -> List[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shapes", nargs="*", default=None, help="B,T,H triples (default: issue 2's four)")
+    ap.add_argument("--columns", nargs="*", default=list(COLUMNS), choices=list(COLUMNS),
+                    help="contenders to time (a peer is added for each rnnkit column)")
+    ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's choice)")
     ap.add_argument("--reps", type=int, default=0, help="timed reps (default: 15 small, 5 for T*B*H > 1e6)")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    columns = {c: p for c, p in COLUMNS.items() if c in args.columns or c in
+               {COLUMNS[k] for k in args.columns if COLUMNS[k] is not None}}
     torch.manual_seed(0)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; fwd+bwd ms (ratio = peer / rnnkit)")
-    print("| B, T, H | " + " | ".join(COLUMNS) + " |")
-    print("|" + "---|" * (1 + len(COLUMNS)))
+    print("| B, T, H | " + " | ".join(columns) + " |")
+    print("|" + "---|" * (1 + len(columns)))
     rows = []
     for B, T, H in shapes:
         reps = args.reps or (5 if B * T * H > 1_000_000 else 15)
-        steps, auto_engine = contenders(B, T, H)
+        steps, auto_engine = contenders(B, T, H, list(columns))
         med = time_round_robin(steps, reps)
         cells = []
-        for name, peer in COLUMNS.items():
+        for name, peer in columns.items():
             text = f"{med[name] * 1e3:.1f}"
             if peer is not None:
                 text += f" ({med[peer] / med[name]:.2f}x)"

@@ -8,6 +8,7 @@ from torch.testing import assert_close
 
 import rnnkit
 from rnnkit.engines.base import EngineError
+from rnnkit.engines.bptt import _common
 from rnnkit.engines.bptt import gru as bptt_gru
 from rnnkit.engines.bptt.gru import GRUFunction
 
@@ -122,6 +123,20 @@ def test_parity_with_reference_float64(cell, reg):
     x = torch.randn(6, 3, 3, dtype=F64)
     _assert_parity(layer, x)
     _assert_parity(layer, x, lengths=torch.tensor([6, 2, 4]))
+
+
+@pytest.mark.parametrize("cell", ["gru", "gru_cho", "lngru_cho"])
+@pytest.mark.parametrize("chunk_steps", [1, 4])
+def test_parity_with_backward_in_time_chunks(cell, chunk_steps, monkeypatch):
+    """The backward pass computes gate coefficients a chunk of steps at a time: chunks of 1 step and
+    chunks of 4 over T = 7 (a shorter chunk at the start) give the reference's gradients."""
+    B, H = 3, 4
+    monkeypatch.setattr(_common, "CHUNK_ELEMENTS", chunk_steps * B * H)
+    assert len(_common.time_chunks(7, B * H)) == (7 if chunk_steps == 1 else 2)
+    name, opts = CELLS[cell]
+    torch.manual_seed(0)
+    layer = rnnkit.build_layer(name, 3, H, 1, bidirectional=True, **REGS["all"], **opts).double().train()
+    _assert_parity(layer, torch.randn(7, B, 3, dtype=F64), lengths=torch.tensor([7, 2, 5]))
 
 
 @pytest.mark.parametrize("cell", ["gru", "gru_cho", "lngru"])

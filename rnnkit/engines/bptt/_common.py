@@ -77,6 +77,18 @@ def step_views(buf: Tensor, steps: int) -> List[Tensor]:
     return list(buf.unbind(0)) if buf.shape[0] == steps else [buf[0]] * steps
 
 
+#: elements of one (C, B, S) coefficient array in a backward chunk: small enough to stay in cache
+CHUNK_ELEMENTS = 1 << 16
+
+
+def time_chunks(steps: int, step_elements: int):
+    """[lo, hi) time ranges from the end backwards, each of C steps with C * step_elements about
+    CHUNK_ELEMENTS: the backward pass computes its gate coefficients a chunk at a time (in cache, no big
+    temporaries) instead of over all T at once or step by step (one Python op per coefficient per step)."""
+    C = max(1, min(steps, CHUNK_ELEMENTS // max(1, step_elements)))
+    return [(max(0, hi - C), hi) for hi in range(steps, 0, -C)]
+
+
 def keep_weight(zone: Optional[Tensor], valid: Optional[Tensor], dtype) -> Optional[Tensor]:
     """K_t, the weight of s_{t-1} in s_t: (T, B|1, S|1), or None when s_t = new."""
     if valid is None:

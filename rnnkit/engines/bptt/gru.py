@@ -29,7 +29,8 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..base import DirectionJob, DirectionResult, Request
-from ._common import common_reason, grad_buffer, keep_weight, mix_, run_single_state, step_views
+from ._common import (common_reason, grad_buffer, keep_weight, mix_, run_single_state, step_views,
+                      time_chunks)
 
 LN_EPS = 1e-5  # rnnkit.cells.base.layer_norm's default
 
@@ -156,37 +157,32 @@ def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     T, B, G = xp.shape
     H = G // 3
     GH, n = bufs["GH"], bufs["N"]
-    r, z, hn = GH[..., :H], GH[..., H:2 * H], GH[..., 2 * H:]  # (T, B, H) each
-    hprev = S[:-1]  # (T, B, H)
     dGH = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) first the coefficients M, then dL/dgh = d * M in place
-    Mr, Mz, Mn = dGH.unbind(2)
-    omz, A, new_w = _candidate_coeff(z, n, K)  # 1 - z, d h / d a_n (T, B, H)
-    _update_coeff(hprev, n, z, omz, new_w, out=Mz)  # d h / d a_z
-    torch.mul(A, r, out=Mn)  # d h / d hn
-    torch.mul(Mn, hn, out=Mr).addcmul_(Mr, r, value=-1)  # d h / d a_r = A r (1 - r) hn
-    direct = z if K is None else torch.addcmul(K, new_w, z)  # d h_t / d h_{t-1}, direct paths
+    A = xp.new_empty(T, B, H)  # (T, B, H) d h / d a_n: dL/dxn = d * A
     ln = ln_w is not None
     dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)  # (B, H), (B, 1, H)
     dgv, dgf = dGH.unbind(0), dGH.view(T, B, G).unbind(0)
-    dirv = direct.unbind(0)
     if ln:
         xhat, rstd = _ln_normalised(bufs["U"], *stats)
         xhv, rsv = xhat.unbind(0), rstd.unbind(0)
         dU = xp.new_empty(T, B, G)  # (T, B, 3H) dL/du, u = h_in W^T
         duv = dU.unbind(0)
     tmp = xp.new_empty(B, H) if m is not None else None
-    for t in range(T - 1, -1, -1):
-        d = dsv[t + 1]  # (B, H) total dL/dh_t
-        dgv[t].mul_(dsu[t + 1])
-        src = _ln_backward_step(dgf[t], ln_w, xhv[t], rsv[t], duv[t]) if ln else dgf[t]  # (B, 3H)
-        prev = dsv[t]
-        prev.addcmul_(d, dirv[t])
-        if m is None:
-            prev.addmm_(src, w)
-        else:
-            prev.addcmul_(torch.mm(src, w, out=tmp), m)
+    for lo, hi in time_chunks(T, B * H):
+        direct = _coeffs_after(GH[lo:hi], n[lo:hi], S[lo:hi], None if K is None else K[lo:hi],
+                               dGH[lo:hi], A[lo:hi]).unbind(0)  # (B, H) d h_t / d h_{t-1}, direct paths
+        for t in range(hi - 1, lo - 1, -1):
+            d = dsv[t + 1]  # (B, H) total dL/dh_t
+            dgv[t].mul_(dsu[t + 1])
+            src = _ln_backward_step(dgf[t], ln_w, xhv[t], rsv[t], duv[t]) if ln else dgf[t]  # (B, 3H)
+            prev = dsv[t]
+            prev.addcmul_(d, direct[t - lo])
+            if m is None:
+                prev.addmm_(src, w)
+            else:
+                prev.addcmul_(torch.mm(src, w, out=tmp), m)
     dG = dGH.view(T, B, G)
-    hin = hprev * m if m is not None else hprev  # (T, B, H)
+    hin = S[:-1] * m if m is not None else S[:-1]  # (T, B, H)
     dw = (dU if ln else dG).view(T * B, G).t().mm(hin.reshape(T * B, H))  # (3H, H) one matmul
     db = dG.sum((0, 1))  # (3H,)
     dln = (*_ln_param_grads(dG, xhat), None, None) if ln else (None, None, None, None)
@@ -194,19 +190,32 @@ def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     return dG, dw, db, dln
 
 
-def _candidate_coeff(z: Tensor, n: Tensor, K: Optional[Tensor]):
-    """(1 - z, A = (1 - K)(1 - z)(1 - n^2) = d h_t / d a_n, 1 - K or None), each (T, B, H)."""
+def _coeffs_after(GH, n, hprev, K, M, A) -> Tensor:
+    """For a chunk of C steps: M (C, B, 3, H) = d h_t / d [a_r, a_z, hn] and A (C, B, H) = d h_t / d a_n,
+    written in place; returns d h_t / d h_{t-1} through the direct paths (C, B, H)."""
+    H = n.shape[-1]
+    r, z, hn = GH[..., :H], GH[..., H:2 * H], GH[..., 2 * H:]  # (C, B, H) each
+    Mr, Mz, Mn = M.unbind(2)
+    omz, new_w = _candidate_coeff(z, n, K, out=A)
+    _update_coeff(hprev, n, z, omz, new_w, out=Mz)  # d h / d a_z
+    torch.mul(A, r, out=Mn)  # d h / d hn
+    torch.mul(Mn, hn, out=Mr).addcmul_(Mr, r, value=-1)  # d h / d a_r = A r (1 - r) hn
+    return z if K is None else torch.addcmul(K, new_w, z)
+
+
+def _candidate_coeff(z: Tensor, n: Tensor, K: Optional[Tensor], out: Tensor):
+    """A = (1 - K)(1 - z)(1 - n^2) = d h_t / d a_n into ``out``; returns (1 - z, 1 - K or None)."""
     omz = 1 - z
-    A = torch.addcmul(omz, omz * n, n, value=-1)  # (1 - z)(1 - n^2)
+    torch.addcmul(omz, omz * n, n, value=-1, out=out)  # (1 - z)(1 - n^2)
     new_w = None
     if K is not None:
         new_w = 1 - K
-        A.mul_(new_w)
-    return omz, A, new_w
+        out.mul_(new_w)
+    return omz, new_w
 
 
 def _update_coeff(hprev: Tensor, n: Tensor, z: Tensor, omz: Tensor, new_w: Optional[Tensor], out: Tensor) -> Tensor:
-    """d h_t / d a_z = (1 - K)(h_{t-1} - n) z (1 - z) into ``out`` (T, B, H)."""
+    """d h_t / d a_z = (1 - K)(h_{t-1} - n) z (1 - z) into ``out``."""
     torch.sub(hprev, n, out=out).mul_(z).mul_(omz)
     return out.mul_(new_w) if new_w is not None else out
 
@@ -260,20 +269,11 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     T, B, G = xp.shape
     H = G // 3
     RZ, RH, n = bufs["RZ"], bufs["RH"], bufs["N"]
-    r, z = RZ[..., :H], RZ[..., H:]  # (T, B, H)
-    hprev = S[:-1]  # (T, B, H)
-    hin = hprev * m if m is not None else hprev
+    hin = S[:-1] * m if m is not None else S[:-1]  # (T, B, H)
     dG = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) [da_r, da_z, da_n]; [z, n] hold their coefficients first
-    omz, A, new_w = _candidate_coeff(z, n, K)
-    dG[:, :, 2] = A
-    _update_coeff(hprev, n, z, omz, new_w, out=dG[:, :, 1])
-    direct = z if K is None else torch.addcmul(K, new_w, z)
-    Cr = hin * r  # da_r = d(r h_in) * Cr, Cr = h_in r (1 - r)
-    Cr.addcmul_(Cr, r, value=-1)
-    rm = r * m if m is not None else r  # d h_{t-1} += d(r h_in) * r * m
     ln = ln_w is not None
     dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)
-    dzn, crv, rmv, dirv = dG[:, :, 1:].unbind(0), Cr.unbind(0), rm.unbind(0), direct.unbind(0)
+    dzn = dG[:, :, 1:].unbind(0)  # (B, 2, H)
     dar, dan = dG[:, :, 0].unbind(0), dG[:, :, 2].unbind(0)  # (B, H) each
     darz = dG.view(T, B, G)[..., :2 * H].unbind(0)  # (B, 2H)
     wrz, wn = w[:2 * H], w[2 * H:]  # (2H, H), (H, H)
@@ -286,20 +286,23 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
         lnn = (xhat_n.unbind(0), rstd_n.unbind(0), dUn.unbind(0))
     drh = xp.new_empty(B, H)  # dL/d(r h_in) of one step
     tmp = xp.new_empty(B, H) if m is not None else None
-    for t in range(T - 1, -1, -1):
-        d = dsv[t + 1]  # (B, H) total dL/dh_t
-        dzn[t].mul_(dsu[t + 1])  # [da_z, da_n] = d * coefficients, in place
-        src_n = _ln_backward_step(dan[t], ln_hn_w, lnn[0][t], lnn[1][t], lnn[2][t]) if ln else dan[t]
-        torch.mm(src_n, wn, out=drh)
-        torch.mul(drh, crv[t], out=dar[t])
-        src_rz = _ln_backward_step(darz[t], ln_w, lnrz[0][t], lnrz[1][t], lnrz[2][t]) if ln else darz[t]
-        prev = dsv[t]
-        prev.addcmul_(d, dirv[t])
-        prev.addcmul_(drh, rmv[t])
-        if m is None:
-            prev.addmm_(src_rz, wrz)
-        else:
-            prev.addcmul_(torch.mm(src_rz, wrz, out=tmp), m)
+    for lo, hi in time_chunks(T, B * H):
+        direct, Cr, rm = (c.unbind(0) for c in _coeffs_before(
+            RZ[lo:hi], n[lo:hi], S[lo:hi], hin[lo:hi], None if K is None else K[lo:hi], m, dG[lo:hi]))
+        for t in range(hi - 1, lo - 1, -1):
+            d = dsv[t + 1]  # (B, H) total dL/dh_t
+            dzn[t].mul_(dsu[t + 1])  # [da_z, da_n] = d * coefficients, in place
+            src_n = _ln_backward_step(dan[t], ln_hn_w, lnn[0][t], lnn[1][t], lnn[2][t]) if ln else dan[t]
+            torch.mm(src_n, wn, out=drh)
+            torch.mul(drh, Cr[t - lo], out=dar[t])
+            src_rz = _ln_backward_step(darz[t], ln_w, lnrz[0][t], lnrz[1][t], lnrz[2][t]) if ln else darz[t]
+            prev = dsv[t]
+            prev.addcmul_(d, direct[t - lo])
+            prev.addcmul_(drh, rm[t - lo])
+            if m is None:
+                prev.addmm_(src_rz, wrz)
+            else:
+                prev.addcmul_(torch.mm(src_rz, wrz, out=tmp), m)
     dGf = dG.view(T, B, G)
     dw = xp.new_empty(G, H)  # (3H, H): one matmul per weight block over all steps
     drz = dUrz if ln else dGf[..., :2 * H]
@@ -314,3 +317,16 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
     else:
         dln = (None, None, None, None)
     return dGf, dw, db, dln
+
+
+def _coeffs_before(RZ, n, hprev, hin, K, m, dG):
+    """For a chunk of C steps: d h_t / d a_z and d h_t / d a_n written into dG[:, :, 1:] (C, B, 2, H);
+    returns (d h_t / d h_{t-1} through the direct paths, Cr = h_in r (1 - r), r * h_mask), each (C, B, H)."""
+    H = n.shape[-1]
+    r, z = RZ[..., :H], RZ[..., H:]  # (C, B, H)
+    omz, new_w = _candidate_coeff(z, n, K, out=dG[:, :, 2])
+    _update_coeff(hprev, n, z, omz, new_w, out=dG[:, :, 1])
+    direct = z if K is None else torch.addcmul(K, new_w, z)
+    Cr = hin * r  # da_r = d(r h_in) * Cr
+    Cr.addcmul_(Cr, r, value=-1)
+    return direct, Cr, (r * m if m is not None else r)
