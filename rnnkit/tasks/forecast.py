@@ -28,7 +28,7 @@ from rnnkit.config import CELLS, ConfigError, TrainConfig, opt, save_yaml, to_di
 from rnnkit.data.embedded_tasks import SERIES_SETS, series_set
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.encoders import ENCODERS
-from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, infer_step, origins, parse_columns, read_series,
+from rnnkit.tasks.forecast_data import (Scaler, Series, infer_step, origins, parse_columns, read_series,
                                         split_points, windows)
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
 from rnnkit.tasks.forecast_models import OUTPUTS, Forecaster

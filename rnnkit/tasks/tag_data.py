@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.readers import DataError
-from rnnkit.data.tabular import TaggedSentence, read_tagged
+from rnnkit.data.tabular import TaggedSentence
 from rnnkit.tasks.classify_data import Vocabulary
 from rnnkit.tasks.metrics import chunks
 

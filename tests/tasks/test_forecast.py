@@ -9,7 +9,7 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.tasks.forecast import ForecastModelConfig, season_from_times
-from rnnkit.tasks.forecast_data import Scaler, Series, interpolate, origins, split_points, windows
+from rnnkit.tasks.forecast_data import Scaler, interpolate, origins, split_points, windows
 from rnnkit.tasks.forecast_models import Forecaster, recursive_forecast
 from rnnkit.tasks.metrics import mae, mase, mase_scale, rmse, smape
 
