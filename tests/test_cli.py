@@ -9,7 +9,7 @@ from rnnkit import config as C
 from rnnkit.cli import COMMANDS, TRAIN_TASKS, build_parser, load_preset, main, preset_names
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
-TINY = ["--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--epochs", "2",
+TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--epochs", "2",
         "--lr", "0.02", "--progress", "plain", "--log-every", "5", "--warmup-steps", "2", "--tensorboard", "off"]
 
 

@@ -39,7 +39,7 @@ def test_reset_state_zeroes_only_flagged_columns():
 
 
 def _sgd_cfg(**kw):
-    base = dict(epochs=1, batch_size=4, bptt=8, optimizer="sgd", lr=0.5, momentum=0.0, weight_decay=0.0,
+    base = dict(epochs=1, batch_size=4, bptt=8, optimizer="sgd", lr=0.5, momentum=0.0, weight_decay=0.0, device="cpu",
                 schedule="constant", warmup_steps=0, clip_norm=0.0, patience=0, progress="none")
     return TrainConfig(**{**base, **kw})
 

@@ -12,7 +12,7 @@ from rnnkit.train.log import read_metrics
 
 
 def cfg(**kw):
-    base = dict(epochs=2, batch_size=4, bptt=8, lr=0.01, warmup_steps=2, patience=0, progress="none",
+    base = dict(epochs=2, batch_size=4, bptt=8, lr=0.01, warmup_steps=2, patience=0, progress="none", device="cpu",
                 tensorboard="off", log_every=1)
     return TrainConfig(**{**base, **kw})
 
