@@ -76,6 +76,105 @@ def _prev(first: Tensor, seq: Tensor) -> Tensor:
     return out
 
 
+class _StepWeights:
+    """The weights one forward loop uses, prepared once per call.
+
+    twice: tanh(x) is computed as 2 * sigmoid(2x) - 1; the factor 2 of the g gate and of the cell's
+    tanh is then folded into W_hh's g rows (after the LayerNorm when there is one) and LN_c's affine.
+    """
+
+    def __init__(self, xp, w_hh, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b):
+        B, G4 = xp.shape[1], xp.shape[2]
+        H = G4 // 4
+        self.twice = B * H >= SIGMOID_TANH_MIN_UNITS and xp.device.type == "cpu"
+        self.neg_one = xp.new_full((), -1.0)  # 0-dim: tanh = neg_one + 2 * sigmoid(2x)
+        self.w_hh_t = w_hh.t()  # (P, 4H)
+        self.ln_hh = (ln_hh_w, ln_hh_b) if ln_hh_w is not None else None  # (4H,) each
+        self.ln_c = (ln_c_w, ln_c_b) if ln_c_w is not None else None  # (H,) each
+        if self.twice:
+            scale = xp.new_ones(G4)  # (4H,)
+            scale[2 * H:3 * H] = 2
+            if self.ln_hh is not None:  # its statistics must see the unscaled W_hh h
+                self.ln_hh = (ln_hh_w * scale, ln_hh_b * scale)
+            else:
+                self.w_hh_t = self.w_hh_t * scale  # (P, 4H)
+            if self.ln_c is not None:
+                self.ln_c = (ln_c_w * 2, ln_c_b * 2)
+        self.w_hr_t = w_hr.t() if w_hr is not None else None  # (H, P)
+        self.w_cif = peep[:2] if peep is not None else None  # (2, H) peepholes into i, f
+        self.w_co = peep[2] if peep is not None else None  # (H,) peephole into o
+
+
+def _forward_loop(wts: _StepWeights, m: LSTMMasks, h0, c0, G, Cn, TC, C, Hs, HF, R):
+    """Run the T steps into the buffers (shapes as in ``LSTMBPTTFunction.forward``); G holds xp.
+
+    Returns the per-step LayerNorm statistics [(mean (B, 1), rstd (B, 1))] of W_hh h and of c_new.
+    """
+    T, B, G4 = G.shape
+    H, P = G4 // 4, Hs.shape[-1]
+    twice, neg_one, w_hh_t, w_cif, w_co = wts.twice, wts.neg_one, wts.w_hh_t, wts.w_cif, wts.w_co
+    h_scratch = G.new_empty(B, P) if m.keep_h is not None else None  # (B, P) h_new before zoneout
+    hm_scratch = G.new_empty(B, P) if m.h_mask is not None else None  # (B, P) h_{t-1} * h_mask
+    gs, Cns, TCs, Hss = G.unbind(0), Cn.unbind(0), TC.unbind(0), Hs.unbind(0)
+    g_if = G[:, :, :2 * H].unflatten(-1, (2, H)).unbind(0)  # T x (B, 2, H)
+    g_ifg = G[:, :, :3 * H].unbind(0)  # T x (B, 3H)
+    g_i, g_f = G[:, :, :H].unbind(0), G[:, :, H:2 * H].unbind(0)  # T x (B, H)
+    g_g, g_o = G[:, :, 2 * H:3 * H].unbind(0), G[:, :, 3 * H:].unbind(0)  # T x (B, H)
+    Cs = C.unbind(0) if m.keep_c is not None else Cns
+    HFs = HF.unbind(0) if HF is not None else None
+    Rs = R.unbind(0) if R is not None else None
+    keep_h = m.keep_h.unbind(0) if m.keep_h is not None else None
+    keep_c = m.keep_c.unbind(0) if m.keep_c is not None else None
+    stats_r: List[tuple] = []
+    stats_c: List[tuple] = []
+
+    h, c = h0, c0
+    for t in range(T):
+        hin = torch.mul(h, m.h_mask, out=hm_scratch) if hm_scratch is not None else h  # (B, P)
+        g = gs[t]  # (B, 4H)
+        if Rs is not None:  # gates = xp_t + LN(W_hh h)
+            r = torch.mm(hin, w_hh_t, out=Rs[t])  # (B, 4H)
+            rn, mu, rs = torch.native_layer_norm(r, (G4,), wts.ln_hh[0], wts.ln_hh[1], LN_EPS)
+            g.add_(rn)
+            stats_r.append((mu, rs))
+        else:
+            g.addmm_(hin, w_hh_t)
+        if w_cif is not None:
+            g_if[t].addcmul_(w_cif, c.unsqueeze(1))
+        if twice:  # without peepholes o is ready too: one sigmoid over all four gates
+            torch.sigmoid_(g if w_co is None else g_ifg[t])
+            torch.add(neg_one, g_g[t], alpha=2, out=g_g[t])
+        else:
+            torch.sigmoid_(g_if[t])
+            torch.tanh_(g_g[t])
+        cn = torch.mul(g_f[t], c, out=Cns[t])  # (B, H)
+        cn.addcmul_(g_i[t], g_g[t])
+        if w_co is not None:
+            g_o[t].addcmul_(w_co, cn)
+        if w_co is not None or not twice:
+            torch.sigmoid_(g_o[t])
+        tc = TCs[t]  # (B, H)
+        if wts.ln_c is not None:
+            co, mu, rs = torch.native_layer_norm(cn, (H,), wts.ln_c[0], wts.ln_c[1], LN_EPS)
+            stats_c.append((mu, rs))
+            if twice:
+                torch.add(neg_one, torch.sigmoid(co, out=tc), alpha=2, out=tc)
+            else:
+                torch.tanh(co, out=tc)
+        elif twice:
+            torch.add(neg_one, torch.sigmoid_(torch.mul(cn, 2, out=tc)), alpha=2, out=tc)
+        else:
+            torch.tanh(cn, out=tc)
+        h_dst = Hss[t] if h_scratch is None else h_scratch
+        if HFs is not None:
+            hn = torch.mm(torch.mul(g_o[t], tc, out=HFs[t]), wts.w_hr_t, out=h_dst)  # (B, P)
+        else:
+            hn = torch.mul(g_o[t], tc, out=h_dst)  # (B, P)
+        h = torch.lerp(hn, h, keep_h[t], out=Hss[t]) if keep_h is not None else hn
+        c = torch.lerp(cn, c, keep_c[t], out=Cs[t]) if keep_c is not None else cn
+    return stats_r, stats_c
+
+
 class LSTMBPTTFunction(torch.autograd.Function):
     """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks).
 
@@ -91,6 +190,7 @@ class LSTMBPTTFunction(torch.autograd.Function):
         T, B, G4 = xp.shape
         H, P = G4 // 4, w_hh.shape[1]
         m = masks
+        wts = _StepWeights(xp, w_hh, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b)
         new = xp.new_empty
         G = new(T, B, G4)  # (T, B, 4H) pre-activations, then activations i, f, g, o in place
         Cn = new(T, B, H)  # (T, B, H) c_new of each step (before zoneout / freezing)
@@ -99,85 +199,10 @@ class LSTMBPTTFunction(torch.autograd.Function):
         Hs = new(T, B, P)  # (T, B, P) h state
         HF = new(T, B, H) if w_hr is not None else None  # (T, B, H) o * tanh(.) before the projection
         R = new(T, B, G4) if ln_hh_w is not None else None  # (T, B, 4H) W_hh h_{t-1} before LayerNorm
-        h_scratch = new(B, P) if m.keep_h is not None else None  # (B, P) h_new before zoneout
-        hm_scratch = new(B, P) if m.h_mask is not None else None  # (B, P) h_{t-1} * h_mask
-
-        twice = B * H >= SIGMOID_TANH_MIN_UNITS and xp.device.type == "cpu"
-        neg_one = xp.new_full((), -1.0)  # 0-dim: tanh = neg_one + 2 * sigmoid(2x)
-        w_hh_t = w_hh.t()  # (P, 4H)
-        ln_hh_wf, ln_hh_bf, ln_c_wf, ln_c_bf = ln_hh_w, ln_hh_b, ln_c_w, ln_c_b
-        if twice:  # the factor 2 of the g gate's and the cell's tanh folded into weights and biases
-            scale = xp.new_ones(G4)  # (4H,)
-            scale[2 * H:3 * H] = 2
-            if ln_hh_w is not None:  # after the LayerNorm: its statistics see the unscaled W_hh h
-                ln_hh_wf, ln_hh_bf = ln_hh_w * scale, ln_hh_b * scale  # (4H,)
-            else:
-                w_hh_t = w_hh_t * scale  # (P, 4H)
-            if ln_c_w is not None:
-                ln_c_wf, ln_c_bf = ln_c_w * 2, ln_c_b * 2  # (H,)
-        w_hr_t = w_hr.t() if w_hr is not None else None  # (H, P)
-        w_cif = peep[:2] if peep is not None else None  # (2, H)
-        w_co = peep[2] if peep is not None else None  # (H,)
-        gs, Cns, TCs, Hss = G.unbind(0), Cn.unbind(0), TC.unbind(0), Hs.unbind(0)
-        g_if = G[:, :, :2 * H].unflatten(-1, (2, H)).unbind(0)  # T x (B, 2, H)
-        g_ifg = G[:, :, :3 * H].unbind(0)  # T x (B, 3H)
-        g_i, g_f = G[:, :, :H].unbind(0), G[:, :, H:2 * H].unbind(0)  # T x (B, H)
-        g_g, g_o = G[:, :, 2 * H:3 * H].unbind(0), G[:, :, 3 * H:].unbind(0)  # T x (B, H)
-        Cs = C.unbind(0) if m.keep_c is not None else Cns
-        HFs = HF.unbind(0) if HF is not None else None
-        Rs = R.unbind(0) if R is not None else None
-        keep_h = m.keep_h.unbind(0) if m.keep_h is not None else None
-        keep_c = m.keep_c.unbind(0) if m.keep_c is not None else None
-        stats_r: List[tuple] = []
-        stats_c: List[tuple] = []
-
         G.copy_(xp)  # one pass; then each step adds W_hh h_{t-1} in place
-        if twice:
+        if wts.twice:
             G[:, :, 2 * H:3 * H].mul_(2)
-        h, c = h0, c0
-        for t in range(T):
-            hin = torch.mul(h, m.h_mask, out=hm_scratch) if hm_scratch is not None else h  # (B, P)
-            g = gs[t]  # (B, 4H)
-            if Rs is not None:  # gates = xp_t + LN(W_hh h)
-                r = torch.mm(hin, w_hh_t, out=Rs[t])  # (B, 4H)
-                rn, mu, rs = torch.native_layer_norm(r, (G4,), ln_hh_wf, ln_hh_bf, LN_EPS)
-                g.add_(rn)
-                stats_r.append((mu, rs))
-            else:
-                g.addmm_(hin, w_hh_t)  # G holds xp already
-            if w_cif is not None:  # peepholes into i, f from c_{t-1}
-                g_if[t].addcmul_(w_cif, c.unsqueeze(1))
-            if twice:  # without peepholes o is ready too: one sigmoid over all four gates
-                torch.sigmoid_(g if w_co is None else g_ifg[t])
-                torch.add(neg_one, g_g[t], alpha=2, out=g_g[t])
-            else:
-                torch.sigmoid_(g_if[t])
-                torch.tanh_(g_g[t])
-            cn = torch.mul(g_f[t], c, out=Cns[t])  # (B, H)
-            cn.addcmul_(g_i[t], g_g[t])
-            if w_co is not None:  # peephole into o from c_t
-                g_o[t].addcmul_(w_co, cn)
-            if w_co is not None or not twice:
-                torch.sigmoid_(g_o[t])
-            tc = TCs[t]  # (B, H)
-            if ln_c_w is not None:
-                co, mu, rs = torch.native_layer_norm(cn, (H,), ln_c_wf, ln_c_bf, LN_EPS)
-                stats_c.append((mu, rs))
-                if twice:
-                    torch.add(neg_one, torch.sigmoid(co, out=tc), alpha=2, out=tc)
-                else:
-                    torch.tanh(co, out=tc)
-            elif twice:
-                torch.add(neg_one, torch.sigmoid_(torch.mul(cn, 2, out=tc)), alpha=2, out=tc)
-            else:
-                torch.tanh(cn, out=tc)
-            h_dst = Hss[t] if h_scratch is None else h_scratch
-            if HFs is not None:
-                hn = torch.mm(torch.mul(g_o[t], TCs[t], out=HFs[t]), w_hr_t, out=h_dst)  # (B, P)
-            else:
-                hn = torch.mul(g_o[t], TCs[t], out=h_dst)  # (B, P)
-            h = torch.lerp(hn, h, keep_h[t], out=Hss[t]) if keep_h is not None else hn
-            c = torch.lerp(cn, c, keep_c[t], out=Cs[t]) if keep_c is not None else cn
+        stats_r, stats_c = _forward_loop(wts, m, h0, c0, G, Cn, TC, C, Hs, HF, R)
 
         h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
         if m.valid is not None:
