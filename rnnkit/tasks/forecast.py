@@ -151,7 +151,7 @@ def load_series(cfg: ForecastDataConfig) -> tuple[Series, int]:
         return s, cfg.season or season_from_times(s.times)
     e = series_set(cfg.dataset)
     targets = parse_columns(cfg.target) or [e.target]
-    covs = parse_columns(cfg.covariates) if cfg.covariates else []
+    covs = parse_columns(cfg.covariates) if cfg.covariates else list(e.covariates)  # the set's defaults
     names = targets + [c for c in covs if c not in targets]
     missing = [c for c in names if c not in e.columns]
     if missing:
