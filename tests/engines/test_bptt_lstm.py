@@ -260,10 +260,11 @@ def test_inference_under_no_grad(opts, dtype):
     assert_close(outs[1].states[1]["c"], outs[0].states[1]["c"], **tol)
 
 
-def test_bf16_training_gradients_close_to_float32():
-    """bf16 runs forward and backward in bf16; its gradients stay near the float32 ones."""
+@pytest.mark.parametrize("low", [torch.bfloat16, torch.float16], ids=["bf16", "f16"])
+def test_low_precision_training_gradients_close_to_float32(low):
+    """bf16 / f16 run forward and backward in that dtype; their gradients stay near the float32 ones."""
     grads = {}
-    for dtype in (torch.float32, torch.bfloat16):
+    for dtype in (torch.float32, low):
         torch.manual_seed(0)
         layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(6, 8, peephole=True, layer_norm=True)), engine="bptt").to(dtype)
         x = torch.randn(5, 3, 6, generator=torch.Generator().manual_seed(1)).to(dtype)
@@ -272,7 +273,7 @@ def test_bf16_training_gradients_close_to_float32():
         assert layer.cells[0].weight_hh.grad.dtype == dtype
         grads[dtype] = {n: p.grad.float() for n, p in layer.named_parameters()}
     for name, g in grads[torch.float32].items():
-        assert_close(grads[torch.bfloat16][name], g, atol=0.1, rtol=0.1, msg=name)
+        assert_close(grads[low][name], g, atol=0.1, rtol=0.1, msg=name)
 
 
 # -- dispatch ---------------------------------------------------------------------------------------

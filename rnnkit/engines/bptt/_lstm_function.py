@@ -15,6 +15,11 @@ reduction over all steps after the loop. The LayerNorm backward (Ba et al. 2016)
 Zoneout (Krueger et al. 2017) and the freeze past each sequence's end fold into one lerp per state
 component: state_t = lerp(new_t, state_{t-1}, keep_t), keep_t = 1 - valid_t * (1 - zoneout_t)
 (keep 1 past the end gives exactly the old state: torch.lerp computes end - (end - start) * 0).
+
+Speed (CPU): every step is a handful of in-place ops on views of the (T, ...) buffers; from
+SIGMOID_TANH_MIN_UNITS units per step on, tanh(x) = 2 sigmoid(2x) - 1 (torch's CPU tanh kernel is
+4-6x slower than its sigmoid); the backward's per-step factors are computed per cache-sized chunk of
+steps (``_lstm_factors``).
 """
 from __future__ import annotations
 
