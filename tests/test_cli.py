@@ -177,3 +177,8 @@ def test_word_and_subword_models_from_a_directory(tmp_path, capsys, tokenizer):
     m = json.loads(capsys.readouterr().out)
     assert m["chars"] == len(TEXT) and m["tokens"] < len(TEXT) / 2  # fewer tokens than characters
     assert m["bpc"] < m["loss"] / 0.6931471805599453  # per character, not per token
+
+
+def test_bad_engine_name_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "lm", "--engine", "bogus", "--out", str(tmp_path / "r"), "--max-chars", "5000"] + TINY) == 2
+    assert "model: engine must be 'auto' or one of" in capsys.readouterr().err

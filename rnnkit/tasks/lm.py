@@ -49,10 +49,13 @@ class LanguageModel(nn.Module):
         self.cfg, self.vocab_size = cfg, vocab_size
         self.embed = nn.Embedding(vocab_size, cfg.embedding_size)
         self.drop = nn.Dropout(cfg.dropout)
-        self.rnn = build_layer(cfg.cell, cfg.embedding_size, cfg.hidden, cfg.layers, dropout=cfg.dropout,
-                               variational_dropout=cfg.variational_dropout,
-                               recurrent_dropout=cfg.recurrent_dropout, dropconnect=cfg.dropconnect,
-                               zoneout=cfg.zoneout, engine=cfg.engine)
+        try:
+            self.rnn = build_layer(cfg.cell, cfg.embedding_size, cfg.hidden, cfg.layers, dropout=cfg.dropout,
+                                   variational_dropout=cfg.variational_dropout,
+                                   recurrent_dropout=cfg.recurrent_dropout, dropconnect=cfg.dropconnect,
+                                   zoneout=cfg.zoneout, engine=cfg.engine)
+        except ValueError as err:  # the core's message names the bad option
+            raise ConfigError(f"model: {err}") from err
         self.decoder = nn.Linear(self.rnn.output_size, vocab_size)
         nn.init.uniform_(self.embed.weight, -0.1, 0.1)
         nn.init.zeros_(self.decoder.bias)

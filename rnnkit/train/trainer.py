@@ -26,6 +26,9 @@ Usage::
 ``__len__`` and ``iter_epoch(epoch, start)`` (:mod:`rnnkit.train.data`).
 ``meter`` is a factory of objects with ``update(out, batch)`` and
 ``compute() -> dict``; the trainer prefixes its keys with ``val_``.
+``callbacks``: objects with any of ``on_step(trainer, stats)`` (after each
+update) and ``on_eval(trainer, metrics)`` (after each evaluation); raising
+stops training (the last checkpoint stays resumable).
 
 A run directory holds ``checkpoints/{last,best}.safetensors``,
 ``metrics.jsonl``, ``plots/*.png`` and ``diagnostics/`` (when enabled).
@@ -181,8 +184,7 @@ class Trainer:
             stats = self._step_stats(losses, norm, window_tokens, window_t)
             window_t, window_tokens, losses = time.perf_counter(), 0, []
             self.progress.update(self.pos // cfg.accumulate + (self.pos % cfg.accumulate > 0), stats)
-            for cb in self.callbacks:
-                cb.on_step(self, stats)
+            self._notify("on_step", stats)
             if cfg.eval_every and self.step % cfg.eval_every == 0:
                 if self._evaluate_and_save(val):
                     return "early stopping"
@@ -225,6 +227,11 @@ class Trainer:
         self.step += 1
         self.guard.ok()
         return norm
+
+    def _notify(self, hook: str, payload: dict) -> None:
+        for cb in self.callbacks:
+            if hasattr(cb, hook):
+                getattr(cb, hook)(self, payload)
 
     def _on_bad(self, what: str, value: float) -> None:
         msg = self.guard.bad(self.step + 1, what, value)
@@ -291,6 +298,7 @@ class Trainer:
             f"{k} {v:.4f}" for k, v in metrics.items()) + (" (best)" if better else ""))
         if self.cfg.diagnose:
             self.diagnose(val)
+        self._notify("on_eval", metrics)
         self.save("last")
         if better:
             self.save("best")
