@@ -113,6 +113,23 @@ class Cell(nn.Module):
         cfg = replace(self.config, input_size=input_size or self.config.input_size)
         return type(self)(cfg)
 
+    def _parameter(self, name: str, *shape: int, present: bool = True) -> None:
+        """Register an uninitialised parameter of this shape, or None when the option is off."""
+        if present:
+            setattr(self, name, nn.Parameter(torch.empty(*shape)))
+        else:
+            self.register_parameter(name, None)
+
+    def reset_parameters(self) -> None:
+        """torch.nn's U(-1/sqrt(H), 1/sqrt(H)) for weights and biases; layer-norm gains 1 and
+        shifts 0; learned initial states 0. Families add their own offsets (forget-gate bias)."""
+        uniform_init_([p for n, p in self.named_parameters()
+                       if not n.startswith(("initial_states", "ln_"))], self.hidden_size)
+        with torch.no_grad():
+            for n, p in self.named_parameters():
+                if n.startswith("ln_"):
+                    p.fill_(1.0 if n.endswith("weight") else 0.0)
+
     def _init_initial_state(self) -> None:
         if self.config.learn_initial_state:
             self.initial_states = nn.ParameterList(

@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import (Activation, Cell, CellConfig, State, StepContext, check_positive,
-                   resolve_activation, uniform_init_)
+                   resolve_activation)
 
 
 @dataclass
@@ -40,26 +40,15 @@ class ElmanCell(Cell):
         H, I = config.hidden_size, config.input_size
         self.act = resolve_activation(config.activation)
         self.out_act = resolve_activation(config.out_activation, "out_activation")
-        self.weight_ih = nn.Parameter(torch.empty(H, I))
-        self.weight_hh = nn.Parameter(torch.empty(H, H))
-        if config.bias:
-            self.bias_ih = nn.Parameter(torch.empty(H))
-            self.bias_hh = nn.Parameter(torch.empty(H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        if config.output_size:
-            self.weight_yh = nn.Parameter(torch.empty(config.output_size, H))
-            self.bias_y = nn.Parameter(torch.empty(config.output_size))
-        else:
-            self.register_parameter("weight_yh", None)
-            self.register_parameter("bias_y", None)
+        O = config.output_size
+        self._parameter("weight_ih", H, I)
+        self._parameter("weight_hh", H, H)
+        self._parameter("bias_ih", H, present=config.bias)
+        self._parameter("bias_hh", H, present=config.bias)
+        self._parameter("weight_yh", O, H, present=bool(O))
+        self._parameter("bias_y", O, present=bool(O))
         self._init_initial_state()
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init_([p for n, p in self.named_parameters() if not n.startswith("initial_states")],
-                      self.hidden_size)
 
     @property
     def state_sizes(self) -> Tuple[int, ...]:

@@ -16,7 +16,7 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, CellConfig, State, StepContext, layer_norm, uniform_init_
+from .base import Cell, CellConfig, State, StepContext, layer_norm
 
 
 @dataclass
@@ -32,33 +32,17 @@ class GRUCell(Cell):
     def __init__(self, config: GRUConfig):
         super().__init__(config)
         H, I = config.hidden_size, config.input_size
-        self.weight_ih = nn.Parameter(torch.empty(3 * H, I))
-        self.weight_hh = nn.Parameter(torch.empty(3 * H, H))
-        if config.bias:
-            self.bias_ih = nn.Parameter(torch.empty(3 * H))
-            self.bias_hh = nn.Parameter(torch.empty(3 * H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
+        self._parameter("weight_ih", 3 * H, I)
+        self._parameter("weight_hh", 3 * H, H)
+        self._parameter("bias_ih", 3 * H, present=config.bias)
+        self._parameter("bias_hh", 3 * H, present=config.bias)
         if config.layer_norm:
             rec = 3 * H if config.reset_after else 2 * H
-            self.ln_ih_weight = nn.Parameter(torch.ones(3 * H))
-            self.ln_ih_bias = nn.Parameter(torch.zeros(3 * H))
-            self.ln_hh_weight = nn.Parameter(torch.ones(rec))
-            self.ln_hh_bias = nn.Parameter(torch.zeros(rec))
-            if not config.reset_after:
-                self.ln_hn_weight = nn.Parameter(torch.ones(H))
-                self.ln_hn_bias = nn.Parameter(torch.zeros(H))
+            for name, size in [("ln_ih", 3 * H), ("ln_hh", rec)] + ([] if config.reset_after else [("ln_hn", H)]):
+                self._parameter(f"{name}_weight", size)
+                self._parameter(f"{name}_bias", size)
         self._init_initial_state()
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init_([p for n, p in self.named_parameters()
-                       if not n.startswith(("initial_states", "ln_"))], self.hidden_size)
-        with torch.no_grad():
-            for n, p in self.named_parameters():
-                if n.startswith("ln_"):
-                    p.fill_(1.0 if n.endswith("weight") else 0.0)
 
     @property
     def state_sizes(self) -> Tuple[int, ...]:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from .base import (Activation, Cell, CellConfig, State, StepContext, check_positive,
-                   resolve_activation, uniform_init_)
+                   resolve_activation)
 
 
 @dataclass
@@ -44,21 +44,13 @@ class JordanCell(Cell):
         H, I, O = config.hidden_size, config.input_size, config.output_size or config.hidden_size
         self.act = resolve_activation(config.activation)
         self.out_act = resolve_activation(config.out_activation, "out_activation")
-        self.weight_ih = nn.Parameter(torch.empty(H, I))
-        self.weight_hy = nn.Parameter(torch.empty(H, O))
-        self.weight_yh = nn.Parameter(torch.empty(O, H))
-        if config.bias:
-            self.bias_ih = nn.Parameter(torch.empty(H))
-            self.bias_y = nn.Parameter(torch.empty(O))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_y", None)
+        self._parameter("weight_ih", H, I)
+        self._parameter("weight_hy", H, O)
+        self._parameter("weight_yh", O, H)
+        self._parameter("bias_ih", H, present=config.bias)
+        self._parameter("bias_y", O, present=config.bias)
         self._init_initial_state()
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        uniform_init_([p for n, p in self.named_parameters() if not n.startswith("initial_states")],
-                      self.hidden_size)
 
     @property
     def state_sizes(self) -> Tuple[int, ...]:

@@ -19,7 +19,7 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import Cell, CellConfig, State, StepContext, layer_norm, uniform_init_
+from .base import Cell, CellConfig, State, StepContext, layer_norm
 
 
 @dataclass
@@ -48,42 +48,27 @@ class LSTMCell(Cell):
         super().__init__(config)
         H, I = config.hidden_size, config.input_size
         P = config.proj_size or H
-        self.weight_ih = nn.Parameter(torch.empty(4 * H, I))
-        self.weight_hh = nn.Parameter(torch.empty(4 * H, P))
-        if config.bias:
-            self.bias_ih = nn.Parameter(torch.empty(4 * H))
-            self.bias_hh = nn.Parameter(torch.empty(4 * H))
-        else:
-            self.register_parameter("bias_ih", None)
-            self.register_parameter("bias_hh", None)
-        if config.proj_size:
-            self.weight_hr = nn.Parameter(torch.empty(P, H))
-        else:
-            self.register_parameter("weight_hr", None)
+        self._parameter("weight_ih", 4 * H, I)
+        self._parameter("weight_hh", 4 * H, P)
+        self._parameter("bias_ih", 4 * H, present=config.bias)
+        self._parameter("bias_hh", 4 * H, present=config.bias)
+        self._parameter("weight_hr", P, H, present=bool(config.proj_size))
         if config.peephole:
-            self.weight_ci = nn.Parameter(torch.empty(H))
-            self.weight_cf = nn.Parameter(torch.empty(H))
-            self.weight_co = nn.Parameter(torch.empty(H))
+            for name in ("weight_ci", "weight_cf", "weight_co"):
+                self._parameter(name, H)
         if config.layer_norm:
-            self.ln_ih_weight = nn.Parameter(torch.ones(4 * H))
-            self.ln_ih_bias = nn.Parameter(torch.zeros(4 * H))
-            self.ln_hh_weight = nn.Parameter(torch.ones(4 * H))
-            self.ln_hh_bias = nn.Parameter(torch.zeros(4 * H))
-            self.ln_c_weight = nn.Parameter(torch.ones(H))
-            self.ln_c_bias = nn.Parameter(torch.zeros(H))
+            for name, size in (("ln_ih", 4 * H), ("ln_hh", 4 * H), ("ln_c", H)):
+                self._parameter(f"{name}_weight", size)
+                self._parameter(f"{name}_bias", size)
         self._init_initial_state()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        super().reset_parameters()
         H = self.hidden_size
-        uniform_init_([p for n, p in self.named_parameters()
-                       if not n.startswith(("initial_states", "ln_"))], H)
-        with torch.no_grad():
-            if self.bias_ih is not None and self.config.forget_bias:
+        if self.bias_ih is not None and self.config.forget_bias:
+            with torch.no_grad():
                 self.bias_ih[H:2 * H] += self.config.forget_bias
-            for n, p in self.named_parameters():
-                if n.startswith("ln_"):
-                    p.fill_(1.0 if n.endswith("weight") else 0.0)
 
     @property
     def state_sizes(self) -> Tuple[int, ...]:
