@@ -8,6 +8,7 @@ of its steps, so load from other processes hits all of them alike.
 
     python bench/cpu_bptt_gru.py
     python bench/cpu_bptt_gru.py --shapes 32,100,128 --reps 5
+    python bench/cpu_bptt_gru.py --threads 1 --clock cpu      # steady numbers on a loaded machine
 """
 from __future__ import annotations
 
@@ -71,7 +72,8 @@ def contenders(B: int, T: int, H: int, names: List[str]) -> Tuple[Dict[str, Call
     return {name: _training_step(layer.train(), x) for name, layer in layers.items()}, auto_engine
 
 
-def time_round_robin(steps: Dict[str, Callable[[], None]], reps: int, warmup: int = 2) -> Dict[str, float]:
+def time_round_robin(steps: Dict[str, Callable[[], None]], reps: int, warmup: int = 2,
+                     clock: Callable[[], float] = time.perf_counter) -> Dict[str, float]:
     """Median seconds per step of each contender, the contenders interleaved."""
     for step in steps.values():
         for _ in range(warmup):
@@ -79,9 +81,9 @@ def time_round_robin(steps: Dict[str, Callable[[], None]], reps: int, warmup: in
     times: Dict[str, List[float]] = {name: [] for name in steps}
     for _ in range(reps):
         for name, step in steps.items():
-            t0 = time.perf_counter()
+            t0 = clock()
             step()
-            times[name].append(time.perf_counter() - t0)
+            times[name].append(clock() - t0)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 
@@ -91,23 +93,30 @@ def main(argv=None) -> List[dict]:
     ap.add_argument("--columns", nargs="*", default=list(COLUMNS), choices=list(COLUMNS),
                     help="contenders to time (a peer is added for each rnnkit column)")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's choice)")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall: elapsed time; cpu: this thread's CPU time, steady on a loaded machine "
+                         "(needs --threads 1: other threads' time is not counted)")
     ap.add_argument("--reps", type=int, default=0, help="timed reps (default: 15 small, 5 for T*B*H > 1e6)")
     args = ap.parse_args(argv)
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
+    if args.clock == "cpu" and args.threads != 1:
+        ap.error("--clock cpu measures one thread's CPU time: use it with --threads 1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    clock = time.thread_time if args.clock == "cpu" else time.perf_counter
     columns = {c: p for c, p in COLUMNS.items() if c in args.columns or c in
                {COLUMNS[k] for k in args.columns if COLUMNS[k] is not None}}
     torch.manual_seed(0)
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads; fwd+bwd ms (ratio = peer / rnnkit)")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.clock} clock; "
+          f"fwd+bwd ms (ratio = peer / rnnkit)")
     print("| B, T, H | " + " | ".join(columns) + " |")
     print("|" + "---|" * (1 + len(columns)))
     rows = []
     for B, T, H in shapes:
         reps = args.reps or (5 if B * T * H > 1_000_000 else 15)
         steps, auto_engine = contenders(B, T, H, list(columns))
-        med = time_round_robin(steps, reps)
+        med = time_round_robin(steps, reps, clock=clock)
         cells = []
         for name, peer in columns.items():
             text = f"{med[name] * 1e3:.1f}"

@@ -103,19 +103,20 @@ class GRUFunction(torch.autograd.Function):
         ctx.reset_after = reset_after
         ctx.has_b = b is not None
         ctx.means_rstds = saved.pop("stats")
-        ctx.save_for_backward(xp, w, b, ln_w, ln_hn_w, S, m, zone, valid, *saved.values())
+        ctx.xp_shape = xp.shape
+        ctx.save_for_backward(w, b, ln_w, ln_hn_w, S, m, zone, valid, *saved.values())
         ctx.saved_names = tuple(saved)
         return S[1:], S[T].clone()
 
     @staticmethod
     @once_differentiable  # the backward pass itself is not differentiable: say so if asked
     def backward(ctx, grad_states, grad_final):
-        xp, w, b, ln_w, ln_hn_w, S, m, zone, valid, *rest = ctx.saved_tensors
+        w, b, ln_w, ln_hn_w, S, m, zone, valid, *rest = ctx.saved_tensors
         bufs = dict(zip(ctx.saved_names, rest))
         dS = grad_buffer(grad_states, grad_final)  # (T+1, B, H)
-        K = keep_weight(zone, valid, xp.dtype)
+        K = keep_weight(zone, valid, S.dtype)
         bwd = _backward_after if ctx.reset_after else _backward_before
-        dxp, dw, db, dln = bwd(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, ctx.means_rstds)
+        dxp, dw, db, dln = bwd(ctx.xp_shape, w, ln_w, ln_hn_w, S, m, K, dS, bufs, ctx.means_rstds)
         return (dxp, dw, db if ctx.has_b else None, *dln, dS[0], None, None, None, None)
 
 
@@ -153,21 +154,21 @@ def _forward_after(xp, w, b, ln_w, ln_b, ln_hn_w, ln_hn_b, S, m, zone, valid, sl
     return {"stats": (means, rstds), "GH": GH, "N": N, **({"U": U} if U is not None else {})}
 
 
-def _backward_after(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
-    T, B, G = xp.shape
+def _backward_after(shape, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
+    T, B, G = shape
     H = G // 3
     GH, n = bufs["GH"], bufs["N"]
-    dGH = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) first the coefficients M, then dL/dgh = d * M in place
-    A = xp.new_empty(T, B, H)  # (T, B, H) d h / d a_n: dL/dxn = d * A
+    dGH = S.new_empty(T, B, 3, H)  # (T, B, 3, H) first the coefficients M, then dL/dgh = d * M in place
+    A = S.new_empty(T, B, H)  # (T, B, H) d h / d a_n: dL/dxn = d * A
     ln = ln_w is not None
     dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)  # (B, H), (B, 1, H)
     dgv, dgf = dGH.unbind(0), dGH.view(T, B, G).unbind(0)
     if ln:
         xhat, rstd = _ln_normalised(bufs["U"], *stats)
         xhv, rsv = xhat.unbind(0), rstd.unbind(0)
-        dU = xp.new_empty(T, B, G)  # (T, B, 3H) dL/du, u = h_in W^T
+        dU = S.new_empty(T, B, G)  # (T, B, 3H) dL/du, u = h_in W^T
         duv = dU.unbind(0)
-    tmp = xp.new_empty(B, H) if m is not None else None
+    tmp = S.new_empty(B, H) if m is not None else None
     for lo, hi in time_chunks(T, B * H):
         direct = _coeffs_after(GH[lo:hi], n[lo:hi], S[lo:hi], None if K is None else K[lo:hi],
                                dGH[lo:hi], A[lo:hi]).unbind(0)  # (B, H) d h_t / d h_{t-1}, direct paths
@@ -265,12 +266,12 @@ def _forward_before(xp, w, b, ln_w, ln_b, ln_hn_w, ln_hn_b, S, m, zone, valid, s
     return saved
 
 
-def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
-    T, B, G = xp.shape
+def _backward_before(shape, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
+    T, B, G = shape
     H = G // 3
     RZ, RH, n = bufs["RZ"], bufs["RH"], bufs["N"]
     hin = S[:-1] * m if m is not None else S[:-1]  # (T, B, H)
-    dG = xp.new_empty(T, B, 3, H)  # (T, B, 3, H) [da_r, da_z, da_n]; [z, n] hold their coefficients first
+    dG = S.new_empty(T, B, 3, H)  # (T, B, 3, H) [da_r, da_z, da_n]; [z, n] hold their coefficients first
     ln = ln_w is not None
     dsv, dsu = dS.unbind(0), dS.unsqueeze(2).unbind(0)
     dzn = dG[:, :, 1:].unbind(0)  # (B, 2, H)
@@ -281,11 +282,11 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
         (mrz, srz), (mn, sn) = stats
         xhat_rz, rstd_rz = _ln_normalised(bufs["Urz"], mrz, srz)
         xhat_n, rstd_n = _ln_normalised(bufs["Un"], mn, sn)
-        dUrz, dUn = xp.new_empty(T, B, 2 * H), xp.new_empty(T, B, H)  # dL/d pre-LN products
+        dUrz, dUn = S.new_empty(T, B, 2 * H), S.new_empty(T, B, H)  # dL/d pre-LN products
         lnrz = (xhat_rz.unbind(0), rstd_rz.unbind(0), dUrz.unbind(0))
         lnn = (xhat_n.unbind(0), rstd_n.unbind(0), dUn.unbind(0))
-    drh = xp.new_empty(B, H)  # dL/d(r h_in) of one step
-    tmp = xp.new_empty(B, H) if m is not None else None
+    drh = S.new_empty(B, H)  # dL/d(r h_in) of one step
+    tmp = S.new_empty(B, H) if m is not None else None
     for lo, hi in time_chunks(T, B * H):
         direct, Cr, rm = (c.unbind(0) for c in _coeffs_before(
             RZ[lo:hi], n[lo:hi], S[lo:hi], hin[lo:hi], None if K is None else K[lo:hi], m, dG[lo:hi]))
@@ -304,7 +305,7 @@ def _backward_before(xp, w, ln_w, ln_hn_w, S, m, K, dS, bufs, stats):
             else:
                 prev.addcmul_(torch.mm(src_rz, wrz, out=tmp), m)
     dGf = dG.view(T, B, G)
-    dw = xp.new_empty(G, H)  # (3H, H): one matmul per weight block over all steps
+    dw = S.new_empty(G, H)  # (3H, H): one matmul per weight block over all steps
     drz = dUrz if ln else dGf[..., :2 * H]
     dnn = dUn if ln else dGf[..., 2 * H:]
     torch.mm(drz.reshape(T * B, 2 * H).t(), hin.reshape(T * B, H), out=dw[:2 * H])
