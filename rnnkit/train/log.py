@@ -2,7 +2,8 @@
 
 ``metrics.jsonl`` has one JSON object per line with a ``kind``:
 ``step`` (every ``log_every`` updates: loss, lr, grad_norm, tokens_per_s),
-``eval`` (validation metrics) and ``epoch`` (means over the epoch).
+``nonfinite`` (the NaN guard fired),
+``eval`` (validation metrics) and ``epoch`` (item-weighted mean training loss).
 """
 from __future__ import annotations
 

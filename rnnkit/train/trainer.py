@@ -121,6 +121,7 @@ class Trainer:
         self._good: dict | None = None
         self.memory: dict[str, Checkpoint] = {}
         self._last_eval = -1
+        self.epoch_sums = [0.0, 0]  # loss * items and items so far in this epoch
         if config.diagnose and not hasattr(model, "diagnostic_pass"):
             raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch)")
 
@@ -155,12 +156,18 @@ class Trainer:
             self.progress.end_epoch()
             if reason:
                 return reason
+            self._log_epoch()
             self.epoch, self.pos = self.epoch + 1, 0
             if not cfg.eval_every and self._evaluate_and_save(val):
                 return "early stopping"
-            if not cfg.eval_every and val is None:
-                self.save("last")
         return "epochs done"
+
+    def _log_epoch(self) -> None:
+        """The item-weighted mean training loss of the epoch just finished."""
+        loss_sum, n = self.epoch_sums
+        if self.log:
+            self.log.write("epoch", self.step, epoch=self.epoch + 1, loss=loss_sum / max(n, 1), items=n)
+        self.epoch_sums = [0.0, 0]
 
     def _epoch(self, train, val, per_epoch: int, n_batches: int, t_start: float) -> str | None:
         cfg, micro = self.cfg, 0
@@ -174,6 +181,8 @@ class Trainer:
                 continue
             losses.append(loss)
             window_tokens += n
+            self.epoch_sums[0] += loss * n
+            self.epoch_sums[1] += n
             if micro < cfg.accumulate and self.pos < n_batches:
                 continue
             micro = 0
@@ -335,7 +344,8 @@ class Trainer:
         optim = split_state_dict(self.optimizer.state_dict(), "optim", tensors)
         meta = {"config": self.run_config, "metadata": self.metadata,
                 "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
-                            "best_step": self.best_step, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals, "tokens": self.tokens},
+                            "best_step": self.best_step, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals, "tokens": self.tokens,
+                            "epoch_sums": self.epoch_sums},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
                 "rng": runtime.rng_state(tensors)}
@@ -368,7 +378,7 @@ class Trainer:
         t = ck.meta["trainer"]
         self.epoch, self.pos, self.step = t["epoch"], t["pos"], t["step"]
         self.best, self.best_step, self.bad_evals, self.tokens = t["best"], t["best_step"], t["bad_evals"], t["tokens"]
-        self.best_metrics = t["best_metrics"]
+        self.best_metrics, self.epoch_sums = t["best_metrics"], t["epoch_sums"]
         self.stepper.load_state_dict(ck.meta["stepper"], ck.tensors, self.device)
         runtime.set_rng_state(ck.meta["rng"], ck.tensors)
 

@@ -42,9 +42,10 @@ def test_resume_equals_uninterrupted_run_tbptt_with_dropout(tiny_lm, toy_streams
     assert trainer.step == 2 * len(data)
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
-    steps_a = [r["loss"] for r in read_metrics(tmp_path / "a" / "metrics.jsonl") if r["kind"] == "step"]
-    steps_b = [r["loss"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl") if r["kind"] == "step"]
-    assert steps_a == steps_b
+    for kind in ("step", "epoch"):
+        a = [r["loss"] for r in read_metrics(tmp_path / "a" / "metrics.jsonl") if r["kind"] == kind]
+        b = [r["loss"] for r in read_metrics(tmp_path / "b" / "metrics.jsonl") if r["kind"] == kind]
+        assert a == b and len(a) > 1, kind
 
 
 class Regressor(nn.Module):
@@ -221,3 +222,5 @@ def test_metrics_jsonl_has_steps_and_evals(tmp_path):
     assert [r["step"] for r in records if r["kind"] == "step"] == list(range(1, 7))
     assert {"loss", "lr", "grad_norm", "tokens_per_s"} <= set(records[0])
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])["kind"] == "step"
+    epochs = [r for r in records if r["kind"] == "epoch"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and all(e["items"] == 3 * 8 for e in epochs)
