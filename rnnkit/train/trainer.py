@@ -176,8 +176,8 @@ class Trainer:
             loss, n = self._backward(runtime.to_device(batch, self.device))
             self.pos += 1
             micro += 1
-            if loss is None:
-                micro = 0
+            if loss is None:  # the guard dropped this accumulation group
+                micro, losses, window_tokens = 0, [], 0
                 continue
             losses.append(loss)
             window_tokens += n
@@ -188,6 +188,7 @@ class Trainer:
             micro = 0
             norm = self._update()
             if norm is None:
+                losses, window_tokens = [], 0
                 continue
             self.tokens += window_tokens
             stats = self._step_stats(losses, norm, window_tokens, window_t)
