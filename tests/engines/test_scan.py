@@ -174,3 +174,25 @@ def test_bfloat16_runs_in_float32_internally():
     out16, _ = layer.to(torch.bfloat16)(x.bfloat16())
     assert out16.dtype == torch.bfloat16
     assert_close(out16.float(), out32, rtol=2e-2, atol=2e-2)
+
+
+def test_cpu_install_without_triton_imports_and_says_why(tmp_path):
+    """With triton unimportable: rnnkit imports, the scan engine runs, and the lazy Triton engines
+    report the import error instead of failing at import or hiding it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['triton'] = None\n"
+        "import torch, rnnkit\n"
+        "from rnnkit.cells.minrnn import MinGRUCell, MinRNNConfig\n"
+        "from rnnkit.engines.registry import REGISTRY\n"
+        "layer = rnnkit.Recurrent(MinGRUCell(MinRNNConfig(3, 4)))\n"
+        "assert layer.run(torch.randn(5, 2, 3)).engine == 'scan'\n"
+        "for name in ('triton', 'triton_scan'):\n"
+        "    err = REGISTRY.get(name)._load()\n"
+        "    assert err and 'cannot import' in err and 'rnnkit[gpu]' in err, err\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
