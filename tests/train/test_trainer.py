@@ -224,3 +224,18 @@ def test_metrics_jsonl_has_steps_and_evals(tmp_path):
     assert json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[0])["kind"] == "step"
     epochs = [r for r in records if r["kind"] == "epoch"]
     assert [e["epoch"] for e in epochs] == [1, 2] and all(e["items"] == 3 * 8 for e in epochs)
+
+
+def test_same_seed_same_run_and_deterministic_mode():
+    results = []
+    try:
+        for deterministic in (False, True):
+            torch.manual_seed(0)
+            model = Regressor()  # dropout inside: the trainer's seed fixes its masks
+            Trainer(model, cfg(epochs=1, seed=7, deterministic=deterministic)).fit(regression_batches(4))
+            results.append([p.detach().clone() for p in model.parameters()])
+            assert torch.are_deterministic_algorithms_enabled() == deterministic
+    finally:
+        torch.use_deterministic_algorithms(False)
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
