@@ -4,7 +4,6 @@ the persistent RNN kernel's plan (BH, resident W, warps). Prints one line per va
     python bench/gpu_tune.py
 """
 import os
-import statistics
 import time
 
 import torch
@@ -57,7 +56,7 @@ def sweep_scan():
 
 def sweep_rnn():
     import rnnkit
-    from rnnkit.cells import GRUCell, LSTMCell
+    from rnnkit.cells import LSTMCell
     from rnnkit.engines.triton import register
     from rnnkit.engines.triton import rnn_engine
 

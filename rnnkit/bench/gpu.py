@@ -170,7 +170,6 @@ def copy_bandwidth_gbs(dev) -> float:
     a = torch.empty(n, device=dev, dtype=torch.float32).normal_()
     b = torch.empty_like(a)
     ms = cuda_ms(lambda: b.copy_(a), reps=10)
-    del a, b
     return 2 * n * 4 / ms / 1e6
 
 
@@ -222,7 +221,6 @@ def bench_scan(Ts=SCAN_T, B: int = 16, H: int = 512, dtypes=("fp32", "bf16"), re
                         note=f"{gbs:.0f} GB/s of {bw:.0f}")
                 rows.append(r)
                 log(_fmt(r))
-                del xp, dout, fused, torch_scan, cell
             del x
             torch.cuda.empty_cache()
     return rows
