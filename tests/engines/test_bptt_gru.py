@@ -163,9 +163,10 @@ def test_rnnkit_gru_bptt_matches_reference_and_torch():
     assert_close(h, h_t)
 
 
-def test_bfloat16_close_to_float64():
+@pytest.mark.parametrize("cell", ["gru", "gru_cho", "lngru"])
+def test_bfloat16_close_to_float64(cell):
     torch.manual_seed(3)
-    layer = rnnkit.build_layer("gru_cho", 8, 16, engine="bptt", zoneout=0.1).train()
+    layer = rnnkit.build_layer(cell, 8, 16, engine="bptt", zoneout=0.1).train()
     x = torch.randn(10, 4, 8)
     torch.manual_seed(9)
     out64, _ = layer.double()(x.double())
