@@ -99,6 +99,8 @@ class ForecastDataConfig:
     stride: int = opt(1, "steps between backtest origins")
     interval: float = opt(0.8, "coverage of the prediction intervals")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
+    baseline_fit: str = opt("train+val", "data the AR / ETS / SARIMA parameters are fitted on (the network fits "
+                            "on train and stops early on val)", ("train+val", "train"))
 
     def __post_init__(self) -> None:
         for name in ("horizon", "stride"):
@@ -115,6 +117,8 @@ class ForecastDataConfig:
             raise ConfigError(f"unknown baseline(s) {', '.join(sorted(unknown))}; choose from {', '.join(BASELINES)}")
         if self.dataset not in SERIES_SETS:
             raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(SERIES_SETS)}")
+        if self.baseline_fit not in ("train+val", "train"):
+            raise ConfigError(f"baseline_fit must be train+val or train, got {self.baseline_fit!r}")
 
 
 @dataclass
@@ -200,7 +204,8 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
                       window_batches(va_x, va_y, 256, 0), resume=resume)
     loaded = load_forecaster(run_dir)
     test_origins = origins(sp.n_val_end, sp.n, L, H, cfg.data.stride)
-    models = backtest(loaded, series, sp.n_val_end, test_origins, season, parse_columns(cfg.data.baselines))
+    n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
+    models = backtest(loaded, series, n_fit, test_origins, season, parse_columns(cfg.data.baselines))
     metrics = score_models(models, series, test_origins, H, scale, cfg.data.interval)
     backtest_table(run_dir / "backtest.csv", models, series, test_origins, H)
     plot_forecast(run_dir / "forecast.png", series, models, test_origins, H, sp, title=series.source)

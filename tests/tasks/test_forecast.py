@@ -157,7 +157,7 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
 
 @pytest.mark.parametrize("opts", [["--strategy", "recursive", "--output", "quantile", "--covariates", "temp"],
                                   ["--model", "mlp", "--output", "direction"],
-                                  ["--model", "tdnn", "--cell", "gru"]])
+                                  ["--model", "tdnn", "--cell", "gru", "--baseline-fit", "train"]])
 def test_cli_variants(tmp_path, opts):
     data = _series_csv(tmp_path / "s.csv", covariate=True)
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(tmp_path / "r"),
