@@ -144,12 +144,16 @@ def grad_buffer(grad_states: Tensor, grad_final: Tensor) -> Tensor:
     return dS
 
 
-def run_single_state(cell, x: Tensor, state0, job: DirectionJob,
-                     apply: Callable[[Tensor, object, Tensor, Optional[Tensor], Optional[Tensor],
-                                      Optional[Tensor]], Tuple[Tensor, Tensor]]) -> DirectionResult:
+#: apply(xp, step_context, s0, h_mask, zone, valid) -> (per-step states (T, B, S), final state (B, S))
+ApplyFn = Callable[[Tensor, object, Tensor, Optional[Tensor], Optional[Tensor], Optional[Tensor]],
+                   Tuple[Tensor, Tensor]]
+
+
+def run_single_state(cell, x: Tensor, state0, job: DirectionJob, apply: ApplyFn) -> DirectionResult:
     """The part outside the Function: input projection (one matmul, autograd differentiates it),
-    the DropConnect'ed recurrent weights, then ``apply(xp, ctx, s0, h_mask, zone, valid)`` which
-    returns the per-step states (T, B, S) and the final state (B, S)."""
+    the DropConnect'ed recurrent weights, then the family's Function through ``apply``."""
+    if job.probe is not None or job.trace is not None:
+        raise ValueError("gradient probes and gate traces need the step-by-step reference engine")
     xp = cell.project_input(x)  # (T, B, G)
     ctx = cell.step_context(job.masks.dropconnect)
     zone = job.masks.zoneout[0] if job.masks.zoneout is not None else None  # (T, B|1, S|1)
