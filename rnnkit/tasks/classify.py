@@ -48,7 +48,8 @@ class ClassifyModelConfig:
     layers: int = opt(1, "stacked recurrent layers")
     bidirectional: bool = opt(True, "run a second layer right to left")
     embedding: int = opt(64, "token embedding size, or projection size of numeric steps (0 = raw features)")
-    pooling: str = opt("last", "sequence summary fed to the classifier", POOLINGS)
+    pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
+                       "tdnn, mean for mlp)", ("auto",) + POOLINGS)
     dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
@@ -64,7 +65,7 @@ class ClassifyModelConfig:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
-        for name, choices in (("model", ENCODERS), ("pooling", POOLINGS), ("cell", CELLS),
+        for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", CELLS),
                               ("class_weights", ("none", "balanced"))):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
@@ -113,6 +114,13 @@ TRAIN_DEFAULTS = {"train": {"epochs": 15, "batch_size": 32, "lr": 3e-3, "warmup_
 
 # -------------------------------------------------------------------------- model
 
+AUTO_POOLING = {"rnn": "last", "tdnn": "max", "mlp": "mean"}
+
+
+def resolve_pooling(cfg: ClassifyModelConfig) -> str:
+    return AUTO_POOLING[cfg.model] if cfg.pooling == "auto" else cfg.pooling
+
+
 class SequenceClassifier(nn.Module):
     """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``."""
 
@@ -132,7 +140,7 @@ class SequenceClassifier(nn.Module):
         self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
                                      bidirectional=cfg.bidirectional, dropout=cfg.dropout, window=cfg.window,
                                      engine=cfg.engine)
-        self.pool = Pooling(cfg.pooling, self.encoder.out_size, self.encoder.directions)
+        self.pool = Pooling(resolve_pooling(cfg), self.encoder.out_size, self.encoder.directions)
         self.head = nn.Linear(self.encoder.out_size, n_classes)
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
 
