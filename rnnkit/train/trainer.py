@@ -11,9 +11,10 @@ Contract for task models
   ``forward(chunk, state) -> out`` with ``out.state`` (the recurrent state at
   the chunk's end, torch layout ``(layers*dirs, B, H)`` or a tuple of those).
   The trainer carries, detaches and resets it (:mod:`rnnkit.train.tbptt`).
-* Optional: ``diagnostic_pass(batch) -> (loss, SequenceResult)`` running the
-  recurrent layer with ``probe_grads=True, record_gates=True``; enables
-  ``TrainConfig.diagnose`` and ``rnnkit diagnose``.
+* Optional: ``diagnostic_pass(batch, last_step_only=False) -> (loss,
+  SequenceResult)`` running the recurrent layer with ``probe_grads=True,
+  record_gates=True`` (the loss of the last step only when asked); enables
+  ``TrainConfig.diagnose`` and ``rnnkit diagnose`` (:mod:`rnnkit.train.diagnostics`).
 
 Usage::
 
@@ -123,7 +124,7 @@ class Trainer:
         self._last_eval = -1
         self.epoch_sums = [0.0, 0]  # loss * items and items so far in this epoch
         if config.diagnose and not hasattr(model, "diagnostic_pass"):
-            raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch)")
+            raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch, last_step_only)")
 
     # ------------------------------------------------------------------ fit
     def fit(self, train_data, val_data=None, *, resume: bool = False) -> FitResult:
