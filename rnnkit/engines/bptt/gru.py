@@ -19,6 +19,11 @@ K_t the keep weight of ``_common`` and d = dL/dh_t the total gradient at step t:
 
 Layer normalisation (Ba et al. 2016) on the recurrent pre-activations has its backward written out:
 du = rstd * (g - mean(g) - x_hat * mean(g * x_hat)) with g = dy * gamma.
+
+Speed (CPU): per step the forward pass is one addmm and five in-place element-wise ops into
+preallocated (T, B, .) buffers; the backward pass computes the gate coefficients for a chunk of steps
+at a time (``_common.time_chunks``: in cache, no T-sized temporaries) and per step does one
+broadcast multiply, one addcmul and one addmm. dW_hh is one matmul over all steps after the loop.
 """
 from __future__ import annotations
 
