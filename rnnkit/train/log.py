@@ -64,6 +64,8 @@ def read_metrics(path: str | Path) -> list[dict]:
 
 def _fmt_time(seconds: float) -> str:
     seconds = int(max(0, seconds))
+    if seconds < 3600:
+        return f"{seconds // 60:d}:{seconds % 60:02d}"
     return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
@@ -83,14 +85,14 @@ class Progress:
         if self.mode == "bar":
             from tqdm import tqdm
             size = shutil.get_terminal_size()  # tqdm's own query reports no rows on some terminals (no bar)
+            clock = "[{elapsed}]" if self.deadline else "[{elapsed}<{remaining}]"  # a budget: its own "left"
             self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", file=self.stream,
                             ncols=size.columns, nrows=max(size.lines, 2), leave=True, unit="upd",
-                            bar_format="{desc} {percentage:3.0f}%|{bar:10}| {n_fmt}/{total_fmt} "
-                                       "[{elapsed}<{remaining}]{postfix}")
+                            bar_format="{desc} |{bar:8}| {n_fmt}/{total_fmt} " + clock + "{postfix}")
 
     def update(self, done: int, stats: dict) -> None:
         if self.deadline is not None:  # a time budget: show what is left of it
-            stats = {**stats, "left": _fmt_time(self.deadline - time.perf_counter())}
+            stats = {**stats, "left": _fmt_time(self.deadline - time.perf_counter())}  # of the budget
         if self.mode == "bar":
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix_str(_postfix(stats), refresh=False)
@@ -115,6 +117,7 @@ class Progress:
 def _postfix(stats: dict) -> str:
     parts = []
     for key, value in stats.items():
+        key = "val" if key == "val_loss" else key  # keep the line short enough for 80 columns
         if key == "tokens_per_s":
             parts.append(f"{value / 1000:.1f}k tok/s")
         elif isinstance(value, float):
