@@ -207,5 +207,31 @@ def uniform_init_(params: Sequence[Tensor], hidden_size: int) -> None:
             p.uniform_(-bound, bound)
 
 
-def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
+#: epsilon of every cell's layer normalisation (engines that write LN out use the same)
+LAYER_NORM_EPS = 1e-5
+
+#: the methods that hold a cell's maths; fast engines implement a family's own versions of them
+MATHS_METHODS = ("project_input", "step_context", "recur", "hidden_of", "readout")
+
+
+def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = LAYER_NORM_EPS) -> Tensor:
     return torch.nn.functional.layer_norm(x, (x.shape[-1],), weight, bias, eps)
+
+
+def family_class(cell: "Cell") -> type:
+    """The class that defines the cell's family (LSTMCell for a user's LSTMCell subclass)."""
+    for klass in type(cell).__mro__:
+        if "family" in vars(klass):
+            return klass
+    return Cell
+
+
+def overridden_maths(cell: "Cell") -> Optional[str]:
+    """A reason when a subclass replaces its family's equations (only the reference engine then
+    runs the cell's own code), else None."""
+    base = family_class(cell)
+    for name in MATHS_METHODS:
+        if getattr(type(cell), name) is not getattr(base, name):
+            return (f"{type(cell).__name__} overrides {base.__name__}.{name}; this engine implements "
+                    f"the {base.family} equations, only the reference engine runs a cell's own code")
+    return None

@@ -93,6 +93,9 @@ class Engine:
 
     name: str = "engine"
     scope: str = "direction"  # or "stack"
+    #: True only for engines that call the cell's own methods (reference); the others implement a
+    #: family's equations and are refused for cells that override them
+    runs_cell_code: bool = False
 
     def supports(self, req: Request) -> Optional[str]:
         raise NotImplementedError

@@ -26,6 +26,7 @@ def freeze_past_end(old: State, new: State, valid_t: Tensor) -> State:
 class ReferenceEngine(Engine):
     name = "reference"
     scope = "direction"
+    runs_cell_code = True
 
     def supports(self, req: Request) -> Optional[str]:
         return None

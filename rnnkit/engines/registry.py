@@ -10,6 +10,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional, Tuple
 
+from ..cells.base import overridden_maths
 from .base import Engine, EngineError, Request
 
 
@@ -104,18 +105,27 @@ class EngineRegistry:
         return [n for n in base if n in self._engines] + \
                [n for n in self._order[dev] if n not in base and n in self._engines]
 
+    @staticmethod
+    def reason(engine: Engine, req: Request) -> Optional[str]:
+        """Why the engine cannot serve the request (None: it can)."""
+        if not getattr(engine, "runs_cell_code", False):
+            overridden = overridden_maths(req.layer.cells[0])
+            if overridden:
+                return overridden
+        return engine.supports(req)
+
     def choose(self, req: Request, requested: str) -> Tuple[Engine, Explanation]:
         explanation = Explanation(engine="", requested=requested, device=str(req.device), family=req.family)
         if requested != "auto":
             engine = self.get(requested)
-            reason = engine.supports(req)
+            reason = self.reason(engine, req)
             if reason is not None:
                 raise EngineError(f"engine {requested!r} cannot run this {req.family} layer: {reason}")
             explanation.engine = requested
             return engine, explanation
         for name in self.order(req):
             engine = self._engines[name]
-            reason = engine.supports(req)
+            reason = self.reason(engine, req)
             if reason is None:
                 explanation.engine = name
                 return engine, explanation

@@ -63,3 +63,34 @@ def test_zoneout_in_eval_still_leaves_native():
 def test_dropconnect_in_eval_may_use_native():
     layer = rnnkit.LSTM(3, 4, dropconnect=0.3).eval()
     assert layer.explain(torch.randn(5, 2, 3)).engine == "native"
+
+
+def test_a_subclass_with_its_own_equations_runs_on_reference_only():
+    from rnnkit.cells import LSTMCell, LSTMConfig
+
+    class DoubledLSTM(LSTMCell):
+        def recur(self, xp_t, state, ctx):
+            h, c = super().recur(xp_t, state, ctx)
+            return (2 * h, c)
+
+    layer = rnnkit.Recurrent(DoubledLSTM(LSTMConfig(3, 4)))
+    e = layer.explain(torch.randn(5, 2, 3))
+    assert e.engine == "reference"
+    assert dict(e.rejected)["native"].startswith("DoubledLSTM overrides LSTMCell.recur")
+    with pytest.raises(EngineError, match="overrides LSTMCell.recur"):
+        rnnkit.Recurrent(DoubledLSTM(LSTMConfig(3, 4)), engine="native")(torch.randn(5, 2, 3))
+    # the doubled maths really ran
+    plain = rnnkit.Recurrent(LSTMCell(LSTMConfig(3, 4)), engine="reference")
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(1, 2, 3)
+    torch.testing.assert_close(layer(x)[0], 2 * plain(x)[0])
+
+
+def test_a_subclass_that_keeps_the_equations_stays_fast():
+    from rnnkit.cells import LSTMCell, LSTMConfig
+
+    class NamedLSTM(LSTMCell):
+        nickname = "mine"
+
+    e = rnnkit.Recurrent(NamedLSTM(LSTMConfig(3, 4, forget_bias=0.0))).explain(torch.randn(5, 2, 3))
+    assert e.engine == "native"

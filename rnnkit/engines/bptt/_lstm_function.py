@@ -23,7 +23,6 @@ steps (``_lstm_factors``).
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -31,11 +30,11 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ...cells.base import layer_norm
+from ...cells.base import LAYER_NORM_EPS
 from ._lstm_factors import ChunkFactors
 
-#: the cells' LayerNorm epsilon (the default of ``rnnkit.cells.base.layer_norm``)
-LN_EPS: float = inspect.signature(layer_norm).parameters["eps"].default
+#: the cells' LayerNorm epsilon
+LN_EPS: float = LAYER_NORM_EPS
 
 #: from this many units per step (B * H) on, tanh(x) is computed as 2 * sigmoid(2x) - 1: torch's CPU
 #: tanh kernel measured 4-6x slower than its sigmoid at (32, 128) and (64, 512) (bench/cpu_bptt_lstm.py)
