@@ -126,12 +126,24 @@ def test_train_generate_evaluate_diagnose_end_to_end(corpus, tmp_path, capsys):
 
 def test_train_refuses_to_overwrite_and_resume_continues(corpus, tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + TINY + ["--epochs", "1"]) == 0
+    first = TINY + ["--epochs", "1", "--schedule", "constant"]
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + first) == 0
     assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + TINY) == 2
     assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert main(["train", "lm", "--out", str(run), "--resume", "--lr", "0.5"]) == 2
+    assert "cannot resume with changed lr: 0.02 -> 0.5" in capsys.readouterr().err
+    (run / "checkpoints" / "best.safetensors").unlink()  # resume needs only the last one
     assert main(["train", "lm", "--out", str(run), "--resume", "--epochs", "2"]) == 0
-    steps = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert max(r["step"] for r in steps) > 0 and any(r["kind"] == "eval" and r["epoch"] == 2 for r in steps)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records if r["kind"] == "eval"] == [1, 2]
+    assert [r["epoch"] for r in records if r["kind"] == "epoch"] == [1, 2]
+
+
+def test_resume_refuses_more_epochs_under_a_cosine_schedule(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--data", str(corpus), "--out", str(run)] + TINY + ["--epochs", "1"]) == 0
+    assert main(["train", "lm", "--out", str(run), "--resume", "--epochs", "3"]) == 2
+    assert "cannot resume with changed epochs: 1 -> 3" in capsys.readouterr().err
 
 
 def test_generate_and_evaluate_errors(tmp_path, capsys):

@@ -58,6 +58,12 @@ from rnnkit.train.steps import StatelessStep, TBPTTStep
 from rnnkit.train.tbptt import reset_state
 
 
+# TrainConfig fields whose effect lives in the checkpoint's optimiser / schedule / data position
+RESUME_FIXED = ("optimizer", "lr", "momentum", "nesterov", "beta2", "weight_decay", "schedule",
+                "warmup_steps", "step_size", "gamma", "min_lr", "batch_size", "bptt", "bptt_k2",
+                "accumulate", "seed")
+
+
 @dataclass
 class ModelOutput:
     """What a task model returns: logits, optional mean loss over ``n`` items, optional state."""
@@ -372,6 +378,7 @@ class Trainer:
     def restore(self, path: str | Path) -> None:
         """Continue exactly where a checkpoint left off (model, optimiser, schedule, RNG, position)."""
         ck = load_checkpoint(path)
+        self._check_resume_config(path, ck.meta.get("config", {}).get("train", {}))
         self.model.load_state_dict(ck.group("model"))
         self.optimizer.load_state_dict(join_state_dict(ck.meta["optimizer"], ck.tensors))
         self.schedule.load_state_dict(join_state_dict(ck.meta["schedule"], ck.tensors))
@@ -383,6 +390,15 @@ class Trainer:
         self.best_metrics, self.epoch_sums = t["best_metrics"], t["epoch_sums"]
         self.stepper.load_state_dict(ck.meta["stepper"], ck.tensors, self.device)
         runtime.set_rng_state(ck.meta["rng"], ck.tensors)
+
+    def _check_resume_config(self, path, saved: dict) -> None:
+        """Settings held by the checkpoint's state cannot change on resume: say so instead of ignoring them."""
+        fixed = list(RESUME_FIXED) + (["epochs", "max_steps"] if self.cfg.schedule == "cosine" else [])
+        now = to_dict(self.cfg)
+        changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in fixed if k in saved and saved[k] != now[k]]
+        if changed:
+            raise ConfigError(f"{path}: cannot resume with changed {', '.join(changed)} (the optimiser, "
+                              "schedule and data position in the checkpoint depend on them); start a new run")
 
     def _snapshot(self) -> None:
         """In-memory copy of the last good weights for ``nan_policy=rollback``."""
