@@ -54,7 +54,8 @@ class Schedule:
                                                 end_factor=1.0, total_iters=cfg.warmup_steps - 1))
             milestones.append(cfg.warmup_steps - 1)
         # the decay starts at update max(warmup, 1) and reaches its end at the last update
-        main = self._main(optimizer, cfg, max(1, total_steps - max(cfg.warmup_steps, 1)))
+        main = self._main(optimizer, cfg, self._decay_steps(cfg, total_steps))
+        self.main, self.warmup = main, cfg.warmup_steps
         if main is not None:
             scheds.append(main)
         elif not scheds:
@@ -71,6 +72,15 @@ class Schedule:
             self.plateau = lr_scheduler.ReduceLROnPlateau(
                 optimizer, mode=cfg.monitor_mode, factor=cfg.gamma,
                 patience=cfg.plateau_patience, min_lr=cfg.min_lr)
+
+    @staticmethod
+    def _decay_steps(cfg: TrainConfig, total_steps: int) -> int:
+        return max(1, total_steps - max(cfg.warmup_steps, 1))
+
+    def retarget(self, cfg: TrainConfig, total_steps: int) -> None:
+        """A resumed run with more (or fewer) epochs: the cosine decay now ends at the new last update."""
+        if isinstance(self.main, lr_scheduler.CosineAnnealingLR):
+            self.main.T_max = self._decay_steps(cfg, total_steps)
 
     @staticmethod
     def _main(optimizer, cfg: TrainConfig, steps: int):

@@ -138,7 +138,7 @@ class Trainer:
         train = as_epoch_data(train_data)
         val = as_epoch_data(val_data) if val_data is not None else None
         per_epoch = math.ceil(len(train) / cfg.accumulate)
-        total = cfg.max_steps or per_epoch * cfg.epochs
+        total = self._total = cfg.max_steps or per_epoch * cfg.epochs
         self.schedule = Schedule(self.optimizer, cfg, total)
         if resume:
             self.restore(self._path("last"))
@@ -382,6 +382,7 @@ class Trainer:
         self.model.load_state_dict(ck.group("model"))
         self.optimizer.load_state_dict(join_state_dict(ck.meta["optimizer"], ck.tensors))
         self.schedule.load_state_dict(join_state_dict(ck.meta["schedule"], ck.tensors))
+        self.schedule.retarget(self.cfg, self._total)  # more epochs than before: stretch the decay
         if ck.meta["scaler"]:
             self.scaler.load_state_dict(ck.meta["scaler"])
         t = ck.meta["trainer"]
@@ -393,9 +394,8 @@ class Trainer:
 
     def _check_resume_config(self, path, saved: dict) -> None:
         """Settings held by the checkpoint's state cannot change on resume: say so instead of ignoring them."""
-        fixed = list(RESUME_FIXED) + (["epochs", "max_steps"] if self.cfg.schedule == "cosine" else [])
         now = to_dict(self.cfg)
-        changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in fixed if k in saved and saved[k] != now[k]]
+        changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in RESUME_FIXED if k in saved and saved[k] != now[k]]
         if changed:
             raise ConfigError(f"{path}: cannot resume with changed {', '.join(changed)} (the optimiser, "
                               "schedule and data position in the checkpoint depend on them); start a new run")

@@ -239,3 +239,21 @@ def test_same_seed_same_run_and_deterministic_mode():
         torch.use_deterministic_algorithms(False)
     for a, b in zip(*results):
         assert torch.equal(a, b)
+
+
+def test_resume_with_more_epochs_stretches_the_cosine_decay(tmp_path):
+    lrs = []
+
+    class Spy:
+        def on_step(self, trainer, stats):
+            lrs.append(trainer.optimizer.param_groups[0]["lr"])
+    c1 = cfg(epochs=1, lr=0.1, warmup_steps=0, schedule="cosine", min_lr=0.0)
+    Trainer(Regressor(), c1, run_dir=tmp_path).fit(regression_batches(4))
+    c2 = cfg(epochs=3, lr=0.1, warmup_steps=0, schedule="cosine", min_lr=0.0)
+    Trainer(Regressor(), c2, run_dir=tmp_path, callbacks=[Spy()]).fit(regression_batches(4), resume=True)
+    # lrs[i] is the rate of update 6 + i: decaying to the new last update (12), no restart
+    assert len(lrs) == 8 and all(a > b for a, b in zip(lrs[:-1], lrs[1:-1]))
+    assert lrs[-2] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(Exception, match="cannot resume with changed lr: 0.1 -> 0.2"):
+        Trainer(Regressor(), cfg(epochs=3, lr=0.2, warmup_steps=0, schedule="cosine"),
+                run_dir=tmp_path).fit(regression_batches(4), resume=True)
