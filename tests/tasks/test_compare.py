@@ -54,3 +54,16 @@ def test_compare_lm_with_markov(tmp_path):
 def test_compare_bad_set(capsys):
     assert main(["compare", "classify", "--set", "hidden=3"]) == 2
     assert "SECTION.FIELD=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["train", "classify"], ["train", "tag"], ["train", "forecast"], ["predict"],
+                                  ["compare"], ["evaluate"]])
+def test_help_works(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0 and "usage: rnnkit" in capsys.readouterr().out
+
+
+def test_predict_refuses_other_tasks_and_missing_runs(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nope"), "x"]) == 2
+    assert "no such run directory" in capsys.readouterr().err
