@@ -28,7 +28,9 @@ from rnnkit.config import CELLS, ConfigError, TrainConfig, opt, save_yaml, to_di
 from rnnkit.data.embedded_tasks import SERIES_SETS, series_set
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.encoders import ENCODERS
-from rnnkit.tasks.forecast_data import (Scaler, Series, infer_step, origins, parse_columns, read_series,
+from rnnkit.data.tabular import read_table
+from rnnkit.tasks.forecast_data import (Scaler, Series, column_order, future_windows, infer_step, origins,
+                                        parse_columns, read_series, series_from_table, split_future_rows,
                                         split_points, windows)
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
 from rnnkit.tasks.forecast_models import OUTPUTS, Forecaster
@@ -88,7 +90,9 @@ class ForecastDataConfig:
     data: str = opt("", "CSV / TSV / JSONL with a time column and value columns (empty = embedded --dataset)")
     dataset: str = opt("co2", "embedded series used without --data", SERIES_SETS)
     target: str = opt("", "column(s) to forecast, comma-separated (embedded sets have a default)")
-    covariates: str = opt("", "other columns fed to the network, comma-separated")
+    covariates: str = opt("", "other columns fed to the network, comma-separated (past values only)")
+    future_covariates: str = opt("", "columns known in advance for the forecast steps (calendar, planned events), "
+                                 "comma-separated; predict needs their values in rows after the last target")
     time_column: str = opt("", "time column (empty = the first column)")
     missing: str = opt("error", "empty / NA cells: stop with an error, or interpolate linearly",
                        ("error", "interpolate"))
@@ -151,30 +155,39 @@ def load_series(cfg: ForecastDataConfig) -> tuple[Series, int]:
     """The series and its seasonal period."""
     if cfg.data:
         s = read_series(cfg.data, parse_columns(cfg.target), parse_columns(cfg.covariates), cfg.time_column,
-                        cfg.missing)
+                        cfg.missing, parse_columns(cfg.future_covariates))
         return s, cfg.season or season_from_times(s.times)
     e = series_set(cfg.dataset)
     targets = parse_columns(cfg.target) or [e.target]
     covs = parse_columns(cfg.covariates) if cfg.covariates else list(e.covariates)  # the set's defaults
-    names = targets + [c for c in covs if c not in targets]
+    future = parse_columns(cfg.future_covariates)
+    names = column_order(targets, covs, future)
     missing = [c for c in names if c not in e.columns]
     if missing:
         raise DataError(f"embedded series {e.name!r} has no column {missing[0]!r}; columns: {', '.join(e.columns)}")
     values = np.stack([e.columns[c] for c in names], axis=1)
-    return Series(e.times, values, names, len(targets), e.source), cfg.season or e.season
+    n_future = len([c for c in dict.fromkeys(future) if c not in targets])
+    return Series(e.times, values, names, len(targets), e.source, n_future), cfg.season or e.season
 
 
-def window_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int) -> list[dict]:
+def window_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, future: np.ndarray | None = None
+                   ) -> list[dict]:
     order = np.random.default_rng(seed).permutation(len(x))
-    return [{"inputs": torch.from_numpy(x[order[i:i + batch_size]]),
-             "targets": torch.from_numpy(y[order[i:i + batch_size]])} for i in range(0, len(x), batch_size)]
+    batches = []
+    for i in range(0, len(x), batch_size):
+        idx = order[i:i + batch_size]
+        b = {"inputs": torch.from_numpy(x[idx]), "targets": torch.from_numpy(y[idx])}
+        if future is not None:
+            b["future"] = torch.from_numpy(future[idx])
+        batches.append(b)
+    return batches
 
 
 # -------------------------------------------------------------------- training
 
-def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int) -> Forecaster:
+def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_future: int = 0) -> Forecaster:
     steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
-    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list())
+    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list(), n_future)
 
 
 def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
@@ -188,20 +201,25 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     scaled = scaler.transform(series.values)
     steps = 1 if cfg.model.strategy == "recursive" else H
     T = series.n_targets
-    tr_x, tr_y = windows(scaled, origins(0, sp.n_train, L, steps), L, steps, T)
-    va_x, va_y = windows(scaled, origins(sp.n_train, sp.n_val_end, L, steps), L, steps, T)
-    model = build_model(cfg, series.values.shape[1], T)
+    tr_o, va_o = origins(0, sp.n_train, L, steps), origins(sp.n_train, sp.n_val_end, L, steps)
+    tr_x, tr_y = windows(scaled, tr_o, L, steps, T)
+    va_x, va_y = windows(scaled, va_o, L, steps, T)
+    F = series.n_future if cfg.model.strategy == "direct" else 0
+    tr_f = future_windows(scaled, tr_o, steps, F) if F else None
+    va_f = future_windows(scaled, va_o, steps, F) if F else None
+    model = build_model(cfg, series.values.shape[1], T, series.n_future)
     if not resume:
         model.init_highway(torch.from_numpy(tr_x), torch.from_numpy(tr_y))
     scale = [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)]
     meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
+            "n_future": series.n_future,
             "mase_scale": scale, "source": series.source, "split": to_dict(sp), "times": series.times[-2:]}
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(model, cfg.train, run_dir=run_dir, run_config=to_dict(cfg), metadata=meta)
-    fit = trainer.fit(ListData(window_batches(tr_x, tr_y, cfg.train.batch_size, cfg.train.seed), shuffle=True,
-                               seed=cfg.train.seed),
-                      window_batches(va_x, va_y, 256, 0), resume=resume)
+    fit = trainer.fit(ListData(window_batches(tr_x, tr_y, cfg.train.batch_size, cfg.train.seed, tr_f),
+                               shuffle=True, seed=cfg.train.seed),
+                      window_batches(va_x, va_y, 256, 0, va_f), resume=resume)
     loaded = load_forecaster(run_dir)
     test_origins = origins(sp.n_val_end, sp.n, L, H, cfg.data.stride)
     n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
@@ -259,7 +277,7 @@ class LoadedForecaster:
 
 def load_forecaster(run: str | Path) -> LoadedForecaster:
     ck, cfg, meta = load_task_checkpoint(run, TASK, ForecastRunConfig)
-    model = build_model(cfg, len(meta["names"]), meta["n_targets"])
+    model = build_model(cfg, len(meta["names"]), meta["n_targets"], meta.get("n_future", 0))
     model.load_state_dict(ck.group("model"))
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent
     return LoadedForecaster(model.eval(), Scaler.from_dict(meta["scaler"]), cfg, meta, run_dir)
@@ -267,7 +285,8 @@ def load_forecaster(run: str | Path) -> LoadedForecaster:
 
 def _read_like_run(loaded: LoadedForecaster, path: str) -> Series:
     d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
-    return read_series(path, names[:T], names[T:], d.time_column, d.missing)
+    F = loaded.meta.get("n_future", 0)
+    return read_series(path, names[:T], names[T:len(names) - F], d.time_column, d.missing, names[len(names) - F:])
 
 
 def evaluate_forecast(run: str | Path, data: str | Path) -> dict:
@@ -287,17 +306,32 @@ def evaluate_forecast(run: str | Path, data: str | Path) -> dict:
     return metrics
 
 
+def _read_for_predict(loaded: LoadedForecaster, path: str) -> tuple[Series, np.ndarray | None]:
+    """The observed series and, for a model with known-future covariates, their scaled (1, H, F) values."""
+    F = loaded.meta.get("n_future", 0)
+    if not F or loaded.config.model.strategy != "direct":
+        return _read_like_run(loaded, path), None
+    d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
+    observed, fut = split_future_rows(read_table(path), names[:T], names[-F:], d.horizon)
+    series = series_from_table(observed, names[:T], names[T:-F], d.time_column, d.missing, names[-F:])
+    scaled = (fut - loaded.scaler.mean[-F:]) / loaded.scaler.std[-F:]
+    return series, scaled[None].astype(np.float32)
+
+
 def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
-    """The next H steps after the end of ``data`` (rows per step and target: time, mean, lower, upper)."""
+    """The next H steps after the last row with target values (rows per step and target: time, mean, interval).
+
+    With known-future covariates, the H rows after that one must hold their values (targets left empty).
+    """
     loaded = load_forecaster(run)
-    series = _read_like_run(loaded, str(data))
+    series, future = _read_for_predict(loaded, str(data))
     L, H = loaded.config.model.lookback, loaded.config.data.horizon
     if len(series) < L:
         raise DataError(f"{data}: {len(series)} steps, the network reads the last {L}")
     if loaded.config.model.strategy == "recursive" and series.covariate_names:
         raise DataError(f"{data}: a recursive forecast with covariates needs their future values; "
                         "this run cannot forecast past the end of the file")
-    fc = network_forecast(loaded, series, [len(series)], allow_future=True)
+    fc = network_forecast(loaded, series, [len(series)], future=future)
     label = infer_step(series.times)
     rows = []
     for h in range(H):

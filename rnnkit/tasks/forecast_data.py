@@ -21,17 +21,22 @@ from typing import Sequence
 import numpy as np
 
 from rnnkit.data.readers import DataError
-from rnnkit.data.tabular import read_table
+from rnnkit.data.tabular import Table, parse_number, read_table
 
 
 @dataclass
 class Series:
-    """Columns of a time series: ``values`` (N, C) with ``names``; targets are the first ``n_targets``."""
+    """Columns of a time series: ``values`` (N, C) with ``names``.
+
+    Column order: the ``n_targets`` targets, past covariates, then the ``n_future`` covariates whose
+    values are known in advance for the forecast steps (calendar, planned events).
+    """
     times: list[str]
     values: np.ndarray
     names: list[str]
     n_targets: int
     source: str
+    n_future: int = 0
 
     def __len__(self) -> int:
         return self.values.shape[0]
@@ -53,24 +58,55 @@ def parse_columns(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def column_order(targets: Sequence[str], covariates: Sequence[str], future: Sequence[str]) -> list[str]:
+    """targets, past covariates, known-future covariates (each column once; future wins over past)."""
+    fut = [c for c in dict.fromkeys(future) if c not in targets]
+    past = [c for c in dict.fromkeys(covariates) if c not in targets and c not in fut]
+    return list(targets) + past + fut
+
+
 def read_series(path: str | Path, targets: Sequence[str], covariates: Sequence[str], time_column: str,
-                missing: str) -> Series:
+                missing: str, future: Sequence[str] = ()) -> Series:
     """A CSV / TSV / JSONL file as a :class:`Series`; ``missing`` is ``error`` or ``interpolate``."""
-    table = read_table(path)
+    return series_from_table(read_table(path), targets, covariates, time_column, missing, future)
+
+
+def series_from_table(table: Table, targets: Sequence[str], covariates: Sequence[str], time_column: str,
+                      missing: str, future: Sequence[str] = ()) -> Series:
+    path = table.path
     if not targets:
         raise DataError(f"{path}: say which column to forecast with --target COL "
                         f"(columns: {', '.join(table.columns)})")
     time_col = time_column or table.columns[0]
-    table.require(time_col, *targets, *covariates)
+    table.require(time_col, *targets, *covariates, *future)
     if time_col in targets:
         raise DataError(f"{path}: column {time_col!r} is the time column and cannot be a target")
-    names = list(targets) + [c for c in covariates if c not in targets]
+    names = column_order(targets, covariates, future)
     cols = [np.asarray(table.numbers(c, allow_missing=missing != "error"), dtype=np.float64) for c in names]
     values = np.stack(cols, axis=1)
     times = [str(t) for t in table.column(time_col)]
     if missing == "interpolate":
         values = interpolate(values, names, str(path))
-    return Series(times, values, names, len(targets), str(path))
+    n_future = len([c for c in dict.fromkeys(future) if c not in targets])
+    return Series(times, values, names, len(targets), str(path), n_future)
+
+
+def split_future_rows(table: Table, targets: Sequence[str], future: Sequence[str], horizon: int
+                      ) -> tuple[Table, np.ndarray]:
+    """Rows up to the last one with every target, and the known-future covariates (H, F) of the next H rows."""
+    table.require(*targets, *future)
+    have = [all(math.isfinite(parse_number(table.rows[i][c], table.where(i, c), True)) for c in targets)
+            for i in range(len(table))]
+    if not any(have):
+        raise DataError(f"{table.path}: no row has a value for every target ({', '.join(targets)})")
+    end = max(i for i, ok in enumerate(have) if ok) + 1
+    if len(table) - end < horizon:
+        raise DataError(f"{table.where(end - 1)}: the forecast needs the known-future covariates "
+                        f"({', '.join(future)}) of the {horizon} rows after the last target value; "
+                        f"the file has {len(table) - end}")
+    fut = np.array([[parse_number(table.rows[i][c], table.where(i, c)) for c in future]
+                    for i in range(end, end + horizon)], dtype=np.float64)
+    return Table(table.path, table.columns, table.rows[:end], table.lines[:end]), fut
 
 
 def interpolate(values: np.ndarray, names: list[str], where: str) -> np.ndarray:
@@ -144,6 +180,11 @@ def windows(scaled: np.ndarray, origin_list: Sequence[int], lookback: int, horiz
     x = np.stack([scaled[o - lookback:o] for o in origin_list]).astype(np.float32)
     y = np.stack([scaled[o:o + horizon, :n_targets] for o in origin_list]).astype(np.float32)
     return x, y
+
+
+def future_windows(scaled: np.ndarray, origin_list: Sequence[int], horizon: int, n_future: int) -> np.ndarray:
+    """Known-future covariates of the forecast steps, (W, H, n_future)."""
+    return np.stack([scaled[o:o + horizon, scaled.shape[1] - n_future:] for o in origin_list]).astype(np.float32)
 
 
 def infer_step(times: Sequence[str]):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.tasks.forecast_data import Series, SplitPoints
+from rnnkit.tasks.forecast_data import Series, SplitPoints, future_windows
 from rnnkit.tasks.forecast_models import gaussian_interval, recursive_forecast
 from rnnkit.tasks.metrics import forecast_metrics, interval_coverage
 
@@ -26,8 +26,12 @@ def _windows(scaled: np.ndarray, origin_list: list[int], L: int) -> torch.Tensor
     return torch.from_numpy(np.stack([scaled[o - L:o] for o in origin_list]).astype(np.float32))
 
 
-def network_forecast(loaded, series: Series, origin_list: list[int], allow_future: bool = False) -> Forecast:
-    """The network's forecast from each origin (the window ``[o - L, o)``); see ``Forecaster``."""
+def network_forecast(loaded, series: Series, origin_list: list[int], future: np.ndarray | None = None) -> Forecast:
+    """The network's forecast from each origin (the window ``[o - L, o)``); see ``Forecaster``.
+
+    A direct model with known-future covariates takes them from the series (backtest) or from ``future``
+    (W, H, F), already scaled (forecasting past the series' end).
+    """
     cfg, model, scaler = loaded.config, loaded.model, loaded.scaler
     L, H, T = cfg.model.lookback, cfg.data.horizon, series.n_targets
     scaled = scaler.transform(series.values)
@@ -35,7 +39,11 @@ def network_forecast(loaded, series: Series, origin_list: list[int], allow_futur
     gen = torch.Generator().manual_seed(cfg.train.seed)
     with torch.no_grad():
         if cfg.model.strategy == "direct":
-            d = model.distribution(x)
+            fut = None
+            if model.n_future:
+                fut = future if future is not None else future_windows(scaled, origin_list, H, model.n_future)
+                fut = torch.as_tensor(fut)
+            d = model.distribution(x, fut)
         else:
             cov = None
             if series.values.shape[1] > T:

@@ -39,11 +39,18 @@ N_PARAMS = {"point": 1, "gaussian": 2, "direction": 1}
 
 
 class Forecaster(nn.Module):
-    """``forward(batch) -> ModelOutput(logits (B, H, T, P), loss, n=B*H*T)``; batch: inputs, targets, last."""
+    """``forward(batch) -> ModelOutput(logits (B, H, T, P), loss, n=B*H*T)``.
 
-    def __init__(self, cfg, n_features: int, n_targets: int, steps: int, quantiles: list[float]):
+    batch: ``inputs`` (B, L, C), ``targets`` (B, H, T) when training, and ``future`` (B, H, n_future) with
+    known-future covariates of the forecast steps when the direct model has them (they join the pooled
+    window summary before the output layer).
+    """
+
+    def __init__(self, cfg, n_features: int, n_targets: int, steps: int, quantiles: list[float],
+                 n_future: int = 0):
         super().__init__()
         self.cfg, self.n_targets, self.steps = cfg, n_targets, steps
+        self.n_future = n_future if cfg.strategy == "direct" else 0  # recursive: covariates come with each step
         self.output, self.normalize = cfg.output, cfg.normalize
         self.register_buffer("quantiles", torch.tensor(quantiles, dtype=torch.float32))
         self.n_params = len(quantiles) if cfg.output == "quantile" else N_PARAMS[cfg.output]
@@ -59,7 +66,7 @@ class Forecaster(nn.Module):
             self.pool = Pooling("last", self.encoder.out_size, 1)
             size = self.encoder.out_size
         self.drop = nn.Dropout(cfg.dropout)
-        self.head = nn.Linear(size, steps * n_targets * self.n_params)
+        self.head = nn.Linear(size + steps * self.n_future, steps * n_targets * self.n_params)
         self.highway = nn.Linear(cfg.lookback, steps) if cfg.highway else None
 
     @torch.no_grad()
@@ -88,7 +95,7 @@ class Forecaster(nn.Module):
         last = x[:, -1, : self.n_targets]
         return last if self.normalize == "last" else torch.zeros_like(last)
 
-    def params(self, x: torch.Tensor) -> torch.Tensor:
+    def params(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """(B, H, T, P) raw output parameters (offsets from :meth:`shift` for values)."""
         last = self.shift(x)
         x = torch.cat([x[..., : self.n_targets] - last[:, None, :], x[..., self.n_targets:]], dim=-1)
@@ -97,7 +104,13 @@ class Forecaster(nn.Module):
         else:
             lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
             h = self.pool(self.encoder(x, lengths), lengths)
-        out = self.head(self.drop(h)).view(x.shape[0], self.steps, self.n_targets, self.n_params)
+        h = self.drop(h)
+        if self.n_future:
+            if future is None:
+                raise ValueError(f"this forecaster needs the {self.n_future} known-future covariate(s) "
+                                 "of the forecast steps")
+            h = torch.cat([h, future.reshape(x.shape[0], -1)], dim=-1)
+        out = self.head(h).view(x.shape[0], self.steps, self.n_targets, self.n_params)
         if self.highway is None:
             return out
         ar = self.highway(x[..., : self.n_targets].transpose(1, 2)).transpose(1, 2)    # (B, H, T)
@@ -107,7 +120,7 @@ class Forecaster(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x = batch["inputs"]
-        raw = self.params(x)
+        raw = self.params(x, batch.get("future"))
         loss = None
         if "targets" in batch:
             loss = self.loss(raw, batch["targets"], x)
@@ -128,9 +141,9 @@ class Forecaster(nn.Module):
         diff = rel.unsqueeze(-1) - raw                                  # (B, H, T, Q)
         return torch.maximum(q * diff, (q - 1) * diff).mean()
 
-    def distribution(self, x: torch.Tensor) -> dict:
+    def distribution(self, x: torch.Tensor, future: torch.Tensor | None = None) -> dict:
         """Scaled forecasts: ``mean`` (B, H, T) plus ``std`` (gaussian), ``quantiles`` (.., Q) or ``p_up``."""
-        raw = self.params(x)
+        raw = self.params(x, future)
         last = self.shift(x)[:, None, :]
         if self.output == "direction":
             return {"p_up": torch.sigmoid(raw[..., 0])}
@@ -144,8 +157,8 @@ class Forecaster(nn.Module):
 
 
 @torch.no_grad()
-def direct_forecast(model: Forecaster, x: torch.Tensor) -> dict:
-    return model.distribution(x)
+def direct_forecast(model: Forecaster, x: torch.Tensor, future: torch.Tensor | None = None) -> dict:
+    return model.distribution(x, future)
 
 
 @torch.no_grad()

@@ -204,3 +204,35 @@ def test_highway_starts_at_the_least_squares_ar_fit():
     m.init_highway(x, y)
     after = (m.distribution(x)["mean"] - y).abs().mean()
     assert after < 1e-2 < before
+
+
+def _promo_csv(path, n=90, future_rows=0):
+    rng = np.random.default_rng(0)
+    promo = (rng.random(n + future_rows) < 0.3).astype(int)
+    lines = ["day,sales,promo"]
+    for i in range(n + future_rows):
+        sales = "" if i >= n else f"{10 + 5 * promo[i] + 0.1 * np.sin(i):.3f}"
+        lines.append(f"2020-01-{1 + i % 28:02d}T{i // 28:02d}:00,{sales},{promo[i]}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_known_future_covariates_direct(tmp_path, capsys):
+    data = _promo_csv(tmp_path / "p.csv")
+    run = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(data), "--target", "sales", "--future-covariates", "promo",
+                 "--horizon", "3", "--lookback", "6", "--season", "1", "--out", str(run), *TINY]) == 0
+    from rnnkit.tasks.forecast import load_forecaster
+    loaded = load_forecaster(run)
+    assert loaded.meta["n_future"] == 1 and loaded.model.n_future == 1
+    with pytest.raises(ValueError, match="known-future"):
+        loaded.model.distribution(torch.zeros(1, 6, 2))
+    x = torch.zeros(1, 6, 2)
+    off, on = (loaded.model.distribution(x, torch.full((1, 3, 1), v))["mean"] for v in (0.0, 1.0))
+    assert not torch.allclose(off, on)                                       # the future values are used
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(data)]) == 2            # no rows after the last target
+    assert "known-future covariates (promo) of the 3 rows" in capsys.readouterr().err
+    ahead = _promo_csv(tmp_path / "ahead.csv", future_rows=3)
+    assert main(["predict", str(run), "--data", str(ahead), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 3
