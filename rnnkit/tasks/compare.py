@@ -6,7 +6,8 @@ the parameter count and the training time, so one sees where recurrence pays.
 
 * classify: each ``--cells`` cell, the TDNN and MLP networks, and logistic
   regression (TF-IDF for text, flattened sequences for numeric data);
-* tag: each cell, TDNN and MLP (the output layer, softmax or CRF, as ``--set model.output=...``);
+* tag: each cell, TDNN and MLP (the output layer, softmax or CRF, as ``--set model.output=...``), and a
+  linear-chain CRF over hand-made word features (python-crfsuite);
 * forecast: each cell, TDNN and MLP, plus naive, seasonal naive, linear AR,
   ETS and SARIMA from the same rolling-origin backtest;
 * lm: each cell (``rnnkit train lm``) and Kneser-Ney n-gram Markov models of
@@ -88,6 +89,8 @@ def run_compare(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
         rows += _rows(args.task, name, result)
     if args.task == "classify":
         rows.append(_classify_baseline(C.from_dict(mod.RUN_CONFIG, base)))
+    if args.task == "tag":
+        rows.append(_tag_baseline(C.from_dict(mod.RUN_CONFIG, base)))
     write_json(out / "compare.json", rows)
     return rows, ["model"] + METRICS[args.task] + ["parameters", "train_s"]
 
@@ -154,3 +157,11 @@ def markov_row(cfg, order: int) -> dict:
     chars = sum(len(d) for d in corpus.val)
     return {"model": f"markov-{order}", "val_ppl": math.exp(nll), "val_bpc": nll * n / chars / math.log(2),
             "parameters": model.parameters, "train_s": elapsed}
+
+
+def _tag_baseline(cfg) -> dict:
+    from rnnkit.tasks.baselines.crf_features import crf_tagger
+    from rnnkit.tasks.tag import load_tag_splits
+    train, _, test = load_tag_splits(cfg.data, cfg.train.seed)
+    r = crf_tagger([(s.tokens, s.tags) for s in train], [(s.tokens, s.tags) for s in test])
+    return {"model": "crf (word features)", **r}

@@ -69,3 +69,14 @@ def test_ets_and_sarima_forecast_a_seasonal_series():
         f = fn(y, 60, origins, 6, 12)
         assert f.shape == (2, 6, 1)
         assert np.abs(f - actual).mean() < base / 3     # seasonal models beat naive by far here
+
+
+def test_feature_crf_tagger():
+    pytest.importorskip("pycrfsuite")
+    from rnnkit.tasks.baselines.crf_features import crf_tagger, token_features
+    f = token_features(["Anna", "visited", "Paris"], 0)
+    assert f["lower"] == "anna" and f["title"] and f["BOS"] and f["+1:lower"] == "visited" and f["shape"] == "Xxx"
+    data = [(["Anna", "visited", "Paris", "."], ["B-PER", "O", "B-LOC", "O"]),
+            (["Peter", "visited", "Oslo", "."], ["B-PER", "O", "B-LOC", "O"])] * 10
+    r = crf_tagger(data, data[:2])
+    assert r["f1"] == 100.0 and r["accuracy"] == 1.0 and r["parameters"] > 0

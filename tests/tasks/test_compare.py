@@ -67,3 +67,17 @@ def test_help_works(argv, capsys):
 def test_predict_refuses_other_tasks_and_missing_runs(tmp_path, capsys):
     assert main(["predict", str(tmp_path / "nope"), "x"]) == 2
     assert "no such run directory" in capsys.readouterr().err
+
+
+def test_compare_tag_with_feature_crf(tmp_path):
+    pytest.importorskip("pycrfsuite")
+    data = tmp_path / "t.conll"
+    sents = [[("Anna", "B-PER"), ("visited", "O"), ("Paris", "B-LOC")],
+             [("Peter", "B-PER"), ("saw", "O"), ("Oslo", "B-LOC")]] * 10
+    data.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in s) for s in sents) + "\n")
+    out = tmp_path / "cmp"
+    assert main(["compare", "tag", "--data", str(data), "--cells", "gru", "--models", "", "--epochs", "1",
+                 "--set", "model.hidden=4", "--set", "model.embedding=4", "--set", "model.char_hidden=0",
+                 "--set", "train.progress=none", "--set", "train.tensorboard=off", "--out", str(out)]) == 0
+    rows = json.loads((out / "compare.json").read_text())
+    assert [r["model"] for r in rows] == ["gru", "crf (word features)"] and rows[1]["f1"] == 100.0
