@@ -12,6 +12,7 @@ Every engine answers ``supports(request)`` with ``None`` (it can serve) or a sen
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, List, Optional, Tuple
 
@@ -23,6 +24,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..layers.recurrent import Recurrent
 
 State = Tuple[Tensor, ...]
+
+
+def without_autocast(backward):
+    """Run a hand-written backward with autocast off, as its forward ran (the layer turns autocast
+    off around rnnkit's own engines); without it a backward called inside an autocast region would
+    mix dtypes. Place it under @staticmethod, above @once_differentiable."""
+    import functools
+
+    @functools.wraps(backward)
+    def wrapper(ctx, *grads):
+        devices = {g.device.type for g in grads if isinstance(g, Tensor)} or {"cpu"}
+        with contextlib.ExitStack() as stack:
+            for device in devices:
+                stack.enter_context(torch.autocast(device, enabled=False))
+            return backward(ctx, *grads)
+
+    return wrapper
 
 
 class EngineError(ValueError):

@@ -2,6 +2,7 @@
 input, regularisers, initial states; it asks the engine registry which engine runs the call."""
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import List, Optional, Tuple
 
@@ -124,15 +125,20 @@ class Recurrent(nn.Module):
     def run(self, input, hx=None, *, lengths=None, all_states: bool = False, probe_grads: bool = False,
             record_gates: bool = False) -> SequenceResult:
         prep = prepare_input(input, lengths, self.batch_first, self.input_size)
+        autocast = autocast_enabled(prep.x.device.type)
+        if autocast:  # compute in the parameters' dtype; torch's autocast casts inside native ops
+            prep.x = prep.x.to(self._parameter_dtype(prep.x.dtype))
         x = prep.x
-        state0 = self._initial_state(hx, x, prep.unbatched)
+        state0 = self._initial_state(hx, x, prep.unbatched, cast=autocast)
         req = self._request(prep, all_states, probe_grads, record_gates)
         engine, _ = REGISTRY.choose(req, self.engine)
         result = SequenceResult(output=None, state=None, engine=engine.name)
         if engine.scope == "stack":
             out, final = engine.run_stack(self, x, state0, prep.lengths)
         else:
-            out, final = self._run_directions(engine, x, state0, prep.lengths, req, result)
+            # rnnkit's own engines run one dtype end to end: autocast stays off inside them
+            with torch.autocast(x.device.type, enabled=False) if autocast else contextlib.nullcontext():
+                out, final = self._run_directions(engine, x, state0, prep.lengths, req, result)
         result.output = finish_output(out, prep, self.batch_first)
         result.state = join_state(final, prep.unbatched)
         return result
@@ -145,13 +151,21 @@ class Recurrent(nn.Module):
                        all_states=all_states, probe_grads=probe_grads, record_gates=record_gates,
                        training=self.training, needs_grad=needs_grad)
 
-    def _initial_state(self, hx, x: Tensor, unbatched: bool) -> List[Tuple[Tensor, ...]]:
+    def _parameter_dtype(self, default: torch.dtype) -> torch.dtype:
+        for p in self.parameters():
+            if p.is_floating_point():
+                return p.dtype
+        return default
+
+    def _initial_state(self, hx, x: Tensor, unbatched: bool, cast: bool = False) -> List[Tuple[Tensor, ...]]:
         B = x.shape[1]
         if hx is None:
-            return [c.initial_state(B, x.device, x.dtype) for c in self.cells]
+            return [tuple(s.to(x.dtype) for s in c.initial_state(B, x.device, x.dtype)) for c in self.cells]
         cell = self.cells[0]
         names = tuple(f"{n}_0" for n in cell.state_names)
         states = split_state(hx, names, cell.state_sizes, len(self.cells), B, unbatched)
+        if cast:  # under autocast a state may come back in the lower precision: accept it as torch does
+            states = [tuple(c.to(x.dtype) if c.is_floating_point() else c for c in s) for s in states]
         for name, comp in zip(names, states[0]):
             if comp.dtype != x.dtype or comp.device != x.device:
                 raise ValueError(f"hx {name} must have the input's dtype and device ({x.dtype}, {x.device}), "
@@ -207,6 +221,14 @@ class Recurrent(nn.Module):
         if req.record_gates:
             result.gates = gates
         return layer_input, finals
+
+
+def autocast_enabled(device_type: str) -> bool:
+    """Whether torch.autocast is on for this device type."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 took no device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
 
 
 def check_engine_ran(result: SequenceResult, name: str) -> None:

@@ -184,3 +184,24 @@ def test_bad_constructor_arguments():
         build_layer("transformer", I, H)
     with pytest.raises(ValueError, match="bad option for cell 'gru'"):
         build_layer("gru", I, H, peephole=True)
+
+
+@pytest.mark.parametrize("cell", CELL_NAMES)
+def test_autocast_runs_every_engine_and_accepts_its_own_state(cell):
+    """Under autocast rnnkit's own engines compute in the parameters' dtype (autocast off inside);
+    a state that comes back in bf16 is accepted on the next call, as torch.nn does."""
+    torch.manual_seed(6)
+    layer = build_layer(cell, I, H)
+    x = torch.randn(T, B, I)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        res = layer.run(x)
+        y2, _ = layer(x, res.state)
+    y2.float().sum().backward()  # the backward outside autocast, as PyTorch recommends
+    assert all(p.grad is not None for p in layer.parameters() if p.requires_grad)
+    ref = build_layer(cell, I, H, engine="reference")
+    ref.load_state_dict(layer.state_dict())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        r = ref.run(x)
+        yr, _ = ref(x, r.state)
+    tol = 3e-2 if res.engine == "native" else 1e-5  # native follows torch's autocast (bf16 inside)
+    torch.testing.assert_close(y2.float(), yr.float(), atol=tol, rtol=tol)

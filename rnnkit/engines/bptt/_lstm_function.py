@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..base import without_autocast
 from ...cells.base import LAYER_NORM_EPS
 from ._lstm_factors import ChunkFactors
 
@@ -220,6 +221,7 @@ class LSTMBPTTFunction(torch.autograd.Function):
         return hidden, h_T, c_T, c_seq
 
     @staticmethod
+    @without_autocast
     @once_differentiable
     def backward(ctx, d_hidden, d_hT, d_cT, d_cseq):
         w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R = ctx.saved_tensors

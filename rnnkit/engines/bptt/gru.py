@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..base import DirectionJob, DirectionResult, Request
+from ..base import DirectionJob, DirectionResult, Request, without_autocast
 from ._common import (common_reason, grad_buffer, keep_weight, mix_, run_single_state, step_views,
                       time_chunks)
 
@@ -114,6 +114,7 @@ class GRUFunction(torch.autograd.Function):
         return S[1:], S[T].clone()
 
     @staticmethod
+    @without_autocast
     @once_differentiable  # the backward pass itself is not differentiable: say so if asked
     def backward(ctx, grad_states, grad_final):
         w, b, ln_w, ln_hn_w, S, m, zone, valid, *rest = ctx.saved_tensors

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..base import DirectionJob, DirectionResult, Request
+from ..base import DirectionJob, DirectionResult, Request, without_autocast
 from ._common import (activate_, activation_grad, activation_reason, common_reason, grad_buffer,
                       keep_weight, mix_to, new_state_buffer, run_single_state, scale_new, step_views)
 
@@ -64,6 +64,7 @@ class IndRNNFunction(torch.autograd.Function):
         return S[1:], S[T].clone()
 
     @staticmethod
+    @without_autocast
     @once_differentiable  # the backward pass itself is not differentiable: say so if asked
     def backward(ctx, grad_states, grad_final):
         u, S, Y, m, zone, valid = ctx.saved_tensors

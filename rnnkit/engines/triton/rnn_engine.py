@@ -19,7 +19,7 @@ from torch import Tensor
 
 import triton
 
-from ..base import DirectionJob, DirectionResult, Engine, Request, State
+from ..base import DirectionJob, DirectionResult, Engine, Request, State, without_autocast
 from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
 from .plan import STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-exported)
 from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
@@ -80,6 +80,7 @@ class FusedRNNFunction(torch.autograd.Function):
         return hs, cs
 
     @staticmethod
+    @without_autocast
     def backward(ctx, dhs: Tensor, dcs: Tensor):
         w, hbuf, cbuf, save, vc, peep, zh, zc, hm = ctx.saved_tensors
         family, act, has_bn, has_c0 = ctx.meta
@@ -144,6 +145,7 @@ class FusedIndRNNFunction(torch.autograd.Function):
         return hbuf[1:]
 
     @staticmethod
+    @without_autocast
     def backward(ctx, dhs: Tensor):
         u, hbuf, vc = ctx.saved_tensors
         T1, B, H = hbuf.shape

@@ -14,7 +14,7 @@ from torch import Tensor
 
 import triton
 
-from ..base import DirectionJob, DirectionResult, Engine, Request, State
+from ..base import DirectionJob, DirectionResult, Engine, Request, State, without_autocast
 from ..scan import finish_direction, scan_features_reason
 from .scan_kernels import minrnn_scan_bwd_kernel, minrnn_scan_fwd_kernel
 
@@ -67,6 +67,7 @@ class MinRNNScanFunction(torch.autograd.Function):
         return out
 
     @staticmethod
+    @without_autocast
     def backward(ctx, dout: Tensor):
         xp, h0, vc, out = ctx.saved_tensors
         T, B, G = xp.shape
