@@ -18,6 +18,8 @@ probabilistic outputs; accuracy for ``--output direction``).  The run gets
 from __future__ import annotations
 
 import csv
+import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ from rnnkit.data.embedded_tasks import SERIES_SETS, series_set
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.encoders import ENCODERS
 from rnnkit.data.tabular import read_table
-from rnnkit.tasks.forecast_data import (Scaler, Series, column_order, future_windows, infer_step, origins,
+from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, column_order, future_windows, infer_step, origins,
                                         parse_columns, read_series, series_from_table, split_future_rows,
                                         split_points, windows)
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
@@ -39,6 +41,7 @@ from rnnkit.tasks.task_cli import load_task_checkpoint, print_table, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
 TASK = "forecast"
+REFIT = "refit"
 BASELINES = ("naive", "seasonal", "ar", "ets", "sarima")
 
 
@@ -103,6 +106,8 @@ class ForecastDataConfig:
     stride: int = opt(1, "steps between backtest origins")
     interval: float = opt(0.8, "coverage of the prediction intervals")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
+    refit: bool = opt(True, "after early stopping, train again on train + validation for the selected number "
+                      "of updates (the network then fits on the same data as --baseline-fit train+val)")
     baseline_fit: str = opt("train+val", "data the AR / ETS / SARIMA parameters are fitted on (the network fits "
                             "on train and stops early on val)", ("train+val", "train"))
 
@@ -190,46 +195,89 @@ def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_futur
     return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list(), n_future)
 
 
+@dataclass
+class Prepared:
+    """The series, its split and scaling, and the training / validation windows."""
+    series: Series
+    season: int
+    sp: SplitPoints
+    scaler: Scaler
+    scaled: np.ndarray
+    meta: dict
+
+    def arrays(self, cfg: ForecastRunConfig, start: int, end: int):
+        """(inputs, targets, known-future covariates or None) of the windows whose targets lie in [start, end)."""
+        L = cfg.model.lookback
+        steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
+        o = origins(start, end, L, steps)
+        x, y = windows(self.scaled, o, L, steps, self.series.n_targets)
+        F = self.series.n_future if cfg.model.strategy == "direct" else 0
+        return x, y, future_windows(self.scaled, o, steps, F) if F else None
+
+
+def prepare(cfg: ForecastRunConfig) -> Prepared:
+    series, season = load_series(cfg.data)
+    sp = split_points(len(series), cfg.data.val_fraction, cfg.data.test_fraction, cfg.model.lookback,
+                      cfg.data.horizon)
+    scaler = Scaler.fit(series.values[: sp.n_train])          # the training part only
+    T = series.n_targets
+    meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
+            "n_future": series.n_future, "source": series.source, "split": to_dict(sp),
+            "mase_scale": [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)],
+            "times": series.times[-2:]}
+    return Prepared(series, season, sp, scaler, scaler.transform(series.values), meta)
+
+
+def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, val_arrays, resume: bool,
+         train_cfg: TrainConfig | None = None):
+    x, y, f = train_arrays
+    model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future)
+    if not resume:
+        model.init_highway(torch.from_numpy(x), torch.from_numpy(y))
+    tcfg = train_cfg or cfg.train
+    trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta)
+    val = window_batches(*val_arrays[:2], 256, 0, val_arrays[2]) if val_arrays else None
+    fit = trainer.fit(ListData(window_batches(x, y, tcfg.batch_size, tcfg.seed, f), shuffle=True, seed=tcfg.seed),
+                      val, resume=resume)
+    return model, fit
+
+
+def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int):
+    """Train a fresh network on train + validation windows for ``updates`` updates (the selected length)."""
+    arrays = prep.arrays(cfg, 0, prep.sp.n_val_end)
+    per_epoch = math.ceil(len(arrays[0]) / cfg.train.batch_size)
+    tcfg = dataclasses.replace(cfg.train, max_steps=max(updates, 1), patience=0,
+                               epochs=math.ceil(max(updates, 1) / per_epoch) + 1)
+    return _fit(cfg, prep, run_dir / REFIT, arrays, None, False, tcfg)
+
+
 def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
-    """Train, then backtest the network and the baselines on the test part; returns result.json's content."""
+    """Train, then backtest the network and the baselines on the test part; returns result.json's content.
+
+    With ``refit`` the network is trained again on train + validation for as many updates as the
+    early-stopped run needed (in ``RUN/refit/``), and that network is the one backtested and used later.
+    """
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
-    series, season = load_series(cfg.data)
-    L, H = cfg.model.lookback, cfg.data.horizon
-    sp = split_points(len(series), cfg.data.val_fraction, cfg.data.test_fraction, L, H)
-    scaler = Scaler.fit(series.values[: sp.n_train])
-    scaled = scaler.transform(series.values)
-    steps = 1 if cfg.model.strategy == "recursive" else H
-    T = series.n_targets
-    tr_o, va_o = origins(0, sp.n_train, L, steps), origins(sp.n_train, sp.n_val_end, L, steps)
-    tr_x, tr_y = windows(scaled, tr_o, L, steps, T)
-    va_x, va_y = windows(scaled, va_o, L, steps, T)
-    F = series.n_future if cfg.model.strategy == "direct" else 0
-    tr_f = future_windows(scaled, tr_o, steps, F) if F else None
-    va_f = future_windows(scaled, va_o, steps, F) if F else None
-    model = build_model(cfg, series.values.shape[1], T, series.n_future)
-    if not resume:
-        model.init_highway(torch.from_numpy(tr_x), torch.from_numpy(tr_y))
-    scale = [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)]
-    meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
-            "n_future": series.n_future,
-            "mase_scale": scale, "source": series.source, "split": to_dict(sp), "times": series.times[-2:]}
+    prep = prepare(cfg)
+    sp, H = prep.sp, cfg.data.horizon
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, run_config=to_dict(cfg), metadata=meta)
-    fit = trainer.fit(ListData(window_batches(tr_x, tr_y, cfg.train.batch_size, cfg.train.seed, tr_f),
-                               shuffle=True, seed=cfg.train.seed),
-                      window_batches(va_x, va_y, 256, 0, va_f), resume=resume)
+    model, fit = _fit(cfg, prep, run_dir, prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end),
+                      resume)
+    if cfg.data.refit:
+        refit(cfg, prep, run_dir, fit.best_step or fit.steps)
     loaded = load_forecaster(run_dir)
-    test_origins = origins(sp.n_val_end, sp.n, L, H, cfg.data.stride)
+    test_origins = origins(sp.n_val_end, sp.n, cfg.model.lookback, H, cfg.data.stride)
     n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
-    models = backtest(loaded, series, n_fit, test_origins, season, parse_columns(cfg.data.baselines))
-    metrics = score_models(models, series, test_origins, H, scale, cfg.data.interval)
-    backtest_table(run_dir / "backtest.csv", models, series, test_origins, H)
-    plot_forecast(run_dir / "forecast.png", series, models, test_origins, H, sp, title=series.source)
-    result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
-              "parameters": sum(p.numel() for p in model.parameters()), "season": season,
-              "origins": len(test_origins), "horizon": H, "split": to_dict(sp), "test": metrics}
+    models = backtest(loaded, prep.series, n_fit, test_origins, prep.season, parse_columns(cfg.data.baselines))
+    metrics = score_models(models, prep.series, test_origins, H, prep.meta["mase_scale"], cfg.data.interval)
+    backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
+    plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
+    result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
+              "elapsed_s": fit.elapsed_s, "parameters": sum(p.numel() for p in model.parameters()),
+              "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
+              "test": metrics}
     write_json(run_dir / "result.json", result)
     return result
 
@@ -276,7 +324,9 @@ class LoadedForecaster:
 
 
 def load_forecaster(run: str | Path) -> LoadedForecaster:
-    ck, cfg, meta = load_task_checkpoint(run, TASK, ForecastRunConfig)
+    """A trained run's network: the refit one (``RUN/refit/``) when the run made one."""
+    refit_dir = Path(run) / REFIT
+    ck, cfg, meta = load_task_checkpoint(refit_dir if refit_dir.is_dir() else run, TASK, ForecastRunConfig)
     model = build_model(cfg, len(meta["names"]), meta["n_targets"], meta.get("n_future", 0))
     model.load_state_dict(ck.group("model"))
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent

@@ -146,6 +146,7 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
     assert result["season"] == 12 and set(result["test"]) == {"lstm", "naive", "seasonal", "ar"}
     assert {"mae", "rmse", "smape", "mase", "coverage"} <= set(result["test"]["lstm"])
     assert (run / "forecast.png").stat().st_size > 1000 and (run / "backtest.csv").is_file()
+    assert result["refit"] and (run / "refit" / "checkpoints" / "last.safetensors").is_file()
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
     assert "mase" in capsys.readouterr().out
@@ -161,7 +162,8 @@ def test_cli_train_evaluate_predict(tmp_path, capsys):
 def test_cli_variants(tmp_path, opts):
     data = _series_csv(tmp_path / "s.csv", covariate=True)
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(tmp_path / "r"),
-                 "--horizon", "3", "--lookback", "8", *TINY, *opts]) == 0
+                 "--horizon", "3", "--lookback", "8", *TINY, *opts, "--no-refit"]) == 0
+    assert not (tmp_path / "r" / "refit").exists()
 
 
 def test_missing_values_error_or_interpolate(tmp_path, capsys):
