@@ -69,6 +69,10 @@ def _candidates(H: int):
         ("rnnkit.LSTM", lambda: rnnkit.LSTM(H, H), "lstm", 1.0),
         ("rnnkit.GRU", lambda: rnnkit.GRU(H, H), "gru", 1.0),
         ("rnnkit.RNN", lambda: rnnkit.RNN(H, H), "rnn", 1.0),
+        # the same layers forced onto rnnkit's own engine: what decides the CPU priority order
+        ("rnnkit.GRU engine=bptt", lambda: rnnkit.GRU(H, H, engine="bptt"), "gru", None),
+        ("rnnkit.RNN engine=bptt", lambda: rnnkit.RNN(H, H, engine="bptt"), "rnn", None),
+        ("rnnkit.LSTM engine=bptt", lambda: rnnkit.LSTM(H, H, engine="bptt"), "lstm", None),
         ("lnlstm", lambda: build_layer("lnlstm", H, H), "lstm", 0.8),
         ("peephole_lstm", lambda: build_layer("peephole_lstm", H, H), "lstm", 0.8),
         ("lstm+zoneout", lambda: build_layer("lstm", H, H, zoneout=0.1), "lstm", 0.8),

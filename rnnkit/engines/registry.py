@@ -151,6 +151,11 @@ def _register_builtin() -> None:
     from . import triton as triton_engines  # registers scan (torch) and the lazy Triton engines
 
     triton_engines.register(REGISTRY)
+    # Measured on a 2-core CPU (bench/RESULTS.md, CPU): the explicit-BPTT engine beats torch's
+    # unfused GRU and RNN loops at every benchmark shape (1.08-2.61x and 1.02-2.25x per training
+    # step); torch's oneDNN LSTM stays ahead of it, so LSTM keeps native first.
+    for family in ("gru", "elman"):
+        REGISTRY.set_family_order("cpu", family, ["bptt", "native"])
 
 
 _register_builtin()

@@ -10,7 +10,7 @@ from rnnkit.engines.reference import ReferenceEngine
 from rnnkit.layers import build_layer
 
 
-def test_auto_runs_native_for_torch_configurations(monkeypatch):
+def test_auto_runs_native_for_torch_lstm(monkeypatch):
     calls = []
     real = NativeEngine.run_stack
     monkeypatch.setattr(NativeEngine, "run_stack", lambda self, *a: calls.append(1) or real(self, *a))
@@ -94,3 +94,13 @@ def test_a_subclass_that_keeps_the_equations_stays_fast():
 
     e = rnnkit.Recurrent(NamedLSTM(LSTMConfig(3, 4, forget_bias=0.0))).explain(torch.randn(5, 2, 3))
     assert e.engine == "native"
+
+
+def test_cpu_prefers_bptt_for_gru_and_rnn_and_native_for_lstm():
+    x = torch.randn(5, 2, 3)
+    assert rnnkit.GRU(3, 4).explain(x).engine == "bptt"
+    assert rnnkit.RNN(3, 4, nonlinearity="relu").explain(x).engine == "bptt"
+    assert rnnkit.LSTM(3, 4).explain(x).engine == "native"
+    # what bptt cannot serve goes to native, with the reason listed
+    e = rnnkit.GRU(3, 4).half().explain(x.half())
+    assert e.engine == "native" and dict(e.rejected)["bptt"]
