@@ -34,7 +34,8 @@ def plot_curves(records: list[dict], path: Path, monitor: str = "val_loss") -> P
     ax.set_xlabel("update")
     ax.set_ylabel("loss (nats)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
+    if ax.get_legend_handles_labels()[0]:  # a short run may have logged no point yet
+        ax.legend(loc="upper right")
     return _save(fig, path)
 
 
