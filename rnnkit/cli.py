@@ -261,6 +261,7 @@ from rnnkit.tasks import task_commands as _tasks  # noqa: E402  (classify / tag 
 from rnnkit.tasks.classify import ClassifyRunConfig as _ClassifyRun  # noqa: E402
 from rnnkit.tasks.forecast import ForecastRunConfig as _ForecastRun  # noqa: E402
 from rnnkit.tasks.tag import TagRunConfig as _TagRun  # noqa: E402
+from rnnkit.bench import command as _bench  # noqa: E402  (benchmarks, issues 2 and 6)
 
 TRAIN_TASKS: dict[str, TrainTask] = {
     "lm": TrainTask("a language model on text (default: the embedded corpus)", C.LMRunConfig, train_lm_command),
@@ -289,6 +290,8 @@ COMMANDS: dict[str, Command] = {
                         setup_diagnose, diagnose_command),
     "demo": Command("train a small character model on the embedded corpus for about a minute, then write",
                     setup_demo, demo_command),
+    "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
+                     _bench.setup_bench, _bench.bench_command),
 }
 
 

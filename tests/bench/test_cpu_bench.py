@@ -19,3 +19,24 @@ def test_bad_shape_argument():
     import argparse
     with pytest.raises(argparse.ArgumentTypeError, match="B,T,H"):
         parse_shape("1,2")
+
+
+def test_rnnkit_bench_cli_runs_the_cpu_table(tmp_path, capsys):
+    from rnnkit.cli import main
+
+    out = tmp_path / "rows.json"
+    assert main(["bench", "--device", "cpu", "--shapes", "1,2,4", "--repeat", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| (1, 2, 4) | rnnkit.GRU | bptt |" in text
+    assert out.exists()
+
+
+def test_rnnkit_bench_cuda_without_gpu_is_a_clear_error(capsys):
+    import torch
+
+    from rnnkit.cli import main
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["bench", "--device", "cuda"]) == 2
+    assert "no CUDA device" in capsys.readouterr().err
