@@ -72,6 +72,24 @@ class CellConfig:
 
 
 @dataclass
+class OutputLayerConfig(CellConfig):
+    """Options of cells with an activation and a per-step output layer y = out_act(W_yh h + b_y)
+    (Elman, Jordan)."""
+
+    activation: Activation = "tanh"
+    #: size of the output layer; 0 = no output layer (Elman) or the hidden size (Jordan)
+    output_size: int = 0
+    out_activation: Activation = "identity"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        resolve_activation(self.activation, "activation")
+        resolve_activation(self.out_activation, "out_activation")
+        if self.output_size:
+            check_positive("output_size", self.output_size)
+
+
+@dataclass
 class StepContext:
     """What stays fixed over one sequence: effective recurrent weights and dropout masks.
 

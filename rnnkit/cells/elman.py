@@ -10,23 +10,13 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import (Activation, Cell, CellConfig, State, StepContext, check_positive,
-                   resolve_activation)
+from .base import Cell, OutputLayerConfig, State, StepContext, resolve_activation
 
 
 @dataclass
-class ElmanConfig(CellConfig):
-    activation: Activation = "tanh"
-    #: size of the optional per-step output layer y_t = out_act(W_yh h_t + b_y); 0 = emit h_t
-    output_size: int = 0
-    out_activation: Activation = "identity"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        resolve_activation(self.activation, "activation")
-        resolve_activation(self.out_activation, "out_activation")
-        if self.output_size:
-            check_positive("output_size", self.output_size)
+class ElmanConfig(OutputLayerConfig):
+    """activation; output_size: the optional per-step output layer y_t = out_act(W_yh h_t + b_y),
+    0 = emit h_t; out_activation (identity by default)."""
 
 
 class ElmanCell(Cell):

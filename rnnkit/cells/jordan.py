@@ -13,24 +13,15 @@ from typing import Tuple
 import torch
 from torch import Tensor, nn
 
-from .base import (Activation, Cell, CellConfig, State, StepContext, check_positive,
-                   resolve_activation)
+from .base import Activation, Cell, OutputLayerConfig, State, StepContext, resolve_activation
 
 
 @dataclass
-class JordanConfig(CellConfig):
-    activation: Activation = "tanh"
-    #: size of the output y_t fed back as context; 0 means the same as hidden_size
-    output_size: int = 0
+class JordanConfig(OutputLayerConfig):
+    """output_size: the size of y_t fed back as context, 0 = hidden_size."""
+
     #: bounded by default: an unbounded output fed back can grow without limit
     out_activation: Activation = "tanh"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        resolve_activation(self.activation, "activation")
-        resolve_activation(self.out_activation, "out_activation")
-        if self.output_size:
-            check_positive("output_size", self.output_size)
 
 
 class JordanCell(Cell):
