@@ -55,7 +55,11 @@ def train_lm_command(cfg, args: argparse.Namespace) -> int:
     elif (out / "checkpoints").exists():
         raise C.ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     run = train_lm(cfg, out, resume=args.resume)
-    _report_run(run)
+    if cfg.model.model == "markov":
+        from rnnkit.tasks.lm_markov import report
+        report(run)
+    else:
+        _report_run(run)
     return 0
 
 

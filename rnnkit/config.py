@@ -28,6 +28,8 @@ import yaml
 CONFIG_VERSION = 1
 CELLS = ("lstm", "gru", "rnn", "jordan", "indrnn", "lnlstm", "peephole_lstm",
          "gru_cho", "lngru", "mingru", "minlstm")
+LM_MODELS = ("rnn", "markov")
+MAX_ORDER = 10  # n-gram tables beyond this are all-but-empty on any corpus rnnkit trains on
 
 
 class ConfigError(ValueError):
@@ -134,7 +136,11 @@ class TrainConfig:
 
 @dataclass
 class LMModelConfig:
-    """Language model: embedding -> stacked recurrent layer -> projection."""
+    """Language model: embedding -> stacked recurrent layer -> projection, or an n-gram baseline."""
+    model: str = opt("rnn", "recurrent network (rnn) or interpolated Kneser-Ney n-gram Markov model (markov)",
+                     LM_MODELS)
+    order: int = opt(5, "model=markov: n-gram order, i.e. each token is predicted from the order-1 before it")
+    discount: float = opt(0.75, "model=markov: Kneser-Ney absolute discount, in (0, 1)")
     cell: str = opt("lstm", "recurrent cell", CELLS)
     hidden: int = opt(256, "hidden units per layer")
     layers: int = opt(2, "stacked recurrent layers")
@@ -151,6 +157,11 @@ class LMModelConfig:
         _check_choices(self)
         for name in ("hidden", "layers"):
             _positive(name, getattr(self, name))
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= MAX_ORDER:
+            raise ConfigError(f"order must be an integer from 1 to {MAX_ORDER} (n-gram order of model=markov), "
+                              f"got {self.order!r}")
+        if not 0.0 < self.discount < 1.0:
+            raise ConfigError(f"discount must be in (0, 1), got {self.discount!r}")
         _positive("embedding", self.embedding, allow_zero=True)
         for name in ("dropout", "variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
             _fraction(name, getattr(self, name))

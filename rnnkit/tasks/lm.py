@@ -132,7 +132,13 @@ def _chars_per_token(docs: list[str], tokenizer) -> float:
 
 
 def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False, callbacks=()) -> LMRun:
-    """Train (or resume) a language model; everything is written under ``run_dir``."""
+    """Train (or resume) a language model; everything is written under ``run_dir``.
+
+    ``model: markov`` fits the n-gram baseline instead (:mod:`rnnkit.tasks.lm_markov`).
+    """
+    if cfg.model.model == "markov":
+        from rnnkit.tasks.lm_markov import train_markov
+        return train_markov(cfg, run_dir, resume=resume)
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     corpus = load_corpus(cfg.data)
@@ -191,13 +197,21 @@ def find_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
 
 
 def load_run(run_dir: str | Path, which: str = "best", device: str | torch.device = "cpu") -> LoadedLM:
-    """Model, tokenizer and resolved config of a trained run (no code is unpickled)."""
-    ck = load_checkpoint(find_checkpoint(run_dir, which))
+    """Model, tokenizer and resolved config of a trained run (no code is unpickled).
+
+    For a ``model: markov`` run, ``model`` is a :class:`~rnnkit.tasks.lm_markov.MarkovLM` (CPU).
+    """
+    path = find_checkpoint(run_dir, which)
+    ck = load_checkpoint(path)
     meta = ck.meta.get("metadata", {})
     if meta.get("task") != "lm":
         raise CheckpointError(f"{run_dir}: not a language-model run (task {meta.get('task')!r})")
     cfg = from_dict(LMRunConfig, ck.meta["config"])
     tokenizer = tokenizer_from_dict(meta["tokenizer"])
+    if cfg.model.model == "markov":
+        from rnnkit.tasks.lm_markov import model_from_checkpoint
+        markov = model_from_checkpoint(ck, cfg, meta["vocab_size"], str(path))
+        return LoadedLM(markov, tokenizer, cfg, meta, markov.device)
     model = LanguageModel(meta["vocab_size"], cfg.model)
     model.load_state_dict(ck.group("model"))
     device = torch.device(device)
@@ -222,6 +236,9 @@ def evaluate_lm(run_dir: str | Path, data: str | Path, batch_size: int = 8, devi
     """Loss, perplexity and bits per character of a trained run on a text file / directory."""
     lm = load_run(run_dir, device=device)
     docs = [text for _, text in read_documents(data)]
+    if lm.config.model.model == "markov":
+        from rnnkit.tasks.lm_markov import evaluate_markov
+        return evaluate_markov(lm.model, lm.tokenizer, docs)
     streams = encode_streams(docs, lm.tokenizer, batch_size, lm.config.train.bptt)
     unk = sum(tok == getattr(lm.tokenizer, "unk_id", -1) for d in docs for tok in lm.tokenizer.encode(d))
     metrics = _eval_streams(lm.model, StreamData(streams), _chars_per_token(docs, lm.tokenizer))
@@ -232,6 +249,9 @@ def diagnose_run(run_dir: str | Path, data: str | Path | None = None, steps: int
                  batch_size: int = 4) -> dict:
     """Gradient flow over ``steps`` time steps and gate saturation, saved under ``run_dir/diagnostics``."""
     lm = load_run(run_dir)
+    if lm.config.model.model != "rnn":
+        raise ConfigError(f"{run_dir}: diagnose measures recurrent layers; this is a "
+                          f"{lm.config.model.model} run")
     if data:
         docs = [text for _, text in read_documents(data)]
     else:
@@ -274,10 +294,14 @@ def check_sampling(length: int, temperature: float, top_k: int, top_p: float) ->
 @torch.no_grad()
 def generate(model: LanguageModel, tokenizer, prompt: str, length: int, *, temperature: float = 1.0,
              top_k: int = 0, top_p: float = 1.0, seed: int | None = None) -> Iterator[str]:
-    """Yield generated text piece by piece; the prompt is run once, then one token per step."""
+    """Yield generated text piece by piece; the prompt is run once, then one token per step.
+
+    ``model``: a :class:`LanguageModel`, or any model with its ``logits`` / ``step`` interface
+    (the n-gram :class:`~rnnkit.tasks.lm_markov.MarkovLM`).
+    """
     check_sampling(length, temperature, top_k, top_p)
     model.eval()
-    device = next(model.parameters()).device
+    device = getattr(model, "device", None) or next(model.parameters()).device  # n-gram models: CPU
     ids = tokenizer.encode(prompt or "\n")
     if not ids:
         raise ConfigError("the prompt encodes to no tokens")

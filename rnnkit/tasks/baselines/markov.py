@@ -54,6 +54,13 @@ class KneserNey:
             for ctx, nxt in raw[k].items():
                 for w, c in nxt.items():
                     level[ctx][w] += c
+        return self.set_counts(self.counts)
+
+    def set_counts(self, counts: list[dict[tuple, Counter]]) -> "KneserNey":
+        """Install the smoothed counts of each level (as :meth:`fit` makes them, or as a saved run holds them)."""
+        if len(counts) != self.n:
+            raise ValueError(f"an order-{self.n} model has {self.n} levels of counts, got {len(counts)}")
+        self.counts = counts
         self.totals = [{ctx: sum(c.values()) for ctx, c in level.items()} for level in self.counts]
         self.types = [{ctx: len(c) for ctx, c in level.items()} for level in self.counts]
         return self
