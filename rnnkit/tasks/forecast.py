@@ -35,7 +35,7 @@ from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, column_orde
                                         parse_columns, read_series, series_from_table, split_future_rows,
                                         split_points, windows)
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
-from rnnkit.tasks.forecast_models import OUTPUTS, Forecaster
+from rnnkit.tasks.forecast_models import OUTPUTS, QUANTILE_TOL, Forecaster, interval_bounds
 from rnnkit.tasks.metrics import mase_scale
 from rnnkit.tasks.task_cli import load_task_checkpoint, print_table, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
@@ -54,7 +54,8 @@ class ForecastModelConfig:
     dropout: float = opt(0.1, "dropout between layers and before the output")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     output: str = opt("point", "what the network predicts", OUTPUTS)
-    quantiles: str = opt("0.1,0.5,0.9", "quantile levels for output=quantile (must include 0.5)")
+    quantiles: str = opt("auto", "quantile levels for output=quantile, comma-separated, with 0.5 and the bounds of "
+                         "--interval; auto = the interval's bounds and 0.5 (interval 0.8: 0.1,0.5,0.9)")
     strategy: str = opt("direct", "multi-step: all horizons at once, or one step fed back", ("direct", "recursive"))
     normalize: str = opt("last", "forecast offsets from each window's last value, or absolute levels",
                          ("last", "none"))
@@ -76,9 +77,23 @@ class ForecastModelConfig:
         for name, choices in (("model", ENCODERS), ("output", OUTPUTS), ("cell", CELLS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
-        self.quantile_list()
+        if self.quantiles != "auto":
+            self._explicit_quantiles()
 
-    def quantile_list(self) -> list[float]:
+    def quantile_list(self, interval: float) -> list[float]:
+        """The sorted quantile levels to train; they must hold the bounds of the central ``interval``."""
+        lo, hi = interval_bounds(interval)
+        if self.quantiles == "auto":
+            return [lo, 0.5, hi]
+        qs = self._explicit_quantiles()
+        missing = [q for q in (lo, hi) if not any(abs(q - x) < QUANTILE_TOL for x in qs)]
+        if missing:
+            raise ConfigError(f"interval={interval} needs the quantiles {lo:g} and {hi:g} but quantiles="
+                              f"{self.quantiles!r} lacks {', '.join(f'{q:g}' for q in missing)}; add them, "
+                              "or set quantiles=auto")
+        return qs
+
+    def _explicit_quantiles(self) -> list[float]:
         try:
             qs = sorted(float(q) for q in self.quantiles.split(","))
         except ValueError:
@@ -104,7 +119,8 @@ class ForecastDataConfig:
     val_fraction: float = opt(0.15, "share of the series (after the training part) used for validation")
     test_fraction: float = opt(0.15, "share of the series (at its end) used for the backtest")
     stride: int = opt(1, "steps between backtest origins")
-    interval: float = opt(0.8, "coverage of the prediction intervals")
+    interval: float = opt(0.8, "coverage of the prediction intervals (output=quantile trains their bounds, "
+                          "(1 - interval) / 2 and (1 + interval) / 2)")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
     refit: bool = opt(True, "after early stopping, train again on train + validation for the selected number "
                       "of updates (the network then fits on the same data as --baseline-fit train+val)")
@@ -135,6 +151,10 @@ class ForecastRunConfig:
     model: ForecastModelConfig = field(default_factory=ForecastModelConfig)
     data: ForecastDataConfig = field(default_factory=ForecastDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.model.output == "quantile":
+            self.model.quantile_list(self.data.interval)  # the trained quantiles must serve the interval
 
 
 TRAIN_DEFAULTS = {"train": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 8,
@@ -192,7 +212,7 @@ def window_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, fut
 
 def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_future: int = 0) -> Forecaster:
     steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
-    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list(), n_future)
+    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list(cfg.data.interval), n_future)
 
 
 @dataclass

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from rnnkit.tasks.forecast_data import Series, SplitPoints, future_windows
-from rnnkit.tasks.forecast_models import gaussian_interval, recursive_forecast
+from rnnkit.config import ConfigError
+from rnnkit.tasks.forecast_models import QUANTILE_TOL, gaussian_interval, interval_bounds, recursive_forecast
 from rnnkit.tasks.metrics import forecast_metrics, interval_coverage
 
 
@@ -63,9 +64,22 @@ def network_forecast(loaded, series: Series, origin_list: list[int], future: np.
         lo, hi = gaussian_interval(d["mean"].double(), d["std"].double(), level)
         lower, upper = lo.numpy() * sd + mu, hi.numpy() * sd + mu
     elif "quantiles" in d:
-        q = d["quantiles"].double().numpy()
-        lower, upper = q[..., 0] * sd + mu, q[..., -1] * sd + mu
+        q = d["quantiles"].double().numpy()                          # (W, H, T, Q)
+        i, j = interval_columns(model.quantiles.tolist(), level)
+        lower, upper = q[..., i] * sd + mu, q[..., j] * sd + mu
     return Forecast(mean, lower, upper)
+
+
+def interval_columns(levels: list[float], interval: float) -> tuple[int, int]:
+    """Indices of the quantiles bounding the central ``interval`` among the model's ``levels``."""
+    cols = []
+    for bound in interval_bounds(interval):
+        near = [i for i, q in enumerate(levels) if abs(q - bound) < QUANTILE_TOL]
+        if not near:
+            raise ConfigError(f"interval={interval} needs the quantile {bound:g}, but this run was trained "
+                              f"for {', '.join(f'{q:g}' for q in levels)}")
+        cols.append(near[0])
+    return cols[0], cols[1]
 
 
 def actuals(series: Series, origin_list: list[int], H: int) -> np.ndarray:

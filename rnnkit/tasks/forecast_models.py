@@ -200,6 +200,14 @@ def recursive_forecast(model: Forecaster, x: torch.Tensor, horizon: int, future_
     return out
 
 
+def interval_bounds(interval: float) -> tuple[float, float]:
+    """Quantile levels bounding the central ``interval``: 0.8 -> (0.1, 0.9)."""
+    return round((1.0 - interval) / 2, 12), round((1.0 + interval) / 2, 12)
+
+
+QUANTILE_TOL = 1e-6  # quantile levels are stored as float32 in the model
+
+
 def gaussian_interval(mean, std, level: float):
     """Central ``level`` interval of N(mean, std^2)."""
     z = math.sqrt(2.0) * torch.erfinv(torch.tensor(level, dtype=torch.float64)).item()

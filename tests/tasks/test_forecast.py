@@ -67,7 +67,7 @@ def test_windows_and_origins():
 def _model(output="point", strategy="direct", n_features=2, horizon=4, **kw):
     cfg = ForecastModelConfig(hidden=6, lookback=5, output=output, strategy=strategy, dropout=0.0, **kw)
     steps = 1 if strategy == "recursive" else horizon
-    return Forecaster(cfg, n_features, 1, steps, cfg.quantile_list()).eval()
+    return Forecaster(cfg, n_features, 1, steps, cfg.quantile_list(0.8)).eval()
 
 
 @pytest.mark.parametrize("output,extra", [("point", ()), ("gaussian", ("std",)), ("quantile", ("quantiles",))])
@@ -238,3 +238,42 @@ def test_known_future_covariates_direct(tmp_path, capsys):
     ahead = _promo_csv(tmp_path / "ahead.csv", future_rows=3)
     assert main(["predict", str(run), "--data", str(ahead), "--json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 3
+
+
+def test_quantile_output_follows_the_requested_interval(tmp_path, capsys):
+    from rnnkit.tasks.forecast import _read_like_run, load_forecaster
+    data = _series_csv(tmp_path / "s.csv")
+    args = ["train", "forecast", "--data", str(data), "--target", "value", "--horizon", "3", "--lookback", "8",
+            "--output", "quantile", *TINY, "--no-refit"]
+    assert main([*args, "--out", str(tmp_path / "half"), "--interval", "0.5"]) == 0
+    assert load_forecaster(tmp_path / "half").model.quantiles.tolist() == [0.25, 0.5, 0.75]
+
+    # five trained quantiles, interval 0.8: the interval is the 0.1 and 0.9 quantiles, not the outermost ones
+    run = tmp_path / "five"
+    assert main([*args, "--out", str(run), "--interval", "0.8", "--quantiles", "0.05,0.1,0.5,0.9,0.95"]) == 0
+    capsys.readouterr()
+    assert main(["predict", str(run), "--data", str(data), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    loaded = load_forecaster(run)
+    series = _read_like_run(loaded, str(data))
+    scaled = loaded.scaler.transform(series.values)
+    with torch.no_grad():
+        q = loaded.model.distribution(torch.from_numpy(scaled[None, -8:].astype(np.float32)))["quantiles"]
+    q = q[0, :, 0].double().numpy() * loaded.scaler.std[0] + loaded.scaler.mean[0]     # (H, Q)
+    np.testing.assert_allclose([r["lower"] for r in rows], q[:, 1], rtol=1e-6)
+    np.testing.assert_allclose([r["upper"] for r in rows], q[:, 3], rtol=1e-6)
+    np.testing.assert_allclose([r["forecast"] for r in rows], q[:, 2], rtol=1e-6)
+
+
+def test_an_interval_the_quantiles_cannot_serve_is_an_error(tmp_path, capsys):
+    from rnnkit.config import ConfigError
+    from rnnkit.tasks.forecast_eval import interval_columns
+    data = _series_csv(tmp_path / "s.csv")
+    assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(tmp_path / "r"),
+                 "--output", "quantile", "--quantiles", "0.1,0.5,0.9", "--interval", "0.9", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "interval=0.9 needs the quantiles 0.05 and 0.95 but quantiles='0.1,0.5,0.9' lacks 0.05, 0.95" in err
+    assert not (tmp_path / "r").exists()
+    assert interval_columns([0.05, 0.1, 0.5, 0.9, 0.95], 0.8) == (1, 3)
+    with pytest.raises(ConfigError, match="needs the quantile 0.25, but this run was trained for 0.1, 0.5, 0.9"):
+        interval_columns([0.1, 0.5, 0.9], 0.5)
