@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import time
@@ -39,6 +39,7 @@ class TrainTask:
     help: str
     config: type
     run: Callable[[object, argparse.Namespace], int]
+    defaults: dict = field(default_factory=dict)  # the task's own values over the config defaults, by section
 
 
 # ------------------------------------------------------------ LM commands
@@ -210,16 +211,22 @@ def _flag(f) -> str:
     return "--" + (f.metadata.get("cli") or f.name.replace("_", "-"))
 
 
-def add_config_flags(parser: argparse.ArgumentParser, run_cls: type) -> None:
-    """One flag per config field, grouped by section; unset flags stay out of the namespace."""
+def add_config_flags(parser: argparse.ArgumentParser, run_cls: type, defaults: dict | None = None) -> None:
+    """One flag per config field, grouped by section; unset flags stay out of the namespace.
+
+    ``defaults`` (section -> field -> value) are the task's own training defaults, shown in ``--help``
+    in place of the dataclass defaults they override.
+    """
+    defaults = defaults or {}
     parser.add_argument("--preset", help="a shipped preset name (see rnnkit/presets/)")
     parser.add_argument("--config", metavar="FILE.yaml", help="YAML file with model/data/train sections")
     for section, fields in C.section_fields(run_cls).items():
         group = parser.add_argument_group(f"{section} options")
         for f in fields:
             kind = f.type if isinstance(f.type, str) else f.type.__name__
+            shown = defaults.get(section, {}).get(f.name, f.default)
             kw = {"dest": f"{section}.{f.name}", "default": argparse.SUPPRESS,
-                  "help": f"{f.metadata.get('help', '')} (default: {f.default!r})"}
+                  "help": f"{f.metadata.get('help', '')} (default: {shown!r})"}
             if kind == "bool":
                 group.add_argument(_flag(f), action=argparse.BooleanOptionalAction, **kw)
                 continue
@@ -262,9 +269,7 @@ def load_preset(name: str) -> dict:
 
 from rnnkit.tasks.seq2seq import commands as _translate  # noqa: E402  (translation task, issue 5)
 from rnnkit.tasks import task_commands as _tasks  # noqa: E402  (classify / tag / forecast, issue 4)
-from rnnkit.tasks.classify import ClassifyRunConfig as _ClassifyRun  # noqa: E402
-from rnnkit.tasks.forecast import ForecastRunConfig as _ForecastRun  # noqa: E402
-from rnnkit.tasks.tag import TagRunConfig as _TagRun  # noqa: E402
+from rnnkit.tasks import classify as _classify, forecast as _forecast, tag as _tag  # noqa: E402
 from rnnkit.bench import command as _bench  # noqa: E402  (benchmarks, issues 2 and 6)
 
 TRAIN_TASKS: dict[str, TrainTask] = {
@@ -272,11 +277,11 @@ TRAIN_TASKS: dict[str, TrainTask] = {
     "translate": TrainTask("an encoder-decoder with attention on sentence pairs (default: the embedded "
                            "English-French phrase book)", _translate.TranslateRunConfig, _translate.train_translate_command),
     "classify": TrainTask("a sequence classifier on labelled texts or numeric sequences (default: digits)",
-                          _ClassifyRun, _tasks.train_classify_command),
+                          _classify.RUN_CONFIG, _tasks.train_classify_command, _classify.TRAIN_DEFAULTS),
     "tag": TrainTask("a sequence tagger (NER, POS) on CoNLL / JSONL files (default: embedded NER set)",
-                     _TagRun, _tasks.train_tag_command),
+                     _tag.RUN_CONFIG, _tasks.train_tag_command, _tag.TRAIN_DEFAULTS),
     "forecast": TrainTask("a forecaster on a time series, backtested against baselines (default: CO2)",
-                          _ForecastRun, _tasks.train_forecast_command),
+                          _forecast.RUN_CONFIG, _tasks.train_forecast_command, _forecast.TRAIN_DEFAULTS),
 }
 
 COMMANDS: dict[str, Command] = {
@@ -312,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         p = tasks.add_parser(name, help=task.help, description=f"Train {task.help}.")
         p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<task>-<time>)")
         p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-        add_config_flags(p, task.config)
+        add_config_flags(p, task.config, task.defaults)
         p.set_defaults(_train=task)
     for name, cmd in COMMANDS.items():
         p = sub.add_parser(name, help=cmd.help, description=cmd.help[0].upper() + cmd.help[1:] + ".")
@@ -326,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
-            cfg = config_from_args(args._train.config, args) if not args.resume else None
+            cfg = config_from_args(args._train.config, args, base=args._train.defaults) if not args.resume else None
             return args._train.run(cfg, args)
         return args._run(args)
     except COMMAND_ERRORS as err:

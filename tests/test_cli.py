@@ -1,4 +1,6 @@
+import argparse
 import json
+import re
 import subprocess
 import sys
 
@@ -6,7 +8,7 @@ import pytest
 import yaml
 
 from rnnkit import config as C
-from rnnkit.cli import COMMANDS, TRAIN_TASKS, build_parser, load_preset, main, preset_names
+from rnnkit.cli import COMMANDS, TRAIN_TASKS, build_parser, config_from_args, load_preset, main, preset_names
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
 TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--epochs", "2",
@@ -187,3 +189,30 @@ def test_word_and_subword_models_from_a_directory(tmp_path, capsys, tokenizer):
 def test_bad_engine_name_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "lm", "--engine", "bogus", "--out", str(tmp_path / "r"), "--max-chars", "5000"] + TINY) == 2
     assert "model: engine must be 'auto' or one of" in capsys.readouterr().err
+
+
+def _subparser(parser, *names):
+    for name in names:
+        parser = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+    return parser
+
+
+@pytest.mark.parametrize("task,epochs", [("classify", 15), ("tag", 20), ("forecast", 60), ("lm", 10)])
+def test_train_help_shows_the_defaults_actually_used(task, epochs, capsys):
+    from rnnkit.tasks.task_commands import OUR_TASKS, task_config
+    parser = build_parser()
+    args = parser.parse_args(["train", task])
+    cfg = task_config(task, args) if task in OUR_TASKS else config_from_args(C.LMRunConfig, args)
+    assert cfg.train.epochs == epochs
+    shown = 0
+    for action in _subparser(parser, "train", task)._actions:
+        if "." not in action.dest:
+            continue
+        section, name = action.dest.split(".", 1)
+        match = re.search(r"\(default: (.*)\)$", action.help)
+        assert match and match.group(1) == repr(getattr(getattr(cfg, section), name)), action.dest
+        shown += 1
+    assert shown == sum(len(f) for f in C.section_fields(type(cfg)).values())
+    with pytest.raises(SystemExit):
+        main(["train", task, "--help"])
+    assert re.search(rf"--epochs N\s+passes over the training data \(default: {epochs}\)", capsys.readouterr().out)
