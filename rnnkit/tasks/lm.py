@@ -35,7 +35,7 @@ from rnnkit.data.vocab import StreamDecoder, build_tokenizer, tokenizer_from_dic
 from rnnkit.layers import build_layer
 from rnnkit.train import (IGNORE_INDEX, Chunk, ModelOutput, StreamData, Trainer, load_checkpoint,
                           seed_everything)
-from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.train.checkpoint import CheckpointError, find_run_checkpoint
 from rnnkit.train.tbptt import cast_state, reset_state
 from rnnkit.train.diagnostics import run_diagnostics
 
@@ -183,25 +183,12 @@ class LoadedLM:
     device: torch.device
 
 
-def find_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
-    run_dir = Path(run_dir)
-    if run_dir.is_file():
-        return run_dir
-    if not run_dir.is_dir():
-        raise CheckpointError(f"{run_dir}: no such run directory")
-    for name in (which, "last"):
-        path = run_dir / "checkpoints" / f"{name}.safetensors"
-        if path.is_file():
-            return path
-    raise CheckpointError(f"{run_dir}: no checkpoint in {run_dir / 'checkpoints'} (train first)")
-
-
 def load_run(run_dir: str | Path, which: str = "best", device: str | torch.device = "cpu") -> LoadedLM:
     """Model, tokenizer and resolved config of a trained run (no code is unpickled).
 
     For a ``model: markov`` run, ``model`` is a :class:`~rnnkit.tasks.lm_markov.MarkovLM` (CPU).
     """
-    path = find_checkpoint(run_dir, which)
+    path = find_run_checkpoint(run_dir, which)
     ck = load_checkpoint(path)
     meta = ck.meta.get("metadata", {})
     if meta.get("task") != "lm":

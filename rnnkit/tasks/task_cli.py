@@ -10,20 +10,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rnnkit.config import from_dict
-from rnnkit.train.checkpoint import Checkpoint, CheckpointError, load_checkpoint
-
-
-def find_run_checkpoint(run: str | Path, which: str = "best") -> Path:
-    run = Path(run)
-    if run.is_file():
-        return run
-    if not run.is_dir():
-        raise CheckpointError(f"{run}: no such run directory")
-    for name in (which, "last"):
-        path = run / "checkpoints" / f"{name}.safetensors"
-        if path.is_file():
-            return path
-    raise CheckpointError(f"{run}: no checkpoint in {run / 'checkpoints'} (train first)")
+from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint
 
 
 def load_task_checkpoint(run: str | Path, task: str, run_cls: type) -> tuple[Checkpoint, Any, dict]:

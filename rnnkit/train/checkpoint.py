@@ -126,6 +126,21 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(tensors, meta)
 
 
+def find_run_checkpoint(run: str | Path, which: str = "best") -> Path:
+    """The checkpoint of a run: ``run`` itself if it is a file, else ``run/checkpoints/<which>``,
+    else ``run/checkpoints/last`` (a run stopped before its first evaluation has no best yet)."""
+    run = Path(run)
+    if run.is_file():
+        return run
+    if not run.is_dir():
+        raise CheckpointError(f"{run}: no such run directory")
+    for name in (which, "last"):
+        path = run / "checkpoints" / f"{name}.safetensors"
+        if path.is_file():
+            return path
+    raise CheckpointError(f"{run}: no checkpoint in {run / 'checkpoints'} (train first)")
+
+
 def read_meta(path: str | Path) -> dict:
     """Only the JSON metadata of a checkpoint (no tensor loading, no checksum)."""
     path = Path(path)
