@@ -73,6 +73,7 @@ def _candidates(H: int):
         ("rnnkit.GRU engine=bptt", lambda: rnnkit.GRU(H, H, engine="bptt"), "gru", None),
         ("rnnkit.RNN engine=bptt", lambda: rnnkit.RNN(H, H, engine="bptt"), "rnn", None),
         ("rnnkit.LSTM engine=bptt", lambda: rnnkit.LSTM(H, H, engine="bptt"), "lstm", None),
+        ("rnnkit.LSTM engine=cpp", lambda: rnnkit.LSTM(H, H, engine="cpp"), "lstm", None),
         ("lnlstm", lambda: build_layer("lnlstm", H, H), "lstm", 0.8),
         ("peephole_lstm", lambda: build_layer("peephole_lstm", H, H), "lstm", 0.8),
         ("lstm+zoneout", lambda: build_layer("lstm", H, H, zoneout=0.1), "lstm", 0.8),

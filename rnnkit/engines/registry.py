@@ -142,12 +142,14 @@ def register_engine(engine: Engine, priority: Dict[str, int]) -> None:
 
 def _register_builtin() -> None:
     from .bptt import BPTTEngine
+    from .cpp import CppEngine
     from .native import NativeEngine
     from .reference import ReferenceEngine
 
     REGISTRY.register(ReferenceEngine(), {"cpu": 99, "cuda": 99})
     REGISTRY.register(BPTTEngine(), {"cpu": 0, "cuda": 0})
     REGISTRY.register(NativeEngine(), {"cpu": 0, "cuda": 0})
+    REGISTRY.register(CppEngine(), {"cpu": 1})
     from . import triton as triton_engines  # registers scan (torch) and the lazy Triton engines
 
     triton_engines.register(REGISTRY)

@@ -301,10 +301,13 @@ def test_forced_bptt_runs_the_function(apply_calls):
 
 
 @pytest.mark.parametrize("opts", [{"peephole": True}, {"layer_norm": True}])
-def test_auto_picks_bptt_for_custom_lstm_on_cpu(opts, apply_calls):
+def test_auto_picks_bptt_for_custom_lstm_on_cpu_without_the_cpp_engine(opts, apply_calls, monkeypatch):
+    monkeypatch.setenv("RNNKIT_CPP", "0")  # the compiled loop (tests/engines/test_cpp_lstm.py) comes first
     layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, **opts)), zoneout=0.1)
     x = torch.randn(6, 3, 4)
-    assert layer.explain(x).engine == "bptt"
+    explanation = layer.explain(x)
+    assert explanation.engine == "bptt"
+    assert "RNNKIT_CPP=0" in dict(explanation.rejected)["cpp"]
     assert layer.run(x).engine == "bptt"
     assert len(apply_calls) == 1
 

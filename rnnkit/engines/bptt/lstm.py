@@ -48,8 +48,11 @@ def _keep_weights(job: DirectionJob, valid: Optional[Tensor]):
     return tuple(keep)
 
 
-def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
-    """One direction of one layer: x (T, B, I), state0 (h0 (B, P), c0 (B, H))."""
+def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob, function=LSTMBPTTFunction) -> DirectionResult:
+    """One direction of one layer: x (T, B, I), state0 (h0 (B, P), c0 (B, H)).
+
+    function: the autograd.Function running the time loop, with ``LSTMBPTTFunction``'s signature (the
+    cpp engine passes its C++ one)."""
     if job.probe is not None or job.trace is not None:
         raise EngineError("the lstm BPTT engine has no gradient probes or gate traces; use engine='reference'")
     masks = job.masks
@@ -65,7 +68,7 @@ def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob) -> Directio
             if cell.config.peephole else None)  # (3, H)
     ln = cell.config.layer_norm
     h0, c0 = state0
-    hidden, h_T, c_T, c_seq = LSTMBPTTFunction.apply(
+    hidden, h_T, c_T, c_seq = function.apply(
         xp, w_hh, h0, c0, cell.weight_hr, peep,
         cell.ln_hh_weight if ln else None, cell.ln_hh_bias if ln else None,
         cell.ln_c_weight if ln else None, cell.ln_c_bias if ln else None,

@@ -1,0 +1,70 @@
+"""The cpp engine: the explicit-BPTT engine's time loops compiled to C++ for the CPU.
+
+Same equations, buffers and gradients as the bptt engine (``rnnkit/engines/bptt``), but each time
+step is one BLAS call for the recurrent matmul plus one fused element-wise pass per batch row in C++,
+instead of a dozen small torch ops issued from Python: on a CPU those per-op costs dominate the
+cells torch has no fused kernel for (LayerNorm-LSTM, peepholes, zoneout, DropConnect).
+
+The library is compiled on first use (``build.py``: the installed torch's headers, a C++ compiler
+and ninja; cached per torch version). Where it cannot be built the engine is not eligible and its
+reason, with the compiler's error, shows in ``explain()``; ``engine="auto"`` also warns once.
+
+Each family module provides ``supports(cell, req)`` and ``run(cell, x, state0, job)``.
+"""
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Optional
+
+import torch
+
+from ..base import DirectionJob, DirectionResult, Engine, Request
+from .build import build_error, disabled_reason
+
+#: family -> module implementing it on this engine
+FAMILY_MODULES = {
+    "lstm": "rnnkit.engines.cpp.lstm",
+}
+
+_DTYPES = (torch.float32, torch.float64)
+_warned = {"build": False}
+
+
+def _family_module(family: str):
+    name = FAMILY_MODULES.get(family)
+    return importlib.import_module(name) if name else None
+
+
+class CppEngine(Engine):
+    name = "cpp"
+    scope = "direction"
+
+    def supports(self, req: Request) -> Optional[str]:
+        if req.device.type != "cpu":
+            return f"runs on cpu only; the input is on {req.device.type}"
+        if req.family not in FAMILY_MODULES:
+            return f"no C++ time loop for the {req.family} cell (families: {sorted(FAMILY_MODULES)})"
+        if req.dtype not in _DTYPES:
+            return f"dtype {req.dtype} is not supported (float32 and float64 only; the bptt engine runs the others)"
+        if req.probe_grads or req.record_gates:
+            return "gradient probes and gate traces need the step-by-step reference engine"
+        from ..bptt import _family_module as bptt_module
+
+        reason = bptt_module(req.family).supports(req.layer.cells[0], req)
+        if reason is not None:
+            return reason
+        disabled = disabled_reason()
+        if disabled is not None:
+            return disabled
+        error = build_error()
+        if error is not None:
+            if not _warned["build"]:
+                _warned["build"] = True
+                warnings.warn(f"rnnkit: the cpp engine is unavailable, slower engines run instead: {error}",
+                              RuntimeWarning, stacklevel=2)
+            return error
+        return None
+
+    def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
+        return _family_module(cell.family).run(cell, x, state0, job)

@@ -1,0 +1,406 @@
+// The LSTM family's time loop in C++: rnnkit.cells.lstm.LSTMCell.recur (gate order i, f, g, o as
+// torch.nn.LSTM) with peepholes (Gers & Schmidhuber 2000), LayerNorm on W_hh h and on c (Ba et al.
+// 2016), the output projection (Sak et al. 2014), recurrent dropout, zoneout and end-of-sequence
+// freezing folded into one lerp per state component, forward and backward through time.
+//
+// It computes exactly what rnnkit/engines/bptt/_lstm_function.py computes, with the same buffers:
+// one BLAS call per step for W_hh h (and one for the projection), and one fused pass per batch row
+// for everything element-wise, instead of a dozen torch ops per step from Python. The parameter
+// gradients that are sums over all steps are left to the Python side (one matmul or reduction).
+#include "common.h"
+
+namespace rnnkit {
+namespace {
+
+template <typename T>
+struct LSTMForward {
+  // inputs
+  const T *xp, *w_ci, *w_cf, *w_co, *lnr_w, *lnr_b, *lnc_w, *lnc_b, *keep_h, *keep_c;
+  // outputs (T, B, .)
+  T *G, *Cn, *TC, *C, *Hs, *HF, *R, *SR, *SC;
+  int64_t B, H, P;
+  double eps;
+
+  // one row b of step t, after G[t] (or R[t]) holds the recurrent matmul; h_dst receives h_new
+  // (the projection input o * tanh(.) when there is a projection)
+  void row(int64_t t, int64_t b, const T* c_prev) const {
+    const int64_t G4 = 4 * H;
+    const int64_t tb = t * B + b;
+    T* g = G + tb * G4;
+    if (R) {  // g = xp + LN(W_hh h)
+      const T* r = R + tb * G4;
+      const T* x = xp + tb * G4;
+      T mean, rstd;
+      row_stats(r, G4, eps, mean, rstd);
+      SR[2 * tb] = mean;
+      SR[2 * tb + 1] = rstd;
+      for (int64_t j = 0; j < G4; ++j) g[j] = x[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
+    }
+    T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
+    T* cn = Cn + tb * H;
+    if (w_ci) {
+      for (int64_t j = 0; j < H; ++j) {
+        gi[j] = sigmoid(gi[j] + w_ci[j] * c_prev[j]);
+        gf[j] = sigmoid(gf[j] + w_cf[j] * c_prev[j]);
+      }
+    } else {
+      for (int64_t j = 0; j < H; ++j) {
+        gi[j] = sigmoid(gi[j]);
+        gf[j] = sigmoid(gf[j]);
+      }
+    }
+    for (int64_t j = 0; j < H; ++j) {
+      gg[j] = tanh_(gg[j]);
+      cn[j] = gf[j] * c_prev[j] + gi[j] * gg[j];
+    }
+    T* tc = TC + tb * H;
+    if (lnc_w) {
+      T mean, rstd;
+      row_stats(cn, H, eps, mean, rstd);
+      SC[2 * tb] = mean;
+      SC[2 * tb + 1] = rstd;
+      for (int64_t j = 0; j < H; ++j) tc[j] = tanh_((cn[j] - mean) * rstd * lnc_w[j] + lnc_b[j]);
+    } else {
+      for (int64_t j = 0; j < H; ++j) tc[j] = tanh_(cn[j]);
+    }
+    if (w_co) {
+      for (int64_t j = 0; j < H; ++j) go[j] = sigmoid(go[j] + w_co[j] * cn[j]);
+    } else {
+      for (int64_t j = 0; j < H; ++j) go[j] = sigmoid(go[j]);
+    }
+    // the c state: lerp(c_new, c_prev, keep) or c_new itself (C aliases Cn without keep_c)
+    if (keep_c) {
+      const T* k = keep_c + tb * H;
+      T* c = C + tb * H;
+      for (int64_t j = 0; j < H; ++j) c[j] = lerp(cn[j], c_prev[j], k[j]);
+    }
+    T* hf = HF ? HF + tb * H : Hs + tb * P;  // without projection P == H and h_new goes to Hs[t]
+    for (int64_t j = 0; j < H; ++j) hf[j] = go[j] * tc[j];
+  }
+};
+
+// h state of step t from h_new (in Hs[t] or, with a projection, in hn): lerp with h_{t-1} by keep_h
+template <typename T>
+void finish_h(T* hs_t, const T* hn, const T* h_prev, const T* keep, int64_t B, int64_t P) {
+  for_rows(B, P, [&](int64_t b) {
+    T* h = hs_t + b * P;
+    const T* n = hn + b * P;
+    const T* o = h_prev + b * P;
+    if (keep) {
+      const T* k = keep + b * P;
+      for (int64_t j = 0; j < P; ++j) h[j] = lerp(n[j], o[j], k[j]);
+    } else if (h != n) {
+      for (int64_t j = 0; j < P; ++j) h[j] = n[j];
+    }
+  });
+}
+
+template <typename T>
+std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
+                                 const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
+                                 const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
+                                 const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
+                                 double eps) {
+  const int64_t Tn = xp.size(0), B = xp.size(1), G4 = xp.size(2), H = G4 / 4, P = w_hh_t.size(0);
+  auto opts = xp.options();
+  Tensor G = at::empty({Tn, B, G4}, opts);
+  Tensor Cn = at::empty({Tn, B, H}, opts);
+  Tensor TC = at::empty({Tn, B, H}, opts);
+  Tensor C = present(keep_c) ? at::empty({Tn, B, H}, opts) : Cn;
+  Tensor Hs = at::empty({Tn, B, P}, opts);
+  const bool proj = present(w_hr_t), ln_r = present(ln_hh_w), ln_c = present(ln_c_w);
+  Tensor HF = proj ? at::empty({Tn, B, H}, opts) : none_tensor(xp);
+  Tensor R = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(xp);
+  Tensor SR = ln_r ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
+  Tensor SC = ln_c ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
+  Tensor hin = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
+  Tensor hn = (proj && present(keep_h)) ? at::empty({B, P}, opts) : Tensor();
+
+  LSTMForward<T> k;
+  k.xp = xp.data_ptr<T>();
+  const T* pp = ptr_or_null<T>(peep);
+  k.w_ci = pp;
+  k.w_cf = pp ? pp + H : nullptr;
+  k.w_co = pp ? pp + 2 * H : nullptr;
+  k.lnr_w = ptr_or_null<T>(ln_hh_w);
+  k.lnr_b = ptr_or_null<T>(ln_hh_b);
+  k.lnc_w = ptr_or_null<T>(ln_c_w);
+  k.lnc_b = ptr_or_null<T>(ln_c_b);
+  k.keep_h = ptr_or_null<T>(keep_h);
+  k.keep_c = ptr_or_null<T>(keep_c);
+  k.G = G.data_ptr<T>();
+  k.Cn = Cn.data_ptr<T>();
+  k.TC = TC.data_ptr<T>();
+  k.C = C.data_ptr<T>();
+  k.Hs = Hs.data_ptr<T>();
+  k.HF = proj ? HF.data_ptr<T>() : nullptr;
+  k.R = ln_r ? R.data_ptr<T>() : nullptr;
+  k.SR = ln_r ? SR.data_ptr<T>() : nullptr;
+  k.SC = ln_c ? SC.data_ptr<T>() : nullptr;
+  k.B = B;
+  k.H = H;
+  k.P = P;
+  k.eps = eps;
+
+  for (int64_t t = 0; t < Tn; ++t) {
+    const Tensor h_prev = t == 0 ? h0 : Hs[t - 1];  // (B, P)
+    const Tensor c_prev = t == 0 ? c0 : C[t - 1];   // (B, H)
+    Tensor h_in = h_prev;
+    if (present(h_mask)) h_in = at::mul_out(hin, h_prev, *h_mask);
+    Tensor g_t = G[t];
+    if (ln_r) {
+      Tensor r_t = R[t];
+      at::mm_out(r_t, h_in, w_hh_t);
+    } else {
+      at::addmm_out(g_t, xp[t], h_in, w_hh_t);
+    }
+    const T* cp = c_prev.data_ptr<T>();
+    for_rows(B, G4, [&](int64_t b) { k.row(t, b, cp + b * H); });
+    T* hs_t = Hs.data_ptr<T>() + t * B * P;
+    const T* hp = h_prev.data_ptr<T>();
+    const T* kh = k.keep_h ? k.keep_h + t * B * P : nullptr;
+    if (proj) {
+      Tensor dst = kh ? hn : Hs[t];
+      at::mm_out(dst, HF[t], *w_hr_t);
+      if (kh) finish_h(hs_t, hn.data_ptr<T>(), hp, kh, B, P);
+    } else if (kh) {
+      finish_h(hs_t, hs_t, hp, kh, B, P);
+    }
+  }
+  return {G, Cn, TC, C, Hs, HF, R, SR, SC};
+}
+
+template <typename T>
+struct LSTMBackward {
+  const T *G, *Cn, *TC, *C, *c0, *w_ci, *w_cf, *w_co, *lnc_w, *SC, *lnr_w, *R, *SR, *keep_c, *dCs;
+  T *dG, *DR, *DYc;
+  int64_t B, H;
+
+  // row b of step t: dhf = dL/d(o * tanh(.)), dc = dL/dc state at t, replaced by dL/dc_{t-1}
+  void row(int64_t t, int64_t b, const T* dhf, T* dc) const {
+    const int64_t G4 = 4 * H, tb = t * B + b;
+    const T* g = G + tb * G4;
+    const T *ai = g, *af = g + H, *ag = g + 2 * H, *ao = g + 3 * H;
+    const T* tc = TC + tb * H;
+    const T* cn = Cn + tb * H;
+    const T* cp = t == 0 ? c0 + b * H : C + (tb - B) * H;
+    T* dg = dG + tb * G4;
+    T *dgi = dg, *dgf = dg + H, *dgg = dg + 2 * H, *dgo = dg + 3 * H;
+    const T* kc = keep_c ? keep_c + tb * H : nullptr;
+    // dgg holds dL/dc_new while it is being assembled
+    for (int64_t j = 0; j < H; ++j) {
+      dgo[j] = dhf[j] * tc[j] * ao[j] * (T(1) - ao[j]);
+      dgg[j] = kc ? dc[j] * (T(1) - kc[j]) : dc[j];
+    }
+    if (lnc_w) {  // dL/dc_new += LN backward of dy = dhf * o * (1 - tc^2)
+      T* dy = DYc + tb * H;
+      const T mean = SC[2 * tb], rstd = SC[2 * tb + 1];
+      T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+      for (int64_t j = 0; j < H; ++j) {
+        dy[j] = dhf[j] * ao[j] * (T(1) - tc[j] * tc[j]);
+        const T a = dy[j] * lnc_w[j] * rstd, chat = (cn[j] - mean) * rstd;
+        s1 += a;
+        s2 += a * chat;
+      }
+      s1 /= T(H);
+      s2 /= T(H);
+      for (int64_t j = 0; j < H; ++j) {
+        const T a = dy[j] * lnc_w[j] * rstd, chat = (cn[j] - mean) * rstd;
+        dgg[j] += a - s1 - chat * s2;
+      }
+    } else {
+      for (int64_t j = 0; j < H; ++j) dgg[j] += dhf[j] * ao[j] * (T(1) - tc[j] * tc[j]);
+    }
+    if (w_co) {
+      for (int64_t j = 0; j < H; ++j) dgg[j] += dgo[j] * w_co[j];
+    }
+    const T* dcs = (dCs && t > 0) ? dCs + (tb - B) * H : nullptr;
+    for (int64_t j = 0; j < H; ++j) {
+      const T dcn = dgg[j];
+      dgi[j] = dcn * ag[j] * ai[j] * (T(1) - ai[j]);
+      dgf[j] = dcn * cp[j] * af[j] * (T(1) - af[j]);
+      dgg[j] = dcn * ai[j] * (T(1) - ag[j] * ag[j]);
+      T d = dcn * af[j];
+      if (w_ci) d += dgi[j] * w_ci[j] + dgf[j] * w_cf[j];
+      if (kc) d += dc[j] * kc[j];
+      if (dcs) d += dcs[j];
+      dc[j] = d;
+    }
+    if (R) {  // dL/d(W_hh h) through LayerNorm: a = dG * w * rstd, dx = a - mean(a) - rhat mean(a rhat)
+      const T* r = R + tb * G4;
+      T* dr = DR + tb * G4;
+      const T mean = SR[2 * tb], rstd = SR[2 * tb + 1];
+      T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+      for (int64_t j = 0; j < G4; ++j) {
+        const T a = dg[j] * lnr_w[j] * rstd;
+        dr[j] = a;
+        s1 += a;
+        s2 += a * (r[j] - mean) * rstd;
+      }
+      s1 /= T(G4);
+      s2 /= T(G4);
+      for (int64_t j = 0; j < G4; ++j) dr[j] = dr[j] - s1 - (r[j] - mean) * rstd * s2;
+    }
+  }
+};
+
+template <typename T>
+std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tensor& TC, const Tensor& C,
+                                  const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr,
+                                  const OptTensor& peep, const OptTensor& ln_c_w, const OptTensor& SC,
+                                  const OptTensor& ln_hh_w, const OptTensor& R, const OptTensor& SR,
+                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
+                                  const OptTensor& dY, const OptTensor& dCs, Tensor dh, Tensor dc) {
+  const int64_t Tn = G.size(0), B = G.size(1), G4 = G.size(2), H = G4 / 4, P = w_hh.size(1);
+  auto opts = G.options();
+  const bool proj = present(w_hr), ln_r = present(R), ln_c = present(ln_c_w);
+  Tensor dG = at::empty({Tn, B, G4}, opts);
+  Tensor DR = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
+  Tensor DYc = ln_c ? at::empty({Tn, B, H}, opts) : none_tensor(G);
+  Tensor dHN = proj ? at::empty({Tn, B, P}, opts) : none_tensor(G);
+  Tensor dhf_buf = at::empty({B, H}, opts);
+  Tensor dh_next = at::empty({B, P}, opts);
+  Tensor tmp = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
+
+  LSTMBackward<T> k;
+  k.G = G.data_ptr<T>();
+  k.Cn = Cn.data_ptr<T>();
+  k.TC = TC.data_ptr<T>();
+  k.C = C.data_ptr<T>();
+  k.c0 = c0.data_ptr<T>();
+  const T* pp = ptr_or_null<T>(peep);
+  k.w_ci = pp;
+  k.w_cf = pp ? pp + H : nullptr;
+  k.w_co = pp ? pp + 2 * H : nullptr;
+  k.lnc_w = ptr_or_null<T>(ln_c_w);
+  k.SC = ptr_or_null<T>(SC);
+  k.lnr_w = ptr_or_null<T>(ln_hh_w);
+  k.R = ptr_or_null<T>(R);
+  k.SR = ptr_or_null<T>(SR);
+  k.keep_c = ptr_or_null<T>(keep_c);
+  k.dCs = ptr_or_null<T>(dCs);
+  k.dG = dG.data_ptr<T>();
+  k.DR = ln_r ? DR.data_ptr<T>() : nullptr;
+  k.DYc = ln_c ? DYc.data_ptr<T>() : nullptr;
+  k.B = B;
+  k.H = H;
+  const T* kh_all = ptr_or_null<T>(keep_h);
+  const T* dy_all = ptr_or_null<T>(dY);
+  const T* hm = ptr_or_null<T>(h_mask);
+
+  for (int64_t t = Tn - 1; t >= 0; --t) {
+    T* dhp = dh.data_ptr<T>();
+    T* dcp = dc.data_ptr<T>();
+    const T* kh = kh_all ? kh_all + t * B * P : nullptr;
+    // dL/dh_new = dh * (1 - keep_h); the kept share goes to h_{t-1} below
+    Tensor dhn = proj ? dHN[t] : (kh ? dh_next : dh);
+    if (kh || proj) {
+      T* o = dhn.data_ptr<T>();
+      for_rows(B, P, [&](int64_t b) {
+        for (int64_t j = b * P; j < (b + 1) * P; ++j) o[j] = kh ? dhp[j] * (T(1) - kh[j]) : dhp[j];
+      });
+    }
+    const T* dhf;
+    if (proj) {
+      at::mm_out(dhf_buf, dhn, *w_hr);
+      dhf = dhf_buf.data_ptr<T>();
+    } else if (kh) {  // dhn lives in dh_next: copy out before dh_next is reused
+      dhf_buf.copy_(dhn);
+      dhf = dhf_buf.data_ptr<T>();
+    } else {
+      dhf = dhp;
+    }
+    for_rows(B, G4, [&](int64_t b) { k.row(t, b, dhf + b * H, dcp + b * H); });
+    // dL/dh_{t-1} = dgw W_hh (* h_mask) + dY[t-1] + keep_h * dh
+    const T* dyp = (dy_all && t > 0) ? dy_all + (t - 1) * B * P : nullptr;
+    T* dn = dh_next.data_ptr<T>();
+    const bool has_base = dyp || kh;
+    if (has_base) {
+      for_rows(B, P, [&](int64_t b) {
+        for (int64_t j = b * P; j < (b + 1) * P; ++j) {
+          T v = dyp ? dyp[j] : T(0);
+          if (kh) v += dhp[j] * kh[j];
+          dn[j] = v;
+        }
+      });
+    }
+    const Tensor dgw = ln_r ? DR[t] : dG[t];
+    if (hm) {
+      at::mm_out(tmp, dgw, w_hh);
+      const T* tp = tmp.data_ptr<T>();
+      for_rows(B, P, [&](int64_t b) {
+        for (int64_t j = b * P; j < (b + 1) * P; ++j) dn[j] = (has_base ? dn[j] : T(0)) + tp[j] * hm[j];
+      });
+    } else if (has_base) {
+      dh_next.addmm_(dgw, w_hh);
+    } else {
+      at::mm_out(dh_next, dgw, w_hh);
+    }
+    std::swap(dh, dh_next);
+  }
+  return {dG, DR, DYc, dHN, dh, dc};
+}
+
+std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
+                                 const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
+                                 const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
+                                 const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
+                                 double eps) {
+  const auto dt = xp.scalar_type();
+  TORCH_CHECK(xp.dim() == 3 && xp.size(2) % 4 == 0, "lstm_forward: xp must be (T, B, 4H), got ", xp.sizes());
+  check_cpu_contiguous(xp, "xp", dt);
+  check_cpu_contiguous(w_hh_t, "w_hh_t", dt);
+  check_cpu_contiguous(h0, "h0", dt);
+  check_cpu_contiguous(c0, "c0", dt);
+  check_opt(w_hr_t, "w_hr_t", dt);
+  check_opt(peep, "peep", dt);
+  check_opt(ln_hh_w, "ln_hh_w", dt);
+  check_opt(ln_hh_b, "ln_hh_b", dt);
+  check_opt(ln_c_w, "ln_c_w", dt);
+  check_opt(ln_c_b, "ln_c_b", dt);
+  check_opt(h_mask, "h_mask", dt);
+  check_opt(keep_h, "keep_h", dt);
+  check_opt(keep_c, "keep_c", dt);
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(dt, "lstm_forward", [&] {
+    out = forward_impl<scalar_t>(xp, w_hh_t, h0, c0, w_hr_t, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h_mask,
+                                 keep_h, keep_c, eps);
+  });
+  return out;
+}
+
+std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tensor& TC, const Tensor& C,
+                                  const Tensor& c0, const Tensor& w_hh, const OptTensor& w_hr,
+                                  const OptTensor& peep, const OptTensor& ln_c_w, const OptTensor& SC,
+                                  const OptTensor& ln_hh_w, const OptTensor& R, const OptTensor& SR,
+                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
+                                  const OptTensor& dY, const OptTensor& dCs, const Tensor& dh_T,
+                                  const Tensor& dc_T) {
+  const auto dt = G.scalar_type();
+  for (auto* p : {&G, &Cn, &TC, &C, &c0, &w_hh, &dh_T, &dc_T}) check_cpu_contiguous(*p, "lstm_backward input", dt);
+  for (auto* p : {&w_hr, &peep, &ln_c_w, &SC, &ln_hh_w, &R, &SR, &h_mask, &keep_h, &keep_c, &dY, &dCs})
+    check_opt(*p, "lstm_backward input", dt);
+  std::vector<Tensor> out;
+  AT_DISPATCH_FLOATING_TYPES(dt, "lstm_backward", [&] {
+    out = backward_impl<scalar_t>(G, Cn, TC, C, c0, w_hh, w_hr, peep, ln_c_w, SC, ln_hh_w, R, SR, h_mask, keep_h,
+                                  keep_c, dY, dCs, dh_T.clone(), dc_T.clone());
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
+  m.def("lstm_forward(Tensor xp, Tensor w_hh_t, Tensor h0, Tensor c0, Tensor? w_hr_t, Tensor? peep, "
+        "Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, Tensor? h_mask, Tensor? keep_h, "
+        "Tensor? keep_c, float eps) -> Tensor[]",
+        &lstm_forward);
+  m.def("lstm_backward(Tensor G, Tensor Cn, Tensor TC, Tensor C, Tensor c0, Tensor w_hh, Tensor? w_hr, "
+        "Tensor? peep, Tensor? ln_c_w, Tensor? SC, Tensor? ln_hh_w, Tensor? R, Tensor? SR, Tensor? h_mask, "
+        "Tensor? keep_h, Tensor? keep_c, Tensor? dY, Tensor? dCs, Tensor dh_T, Tensor dc_T) -> Tensor[]",
+        &lstm_backward);
+}
+
+}  // namespace rnnkit

@@ -1,0 +1,105 @@
+"""The LSTM family on the cpp engine: ``LSTMCppFunction`` has ``LSTMBPTTFunction``'s signature and
+results (``rnnkit/engines/bptt/_lstm_function.py`` documents the equations and the backward pass);
+its forward and backward time loops run in C++ (``csrc/lstm.cpp``), one BLAS call plus one fused
+element-wise pass per step. The gradients that are sums over all steps (W_hh, the projection,
+peepholes, LayerNorm gains and biases) are one matmul or one reduction each, here, after the loop.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..base import DirectionJob, DirectionResult, State, without_autocast
+from ..bptt import lstm as bptt_lstm
+from ..bptt._lstm_function import LN_EPS, LSTMMasks, _prev, _recurrent_weight_grad
+from .build import kernels
+
+
+def _full(mask: Optional[Tensor], shape) -> Optional[Tensor]:
+    """A keep mask broadcast to its full (T, B, S) shape, contiguous, or None."""
+    return None if mask is None else mask.expand(shape).contiguous()
+
+
+def _opt(t: Optional[Tensor]) -> Optional[Tensor]:
+    return None if t is None else t.contiguous()
+
+
+class LSTMCppFunction(torch.autograd.Function):
+    """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks): as LSTMBPTTFunction."""
+
+    @staticmethod
+    def forward(ctx, xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks: LSTMMasks):
+        T, B, G4 = xp.shape
+        H, P = G4 // 4, w_hh.shape[1]
+        m = masks
+        keep_h, keep_c = _full(m.keep_h, (T, B, P)), _full(m.keep_c, (T, B, H))
+        h_mask = _opt(m.h_mask)
+        G, Cn, TC, C, Hs, HF, R, SR, SC = kernels().lstm_forward(
+            xp.contiguous(), w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
+            w_hr.t().contiguous() if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
+            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, LN_EPS)
+        h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
+        if m.valid is not None:
+            hidden, c_seq = Hs * m.valid, C * m.valid  # (T, B, P), (T, B, H)
+        else:
+            hidden, c_seq = Hs, C
+        ctx.set_materialize_grads(False)
+        ctx.masks = m
+        ctx.save_for_backward(w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs,
+                              HF if w_hr is not None else None, R if ln_hh_w is not None else None,
+                              SR if ln_hh_w is not None else None, SC if ln_c_w is not None else None,
+                              h_mask, keep_h, keep_c)
+        return hidden, h_T, c_T, c_seq
+
+    @staticmethod
+    @without_autocast
+    @once_differentiable
+    def backward(ctx, d_hidden, d_hT, d_cT, d_cseq):
+        (w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R, SR, SC,
+         h_mask, keep_h, keep_c) = ctx.saved_tensors
+        m: LSTMMasks = ctx.masks
+        T, B, G4 = G.shape
+        H, P = G4 // 4, w_hh.shape[1]
+        dY = d_hidden * m.valid if (d_hidden is not None and m.valid is not None) else d_hidden  # (T, B, P)
+        dCs = d_cseq * m.valid if (d_cseq is not None and m.valid is not None) else d_cseq  # (T, B, H)
+        dY, dCs = _opt(dY), _opt(dCs)
+        dh = d_hT.clone() if d_hT is not None else G.new_zeros(B, P)  # (B, P) dL/dh state at T-1
+        dc = d_cT.clone() if d_cT is not None else G.new_zeros(B, H)  # (B, H)
+        if dY is not None:
+            dh += dY[T - 1]
+        if dCs is not None:
+            dc += dCs[T - 1]
+        dG, DR, DYc, dHN, dh0, dc0 = kernels().lstm_backward(
+            G, Cn, TC, C, c0.contiguous(), w_hh.contiguous(), _opt(w_hr), _opt(peep), _opt(ln_c_w), SC,
+            _opt(ln_hh_w), R, SR, h_mask, keep_h, keep_c, dY, dCs, dh.contiguous(), dc.contiguous())
+
+        need = ctx.needs_input_grad
+        d_w_hh = _recurrent_weight_grad(DR if R is not None else dG, h0, Hs, h_mask) if need[1] else None
+        d_w_hr = None
+        if w_hr is not None and need[4]:
+            d_w_hr = torch.mm(dHN.reshape(T * B, P).t(), HF.reshape(T * B, H))  # (P, H)
+        d_peep = None
+        if peep is not None and need[5]:
+            c_prev = _prev(c0, C)  # (T, B, H)
+            d_peep = torch.stack([(dG[:, :, :H] * c_prev).sum((0, 1)),
+                                  (dG[:, :, H:2 * H] * c_prev).sum((0, 1)),
+                                  (dG[:, :, 3 * H:] * Cn).sum((0, 1))])  # (3, H)
+        d_ln_hh_w = d_ln_hh_b = d_ln_c_w = d_ln_c_b = None
+        if R is not None:
+            rhat = (R - SR[:, :, :1]) * SR[:, :, 1:]  # (T, B, 4H)
+            d_ln_hh_w = (dG * rhat).sum((0, 1)) if need[6] else None
+            d_ln_hh_b = dG.sum((0, 1)) if need[7] else None
+        if SC is not None:
+            chat = (Cn - SC[:, :, :1]) * SC[:, :, 1:]  # (T, B, H)
+            d_ln_c_w = (DYc * chat).sum((0, 1)) if need[8] else None
+            d_ln_c_b = DYc.sum((0, 1)) if need[9] else None
+        return (dG, d_w_hh, dh0 if need[2] else None, dc0 if need[3] else None, d_w_hr, d_peep,
+                d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, None)
+
+
+def run(cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+    """One direction of one layer through the C++ time loop (see ``rnnkit.engines.bptt.lstm.run``)."""
+    return bptt_lstm.run(cell, x, state0, job, function=LSTMCppFunction)

@@ -1,0 +1,207 @@
+"""The cpp engine for the LSTM family: its C++ time loop equals the explicit-BPTT Function (outputs and
+every gradient, over all option combinations), gradcheck of its backward, parity with the reference
+engine through rnnkit.Recurrent and rnnkit.LSTM, dispatch proven by a spy, and its refusals."""
+import itertools
+import warnings
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import rnnkit
+from rnnkit.cells.lstm import LSTMCell, LSTMConfig
+from rnnkit.engines import cpp as cpp_engine
+from rnnkit.engines.base import EngineError
+from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
+from rnnkit.engines.cpp import build
+from rnnkit.engines.cpp.lstm import LSTMCppFunction
+
+# option flags: projection, peepholes, layer norm, recurrent dropout, zoneout, lengths
+FLAGS = list(itertools.product([False, True], repeat=6))
+
+
+def _case(proj, peep, ln, h_mask, zone, lengths, dtype=torch.float64, T=5, B=3, H=4, seed=0):
+    """Inputs of the LSTM Function (all leaves that require grad) and its masks."""
+    gen = torch.Generator().manual_seed(seed)
+    P = 3 if proj else H
+
+    def leaf(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
+
+    inputs = [leaf(T, B, 4 * H), leaf(4 * H, P), leaf(B, P), leaf(B, H), leaf(P, H) if proj else None,
+              leaf(3, H) if peep else None]
+    inputs += [leaf(4 * H), leaf(4 * H), leaf(H), leaf(H)] if ln else [None] * 4
+    m = LSTMMasks()
+    if h_mask:
+        m.h_mask = (torch.rand(B, P, generator=gen) > 0.3).to(dtype) / 0.7
+    valid = None
+    if lengths:
+        lens = torch.randint(1, T + 1, (B,), generator=gen)
+        lens[0] = T
+        valid = (torch.arange(T)[:, None] < lens[None]).to(dtype)[:, :, None]  # (T, B, 1)
+        m.valid = valid
+    if zone:
+        keep_h = (torch.rand(T, B, P, generator=gen) < 0.3).to(dtype)
+        keep_c = (torch.rand(T, B, H, generator=gen) < 0.3).to(dtype)
+        if valid is not None:
+            keep_h, keep_c = 1 - valid * (1 - keep_h), 1 - valid * (1 - keep_c)
+        m.keep_h, m.keep_c = keep_h, keep_c
+    elif valid is not None:
+        m.keep_h = m.keep_c = 1 - valid
+    return inputs, m
+
+
+def _run(function, inputs, masks):
+    """Outputs and the gradients of a loss that weighs every output element differently."""
+    outs = function.apply(*inputs, masks)
+    loss = sum((o * torch.linspace(-1, 1, o.numel(), dtype=o.dtype).view_as(o)).sum() for o in outs)
+    grads = torch.autograd.grad(loss, [i for i in inputs if i is not None])
+    return list(outs) + list(grads)
+
+
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda f: "".join("PKLMZV"[i] if v else "-" for i, v in enumerate(f)))
+def test_cpp_function_equals_bptt_function(flags):
+    inputs, masks = _case(*flags)
+    for got, want in zip(_run(LSTMCppFunction, inputs, masks), _run(LSTMBPTTFunction, inputs, masks)):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("flags", [(False,) * 6, (True, True, True, True, True, True),
+                                   (False, True, False, False, True, True), (False, False, True, True, False, False)])
+def test_cpp_function_gradcheck(flags):
+    inputs, masks = _case(*flags, T=4, B=2, H=3)
+    assert torch.autograd.gradcheck(lambda *a: LSTMCppFunction.apply(*a, masks), tuple(inputs))
+
+
+def test_cpp_float32_matches_float64_as_closely_as_bptt():
+    """The float path uses its own exp/tanh (vectorised): its error against float64 stays at bptt's level."""
+    flags = (False, True, True, False, True, True)
+    truth = _run(LSTMBPTTFunction, *_case(*flags, T=7, B=5, H=37))
+    errors = {}
+    for fn in (LSTMCppFunction, LSTMBPTTFunction):
+        got = _run(fn, *_case(*flags, dtype=torch.float32, T=7, B=5, H=37))
+        errors[fn] = max(((g.double() - t).abs() / (t.abs() + 1)).max().item() for g, t in zip(got, truth))
+    assert errors[LSTMCppFunction] < 1e-4
+    assert errors[LSTMCppFunction] < 3 * errors[LSTMBPTTFunction] + 1e-6
+
+
+@pytest.mark.parametrize("opts", [{}, {"peephole": True}, {"layer_norm": True}, {"proj_size": 3},
+                                  {"peephole": True, "layer_norm": True}])
+@pytest.mark.parametrize("reg", [{}, {"zoneout": 0.3}, {"dropconnect": 0.4}, {"recurrent_dropout": 0.3}])
+def test_recurrent_layer_matches_reference(opts, reg):
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    results = {}
+    for engine in ("cpp", "reference"):
+        torch.manual_seed(1)
+        layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(5, 4, **opts)), num_layers=2, bidirectional=True,
+                                 engine=engine, **reg).double()
+        torch.manual_seed(2)  # the same masks for both engines
+        res = layer.run(x, lengths=lengths)
+        assert res.engine == engine
+        loss = res.output.pow(2).sum() + sum(s.sum() for s in res.state[0])
+        grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
+        results[engine] = (res.output, grads)
+    assert_close(results["cpp"][0], results["reference"][0])
+    for got, want in zip(results["cpp"][1], results["reference"][1]):
+        assert_close(got, want)
+
+
+def test_drop_in_lstm_with_weights_from_torch():
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(4, 6, num_layers=2, bidirectional=True)
+    ours = rnnkit.LSTM(4, 6, num_layers=2, bidirectional=True, engine="cpp")
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(7, 3, 4)
+    (y_ref, (h_ref, c_ref)), (y, (h, c)) = ref(x), ours(x)
+    assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
+    assert_close(c, c_ref, atol=1e-5, rtol=1e-4)
+    y.sum().backward()
+    y_ref.sum().backward()
+    assert_close(ours.weight_hh_l1_reverse.grad, ref.weight_hh_l1_reverse.grad, atol=1e-4, rtol=1e-4)
+
+
+# -- dispatch ---------------------------------------------------------------------------------------
+@pytest.fixture
+def cpp_calls(monkeypatch):
+    """A spy around LSTMCppFunction.apply: proves the C++ loop ran."""
+    calls = []
+    real = LSTMCppFunction.apply
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(LSTMCppFunction, "apply", spy)
+    return calls
+
+
+@pytest.mark.parametrize("opts,reg", [({"peephole": True}, {}), ({"layer_norm": True}, {}),
+                                      ({}, {"zoneout": 0.1}), ({}, {"dropconnect": 0.2})])
+def test_auto_picks_cpp_for_lstms_torch_lacks(opts, reg, cpp_calls):
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, **opts)), **reg)
+    x = torch.randn(6, 3, 4)
+    assert layer.explain(x).engine == "cpp"
+    assert layer.run(x).engine == "cpp"
+    assert len(cpp_calls) == 1
+
+
+def test_auto_keeps_torchs_kernel_for_a_plain_lstm(cpp_calls):
+    assert rnnkit.LSTM(4, 5).run(torch.randn(6, 3, 4)).engine == "native"
+    assert cpp_calls == []
+
+
+def test_half_precision_goes_to_bptt_with_a_reason(cpp_calls):
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, peephole=True))).to(torch.bfloat16)
+    x = torch.randn(6, 3, 4, dtype=torch.bfloat16)
+    explanation = layer.explain(x)
+    assert explanation.engine == "bptt"
+    assert "float32 and float64 only" in dict(explanation.rejected)["cpp"]
+    with pytest.raises(EngineError, match="float32 and float64 only"):
+        rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)), engine="cpp").to(torch.bfloat16).run(x)
+    assert cpp_calls == []
+
+
+def test_probes_need_the_reference_engine():
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)), engine="cpp")
+    with pytest.raises(EngineError, match="probes"):
+        layer.run(torch.randn(6, 3, 4), probe_grads=True)
+
+
+def test_disabled_by_environment(monkeypatch, cpp_calls):
+    monkeypatch.setenv("RNNKIT_CPP", "0")
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, peephole=True)), engine="cpp")
+    with pytest.raises(EngineError, match="RNNKIT_CPP=0"):
+        layer.run(torch.randn(6, 3, 4))
+    assert cpp_calls == []
+
+
+def test_a_failed_build_is_explained_and_warned_once(monkeypatch):
+    def fail():
+        raise build.CppBuildError("building the C++ kernels in /x failed (g++: not found)")
+
+    monkeypatch.setattr(build, "_state", {"ops": None, "error": None})
+    monkeypatch.setattr(build, "_build", fail)
+    monkeypatch.setitem(cpp_engine._warned, "build", False)
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, peephole=True)))
+    x = torch.randn(6, 3, 4)
+    with pytest.warns(RuntimeWarning, match="g\\+\\+: not found"):
+        explanation = layer.explain(x)
+    assert explanation.engine == "bptt"
+    assert "g++: not found" in dict(explanation.rejected)["cpp"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # only once
+        assert layer.run(x).engine == "bptt"
+    with pytest.raises(EngineError, match="g\\+\\+: not found"):
+        rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)), engine="cpp").run(x)
+
+
+def test_build_cache_is_keyed_by_torch_python_and_cpu(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
+    folder = build.cache_dir()
+    assert folder.parent == tmp_path
+    assert torch.__version__.split("+")[0] in folder.name and "py3" in folder.name
+    assert "-mavx2" in build.compile_flags("AVX2") and "-mavx2" not in build.compile_flags("DEFAULT")
+    assert "-fopenmp" in build.compile_flags("DEFAULT")
