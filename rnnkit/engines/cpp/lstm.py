@@ -14,7 +14,7 @@ from torch.autograd.function import once_differentiable
 
 from ..base import DirectionJob, DirectionResult, State, without_autocast
 from ..bptt import lstm as bptt_lstm
-from ..bptt._lstm_function import LN_EPS, LSTMMasks, _prev, _recurrent_weight_grad
+from ..bptt._lstm_function import LN_EPS, LSTMMasks, _recurrent_weight_grad
 from .build import kernels
 
 
@@ -72,7 +72,7 @@ class LSTMCppFunction(torch.autograd.Function):
             dh += dY[T - 1]
         if dCs is not None:
             dc += dCs[T - 1]
-        dG, DR, DYc, dHN, dh0, dc0 = kernels().lstm_backward(
+        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc = kernels().lstm_backward(
             G, Cn, TC, C, c0.contiguous(), w_hh.contiguous(), _opt(w_hr), _opt(peep), _opt(ln_c_w), SC,
             _opt(ln_hh_w), R, SR, h_mask, keep_h, keep_c, dY, dCs, dh.contiguous(), dc.contiguous())
 
@@ -81,23 +81,12 @@ class LSTMCppFunction(torch.autograd.Function):
         d_w_hr = None
         if w_hr is not None and need[4]:
             d_w_hr = torch.mm(dHN.reshape(T * B, P).t(), HF.reshape(T * B, H))  # (P, H)
-        d_peep = None
-        if peep is not None and need[5]:
-            c_prev = _prev(c0, C)  # (T, B, H)
-            d_peep = torch.stack([(dG[:, :, :H] * c_prev).sum((0, 1)),
-                                  (dG[:, :, H:2 * H] * c_prev).sum((0, 1)),
-                                  (dG[:, :, 3 * H:] * Cn).sum((0, 1))])  # (3, H)
-        d_ln_hh_w = d_ln_hh_b = d_ln_c_w = d_ln_c_b = None
-        if R is not None:
-            rhat = (R - SR[:, :, :1]) * SR[:, :, 1:]  # (T, B, 4H)
-            d_ln_hh_w = (dG * rhat).sum((0, 1)) if need[6] else None
-            d_ln_hh_b = dG.sum((0, 1)) if need[7] else None
-        if SC is not None:
-            chat = (Cn - SC[:, :, :1]) * SC[:, :, 1:]  # (T, B, H)
-            d_ln_c_w = (DYc * chat).sum((0, 1)) if need[8] else None
-            d_ln_c_b = DYc.sum((0, 1)) if need[9] else None
+        d_peep = d_peep if peep is not None and need[5] else None  # (3, H)
+        d_ln_hh_w, d_ln_hh_b = (d_lnr[0], d_lnr[1]) if R is not None else (None, None)  # (4H,) each
+        d_ln_c_w, d_ln_c_b = (d_lnc[0], d_lnc[1]) if SC is not None else (None, None)  # (H,) each
         return (dG, d_w_hh, dh0 if need[2] else None, dc0 if need[3] else None, d_w_hr, d_peep,
-                d_ln_hh_w, d_ln_hh_b, d_ln_c_w, d_ln_c_b, None)
+                d_ln_hh_w if need[6] else None, d_ln_hh_b if need[7] else None,
+                d_ln_c_w if need[8] else None, d_ln_c_b if need[9] else None, None)
 
 
 def run(cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:

@@ -88,12 +88,26 @@ inline void row_stats(const T* x, int64_t n, double eps, T& mean, T& rstd) {
   rstd = T(1.0 / std::sqrt(double(v) / double(n) + eps));
 }
 
-// at::parallel_for over batch rows with about `units` elements of work per chunk at least
+// at::parallel_for over batch rows with at least about 4096 elements of work per chunk
 template <typename F>
 inline void for_rows(int64_t rows, int64_t row_units, const F& f) {
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, row_units));
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, row_units));
   at::parallel_for(0, rows, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) f(b);
+  });
+}
+
+// Column sums over many rows without temporaries: out[k * cols + j] (k < n_out) for j in [0, cols),
+// add_row(r, j0, j1, acc) adding row r's terms of columns [j0, j1) into acc[k * (j1 - j0) + (j - j0)].
+// Parallel over column blocks, so every thread owns its sums.
+template <typename T, typename F>
+inline void reduce_columns(int64_t rows, int64_t cols, int64_t n_out, T* out, const F& add_row) {
+  at::parallel_for(0, cols, 64, [&](int64_t j0, int64_t j1) {
+    const int64_t w = j1 - j0;
+    std::vector<T> acc(n_out * w, T(0));
+    for (int64_t r = 0; r < rows; ++r) add_row(r, j0, j1, acc.data());
+    for (int64_t k = 0; k < n_out; ++k)
+      for (int64_t j = j0; j < j1; ++j) out[k * cols + j] = acc[k * w + (j - j0)];
   });
 }
 

@@ -340,7 +340,48 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
     }
     std::swap(dh, dh_next);
   }
-  return {dG, DR, DYc, dHN, dh, dc};
+  // the parameters applied at every step: their gradients are column sums over all T * B rows
+  const int64_t rows = Tn * B;
+  Tensor d_peep = present(peep) ? at::empty({3, H}, opts) : none_tensor(G);
+  if (present(peep)) {  // d w_ci = sum dG_i c_{t-1}, d w_cf = sum dG_f c_{t-1}, d w_co = sum dG_o c_new
+    const T *dg = dG.data_ptr<T>(), *cs = C.data_ptr<T>(), *c0p = c0.data_ptr<T>(), *cn = Cn.data_ptr<T>();
+    reduce_columns<T>(rows, H, 3, d_peep.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
+      const int64_t w = j1 - j0;
+      const T* g = dg + r * G4;
+      const T* cp = r < B ? c0p + r * H : cs + (r - B) * H;
+      const T* c = cn + r * H;
+      for (int64_t j = j0; j < j1; ++j) {
+        acc[j - j0] += g[j] * cp[j];
+        acc[w + j - j0] += g[H + j] * cp[j];
+        acc[2 * w + j - j0] += g[3 * H + j] * c[j];
+      }
+    });
+  }
+  Tensor d_lnr = ln_r ? at::empty({2, G4}, opts) : none_tensor(G);
+  if (ln_r) {  // d gain = sum dG * r_hat, d bias = sum dG
+    const T *dg = dG.data_ptr<T>(), *r_all = R->data_ptr<T>(), *sr = SR->data_ptr<T>();
+    reduce_columns<T>(rows, G4, 2, d_lnr.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
+      const int64_t w = j1 - j0;
+      const T *g = dg + r * G4, *x = r_all + r * G4, mean = sr[2 * r], rstd = sr[2 * r + 1];
+      for (int64_t j = j0; j < j1; ++j) {
+        acc[j - j0] += g[j] * (x[j] - mean) * rstd;
+        acc[w + j - j0] += g[j];
+      }
+    });
+  }
+  Tensor d_lnc = ln_c ? at::empty({2, H}, opts) : none_tensor(G);
+  if (ln_c) {  // the same for LN(c_new) with dy = dL/dLN(c_new)
+    const T *dy_all = DYc.data_ptr<T>(), *cn = Cn.data_ptr<T>(), *sc = SC->data_ptr<T>();
+    reduce_columns<T>(rows, H, 2, d_lnc.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
+      const int64_t w = j1 - j0;
+      const T *dy = dy_all + r * H, *c = cn + r * H, mean = sc[2 * r], rstd = sc[2 * r + 1];
+      for (int64_t j = j0; j < j1; ++j) {
+        acc[j - j0] += dy[j] * (c[j] - mean) * rstd;
+        acc[w + j - j0] += dy[j];
+      }
+    });
+  }
+  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc};
 }
 
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
