@@ -142,17 +142,17 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   k.P = P;
   k.eps = eps;
 
+  if (!ln_r) G.copy_(xp);
   for (int64_t t = 0; t < Tn; ++t) {
     const Tensor h_prev = t == 0 ? h0 : Hs[t - 1];  // (B, P)
     const Tensor c_prev = t == 0 ? c0 : C[t - 1];   // (B, H)
     Tensor h_in = h_prev;
     if (present(h_mask)) h_in = at::mul_out(hin, h_prev, *h_mask);
-    Tensor g_t = G[t];
     if (ln_r) {
       Tensor r_t = R[t];
       at::mm_out(r_t, h_in, w_hh_t);
     } else {
-      at::addmm_out(g_t, xp[t], h_in, w_hh_t);
+      G[t].addmm_(h_in, w_hh_t);  // G holds xp (copied once, before the loop)
     }
     const T* cp = c_prev.data_ptr<T>();
     for_rows(B, G4, [&](int64_t b) { k.row(t, b, cp + b * H); });
