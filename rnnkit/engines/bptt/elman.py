@@ -29,11 +29,14 @@ def supports(cell, req: Request) -> Optional[str]:
     return common_reason(req) or activation_reason(cell, "activation")
 
 
-def run(cell, x: Tensor, state0, job: DirectionJob) -> DirectionResult:
+def run(cell, x: Tensor, state0, job: DirectionJob, function=None) -> DirectionResult:
+    """One direction of one layer. function: the autograd.Function running the time loop, with
+    ``ElmanFunction``'s signature (default ElmanFunction; the cpp engine passes its C++ one)."""
     act = cell.config.activation
+    function = function or ElmanFunction
 
     def apply(xp, ctx, s0, h_mask, zone, valid):
-        return ElmanFunction.apply(xp, ctx.weights["weight_hh"], s0, h_mask, zone, valid, act)
+        return function.apply(xp, ctx.weights["weight_hh"], s0, h_mask, zone, valid, act)
 
     return run_single_state(cell, x, state0, job, apply)
 

@@ -44,12 +44,15 @@ def supports(cell, req: Request) -> Optional[str]:
     return common_reason(req)
 
 
-def run(cell, x: Tensor, state0, job: DirectionJob) -> DirectionResult:
+def run(cell, x: Tensor, state0, job: DirectionJob, function=None) -> DirectionResult:
+    """One direction of one layer. function: the autograd.Function running the time loop, with
+    ``GRUFunction``'s signature (default GRUFunction; the cpp engine passes its C++ one)."""
     cfg = cell.config
     ln = cfg.layer_norm
+    function = function or GRUFunction
 
     def apply(xp, ctx, s0, h_mask, zone, valid):
-        return GRUFunction.apply(
+        return function.apply(
             xp, ctx.weights["weight_hh"], cell.bias_hh,
             cell.ln_hh_weight if ln else None, cell.ln_hh_bias if ln else None,
             cell.ln_hn_weight if ln and not cfg.reset_after else None,
