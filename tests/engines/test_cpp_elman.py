@@ -1,0 +1,145 @@
+"""The cpp engine for the Elman family: its C++ time loop equals the explicit-BPTT Function (outputs and
+every gradient, for each activation and option combination), gradcheck of its backward, float32
+accuracy, parity with the reference engine through rnnkit.Recurrent and with torch.nn.RNN, and
+dispatch proven by a spy."""
+import itertools
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import rnnkit
+from rnnkit.cells.elman import ElmanCell, ElmanConfig
+from rnnkit.engines.bptt.elman import ElmanFunction
+from rnnkit.engines.cpp.elman import ElmanCppFunction
+
+ACTS = ("tanh", "relu", "sigmoid", "identity")
+# option flags: recurrent dropout, zoneout, lengths
+FLAGS = list(itertools.product([False, True], repeat=3))
+
+
+def _case(h_mask, zone, lengths, dtype=torch.float64, T=5, B=3, H=4, seed=0, zone_shape=None):
+    """Leaves of the Elman Function (xp, w_hh, s0) and its masks (h_mask, zone, valid)."""
+    gen = torch.Generator().manual_seed(seed)
+
+    def leaf(*shape, scale=1.0):
+        return (scale * torch.randn(*shape, generator=gen, dtype=torch.float64)).to(dtype).requires_grad_()
+
+    leaves = [leaf(T, B, H), leaf(H, H, scale=0.5), leaf(B, H)]
+    m = (torch.rand(B, H, generator=gen) > 0.3).to(dtype) / 0.7 if h_mask else None
+    z = (torch.rand(*(zone_shape or (T, B, H)), generator=gen) < 0.3).to(dtype) if zone else None
+    valid = None
+    if lengths:
+        lens = torch.randint(1, T + 1, (B,), generator=gen)
+        lens[0] = T
+        valid = (torch.arange(T)[:, None] < lens[None])[:, :, None]  # (T, B, 1) bool
+    return leaves, (m, z, valid)
+
+
+def _run(function, leaves, masks, act):
+    """Outputs and the gradients of a loss weighing every output element differently."""
+    outs = function.apply(*leaves, *masks, act)
+    loss = sum((o * torch.linspace(-1, 1, o.numel(), dtype=o.dtype).view_as(o)).sum() for o in outs)
+    return list(outs) + list(torch.autograd.grad(loss, leaves))
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("flags", FLAGS, ids=lambda f: "".join("MZV"[i] if v else "-" for i, v in enumerate(f)))
+def test_cpp_function_equals_bptt_function(act, flags):
+    leaves, masks = _case(*flags)
+    for got, want in zip(_run(ElmanCppFunction, leaves, masks, act), _run(ElmanFunction, leaves, masks, act)):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("zone_shape", [(5, 1, 1), (5, 3, 1), (5, 1, 4)])
+def test_broadcast_zoneout_masks(zone_shape):
+    leaves, masks = _case(True, True, True, zone_shape=zone_shape)
+    for got, want in zip(_run(ElmanCppFunction, leaves, masks, "tanh"), _run(ElmanFunction, leaves, masks, "tanh")):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("act", ACTS)
+@pytest.mark.parametrize("flags", [(False, False, False), (True, True, True)])
+def test_cpp_function_gradcheck(act, flags):
+    leaves, (m, z, valid) = _case(*flags, T=4, B=2, H=3, seed=3)
+    assert torch.autograd.gradcheck(lambda *a: ElmanCppFunction.apply(*a, m, z, valid, act), tuple(leaves))
+
+
+def test_float32_matches_float64_as_closely_as_bptt():
+    """The float path uses its own tanh (vectorised): its error against float64 stays at bptt's level."""
+    flags = (True, True, True)
+    truth = _run(ElmanFunction, *_case(*flags, T=7, B=5, H=37), "tanh")
+    errors = {}
+    for fn in (ElmanCppFunction, ElmanFunction):
+        got = _run(fn, *_case(*flags, dtype=torch.float32, T=7, B=5, H=37), "tanh")
+        errors[fn] = max(((g.double() - t).abs() / (t.abs() + 1)).max().item() for g, t in zip(got, truth))
+    assert errors[ElmanCppFunction] < 1e-4
+    assert errors[ElmanCppFunction] < 3 * errors[ElmanFunction] + 1e-6
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("reg", [{}, {"zoneout": 0.3}, {"dropconnect": 0.4}, {"recurrent_dropout": 0.3}])
+def test_recurrent_layer_matches_reference(act, reg):
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    results = {}
+    for engine in ("cpp", "reference"):
+        torch.manual_seed(1)
+        layer = rnnkit.Recurrent(ElmanCell(ElmanConfig(5, 4, activation=act)), num_layers=2, bidirectional=True,
+                                 engine=engine, **reg).double()
+        torch.manual_seed(2)  # the same masks for both engines
+        res = layer.run(x, lengths=lengths)
+        assert res.engine == engine
+        loss = res.output.pow(2).sum() + sum(s.sum() for s in res.state[0])
+        grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
+        results[engine] = (res.output, res.state[0], grads)
+    assert_close(results["cpp"][0], results["reference"][0])
+    for got, want in zip(results["cpp"][1], results["reference"][1]):
+        assert_close(got, want)
+    for got, want in zip(results["cpp"][2], results["reference"][2]):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_drop_in_rnn_with_weights_from_torch(nonlinearity):
+    torch.manual_seed(0)
+    ref = torch.nn.RNN(4, 6, num_layers=2, bidirectional=True, nonlinearity=nonlinearity)
+    ours = rnnkit.RNN(4, 6, num_layers=2, bidirectional=True, nonlinearity=nonlinearity, engine="cpp")
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(7, 3, 4)
+    (y_ref, h_ref), (y, h) = ref(x), ours(x)
+    assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
+    y.sum().backward()
+    y_ref.sum().backward()
+    assert_close(ours.weight_hh_l1_reverse.grad, ref.weight_hh_l1_reverse.grad, atol=1e-4, rtol=1e-4)
+    assert_close(ours.weight_ih_l0.grad, ref.weight_ih_l0.grad, atol=1e-4, rtol=1e-4)
+
+
+# -- dispatch ---------------------------------------------------------------------------------------
+@pytest.fixture
+def cpp_calls(monkeypatch):
+    """A spy around ElmanCppFunction.apply: proves the C++ loop ran."""
+    calls = []
+    real = ElmanCppFunction.apply
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(ElmanCppFunction, "apply", spy)
+    return calls
+
+
+def test_forced_cpp_runs_the_cpp_function(cpp_calls):
+    layer = rnnkit.Recurrent(ElmanCell(ElmanConfig(4, 5, activation="sigmoid")), engine="cpp", zoneout=0.2)
+    assert layer.run(torch.randn(6, 3, 4)).engine == "cpp"
+    assert len(cpp_calls) == 1
+
+
+def test_a_user_callable_activation_is_refused_with_a_reason(cpp_calls):
+    layer = rnnkit.Recurrent(ElmanCell(ElmanConfig(4, 5, activation=torch.nn.functional.softsign)))
+    explanation = layer.explain(torch.randn(6, 3, 4))
+    assert "derivative" in dict(explanation.rejected)["cpp"]
+    assert cpp_calls == []
