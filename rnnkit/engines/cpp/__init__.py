@@ -25,6 +25,7 @@ from .build import build_error, disabled_reason
 #: family -> module implementing it on this engine
 FAMILY_MODULES = {
     "lstm": "rnnkit.engines.cpp.lstm",
+    "gru": "rnnkit.engines.cpp.gru",
     "elman": "rnnkit.engines.cpp.elman",
 }
 

@@ -21,7 +21,7 @@ from typing import List, Optional
 import torch
 
 #: the kernel sources, compiled into one library
-SOURCES = ("lstm.cpp", "elman.cpp")
+SOURCES = ("lstm.cpp", "gru.cpp", "elman.cpp")
 CSRC = Path(__file__).resolve().parent / "csrc"
 
 
