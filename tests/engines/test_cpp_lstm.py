@@ -205,3 +205,27 @@ def test_build_cache_is_keyed_by_torch_python_and_cpu(monkeypatch, tmp_path):
     assert torch.__version__.split("+")[0] in folder.name and "py3" in folder.name
     assert "-mavx2" in build.compile_flags("AVX2") and "-mavx2" not in build.compile_flags("DEFAULT")
     assert "-fopenmp" in build.compile_flags("DEFAULT")
+
+
+@pytest.mark.parametrize("flags", [(False, False, True, False, False, False), (True, True, True, True, True, True)])
+def test_fused_input_layer_norm_equals_layer_norm_then_bptt(flags):
+    """With ln_ih_w the Function takes x W_ih^T and normalises it itself: the same as LayerNorm + biases
+    in torch followed by the bptt Function, in value and in every gradient (gradcheck too)."""
+    inputs, masks = _case(*flags)
+    gen = torch.Generator().manual_seed(5)
+    ln_ih_w, in_bias = (torch.randn(inputs[0].shape[-1], generator=gen, dtype=torch.float64).requires_grad_()
+                        for _ in range(2))
+    xw = inputs[0]
+    fused = list(LSTMCppFunction.apply(*inputs, masks, ln_ih_w, in_bias))
+    xp = torch.nn.functional.layer_norm(xw, (xw.shape[-1],), ln_ih_w, None, 1e-5) + in_bias
+    unfused = list(LSTMBPTTFunction.apply(xp, *inputs[1:], masks))
+    leaves = [i for i in inputs if i is not None] + [ln_ih_w, in_bias]
+    weights = [torch.linspace(-1, 1, o.numel(), dtype=o.dtype).view_as(o) for o in fused]
+    g_fused = torch.autograd.grad(sum((o * w).sum() for o, w in zip(fused, weights)), leaves)
+    g_unfused = torch.autograd.grad(sum((o * w).sum() for o, w in zip(unfused, weights)), leaves)
+    for got, want in zip(fused + list(g_fused), unfused + list(g_unfused)):
+        assert_close(got, want)
+    small, m_small = _case(*flags, T=3, B=2, H=3)
+    extra = tuple(torch.randn(12, dtype=torch.float64).requires_grad_() for _ in range(2))
+    assert torch.autograd.gradcheck(lambda *a: LSTMCppFunction.apply(*a[:-2], m_small, *a[-2:]),
+                                    tuple(small) + extra)

@@ -48,11 +48,18 @@ def _keep_weights(job: DirectionJob, valid: Optional[Tensor]):
     return tuple(keep)
 
 
-def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob, function=LSTMBPTTFunction) -> DirectionResult:
+def project(cell: LSTMCell, x: Tensor):
+    """The Function's input projections (T, B, 4H) and its extra trailing arguments (none here)."""
+    return cell.project_input(x), ()
+
+
+def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob, function=LSTMBPTTFunction,
+        project=project) -> DirectionResult:
     """One direction of one layer: x (T, B, I), state0 (h0 (B, P), c0 (B, H)).
 
-    function: the autograd.Function running the time loop, with ``LSTMBPTTFunction``'s signature (the
-    cpp engine passes its C++ one)."""
+    function: the autograd.Function running the time loop, with ``LSTMBPTTFunction``'s signature
+    followed by the extra arguments that ``project(cell, x) -> (xp, extra)`` returns (the cpp engine
+    passes its C++ Function, which also fuses the input LayerNorm)."""
     if job.probe is not None or job.trace is not None:
         raise EngineError("the lstm BPTT engine has no gradient probes or gate traces; use engine='reference'")
     masks = job.masks
@@ -60,7 +67,7 @@ def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob, function=LS
         tensors = mask if isinstance(mask, tuple) else (mask,)
         if any(m is not None and m.requires_grad for m in tensors):
             raise ValueError(f"the {name} mask must not require grad (the BPTT Function treats it as a constant)")
-    xp = cell.project_input(x)  # (T, B, 4H)
+    xp, extra = project(cell, x)  # (T, B, 4H)
     w_hh = cell.step_context(masks.dropconnect).weights["weight_hh"]  # (4H, P)
     valid = job.valid.to(xp.dtype) if job.valid is not None else None  # (T, B, 1)
     keep_h, keep_c = _keep_weights(job, valid)
@@ -72,6 +79,6 @@ def run(cell: LSTMCell, x: Tensor, state0: State, job: DirectionJob, function=LS
         xp, w_hh, h0, c0, cell.weight_hr, peep,
         cell.ln_hh_weight if ln else None, cell.ln_hh_bias if ln else None,
         cell.ln_c_weight if ln else None, cell.ln_c_bias if ln else None,
-        LSTMMasks(h_mask=masks.h_mask, keep_h=keep_h, keep_c=keep_c, valid=valid))
+        LSTMMasks(h_mask=masks.h_mask, keep_h=keep_h, keep_c=keep_c, valid=valid), *extra)
     states = (hidden, c_seq) if job.want_states else None
     return DirectionResult(hidden=hidden, state=(h_T, c_T), states=states)

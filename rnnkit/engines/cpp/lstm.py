@@ -28,19 +28,24 @@ def _opt(t: Optional[Tensor]) -> Optional[Tensor]:
 
 
 class LSTMCppFunction(torch.autograd.Function):
-    """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks): as LSTMBPTTFunction."""
+    """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks, ln_ih_w, in_bias):
+    as LSTMBPTTFunction, plus the input LayerNorm fused into the loop when ln_ih_w (4H,) is given: xp
+    is then x W_ih^T without bias, and in_bias (4H,) = ln_ih_bias + bias_ih + bias_hh, so that the
+    gates are LN_ih(xp) + in_bias + LN_hh(W_hh h) (``LSTMCell.project_input`` and ``recur``)."""
 
     @staticmethod
-    def forward(ctx, xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks: LSTMMasks):
+    def forward(ctx, xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks: LSTMMasks,
+                ln_ih_w=None, in_bias=None):
         T, B, G4 = xp.shape
         H, P = G4 // 4, w_hh.shape[1]
         m = masks
         keep_h, keep_c = _full(m.keep_h, (T, B, P)), _full(m.keep_c, (T, B, H))
         h_mask = _opt(m.h_mask)
-        G, Cn, TC, C, Hs, HF, R, SR, SC = kernels().lstm_forward(
-            xp.contiguous(), w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
+        xp = xp.contiguous()
+        G, Cn, TC, C, Hs, HF, R, SR, SC, SX = kernels().lstm_forward(
+            xp, w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
             w_hr.t().contiguous() if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
-            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, LN_EPS)
+            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias), LN_EPS)
         h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
         if m.valid is not None:
             hidden, c_seq = Hs * m.valid, C * m.valid  # (T, B, P), (T, B, H)
@@ -51,7 +56,8 @@ class LSTMCppFunction(torch.autograd.Function):
         ctx.save_for_backward(w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs,
                               HF if w_hr is not None else None, R if ln_hh_w is not None else None,
                               SR if ln_hh_w is not None else None, SC if ln_c_w is not None else None,
-                              h_mask, keep_h, keep_c)
+                              h_mask, keep_h, keep_c, ln_ih_w, xp if ln_ih_w is not None else None,
+                              SX if ln_ih_w is not None else None)
         return hidden, h_T, c_T, c_seq
 
     @staticmethod
@@ -59,7 +65,7 @@ class LSTMCppFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, d_hidden, d_hT, d_cT, d_cseq):
         (w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R, SR, SC,
-         h_mask, keep_h, keep_c) = ctx.saved_tensors
+         h_mask, keep_h, keep_c, ln_ih_w, X, SX) = ctx.saved_tensors
         m: LSTMMasks = ctx.masks
         T, B, G4 = G.shape
         H, P = G4 // 4, w_hh.shape[1]
@@ -72,9 +78,10 @@ class LSTMCppFunction(torch.autograd.Function):
             dh += dY[T - 1]
         if dCs is not None:
             dc += dCs[T - 1]
-        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc = kernels().lstm_backward(
+        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc, DX, d_lnx = kernels().lstm_backward(
             G, Cn, TC, C, c0.contiguous(), w_hh.contiguous(), _opt(w_hr), _opt(peep), _opt(ln_c_w), SC,
-            _opt(ln_hh_w), R, SR, h_mask, keep_h, keep_c, dY, dCs, dh.contiguous(), dc.contiguous())
+            _opt(ln_hh_w), R, SR, h_mask, keep_h, keep_c, dY, dCs, dh.contiguous(), dc.contiguous(),
+            _opt(ln_ih_w), X, SX)
 
         need = ctx.needs_input_grad
         d_w_hh = _recurrent_weight_grad(DR if R is not None else dG, h0, Hs, h_mask) if need[1] else None
@@ -84,11 +91,24 @@ class LSTMCppFunction(torch.autograd.Function):
         d_peep = d_peep if peep is not None and need[5] else None  # (3, H)
         d_ln_hh_w, d_ln_hh_b = (d_lnr[0], d_lnr[1]) if R is not None else (None, None)  # (4H,) each
         d_ln_c_w, d_ln_c_b = (d_lnc[0], d_lnc[1]) if SC is not None else (None, None)  # (H,) each
-        return (dG, d_w_hh, dh0 if need[2] else None, dc0 if need[3] else None, d_w_hr, d_peep,
+        fused = ln_ih_w is not None
+        d_xp = DX if fused else dG  # (T, B, 4H)
+        d_ln_ih_w = d_lnx[0] if fused and need[11] else None  # (4H,)
+        d_in_bias = d_lnr[1] if fused and need[12] else None  # (4H,) = sum dG, as LN_hh's bias
+        return (d_xp, d_w_hh, dh0 if need[2] else None, dc0 if need[3] else None, d_w_hr, d_peep,
                 d_ln_hh_w if need[6] else None, d_ln_hh_b if need[7] else None,
-                d_ln_c_w if need[8] else None, d_ln_c_b if need[9] else None, None)
+                d_ln_c_w if need[8] else None, d_ln_c_b if need[9] else None, None, d_ln_ih_w, d_in_bias)
+
+
+def project(cell, x: Tensor):
+    """x W_ih^T and the fused input LayerNorm's arguments for a LayerNorm-LSTM (``LSTMCell.project_input``
+    is LN_ih(x W_ih^T) + bias_ih + bias_hh), else the cell's projections and two Nones."""
+    if not cell.config.layer_norm:
+        return cell.project_input(x), (None, None)
+    in_bias = cell.ln_ih_bias + cell.bias_ih + cell.bias_hh if cell.bias_ih is not None else cell.ln_ih_bias
+    return torch.nn.functional.linear(x, cell.weight_ih), (cell.ln_ih_weight, in_bias)  # (T, B, 4H)
 
 
 def run(cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
     """One direction of one layer through the C++ time loop (see ``rnnkit.engines.bptt.lstm.run``)."""
-    return bptt_lstm.run(cell, x, state0, job, function=LSTMCppFunction)
+    return bptt_lstm.run(cell, x, state0, job, function=LSTMCppFunction, project=project)

@@ -15,9 +15,9 @@ namespace {
 template <typename T>
 struct LSTMForward {
   // inputs
-  const T *xp, *w_ci, *w_cf, *w_co, *lnr_w, *lnr_b, *lnc_w, *lnc_b, *keep_h, *keep_c;
+  const T *xp, *w_ci, *w_cf, *w_co, *lnr_w, *lnr_b, *lnc_w, *lnc_b, *keep_h, *keep_c, *lnx_w, *in_b;
   // outputs (T, B, .)
-  T *G, *Cn, *TC, *C, *Hs, *HF, *R, *SR, *SC;
+  T *G, *Cn, *TC, *C, *Hs, *HF, *R, *SR, *SC, *SX;
   int64_t B, H, P;
   double eps;
 
@@ -34,7 +34,16 @@ struct LSTMForward {
       row_stats(r, G4, eps, mean, rstd);
       SR[2 * tb] = mean;
       SR[2 * tb + 1] = rstd;
-      for (int64_t j = 0; j < G4; ++j) g[j] = x[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
+      if (lnx_w) {  // the input LayerNorm fused too: xp holds x W_ih^T, g = LN(xp) + biases + LN(W_hh h)
+        T mx, rx;
+        row_stats(x, G4, eps, mx, rx);
+        SX[2 * tb] = mx;
+        SX[2 * tb + 1] = rx;
+        for (int64_t j = 0; j < G4; ++j)
+          g[j] = (x[j] - mx) * rx * lnx_w[j] + in_b[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
+      } else {
+        for (int64_t j = 0; j < G4; ++j) g[j] = x[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
+      }
     }
     T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
     T* cn = Cn + tb * H;
@@ -100,7 +109,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
-                                 double eps) {
+                                 const OptTensor& ln_ih_w, const OptTensor& in_bias, double eps) {
   const int64_t Tn = xp.size(0), B = xp.size(1), G4 = xp.size(2), H = G4 / 4, P = w_hh_t.size(0);
   auto opts = xp.options();
   Tensor G = at::empty({Tn, B, G4}, opts);
@@ -113,6 +122,9 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   Tensor R = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(xp);
   Tensor SR = ln_r ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
   Tensor SC = ln_c ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
+  const bool ln_x = present(ln_ih_w);
+  TORCH_CHECK(!ln_x || (ln_r && present(in_bias)), "lstm_forward: ln_ih_w needs ln_hh_w and in_bias");
+  Tensor SX = ln_x ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
   Tensor hin = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
   Tensor hn = (proj && present(keep_h)) ? at::empty({B, P}, opts) : Tensor();
 
@@ -128,6 +140,9 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   k.lnc_b = ptr_or_null<T>(ln_c_b);
   k.keep_h = ptr_or_null<T>(keep_h);
   k.keep_c = ptr_or_null<T>(keep_c);
+  k.lnx_w = ptr_or_null<T>(ln_ih_w);
+  k.in_b = ptr_or_null<T>(in_bias);
+  k.SX = ln_x ? SX.data_ptr<T>() : nullptr;
   k.G = G.data_ptr<T>();
   k.Cn = Cn.data_ptr<T>();
   k.TC = TC.data_ptr<T>();
@@ -167,13 +182,13 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
       finish_h(hs_t, hs_t, hp, kh, B, P);
     }
   }
-  return {G, Cn, TC, C, Hs, HF, R, SR, SC};
+  return {G, Cn, TC, C, Hs, HF, R, SR, SC, SX};
 }
 
 template <typename T>
 struct LSTMBackward {
-  const T *G, *Cn, *TC, *C, *c0, *w_ci, *w_cf, *w_co, *lnc_w, *SC, *lnr_w, *R, *SR, *keep_c, *dCs;
-  T *dG, *DR, *DYc;
+  const T *G, *Cn, *TC, *C, *c0, *w_ci, *w_cf, *w_co, *lnc_w, *SC, *lnr_w, *R, *SR, *keep_c, *dCs, *lnx_w, *X, *SX;
+  T *dG, *DR, *DYc, *DX;
   int64_t B, H;
 
   // row b of step t: dhf = dL/d(o * tanh(.)), dc = dL/dc state at t, replaced by dL/dc_{t-1}
@@ -243,6 +258,22 @@ struct LSTMBackward {
       s2 /= T(G4);
       for (int64_t j = 0; j < G4; ++j) dr[j] = dr[j] - s1 - (r[j] - mean) * rstd * s2;
     }
+    if (lnx_w) {  // dL/d(x W_ih^T) through the fused input LayerNorm, the same way
+      const T* x = X + tb * G4;
+      T* dx = DX + tb * G4;
+      const T mean = SX[2 * tb], rstd = SX[2 * tb + 1];
+      T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+      for (int64_t j = 0; j < G4; ++j) {
+        const T a = dg[j] * lnx_w[j] * rstd;
+        dx[j] = a;
+        s1 += a;
+        s2 += a * (x[j] - mean) * rstd;
+      }
+      s1 /= T(G4);
+      s2 /= T(G4);
+      for (int64_t j = 0; j < G4; ++j) dx[j] = dx[j] - s1 - (x[j] - mean) * rstd * s2;
+    }
   }
 };
 
@@ -252,13 +283,16 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
                                   const OptTensor& peep, const OptTensor& ln_c_w, const OptTensor& SC,
                                   const OptTensor& ln_hh_w, const OptTensor& R, const OptTensor& SR,
                                   const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
-                                  const OptTensor& dY, const OptTensor& dCs, Tensor dh, Tensor dc) {
+                                  const OptTensor& dY, const OptTensor& dCs, Tensor dh, Tensor dc,
+                                  const OptTensor& ln_ih_w, const OptTensor& X, const OptTensor& SX) {
   const int64_t Tn = G.size(0), B = G.size(1), G4 = G.size(2), H = G4 / 4, P = w_hh.size(1);
   auto opts = G.options();
   const bool proj = present(w_hr), ln_r = present(R), ln_c = present(ln_c_w);
   Tensor dG = at::empty({Tn, B, G4}, opts);
   Tensor DR = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
   Tensor DYc = ln_c ? at::empty({Tn, B, H}, opts) : none_tensor(G);
+  const bool ln_x = present(ln_ih_w);
+  Tensor DX = ln_x ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
   Tensor dHN = proj ? at::empty({Tn, B, P}, opts) : none_tensor(G);
   Tensor dhf_buf = at::empty({B, H}, opts);
   Tensor dh_next = at::empty({B, P}, opts);
@@ -284,6 +318,10 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   k.dG = dG.data_ptr<T>();
   k.DR = ln_r ? DR.data_ptr<T>() : nullptr;
   k.DYc = ln_c ? DYc.data_ptr<T>() : nullptr;
+  k.lnx_w = ptr_or_null<T>(ln_ih_w);
+  k.X = ptr_or_null<T>(X);
+  k.SX = ptr_or_null<T>(SX);
+  k.DX = ln_x ? DX.data_ptr<T>() : nullptr;
   k.B = B;
   k.H = H;
   const T* kh_all = ptr_or_null<T>(keep_h);
@@ -381,14 +419,22 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
       }
     });
   }
-  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc};
+  Tensor d_lnx = ln_x ? at::empty({1, G4}, opts) : none_tensor(G);
+  if (ln_x) {  // d gain of the input LayerNorm = sum dG * x_hat (its bias and the cell's biases: sum dG)
+    const T *dg = dG.data_ptr<T>(), *x_all = X->data_ptr<T>(), *sx = SX->data_ptr<T>();
+    reduce_columns<T>(rows, G4, 1, d_lnx.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
+      const T *g = dg + r * G4, *x = x_all + r * G4, mean = sx[2 * r], rstd = sx[2 * r + 1];
+      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += g[j] * (x[j] - mean) * rstd;
+    });
+  }
+  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc, DX, d_lnx};
 }
 
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
                                  const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
-                                 double eps) {
+                                 const OptTensor& ln_ih_w, const OptTensor& in_bias, double eps) {
   const auto dt = xp.scalar_type();
   TORCH_CHECK(xp.dim() == 3 && xp.size(2) % 4 == 0, "lstm_forward: xp must be (T, B, 4H), got ", xp.sizes());
   check_cpu_contiguous(xp, "xp", dt);
@@ -404,10 +450,12 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
   check_opt(h_mask, "h_mask", dt);
   check_opt(keep_h, "keep_h", dt);
   check_opt(keep_c, "keep_c", dt);
+  check_opt(ln_ih_w, "ln_ih_w", dt);
+  check_opt(in_bias, "in_bias", dt);
   std::vector<Tensor> out;
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_forward", [&] {
     out = forward_impl<scalar_t>(xp, w_hh_t, h0, c0, w_hr_t, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h_mask,
-                                 keep_h, keep_c, eps);
+                                 keep_h, keep_c, ln_ih_w, in_bias, eps);
   });
   return out;
 }
@@ -418,15 +466,16 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
                                   const OptTensor& ln_hh_w, const OptTensor& R, const OptTensor& SR,
                                   const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                   const OptTensor& dY, const OptTensor& dCs, const Tensor& dh_T,
-                                  const Tensor& dc_T) {
+                                  const Tensor& dc_T, const OptTensor& ln_ih_w, const OptTensor& X,
+                                  const OptTensor& SX) {
   const auto dt = G.scalar_type();
   for (auto* p : {&G, &Cn, &TC, &C, &c0, &w_hh, &dh_T, &dc_T}) check_cpu_contiguous(*p, "lstm_backward input", dt);
-  for (auto* p : {&w_hr, &peep, &ln_c_w, &SC, &ln_hh_w, &R, &SR, &h_mask, &keep_h, &keep_c, &dY, &dCs})
+  for (auto* p : {&w_hr, &peep, &ln_c_w, &SC, &ln_hh_w, &R, &SR, &h_mask, &keep_h, &keep_c, &dY, &dCs, &ln_ih_w, &X, &SX})
     check_opt(*p, "lstm_backward input", dt);
   std::vector<Tensor> out;
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_backward", [&] {
     out = backward_impl<scalar_t>(G, Cn, TC, C, c0, w_hh, w_hr, peep, ln_c_w, SC, ln_hh_w, R, SR, h_mask, keep_h,
-                                  keep_c, dY, dCs, dh_T.clone(), dc_T.clone());
+                                  keep_c, dY, dCs, dh_T.clone(), dc_T.clone(), ln_ih_w, X, SX);
   });
   return out;
 }
@@ -436,11 +485,12 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("lstm_forward(Tensor xp, Tensor w_hh_t, Tensor h0, Tensor c0, Tensor? w_hr_t, Tensor? peep, "
         "Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, Tensor? h_mask, Tensor? keep_h, "
-        "Tensor? keep_c, float eps) -> Tensor[]",
+        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, float eps) -> Tensor[]",
         &lstm_forward);
   m.def("lstm_backward(Tensor G, Tensor Cn, Tensor TC, Tensor C, Tensor c0, Tensor w_hh, Tensor? w_hr, "
         "Tensor? peep, Tensor? ln_c_w, Tensor? SC, Tensor? ln_hh_w, Tensor? R, Tensor? SR, Tensor? h_mask, "
-        "Tensor? keep_h, Tensor? keep_c, Tensor? dY, Tensor? dCs, Tensor dh_T, Tensor dc_T) -> Tensor[]",
+        "Tensor? keep_h, Tensor? keep_c, Tensor? dY, Tensor? dCs, Tensor dh_T, Tensor dc_T, Tensor? ln_ih_w, "
+        "Tensor? X, Tensor? SX) -> Tensor[]",
         &lstm_backward);
 }
 
