@@ -229,3 +229,23 @@ def test_fused_input_layer_norm_equals_layer_norm_then_bptt(flags):
     extra = tuple(torch.randn(12, dtype=torch.float64).requires_grad_() for _ in range(2))
     assert torch.autograd.gradcheck(lambda *a: LSTMCppFunction.apply(*a[:-2], m_small, *a[-2:]),
                                     tuple(small) + extra)
+
+
+def test_a_stale_torch_build_lock_is_removed_under_our_os_lock(monkeypatch, tmp_path):
+    """A killed build leaves torch's plain 'lock' file behind, on which cpp_extension.load would wait
+    forever; the build removes it while holding its own OS lock."""
+    from torch.utils import cpp_extension
+
+    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
+    folder = build.cache_dir()
+    folder.mkdir(parents=True)
+    (folder / "lock").write_text("")
+    seen = {}
+
+    def fake_load(**kwargs):
+        seen["lock_present"] = (folder / "lock").exists()
+        seen["build_directory"] = kwargs["build_directory"]
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    build._build()
+    assert seen == {"lock_present": False, "build_directory": str(folder)}

@@ -12,6 +12,7 @@ Environment:
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import threading
@@ -96,14 +97,39 @@ def _build() -> None:
               file=sys.stderr, flush=True)
     flags = compile_flags()
     try:
-        cpp_extension.load(name=name, sources=[str(CSRC / s) for s in SOURCES], extra_cflags=flags,
-                           extra_ldflags=["-fopenmp"], build_directory=str(out), is_python_module=False,
-                           verbose=False)
+        with _build_lock(out):
+            cpp_extension.load(name=name, sources=[str(CSRC / s) for s in SOURCES], extra_cflags=flags,
+                               extra_ldflags=["-fopenmp"], build_directory=str(out), is_python_module=False,
+                               verbose=False)
     except (RuntimeError, OSError, ImportError) as exc:  # compiler missing or failing: say so, with the cause
         first = str(exc).strip().splitlines()
         detail = first[-1] if first else type(exc).__name__
         raise CppBuildError(f"building the C++ kernels in {out} failed ({detail}); a C++ compiler (g++ or "
                             f"clang++) is needed; set RNNKIT_CPP=0 to stop trying") from exc
+
+
+@contextlib.contextmanager
+def _build_lock(out: Path):
+    """Hold an OS lock (released by the kernel if this process dies) while torch builds or loads.
+
+    torch's own ``lock`` file in the build folder is a plain file that a killed build leaves behind,
+    after which every later ``cpp_extension.load`` waits on it forever. Under our OS lock no other
+    rnnkit process can be building, so a ``lock`` file found then is stale and is removed."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: torch's own lock only
+        yield
+        return
+    with open(out / "rnnkit-build.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            stale = out / "lock"
+            if stale.exists():
+                print(f"rnnkit: removing {stale}, left by a build that was killed", file=sys.stderr, flush=True)
+                stale.unlink()
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def build_error() -> Optional[str]:
