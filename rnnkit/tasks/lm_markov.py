@@ -18,6 +18,7 @@ Generation and scoring go through :class:`MarkovLM`, which gives the counts the 
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -122,6 +123,37 @@ def _score(model: MarkovLM, docs: list[str], tokenizer) -> dict:
     return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "bpc": loss / cpt / math.log(2), "tokens": n}
 
 
+MARKOV_MODEL_FIELDS = ("model", "order", "discount")  # the model section's fields a Markov model reads
+DISPLAY_TRAIN_FIELDS = ("progress", "tensorboard")     # how a run is shown, harmless for any model
+
+
+def rnn_only_settings(cfg: LMRunConfig) -> list[str]:
+    """``--flag (section.field=value)`` for each RNN-only setting of ``cfg`` that differs from its default.
+
+    The n-gram model reads the data section, ``order`` and ``discount``; the network's settings (cell,
+    sizes, dropout, ...) and the training loop's (epochs, lr, batch size, device, ...) do not apply to it.
+    A setting left at its default cannot be told apart from one not given, and is not reported.
+    """
+    found = []
+    for section, keep in (("model", MARKOV_MODEL_FIELDS), ("train", DISPLAY_TRAIN_FIELDS)):
+        value, default = getattr(cfg, section), type(getattr(cfg, section))()
+        for f in dataclasses.fields(value):
+            if f.name not in keep and getattr(value, f.name) != getattr(default, f.name):
+                flag = "--" + (f.metadata.get("cli") or f.name.replace("_", "-"))
+                found.append(f"{flag} ({section}.{f.name}={getattr(value, f.name)!r})")
+    return found
+
+
+def check_markov_settings(cfg: LMRunConfig) -> None:
+    """A clear error for RNN-only settings given to ``--model markov``, instead of ignoring them."""
+    found = rnn_only_settings(cfg)
+    if found:
+        verb = "does" if len(found) == 1 else "do"
+        raise ConfigError(f"{', '.join(found)} {verb} not apply to --model markov (an n-gram model has no cell, "
+                          "layers or training loop; it reads the data options, --order and --discount); "
+                          "drop them, or train --model rnn")
+
+
 def train_markov(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False):
     """Fit the n-gram model on the training split; validation metrics as the RNN path reports them."""
     from rnnkit.tasks.lm import LMRun
@@ -129,6 +161,7 @@ def train_markov(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False)
     if resume:
         raise ConfigError(f"{run_dir}: a markov run is fitted in one pass, there is nothing to resume; "
                           "train into a new --out")
+    check_markov_settings(cfg)
     corpus = load_corpus(cfg.data)
     tokenizer = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
     t0 = time.perf_counter()

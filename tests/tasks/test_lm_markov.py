@@ -114,3 +114,16 @@ def test_markov_runs_refuse_resume_and_diagnose(files, tmp_path, capsys):
     assert "fitted in one pass, there is nothing to resume" in capsys.readouterr().err
     assert main(["diagnose", str(run)]) == 2
     assert "diagnose measures recurrent layers" in capsys.readouterr().err
+
+
+def test_rnn_only_flags_are_an_error_for_markov(files, tmp_path, capsys):
+    train, _ = files
+    run = tmp_path / "run"
+    assert _train(train, run, "--hidden", "32", "--cell", "gru", "--epochs", "3") == 2
+    err = capsys.readouterr().err
+    for flag in ("--hidden (model.hidden=32)", "--cell (model.cell='gru')", "--epochs (train.epochs=3)"):
+        assert flag in err
+    assert "--order" not in err.split("do not apply")[0]   # the Markov model's own flags are not named
+    assert not (run / "checkpoints").exists()
+    # its own flags, the data options and display flags are fine; defaults are never reported
+    assert _train(train, run, "--discount", "0.5", "--progress", "none") == 0
