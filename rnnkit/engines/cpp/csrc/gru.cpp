@@ -387,14 +387,14 @@ void check_common(const Tensor& xp, const Tensor& s0, const OptTensor& h_mask, c
 // S (T+1, B, H) with S[0] = s0, and the masked inputs HIN (T, B, H) (empty without h_mask)
 std::pair<Tensor, Tensor> state_buffers(const Tensor& xp, const Tensor& s0, const OptTensor& h_mask) {
   const int64_t Tn = xp.size(0), B = xp.size(1), H = s0.size(1);
-  Tensor S = empty_large({Tn + 1, B, H}, xp.options());
+  Tensor S = at::empty({Tn + 1, B, H}, xp.options());
   S[0].copy_(s0);
-  Tensor HIN = present(h_mask) ? empty_large({Tn, B, H}, xp.options()) : none_tensor(xp);
+  Tensor HIN = present(h_mask) ? at::empty({Tn, B, H}, xp.options()) : none_tensor(xp);
   return {S, HIN};
 }
 
 Tensor empty_or_none(bool want, at::IntArrayRef size, const Tensor& like) {
-  return want ? empty_large(size, like.options()) : none_tensor(like);
+  return want ? at::empty(size, like.options()) : none_tensor(like);
 }
 
 // xp (T, B, 3H), w_t = W_hh^T (H, 3H), bias (3H)? added after the matmul (after the LN: LN beta + b_hh),
@@ -411,8 +411,8 @@ std::vector<Tensor> gru_after_forward(const Tensor& xp, const Tensor& w_t, const
   check_opt(ln_w, "ln_w", dt);
   const int64_t Tn = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
   auto [S, HIN] = state_buffers(xp, s0, h_mask);
-  Tensor GH = empty_large({Tn, B, G}, xp.options());
-  Tensor N = empty_large({Tn, B, H}, xp.options());
+  Tensor GH = at::empty({Tn, B, G}, xp.options());
+  Tensor N = at::empty({Tn, B, H}, xp.options());
   const bool ln = present(ln_w);
   Tensor U = empty_or_none(ln, {Tn, B, G}, xp);
   Tensor ST = empty_or_none(ln, {Tn, B, 2}, xp);
@@ -436,8 +436,8 @@ std::vector<Tensor> gru_after_backward(const Tensor& w, const Tensor& S, const T
   TORCH_CHECK(!ln || (present(U) && present(ST)), "gru_after_backward: LayerNorm needs U and ST");
   TORCH_CHECK(!present(h_mask) || present(HIN), "gru_after_backward: h_mask needs HIN");
   const int64_t Tn = GH.size(0), B = GH.size(1), G = GH.size(2), H = G / 3;
-  Tensor dG = empty_large({Tn, B, G}, GH.options());
-  Tensor DXN = empty_large({Tn, B, H}, GH.options());
+  Tensor dG = at::empty({Tn, B, G}, GH.options());
+  Tensor DXN = at::empty({Tn, B, H}, GH.options());
   Tensor dU = empty_or_none(ln, {Tn, B, G}, GH);
   Tensor base = at::empty({B, H}, GH.options());
   const Tensor none = none_tensor(GH);
@@ -465,9 +465,9 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& w_rz_t, c
   TORCH_CHECK(ln == present(ln_hn_w), "gru_before_forward: ln_w and ln_hn_w go together");
   const int64_t Tn = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
   auto [S, HIN] = state_buffers(xp, s0, h_mask);
-  Tensor RZ = empty_large({Tn, B, 2 * H}, xp.options());
-  Tensor RH = empty_large({Tn, B, H}, xp.options());
-  Tensor N = empty_large({Tn, B, H}, xp.options());
+  Tensor RZ = at::empty({Tn, B, 2 * H}, xp.options());
+  Tensor RH = at::empty({Tn, B, H}, xp.options());
+  Tensor N = at::empty({Tn, B, H}, xp.options());
   Tensor Urz = empty_or_none(ln, {Tn, B, 2 * H}, xp);
   Tensor Un = empty_or_none(ln, {Tn, B, H}, xp);
   Tensor STrz = empty_or_none(ln, {Tn, B, 2}, xp);
@@ -497,7 +497,7 @@ std::vector<Tensor> gru_before_backward(const Tensor& w_rz, const Tensor& w_n, c
               "gru_before_backward: LayerNorm needs ln_hn_w, Urz, Un, STrz and STn");
   TORCH_CHECK(!present(h_mask) || present(HIN), "gru_before_backward: h_mask needs HIN");
   const int64_t Tn = RZ.size(0), B = RZ.size(1), H = N.size(2);
-  Tensor dG = empty_large({Tn, B, 3 * H}, RZ.options());
+  Tensor dG = at::empty({Tn, B, 3 * H}, RZ.options());
   Tensor dUrz = empty_or_none(ln, {Tn, B, 2 * H}, RZ);
   Tensor dUn = empty_or_none(ln, {Tn, B, H}, RZ);
   Tensor base = at::empty({B, H}, RZ.options());
