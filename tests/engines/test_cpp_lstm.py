@@ -249,3 +249,18 @@ def test_a_stale_torch_build_lock_is_removed_under_our_os_lock(monkeypatch, tmp_
     monkeypatch.setattr(cpp_extension, "load", fake_load)
     build._build()
     assert seen == {"lock_present": False, "build_directory": str(folder)}
+
+
+def test_a_failed_build_names_the_compilers_error(monkeypatch, tmp_path):
+    from torch.utils import cpp_extension
+
+    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
+
+    def fake_load(**kwargs):
+        raise RuntimeError("Error building extension 'rnnkit_cpu_kernels': [1/2] c++ -c lstm.cpp\nFAILED: lstm.o\n"
+                           "lstm.cpp:12:3: error: 'foo' was not declared in this scope\n"
+                           "ninja: build stopped: subcommand failed.")
+
+    monkeypatch.setattr(cpp_extension, "load", fake_load)
+    with pytest.raises(build.CppBuildError, match="lstm.cpp:12:3: error: 'foo' was not declared"):
+        build._build()

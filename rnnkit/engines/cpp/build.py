@@ -102,8 +102,7 @@ def _build() -> None:
                                extra_ldflags=["-fopenmp"], build_directory=str(out), is_python_module=False,
                                verbose=False)
     except (RuntimeError, OSError, ImportError) as exc:  # compiler missing or failing: say so, with the cause
-        first = str(exc).strip().splitlines()
-        detail = first[-1] if first else type(exc).__name__
+        detail = _error_line(str(exc)) or type(exc).__name__
         raise CppBuildError(f"building the C++ kernels in {out} failed ({detail}); a C++ compiler (g++ or "
                             f"clang++) is needed; set RNNKIT_CPP=0 to stop trying") from exc
 
@@ -130,6 +129,15 @@ def _build_lock(out: Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _error_line(text: str) -> str:
+    """The compiler's first 'error' line of a failed build (else its last line)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in lines:
+        if "error" in line.lower() and not line.lower().startswith("error building extension"):
+            return line
+    return lines[-1] if lines else ""
 
 
 def build_error() -> Optional[str]:
