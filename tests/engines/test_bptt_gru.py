@@ -215,7 +215,8 @@ def test_forced_bptt_runs_the_function(spy):
 
 
 @pytest.mark.parametrize("cell", ["gru_cho", "lngru"])
-def test_auto_picks_bptt_on_cpu_for_cells_torch_lacks(cell, spy):
+def test_auto_picks_bptt_on_cpu_for_cells_torch_lacks(cell, spy, monkeypatch):
+    monkeypatch.setenv("RNNKIT_CPP", "0")  # the cpp engine goes first where it is built
     layer = rnnkit.build_layer(cell, 3, 4)
     x = torch.randn(5, 2, 3)
     assert layer.explain(x).engine == "bptt"

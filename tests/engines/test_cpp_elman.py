@@ -143,3 +143,12 @@ def test_a_user_callable_activation_is_refused_with_a_reason(cpp_calls):
     explanation = layer.explain(torch.randn(6, 3, 4))
     assert "derivative" in dict(explanation.rejected)["cpp"]
     assert cpp_calls == []
+
+
+@pytest.mark.parametrize("act", ACTS)
+def test_auto_picks_cpp_on_cpu(act, cpp_calls):
+    layer = rnnkit.Recurrent(ElmanCell(ElmanConfig(3, 4, activation=act)))
+    x = torch.randn(5, 2, 3)
+    assert layer.explain(x).engine == "cpp"
+    assert layer.run(x).engine == "cpp"
+    assert len(cpp_calls) == 1

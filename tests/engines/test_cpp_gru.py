@@ -148,3 +148,12 @@ def test_half_precision_is_refused_with_a_reason(cpp_calls):
     with pytest.raises(EngineError, match="float32 and float64 only"):
         layer.run(torch.randn(6, 3, 4, dtype=torch.bfloat16))
     assert cpp_calls == []
+
+
+@pytest.mark.parametrize("cell", ["gru", "gru_cho", "lngru"])
+def test_auto_picks_cpp_on_cpu(cell, cpp_calls):
+    layer = rnnkit.build_layer(cell, 3, 4)
+    x = torch.randn(5, 2, 3)
+    assert layer.explain(x).engine == "cpp"
+    assert layer.run(x).engine == "cpp"
+    assert len(cpp_calls) == 1

@@ -96,11 +96,15 @@ def test_a_subclass_that_keeps_the_equations_stays_fast():
     assert e.engine == "native"
 
 
-def test_cpu_prefers_bptt_for_gru_and_rnn_and_native_for_lstm():
+def test_cpu_prefers_cpp_then_bptt_for_gru_and_rnn_and_native_for_lstm(monkeypatch):
     x = torch.randn(5, 2, 3)
-    assert rnnkit.GRU(3, 4).explain(x).engine == "bptt"
-    assert rnnkit.RNN(3, 4, nonlinearity="relu").explain(x).engine == "bptt"
+    assert rnnkit.GRU(3, 4).explain(x).engine == "cpp"
+    assert rnnkit.RNN(3, 4, nonlinearity="relu").explain(x).engine == "cpp"
     assert rnnkit.LSTM(3, 4).explain(x).engine == "native"
-    # what bptt cannot serve goes to native, with the reason listed
+    # what cpp and bptt cannot serve goes to native, with the reasons listed
     e = rnnkit.GRU(3, 4).half().explain(x.half())
-    assert e.engine == "native" and dict(e.rejected)["bptt"]
+    assert e.engine == "native" and dict(e.rejected)["bptt"] and dict(e.rejected)["cpp"]
+    # without the C++ kernels, bptt
+    monkeypatch.setenv("RNNKIT_CPP", "0")
+    assert rnnkit.GRU(3, 4).explain(x).engine == "bptt"
+    assert rnnkit.RNN(3, 4).explain(x).engine == "bptt"
