@@ -35,6 +35,7 @@ from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, column_orde
                                         parse_columns, read_series, series_from_table, split_future_rows,
                                         split_points, windows)
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
+from rnnkit.tasks.forecast_highway import HighwayFeatures, select_ridge
 from rnnkit.tasks.forecast_models import OUTPUTS, QUANTILE_TOL, Forecaster, interval_bounds
 from rnnkit.tasks.metrics import mase_scale
 from rnnkit.tasks.task_cli import load_task_checkpoint, print_table, write_json
@@ -59,7 +60,17 @@ class ForecastModelConfig:
     strategy: str = opt("direct", "multi-step: all horizons at once, or one step fed back", ("direct", "recursive"))
     normalize: str = opt("last", "forecast offsets from each window's last value, or absolute levels",
                          ("last", "none"))
+    instance_scale: bool = opt(False, "divide each window's target offsets by the window's std before the "
+                               "network and scale its forecast back (RevIN-style instance normalisation, "
+                               "Kim et al. 2022, without the affine part)")
     highway: bool = opt(True, "add a linear autoregressive map of the window to the network's output (LSTNet)")
+    highway_level: bool = opt(True, "the highway also reads the window's last level, so it is a full linear AR "
+                              "(with normalize=last it otherwise only sees offsets from that level)")
+    freeze_highway: bool = opt(False, "keep the highway at its least-squares AR fit and train only the network, "
+                               "which then models the AR residual (hybrid AR + network, Zhang 2003)")
+    highway_ridge: str = opt("auto", "ridge of the highway's least-squares fit, relative to mean(diag X'X); "
+                             "shrinks towards the naive forecast; auto = the best on the validation windows "
+                             "of 1e-4 .. 10")
     samples: int = opt(200, "sample paths for recursive Gaussian intervals")
     lookback: int = opt(24, "past steps the network reads")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -79,6 +90,20 @@ class ForecastModelConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
         if self.quantiles != "auto":
             self._explicit_quantiles()
+        if self.highway_ridge != "auto":
+            self.fixed_ridge()
+
+    def fixed_ridge(self) -> float | None:
+        """The configured highway ridge, or None for ``auto`` (chosen on the validation windows)."""
+        if self.highway_ridge == "auto":
+            return None
+        try:
+            ridge = float(self.highway_ridge)
+        except ValueError:
+            raise ConfigError(f"highway_ridge must be auto or a number > 0, got {self.highway_ridge!r}") from None
+        if not ridge > 0:  # the last lag is always 0 after normalize=last: X'X needs the ridge to be invertible
+            raise ConfigError(f"highway_ridge must be auto or a number > 0, got {self.highway_ridge!r}")
+        return ridge
 
     def quantile_list(self, interval: float) -> list[float]:
         """The sorted quantile levels to train; they must hold the bounds of the central ``interval``."""
@@ -155,6 +180,17 @@ class ForecastRunConfig:
     def __post_init__(self) -> None:
         if self.model.output == "quantile":
             self.model.quantile_list(self.data.interval)  # the trained quantiles must serve the interval
+
+
+# Model settings added after runs were saved, with the value that reproduces those runs: a checkpoint whose
+# config lacks one is loaded (and resumed) with it, so an old run forecasts exactly as it did.
+LEGACY_MODEL = {"instance_scale": False, "highway_level": False, "freeze_highway": False, "highway_ridge": "0.0001"}
+
+
+def upgrade_config(saved: dict) -> dict:
+    """A saved run config with the settings it predates filled in as :data:`LEGACY_MODEL` (old behaviour)."""
+    model = saved.get("model", {})
+    return {**saved, "model": {**{k: v for k, v in LEGACY_MODEL.items() if k not in model}, **model}}
 
 
 TRAIN_DEFAULTS = {"train": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 8,
@@ -249,11 +285,11 @@ def prepare(cfg: ForecastRunConfig) -> Prepared:
 
 
 def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, val_arrays, resume: bool,
-         train_cfg: TrainConfig | None = None):
+         ridge: float, train_cfg: TrainConfig | None = None):
     x, y, f = train_arrays
     model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future)
     if not resume:
-        model.init_highway(torch.from_numpy(x), torch.from_numpy(y))
+        model.init_highway(torch.from_numpy(x), torch.from_numpy(y), ridge)
     tcfg = train_cfg or cfg.train
     trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta)
     val = window_batches(*val_arrays[:2], 256, 0, val_arrays[2]) if val_arrays else None
@@ -262,13 +298,23 @@ def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, va
     return model, fit
 
 
-def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int):
+def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int, ridge: float):
     """Train a fresh network on train + validation windows for ``updates`` updates (the selected length)."""
     arrays = prep.arrays(cfg, 0, prep.sp.n_val_end)
     per_epoch = math.ceil(len(arrays[0]) / cfg.train.batch_size)
     tcfg = dataclasses.replace(cfg.train, max_steps=max(updates, 1), patience=0,
                                epochs=math.ceil(max(updates, 1) / per_epoch) + 1)
-    return _fit(cfg, prep, run_dir / REFIT, arrays, None, False, tcfg)
+    return _fit(cfg, prep, run_dir / REFIT, arrays, None, False, ridge, tcfg)
+
+
+def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arrays) -> float:
+    """The configured ridge, or (``auto``) the one whose AR fit on the training windows does best on validation."""
+    fixed = cfg.model.fixed_ridge()
+    if fixed is not None or not cfg.model.highway or cfg.model.output == "direction":
+        return 1e-4 if fixed is None else fixed
+    features = HighwayFeatures(prep.series.n_targets, cfg.model.normalize, cfg.model.highway_level)
+    as_t = [torch.from_numpy(a) for a in (*train_arrays[:2], *val_arrays[:2])]
+    return select_ridge(features, (as_t[0], as_t[1]), (as_t[2], as_t[3]))
 
 
 def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
@@ -283,10 +329,11 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     sp, H = prep.sp, cfg.data.horizon
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    model, fit = _fit(cfg, prep, run_dir, prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end),
-                      resume)
+    train_arrays, val_arrays = prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end)
+    ridge = highway_ridge(cfg, prep, train_arrays, val_arrays)
+    model, fit = _fit(cfg, prep, run_dir, train_arrays, val_arrays, resume, ridge)
     if cfg.data.refit:
-        refit(cfg, prep, run_dir, fit.best_step or fit.steps)
+        refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)
     loaded = load_forecaster(run_dir)
     test_origins = origins(sp.n_val_end, sp.n, cfg.model.lookback, H, cfg.data.stride)
     n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
@@ -295,7 +342,8 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
     plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
     result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
-              "elapsed_s": fit.elapsed_s, "parameters": sum(p.numel() for p in model.parameters()),
+              "highway_ridge": ridge, "elapsed_s": fit.elapsed_s,
+              "parameters": sum(p.numel() for p in model.parameters()),
               "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
               "test": metrics}
     write_json(run_dir / "result.json", result)
@@ -346,7 +394,8 @@ class LoadedForecaster:
 def load_forecaster(run: str | Path) -> LoadedForecaster:
     """A trained run's network: the refit one (``RUN/refit/``) when the run made one."""
     refit_dir = Path(run) / REFIT
-    ck, cfg, meta = load_task_checkpoint(refit_dir if refit_dir.is_dir() else run, TASK, ForecastRunConfig)
+    ck, cfg, meta = load_task_checkpoint(refit_dir if refit_dir.is_dir() else run, TASK, ForecastRunConfig,
+                                         upgrade_config)
     model = build_model(cfg, len(meta["names"]), meta["n_targets"], meta.get("n_future", 0))
     model.load_state_dict(ck.group("model"))
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent

@@ -16,12 +16,18 @@ output         parameters per step/target  loss
 With ``normalize="last"`` every target channel of a window is shifted by its
 last observed value and the forecast is an offset from it (as NLinear does),
 so a series that leaves the training range (a trend) is still in range for
-the network.  With ``highway`` a linear autoregressive map of each target's
-window is added to the network's first output parameter (value, mean, every
-quantile, or the direction logit): the network then models what the linear
-AR part cannot (the "autoregressive highway" of LSTNet, Lai et al. 2018).  ``strategy="direct"`` emits all H steps at once;
-``"recursive"`` is a one-step model (H = 1) whose forecasts are fed back
-through a sliding window by :func:`recursive_forecast`.
+the network; ``instance_scale`` also divides the network's inputs by the
+window's std and scales its output back (RevIN, Kim et al. 2022).  With
+``highway`` a linear autoregressive map of each target's window
+(:mod:`rnnkit.tasks.forecast_highway`; with ``highway_level`` every linear
+AR of the window) is added to the network's first output parameter (value,
+mean, every quantile, or the direction logit): the network then models what
+the linear AR part cannot (the "autoregressive highway" of LSTNet, Lai et
+al. 2018).  ``freeze_highway`` keeps that part at its least-squares fit, so
+the network learns the AR residual (the hybrid of Zhang 2003).
+``strategy="direct"`` emits all H steps at once; ``"recursive"`` is a
+one-step model (H = 1) whose forecasts are fed back through a sliding window
+by :func:`recursive_forecast`.
 """
 from __future__ import annotations
 
@@ -32,9 +38,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.tasks.encoders import Pooling, build_encoder
+from rnnkit.tasks.forecast_highway import HighwayFeatures, least_squares
 from rnnkit.train import ModelOutput
 
 OUTPUTS = ("point", "gaussian", "quantile", "direction")
+REVIN_EPS = 1e-5  # added to each window's variance before the square root, as RevIN does
 N_PARAMS = {"point": 1, "gaussian": 2, "direction": 1}
 
 
@@ -67,24 +75,23 @@ class Forecaster(nn.Module):
             size = self.encoder.out_size
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Linear(size + steps * self.n_future, steps * n_targets * self.n_params)
+        self.ar_features = HighwayFeatures(n_targets, cfg.normalize, cfg.highway_level)
         self.highway = nn.Linear(cfg.lookback, steps) if cfg.highway else None
+        if self.highway is not None and cfg.freeze_highway and cfg.output != "direction":
+            self.highway.requires_grad_(False)  # kept at its least-squares fit: the network learns the residual
 
     @torch.no_grad()
     def init_highway(self, x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-4) -> None:
         """Start from the least-squares AR fit of the training windows, with a zero network head.
 
         x: (N, L, C) scaled windows, y: (N, H, T) scaled targets.  Training then starts exactly at linear
-        autoregression and the network learns what it misses.
+        autoregression and the network learns what it misses.  ``ridge`` is relative to the mean diagonal
+        of X'X and shrinks every coefficient, the intercept too, towards 0: the naive forecast (with
+        ``normalize="last"``).
         """
         if self.highway is None or self.output == "direction":
             return
-        last = self.shift(x)                                                   # (N, T)
-        feats = (x[..., : self.n_targets] - last[:, None, :]).transpose(1, 2).reshape(-1, x.shape[1])
-        target = (y - last[:, None, :]).transpose(1, 2).reshape(-1, y.shape[1])  # (N*T, H)
-        X = torch.cat([feats, torch.ones(feats.shape[0], 1)], dim=1).double()
-        A = X.T @ X
-        A = A + ridge * A.diagonal().mean() * torch.eye(X.shape[1], dtype=torch.float64)
-        W = torch.linalg.solve(A, X.T @ target.double())                      # (L + 1, H)
+        W = least_squares(*self.ar_features.design(x, y), ridge)              # (L + 1, H)
         self.highway.weight.copy_(W[:-1].T.float())
         self.highway.bias.copy_(W[-1].float())
         self.head.weight.zero_()
@@ -92,13 +99,14 @@ class Forecaster(nn.Module):
 
     def shift(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) last observed target values used as the origin of the forecast (zeros if not normalising)."""
-        last = x[:, -1, : self.n_targets]
-        return last if self.normalize == "last" else torch.zeros_like(last)
+        return self.ar_features.shift(x)
 
     def params(self, x: torch.Tensor, future: torch.Tensor | None = None) -> torch.Tensor:
         """(B, H, T, P) raw output parameters (offsets from :meth:`shift` for values)."""
-        last = self.shift(x)
-        x = torch.cat([x[..., : self.n_targets] - last[:, None, :], x[..., self.n_targets:]], dim=-1)
+        raw_x, last = x, self.shift(x)
+        rel = x[..., : self.n_targets] - last[:, None, :]                # (B, L, T)
+        scale = self.window_scale(raw_x)                                 # (B, 1, T)
+        x = torch.cat([rel / scale, x[..., self.n_targets:]], dim=-1)
         if self.cfg.model == "mlp":
             h = self.encoder(x)
         else:
@@ -111,12 +119,32 @@ class Forecaster(nn.Module):
                                  "of the forecast steps")
             h = torch.cat([h, future.reshape(x.shape[0], -1)], dim=-1)
         out = self.head(h).view(x.shape[0], self.steps, self.n_targets, self.n_params)
+        out = self.unscale(out, scale)
         if self.highway is None:
             return out
-        ar = self.highway(x[..., : self.n_targets].transpose(1, 2)).transpose(1, 2)    # (B, H, T)
+        ar = self.highway(self.ar_features.inputs(raw_x)).transpose(1, 2)          # (B, H, T)
         if self.output == "quantile":
             return out + ar.unsqueeze(-1)
         return torch.cat([out[..., :1] + ar.unsqueeze(-1), out[..., 1:]], dim=-1)
+
+    def window_scale(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, T) each window's target std with ``instance_scale`` (RevIN, Kim et al. 2022), else ones."""
+        t = x[..., : self.n_targets]
+        if not self.cfg.instance_scale:
+            return torch.ones_like(t[:, :1])
+        return torch.sqrt(t.var(dim=1, unbiased=False, keepdim=True) + REVIN_EPS)
+
+    def unscale(self, out: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+        """The network's location outputs (value, mean, quantiles) back to the series' scale: (B, H, T, P).
+
+        The Gaussian std and the direction logit stay as they are (the std is learnt on the global scale).
+        """
+        if not self.cfg.instance_scale or self.output == "direction":
+            return out
+        s = scale.unsqueeze(-1)                                          # (B, 1, T, 1)
+        if self.output == "gaussian":
+            return torch.cat([out[..., :1] * s, out[..., 1:]], dim=-1)
+        return out * s
 
     def forward(self, batch: dict) -> ModelOutput:
         x = batch["inputs"]

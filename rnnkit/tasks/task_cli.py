@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from rnnkit.config import from_dict
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint
 
 
-def load_task_checkpoint(run: str | Path, task: str, run_cls: type) -> tuple[Checkpoint, Any, dict]:
-    """``(checkpoint, resolved config, metadata)`` of a run of ``task``."""
+def load_task_checkpoint(run: str | Path, task: str, run_cls: type, upgrade: Callable[[dict], dict] | None = None
+                         ) -> tuple[Checkpoint, Any, dict]:
+    """``(checkpoint, resolved config, metadata)`` of a run of ``task``.
+
+    ``upgrade`` fills in settings the saved config predates with the values that reproduce the old run.
+    """
     ck = load_checkpoint(find_run_checkpoint(run))
     meta = ck.meta.get("metadata", {})
     if meta.get("task") != task:
         raise CheckpointError(f"{run}: not a {task} run (task {meta.get('task')!r})")
-    return ck, from_dict(run_cls, ck.meta["config"]), meta
+    saved = upgrade(ck.meta["config"]) if upgrade else ck.meta["config"]
+    return ck, from_dict(run_cls, saved), meta
 
 
 def run_task(run: str | Path) -> str:

@@ -34,6 +34,8 @@ def task_config(task: str, args: argparse.Namespace):
         if not args.out:
             raise C.ConfigError("--resume needs --out RUN_DIR (the run to continue)")
         base = read_meta(Path(args.out) / "checkpoints" / "last.safetensors")["config"]
+        if hasattr(mod, "upgrade_config"):  # settings the run predates keep their old values
+            base = mod.upgrade_config(base)
     else:
         base = mod.TRAIN_DEFAULTS
     return config_from_args(mod.RUN_CONFIG, args, base=base)

@@ -200,6 +200,7 @@ def test_highway_starts_at_the_least_squares_ar_fit():
     m = _model("point", n_features=1, horizon=3)
     t = torch.arange(60, dtype=torch.float32)
     series = 0.5 * t + torch.sin(t)                      # linear trend + a period-2pi wave: exactly AR(3) after differencing
+    series = (series - series.mean()) / series.std()      # standardised, as the Scaler hands windows to the model
     x = torch.stack([series[i:i + 5] for i in range(50)])[..., None]
     y = torch.stack([series[i + 5:i + 8] for i in range(50)])[..., None]
     before = (m.distribution(x)["mean"] - y).abs().mean()
@@ -277,3 +278,109 @@ def test_an_interval_the_quantiles_cannot_serve_is_an_error(tmp_path, capsys):
     assert interval_columns([0.05, 0.1, 0.5, 0.9, 0.95], 0.8) == (1, 3)
     with pytest.raises(ConfigError, match="needs the quantile 0.25, but this run was trained for 0.1, 0.5, 0.9"):
         interval_columns([0.1, 0.5, 0.9], 0.5)
+
+
+def _ar_windows(series: torch.Tensor, L: int, H: int):
+    n = len(series) - L - H + 1
+    x = torch.stack([series[i:i + L] for i in range(n)])[..., None].float()         # (N, L, 1)
+    y = torch.stack([series[i + L:i + L + H] for i in range(n)])[..., None].float()  # (N, H, 1)
+    return x, y
+
+
+@pytest.mark.parametrize("level", [True, False])
+def test_highway_with_the_level_is_the_linear_ar_baseline(level):
+    """highway_level: the highway spans every linear AR (LSTNet), so its least-squares fit is the linear AR
+    baseline; on offsets alone it only spans ARs whose coefficients sum to 1 and misses a mean-reverting one."""
+    from rnnkit.tasks.baselines.forecasting import LinearAR
+    rng = np.random.default_rng(0)
+    y = np.zeros(300)
+    for t in range(1, 300):                               # AR(1) around 2: coefficients sum to 0.6, not 1
+        y[t] = 0.8 + 0.6 * y[t - 1] + 0.3 * rng.standard_normal()
+    m = _model("point", n_features=1, horizon=2, highway_level=level)
+    x, yy = _ar_windows(torch.from_numpy(y), 5, 2)
+    m.init_highway(x, yy, ridge=1e-9)
+    origins = list(range(250, 298))
+    ar = LinearAR(5, 2).fit(y[:, None], 300).forecast(y[:, None], origins)       # (W, 2, 1)
+    got = m.distribution(torch.stack([torch.from_numpy(y[o - 5:o]) for o in origins])[..., None].float())["mean"]
+    if level:
+        np.testing.assert_allclose(got.detach().numpy(), ar, atol=2e-3)
+    else:
+        assert np.abs(got.detach().numpy() - ar).max() > 0.05
+
+
+def test_highway_ridge_is_chosen_on_the_validation_windows():
+    """auto ridge: a drift that holds in training but not in validation is shrunk away (largest ridge, the naive
+    forecast); one that holds in both is kept (smallest ridge)."""
+    from rnnkit.tasks.forecast_highway import RIDGE_GRID, HighwayFeatures, select_ridge
+    rng = np.random.default_rng(0)
+    walk = lambda n, drift: torch.from_numpy(np.cumsum(drift + 0.1 * rng.standard_normal(n)))  # noqa: E731
+    features = HighwayFeatures(n_targets=1)
+    train = _ar_windows(walk(200, 1.0), 5, 3)
+    assert select_ridge(features, train, _ar_windows(walk(80, 0.0), 5, 3)) == RIDGE_GRID[-1]
+    assert select_ridge(features, train, _ar_windows(walk(80, 1.0), 5, 3)) == RIDGE_GRID[0]
+
+
+@pytest.mark.parametrize("freeze", [True, False])
+def test_a_frozen_highway_keeps_its_least_squares_fit(freeze):
+    torch.manual_seed(0)
+    m = _model("point", n_features=1, horizon=3, freeze_highway=freeze).train()
+    x, y = _ar_windows(torch.cumsum(torch.randn(80), 0), 5, 3)
+    m.init_highway(x, y)
+    before = m.highway.weight.clone()
+    opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-2)
+    for _ in range(3):
+        opt.zero_grad()
+        m({"inputs": x, "targets": y}).loss.backward()
+        opt.step()
+    assert torch.equal(m.highway.weight, before) == freeze
+    assert m.head.weight.abs().sum() > 0                       # the network trains either way
+    assert _model("direction", freeze_highway=True).highway.weight.requires_grad   # nothing to freeze at
+
+
+@pytest.mark.parametrize("output", ["point", "quantile", "gaussian"])
+def test_instance_scale_makes_the_network_scale_equivariant(output):
+    """RevIN-style: a window stretched about its last value by a gets an a-times offset forecast (the mean);
+    without instance_scale the network sees different inputs."""
+    torch.manual_seed(0)
+    x = torch.randn(4, 5, 1)
+    last = x[:, -1:, :]
+    stretched = last + 3.0 * (x - last)
+    for scale, equivariant in ((True, True), (False, False)):
+        m = _model(output, n_features=1, highway=False, instance_scale=scale)
+        base, big = m.distribution(x)["mean"] - last, m.distribution(stretched)["mean"] - last
+        assert torch.allclose(big, 3.0 * base, atol=1e-4, rtol=1e-4) == equivariant
+
+
+def test_new_model_settings_validate_and_show_in_help(capsys):
+    from rnnkit.config import ConfigError
+    for bad in ("-1", "0", "many"):
+        with pytest.raises(ConfigError, match="highway_ridge"):
+            ForecastModelConfig(highway_ridge=bad)
+    assert ForecastModelConfig(highway_ridge="0.5").fixed_ridge() == 0.5
+    with pytest.raises(SystemExit):
+        main(["train", "forecast", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--highway-level", "--freeze-highway", "--highway-ridge", "--instance-scale"):
+        assert flag in out
+
+
+def test_a_run_saved_before_the_new_settings_loads_with_the_old_behaviour(tmp_path, capsys):
+    from rnnkit.tasks.forecast import LEGACY_MODEL, load_forecaster
+    from rnnkit.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    data = _series_csv(tmp_path / "s.csv", n=80)
+    run = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "3",
+                 "--lookback", "6", *TINY, "--no-refit"]) == 0
+    assert load_forecaster(run).config.model.highway_level                       # the new default
+    for name in ("best", "last"):                                                # as an older rnnkit saved it
+        path = run / "checkpoints" / f"{name}.safetensors"
+        ck = load_checkpoint(path)
+        for key in LEGACY_MODEL:
+            del ck.meta["config"]["model"][key]
+        save_checkpoint(path, Checkpoint(ck.tensors, ck.meta))
+    m = load_forecaster(run).config.model
+    assert (m.instance_scale, m.highway_level, m.freeze_highway, m.highway_ridge) == (False, False, False, "0.0001")
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0
+    assert main(["train", "forecast", "--out", str(run), "--resume", "--epochs", "3", "--progress", "none",
+                 "--tensorboard", "off"]) == 0
+    assert load_forecaster(run).config.model.highway_level is False                # resumed as it was trained
