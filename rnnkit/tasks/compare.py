@@ -2,7 +2,9 @@
 
 For each variant the task's normal training runs (same data, split, seed and
 training settings) in ``OUT/<variant>/``; the table shows the test metric,
-the parameter count and the training time, so one sees where recurrence pays.
+the parameter count and the training time (``train_s``: every fit of the
+variant, for forecast the early-stopped fit plus the ``--refit`` one), so one
+sees where recurrence pays.
 
 * classify: each ``--cells`` cell, the TDNN and MLP networks, and logistic
   regression (TF-IDF for text, flattened sequences for numeric data);

@@ -332,8 +332,7 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     train_arrays, val_arrays = prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end)
     ridge = highway_ridge(cfg, prep, train_arrays, val_arrays)
     model, fit = _fit(cfg, prep, run_dir, train_arrays, val_arrays, resume, ridge)
-    if cfg.data.refit:
-        refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)
+    refit_s = refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)[1].elapsed_s if cfg.data.refit else 0.0
     loaded = load_forecaster(run_dir)
     test_origins = origins(sp.n_val_end, sp.n, cfg.model.lookback, H, cfg.data.stride)
     n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
@@ -342,7 +341,8 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
     plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
     result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
-              "highway_ridge": ridge, "elapsed_s": fit.elapsed_s,
+              "highway_ridge": ridge, "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
+              "fit_s": fit.elapsed_s, "refit_s": refit_s,
               "parameters": sum(p.numel() for p in model.parameters()),
               "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
               "test": metrics}
@@ -480,8 +480,9 @@ evaluate = evaluate_forecast
 
 
 def report(result: dict) -> None:
-    print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
-          f"(stopped: {result['stopped']})")
+    refit_note = f", refit on train + validation {result['refit_s']:.0f} s" if result.get("refit") else ""
+    print(f"{result['parameters']} parameters, {result['steps']} updates in {result['fit_s']:.0f} s "
+          f"(stopped: {result['stopped']}){refit_note}")
     print(f"backtest on the test part: {result['origins']} origins x horizon {result['horizon']} "
           f"(season {result['season']})")
     print_evaluation(result["test"])

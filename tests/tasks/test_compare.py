@@ -81,3 +81,28 @@ def test_compare_tag_with_feature_crf(tmp_path):
                  "--set", "train.progress=none", "--set", "train.tensorboard=off", "--out", str(out)]) == 0
     rows = json.loads((out / "compare.json").read_text())
     assert [r["model"] for r in rows] == ["gru", "crf (word features)"] and rows[1]["f1"] == 100.0
+
+
+@pytest.mark.parametrize("refit,fits", [("true", 2), ("false", 1)])
+def test_compare_forecast_train_s_counts_every_fit(tmp_path, monkeypatch, refit, fits):
+    """train_s is the time of the early-stopped fit plus the refit, not of the first fit only."""
+    import dataclasses
+    from rnnkit.tasks import forecast
+    real_fit = forecast._fit
+
+    def timed_fit(*args, **kw):                      # every fit reports 1.25 s
+        model, fit = real_fit(*args, **kw)
+        return model, dataclasses.replace(fit, elapsed_s=1.25)
+
+    monkeypatch.setattr(forecast, "_fit", timed_fit)
+    data = tmp_path / "s.csv"
+    data.write_text("t,y\n" + "".join(f"{i},{10 + np.sin(i / 2):.4f}\n" for i in range(60)))
+    out = tmp_path / "cmp"
+    assert main(["compare", "forecast", "--data", str(data), "--target", "y", "--horizon", "2", "--cells", "gru",
+                 "--models", "", "--epochs", "1", "--set", "model.hidden=4", "--set", "model.lookback=4",
+                 "--set", "data.baselines=naive", "--set", f"data.refit={refit}", "--set", "train.progress=none",
+                 "--set", "train.tensorboard=off", "--out", str(out)]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "compare.json").read_text())}
+    assert rows["gru"]["train_s"] == pytest.approx(1.25 * fits)
+    result = json.loads((out / "gru" / "result.json").read_text())
+    assert (result["fit_s"], result["refit_s"]) == (1.25, 1.25 if fits == 2 else 0.0)
