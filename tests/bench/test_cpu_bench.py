@@ -27,7 +27,7 @@ def test_rnnkit_bench_cli_runs_the_cpu_table(tmp_path, capsys):
     out = tmp_path / "rows.json"
     assert main(["bench", "--device", "cpu", "--shapes", "1,2,4", "--repeat", "1", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "| (1, 2, 4) | rnnkit.GRU | bptt |" in text
+    assert "| (1, 2, 4) | rnnkit.GRU | cpp |" in text  # auto on CPU: the C++ loop
     assert out.exists()
 
 
