@@ -152,3 +152,15 @@ def test_auto_picks_cpp_on_cpu(act, cpp_calls):
     assert layer.explain(x).engine == "cpp"
     assert layer.run(x).engine == "cpp"
     assert len(cpp_calls) == 1
+
+
+def test_rows_split_across_threads_give_the_same_results():
+    """B=64, H=256: the per-row passes run in several chunks (at::parallel_for) with two threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        leaves, masks = _case(True, True, True, T=3, B=64, H=256)
+        for got, want in zip(_run(ElmanCppFunction, leaves, masks, "tanh"), _run(ElmanFunction, leaves, masks, "tanh")):
+            assert_close(got, want)
+    finally:
+        torch.set_num_threads(threads)

@@ -157,3 +157,16 @@ def test_auto_picks_cpp_on_cpu(cell, cpp_calls):
     assert layer.explain(x).engine == "cpp"
     assert layer.run(x).engine == "cpp"
     assert len(cpp_calls) == 1
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_rows_split_across_threads_give_the_same_results(reset_after):
+    """B=64, H=64: the per-row passes run in several chunks (at::parallel_for) with two threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        leaves, masks = _case(reset_after, True, True, True, True, True, T=3, B=64, H=64)
+        for got, want in zip(_run(GRUCppFunction, leaves, masks), _run(GRUFunction, leaves, masks)):
+            assert_close(got, want)
+    finally:
+        torch.set_num_threads(threads)
