@@ -81,13 +81,23 @@ def _backward_after(w, ln_w, ln_hn_w, S, HIN, hin, m, K, bufs, grads):
     GH, N, U, ST = bufs
     T, B, G = GH.shape
     H = G // 3
-    dG, DXN, dU, ds0 = kernels().gru_after_backward(w.contiguous(), S, GH, N, U, ST, _opt(ln_w), HIN, m, K, *grads)
-    src = dU if ln_w is not None else dG  # (T, B, 3H) dL/d(h_in W^T)
-    dw = src.view(T * B, G).t().mm(hin.reshape(T * B, H))  # (3H, H) one matmul
-    db = dG.sum((0, 1))  # (3H,)
-    dln = ((dG * _normalised(U, ST)).sum((0, 1)), db, None, None) if ln_w is not None else (None,) * 4
-    dG[..., 2 * H:].copy_(DXN)  # dL/dxp: da_n in place of dL/dhn (r multiplies hn, not xn)
-    return dG, dw, db, dln, ds0
+    dXP, DHN, dU, ds0 = kernels().gru_after_backward(w.contiguous(), S, GH, N, U, ST, _opt(ln_w), HIN, m, K, *grads)
+    # dL/dgh = [da_r, da_z, dhn]: dXP's r and z blocks, DHN (dXP's n block is da_n: r multiplies hn, not xn)
+    drz = dXP[..., :2 * H].reshape(T * B, 2 * H)  # a view (row stride 3H)
+    hin2 = hin.reshape(T * B, H)
+    if ln_w is not None:
+        dw = dU.view(T * B, G).t().mm(hin2)  # (3H, H) one matmul
+    else:
+        dw = S.new_empty(G, H)  # (3H, H)
+        torch.mm(drz.t(), hin2, out=dw[:2 * H])
+        torch.mm(DHN.view(T * B, H).t(), hin2, out=dw[2 * H:])
+    db = torch.cat([drz.sum(0), DHN.sum((0, 1))])  # (3H,)
+    dln = (None,) * 4
+    if ln_w is not None:
+        xhat = _normalised(U, ST)  # (T, B, 3H)
+        dgamma = torch.cat([(dXP[..., :2 * H] * xhat[..., :2 * H]).sum((0, 1)), (DHN * xhat[..., 2 * H:]).sum((0, 1))])
+        dln = (dgamma, db, None, None)
+    return dXP, dw, db, dln, ds0
 
 
 def _backward_before(w, ln_w, ln_hn_w, S, HIN, hin, m, K, bufs, grads):

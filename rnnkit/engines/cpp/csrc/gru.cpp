@@ -66,21 +66,28 @@ void after_gates_row(const T* __restrict x, T* __restrict gh, T* __restrict n, c
   }
 }
 
-// reset_after, backward: d = dL/dh_t in bo (replaced by its direct share in dL/dh_{t-1}) -> dL/d[a_r, a_z, hn]
-// in dg, dL/dxn in dxn
+// reset_after, backward: d = dL/dh_t in bo (replaced by its direct share in dL/dh_{t-1}) -> dL/dxp =
+// [da_r, da_z, da_n] in dxp, dL/dhn in dhn, and dL/dgh = [da_r, da_z, dhn] in the step's scratch row sc
 template <typename T, bool KEEP>
 void after_backward_row(const T* __restrict gh, const T* __restrict n, const T* __restrict hp,
-                        const T* __restrict k, T* __restrict bo, T* __restrict dg, T* __restrict dxn, int64_t H) {
+                        const T* __restrict k, T* __restrict bo, T* __restrict dxp, T* __restrict dhn,
+                        T* __restrict sc, int64_t H) {
   const T *r = gh, *z = gh + H, *hv = gh + 2 * H;
   for (int64_t j = 0; j < H; ++j) {
     const T d = bo[j];
     const T kk = KEEP ? k[j] : T(0), omk = T(1) - kk;
     const T dan = d * (omk * (T(1) - z[j]) * (T(1) - n[j] * n[j]));  // d h_t / d a_n
-    dxn[j] = dan;
-    dg[2 * H + j] = dan * r[j];                                   // dL/dhn
-    dg[j] = dan * r[j] * hv[j] * (T(1) - r[j]);                   // dL/da_r
-    dg[H + j] = d * omk * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);  // dL/da_z
-    bo[j] = d * (kk + omk * z[j]);                                // direct paths
+    const T dar = dan * r[j] * hv[j] * (T(1) - r[j]);
+    const T daz = d * omk * (hp[j] - n[j]) * z[j] * (T(1) - z[j]);
+    const T dh = dan * r[j];  // r multiplies hn, not xn
+    dxp[j] = dar;
+    dxp[H + j] = daz;
+    dxp[2 * H + j] = dan;
+    dhn[j] = dh;
+    sc[j] = dar;
+    sc[H + j] = daz;
+    sc[2 * H + j] = dh;
+    bo[j] = d * (kk + omk * z[j]);  // direct paths
   }
 }
 
@@ -171,8 +178,8 @@ void forward_after(const Tensor& xp, const Tensor& w_t, const OptTensor& bias, c
 
 template <typename T>
 void backward_after(const Tensor& w, const Tensor& GH, const Tensor& N, const Tensor& U, const Tensor& ST,
-                    const OptTensor& ln_w, const Tensor& grad_states, const Tensor& grad_final, const Tensor& dG,
-                    const Tensor& DXN, const Tensor& dU, Tensor& base, const Loop<T>& L) {
+                    const OptTensor& ln_w, const Tensor& grad_states, const Tensor& grad_final, const Tensor& dXP,
+                    const Tensor& DHN, const Tensor& dU, Tensor& base, const Loop<T>& L) {
   const int64_t Tn = L.Tn, B = L.B, H = L.H, G = 3 * H, BH = B * H;
   const T* gh_all = GH.data_ptr<T>();
   const T* n_all = N.data_ptr<T>();
@@ -181,9 +188,11 @@ void backward_after(const Tensor& w, const Tensor& GH, const Tensor& N, const Te
   const T* st_all = lw ? ST.data_ptr<T>() : nullptr;
   const T* gs = grad_states.data_ptr<T>();
   const T* m = L.m;
-  T* dg_all = dG.data_ptr<T>();
-  T* dxn_all = DXN.data_ptr<T>();
+  T* dxp_all = dXP.data_ptr<T>();
+  T* dhn_all = DHN.data_ptr<T>();
   T* du_all = lw ? dU.data_ptr<T>() : nullptr;
+  Tensor scratch = at::empty({B, G}, GH.options());  // (B, 3H) dL/dgh of the current step
+  T* sc_all = scratch.data_ptr<T>();
   Tensor mmbuf = m ? at::empty({B, H}, GH.options()) : Tensor();
   T* mp = m ? mmbuf.data_ptr<T>() : nullptr;
   T* bp = base.data_ptr<T>();
@@ -197,18 +206,20 @@ void backward_after(const Tensor& w, const Tensor& GH, const Tensor& N, const Te
     const T* hp_all = L.S + t * BH;
     for_rows(B, G, [&](int64_t b) {
       const int64_t tb = t * B + b, o = b * H;
-      T* dg = dg_all + tb * G;
+      T* sc = sc_all + b * G;
       T* bo = bp + o;
+      const T* gh = gh_all + tb * G;
+      const T* n = n_all + tb * H;
       if (add_mm) add_product(bo, mp + o, m + o, H);  // total dL/dh_t
       if (kt) {
-        after_backward_row<T, true>(gh_all + tb * G, n_all + tb * H, hp_all + o, kt + o, bo, dg, dxn_all + tb * H, H);
+        after_backward_row<T, true>(gh, n, hp_all + o, kt + o, bo, dxp_all + tb * G, dhn_all + tb * H, sc, H);
       } else {
-        after_backward_row<T, false>(gh_all + tb * G, n_all + tb * H, hp_all + o, nullptr, bo, dg, dxn_all + tb * H, H);
+        after_backward_row<T, false>(gh, n, hp_all + o, nullptr, bo, dxp_all + tb * G, dhn_all + tb * H, sc, H);
       }
       if (gprev) add_to(bo, gprev + o, H);
-      if (lw) ln_backward_row(dg, u_all + tb * G, lw, st_all + 2 * tb, G, du_all + tb * G);
+      if (lw) ln_backward_row(sc, u_all + tb * G, lw, st_all + 2 * tb, G, du_all + tb * G);
     });
-    const Tensor src = lw ? dU[t] : dG[t];  // (B, 3H) dL/d(h_in W^T)
+    const Tensor src = lw ? dU[t] : scratch;  // (B, 3H) dL/d(h_in W^T)
     if (m) {
       at::mm_out(mmbuf, src, w);
       pending = true;
@@ -423,7 +434,7 @@ std::vector<Tensor> gru_after_forward(const Tensor& xp, const Tensor& w_t, const
 }
 
 // w (3H, H), the forward's buffers, grad_states (T, B, H), grad_final (B, H)
-// -> [dG (T, B, 3H) = dL/d[a_r, a_z, hn], DXN (T, B, H) = dL/dxn, dU (T, B, 3H) dL/d(h_in W^T) before the LN
+// -> [dXP (T, B, 3H) = dL/dxp = dL/d[a_r, a_z, a_n], DHN (T, B, H) = dL/dhn, dU (T, B, 3H) dL/d(h_in W^T) before the LN
 //     (empty without LN), ds0 (B, H)]
 std::vector<Tensor> gru_after_backward(const Tensor& w, const Tensor& S, const Tensor& GH, const Tensor& N,
                                        const OptTensor& U, const OptTensor& ST, const OptTensor& ln_w,
@@ -436,16 +447,16 @@ std::vector<Tensor> gru_after_backward(const Tensor& w, const Tensor& S, const T
   TORCH_CHECK(!ln || (present(U) && present(ST)), "gru_after_backward: LayerNorm needs U and ST");
   TORCH_CHECK(!present(h_mask) || present(HIN), "gru_after_backward: h_mask needs HIN");
   const int64_t Tn = GH.size(0), B = GH.size(1), G = GH.size(2), H = G / 3;
-  Tensor dG = at::empty({Tn, B, G}, GH.options());
-  Tensor DXN = at::empty({Tn, B, H}, GH.options());
+  Tensor dXP = at::empty({Tn, B, G}, GH.options());
+  Tensor DHN = at::empty({Tn, B, H}, GH.options());
   Tensor dU = empty_or_none(ln, {Tn, B, G}, GH);
   Tensor base = at::empty({B, H}, GH.options());
   const Tensor none = none_tensor(GH);
   AT_DISPATCH_FLOATING_TYPES(dt, "gru_after_backward", [&] {
-    backward_after<scalar_t>(w, GH, N, ln ? *U : none, ln ? *ST : none, ln_w, grad_states, grad_final, dG, DXN, dU,
+    backward_after<scalar_t>(w, GH, N, ln ? *U : none, ln ? *ST : none, ln_w, grad_states, grad_final, dXP, DHN, dU,
                              base, make_loop<scalar_t>(S, present(HIN) ? *HIN : none, h_mask, keep, 0.0));
   });
-  return {dG, DXN, dU, base};
+  return {dXP, DHN, dU, base};
 }
 
 // xp (T, B, 3H), w_rz_t = W_rz^T (H, 2H), w_n_t = W_n^T (H, H), add_rz (2H)? and add_n (H)? added after the
