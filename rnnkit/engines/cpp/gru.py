@@ -50,9 +50,9 @@ class GRUCppFunction(torch.autograd.Function):
         ln = ln_w is not None
         ctx.reset_after, ctx.ln, ctx.has_b = reset_after, ln, b is not None
         if reset_after:
-            S, GH, N, U, ST, HIN = ops.gru_after_forward(
+            S, R, Z, HN, N, U, ST, HIN = ops.gru_after_forward(
                 xp.contiguous(), w.t().contiguous(), _added(ln_b, b), _opt(ln_w), s0.contiguous(), m, K, LN_EPS)
-            bufs = (GH, N, U if ln else None, ST if ln else None)
+            bufs = (R, Z, HN, N, U if ln else None, ST if ln else None)
         else:
             S, RZ, RH, N, Urz, Un, STrz, STn, HIN = ops.gru_before_forward(
                 xp.contiguous(), w[:2 * H].t().contiguous(), w[2 * H:].t().contiguous(),
@@ -78,10 +78,11 @@ class GRUCppFunction(torch.autograd.Function):
 
 
 def _backward_after(w, ln_w, ln_hn_w, S, HIN, hin, m, K, bufs, grads):
-    GH, N, U, ST = bufs
-    T, B, G = GH.shape
-    H = G // 3
-    dXP, DHN, dU, ds0 = kernels().gru_after_backward(w.contiguous(), S, GH, N, U, ST, _opt(ln_w), HIN, m, K, *grads)
+    R, Z, HN, N, U, ST = bufs
+    T, B, H = N.shape
+    G = 3 * H
+    dXP, DHN, dU, ds0 = kernels().gru_after_backward(w.contiguous(), S, R, Z, HN, N, U, ST, _opt(ln_w), HIN, m, K,
+                                                     *grads)
     # dL/dgh = [da_r, da_z, dhn]: dXP's r and z blocks, DHN (dXP's n block is da_n: r multiplies hn, not xn)
     drz = dXP[..., :2 * H].reshape(T * B, 2 * H)  # a view (row stride 3H)
     hin2 = hin.reshape(T * B, H)

@@ -53,26 +53,28 @@ RK_INLINE void ln_backward_row(const T* dy, const T* u, const T* w, const T* sta
 // The per-row element-wise steps, as functions of restrict pointers with the options as template
 // flags: no conditional loads in the loops, so gcc vectorises them (-fopt-info-vec).
 
-// reset_after, forward: gh = [r, z, hn] with r, z holding pre-activation sums -> gates in place, n, new
+// reset_after, forward: gh = h_in W^T (+ b_hh, or LN'd) of one row (B, 3H scratch) -> the gates r, z, hn
+// (each kept in a (T, B, H) buffer of its own), the candidate n and the new state
 template <typename T>
-void after_gates_row(const T* __restrict x, T* __restrict gh, T* __restrict n, const T* __restrict hp,
-                     T* __restrict hn, int64_t H) {
-  for (int64_t j = 0; j < 2 * H; ++j) gh[j] = sigmoid(x[j] + gh[j]);  // r and z
-  const T *r = gh, *z = gh + H, *hv = gh + 2 * H, *xn = x + 2 * H;
+void after_gates_row(const T* __restrict x, const T* __restrict gh, T* __restrict r, T* __restrict z,
+                     T* __restrict hv, T* __restrict n, const T* __restrict hp, T* __restrict hn, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
-    const T nj = tanh_(xn[j] + r[j] * hv[j]);
+    const T rj = sigmoid(x[j] + gh[j]), zj = sigmoid(x[H + j] + gh[H + j]), hj = gh[2 * H + j];
+    const T nj = tanh_(x[2 * H + j] + rj * hj);
+    r[j] = rj;
+    z[j] = zj;
+    hv[j] = hj;
     n[j] = nj;
-    hn[j] = lerp(nj, hp[j], z[j]);
+    hn[j] = lerp(nj, hp[j], zj);
   }
 }
 
 // reset_after, backward: d = dL/dh_t in bo (replaced by its direct share in dL/dh_{t-1}) -> dL/dxp =
 // [da_r, da_z, da_n] in dxp, dL/dhn in dhn, and dL/dgh = [da_r, da_z, dhn] in the step's scratch row sc
 template <typename T, bool KEEP>
-void after_backward_row(const T* __restrict gh, const T* __restrict n, const T* __restrict hp,
-                        const T* __restrict k, T* __restrict bo, T* __restrict dxp, T* __restrict dhn,
-                        T* __restrict sc, int64_t H) {
-  const T *r = gh, *z = gh + H, *hv = gh + 2 * H;
+void after_backward_row(const T* __restrict r, const T* __restrict z, const T* __restrict hv,
+                        const T* __restrict n, const T* __restrict hp, const T* __restrict k, T* __restrict bo,
+                        T* __restrict dxp, T* __restrict dhn, T* __restrict sc, int64_t H) {
   for (int64_t j = 0; j < H; ++j) {
     const T d = bo[j];
     const T kk = KEEP ? k[j] : T(0), omk = T(1) - kk;
@@ -146,42 +148,51 @@ struct Loop {
 // -- reset gate after the matmul (cuDNN) ------------------------------------------------------------
 template <typename T>
 void forward_after(const Tensor& xp, const Tensor& w_t, const OptTensor& bias, const OptTensor& ln_w,
-                   const Tensor& S, const Tensor& GH, const Tensor& N, const Tensor& U, const Tensor& ST,
-                   const Tensor& HIN, const Loop<T>& L) {
+                   const Tensor& S, const Tensor& R, const Tensor& Z, const Tensor& HN, const Tensor& N,
+                   const Tensor& U, const Tensor& ST, const Tensor& HIN, const Loop<T>& L) {
   const int64_t B = L.B, H = L.H, G = 3 * H, BH = B * H;
   const T* x = xp.data_ptr<T>();
   const T* bp = ptr_or_null<T>(bias);
   const T* lw = ptr_or_null<T>(ln_w);
-  T* gh_all = GH.data_ptr<T>();
+  T* r_all = R.data_ptr<T>();
+  T* z_all = Z.data_ptr<T>();
+  T* hv_all = HN.data_ptr<T>();
   T* n_all = N.data_ptr<T>();
   T* u_all = lw ? U.data_ptr<T>() : nullptr;
   T* st_all = lw ? ST.data_ptr<T>() : nullptr;
+  // (B, 3H) the step's recurrent product: reused every step (in cache); the gates go to (T, B, H) buffers
+  Tensor scratch = at::empty({B, G}, xp.options());
+  T* sc_all = scratch.data_ptr<T>();
   L.first_input();
   for (int64_t t = 0; t < L.Tn; ++t) {
-    Tensor dst = lw ? U[t] : GH[t];
+    Tensor dst = lw ? U[t] : scratch;
     at::mm_out(dst, L.input(S, HIN, t), w_t);  // (B, 3H) h_in W^T
     const T* hp_all = L.S + t * BH;
     T* hn_all = L.S + (t + 1) * BH;
     for_rows(B, G, [&](int64_t b) {
       const int64_t tb = t * B + b;
-      T* gh = gh_all + tb * G;
+      T* gh = sc_all + b * G;
       if (lw) {
         ln_forward_row(u_all + tb * G, G, lw, bp, L.eps, gh, st_all + 2 * tb);
       } else if (bp) {
         for (int64_t j = 0; j < G; ++j) gh[j] += bp[j];
       }
-      after_gates_row(x + tb * G, gh, n_all + tb * H, hp_all + b * H, hn_all + b * H, H);
+      after_gates_row(x + tb * G, gh, r_all + tb * H, z_all + tb * H, hv_all + tb * H, n_all + tb * H,
+                      hp_all + b * H, hn_all + b * H, H);
       L.finish_row(t, b, hp_all, hn_all);
     });
   }
 }
 
 template <typename T>
-void backward_after(const Tensor& w, const Tensor& GH, const Tensor& N, const Tensor& U, const Tensor& ST,
+void backward_after(const Tensor& w, const Tensor& R, const Tensor& Z, const Tensor& HN, const Tensor& N,
+                    const Tensor& U, const Tensor& ST,
                     const OptTensor& ln_w, const Tensor& grad_states, const Tensor& grad_final, const Tensor& dXP,
                     const Tensor& DHN, const Tensor& dU, Tensor& base, const Loop<T>& L) {
   const int64_t Tn = L.Tn, B = L.B, H = L.H, G = 3 * H, BH = B * H;
-  const T* gh_all = GH.data_ptr<T>();
+  const T* r_all = R.data_ptr<T>();
+  const T* z_all = Z.data_ptr<T>();
+  const T* hv_all = HN.data_ptr<T>();
   const T* n_all = N.data_ptr<T>();
   const T* lw = ptr_or_null<T>(ln_w);
   const T* u_all = lw ? U.data_ptr<T>() : nullptr;
@@ -191,9 +202,9 @@ void backward_after(const Tensor& w, const Tensor& GH, const Tensor& N, const Te
   T* dxp_all = dXP.data_ptr<T>();
   T* dhn_all = DHN.data_ptr<T>();
   T* du_all = lw ? dU.data_ptr<T>() : nullptr;
-  Tensor scratch = at::empty({B, G}, GH.options());  // (B, 3H) dL/dgh of the current step
+  Tensor scratch = at::empty({B, G}, N.options());  // (B, 3H) dL/dgh of the current step
   T* sc_all = scratch.data_ptr<T>();
-  Tensor mmbuf = m ? at::empty({B, H}, GH.options()) : Tensor();
+  Tensor mmbuf = m ? at::empty({B, H}, N.options()) : Tensor();
   T* mp = m ? mmbuf.data_ptr<T>() : nullptr;
   T* bp = base.data_ptr<T>();
   const T* gf = grad_final.data_ptr<T>();
@@ -208,13 +219,14 @@ void backward_after(const Tensor& w, const Tensor& GH, const Tensor& N, const Te
       const int64_t tb = t * B + b, o = b * H;
       T* sc = sc_all + b * G;
       T* bo = bp + o;
-      const T* gh = gh_all + tb * G;
-      const T* n = n_all + tb * H;
+      const int64_t th = tb * H;
       if (add_mm) add_product(bo, mp + o, m + o, H);  // total dL/dh_t
       if (kt) {
-        after_backward_row<T, true>(gh, n, hp_all + o, kt + o, bo, dxp_all + tb * G, dhn_all + tb * H, sc, H);
+        after_backward_row<T, true>(r_all + th, z_all + th, hv_all + th, n_all + th, hp_all + o, kt + o, bo,
+                                    dxp_all + tb * G, dhn_all + th, sc, H);
       } else {
-        after_backward_row<T, false>(gh, n, hp_all + o, nullptr, bo, dxp_all + tb * G, dhn_all + tb * H, sc, H);
+        after_backward_row<T, false>(r_all + th, z_all + th, hv_all + th, n_all + th, hp_all + o, nullptr, bo,
+                                     dxp_all + tb * G, dhn_all + th, sc, H);
       }
       if (gprev) add_to(bo, gprev + o, H);
       if (lw) ln_backward_row(sc, u_all + tb * G, lw, st_all + 2 * tb, G, du_all + tb * G);
@@ -410,8 +422,10 @@ Tensor empty_or_none(bool want, at::IntArrayRef size, const Tensor& like) {
 
 // xp (T, B, 3H), w_t = W_hh^T (H, 3H), bias (3H)? added after the matmul (after the LN: LN beta + b_hh),
 // ln_w (3H)?, s0 (B, H), h_mask (B, H)?, keep (T, B, H)?
-// -> [S (T+1, B, H), GH (T, B, 3H) = [r, z, hn], N (T, B, H), U (T, B, 3H) pre-LN h_in W^T, ST (T, B, 2)
-//     LN (mean, rstd), HIN (T, B, H)]; the LN and mask buffers are empty when unused
+// -> [S (T+1, B, H), R, Z, HN (T, B, H) the gates r, z and hn (three buffers, not one (T, B, 3H): each stays
+//     under glibc's mmap threshold, so its memory is reused from call to call instead of faulted in afresh),
+//     N (T, B, H), U (T, B, 3H) pre-LN h_in W^T, ST (T, B, 2) LN (mean, rstd), HIN (T, B, H)]; the LN and
+//     mask buffers are empty when unused
 std::vector<Tensor> gru_after_forward(const Tensor& xp, const Tensor& w_t, const OptTensor& bias,
                                       const OptTensor& ln_w, const Tensor& s0, const OptTensor& h_mask,
                                       const OptTensor& keep, double eps) {
@@ -422,39 +436,43 @@ std::vector<Tensor> gru_after_forward(const Tensor& xp, const Tensor& w_t, const
   check_opt(ln_w, "ln_w", dt);
   const int64_t Tn = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
   auto [S, HIN] = state_buffers(xp, s0, h_mask);
-  Tensor GH = at::empty({Tn, B, G}, xp.options());
+  Tensor R = at::empty({Tn, B, H}, xp.options());
+  Tensor Z = at::empty({Tn, B, H}, xp.options());
+  Tensor HN = at::empty({Tn, B, H}, xp.options());
   Tensor N = at::empty({Tn, B, H}, xp.options());
   const bool ln = present(ln_w);
   Tensor U = empty_or_none(ln, {Tn, B, G}, xp);
   Tensor ST = empty_or_none(ln, {Tn, B, 2}, xp);
   AT_DISPATCH_FLOATING_TYPES(dt, "gru_after_forward", [&] {
-    forward_after<scalar_t>(xp, w_t, bias, ln_w, S, GH, N, U, ST, HIN, make_loop<scalar_t>(S, HIN, h_mask, keep, eps));
+    forward_after<scalar_t>(xp, w_t, bias, ln_w, S, R, Z, HN, N, U, ST, HIN,
+                            make_loop<scalar_t>(S, HIN, h_mask, keep, eps));
   });
-  return {S, GH, N, U, ST, HIN};
+  return {S, R, Z, HN, N, U, ST, HIN};
 }
 
 // w (3H, H), the forward's buffers, grad_states (T, B, H), grad_final (B, H)
 // -> [dXP (T, B, 3H) = dL/dxp = dL/d[a_r, a_z, a_n], DHN (T, B, H) = dL/dhn, dU (T, B, 3H) dL/d(h_in W^T) before the LN
 //     (empty without LN), ds0 (B, H)]
-std::vector<Tensor> gru_after_backward(const Tensor& w, const Tensor& S, const Tensor& GH, const Tensor& N,
-                                       const OptTensor& U, const OptTensor& ST, const OptTensor& ln_w,
-                                       const OptTensor& HIN, const OptTensor& h_mask, const OptTensor& keep,
-                                       const Tensor& grad_states, const Tensor& grad_final) {
-  const auto dt = GH.scalar_type();
-  for (auto* p : {&w, &S, &GH, &N, &grad_states, &grad_final}) check_cpu_contiguous(*p, "gru_after_backward input", dt);
+std::vector<Tensor> gru_after_backward(const Tensor& w, const Tensor& S, const Tensor& R, const Tensor& Z,
+                                       const Tensor& HN, const Tensor& N, const OptTensor& U, const OptTensor& ST,
+                                       const OptTensor& ln_w, const OptTensor& HIN, const OptTensor& h_mask,
+                                       const OptTensor& keep, const Tensor& grad_states, const Tensor& grad_final) {
+  const auto dt = N.scalar_type();
+  for (auto* p : {&w, &S, &R, &Z, &HN, &N, &grad_states, &grad_final})
+    check_cpu_contiguous(*p, "gru_after_backward input", dt);
   for (auto* p : {&U, &ST, &ln_w, &HIN, &h_mask, &keep}) check_opt(*p, "gru_after_backward input", dt);
   const bool ln = present(ln_w);
   TORCH_CHECK(!ln || (present(U) && present(ST)), "gru_after_backward: LayerNorm needs U and ST");
   TORCH_CHECK(!present(h_mask) || present(HIN), "gru_after_backward: h_mask needs HIN");
-  const int64_t Tn = GH.size(0), B = GH.size(1), G = GH.size(2), H = G / 3;
-  Tensor dXP = at::empty({Tn, B, G}, GH.options());
-  Tensor DHN = at::empty({Tn, B, H}, GH.options());
-  Tensor dU = empty_or_none(ln, {Tn, B, G}, GH);
-  Tensor base = at::empty({B, H}, GH.options());
-  const Tensor none = none_tensor(GH);
+  const int64_t Tn = N.size(0), B = N.size(1), H = N.size(2), G = 3 * H;
+  Tensor dXP = at::empty({Tn, B, G}, N.options());
+  Tensor DHN = at::empty({Tn, B, H}, N.options());
+  Tensor dU = empty_or_none(ln, {Tn, B, G}, N);
+  Tensor base = at::empty({B, H}, N.options());
+  const Tensor none = none_tensor(N);
   AT_DISPATCH_FLOATING_TYPES(dt, "gru_after_backward", [&] {
-    backward_after<scalar_t>(w, GH, N, ln ? *U : none, ln ? *ST : none, ln_w, grad_states, grad_final, dXP, DHN, dU,
-                             base, make_loop<scalar_t>(S, present(HIN) ? *HIN : none, h_mask, keep, 0.0));
+    backward_after<scalar_t>(w, R, Z, HN, N, ln ? *U : none, ln ? *ST : none, ln_w, grad_states, grad_final, dXP,
+                             DHN, dU, base, make_loop<scalar_t>(S, present(HIN) ? *HIN : none, h_mask, keep, 0.0));
   });
   return {dXP, DHN, dU, base};
 }
@@ -527,7 +545,8 @@ TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("gru_after_forward(Tensor xp, Tensor w_t, Tensor? bias, Tensor? ln_w, Tensor s0, Tensor? h_mask, "
         "Tensor? keep, float eps) -> Tensor[]",
         &gru_after_forward);
-  m.def("gru_after_backward(Tensor w, Tensor S, Tensor GH, Tensor N, Tensor? U, Tensor? ST, Tensor? ln_w, "
+  m.def("gru_after_backward(Tensor w, Tensor S, Tensor R, Tensor Z, Tensor HN, Tensor N, Tensor? U, Tensor? ST, "
+        "Tensor? ln_w, "
         "Tensor? HIN, Tensor? h_mask, Tensor? keep, Tensor grad_states, Tensor grad_final) -> Tensor[]",
         &gru_after_backward);
   m.def("gru_before_forward(Tensor xp, Tensor w_rz_t, Tensor w_n_t, Tensor? add_rz, Tensor? add_n, Tensor? ln_w, "
