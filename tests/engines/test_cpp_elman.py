@@ -164,3 +164,16 @@ def test_rows_split_across_threads_give_the_same_results():
             assert_close(got, want)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_inference_under_no_grad_matches_torch():
+    torch.manual_seed(0)
+    ref = torch.nn.RNN(5, 7, num_layers=2)
+    ours = rnnkit.RNN(5, 7, num_layers=2, engine="cpp")
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 3, 5)
+    with torch.no_grad():
+        (y, h), (y_ref, h_ref) = ours(x), ref(x)
+    assert not y.requires_grad
+    assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
