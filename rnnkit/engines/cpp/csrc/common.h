@@ -20,10 +20,6 @@
 #include <optional>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 namespace rnnkit {
 
 // force inlining: in a -fPIC library a plain inline function may be called through the PLT, which
@@ -134,24 +130,5 @@ inline void check_opt(const OptTensor& t, const char* name, at::ScalarType dtype
 }
 
 inline Tensor none_tensor(const Tensor& like) { return at::empty({0}, like.options()); }
-
-// A large buffer of one call (the (T, B, .) buffers of a time loop), fresh from mmap every call: on Linux
-// its 2 MiB-aligned interior is advised to transparent huge pages before the first touch, so filling it
-// costs a few hundred page faults instead of tens of thousands (a 78 MiB buffer: about 8 ms instead of
-// 30 ms on a VM with THP in madvise mode). Only a hint: where it is refused nothing changes. Measure
-// before using it: a full GRU training step at (64,200,512) interleaved with torch.nn and bptt steps got
-// slower with it (0.91x vs 1.03x torch.nn), so the GRU and Elman loops use plain at::empty.
-inline Tensor empty_large(at::IntArrayRef size, const at::TensorOptions& opts) {
-  Tensor t = at::empty(size, opts);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const uintptr_t bytes = uintptr_t(t.numel()) * t.element_size(), huge = uintptr_t(2) << 20;
-  if (bytes >= 4 * huge) {
-    const uintptr_t p = reinterpret_cast<uintptr_t>(t.data_ptr());
-    const uintptr_t lo = (p + huge - 1) & ~(huge - 1), hi = (p + bytes) & ~(huge - 1);
-    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-  }
-#endif
-  return t;
-}
 
 }  // namespace rnnkit
