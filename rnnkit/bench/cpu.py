@@ -1,7 +1,8 @@
 """CPU training-step benchmark (issue 2): rnnkit layers vs torch.nn and a Python LSTMCell loop.
 
 A training step is forward + backward of sum(output) at (B, T, H) with input size H; throughput is
-B*T/time in tokens per second. Every ratio divides two numbers measured in the same run.
+B*T/time in tokens per second. Every ratio divides two numbers measured in the same run: each
+rnnkit row is timed alternately with its torch.nn peer and its ratio is the median of the paired ratios.
 
     python -m rnnkit.bench.cpu [--shapes 1,100,256 32,100,128] [--repeat 5] [--json FILE]
 """
@@ -19,7 +20,7 @@ import torch
 import rnnkit
 from rnnkit.layers import build_layer
 
-from .timing import median_seconds
+from .timing import median_seconds, paired_ratio
 
 SHAPES = [(1, 100, 256), (32, 100, 128), (32, 100, 256), (64, 200, 512)]
 
@@ -94,14 +95,16 @@ def bench_shape(B: int, T: int, H: int, repeat: int, only: Optional[List[str]] =
     loop_s = median_seconds(_step(_cell_loop(H), x), repeat=max(1, repeat // 2))
     rows.append(Row((B, T, H), "LSTMCell loop", "python", loop_s * 1e3, B * T / loop_s, "torch.nn.LSTM",
                     peers["lstm"] / loop_s, None))
+    peer_steps = {k: _step(_torch_layer(k, H), x) for k in ("lstm", "gru", "rnn")}
     for name, factory, peer, target in _candidates(H):
         if only and not any(o in name for o in only):
             continue
         layer = factory()
         engine = layer.run(x[:2]).engine
-        s = median_seconds(_step(layer, x), repeat=repeat)
+        # the ratio comes from steps alternating with the peer's, not from the peer's row above
+        s, _, ratio = paired_ratio(_step(layer, x), peer_steps[peer], repeat=repeat)
         rows.append(Row((B, T, H), name, engine, s * 1e3, B * T / s, f"torch.nn.{peer.upper()}",
-                        peers[peer] / s, target))
+                        ratio, target))
     return rows
 
 

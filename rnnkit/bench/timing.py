@@ -20,3 +20,24 @@ def median_seconds(fn: Callable[[], None], *, repeat: int = 5, warmup: int = 1, 
         sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def paired_ratio(fn: Callable[[], None], peer: Callable[[], None], *, repeat: int = 5, warmup: int = 1,
+                 device: str = "cpu"):
+    """Time ``fn`` and ``peer`` alternately (fn, peer, fn, peer, ...), so that a machine that speeds up
+    or slows down during the run affects both alike. Returns (median seconds of fn, median of peer,
+    median over the pairs of peer time / fn time)."""
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    for _ in range(warmup):
+        fn()
+        peer()
+    sync()
+    mine, theirs = [], []
+    for _ in range(repeat):
+        for f, out in ((fn, mine), (peer, theirs)):
+            start = time.perf_counter()
+            f()
+            sync()
+            out.append(time.perf_counter() - start)
+    ratios = [p / m for m, p in zip(mine, theirs)]
+    return statistics.median(mine), statistics.median(theirs), statistics.median(ratios)

@@ -40,3 +40,23 @@ def test_rnnkit_bench_cuda_without_gpu_is_a_clear_error(capsys):
         pytest.skip("a GPU is present")
     assert main(["bench", "--device", "cuda"]) == 2
     assert "no CUDA device" in capsys.readouterr().err
+
+
+def test_paired_ratio_alternates_and_takes_the_median_of_pair_ratios(monkeypatch):
+    from rnnkit.bench import timing
+
+    clock = {"t": 0.0}
+    calls = []
+
+    def make(name, cost):
+        def fn():
+            calls.append(name)
+            clock["t"] += cost.pop(0) if isinstance(cost, list) else cost
+        return fn
+
+    monkeypatch.setattr(timing.time, "perf_counter", lambda: clock["t"])
+    # ours takes 1, 1, 5 s (one slow outlier), the peer 2, 2, 10 s: every pair says 2x
+    ours, peer = make("ours", [9.0, 1.0, 1.0, 5.0]), make("peer", [9.0, 2.0, 2.0, 10.0])
+    s, p, ratio = timing.paired_ratio(ours, peer, repeat=3, warmup=1)
+    assert calls == ["ours", "peer"] * 4
+    assert (s, p, ratio) == (1.0, 2.0, 2.0)
