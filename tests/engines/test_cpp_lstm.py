@@ -264,3 +264,18 @@ def test_a_failed_build_names_the_compilers_error(monkeypatch, tmp_path):
     monkeypatch.setattr(cpp_extension, "load", fake_load)
     with pytest.raises(build.CppBuildError, match="lstm.cpp:12:3: error: 'foo' was not declared"):
         build._build()
+
+
+@pytest.mark.parametrize("flags", [(False, False, False, False, False, False), (True, True, True, True, True, True),
+                                   (False, True, True, True, True, True)])
+def test_row_blocks_across_threads_give_the_same_results(flags):
+    """B=8, H=256 (8 x 4H = 8192 units per step): each step runs as one block of rows per thread, the
+    recurrent matmul of a block included; the results must not change."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        inputs, masks = _case(*flags, T=3, B=8, H=256)
+        for got, want in zip(_run(LSTMCppFunction, inputs, masks), _run(LSTMBPTTFunction, inputs, masks)):
+            assert_close(got, want)
+    finally:
+        torch.set_num_threads(threads)

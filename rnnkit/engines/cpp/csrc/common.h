@@ -7,6 +7,7 @@
 #include <ATen/core/Tensor.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <ATen/core/LegacyTypeDispatch.h>
 #include <ATen/ops/addmm.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/mm.h>
@@ -94,6 +95,27 @@ inline void for_rows(int64_t rows, int64_t row_units, const F& f) {
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, row_units));
   at::parallel_for(0, rows, grain, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) f(b);
+  });
+}
+
+// One time step over row blocks: f(b0, b1) for one contiguous block of batch rows per thread, all in
+// one parallel region (as oneDNN's RNN does), so a step's recurrent matmul for a block (single-threaded
+// BLAS inside the region) is followed at once by the element-wise pass on the same, cache-hot rows,
+// with one fork/join per step instead of one per BLAS call and one per pass. Small steps run serially.
+template <typename F>
+inline void for_row_blocks(int64_t rows, int64_t row_units, const F& f) {
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1 || rows < 2 || rows * row_units < 8192 || at::in_parallel_region()) {
+    f(int64_t(0), rows);
+    return;
+  }
+  const int64_t blocks = std::min<int64_t>(threads, rows);
+  const int64_t grain = (rows + blocks - 1) / blocks;
+  at::parallel_for(0, rows, grain, [&](int64_t b0, int64_t b1) {
+    // worker threads start with autograd on (thread-local state): the ATen calls of a block are
+    // raw kernels here, as they are on the calling thread inside the autograd Function
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    f(b0, b1);
   });
 }
 

@@ -88,22 +88,6 @@ struct LSTMForward {
   }
 };
 
-// h state of step t from h_new (in Hs[t] or, with a projection, in hn): lerp with h_{t-1} by keep_h
-template <typename T>
-void finish_h(T* hs_t, const T* hn, const T* h_prev, const T* keep, int64_t B, int64_t P) {
-  for_rows(B, P, [&](int64_t b) {
-    T* h = hs_t + b * P;
-    const T* n = hn + b * P;
-    const T* o = h_prev + b * P;
-    if (keep) {
-      const T* k = keep + b * P;
-      for (int64_t j = 0; j < P; ++j) h[j] = lerp(n[j], o[j], k[j]);
-    } else if (h != n) {
-      for (int64_t j = 0; j < P; ++j) h[j] = n[j];
-    }
-  });
-}
-
 template <typename T>
 std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
                                  const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
@@ -158,29 +142,41 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   k.eps = eps;
 
   if (!ln_r) G.copy_(xp);
+  T* const hs_all = Hs.data_ptr<T>();
   for (int64_t t = 0; t < Tn; ++t) {
     const Tensor h_prev = t == 0 ? h0 : Hs[t - 1];  // (B, P)
     const Tensor c_prev = t == 0 ? c0 : C[t - 1];   // (B, H)
-    Tensor h_in = h_prev;
-    if (present(h_mask)) h_in = at::mul_out(hin, h_prev, *h_mask);
-    if (ln_r) {
-      Tensor r_t = R[t];
-      at::mm_out(r_t, h_in, w_hh_t);
-    } else {
-      G[t].addmm_(h_in, w_hh_t);  // G holds xp (copied once, before the loop)
-    }
+    const Tensor g_t = G[t];
+    const Tensor r_t = ln_r ? R[t] : Tensor();
+    const Tensor hs_t = Hs[t];
+    const Tensor hf_t = proj ? HF[t] : Tensor();
     const T* cp = c_prev.data_ptr<T>();
-    for_rows(B, G4, [&](int64_t b) { k.row(t, b, cp + b * H); });
-    T* hs_t = Hs.data_ptr<T>() + t * B * P;
     const T* hp = h_prev.data_ptr<T>();
     const T* kh = k.keep_h ? k.keep_h + t * B * P : nullptr;
-    if (proj) {
-      Tensor dst = kh ? hn : Hs[t];
-      at::mm_out(dst, HF[t], *w_hr_t);
-      if (kh) finish_h(hs_t, hn.data_ptr<T>(), hp, kh, B, P);
-    } else if (kh) {
-      finish_h(hs_t, hs_t, hp, kh, B, P);
-    }
+    for_row_blocks(B, G4, [&](int64_t b0, int64_t b1) {
+      const int64_t n = b1 - b0;
+      Tensor h_in = h_prev.narrow(0, b0, n);
+      if (present(h_mask)) {
+        Tensor dst = hin.narrow(0, b0, n);
+        h_in = at::mul_out(dst, h_in, h_mask->narrow(0, b0, n));
+      }
+      if (ln_r) {
+        Tensor dst = r_t.narrow(0, b0, n);
+        at::mm_out(dst, h_in, w_hh_t);
+      } else {
+        g_t.narrow(0, b0, n).addmm_(h_in, w_hh_t);  // G holds xp (copied once, before the loop)
+      }
+      for (int64_t b = b0; b < b1; ++b) k.row(t, b, cp + b * H);
+      if (proj) {
+        Tensor dst = (kh ? hn : hs_t).narrow(0, b0, n);
+        at::mm_out(dst, hf_t.narrow(0, b0, n), *w_hr_t);
+      }
+      if (kh) {  // the h state: lerp(h_new, h_{t-1}, keep_h), h_new in hn (projection) or already in Hs[t]
+        T* h = hs_all + t * B * P;
+        const T* hnew = proj ? hn.data_ptr<T>() : h;
+        for (int64_t j = b0 * P; j < b1 * P; ++j) h[j] = lerp(hnew[j], hp[j], kh[j]);
+      }
+    });
   }
   return {G, Cn, TC, C, Hs, HF, R, SR, SC, SX};
 }
@@ -331,51 +327,47 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   for (int64_t t = Tn - 1; t >= 0; --t) {
     T* dhp = dh.data_ptr<T>();
     T* dcp = dc.data_ptr<T>();
-    const T* kh = kh_all ? kh_all + t * B * P : nullptr;
-    // dL/dh_new = dh * (1 - keep_h); the kept share goes to h_{t-1} below
-    Tensor dhn = proj ? dHN[t] : (kh ? dh_next : dh);
-    if (kh || proj) {
-      T* o = dhn.data_ptr<T>();
-      for_rows(B, P, [&](int64_t b) {
-        for (int64_t j = b * P; j < (b + 1) * P; ++j) o[j] = kh ? dhp[j] * (T(1) - kh[j]) : dhp[j];
-      });
-    }
-    const T* dhf;
-    if (proj) {
-      at::mm_out(dhf_buf, dhn, *w_hr);
-      dhf = dhf_buf.data_ptr<T>();
-    } else if (kh) {  // dhn lives in dh_next: copy out before dh_next is reused
-      dhf_buf.copy_(dhn);
-      dhf = dhf_buf.data_ptr<T>();
-    } else {
-      dhf = dhp;
-    }
-    for_rows(B, G4, [&](int64_t b) { k.row(t, b, dhf + b * H, dcp + b * H); });
-    // dL/dh_{t-1} = dgw W_hh (* h_mask) + dY[t-1] + keep_h * dh
-    const T* dyp = (dy_all && t > 0) ? dy_all + (t - 1) * B * P : nullptr;
     T* dn = dh_next.data_ptr<T>();
-    const bool has_base = dyp || kh;
-    if (has_base) {
-      for_rows(B, P, [&](int64_t b) {
-        for (int64_t j = b * P; j < (b + 1) * P; ++j) {
+    const T* kh = kh_all ? kh_all + t * B * P : nullptr;
+    const T* dyp = (dy_all && t > 0) ? dy_all + (t - 1) * B * P : nullptr;
+    const Tensor dhn_t = proj ? dHN[t] : Tensor();
+    const Tensor dgw = ln_r ? DR[t] : dG[t];
+    for_row_blocks(B, G4, [&](int64_t b0, int64_t b1) {
+      const int64_t n = b1 - b0;
+      // dL/dh_new = dh * (1 - keep_h) (the kept share goes to h_{t-1} below), then through the projection
+      const T* dhf = dhp;
+      if (proj || kh) {
+        T* o = proj ? dhn_t.data_ptr<T>() : dhf_buf.data_ptr<T>();
+        for (int64_t j = b0 * P; j < b1 * P; ++j) o[j] = kh ? dhp[j] * (T(1) - kh[j]) : dhp[j];
+        if (proj) {
+          Tensor dst = dhf_buf.narrow(0, b0, n);
+          at::mm_out(dst, dhn_t.narrow(0, b0, n), *w_hr);
+        }
+        dhf = dhf_buf.data_ptr<T>();
+      }
+      for (int64_t b = b0; b < b1; ++b) k.row(t, b, dhf + b * H, dcp + b * H);
+      // dL/dh_{t-1} = dgw W_hh (* h_mask) + dY[t-1] + keep_h * dh
+      const bool has_base = dyp || kh;
+      if (has_base) {
+        for (int64_t j = b0 * P; j < b1 * P; ++j) {
           T v = dyp ? dyp[j] : T(0);
           if (kh) v += dhp[j] * kh[j];
           dn[j] = v;
         }
-      });
-    }
-    const Tensor dgw = ln_r ? DR[t] : dG[t];
-    if (hm) {
-      at::mm_out(tmp, dgw, w_hh);
-      const T* tp = tmp.data_ptr<T>();
-      for_rows(B, P, [&](int64_t b) {
-        for (int64_t j = b * P; j < (b + 1) * P; ++j) dn[j] = (has_base ? dn[j] : T(0)) + tp[j] * hm[j];
-      });
-    } else if (has_base) {
-      dh_next.addmm_(dgw, w_hh);
-    } else {
-      at::mm_out(dh_next, dgw, w_hh);
-    }
+      }
+      Tensor dn_blk = dh_next.narrow(0, b0, n);
+      const Tensor dgw_blk = dgw.narrow(0, b0, n);
+      if (hm) {
+        Tensor tmp_blk = tmp.narrow(0, b0, n);
+        at::mm_out(tmp_blk, dgw_blk, w_hh);
+        const T* tp = tmp.data_ptr<T>();
+        for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] = (has_base ? dn[j] : T(0)) + tp[j] * hm[j];
+      } else if (has_base) {
+        dn_blk.addmm_(dgw_blk, w_hh);
+      } else {
+        at::mm_out(dn_blk, dgw_blk, w_hh);
+      }
+    });
     std::swap(dh, dh_next);
   }
   // the parameters applied at every step: their gradients are column sums over all T * B rows
@@ -453,6 +445,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
   check_opt(ln_ih_w, "ln_ih_w", dt);
   check_opt(in_bias, "in_bias", dt);
   std::vector<Tensor> out;
+  at::AutoDispatchBelowADInplaceOrView below_autograd;  // raw kernels: the Python Function does autograd
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_forward", [&] {
     out = forward_impl<scalar_t>(xp, w_hh_t, h0, c0, w_hr_t, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h_mask,
                                  keep_h, keep_c, ln_ih_w, in_bias, eps);
@@ -473,6 +466,7 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
   for (auto* p : {&w_hr, &peep, &ln_c_w, &SC, &ln_hh_w, &R, &SR, &h_mask, &keep_h, &keep_c, &dY, &dCs, &ln_ih_w, &X, &SX})
     check_opt(*p, "lstm_backward input", dt);
   std::vector<Tensor> out;
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_backward", [&] {
     out = backward_impl<scalar_t>(G, Cn, TC, C, c0, w_hh, w_hr, peep, ln_c_w, SC, ln_hh_w, R, SR, h_mask, keep_h,
                                   keep_c, dY, dCs, dh_T.clone(), dc_T.clone(), ln_ih_w, X, SX);
