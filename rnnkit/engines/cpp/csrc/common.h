@@ -98,6 +98,32 @@ inline void for_rows(int64_t rows, int64_t row_units, const F& f) {
   });
 }
 
+// MKL's per-thread thread count, C interface (mkl.h maps mkl_set_num_threads_local to it; the
+// lower-case symbol is the Fortran one, taking a pointer). Exported by torch's x86 builds; where it is
+// absent the weak reference is null and the guard does nothing.
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
+
+// While alive, BLAS calls from this thread run single-threaded (where torch's BLAS is MKL): a step
+// too small to share (B = 1: a matrix-vector product per step) pays more in fork/join than it gains.
+struct SerialBlasGuard {
+  bool active = false;
+  int previous = 0;
+  explicit SerialBlasGuard(bool on) {
+    if (on && MKL_Set_Num_Threads_Local != nullptr) {
+      previous = MKL_Set_Num_Threads_Local(1);
+      active = true;
+    }
+  }
+  ~SerialBlasGuard() {
+    if (active) MKL_Set_Num_Threads_Local(previous);
+  }
+  SerialBlasGuard(const SerialBlasGuard&) = delete;
+  SerialBlasGuard& operator=(const SerialBlasGuard&) = delete;
+};
+
+// per-step work (rows x units) below which a step runs on one thread, BLAS included
+constexpr int64_t kSerialStepUnits = 8192;
+
 // One time step over row blocks: f(b0, b1) for one contiguous block of batch rows per thread, all in
 // one parallel region (as oneDNN's RNN does), so a step's recurrent matmul for a block (single-threaded
 // BLAS inside the region) is followed at once by the element-wise pass on the same, cache-hot rows,
@@ -105,7 +131,7 @@ inline void for_rows(int64_t rows, int64_t row_units, const F& f) {
 template <typename F>
 inline void for_row_blocks(int64_t rows, int64_t row_units, const F& f) {
   const int64_t threads = at::get_num_threads();
-  if (threads <= 1 || rows < 2 || rows * row_units < 8192 || at::in_parallel_region()) {
+  if (threads <= 1 || rows < 2 || rows * row_units < kSerialStepUnits || at::in_parallel_region()) {
     f(int64_t(0), rows);
     return;
   }
