@@ -279,3 +279,35 @@ def test_row_blocks_across_threads_give_the_same_results(flags):
             assert_close(got, want)
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("ln", [False, True])
+@pytest.mark.parametrize("flags", [(False, False, False, False, False, False), (True, True, False, True, True, True)])
+def test_fused_input_projection_equals_projection_then_bptt(flags, ln):
+    """With w_ih the Function takes the layer input x and computes x W_ih^T (+ in_bias, LayerNorm) inside:
+    the same values and gradients as projecting in torch and running the bptt Function; gradcheck too."""
+    flags = flags[:2] + (ln,) + flags[3:]
+    inputs, masks = _case(*flags)
+    T, B, G4 = inputs[0].shape
+    gen = torch.Generator().manual_seed(7)
+
+    def leaf(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_()
+
+    x, w_ih, in_bias = leaf(T, B, 5), leaf(G4, 5), leaf(G4)
+    ln_ih_w = leaf(G4) if ln else None
+    fused = list(LSTMCppFunction.apply(x, *inputs[1:], masks, ln_ih_w, in_bias, w_ih))
+    xw = torch.nn.functional.linear(x, w_ih)
+    xp = (torch.nn.functional.layer_norm(xw, (G4,), ln_ih_w, None, 1e-5) if ln else xw) + in_bias
+    unfused = list(LSTMBPTTFunction.apply(xp, *inputs[1:], masks))
+    leaves = [x, w_ih, in_bias] + ([ln_ih_w] if ln else []) + [i for i in inputs[1:] if i is not None]
+    weights = [torch.linspace(-1, 1, o.numel(), dtype=o.dtype).view_as(o) for o in fused]
+    g_fused = torch.autograd.grad(sum((o * w).sum() for o, w in zip(fused, weights)), leaves)
+    g_unfused = torch.autograd.grad(sum((o * w).sum() for o, w in zip(unfused, weights)), leaves)
+    for got, want in zip(fused + list(g_fused), unfused + list(g_unfused)):
+        assert_close(got, want)
+    small, m_small = _case(*flags, T=3, B=2, H=3)
+    extra = (leaf(3, 2, 4), leaf(12) if ln else None, leaf(12), leaf(12, 4))
+    args = tuple(small[1:]) + extra
+    assert torch.autograd.gradcheck(lambda x_, *a: LSTMCppFunction.apply(x_, *a[:-3], m_small, *a[-3:]),
+                                    (extra[0],) + args[:-4] + extra[1:])

@@ -28,24 +28,30 @@ def _opt(t: Optional[Tensor]) -> Optional[Tensor]:
 
 
 class LSTMCppFunction(torch.autograd.Function):
-    """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks, ln_ih_w, in_bias):
-    as LSTMBPTTFunction, plus the input LayerNorm fused into the loop when ln_ih_w (4H,) is given: xp
-    is then x W_ih^T without bias, and in_bias (4H,) = ln_ih_bias + bias_ih + bias_hh, so that the
-    gates are LN_ih(xp) + in_bias + LN_hh(W_hh h) (``LSTMCell.project_input`` and ``recur``)."""
+    """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks, ln_ih_w, in_bias, w_ih):
+    as LSTMBPTTFunction, with three optional fusions (``LSTMCell.project_input`` and ``recur``):
+
+    * w_ih (4H, I): xp is the layer input x (T, B, I) and x W_ih^T is computed inside, straight into
+      the gate buffer; its gradients (x and W_ih) are two matmuls after the loop;
+    * in_bias (4H,): added to the gates (bias_ih + bias_hh, plus ln_ih_bias with a LayerNorm);
+    * ln_ih_w (4H,): the input LayerNorm: the gates are LN_ih(x W_ih^T) + in_bias + LN_hh(W_hh h).
+    """
 
     @staticmethod
     def forward(ctx, xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks: LSTMMasks,
-                ln_ih_w=None, in_bias=None):
-        T, B, G4 = xp.shape
+                ln_ih_w=None, in_bias=None, w_ih=None):
+        T, B = xp.shape[:2]
+        G4 = w_hh.shape[0]
         H, P = G4 // 4, w_hh.shape[1]
         m = masks
         keep_h, keep_c = _full(m.keep_h, (T, B, P)), _full(m.keep_c, (T, B, H))
         h_mask = _opt(m.h_mask)
         xp = xp.contiguous()
-        G, Cn, TC, C, Hs, HF, R, SR, SC, SX = kernels().lstm_forward(
+        G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW = kernels().lstm_forward(
             xp, w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
             w_hr.t().contiguous() if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
-            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias), LN_EPS)
+            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias),
+            w_ih.t().contiguous() if w_ih is not None else None, LN_EPS)
         h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
         if m.valid is not None:
             hidden, c_seq = Hs * m.valid, C * m.valid  # (T, B, P), (T, B, H)
@@ -56,8 +62,10 @@ class LSTMCppFunction(torch.autograd.Function):
         ctx.save_for_backward(w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs,
                               HF if w_hr is not None else None, R if ln_hh_w is not None else None,
                               SR if ln_hh_w is not None else None, SC if ln_c_w is not None else None,
-                              h_mask, keep_h, keep_c, ln_ih_w, xp if ln_ih_w is not None else None,
-                              SX if ln_ih_w is not None else None)
+                              h_mask, keep_h, keep_c, ln_ih_w,
+                              (XW if w_ih is not None else xp) if ln_ih_w is not None else None,
+                              SX if ln_ih_w is not None else None, xp if w_ih is not None else None, w_ih)
+        ctx.has_in_bias = in_bias is not None
         return hidden, h_T, c_T, c_seq
 
     @staticmethod
@@ -65,7 +73,7 @@ class LSTMCppFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, d_hidden, d_hT, d_cT, d_cseq):
         (w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R, SR, SC,
-         h_mask, keep_h, keep_c, ln_ih_w, X, SX) = ctx.saved_tensors
+         h_mask, keep_h, keep_c, ln_ih_w, X, SX, x, w_ih) = ctx.saved_tensors
         m: LSTMMasks = ctx.masks
         T, B, G4 = G.shape
         H, P = G4 // 4, w_hh.shape[1]
@@ -92,21 +100,32 @@ class LSTMCppFunction(torch.autograd.Function):
         d_ln_hh_w, d_ln_hh_b = (d_lnr[0], d_lnr[1]) if R is not None else (None, None)  # (4H,) each
         d_ln_c_w, d_ln_c_b = (d_lnc[0], d_lnc[1]) if SC is not None else (None, None)  # (H,) each
         fused = ln_ih_w is not None
-        d_xp = DX if fused else dG  # (T, B, 4H)
+        d_xw = DX if fused else dG  # (T, B, 4H) dL/d(x W_ih^T)
         d_ln_ih_w = d_lnx[0] if fused and need[11] else None  # (4H,)
-        d_in_bias = d_lnr[1] if fused and need[12] else None  # (4H,) = sum dG, as LN_hh's bias
+        d_in_bias = None
+        if ctx.has_in_bias and need[12]:  # (4H,) sum of dG (LN_hh's bias gradient when there is one)
+            d_in_bias = d_lnr[1] if R is not None else dG.sum((0, 1))
+        d_xp, d_w_ih = d_xw, None
+        if w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
+            I = x.shape[-1]
+            d2 = d_xw.reshape(T * B, G4)
+            d_xp = torch.mm(d2, w_ih).view(T, B, I) if need[0] else None  # (T, B, I)
+            d_w_ih = torch.mm(d2.t(), x.reshape(T * B, I)) if need[13] else None  # (4H, I)
         return (d_xp, d_w_hh, dh0 if need[2] else None, dc0 if need[3] else None, d_w_hr, d_peep,
                 d_ln_hh_w if need[6] else None, d_ln_hh_b if need[7] else None,
-                d_ln_c_w if need[8] else None, d_ln_c_b if need[9] else None, None, d_ln_ih_w, d_in_bias)
+                d_ln_c_w if need[8] else None, d_ln_c_b if need[9] else None, None, d_ln_ih_w, d_in_bias,
+                d_w_ih)
 
 
 def project(cell, x: Tensor):
-    """x W_ih^T and the fused input LayerNorm's arguments for a LayerNorm-LSTM (``LSTMCell.project_input``
-    is LN_ih(x W_ih^T) + bias_ih + bias_hh), else the cell's projections and two Nones."""
+    """The layer input itself and what the C++ loop needs to compute ``LSTMCell.project_input`` inside:
+    (ln_ih_w, in_bias, w_ih), the projection being x W_ih^T + bias_ih + bias_hh, or with a LayerNorm
+    LN_ih(x W_ih^T) + ln_ih_bias + bias_ih + bias_hh."""
+    bias = cell.bias_ih + cell.bias_hh if cell.bias_ih is not None else None  # (4H,)
     if not cell.config.layer_norm:
-        return cell.project_input(x), (None, None)
-    in_bias = cell.ln_ih_bias + cell.bias_ih + cell.bias_hh if cell.bias_ih is not None else cell.ln_ih_bias
-    return torch.nn.functional.linear(x, cell.weight_ih), (cell.ln_ih_weight, in_bias)  # (T, B, 4H)
+        return x.contiguous(), (None, bias, cell.weight_ih)  # x (T, B, I)
+    in_bias = cell.ln_ih_bias + bias if bias is not None else cell.ln_ih_bias
+    return x.contiguous(), (cell.ln_ih_weight, in_bias, cell.weight_ih)
 
 
 def run(cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:

@@ -45,6 +45,9 @@ struct LSTMForward {
         for (int64_t j = 0; j < G4; ++j) g[j] = x[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
       }
     }
+    if (!R && in_b) {  // the input projection came without its biases (x W_ih^T computed here)
+      for (int64_t j = 0; j < G4; ++j) g[j] += in_b[j];
+    }
     T *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
     T* cn = Cn + tb * H;
     if (w_ci) {
@@ -93,8 +96,12 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
-                                 const OptTensor& ln_ih_w, const OptTensor& in_bias, double eps) {
-  const int64_t Tn = xp.size(0), B = xp.size(1), G4 = xp.size(2), H = G4 / 4, P = w_hh_t.size(0);
+                                 const OptTensor& ln_ih_w, const OptTensor& in_bias, const OptTensor& w_ih_t,
+                                 double eps) {
+  // xp: the input projections (T, B, 4H), or with w_ih_t (I, 4H) the input x (T, B, I) itself
+  const bool in_proj = present(w_ih_t);
+  const int64_t Tn = xp.size(0), B = xp.size(1), G4 = in_proj ? w_ih_t->size(1) : xp.size(2);
+  const int64_t H = G4 / 4, P = w_hh_t.size(0);
   auto opts = xp.options();
   Tensor G = at::empty({Tn, B, G4}, opts);
   Tensor Cn = at::empty({Tn, B, H}, opts);
@@ -108,12 +115,28 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   Tensor SC = ln_c ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
   const bool ln_x = present(ln_ih_w);
   TORCH_CHECK(!ln_x || (ln_r && present(in_bias)), "lstm_forward: ln_ih_w needs ln_hh_w and in_bias");
+  TORCH_CHECK(!ln_r || ln_x || (!present(in_bias) && !in_proj),
+              "lstm_forward: with ln_hh_w, in_bias and w_ih_t need ln_ih_w (the fused input LayerNorm)");
   Tensor SX = ln_x ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
+  // x W_ih^T: straight into the gate buffer (biases added in the row pass), or kept apart when the
+  // gates take LayerNorms of it (then the backward needs it)
+  Tensor XW = none_tensor(xp);
+  if (in_proj) {
+    const Tensor x2d = xp.reshape({Tn * B, xp.size(2)});
+    if (ln_r) {
+      XW = at::empty({Tn, B, G4}, opts);
+      Tensor dst = XW.view({Tn * B, G4});
+      at::mm_out(dst, x2d, *w_ih_t);
+    } else {
+      Tensor dst = G.view({Tn * B, G4});
+      at::mm_out(dst, x2d, *w_ih_t);
+    }
+  }
   Tensor hin = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
   Tensor hn = (proj && present(keep_h)) ? at::empty({B, P}, opts) : Tensor();
 
   LSTMForward<T> k;
-  k.xp = xp.data_ptr<T>();
+  k.xp = in_proj ? (ln_r ? XW.data_ptr<T>() : nullptr) : xp.data_ptr<T>();
   const T* pp = ptr_or_null<T>(peep);
   k.w_ci = pp;
   k.w_cf = pp ? pp + H : nullptr;
@@ -141,7 +164,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   k.P = P;
   k.eps = eps;
 
-  if (!ln_r) G.copy_(xp);
+  if (!ln_r && !in_proj) G.copy_(xp);
   T* const hs_all = Hs.data_ptr<T>();
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
   for (int64_t t = 0; t < Tn; ++t) {
@@ -179,7 +202,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
       }
     });
   }
-  return {G, Cn, TC, C, Hs, HF, R, SR, SC, SX};
+  return {G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW};
 }
 
 template <typename T>
@@ -428,9 +451,15 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& w_hr_t, const OptTensor& peep, const OptTensor& ln_hh_w,
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
-                                 const OptTensor& ln_ih_w, const OptTensor& in_bias, double eps) {
+                                 const OptTensor& ln_ih_w, const OptTensor& in_bias, const OptTensor& w_ih_t,
+                                 double eps) {
   const auto dt = xp.scalar_type();
-  TORCH_CHECK(xp.dim() == 3 && xp.size(2) % 4 == 0, "lstm_forward: xp must be (T, B, 4H), got ", xp.sizes());
+  if (present(w_ih_t)) {
+    TORCH_CHECK(xp.dim() == 3 && w_ih_t->dim() == 2 && w_ih_t->size(0) == xp.size(2) && w_ih_t->size(1) % 4 == 0,
+                "lstm_forward: x must be (T, B, I) and w_ih_t (I, 4H), got ", xp.sizes(), " and ", w_ih_t->sizes());
+  } else {
+    TORCH_CHECK(xp.dim() == 3 && xp.size(2) % 4 == 0, "lstm_forward: xp must be (T, B, 4H), got ", xp.sizes());
+  }
   check_cpu_contiguous(xp, "xp", dt);
   check_cpu_contiguous(w_hh_t, "w_hh_t", dt);
   check_cpu_contiguous(h0, "h0", dt);
@@ -446,11 +475,12 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
   check_opt(keep_c, "keep_c", dt);
   check_opt(ln_ih_w, "ln_ih_w", dt);
   check_opt(in_bias, "in_bias", dt);
+  check_opt(w_ih_t, "w_ih_t", dt);
   std::vector<Tensor> out;
   at::AutoDispatchBelowADInplaceOrView below_autograd;  // raw kernels: the Python Function does autograd
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_forward", [&] {
     out = forward_impl<scalar_t>(xp, w_hh_t, h0, c0, w_hr_t, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h_mask,
-                                 keep_h, keep_c, ln_ih_w, in_bias, eps);
+                                 keep_h, keep_c, ln_ih_w, in_bias, w_ih_t, eps);
   });
   return out;
 }
@@ -481,7 +511,7 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("lstm_forward(Tensor xp, Tensor w_hh_t, Tensor h0, Tensor c0, Tensor? w_hr_t, Tensor? peep, "
         "Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, Tensor? h_mask, Tensor? keep_h, "
-        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, float eps) -> Tensor[]",
+        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, Tensor? w_ih_t, float eps) -> Tensor[]",
         &lstm_forward);
   m.def("lstm_backward(Tensor G, Tensor Cn, Tensor TC, Tensor C, Tensor c0, Tensor w_hh, Tensor? w_hr, "
         "Tensor? peep, Tensor? ln_c_w, Tensor? SC, Tensor? ln_hh_w, Tensor? R, Tensor? SR, Tensor? h_mask, "
