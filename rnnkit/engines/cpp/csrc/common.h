@@ -98,6 +98,23 @@ inline void for_rows(int64_t rows, int64_t row_units, const F& f) {
   });
 }
 
+// LayerNorm backward of one row (Ba et al. 2016), y = u_hat * w + b with u_hat = (u - mean) * rstd:
+// du = dL/du from dy = dL/dLN(u) over one row: a = dy w rstd, du = a - mean(a) - u_hat mean(a u_hat)
+template <typename T>
+RK_INLINE void ln_backward_row(const T* dy, const T* u, const T* w, const T* stats, int64_t n, T* du) {
+  const T mean = stats[0], rstd = stats[1];
+  T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T a = dy[j] * w[j] * rstd;
+    s1 += a;
+    s2 += a * (u[j] - mean) * rstd;
+  }
+  s1 /= T(n);
+  s2 /= T(n);
+  for (int64_t j = 0; j < n; ++j) du[j] = dy[j] * w[j] * rstd - s1 - (u[j] - mean) * rstd * s2;
+}
+
 // MKL's per-thread thread count, C interface (mkl.h maps mkl_set_num_threads_local to it; the
 // lower-case symbol is the Fortran one, taking a pointer). Exported by torch's x86 builds; where it is
 // absent the weak reference is null and the guard does nothing.

@@ -34,22 +34,6 @@ RK_INLINE void ln_forward_row(const T* u, int64_t n, const T* w, const T* add, d
   }
 }
 
-// du = dL/du from dy = dL/dLN(u) over one row: a = dy w rstd, du = a - mean(a) - u_hat mean(a u_hat)
-template <typename T>
-RK_INLINE void ln_backward_row(const T* dy, const T* u, const T* w, const T* stats, int64_t n, T* du) {
-  const T mean = stats[0], rstd = stats[1];
-  T s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-  for (int64_t j = 0; j < n; ++j) {
-    const T a = dy[j] * w[j] * rstd;
-    s1 += a;
-    s2 += a * (u[j] - mean) * rstd;
-  }
-  s1 /= T(n);
-  s2 /= T(n);
-  for (int64_t j = 0; j < n; ++j) du[j] = dy[j] * w[j] * rstd - s1 - (u[j] - mean) * rstd * s2;
-}
-
 // The per-row element-wise steps, as functions of restrict pointers with the options as template
 // flags: no conditional loads in the loops, so gcc vectorises them (-fopt-info-vec).
 

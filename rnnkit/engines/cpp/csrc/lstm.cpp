@@ -262,37 +262,11 @@ struct LSTMBackward {
       if (dcs) d += dcs[j];
       dc[j] = d;
     }
-    if (R) {  // dL/d(W_hh h) through LayerNorm: a = dG * w * rstd, dx = a - mean(a) - rhat mean(a rhat)
-      const T* r = R + tb * G4;
-      T* dr = DR + tb * G4;
-      const T mean = SR[2 * tb], rstd = SR[2 * tb + 1];
-      T s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-      for (int64_t j = 0; j < G4; ++j) {
-        const T a = dg[j] * lnr_w[j] * rstd;
-        dr[j] = a;
-        s1 += a;
-        s2 += a * (r[j] - mean) * rstd;
-      }
-      s1 /= T(G4);
-      s2 /= T(G4);
-      for (int64_t j = 0; j < G4; ++j) dr[j] = dr[j] - s1 - (r[j] - mean) * rstd * s2;
+    if (R) {  // dL/d(W_hh h) through its LayerNorm
+      ln_backward_row(dg, R + tb * G4, lnr_w, SR + 2 * tb, G4, DR + tb * G4);
     }
-    if (lnx_w) {  // dL/d(x W_ih^T) through the fused input LayerNorm, the same way
-      const T* x = X + tb * G4;
-      T* dx = DX + tb * G4;
-      const T mean = SX[2 * tb], rstd = SX[2 * tb + 1];
-      T s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-      for (int64_t j = 0; j < G4; ++j) {
-        const T a = dg[j] * lnx_w[j] * rstd;
-        dx[j] = a;
-        s1 += a;
-        s2 += a * (x[j] - mean) * rstd;
-      }
-      s1 /= T(G4);
-      s2 /= T(G4);
-      for (int64_t j = 0; j < G4; ++j) dx[j] = dx[j] - s1 - (x[j] - mean) * rstd * s2;
+    if (lnx_w) {  // dL/d(x W_ih^T) through the fused input LayerNorm
+      ln_backward_row(dg, X + tb * G4, lnx_w, SX + 2 * tb, G4, DX + tb * G4);
     }
   }
 };
