@@ -311,3 +311,20 @@ def test_fused_input_projection_equals_projection_then_bptt(flags, ln):
     args = tuple(small[1:]) + extra
     assert torch.autograd.gradcheck(lambda x_, *a: LSTMCppFunction.apply(x_, *a[:-3], m_small, *a[-3:]),
                                     (extra[0],) + args[:-4] + extra[1:])
+
+
+@pytest.mark.parametrize("opts", [{}, {"layer_norm": True, "peephole": True}, {"proj_size": 3}])
+def test_inference_under_no_grad_and_inference_mode(opts):
+    torch.manual_seed(0)
+    layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(5, 4, **opts)), num_layers=2, bidirectional=True, engine="cpp")
+    ref = rnnkit.Recurrent(LSTMCell(LSTMConfig(5, 4, **opts)), num_layers=2, bidirectional=True,
+                           engine="reference")
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(6, 3, 5)
+    with torch.no_grad():
+        want = ref.run(x).output
+        got = layer.run(x).output
+    assert not got.requires_grad
+    assert_close(got, want, atol=1e-5, rtol=1e-4)
+    with torch.inference_mode():
+        assert_close(layer.run(x).output, want, atol=1e-5, rtol=1e-4)
