@@ -12,6 +12,7 @@ import rnnkit
 from rnnkit.cells.elman import ElmanCell, ElmanConfig
 from rnnkit.engines.bptt.elman import ElmanFunction
 from rnnkit.engines.cpp.elman import ElmanCppFunction
+from cpp_checks import assert_layer_matches_reference, spy_on_apply
 
 ACTS = ("tanh", "relu", "sigmoid", "identity")
 # option flags: recurrent dropout, zoneout, lengths
@@ -80,25 +81,7 @@ def test_float32_matches_float64_as_closely_as_bptt():
 @pytest.mark.parametrize("act", ["tanh", "relu"])
 @pytest.mark.parametrize("reg", [{}, {"zoneout": 0.3}, {"dropconnect": 0.4}, {"recurrent_dropout": 0.3}])
 def test_recurrent_layer_matches_reference(act, reg):
-    torch.manual_seed(0)
-    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([6, 2, 4])
-    results = {}
-    for engine in ("cpp", "reference"):
-        torch.manual_seed(1)
-        layer = rnnkit.Recurrent(ElmanCell(ElmanConfig(5, 4, activation=act)), num_layers=2, bidirectional=True,
-                                 engine=engine, **reg).double()
-        torch.manual_seed(2)  # the same masks for both engines
-        res = layer.run(x, lengths=lengths)
-        assert res.engine == engine
-        loss = res.output.pow(2).sum() + sum(s.sum() for s in res.state[0])
-        grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
-        results[engine] = (res.output, res.state[0], grads)
-    assert_close(results["cpp"][0], results["reference"][0])
-    for got, want in zip(results["cpp"][1], results["reference"][1]):
-        assert_close(got, want)
-    for got, want in zip(results["cpp"][2], results["reference"][2]):
-        assert_close(got, want)
+    assert_layer_matches_reference(lambda: ElmanCell(ElmanConfig(5, 4, activation=act)), reg)
 
 
 @pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
@@ -121,15 +104,7 @@ def test_drop_in_rnn_with_weights_from_torch(nonlinearity):
 @pytest.fixture
 def cpp_calls(monkeypatch):
     """A spy around ElmanCppFunction.apply: proves the C++ loop ran."""
-    calls = []
-    real = ElmanCppFunction.apply
-
-    def spy(*args):
-        calls.append(args[0].shape)
-        return real(*args)
-
-    monkeypatch.setattr(ElmanCppFunction, "apply", spy)
-    return calls
+    return spy_on_apply(monkeypatch, ElmanCppFunction)
 
 
 def test_forced_cpp_runs_the_cpp_function(cpp_calls):

@@ -13,6 +13,7 @@ from rnnkit.cells.gru import GRUCell, GRUConfig
 from rnnkit.engines.base import EngineError
 from rnnkit.engines.bptt.gru import GRUFunction
 from rnnkit.engines.cpp.gru import GRUCppFunction
+from cpp_checks import assert_layer_matches_reference, spy_on_apply
 
 # option flags: reset_after, bias, layer norm, recurrent dropout, zoneout, lengths
 FLAGS = list(itertools.product([False, True], repeat=6))
@@ -84,25 +85,7 @@ def test_float32_matches_float64_as_closely_as_bptt(reset_after):
                                   {"reset_after": False, "layer_norm": True}])
 @pytest.mark.parametrize("reg", [{}, {"zoneout": 0.3}, {"dropconnect": 0.4}, {"recurrent_dropout": 0.3}])
 def test_recurrent_layer_matches_reference(opts, reg):
-    torch.manual_seed(0)
-    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([6, 2, 4])
-    results = {}
-    for engine in ("cpp", "reference"):
-        torch.manual_seed(1)
-        layer = rnnkit.Recurrent(GRUCell(GRUConfig(5, 4, **opts)), num_layers=2, bidirectional=True,
-                                 engine=engine, **reg).double()
-        torch.manual_seed(2)  # the same masks for both engines
-        res = layer.run(x, lengths=lengths)
-        assert res.engine == engine
-        loss = res.output.pow(2).sum() + sum(s.sum() for s in res.state[0])
-        grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
-        results[engine] = (res.output, res.state[0], grads)
-    assert_close(results["cpp"][0], results["reference"][0])
-    for got, want in zip(results["cpp"][1], results["reference"][1]):
-        assert_close(got, want)
-    for got, want in zip(results["cpp"][2], results["reference"][2]):
-        assert_close(got, want)
+    assert_layer_matches_reference(lambda: GRUCell(GRUConfig(5, 4, **opts)), reg)
 
 
 def test_drop_in_gru_with_weights_from_torch():
@@ -125,15 +108,7 @@ def test_drop_in_gru_with_weights_from_torch():
 @pytest.fixture
 def cpp_calls(monkeypatch):
     """A spy around GRUCppFunction.apply: proves the C++ loop ran."""
-    calls = []
-    real = GRUCppFunction.apply
-
-    def spy(*args):
-        calls.append(args[0].shape)
-        return real(*args)
-
-    monkeypatch.setattr(GRUCppFunction, "apply", spy)
-    return calls
+    return spy_on_apply(monkeypatch, GRUCppFunction)
 
 
 @pytest.mark.parametrize("opts", [{}, {"reset_after": False, "layer_norm": True}])

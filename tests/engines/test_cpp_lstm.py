@@ -15,6 +15,7 @@ from rnnkit.engines.base import EngineError
 from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
 from rnnkit.engines.cpp import build
 from rnnkit.engines.cpp.lstm import LSTMCppFunction
+from cpp_checks import assert_layer_matches_reference, spy_on_apply
 
 # option flags: projection, peepholes, layer norm, recurrent dropout, zoneout, lengths
 FLAGS = list(itertools.product([False, True], repeat=6))
@@ -89,23 +90,7 @@ def test_cpp_float32_matches_float64_as_closely_as_bptt():
                                   {"peephole": True, "layer_norm": True}])
 @pytest.mark.parametrize("reg", [{}, {"zoneout": 0.3}, {"dropconnect": 0.4}, {"recurrent_dropout": 0.3}])
 def test_recurrent_layer_matches_reference(opts, reg):
-    torch.manual_seed(0)
-    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
-    lengths = torch.tensor([6, 2, 4])
-    results = {}
-    for engine in ("cpp", "reference"):
-        torch.manual_seed(1)
-        layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(5, 4, **opts)), num_layers=2, bidirectional=True,
-                                 engine=engine, **reg).double()
-        torch.manual_seed(2)  # the same masks for both engines
-        res = layer.run(x, lengths=lengths)
-        assert res.engine == engine
-        loss = res.output.pow(2).sum() + sum(s.sum() for s in res.state[0])
-        grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
-        results[engine] = (res.output, grads)
-    assert_close(results["cpp"][0], results["reference"][0])
-    for got, want in zip(results["cpp"][1], results["reference"][1]):
-        assert_close(got, want)
+    assert_layer_matches_reference(lambda: LSTMCell(LSTMConfig(5, 4, **opts)), reg)
 
 
 def test_drop_in_lstm_with_weights_from_torch():
@@ -127,15 +112,7 @@ def test_drop_in_lstm_with_weights_from_torch():
 @pytest.fixture
 def cpp_calls(monkeypatch):
     """A spy around LSTMCppFunction.apply: proves the C++ loop ran."""
-    calls = []
-    real = LSTMCppFunction.apply
-
-    def spy(*args):
-        calls.append(args[0].shape)
-        return real(*args)
-
-    monkeypatch.setattr(LSTMCppFunction, "apply", spy)
-    return calls
+    return spy_on_apply(monkeypatch, LSTMCppFunction)
 
 
 @pytest.mark.parametrize("opts,reg", [({"peephole": True}, {}), ({"layer_norm": True}, {}),

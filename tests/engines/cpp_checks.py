@@ -1,0 +1,39 @@
+"""Checks shared by the cpp engine's family tests (test_cpp_lstm/gru/elman.py)."""
+import torch
+from torch.testing import assert_close
+
+import rnnkit
+
+
+def spy_on_apply(monkeypatch, function) -> list:
+    """Record every call of ``function.apply`` (its first argument's shape): proves the C++ loop ran."""
+    calls = []
+    real = function.apply
+
+    def spy(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    monkeypatch.setattr(function, "apply", spy)
+    return calls
+
+
+def assert_layer_matches_reference(make_cell, reg: dict) -> None:
+    """A 2-layer bidirectional rnnkit.Recurrent with lengths and the regulariser ``reg``, in float64:
+    the cpp engine's output, final state and every gradient equal the reference engine's (same
+    weights and masks)."""
+    torch.manual_seed(0)
+    x = torch.randn(6, 3, 5, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 2, 4])
+    results = {}
+    for engine in ("cpp", "reference"):
+        torch.manual_seed(1)
+        layer = rnnkit.Recurrent(make_cell(), num_layers=2, bidirectional=True, engine=engine, **reg).double()
+        torch.manual_seed(2)  # the same masks for both engines
+        res = layer.run(x, lengths=lengths)
+        assert res.engine == engine
+        loss = res.output.pow(2).sum() + sum(s.sum() for s in res.state[0])
+        grads = torch.autograd.grad(loss, [x] + list(layer.parameters()))
+        results[engine] = [res.output, res.state[0], *grads]
+    for got, want in zip(results["cpp"], results["reference"]):
+        assert_close(got, want)
