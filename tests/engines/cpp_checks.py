@@ -1,4 +1,6 @@
 """Checks shared by the cpp engine's family tests (test_cpp_lstm/gru/elman.py)."""
+import contextlib
+
 import torch
 from torch.testing import assert_close
 
@@ -37,3 +39,28 @@ def assert_layer_matches_reference(make_cell, reg: dict) -> None:
         results[engine] = [res.output, res.state[0], *grads]
     for got, want in zip(results["cpp"], results["reference"]):
         assert_close(got, want)
+
+
+@contextlib.contextmanager
+def two_threads():
+    """Run the body with two intra-op threads (the row passes split across them), then restore."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def assert_drop_in_inference_matches_torch(torch_cls, rnnkit_cls) -> None:
+    """rnnkit's drop-in layer on the cpp engine, with torch's weights, under no_grad: torch's outputs."""
+    torch.manual_seed(0)
+    ref = torch_cls(5, 7, num_layers=2)
+    ours = rnnkit_cls(5, 7, num_layers=2, engine="cpp")
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(4, 3, 5)
+    with torch.no_grad():
+        (y, h), (y_ref, h_ref) = ours(x), ref(x)
+    assert not y.requires_grad
+    assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
+    assert_close(h, h_ref, atol=1e-5, rtol=1e-4)

@@ -12,7 +12,8 @@ import rnnkit
 from rnnkit.cells.elman import ElmanCell, ElmanConfig
 from rnnkit.engines.bptt.elman import ElmanFunction
 from rnnkit.engines.cpp.elman import ElmanCppFunction
-from cpp_checks import assert_layer_matches_reference, spy_on_apply
+from cpp_checks import (assert_drop_in_inference_matches_torch, assert_layer_matches_reference, spy_on_apply,
+                        two_threads)
 
 ACTS = ("tanh", "relu", "sigmoid", "identity")
 # option flags: recurrent dropout, zoneout, lengths
@@ -131,24 +132,11 @@ def test_auto_picks_cpp_on_cpu(act, cpp_calls):
 
 def test_rows_split_across_threads_give_the_same_results():
     """B=64, H=256: the per-row passes run in several chunks (at::parallel_for) with two threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with two_threads():
         leaves, masks = _case(True, True, True, T=3, B=64, H=256)
         for got, want in zip(_run(ElmanCppFunction, leaves, masks, "tanh"), _run(ElmanFunction, leaves, masks, "tanh")):
             assert_close(got, want)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_inference_under_no_grad_matches_torch():
-    torch.manual_seed(0)
-    ref = torch.nn.RNN(5, 7, num_layers=2)
-    ours = rnnkit.RNN(5, 7, num_layers=2, engine="cpp")
-    ours.load_state_dict(ref.state_dict())
-    x = torch.randn(4, 3, 5)
-    with torch.no_grad():
-        (y, h), (y_ref, h_ref) = ours(x), ref(x)
-    assert not y.requires_grad
-    assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
-    assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
+    assert_drop_in_inference_matches_torch(torch.nn.RNN, rnnkit.RNN)

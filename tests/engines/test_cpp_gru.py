@@ -13,7 +13,8 @@ from rnnkit.cells.gru import GRUCell, GRUConfig
 from rnnkit.engines.base import EngineError
 from rnnkit.engines.bptt.gru import GRUFunction
 from rnnkit.engines.cpp.gru import GRUCppFunction
-from cpp_checks import assert_layer_matches_reference, spy_on_apply
+from cpp_checks import (assert_drop_in_inference_matches_torch, assert_layer_matches_reference, spy_on_apply,
+                        two_threads)
 
 # option flags: reset_after, bias, layer norm, recurrent dropout, zoneout, lengths
 FLAGS = list(itertools.product([False, True], repeat=6))
@@ -137,24 +138,11 @@ def test_auto_picks_cpp_on_cpu(cell, cpp_calls):
 @pytest.mark.parametrize("reset_after", [True, False])
 def test_rows_split_across_threads_give_the_same_results(reset_after):
     """B=64, H=64: the per-row passes run in several chunks (at::parallel_for) with two threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with two_threads():
         leaves, masks = _case(reset_after, True, True, True, True, True, T=3, B=64, H=64)
         for got, want in zip(_run(GRUCppFunction, leaves, masks), _run(GRUFunction, leaves, masks)):
             assert_close(got, want)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def test_inference_under_no_grad_matches_torch():
-    torch.manual_seed(0)
-    ref = torch.nn.GRU(5, 7, num_layers=2)
-    ours = rnnkit.GRU(5, 7, num_layers=2, engine="cpp")
-    ours.load_state_dict(ref.state_dict())
-    x = torch.randn(4, 3, 5)
-    with torch.no_grad():
-        (y, h), (y_ref, h_ref) = ours(x), ref(x)
-    assert not y.requires_grad
-    assert_close(y, y_ref, atol=1e-5, rtol=1e-4)
-    assert_close(h, h_ref, atol=1e-5, rtol=1e-4)
+    assert_drop_in_inference_matches_torch(torch.nn.GRU, rnnkit.GRU)

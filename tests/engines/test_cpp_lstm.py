@@ -15,7 +15,7 @@ from rnnkit.engines.base import EngineError
 from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
 from rnnkit.engines.cpp import build
 from rnnkit.engines.cpp.lstm import LSTMCppFunction
-from cpp_checks import assert_layer_matches_reference, spy_on_apply
+from cpp_checks import assert_layer_matches_reference, spy_on_apply, two_threads
 
 # option flags: projection, peepholes, layer norm, recurrent dropout, zoneout, lengths
 FLAGS = list(itertools.product([False, True], repeat=6))
@@ -248,14 +248,10 @@ def test_a_failed_build_names_the_compilers_error(monkeypatch, tmp_path):
 def test_row_blocks_across_threads_give_the_same_results(flags):
     """B=8, H=256 (8 x 4H = 8192 units per step): each step runs as one block of rows per thread, the
     recurrent matmul of a block included; the results must not change."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
+    with two_threads():
         inputs, masks = _case(*flags, T=3, B=8, H=256)
         for got, want in zip(_run(LSTMCppFunction, inputs, masks), _run(LSTMBPTTFunction, inputs, masks)):
             assert_close(got, want)
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("ln", [False, True])
