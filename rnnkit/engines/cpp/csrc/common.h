@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 namespace rnnkit {
@@ -72,6 +73,16 @@ RK_INLINE float tanh_<float>(float x) { return 2.0f / (1.0f + exp_f32(-2.0f * x)
 template <typename T>
 RK_INLINE T lerp(T start, T end, T w) {
   return w < T(0.5) ? start + w * (end - start) : end - (end - start) * (T(1) - w);
+}
+
+// f(a, b, c) with each flag as a std::bool_constant, so a loop's optional terms become `if constexpr`
+// and each combination vectorises (a run-time test inside a loop keeps gcc from vectorising it)
+template <typename F>
+RK_INLINE void with_flags(bool a, bool b, bool c, const F& f) {
+  auto pick = [](bool v, const auto& g) {
+    if (v) g(std::true_type{}); else g(std::false_type{});
+  };
+  pick(a, [&](auto A) { pick(b, [&](auto B) { pick(c, [&](auto C) { f(A, B, C); }); }); });
 }
 
 // (mean, 1 / sqrt(var + eps)) of one row, biased variance as LayerNorm; two passes, vectorised

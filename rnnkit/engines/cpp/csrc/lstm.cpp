@@ -211,6 +211,26 @@ struct LSTMBackward {
   T *dG, *DR, *DYc, *DX;
   int64_t B, H;
 
+  // dL/dc_new (in dgg on entry) -> the gradients of the i, f, g pre-activations, and dc (dL/dc_t on
+  // entry) -> dL/dc_{t-1}, with the optional peephole, zoneout-keep and dL/dc_{t-1}-from-outside terms
+  // chosen at compile time: with run-time tests inside, gcc leaves the loop scalar
+  template <bool kPeep, bool kKeep, bool kCarry>
+  RK_INLINE void gate_grads(const T* __restrict ai, const T* __restrict af, const T* __restrict ag,
+                            const T* __restrict cp, const T* __restrict kc, const T* __restrict dcs,
+                            T* __restrict dgi, T* __restrict dgf, T* __restrict dgg, T* __restrict dc) const {
+    for (int64_t j = 0; j < H; ++j) {
+      const T dcn = dgg[j];
+      dgi[j] = dcn * ag[j] * ai[j] * (T(1) - ai[j]);
+      dgf[j] = dcn * cp[j] * af[j] * (T(1) - af[j]);
+      dgg[j] = dcn * ai[j] * (T(1) - ag[j] * ag[j]);
+      T d = dcn * af[j];
+      if constexpr (kPeep) d += dgi[j] * w_ci[j] + dgf[j] * w_cf[j];
+      if constexpr (kKeep) d += dc[j] * kc[j];
+      if constexpr (kCarry) d += dcs[j];
+      dc[j] = d;
+    }
+  }
+
   // row b of step t: dhf = dL/d(o * tanh(.)), dc = dL/dc state at t, replaced by dL/dc_{t-1}
   void row(int64_t t, int64_t b, const T* dhf, T* dc) const {
     const int64_t G4 = 4 * H, tb = t * B + b;
@@ -251,17 +271,9 @@ struct LSTMBackward {
       for (int64_t j = 0; j < H; ++j) dgg[j] += dgo[j] * w_co[j];
     }
     const T* dcs = (dCs && t > 0) ? dCs + (tb - B) * H : nullptr;
-    for (int64_t j = 0; j < H; ++j) {
-      const T dcn = dgg[j];
-      dgi[j] = dcn * ag[j] * ai[j] * (T(1) - ai[j]);
-      dgf[j] = dcn * cp[j] * af[j] * (T(1) - af[j]);
-      dgg[j] = dcn * ai[j] * (T(1) - ag[j] * ag[j]);
-      T d = dcn * af[j];
-      if (w_ci) d += dgi[j] * w_ci[j] + dgf[j] * w_cf[j];
-      if (kc) d += dc[j] * kc[j];
-      if (dcs) d += dcs[j];
-      dc[j] = d;
-    }
+    with_flags(w_ci != nullptr, kc != nullptr, dcs != nullptr, [&](auto peep, auto keep, auto carry) {
+      gate_grads<peep(), keep(), carry()>(ai, af, ag, cp, kc, dcs, dgi, dgf, dgg, dc);
+    });
     if (R) {  // dL/d(W_hh h) through its LayerNorm
       ln_backward_row(dg, R + tb * G4, lnr_w, SR + 2 * tb, G4, DR + tb * G4);
     }
