@@ -12,6 +12,7 @@ engine sees the same masks (reference and bptt agree exactly under the same seed
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -37,7 +38,7 @@ class Regularization:
 
 def bernoulli_keep(shape, p: float, device, dtype) -> Tensor:
     """Dropout mask with keep probability 1-p, scaled by 1/(1-p)."""
-    return torch.empty(shape, device=device, dtype=dtype).bernoulli_(1.0 - p).div_(1.0 - p)
+    return bernoulli_mask(shape, 1.0 - p, device, dtype).div_(1.0 - p)
 
 
 def sample_direction_masks(cell, reg: Regularization, batch: int, steps: int, training: bool,
@@ -55,9 +56,29 @@ def sample_direction_masks(cell, reg: Regularization, batch: int, steps: int, tr
     return masks
 
 
+def bernoulli_mask(shape, p: float, device, dtype) -> Tensor:
+    """A 0/1 mask of `shape`, 1 with probability p.
+
+    On the CPU, where ``bernoulli_`` draws one 32-bit number per element (about 2.5 ms for a
+    (100, 32, 128) zoneout mask, a tenth of an LSTM training step at that shape, and 2 ms for the
+    DropConnect mask of a (1024, 256) W_hh, more than a step at B = 1), each element is one
+    16-bit lane of a 64-bit draw compared with p * 2^16, about 3.5x faster; p is then rounded to a
+    multiple of 2^-16 (at most 7.6e-6 off). Elsewhere ``bernoulli_``.
+    """
+    if torch.device(device).type != "cpu":
+        return torch.empty(shape, device=device, dtype=dtype).bernoulli_(p)
+    k = round(p * 65536)  # P(lane < k - 2^15) = k / 2^16 for a uniform int16 lane
+    if k <= 0 or k >= 65536:
+        return torch.full(shape, 0.0 if k <= 0 else 1.0, device=device, dtype=dtype)
+    n = math.prod(shape)
+    words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), device=device, dtype=torch.int64)
+    lanes = words.view(torch.int16)[:n]  # four uniform 16-bit lanes per word
+    return (lanes < k - 32768).view(shape).to(dtype)
+
+
 def _zoneout_masks(sizes, p: float, batch: int, steps: int, training: bool, device, dtype) -> Tuple[Tensor, ...]:
     if training:
-        return tuple(torch.empty(steps, batch, s, device=device, dtype=dtype).bernoulli_(p) for s in sizes)
+        return tuple(bernoulli_mask((steps, batch, s), p, device, dtype) for s in sizes)
     return tuple(torch.full((steps, 1, 1), p, device=device, dtype=dtype) for _ in sizes)
 
 
