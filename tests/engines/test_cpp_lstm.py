@@ -2,6 +2,7 @@
 every gradient, over all option combinations), gradcheck of its backward, parity with the reference
 engine through rnnkit.Recurrent and rnnkit.LSTM, dispatch proven by a spy, and its refusals."""
 import itertools
+import platform
 import warnings
 
 import pytest
@@ -12,9 +13,9 @@ import rnnkit
 from rnnkit.cells.lstm import LSTMCell, LSTMConfig
 from rnnkit.engines import cpp as cpp_engine
 from rnnkit.engines.base import EngineError
-from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks
+from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks, _recurrent_weight_grad
 from rnnkit.engines.cpp import build
-from rnnkit.engines.cpp.lstm import LSTMCppFunction
+from rnnkit.engines.cpp.lstm import LSTMCppFunction, _joint_weight_grads
 from cpp_checks import assert_layer_matches_reference, spy_on_apply, two_threads
 
 # option flags: projection, peepholes, layer norm, recurrent dropout, zoneout, lengths
@@ -301,3 +302,22 @@ def test_inference_under_no_grad_and_inference_mode(opts):
     assert_close(got, want, atol=1e-5, rtol=1e-4)
     with torch.inference_mode():
         assert_close(layer.run(x).output, want, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.skipif(not (torch.backends.mkl.is_available() and platform.machine() in ("x86_64", "AMD64")),
+                    reason="MKL's packed sgemm comes with torch's x86 builds")
+def test_float_steps_use_mkls_packed_sgemm():
+    build.kernels()
+    assert torch.ops.rnnkit_cpu.step_gemm_packed()
+
+
+@pytest.mark.parametrize("masked", [False, True])
+def test_joint_weight_gradients_equal_the_two_products(masked):
+    gen = torch.Generator().manual_seed(4)
+    T, B, I, P, G4 = 4, 3, 5, 2, 8
+    dG, x = torch.randn(T, B, G4, generator=gen), torch.randn(T, B, I, generator=gen)
+    h0, Hs = torch.randn(B, P, generator=gen), torch.randn(T, B, P, generator=gen)
+    h_mask = (torch.rand(B, P, generator=gen) > 0.5).float() * 2 if masked else None
+    d_ih, d_hh = _joint_weight_grads(dG, x, h0, Hs, h_mask)
+    assert_close(d_ih, torch.mm(dG.reshape(T * B, G4).t(), x.reshape(T * B, I)))
+    assert_close(d_hh, _recurrent_weight_grad(dG, h0, Hs, h_mask))

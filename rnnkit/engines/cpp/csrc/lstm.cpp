@@ -167,6 +167,8 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   if (!ln_r && !in_proj) G.copy_(xp);
   T* const hs_all = Hs.data_ptr<T>();
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
+  const StepMatrix<T> whh(w_hh_t);
+  const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr_t) : std::nullopt;
   for (int64_t t = 0; t < Tn; ++t) {
     const Tensor h_prev = t == 0 ? h0 : Hs[t - 1];  // (B, P)
     const Tensor c_prev = t == 0 ? c0 : C[t - 1];   // (B, H)
@@ -185,16 +187,12 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
         h_in = at::mul_out(dst, h_in, h_mask->narrow(0, b0, n));
       }
       if (ln_r) {
-        Tensor dst = r_t.narrow(0, b0, n);
-        at::mm_out(dst, h_in, w_hh_t);
+        whh.mul(h_in, r_t.narrow(0, b0, n), false);
       } else {
-        g_t.narrow(0, b0, n).addmm_(h_in, w_hh_t);  // G holds xp (copied once, before the loop)
+        whh.mul(h_in, g_t.narrow(0, b0, n), true);  // G holds xp (copied once, before the loop)
       }
       for (int64_t b = b0; b < b1; ++b) k.row(t, b, cp + b * H);
-      if (proj) {
-        Tensor dst = (kh ? hn : hs_t).narrow(0, b0, n);
-        at::mm_out(dst, hf_t.narrow(0, b0, n), *w_hr_t);
-      }
+      if (proj) whr->mul(hf_t.narrow(0, b0, n), (kh ? hn : hs_t).narrow(0, b0, n), false);
       if (kh) {  // the h state: lerp(h_new, h_{t-1}, keep_h), h_new in hn (projection) or already in Hs[t]
         T* h = hs_all + t * B * P;
         const T* hnew = proj ? hn.data_ptr<T>() : h;
@@ -335,6 +333,8 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   const T* hm = ptr_or_null<T>(h_mask);
 
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
+  const StepMatrix<T> whh(w_hh);
+  const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr) : std::nullopt;
   for (int64_t t = Tn - 1; t >= 0; --t) {
     T* dhp = dh.data_ptr<T>();
     T* dcp = dc.data_ptr<T>();
@@ -350,10 +350,7 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
       if (proj || kh) {
         T* o = proj ? dhn_t.data_ptr<T>() : dhf_buf.data_ptr<T>();
         for (int64_t j = b0 * P; j < b1 * P; ++j) o[j] = kh ? dhp[j] * (T(1) - kh[j]) : dhp[j];
-        if (proj) {
-          Tensor dst = dhf_buf.narrow(0, b0, n);
-          at::mm_out(dst, dhn_t.narrow(0, b0, n), *w_hr);
-        }
+        if (proj) whr->mul(dhn_t.narrow(0, b0, n), dhf_buf.narrow(0, b0, n), false);
         dhf = dhf_buf.data_ptr<T>();
       }
       for (int64_t b = b0; b < b1; ++b) k.row(t, b, dhf + b * H, dcp + b * H);
@@ -366,17 +363,13 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
           dn[j] = v;
         }
       }
-      Tensor dn_blk = dh_next.narrow(0, b0, n);
       const Tensor dgw_blk = dgw.narrow(0, b0, n);
       if (hm) {
-        Tensor tmp_blk = tmp.narrow(0, b0, n);
-        at::mm_out(tmp_blk, dgw_blk, w_hh);
+        whh.mul(dgw_blk, tmp.narrow(0, b0, n), false);
         const T* tp = tmp.data_ptr<T>();
         for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] = (has_base ? dn[j] : T(0)) + tp[j] * hm[j];
-      } else if (has_base) {
-        dn_blk.addmm_(dgw_blk, w_hh);
       } else {
-        at::mm_out(dn_blk, dgw_blk, w_hh);
+        whh.mul(dgw_blk, dh_next.narrow(0, b0, n), has_base);
       }
     });
     std::swap(dh, dh_next);
