@@ -55,6 +55,9 @@ def train_lm_command(cfg, args: argparse.Namespace) -> int:
         cfg = _resume_config(C.LMRunConfig, args)
     elif (out / "checkpoints").exists():
         raise C.ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+    if cfg.model.model == "markov" and not args.resume:
+        from rnnkit.tasks.lm_markov import check_markov_settings
+        check_markov_settings(cfg, given_settings(args))  # also a setting given at its default value
     run = train_lm(cfg, out, resume=args.resume)
     if cfg.model.model == "markov":
         from rnnkit.tasks.lm_markov import report
@@ -250,6 +253,17 @@ def config_from_args(run_cls: type, args: argparse.Namespace, base: dict | None 
             section, name = key.split(".", 1)
             flags.setdefault(section, {})[name] = value
     return C.from_dict(run_cls, C.merge(data, flags))
+
+
+def given_settings(args: argparse.Namespace) -> set[tuple[str, str]]:
+    """(section, field) of every setting the user wrote: flags on the command line (unset flags stay out
+    of the namespace) and keys of the --config file. A shipped --preset is not counted: its values are
+    the preset's, not the user's."""
+    given = {tuple(key.split(".", 1)) for key in vars(args) if "." in key}
+    if getattr(args, "config", None):
+        data = C.load_yaml(args.config)
+        given |= {(section, name) for section, fields in data.items() if isinstance(fields, dict) for name in fields}
+    return given
 
 
 def preset_names() -> list[str]:

@@ -23,6 +23,7 @@ import json
 import math
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,26 +128,31 @@ MARKOV_MODEL_FIELDS = ("model", "order", "discount")  # the model section's fiel
 DISPLAY_TRAIN_FIELDS = ("progress", "tensorboard")     # how a run is shown, harmless for any model
 
 
-def rnn_only_settings(cfg: LMRunConfig) -> list[str]:
-    """``--flag (section.field=value)`` for each RNN-only setting of ``cfg`` that differs from its default.
+def rnn_only_settings(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = ()) -> list[str]:
+    """``--flag (section.field=value)`` for each RNN-only setting of ``cfg`` that differs from its default
+    or that was given (``given``: (section, field) pairs the user set, e.g. on the command line).
 
     The n-gram model reads the data section, ``order`` and ``discount``; the network's settings (cell,
     sizes, dropout, ...) and the training loop's (epochs, lr, batch size, device, ...) do not apply to it.
-    A setting left at its default cannot be told apart from one not given, and is not reported.
+    Without ``given`` (the Python API), a setting left at its default cannot be told apart from one not
+    given, and is not reported; the CLI passes the flags and config keys it saw, so ``--hidden 256``
+    is an error even where 256 is the default.
     """
+    given = set(given)
     found = []
     for section, keep in (("model", MARKOV_MODEL_FIELDS), ("train", DISPLAY_TRAIN_FIELDS)):
         value, default = getattr(cfg, section), type(getattr(cfg, section))()
         for f in dataclasses.fields(value):
-            if f.name not in keep and getattr(value, f.name) != getattr(default, f.name):
+            changed = getattr(value, f.name) != getattr(default, f.name)
+            if f.name not in keep and (changed or (section, f.name) in given):
                 flag = "--" + (f.metadata.get("cli") or f.name.replace("_", "-"))
                 found.append(f"{flag} ({section}.{f.name}={getattr(value, f.name)!r})")
     return found
 
 
-def check_markov_settings(cfg: LMRunConfig) -> None:
+def check_markov_settings(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = ()) -> None:
     """A clear error for RNN-only settings given to ``--model markov``, instead of ignoring them."""
-    found = rnn_only_settings(cfg)
+    found = rnn_only_settings(cfg, given)
     if found:
         verb = "does" if len(found) == 1 else "do"
         raise ConfigError(f"{', '.join(found)} {verb} not apply to --model markov (an n-gram model has no cell, "

@@ -125,5 +125,15 @@ def test_rnn_only_flags_are_an_error_for_markov(files, tmp_path, capsys):
         assert flag in err
     assert "--order" not in err.split("do not apply")[0]   # the Markov model's own flags are not named
     assert not (run / "checkpoints").exists()
+    # a flag given at its default value is still a flag that does not apply
+    default_hidden = str(C.LMModelConfig().hidden)
+    assert _train(train, run, "--hidden", default_hidden) == 2
+    assert f"--hidden (model.hidden={default_hidden})" in capsys.readouterr().err
+    # and so is an RNN-only key of a --config file, at any value
+    yaml_file = tmp_path / "m.yaml"
+    yaml_file.write_text(f"model:\n  hidden: {default_hidden}\n")
+    assert _train(train, run, "--config", str(yaml_file)) == 2
+    assert f"--hidden (model.hidden={default_hidden})" in capsys.readouterr().err
+    assert not (run / "checkpoints").exists()
     # its own flags, the data options and display flags are fine; defaults are never reported
     assert _train(train, run, "--discount", "0.5", "--progress", "none") == 0
