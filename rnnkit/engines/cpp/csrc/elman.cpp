@@ -6,7 +6,8 @@
 //
 // It computes what rnnkit/engines/bptt/elman.py computes, with the same buffers: per step one BLAS
 // call and one fused pass per batch row (activation, mix, and the next step's masked input), and
-// backward one fused pass plus one BLAS call. dW_hh is left to the Python side (one matmul).
+// backward one fused pass plus one BLAS call; the step's BLAS call goes through StepMatrix (W_hh
+// packed once per call in float with MKL). dW_hh is left to the Python side (one matmul).
 #include "common.h"
 
 namespace rnnkit {
@@ -45,9 +46,10 @@ void forward_loop(const Tensor& xp, const Tensor& w_t, const OptTensor& h_mask, 
   if (m) {  // the first step's masked state; later ones are written by the step before
     for (int64_t i = 0; i < BH; ++i) hin_all[i] = s[i] * m[i];
   }
+  const StepMatrix<T> whh(w_t);  // W_hh^T (H, H)
   for (int64_t t = 0; t < Tn; ++t) {
     Tensor y_t = kp ? Y[t] : S[t + 1];
-    at::mm_out(y_t, m ? HIN[t] : S[t], w_t);  // (B, H) h_in W^T
+    whh.mul(m ? HIN[t] : S[t], y_t, false);  // (B, H) h_in W^T
     const T* xt = x + t * BH;
     const T* hp = s + t * BH;
     T* hn = s + (t + 1) * BH;
@@ -84,6 +86,7 @@ void backward_loop(const Tensor& w, const Tensor& Y, const OptTensor& h_mask, co
   const T* gf = grad_final.data_ptr<T>();
   const T* gl = gs + (Tn - 1) * BH;
   for (int64_t i = 0; i < BH; ++i) bp[i] = gf[i] + gl[i];
+  const StepMatrix<T> whh(w);  // W_hh (H, H)
   bool have_mm = false;
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const T* yt = y_all + t * BH;
@@ -103,10 +106,10 @@ void backward_loop(const Tensor& w, const Tensor& Y, const OptTensor& h_mask, co
       }
     });
     if (m) {
-      at::mm_out(mmbuf, dA[t], w);
+      whh.mul(dA[t], mmbuf, false);
       have_mm = true;
     } else {
-      base.addmm_(dA[t], w);
+      whh.mul(dA[t], base, true);
     }
   }
   if (have_mm) {

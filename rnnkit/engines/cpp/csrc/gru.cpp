@@ -10,11 +10,12 @@
 //   both:  new = lerp(n, h_{t-1}, z) = (1 - z) n + z h_{t-1}      h_t = lerp(new, h_{t-1}, K_t)
 //
 // It computes what rnnkit/engines/bptt/gru.py computes, with the same saved quantities and the same
-// backward equations (documented there): per step one BLAS call per recurrent product and one fused pass
-// per batch row for everything element-wise (the LayerNorm included). The masked input of the next step
-// is written by the step before, and in the backward pass the masked product W^T dL/dgh * h_mask is
-// added where the next step reads dL/dh, not in a pass of its own. Parameter gradients that are sums
-// over all steps are left to the Python side (one matmul or reduction each).
+// backward equations (documented there): per step one BLAS call per recurrent product (through StepMatrix,
+// the weight packed once per call in float with MKL) and one fused pass per batch row for everything
+// element-wise (the LayerNorm included). The masked input of the next step is written by the step before,
+// and in the backward pass the masked product W^T dL/dgh * h_mask is added where the next step reads
+// dL/dh, not in a pass of its own. Parameter gradients that are sums over all steps are left to the
+// Python side (one matmul or reduction each).
 #include "common.h"
 
 namespace rnnkit {
@@ -147,10 +148,11 @@ void forward_after(const Tensor& xp, const Tensor& w_t, const OptTensor& bias, c
   // (B, 3H) the step's recurrent product: reused every step (in cache); the gates go to (T, B, H) buffers
   Tensor scratch = at::empty({B, G}, xp.options());
   T* sc_all = scratch.data_ptr<T>();
+  const StepMatrix<T> whh(w_t);  // W_hh^T (H, 3H)
   L.first_input();
   for (int64_t t = 0; t < L.Tn; ++t) {
     Tensor dst = lw ? U[t] : scratch;
-    at::mm_out(dst, L.input(S, HIN, t), w_t);  // (B, 3H) h_in W^T
+    whh.mul(L.input(S, HIN, t), dst, false);  // (B, 3H) h_in W^T
     const T* hp_all = L.S + t * BH;
     T* hn_all = L.S + (t + 1) * BH;
     for_rows(B, G, [&](int64_t b) {
@@ -193,6 +195,7 @@ void backward_after(const Tensor& w, const Tensor& R, const Tensor& Z, const Ten
   T* bp = base.data_ptr<T>();
   const T* gf = grad_final.data_ptr<T>();
   for (int64_t i = 0; i < BH; ++i) bp[i] = gf[i] + gs[(Tn - 1) * BH + i];
+  const StepMatrix<T> whh(w);  // W_hh (3H, H)
   bool pending = false;  // mmbuf * h_mask still to be added to base
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const bool add_mm = pending;
@@ -217,10 +220,10 @@ void backward_after(const Tensor& w, const Tensor& R, const Tensor& Z, const Ten
     });
     const Tensor src = lw ? dU[t] : scratch;  // (B, 3H) dL/d(h_in W^T)
     if (m) {
-      at::mm_out(mmbuf, src, w);
+      whh.mul(src, mmbuf, false);
       pending = true;
     } else {
-      base.addmm_(src, w);
+      whh.mul(src, base, true);
     }
   }
   if (pending)
@@ -246,12 +249,14 @@ void forward_before(const Tensor& xp, const Tensor& w_rz_t, const Tensor& w_n_t,
   T* un_all = lw ? Un.data_ptr<T>() : nullptr;
   T* strz_all = lw ? STrz.data_ptr<T>() : nullptr;
   T* stn_all = lw ? STn.data_ptr<T>() : nullptr;
+  const StepMatrix<T> wrz(w_rz_t);  // W_rz^T (H, 2H)
+  const StepMatrix<T> wn(w_n_t);    // W_n^T (H, H)
   L.first_input();
   for (int64_t t = 0; t < L.Tn; ++t) {
     const Tensor hin_t = L.input(S, HIN, t);
     const T* hin = hin_t.data_ptr<T>();
     Tensor dst = lw ? Urz[t] : RZ[t];
-    at::mm_out(dst, hin_t, w_rz_t);  // (B, 2H)
+    wrz.mul(hin_t, dst, false);  // (B, 2H)
     for_rows(B, 2 * H, [&](int64_t b) {
       const int64_t tb = t * B + b;
       T* rz = rz_all + tb * 2 * H;
@@ -267,7 +272,7 @@ void forward_before(const Tensor& xp, const Tensor& w_rz_t, const Tensor& w_n_t,
       for (int64_t j = 0; j < H; ++j) rh[j] = rz[j] * hi[j];
     });
     Tensor dst_n = lw ? Un[t] : N[t];
-    at::mm_out(dst_n, RH[t], w_n_t);  // (B, H)
+    wn.mul(RH[t], dst_n, false);  // (B, H)
     const T* hp_all = L.S + t * BH;
     T* hn_all = L.S + (t + 1) * BH;
     for_rows(B, H, [&](int64_t b) {
@@ -318,6 +323,8 @@ void backward_before(const Tensor& w_rz, const Tensor& w_n, const Tensor& RZ, co
   const T* gf = grad_final.data_ptr<T>();
   for (int64_t i = 0; i < BH; ++i) bp[i] = gf[i] + gs[(Tn - 1) * BH + i];
   const Tensor dG3 = dG.view({Tn, B, G});
+  const StepMatrix<T> wrz(w_rz);  // W_rz (2H, H)
+  const StepMatrix<T> wn(w_n);    // W_n (H, H)
   bool pending = false;
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const bool add_mm = pending;
@@ -337,8 +344,9 @@ void backward_before(const Tensor& w_rz, const Tensor& w_n, const Tensor& RZ, co
       if (gprev) add_to(bo, gprev + o, H);
       if (lw) ln_backward_row(dg + 2 * H, un_all + tb * H, lnw, stn_all + 2 * tb, H, dun_all + tb * H);
     });
-    const Tensor src_n = lw ? dUn[t] : dG3[t].narrow(1, 2 * H, H);  // (B, H)
-    at::mm_out(drh, src_n, w_n);
+    // (B, H); without LN a column block of dG (row stride 3H, unit column stride, as StepMatrix takes)
+    const Tensor src_n = lw ? dUn[t] : dG3[t].narrow(1, 2 * H, H);
+    wn.mul(src_n, drh, false);  // (B, H) dL/d(r * h_in)
     const T* hin_all = m ? L.HIN + t * BH : hp_all;
     for_rows(B, 2 * H, [&](int64_t b) {  // dL/da_r and the path through r * h_in
       const int64_t tb = t * B + b, o = b * H;
@@ -355,10 +363,10 @@ void backward_before(const Tensor& w_rz, const Tensor& w_n, const Tensor& RZ, co
     });
     const Tensor src_rz = lw ? dUrz[t] : dG3[t].narrow(1, 0, 2 * H);  // (B, 2H)
     if (m) {
-      at::mm_out(mmbuf, src_rz, w_rz);
+      wrz.mul(src_rz, mmbuf, false);
       pending = true;
     } else {
-      base.addmm_(src_rz, w_rz);
+      wrz.mul(src_rz, base, true);
     }
   }
   if (pending)
