@@ -137,57 +137,79 @@ def _perturb(layer, gen):
             p.add_(0.3 * torch.randn(p.shape, dtype=p.dtype, generator=gen))
 
 
-def _run(make_layer, engine, dtype, T, B, layout, training=True, hx=True, all_states=True):
+def _run(make_layer, engine, dtype, T, B, layout, training=True, hx=True, all_states=True, compute=None):
+    """Outputs, final state, per-step states and gradients of one engine. Every value is drawn in
+    ``dtype``; ``compute`` (default ``dtype``) is the dtype the layer runs in, so the float32 case can
+    be run again in float64 as its truth."""
+    compute = compute or dtype
     num_layers, bidir, batch_first, lengths = layout
     torch.manual_seed(0)
     layer = make_layer(engine).to(dtype).train(training)
     _perturb(layer, torch.Generator().manual_seed(1))
+    layer = layer.to(compute)
     gen = torch.Generator().manual_seed(2)
+
+    def draw(*shape):
+        return torch.randn(*shape, dtype=dtype, generator=gen).to(compute)
+
     cell = layer.cells[0]
     I, (P, H) = cell.input_size, cell.state_sizes
-    x = torch.randn(*((B, T) if batch_first else (T, B)), I, dtype=dtype, generator=gen).requires_grad_()
+    x = draw(*((B, T) if batch_first else (T, B)), I).requires_grad_()
     L = num_layers * (2 if bidir else 1)
-    state = (torch.randn(L, B, P, dtype=dtype, generator=gen).requires_grad_(),
-             torch.randn(L, B, H, dtype=dtype, generator=gen).requires_grad_()) if hx else None
+    state = (draw(L, B, P).requires_grad_(), draw(L, B, H).requires_grad_()) if hx else None
     torch.manual_seed(3)  # the same dropout / zoneout masks for both engines
     res = layer.run(x, state, lengths=None if lengths is None else torch.tensor(lengths), all_states=all_states)
     assert res.engine == engine
-    loss = (res.output * torch.randn(res.output.shape, dtype=dtype, generator=gen)).sum()
-    loss = loss + (res.state[0] * torch.randn(res.state[0].shape, dtype=dtype, generator=gen)).sum()
+    loss = (res.output * draw(*res.output.shape)).sum()
+    loss = loss + (res.state[0] * draw(*res.state[0].shape)).sum()
     loss = loss + (res.state[1] ** 2).sum()
     per_step = []
     for comps in res.states or []:
         for name in ("h", "c"):
             per_step.append(comps[name])
-            loss = loss + (comps[name] * torch.randn(comps[name].shape, dtype=dtype, generator=gen)).sum()
+            loss = loss + (comps[name] * draw(*comps[name].shape)).sum()
     leaves = [x] + (list(state) if hx else []) + list(layer.parameters())
     grads = torch.autograd.grad(loss, leaves, allow_unused=False)
     names = ["x"] + (["h0", "c0"] if hx else []) + [n for n, _ in layer.named_parameters()]
     return res.output, res.state, per_step, dict(zip(names, grads))
 
 
-def _close(got, ref, dtype, what):
-    """float64: assert_close's defaults. float32: within 5e-5 of the tensor's largest magnitude (the
-    sigmoid form of tanh and LayerNorm's 1/std amplify float32 rounding in the small entries)."""
-    if dtype == F64:
+def _close(got, ref, truth, what):
+    """float64 (truth None): assert_close's defaults. float32: bptt's error against the float64 run of
+    the same draws is at most 4x the reference engine's own float32 error, or within 1e-4 of the
+    tensor's largest magnitude. The sigmoid form of tanh and LayerNorm's 1/std amplify float32
+    rounding in the small entries: with some draws (mask realisations) bptt's LayerNorm-gain gradients
+    are 6e-5 of the largest magnitude off the float64 truth where the reference's are 1e-5, so a fixed
+    tolerance against the float32 reference alone fails on some seeds; a wrong gradient is off by O(1).
+    """
+    if truth is None:
         assert_close(got, ref, msg=what)
-    else:
-        scale = max(float(ref.detach().abs().max()), 1.0)
-        assert_close(got / scale, ref / scale, atol=5e-5, rtol=0, msg=what)
+        return
+    truth = truth.detach()
+    scale = max(float(truth.abs().max()), 1.0)
+    err_got = float((got.detach().double() - truth).abs().max()) / scale
+    err_ref = float((ref.detach().double() - truth).abs().max()) / scale
+    assert err_got <= max(4 * err_ref, 1e-4), \
+        f"{what}: bptt float32 error {err_got:.2e}, reference float32 error {err_ref:.2e} (of the largest magnitude)"
 
 
 def _assert_parity(make_layer, dtype, layout, T=6, B=4, **kw):
     ref = _run(make_layer, "reference", dtype, T, B, layout, **kw)
     got = _run(make_layer, "bptt", dtype, T, B, layout, **kw)
-    _close(got[0], ref[0], dtype, "output")
-    for a, b in zip(got[1], ref[1]):
-        _close(a, b, dtype, "final state")
+    truth = _run(make_layer, "reference", dtype, T, B, layout, compute=F64, **kw) if dtype != F64 else None
+
+    def pick(i):
+        return truth[i] if truth is not None else None
+
+    _close(got[0], ref[0], pick(0), "output")
+    for a, b, c in zip(got[1], ref[1], pick(1) or [None] * len(ref[1])):
+        _close(a, b, c, "final state")
     assert len(got[2]) == len(ref[2])
-    for a, b in zip(got[2], ref[2]):
-        _close(a, b, dtype, "per-step state")
+    for a, b, c in zip(got[2], ref[2], pick(2) or [None] * len(ref[2])):
+        _close(a, b, c, "per-step state")
     assert got[3].keys() == ref[3].keys()
     for name in ref[3]:
-        _close(got[3][name], ref[3][name], dtype, f"gradient of {name}")
+        _close(got[3][name], ref[3][name], truth[3][name] if truth is not None else None, f"gradient of {name}")
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, F64], ids=["f32", "f64"])
