@@ -196,9 +196,11 @@ inline void few_rows_mm(const T* a, int64_t lda, const T* w, int64_t K, int64_t 
 template <typename T>
 class StepMatrix {
  public:
-  explicit StepMatrix(const Tensor& w) : w_(w) {  // w (K, N), contiguous
+  // w (K, N), contiguous; rows: the batch rows of the steps' products (fewer than kMinPackedRows never
+  // use the packed copy, so it is not made)
+  StepMatrix(const Tensor& w, int64_t rows) : w_(w) {
     if constexpr (std::is_same_v<T, float>) {
-      if (packed_sgemm_usable() && w.size(0) > 0 && w.size(1) > 0) {
+      if (rows >= kMinPackedRows && packed_sgemm_usable() && w.size(0) > 0 && w.size(1) > 0) {
         const int K = int(w.size(0)), N = int(w.size(1));
         const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, 1, N, K);
         packed_ = at::empty({int64_t(bytes / sizeof(float) + 1)}, w.options());

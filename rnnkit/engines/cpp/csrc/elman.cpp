@@ -46,7 +46,7 @@ void forward_loop(const Tensor& xp, const Tensor& w_t, const OptTensor& h_mask, 
   if (m) {  // the first step's masked state; later ones are written by the step before
     for (int64_t i = 0; i < BH; ++i) hin_all[i] = s[i] * m[i];
   }
-  const StepMatrix<T> whh(w_t);  // W_hh^T (H, H)
+  const StepMatrix<T> whh(w_t, B);  // W_hh^T (H, H)
   for (int64_t t = 0; t < Tn; ++t) {
     Tensor y_t = kp ? Y[t] : S[t + 1];
     whh.mul(m ? HIN[t] : S[t], y_t, false);  // (B, H) h_in W^T
@@ -86,7 +86,7 @@ void backward_loop(const Tensor& w, const Tensor& Y, const OptTensor& h_mask, co
   const T* gf = grad_final.data_ptr<T>();
   const T* gl = gs + (Tn - 1) * BH;
   for (int64_t i = 0; i < BH; ++i) bp[i] = gf[i] + gl[i];
-  const StepMatrix<T> whh(w);  // W_hh (H, H)
+  const StepMatrix<T> whh(w, B);  // W_hh (H, H)
   bool have_mm = false;
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const T* yt = y_all + t * BH;

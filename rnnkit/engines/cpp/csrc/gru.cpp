@@ -148,7 +148,7 @@ void forward_after(const Tensor& xp, const Tensor& w_t, const OptTensor& bias, c
   // (B, 3H) the step's recurrent product: reused every step (in cache); the gates go to (T, B, H) buffers
   Tensor scratch = at::empty({B, G}, xp.options());
   T* sc_all = scratch.data_ptr<T>();
-  const StepMatrix<T> whh(w_t);  // W_hh^T (H, 3H)
+  const StepMatrix<T> whh(w_t, B);  // W_hh^T (H, 3H)
   L.first_input();
   for (int64_t t = 0; t < L.Tn; ++t) {
     Tensor dst = lw ? U[t] : scratch;
@@ -195,7 +195,7 @@ void backward_after(const Tensor& w, const Tensor& R, const Tensor& Z, const Ten
   T* bp = base.data_ptr<T>();
   const T* gf = grad_final.data_ptr<T>();
   for (int64_t i = 0; i < BH; ++i) bp[i] = gf[i] + gs[(Tn - 1) * BH + i];
-  const StepMatrix<T> whh(w);  // W_hh (3H, H)
+  const StepMatrix<T> whh(w, B);  // W_hh (3H, H)
   bool pending = false;  // mmbuf * h_mask still to be added to base
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const bool add_mm = pending;
@@ -249,8 +249,8 @@ void forward_before(const Tensor& xp, const Tensor& w_rz_t, const Tensor& w_n_t,
   T* un_all = lw ? Un.data_ptr<T>() : nullptr;
   T* strz_all = lw ? STrz.data_ptr<T>() : nullptr;
   T* stn_all = lw ? STn.data_ptr<T>() : nullptr;
-  const StepMatrix<T> wrz(w_rz_t);  // W_rz^T (H, 2H)
-  const StepMatrix<T> wn(w_n_t);    // W_n^T (H, H)
+  const StepMatrix<T> wrz(w_rz_t, B);  // W_rz^T (H, 2H)
+  const StepMatrix<T> wn(w_n_t, B);    // W_n^T (H, H)
   L.first_input();
   for (int64_t t = 0; t < L.Tn; ++t) {
     const Tensor hin_t = L.input(S, HIN, t);
@@ -323,8 +323,8 @@ void backward_before(const Tensor& w_rz, const Tensor& w_n, const Tensor& RZ, co
   const T* gf = grad_final.data_ptr<T>();
   for (int64_t i = 0; i < BH; ++i) bp[i] = gf[i] + gs[(Tn - 1) * BH + i];
   const Tensor dG3 = dG.view({Tn, B, G});
-  const StepMatrix<T> wrz(w_rz);  // W_rz (2H, H)
-  const StepMatrix<T> wn(w_n);    // W_n (H, H)
+  const StepMatrix<T> wrz(w_rz, B);  // W_rz (2H, H)
+  const StepMatrix<T> wn(w_n, B);    // W_n (H, H)
   bool pending = false;
   for (int64_t t = Tn - 1; t >= 0; --t) {
     const bool add_mm = pending;

@@ -167,8 +167,8 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   if (!ln_r && !in_proj) G.copy_(xp);
   T* const hs_all = Hs.data_ptr<T>();
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
-  const StepMatrix<T> whh(w_hh_t);
-  const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr_t) : std::nullopt;
+  const StepMatrix<T> whh(w_hh_t, B);
+  const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr_t, B) : std::nullopt;
   for (int64_t t = 0; t < Tn; ++t) {
     const Tensor h_prev = t == 0 ? h0 : Hs[t - 1];  // (B, P)
     const Tensor c_prev = t == 0 ? c0 : C[t - 1];   // (B, H)
@@ -333,8 +333,8 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   const T* hm = ptr_or_null<T>(h_mask);
 
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
-  const StepMatrix<T> whh(w_hh);
-  const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr) : std::nullopt;
+  const StepMatrix<T> whh(w_hh, B);
+  const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr, B) : std::nullopt;
   for (int64_t t = Tn - 1; t >= 0; --t) {
     T* dhp = dh.data_ptr<T>();
     T* dcp = dc.data_ptr<T>();
