@@ -15,6 +15,7 @@ from torch.autograd.function import once_differentiable
 from ..base import DirectionJob, DirectionResult, State, without_autocast
 from ..bptt import lstm as bptt_lstm
 from ..bptt._lstm_function import LN_EPS, LSTMMasks, _recurrent_weight_grad
+from . import gemm
 from .build import kernels
 
 
@@ -31,8 +32,9 @@ class LSTMCppFunction(torch.autograd.Function):
     """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks, ln_ih_w, in_bias, w_ih):
     as LSTMBPTTFunction, with three optional fusions (``LSTMCell.project_input`` and ``recur``):
 
-    * w_ih (4H, I): xp is the layer input x (T, B, I) and x W_ih^T is computed inside, straight into
-      the gate buffer; its gradients (x and W_ih) are two matmuls after the loop;
+    * w_ih (4H, I): xp is the layer input x (T, B, I); x W_ih^T is one product before the loop
+      (oneDNN's where torch has it, see gemm.py; otherwise inside the C++ call, straight into the gate
+      buffer) and its gradients (x and W_ih) are two products after it;
     * in_bias (4H,): added to the gates (bias_ih + bias_hh, plus ln_ih_bias with a LayerNorm);
     * ln_ih_w (4H,): the input LayerNorm: the gates are LN_ih(x W_ih^T) + in_bias + LN_hh(W_hh h).
     """
@@ -47,11 +49,18 @@ class LSTMCppFunction(torch.autograd.Function):
         keep_h, keep_c = _full(m.keep_h, (T, B, P)), _full(m.keep_c, (T, B, H))
         h_mask = _opt(m.h_mask)
         xp = xp.contiguous()
+        proj, w_ih_t, scratch = xp, None, False  # what the C++ loop reads as the input projections
+        if w_ih is not None:
+            if gemm.route(xp.dtype) == "onednn":  # x W_ih^T by oneDNN here; the loop adds the biases
+                proj = gemm.linear(xp.view(T * B, -1), w_ih).view(T, B, G4)  # (T, B, 4H)
+                scratch = ln_ih_w is None  # a temporary: the loop writes the gates over it
+            else:  # the loop computes x W_ih^T itself, straight into its gate buffer
+                w_ih_t = w_ih.t().contiguous()  # (I, 4H)
         G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW = kernels().lstm_forward(
-            xp, w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
+            proj, w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
             w_hr.t().contiguous() if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
-            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias),
-            w_ih.t().contiguous() if w_ih is not None else None, LN_EPS)
+            _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias), w_ih_t, LN_EPS,
+            scratch)
         h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
         if m.valid is not None:
             hidden, c_seq = Hs * m.valid, C * m.valid  # (T, B, P), (T, B, H)
@@ -63,7 +72,7 @@ class LSTMCppFunction(torch.autograd.Function):
                               HF if w_hr is not None else None, R if ln_hh_w is not None else None,
                               SR if ln_hh_w is not None else None, SC if ln_c_w is not None else None,
                               h_mask, keep_h, keep_c, ln_ih_w,
-                              (XW if w_ih is not None else xp) if ln_ih_w is not None else None,
+                              (XW if w_ih_t is not None else proj) if ln_ih_w is not None else None,
                               SX if ln_ih_w is not None else None, xp if w_ih is not None else None, w_ih)
         ctx.has_in_bias = in_bias is not None
         return hidden, h_T, c_T, c_seq
@@ -114,7 +123,7 @@ class LSTMCppFunction(torch.autograd.Function):
         if w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
             I = x.shape[-1]
             d2 = d_xw.reshape(T * B, G4)
-            d_xp = torch.mm(d2, w_ih).view(T, B, I) if need[0] else None  # (T, B, I)
+            d_xp = gemm.linear(d2, w_ih.t().contiguous()).view(T, B, I) if need[0] else None  # (T, B, I)
             if d_w_ih_joint is not None:
                 d_w_ih = d_w_ih_joint
             elif need[13]:

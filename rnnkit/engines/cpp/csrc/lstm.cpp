@@ -97,13 +97,15 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                  const OptTensor& ln_ih_w, const OptTensor& in_bias, const OptTensor& w_ih_t,
-                                 double eps) {
-  // xp: the input projections (T, B, 4H), or with w_ih_t (I, 4H) the input x (T, B, I) itself
+                                 double eps, bool xp_scratch) {
+  // xp: the input projections (T, B, 4H), or with w_ih_t (I, 4H) the input x (T, B, I) itself;
+  // xp_scratch: xp is the caller's temporary and the gates may be written over it (no copy)
   const bool in_proj = present(w_ih_t);
   const int64_t Tn = xp.size(0), B = xp.size(1), G4 = in_proj ? w_ih_t->size(1) : xp.size(2);
   const int64_t H = G4 / 4, P = w_hh_t.size(0);
   auto opts = xp.options();
-  Tensor G = at::empty({Tn, B, G4}, opts);
+  const bool adopt_xp = xp_scratch && !present(ln_hh_w) && !in_proj;
+  Tensor G = adopt_xp ? xp : at::empty({Tn, B, G4}, opts);
   Tensor Cn = at::empty({Tn, B, H}, opts);
   Tensor TC = at::empty({Tn, B, H}, opts);
   Tensor C = present(keep_c) ? at::empty({Tn, B, H}, opts) : Cn;
@@ -164,7 +166,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   k.P = P;
   k.eps = eps;
 
-  if (!ln_r && !in_proj) G.copy_(xp);
+  if (!ln_r && !in_proj && !adopt_xp) G.copy_(xp);
   T* const hs_all = Hs.data_ptr<T>();
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
   const StepMatrix<T> whh(w_hh_t, B);
@@ -431,7 +433,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                  const OptTensor& ln_ih_w, const OptTensor& in_bias, const OptTensor& w_ih_t,
-                                 double eps) {
+                                 double eps, bool xp_scratch) {
   const auto dt = xp.scalar_type();
   if (present(w_ih_t)) {
     TORCH_CHECK(xp.dim() == 3 && w_ih_t->dim() == 2 && w_ih_t->size(0) == xp.size(2) && w_ih_t->size(1) % 4 == 0,
@@ -459,7 +461,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
   at::AutoDispatchBelowADInplaceOrView below_autograd;  // raw kernels: the Python Function does autograd
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_forward", [&] {
     out = forward_impl<scalar_t>(xp, w_hh_t, h0, c0, w_hr_t, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h_mask,
-                                 keep_h, keep_c, ln_ih_w, in_bias, w_ih_t, eps);
+                                 keep_h, keep_c, ln_ih_w, in_bias, w_ih_t, eps, xp_scratch);
   });
   return out;
 }
@@ -490,7 +492,7 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("lstm_forward(Tensor xp, Tensor w_hh_t, Tensor h0, Tensor c0, Tensor? w_hr_t, Tensor? peep, "
         "Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, Tensor? h_mask, Tensor? keep_h, "
-        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, Tensor? w_ih_t, float eps) -> Tensor[]",
+        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, Tensor? w_ih_t, float eps, bool xp_scratch=False) -> Tensor[]",
         &lstm_forward);
   m.def("lstm_backward(Tensor G, Tensor Cn, Tensor TC, Tensor C, Tensor c0, Tensor w_hh, Tensor? w_hr, "
         "Tensor? peep, Tensor? ln_c_w, Tensor? SC, Tensor? ln_hh_w, Tensor? R, Tensor? SR, Tensor? h_mask, "
