@@ -102,6 +102,20 @@ void add_to(T* __restrict acc, const T* __restrict a, int64_t n) {
   for (int64_t j = 0; j < n; ++j) acc[j] += a[j];
 }
 
+// The recurrent product's share of dL/dh_{t-1}, src W: added to base at once, or, with a recurrent-
+// dropout mask, left in mmbuf for the caller to mask into base (add_product) at the next step or after
+// the loop. Returns whether it was left in mmbuf.
+template <typename T>
+bool push_recurrent_grad(const StepMatrix<T>& w, const Tensor& src, const Tensor& base, const Tensor& mmbuf,
+                         bool masked) {
+  if (masked) {
+    w.mul(src, mmbuf, false);
+    return true;
+  }
+  w.mul(src, base, true);
+  return false;
+}
+
 // the pointers one pass needs, shared by both variants
 template <typename T>
 struct Loop {
@@ -219,15 +233,9 @@ void backward_after(const Tensor& w, const Tensor& R, const Tensor& Z, const Ten
       if (lw) ln_backward_row(sc, u_all + tb * G, lw, st_all + 2 * tb, G, du_all + tb * G);
     });
     const Tensor src = lw ? dU[t] : scratch;  // (B, 3H) dL/d(h_in W^T)
-    if (m) {
-      whh.mul(src, mmbuf, false);
-      pending = true;
-    } else {
-      whh.mul(src, base, true);
-    }
+    pending = push_recurrent_grad(whh, src, base, mmbuf, m != nullptr);
   }
-  if (pending)
-    for (int64_t i = 0; i < BH; ++i) bp[i] += mp[i] * m[i];
+  if (pending) add_product(bp, mp, m, BH);
 }
 
 // -- reset gate before the matmul (Cho et al. 2014) ---------------------------------------------------
@@ -362,15 +370,9 @@ void backward_before(const Tensor& w_rz, const Tensor& w_n, const Tensor& RZ, co
       if (lw) ln_backward_row(dg, urz_all + tb * 2 * H, lw, strz_all + 2 * tb, 2 * H, durz_all + tb * 2 * H);
     });
     const Tensor src_rz = lw ? dUrz[t] : dG3[t].narrow(1, 0, 2 * H);  // (B, 2H)
-    if (m) {
-      wrz.mul(src_rz, mmbuf, false);
-      pending = true;
-    } else {
-      wrz.mul(src_rz, base, true);
-    }
+    pending = push_recurrent_grad(wrz, src_rz, base, mmbuf, m != nullptr);
   }
-  if (pending)
-    for (int64_t i = 0; i < BH; ++i) bp[i] += mp[i] * m[i];
+  if (pending) add_product(bp, mp, m, BH);
 }
 
 // -- operators ------------------------------------------------------------------------------------------
