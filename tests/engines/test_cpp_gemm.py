@@ -25,6 +25,13 @@ def test_float64_keeps_torch_mm():
     assert gemm.route(torch.float64) == "torch.mm"
 
 
+def test_onednn_switched_off_by_the_user_means_torch_mm(monkeypatch):
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    assert gemm.route(torch.float32) == "torch.mm"
+    x, w = torch.randn(5, 3), torch.randn(4, 3)
+    assert_close(gemm.linear(x, w), x @ w.t())
+
+
 @onednn
 def test_float32_takes_onednn_and_the_lstm_uses_it(monkeypatch):
     assert gemm.route(torch.float32) == "onednn"

@@ -34,8 +34,11 @@ def onednn_linear_usable() -> bool:
 
 
 def route(dtype: torch.dtype) -> str:
-    """'onednn' or 'torch.mm': which route ``linear`` takes for tensors of ``dtype``."""
-    return "onednn" if dtype == torch.float32 and onednn_linear_usable() else "torch.mm"
+    """'onednn' or 'torch.mm': which route ``linear`` takes for tensors of ``dtype`` (torch.mm also
+    while the user has turned oneDNN off with ``torch.backends.mkldnn.flags(enabled=False)``)."""
+    if dtype == torch.float32 and torch.backends.mkldnn.enabled and onednn_linear_usable():
+        return "onednn"
+    return "torch.mm"
 
 
 def linear(x: Tensor, w: Tensor) -> Tensor:

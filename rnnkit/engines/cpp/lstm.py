@@ -52,7 +52,7 @@ class LSTMCppFunction(torch.autograd.Function):
         proj, w_ih_t, scratch = xp, None, False  # what the C++ loop reads as the input projections
         if w_ih is not None:
             if gemm.route(xp.dtype) == "onednn":  # x W_ih^T by oneDNN here; the loop adds the biases
-                proj = gemm.linear(xp.view(T * B, -1), w_ih).view(T, B, G4)  # (T, B, 4H)
+                proj = gemm.linear(xp.view(T * B, -1), w_ih.contiguous()).view(T, B, G4)  # (T, B, 4H)
                 scratch = ln_ih_w is None  # a temporary: the loop writes the gates over it
             else:  # the loop computes x W_ih^T itself, straight into its gate buffer
                 w_ih_t = w_ih.t().contiguous()  # (I, 4H)
