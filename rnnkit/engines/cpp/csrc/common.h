@@ -216,7 +216,7 @@ class StepMatrix {
       return;
     }
     if constexpr (std::is_same_v<T, float>) {
-      if (packed_.defined() && a.size(0) >= kMinPackedRows && a.stride(1) == 1 && out.stride(1) == 1) {
+      if (packed_.defined() && a.stride(1) == 1 && out.stride(1) == 1) {  // 4+ rows: fewer returned above
         cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, int(a.size(0)), int(w_.size(1)), int(w_.size(0)),
                             a.data_ptr<float>(), int(a.stride(0)), packed_.data_ptr<float>(), int(w_.size(1)),
                             accumulate ? 1.0f : 0.0f, out.data_ptr<float>(), int(out.stride(0)));
@@ -229,8 +229,6 @@ class StepMatrix {
       at::mm_out(out, a, w_);
     }
   }
-  bool packed() const { return packed_.defined(); }
-
   // below 4 rows the packed product is no faster than sgemv (0.9-1.0x at 1 row, 1.5x at 4 rows:
   // (m x 256) x (256 x 1024) here) and few_rows_mm beats both
   static constexpr int64_t kMinPackedRows = 4;
