@@ -121,7 +121,10 @@ class Engine:
     def run_direction(self, cell: "Cell", x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
         raise NotImplementedError(f"{self.name} is not a direction engine")
 
-    def run_stack(self, layer: "Recurrent", x: Tensor, state0: List[State], lengths: Optional[Tensor]):
+    def run_stack(self, layer: "Recurrent", x: Tensor, state0: List[State], lengths: Optional[Tensor],
+                  masks: List[DirectionMasks]):
+        """The whole layer; ``masks`` has one entry per cell (index layer*D + direction), drawn by the
+        layer as for the direction engines."""
         raise NotImplementedError(f"{self.name} is not a stack engine")
 
     def __repr__(self) -> str:

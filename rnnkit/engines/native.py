@@ -1,6 +1,11 @@
 """The native engine: configurations torch.nn implements go to torch's fused RNN kernels
 (cuDNN on GPU, oneDNN or ATen's native loop on CPU): LSTM (with proj_size), GRU with the reset gate
 after the matmul, Elman with tanh or relu, padded, with lengths (packed internally) or packed.
+
+DropConnect runs here too, as AWD-LSTM's WeightDrop runs it: the layer's mask is applied to each
+cell's W_hh (``cell.step_context``) and the masked weight goes to the fused kernel; autograd takes
+the gradient back through the mask. On CUDA the masked weights are not one flat chunk, so cuDNN
+copies them into one per call (its "not part of single contiguous chunk" warning is expected there).
 """
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ import torch
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .base import Engine, Request, State
+import warnings
+
+from .base import DirectionMasks, Engine, Request, State
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
@@ -47,7 +54,7 @@ class NativeEngine(Engine):
         if reason:
             return reason
         reg = req.layer.regularization
-        for name in ("variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
+        for name in ("variational_dropout", "recurrent_dropout", "zoneout"):
             if getattr(reg, name) and req.training:
                 return f"torch's fused RNN has no {name.replace('_', ' ')}"
         if reg.zoneout:
@@ -61,10 +68,13 @@ class NativeEngine(Engine):
         return None
 
     @staticmethod
-    def flat_weights(layer) -> List[Tensor]:
+    def flat_weights(layer, masks: Optional[List[DirectionMasks]] = None) -> List[Tensor]:
+        """Each cell's weights in torch's order; W_hh with the cell's DropConnect mask if it has one."""
         weights: List[Tensor] = []
-        for cell in layer.cells:
-            weights += [cell.weight_ih, cell.weight_hh]
+        for i, cell in enumerate(layer.cells):
+            mask = masks[i].dropconnect if masks is not None else None
+            w_hh = cell.step_context(mask).weights["weight_hh"] if mask is not None else cell.weight_hh
+            weights += [cell.weight_ih, w_hh]
             if cell.config.bias:
                 weights += [cell.bias_ih, cell.bias_hh]
             if getattr(cell, "weight_hr", None) is not None:
@@ -92,13 +102,24 @@ class NativeEngine(Engine):
                                             cell.hidden_size, cell.config.proj_size if cell.family == "lstm" else 0,
                                             layer.num_layers, False, layer.bidirectional)
 
-    def run_stack(self, layer, x: Tensor, state0: List[State], lengths: Optional[Tensor]):
+    def run_stack(self, layer, x: Tensor, state0: List[State], lengths: Optional[Tensor],
+                  masks: List[DirectionMasks]):
         cell = layer.cells[0]
         if x.is_cuda and torch.backends.cudnn.is_acceptable(x):
             self.flatten(layer)
         ncomp = len(cell.state_sizes)
         hx = [torch.stack([s[k] for s in state0]) for k in range(ncomp)]  # each (L*D, B, S_k)
-        args = (self.flat_weights(layer), cell.config.bias, layer.num_layers,
+        dropconnect = any(m.dropconnect is not None for m in masks)
+        with warnings.catch_warnings():
+            if dropconnect:  # the masked W_hh cannot live in the flat buffer: cuDNN's copy is expected
+                warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
+            return self._run(layer, x, hx, state0, lengths, self.flat_weights(layer, masks))
+
+    def _run(self, layer, x: Tensor, hx: List[Tensor], state0: List[State], lengths: Optional[Tensor],
+             weights: List[Tensor]):
+        cell = layer.cells[0]
+        ncomp = len(hx)
+        args = (weights, cell.config.bias, layer.num_layers,
                 float(layer.regularization.dropout), layer.training, layer.bidirectional)
         fn = self._function(cell)
         hx_arg = tuple(hx) if ncomp > 1 else hx[0]

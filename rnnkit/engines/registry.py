@@ -49,8 +49,8 @@ class LazyEngine(Engine):
     def run_direction(self, cell, x, state0, job):
         return self.__getattr__("run_direction")(cell, x, state0, job)
 
-    def run_stack(self, layer, x, state0, lengths):
-        return self.__getattr__("run_stack")(layer, x, state0, lengths)
+    def run_stack(self, layer, x, state0, lengths, masks):
+        return self.__getattr__("run_stack")(layer, x, state0, lengths, masks)
 
 
 @dataclass

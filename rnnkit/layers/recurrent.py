@@ -134,7 +134,9 @@ class Recurrent(nn.Module):
         engine, _ = REGISTRY.choose(req, self.engine)
         result = SequenceResult(output=None, state=None, engine=engine.name)
         if engine.scope == "stack":
-            out, final = engine.run_stack(self, x, state0, prep.lengths)
+            masks = [sample_direction_masks(c, self.regularization, x.shape[1], x.shape[0], self.training,
+                                            x.device, x.dtype) for c in self.cells]
+            out, final = engine.run_stack(self, x, state0, prep.lengths, masks)
         else:
             # rnnkit's own engines run one dtype end to end: autocast stays off inside them
             with torch.autocast(x.device.type, enabled=False) if autocast else contextlib.nullcontext():

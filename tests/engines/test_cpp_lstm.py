@@ -117,7 +117,7 @@ def cpp_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("opts,reg", [({"peephole": True}, {}), ({"layer_norm": True}, {}),
-                                      ({}, {"zoneout": 0.1}), ({}, {"dropconnect": 0.2})])
+                                      ({}, {"zoneout": 0.1}), ({}, {"dropconnect": 0.2, "recurrent_dropout": 0.1})])
 def test_auto_picks_cpp_for_lstms_torch_lacks(opts, reg, cpp_calls):
     layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, **opts)), **reg)
     x = torch.randn(6, 3, 4)
@@ -128,6 +128,9 @@ def test_auto_picks_cpp_for_lstms_torch_lacks(opts, reg, cpp_calls):
 
 def test_auto_keeps_torchs_kernel_for_a_plain_lstm(cpp_calls):
     assert rnnkit.LSTM(4, 5).run(torch.randn(6, 3, 4)).engine == "native"
+    # DropConnect alone is a masked W_hh, which torch's kernel takes as it is (tests/engines/test_native.py)
+    assert rnnkit.LSTM(4, 5, dropconnect=0.2).run(torch.randn(6, 3, 4)).engine == "native"
+    assert cpp_calls == []
     assert cpp_calls == []
 
 
