@@ -6,6 +6,8 @@
 #include <ATen/ops/equal.h>
 #include <ATen/ops/full.h>
 
+#include <string>
+
 namespace rnnkit {
 
 namespace {
@@ -32,6 +34,23 @@ bool check_packed_sgemm() {
 
 bool step_gemm_packed() { return packed_sgemm_usable(); }
 
+// StepMatrix's product as the kernels use it (for tests): out (=, or +=) a @ w, a (m, K) and out (m, N)
+// with unit column stride; returns the route taken ("few_rows" below 4 rows)
+std::string step_matmul(const Tensor& a, const Tensor& w, Tensor out, bool accumulate) {
+  TORCH_CHECK(a.dim() == 2 && w.dim() == 2 && out.dim() == 2 && a.size(1) == w.size(0) && out.size(0) == a.size(0) &&
+                  out.size(1) == w.size(1),
+              "step_matmul: a (m, K), w (K, N), out (m, N)");
+  TORCH_CHECK(w.is_contiguous(), "step_matmul: w must be contiguous");
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  std::string route;
+  AT_DISPATCH_FLOATING_TYPES(a.scalar_type(), "step_matmul", [&] {
+    const StepMatrix<scalar_t> m(w, a.size(0));
+    m.mul(a, out, accumulate);
+    route = a.size(0) < StepMatrix<scalar_t>::kMinPackedRows ? "few_rows" : m.route();
+  });
+  return route;
+}
+
 }  // namespace
 
 bool packed_sgemm_usable() {
@@ -41,6 +60,7 @@ bool packed_sgemm_usable() {
 
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("step_gemm_packed() -> bool", &step_gemm_packed);
+  m.def("step_matmul(Tensor a, Tensor w, Tensor(a!) out, bool accumulate) -> str", &step_matmul);
 }
 
 }  // namespace rnnkit

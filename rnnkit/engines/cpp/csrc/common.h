@@ -163,6 +163,17 @@ void cblas_sgemm_compute(int layout, int transa, int transb, int m, int n, int k
 // once, so a BLAS with another integer width or layout convention is never trusted blindly).
 bool packed_sgemm_usable();
 
+// The AVX-512 route of the per-step products (panel_mm.cpp): w (K, N) packed into (ceil(N / 32), K, 32)
+// zero-padded panels, then out (=, or += with acc) a @ w for `rows` rows of a (stride lda) and out (stride
+// ldo). panels_usable(): the CPU has AVX-512F and a check product equals at::mm (decided once).
+Tensor pack_panels(const Tensor& w);
+void panels_mm(const float* a, int64_t lda, int64_t rows, const float* panels, int64_t K, int64_t N, float* out,
+               int64_t ldo, bool acc);
+bool panels_usable();
+// a panel product of at least this many multiply-adds, called outside a parallel region, shares its
+// panels out over the threads (about 2.5 us of work on one core here)
+constexpr int64_t kSplitPanelsWork = int64_t(1) << 18;
+
 // out[r, j0:j1] (=, or += with acc) a[r, :] @ w[:, j0:j1] for a few rows r < rows: w (K, N) row-major is
 // streamed once, four of its rows per pass over each output row (an axpy kept in L1). For 1-3 rows
 // this is 1.8x faster than MKL's sgemv here ((1 x 256) x (256 x 1024): 10 vs 18 us).
@@ -190,25 +201,35 @@ inline void few_rows_mm(const T* a, int64_t lda, const T* w, int64_t K, int64_t 
 }
 
 // A right-hand factor applied at every time step (W_hh^T, W_hr^T and their transposes in the backward):
-// out = a @ w or out += a @ w for a block of batch rows. In float with MKL, w is packed once
-// (sgemm_pack) so that each step's product skips sgemm's own re-packing of w, 1-15% of a
-// (32x128)x(128x512) step here; otherwise each step is at::mm_out / addmm_.
+// out = a @ w or out += a @ w for a block of batch rows. The route, chosen once per call:
+// * "panels": float on a CPU with AVX-512: w packed into 32-column panels (panel_mm.cpp), 1.15-1.25x
+//   MKL's packed sgemm on these products here;
+// * "mkl_packed": float with MKL otherwise: w packed once (sgemm_pack), so that each step's product
+//   skips sgemm's own re-packing of w (1-15% of a (32x128)x(128x512) step here);
+// * "aten": at::mm_out / addmm_ (double, or neither of the above).
+// Products of 1-3 rows take few_rows_mm on every route.
 template <typename T>
 class StepMatrix {
  public:
   // w (K, N), contiguous; rows: the batch rows of the steps' products (fewer than kMinPackedRows never
-  // use the packed copy, so it is not made)
+  // use a packed copy, so none is made)
   StepMatrix(const Tensor& w, int64_t rows) : w_(w) {
     if constexpr (std::is_same_v<T, float>) {
-      if (rows >= kMinPackedRows && packed_sgemm_usable() && w.size(0) > 0 && w.size(1) > 0) {
-        const int K = int(w.size(0)), N = int(w.size(1));
-        const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, 1, N, K);
-        packed_ = at::empty({int64_t(bytes / sizeof(float) + 1)}, w.options());
-        cblas_sgemm_pack(kRowMajor, kBMatrix, kNoTrans, 1, N, K, 1.0f, w.data_ptr<float>(), N,
-                         packed_.data_ptr<float>());
+      if (rows >= kMinPackedRows && w.size(0) > 0 && w.size(1) > 0) {
+        if (panels_usable()) {
+          panels_ = pack_panels(w);
+        } else if (packed_sgemm_usable()) {
+          const int K = int(w.size(0)), N = int(w.size(1));
+          const size_t bytes = cblas_sgemm_pack_get_size(kBMatrix, 1, N, K);
+          packed_ = at::empty({int64_t(bytes / sizeof(float) + 1)}, w.options());
+          cblas_sgemm_pack(kRowMajor, kBMatrix, kNoTrans, 1, N, K, 1.0f, w.data_ptr<float>(), N,
+                           packed_.data_ptr<float>());
+        }
       }
     }
   }
+  // which route products of 4+ rows take
+  const char* route() const { return panels_.defined() ? "panels" : packed_.defined() ? "mkl_packed" : "aten"; }
   // a (m, K) and out (m, N) with unit column stride (row blocks of contiguous matrices)
   void mul(const Tensor& a, Tensor out, bool accumulate) const {
     if (a.size(0) < kMinPackedRows && a.stride(1) == 1 && out.stride(1) == 1) {
@@ -216,11 +237,18 @@ class StepMatrix {
       return;
     }
     if constexpr (std::is_same_v<T, float>) {
-      if (packed_.defined() && a.stride(1) == 1 && out.stride(1) == 1) {  // 4+ rows: fewer returned above
-        cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, int(a.size(0)), int(w_.size(1)), int(w_.size(0)),
-                            a.data_ptr<float>(), int(a.stride(0)), packed_.data_ptr<float>(), int(w_.size(1)),
-                            accumulate ? 1.0f : 0.0f, out.data_ptr<float>(), int(out.stride(0)));
-        return;
+      if (a.stride(1) == 1 && out.stride(1) == 1) {  // 4+ rows: fewer returned above
+        if (panels_.defined()) {
+          panels_mm(a.data_ptr<float>(), a.stride(0), a.size(0), panels_.data_ptr<float>(), w_.size(0),
+                    w_.size(1), out.data_ptr<float>(), out.stride(0), accumulate);
+          return;
+        }
+        if (packed_.defined()) {
+          cblas_sgemm_compute(kRowMajor, kNoTrans, kPacked, int(a.size(0)), int(w_.size(1)), int(w_.size(0)),
+                              a.data_ptr<float>(), int(a.stride(0)), packed_.data_ptr<float>(), int(w_.size(1)),
+                              accumulate ? 1.0f : 0.0f, out.data_ptr<float>(), int(out.stride(0)));
+          return;
+        }
       }
     }
     if (accumulate) {
@@ -257,7 +285,7 @@ class StepMatrix {
     }
   }
 
-  Tensor w_, packed_;
+  Tensor w_, packed_, panels_;
 };
 
 // per-step work (rows x units) below which a step runs on one thread, BLAS included

@@ -1,0 +1,65 @@
+"""The cpp kernels' per-step products (csrc/common.h StepMatrix, csrc/panel_mm.cpp): every route gives
+a @ w (or out + a @ w) on row blocks with strides, writes nothing outside the block, and float32 takes
+the AVX-512 panel route on a CPU that has it (the speed claim lives in bench/RESULTS.md)."""
+import pytest
+import torch
+from torch.testing import assert_close
+
+from rnnkit.engines.cpp import build
+
+from cpp_checks import two_threads
+
+
+def _ops():
+    try:
+        return build.kernels()
+    except build.CppBuildError as exc:  # pragma: no cover - CI has a compiler
+        pytest.skip(str(exc))
+
+
+def _avx512() -> bool:
+    try:
+        return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+    except AttributeError:  # pragma: no cover - old torch
+        return False
+
+
+# rows: tiles of 12, 8, 4 and single rows; N: whole 32-column panels and partial ones; K: odd, 1
+SHAPES = [(4, 3, 5), (13, 7, 37), (16, 128, 512), (17, 129, 100), (5, 1, 33), (32, 256, 1024), (40, 512, 96)]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("accumulate", [False, True])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_step_product_on_a_strided_block(shape, accumulate, threads):
+    M, K, N = shape
+    gen = torch.Generator().manual_seed(M * 1000 + N)
+    a = torch.randn(M + 3, K + 5, generator=gen)[1:M + 1, 2:K + 2]  # row stride K + 5
+    w = torch.randn(K, N, generator=gen)
+    big = torch.randn(M + 2, N + 7, generator=gen)
+    before = big.clone()
+    out = big[1:M + 1, 3:N + 3]  # row stride N + 7
+    if threads == 2:
+        with two_threads():
+            route = _ops().step_matmul(a, w, out, accumulate)
+    else:
+        route = _ops().step_matmul(a, w, out, accumulate)
+    want = a.double() @ w.double() + (before[1:M + 1, 3:N + 3].double() if accumulate else 0)
+    assert_close(out, want.float(), atol=2e-5 * K ** 0.5, rtol=1e-5)
+    outside = torch.ones_like(big, dtype=torch.bool)
+    outside[1:M + 1, 3:N + 3] = False
+    assert torch.equal(big[outside], before[outside])
+    assert route in ("panels", "mkl_packed", "aten")
+    if _avx512():
+        assert route == "panels"
+
+
+def test_few_rows_and_double_take_their_own_routes():
+    a, w = torch.randn(3, 8), torch.randn(8, 40)
+    out = torch.empty(3, 40)
+    assert _ops().step_matmul(a, w, out, False) == "few_rows"
+    assert_close(out, a @ w)
+    a64, w64 = torch.randn(6, 8, dtype=torch.float64), torch.randn(8, 40, dtype=torch.float64)
+    out64 = torch.empty(6, 40, dtype=torch.float64)
+    assert _ops().step_matmul(a64, w64, out64, False) == "aten"
+    assert_close(out64, a64 @ w64)
