@@ -126,6 +126,30 @@ RK_INLINE void ln_backward_row(const T* dy, const T* u, const T* w, const T* sta
   for (int64_t j = 0; j < n; ++j) du[j] = dy[j] * w[j] * rstd - s1 - (u[j] - mean) * rstd * s2;
 }
 
+// ln_backward_row, also adding this row's terms of the LayerNorm's parameter gradients: gain_sum[j] +=
+// dy[j] u_hat[j] and (when given) bias_sum[j] += dy[j], in the same pass (no second pass over dy and u)
+template <typename T>
+RK_INLINE void ln_backward_row_sums(const T* __restrict dy, const T* __restrict u, const T* __restrict w,
+                                    const T* stats, int64_t n, T* __restrict du, T* __restrict gain_sum,
+                                    T* __restrict bias_sum) {
+  const T mean = stats[0], rstd = stats[1];
+  T s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T a = dy[j] * w[j] * rstd, uhat = (u[j] - mean) * rstd;
+    s1 += a;
+    s2 += a * uhat;
+    gain_sum[j] += dy[j] * uhat;
+  }
+  if (bias_sum) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) bias_sum[j] += dy[j];
+  }
+  s1 /= T(n);
+  s2 /= T(n);
+  for (int64_t j = 0; j < n; ++j) du[j] = dy[j] * w[j] * rstd - s1 - (u[j] - mean) * rstd * s2;
+}
+
 // MKL's per-thread thread count, C interface (mkl.h maps mkl_set_num_threads_local to it; the
 // lower-case symbol is the Fortran one, taking a pointer). Exported by torch's x86 builds; where it is
 // absent the weak reference is null and the guard does nothing.

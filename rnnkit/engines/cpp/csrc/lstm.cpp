@@ -9,6 +9,8 @@
 // gradients that are sums over all steps are left to the Python side (one matmul or reduction).
 #include "common.h"
 
+#include <ATen/ops/zeros.h>
+
 namespace rnnkit {
 namespace {
 
@@ -208,8 +210,28 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
 template <typename T>
 struct LSTMBackward {
   const T *G, *Cn, *TC, *C, *c0, *w_ci, *w_cf, *w_co, *lnc_w, *SC, *lnr_w, *R, *SR, *keep_c, *dCs, *lnx_w, *X, *SX;
-  T *dG, *DR, *DYc, *DX;
+  T *dG, *DR, *DX;
   int64_t B, H;
+  // Column sums of the parameters applied at every step, one block of `sums_stride` per thread, each
+  // thread adding its own rows' terms inside the row pass (no pass over dG, R and X after the loop):
+  // at o_peep d w_ci, d w_cf, d w_co (3H); at o_lnr LN_hh's gain and bias (2 x 4H); at o_lnx the input
+  // LN's gain (4H); at o_lnc LN_c's gain and bias (2H), then H of scratch for dL/dLN(c_new). -1: absent.
+  T* sums = nullptr;
+  int64_t sums_stride = 0, o_peep = -1, o_lnr = -1, o_lnx = -1, o_lnc = -1;
+
+  void layout_sums(bool peep, bool ln_r, bool ln_x, bool ln_c) {
+    int64_t n = 0;
+    const auto take = [&](bool on, int64_t size) {
+      const int64_t at = on ? n : -1;
+      if (on) n += size;
+      return at;
+    };
+    o_peep = take(peep, 3 * H);
+    o_lnr = take(ln_r, 8 * H);
+    o_lnx = take(ln_x, 4 * H);
+    o_lnc = take(ln_c, 3 * H);
+    sums_stride = (n + 15) / 16 * 16;  // whole cache lines: threads never share one
+  }
 
   // dL/dc_new (in dgg on entry) -> the gradients of the i, f, g pre-activations, and dc (dL/dc_t on
   // entry) -> dL/dc_{t-1}, with the optional peephole, zoneout-keep and dL/dc_{t-1}-from-outside terms
@@ -231,8 +253,9 @@ struct LSTMBackward {
     }
   }
 
-  // row b of step t: dhf = dL/d(o * tanh(.)), dc = dL/dc state at t, replaced by dL/dc_{t-1}
-  void row(int64_t t, int64_t b, const T* dhf, T* dc) const {
+  // row b of step t: dhf = dL/d(o * tanh(.)), dc = dL/dc state at t, replaced by dL/dc_{t-1}; acc: the
+  // calling thread's block of column sums (see sums)
+  void row(int64_t t, int64_t b, const T* dhf, T* dc, T* acc) const {
     const int64_t G4 = 4 * H, tb = t * B + b;
     const T* g = G + tb * G4;
     const T *ai = g, *af = g + H, *ag = g + 2 * H, *ao = g + 3 * H;
@@ -248,7 +271,9 @@ struct LSTMBackward {
       dgg[j] = kc ? dc[j] * (T(1) - kc[j]) : dc[j];
     }
     if (lnc_w) {  // dL/dc_new += LN backward of dy = dhf * o * (1 - tc^2)
-      T* dy = DYc + tb * H;
+      T* __restrict gain_sum = acc + o_lnc;
+      T* __restrict bias_sum = gain_sum + H;
+      T* __restrict dy = gain_sum + 2 * H;  // scratch
       const T mean = SC[2 * tb], rstd = SC[2 * tb + 1];
       T s1 = 0, s2 = 0;
 #pragma omp simd reduction(+ : s1, s2)
@@ -257,6 +282,8 @@ struct LSTMBackward {
         const T a = dy[j] * lnc_w[j] * rstd, chat = (cn[j] - mean) * rstd;
         s1 += a;
         s2 += a * chat;
+        gain_sum[j] += dy[j] * chat;
+        bias_sum[j] += dy[j];
       }
       s1 /= T(H);
       s2 /= T(H);
@@ -274,11 +301,22 @@ struct LSTMBackward {
     with_flags(w_ci != nullptr, kc != nullptr, dcs != nullptr, [&](auto peep, auto keep, auto carry) {
       gate_grads<peep(), keep(), carry()>(ai, af, ag, cp, kc, dcs, dgi, dgf, dgg, dc);
     });
-    if (R) {  // dL/d(W_hh h) through its LayerNorm
-      ln_backward_row(dg, R + tb * G4, lnr_w, SR + 2 * tb, G4, DR + tb * G4);
+    if (w_ci) {  // d w_ci = sum dG_i c_{t-1}, d w_cf = sum dG_f c_{t-1}, d w_co = sum dG_o c_new
+      T* __restrict ps = acc + o_peep;
+#pragma omp simd
+      for (int64_t j = 0; j < H; ++j) {
+        ps[j] += dgi[j] * cp[j];
+        ps[H + j] += dgf[j] * cp[j];
+        ps[2 * H + j] += dgo[j] * cn[j];
+      }
     }
-    if (lnx_w) {  // dL/d(x W_ih^T) through the fused input LayerNorm
-      ln_backward_row(dg, X + tb * G4, lnx_w, SX + 2 * tb, G4, DX + tb * G4);
+    if (R) {  // dL/d(W_hh h) through its LayerNorm; its gain gets sum dG * r_hat, its bias sum dG
+      T* ls = acc + o_lnr;
+      ln_backward_row_sums(dg, R + tb * G4, lnr_w, SR + 2 * tb, G4, DR + tb * G4, ls, ls + G4);
+    }
+    if (lnx_w) {  // dL/d(x W_ih^T) through the fused input LayerNorm; its gain gets sum dG * x_hat
+      ln_backward_row_sums(dg, X + tb * G4, lnx_w, SX + 2 * tb, G4, DX + tb * G4, acc + o_lnx,
+                           static_cast<T*>(nullptr));
     }
   }
 };
@@ -296,7 +334,6 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   const bool proj = present(w_hr), ln_r = present(R), ln_c = present(ln_c_w);
   Tensor dG = at::empty({Tn, B, G4}, opts);
   Tensor DR = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
-  Tensor DYc = ln_c ? at::empty({Tn, B, H}, opts) : none_tensor(G);
   const bool ln_x = present(ln_ih_w);
   Tensor DX = ln_x ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
   Tensor dHN = proj ? at::empty({Tn, B, P}, opts) : none_tensor(G);
@@ -323,13 +360,16 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   k.dCs = ptr_or_null<T>(dCs);
   k.dG = dG.data_ptr<T>();
   k.DR = ln_r ? DR.data_ptr<T>() : nullptr;
-  k.DYc = ln_c ? DYc.data_ptr<T>() : nullptr;
   k.lnx_w = ptr_or_null<T>(ln_ih_w);
   k.X = ptr_or_null<T>(X);
   k.SX = ptr_or_null<T>(SX);
   k.DX = ln_x ? DX.data_ptr<T>() : nullptr;
   k.B = B;
   k.H = H;
+  k.layout_sums(present(peep), ln_r, ln_x, ln_c);
+  const int64_t sum_blocks = at::get_num_threads();
+  Tensor sums = at::zeros({sum_blocks, k.sums_stride}, opts);
+  k.sums = sums.data_ptr<T>();
   const T* kh_all = ptr_or_null<T>(keep_h);
   const T* dy_all = ptr_or_null<T>(dY);
   const T* hm = ptr_or_null<T>(h_mask);
@@ -355,7 +395,10 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
         if (proj) whr->mul(dhn_t.narrow(0, b0, n), dhf_buf.narrow(0, b0, n), false);
         dhf = dhf_buf.data_ptr<T>();
       }
-      for (int64_t b = b0; b < b1; ++b) k.row(t, b, dhf + b * H, dcp + b * H);
+      const int64_t tid = at::get_thread_num();
+      TORCH_CHECK(tid < sum_blocks, "lstm_backward: thread ", tid, " of ", sum_blocks);
+      T* acc = k.sums + tid * k.sums_stride;
+      for (int64_t b = b0; b < b1; ++b) k.row(t, b, dhf + b * H, dcp + b * H, acc);
       // dL/dh_{t-1} = dgw W_hh (* h_mask) + dY[t-1] + keep_h * dh
       const bool has_base = dyp || kh;
       if (has_base) {
@@ -376,55 +419,21 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
     });
     std::swap(dh, dh_next);
   }
-  // the parameters applied at every step: their gradients are column sums over all T * B rows
-  const int64_t rows = Tn * B;
-  Tensor d_peep = present(peep) ? at::empty({3, H}, opts) : none_tensor(G);
-  if (present(peep)) {  // d w_ci = sum dG_i c_{t-1}, d w_cf = sum dG_f c_{t-1}, d w_co = sum dG_o c_new
-    const T *dg = dG.data_ptr<T>(), *cs = C.data_ptr<T>(), *c0p = c0.data_ptr<T>(), *cn = Cn.data_ptr<T>();
-    reduce_columns<T>(rows, H, 3, d_peep.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
-      const int64_t w = j1 - j0;
-      const T* g = dg + r * G4;
-      const T* cp = r < B ? c0p + r * H : cs + (r - B) * H;
-      const T* c = cn + r * H;
-      for (int64_t j = j0; j < j1; ++j) {
-        acc[j - j0] += g[j] * cp[j];
-        acc[w + j - j0] += g[H + j] * cp[j];
-        acc[2 * w + j - j0] += g[3 * H + j] * c[j];
-      }
-    });
-  }
-  Tensor d_lnr = ln_r ? at::empty({2, G4}, opts) : none_tensor(G);
-  if (ln_r) {  // d gain = sum dG * r_hat, d bias = sum dG
-    const T *dg = dG.data_ptr<T>(), *r_all = R->data_ptr<T>(), *sr = SR->data_ptr<T>();
-    reduce_columns<T>(rows, G4, 2, d_lnr.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
-      const int64_t w = j1 - j0;
-      const T *g = dg + r * G4, *x = r_all + r * G4, mean = sr[2 * r], rstd = sr[2 * r + 1];
-      for (int64_t j = j0; j < j1; ++j) {
-        acc[j - j0] += g[j] * (x[j] - mean) * rstd;
-        acc[w + j - j0] += g[j];
-      }
-    });
-  }
-  Tensor d_lnc = ln_c ? at::empty({2, H}, opts) : none_tensor(G);
-  if (ln_c) {  // the same for LN(c_new) with dy = dL/dLN(c_new)
-    const T *dy_all = DYc.data_ptr<T>(), *cn = Cn.data_ptr<T>(), *sc = SC->data_ptr<T>();
-    reduce_columns<T>(rows, H, 2, d_lnc.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
-      const int64_t w = j1 - j0;
-      const T *dy = dy_all + r * H, *c = cn + r * H, mean = sc[2 * r], rstd = sc[2 * r + 1];
-      for (int64_t j = j0; j < j1; ++j) {
-        acc[j - j0] += dy[j] * (c[j] - mean) * rstd;
-        acc[w + j - j0] += dy[j];
-      }
-    });
-  }
-  Tensor d_lnx = ln_x ? at::empty({1, G4}, opts) : none_tensor(G);
-  if (ln_x) {  // d gain of the input LayerNorm = sum dG * x_hat (its bias and the cell's biases: sum dG)
-    const T *dg = dG.data_ptr<T>(), *x_all = X->data_ptr<T>(), *sx = SX->data_ptr<T>();
-    reduce_columns<T>(rows, G4, 1, d_lnx.data_ptr<T>(), [&](int64_t r, int64_t j0, int64_t j1, T* acc) {
-      const T *g = dg + r * G4, *x = x_all + r * G4, mean = sx[2 * r], rstd = sx[2 * r + 1];
-      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += g[j] * (x[j] - mean) * rstd;
-    });
-  }
+  // the parameters applied at every step: their gradients are the column sums, added up over the threads
+  // in thread order (the same result for the same thread count)
+  const T* sp = k.sums;
+  const auto collect = [&](int64_t offset, int64_t rows, int64_t cols) {
+    if (offset < 0) return none_tensor(G);
+    Tensor out = at::zeros({rows, cols}, opts);
+    T* o = out.data_ptr<T>();
+    for (int64_t blk = 0; blk < sum_blocks; ++blk)
+      for (int64_t j = 0; j < rows * cols; ++j) o[j] += sp[blk * k.sums_stride + offset + j];
+    return out;
+  };
+  Tensor d_peep = collect(k.o_peep, 3, H);
+  Tensor d_lnr = collect(k.o_lnr, 2, G4);
+  Tensor d_lnc = collect(k.o_lnc, 2, H);
+  Tensor d_lnx = collect(k.o_lnx, 1, G4);
   return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc, DX, d_lnx};
 }
 
