@@ -215,11 +215,12 @@ struct LSTMBackward {
   // Column sums of the parameters applied at every step, one block of `sums_stride` per thread, each
   // thread adding its own rows' terms inside the row pass (no pass over dG, R and X after the loop):
   // at o_peep d w_ci, d w_cf, d w_co (3H); at o_lnr LN_hh's gain and bias (2 x 4H); at o_lnx the input
-  // LN's gain (4H); at o_lnc LN_c's gain and bias (2H), then H of scratch for dL/dLN(c_new). -1: absent.
+  // LN's gain (4H); at o_lnc LN_c's gain and bias (2H), then H of scratch for dL/dLN(c_new); at o_dg
+  // 4H of scratch for the row's gate gradients when dG is not kept (dG null). -1: absent.
   T* sums = nullptr;
-  int64_t sums_stride = 0, o_peep = -1, o_lnr = -1, o_lnx = -1, o_lnc = -1;
+  int64_t sums_stride = 0, o_peep = -1, o_lnr = -1, o_lnx = -1, o_lnc = -1, o_dg = -1;
 
-  void layout_sums(bool peep, bool ln_r, bool ln_x, bool ln_c) {
+  void layout_sums(bool peep, bool ln_r, bool ln_x, bool ln_c, bool dg_scratch) {
     int64_t n = 0;
     const auto take = [&](bool on, int64_t size) {
       const int64_t at = on ? n : -1;
@@ -230,6 +231,7 @@ struct LSTMBackward {
     o_lnr = take(ln_r, 8 * H);
     o_lnx = take(ln_x, 4 * H);
     o_lnc = take(ln_c, 3 * H);
+    o_dg = take(dg_scratch, 4 * H);
     sums_stride = (n + 15) / 16 * 16;  // whole cache lines: threads never share one
   }
 
@@ -262,7 +264,7 @@ struct LSTMBackward {
     const T* tc = TC + tb * H;
     const T* cn = Cn + tb * H;
     const T* cp = t == 0 ? c0 + b * H : C + (tb - B) * H;
-    T* dg = dG + tb * G4;
+    T* dg = dG ? dG + tb * G4 : acc + o_dg;
     T *dgi = dg, *dgf = dg + H, *dgg = dg + 2 * H, *dgo = dg + 3 * H;
     const T* kc = keep_c ? keep_c + tb * H : nullptr;
     // dgg holds dL/dc_new while it is being assembled
@@ -332,7 +334,10 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   const int64_t Tn = G.size(0), B = G.size(1), G4 = G.size(2), H = G4 / 4, P = w_hh.size(1);
   auto opts = G.options();
   const bool proj = present(w_hr), ln_r = present(R), ln_c = present(ln_c_w);
-  Tensor dG = at::empty({Tn, B, G4}, opts);
+  // with both LayerNorms the gate gradients only feed the row's own LN backward passes (the weight
+  // gradients take DR and DX, the biases the column sums): each row's stay in its thread's scratch
+  const bool keep_dG = !(present(R) && present(ln_ih_w));
+  Tensor dG = keep_dG ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
   Tensor DR = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
   const bool ln_x = present(ln_ih_w);
   Tensor DX = ln_x ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
@@ -358,7 +363,7 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   k.SR = ptr_or_null<T>(SR);
   k.keep_c = ptr_or_null<T>(keep_c);
   k.dCs = ptr_or_null<T>(dCs);
-  k.dG = dG.data_ptr<T>();
+  k.dG = keep_dG ? dG.data_ptr<T>() : nullptr;
   k.DR = ln_r ? DR.data_ptr<T>() : nullptr;
   k.lnx_w = ptr_or_null<T>(ln_ih_w);
   k.X = ptr_or_null<T>(X);
@@ -366,7 +371,7 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   k.DX = ln_x ? DX.data_ptr<T>() : nullptr;
   k.B = B;
   k.H = H;
-  k.layout_sums(present(peep), ln_r, ln_x, ln_c);
+  k.layout_sums(present(peep), ln_r, ln_x, ln_c, !keep_dG);
   const int64_t sum_blocks = at::get_num_threads();
   Tensor sums = at::zeros({sum_blocks, k.sums_stride}, opts);
   k.sums = sums.data_ptr<T>();
