@@ -95,7 +95,7 @@ class LSTMCppFunction(torch.autograd.Function):
             dh += dY[T - 1]
         if dCs is not None:
             dc += dCs[T - 1]
-        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc, DX, d_lnx = kernels().lstm_backward(
+        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc, DX, d_lnx, d_bias = kernels().lstm_backward(
             G, Cn, TC, C, c0.contiguous(), w_hh.contiguous(), _opt(w_hr), _opt(peep), _opt(ln_c_w), SC,
             _opt(ln_hh_w), R, SR, h_mask, keep_h, keep_c, dY, dCs, dh.contiguous(), dc.contiguous(),
             _opt(ln_ih_w), X, SX)
@@ -118,7 +118,7 @@ class LSTMCppFunction(torch.autograd.Function):
         d_ln_ih_w = d_lnx[0] if fused and need[11] else None  # (4H,)
         d_in_bias = None
         if ctx.has_in_bias and need[12]:  # (4H,) sum of dG (LN_hh's bias gradient when there is one)
-            d_in_bias = d_lnr[1] if R is not None else dG.sum((0, 1))
+            d_in_bias = d_lnr[1] if R is not None else d_bias[0]
         d_xp, d_w_ih = d_xw, None
         if w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
             I = x.shape[-1]

@@ -216,9 +216,10 @@ struct LSTMBackward {
   // thread adding its own rows' terms inside the row pass (no pass over dG, R and X after the loop):
   // at o_peep d w_ci, d w_cf, d w_co (3H); at o_lnr LN_hh's gain and bias (2 x 4H); at o_lnx the input
   // LN's gain (4H); at o_lnc LN_c's gain and bias (2H), then H of scratch for dL/dLN(c_new); at o_dg
-  // 4H of scratch for the row's gate gradients when dG is not kept (dG null). -1: absent.
+  // 4H of scratch for the row's gate gradients when dG is not kept (dG null); at o_db, without LN_hh
+  // (whose bias sum is the biases' gradient), sum dG (4H). -1: absent.
   T* sums = nullptr;
-  int64_t sums_stride = 0, o_peep = -1, o_lnr = -1, o_lnx = -1, o_lnc = -1, o_dg = -1;
+  int64_t sums_stride = 0, o_peep = -1, o_lnr = -1, o_lnx = -1, o_lnc = -1, o_dg = -1, o_db = -1;
 
   void layout_sums(bool peep, bool ln_r, bool ln_x, bool ln_c, bool dg_scratch) {
     int64_t n = 0;
@@ -232,6 +233,7 @@ struct LSTMBackward {
     o_lnx = take(ln_x, 4 * H);
     o_lnc = take(ln_c, 3 * H);
     o_dg = take(dg_scratch, 4 * H);
+    o_db = take(!ln_r, 4 * H);
     sums_stride = (n + 15) / 16 * 16;  // whole cache lines: threads never share one
   }
 
@@ -311,6 +313,11 @@ struct LSTMBackward {
         ps[H + j] += dgf[j] * cp[j];
         ps[2 * H + j] += dgo[j] * cn[j];
       }
+    }
+    if (o_db >= 0) {  // the gradient of the biases added to the gates
+      T* __restrict db = acc + o_db;
+#pragma omp simd
+      for (int64_t j = 0; j < G4; ++j) db[j] += dg[j];
     }
     if (R) {  // dL/d(W_hh h) through its LayerNorm; its gain gets sum dG * r_hat, its bias sum dG
       T* ls = acc + o_lnr;
@@ -439,7 +446,8 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   Tensor d_lnr = collect(k.o_lnr, 2, G4);
   Tensor d_lnc = collect(k.o_lnc, 2, H);
   Tensor d_lnx = collect(k.o_lnx, 1, G4);
-  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc, DX, d_lnx};
+  Tensor d_bias = collect(k.o_db, 1, G4);
+  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc, DX, d_lnx, d_bias};
 }
 
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
