@@ -60,6 +60,7 @@ class Request:
     record_gates: bool = False
     training: bool = False
     needs_grad: bool = False
+    steps: int = 0  # T, the number of time steps of the call
 
     @property
     def family(self) -> str:

@@ -2,6 +2,12 @@
 (cuDNN on GPU, oneDNN or ATen's native loop on CPU): LSTM (with proj_size), GRU with the reset gate
 after the matmul, Elman with tanh or relu, padded, with lengths (packed internally) or packed.
 
+One time step on the CPU (step-by-step generation, beam search) runs torch's own cell functions
+(``torch.lstm_cell``, ``torch.gru_cell``, ``torch.rnn_tanh_cell``, ``torch.rnn_relu_cell``) layer by
+layer instead: torch's fused CPU LSTM (oneDNN) re-packs the weights into its own layout on every
+call, 2-7 ms a call at H = 256-512, many times the step's own cost, and a generator pays it at
+every token (``one_step``).
+
 DropConnect runs here too, as AWD-LSTM's WeightDrop runs it: the layer's mask is applied to each
 cell's W_hh (``cell.step_context``) and the masked weight goes to the fused kernel; autograd takes
 the gradient back through the mask. On CUDA the masked weights are not one flat chunk, so cuDNN
@@ -12,6 +18,7 @@ from __future__ import annotations
 from typing import List, Optional
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -20,6 +27,7 @@ import warnings
 from .base import DirectionMasks, Engine, Request, State
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
+_CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
 
@@ -50,7 +58,7 @@ class NativeEngine(Engine):
     scope = "stack"
 
     def supports(self, req: Request) -> Optional[str]:
-        reason = _config_reason(req.layer.cells[0])
+        reason = _config_reason(req.layer.first_cell)
         if reason:
             return reason
         reg = req.layer.regularization
@@ -95,7 +103,7 @@ class NativeEngine(Engine):
             return  # already one chunk
         if not torch._use_cudnn_rnn_flatten_weight():
             return
-        cell = layer.cells[0]
+        cell = layer.first_cell
         per_cell = len(weights) // len(layer.cells)
         with torch.no_grad():
             torch._cudnn_rnn_flatten_weight(weights, per_cell, layer.input_size, self._cudnn_mode(cell),
@@ -104,7 +112,7 @@ class NativeEngine(Engine):
 
     def run_stack(self, layer, x: Tensor, state0: List[State], lengths: Optional[Tensor],
                   masks: List[DirectionMasks]):
-        cell = layer.cells[0]
+        cell = layer.first_cell
         if x.is_cuda and torch.backends.cudnn.is_acceptable(x):
             self.flatten(layer)
         ncomp = len(cell.state_sizes)
@@ -117,8 +125,10 @@ class NativeEngine(Engine):
 
     def _run(self, layer, x: Tensor, hx: List[Tensor], state0: List[State], lengths: Optional[Tensor],
              weights: List[Tensor]):
-        cell = layer.cells[0]
+        cell = layer.first_cell
         ncomp = len(hx)
+        if lengths is None and x.shape[0] == 1 and x.device.type == "cpu":
+            return self.one_step(layer, x, hx, weights)
         args = (weights, cell.config.bias, layer.num_layers,
                 float(layer.regularization.dropout), layer.training, layer.bidirectional)
         fn = self._function(cell)
@@ -136,6 +146,41 @@ class NativeEngine(Engine):
             final = [f.index_select(1, packed.unsorted_indices) for f in final]
         final_states = [tuple(f[i] for f in final) for i in range(len(state0))]
         return out, final_states
+
+    @staticmethod
+    def one_step(layer, x: Tensor, hx: List[Tensor], weights: List[Tensor]):
+        """A call of one time step, x (1, B, I), through torch's cell functions layer by layer (the
+        equations of torch.nn's layers: same weights, same gate order), dropout between layers in
+        training as torch.nn applies it. hx: per state component (L*D, B, S_k)."""
+        cell = layer.first_cell
+        per = len(weights) // len(layer.cells)
+        D, reg = layer.num_directions, layer.regularization
+        inp = x[0]  # (B, I)
+        finals = []
+        for k in range(layer.num_layers):
+            if k > 0 and reg.dropout and layer.training:
+                inp = F.dropout(inp, reg.dropout, True)
+            outs = []
+            for d in range(D):
+                i = k * D + d
+                w = weights[i * per:(i + 1) * per]
+                biases = (w[2], w[3]) if cell.config.bias else (None, None)
+                if cell.family == "lstm" and len(w) % 2:  # proj_size: h_t = W_hr (o * tanh(c_t)), as torch.nn.LSTM
+                    gates = F.linear(inp, w[0], biases[0]) + F.linear(hx[0][i], w[1], biases[1])  # (B, 4H)
+                    g_i, g_f, g_g, g_o = gates.chunk(4, 1)
+                    c = torch.sigmoid(g_f) * hx[1][i] + torch.sigmoid(g_i) * torch.tanh(g_g)  # (B, H)
+                    h = F.linear(torch.sigmoid(g_o) * torch.tanh(c), w[-1])  # (B, P)
+                    finals.append((h, c))
+                elif cell.family == "lstm":
+                    h, c = torch.lstm_cell(inp, (hx[0][i], hx[1][i]), w[0], w[1], *biases)  # (B, H) each
+                    finals.append((h, c))
+                else:
+                    fn = _CELL_FN["gru" if cell.family == "gru" else cell.config.activation]
+                    h = fn(inp, hx[0][i], w[0], w[1], *biases)  # (B, H)
+                    finals.append((h,))
+                outs.append(h)
+            inp = outs[0] if D == 1 else torch.cat(outs, dim=-1)  # (B, D*O)
+        return inp.unsqueeze(0), finals
 
     @staticmethod
     def _function(cell):

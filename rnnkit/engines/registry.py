@@ -77,6 +77,8 @@ class EngineRegistry:
         #: priority per device type, fastest first; families may override (measured in bench/)
         self._order: Dict[str, List[str]] = {"cpu": [], "cuda": []}
         self._family_order: Dict[Tuple[str, str], List[str]] = {}
+        #: per device type, the engine that goes first for calls of a single time step
+        self._single_step_first: Dict[str, str] = {}
 
     def register(self, engine: Engine, priority: Dict[str, int]) -> None:
         """Add an engine at the given index of each device type's priority list."""
@@ -91,6 +93,10 @@ class EngineRegistry:
         """Override the priority list for one family on one device type (from benchmark results)."""
         self._family_order[(device, family)] = list(names)
 
+    def set_single_step_first(self, device: str, name: str) -> None:
+        """Put one engine first for calls of one time step on a device type (from benchmark results)."""
+        self._single_step_first[device] = name
+
     def names(self) -> List[str]:
         return sorted(self._engines)
 
@@ -102,14 +108,18 @@ class EngineRegistry:
     def order(self, req: Request) -> List[str]:
         dev = req.device.type if req.device.type in self._order else "cpu"
         base = self._family_order.get((dev, req.family), self._order[dev])
-        return [n for n in base if n in self._engines] + \
-               [n for n in self._order[dev] if n not in base and n in self._engines]
+        names = [n for n in base if n in self._engines] + \
+                [n for n in self._order[dev] if n not in base and n in self._engines]
+        first = self._single_step_first.get(dev)
+        if req.steps == 1 and first in names:
+            names = [first] + [n for n in names if n != first]
+        return names
 
     @staticmethod
     def reason(engine: Engine, req: Request) -> Optional[str]:
         """Why the engine cannot serve the request (None: it can)."""
         if not getattr(engine, "runs_cell_code", False):
-            overridden = overridden_maths(req.layer.cells[0])
+            overridden = overridden_maths(req.layer.first_cell)
             if overridden:
                 return overridden
         return engine.supports(req)
@@ -160,6 +170,10 @@ def _register_builtin() -> None:
     # they go first; bptt serves what they cannot (bfloat16, a failed build, RNNKIT_CPP=0).
     for family in ("gru", "elman"):
         REGISTRY.set_family_order("cpu", family, ["cpp", "bptt", "native"])
+    # One time step at a time (generation, beam search) on the CPU: the native engine's cell-function
+    # route (NativeEngine.one_step) costs 0.3 ms a token for a 2 x 256 LSTM where torch's fused call
+    # costs 2.1 ms and the cpp engine 0.85 ms (bench/RESULTS.md, "one step at a time")
+    REGISTRY.set_single_step_first("cpu", "native")
 
 
 _register_builtin()

@@ -79,20 +79,26 @@ class Recurrent(nn.Module):
         return 2 if self.bidirectional else 1
 
     @property
+    def first_cell(self) -> Cell:
+        """cells[0], the first layer's forward cell (without ModuleList's index arithmetic: this runs on
+        every call, and at one time step a call is a few hundred microseconds)."""
+        return next(iter(self._modules["cells"]._modules.values()))
+
+    @property
     def family(self) -> str:
-        return self.cells[0].family
+        return self.first_cell.family
 
     @property
     def input_size(self) -> int:
-        return self.cells[0].input_size
+        return self.first_cell.input_size
 
     @property
     def hidden_size(self) -> int:
-        return self.cells[0].hidden_size
+        return self.first_cell.hidden_size
 
     @property
     def output_size(self) -> int:
-        return self.num_directions * self.cells[0].output_size
+        return self.num_directions * self.first_cell.output_size
 
     @property
     def dropout(self) -> float:
@@ -151,7 +157,7 @@ class Recurrent(nn.Module):
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         return Request(layer=self, device=x.device, dtype=x.dtype, has_lengths=prep.lengths is not None,
                        all_states=all_states, probe_grads=probe_grads, record_gates=record_gates,
-                       training=self.training, needs_grad=needs_grad)
+                       training=self.training, needs_grad=needs_grad, steps=x.shape[0])
 
     def _parameter_dtype(self, default: torch.dtype) -> torch.dtype:
         for p in self.parameters():
@@ -163,7 +169,7 @@ class Recurrent(nn.Module):
         B = x.shape[1]
         if hx is None:
             return [tuple(s.to(x.dtype) for s in c.initial_state(B, x.device, x.dtype)) for c in self.cells]
-        cell = self.cells[0]
+        cell = self.first_cell
         names = tuple(f"{n}_0" for n in cell.state_names)
         states = split_state(hx, names, cell.state_sizes, len(self.cells), B, unbatched)
         if cast:  # under autocast a state may come back in the lower precision: accept it as torch does

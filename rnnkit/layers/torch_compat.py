@@ -65,7 +65,7 @@ class _TorchCompatible(Recurrent):
             NativeEngine().flatten(self)
 
     def __getattr__(self, name: str):
-        if _TORCH_KEY.match(name):
+        if name.startswith(("weight_", "bias_")) and _TORCH_KEY.match(name):
             key = self._cell_key(name)
             if key is not None:
                 value = getattr(self._modules["cells"][key[0]], key[1])

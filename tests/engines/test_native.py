@@ -4,6 +4,8 @@ engines draw, so native equals the reference loop exactly; gradients reach W_hh 
 import pytest
 import torch
 
+import rnnkit
+from rnnkit.engines.native import NativeEngine
 from rnnkit.layers import build_layer
 from rnnkit.layers.regularizers import bernoulli_keep
 
@@ -66,3 +68,66 @@ def test_auto_sends_a_dropconnect_lstm_to_native_on_cpu_and_eval_needs_no_mask()
         out_eval = layer(x)[0]
         layer.regularization.dropconnect = 0.0
         torch.testing.assert_close(layer(x)[0], out_eval)
+
+
+# -- one time step on the CPU: torch's cell functions instead of the fused call ------------------------
+def _pair(kind, **kw):
+    torch.manual_seed(0)
+    tcls, rcls = {"lstm": (torch.nn.LSTM, rnnkit.LSTM), "gru": (torch.nn.GRU, rnnkit.GRU),
+                  "rnn": (torch.nn.RNN, rnnkit.RNN)}[kind]
+    theirs = tcls(5, 7, num_layers=2, bidirectional=True, **kw)
+    ours = rcls(5, 7, num_layers=2, bidirectional=True, **kw)
+    ours.load_state_dict(theirs.state_dict())
+    return theirs, ours
+
+
+@pytest.mark.parametrize("kind,kw", [("lstm", {}), ("lstm", {"proj_size": 3}), ("gru", {}),
+                                     ("rnn", {}), ("rnn", {"nonlinearity": "relu"})])
+def test_one_step_equals_torch_nn_with_state_and_gradients(kind, kw, monkeypatch):
+    calls = []
+    real = NativeEngine.one_step
+    monkeypatch.setattr(NativeEngine, "one_step", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    theirs, ours = _pair(kind, **kw)
+    x = torch.randn(1, 3, 5, requires_grad=True)
+    with torch.no_grad():  # a non-zero state carried in, as a generator does
+        state = theirs(torch.randn(4, 3, 5))[1]
+    want_y, want_s = theirs(x, state)
+    res = ours.run(x, state)
+    assert res.engine == "native" and calls == [1]
+    torch.testing.assert_close(res.output, want_y)
+    for a, b in zip(res.state if isinstance(res.state, tuple) else (res.state,),
+                    want_s if isinstance(want_s, tuple) else (want_s,)):
+        torch.testing.assert_close(a, b)
+    got = torch.autograd.grad(res.output.square().sum(), [x] + list(ours.parameters()))
+    want = torch.autograd.grad(want_y.square().sum(), [x] + list(theirs.parameters()))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_one_step_goes_first_on_cpu_only_for_a_single_step(monkeypatch):
+    calls = []
+    real = NativeEngine.one_step
+    monkeypatch.setattr(NativeEngine, "one_step", staticmethod(lambda *a: calls.append(1) or real(*a)))
+    gru = rnnkit.GRU(5, 7)  # several steps: the cpp (or bptt) engine beats torch's unfused GRU loop
+    assert gru.explain(torch.randn(1, 2, 5)).engine == "native"
+    assert gru.explain(torch.randn(3, 2, 5)).engine != "native"
+    lstm = rnnkit.LSTM(5, 7)
+    lstm(torch.randn(3, 2, 5), lengths=torch.tensor([3, 1]))
+    lstm(torch.randn(3, 2, 5))
+    assert calls == []
+    lstm(torch.randn(1, 2, 5))
+    assert calls == [1]
+
+
+def test_one_step_applies_dropout_between_layers_only_in_training():
+    theirs, ours = _pair("lstm", dropout=0.5)
+    x = torch.randn(1, 4, 5)
+    ours.eval()
+    theirs.eval()
+    torch.testing.assert_close(ours(x)[0], theirs(x)[0])
+    ours.train()
+    torch.manual_seed(1)
+    a = ours(x)[0]
+    torch.manual_seed(2)
+    b = ours(x)[0]
+    assert not torch.allclose(a, b)  # a fresh mask per call between the two layers

@@ -1,0 +1,17 @@
+"""The one-step (generation) benchmark runs on tiny sizes and reports each engine it timed."""
+import pytest
+
+from rnnkit.bench.onestep import bench_one_step, main
+
+
+def test_one_step_table_has_a_row_per_layer_and_size():
+    table = bench_one_step([8], layers=1, repeat=1, tokens=2)
+    rows = [line for line in table.splitlines() if line.startswith("| lstm") or line.startswith("| gru")]
+    assert len(rows) == 2
+    assert "(native)" in rows[0] and "(native)" in rows[1]  # one step on the CPU: torch's cell functions
+
+
+def test_bad_option_is_a_clear_error(capsys):
+    with pytest.raises(SystemExit):
+        main(["--layers", "0"])
+    assert "--layers must be >= 1, got 0" in capsys.readouterr().err
