@@ -131,3 +131,19 @@ def test_one_step_applies_dropout_between_layers_only_in_training():
     torch.manual_seed(2)
     b = ours(x)[0]
     assert not torch.allclose(a, b)  # a fresh mask per call between the two layers
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_dropconnect_on_cudnn_equals_reference():
+    """cuDNN takes the masked W_hh outside its flat buffer (it copies the weights for the call)."""
+    torch.manual_seed(0)
+    layer = build_layer("lstm", 3, 5, num_layers=2, dropconnect=0.4).cuda().train()
+    x = torch.randn(6, 4, 3, device="cuda")
+    layer.engine = "native"
+    torch.manual_seed(3)
+    out_n = layer(x)[0]
+    layer.engine = "reference"
+    torch.manual_seed(3)
+    out_r = layer(x)[0]
+    torch.testing.assert_close(out_n, out_r, atol=1e-5, rtol=1e-4)
