@@ -61,6 +61,7 @@ class Request:
     training: bool = False
     needs_grad: bool = False
     steps: int = 0  # T, the number of time steps of the call
+    batch: int = 0  # B, the number of sequences of the call
 
     @property
     def family(self) -> str:

@@ -27,6 +27,8 @@ import warnings
 from .base import DirectionMasks, Engine, Request, State
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
+#: below this many sequences a CPU DropConnect call goes to the cpp engine (bench/RESULTS.md, CPU)
+DROPCONNECT_MIN_BATCH = 4
 _CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
@@ -67,6 +69,11 @@ class NativeEngine(Engine):
                 return f"torch's fused RNN has no {name.replace('_', ' ')}"
         if reg.zoneout:
             return "torch's fused RNN has no zoneout (it changes evaluation too)"
+        if (reg.dropconnect and req.training and req.device.type == "cpu" and req.batch < DROPCONNECT_MIN_BATCH
+                and req.steps > 1):
+            return (f"DropConnect on a batch of fewer than {DROPCONNECT_MIN_BATCH} sequences runs faster on the cpp "
+                    f"engine on the CPU (oneDNN re-packs the masked W_hh at every call: 0.78-0.82x torch.nn.LSTM "
+                    f"at B = 1 against about 1.0x)")
         if req.all_states:
             return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
         if req.probe_grads or req.record_gates:

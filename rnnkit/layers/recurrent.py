@@ -157,7 +157,8 @@ class Recurrent(nn.Module):
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         return Request(layer=self, device=x.device, dtype=x.dtype, has_lengths=prep.lengths is not None,
                        all_states=all_states, probe_grads=probe_grads, record_gates=record_gates,
-                       training=self.training, needs_grad=needs_grad, steps=x.shape[0])
+                       training=self.training, needs_grad=needs_grad, steps=x.shape[0],
+                       batch=x.shape[1])
 
     def _parameter_dtype(self, default: torch.dtype) -> torch.dtype:
         for p in self.parameters():

@@ -129,7 +129,7 @@ def test_auto_picks_cpp_for_lstms_torch_lacks(opts, reg, cpp_calls):
 def test_auto_keeps_torchs_kernel_for_a_plain_lstm(cpp_calls):
     assert rnnkit.LSTM(4, 5).run(torch.randn(6, 3, 4)).engine == "native"
     # DropConnect alone is a masked W_hh, which torch's kernel takes as it is (tests/engines/test_native.py)
-    assert rnnkit.LSTM(4, 5, dropconnect=0.2).run(torch.randn(6, 3, 4)).engine == "native"
+    assert rnnkit.LSTM(4, 5, dropconnect=0.2).run(torch.randn(6, 4, 4)).engine == "native"
     assert cpp_calls == []
     assert cpp_calls == []
 

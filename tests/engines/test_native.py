@@ -50,7 +50,7 @@ def test_dropconnect_on_native_equals_reference(cell, options, with_lengths):
 def test_dropconnect_masks_zero_whole_gradient_entries_of_w_hh():
     torch.manual_seed(1)
     layer = build_layer("lstm", 3, 4, dropconnect=0.5).to(F64).train()
-    x = torch.randn(5, 2, 3, dtype=F64)
+    x = torch.randn(5, 4, 3, dtype=F64)
     _, _, _, grads = _run(layer, "native", x)
     torch.manual_seed(3)  # the seed _run set: the layer's mask is the first draw after it
     mask = bernoulli_keep(layer.cells[0].weight_hh.shape, 0.5, "cpu", F64)
@@ -61,7 +61,7 @@ def test_dropconnect_masks_zero_whole_gradient_entries_of_w_hh():
 
 def test_auto_sends_a_dropconnect_lstm_to_native_on_cpu_and_eval_needs_no_mask():
     layer = build_layer("lstm", 3, 4, dropconnect=0.3).train()
-    x = torch.randn(5, 2, 3)
+    x = torch.randn(5, 4, 3)
     assert layer.explain(x).engine == "native"
     layer.eval()
     with torch.no_grad():
@@ -147,3 +147,12 @@ def test_dropconnect_on_cudnn_equals_reference():
     torch.manual_seed(3)
     out_r = layer(x)[0]
     torch.testing.assert_close(out_n, out_r, atol=1e-5, rtol=1e-4)
+
+
+def test_dropconnect_on_a_tiny_batch_leaves_native_on_cpu_and_says_why():
+    layer = build_layer("lstm", 3, 4, dropconnect=0.3).train()
+    e = layer.explain(torch.randn(5, 1, 3))
+    assert e.engine != "native"
+    assert any(n == "native" and "fewer than 4 sequences" in r for n, r in e.rejected)
+    assert layer.explain(torch.randn(5, 4, 3)).engine == "native"
+    assert layer.eval().explain(torch.randn(5, 1, 3)).engine == "native"  # no mask in evaluation
