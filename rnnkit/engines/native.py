@@ -5,7 +5,7 @@ after the matmul, Elman with tanh or relu, padded, with lengths (packed internal
 One time step on the CPU (step-by-step generation, beam search) runs torch's own cell functions
 (``torch.lstm_cell``, ``torch.gru_cell``, ``torch.rnn_tanh_cell``, ``torch.rnn_relu_cell``) layer by
 layer instead: torch's fused CPU LSTM (oneDNN) re-packs the weights into its own layout on every
-call, 2-7 ms a call at H = 256-512, many times the step's own cost, and a generator pays it at
+call, 2-12 ms a call for two layers at H = 256-512, many times the step's own cost, and a generator pays it at
 every token (``one_step``).
 
 DropConnect runs here too, as AWD-LSTM's WeightDrop runs it: the layer's mask is applied to each
@@ -15,14 +15,13 @@ copies them into one per call (its "not part of single contiguous chunk" warning
 """
 from __future__ import annotations
 
+import warnings
 from typing import List, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
-
-import warnings
 
 from .base import DirectionMasks, Engine, Request, State
 

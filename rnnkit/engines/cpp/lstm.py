@@ -1,8 +1,9 @@
 """The LSTM family on the cpp engine: ``LSTMCppFunction`` has ``LSTMBPTTFunction``'s signature and
 results (``rnnkit/engines/bptt/_lstm_function.py`` documents the equations and the backward pass);
 its forward and backward time loops run in C++ (``csrc/lstm.cpp``), one BLAS call plus one fused
-element-wise pass per step. The gradients that are sums over all steps (W_hh, the projection,
-peepholes, LayerNorm gains and biases) are one matmul or one reduction each, here, after the loop.
+element-wise pass per step. The weight matrices' gradients, sums over all steps (W_ih, W_hh, the
+projection), are one matmul each, here, after the loop; the vectors' (biases, peepholes, LayerNorm
+gains and biases) come back from the C++ backward as column sums.
 """
 from __future__ import annotations
 

@@ -336,20 +336,6 @@ inline void for_row_blocks(int64_t rows, int64_t row_units, const F& f) {
   });
 }
 
-// Column sums over many rows without temporaries: out[k * cols + j] (k < n_out) for j in [0, cols),
-// add_row(r, j0, j1, acc) adding row r's terms of columns [j0, j1) into acc[k * (j1 - j0) + (j - j0)].
-// Parallel over column blocks, so every thread owns its sums.
-template <typename T, typename F>
-inline void reduce_columns(int64_t rows, int64_t cols, int64_t n_out, T* out, const F& add_row) {
-  at::parallel_for(0, cols, 64, [&](int64_t j0, int64_t j1) {
-    const int64_t w = j1 - j0;
-    std::vector<T> acc(n_out * w, T(0));
-    for (int64_t r = 0; r < rows; ++r) add_row(r, j0, j1, acc.data());
-    for (int64_t k = 0; k < n_out; ++k)
-      for (int64_t j = j0; j < j1; ++j) out[k * cols + j] = acc[k * w + (j - j0)];
-  });
-}
-
 template <typename T>
 inline const T* ptr_or_null(const OptTensor& t) {
   return (t.has_value() && t->defined()) ? t->data_ptr<T>() : nullptr;

@@ -5,8 +5,10 @@
 //
 // It computes exactly what rnnkit/engines/bptt/_lstm_function.py computes, with the same buffers:
 // one BLAS call per step for W_hh h (and one for the projection), and one fused pass per batch row
-// for everything element-wise, instead of a dozen torch ops per step from Python. The parameter
-// gradients that are sums over all steps are left to the Python side (one matmul or reduction).
+// for everything element-wise, instead of a dozen torch ops per step from Python. Of the parameter
+// gradients that are sums over all steps, the weight matrices' are left to the Python side (one
+// matmul each); the vectors' (biases, peepholes, LayerNorm gains) are column sums each thread adds
+// up inside the backward's row pass.
 #include "common.h"
 
 #include <ATen/ops/zeros.h>
