@@ -6,8 +6,9 @@
 //
 // It computes what rnnkit/engines/bptt/elman.py computes, with the same buffers: per step one BLAS
 // call and one fused pass per batch row (activation, mix, and the next step's masked input), and
-// backward one fused pass plus one BLAS call; the step's BLAS call goes through StepMatrix (W_hh
-// packed once per call in float with MKL). dW_hh is left to the Python side (one matmul).
+// backward one fused pass plus one BLAS call; the step's product goes through StepMatrix (in float
+// W_hh packed once per call: AVX-512 panels, or MKL's sgemm_pack). dW_hh is left to the Python side
+// (one matmul).
 #include "common.h"
 
 namespace rnnkit {

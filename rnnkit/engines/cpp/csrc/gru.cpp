@@ -10,12 +10,12 @@
 //   both:  new = lerp(n, h_{t-1}, z) = (1 - z) n + z h_{t-1}      h_t = lerp(new, h_{t-1}, K_t)
 //
 // It computes what rnnkit/engines/bptt/gru.py computes, with the same saved quantities and the same
-// backward equations (documented there): per step one BLAS call per recurrent product (through StepMatrix,
-// the weight packed once per call in float with MKL) and one fused pass per batch row for everything
-// element-wise (the LayerNorm included). The masked input of the next step is written by the step before,
-// and in the backward pass the masked product W^T dL/dgh * h_mask is added where the next step reads
-// dL/dh, not in a pass of its own. Parameter gradients that are sums over all steps are left to the
-// Python side (one matmul or reduction each).
+// backward equations (documented there): per step one product per recurrent weight (through StepMatrix:
+// in float the weight packed once per call, AVX-512 panels or MKL's sgemm_pack) and one fused pass per
+// batch row for everything element-wise (the LayerNorm included). The masked input of the next step is
+// written by the step before, and in the backward pass the masked product W^T dL/dgh * h_mask is added
+// where the next step reads dL/dh, not in a pass of its own. Parameter gradients that are sums over
+// all steps are left to the Python side (one matmul or reduction each).
 #include "common.h"
 
 namespace rnnkit {
