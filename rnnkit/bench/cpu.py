@@ -67,6 +67,9 @@ def _step(module: Callable, x: torch.Tensor) -> Callable[[], None]:
 #: (name, factory, peer kind, target ratio vs that peer) for the rows of issue 2's table
 def _candidates(H: int):
     return [
+        # a second torch.nn.LSTM against the peer: the ratio two identical layers get in this run, so
+        # a reader can tell a real difference from the machine's noise
+        ("torch.nn.LSTM (A/A control)", lambda: torch.nn.LSTM(H, H), "lstm", None),
         ("rnnkit.LSTM", lambda: rnnkit.LSTM(H, H), "lstm", 1.0),
         ("rnnkit.GRU", lambda: rnnkit.GRU(H, H), "gru", 1.0),
         ("rnnkit.RNN", lambda: rnnkit.RNN(H, H), "rnn", 1.0),
@@ -100,7 +103,7 @@ def bench_shape(B: int, T: int, H: int, repeat: int, only: Optional[List[str]] =
         if only and not any(o in name for o in only):
             continue
         layer = factory()
-        engine = layer.run(x[:2]).engine
+        engine = layer.run(x[:2]).engine if hasattr(layer, "run") else "torch"
         # the ratio comes from steps alternating with the peer's, not from the peer's row above
         s, _, ratio = paired_ratio(_step(layer, x), peer_steps[peer], repeat=repeat)
         rows.append(Row((B, T, H), name, engine, s * 1e3, B * T / s, f"torch.nn.{peer.upper()}",

@@ -6,8 +6,9 @@ import pytest
 
 def test_bench_rows_name_engines_and_ratios(tmp_path):
     out = tmp_path / "b.json"
-    rows = run_cpu_bench(shapes=[(2, 3, 4)], repeat=1, json_path=str(out), only=["rnnkit.LSTM", "jordan"])
+    rows = run_cpu_bench(shapes=[(2, 3, 4)], repeat=1, json_path=str(out), only=["rnnkit.LSTM", "jordan", "A/A"])
     names = {r.name: r for r in rows}
+    assert names["torch.nn.LSTM (A/A control)"].engine == "torch"  # the noise-floor row: torch vs torch
     assert names["rnnkit.LSTM"].engine == "native"
     assert names["jordan"].engine in ("bptt", "reference")
     assert all(r.ratio > 0 and r.tokens_per_s > 0 for r in rows)
@@ -42,7 +43,7 @@ def test_rnnkit_bench_cuda_without_gpu_is_a_clear_error(capsys):
     assert "no CUDA device" in capsys.readouterr().err
 
 
-def test_paired_ratio_alternates_and_takes_the_median_of_pair_ratios(monkeypatch):
+def test_paired_ratio_alternates_swaps_the_order_and_takes_the_median_of_pair_ratios(monkeypatch):
     from rnnkit.bench import timing
 
     clock = {"t": 0.0}
@@ -58,5 +59,5 @@ def test_paired_ratio_alternates_and_takes_the_median_of_pair_ratios(monkeypatch
     # ours takes 1, 1, 5 s (one slow outlier), the peer 2, 2, 10 s: every pair says 2x
     ours, peer = make("ours", [9.0, 1.0, 1.0, 5.0]), make("peer", [9.0, 2.0, 2.0, 10.0])
     s, p, ratio = timing.paired_ratio(ours, peer, repeat=3, warmup=1)
-    assert calls == ["ours", "peer"] * 4
+    assert calls == ["ours", "peer"] * 2 + ["peer", "ours", "ours", "peer"]  # warm-up, then swapped pairs
     assert (s, p, ratio) == (1.0, 2.0, 2.0)
