@@ -89,7 +89,8 @@ def _ours(kind: str, H: int, dtype, dev):
              "elman": lambda: ElmanCell.from_options(H, H, activation="relu"),
              "indrnn": lambda: IndRNNCell.from_options(H, H),
              "lstm+dropconnect": lambda: LSTMCell.from_options(H, H, forget_bias=0.0),
-             "peephole_lstm": lambda: LSTMCell.from_options(H, H, peephole=True)}
+             "peephole_lstm": lambda: LSTMCell.from_options(H, H, peephole=True),
+             "lnlstm": lambda: LSTMCell.from_options(H, H, layer_norm=True)}
     if kind in fused:
         kw = {"dropconnect": 0.3} if kind == "lstm+dropconnect" else {}
         return rnnkit.Recurrent(fused[kind](), engine="triton", **kw).to(device=dev, dtype=dtype)

@@ -11,7 +11,22 @@ from triton_setup import DEVICE, ON_GPU, use_engine  # noqa: F401 (sets TRITON_I
 import rnnkit  # noqa: E402
 from rnnkit.cells import ElmanCell, GRUCell, IndRNNCell, LSTMCell  # noqa: E402
 from rnnkit.engines.base import EngineError  # noqa: E402
+from rnnkit.engines.triton.ln_kernels import _combined_stats, _summed  # noqa: E402
 from rnnkit.engines.triton.rnn_engine import TritonRNNEngine  # noqa: E402
+import triton  # noqa: E402
+import triton.language as tl  # noqa: E402
+
+def _ln_lstm(I, H, **kw):
+    """A layer-normalised LSTM whose LayerNorm gains and biases are not 1 and 0 (so that a gain read
+    in place of a bias, or one LayerNorm's parameters in place of another's, shows)."""
+    cell = LSTMCell.from_options(I, H, layer_norm=True, **kw)
+    gen = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for name, p in cell.named_parameters():
+            if name.startswith("ln_"):
+                p.add_(0.3 * torch.randn(p.shape, generator=gen))
+    return cell
+
 
 CELLS = [
     ("lstm", lambda I, H: LSTMCell.from_options(I, H)),
@@ -22,7 +37,10 @@ CELLS = [
     ("indrnn-relu", lambda I, H: IndRNNCell.from_options(I, H, recurrent_init=(-1.0, 1.0))),
     ("indrnn-tanh", lambda I, H: IndRNNCell.from_options(I, H, activation="tanh", recurrent_max=0.9,
                                                          recurrent_init=(-1.0, 1.0))),
+    ("lnlstm", _ln_lstm),
+    ("lnlstm-peephole", lambda I, H: _ln_lstm(I, H, peephole=True)),
 ]
+LN = CELLS[-2:]
 # (T, B, H): on the GPU, H = 80 runs 5 programs with a grid barrier, B = 70 two batch tiles
 SHAPES = [(7, 3, 5)] + ([(40, 70, 80), (64, 16, 256)] if ON_GPU else [])
 TOL = dict(rtol=1e-4, atol=1e-4)
@@ -68,7 +86,7 @@ def test_fused_matches_reference(name, make, T, B, H, monkeypatch):
     assert type(engine).calls == before + 1  # the fused entry point ran
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:6])
+@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:6] + LN)
 def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     T, B, H = 9, 3, 6
@@ -83,7 +101,7 @@ def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypat
     _compare(fast, ref, x, lengths=lengths, hx=hx)
 
 
-@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:6])
+@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:6] + LN[:1])
 def test_fused_dropconnect_matches_reference_with_same_mask(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     fast, ref = _pair(make, 6, 2, 5, dropconnect=0.3)
@@ -105,7 +123,7 @@ def test_fused_refuses_what_it_cannot_run(monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     cases = [
         (GRUCell.from_options(4, 5, reset_after=False), {}, "two grid-wide"),
-        (LSTMCell.from_options(4, 5, layer_norm=True), {}, "layer-normalised"),
+        (LSTMCell.from_options(4, 5, proj_size=3), {}, "projected LSTM"),
         (ElmanCell.from_options(4, 5, activation=torch.sin), {}, "fused Elman kernel knows"),
         (ElmanCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
     ]
@@ -116,7 +134,7 @@ def test_fused_refuses_what_it_cannot_run(monkeypatch):
 
 
 @pytest.mark.skipif(not ON_GPU, reason="bfloat16 kernels are checked on the GPU")
-@pytest.mark.parametrize("name,make", CELLS[:3])
+@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1])
 def test_fused_bfloat16_close_to_float32_reference(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     fast, ref = _pair(make, 32, 16, 128)
@@ -129,7 +147,7 @@ def test_fused_bfloat16_close_to_float32_reference(name, make, monkeypatch):
     assert all(torch.isfinite(p.grad).all() for p in fast.parameters())
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3])
+@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1])
 def test_fused_streaming_weights_mode(name, make, monkeypatch):
     """W_hh read per K tile each step (the mode for large H) instead of kept on chip."""
     monkeypatch.setenv("RNNKIT_TRITON_RESIDENT", "0")
@@ -139,7 +157,7 @@ def test_fused_streaming_weights_mode(name, make, monkeypatch):
     _compare(fast, ref, torch.randn(T, B, 4, device=DEVICE), lengths=torch.randint(1, T + 1, (B,)))
 
 
-@pytest.mark.parametrize("name,make", [CELLS[0], CELLS[1], CELLS[4]])
+@pytest.mark.parametrize("name,make", [CELLS[0], CELLS[1], CELLS[4]] + LN)
 def test_fused_zoneout_matches_reference_with_same_masks(name, make, monkeypatch):
     """Zoneout in training (Bernoulli masks, same seed for both) and in evaluation (the constant p),
     with lengths: outputs, final states and gradients match the reference loop."""
@@ -165,7 +183,7 @@ def test_fused_zoneout_matches_reference_with_same_masks(name, make, monkeypatch
         assert_close(a, b, **TOL)
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3])
+@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1])
 def test_fused_recurrent_dropout_matches_reference_with_same_mask(name, make, monkeypatch):
     """Recurrent dropout: one mask per sequence on h entering W_hh (not on GRU's z * h path)."""
     use_engine(monkeypatch, TritonRNNEngine())
@@ -199,6 +217,21 @@ def test_auto_leaves_measured_slower_configs_to_cudnn():
     assert cudnn_faster_reason(req(1024, torch.bfloat16)) is None
     assert cudnn_faster_reason(req(512, engine="triton")) is None
     assert cudnn_faster_reason(req(512, zoneout=0.1)) is None  # cuDNN cannot serve zoneout
+
+
+def test_auto_keeps_kernels_not_yet_measured_on_a_gpu_out():
+    """The LayerNorm-LSTM kernels run when forced; engine='auto' on CUDA leaves them (and says why)
+    until they are measured there; on other configurations the gate says nothing."""
+    from rnnkit.engines.base import Request
+    from rnnkit.engines.triton.rnn_engine import unmeasured_reason
+
+    def req(engine="auto", **kw):
+        layer = rnnkit.Recurrent(LSTMCell.from_options(4, 8, **kw), engine=engine)
+        return Request(layer=layer, device=torch.device("cuda"), dtype=torch.bfloat16, needs_grad=True)
+
+    assert "not yet measured on a GPU" in unmeasured_reason(req(layer_norm=True))
+    assert unmeasured_reason(req("triton", layer_norm=True)) is None
+    assert unmeasured_reason(req()) is None
 
 
 @pytest.mark.skipif(ON_GPU, reason="float64 gradcheck runs through the interpreter (the GPU dots are TF32-based)")
@@ -241,3 +274,70 @@ def test_hand_written_backward_gradcheck(family):
             return (hs, cs) if fam == "lstm" else hs
         args = tuple(names)
     assert torch.autograd.gradcheck(fn, args, eps=1e-3, atol=2e-3, rtol=2e-2, fast_mode=True)
+
+
+@pytest.mark.skipif(ON_GPU, reason="float64 gradcheck runs through the interpreter (the GPU dots are TF32-based)")
+@pytest.mark.parametrize("peephole", [False, True])
+@pytest.mark.parametrize("extra", ["lengths", "zoneout"])
+def test_layer_norm_lstm_backward_gradcheck(peephole, extra):
+    """gradcheck of the layer-normalised LSTM's Function: every input with a gradient (xp, W_hh, h0,
+    c0, both LayerNorms' gains and biases, peepholes), with a frozen step or zoneout masks."""
+    from rnnkit.engines.triton.ln_engine import FusedLNLSTMFunction
+
+    torch.manual_seed(0)
+    T, B, H = 4, 2, 3
+    d = dict(dtype=torch.float64)
+    valid = None
+    zone = None
+    if extra == "lengths":
+        valid = torch.ones(T, B, 1, dtype=torch.bool)
+        valid[3:, 1] = False
+    else:
+        zone = (torch.rand(T, B, H, **d), torch.rand(T, B, H, **d))
+    leaf = lambda *shape, scale=1.0: (scale * torch.randn(*shape, **d)).requires_grad_()  # noqa: E731
+    xp, w, h0, c0 = leaf(T, B, 4 * H), leaf(4 * H, H, scale=0.5), leaf(B, H), leaf(B, H)
+    lnw, lnb = (1 + 0.3 * torch.randn(4 * H, **d)).requires_grad_(), leaf(4 * H, scale=0.3)
+    lcw, lcb = (1 + 0.3 * torch.randn(H, **d)).requires_grad_(), leaf(H, scale=0.3)
+    args = [xp, w, h0, c0, lnw, lnb, lcw, lcb] + ([leaf(3, H)] if peephole else [])
+
+    def fn(xp, w, h0, c0, lnw, lnb, lcw, lcb, peep=None):
+        return FusedLNLSTMFunction.apply(xp, w, h0, c0, lnw, lnb, lcw, lcb, valid, peep, zone, None)
+
+    assert torch.autograd.gradcheck(fn, tuple(args), eps=1e-3, atol=2e-3, rtol=2e-2, fast_mode=True)
+
+
+@pytest.mark.skipif(ON_GPU, reason="checks the partials' maths on the interpreter; the GPU runs several programs for real")
+@pytest.mark.parametrize("width", [1, 4])
+def test_layer_norm_row_statistics_combine_across_programs(width):
+    """The LayerNorm kernels' row statistics from several programs' partials (the interpreter runs one
+    program, so this is where NP > 1 is checked): units split 4, 4, 2 over three programs, each partial
+    (mean, centred sum of squares) from its own units, combined = torch's mean and 1 / sqrt(var + eps)."""
+    torch.manual_seed(0)
+    B, H, BH, NP, eps = 3, 10, 4, 3, 1e-5
+    v = 3.0 + torch.randn(B, width, H)  # (rows, gates, units): a mean far from 0
+    part = torch.empty(NP, 2, B)
+    for p in range(NP):
+        own = v[:, :, p * BH:(p + 1) * BH].reshape(B, -1)
+        part[p, 0] = own.mean(1)
+        part[p, 1] = (own - own.mean(1, keepdim=True)).square().sum(1)
+    out = torch.empty(4, B)
+    _stats_probe[(1,)](part, out, B, H, eps, NP=NP, BH=BH, NPP=4, WIDTH=width, BB=4)
+    flat = v.reshape(B, -1)
+    assert_close(out[0], flat.mean(1))
+    assert_close(out[1], 1 / torch.sqrt(flat.var(1, unbiased=False) + eps))
+    assert_close(out[2], part[:, 0].sum(0))
+    assert_close(out[3], part[:, 1].sum(0))
+
+
+@triton.jit
+def _stats_probe(part_ptr, out_ptr, B, H, EPS, NP: tl.constexpr, BH: tl.constexpr, NPP: tl.constexpr,
+                 WIDTH: tl.constexpr, BB: tl.constexpr):
+    """The combined row statistics and partial sums of the LayerNorm kernels, written out."""
+    rows = tl.arange(0, BB)
+    rmask = rows < B
+    mean, rstd = _combined_stats(part_ptr, rows, rmask, B, H, EPS, NP, BH, NPP, WIDTH)
+    s1, s2 = _summed(part_ptr, rows, rmask, B, NP, NPP)
+    tl.store(out_ptr + rows, mean, mask=rmask)
+    tl.store(out_ptr + B + rows, rstd, mask=rmask)
+    tl.store(out_ptr + 2 * B + rows, s1, mask=rmask)
+    tl.store(out_ptr + 3 * B + rows, s2, mask=rmask)

@@ -6,9 +6,10 @@ bfloat16 and float16; lengths, zoneout, recurrent dropout and DropConnect fused.
 Around the kernels, in torch: the input projection (one matmul, ``cell.project_input``), DropConnect
 (the effective W_hh = W_hh * mask is formed once per sequence; autograd carries its gradient back to
 W_hh), and after the backward kernel the weight gradient dW_hh = sum_t dgates_t^T h_{t-1} as one
-matmul over all steps. Not fused (``supports`` says so): layer-normalised and projected LSTMs, the
-GRU with the reset gate before the matmul, Jordan networks (each needs a second grid-wide barrier
-per step). Under ``engine="auto"``, float32 shapes where cuDNN was measured faster go to cuDNN.
+matmul over all steps. The layer-normalised LSTM has kernels of its own (``ln_kernels``: three
+barrier-separated phases per step, the LayerNorms' row statistics crossing between programs). Not
+fused (``supports`` says so): the projected LSTM, the GRU with the reset gate before the matmul,
+Jordan networks (each needs a second grid-wide barrier per step). Under ``engine="auto"``, float32 shapes where cuDNN was measured faster go to cuDNN.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import triton
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, State, without_autocast
 from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
+from .ln_engine import fused_ln_lstm
 from .plan import STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-exported)
 from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
 from .scan_engine import interpreting
@@ -178,8 +180,8 @@ def _cell_reason(cell) -> Optional[str]:
     if fam not in _CELLS:
         return f"the fused Triton kernels cover lstm, gru, elman and indrnn, not {fam}"
     if fam == "lstm":
-        if cfg.layer_norm or cfg.proj_size:
-            return "layer-normalised and projected LSTMs are not fused in the Triton kernel yet"
+        if cfg.proj_size:
+            return "the projected LSTM (proj_size) is not fused in the Triton kernel yet"
     elif fam == "gru":
         if not cfg.reset_after:
             return ("the GRU with the reset gate before the matmul (Cho et al.) needs two grid-wide "
@@ -213,6 +215,19 @@ def cudnn_faster_reason(req: Request) -> Optional[str]:
     return None
 
 
+def unmeasured_reason(req: Request) -> Optional[str]:
+    """Under engine="auto" on CUDA only: kernels that have passed their tests through Triton's CPU
+    interpreter but have not yet run on a GPU stay out of automatic dispatch until they are measured
+    there (bench/RESULTS.md); a forced engine="triton" runs them."""
+    if getattr(req.layer, "engine", "auto") != "auto" or req.device.type != "cuda":
+        return None
+    cell = req.layer.cells[0]
+    if cell.family == "lstm" and cell.config.layer_norm:
+        return ("the fused LayerNorm-LSTM kernels (ln_kernels) are verified through Triton's interpreter "
+                "only, not yet measured on a GPU; engine='triton' runs them")
+    return None
+
+
 class TritonRNNEngine(Engine):
     name = "triton"
     scope = "direction"
@@ -230,7 +245,7 @@ class TritonRNNEngine(Engine):
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need a step-by-step engine"
         reg = getattr(req.layer, "regularization", None)
-        slower = cudnn_faster_reason(req)
+        slower = cudnn_faster_reason(req) or unmeasured_reason(req)
         if slower:
             return slower
         if reg is not None:
@@ -268,13 +283,22 @@ class TritonRNNEngine(Engine):
         if fam == "lstm" and cell.config.peephole:
             peep = torch.stack([cell.weight_ci, cell.weight_cf, cell.weight_co])  # (3, H)
         zone = job.masks.zoneout
+        if fam == "lstm" and cell.config.layer_norm:  # its own kernels: three phases per step
+            hs, cs = fused_ln_lstm(cell, xp, w, state0[0], state0[1], job.valid, zone, job.masks.h_mask)
+            return _lstm_result(hs, cs, job)
         if zone is not None and fam not in ("lstm", "gru"):
             raise ValueError(f"the triton engine fuses zoneout for lstm and gru only, not {fam}")
         hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep, zone, job.masks.h_mask)
-        final = (hs[-1], cs[-1]) if fam == "lstm" else (hs[-1],)
-        valid = job.valid
-        out = hs * valid if valid is not None else hs
-        states = None
-        if job.want_states:
-            states = (out, cs * valid if valid is not None else cs) if fam == "lstm" else (out,)
-        return DirectionResult(hidden=out, state=final, states=states)
+        if fam == "lstm":
+            return _lstm_result(hs, cs, job)
+        out = hs * job.valid if job.valid is not None else hs
+        return DirectionResult(hidden=out, state=(hs[-1],), states=(out,) if job.want_states else None)
+
+
+def _lstm_result(hs: Tensor, cs: Tensor, job: DirectionJob) -> DirectionResult:
+    """An LSTM direction's result from its h and c of every step (T, B, H): outputs zero past each
+    sequence's end, the final state the one at each sequence's own last step (the kernels froze it)."""
+    valid = job.valid
+    out = hs * valid if valid is not None else hs
+    states = (out, cs * valid if valid is not None else cs) if job.want_states else None
+    return DirectionResult(hidden=out, state=(hs[-1], cs[-1]), states=states)
