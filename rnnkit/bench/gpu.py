@@ -89,11 +89,12 @@ def _ours(kind: str, H: int, dtype, dev):
              "elman": lambda: ElmanCell.from_options(H, H, activation="relu"),
              "indrnn": lambda: IndRNNCell.from_options(H, H),
              "lstm+dropconnect": lambda: LSTMCell.from_options(H, H, forget_bias=0.0),
-             "peephole_lstm": lambda: LSTMCell.from_options(H, H, peephole=True),
-             "lnlstm": lambda: LSTMCell.from_options(H, H, layer_norm=True)}
+             "peephole_lstm": lambda: LSTMCell.from_options(H, H, peephole=True)}
     if kind in fused:
         kw = {"dropconnect": 0.3} if kind == "lstm+dropconnect" else {}
         return rnnkit.Recurrent(fused[kind](), engine="triton", **kw).to(device=dev, dtype=dtype)
+    if kind in ("lnlstm", "jordan"):  # fused kernels that engine="auto" takes only once measured here
+        return build_layer(kind, H, H, engine="triton").to(device=dev, dtype=dtype)
     if kind == "lstm+zoneout":
         cell = LSTMCell.from_options(H, H, forget_bias=0.0)
         return rnnkit.Recurrent(cell, engine="triton", zoneout=0.1).to(device=dev, dtype=dtype)

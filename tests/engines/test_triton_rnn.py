@@ -9,7 +9,7 @@ from torch.testing import assert_close
 from triton_setup import DEVICE, ON_GPU, use_engine  # noqa: F401 (sets TRITON_INTERPRET)
 
 import rnnkit  # noqa: E402
-from rnnkit.cells import ElmanCell, GRUCell, IndRNNCell, LSTMCell  # noqa: E402
+from rnnkit.cells import ElmanCell, GRUCell, IndRNNCell, JordanCell, LSTMCell  # noqa: E402
 from rnnkit.engines.base import EngineError  # noqa: E402
 from rnnkit.engines.triton.ln_kernels import _combined_stats, _summed  # noqa: E402
 from rnnkit.engines.triton.rnn_engine import TritonRNNEngine  # noqa: E402
@@ -39,8 +39,15 @@ CELLS = [
                                                          recurrent_init=(-1.0, 1.0))),
     ("lnlstm", _ln_lstm),
     ("lnlstm-peephole", lambda I, H: _ln_lstm(I, H, peephole=True)),
+    ("jordan", lambda I, H: JordanCell.from_options(I, H)),
+    ("jordan-relu-sigmoid-wider", lambda I, H: JordanCell.from_options(I, H, activation="relu",
+                                                                        out_activation="sigmoid",
+                                                                        output_size=H + 3)),
+    ("jordan-identity-no-bias", lambda I, H: JordanCell.from_options(I, H, out_activation="identity",
+                                                                      bias=False)),
 ]
-LN = CELLS[-2:]
+LN = CELLS[-5:-3]
+JORDAN = CELLS[-3:]
 # (T, B, H): on the GPU, H = 80 runs 5 programs with a grid barrier, B = 70 two batch tiles
 SHAPES = [(7, 3, 5)] + ([(40, 70, 80), (64, 16, 256)] if ON_GPU else [])
 TOL = dict(rtol=1e-4, atol=1e-4)
@@ -86,7 +93,7 @@ def test_fused_matches_reference(name, make, T, B, H, monkeypatch):
     assert type(engine).calls == before + 1  # the fused entry point ran
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:6] + LN)
+@pytest.mark.parametrize("name,make", CELLS[:3] + CELLS[4:6] + LN + JORDAN[:1])
 def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     T, B, H = 9, 3, 6
@@ -101,7 +108,7 @@ def test_fused_stacked_bidirectional_lengths_initial_state(name, make, monkeypat
     _compare(fast, ref, x, lengths=lengths, hx=hx)
 
 
-@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:6] + LN[:1])
+@pytest.mark.parametrize("name,make", CELLS[:2] + CELLS[4:6] + LN[:1] + JORDAN[:1])
 def test_fused_dropconnect_matches_reference_with_same_mask(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     fast, ref = _pair(make, 6, 2, 5, dropconnect=0.3)
@@ -126,6 +133,8 @@ def test_fused_refuses_what_it_cannot_run(monkeypatch):
         (LSTMCell.from_options(4, 5, proj_size=3), {}, "projected LSTM"),
         (ElmanCell.from_options(4, 5, activation=torch.sin), {}, "fused Elman kernel knows"),
         (ElmanCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
+        (JordanCell.from_options(4, 5, out_activation=torch.sin), {}, "fused Jordan kernel knows"),
+        (JordanCell.from_options(4, 5), {"zoneout": 0.1}, "zoneout"),
     ]
     for cell, kw, msg in cases:
         layer = rnnkit.Recurrent(cell, engine="triton", **kw).to(DEVICE)
@@ -134,7 +143,7 @@ def test_fused_refuses_what_it_cannot_run(monkeypatch):
 
 
 @pytest.mark.skipif(not ON_GPU, reason="bfloat16 kernels are checked on the GPU")
-@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1])
+@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1] + JORDAN[:1])
 def test_fused_bfloat16_close_to_float32_reference(name, make, monkeypatch):
     use_engine(monkeypatch, TritonRNNEngine())
     fast, ref = _pair(make, 32, 16, 128)
@@ -147,7 +156,7 @@ def test_fused_bfloat16_close_to_float32_reference(name, make, monkeypatch):
     assert all(torch.isfinite(p.grad).all() for p in fast.parameters())
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1])
+@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1] + JORDAN[:1])
 def test_fused_streaming_weights_mode(name, make, monkeypatch):
     """W_hh read per K tile each step (the mode for large H) instead of kept on chip."""
     monkeypatch.setenv("RNNKIT_TRITON_RESIDENT", "0")
@@ -183,7 +192,7 @@ def test_fused_zoneout_matches_reference_with_same_masks(name, make, monkeypatch
         assert_close(a, b, **TOL)
 
 
-@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1])
+@pytest.mark.parametrize("name,make", CELLS[:3] + LN[:1] + JORDAN[:1])
 def test_fused_recurrent_dropout_matches_reference_with_same_mask(name, make, monkeypatch):
     """Recurrent dropout: one mask per sequence on h entering W_hh (not on GRU's z * h path)."""
     use_engine(monkeypatch, TritonRNNEngine())
@@ -230,6 +239,9 @@ def test_auto_keeps_kernels_not_yet_measured_on_a_gpu_out():
         return Request(layer=layer, device=torch.device("cuda"), dtype=torch.bfloat16, needs_grad=True)
 
     assert "not yet measured on a GPU" in unmeasured_reason(req(layer_norm=True))
+    jordan = rnnkit.Recurrent(JordanCell.from_options(4, 8))
+    assert "Jordan" in unmeasured_reason(Request(layer=jordan, device=torch.device("cuda"),
+                                                 dtype=torch.bfloat16, needs_grad=True))
     assert unmeasured_reason(req("triton", layer_norm=True)) is None
     assert unmeasured_reason(req()) is None
 
@@ -304,6 +316,33 @@ def test_layer_norm_lstm_backward_gradcheck(peephole, extra):
         return FusedLNLSTMFunction.apply(xp, w, h0, c0, lnw, lnb, lcw, lcb, valid, peep, zone, None)
 
     assert torch.autograd.gradcheck(fn, tuple(args), eps=1e-3, atol=2e-3, rtol=2e-2, fast_mode=True)
+
+
+@pytest.mark.skipif(ON_GPU, reason="float64 gradcheck runs through the interpreter (the GPU dots are TF32-based)")
+@pytest.mark.parametrize("acts", [(0, 0), (1, 2), (2, 3)])
+@pytest.mark.parametrize("extra", ["lengths", "recurrent_dropout"])
+def test_jordan_backward_gradcheck(acts, extra):
+    """gradcheck of the Jordan Function (xp, W_hy, W_yh, b_y, y0) with O != H, for pairs of
+    (activation, output activation) among tanh, relu, sigmoid, identity; with a frozen step, or with
+    a recurrent-dropout mask on the y fed back."""
+    from rnnkit.engines.triton.jordan_engine import FusedJordanFunction
+
+    torch.manual_seed(0)
+    T, B, H, O = 4, 2, 3, 5
+    d = dict(dtype=torch.float64)
+    valid = hm = None
+    if extra == "lengths":
+        valid = torch.ones(T, B, 1, dtype=torch.bool)
+        valid[2:, 1] = False
+    else:
+        hm = (torch.rand(B, O, **d) > 0.3).to(torch.float64) / 0.7
+    leaf = lambda *shape: (0.7 * torch.randn(*shape, **d)).requires_grad_()  # noqa: E731
+    args = (leaf(T, B, H), leaf(H, O), leaf(O, H), leaf(O), leaf(B, O))
+
+    def fn(xp, w_hy, w_yh, b_y, y0):
+        return FusedJordanFunction.apply(xp, w_hy, w_yh, b_y, y0, valid, acts[0], acts[1], hm)
+
+    assert torch.autograd.gradcheck(fn, args, eps=1e-3, atol=2e-3, rtol=2e-2, fast_mode=True)
 
 
 @pytest.mark.skipif(ON_GPU, reason="checks the partials' maths on the interpreter; the GPU runs several programs for real")

@@ -1,15 +1,17 @@
-"""The ``triton`` engine: LSTM (also peephole), GRU (reset after the matmul, as cuDNN), Elman and
-IndRNN, one persistent Triton kernel per direction and pass (``rnn_kernels``, ``indrnn_kernels``),
-forward and backward, float32 (3xTF32 dots, or TF32 when torch.backends.cuda.matmul.allow_tf32),
-bfloat16 and float16; lengths, zoneout, recurrent dropout and DropConnect fused.
+"""The ``triton`` engine: LSTM (also peephole and layer-normalised), GRU (reset after the matmul, as
+cuDNN), Elman, Jordan and IndRNN, one persistent Triton kernel per direction and pass, forward and
+backward, float32 (3xTF32 dots, or TF32 when torch.backends.cuda.matmul.allow_tf32), bfloat16 and
+float16; lengths, zoneout (LSTM, GRU), recurrent dropout and DropConnect fused. Kernels:
+``rnn_kernels`` (LSTM, GRU, Elman: one barrier per step), ``ln_kernels`` (the layer-normalised LSTM:
+three phases per step, the LayerNorms' row statistics crossing between programs), ``jordan_kernels``
+(two phases per step: h, then the output fed back), ``indrnn_kernels`` (no barrier).
 
 Around the kernels, in torch: the input projection (one matmul, ``cell.project_input``), DropConnect
 (the effective W_hh = W_hh * mask is formed once per sequence; autograd carries its gradient back to
 W_hh), and after the backward kernel the weight gradient dW_hh = sum_t dgates_t^T h_{t-1} as one
-matmul over all steps. The layer-normalised LSTM has kernels of its own (``ln_kernels``: three
-barrier-separated phases per step, the LayerNorms' row statistics crossing between programs). Not
-fused (``supports`` says so): the projected LSTM, the GRU with the reset gate before the matmul,
-Jordan networks (each needs a second grid-wide barrier per step). Under ``engine="auto"``, float32 shapes where cuDNN was measured faster go to cuDNN.
+matmul over all steps. Not fused (``supports`` says so): the projected LSTM and the GRU with the
+reset gate before the matmul. Under ``engine="auto"``, float32 shapes where cuDNN was measured faster
+go to cuDNN, and kernels not yet measured on a GPU are left to the other engines.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import triton
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, State, without_autocast
 from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
+from .jordan_engine import fused_jordan
 from .ln_engine import fused_ln_lstm
 from .plan import STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-exported)
 from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
@@ -177,8 +180,14 @@ def _cell_reason(cell) -> Optional[str]:
         if not isinstance(cfg.activation, str) or cfg.activation not in _ACTS:
             return f"the fused IndRNN kernel knows {sorted(_ACTS)}, not {cfg.activation!r}"
         return None
+    if fam == "jordan":
+        for name in ("activation", "out_activation"):
+            value = getattr(cfg, name)
+            if not isinstance(value, str) or value not in _ACTS:
+                return f"the fused Jordan kernel knows {sorted(_ACTS)} for {name}, not {value!r}"
+        return None
     if fam not in _CELLS:
-        return f"the fused Triton kernels cover lstm, gru, elman and indrnn, not {fam}"
+        return f"the fused Triton kernels cover lstm, gru, elman, jordan and indrnn, not {fam}"
     if fam == "lstm":
         if cfg.proj_size:
             return "the projected LSTM (proj_size) is not fused in the Triton kernel yet"
@@ -225,6 +234,9 @@ def unmeasured_reason(req: Request) -> Optional[str]:
     if cell.family == "lstm" and cell.config.layer_norm:
         return ("the fused LayerNorm-LSTM kernels (ln_kernels) are verified through Triton's interpreter "
                 "only, not yet measured on a GPU; engine='triton' runs them")
+    if cell.family == "jordan":
+        return ("the fused Jordan kernels (jordan_kernels) are verified through Triton's interpreter only, "
+                "not yet measured on a GPU; engine='triton' runs them")
     return None
 
 
@@ -269,6 +281,11 @@ class TritonRNNEngine(Engine):
             hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, _ACTS[cell.config.activation])
             out = hs * job.valid if job.valid is not None else hs
             return DirectionResult(hidden=out, state=(hs[-1],), states=(out,) if job.want_states else None)
+        if fam == "jordan":
+            w_hy = cell.step_context(job.masks.dropconnect).weights["weight_hy"]  # (H, O), DropConnect applied
+            ys = fused_jordan(cell, xp, w_hy, state0[0], job.valid, job.masks.h_mask)
+            out = ys * job.valid if job.valid is not None else ys
+            return DirectionResult(hidden=out, state=(ys[-1],), states=(out,) if job.want_states else None)
         w = cell.step_context(job.masks.dropconnect).weights["weight_hh"]  # (G, H), DropConnect applied
         bn = None
         if fam == "gru" and cell.bias_hh is not None:

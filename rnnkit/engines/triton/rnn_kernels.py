@@ -93,14 +93,15 @@ def _recurrent_fwd(h_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
                    BB: tl.constexpr, NC: tl.constexpr, BK: tl.constexpr, HP: tl.constexpr,
                    RESIDENT: tl.constexpr, PREC: tl.constexpr, hm_ptr, HAS_HMASK: tl.constexpr):
     """h_{t-1} (BB, H) @ W^T[:, ccol] -> (BB, NC) float32; W^T (H, G) resident or read per K tile.
-    HAS_HMASK: h is multiplied by the recurrent-dropout mask (B, H) before the matmul."""
+    HAS_HMASK: h is multiplied by the recurrent-dropout mask (B, H) before the matmul. The left factor
+    is cast to W's dtype (a no-op where h is stored in it; the Jordan backward's float32 gradients)."""
     if RESIDENT:
         kk = tl.arange(0, HP)
         m = rmask[:, None] & (kk < H)[None, :]
         hk = tl.load(h_base + rows[:, None] * H + kk[None, :], mask=m, other=0.0, cache_modifier=".cg")
         if HAS_HMASK:
             hk = (hk * tl.load(hm_ptr + rows[:, None] * H + kk[None, :], mask=m, other=0.0)).to(hk.dtype)
-        acc = tl.dot(hk, w_res, input_precision=PREC)
+        acc = tl.dot(hk.to(w_res.dtype), w_res, input_precision=PREC)
     else:
         acc = tl.zeros([BB, NC], dtype=tl.float32)
         kk = tl.arange(0, BK)
@@ -114,7 +115,7 @@ def _recurrent_fwd(h_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
                                    mask=rmask[:, None] & kmask[None, :], other=0.0)).to(hk.dtype)
             w = tl.load(wt_ptr + k[:, None] * G + ccol[None, :], mask=kmask[:, None] & cmask[None, :],
                         other=0.0)
-            acc = tl.dot(hk, w, acc, input_precision=PREC)
+            acc = tl.dot(hk.to(w.dtype), w, acc, input_precision=PREC)
     return acc
 
 
