@@ -32,7 +32,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .rnn_kernels import _grid_sync, _recurrent_fwd, _sigmoid, _split4, _tanh
+from .rnn_kernels import _grid_sync, _recurrent_fwd, _sigmoid, _tanh
 
 
 @triton.jit
@@ -69,6 +69,13 @@ def _summed(part_ptr, rows, rmask, B, NP, NPP: tl.constexpr):
     s1 = tl.load(part_ptr + pp[:, None] * 2 * B + rows[None, :], mask=m2, other=0.0, cache_modifier=".cg")
     s2 = tl.load(part_ptr + pp[:, None] * 2 * B + B + rows[None, :], mask=m2, other=0.0, cache_modifier=".cg")
     return tl.sum(s1, axis=0), tl.sum(s2, axis=0)
+
+
+@triton.jit
+def _ln_gate(x_ptrs, r_ptrs, m2, mean, rstd, gain, bias):
+    """One gate's pre-activation: xp + LN_hh(r) for a (BB, BH) block, r's row statistics given."""
+    r = tl.load(r_ptrs, mask=m2, other=0.0)
+    return tl.load(x_ptrs, mask=m2, other=0.0).to(tl.float32) + (r - mean) * rstd * gain + bias
 
 
 @triton.jit
@@ -163,10 +170,10 @@ def lnlstm_fwd_kernel(xp_ptr, wt_ptr, lnw_ptr, lnb_ptr, lncw_ptr, lncb_ptr, peep
             rrow = r_base + rows[:, None] * G + j[None, :]
             xrow = xp_ptr + t * B * G + rows[:, None] * G + j[None, :]
             mu, rs = mean[:, None], rstd[:, None]
-            a0 = tl.load(xrow, mask=m2, other=0.0).to(tl.float32) + (tl.load(rrow, mask=m2, other=0.0) - mu) * rs * lw0 + lb0
-            a1 = tl.load(xrow + H, mask=m2, other=0.0).to(tl.float32) + (tl.load(rrow + H, mask=m2, other=0.0) - mu) * rs * lw1 + lb1
-            a2 = tl.load(xrow + 2 * H, mask=m2, other=0.0).to(tl.float32) + (tl.load(rrow + 2 * H, mask=m2, other=0.0) - mu) * rs * lw2 + lb2
-            a3 = tl.load(xrow + 3 * H, mask=m2, other=0.0).to(tl.float32) + (tl.load(rrow + 3 * H, mask=m2, other=0.0) - mu) * rs * lw3 + lb3
+            a0 = _ln_gate(xrow, rrow, m2, mu, rs, lw0, lb0)
+            a1 = _ln_gate(xrow + H, rrow + H, m2, mu, rs, lw1, lb1)
+            a2 = _ln_gate(xrow + 2 * H, rrow + 2 * H, m2, mu, rs, lw2, lb2)
+            a3 = _ln_gate(xrow + 3 * H, rrow + 3 * H, m2, mu, rs, lw3, lb3)
             c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
             if PEEP:
                 a0 += w_ci * c_old

@@ -1,16 +1,17 @@
-"""The ``triton`` engine: LSTM (also peephole and layer-normalised), GRU (reset after the matmul, as
-cuDNN), Elman, Jordan and IndRNN, one persistent Triton kernel per direction and pass, forward and
+"""The ``triton`` engine: LSTM (also peephole and layer-normalised), GRU (both variants), Elman,
+Jordan and IndRNN, one persistent Triton kernel per direction and pass, forward and
 backward, float32 (3xTF32 dots, or TF32 when torch.backends.cuda.matmul.allow_tf32), bfloat16 and
 float16; lengths, zoneout (LSTM, GRU), recurrent dropout and DropConnect fused. Kernels:
 ``rnn_kernels`` (LSTM, GRU, Elman: one barrier per step), ``ln_kernels`` (the layer-normalised LSTM:
 three phases per step, the LayerNorms' row statistics crossing between programs), ``jordan_kernels``
-(two phases per step: h, then the output fed back), ``indrnn_kernels`` (no barrier).
+(two phases per step: h, then the output fed back), ``gru_cho_kernels`` (the GRU with the reset gate
+before the matmul: two phases per step), ``indrnn_kernels`` (no barrier).
 
 Around the kernels, in torch: the input projection (one matmul, ``cell.project_input``), DropConnect
 (the effective W_hh = W_hh * mask is formed once per sequence; autograd carries its gradient back to
 W_hh), and after the backward kernel the weight gradient dW_hh = sum_t dgates_t^T h_{t-1} as one
-matmul over all steps. Not fused (``supports`` says so): the projected LSTM and the GRU with the
-reset gate before the matmul. Under ``engine="auto"``, float32 shapes where cuDNN was measured faster
+matmul over all steps. Not fused (``supports`` says so): the projected LSTM and the layer-normalised
+GRU. Under ``engine="auto"``, float32 shapes where cuDNN was measured faster
 go to cuDNN, and kernels not yet measured on a GPU are left to the other engines.
 """
 from __future__ import annotations
@@ -24,6 +25,7 @@ import triton
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, State, without_autocast
 from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
+from .gru_cho_engine import fused_cho_gru
 from .jordan_engine import fused_jordan
 from .ln_engine import fused_ln_lstm
 from .plan import STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-exported)
@@ -192,9 +194,6 @@ def _cell_reason(cell) -> Optional[str]:
         if cfg.proj_size:
             return "the projected LSTM (proj_size) is not fused in the Triton kernel yet"
     elif fam == "gru":
-        if not cfg.reset_after:
-            return ("the GRU with the reset gate before the matmul (Cho et al.) needs two grid-wide "
-                    "barriers per step; only reset_after=True is fused")
         if cfg.layer_norm:
             return "the layer-normalised GRU is not fused in the Triton kernel yet"
     elif fam == "elman":
@@ -234,6 +233,9 @@ def unmeasured_reason(req: Request) -> Optional[str]:
     if cell.family == "lstm" and cell.config.layer_norm:
         return ("the fused LayerNorm-LSTM kernels (ln_kernels) are verified through Triton's interpreter "
                 "only, not yet measured on a GPU; engine='triton' runs them")
+    if cell.family == "gru" and not cell.config.reset_after:
+        return ("the fused reset-before GRU kernels (gru_cho_kernels) are verified through Triton's "
+                "interpreter only, not yet measured on a GPU; engine='triton' runs them")
     if cell.family == "jordan":
         return ("the fused Jordan kernels (jordan_kernels) are verified through Triton's interpreter only, "
                 "not yet measured on a GPU; engine='triton' runs them")
@@ -271,45 +273,83 @@ class TritonRNNEngine(Engine):
         if job.probe is not None or job.trace is not None:
             raise ValueError("the triton engine does not run gradient probes or gate traces")
         type(self).calls += 1
-        fam = cell.family
-        H = cell.hidden_size
         xp = cell.project_input(x)  # (T, B, G)
-        if fam == "indrnn":
-            if job.masks.zoneout is not None or job.masks.h_mask is not None:
-                raise ValueError("the fused IndRNN kernel has no zoneout or recurrent dropout")
-            u = cell.recurrent_vector(cell.step_context(job.masks.dropconnect).weights["weight_hh"])
-            hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, _ACTS[cell.config.activation])
-            out = hs * job.valid if job.valid is not None else hs
-            return DirectionResult(hidden=out, state=(hs[-1],), states=(out,) if job.want_states else None)
-        if fam == "jordan":
-            w_hy = cell.step_context(job.masks.dropconnect).weights["weight_hy"]  # (H, O), DropConnect applied
-            ys = fused_jordan(cell, xp, w_hy, state0[0], job.valid, job.masks.h_mask)
-            out = ys * job.valid if job.valid is not None else ys
-            return DirectionResult(hidden=out, state=(ys[-1],), states=(out,) if job.want_states else None)
-        w = cell.step_context(job.masks.dropconnect).weights["weight_hh"]  # (G, H), DropConnect applied
-        bn = None
-        if fam == "gru" and cell.bias_hh is not None:
-            b = cell.bias_hh
-            xp = xp + torch.cat([b[:2 * H], torch.zeros_like(b[2 * H:])])  # b_hr, b_hz fold into xp
-            bn = b[2 * H:]
-        elif fam == "gru":
-            bn = torch.zeros(H, device=x.device, dtype=x.dtype)
-        act = cell.config.activation if fam == "elman" else "tanh"
-        c0 = state0[1] if fam == "lstm" else None
-        peep = None
-        if fam == "lstm" and cell.config.peephole:
-            peep = torch.stack([cell.weight_ci, cell.weight_cf, cell.weight_co])  # (3, H)
-        zone = job.masks.zoneout
-        if fam == "lstm" and cell.config.layer_norm:  # its own kernels: three phases per step
-            hs, cs = fused_ln_lstm(cell, xp, w, state0[0], state0[1], job.valid, zone, job.masks.h_mask)
-            return _lstm_result(hs, cs, job)
-        if zone is not None and fam not in ("lstm", "gru"):
-            raise ValueError(f"the triton engine fuses zoneout for lstm and gru only, not {fam}")
-        hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep, zone, job.masks.h_mask)
-        if fam == "lstm":
-            return _lstm_result(hs, cs, job)
-        out = hs * job.valid if job.valid is not None else hs
-        return DirectionResult(hidden=out, state=(hs[-1],), states=(out,) if job.want_states else None)
+        return _runner(cell)(cell, xp, state0, job)
+
+
+def _runner(cell):
+    """Which kernels run the cell: the cells with kernels of their own, or rnn_kernels'."""
+    fam, cfg = cell.family, cell.config
+    if fam == "indrnn":
+        return _run_indrnn
+    if fam == "jordan":
+        return _run_jordan
+    if fam == "gru" and not cfg.reset_after:
+        return _run_cho_gru
+    if fam == "lstm" and cfg.layer_norm:
+        return _run_ln_lstm
+    return _run_fused
+
+
+def _recurrent_weight(cell, job: DirectionJob, name: str = "weight_hh") -> Tensor:
+    return cell.step_context(job.masks.dropconnect).weights[name]  # DropConnect applied
+
+
+def _single_state_result(hs: Tensor, job: DirectionJob) -> DirectionResult:
+    """The result of a cell whose state is one tensor, hs (T, B, S) of every step."""
+    out = hs * job.valid if job.valid is not None else hs
+    return DirectionResult(hidden=out, state=(hs[-1],), states=(out,) if job.want_states else None)
+
+
+def _run_indrnn(cell, xp: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+    if job.masks.zoneout is not None or job.masks.h_mask is not None:
+        raise ValueError("the fused IndRNN kernel has no zoneout or recurrent dropout")
+    u = cell.recurrent_vector(_recurrent_weight(cell, job))
+    hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, _ACTS[cell.config.activation])
+    return _single_state_result(hs, job)
+
+
+def _run_jordan(cell, xp: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+    ys = fused_jordan(cell, xp, _recurrent_weight(cell, job, "weight_hy"), state0[0], job.valid, job.masks.h_mask)
+    return _single_state_result(ys, job)
+
+
+def _run_cho_gru(cell, xp: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+    zone = job.masks.zoneout
+    hs = fused_cho_gru(cell, xp, _recurrent_weight(cell, job), state0[0], job.valid,
+                       zone[0] if zone is not None else None, job.masks.h_mask)
+    return _single_state_result(hs, job)
+
+
+def _run_ln_lstm(cell, xp: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+    hs, cs = fused_ln_lstm(cell, xp, _recurrent_weight(cell, job), state0[0], state0[1], job.valid,
+                           job.masks.zoneout, job.masks.h_mask)
+    return _lstm_result(hs, cs, job)
+
+
+def _run_fused(cell, xp: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
+    """LSTM (also peephole), GRU (reset after) and Elman on rnn_kernels."""
+    fam, H = cell.family, cell.hidden_size
+    w = _recurrent_weight(cell, job)  # (G, H)
+    bn = None
+    if fam == "gru" and cell.bias_hh is not None:
+        b = cell.bias_hh
+        xp = xp + torch.cat([b[:2 * H], torch.zeros_like(b[2 * H:])])  # b_hr, b_hz fold into xp
+        bn = b[2 * H:]
+    elif fam == "gru":
+        bn = torch.zeros(H, device=xp.device, dtype=xp.dtype)
+    act = cell.config.activation if fam == "elman" else "tanh"
+    c0 = state0[1] if fam == "lstm" else None
+    peep = None
+    if fam == "lstm" and cell.config.peephole:
+        peep = torch.stack([cell.weight_ci, cell.weight_cf, cell.weight_co])  # (3, H)
+    zone = job.masks.zoneout
+    if zone is not None and fam not in ("lstm", "gru"):
+        raise ValueError(f"the triton engine fuses zoneout for lstm and gru only, not {fam}")
+    hs, cs = fused_rnn(xp, w, bn, state0[0], c0, job.valid, fam, act, peep, zone, job.masks.h_mask)
+    if fam == "lstm":
+        return _lstm_result(hs, cs, job)
+    return _single_state_result(hs, job)
 
 
 def _lstm_result(hs: Tensor, cs: Tensor, job: DirectionJob) -> DirectionResult:
