@@ -93,7 +93,7 @@ def _ours(kind: str, H: int, dtype, dev):
     if kind in fused:
         kw = {"dropconnect": 0.3} if kind == "lstm+dropconnect" else {}
         return rnnkit.Recurrent(fused[kind](), engine="triton", **kw).to(device=dev, dtype=dtype)
-    if kind in ("lnlstm", "jordan"):  # fused kernels that engine="auto" takes only once measured here
+    if kind in ("lnlstm", "jordan", "gru_cho"):  # fused kernels engine="auto" takes only once measured here
         return build_layer(kind, H, H, engine="triton").to(device=dev, dtype=dtype)
     if kind == "lstm+zoneout":
         cell = LSTMCell.from_options(H, H, forget_bias=0.0)
