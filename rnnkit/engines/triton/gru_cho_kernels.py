@@ -66,8 +66,11 @@ def gru_cho_fwd_kernel(xp_ptr, wrz_t_ptr, wn_t_ptr, valid_ptr, h_ptr, save_ptr, 
     rr = tl.arange(0, BB)
     for t in range(0, T):
         h_prev = h_ptr + t * B * H
-        sv = save_ptr + t * B * 3 * H if SAVE else save_ptr
-        rh = rh_ptr + t * B * H if SAVE else rh_ptr
+        sv = save_ptr  # one slot reused, or with SAVE step t's
+        rh = rh_ptr
+        if SAVE:
+            sv = save_ptr + t * B * 3 * H
+            rh = rh_ptr + t * B * H
         for b0 in range(0, B, BB):  # phase 1: r, z and r * h_in of the own units
             rows = b0 + rr
             rmask = rows < B

@@ -144,7 +144,9 @@ def lnlstm_fwd_kernel(xp_ptr, wt_ptr, lnw_ptr, lnb_ptr, lncw_ptr, lncb_ptr, peep
     rr = tl.arange(0, BB)
     for t in range(0, T):
         h_prev_base = h_ptr + t * B * H
-        r_base = r_ptr + t * B * G if SAVE else r_ptr
+        r_base = r_ptr  # one slot reused, or with SAVE step t's
+        if SAVE:
+            r_base = r_ptr + t * B * G
         # phase 1: the raw recurrent product of the own gate columns, and its partial statistics
         for b0 in range(0, B, BB):
             rows = b0 + rr
