@@ -150,6 +150,64 @@ RK_INLINE void ln_backward_row_sums(const T* __restrict dy, const T* __restrict 
   for (int64_t j = 0; j < n; ++j) du[j] = dy[j] * w[j] * rstd - s1 - (u[j] - mean) * rstd * s2;
 }
 
+// Two LayerNorms of the same row width fed by one gradient dy (the LSTM's gates are LN_ih(x W_ih^T)
+// + LN_hh(W_hh h) + biases): each one's backward as ln_backward_row_sums, in one pass for the sums of
+// both and one for both outputs instead of three each. Adds gain1 += dy u1_hat, bias += dy (the
+// biases' shared gradient) and gain2 += dy u2_hat.
+template <typename T>
+RK_INLINE void ln2_backward_row_sums(const T* __restrict dy, const T* __restrict u1, const T* __restrict w1,
+                                     const T* st1, const T* __restrict u2, const T* __restrict w2, const T* st2,
+                                     int64_t n, T* __restrict du1, T* __restrict du2, T* __restrict gain1,
+                                     T* __restrict bias, T* __restrict gain2) {
+  const T m1 = st1[0], r1 = st1[1], m2 = st2[0], r2 = st2[1];
+  T s11 = 0, s12 = 0, s21 = 0, s22 = 0;
+#pragma omp simd reduction(+ : s11, s12, s21, s22)
+  for (int64_t j = 0; j < n; ++j) {
+    const T d = dy[j];
+    const T uh1 = (u1[j] - m1) * r1, uh2 = (u2[j] - m2) * r2;
+    const T a1 = d * w1[j] * r1, a2 = d * w2[j] * r2;
+    s11 += a1;
+    s12 += a1 * uh1;
+    s21 += a2;
+    s22 += a2 * uh2;
+    gain1[j] += d * uh1;
+    bias[j] += d;
+    gain2[j] += d * uh2;
+  }
+  s11 /= T(n);
+  s12 /= T(n);
+  s21 /= T(n);
+  s22 /= T(n);
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    const T d = dy[j];
+    du1[j] = d * w1[j] * r1 - s11 - (u1[j] - m1) * r1 * s12;
+    du2[j] = d * w2[j] * r2 - s21 - (u2[j] - m2) * r2 * s22;
+  }
+}
+
+// (mean, 1 / sqrt(var + eps)) of two rows of the same width, as row_stats, in two passes for both
+template <typename T>
+inline void row_stats2(const T* a, const T* b, int64_t n, double eps, T* stats_a, T* stats_b) {
+  T sa = 0, sb = 0;
+#pragma omp simd reduction(+ : sa, sb)
+  for (int64_t j = 0; j < n; ++j) {
+    sa += a[j];
+    sb += b[j];
+  }
+  const T ma = sa / T(n), mb = sb / T(n);
+  T va = 0, vb = 0;
+#pragma omp simd reduction(+ : va, vb)
+  for (int64_t j = 0; j < n; ++j) {
+    va += (a[j] - ma) * (a[j] - ma);
+    vb += (b[j] - mb) * (b[j] - mb);
+  }
+  stats_a[0] = ma;
+  stats_a[1] = T(1.0 / std::sqrt(double(va) / double(n) + eps));
+  stats_b[0] = mb;
+  stats_b[1] = T(1.0 / std::sqrt(double(vb) / double(n) + eps));
+}
+
 // MKL's per-thread thread count, C interface (mkl.h maps mkl_set_num_threads_local to it; the
 // lower-case symbol is the Fortran one, taking a pointer). Exported by torch's x86 builds; where it is
 // absent the weak reference is null and the guard does nothing.

@@ -34,18 +34,16 @@ struct LSTMForward {
     if (R) {  // g = xp + LN(W_hh h)
       const T* r = R + tb * G4;
       const T* x = xp + tb * G4;
-      T mean, rstd;
-      row_stats(r, G4, eps, mean, rstd);
-      SR[2 * tb] = mean;
-      SR[2 * tb + 1] = rstd;
       if (lnx_w) {  // the input LayerNorm fused too: xp holds x W_ih^T, g = LN(xp) + biases + LN(W_hh h)
-        T mx, rx;
-        row_stats(x, G4, eps, mx, rx);
-        SX[2 * tb] = mx;
-        SX[2 * tb + 1] = rx;
+        row_stats2(r, x, G4, eps, SR + 2 * tb, SX + 2 * tb);
+        const T mean = SR[2 * tb], rstd = SR[2 * tb + 1], mx = SX[2 * tb], rx = SX[2 * tb + 1];
         for (int64_t j = 0; j < G4; ++j)
           g[j] = (x[j] - mx) * rx * lnx_w[j] + in_b[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
       } else {
+        T mean, rstd;
+        row_stats(r, G4, eps, mean, rstd);
+        SR[2 * tb] = mean;
+        SR[2 * tb + 1] = rstd;
         for (int64_t j = 0; j < G4; ++j) g[j] = x[j] + (r[j] - mean) * rstd * lnr_w[j] + lnr_b[j];
       }
     }
@@ -321,13 +319,13 @@ struct LSTMBackward {
 #pragma omp simd
       for (int64_t j = 0; j < G4; ++j) db[j] += dg[j];
     }
-    if (R) {  // dL/d(W_hh h) through its LayerNorm; its gain gets sum dG * r_hat, its bias sum dG
+    if (R && lnx_w) {  // both LayerNorms at once: dL/d(W_hh h) and dL/d(x W_ih^T), their gains' and
+      T* ls = acc + o_lnr;  // the shared bias sum
+      ln2_backward_row_sums(dg, R + tb * G4, lnr_w, SR + 2 * tb, X + tb * G4, lnx_w, SX + 2 * tb, G4,
+                            DR + tb * G4, DX + tb * G4, ls, ls + G4, acc + o_lnx);
+    } else if (R) {  // dL/d(W_hh h) through its LayerNorm; its gain gets sum dG * r_hat, its bias sum dG
       T* ls = acc + o_lnr;
       ln_backward_row_sums(dg, R + tb * G4, lnr_w, SR + 2 * tb, G4, DR + tb * G4, ls, ls + G4);
-    }
-    if (lnx_w) {  // dL/d(x W_ih^T) through the fused input LayerNorm; its gain gets sum dG * x_hat
-      ln_backward_row_sums(dg, X + tb * G4, lnx_w, SX + 2 * tb, G4, DX + tb * G4, acc + o_lnx,
-                           static_cast<T*>(nullptr));
     }
   }
 };
