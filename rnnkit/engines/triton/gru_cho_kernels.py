@@ -23,8 +23,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .jordan_kernels import _slice
-from .rnn_kernels import _grid_sync, _recurrent_fwd, _sigmoid, _tanh
+from .rnn_kernels import _grid_sync, _recurrent_fwd, _sigmoid, _slice, _tanh
 
 
 @triton.jit

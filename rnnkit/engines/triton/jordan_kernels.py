@@ -23,17 +23,7 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .rnn_kernels import _act, _act_grad_from_out, _grid_sync, _recurrent_fwd
-
-
-@triton.jit
-def _slice(w_ptr, K, N, col, cmask, KP: tl.constexpr, RESIDENT: tl.constexpr):
-    """Columns col of a row-major (K, N) matrix, (KP, len(col)), kept on chip; 0.0 when streamed."""
-    if RESIDENT:
-        kr = tl.arange(0, KP)
-        return tl.load(w_ptr + kr[:, None] * N + col[None, :], mask=(kr < K)[:, None] & cmask[None, :], other=0.0)
-    else:
-        return 0.0
+from .rnn_kernels import _act, _act_grad_from_out, _grid_sync, _recurrent_fwd, _slice
 
 
 @triton.jit

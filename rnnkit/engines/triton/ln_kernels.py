@@ -32,7 +32,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from .rnn_kernels import _grid_sync, _recurrent_fwd, _sigmoid, _tanh
+from .rnn_kernels import (_dh_prev_tile, _grid_sync, _peepholes, _recurrent_fwd, _sigmoid, _slice, _tanh,
+                          _unit_row)
 
 
 @triton.jit
@@ -97,6 +98,27 @@ def _keep_factors(valid_ptr, zh_ptr, zc_ptr, t, B, H, rows, rmask, own, m2,
 
 
 @triton.jit
+def _step_state(dh_ptr, dhrec_ptr, valid_ptr, zh_ptr, zc_ptr, save_ptr, c_ptr, st_ptr, lcw, lcb, t, B, H, rows,
+                rmask, j, m2, own, HAS_VALID: tl.constexpr, HAS_ZONE: tl.constexpr):
+    """What the backward's phases A1 and A2 both need of step t for a (BB, BH) block of own units: dh
+    (upstream + recurrent), the keep factors, the saved gates i, f, g, o, c_{t-1}, c_hat = LN_c's
+    normalised c_new, tanh(LN_c(c_new)) and LN_c's rstd (BB, 1)."""
+    dh = tl.load(dh_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
+    dh += tl.load(dhrec_ptr + own, mask=m2, other=0.0)
+    kh, kc = _keep_factors(valid_ptr, zh_ptr, zc_ptr, t, B, H, rows, rmask, own, m2, HAS_VALID, HAS_ZONE)
+    srow = save_ptr + t * B * 4 * H + rows[:, None] * 4 * H + j[None, :]
+    i = tl.load(srow, mask=m2, other=0.0)
+    f = tl.load(srow + H, mask=m2, other=0.0)
+    g = tl.load(srow + 2 * H, mask=m2, other=0.0)
+    o = tl.load(srow + 3 * H, mask=m2, other=0.0)
+    c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
+    st = st_ptr + (t * B + rows) * 4
+    rstd_c = tl.load(st + 3, mask=rmask, other=0.0)[:, None]
+    chat = (f * c_old + i * g - tl.load(st + 2, mask=rmask, other=0.0)[:, None]) * rstd_c
+    return dh, kh, kc, i, f, g, o, c_old, chat, _tanh(chat * lcw + lcb), rstd_c
+
+
+@triton.jit
 def lnlstm_fwd_kernel(xp_ptr, wt_ptr, lnw_ptr, lnb_ptr, lncw_ptr, lncb_ptr, peep_ptr, valid_ptr,
                       h_ptr, c_ptr, save_ptr, r_ptr, st_ptr, part_ptr, scr_ptr, sync_ptr,
                       T, B, H, EPS,
@@ -125,20 +147,18 @@ def lnlstm_fwd_kernel(xp_ptr, wt_ptr, lnw_ptr, lnb_ptr, lncw_ptr, lncb_ptr, peep
                         other=0.0)
     else:
         w_res = 0.0
-    lw0 = tl.load(lnw_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lw1 = tl.load(lnw_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lw2 = tl.load(lnw_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lw3 = tl.load(lnw_ptr + 3 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lb0 = tl.load(lnb_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lb1 = tl.load(lnb_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lb2 = tl.load(lnb_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lb3 = tl.load(lnb_ptr + 3 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lcw = tl.load(lncw_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lcb = tl.load(lncb_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+    lw0 = _unit_row(lnw_ptr, j, jmask)
+    lw1 = _unit_row(lnw_ptr + H, j, jmask)
+    lw2 = _unit_row(lnw_ptr + 2 * H, j, jmask)
+    lw3 = _unit_row(lnw_ptr + 3 * H, j, jmask)
+    lb0 = _unit_row(lnb_ptr, j, jmask)
+    lb1 = _unit_row(lnb_ptr + H, j, jmask)
+    lb2 = _unit_row(lnb_ptr + 2 * H, j, jmask)
+    lb3 = _unit_row(lnb_ptr + 3 * H, j, jmask)
+    lcw = _unit_row(lncw_ptr, j, jmask)
+    lcb = _unit_row(lncb_ptr, j, jmask)
     if PEEP:
-        w_ci = tl.load(peep_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_cf = tl.load(peep_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_co = tl.load(peep_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        w_ci, w_cf, w_co = _peepholes(peep_ptr, j, jmask, H)
     part1 = part_ptr + pid * 2 * B
     part2 = part_ptr + NP * 2 * B + pid * 2 * B
     rr = tl.arange(0, BB)
@@ -241,25 +261,17 @@ def lnlstm_bwd_kernel(w_ptr, lnw_ptr, lncw_ptr, lncb_ptr, peep_ptr, valid_ptr, c
     j = pid * BH + tl.arange(0, BH)
     jmask = j < H
     rr = tl.arange(0, BB)
-    lw0 = tl.load(lnw_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lw1 = tl.load(lnw_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lw2 = tl.load(lnw_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lw3 = tl.load(lnw_ptr + 3 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lcw = tl.load(lncw_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    lcb = tl.load(lncb_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+    lw0 = _unit_row(lnw_ptr, j, jmask)
+    lw1 = _unit_row(lnw_ptr + H, j, jmask)
+    lw2 = _unit_row(lnw_ptr + 2 * H, j, jmask)
+    lw3 = _unit_row(lnw_ptr + 3 * H, j, jmask)
+    lcw = _unit_row(lncw_ptr, j, jmask)
+    lcb = _unit_row(lncb_ptr, j, jmask)
     if PEEP:
-        w_ci = tl.load(peep_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_cf = tl.load(peep_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_co = tl.load(peep_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    if RESIDENT:  # W[:, j] (GP, BH) kept on chip for the whole sequence
-        kr = tl.arange(0, GP)
-        w_res = tl.load(w_ptr + kr[:, None] * H + j[None, :], mask=(kr < G)[:, None] & jmask[None, :],
-                        other=0.0)
-    else:
-        w_res = 0.0
+        w_ci, w_cf, w_co = _peepholes(peep_ptr, j, jmask, H)
+    w_res = _slice(w_ptr, G, H, j, jmask, GP, RESIDENT)  # W[:, j] (GP, BH), on chip when RESIDENT
     part1 = part_ptr + pid * 2 * B
     part2 = part_ptr + NP * 2 * B + pid * 2 * B
-    kk = tl.arange(0, BK)
     for s in range(0, T):
         t = T - 1 - s
         # A1: dL/dLN_c(c_new) of the own units and the partial sums of LN_c's backward
@@ -268,23 +280,12 @@ def lnlstm_bwd_kernel(w_ptr, lnw_ptr, lncw_ptr, lncb_ptr, peep_ptr, valid_ptr, c
             rmask = rows < B
             m2 = rmask[:, None] & jmask[None, :]
             own = rows[:, None] * H + j[None, :]
-            dh = tl.load(dh_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
-            dh += tl.load(dhrec_ptr + own, mask=m2, other=0.0)
-            kh, kc = _keep_factors(valid_ptr, zh_ptr, zc_ptr, t, B, H, rows, rmask, own, m2, HAS_VALID, HAS_ZONE)
-            srow = save_ptr + t * B * G + rows[:, None] * G + j[None, :]
-            i = tl.load(srow, mask=m2, other=0.0)
-            f = tl.load(srow + H, mask=m2, other=0.0)
-            g = tl.load(srow + 2 * H, mask=m2, other=0.0)
-            o = tl.load(srow + 3 * H, mask=m2, other=0.0)
-            c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
-            c_new = f * c_old + i * g
-            st = st_ptr + (t * B + rows) * 4
-            chat = (c_new - tl.load(st + 2, mask=rmask, other=0.0)[:, None]) * \
-                tl.load(st + 3, mask=rmask, other=0.0)[:, None]
-            tc = _tanh(chat * lcw + lcb)
+            dh, kh, kc, i, f, g, o, c_old, chat, tc, rstd_c = _step_state(
+                dh_ptr, dhrec_ptr, valid_ptr, zh_ptr, zc_ptr, save_ptr, c_ptr, st_ptr, lcw, lcb, t, B, H, rows,
+                rmask, j, m2, own, HAS_VALID, HAS_ZONE)
             du = dh * (1.0 - kh) * o * (1.0 - tc * tc)
             tl.store(du_ptr + t * B * H + own, du, mask=m2)
-            a = du * lcw * tl.load(st + 3, mask=rmask, other=0.0)[:, None]
+            a = du * lcw * rstd_c
             tl.store(part1 + rows, tl.sum(tl.where(m2, a, 0.0), axis=1), mask=rmask)
             tl.store(part1 + B + rows, tl.sum(tl.where(m2, a * chat, 0.0), axis=1), mask=rmask)
         _grid_sync(sync_ptr, (3 * s + 1) * NP, NP)
@@ -297,20 +298,9 @@ def lnlstm_bwd_kernel(w_ptr, lnw_ptr, lncw_ptr, lncb_ptr, peep_ptr, valid_ptr, c
             s1, s2 = _summed(part_ptr, rows, rmask, B, NP, NPP)
             s1 = s1 / H
             s2 = s2 / H
-            dh = tl.load(dh_ptr + t * B * H + own, mask=m2, other=0.0).to(tl.float32)
-            dh += tl.load(dhrec_ptr + own, mask=m2, other=0.0)
-            kh, kc = _keep_factors(valid_ptr, zh_ptr, zc_ptr, t, B, H, rows, rmask, own, m2, HAS_VALID, HAS_ZONE)
-            srow = save_ptr + t * B * G + rows[:, None] * G + j[None, :]
-            i = tl.load(srow, mask=m2, other=0.0)
-            f = tl.load(srow + H, mask=m2, other=0.0)
-            g = tl.load(srow + 2 * H, mask=m2, other=0.0)
-            o = tl.load(srow + 3 * H, mask=m2, other=0.0)
-            c_old = tl.load(c_ptr + t * B * H + own, mask=m2, other=0.0)
-            c_new = f * c_old + i * g
-            st = st_ptr + (t * B + rows) * 4
-            rstd_c = tl.load(st + 3, mask=rmask, other=0.0)[:, None]
-            chat = (c_new - tl.load(st + 2, mask=rmask, other=0.0)[:, None]) * rstd_c
-            tc = _tanh(chat * lcw + lcb)
+            dh, kh, kc, i, f, g, o, c_old, chat, tc, rstd_c = _step_state(
+                dh_ptr, dhrec_ptr, valid_ptr, zh_ptr, zc_ptr, save_ptr, c_ptr, st_ptr, lcw, lcb, t, B, H, rows,
+                rmask, j, m2, own, HAS_VALID, HAS_ZONE)
             du = tl.load(du_ptr + t * B * H + own, mask=m2, other=0.0)
             a = du * lcw * rstd_c
             dcn = a - s1[:, None] - chat * s2[:, None]  # dL/dc_new through h_t = o tanh(LN_c(c_new))
@@ -336,6 +326,7 @@ def lnlstm_bwd_kernel(w_ptr, lnw_ptr, lncw_ptr, lncb_ptr, peep_ptr, valid_ptr, c
             tl.store(dhdir_ptr + own, dh * kh, mask=m2)
             # LN_hh's backward: a_q = dxp_q * gain_q * rstd, r_hat = (r - mean) * rstd
             rrow = r_ptr + t * B * G + rows[:, None] * G + j[None, :]
+            st = st_ptr + (t * B + rows) * 4
             mu = tl.load(st, mask=rmask, other=0.0)[:, None]
             rs = tl.load(st + 1, mask=rmask, other=0.0)[:, None]
             q0 = d0 * lw0 * rs
@@ -371,28 +362,6 @@ def lnlstm_bwd_kernel(w_ptr, lnw_ptr, lncw_ptr, lncb_ptr, peep_ptr, valid_ptr, c
         # B: dh_{t-1}[:, own] = dh_direct + dR[t] @ W[:, own]
         for b0 in range(0, B, BB):
             rows = b0 + rr
-            rmask = rows < B
-            m2 = rmask[:, None] & jmask[None, :]
-            own = rows[:, None] * H + j[None, :]
-            if HAS_HMASK:
-                acc = tl.zeros([BB, BH], dtype=tl.float32)
-            else:
-                acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
-            if RESIDENT:
-                kg = tl.arange(0, GP)
-                dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + kg[None, :],
-                              mask=rmask[:, None] & (kg < G)[None, :], other=0.0, cache_modifier=".cg")
-                acc = tl.dot(dgk.to(w_res.dtype), w_res, acc, input_precision=PREC)
-            else:
-                for k0 in range(0, G, BK):
-                    k = k0 + kk
-                    kmask = k < G
-                    dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + k[None, :],
-                                  mask=rmask[:, None] & kmask[None, :], other=0.0, cache_modifier=".cg")
-                    w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :],
-                                other=0.0)
-                    acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
-            if HAS_HMASK:  # the matmul saw h * mask
-                acc = acc * tl.load(hm_ptr + own, mask=m2, other=0.0) + tl.load(dhdir_ptr + own, mask=m2, other=0.0)
-            tl.store(dhrec_ptr + own, acc, mask=m2)
+            _dh_prev_tile(dg_ptr + t * B * G, w_ptr, w_res, dhdir_ptr, dhrec_ptr, hm_ptr, rows, rows < B, j, jmask,
+                          H, G, BB, BH, BK, GP, RESIDENT, PREC, HAS_HMASK)
         tl.debug_barrier()  # dhrec/dcrec are read back by this program only

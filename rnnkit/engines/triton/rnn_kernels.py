@@ -79,6 +79,28 @@ def _grid_sync(sync_ptr, target, NP: tl.constexpr):
 
 
 @triton.jit
+def _unit_row(ptr, j, jmask):
+    """A per-unit parameter vector's entries for units j, as a (1, BH) float32 row."""
+    return tl.load(ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+
+
+@triton.jit
+def _peepholes(peep_ptr, j, jmask, H):
+    """The LSTM peephole weights (3, H) w_ci, w_cf, w_co for units j, each a (1, BH) row."""
+    return _unit_row(peep_ptr, j, jmask), _unit_row(peep_ptr + H, j, jmask), _unit_row(peep_ptr + 2 * H, j, jmask)
+
+
+@triton.jit
+def _slice(w_ptr, K, N, col, cmask, KP: tl.constexpr, RESIDENT: tl.constexpr):
+    """Columns col of a row-major (K, N) matrix, (KP, len(col)), kept on chip; 0.0 when streamed."""
+    if RESIDENT:
+        kr = tl.arange(0, KP)
+        return tl.load(w_ptr + kr[:, None] * N + col[None, :], mask=(kr < K)[:, None] & cmask[None, :], other=0.0)
+    else:
+        return 0.0
+
+
+@triton.jit
 def _split4(acc, BB: tl.constexpr, BH: tl.constexpr):
     """(BB, 4*BH) with column q*BH + j -> four (BB, BH) blocks q = 0..3."""
     y = tl.permute(tl.reshape(acc, (BB, 2, 2, BH)), (0, 3, 1, 2))
@@ -120,6 +142,38 @@ def _recurrent_fwd(h_base, rows, rmask, wt_ptr, w_res, ccol, cmask, H, G,
 
 
 @triton.jit
+def _dh_prev_tile(dg_base, w_ptr, w_res, dhdir_ptr, dhrec_ptr, hm_ptr, rows, rmask, j, jmask, H, G,
+                  BB: tl.constexpr, BH: tl.constexpr, BK: tl.constexpr, GP: tl.constexpr,
+                  RESIDENT: tl.constexpr, PREC: tl.constexpr, HAS_HMASK: tl.constexpr):
+    """dhrec[rows, j] = dhdir + (dg_t[rows] @ W[:, j]) (* the recurrent-dropout mask): dL/dh_{t-1} of a
+    program's units for one batch tile, from every unit's recurrent pre-activation gradients dg_t
+    (B, G) at dg_base; W (G, H), its column slice w_res resident or read per K tile."""
+    m2 = rmask[:, None] & jmask[None, :]
+    own = rows[:, None] * H + j[None, :]
+    if HAS_HMASK:
+        acc = tl.zeros([BB, BH], dtype=tl.float32)
+    else:
+        acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
+    if RESIDENT:
+        kg = tl.arange(0, GP)
+        dgk = tl.load(dg_base + rows[:, None] * G + kg[None, :], mask=rmask[:, None] & (kg < G)[None, :],
+                      other=0.0, cache_modifier=".cg")
+        acc = tl.dot(dgk.to(w_res.dtype), w_res, acc, input_precision=PREC)
+    else:
+        kk = tl.arange(0, BK)
+        for k0 in range(0, G, BK):
+            k = k0 + kk
+            kmask = k < G
+            dgk = tl.load(dg_base + rows[:, None] * G + k[None, :], mask=rmask[:, None] & kmask[None, :],
+                          other=0.0, cache_modifier=".cg")
+            w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :], other=0.0)
+            acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
+    if HAS_HMASK:  # the matmul saw h * mask
+        acc = acc * tl.load(hm_ptr + own, mask=m2, other=0.0) + tl.load(dhdir_ptr + own, mask=m2, other=0.0)
+    tl.store(dhrec_ptr + own, acc, mask=m2)
+
+
+@triton.jit
 def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sync_ptr,
                    T, B, H,
                    CELL: tl.constexpr, ACT: tl.constexpr, NG: tl.constexpr, NS: tl.constexpr,
@@ -136,9 +190,7 @@ def rnn_fwd_kernel(xp_ptr, wt_ptr, bn_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, sy
     j = pid * BH + tl.arange(0, BH)
     jmask = j < H
     if PEEP:
-        w_ci = tl.load(bn_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_cf = tl.load(bn_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_co = tl.load(bn_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
+        w_ci, w_cf, w_co = _peepholes(bn_ptr, j, jmask, H)
     # the program's columns of W^T, all gates side by side: q*H + j (q < NGP, padded gates masked)
     cq = tl.arange(0, NGP * BH)
     q = cq // BH
@@ -256,16 +308,8 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
     jmask = j < H
     rr = tl.arange(0, BB)
     if PEEP:
-        w_ci = tl.load(peep_ptr + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_cf = tl.load(peep_ptr + H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-        w_co = tl.load(peep_ptr + 2 * H + j, mask=jmask, other=0.0).to(tl.float32)[None, :]
-    if RESIDENT:  # W[:, j] (GP, BH) kept on chip for the whole sequence
-        kr = tl.arange(0, GP)
-        w_res = tl.load(w_ptr + kr[:, None] * H + j[None, :], mask=(kr < G)[:, None] & jmask[None, :],
-                        other=0.0)
-    else:
-        w_res = 0.0
-    kk = tl.arange(0, BK)
+        w_ci, w_cf, w_co = _peepholes(peep_ptr, j, jmask, H)
+    w_res = _slice(w_ptr, G, H, j, jmask, GP, RESIDENT)  # W[:, j] (GP, BH), on chip when RESIDENT
     for s in range(0, T):
         t = T - 1 - s
         # phase A: gate gradients of own units
@@ -341,28 +385,6 @@ def rnn_bwd_kernel(wt_ptr, w_ptr, valid_ptr, h_ptr, c_ptr, save_ptr, dh_ptr, dc_
         # phase B: dh_{t-1}[:, j] = dhdir + dg[t] @ W[:, j]
         for b0 in range(0, B, BB):
             rows = b0 + rr
-            rmask = rows < B
-            m2 = rmask[:, None] & jmask[None, :]
-            own = rows[:, None] * H + j[None, :]
-            if HAS_HMASK:
-                acc = tl.zeros([BB, BH], dtype=tl.float32)
-            else:
-                acc = tl.load(dhdir_ptr + own, mask=m2, other=0.0)
-            if RESIDENT:
-                kg = tl.arange(0, GP)
-                dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + kg[None, :],
-                              mask=rmask[:, None] & (kg < G)[None, :], other=0.0, cache_modifier=".cg")
-                acc = tl.dot(dgk.to(w_res.dtype), w_res, acc, input_precision=PREC)
-            else:
-                for k0 in range(0, G, BK):
-                    k = k0 + kk
-                    kmask = k < G
-                    dgk = tl.load(dg_ptr + t * B * G + rows[:, None] * G + k[None, :],
-                                  mask=rmask[:, None] & kmask[None, :], other=0.0, cache_modifier=".cg")
-                    w = tl.load(w_ptr + k[:, None] * H + j[None, :], mask=kmask[:, None] & jmask[None, :],
-                                other=0.0)
-                    acc = tl.dot(dgk.to(w.dtype), w, acc, input_precision=PREC)
-            if HAS_HMASK:  # the matmul saw h * mask
-                acc = acc * tl.load(hm_ptr + own, mask=m2, other=0.0) + tl.load(dhdir_ptr + own, mask=m2, other=0.0)
-            tl.store(dhrec_ptr + own, acc, mask=m2)
+            _dh_prev_tile(dg_ptr + t * B * G, w_ptr, w_res, dhdir_ptr, dhrec_ptr, hm_ptr, rows, rows < B, j, jmask,
+                          H, G, BB, BH, BK, GP, RESIDENT, PREC, HAS_HMASK)
         tl.debug_barrier()  # dhrec/dcrec are read back by this program only
