@@ -63,3 +63,17 @@ def test_few_rows_and_double_take_their_own_routes():
     out64 = torch.empty(6, 40, dtype=torch.float64)
     assert _ops().step_matmul(a64, w64, out64, False) == "aten"
     assert_close(out64, a64 @ w64)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (8, 8), (37, 19), (100, 9), (512, 128), (300, 260)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_transposed_copy_equals_torchs(shape, dtype):
+    """The kernels' tiled transpose (8 x 8 AVX blocks for float, scalar edges) is w.t().contiguous()
+    exactly, for every edge case of the blocking, also for a block of a wider matrix's rows or columns."""
+    from rnnkit.engines.cpp.gemm import transposed
+
+    _ops()
+    w = torch.randn(shape[0] + 2, shape[1] + 3).to(dtype)
+    for view in (w, w[1:shape[0] + 1], w[:, 2:shape[1] + 2]):
+        got = transposed(view)
+        assert got.is_contiguous() and torch.equal(got, view.t().contiguous())

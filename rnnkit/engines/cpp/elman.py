@@ -15,6 +15,7 @@ from ..base import DirectionJob, DirectionResult, without_autocast
 from ..bptt import elman as bptt_elman
 from ..bptt._common import ACTIVATIONS, keep_weight
 from .build import kernels
+from .gemm import transposed
 
 
 def full_keep(zone: Optional[Tensor], valid: Optional[Tensor], shape, dtype) -> Optional[Tensor]:
@@ -35,7 +36,7 @@ class ElmanCppFunction(torch.autograd.Function):
         code = ACTIVATIONS.index(act)
         K = full_keep(zone, valid, (T, B, H), xp.dtype)
         m = m.contiguous() if m is not None else None
-        S, Y, HIN = kernels().elman_forward(xp.contiguous(), w.t().contiguous(), s0.contiguous(), m, K, code)
+        S, Y, HIN = kernels().elman_forward(xp.contiguous(), transposed(w), s0.contiguous(), m, K, code)
         ctx.act_code = code
         ctx.save_for_backward(w, S, Y if K is not None else None, HIN if m is not None else None, m, K)
         return S[1:], S[T].clone()

@@ -17,6 +17,7 @@ from ..bptt import gru as bptt_gru
 from ..bptt.gru import LN_EPS
 from .build import kernels
 from .elman import full_keep
+from .gemm import transposed
 
 
 def _opt(t: Optional[Tensor]) -> Optional[Tensor]:
@@ -51,11 +52,11 @@ class GRUCppFunction(torch.autograd.Function):
         ctx.reset_after, ctx.ln, ctx.has_b = reset_after, ln, b is not None
         if reset_after:
             S, R, Z, HN, N, U, ST, HIN = ops.gru_after_forward(
-                xp.contiguous(), w.t().contiguous(), _added(ln_b, b), _opt(ln_w), s0.contiguous(), m, K, LN_EPS)
+                xp.contiguous(), transposed(w), _added(ln_b, b), _opt(ln_w), s0.contiguous(), m, K, LN_EPS)
             bufs = (R, Z, HN, N, U if ln else None, ST if ln else None)
         else:
             S, RZ, RH, N, Urz, Un, STrz, STn, HIN = ops.gru_before_forward(
-                xp.contiguous(), w[:2 * H].t().contiguous(), w[2 * H:].t().contiguous(),
+                xp.contiguous(), transposed(w[:2 * H]), transposed(w[2 * H:]),
                 _added(ln_b, b[:2 * H] if b is not None else None),
                 _added(ln_hn_b, b[2 * H:] if b is not None else None), _opt(ln_w), _opt(ln_hn_w),
                 s0.contiguous(), m, K, LN_EPS)

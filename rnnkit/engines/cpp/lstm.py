@@ -56,10 +56,10 @@ class LSTMCppFunction(torch.autograd.Function):
                 proj = gemm.linear(xp.view(T * B, -1), w_ih.contiguous()).view(T, B, G4)  # (T, B, 4H)
                 scratch = ln_ih_w is None  # a temporary: the loop writes the gates over it
             else:  # the loop computes x W_ih^T itself, straight into its gate buffer
-                w_ih_t = w_ih.t().contiguous()  # (I, 4H)
+                w_ih_t = gemm.transposed(w_ih)  # (I, 4H)
         G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW = kernels().lstm_forward(
-            proj, w_hh.t().contiguous(), h0.contiguous(), c0.contiguous(),
-            w_hr.t().contiguous() if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
+            proj, gemm.transposed(w_hh), h0.contiguous(), c0.contiguous(),
+            gemm.transposed(w_hr) if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
             _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias), w_ih_t, LN_EPS,
             scratch)
         h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
@@ -124,7 +124,7 @@ class LSTMCppFunction(torch.autograd.Function):
         if w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
             I = x.shape[-1]
             d2 = d_xw.reshape(T * B, G4)
-            d_xp = gemm.linear(d2, w_ih.t().contiguous()).view(T, B, I) if need[0] else None  # (T, B, I)
+            d_xp = gemm.linear(d2, gemm.transposed(w_ih)).view(T, B, I) if need[0] else None  # (T, B, I)
             if d_w_ih_joint is not None:
                 d_w_ih = d_w_ih_joint
             elif need[13]:

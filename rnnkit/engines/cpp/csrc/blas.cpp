@@ -8,6 +8,10 @@
 
 #include <string>
 
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
+
 namespace rnnkit {
 
 namespace {
@@ -51,6 +55,76 @@ std::string step_matmul(const Tensor& a, const Tensor& w, Tensor out, bool accum
   return route;
 }
 
+// w (R, C), rows contiguous -> a new contiguous (C, R) copy of w^T, in 32 x 32 tiles shared over the
+// threads by tile rows where the matrix is large; float tiles move as 8 x 8 blocks in AVX registers
+// (the unpack / shuffle / permute2f128 transpose). torch's strided copy (w.t().contiguous()) runs
+// at a tenth of memcpy speed here (1.0-1.3 ms for 2048 x 512 floats, a clone 61 us), which at batch 1
+// cost the cpp engine about 5% of an LSTM training step.
+#if defined(__AVX__)
+inline void transpose8x8(const float* src, int64_t lds, float* dst, int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
+         r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds),
+         r5 = _mm256_loadu_ps(src + 5 * lds), r6 = _mm256_loadu_ps(src + 6 * lds),
+         r7 = _mm256_loadu_ps(src + 7 * lds);
+  const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+               t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+               t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE),
+               u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE),
+               u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+               u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+#endif
+
+template <typename T>
+void transpose_tile(const T* src, int64_t lds, T* dst, int64_t ldd, int64_t r0, int64_t r1, int64_t c0, int64_t c1) {
+  int64_t r = r0;
+#if defined(__AVX__)
+  if constexpr (std::is_same_v<T, float>) {
+    for (; r + 8 <= r1; r += 8) {
+      int64_t c = c0;
+      for (; c + 8 <= c1; c += 8) transpose8x8(src + r * lds + c, lds, dst + c * ldd + r, ldd);
+      for (; c < c1; ++c)
+        for (int64_t i = r; i < r + 8; ++i) dst[c * ldd + i] = src[i * lds + c];
+    }
+  }
+#endif
+  for (; r < r1; ++r)
+    for (int64_t c = c0; c < c1; ++c) dst[c * ldd + r] = src[r * lds + c];
+}
+
+template <typename T>
+void transpose_into(const T* src, int64_t R, int64_t C, int64_t lds, T* dst) {
+  constexpr int64_t kTile = 32;
+  const int64_t tiles_r = (R + kTile - 1) / kTile;
+  const int64_t grain = R * C >= (int64_t(1) << 16) ? 1 : tiles_r;
+  at::parallel_for(0, tiles_r, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t tr = t0; tr < t1; ++tr) {
+      const int64_t r0 = tr * kTile, r1 = std::min(R, r0 + kTile);
+      for (int64_t c0 = 0; c0 < C; c0 += kTile) transpose_tile(src, lds, dst, R, r0, r1, c0, std::min(C, c0 + kTile));
+    }
+  });
+}
+
+Tensor transposed(const Tensor& w) {
+  TORCH_CHECK(w.dim() == 2 && w.stride(1) == 1, "transposed: w must be 2-D with contiguous rows, got sizes ",
+              w.sizes(), " strides ", w.strides());
+  const int64_t R = w.size(0), C = w.size(1);
+  Tensor out = at::empty({C, R}, w.options());
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, w.scalar_type(), "transposed", [&] {
+    transpose_into(w.data_ptr<scalar_t>(), R, C, w.stride(0), out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
 }  // namespace
 
 bool packed_sgemm_usable() {
@@ -61,6 +135,7 @@ bool packed_sgemm_usable() {
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("step_gemm_packed() -> bool", &step_gemm_packed);
   m.def("step_matmul(Tensor a, Tensor w, Tensor(a!) out, bool accumulate) -> str", &step_matmul);
+  m.def("transposed(Tensor w) -> Tensor", &transposed);
 }
 
 }  // namespace rnnkit
