@@ -44,7 +44,8 @@ def bench_one_step(hidden: List[int], layers: int = 2, batch: int = 1, repeat: i
             auto.load_state_dict(theirs.state_dict())
             cpp.load_state_dict(theirs.state_dict())
             x = torch.randn(1, batch, H)
-            engine = auto.run(x).engine
+            with torch.no_grad():  # the engine the timed calls take (they keep no gradient)
+                engine = auto.run(x).engine
             peer = _tokens(theirs, x, tokens)
             a_s, p_s, a_ratio = paired_ratio(_tokens(auto, x, tokens), peer, repeat=repeat)
             c_s, _, c_ratio = paired_ratio(_tokens(cpp, x, tokens), peer, repeat=repeat)

@@ -124,6 +124,30 @@ def _backward_before(w, ln_w, ln_hn_w, S, HIN, hin, m, K, bufs, grads):
     return dG, dw, db, dln, ds0
 
 
+def single_step_reason(cell, job: Optional[DirectionJob] = None) -> Optional[str]:
+    """Why a one-step call of this GRU cannot take the single-step kernel (``csrc/step.cpp``), or None:
+    it runs torch.nn.GRU's equations only (reset gate after the matmul, no LayerNorm), with no
+    lengths and no regulariser masks, and keeps no gradient."""
+    cfg = cell.config
+    if not cfg.reset_after or cfg.layer_norm:
+        return "the single-step GRU kernel runs the reset-after GRU without LayerNorm only"
+    if job is not None and (job.valid is not None or job.masks.any or job.probe is not None or job.trace is not None):
+        return "the single-step GRU kernel takes no lengths, regulariser masks, probes or traces"
+    return None
+
+
+def _keeps_grad(cell, x: Tensor, h0: Tensor) -> bool:
+    return torch.is_grad_enabled() and (x.requires_grad or h0.requires_grad or
+                                        any(p.requires_grad for p in cell.parameters()))
+
+
 def run(cell, x: Tensor, state0, job: DirectionJob) -> DirectionResult:
-    """One direction of one layer through the C++ time loop (see ``rnnkit.engines.bptt.gru.run``)."""
+    """One direction of one layer through the C++ time loop (see ``rnnkit.engines.bptt.gru.run``); one
+    step without gradients (generation, beam search) through the single-step kernel instead."""
+    if x.shape[0] == 1 and single_step_reason(cell, job) is None and not _keeps_grad(cell, x, state0[0]):
+        b = (cell.bias_ih.contiguous(), cell.bias_hh.contiguous()) if cell.bias_ih is not None else (None, None)
+        h = kernels().gru_step(x[0].contiguous(), state0[0].contiguous(), cell.weight_ih.contiguous(),
+                               cell.weight_hh.contiguous(), *b)  # (B, H)
+        hidden = h.unsqueeze(0)  # (1, B, H)
+        return DirectionResult(hidden=hidden, state=(h,), states=(hidden,) if job.want_states else None)
     return bptt_gru.run(cell, x, state0, job, function=GRUCppFunction)
