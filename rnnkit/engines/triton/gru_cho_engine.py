@@ -3,7 +3,6 @@ autograd Function around ``gru_cho_kernels``' forward and backward kernels, thei
 weight gradients (sums over all steps) formed in torch after the backward kernel."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,7 +13,7 @@ import triton
 
 from ..base import without_autocast
 from .gru_cho_kernels import gru_cho_bwd_kernel, gru_cho_fwd_kernel
-from .plan import _precision, _sm_count
+from .plan import _precision, _sm_count, resident_limit
 from .scan_engine import interpreting
 
 
@@ -38,7 +37,7 @@ def cho_plan(B: int, H: int, device: torch.device, dtype: torch.dtype) -> ChoPla
     for the grid-wide barrier); on the interpreter one program owns every unit."""
     HP, H2P = max(16, triton.next_power_of_2(H)), max(16, triton.next_power_of_2(2 * H))
     BB = min(64, max(16, triton.next_power_of_2(B)))
-    limit = int(os.environ.get("RNNKIT_TRITON_RESIDENT") or (8192 if dtype == torch.float32 else 16384))
+    limit = resident_limit(dtype)
     BH = HP if interpreting() else 16
     while not interpreting() and triton.cdiv(H, BH) > _sm_count(device):
         BH *= 2

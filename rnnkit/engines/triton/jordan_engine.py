@@ -4,7 +4,6 @@ the backward kernel (dW_hy, dW_yh, db_y). The input side xp = W_hx x + b_ih is `
 (all steps at once, differentiated by autograd)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Optional
 
@@ -15,7 +14,7 @@ import triton
 
 from ..base import without_autocast
 from .jordan_kernels import jordan_bwd_kernel, jordan_fwd_kernel
-from .plan import _precision, _sm_count
+from .plan import ACTIVATION_CODES, _precision, _sm_count, resident_limit
 from .scan_engine import interpreting
 
 
@@ -40,7 +39,7 @@ def jordan_plan(B: int, H: int, O: int, device: torch.device, dtype: torch.dtype
     for the grid-wide barrier); on the interpreter one program owns every unit."""
     HP, OP = max(16, triton.next_power_of_2(H)), max(16, triton.next_power_of_2(O))
     BB = min(64, max(16, triton.next_power_of_2(B)))
-    limit = int(os.environ.get("RNNKIT_TRITON_RESIDENT") or (8192 if dtype == torch.float32 else 16384))
+    limit = resident_limit(dtype)
     if interpreting():
         return JordanPlan(1, BB, HP, OP, 16, HP, OP, OP * HP + HP * OP <= limit, 4)
     sms = _sm_count(device)
@@ -53,9 +52,6 @@ def jordan_plan(B: int, H: int, O: int, device: torch.device, dtype: torch.dtype
     resident = OP * BH + HP * BO <= limit
     BK = 64 if dtype != torch.float32 else 32
     return JordanPlan(NP, BB, BH, BO, BK, HP, OP, resident, 4)
-
-
-_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
 
 
 class FusedJordanFunction(torch.autograd.Function):
@@ -121,5 +117,5 @@ def fused_jordan(cell, xp: Tensor, w_hy: Tensor, y0: Tensor, valid: Optional[Ten
     """One direction of a JordanCell: xp = cell.project_input(x) (T, B, H), w_hy the effective W_hy
     (DropConnect applied). Returns ys (T, B, O)."""
     cfg = cell.config
-    return FusedJordanFunction.apply(xp, w_hy, cell.weight_yh, cell.bias_y, y0, valid, _ACTS[cfg.activation],
-                                     _ACTS[cfg.out_activation], h_mask)
+    return FusedJordanFunction.apply(xp, w_hy, cell.weight_yh, cell.bias_y, y0, valid, ACTIVATION_CODES[cfg.activation],
+                                     ACTIVATION_CODES[cfg.out_activation], h_mask)

@@ -45,6 +45,16 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def resident_limit(dtype: torch.dtype) -> int:
+    """Elements of a W slice kept on chip per program (float32 goes through 3xTF32 dots, which stage
+    more shared memory: half the budget); RNNKIT_TRITON_RESIDENT overrides it (0: always stream)."""
+    return _env_int("RNNKIT_TRITON_RESIDENT", 8192 if dtype == torch.float32 else 16384)
+
+
+#: the kernels' activation codes (rnn_kernels._act)
+ACTIVATION_CODES = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
+
+
 def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, backward: bool) -> Plan:
     """Tile the problem. Forward: each program owns BH units and all NGP gates of them (NGP*BH >= 16
     for tl.dot). Backward: the recurrent matmul's N dimension is BH itself, so BH >= 16."""
@@ -54,7 +64,7 @@ def plan(B: int, H: int, NG: int, device: torch.device, dtype: torch.dtype, back
     # elements of W_hh kept on chip per program (float32 goes through 3xTF32 dots, which stage
     # more shared memory: half the budget); measured on an H100, see bench/NOTES_gpu.md
     wide = dtype == torch.float32
-    limit = _env_int("RNNKIT_TRITON_RESIDENT", 8192 if wide else 16384)
+    limit = resident_limit(dtype)
     BB = min(64, max(16, triton.next_power_of_2(B)))
     if interpreting():  # programs run one after another there: a single program, no barrier
         BH = max(16, triton.next_power_of_2(H))

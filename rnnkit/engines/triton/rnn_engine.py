@@ -29,11 +29,12 @@ from .gru_cho_engine import fused_cho_gru
 from .jordan_engine import fused_jordan
 from .ln_engine import fused_ln_lstm
 from .plan import STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-exported)
+from .plan import ACTIVATION_CODES
 from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
 from .scan_engine import interpreting
 
 _CELLS = {"lstm": (0, 4, 4), "gru": (1, 3, 4), "elman": (2, 1, 1)}  # family -> (CELL, NG, NS)
-_ACTS = {"tanh": 0, "relu": 1, "sigmoid": 2, "identity": 3}
+_ACTS = ACTIVATION_CODES
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
