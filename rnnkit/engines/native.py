@@ -24,6 +24,7 @@ from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .base import DirectionMasks, Engine, Request, State
+from .single_step import gru_kernel_serves
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
 #: below this many sequences a CPU DropConnect call goes to the cpp engine (bench/RESULTS.md, CPU)
@@ -54,26 +55,6 @@ def _config_reason(cell) -> Optional[str]:
     return None
 
 
-def _single_step_elsewhere(req: Request) -> Optional[str]:
-    """Under engine="auto" only: a GRU call of one step on the CPU that keeps no gradient (generation,
-    beam search) runs faster on the cpp engine's single-step kernel than through torch.gru_cell
-    (2 layers of 128, 256, 512 units: see bench/RESULTS.md, one step at a time), when it can be built."""
-    if (getattr(req.layer, "engine", "auto") != "auto" or req.steps != 1 or req.device.type != "cpu"
-            or req.family != "gru" or req.needs_grad or req.has_lengths
-            or req.dtype not in (torch.float32, torch.float64)):
-        return None
-    reg = req.layer.regularization
-    if req.training and (reg.dropconnect or reg.recurrent_dropout or reg.variational_dropout) or reg.zoneout:
-        return None
-    from .cpp.build import build_error
-    from .cpp.gru import single_step_reason
-
-    if single_step_reason(req.layer.first_cell) is not None or build_error() is not None:
-        return None
-    return ("one GRU step without gradients on the CPU runs faster in the cpp engine's single-step kernel "
-            "(no weight copies, no autograd node) than through torch.gru_cell")
-
-
 class NativeEngine(Engine):
     name = "native"
     scope = "stack"
@@ -95,7 +76,7 @@ class NativeEngine(Engine):
                     f"at B = 1 against about 1.0x)")
         if req.all_states:
             return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
-        faster = _single_step_elsewhere(req)
+        faster = gru_kernel_serves(req)
         if faster:
             return faster
         if req.probe_grads or req.record_gates:

@@ -17,6 +17,7 @@ import importlib
 from typing import Optional
 
 from ..base import DirectionJob, DirectionResult, Engine, Request
+from ..single_step import reference_serves
 
 #: family -> module implementing it (filled as families land)
 FAMILY_MODULES = {
@@ -43,7 +44,7 @@ class BPTTEngine(Engine):
             return f"no explicit-BPTT implementation for the {req.family} cell"
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need the step-by-step reference engine"
-        return mod.supports(req.layer.cells[0], req)
+        return mod.supports(req.layer.cells[0], req) or reference_serves(req)
 
     def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
         return _family_module(cell.family).run(cell, x, state0, job)

@@ -20,6 +20,7 @@ from typing import Optional
 import torch
 
 from ..base import DirectionJob, DirectionResult, Engine, Request
+from ..single_step import reference_serves
 from .build import build_error, disabled_reason
 
 #: family -> module implementing it on this engine
@@ -66,7 +67,7 @@ class CppEngine(Engine):
                 warnings.warn(f"rnnkit: the cpp engine is unavailable, slower engines run instead: {error}",
                               RuntimeWarning, stacklevel=2)
             return error
-        return None
+        return reference_serves(req)
 
     def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
         return _family_module(cell.family).run(cell, x, state0, job)
