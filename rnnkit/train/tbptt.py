@@ -2,8 +2,11 @@ r"""Truncated BPTT as small named helpers: ``batchify``, ``windows``, ``detach_s
 
 A corpus of documents is laid out as ``B`` parallel streams.  Each document
 ``d`` becomes inputs ``d[:-1]`` and targets ``d[1:]``, padded to a multiple of
-``k1`` (pad input 0, pad target -100 = ignored by the loss), and is dealt to
-the stream that is shortest so far, so documents start on chunk boundaries::
+``k1`` (pad input 0, pad target -100 = ignored by the loss), so documents start
+on chunk boundaries.  Documents are dealt longest first, each to the stream
+that is shortest so far (the LPT rule: the streams end within about one
+document of each other, so little of an epoch is padding), and each stream
+then reads its documents in corpus order::
 
     documents   A = a0..a9    B = b0..b4    C = c0..c6          k1 = 4, B = 2
 
@@ -82,16 +85,19 @@ def batchify(docs: Sequence[Sequence[int] | Tensor], batch_size: int, k1: int) -
     """Lay documents (token id sequences) out as ``batch_size`` streams (see module picture)."""
     if batch_size < 1 or k1 < 1:
         raise ValueError(f"batch_size and k1 must be positive, got {batch_size}, {k1}")
-    columns: list[list[tuple[Tensor, Tensor]]] = [[] for _ in range(batch_size)]
+    tensors = [torch.as_tensor(doc, dtype=torch.long) for doc in docs]
+    kept = [i for i, doc in enumerate(tensors) if doc.numel() >= 2]
+    padded = {i: -(-(tensors[i].numel() - 1) // k1) * k1 for i in kept}  # rounded up to a multiple of k1
+    owner: dict[int, int] = {}
     lengths = [0] * batch_size
-    for doc in docs:
-        doc = torch.as_tensor(doc, dtype=torch.long)
-        if doc.numel() < 2:
-            continue
-        n = -(-(doc.numel() - 1) // k1) * k1  # round up to a multiple of k1
+    for i in sorted(kept, key=lambda i: -padded[i]):  # longest first (stable: ties in corpus order)
         b = min(range(batch_size), key=lengths.__getitem__)
-        columns[b].append((_pad_to(doc[:-1], n, 0), _pad_to(doc[1:], n, IGNORE_INDEX)))
-        lengths[b] += n
+        owner[i] = b
+        lengths[b] += padded[i]
+    columns: list[list[tuple[Tensor, Tensor]]] = [[] for _ in range(batch_size)]
+    for i in kept:  # each stream in corpus order
+        doc, n = tensors[i], padded[i]
+        columns[owner[i]].append((_pad_to(doc[:-1], n, 0), _pad_to(doc[1:], n, IGNORE_INDEX)))
     total = max(lengths)
     if total == 0:
         raise ValueError("no document has two or more tokens; nothing to train on")

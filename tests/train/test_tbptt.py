@@ -22,6 +22,28 @@ def test_batchify_layout_matches_the_picture():
     assert s.starts.tolist() == [[True, True], [False, False], [False, True], [True, False]]
 
 
+def test_batchify_deals_longest_first_and_keeps_corpus_order_per_stream():
+    # four short documents, then one as long as all of them: dealt in corpus order, the short ones
+    # would fill both streams evenly and the long one would then hang off one of them, doubling the
+    # epoch; longest first, it takes a stream of its own and the short ones share the other
+    short = [torch.arange(10 * i, 10 * i + 5) for i in range(4)]  # 4 transitions each
+    long = torch.arange(1000, 1017)  # 16 transitions
+    s = batchify(short + [long], batch_size=2, k1=4)
+    assert len(s) == 4  # 16 steps per stream, no chunk of padding only
+    assert s.n_tokens == 32 and s.targets.numel() == 32  # no padding at all
+    assert s.inputs[:, 0].tolist() == long[:-1].tolist()
+    assert s.inputs[:, 1].tolist() == [t for d in short for t in d[:-1].tolist()]  # corpus order
+    assert s.starts[:, 0].tolist() == [True, False, False, False] and s.starts[:, 1].tolist() == [True] * 4
+
+
+def test_batchify_pads_little_of_a_corpus_of_uneven_documents():
+    g = torch.Generator().manual_seed(0)
+    docs = [torch.arange(int(n)) for n in torch.randint(20, 2000, (300,), generator=g)]
+    docs += [torch.arange(20000), torch.arange(15000)]  # two long documents last
+    s = batchify(docs, batch_size=16, k1=32)
+    assert 1 - s.n_tokens / s.targets.numel() < 0.05  # 44% with the documents dealt in corpus order
+
+
 def test_windows_cover_the_streams_in_order_and_resume_mid_way(toy_streams):
     s = toy_streams()
     chunks = list(windows(s))
