@@ -199,7 +199,7 @@ class Trainer:
                 continue
             self.tokens += window_tokens
             stats = self._step_stats(losses, norm, window_tokens, window_t)
-            window_t, window_tokens, losses = time.perf_counter(), 0, []
+            window_tokens, losses = 0, []
             self.progress.update(self.pos // cfg.accumulate + (self.pos % cfg.accumulate > 0), stats)
             self._notify("on_step", stats)
             if cfg.eval_every and self.step % cfg.eval_every == 0:
@@ -207,6 +207,7 @@ class Trainer:
                     return "early stopping"
             elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save("last")
+            window_t = time.perf_counter()  # the next update's tokens/s counts none of the evaluation
             if cfg.max_steps and self.step >= cfg.max_steps:
                 return "max_steps"
             if cfg.max_time and time.perf_counter() - t_start >= cfg.max_time:

@@ -216,6 +216,21 @@ def test_unknown_monitor_is_a_clear_error():
         Trainer(Regressor(), cfg(monitor="val_acc")).fit(regression_batches(2), regression_batches(1))
 
 
+def test_tokens_per_second_leave_out_the_evaluations(tmp_path, monkeypatch):
+    import time
+    real = Trainer.evaluate
+
+    def slow_evaluate(self, data, max_batches=0):
+        time.sleep(0.25)  # far longer than an update of this toy model (about a millisecond)
+        return real(self, data, max_batches)
+
+    monkeypatch.setattr(Trainer, "evaluate", slow_evaluate)
+    Trainer(Regressor(), cfg(epochs=1, eval_every=2), run_dir=tmp_path).fit(regression_batches(6), regression_batches(1))
+    rates = {r["step"]: r["tokens_per_s"] for r in read_metrics(tmp_path / "metrics.jsonl") if r["kind"] == "step"}
+    # updates 3 and 5 follow an evaluation; counted with it they would show under 8 / 0.25 = 32 tokens/s
+    assert rates[3] > 100 and rates[5] > 100
+
+
 def test_metrics_jsonl_has_steps_and_evals(tmp_path):
     Trainer(Regressor(), cfg(epochs=2), run_dir=tmp_path).fit(regression_batches(3), regression_batches(1))
     records = read_metrics(tmp_path / "metrics.jsonl")
