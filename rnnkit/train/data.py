@@ -13,6 +13,8 @@ Plain lists / tuples given to the trainer are wrapped in ``ListData``.
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 import torch
@@ -49,6 +51,10 @@ class ListData:
         for i in self.order(epoch)[start:]:
             yield self.batches[i]
 
+    def fingerprint(self) -> str:
+        """A digest of every batch's contents and of the shuffling: equal iff an epoch yields the same."""
+        return _digest([self.shuffle, self.seed, *self.batches])
+
 
 class StreamData:
     """TBPTT chunks of ``streams`` (k1 steps each), in order, every epoch."""
@@ -66,6 +72,44 @@ class StreamData:
 
     def iter_epoch(self, epoch: int, start: int = 0) -> Iterator[Chunk]:
         return windows(self.streams, start)
+
+    def fingerprint(self) -> str:
+        """A digest of the stream layout (tokens, targets, document starts, k1)."""
+        s = self.streams
+        return _digest([s.k1, s.inputs, s.targets, s.starts])
+
+
+def _digest(items: Sequence[Any]) -> str:
+    """blake2b over tensors' shapes, dtypes and bytes, plain values' repr and other objects' type names,
+    nested through dicts, lists, tuples and dataclasses: what the trainer stores to tell, on resume,
+    whether the data it is given is the data the run was started on."""
+    h = hashlib.blake2b(digest_size=16)
+
+    def feed(x: Any) -> None:
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous()
+            h.update(f"T{tuple(t.shape)}{t.dtype}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in x:
+                h.update(repr(k).encode())
+                feed(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for v in x:
+                feed(v)
+            h.update(b"]")
+        elif dataclasses.is_dataclass(x) and not isinstance(x, type):
+            feed({f.name: getattr(x, f.name) for f in dataclasses.fields(x)})
+        elif x is None or isinstance(x, (bool, int, float, str, bytes)):
+            h.update(repr(x).encode())
+        else:  # other objects: their type only (a default repr holds an address that changes per process)
+            h.update(type(x).__qualname__.encode())
+
+    feed(list(items))
+    return h.hexdigest()
 
 
 def as_epoch_data(data: Any) -> EpochData:

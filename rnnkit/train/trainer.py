@@ -140,6 +140,8 @@ class Trainer:
         per_epoch = math.ceil(len(train) / cfg.accumulate)
         total = self._total = cfg.max_steps or per_epoch * cfg.epochs
         self.schedule = Schedule(self.optimizer, cfg, total)
+        # what resume compares: a run continues only on the batches it was started on
+        self._data_digest = train.fingerprint() if hasattr(train, "fingerprint") else None
         if resume:
             self.restore(self._path("last"))
         else:
@@ -354,7 +356,7 @@ class Trainer:
         meta = {"config": self.run_config, "metadata": self.metadata,
                 "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
                             "best_step": self.best_step, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals, "tokens": self.tokens,
-                            "epoch_sums": self.epoch_sums},
+                            "epoch_sums": self.epoch_sums, "data": getattr(self, "_data_digest", None)},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
                 "rng": runtime.rng_state(tensors)}
@@ -387,6 +389,12 @@ class Trainer:
         if ck.meta["scaler"]:
             self.scaler.load_state_dict(ck.meta["scaler"])
         t = ck.meta["trainer"]
+        mine = getattr(self, "_data_digest", None)
+        if t.get("data") and mine and t["data"] != mine:
+            raise ConfigError(f"{path}: the training data is not what this run was started on (other text, "
+                              "batch size or bptt, or batches laid out by another rnnkit version), so its data "
+                              "position and carried state would not apply; resume with the same data, or start "
+                              "a new run")
         self.epoch, self.pos, self.step = t["epoch"], t["pos"], t["step"]
         self.best, self.best_step, self.bad_evals, self.tokens = t["best"], t["best_step"], t["bad_evals"], t["tokens"]
         self.best_metrics, self.epoch_sums = t["best_metrics"], t["epoch_sums"]

@@ -272,3 +272,26 @@ def test_resume_with_more_epochs_stretches_the_cosine_decay(tmp_path):
     with pytest.raises(Exception, match="cannot resume with changed lr: 0.1 -> 0.2"):
         Trainer(Regressor(), cfg(epochs=3, lr=0.2, warmup_steps=0, schedule="cosine"),
                 run_dir=tmp_path).fit(regression_batches(4), resume=True)
+
+
+def test_resume_on_other_data_is_a_clear_error(tmp_path):
+    from rnnkit.config import ConfigError
+
+    c = cfg(epochs=2, checkpoint_every=2)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(Regressor(), c, run_dir=tmp_path, callbacks=[Crash(3)]).fit(regression_batches(4))
+    # the same batches: the run continues
+    Trainer(Regressor(), c, run_dir=tmp_path).fit(regression_batches(4), resume=True)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(Regressor(), c, run_dir=tmp_path / "b", callbacks=[Crash(3)]).fit(regression_batches(4))
+    with pytest.raises(ConfigError, match="the training data is not what this run was started on"):
+        Trainer(Regressor(), c, run_dir=tmp_path / "b").fit(regression_batches(4, seed=1), resume=True)
+
+
+def test_stream_layout_fingerprint_tells_layouts_apart(toy_streams):
+    from rnnkit.train import StreamData
+
+    a, b = StreamData(toy_streams()), StreamData(toy_streams())
+    assert a.fingerprint() == b.fingerprint()
+    b.streams.inputs[0, 0] += 1
+    assert a.fingerprint() != b.fingerprint()
