@@ -63,9 +63,9 @@ def bench_one_step(hidden: List[int], layers: int = 2, batch: int = 1, repeat: i
 
 
 #: (row name, build_layer cell, options) for the cells torch.nn lacks
-VARIANTS = [("lnlstm", "lnlstm", {}), ("peephole_lstm", "peephole_lstm", {}), ("lstm+zoneout", "lstm", {"zoneout": 0.1}),
-            ("gru_cho", "gru_cho", {}), ("lngru", "lngru", {}), ("elman sigmoid", "elman", {"activation": "sigmoid"}),
-            ("jordan", "jordan", {}), ("indrnn", "indrnn", {})]
+VARIANTS = [("lnlstm", "lnlstm", {}), ("peephole_lstm", "peephole_lstm", {}),
+            ("lstm+zoneout", "lstm", {"zoneout": 0.1}), ("gru_cho", "gru_cho", {}), ("lngru", "lngru", {}),
+            ("elman sigmoid", "elman", {"activation": "sigmoid"}), ("jordan", "jordan", {}), ("indrnn", "indrnn", {})]
 
 
 def bench_variants(hidden: List[int], layers: int = 2, batch: int = 1, repeat: int = 7, tokens: int = 50) -> str:

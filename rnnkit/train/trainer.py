@@ -355,8 +355,9 @@ class Trainer:
         optim = split_state_dict(self.optimizer.state_dict(), "optim", tensors)
         meta = {"config": self.run_config, "metadata": self.metadata,
                 "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
-                            "best_step": self.best_step, "best_metrics": self.best_metrics, "bad_evals": self.bad_evals, "tokens": self.tokens,
-                            "epoch_sums": self.epoch_sums, "data": getattr(self, "_data_digest", None)},
+                            "best_step": self.best_step, "best_metrics": self.best_metrics,
+                            "bad_evals": self.bad_evals, "tokens": self.tokens, "epoch_sums": self.epoch_sums,
+                            "data": getattr(self, "_data_digest", None)},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
                 "rng": runtime.rng_state(tensors)}
