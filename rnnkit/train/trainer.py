@@ -129,6 +129,7 @@ class Trainer:
         self.memory: dict[str, Checkpoint] = {}
         self._last_eval = -1
         self.epoch_sums = [0.0, 0]  # loss * items and items so far in this epoch
+        self._data_digest: str | None = None  # the training data's fingerprint, set by fit()
         if config.diagnose and not hasattr(model, "diagnostic_pass"):
             raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch, last_step_only)")
 
@@ -357,7 +358,7 @@ class Trainer:
                 "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
                             "best_step": self.best_step, "best_metrics": self.best_metrics,
                             "bad_evals": self.bad_evals, "tokens": self.tokens, "epoch_sums": self.epoch_sums,
-                            "data": getattr(self, "_data_digest", None)},
+                            "data": self._data_digest},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
                 "rng": runtime.rng_state(tensors)}
@@ -390,9 +391,8 @@ class Trainer:
         if ck.meta["scaler"]:
             self.scaler.load_state_dict(ck.meta["scaler"])
         t = ck.meta["trainer"]
-        mine = getattr(self, "_data_digest", None)
-        if t.get("data") and mine and t["data"] != mine:
-            raise ConfigError(f"{path}: the training data is not what this run was started on (other text, "
+        if t.get("data") and self._data_digest and t["data"] != self._data_digest:
+            raise ConfigError(f"{path}: the training data is not what this run was started on (other data, "
                               "batch size or bptt, or batches laid out by another rnnkit version), so its data "
                               "position and carried state would not apply; resume with the same data, or start "
                               "a new run")
