@@ -28,13 +28,11 @@ from .indrnn_kernels import indrnn_bwd_kernel, indrnn_fwd_kernel
 from .gru_cho_engine import fused_cho_gru
 from .jordan_engine import fused_jordan
 from .ln_engine import fused_ln_lstm
-from .plan import STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-exported)
-from .plan import ACTIVATION_CODES
+from .plan import ACTIVATION_CODES, STREAMED_PLANS, Plan, _launch_or_stream, _precision, plan  # noqa: F401 (re-export)
 from .rnn_kernels import rnn_bwd_kernel, rnn_fwd_kernel
 from .scan_engine import interpreting
 
 _CELLS = {"lstm": (0, 4, 4), "gru": (1, 3, 4), "elman": (2, 1, 1)}  # family -> (CELL, NG, NS)
-_ACTS = ACTIVATION_CODES
 _DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
@@ -174,20 +172,20 @@ def fused_rnn(xp: Tensor, w: Tensor, bn: Optional[Tensor], h0: Tensor, c0: Optio
               h_mask: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
     """Run one direction: xp (T, B, G) pre-projected input (biases folded as the kernels expect);
     peep (3, H): LSTM peephole weights w_ci, w_cf, w_co; zone: zoneout keep masks per state component."""
-    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, _ACTS[activation], peep, zone, h_mask)
+    return FusedRNNFunction.apply(xp, w, bn, h0, c0, valid, family, ACTIVATION_CODES[activation], peep, zone, h_mask)
 
 
 def _cell_reason(cell) -> Optional[str]:
     fam, cfg = cell.family, cell.config
     if fam == "indrnn":
-        if not isinstance(cfg.activation, str) or cfg.activation not in _ACTS:
-            return f"the fused IndRNN kernel knows {sorted(_ACTS)}, not {cfg.activation!r}"
+        if not isinstance(cfg.activation, str) or cfg.activation not in ACTIVATION_CODES:
+            return f"the fused IndRNN kernel knows {sorted(ACTIVATION_CODES)}, not {cfg.activation!r}"
         return None
     if fam == "jordan":
         for name in ("activation", "out_activation"):
             value = getattr(cfg, name)
-            if not isinstance(value, str) or value not in _ACTS:
-                return f"the fused Jordan kernel knows {sorted(_ACTS)} for {name}, not {value!r}"
+            if not isinstance(value, str) or value not in ACTIVATION_CODES:
+                return f"the fused Jordan kernel knows {sorted(ACTIVATION_CODES)} for {name}, not {value!r}"
         return None
     if fam not in _CELLS:
         return f"the fused Triton kernels cover lstm, gru, elman, jordan and indrnn, not {fam}"
@@ -198,8 +196,8 @@ def _cell_reason(cell) -> Optional[str]:
         if cfg.layer_norm:
             return "the layer-normalised GRU is not fused in the Triton kernel yet"
     elif fam == "elman":
-        if not isinstance(cfg.activation, str) or cfg.activation not in _ACTS:
-            return f"the fused Elman kernel knows {sorted(_ACTS)}, not {cfg.activation!r}"
+        if not isinstance(cfg.activation, str) or cfg.activation not in ACTIVATION_CODES:
+            return f"the fused Elman kernel knows {sorted(ACTIVATION_CODES)}, not {cfg.activation!r}"
     return None
 
 
@@ -306,7 +304,7 @@ def _run_indrnn(cell, xp: Tensor, state0: State, job: DirectionJob) -> Direction
     if job.masks.zoneout is not None or job.masks.h_mask is not None:
         raise ValueError("the fused IndRNN kernel has no zoneout or recurrent dropout")
     u = cell.recurrent_vector(_recurrent_weight(cell, job))
-    hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, _ACTS[cell.config.activation])
+    hs = FusedIndRNNFunction.apply(xp, u, state0[0], job.valid, ACTIVATION_CODES[cell.config.activation])
     return _single_state_result(hs, job)
 
 
