@@ -55,6 +55,37 @@ def _config_reason(cell) -> Optional[str]:
     return None
 
 
+def _cpu_autocast_dtype() -> Optional[torch.dtype]:
+    """The lower precision of an active CPU autocast region, or None outside one."""
+    try:
+        if not torch.is_autocast_enabled("cpu"):
+            return None
+        return torch.get_autocast_dtype("cpu")
+    except (TypeError, AttributeError):  # torch < 2.4 takes no device type
+        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+
+
+def _onednn_low_precision_reason(cell) -> Optional[str]:
+    """Under CPU autocast to bfloat16 or float16, torch's fused LSTM (without projection) runs oneDNN's
+    LSTM in that precision, and on a CPU without oneDNN's instructions for it (AVX-512 BF16 / FP16:
+    ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` false, as on AMD Zen 3) oneDNN cannot create the
+    primitive and torch.nn.LSTM itself raises. Such calls go to the engines that compute in the
+    parameters' dtype instead."""
+    if cell.family != "lstm" or cell.config.proj_size or not torch.backends.mkldnn.is_available():
+        return None
+    if not torch.backends.mkldnn.enabled:
+        return None  # torch then runs its own loop, which takes any precision
+    dtype = _cpu_autocast_dtype()
+    checks = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}
+    if dtype not in checks:
+        return None
+    check = getattr(torch.ops.mkldnn, checks[dtype], None)
+    if check is None or check():
+        return None
+    return (f"torch's fused CPU LSTM runs oneDNN in {dtype} under autocast, which this CPU cannot "
+            f"(torch.ops.mkldnn.{checks[dtype]}() is False; torch.nn.LSTM raises here)")
+
+
 class NativeEngine(Engine):
     name = "native"
     scope = "stack"
@@ -63,6 +94,10 @@ class NativeEngine(Engine):
         reason = _config_reason(req.layer.first_cell)
         if reason:
             return reason
+        if req.device.type == "cpu":
+            reason = _onednn_low_precision_reason(req.layer.first_cell)
+            if reason:
+                return reason
         reg = req.layer.regularization
         for name in ("variational_dropout", "recurrent_dropout", "zoneout"):
             if getattr(reg, name) and req.training:

@@ -156,3 +156,26 @@ def test_dropconnect_on_a_tiny_batch_leaves_native_on_cpu_and_says_why():
     assert any(n == "native" and "fewer than 4 sequences" in r for n, r in e.rejected)
     assert layer.explain(torch.randn(5, 4, 3)).engine == "native"
     assert layer.eval().explain(torch.randn(5, 1, 3)).engine == "native"  # no mask in evaluation
+
+
+@pytest.mark.parametrize("dtype,check", [(torch.bfloat16, "_is_mkldnn_bf16_supported"),
+                                         (torch.float16, "_is_mkldnn_fp16_supported")])
+def test_low_precision_autocast_leaves_native_where_onednn_cannot_run_it(dtype, check, monkeypatch):
+    """Under CPU autocast torch's fused LSTM runs oneDNN in bf16 / fp16, which raises on a CPU without
+    oneDNN's instructions for it (as torch.nn.LSTM does there): rnnkit.LSTM says so and runs the next
+    engine; where oneDNN can, native keeps the call. Both outcomes forced through torch's own check."""
+    layer = rnnkit.LSTM(3, 4)
+    x = torch.randn(5, 2, 3)
+    monkeypatch.setattr(torch.ops.mkldnn, check, lambda: False)
+    with torch.autocast("cpu", dtype=dtype):
+        e = layer.explain(x)
+        assert e.engine != "native"
+        assert any(n == "native" and f"{check}() is False" in r for n, r in e.rejected)
+        y, _ = layer(x)
+    assert torch.isfinite(y).all()
+    with torch.autocast("cpu", dtype=dtype):
+        assert rnnkit.LSTM(3, 4, proj_size=2).explain(x).engine == "native"  # torch's own loop, any dtype
+    assert layer.explain(x).engine == "native"  # outside autocast
+    monkeypatch.setattr(torch.ops.mkldnn, check, lambda: True)
+    with torch.autocast("cpu", dtype=dtype):
+        assert layer.explain(x).engine == "native"
