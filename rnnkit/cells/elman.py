@@ -5,7 +5,7 @@ Parameter names follow torch.nn.RNN (weight_ih, weight_hh, bias_ih, bias_hh) so 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Tuple
 
 import torch
 from torch import Tensor, nn

@@ -1,7 +1,7 @@
 """``build_layer``: a recurrent layer from a cell name, as the CLI and task configs name them."""
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 from ..cells.base import Cell
 from ..cells.elman import ElmanCell

@@ -2,7 +2,7 @@
 (layer, direction) tuples inside; ``detach_state`` for truncated BPTT."""
 from __future__ import annotations
 
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import List, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor

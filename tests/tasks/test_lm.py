@@ -7,7 +7,7 @@ from torch.testing import assert_close
 from rnnkit.config import ConfigError, LMModelConfig
 from rnnkit.data import build_tokenizer
 from rnnkit.tasks.lm import LanguageModel, LMMeter, generate, sample_next
-from rnnkit.train import Chunk, ModelOutput, reset_state
+from rnnkit.train import Chunk, ModelOutput
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn", "jordan"])
