@@ -10,12 +10,16 @@ and ninja; cached per torch version). Where it cannot be built the engine is not
 reason, with the compiler's error, shows in ``explain()``; ``engine="auto"`` also warns once.
 
 Each family module provides ``supports(cell, req)`` and ``run(cell, x, state0, job)``.
+
+The kernels' sequence buffers come from a pool of freed blocks (``csrc/pool.cpp``; capped by
+``RNNKIT_CPU_POOL_MB``, default 1024, 0 turns it off): ``pool_stats()`` reads it, ``empty_cache()``
+gives its blocks back to the system, as ``torch.cuda.empty_cache()`` does for the GPU's.
 """
 from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Optional
+from typing import Dict, Optional
 
 import torch
 
@@ -32,6 +36,25 @@ FAMILY_MODULES = {
 
 _DTYPES = (torch.float32, torch.float64)
 _warned = {"build": False}
+
+
+def pool_stats() -> Dict[str, int]:
+    """The sequence-buffer pool: bytes cached now, the cap in bytes, allocations served from the cache
+    (``hits``) and allocations that took new memory (``misses``); builds the kernels if needed."""
+    from .build import kernels
+
+    cached, cap, hits, misses = kernels().pool_stats()
+    return {"cached_bytes": cached, "cap_bytes": cap, "hits": hits, "misses": misses}
+
+
+def empty_cache() -> None:
+    """Give every cached sequence buffer back to the system (buffers in use are not touched). A no-op
+    when the kernels were never built."""
+    from .build import loaded_kernels
+
+    ops = loaded_kernels()
+    if ops is not None:
+        ops.pool_empty()
 
 
 def _family_module(family: str):

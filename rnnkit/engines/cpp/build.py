@@ -22,7 +22,7 @@ from typing import List, Optional
 import torch
 
 #: the kernel sources, compiled into one library
-SOURCES = ("lstm.cpp", "gru.cpp", "elman.cpp", "blas.cpp", "panel_mm.cpp", "step.cpp")
+SOURCES = ("lstm.cpp", "gru.cpp", "elman.cpp", "blas.cpp", "panel_mm.cpp", "step.cpp", "pool.cpp")
 CSRC = Path(__file__).resolve().parent / "csrc"
 
 
@@ -77,6 +77,12 @@ def kernels():
                 _state["error"] = str(exc)
         if _state["error"] is not None:
             raise CppBuildError(_state["error"])
+        return _state["ops"]
+
+
+def loaded_kernels():
+    """``torch.ops.rnnkit_cpu`` if this process has built or loaded the library already, else None."""
+    with _lock:
         return _state["ops"]
 
 

@@ -394,6 +394,11 @@ inline void for_row_blocks(int64_t rows, int64_t row_units, const F& f) {
   });
 }
 
+// An uninitialised tensor for a sequence buffer ((T, B, .) gates, states, their gradients): from the
+// pool in pool.cpp (freed blocks kept for the next call instead of fresh, page-faulting memory), or
+// at::empty for small buffers and where RNNKIT_CPU_POOL_MB=0.
+Tensor seq_empty(at::IntArrayRef sizes, const at::TensorOptions& opts);
+
 template <typename T>
 inline const T* ptr_or_null(const OptTensor& t) {
   return (t.has_value() && t->defined()) ? t->data_ptr<T>() : nullptr;

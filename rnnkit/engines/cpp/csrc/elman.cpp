@@ -146,10 +146,10 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_t, const Ten
   const int64_t Tn = xp.size(0), B = xp.size(1), H = xp.size(2);
   TORCH_CHECK(w_t.size(0) == H && w_t.size(1) == H && s0.size(0) == B && s0.size(1) == H,
               "elman_forward: w_t must be (H, H) and s0 (B, H)");
-  Tensor S = at::empty({Tn + 1, B, H}, xp.options());
+  Tensor S = seq_empty({Tn + 1, B, H}, xp.options());
   S[0].copy_(s0);
-  Tensor Y = present(keep) ? at::empty({Tn, B, H}, xp.options()) : none_tensor(xp);
-  Tensor HIN = present(h_mask) ? at::empty({Tn, B, H}, xp.options()) : none_tensor(xp);
+  Tensor Y = present(keep) ? seq_empty({Tn, B, H}, xp.options()) : none_tensor(xp);
+  Tensor HIN = present(h_mask) ? seq_empty({Tn, B, H}, xp.options()) : none_tensor(xp);
   AT_DISPATCH_FLOATING_TYPES(dt, "elman_forward", [&] {
     dispatch_act(act, [&](auto a) { forward_loop<scalar_t, decltype(a)::value>(xp, w_t, h_mask, keep, S, Y, HIN); });
   });
@@ -164,7 +164,7 @@ std::vector<Tensor> elman_backward(const Tensor& w, const Tensor& Y, const OptTe
   for (auto* p : {&w, &Y, &grad_states, &grad_final}) check_cpu_contiguous(*p, "elman_backward input", dt);
   check_opt(h_mask, "h_mask", dt);
   check_opt(keep, "keep", dt);
-  Tensor dA = at::empty(Y.sizes(), Y.options());
+  Tensor dA = seq_empty(Y.sizes(), Y.options());
   Tensor dh;
   AT_DISPATCH_FLOATING_TYPES(dt, "elman_backward", [&] {
     dispatch_act(act, [&](auto a) {

@@ -404,20 +404,20 @@ void check_common(const Tensor& xp, const Tensor& s0, const OptTensor& h_mask, c
 // S (T+1, B, H) with S[0] = s0, and the masked inputs HIN (T, B, H) (empty without h_mask)
 std::pair<Tensor, Tensor> state_buffers(const Tensor& xp, const Tensor& s0, const OptTensor& h_mask) {
   const int64_t Tn = xp.size(0), B = xp.size(1), H = s0.size(1);
-  Tensor S = at::empty({Tn + 1, B, H}, xp.options());
+  Tensor S = seq_empty({Tn + 1, B, H}, xp.options());
   S[0].copy_(s0);
-  Tensor HIN = present(h_mask) ? at::empty({Tn, B, H}, xp.options()) : none_tensor(xp);
+  Tensor HIN = present(h_mask) ? seq_empty({Tn, B, H}, xp.options()) : none_tensor(xp);
   return {S, HIN};
 }
 
 Tensor empty_or_none(bool want, at::IntArrayRef size, const Tensor& like) {
-  return want ? at::empty(size, like.options()) : none_tensor(like);
+  return want ? seq_empty(size, like.options()) : none_tensor(like);
 }
 
 // xp (T, B, 3H), w_t = W_hh^T (H, 3H), bias (3H)? added after the matmul (after the LN: LN beta + b_hh),
 // ln_w (3H)?, s0 (B, H), h_mask (B, H)?, keep (T, B, H)?
-// -> [S (T+1, B, H), R, Z, HN (T, B, H) the gates r, z and hn (three buffers, not one (T, B, 3H): each stays
-//     under glibc's mmap threshold, so its memory is reused from call to call instead of faulted in afresh),
+// -> [S (T+1, B, H), R, Z, HN (T, B, H) the gates r, z and hn (three buffers, not one (T, B, 3H), from before
+//     the buffer pool: each stayed under glibc's mmap threshold, so malloc reused its memory),
 //     N (T, B, H), U (T, B, 3H) pre-LN h_in W^T, ST (T, B, 2) LN (mean, rstd), HIN (T, B, H)]; the LN and
 //     mask buffers are empty when unused
 std::vector<Tensor> gru_after_forward(const Tensor& xp, const Tensor& w_t, const OptTensor& bias,
@@ -430,10 +430,10 @@ std::vector<Tensor> gru_after_forward(const Tensor& xp, const Tensor& w_t, const
   check_opt(ln_w, "ln_w", dt);
   const int64_t Tn = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
   auto [S, HIN] = state_buffers(xp, s0, h_mask);
-  Tensor R = at::empty({Tn, B, H}, xp.options());
-  Tensor Z = at::empty({Tn, B, H}, xp.options());
-  Tensor HN = at::empty({Tn, B, H}, xp.options());
-  Tensor N = at::empty({Tn, B, H}, xp.options());
+  Tensor R = seq_empty({Tn, B, H}, xp.options());
+  Tensor Z = seq_empty({Tn, B, H}, xp.options());
+  Tensor HN = seq_empty({Tn, B, H}, xp.options());
+  Tensor N = seq_empty({Tn, B, H}, xp.options());
   const bool ln = present(ln_w);
   Tensor U = empty_or_none(ln, {Tn, B, G}, xp);
   Tensor ST = empty_or_none(ln, {Tn, B, 2}, xp);
@@ -459,8 +459,8 @@ std::vector<Tensor> gru_after_backward(const Tensor& w, const Tensor& S, const T
   TORCH_CHECK(!ln || (present(U) && present(ST)), "gru_after_backward: LayerNorm needs U and ST");
   TORCH_CHECK(!present(h_mask) || present(HIN), "gru_after_backward: h_mask needs HIN");
   const int64_t Tn = N.size(0), B = N.size(1), H = N.size(2), G = 3 * H;
-  Tensor dXP = at::empty({Tn, B, G}, N.options());
-  Tensor DHN = at::empty({Tn, B, H}, N.options());
+  Tensor dXP = seq_empty({Tn, B, G}, N.options());
+  Tensor DHN = seq_empty({Tn, B, H}, N.options());
   Tensor dU = empty_or_none(ln, {Tn, B, G}, N);
   Tensor base = at::empty({B, H}, N.options());
   const Tensor none = none_tensor(N);
@@ -488,9 +488,9 @@ std::vector<Tensor> gru_before_forward(const Tensor& xp, const Tensor& w_rz_t, c
   TORCH_CHECK(ln == present(ln_hn_w), "gru_before_forward: ln_w and ln_hn_w go together");
   const int64_t Tn = xp.size(0), B = xp.size(1), G = xp.size(2), H = G / 3;
   auto [S, HIN] = state_buffers(xp, s0, h_mask);
-  Tensor RZ = at::empty({Tn, B, 2 * H}, xp.options());
-  Tensor RH = at::empty({Tn, B, H}, xp.options());
-  Tensor N = at::empty({Tn, B, H}, xp.options());
+  Tensor RZ = seq_empty({Tn, B, 2 * H}, xp.options());
+  Tensor RH = seq_empty({Tn, B, H}, xp.options());
+  Tensor N = seq_empty({Tn, B, H}, xp.options());
   Tensor Urz = empty_or_none(ln, {Tn, B, 2 * H}, xp);
   Tensor Un = empty_or_none(ln, {Tn, B, H}, xp);
   Tensor STrz = empty_or_none(ln, {Tn, B, 2}, xp);
@@ -520,7 +520,7 @@ std::vector<Tensor> gru_before_backward(const Tensor& w_rz, const Tensor& w_n, c
               "gru_before_backward: LayerNorm needs ln_hn_w, Urz, Un, STrz and STn");
   TORCH_CHECK(!present(h_mask) || present(HIN), "gru_before_backward: h_mask needs HIN");
   const int64_t Tn = RZ.size(0), B = RZ.size(1), H = N.size(2);
-  Tensor dG = at::empty({Tn, B, 3 * H}, RZ.options());
+  Tensor dG = seq_empty({Tn, B, 3 * H}, RZ.options());
   Tensor dUrz = empty_or_none(ln, {Tn, B, 2 * H}, RZ);
   Tensor dUn = empty_or_none(ln, {Tn, B, H}, RZ);
   Tensor base = at::empty({B, H}, RZ.options());

@@ -107,28 +107,28 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   const int64_t H = G4 / 4, P = w_hh_t.size(0);
   auto opts = xp.options();
   const bool adopt_xp = xp_scratch && !present(ln_hh_w) && !in_proj;
-  Tensor G = adopt_xp ? xp : at::empty({Tn, B, G4}, opts);
-  Tensor Cn = at::empty({Tn, B, H}, opts);
-  Tensor TC = at::empty({Tn, B, H}, opts);
-  Tensor C = present(keep_c) ? at::empty({Tn, B, H}, opts) : Cn;
-  Tensor Hs = at::empty({Tn, B, P}, opts);
+  Tensor G = adopt_xp ? xp : seq_empty({Tn, B, G4}, opts);
+  Tensor Cn = seq_empty({Tn, B, H}, opts);
+  Tensor TC = seq_empty({Tn, B, H}, opts);
+  Tensor C = present(keep_c) ? seq_empty({Tn, B, H}, opts) : Cn;
+  Tensor Hs = seq_empty({Tn, B, P}, opts);
   const bool proj = present(w_hr_t), ln_r = present(ln_hh_w), ln_c = present(ln_c_w);
-  Tensor HF = proj ? at::empty({Tn, B, H}, opts) : none_tensor(xp);
-  Tensor R = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(xp);
-  Tensor SR = ln_r ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
-  Tensor SC = ln_c ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
+  Tensor HF = proj ? seq_empty({Tn, B, H}, opts) : none_tensor(xp);
+  Tensor R = ln_r ? seq_empty({Tn, B, G4}, opts) : none_tensor(xp);
+  Tensor SR = ln_r ? seq_empty({Tn, B, 2}, opts) : none_tensor(xp);
+  Tensor SC = ln_c ? seq_empty({Tn, B, 2}, opts) : none_tensor(xp);
   const bool ln_x = present(ln_ih_w);
   TORCH_CHECK(!ln_x || (ln_r && present(in_bias)), "lstm_forward: ln_ih_w needs ln_hh_w and in_bias");
   TORCH_CHECK(!ln_r || ln_x || (!present(in_bias) && !in_proj),
               "lstm_forward: with ln_hh_w, in_bias and w_ih_t need ln_ih_w (the fused input LayerNorm)");
-  Tensor SX = ln_x ? at::empty({Tn, B, 2}, opts) : none_tensor(xp);
+  Tensor SX = ln_x ? seq_empty({Tn, B, 2}, opts) : none_tensor(xp);
   // x W_ih^T: straight into the gate buffer (biases added in the row pass), or kept apart when the
   // gates take LayerNorms of it (then the backward needs it)
   Tensor XW = none_tensor(xp);
   if (in_proj) {
     const Tensor x2d = xp.reshape({Tn * B, xp.size(2)});
     if (ln_r) {
-      XW = at::empty({Tn, B, G4}, opts);
+      XW = seq_empty({Tn, B, G4}, opts);
       Tensor dst = XW.view({Tn * B, G4});
       at::mm_out(dst, x2d, *w_ih_t);
     } else {
@@ -344,11 +344,11 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   // with both LayerNorms the gate gradients only feed the row's own LN backward passes (the weight
   // gradients take DR and DX, the biases the column sums): each row's stay in its thread's scratch
   const bool keep_dG = !(present(R) && present(ln_ih_w));
-  Tensor dG = keep_dG ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
-  Tensor DR = ln_r ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
+  Tensor dG = keep_dG ? seq_empty({Tn, B, G4}, opts) : none_tensor(G);
+  Tensor DR = ln_r ? seq_empty({Tn, B, G4}, opts) : none_tensor(G);
   const bool ln_x = present(ln_ih_w);
-  Tensor DX = ln_x ? at::empty({Tn, B, G4}, opts) : none_tensor(G);
-  Tensor dHN = proj ? at::empty({Tn, B, P}, opts) : none_tensor(G);
+  Tensor DX = ln_x ? seq_empty({Tn, B, G4}, opts) : none_tensor(G);
+  Tensor dHN = proj ? seq_empty({Tn, B, P}, opts) : none_tensor(G);
   Tensor dhf_buf = at::empty({B, H}, opts);
   Tensor dh_next = at::empty({B, P}, opts);
   Tensor tmp = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
