@@ -29,6 +29,20 @@ def _auto_single_step_without_grad(req: Request) -> bool:
             and not req.needs_grad)
 
 
+_CPP_CHECKS: dict = {}
+
+
+def _cpp_checks() -> dict:
+    """The cpp engine's two checks, imported on first use (the cpp package imports this module) and
+    kept: a function-level import costs about a microsecond, and this runs on every one-step call."""
+    if not _CPP_CHECKS:
+        from .cpp.build import build_error
+        from .cpp.gru import single_step_reason
+
+        _CPP_CHECKS.update(build_error=build_error, single_step_reason=single_step_reason)
+    return _CPP_CHECKS
+
+
 def gru_kernel_serves(req: Request) -> Optional[str]:
     """A reason for other engines to step aside when the cpp engine's single-step GRU kernel serves the
     call: one step of torch.nn.GRU's equations without gradients, lengths or regulariser masks, in
@@ -41,10 +55,8 @@ def gru_kernel_serves(req: Request) -> Optional[str]:
     reg = req.layer.regularization
     if req.training and (reg.dropconnect or reg.recurrent_dropout or reg.variational_dropout) or reg.zoneout:
         return None
-    from .cpp.build import build_error
-    from .cpp.gru import single_step_reason
-
-    if single_step_reason(req.layer.first_cell) is not None or build_error() is not None:
+    cpp = _cpp_checks()
+    if cpp["single_step_reason"](req.layer.first_cell) is not None or cpp["build_error"]() is not None:
         return None
     return ("one GRU step without gradients on the CPU runs faster in the cpp engine's single-step kernel "
             "(no weight copies, no autograd node) than through torch.gru_cell")

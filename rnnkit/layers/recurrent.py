@@ -84,6 +84,10 @@ class Recurrent(nn.Module):
         every call, and at one time step a call is a few hundred microseconds)."""
         return next(iter(self._modules["cells"]._modules.values()))
 
+    def _cell_list(self) -> List[Cell]:
+        """The cells in order, as a list (without ModuleList's per-index arithmetic, for the per-call path)."""
+        return list(self._modules["cells"]._modules.values())
+
     @property
     def family(self) -> str:
         return self.first_cell.family
@@ -169,7 +173,7 @@ class Recurrent(nn.Module):
     def _initial_state(self, hx, x: Tensor, unbatched: bool, cast: bool = False) -> List[Tuple[Tensor, ...]]:
         B = x.shape[1]
         if hx is None:
-            return [tuple(s.to(x.dtype) for s in c.initial_state(B, x.device, x.dtype)) for c in self.cells]
+            return [tuple(s.to(x.dtype) for s in c.initial_state(B, x.device, x.dtype)) for c in self._cell_list()]
         cell = self.first_cell
         names = tuple(f"{n}_0" for n in cell.state_names)
         states = split_state(hx, names, cell.state_sizes, len(self.cells), B, unbatched)
@@ -187,6 +191,7 @@ class Recurrent(nn.Module):
         valid = valid_mask(lengths, T, x.device, x.dtype)
         finals, states, probes, gates = [], [], [], []
         layer_input = x
+        cells = self._cell_list()
         for k in range(self.num_layers):
             if k > 0 and reg.dropout and self.training:
                 layer_input = nn.functional.dropout(layer_input, reg.dropout, True)
@@ -194,7 +199,7 @@ class Recurrent(nn.Module):
             outs = []
             for d in range(D):
                 i = k * D + d
-                cell = self.cells[i]
+                cell = cells[i]
                 job = DirectionJob(valid=valid, want_states=req.all_states,
                                    masks=sample_direction_masks(cell, reg, B, T, self.training, x.device, x.dtype))
                 if req.probe_grads:

@@ -29,9 +29,18 @@ FAMILY_MODULES = {
 }
 
 
+_loaded: dict = {}
+
+
 def _family_module(family: str):
-    name = FAMILY_MODULES.get(family)
-    return importlib.import_module(name) if name else None
+    """The module implementing ``family`` on this engine (imported once; it is asked on every call)."""
+    mod = _loaded.get(family)
+    if mod is None:
+        name = FAMILY_MODULES.get(family)
+        if name is None:
+            return None
+        mod = _loaded[family] = importlib.import_module(name)
+    return mod
 
 
 class BPTTEngine(Engine):
@@ -44,7 +53,7 @@ class BPTTEngine(Engine):
             return f"no explicit-BPTT implementation for the {req.family} cell"
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need the step-by-step reference engine"
-        return mod.supports(req.layer.cells[0], req) or reference_serves(req)
+        return mod.supports(req.layer.first_cell, req) or reference_serves(req)
 
     def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
         return _family_module(cell.family).run(cell, x, state0, job)

@@ -57,9 +57,18 @@ def empty_cache() -> None:
         ops.pool_empty()
 
 
+_loaded: dict = {}
+
+
 def _family_module(family: str):
-    name = FAMILY_MODULES.get(family)
-    return importlib.import_module(name) if name else None
+    """The module implementing ``family`` on this engine (imported once; it is asked on every call)."""
+    mod = _loaded.get(family)
+    if mod is None:
+        name = FAMILY_MODULES.get(family)
+        if name is None:
+            return None
+        mod = _loaded[family] = importlib.import_module(name)
+    return mod
 
 
 class CppEngine(Engine):
@@ -77,7 +86,7 @@ class CppEngine(Engine):
             return "gradient probes and gate traces need the step-by-step reference engine"
         from ..bptt import _family_module as bptt_module
 
-        reason = bptt_module(req.family).supports(req.layer.cells[0], req)
+        reason = bptt_module(req.family).supports(req.layer.first_cell, req)
         if reason is not None:
             return reason
         disabled = disabled_reason()

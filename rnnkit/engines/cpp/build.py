@@ -68,6 +68,9 @@ def kernels():
     reason = disabled_reason()
     if reason:
         raise CppBuildError(reason)
+    ops = _state["ops"]
+    if ops is not None:  # set once, under the lock, and never unset: no lock needed to read it
+        return ops
     with _lock:
         if _state["ops"] is None and _state["error"] is None:
             try:
