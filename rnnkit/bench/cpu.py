@@ -103,7 +103,7 @@ def bench_shape(B: int, T: int, H: int, repeat: int, only: Optional[List[str]] =
         if only and not any(o in name for o in only):
             continue
         layer = factory()
-        engine = layer.run(x[:2]).engine if hasattr(layer, "run") else "torch"
+        engine = layer.explain(x).engine if hasattr(layer, "explain") else "torch"  # the whole input's choice
         # the ratio comes from steps alternating with the peer's, not from the peer's row above
         s, _, ratio = paired_ratio(_step(layer, x), peer_steps[peer], repeat=repeat)
         rows.append(Row((B, T, H), name, engine, s * 1e3, B * T / s, f"torch.nn.{peer.upper()}",

@@ -29,6 +29,8 @@ from .single_step import gru_kernel_serves
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
 #: below this many sequences a CPU DropConnect call goes to the cpp engine (bench/RESULTS.md, CPU)
 DROPCONNECT_MIN_BATCH = 4
+#: a single sequence trained on the CPU with at least this many steps x hidden units goes to the cpp engine
+ONE_SEQUENCE_MIN_WORK = 25600
 _CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
@@ -86,6 +88,29 @@ def _onednn_low_precision_reason(cell) -> Optional[str]:
             f"(torch.ops.mkldnn.{checks[dtype]}() is False; torch.nn.LSTM raises here)")
 
 
+def _one_sequence_reason(req: Request) -> Optional[str]:
+    """One sequence (B = 1) trained on the CPU: oneDNN's LSTM re-packs its weights at every call and
+    runs its matrix-vector products through its GEMM, and the cpp engine's time loop (one weight copy,
+    its own few-row product) trained 1.13-1.40x faster at T = 100 and H = 256-1024 (1 and 2 layers),
+    1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at T = 200-400 and H = 64-128; below
+    T x H = 25,600 it was 0.76-1.13x (T = 35-100, H = 64-512), so native keeps those
+    (bench/RESULTS.md). Forward passes without gradients stay too (0.71-0.88x on cpp)."""
+    cell = req.layer.first_cell
+    if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size or req.batch != 1:
+        return None
+    if not req.needs_grad or req.dtype not in (torch.float32, torch.float64):
+        return None
+    if req.steps * cell.hidden_size < ONE_SEQUENCE_MIN_WORK:
+        return None
+    from .cpp.build import build_error
+
+    if build_error() is not None:  # the cpp engine cannot run: native stays the fastest that can
+        return None
+    return (f"one sequence with gradients (B = 1, T x H = {req.steps * cell.hidden_size} >= {ONE_SEQUENCE_MIN_WORK}) "
+            f"trains faster on the cpp engine's time loop than on oneDNN's, which re-packs the weights at every "
+            f"call (1.13-1.40x at T = 100, H = 256-1024)")
+
+
 class NativeEngine(Engine):
     name = "native"
     scope = "stack"
@@ -111,6 +136,10 @@ class NativeEngine(Engine):
                     f"at B = 1 against about 1.0x)")
         if req.all_states:
             return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
+        if getattr(req.layer, "engine", "auto") == "auto":
+            reason = _one_sequence_reason(req)
+            if reason:
+                return reason
         faster = gru_kernel_serves(req)
         if faster:
             return faster

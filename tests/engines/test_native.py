@@ -179,3 +179,44 @@ def test_low_precision_autocast_leaves_native_where_onednn_cannot_run_it(dtype, 
     monkeypatch.setattr(torch.ops.mkldnn, check, lambda: True)
     with torch.autocast("cpu", dtype=dtype):
         assert layer.explain(x).engine == "native"
+
+
+def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
+    """B = 1 with gradients and T x H >= ONE_SEQUENCE_MIN_WORK: the cpp engine's loop runs (spy), with
+    native's results; a batch of 2, no gradients, a shorter sequence, a named engine or the cpp engine
+    turned off keep native."""
+    from rnnkit.engines.cpp.build import CppBuildError, kernels
+    from rnnkit.engines.cpp.lstm import LSTMCppFunction
+    from rnnkit.engines.native import ONE_SEQUENCE_MIN_WORK
+
+    from cpp_checks import spy_on_apply
+
+    try:
+        kernels()
+    except CppBuildError as exc:  # pragma: no cover - CI has a compiler
+        pytest.skip(str(exc))
+    torch.manual_seed(0)
+    H = 64
+    T = ONE_SEQUENCE_MIN_WORK // H
+    layer = rnnkit.LSTM(H, H, num_layers=2)
+    ref = rnnkit.LSTM(H, H, num_layers=2, engine="native")
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(T, 1, H, requires_grad=True)
+    e = layer.explain(x)
+    assert e.engine == "cpp"
+    assert any(n == "native" and "one sequence with gradients" in r for n, r in e.rejected)
+    calls = spy_on_apply(monkeypatch, LSTMCppFunction)
+    res = layer.run(x)
+    assert res.engine == "cpp" and len(calls) == 2  # one C++ loop per layer
+    (gx,) = torch.autograd.grad(res.output.sum(), [x])
+    out_ref, _ = ref(x)
+    (gx_ref,) = torch.autograd.grad(out_ref.sum(), [x])
+    torch.testing.assert_close(res.output, out_ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(gx, gx_ref, atol=1e-5, rtol=1e-4)
+    assert layer.explain(torch.randn(T, 2, H)).engine == "native"
+    assert layer.explain(torch.randn(T - 1, 1, H)).engine == "native"
+    with torch.no_grad():
+        assert layer.explain(x).engine == "native"
+    assert ref.explain(x).engine == "native"
+    monkeypatch.setenv("RNNKIT_CPP", "0")
+    assert layer.explain(x).engine == "native"
