@@ -98,8 +98,8 @@ def _one_sequence_reason(req: Request) -> Optional[str]:
     cell = req.layer.first_cell
     if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size or req.batch != 1:
         return None
-    if not req.needs_grad or req.dtype not in (torch.float32, torch.float64):
-        return None
+    if not req.needs_grad or req.dtype not in (torch.float32, torch.float64) or _cpu_autocast_dtype() is not None:
+        return None  # (measured in float32 without autocast, where oneDNN would run in the lower precision)
     if req.steps * cell.hidden_size < ONE_SEQUENCE_MIN_WORK:
         return None
     from .cpp.build import build_error

@@ -218,5 +218,8 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
     with torch.no_grad():
         assert layer.explain(x).engine == "native"
     assert ref.explain(x).engine == "native"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # oneDNN's own bf16 LSTM: not what was measured
+        assert layer.explain(x).engine == "native"
     monkeypatch.setenv("RNNKIT_CPP", "0")
     assert layer.explain(x).engine == "native"
