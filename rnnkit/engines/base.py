@@ -13,8 +13,10 @@ Every engine answers ``supports(request)`` with ``None`` (it can serve) or a sen
 from __future__ import annotations
 
 import contextlib
+import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from types import ModuleType
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -24,6 +26,23 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..layers.recurrent import Recurrent
 
 State = Tuple[Tensor, ...]
+
+
+def family_module_loader(modules: Dict[str, str]) -> Callable[[str], Optional[ModuleType]]:
+    """family -> the module implementing it on an engine (``modules`` names them), or None: imported on
+    first use and kept, since dispatch asks on every call."""
+    loaded: Dict[str, ModuleType] = {}
+
+    def load(family: str) -> Optional[ModuleType]:
+        mod = loaded.get(family)
+        if mod is None:
+            name = modules.get(family)
+            if name is None:
+                return None
+            mod = loaded[family] = importlib.import_module(name)
+        return mod
+
+    return load
 
 
 def without_autocast(backward):

@@ -13,10 +13,9 @@ Each family module provides::
 """
 from __future__ import annotations
 
-import importlib
 from typing import Optional
 
-from ..base import DirectionJob, DirectionResult, Engine, Request
+from ..base import DirectionJob, DirectionResult, Engine, Request, family_module_loader
 from ..single_step import reference_serves
 
 #: family -> module implementing it (filled as families land)
@@ -29,18 +28,7 @@ FAMILY_MODULES = {
 }
 
 
-_loaded: dict = {}
-
-
-def _family_module(family: str):
-    """The module implementing ``family`` on this engine (imported once; it is asked on every call)."""
-    mod = _loaded.get(family)
-    if mod is None:
-        name = FAMILY_MODULES.get(family)
-        if name is None:
-            return None
-        mod = _loaded[family] = importlib.import_module(name)
-    return mod
+_family_module = family_module_loader(FAMILY_MODULES)
 
 
 class BPTTEngine(Engine):

@@ -17,13 +17,12 @@ gives its blocks back to the system, as ``torch.cuda.empty_cache()`` does for th
 """
 from __future__ import annotations
 
-import importlib
 import warnings
 from typing import Dict, Optional
 
 import torch
 
-from ..base import DirectionJob, DirectionResult, Engine, Request
+from ..base import DirectionJob, DirectionResult, Engine, Request, family_module_loader
 from ..single_step import reference_serves
 from .build import build_error, disabled_reason
 
@@ -57,18 +56,7 @@ def empty_cache() -> None:
         ops.pool_empty()
 
 
-_loaded: dict = {}
-
-
-def _family_module(family: str):
-    """The module implementing ``family`` on this engine (imported once; it is asked on every call)."""
-    mod = _loaded.get(family)
-    if mod is None:
-        name = FAMILY_MODULES.get(family)
-        if name is None:
-            return None
-        mod = _loaded[family] = importlib.import_module(name)
-    return mod
+_family_module = family_module_loader(FAMILY_MODULES)
 
 
 class CppEngine(Engine):
