@@ -28,6 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
 State = Tuple[Tensor, ...]
 
 
+def autocast_enabled(device_type: str) -> bool:
+    """Whether torch.autocast is on for this device type."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4 took no device type
+        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
+
+
 def family_module_loader(modules: Dict[str, str]) -> Callable[[str], Optional[ModuleType]]:
     """family -> the module implementing it on an engine (``modules`` names them), or None: imported on
     first use and kept, since dispatch asks on every call."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .base import DirectionMasks, Engine, Request, State
+from .base import DirectionMasks, Engine, Request, State, autocast_enabled
 from .single_step import gru_kernel_serves
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
@@ -59,12 +59,10 @@ def _config_reason(cell) -> Optional[str]:
 
 def _cpu_autocast_dtype() -> Optional[torch.dtype]:
     """The lower precision of an active CPU autocast region, or None outside one."""
-    try:
-        if not torch.is_autocast_enabled("cpu"):
-            return None
-        return torch.get_autocast_dtype("cpu")
-    except (TypeError, AttributeError):  # torch < 2.4 takes no device type
-        return torch.get_autocast_cpu_dtype() if torch.is_autocast_cpu_enabled() else None
+    if not autocast_enabled("cpu"):
+        return None
+    get = getattr(torch, "get_autocast_dtype", None)  # torch < 2.4: only the per-device getter
+    return get("cpu") if get is not None else torch.get_autocast_cpu_dtype()
 
 
 def _onednn_low_precision_reason(cell) -> Optional[str]:

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..cells.base import Cell
-from ..engines.base import DirectionJob, EngineError, Request
+from ..engines.base import DirectionJob, EngineError, Request, autocast_enabled
 from ..engines.registry import REGISTRY, Explanation
 from .regularizers import Regularization, locked_dropout, sample_direction_masks
 from .sequence import finish_output, prepare_input, reverse_padded, valid_mask
@@ -235,14 +235,6 @@ class Recurrent(nn.Module):
         if req.record_gates:
             result.gates = gates
         return layer_input, finals
-
-
-def autocast_enabled(device_type: str) -> bool:
-    """Whether torch.autocast is on for this device type."""
-    try:
-        return torch.is_autocast_enabled(device_type)
-    except TypeError:  # torch < 2.4 took no device type
-        return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
 
 
 def check_engine_ran(result: SequenceResult, name: str) -> None:

@@ -85,8 +85,7 @@ def kernels():
 
 def loaded_kernels():
     """``torch.ops.rnnkit_cpu`` if this process has built or loaded the library already, else None."""
-    with _lock:
-        return _state["ops"]
+    return _state["ops"]
 
 
 def _build() -> None:

@@ -55,6 +55,9 @@ struct Block {
   size_t bytes;
 };
 
+class BufferPool;
+BufferPool* pool();  // the process's one pool (below); freed blocks go back to it
+
 class BufferPool final : public c10::Allocator {
  public:
   explicit BufferPool(size_t cap) : cap_(cap) {}
@@ -111,7 +114,7 @@ class BufferPool final : public c10::Allocator {
 
   static void release(void* ctx) {
     Block* b = static_cast<Block*>(ctx);
-    instance_for_release()->put(*b);
+    pool()->put(*b);
     delete b;
   }
 
@@ -138,8 +141,6 @@ class BufferPool final : public c10::Allocator {
     for (void* p : evicted) std::free(p);
   }
 
-  static BufferPool* instance_for_release();
-
   std::mutex mutex_;
   std::list<Block> lru_;                                   // cached blocks, oldest first
   std::unordered_map<size_t, std::vector<Iter>> by_size_;  // size class -> its cached blocks, oldest first
@@ -153,8 +154,6 @@ BufferPool* pool() {
   static BufferPool* instance = new BufferPool(cap_from_env());
   return instance;
 }
-
-BufferPool* BufferPool::instance_for_release() { return pool(); }
 
 std::vector<int64_t> pool_stats() { return pool()->stats(); }
 
