@@ -36,6 +36,14 @@ def autocast_enabled(device_type: str) -> bool:
         return torch.is_autocast_cpu_enabled() if device_type == "cpu" else torch.is_autocast_enabled()
 
 
+def cpu_autocast_dtype() -> Optional[torch.dtype]:
+    """The lower precision of an active CPU autocast region, or None outside one."""
+    if not autocast_enabled("cpu"):
+        return None
+    get = getattr(torch, "get_autocast_dtype", None)  # torch < 2.4: only the per-device getter
+    return get("cpu") if get is not None else torch.get_autocast_cpu_dtype()
+
+
 def family_module_loader(modules: Dict[str, str]) -> Callable[[str], Optional[ModuleType]]:
     """family -> the module implementing it on an engine (``modules`` names them), or None: imported on
     first use and kept, since dispatch asks on every call."""

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from .base import DirectionMasks, Engine, Request, State, autocast_enabled
+from .base import DirectionMasks, Engine, Request, State, cpu_autocast_dtype
 from .single_step import gru_kernel_serves
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
@@ -57,14 +57,6 @@ def _config_reason(cell) -> Optional[str]:
     return None
 
 
-def _cpu_autocast_dtype() -> Optional[torch.dtype]:
-    """The lower precision of an active CPU autocast region, or None outside one."""
-    if not autocast_enabled("cpu"):
-        return None
-    get = getattr(torch, "get_autocast_dtype", None)  # torch < 2.4: only the per-device getter
-    return get("cpu") if get is not None else torch.get_autocast_cpu_dtype()
-
-
 def _onednn_low_precision_reason(cell) -> Optional[str]:
     """Under CPU autocast to bfloat16 or float16, torch's fused LSTM (without projection) runs oneDNN's
     LSTM in that precision, and on a CPU without oneDNN's instructions for it (AVX-512 BF16 / FP16:
@@ -75,7 +67,7 @@ def _onednn_low_precision_reason(cell) -> Optional[str]:
         return None
     if not torch.backends.mkldnn.enabled:
         return None  # torch then runs its own loop, which takes any precision
-    dtype = _cpu_autocast_dtype()
+    dtype = cpu_autocast_dtype()
     checks = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}
     if dtype not in checks:
         return None
@@ -96,7 +88,7 @@ def _one_sequence_reason(req: Request) -> Optional[str]:
     cell = req.layer.first_cell
     if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size or req.batch != 1:
         return None
-    if not req.needs_grad or req.dtype not in (torch.float32, torch.float64) or _cpu_autocast_dtype() is not None:
+    if not req.needs_grad or req.dtype not in (torch.float32, torch.float64) or cpu_autocast_dtype() is not None:
         return None  # (measured in float32 without autocast, where oneDNN would run in the lower precision)
     if req.steps * cell.hidden_size < ONE_SEQUENCE_MIN_WORK:
         return None
