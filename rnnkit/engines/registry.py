@@ -6,9 +6,10 @@ it cannot serve. Nothing falls back silently: ``explain()`` lists every faster e
 
 One-step calls without gradients on the CPU (generation, beam search: a call per token) keep their
 layer's last choice: walking the list cost 50-100 us a token on the 2-core test machine, a quarter to
-a third of what a token of a 2-layer GRU, LSTM or Elman layer of 128 units took there. The choice is reused only while everything the built-in engines'
-``supports`` reads is unchanged: the request's fields, the layer's first cell and regularisation, the
-registry (a new engine or order), CPU autocast, ``torch.backends.mkldnn.enabled`` and ``RNNKIT_CPP``.
+a third of what a token of a 2-layer GRU, LSTM or Elman layer of 128 units took there. The choice
+is reused only while everything the built-in engines' ``supports`` reads is unchanged: the request's
+fields, the layer's first cell and regularisation, the registry (a new engine or order), CPU autocast,
+``torch.backends.mkldnn.enabled`` and ``RNNKIT_CPP``.
 An engine registered from outside whose ``supports`` reads other state should be registered with
 ``one_step_memo=False``, which turns the reuse off.
 """
