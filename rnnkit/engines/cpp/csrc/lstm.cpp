@@ -173,28 +173,31 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
   const StepMatrix<T> whh(w_hh_t, B);
   const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr_t, B) : std::nullopt;
-  // step t for the batch rows [b0, b1)
+  // step t for the batch rows [b0, b1), on raw pointers (no per-step tensor views)
+  const T* const h0p = h0.data_ptr<T>();
+  const T* const hmp = ptr_or_null<T>(h_mask);  // (B, P)
+  T* const hinp = present(h_mask) ? hin.data_ptr<T>() : nullptr;
+  T* const hnp = hn.defined() ? hn.data_ptr<T>() : nullptr;
   const auto step = [&](int64_t t, int64_t b0, int64_t b1) {
-    const int64_t n = b1 - b0;
-    const Tensor h_prev = t == 0 ? h0 : Hs[t - 1];  // (B, P)
+    const int64_t n = b1 - b0, tb0 = t * B + b0;
+    const T* hp = t == 0 ? h0p : hs_all + (t - 1) * B * P;  // h_{t-1} (B, P)
     const T* cp = t == 0 ? c0.data_ptr<T>() : k.C + (t - 1) * B * H;  // c_{t-1} (B, H)
-    const T* hp = h_prev.data_ptr<T>();
     const T* kh = k.keep_h ? k.keep_h + t * B * P : nullptr;
-    Tensor h_in = h_prev.narrow(0, b0, n);
-    if (present(h_mask)) {
-      Tensor dst = hin.narrow(0, b0, n);
-      h_in = at::mul_out(dst, h_in, h_mask->narrow(0, b0, n));
+    const T* h_in = hp + b0 * P;
+    if (hmp) {  // variational dropout on the state entering the recurrent matmul
+      for (int64_t j = b0 * P; j < b1 * P; ++j) hinp[j] = hp[j] * hmp[j];
+      h_in = hinp + b0 * P;
     }
     if (ln_r) {
-      whh.mul(h_in, R[t].narrow(0, b0, n), false);
+      whh.mul(h_in, P, n, k.R + tb0 * G4, G4, false);
     } else {
-      whh.mul(h_in, G[t].narrow(0, b0, n), true);  // G holds xp (copied once, before the loop)
+      whh.mul(h_in, P, n, k.G + tb0 * G4, G4, true);  // G holds xp (copied once, before the loop)
     }
     for (int64_t b = b0; b < b1; ++b) k.row(t, b, cp + b * H);
-    if (proj) whr->mul(HF[t].narrow(0, b0, n), (kh ? hn : Hs[t]).narrow(0, b0, n), false);
+    if (proj) whr->mul(k.HF + tb0 * H, H, n, (kh ? hnp : hs_all + t * B * P) + b0 * P, P, false);
     if (kh) {  // the h state: lerp(h_new, h_{t-1}, keep_h), h_new in hn (projection) or already in Hs[t]
       T* h = hs_all + t * B * P;
-      const T* hnew = proj ? hn.data_ptr<T>() : h;
+      const T* hnew = proj ? hnp : h;
       for (int64_t j = b0 * P; j < b1 * P; ++j) h[j] = lerp(hnew[j], hp[j], kh[j]);
     }
   };
@@ -388,26 +391,28 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
   const StepMatrix<T> whh(w_hh, B);
   const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr, B) : std::nullopt;
-  // step t for the batch rows [b0, b1): dh holds dL/dh_t on entry, dh_next receives dL/dh_{t-1}
-  const auto step = [&](int64_t t, int64_t b0, int64_t b1, const Tensor& dh, const Tensor& dh_next) {
+  // step t for the batch rows [b0, b1): dhp holds dL/dh_t, dn receives dL/dh_{t-1} (raw pointers, as the forward)
+  T* const dcp = dc.data_ptr<T>();
+  T* const dhf_p = dhf_buf.data_ptr<T>();
+  T* const dhn_p = proj ? dHN.data_ptr<T>() : nullptr;
+  T* const tmp_p = hm ? tmp.data_ptr<T>() : nullptr;
+  const T* const dgw_p = ln_r ? k.DR : k.dG;
+  const auto step = [&](int64_t t, int64_t b0, int64_t b1, const T* dhp, T* dn) {
     const int64_t n = b1 - b0;
-    T* dhp = dh.data_ptr<T>();
-    T* dcp = dc.data_ptr<T>();
-    T* dn = dh_next.data_ptr<T>();
     const T* kh = kh_all ? kh_all + t * B * P : nullptr;
     const T* dyp = (dy_all && t > 0) ? dy_all + (t - 1) * B * P : nullptr;
     // dL/dh_new = dh * (1 - keep_h) (the kept share goes to h_{t-1} below), then through the projection
     const T* dhf = dhp;
     if (proj || kh) {
-      const Tensor dhn_t = proj ? dHN[t] : Tensor();
-      T* o = proj ? dhn_t.data_ptr<T>() : dhf_buf.data_ptr<T>();
+      T* const dhn_t = proj ? dhn_p + t * B * P : nullptr;
+      T* o = proj ? dhn_t : dhf_p;
       if (kh) {  // (the test outside the loop: see dn below)
         for (int64_t j = b0 * P; j < b1 * P; ++j) o[j] = dhp[j] * (T(1) - kh[j]);
       } else {
         std::copy(dhp + b0 * P, dhp + b1 * P, o + b0 * P);
       }
-      if (proj) whr->mul(dhn_t.narrow(0, b0, n), dhf_buf.narrow(0, b0, n), false);
-      dhf = dhf_buf.data_ptr<T>();
+      if (proj) whr->mul(dhn_t + b0 * P, P, n, dhf_p + b0 * H, H, false);
+      dhf = dhf_p;
     }
     const int64_t tid = at::get_thread_num();
     TORCH_CHECK(tid < sum_blocks, "lstm_backward: thread ", tid, " of ", sum_blocks);
@@ -424,21 +429,26 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
     } else if (dyp) {
       std::copy(dyp + b0 * P, dyp + b1 * P, dn + b0 * P);
     }
-    const Tensor dgw_blk = (ln_r ? DR[t] : dG[t]).narrow(0, b0, n);
+    const T* dgw_blk = dgw_p + (t * B + b0) * G4;
     if (hm) {
-      whh.mul(dgw_blk, tmp.narrow(0, b0, n), false);
-      const T* tp = tmp.data_ptr<T>();
-      for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] = (has_base ? dn[j] : T(0)) + tp[j] * hm[j];
+      whh.mul(dgw_blk, G4, n, tmp_p + b0 * P, P, false);
+      if (has_base) {
+        for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] += tmp_p[j] * hm[j];
+      } else {
+        for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] = tmp_p[j] * hm[j];
+      }
     } else {
-      whh.mul(dgw_blk, dh_next.narrow(0, b0, n), has_base);
+      whh.mul(dgw_blk, G4, n, dn + b0 * P, P, has_base);
     }
   };
   // batch rows never interact: each thread runs every step of its own block of rows (as the forward),
   // the two dh buffers swapping roles at each step
+  T* const dh_a = dh.data_ptr<T>();
+  T* const dh_z = dh_next.data_ptr<T>();
   for_row_blocks(B, G4, [&](int64_t b0, int64_t b1) {
     for (int64_t t = Tn - 1; t >= 0; --t) {
       const bool even = (Tn - 1 - t) % 2 == 0;
-      step(t, b0, b1, even ? dh : dh_next, even ? dh_next : dh);
+      step(t, b0, b1, even ? dh_a : dh_z, even ? dh_z : dh_a);
     }
   });
   if (Tn % 2 == 1) std::swap(dh, dh_next);  // dL/dh_0's buffer: the last one written
