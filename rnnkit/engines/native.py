@@ -31,6 +31,11 @@ _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
 DROPCONNECT_MIN_BATCH = 4
 #: a single sequence trained on the CPU with at least this many steps x hidden units goes to the cpp engine
 ONE_SEQUENCE_MIN_WORK = 25600
+#: a batch trained on the CPU goes to the cpp engine with this many sequences per thread, this many steps,
+#: and at most this many hidden units (see _cpp_trains_faster_reason)
+BATCH_ROWS_PER_THREAD = 16
+BATCH_MIN_STEPS = 100
+BATCH_MAX_HIDDEN = 256
 _CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
@@ -78,27 +83,42 @@ def _onednn_low_precision_reason(cell) -> Optional[str]:
             f"(torch.ops.mkldnn.{checks[dtype]}() is False; torch.nn.LSTM raises here)")
 
 
-def _one_sequence_reason(req: Request) -> Optional[str]:
-    """One sequence (B = 1) trained on the CPU: oneDNN's LSTM re-packs its weights at every call and
-    runs its matrix-vector products through its GEMM, and the cpp engine's time loop (one weight copy,
-    its own few-row product) trained 1.13-1.40x faster at T = 100 and H = 256-1024 (1 and 2 layers),
-    1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at T = 200-400 and H = 64-128; below
-    T x H = 25,600 it was 0.76-1.13x (T = 35-100, H = 64-512), so native keeps those
-    (bench/RESULTS.md). Forward passes without gradients stay too (0.71-0.88x on cpp)."""
+def _cpp_trains_faster_reason(req: Request) -> Optional[str]:
+    """Plain LSTMs trained on the CPU in two measured regions where the cpp engine's time loop beats
+    oneDNN's fused LSTM (bench/RESULTS.md, paired training steps, same weights):
+
+    * one sequence (B = 1), T x H >= ONE_SEQUENCE_MIN_WORK: oneDNN re-packs its weights at every call and
+      runs its matrix-vector products through its GEMM; cpp trained 1.13-1.40x faster at T = 100 and
+      H = 256-1024 (1 and 2 layers), 1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at T = 200-400
+      and H = 64-128; below the line it was 0.76-1.13x (T = 35-100, H = 64-512);
+    * a batch of at least BATCH_ROWS_PER_THREAD sequences per thread, T >= BATCH_MIN_STEPS, H <=
+      BATCH_MAX_HIDDEN: 1.07-1.52x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both directions,
+      2 threads (each thread runs its own rows through every step, with W_hh in its cache); outside it
+      0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
+
+    Both need gradients: forward passes without them stay on native (0.67-0.88x on cpp)."""
     cell = req.layer.first_cell
-    if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size or req.batch != 1:
+    if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size:
         return None
     if not req.needs_grad or req.dtype not in (torch.float32, torch.float64) or cpu_autocast_dtype() is not None:
         return None  # (measured in float32 without autocast, where oneDNN would run in the lower precision)
-    if req.steps * cell.hidden_size < ONE_SEQUENCE_MIN_WORK:
+    B, T, H = req.batch, req.steps, cell.hidden_size
+    if B == 1 and T * H >= ONE_SEQUENCE_MIN_WORK:
+        why = (f"one sequence with gradients (B = 1, T x H = {T * H} >= {ONE_SEQUENCE_MIN_WORK}) trains faster on "
+               f"the cpp engine's time loop than on oneDNN's, which re-packs the weights at every call (1.13-1.40x "
+               f"at T = 100, H = 256-1024)")
+    elif (B >= BATCH_ROWS_PER_THREAD * torch.get_num_threads() and T >= BATCH_MIN_STEPS
+          and H <= BATCH_MAX_HIDDEN):
+        why = (f"a batch with gradients (B = {B} >= {BATCH_ROWS_PER_THREAD} per thread, T = {T} >= "
+               f"{BATCH_MIN_STEPS}, H = {H} <= {BATCH_MAX_HIDDEN}) trains faster on the cpp engine's time loop "
+               f"than on oneDNN's (1.07-1.52x at B = 32-128, T = 100-200, H = 64-256)")
+    else:
         return None
     from .cpp.build import build_error
 
     if build_error() is not None:  # the cpp engine cannot run: native stays the fastest that can
         return None
-    return (f"one sequence with gradients (B = 1, T x H = {req.steps * cell.hidden_size} >= {ONE_SEQUENCE_MIN_WORK}) "
-            f"trains faster on the cpp engine's time loop than on oneDNN's, which re-packs the weights at every "
-            f"call (1.13-1.40x at T = 100, H = 256-1024)")
+    return why
 
 
 class NativeEngine(Engine):
@@ -127,7 +147,7 @@ class NativeEngine(Engine):
         if req.all_states:
             return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
         if getattr(req.layer, "engine", "auto") == "auto":
-            reason = _one_sequence_reason(req)
+            reason = _cpp_trains_faster_reason(req)
             if reason:
                 return reason
         faster = gru_kernel_serves(req)

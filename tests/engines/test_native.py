@@ -223,3 +223,44 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
         assert layer.explain(x).engine == "native"
     monkeypatch.setenv("RNNKIT_CPP", "0")
     assert layer.explain(x).engine == "native"
+
+
+def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
+    """B >= BATCH_ROWS_PER_THREAD per thread, T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients:
+    the cpp engine's loop runs (spy) with native's results and gradients; one sequence per thread too
+    few, one step too few, one unit too many, no gradients, a projection or a named engine keep native."""
+    from rnnkit.engines.cpp.build import CppBuildError, kernels
+    from rnnkit.engines.cpp.lstm import LSTMCppFunction
+    from rnnkit.engines.native import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
+
+    from cpp_checks import spy_on_apply
+
+    try:
+        kernels()
+    except CppBuildError as exc:  # pragma: no cover - CI has a compiler
+        pytest.skip(str(exc))
+    torch.manual_seed(0)
+    B, T, H = BATCH_ROWS_PER_THREAD * torch.get_num_threads(), BATCH_MIN_STEPS, 6
+    layer = rnnkit.LSTM(H, H, bidirectional=True)
+    ref = rnnkit.LSTM(H, H, bidirectional=True, engine="native")
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(T, B, H, requires_grad=True)
+    e = layer.explain(x)
+    assert e.engine == "cpp"
+    assert any(n == "native" and "a batch with gradients" in r for n, r in e.rejected)
+    calls = spy_on_apply(monkeypatch, LSTMCppFunction)
+    res = layer.run(x)
+    assert res.engine == "cpp" and len(calls) == 2  # one C++ loop per direction
+    (gx,) = torch.autograd.grad(res.output.sum(), [x])
+    out_ref, _ = ref(x)
+    (gx_ref,) = torch.autograd.grad(out_ref.sum(), [x])
+    torch.testing.assert_close(res.output, out_ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(gx, gx_ref, atol=1e-5, rtol=1e-4)
+    assert layer.explain(torch.randn(T, B - 1, H)).engine == "native"
+    assert layer.explain(torch.randn(T - 1, B, H)).engine == "native"
+    wide = BATCH_MAX_HIDDEN + 1
+    assert rnnkit.LSTM(wide, wide).explain(torch.randn(T, B, wide)).engine == "native"
+    assert rnnkit.LSTM(H, H, proj_size=3).explain(x).engine == "native"
+    with torch.no_grad():
+        assert layer.explain(x).engine == "native"
+    assert ref.explain(x).engine == "native"
