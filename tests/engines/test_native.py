@@ -181,13 +181,12 @@ def test_low_precision_autocast_leaves_native_where_onednn_cannot_run_it(dtype, 
         assert layer.explain(x).engine == "native"
 
 
-def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
-    """B = 1 with gradients and T x H >= ONE_SEQUENCE_MIN_WORK: the cpp engine's loop runs (spy), with
-    native's results; a batch of 2, no gradients, a shorter sequence, a named engine or the cpp engine
-    turned off keep native."""
+def _cpp_loop_runs_with_native_results(monkeypatch, x, reason: str, **layer_kw):
+    """An auto rnnkit.LSTM(**layer_kw) on x: explain() names cpp with native's `reason` for stepping
+    aside, a spy sees one C++ loop per (layer, direction), and the output and input gradient equal a
+    native copy's. Returns (auto layer, native layer); skips where the kernels cannot be built."""
     from rnnkit.engines.cpp.build import CppBuildError, kernels
     from rnnkit.engines.cpp.lstm import LSTMCppFunction
-    from rnnkit.engines.native import ONE_SEQUENCE_MIN_WORK
 
     from cpp_checks import spy_on_apply
 
@@ -195,24 +194,35 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
         kernels()
     except CppBuildError as exc:  # pragma: no cover - CI has a compiler
         pytest.skip(str(exc))
-    torch.manual_seed(0)
-    H = 64
-    T = ONE_SEQUENCE_MIN_WORK // H
-    layer = rnnkit.LSTM(H, H, num_layers=2)
-    ref = rnnkit.LSTM(H, H, num_layers=2, engine="native")
+    H = x.shape[-1]
+    layer = rnnkit.LSTM(H, H, **layer_kw)
+    ref = rnnkit.LSTM(H, H, engine="native", **layer_kw)
     ref.load_state_dict(layer.state_dict())
-    x = torch.randn(T, 1, H, requires_grad=True)
     e = layer.explain(x)
     assert e.engine == "cpp"
-    assert any(n == "native" and "one sequence with gradients" in r for n, r in e.rejected)
+    assert any(n == "native" and reason in r for n, r in e.rejected)
     calls = spy_on_apply(monkeypatch, LSTMCppFunction)
     res = layer.run(x)
-    assert res.engine == "cpp" and len(calls) == 2  # one C++ loop per layer
+    assert res.engine == "cpp" and len(calls) == len(layer.cells)  # one C++ loop per layer and direction
     (gx,) = torch.autograd.grad(res.output.sum(), [x])
     out_ref, _ = ref(x)
     (gx_ref,) = torch.autograd.grad(out_ref.sum(), [x])
     torch.testing.assert_close(res.output, out_ref, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(gx, gx_ref, atol=1e-5, rtol=1e-4)
+    return layer, ref
+
+
+def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
+    """B = 1 with gradients and T x H >= ONE_SEQUENCE_MIN_WORK: the cpp engine's loop runs (spy), with
+    native's results; a batch of 2, no gradients, a shorter sequence, a named engine or the cpp engine
+    turned off keep native."""
+    from rnnkit.engines.native import ONE_SEQUENCE_MIN_WORK
+
+    torch.manual_seed(0)
+    H = 64
+    T = ONE_SEQUENCE_MIN_WORK // H
+    x = torch.randn(T, 1, H, requires_grad=True)
+    layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "one sequence with gradients", num_layers=2)
     assert layer.explain(torch.randn(T, 2, H)).engine == "native"
     assert layer.explain(torch.randn(T - 1, 1, H)).engine == "native"
     with torch.no_grad():
@@ -229,33 +239,12 @@ def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
     """B >= BATCH_ROWS_PER_THREAD per thread, T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients:
     the cpp engine's loop runs (spy) with native's results and gradients; one sequence per thread too
     few, one step too few, one unit too many, no gradients, a projection or a named engine keep native."""
-    from rnnkit.engines.cpp.build import CppBuildError, kernels
-    from rnnkit.engines.cpp.lstm import LSTMCppFunction
     from rnnkit.engines.native import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
 
-    from cpp_checks import spy_on_apply
-
-    try:
-        kernels()
-    except CppBuildError as exc:  # pragma: no cover - CI has a compiler
-        pytest.skip(str(exc))
     torch.manual_seed(0)
     B, T, H = BATCH_ROWS_PER_THREAD * torch.get_num_threads(), BATCH_MIN_STEPS, 6
-    layer = rnnkit.LSTM(H, H, bidirectional=True)
-    ref = rnnkit.LSTM(H, H, bidirectional=True, engine="native")
-    ref.load_state_dict(layer.state_dict())
     x = torch.randn(T, B, H, requires_grad=True)
-    e = layer.explain(x)
-    assert e.engine == "cpp"
-    assert any(n == "native" and "a batch with gradients" in r for n, r in e.rejected)
-    calls = spy_on_apply(monkeypatch, LSTMCppFunction)
-    res = layer.run(x)
-    assert res.engine == "cpp" and len(calls) == 2  # one C++ loop per direction
-    (gx,) = torch.autograd.grad(res.output.sum(), [x])
-    out_ref, _ = ref(x)
-    (gx_ref,) = torch.autograd.grad(out_ref.sum(), [x])
-    torch.testing.assert_close(res.output, out_ref, atol=1e-5, rtol=1e-4)
-    torch.testing.assert_close(gx, gx_ref, atol=1e-5, rtol=1e-4)
+    layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "a batch with gradients", bidirectional=True)
     assert layer.explain(torch.randn(T, B - 1, H)).engine == "native"
     assert layer.explain(torch.randn(T - 1, B, H)).engine == "native"
     wide = BATCH_MAX_HIDDEN + 1
