@@ -92,9 +92,10 @@ def _cpp_trains_faster_reason(req: Request) -> Optional[str]:
       H = 256-1024 (1 and 2 layers), 1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at T = 200-400
       and H = 64-128; below the line it was 0.76-1.13x (T = 35-100, H = 64-512);
     * a batch of at least BATCH_ROWS_PER_THREAD sequences per thread, T >= BATCH_MIN_STEPS, H <=
-      BATCH_MAX_HIDDEN: 1.07-1.52x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both directions,
-      2 threads (each thread runs its own rows through every step, with W_hh in its cache); outside it
-      0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
+      BATCH_MAX_HIDDEN: 1.07-1.56x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both directions,
+      2 threads (each thread runs its own rows through every step; oneDNN's per-call buffers grow with
+      T x B, the cpp engine's come from its pool), level at the region's corner (32, 100, 128) and on
+      one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
 
     Both need gradients: forward passes without them stay on native (0.67-0.88x on cpp)."""
     cell = req.layer.first_cell
@@ -111,7 +112,7 @@ def _cpp_trains_faster_reason(req: Request) -> Optional[str]:
           and H <= BATCH_MAX_HIDDEN):
         why = (f"a batch with gradients (B = {B} >= {BATCH_ROWS_PER_THREAD} per thread, T = {T} >= "
                f"{BATCH_MIN_STEPS}, H = {H} <= {BATCH_MAX_HIDDEN}) trains faster on the cpp engine's time loop "
-               f"than on oneDNN's (1.07-1.52x at B = 32-128, T = 100-200, H = 64-256)")
+               f"than on oneDNN's (1.07-1.56x at B = 32-128, T = 100-200, H = 64-256; level at (32, 100, 128))")
     else:
         return None
     from .cpp.build import build_error

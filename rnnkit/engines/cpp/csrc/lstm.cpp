@@ -201,8 +201,8 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
       for (int64_t j = b0 * P; j < b1 * P; ++j) h[j] = lerp(hnew[j], hp[j], kh[j]);
     }
   };
-  // batch rows never interact: each thread runs every step of its own block of rows, with no join
-  // between steps (a fork/join and a wait for the slower thread at each step cost 20-30% of the loop)
+  // batch rows never interact: each thread runs every step of its own block of rows, with no fork/join
+  // and no wait for the slower thread between steps
   for_row_blocks(B, G4, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < Tn; ++t) step(t, b0, b1);
   });
@@ -420,8 +420,8 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
     for (int64_t b = b0; b < b1; ++b) k.row(t, b, dhf + b * H, dcp + b * H, acc);
     // dL/dh_{t-1} = dgw W_hh (* h_mask) + dY[t-1] + keep_h * dh
     const bool has_base = dyp || kh;
-    // the tests of dyp and kh stay outside the loops: inside, gcc makes them masked loads (vmaskmovps),
-    // and an all-false mask on a null pointer costs a microcode assist per vector on AMD (1.3x the backward)
+    // the tests of dyp and kh stay outside the loops: inside, gcc made them masked loads (vmaskmovps), and
+    // an all-false mask on a null pointer cost a microcode assist per vector on Zen 3 (1.35x the backward)
     if (dyp && kh) {
       for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] = dyp[j] + dhp[j] * kh[j];
     } else if (kh) {
