@@ -95,7 +95,9 @@ def _cpp_trains_faster_reason(req: Request) -> Optional[str]:
       BATCH_MAX_HIDDEN: 1.07-1.56x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both directions,
       2 threads (each thread runs its own rows through every step; oneDNN's per-call buffers grow with
       T x B, the cpp engine's come from its pool), level at the region's corner (32, 100, 128) and on
-      one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
+      one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those. Calls
+      with lengths keep native too (not measured: oneDNN then runs the packed sequence, skipping the
+      padding, where the cpp loop runs every step of every row).
 
     Both need gradients: forward passes without them stay on native (0.67-0.88x on cpp)."""
     cell = req.layer.first_cell
@@ -109,7 +111,7 @@ def _cpp_trains_faster_reason(req: Request) -> Optional[str]:
                f"the cpp engine's time loop than on oneDNN's, which re-packs the weights at every call (1.13-1.40x "
                f"at T = 100, H = 256-1024)")
     elif (B >= BATCH_ROWS_PER_THREAD * torch.get_num_threads() and T >= BATCH_MIN_STEPS
-          and H <= BATCH_MAX_HIDDEN):
+          and H <= BATCH_MAX_HIDDEN and not req.has_lengths):
         why = (f"a batch with gradients (B = {B} >= {BATCH_ROWS_PER_THREAD} per thread, T = {T} >= "
                f"{BATCH_MIN_STEPS}, H = {H} <= {BATCH_MAX_HIDDEN}) trains faster on the cpp engine's time loop "
                f"than on oneDNN's (1.07-1.56x at B = 32-128, T = 100-200, H = 64-256; level at (32, 100, 128))")

@@ -238,7 +238,8 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
 def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
     """B >= BATCH_ROWS_PER_THREAD per thread, T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients:
     the cpp engine's loop runs (spy) with native's results and gradients; one sequence per thread too
-    few, one step too few, one unit too many, no gradients, a projection or a named engine keep native."""
+    few, one step too few, one unit too many, lengths, no gradients, a projection or a named engine keep
+    native."""
     from rnnkit.engines.native import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
 
     torch.manual_seed(0)
@@ -250,6 +251,9 @@ def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
     wide = BATCH_MAX_HIDDEN + 1
     assert rnnkit.LSTM(wide, wide).explain(torch.randn(T, B, wide)).engine == "native"
     assert rnnkit.LSTM(H, H, proj_size=3).explain(x).engine == "native"
+    lengths = torch.full((B,), T)
+    lengths[0] = T - 1
+    assert layer.explain(x, lengths=lengths).engine == "native"
     with torch.no_grad():
         assert layer.explain(x).engine == "native"
     assert ref.explain(x).engine == "native"
