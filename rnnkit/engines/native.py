@@ -32,10 +32,12 @@ DROPCONNECT_MIN_BATCH = 4
 #: a single sequence trained on the CPU with at least this many steps x hidden units goes to the cpp engine
 ONE_SEQUENCE_MIN_WORK = 25600
 #: a batch trained on the CPU goes to the cpp engine with this many sequences per thread, this many steps,
-#: and at most this many hidden units (see _cpp_trains_faster_reason)
+#: and at most this many hidden units (see _cpp_runs_faster_reason)
 BATCH_ROWS_PER_THREAD = 16
 BATCH_MIN_STEPS = 100
 BATCH_MAX_HIDDEN = 256
+#: a CPU call with lengths goes to the cpp engine when it keeps gradients, or without them up to this width
+LENGTHS_NO_GRAD_MAX_HIDDEN = 256
 _CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
@@ -83,35 +85,45 @@ def _onednn_low_precision_reason(cell) -> Optional[str]:
             f"(torch.ops.mkldnn.{checks[dtype]}() is False; torch.nn.LSTM raises here)")
 
 
-def _cpp_trains_faster_reason(req: Request) -> Optional[str]:
-    """Plain LSTMs trained on the CPU in two measured regions where the cpp engine's time loop beats
-    oneDNN's fused LSTM (bench/RESULTS.md, paired training steps, same weights):
+def _cpp_runs_faster_reason(req: Request) -> Optional[str]:
+    """Plain LSTMs on the CPU in three measured regions where the cpp engine's time loop beats torch's fused
+    LSTM (bench/RESULTS.md, paired steps, same weights):
 
-    * one sequence (B = 1), T x H >= ONE_SEQUENCE_MIN_WORK: oneDNN re-packs its weights at every call and
-      runs its matrix-vector products through its GEMM; cpp trained 1.13-1.40x faster at T = 100 and
-      H = 256-1024 (1 and 2 layers), 1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at T = 200-400
-      and H = 64-128; below the line it was 0.76-1.13x (T = 35-100, H = 64-512);
-    * a batch of at least BATCH_ROWS_PER_THREAD sequences per thread, T >= BATCH_MIN_STEPS, H <=
-      BATCH_MAX_HIDDEN: 1.07-1.56x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both directions,
-      2 threads (each thread runs its own rows through every step; oneDNN's per-call buffers grow with
-      T x B, the cpp engine's come from its pool), level at the region's corner (32, 100, 128) and on
-      one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those. Calls
-      with lengths keep native too (not measured: oneDNN then runs the packed sequence, skipping the
-      padding, where the cpp loop runs every step of every row).
+    * with lengths (``lengths=`` or a PackedSequence): torch runs the packed sequence through ATen's
+      per-step loop, not oneDNN; the cpp loop (every step of every row, frozen past each length) trained
+      1.6-7.4x faster at B = 2-64, T = 20-200, H = 64-1024, and ran forward passes without gradients
+      1.4-2.1x faster at H <= LENGTHS_NO_GRAD_MAX_HIDDEN (0.87-1.12x at H = 512-1024, kept on native);
+    * one sequence (B = 1) trained, T x H >= ONE_SEQUENCE_MIN_WORK: oneDNN re-packs its weights at every
+      call and runs its matrix-vector products through its GEMM; cpp trained 1.13-1.40x faster at T = 100
+      and H = 256-1024 (1 and 2 layers), 1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at
+      T = 200-400 and H = 64-128; below the line it was 0.76-1.13x (T = 35-100, H = 64-512);
+    * a batch trained with at least BATCH_ROWS_PER_THREAD sequences per thread, T >= BATCH_MIN_STEPS,
+      H <= BATCH_MAX_HIDDEN: 1.07-1.56x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both
+      directions, 2 threads (each thread runs its own rows through every step; oneDNN's per-call buffers
+      grow with T x B, the cpp engine's come from its pool), level at the region's corner (32, 100, 128)
+      and on one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
 
-    Both need gradients: forward passes without them stay on native (0.67-0.88x on cpp)."""
+    Without lengths, forward passes without gradients stay on native (0.67-0.88x on cpp)."""
     cell = req.layer.first_cell
     if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size:
         return None
-    if not req.needs_grad or req.dtype not in (torch.float32, torch.float64) or cpu_autocast_dtype() is not None:
+    if req.dtype not in (torch.float32, torch.float64) or cpu_autocast_dtype() is not None:
         return None  # (measured in float32 without autocast, where oneDNN would run in the lower precision)
     B, T, H = req.batch, req.steps, cell.hidden_size
-    if B == 1 and T * H >= ONE_SEQUENCE_MIN_WORK:
+    if req.has_lengths:
+        if not req.needs_grad and H > LENGTHS_NO_GRAD_MAX_HIDDEN:
+            return None
+        why = ("with lengths, torch's CPU LSTM runs the packed sequence through ATen's per-step loop, not oneDNN; "
+               "the cpp engine's time loop was 1.6-7.4x faster with gradients and 1.4-2.1x without (H <= "
+               f"{LENGTHS_NO_GRAD_MAX_HIDDEN})")
+    elif not req.needs_grad:
+        return None
+    elif B == 1 and T * H >= ONE_SEQUENCE_MIN_WORK:
         why = (f"one sequence with gradients (B = 1, T x H = {T * H} >= {ONE_SEQUENCE_MIN_WORK}) trains faster on "
                f"the cpp engine's time loop than on oneDNN's, which re-packs the weights at every call (1.13-1.40x "
                f"at T = 100, H = 256-1024)")
     elif (B >= BATCH_ROWS_PER_THREAD * torch.get_num_threads() and T >= BATCH_MIN_STEPS
-          and H <= BATCH_MAX_HIDDEN and not req.has_lengths):
+          and H <= BATCH_MAX_HIDDEN):
         why = (f"a batch with gradients (B = {B} >= {BATCH_ROWS_PER_THREAD} per thread, T = {T} >= "
                f"{BATCH_MIN_STEPS}, H = {H} <= {BATCH_MAX_HIDDEN}) trains faster on the cpp engine's time loop "
                f"than on oneDNN's (1.07-1.56x at B = 32-128, T = 100-200, H = 64-256; level at (32, 100, 128))")
@@ -150,7 +162,7 @@ class NativeEngine(Engine):
         if req.all_states:
             return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
         if getattr(req.layer, "engine", "auto") == "auto":
-            reason = _cpp_trains_faster_reason(req)
+            reason = _cpp_runs_faster_reason(req)
             if reason:
                 return reason
         faster = gru_kernel_serves(req)

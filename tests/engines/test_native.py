@@ -181,10 +181,11 @@ def test_low_precision_autocast_leaves_native_where_onednn_cannot_run_it(dtype, 
         assert layer.explain(x).engine == "native"
 
 
-def _cpp_loop_runs_with_native_results(monkeypatch, x, reason: str, **layer_kw):
-    """An auto rnnkit.LSTM(**layer_kw) on x: explain() names cpp with native's `reason` for stepping
-    aside, a spy sees one C++ loop per (layer, direction), and the output and input gradient equal a
-    native copy's. Returns (auto layer, native layer); skips where the kernels cannot be built."""
+def _cpp_loop_runs_with_native_results(monkeypatch, x, reason: str, lengths=None, **layer_kw):
+    """An auto rnnkit.LSTM(**layer_kw) on x (and lengths): explain() names cpp with native's `reason` for
+    stepping aside, a spy sees one C++ loop per (layer, direction), and the output, final state and input
+    gradient equal a native copy's. Returns (auto layer, native layer); skips where the kernels cannot be
+    built."""
     from rnnkit.engines.cpp.build import CppBuildError, kernels
     from rnnkit.engines.cpp.lstm import LSTMCppFunction
 
@@ -198,16 +199,17 @@ def _cpp_loop_runs_with_native_results(monkeypatch, x, reason: str, **layer_kw):
     layer = rnnkit.LSTM(H, H, **layer_kw)
     ref = rnnkit.LSTM(H, H, engine="native", **layer_kw)
     ref.load_state_dict(layer.state_dict())
-    e = layer.explain(x)
+    e = layer.explain(x, lengths=lengths)
     assert e.engine == "cpp"
     assert any(n == "native" and reason in r for n, r in e.rejected)
     calls = spy_on_apply(monkeypatch, LSTMCppFunction)
-    res = layer.run(x)
+    res = layer.run(x, lengths=lengths)
     assert res.engine == "cpp" and len(calls) == len(layer.cells)  # one C++ loop per layer and direction
     (gx,) = torch.autograd.grad(res.output.sum(), [x])
-    out_ref, _ = ref(x)
+    out_ref, state_ref = ref(x, lengths=lengths)
     (gx_ref,) = torch.autograd.grad(out_ref.sum(), [x])
     torch.testing.assert_close(res.output, out_ref, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(res.state, state_ref, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(gx, gx_ref, atol=1e-5, rtol=1e-4)
     return layer, ref
 
@@ -238,8 +240,7 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
 def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
     """B >= BATCH_ROWS_PER_THREAD per thread, T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients:
     the cpp engine's loop runs (spy) with native's results and gradients; one sequence per thread too
-    few, one step too few, one unit too many, lengths, no gradients, a projection or a named engine keep
-    native."""
+    few, one step too few, one unit too many, no gradients, a projection or a named engine keep native."""
     from rnnkit.engines.native import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
 
     torch.manual_seed(0)
@@ -251,9 +252,31 @@ def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
     wide = BATCH_MAX_HIDDEN + 1
     assert rnnkit.LSTM(wide, wide).explain(torch.randn(T, B, wide)).engine == "native"
     assert rnnkit.LSTM(H, H, proj_size=3).explain(x).engine == "native"
-    lengths = torch.full((B,), T)
-    lengths[0] = T - 1
-    assert layer.explain(x, lengths=lengths).engine == "native"
     with torch.no_grad():
         assert layer.explain(x).engine == "native"
     assert ref.explain(x).engine == "native"
+
+
+def test_lengths_go_to_cpp_where_torch_leaves_onednn(monkeypatch):
+    """With lengths (torch then runs the packed sequence through ATen's per-step loop, not oneDNN): the cpp
+    engine's loop runs (spy) with native's outputs, final states (each sequence's own last step) and
+    gradients, for a small batch and a PackedSequence too; without gradients only up to
+    LENGTHS_NO_GRAD_MAX_HIDDEN; a projection or a named engine keep native."""
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from rnnkit.engines.native import LENGTHS_NO_GRAD_MAX_HIDDEN
+
+    torch.manual_seed(0)
+    T, B, H = 7, 3, 5
+    x = torch.randn(T, B, H, requires_grad=True)
+    lengths = torch.tensor([7, 4, 2])
+    layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "with lengths", lengths=lengths,
+                                                    num_layers=2, bidirectional=True)
+    packed = pack_padded_sequence(x, lengths, enforce_sorted=False)
+    assert layer.run(packed).engine == "cpp"
+    with torch.no_grad():
+        assert layer.explain(x, lengths=lengths).engine == "cpp"
+        wide = LENGTHS_NO_GRAD_MAX_HIDDEN + 1
+        assert rnnkit.LSTM(wide, wide).explain(torch.randn(T, B, wide), lengths=lengths).engine == "native"
+    assert rnnkit.LSTM(H, H, proj_size=2).explain(x, lengths=lengths).engine == "native"
+    assert ref.explain(x, lengths=lengths).engine == "native"

@@ -67,7 +67,7 @@ def test_padded_parity_with_gradients(kind, num_layers, bidirectional, dtype, en
         torch.testing.assert_close(g1, g2)
 
 
-@pytest.mark.parametrize("engine", ["auto", "reference"])
+@pytest.mark.parametrize("engine", ["auto", "native", "reference"])  # auto: cpp for these CPU calls
 @pytest.mark.parametrize("kind,num_layers,bidirectional", CASES)
 def test_packed_and_lengths_parity(kind, num_layers, bidirectional, engine):
     torch.manual_seed(1)
