@@ -21,8 +21,11 @@ import weakref
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
 
+import torch
+
 from ..cells.base import overridden_maths
 from .base import Engine, EngineError, Request, cpu_autocast_dtype
+from .single_step import auto_single_step_without_grad
 
 
 class LazyEngine(Engine):
@@ -149,11 +152,9 @@ class EngineRegistry:
     def one_step_key(self, req: Request) -> Optional[tuple]:
         """What auto's choice for a one-step CPU call without gradients depends on, or None for any other
         call (those walk the list each time). Two calls of one layer with equal keys get the same engine."""
-        if (not self._memo_enabled or req.steps != 1 or req.needs_grad or req.device.type != "cpu"
+        if (not self._memo_enabled or not auto_single_step_without_grad(req)
                 or req.has_lengths or req.all_states or req.probe_grads or req.record_gates):
             return None
-        import torch
-
         layer = req.layer
         return (self._version, id(layer.first_cell), req.dtype, req.batch, req.training,
                 tuple(vars(layer.regularization).values()), cpu_autocast_dtype(), torch.backends.mkldnn.enabled,

@@ -24,7 +24,9 @@ import torch
 from .base import Request
 
 
-def _auto_single_step_without_grad(req: Request) -> bool:
+def auto_single_step_without_grad(req: Request) -> bool:
+    """A call under engine="auto" of one time step on the CPU that keeps no gradient (generation, beam
+    search): the calls this module's rules and the registry's kept one-step choice apply to."""
     return (getattr(req.layer, "engine", "auto") == "auto" and req.steps == 1 and req.device.type == "cpu"
             and not req.needs_grad)
 
@@ -48,7 +50,7 @@ def gru_kernel_serves(req: Request) -> Optional[str]:
     call: one step of torch.nn.GRU's equations without gradients, lengths or regulariser masks, in
     float32 or float64 (2 layers of 128, 256, 512 units: 0.77-2.12x torch.nn.GRU's per-token time
     where torch.gru_cell gave 0.58-0.90x), when the kernels can be built. None otherwise."""
-    if not _auto_single_step_without_grad(req) or req.family != "gru" or req.has_lengths:
+    if not auto_single_step_without_grad(req) or req.family != "gru" or req.has_lengths:
         return None
     if req.dtype not in (torch.float32, torch.float64):
         return None
@@ -65,7 +67,7 @@ def gru_kernel_serves(req: Request) -> Optional[str]:
 def reference_serves(req: Request) -> Optional[str]:
     """A reason for the cpp and bptt engines to step aside for the reference engine: one step without
     gradients on the CPU that the single-step GRU kernel does not take. None otherwise."""
-    if not _auto_single_step_without_grad(req) or gru_kernel_serves(req) is not None:
+    if not auto_single_step_without_grad(req) or gru_kernel_serves(req) is not None:
         return None
     return ("one step without gradients on the CPU runs faster in the reference engine's cell step (no autograd "
             "Function, no saved buffers, no per-call weight copies): 1.1-2.4x per token for 2 layers of 128-512 "
