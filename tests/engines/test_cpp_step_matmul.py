@@ -1,6 +1,7 @@
-"""The cpp kernels' per-step products (csrc/common.h StepMatrix, csrc/panel_mm.cpp): every route gives
-a @ w (or out + a @ w) on row blocks with strides, writes nothing outside the block, and float32 takes
-the AVX-512 panel route on a CPU that has it (the speed claim lives in bench/RESULTS.md)."""
+"""The cpp kernels' per-step products (csrc/common.h StepMatrix, csrc/panel_mm.cpp, csrc/panel_avx2.cpp):
+every route gives a @ w (or out + a @ w) on row blocks with strides, writes nothing outside the block, and
+float32 takes the AVX-512 panel route on a CPU that has it, the AVX2 one on a CPU with AVX2 but no AVX-512
+(the speed claim lives in bench/RESULTS.md)."""
 import pytest
 import torch
 from torch.testing import assert_close
@@ -17,15 +18,16 @@ def _ops():
         pytest.skip(str(exc))
 
 
-def _avx512() -> bool:
+def _capability() -> str:
     try:
-        return torch.backends.cpu.get_cpu_capability().startswith("AVX512")
+        return torch.backends.cpu.get_cpu_capability()
     except AttributeError:  # pragma: no cover - old torch
-        return False
+        return "DEFAULT"
 
 
-# rows: tiles of 12, 8, 4 and single rows; N: whole 32-column panels and partial ones; K: odd, 1
-SHAPES = [(4, 3, 5), (13, 7, 37), (16, 128, 512), (17, 129, 100), (5, 1, 33), (32, 256, 1024), (40, 512, 96)]
+# rows: tiles of 12, 8, 4 and single rows; N: whole 32- and 24-column panels and partial ones; K: odd, 1
+SHAPES = [(4, 3, 5), (13, 7, 37), (16, 128, 512), (17, 129, 100), (5, 1, 33), (32, 256, 1024), (40, 512, 96),
+          (7, 9, 24), (6, 11, 50)]
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -49,9 +51,11 @@ def test_step_product_on_a_strided_block(shape, accumulate, threads):
     outside = torch.ones_like(big, dtype=torch.bool)
     outside[1:M + 1, 3:N + 3] = False
     assert torch.equal(big[outside], before[outside])
-    assert route in ("panels", "mkl_packed", "aten")
-    if _avx512():
+    assert route in ("panels", "avx2_panels", "mkl_packed", "aten")
+    if _capability().startswith("AVX512"):
         assert route == "panels"
+    elif _capability() == "AVX2":
+        assert route == "avx2_panels"
 
 
 def test_few_rows_and_double_take_their_own_routes():

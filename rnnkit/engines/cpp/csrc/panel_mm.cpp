@@ -20,7 +20,7 @@ namespace rnnkit {
 
 namespace {
 
-constexpr int64_t kPanel = 32;  // columns per panel: two zmm registers of floats
+constexpr int64_t kPanel = kPanelWidth;  // columns per panel: two zmm registers of floats
 
 // out[r, 0:width] (=, or += with acc) a[r, :] @ panel for r < MR; masks m0, m1 select the valid columns
 // of the two 16-column halves (a partial last panel)
@@ -78,7 +78,7 @@ bool check_panels() {
   const int64_t M = 13, K = 7, N = 37;
   const Tensor a = at::arange(M * K, opts).remainder_(7).sub_(3).view({M, K});
   const Tensor w = at::arange(K * N, opts).remainder_(5).sub_(2).view({K, N});
-  const Tensor panels = pack_panels(w);
+  const Tensor panels = pack_panels(w, kPanel);
   Tensor out = at::full({M, N}, 1.0f, opts);
   panels_mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, out.data_ptr<float>(), N, true);
   Tensor fresh = at::full({M, N}, 7.0f, opts);
@@ -89,32 +89,24 @@ bool check_panels() {
 
 }  // namespace
 
-Tensor pack_panels(const Tensor& w) {
-  const int64_t K = w.size(0), N = w.size(1), np = (N + kPanel - 1) / kPanel;
-  Tensor panels = at::zeros({np, K, kPanel}, w.options());
+Tensor pack_panels(const Tensor& w, int64_t width) {
+  const int64_t K = w.size(0), N = w.size(1), np = (N + width - 1) / width;
+  Tensor panels = at::zeros({np, K, width}, w.options());
   const float* src = w.data_ptr<float>();
   float* dst = panels.data_ptr<float>();
   const int64_t ldw = w.stride(0);
   for (int64_t p = 0; p < np; ++p) {
-    const int64_t j = p * kPanel, width = std::min(kPanel, N - j);
-    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + (p * K + k) * kPanel, src + k * ldw + j, width * sizeof(float));
+    const int64_t j = p * width, cols = std::min(width, N - j);
+    for (int64_t k = 0; k < K; ++k) std::memcpy(dst + (p * K + k) * width, src + k * ldw + j, cols * sizeof(float));
   }
   return panels;
 }
 
 void panels_mm(const float* a, int64_t lda, int64_t rows, const float* panels, int64_t K, int64_t N, float* out,
                int64_t ldo, bool acc) {
-  const int64_t np = (N + kPanel - 1) / kPanel;
-  const int64_t threads = at::get_num_threads();
-  if (threads > 1 && np > 1 && rows * K * N >= kSplitPanelsWork && !at::in_parallel_region()) {
-    // a whole-batch product (GRU, Elman): the panels are shared out, every thread takes all rows
-    const int64_t grain = (np + threads - 1) / threads;
-    at::parallel_for(0, np, grain, [&](int64_t p0, int64_t p1) {
-      panels_range(a, lda, rows, panels, K, N, out, ldo, acc, p0, p1);
-    });
-  } else {
-    panels_range(a, lda, rows, panels, K, N, out, ldo, acc, 0, np);
-  }
+  share_panels(rows, K, N, kPanel, [&](int64_t p0, int64_t p1) {
+    panels_range(a, lda, rows, panels, K, N, out, ldo, acc, p0, p1);
+  });
 }
 
 bool panels_usable() {
