@@ -38,6 +38,15 @@ BATCH_MIN_STEPS = 100
 BATCH_MAX_HIDDEN = 256
 #: a CPU call with lengths goes to the cpp engine when it keeps gradients, or without them up to this width
 LENGTHS_NO_GRAD_MAX_HIDDEN = 256
+#: float32 calls whose threads get rnnkit.engines.cpp.lstm.FUSED_INPUT_MIN_ROWS rows each (the cpp loop with
+#: the input projection inside its steps, on the panel kernels) go to the cpp engine from FUSED_MIN_STEPS
+#: steps: trained up to FUSED_MAX_HIDDEN units (past FUSED_NARROW_HIDDEN from FUSED_WIDE_MIN_STEPS steps),
+#: without gradients up to FUSED_NO_GRAD_MAX_HIDDEN (see _fused_loop_reason)
+FUSED_MIN_STEPS = 10
+FUSED_MAX_HIDDEN = 512
+FUSED_NARROW_HIDDEN = 256
+FUSED_WIDE_MIN_STEPS = 50
+FUSED_NO_GRAD_MAX_HIDDEN = 256
 _CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
@@ -85,8 +94,40 @@ def _onednn_low_precision_reason(cell) -> Optional[str]:
             f"(torch.ops.mkldnn.{checks[dtype]}() is False; torch.nn.LSTM raises here)")
 
 
+def _fused_loop_reason(req: Request, B: int, T: int, H: int) -> Optional[str]:
+    """Why a float32 call runs faster on the cpp loop that folds the input projection into each step's
+    product (``rnnkit.engines.cpp.lstm.fuses_input``), or None. Measured on a 2-core Zen 3 (AVX2 panel
+    kernel; bench/RESULTS.md run K, paired steps, same weights), cpp against native:
+
+    * trained, 8+ rows per thread: 1.06-1.41x at B = 16-128, T = 10-200, H = 128-256 (two threads) and
+      1.13-1.27x on one thread; at H = 512 1.02-1.21x from T = 50, but 0.88x at (8, 35, 512) on one
+      thread; at H = 768 1.10x, at H = 1024 0.82x, so up to FUSED_MAX_HIDDEN;
+    * without gradients, 8+ rows per thread: 1.09-1.27x at H = 128-256, T = 10-100; at H = 512 0.95-1.11x
+      and at 1024 0.79x, so up to FUSED_NO_GRAD_MAX_HIDDEN;
+    * fewer rows per thread (the loop without the fusion) was 0.88-1.21x: native keeps those (the batch rule
+      below and the B = 1 rule take their own measured regions)."""
+    if req.dtype != torch.float32 or T < FUSED_MIN_STEPS:
+        return None
+    if req.needs_grad:
+        if H > FUSED_MAX_HIDDEN or (H > FUSED_NARROW_HIDDEN and T < FUSED_WIDE_MIN_STEPS):
+            return None
+    elif H > FUSED_NO_GRAD_MAX_HIDDEN:
+        return None
+    from .cpp import lstm as cpp_lstm
+    from .cpp.build import build_error
+
+    rows = cpp_lstm.rows_per_block(B, 4 * H)
+    if rows < cpp_lstm.FUSED_INPUT_MIN_ROWS or build_error() is not None or not cpp_lstm.fuses_input(
+            B, 4 * H, req.dtype):
+        return None
+    kind = "trains" if req.needs_grad else "runs without gradients"
+    return (f"a float32 batch with {rows} rows per thread (>= {cpp_lstm.FUSED_INPUT_MIN_ROWS}), T = {T}, H = {H} "
+            f"{kind} faster on the cpp engine's time loop, which takes the input projection into each step's "
+            f"product on its panel kernel, than on oneDNN's (1.06-1.41x trained, 1.09-1.27x without gradients)")
+
+
 def _cpp_runs_faster_reason(req: Request) -> Optional[str]:
-    """Plain LSTMs on the CPU in three measured regions where the cpp engine's time loop beats torch's fused
+    """Plain LSTMs on the CPU in four measured regions where the cpp engine's time loop beats torch's fused
     LSTM (bench/RESULTS.md, paired steps, same weights):
 
     * with lengths (``lengths=`` or a PackedSequence): torch runs the packed sequence through ATen's
@@ -103,7 +144,10 @@ def _cpp_runs_faster_reason(req: Request) -> Optional[str]:
       grow with T x B, the cpp engine's come from its pool), level at the region's corner (32, 100, 128)
       and on one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
 
-    Without lengths, forward passes without gradients stay on native (0.67-0.88x on cpp)."""
+    * float32 batches with enough rows per thread for the fused loop (``_fused_loop_reason``), trained or not.
+
+    Other forward passes without gradients (no lengths) stay on native (0.67-0.88x on cpp before the fused
+    loop)."""
     cell = req.layer.first_cell
     if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size:
         return None
@@ -116,6 +160,8 @@ def _cpp_runs_faster_reason(req: Request) -> Optional[str]:
         why = ("with lengths, torch's CPU LSTM runs the packed sequence through ATen's per-step loop, not oneDNN; "
                "the cpp engine's time loop was 1.6-7.4x faster with gradients and 1.4-2.1x without (H <= "
                f"{LENGTHS_NO_GRAD_MAX_HIDDEN})")
+    elif (fused := _fused_loop_reason(req, B, T, H)) is not None:
+        return fused  # (the build was checked there)
     elif not req.needs_grad:
         return None
     elif B == 1 and T * H >= ONE_SEQUENCE_MIN_WORK:

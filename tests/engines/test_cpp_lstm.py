@@ -1,6 +1,7 @@
 """The cpp engine for the LSTM family: its C++ time loop equals the explicit-BPTT Function (outputs and
 every gradient, over all option combinations), gradcheck of its backward, parity with the reference
 engine through rnnkit.Recurrent and rnnkit.LSTM, dispatch proven by a spy, and its refusals."""
+import contextlib
 import itertools
 import platform
 import warnings
@@ -324,3 +325,116 @@ def test_joint_weight_gradients_equal_the_two_products(masked):
     d_ih, d_hh = _joint_weight_grads(dG, x, h0, Hs, h_mask)
     assert_close(d_ih, torch.mm(dG.reshape(T * B, G4).t(), x.reshape(T * B, I)))
     assert_close(d_hh, _recurrent_weight_grad(dG, h0, Hs, h_mask))
+
+
+class _KernelSpy:
+    """Stands in for ``kernels()`` in rnnkit.engines.cpp.lstm: records the fuse_input flag of every
+    lstm_forward call and whether each lstm_backward got w_ih (the fused dL/dx), then calls the real op."""
+
+    def __init__(self):
+        self.real = build.kernels()
+        self.forward_fused, self.backward_fused = [], []
+
+    def lstm_forward(self, *args):
+        self.forward_fused.append(args[-1])
+        return self.real.lstm_forward(*args)
+
+    def lstm_backward(self, *args):
+        self.backward_fused.append(args[-1] is not None)
+        return self.real.lstm_backward(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+@pytest.fixture
+def kernel_spy(monkeypatch):
+    import rnnkit.engines.cpp.lstm as cpp_lstm
+
+    spy = _KernelSpy()
+    monkeypatch.setattr(cpp_lstm, "kernels", lambda: spy)
+    return spy
+
+
+def _fused_step_case(proj, peep, h_mask, zone, lengths, T=5, B=4, H=4, I=5, seed=3):
+    """float64 leaves of the Function with w_ih and in_bias (x as the input), and its masks."""
+    inputs, masks = _case(proj, peep, False, h_mask, zone, lengths, T=T, B=B, H=H, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(T, B, I, generator=gen, dtype=torch.float64).requires_grad_()
+    w_ih = torch.randn(4 * H, I, generator=gen, dtype=torch.float64).requires_grad_()
+    in_bias = torch.randn(4 * H, generator=gen, dtype=torch.float64).requires_grad_()
+    return [x] + inputs[1:], (None, in_bias, w_ih), masks
+
+
+@pytest.mark.skipif(not (platform.machine() in ("x86_64", "AMD64")), reason="the panel kernels are x86")
+@pytest.mark.parametrize("need", ["all", "no_x", "no_w_ih"])
+@pytest.mark.parametrize("flags", [(False, False, False, False, False), (True, True, True, True, True),
+                                   (False, False, True, False, True), (False, True, False, True, False)],
+                         ids=lambda f: "".join("PKMZV"[i] if v else "-" for i, v in enumerate(f)))
+def test_input_projection_inside_the_steps_equals_the_float64_bptt(flags, need, kernel_spy, monkeypatch):
+    """fuse_input: x_t W_ih^T inside each step's product ([x_t, h_{t-1}] @ [W_ih^T; W_hh^T], float32 on the
+    panel kernels) and dL/dx_t inside the backward's: outputs and every gradient as the float64 bptt
+    Function on the projected input, the spy showing the fused loops ran; without x's gradient the backward
+    leaves dL/dx out (and the weights still get theirs from the kept [x_t, h_{t-1}])."""
+    import rnnkit.engines.cpp.lstm as cpp_lstm
+
+    assert build.kernels().step_panels()
+    monkeypatch.setattr(cpp_lstm, "FUSED_INPUT_MIN_ROWS", 1)
+    inputs, (ln_ih_w, in_bias, w_ih), masks = _fused_step_case(*flags)
+    if need == "no_x":
+        inputs[0].requires_grad_(False)
+    if need == "no_w_ih":
+        w_ih.requires_grad_(False)
+    xp = torch.nn.functional.linear(inputs[0], w_ih) + in_bias
+    want_out = LSTMBPTTFunction.apply(xp, *inputs[1:], masks)
+    f32 = [None if t is None else t.detach().float().requires_grad_(t.requires_grad) for t in
+           inputs + [in_bias, w_ih]]
+    m32 = LSTMMasks(**{k: (None if v is None else v.float()) for k, v in vars(masks).items()})
+    got_out = LSTMCppFunction.apply(*f32[:-2], m32, None, *f32[-2:])
+    assert kernel_spy.forward_fused == [True]
+    leaves64 = [t for t in inputs + [in_bias, w_ih] if t is not None and t.requires_grad]
+    leaves32 = [t for t in f32 if t is not None and t.requires_grad]
+    weights = [torch.linspace(-1, 1, o.numel(), dtype=torch.float64).view_as(o) for o in want_out]
+    g_want = torch.autograd.grad(sum((o * w).sum() for o, w in zip(want_out, weights)), leaves64)
+    g_got = torch.autograd.grad(sum((o * w.float()).sum() for o, w in zip(got_out, weights)), leaves32)
+    assert kernel_spy.backward_fused == [need != "no_x"]
+    for got, want in zip(list(got_out) + list(g_got), list(want_out) + list(g_want)):
+        assert_close(got.double(), want, atol=2e-5, rtol=2e-4)
+
+
+@contextlib.contextmanager
+def _threads(n):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.skipif(not (platform.machine() in ("x86_64", "AMD64")), reason="the panel kernels are x86")
+def test_fused_steps_on_two_row_blocks_match_the_reference(kernel_spy):
+    """B = 16, H = 128 on two threads: two blocks of 8 rows (FUSED_INPUT_MIN_ROWS), so rnnkit.LSTM on cpp
+    fuses the input projection into its steps; with dropout between its two layers it equals the
+    reference engine (float32 tolerance); one thread keeps all 16 rows in one block, fused as well."""
+    torch.manual_seed(0)
+    ours = rnnkit.LSTM(16, 128, num_layers=2, engine="cpp")
+    ref = rnnkit.LSTM(16, 128, num_layers=2, engine="reference")
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(6, 16, 16)
+    for threads in (2, 1):
+        kernel_spy.forward_fused.clear()
+        with _threads(threads):
+            xo, xr = x.clone().requires_grad_(), x.clone().requires_grad_()
+            out, (h, c) = ours(xo)
+            out_r, (h_r, c_r) = ref(xr)
+            (out.sum() + h.pow(2).sum()).backward()
+            (out_r.sum() + h_r.pow(2).sum()).backward()
+        assert kernel_spy.forward_fused == [True, True]
+        assert_close(out, out_r, atol=1e-5, rtol=1e-4)
+        assert_close(c, c_r, atol=1e-5, rtol=1e-4)
+        assert_close(xo.grad, xr.grad, atol=1e-5, rtol=1e-4)
+        for (name, p), p_r in zip(ours.named_parameters(), ref.parameters()):
+            assert_close(p.grad, p_r.grad, atol=1e-4, rtol=1e-4, msg=name)
+        ours.zero_grad()
+        ref.zero_grad()

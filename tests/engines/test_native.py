@@ -238,22 +238,58 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
 
 
 def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
-    """B >= BATCH_ROWS_PER_THREAD per thread, T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients:
-    the cpp engine's loop runs (spy) with native's results and gradients; one sequence per thread too
-    few, one step too few, one unit too many, no gradients, a projection or a named engine keep native."""
+    """float64 (float32 takes the fused-loop rule below): B >= BATCH_ROWS_PER_THREAD per thread,
+    T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients: the cpp engine's loop runs (spy) with
+    native's results and gradients; one sequence per thread too few, one step too few, one unit too many,
+    no gradients, a projection or a named engine keep native."""
     from rnnkit.engines.native import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
 
     torch.manual_seed(0)
+    f64 = torch.float64
     B, T, H = BATCH_ROWS_PER_THREAD * torch.get_num_threads(), BATCH_MIN_STEPS, 6
-    x = torch.randn(T, B, H, requires_grad=True)
-    layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "a batch with gradients", bidirectional=True)
-    assert layer.explain(torch.randn(T, B - 1, H)).engine == "native"
-    assert layer.explain(torch.randn(T - 1, B, H)).engine == "native"
+    x = torch.randn(T, B, H, dtype=f64, requires_grad=True)
+    layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "a batch with gradients", bidirectional=True,
+                                                    dtype=f64)
+    assert layer.explain(torch.randn(T, B - 1, H, dtype=f64)).engine == "native"
+    assert layer.explain(torch.randn(T - 1, B, H, dtype=f64)).engine == "native"
     wide = BATCH_MAX_HIDDEN + 1
-    assert rnnkit.LSTM(wide, wide).explain(torch.randn(T, B, wide)).engine == "native"
-    assert rnnkit.LSTM(H, H, proj_size=3).explain(x).engine == "native"
+    assert rnnkit.LSTM(wide, wide, dtype=f64).explain(torch.randn(T, B, wide, dtype=f64)).engine == "native"
+    assert rnnkit.LSTM(H, H, proj_size=3, dtype=f64).explain(x).engine == "native"
     with torch.no_grad():
         assert layer.explain(x).engine == "native"
+    assert ref.explain(x).engine == "native"
+
+
+def test_a_float32_batch_goes_to_the_fused_cpp_loop_inside_the_measured_region(monkeypatch):
+    """float32 with FUSED_INPUT_MIN_ROWS rows per thread and FUSED_MIN_STEPS steps, trained or not: the cpp
+    engine's loop runs (spy) with native's results; one row or one step too few, past the width limits
+    (trained: FUSED_MAX_HIDDEN, and FUSED_NARROW_HIDDEN below FUSED_WIDE_MIN_STEPS steps; without gradients:
+    FUSED_NO_GRAD_MAX_HIDDEN), a projection or a named engine keep native."""
+    from rnnkit.engines import native
+    from rnnkit.engines.cpp import lstm as cpp_lstm
+
+    torch.manual_seed(0)
+    rows, T, H = cpp_lstm.FUSED_INPUT_MIN_ROWS, native.FUSED_MIN_STEPS, 6  # B x 4H < 8192: one block of B rows
+    x = torch.randn(T, rows, H, requires_grad=True)
+    layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "input projection into each step",
+                                                    num_layers=2)
+    with torch.no_grad():
+        assert layer.explain(x).engine == "cpp"
+        assert "input projection into each step" in dict(layer.explain(x).rejected)["native"]
+    assert layer.explain(torch.randn(T, rows - 1, H)).engine == "native"
+    assert layer.explain(torch.randn(T - 1, rows, H)).engine == "native"
+
+    def engine(h, steps, grad):  # (wide rows split over the threads: `rows` rows for each)
+        with torch.set_grad_enabled(grad):
+            return rnnkit.LSTM(h, h).explain(torch.randn(steps, rows * torch.get_num_threads(), h)).engine
+
+    assert engine(native.FUSED_MAX_HIDDEN, native.FUSED_WIDE_MIN_STEPS, True) == "cpp"
+    assert engine(native.FUSED_MAX_HIDDEN + 1, native.FUSED_WIDE_MIN_STEPS, True) == "native"
+    assert engine(native.FUSED_NARROW_HIDDEN + 1, native.FUSED_WIDE_MIN_STEPS - 1, True) == "native"
+    assert engine(native.FUSED_NARROW_HIDDEN, native.FUSED_WIDE_MIN_STEPS - 1, True) == "cpp"
+    assert engine(native.FUSED_NO_GRAD_MAX_HIDDEN, T, False) == "cpp"
+    assert engine(native.FUSED_NO_GRAD_MAX_HIDDEN + 1, T, False) == "native"
+    assert rnnkit.LSTM(H, H, proj_size=3).explain(x).engine == "native"
     assert ref.explain(x).engine == "native"
 
 

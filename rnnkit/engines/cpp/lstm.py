@@ -29,6 +29,35 @@ def _opt(t: Optional[Tensor]) -> Optional[Tensor]:
     return None if t is None else t.contiguous()
 
 
+#: batch rows per thread from which the input projection x_t W_ih^T runs inside each step's product
+#: ([x_t, h_{t-1}] @ [W_ih^T; W_hh^T]) instead of as one product over all steps before the loop, and
+#: dL/dx_t inside the backward's (see ``fuses_input``)
+FUSED_INPUT_MIN_ROWS = 8
+
+
+def rows_per_block(batch: int, gates: int) -> int:
+    """The batch rows each thread's block gets in the C++ time loops (``for_row_blocks`` in
+    ``csrc/common.h``: one block per thread, or all rows on one thread for a small step)."""
+    threads = torch.get_num_threads()
+    if threads <= 1 or batch < 2 or batch * gates < 8192:
+        return batch
+    blocks = min(threads, batch)
+    return -(-batch // blocks)
+
+
+def fuses_input(batch: int, gates: int, dtype: torch.dtype) -> bool:
+    """Whether the C++ loop takes the input projection into each step's product (``fuse_input``).
+
+    The per-step products of float32 on the panel kernels (AVX-512 or AVX2, ``csrc/panel_*.cpp``) run
+    about as fast per FLOP as one whole-sequence product once each thread has a few rows, and folding
+    x_t W_ih^T into them keeps the gates in cache instead of writing the (T, B, 4H) projections out and
+    reading them back; it also leaves dL/dx_t and the weight gradients' left-hand factor [x_t, h_{t-1}]
+    to the loops. On MKL's or ATen's products (no panels; float64) the one big product stays.
+    """
+    return (dtype == torch.float32 and kernels().step_panels()
+            and rows_per_block(batch, gates) >= FUSED_INPUT_MIN_ROWS)
+
+
 class LSTMCppFunction(torch.autograd.Function):
     """apply(xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks, ln_ih_w, in_bias, w_ih):
     as LSTMBPTTFunction, with three optional fusions (``LSTMCell.project_input`` and ``recur``):
@@ -51,17 +80,20 @@ class LSTMCppFunction(torch.autograd.Function):
         h_mask = _opt(m.h_mask)
         xp = xp.contiguous()
         proj, w_ih_t, scratch = xp, None, False  # what the C++ loop reads as the input projections
-        if w_ih is not None:
+        fuse = (w_ih is not None and ln_ih_w is None and ln_hh_w is None and fuses_input(B, G4, xp.dtype))
+        if fuse:  # x_t W_ih^T inside each step's product (the loop adds the biases)
+            w_ih_t = gemm.transposed(w_ih)  # (I, 4H)
+        elif w_ih is not None:
             if gemm.route(xp.dtype) == "onednn":  # x W_ih^T by oneDNN here; the loop adds the biases
                 proj = gemm.linear(xp.view(T * B, -1), w_ih.contiguous()).view(T, B, G4)  # (T, B, 4H)
                 scratch = ln_ih_w is None  # a temporary: the loop writes the gates over it
             else:  # the loop computes x W_ih^T itself, straight into its gate buffer
                 w_ih_t = gemm.transposed(w_ih)  # (I, 4H)
-        G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW = kernels().lstm_forward(
+        G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW, XH = kernels().lstm_forward(
             proj, gemm.transposed(w_hh), h0.contiguous(), c0.contiguous(),
             gemm.transposed(w_hr) if w_hr is not None else None, _opt(peep), _opt(ln_hh_w), _opt(ln_hh_b),
             _opt(ln_c_w), _opt(ln_c_b), h_mask, keep_h, keep_c, _opt(ln_ih_w), _opt(in_bias), w_ih_t, LN_EPS,
-            scratch)
+            scratch, fuse)
         h_T, c_T = Hs[T - 1].clone(), C[T - 1].clone()  # (B, P), (B, H)
         if m.valid is not None:
             hidden, c_seq = Hs * m.valid, C * m.valid  # (T, B, P), (T, B, H)
@@ -74,7 +106,8 @@ class LSTMCppFunction(torch.autograd.Function):
                               SR if ln_hh_w is not None else None, SC if ln_c_w is not None else None,
                               h_mask, keep_h, keep_c, ln_ih_w,
                               (XW if w_ih_t is not None else proj) if ln_ih_w is not None else None,
-                              SX if ln_ih_w is not None else None, xp if w_ih is not None else None, w_ih)
+                              SX if ln_ih_w is not None else None,
+                              xp if w_ih is not None and not fuse else None, w_ih, XH if fuse else None)
         ctx.has_in_bias = in_bias is not None
         return hidden, h_T, c_T, c_seq
 
@@ -83,7 +116,7 @@ class LSTMCppFunction(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, d_hidden, d_hT, d_cT, d_cseq):
         (w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_c_w, G, Cn, TC, C, Hs, HF, R, SR, SC,
-         h_mask, keep_h, keep_c, ln_ih_w, X, SX, x, w_ih) = ctx.saved_tensors
+         h_mask, keep_h, keep_c, ln_ih_w, X, SX, x, w_ih, XH) = ctx.saved_tensors
         m: LSTMMasks = ctx.masks
         T, B, G4 = G.shape
         H, P = G4 // 4, w_hh.shape[1]
@@ -96,14 +129,20 @@ class LSTMCppFunction(torch.autograd.Function):
             dh += dY[T - 1]
         if dCs is not None:
             dc += dCs[T - 1]
-        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc, DX, d_lnx, d_bias = kernels().lstm_backward(
+        need = ctx.needs_input_grad
+        fuse_dx = XH is not None and need[0]  # dL/dx_t inside the loop, as the forward's x_t W_ih^T
+        dG, DR, dHN, dh0, dc0, d_peep, d_lnr, d_lnc, DX, d_lnx, d_bias, DXI = kernels().lstm_backward(
             G, Cn, TC, C, c0.contiguous(), w_hh.contiguous(), _opt(w_hr), _opt(peep), _opt(ln_c_w), SC,
             _opt(ln_hh_w), R, SR, h_mask, keep_h, keep_c, dY, dCs, dh.contiguous(), dc.contiguous(),
-            _opt(ln_ih_w), X, SX)
+            _opt(ln_ih_w), X, SX, w_ih.contiguous() if fuse_dx else None)
 
-        need = ctx.needs_input_grad
         d_w_hh = d_w_ih_joint = None
-        if w_ih is not None and R is None and need[1] and need[13]:
+        if XH is not None and (need[1] or need[13]):
+            # the forward kept [x_t, h_{t-1} * h_mask] (T, B, I + P): both weight gradients in one product
+            I = XH.shape[-1] - P
+            d_w = torch.mm(dG.reshape(T * B, G4).t(), XH.view(T * B, I + P))  # (4H, I + P)
+            d_w_ih_joint, d_w_hh = d_w[:, :I], (d_w[:, I:] if need[1] else None)
+        elif w_ih is not None and R is None and need[1] and need[13]:
             # both weight gradients share dG: one (4H, T*B) x (T*B, I+P) product instead of two
             d_w_ih_joint, d_w_hh = _joint_weight_grads(dG, x, h0, Hs, h_mask)
         elif need[1]:
@@ -121,7 +160,10 @@ class LSTMCppFunction(torch.autograd.Function):
         if ctx.has_in_bias and need[12]:  # (4H,) sum of dG (LN_hh's bias gradient when there is one)
             d_in_bias = d_lnr[1] if R is not None else d_bias[0]
         d_xp, d_w_ih = d_xw, None
-        if w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
+        if XH is not None:  # fused: dL/dx from the loop, dL/dW_ih from the joint product above
+            d_xp = DXI if fuse_dx else None  # (T, B, I)
+            d_w_ih = d_w_ih_joint if need[13] else None
+        elif w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
             I = x.shape[-1]
             d2 = d_xw.reshape(T * B, G4)
             d_xp = gemm.linear(d2, gemm.transposed(w_ih)).view(T, B, I) if need[0] else None  # (T, B, I)

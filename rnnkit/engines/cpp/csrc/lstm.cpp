@@ -11,6 +11,7 @@
 // up inside the backward's row pass.
 #include "common.h"
 
+#include <ATen/ops/cat.h>
 #include <ATen/ops/zeros.h>
 
 namespace rnnkit {
@@ -99,9 +100,12 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                  const OptTensor& ln_ih_w, const OptTensor& in_bias, const OptTensor& w_ih_t,
-                                 double eps, bool xp_scratch) {
+                                 double eps, bool xp_scratch, bool fuse_input) {
   // xp: the input projections (T, B, 4H), or with w_ih_t (I, 4H) the input x (T, B, I) itself;
-  // xp_scratch: xp is the caller's temporary and the gates may be written over it (no copy)
+  // xp_scratch: xp is the caller's temporary and the gates may be written over it (no copy);
+  // fuse_input (with w_ih_t, without LayerNorms): x_t W_ih^T is not one product before the loop but part
+  // of each step's, [x_t, h_{t-1}] @ [W_ih^T; W_hh^T], the rows [x_t, h_{t-1}] kept in XH (T, B, I + P)
+  // (the weight gradients' left-hand factor in the backward)
   const bool in_proj = present(w_ih_t);
   const int64_t Tn = xp.size(0), B = xp.size(1), G4 = in_proj ? w_ih_t->size(1) : xp.size(2);
   const int64_t H = G4 / 4, P = w_hh_t.size(0);
@@ -122,10 +126,13 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   TORCH_CHECK(!ln_r || ln_x || (!present(in_bias) && !in_proj),
               "lstm_forward: with ln_hh_w, in_bias and w_ih_t need ln_ih_w (the fused input LayerNorm)");
   Tensor SX = ln_x ? seq_empty({Tn, B, 2}, opts) : none_tensor(xp);
+  TORCH_CHECK(!fuse_input || (in_proj && !ln_r), "lstm_forward: fuse_input needs w_ih_t and no ln_hh_w");
+  const int64_t I = in_proj ? xp.size(2) : 0, IP = I + P;  // the width of XH's rows [x_t, h_{t-1}]
+  Tensor XH = fuse_input ? seq_empty({Tn, B, IP}, opts) : none_tensor(xp);
   // x W_ih^T: straight into the gate buffer (biases added in the row pass), or kept apart when the
   // gates take LayerNorms of it (then the backward needs it)
   Tensor XW = none_tensor(xp);
-  if (in_proj) {
+  if (in_proj && !fuse_input) {
     const Tensor x2d = xp.reshape({Tn * B, xp.size(2)});
     if (ln_r) {
       XW = seq_empty({Tn, B, G4}, opts);
@@ -171,8 +178,11 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   if (!ln_r && !in_proj && !adopt_xp) G.copy_(xp);
   T* const hs_all = Hs.data_ptr<T>();
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
-  const StepMatrix<T> whh(w_hh_t, B);
+  // the right-hand factor of each step's product: W_hh^T (P, 4H), or with fuse_input [W_ih^T; W_hh^T] (I + P, 4H)
+  const StepMatrix<T> whh(fuse_input ? at::cat({*w_ih_t, w_hh_t}, 0) : w_hh_t, B);
   const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr_t, B) : std::nullopt;
+  const T* const xp_all = xp.data_ptr<T>();
+  T* const xh_all = fuse_input ? XH.data_ptr<T>() : nullptr;
   // step t for the batch rows [b0, b1), on raw pointers (no per-step tensor views)
   const T* const h0p = h0.data_ptr<T>();
   const T* const hmp = ptr_or_null<T>(h_mask);  // (B, P)
@@ -183,15 +193,28 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
     const T* hp = t == 0 ? h0p : hs_all + (t - 1) * B * P;  // h_{t-1} (B, P)
     const T* cp = t == 0 ? c0.data_ptr<T>() : k.C + (t - 1) * B * H;  // c_{t-1} (B, H)
     const T* kh = k.keep_h ? k.keep_h + t * B * P : nullptr;
-    const T* h_in = hp + b0 * P;
-    if (hmp) {  // variational dropout on the state entering the recurrent matmul
-      for (int64_t j = b0 * P; j < b1 * P; ++j) hinp[j] = hp[j] * hmp[j];
-      h_in = hinp + b0 * P;
-    }
-    if (ln_r) {
-      whh.mul(h_in, P, n, k.R + tb0 * G4, G4, false);
+    if (xh_all) {  // XH[t] rows = [x_t, h_{t-1} (* h_mask)], then one product for both projections
+      T* xh = xh_all + tb0 * IP;
+      for (int64_t b = b0; b < b1; ++b, xh += IP) {
+        std::copy(xp_all + (t * B + b) * I, xp_all + (t * B + b + 1) * I, xh);
+        if (hmp) {
+          for (int64_t j = 0; j < P; ++j) xh[I + j] = hp[b * P + j] * hmp[b * P + j];
+        } else {
+          std::copy(hp + b * P, hp + (b + 1) * P, xh + I);
+        }
+      }
+      whh.mul(xh_all + tb0 * IP, IP, n, k.G + tb0 * G4, G4, false);
     } else {
-      whh.mul(h_in, P, n, k.G + tb0 * G4, G4, true);  // G holds xp (copied once, before the loop)
+      const T* h_in = hp + b0 * P;
+      if (hmp) {  // variational dropout on the state entering the recurrent matmul
+        for (int64_t j = b0 * P; j < b1 * P; ++j) hinp[j] = hp[j] * hmp[j];
+        h_in = hinp + b0 * P;
+      }
+      if (ln_r) {
+        whh.mul(h_in, P, n, k.R + tb0 * G4, G4, false);
+      } else {
+        whh.mul(h_in, P, n, k.G + tb0 * G4, G4, true);  // G holds xp (copied once, before the loop)
+      }
     }
     for (int64_t b = b0; b < b1; ++b) k.row(t, b, cp + b * H);
     if (proj) whr->mul(k.HF + tb0 * H, H, n, (kh ? hnp : hs_all + t * B * P) + b0 * P, P, false);
@@ -206,7 +229,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   for_row_blocks(B, G4, [&](int64_t b0, int64_t b1) {
     for (int64_t t = 0; t < Tn; ++t) step(t, b0, b1);
   });
-  return {G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW};
+  return {G, Cn, TC, C, Hs, HF, R, SR, SC, SX, XW, XH};
 }
 
 template <typename T>
@@ -339,8 +362,16 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
                                   const OptTensor& ln_hh_w, const OptTensor& R, const OptTensor& SR,
                                   const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                   const OptTensor& dY, const OptTensor& dCs, Tensor dh, Tensor dc,
-                                  const OptTensor& ln_ih_w, const OptTensor& X, const OptTensor& SX) {
+                                  const OptTensor& ln_ih_w, const OptTensor& X, const OptTensor& SX,
+                                  const OptTensor& w_ih) {
+  // w_ih (4H, I): the forward's input projection was fused into its steps (fuse_input), and dL/dx_t is
+  // part of each step's product here too: dG_t @ [W_ih, W_hh] gives [dL/dx_t, dL/dh_{t-1}] (DXI (T, B, I))
   const int64_t Tn = G.size(0), B = G.size(1), G4 = G.size(2), H = G4 / 4, P = w_hh.size(1);
+  const bool fuse_dx = present(w_ih);
+  TORCH_CHECK(!fuse_dx || !present(R), "lstm_backward: w_ih (the fused dL/dx) needs no LayerNorm on W_hh h");
+  const int64_t I = fuse_dx ? w_ih->size(1) : 0, IP = I + P;
+  Tensor DXI = fuse_dx ? seq_empty({Tn, B, I}, G.options()) : none_tensor(G);
+  Tensor dxh = fuse_dx ? at::empty({B, IP}, G.options()) : Tensor();  // one step's [dL/dx_t, dL/dh_{t-1}]
   auto opts = G.options();
   const bool proj = present(w_hr), ln_r = present(R), ln_c = present(ln_c_w);
   // with both LayerNorms the gate gradients only feed the row's own LN backward passes (the weight
@@ -389,8 +420,10 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   const T* hm = ptr_or_null<T>(h_mask);
 
   SerialBlasGuard serial_blas(B * G4 < kSerialStepUnits);
-  const StepMatrix<T> whh(w_hh, B);
+  const StepMatrix<T> whh(fuse_dx ? at::cat({*w_ih, w_hh}, 1) : w_hh, B);  // (4H, P) or (4H, I + P)
   const std::optional<StepMatrix<T>> whr = proj ? std::optional<StepMatrix<T>>(std::in_place, *w_hr, B) : std::nullopt;
+  T* const dxi_all = fuse_dx ? DXI.data_ptr<T>() : nullptr;
+  T* const dxh_p = fuse_dx ? dxh.data_ptr<T>() : nullptr;
   // step t for the batch rows [b0, b1): dhp holds dL/dh_t, dn receives dL/dh_{t-1} (raw pointers, as the forward)
   T* const dcp = dc.data_ptr<T>();
   T* const dhf_p = dhf_buf.data_ptr<T>();
@@ -430,7 +463,25 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
       std::copy(dyp + b0 * P, dyp + b1 * P, dn + b0 * P);
     }
     const T* dgw_blk = dgw_p + (t * B + b0) * G4;
-    if (hm) {
+    if (dxi_all) {  // [dL/dx_t, dL/dh_{t-1} from the product] for the block, then split
+      whh.mul(dgw_blk, G4, n, dxh_p + b0 * IP, IP, false);
+      for (int64_t b = b0; b < b1; ++b) {
+        const T* src = dxh_p + b * IP;
+        std::copy(src, src + I, dxi_all + (t * B + b) * I);
+        const T* s = src + I;
+        T* d = dn + b * P;
+        const T* m = hm ? hm + b * P : nullptr;
+        if (m && has_base) {
+          for (int64_t j = 0; j < P; ++j) d[j] += s[j] * m[j];
+        } else if (m) {
+          for (int64_t j = 0; j < P; ++j) d[j] = s[j] * m[j];
+        } else if (has_base) {
+          for (int64_t j = 0; j < P; ++j) d[j] += s[j];
+        } else {
+          std::copy(s, s + P, d);
+        }
+      }
+    } else if (hm) {
       whh.mul(dgw_blk, G4, n, tmp_p + b0 * P, P, false);
       if (has_base) {
         for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] += tmp_p[j] * hm[j];
@@ -468,7 +519,7 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   Tensor d_lnc = collect(k.o_lnc, 2, H);
   Tensor d_lnx = collect(k.o_lnx, 1, G4);
   Tensor d_bias = collect(k.o_db, 1, G4);
-  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc, DX, d_lnx, d_bias};
+  return {dG, DR, dHN, dh, dc, d_peep, d_lnr, d_lnc, DX, d_lnx, d_bias, DXI};
 }
 
 std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const Tensor& h0, const Tensor& c0,
@@ -476,7 +527,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
                                  const OptTensor& ln_hh_b, const OptTensor& ln_c_w, const OptTensor& ln_c_b,
                                  const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                  const OptTensor& ln_ih_w, const OptTensor& in_bias, const OptTensor& w_ih_t,
-                                 double eps, bool xp_scratch) {
+                                 double eps, bool xp_scratch, bool fuse_input) {
   const auto dt = xp.scalar_type();
   if (present(w_ih_t)) {
     TORCH_CHECK(xp.dim() == 3 && w_ih_t->dim() == 2 && w_ih_t->size(0) == xp.size(2) && w_ih_t->size(1) % 4 == 0,
@@ -504,7 +555,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh_t, const T
   at::AutoDispatchBelowADInplaceOrView below_autograd;  // raw kernels: the Python Function does autograd
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_forward", [&] {
     out = forward_impl<scalar_t>(xp, w_hh_t, h0, c0, w_hr_t, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, h_mask,
-                                 keep_h, keep_c, ln_ih_w, in_bias, w_ih_t, eps, xp_scratch);
+                                 keep_h, keep_c, ln_ih_w, in_bias, w_ih_t, eps, xp_scratch, fuse_input);
   });
   return out;
 }
@@ -516,16 +567,18 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
                                   const OptTensor& h_mask, const OptTensor& keep_h, const OptTensor& keep_c,
                                   const OptTensor& dY, const OptTensor& dCs, const Tensor& dh_T,
                                   const Tensor& dc_T, const OptTensor& ln_ih_w, const OptTensor& X,
-                                  const OptTensor& SX) {
+                                  const OptTensor& SX, const OptTensor& w_ih) {
   const auto dt = G.scalar_type();
   for (auto* p : {&G, &Cn, &TC, &C, &c0, &w_hh, &dh_T, &dc_T}) check_cpu_contiguous(*p, "lstm_backward input", dt);
-  for (auto* p : {&w_hr, &peep, &ln_c_w, &SC, &ln_hh_w, &R, &SR, &h_mask, &keep_h, &keep_c, &dY, &dCs, &ln_ih_w, &X, &SX})
+  for (auto* p : {&w_hr, &peep, &ln_c_w, &SC, &ln_hh_w, &R, &SR, &h_mask, &keep_h, &keep_c, &dY, &dCs, &ln_ih_w, &X, &SX, &w_ih})
     check_opt(*p, "lstm_backward input", dt);
+  TORCH_CHECK(!present(w_ih) || (w_ih->dim() == 2 && w_ih->size(0) == G.size(2)),
+              "lstm_backward: w_ih must be (4H, I) with 4H = ", G.size(2), ", got ", w_ih->sizes());
   std::vector<Tensor> out;
   at::AutoDispatchBelowADInplaceOrView below_autograd;
   AT_DISPATCH_FLOATING_TYPES(dt, "lstm_backward", [&] {
     out = backward_impl<scalar_t>(G, Cn, TC, C, c0, w_hh, w_hr, peep, ln_c_w, SC, ln_hh_w, R, SR, h_mask, keep_h,
-                                  keep_c, dY, dCs, dh_T.clone(), dc_T.clone(), ln_ih_w, X, SX);
+                                  keep_c, dY, dCs, dh_T.clone(), dc_T.clone(), ln_ih_w, X, SX, w_ih);
   });
   return out;
 }
@@ -535,12 +588,13 @@ std::vector<Tensor> lstm_backward(const Tensor& G, const Tensor& Cn, const Tenso
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("lstm_forward(Tensor xp, Tensor w_hh_t, Tensor h0, Tensor c0, Tensor? w_hr_t, Tensor? peep, "
         "Tensor? ln_hh_w, Tensor? ln_hh_b, Tensor? ln_c_w, Tensor? ln_c_b, Tensor? h_mask, Tensor? keep_h, "
-        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, Tensor? w_ih_t, float eps, bool xp_scratch=False) -> Tensor[]",
+        "Tensor? keep_c, Tensor? ln_ih_w, Tensor? in_bias, Tensor? w_ih_t, float eps, bool xp_scratch=False, "
+        "bool fuse_input=False) -> Tensor[]",
         &lstm_forward);
   m.def("lstm_backward(Tensor G, Tensor Cn, Tensor TC, Tensor C, Tensor c0, Tensor w_hh, Tensor? w_hr, "
         "Tensor? peep, Tensor? ln_c_w, Tensor? SC, Tensor? ln_hh_w, Tensor? R, Tensor? SR, Tensor? h_mask, "
         "Tensor? keep_h, Tensor? keep_c, Tensor? dY, Tensor? dCs, Tensor dh_T, Tensor dc_T, Tensor? ln_ih_w, "
-        "Tensor? X, Tensor? SX) -> Tensor[]",
+        "Tensor? X, Tensor? SX, Tensor? w_ih=None) -> Tensor[]",
         &lstm_backward);
 }
 
