@@ -214,7 +214,9 @@ def _register_builtin() -> None:
     # unfused GRU and RNN loops at every benchmark shape (1.08-2.61x and 1.02-2.25x per training
     # step); torch's oneDNN LSTM stays ahead of it, so LSTM keeps native first. The cpp engine's
     # C++ loops beat bptt at all four shapes, single thread (GRU 1.05-1.33x, RNN 1.05-1.26x), so
-    # they go first; bptt serves what they cannot (bfloat16, a failed build, RNNKIT_CPP=0).
+    # they go first; bptt serves what they cannot (bfloat16, a failed build, RNNKIT_CPP=0). The Jordan
+    # network's C++ loop comes before bptt in the default order (1.3-3.4x it in float32, run L), and steps
+    # aside for float64 (rnnkit.engines.cpp.jordan.slower_than_bptt_reason).
     for family in ("gru", "elman"):
         REGISTRY.set_family_order("cpu", family, ["cpp", "bptt", "native"])
     # One time step at a time (generation, beam search) on the CPU: the native engine's cell-function

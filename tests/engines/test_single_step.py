@@ -13,7 +13,7 @@ from rnnkit.layers import build_layer
 #: (build_layer cell, options, the engine these calls took before, and take with gradients)
 VARIANTS = [("lnlstm", {}, "cpp"), ("peephole_lstm", {}, "cpp"), ("lstm", {"zoneout": 0.1}, "cpp"),
             ("gru_cho", {}, "cpp"), ("lngru", {}, "cpp"), ("elman", {"activation": "sigmoid"}, "cpp"),
-            ("jordan", {}, "bptt"), ("indrnn", {}, "bptt")]
+            ("jordan", {}, "cpp"), ("indrnn", {}, "bptt")]
 
 
 @pytest.fixture

@@ -29,12 +29,15 @@ def supports(cell, req: Request) -> Optional[str]:
             or activation_reason(cell, "out_activation"))
 
 
-def run(cell, x: Tensor, state0, job: DirectionJob) -> DirectionResult:
+def run(cell, x: Tensor, state0, job: DirectionJob, function=None) -> DirectionResult:
+    """One direction of one layer. function: the autograd.Function running the time loop, with
+    ``JordanFunction``'s signature (default JordanFunction; the cpp engine passes its C++ one)."""
     cfg = cell.config
+    function = function or JordanFunction
 
     def apply(xp, ctx, s0, h_mask, zone, valid):
-        return JordanFunction.apply(xp, ctx.weights["weight_hy"], cell.weight_yh, cell.bias_y, s0, h_mask,
-                                    zone, valid, cfg.activation, cfg.out_activation)
+        return function.apply(xp, ctx.weights["weight_hy"], cell.weight_yh, cell.bias_y, s0, h_mask,
+                              zone, valid, cfg.activation, cfg.out_activation)
 
     return run_single_state(cell, x, state0, job, apply)
 

@@ -31,6 +31,7 @@ FAMILY_MODULES = {
     "lstm": "rnnkit.engines.cpp.lstm",
     "gru": "rnnkit.engines.cpp.gru",
     "elman": "rnnkit.engines.cpp.elman",
+    "jordan": "rnnkit.engines.cpp.jordan",
 }
 
 _DTYPES = (torch.float32, torch.float64)
@@ -77,6 +78,11 @@ class CppEngine(Engine):
         reason = bptt_module(req.family).supports(req.layer.first_cell, req)
         if reason is not None:
             return reason
+        if getattr(req.layer, "engine", "auto") == "auto":  # where a family measured slower than bptt
+            slower = getattr(_family_module(req.family), "slower_than_bptt_reason", None)
+            reason = slower(req) if slower is not None else None
+            if reason is not None:
+                return reason
         disabled = disabled_reason()
         if disabled is not None:
             return disabled

@@ -439,6 +439,37 @@ inline void for_row_blocks(int64_t rows, int64_t row_units, const F& f) {
   });
 }
 
+// activations by code, as rnnkit/engines/bptt/_common.ACTIVATIONS: the derivative is written from
+// the output y = act(a), as torch's own backward passes compute it
+enum Act : int64_t { kTanh = 0, kRelu = 1, kSigmoid = 2, kIdentity = 3 };
+
+template <typename T, int64_t A>
+RK_INLINE T activate(T x) {
+  if (A == kTanh) return tanh_(x);
+  if (A == kSigmoid) return sigmoid(x);
+  if (A == kRelu) return x < T(0) ? T(0) : x;  // NaN stays NaN, as torch.relu
+  return x;
+}
+
+template <typename T, int64_t A>
+RK_INLINE T activation_grad(T y) {
+  if (A == kTanh) return T(1) - y * y;
+  if (A == kSigmoid) return y * (T(1) - y);
+  if (A == kRelu) return y > T(0) ? T(1) : T(0);  // threshold_backward: 0 where the output is 0
+  return T(1);
+}
+
+template <typename F>
+inline void dispatch_act(int64_t act, const F& f) {
+  switch (act) {
+    case kTanh: f(std::integral_constant<int64_t, kTanh>()); break;
+    case kRelu: f(std::integral_constant<int64_t, kRelu>()); break;
+    case kSigmoid: f(std::integral_constant<int64_t, kSigmoid>()); break;
+    case kIdentity: f(std::integral_constant<int64_t, kIdentity>()); break;
+    default: TORCH_CHECK(false, "rnnkit cpp kernels: unknown activation code ", act);
+  }
+}
+
 // An uninitialised tensor for a sequence buffer ((T, B, .) gates, states, their gradients): from the
 // pool in pool.cpp (freed blocks kept for the next call instead of fresh, page-faulting memory), or
 // at::empty for small buffers and where RNNKIT_CPU_POOL_MB=0.

@@ -14,26 +14,6 @@
 namespace rnnkit {
 namespace {
 
-// activations by code, as rnnkit/engines/bptt/_common.ACTIVATIONS: the derivative is written from
-// the output y = act(a), as torch's own backward passes compute it
-enum Act : int64_t { kTanh = 0, kRelu = 1, kSigmoid = 2, kIdentity = 3 };
-
-template <typename T, int64_t A>
-RK_INLINE T activate(T x) {
-  if (A == kTanh) return tanh_(x);
-  if (A == kSigmoid) return sigmoid(x);
-  if (A == kRelu) return x < T(0) ? T(0) : x;  // NaN stays NaN, as torch.relu
-  return x;
-}
-
-template <typename T, int64_t A>
-RK_INLINE T activation_grad(T y) {
-  if (A == kTanh) return T(1) - y * y;
-  if (A == kSigmoid) return y * (T(1) - y);
-  if (A == kRelu) return y > T(0) ? T(1) : T(0);  // threshold_backward: 0 where the output is 0
-  return T(1);
-}
-
 template <typename T, int64_t A>
 void forward_loop(const Tensor& xp, const Tensor& w_t, const OptTensor& h_mask, const OptTensor& keep,
                   Tensor& S, Tensor& Y, Tensor& HIN) {
@@ -118,17 +98,6 @@ void backward_loop(const Tensor& w, const Tensor& Y, const OptTensor& h_mask, co
       for (int64_t j = b * H; j < (b + 1) * H; ++j) bp[j] += mp[j] * m[j];
   }
   dh = base;
-}
-
-template <typename F>
-void dispatch_act(int64_t act, const F& f) {
-  switch (act) {
-    case kTanh: f(std::integral_constant<int64_t, kTanh>()); break;
-    case kRelu: f(std::integral_constant<int64_t, kRelu>()); break;
-    case kSigmoid: f(std::integral_constant<int64_t, kSigmoid>()); break;
-    case kIdentity: f(std::integral_constant<int64_t, kIdentity>()); break;
-    default: TORCH_CHECK(false, "elman: unknown activation code ", act);
-  }
 }
 
 // xp (T, B, H), w_t = W_hh^T (H, H), s0 (B, H), h_mask (B, H)?, keep (T, B, H)?
