@@ -215,8 +215,8 @@ def _register_builtin() -> None:
     # step); torch's oneDNN LSTM stays ahead of it, so LSTM keeps native first. The cpp engine's
     # C++ loops beat bptt at all four shapes, single thread (GRU 1.05-1.33x, RNN 1.05-1.26x), so
     # they go first; bptt serves what they cannot (bfloat16, a failed build, RNNKIT_CPP=0). The Jordan
-    # network's C++ loop comes before bptt in the default order (1.3-3.4x it in float32, run L), and steps
-    # aside for float64 (rnnkit.engines.cpp.jordan.slower_than_bptt_reason).
+    # network's C++ loop comes before bptt in the default order (1.3-3.4x it in float32, 1.0-1.5x in
+    # float64, bench/RESULTS.md run L).
     for family in ("gru", "elman"):
         REGISTRY.set_family_order("cpu", family, ["cpp", "bptt", "native"])
     # One time step at a time (generation, beam search) on the CPU: the native engine's cell-function

@@ -140,3 +140,27 @@ def test_rows_split_across_threads_give_the_same_results():
 
 def test_inference_under_no_grad_matches_torch():
     assert_drop_in_inference_matches_torch(torch.nn.RNN, rnnkit.RNN)
+
+
+@pytest.mark.parametrize("act,code", [("tanh", 0), ("sigmoid", 2)])
+def test_float64_activations_are_within_a_few_ulp_of_torchs(act, code):
+    """The kernels' own vectorised float64 exp, tanh and sigmoid (csrc/common.h; libm's were scalar calls):
+    through one Elman step per value (W_hh = 0, so each state is act(x_t)), within 3 ulp of torch's over
+    -30..30, tiny magnitudes down to 1e-300 (tanh's small-argument branch), the overflow and underflow
+    ends, and the same infinities and NaN."""
+    from rnnkit.engines.cpp.build import kernels
+
+    grid = torch.linspace(-30, 30, 20001, dtype=torch.float64)
+    tiny = torch.logspace(-300, 0, 3001, dtype=torch.float64)
+    ends = torch.tensor([0.0, 0.625, -0.625, 700, -700, 708.5, -708.5, 710, -710, 745, -745, 800, -800],
+                        dtype=torch.float64)
+    x = torch.cat([grid, tiny, -tiny, ends, torch.tensor([float("inf"), float("-inf"), float("nan")],
+                                                         dtype=torch.float64)])
+    zero = torch.zeros(1, 1, dtype=torch.float64)
+    got = kernels().elman_forward(x.view(-1, 1, 1), zero, zero, None, None, code)[0][1:].view(-1)
+    want = getattr(torch, act)(x)
+    finite = torch.isfinite(want) & (want.abs() > 1e-300)
+    ulp = ((got - want).abs() / torch.finfo(torch.float64).eps / want.abs())[finite]
+    assert ulp.max().item() <= 3, f"max {ulp.max().item():.1f} ulp at x = {x[finite][ulp.argmax()].item()}"
+    assert torch.equal(got[-3:-1], want[-3:-1]) and torch.isnan(got[-1])
+    assert torch.allclose(got[~finite], want[~finite], atol=1e-300, equal_nan=True)

@@ -78,11 +78,6 @@ class CppEngine(Engine):
         reason = bptt_module(req.family).supports(req.layer.first_cell, req)
         if reason is not None:
             return reason
-        if getattr(req.layer, "engine", "auto") == "auto":  # where a family measured slower than bptt
-            slower = getattr(_family_module(req.family), "slower_than_bptt_reason", None)
-            reason = slower(req) if slower is not None else None
-            if reason is not None:
-                return reason
         disabled = disabled_reason()
         if disabled is not None:
             return disabled

@@ -5,29 +5,16 @@ passes per step. The weight gradients, sums over all steps, are one matmul each 
 """
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from ..base import DirectionJob, DirectionResult, Request, without_autocast
+from ..base import DirectionJob, DirectionResult, without_autocast
 from ..bptt import jordan as bptt_jordan
 from ..bptt._common import ACTIVATIONS
 from .build import kernels
 from .elman import full_keep
 from .gemm import transposed
-
-
-def slower_than_bptt_reason(req: Request) -> Optional[str]:
-    """Under engine="auto": float64 stays on the bptt engine. The C++ loop's float64 activations are libm's
-    scalar tanh/exp (float32 has its own vectorised ones), and against bptt (torch's vectorised ops) it
-    measured 0.87x at (32, 100, 128) trained and 0.51x without gradients, 1.07-1.63x elsewhere; float32
-    measured 1.34-3.41x (bench/RESULTS.md run L)."""
-    if req.dtype == torch.float64:
-        return ("float64 Jordan runs faster on the bptt engine (libm's scalar tanh in the C++ loop: 0.51-0.87x "
-                "at (32, 100, 128)); engine='cpp' still runs it")
-    return None
 
 
 class JordanCppFunction(torch.autograd.Function):
