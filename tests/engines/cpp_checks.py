@@ -7,6 +7,13 @@ from torch.testing import assert_close
 import rnnkit
 
 
+def random_valid(T: int, B: int, gen: torch.Generator) -> torch.Tensor:
+    """(T, B, 1) bool: step t lies inside sequence b, for random lengths 1..T with the first one full."""
+    lens = torch.randint(1, T + 1, (B,), generator=gen)
+    lens[0] = T
+    return (torch.arange(T)[:, None] < lens[None])[:, :, None]
+
+
 def spy_on_apply(monkeypatch, function) -> list:
     """Record every call of ``function.apply`` (its first argument's shape): proves the C++ loop ran."""
     calls = []

@@ -12,8 +12,8 @@ import rnnkit
 from rnnkit.cells.elman import ElmanCell, ElmanConfig
 from rnnkit.engines.bptt.elman import ElmanFunction
 from rnnkit.engines.cpp.elman import ElmanCppFunction
-from cpp_checks import (assert_drop_in_inference_matches_torch, assert_layer_matches_reference, spy_on_apply,
-                        two_threads)
+from cpp_checks import (assert_drop_in_inference_matches_torch, assert_layer_matches_reference, random_valid,
+                        spy_on_apply, two_threads)
 
 ACTS = ("tanh", "relu", "sigmoid", "identity")
 # option flags: recurrent dropout, zoneout, lengths
@@ -30,11 +30,7 @@ def _case(h_mask, zone, lengths, dtype=torch.float64, T=5, B=3, H=4, seed=0, zon
     leaves = [leaf(T, B, H), leaf(H, H, scale=0.5), leaf(B, H)]
     m = (torch.rand(B, H, generator=gen) > 0.3).to(dtype) / 0.7 if h_mask else None
     z = (torch.rand(*(zone_shape or (T, B, H)), generator=gen) < 0.3).to(dtype) if zone else None
-    valid = None
-    if lengths:
-        lens = torch.randint(1, T + 1, (B,), generator=gen)
-        lens[0] = T
-        valid = (torch.arange(T)[:, None] < lens[None])[:, :, None]  # (T, B, 1) bool
+    valid = random_valid(T, B, gen) if lengths else None  # (T, B, 1) bool
     return leaves, (m, z, valid)
 
 

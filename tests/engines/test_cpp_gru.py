@@ -13,8 +13,8 @@ from rnnkit.cells.gru import GRUCell, GRUConfig
 from rnnkit.engines.base import EngineError
 from rnnkit.engines.bptt.gru import GRUFunction
 from rnnkit.engines.cpp.gru import GRUCppFunction
-from cpp_checks import (assert_drop_in_inference_matches_torch, assert_layer_matches_reference, spy_on_apply,
-                        two_threads)
+from cpp_checks import (assert_drop_in_inference_matches_torch, assert_layer_matches_reference, random_valid,
+                        spy_on_apply, two_threads)
 
 # option flags: reset_after, bias, layer norm, recurrent dropout, zoneout, lengths
 FLAGS = list(itertools.product([False, True], repeat=6))
@@ -33,11 +33,7 @@ def _case(reset_after, bias, ln, h_mask, zone, lengths, dtype=torch.float64, T=5
               *(ln_leaves if ln else [None] * 4), leaf(B, H)]
     m = (torch.rand(B, H, generator=gen) > 0.3).to(dtype) / 0.7 if h_mask else None
     z = (torch.rand(T, B, H, generator=gen) < 0.3).to(dtype) if zone else None
-    valid = None
-    if lengths:
-        lens = torch.randint(1, T + 1, (B,), generator=gen)
-        lens[0] = T
-        valid = (torch.arange(T)[:, None] < lens[None])[:, :, None]  # (T, B, 1) bool
+    valid = random_valid(T, B, gen) if lengths else None  # (T, B, 1) bool
     return leaves, (m, z, valid, reset_after)
 
 

@@ -12,7 +12,7 @@ import rnnkit
 from rnnkit.cells.jordan import JordanCell, JordanConfig
 from rnnkit.engines.bptt.jordan import JordanFunction
 from rnnkit.engines.cpp.jordan import JordanCppFunction
-from cpp_checks import assert_layer_matches_reference, spy_on_apply, two_threads
+from cpp_checks import assert_layer_matches_reference, random_valid, spy_on_apply, two_threads
 
 ACTS = ("tanh", "relu", "sigmoid", "identity")
 # option flags: recurrent dropout, zoneout, lengths, output bias
@@ -29,11 +29,7 @@ def _case(h_mask, zone, lengths, bias, dtype=torch.float64, T=5, B=3, H=4, O=3, 
     leaves = [leaf(T, B, H), leaf(H, O, scale=0.5), leaf(O, H, scale=0.5), leaf(O) if bias else None, leaf(B, O)]
     m = (torch.rand(B, O, generator=gen) > 0.3).to(dtype) / 0.7 if h_mask else None
     z = (torch.rand(T, B, O, generator=gen) < 0.3).to(dtype) if zone else None
-    valid = None
-    if lengths:
-        lens = torch.randint(1, T + 1, (B,), generator=gen)
-        lens[0] = T
-        valid = (torch.arange(T)[:, None] < lens[None])[:, :, None]  # (T, B, 1) bool
+    valid = random_valid(T, B, gen) if lengths else None  # (T, B, 1) bool
     return leaves, (m, z, valid)
 
 

@@ -17,7 +17,7 @@ from rnnkit.engines.base import EngineError
 from rnnkit.engines.bptt._lstm_function import LSTMBPTTFunction, LSTMMasks, _recurrent_weight_grad
 from rnnkit.engines.cpp import build
 from rnnkit.engines.cpp.lstm import LSTMCppFunction, _joint_weight_grads
-from cpp_checks import assert_layer_matches_reference, spy_on_apply, two_threads
+from cpp_checks import assert_layer_matches_reference, random_valid, spy_on_apply, two_threads
 
 # option flags: projection, peepholes, layer norm, recurrent dropout, zoneout, lengths
 FLAGS = list(itertools.product([False, True], repeat=6))
@@ -39,9 +39,7 @@ def _case(proj, peep, ln, h_mask, zone, lengths, dtype=torch.float64, T=5, B=3, 
         m.h_mask = (torch.rand(B, P, generator=gen) > 0.3).to(dtype) / 0.7
     valid = None
     if lengths:
-        lens = torch.randint(1, T + 1, (B,), generator=gen)
-        lens[0] = T
-        valid = (torch.arange(T)[:, None] < lens[None]).to(dtype)[:, :, None]  # (T, B, 1)
+        valid = random_valid(T, B, gen).to(dtype)  # (T, B, 1)
         m.valid = valid
     if zone:
         keep_h = (torch.rand(T, B, P, generator=gen) < 0.3).to(dtype)

@@ -22,7 +22,8 @@ from typing import List, Optional
 import torch
 
 #: the kernel sources, compiled into one library
-SOURCES = ("lstm.cpp", "gru.cpp", "elman.cpp", "jordan.cpp", "blas.cpp", "panel_mm.cpp", "panel_avx2.cpp", "step.cpp", "pool.cpp")
+SOURCES = ("lstm.cpp", "gru.cpp", "elman.cpp", "jordan.cpp", "blas.cpp", "panel_mm.cpp", "panel_avx2.cpp",
+           "step.cpp", "pool.cpp")
 CSRC = Path(__file__).resolve().parent / "csrc"
 
 

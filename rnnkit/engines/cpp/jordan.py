@@ -18,9 +18,7 @@ from .gemm import transposed
 
 
 class JordanCppFunction(torch.autograd.Function):
-    """xp (T, B, H), w_hy (H, O), w_yh (O, H), b_y (O) or None, s0 (B, O), h_mask (B, O) or None,
-    zone (T, B|1, O|1) or None, valid (T, B, 1) bool or None, act and out_act names
-    -> (per-step states y (T, B, O), final state (B, O))."""
+    """``JordanFunction.apply``'s arguments and results (xp (T, B, H) ... -> (y (T, B, O), y_T (B, O)))."""
 
     @staticmethod
     def forward(ctx, xp, w_hy, w_yh, b_y, s0, m, zone, valid, act, out_act):

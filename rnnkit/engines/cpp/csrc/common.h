@@ -75,8 +75,9 @@ RK_INLINE double exp_f64(double x) {
   r = r - n * 1.42860682030941723212E-6;
   const double rr = r * r;
   const double p = r * ((1.26177193074810590878E-4 * rr + 3.02994407707441961300E-2) * rr + 9.99999999999999999910E-1);
-  const double q = ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr + 2.27265548208155028766E-1) * rr +
-                   2.00000000000000000009E0;
+  const double q =
+      ((3.00198505138664455042E-6 * rr + 2.52448340349684104192E-3) * rr + 2.27265548208155028766E-1) * rr +
+      2.00000000000000000009E0;
   const double e = 1.0 + 2.0 * p / (q - p);
   int64_t ti;
   std::memcpy(&ti, &t, 8);
@@ -324,6 +325,13 @@ void panels_mm(const float* a, int64_t lda, int64_t rows, const float* panels, i
                int64_t ldo, bool acc);
 bool panels_usable();
 
+// a panel route's product: out (=, or += with acc) a @ w with w packed by pack_panels
+using PanelProduct = void (*)(const float* a, int64_t lda, int64_t rows, const float* panels, int64_t K, int64_t N,
+                              float* out, int64_t ldo, bool acc);
+// whether mm on an (M, K) x (K, N) product of small integers (exact in float) equals at::mm bit for bit,
+// with and without acc: each panel route is taken only after this check on its own CPU (decided once)
+bool panel_route_matches_mm(PanelProduct mm, int64_t width, int64_t M, int64_t K, int64_t N);
+
 // The AVX2 route (panel_avx2.cpp), for CPUs with AVX2 and FMA but no AVX-512: panels of 24 columns, the
 // same contract as panels_mm
 constexpr int64_t kAvx2PanelWidth = 24;
@@ -391,7 +399,10 @@ class StepMatrix {
   }
   // which route products of 4+ rows take
   const char* route() const {
-    return panels_.defined() ? "panels" : avx2_panels_.defined() ? "avx2_panels" : packed_.defined() ? "mkl_packed" : "aten";
+    return panels_.defined()        ? "panels"
+           : avx2_panels_.defined() ? "avx2_panels"
+           : packed_.defined()      ? "mkl_packed"
+                                    : "aten";
   }
   // a (m, K) and out (m, N) with unit column stride (row blocks of contiguous matrices)
   void mul(const Tensor& a, Tensor out, bool accumulate) const {

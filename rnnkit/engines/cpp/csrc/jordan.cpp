@@ -155,7 +155,8 @@ std::vector<Tensor> jordan_backward(const Tensor& w_hy, const Tensor& w_yh, cons
                                     const OptTensor& h_mask, const OptTensor& keep, const Tensor& grad_states,
                                     const Tensor& grad_final, int64_t act, int64_t out_act) {
   const auto dt = Y.scalar_type();
-  for (auto* p : {&w_hy, &w_yh, &Y, &Hh, &grad_states, &grad_final}) check_cpu_contiguous(*p, "jordan_backward input", dt);
+  for (auto* p : {&w_hy, &w_yh, &Y, &Hh, &grad_states, &grad_final})
+    check_cpu_contiguous(*p, "jordan_backward input", dt);
   for (auto* p : {&h_mask, &keep}) check_opt(*p, "jordan_backward input", dt);
   Tensor dO = seq_empty(Y.sizes(), Y.options());
   Tensor dA = seq_empty(Hh.sizes(), Hh.options());

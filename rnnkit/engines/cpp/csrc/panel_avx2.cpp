@@ -12,9 +12,6 @@
 // and a check product agrees with at::mm (avx2_panels_usable).
 #include "common.h"
 
-#include <ATen/ops/arange.h>
-#include <ATen/ops/equal.h>
-#include <ATen/ops/full.h>
 #include <immintrin.h>
 
 namespace rnnkit {
@@ -88,21 +85,9 @@ __attribute__((target("avx2,fma"))) void panels_range(const float* a, int64_t ld
 }
 
 bool check_avx2_panels() {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return false;
-  at::AutoDispatchBelowADInplaceOrView below_autograd;
-  const auto opts = at::TensorOptions().dtype(at::kFloat);
-  // small integers: every product and sum is exact in float, so the two routes must agree bit for bit;
-  // 7 rows (a tile of 4 and single rows), 29 columns (a full panel and a partial one), with and without acc
-  const int64_t M = 7, K = 5, N = 29;
-  const Tensor a = at::arange(M * K, opts).remainder_(7).sub_(3).view({M, K});
-  const Tensor w = at::arange(K * N, opts).remainder_(5).sub_(2).view({K, N});
-  const Tensor panels = pack_panels(w, kWidth);
-  Tensor out = at::full({M, N}, 1.0f, opts);
-  avx2_panels_mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, out.data_ptr<float>(), N, true);
-  Tensor fresh = at::full({M, N}, 7.0f, opts);
-  avx2_panels_mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, fresh.data_ptr<float>(), N, false);
-  const Tensor want = at::mm(a, w);
-  return at::equal(out, want.add(1.0f)) && at::equal(fresh, want);
+  // 7 rows (a tile of 4 and single rows), 29 columns (a full panel and a partial one)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         panel_route_matches_mm(avx2_panels_mm, kWidth, 7, 5, 29);
 }
 
 }  // namespace

@@ -70,21 +70,8 @@ __attribute__((target("avx512f"))) void panels_range(const float* a, int64_t lda
 }
 
 bool check_panels() {
-  if (!__builtin_cpu_supports("avx512f")) return false;
-  at::AutoDispatchBelowADInplaceOrView below_autograd;
-  const auto opts = at::TensorOptions().dtype(at::kFloat);
-  // small integers: every product and sum is exact in float, so the two routes must agree bit for bit;
-  // 13 rows (tiles of 12 and 1), 37 columns (a full panel and a partial one), with and without acc
-  const int64_t M = 13, K = 7, N = 37;
-  const Tensor a = at::arange(M * K, opts).remainder_(7).sub_(3).view({M, K});
-  const Tensor w = at::arange(K * N, opts).remainder_(5).sub_(2).view({K, N});
-  const Tensor panels = pack_panels(w, kPanel);
-  Tensor out = at::full({M, N}, 1.0f, opts);
-  panels_mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, out.data_ptr<float>(), N, true);
-  Tensor fresh = at::full({M, N}, 7.0f, opts);
-  panels_mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, fresh.data_ptr<float>(), N, false);
-  const Tensor want = at::mm(a, w);
-  return at::equal(out, want.add(1.0f)) && at::equal(fresh, want);
+  // 13 rows (tiles of 12 and 1), 37 columns (a full panel and a partial one)
+  return __builtin_cpu_supports("avx512f") && panel_route_matches_mm(panels_mm, kPanel, 13, 7, 37);
 }
 
 }  // namespace
@@ -100,6 +87,22 @@ Tensor pack_panels(const Tensor& w, int64_t width) {
     for (int64_t k = 0; k < K; ++k) std::memcpy(dst + (p * K + k) * width, src + k * ldw + j, cols * sizeof(float));
   }
   return panels;
+}
+
+bool panel_route_matches_mm(PanelProduct mm, int64_t width, int64_t M, int64_t K, int64_t N) {
+  at::AutoDispatchBelowADInplaceOrView below_autograd;
+  const auto opts = at::TensorOptions().dtype(at::kFloat);
+  // small integers: every product and sum is exact in float, so the two routes must agree bit for bit;
+  // M and N chosen by the caller for whole and partial tiles and panels, with and without acc
+  const Tensor a = at::arange(M * K, opts).remainder_(7).sub_(3).view({M, K});
+  const Tensor w = at::arange(K * N, opts).remainder_(5).sub_(2).view({K, N});
+  const Tensor panels = pack_panels(w, width);
+  Tensor out = at::full({M, N}, 1.0f, opts);
+  mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, out.data_ptr<float>(), N, true);
+  Tensor fresh = at::full({M, N}, 7.0f, opts);
+  mm(a.data_ptr<float>(), K, M, panels.data_ptr<float>(), K, N, fresh.data_ptr<float>(), N, false);
+  const Tensor want = at::mm(a, w);
+  return at::equal(out, want.add(1.0f)) && at::equal(fresh, want);
 }
 
 void panels_mm(const float* a, int64_t lda, int64_t rows, const float* panels, int64_t K, int64_t N, float* out,
