@@ -116,10 +116,9 @@ def _fused_loop_reason(req: Request, B: int, T: int, H: int) -> Optional[str]:
     from .cpp import lstm as cpp_lstm
     from .cpp.build import build_error
 
-    rows = cpp_lstm.rows_per_block(B, 4 * H)
-    if rows < cpp_lstm.FUSED_INPUT_MIN_ROWS or build_error() is not None or not cpp_lstm.fuses_input(
-            B, 4 * H, req.dtype):
+    if build_error() is not None or not cpp_lstm.fuses_input(B, 4 * H, req.dtype):
         return None
+    rows = cpp_lstm.rows_per_block(B, 4 * H)
     kind = "trains" if req.needs_grad else "runs without gradients"
     return (f"a float32 batch with {rows} rows per thread (>= {cpp_lstm.FUSED_INPUT_MIN_ROWS}), T = {T}, H = {H} "
             f"{kind} faster on the cpp engine's time loop, which takes the input projection into each step's "

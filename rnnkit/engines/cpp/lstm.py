@@ -37,12 +37,9 @@ FUSED_INPUT_MIN_ROWS = 8
 
 def rows_per_block(batch: int, gates: int) -> int:
     """The batch rows each thread's block gets in the C++ time loops (``for_row_blocks`` in
-    ``csrc/common.h``: one block per thread, or all rows on one thread for a small step)."""
-    threads = torch.get_num_threads()
-    if threads <= 1 or batch < 2 or batch * gates < 8192:
-        return batch
-    blocks = min(threads, batch)
-    return -(-batch // blocks)
+    ``csrc/common.h``, asked through ``row_block_rows``: one block per thread, or all rows on one thread
+    for a small step)."""
+    return kernels().row_block_rows(batch, gates)
 
 
 def fuses_input(batch: int, gates: int, dtype: torch.dtype) -> bool:

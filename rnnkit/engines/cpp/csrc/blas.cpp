@@ -41,6 +41,10 @@ bool step_gemm_packed() { return packed_sgemm_usable(); }
 // whether float per-step products of 4+ rows take one of the panel routes (AVX-512 or AVX2)
 bool step_panels() { return panels_usable() || avx2_panels_usable(); }
 
+// the rows of each thread's block in the time loops (for_row_blocks) for a step of rows x units, at the
+// current thread count
+int64_t row_block_rows(int64_t rows, int64_t units) { return row_block_size(rows, units); }
+
 // StepMatrix's product as the kernels use it (for tests): out (=, or +=) a @ w, a (m, K) and out (m, N)
 // with unit column stride; returns the route taken ("few_rows" below 4 rows)
 std::string step_matmul(const Tensor& a, const Tensor& w, Tensor out, bool accumulate) {
@@ -138,6 +142,7 @@ bool packed_sgemm_usable() {
 TORCH_LIBRARY_FRAGMENT(rnnkit_cpu, m) {
   m.def("step_gemm_packed() -> bool", &step_gemm_packed);
   m.def("step_panels() -> bool", &step_panels);
+  m.def("row_block_rows(int rows, int units) -> int", &row_block_rows);
   m.def("step_matmul(Tensor a, Tensor w, Tensor(a!) out, bool accumulate) -> str", &step_matmul);
   m.def("transposed(Tensor w) -> Tensor", &transposed);
 }

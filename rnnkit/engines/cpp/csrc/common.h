@@ -478,19 +478,26 @@ class StepMatrix {
 // per-step work (rows x units) below which a step runs on one thread, BLAS included
 constexpr int64_t kSerialStepUnits = 8192;
 
+// The rows of each block for_row_blocks gives a step of `rows` batch rows x `row_units` units: all of
+// them (one block, on the calling thread) for a small step or one thread, else ceil(rows / threads)
+inline int64_t row_block_size(int64_t rows, int64_t row_units) {
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1 || rows < 2 || rows * row_units < kSerialStepUnits) return rows;
+  const int64_t blocks = std::min<int64_t>(threads, rows);
+  return (rows + blocks - 1) / blocks;
+}
+
 // One time step over row blocks: f(b0, b1) for one contiguous block of batch rows per thread, all in
 // one parallel region (as oneDNN's RNN does), so a step's recurrent matmul for a block (single-threaded
 // BLAS inside the region) is followed at once by the element-wise pass on the same, cache-hot rows,
 // with one fork/join per step instead of one per BLAS call and one per pass. Small steps run serially.
 template <typename F>
 inline void for_row_blocks(int64_t rows, int64_t row_units, const F& f) {
-  const int64_t threads = at::get_num_threads();
-  if (threads <= 1 || rows < 2 || rows * row_units < kSerialStepUnits || at::in_parallel_region()) {
+  const int64_t grain = row_block_size(rows, row_units);
+  if (grain >= rows || at::in_parallel_region()) {
     f(int64_t(0), rows);
     return;
   }
-  const int64_t blocks = std::min<int64_t>(threads, rows);
-  const int64_t grain = (rows + blocks - 1) / blocks;
   at::parallel_for(0, rows, grain, [&](int64_t b0, int64_t b1) {
     // worker threads start with autograd on (thread-local state): the ATen calls of a block are
     // raw kernels here, as they are on the calling thread inside the autograd Function

@@ -143,7 +143,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
       at::mm_out(dst, x2d, *w_ih_t);
     }
   }
-  Tensor hin = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
+  Tensor hin = (present(h_mask) && !fuse_input) ? at::empty({B, P}, opts) : Tensor();  // (fused: into XH)
   Tensor hn = (proj && present(keep_h)) ? at::empty({B, P}, opts) : Tensor();
 
   LSTMForward<T> k;
@@ -186,7 +186,7 @@ std::vector<Tensor> forward_impl(const Tensor& xp, const Tensor& w_hh_t, const T
   // step t for the batch rows [b0, b1), on raw pointers (no per-step tensor views)
   const T* const h0p = h0.data_ptr<T>();
   const T* const hmp = ptr_or_null<T>(h_mask);  // (B, P)
-  T* const hinp = present(h_mask) ? hin.data_ptr<T>() : nullptr;
+  T* const hinp = hin.defined() ? hin.data_ptr<T>() : nullptr;
   T* const hnp = hn.defined() ? hn.data_ptr<T>() : nullptr;
   const auto step = [&](int64_t t, int64_t b0, int64_t b1) {
     const int64_t n = b1 - b0, tb0 = t * B + b0;
