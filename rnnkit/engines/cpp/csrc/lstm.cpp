@@ -384,7 +384,7 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   Tensor dHN = proj ? seq_empty({Tn, B, P}, opts) : none_tensor(G);
   Tensor dhf_buf = at::empty({B, H}, opts);
   Tensor dh_next = at::empty({B, P}, opts);
-  Tensor tmp = present(h_mask) ? at::empty({B, P}, opts) : Tensor();
+  Tensor tmp = (present(h_mask) && !fuse_dx) ? at::empty({B, P}, opts) : Tensor();  // (fused: dxh)
 
   LSTMBackward<T> k;
   k.G = G.data_ptr<T>();
@@ -428,8 +428,26 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
   T* const dcp = dc.data_ptr<T>();
   T* const dhf_p = dhf_buf.data_ptr<T>();
   T* const dhn_p = proj ? dHN.data_ptr<T>() : nullptr;
-  T* const tmp_p = hm ? tmp.data_ptr<T>() : nullptr;
+  T* const tmp_p = tmp.defined() ? tmp.data_ptr<T>() : nullptr;
   const T* const dgw_p = ln_r ? k.DR : k.dG;
+  // dL/dh_{t-1} rows [b0, b1) of dn (=, or += with has_base) the product's rows in s (row stride lds),
+  // times h_mask where there is one (the tests outside the loops: see dn in step)
+  const auto merge_product = [&](const T* s, int64_t lds, int64_t b0, int64_t b1, T* dn, bool has_base) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const T* sr = s + b * lds;
+      T* d = dn + b * P;
+      const T* m = hm ? hm + b * P : nullptr;
+      if (m && has_base) {
+        for (int64_t j = 0; j < P; ++j) d[j] += sr[j] * m[j];
+      } else if (m) {
+        for (int64_t j = 0; j < P; ++j) d[j] = sr[j] * m[j];
+      } else if (has_base) {
+        for (int64_t j = 0; j < P; ++j) d[j] += sr[j];
+      } else {
+        std::copy(sr, sr + P, d);
+      }
+    }
+  };
   const auto step = [&](int64_t t, int64_t b0, int64_t b1, const T* dhp, T* dn) {
     const int64_t n = b1 - b0;
     const T* kh = kh_all ? kh_all + t * B * P : nullptr;
@@ -465,29 +483,11 @@ std::vector<Tensor> backward_impl(const Tensor& G, const Tensor& Cn, const Tenso
     const T* dgw_blk = dgw_p + (t * B + b0) * G4;
     if (dxi_all) {  // [dL/dx_t, dL/dh_{t-1} from the product] for the block, then split
       whh.mul(dgw_blk, G4, n, dxh_p + b0 * IP, IP, false);
-      for (int64_t b = b0; b < b1; ++b) {
-        const T* src = dxh_p + b * IP;
-        std::copy(src, src + I, dxi_all + (t * B + b) * I);
-        const T* s = src + I;
-        T* d = dn + b * P;
-        const T* m = hm ? hm + b * P : nullptr;
-        if (m && has_base) {
-          for (int64_t j = 0; j < P; ++j) d[j] += s[j] * m[j];
-        } else if (m) {
-          for (int64_t j = 0; j < P; ++j) d[j] = s[j] * m[j];
-        } else if (has_base) {
-          for (int64_t j = 0; j < P; ++j) d[j] += s[j];
-        } else {
-          std::copy(s, s + P, d);
-        }
-      }
+      for (int64_t b = b0; b < b1; ++b) std::copy(dxh_p + b * IP, dxh_p + b * IP + I, dxi_all + (t * B + b) * I);
+      merge_product(dxh_p + I, IP, b0, b1, dn, has_base);
     } else if (hm) {
       whh.mul(dgw_blk, G4, n, tmp_p + b0 * P, P, false);
-      if (has_base) {
-        for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] += tmp_p[j] * hm[j];
-      } else {
-        for (int64_t j = b0 * P; j < b1 * P; ++j) dn[j] = tmp_p[j] * hm[j];
-      }
+      merge_product(tmp_p, P, b0, b1, dn, has_base);
     } else {
       whh.mul(dgw_blk, G4, n, dn + b0 * P, P, has_base);
     }
