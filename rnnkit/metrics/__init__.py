@@ -1,0 +1,9 @@
+"""Task metrics as pure functions: classification, tagging, forecasting (NumPy) and translation (sacrebleu)."""
+from rnnkit.metrics.scores import (ClassificationReport, chunks, classification_report, confusion_matrix,
+                                   entity_scores, forecast_metrics, interval_coverage, mae, mase, mase_scale,
+                                   rmse, smape, token_accuracy)
+from rnnkit.metrics.translation import corpus_scores, exact_match
+
+__all__ = ["ClassificationReport", "chunks", "classification_report", "confusion_matrix", "entity_scores",
+           "forecast_metrics", "interval_coverage", "mae", "mase", "mase_scale", "rmse", "smape", "token_accuracy",
+           "corpus_scores", "exact_match"]
