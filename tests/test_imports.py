@@ -128,3 +128,12 @@ def test_the_checker_sees_function_level_imports(tmp_path, monkeypatch):
         assert "rnnkit.layers" in imports_of(probe) and layer("rnnkit.cells._probe_for_test") == 0
     finally:
         probe.unlink()
+
+
+def test_no_task_package_imports_another():
+    """Tasks share code through rnnkit/modules, data, metrics and the shared rnnkit/tasks modules only."""
+    crossing = sorted((m, n) for m, targets in GRAPH.items() for n in targets
+                      if m.split(".")[:2] == ["rnnkit", "tasks"] and len(m.split(".")) > 3
+                      and m.split(".")[2] in TASKS and len(n.split(".")) > 2 and n.split(".")[:2] == ["rnnkit", "tasks"]
+                      and n.split(".")[2] in TASKS and n.split(".")[2] != m.split(".")[2])
+    assert not crossing, crossing

@@ -11,14 +11,19 @@ All share one small interface: ``encode(text) -> list[int]``,
   ``tokenizers`` package (lossless, no unknown tokens).
 
 Out-of-vocabulary characters / words map to ``<unk>`` (id 0).
+
+* :class:`Vocabulary` - the token table of padded batches (classify, tag): ``<pad>`` = 0, ``<unk>`` = 1;
+  the task splits the text, the table maps tokens to ids.
 """
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from typing import Iterable, Sequence
 
 UNK = "<unk>"
+PAD = "<pad>"
+PAD_ID, UNK_ID = 0, 1  # in a padded Vocabulary
 WORD_RE = re.compile(r"\w+|\s+|[^\w\s]")
 
 
@@ -151,3 +156,35 @@ class StreamDecoder:
             return ""
         piece, self.emitted = text[self.emitted:], len(text)
         return piece
+
+
+class Vocabulary:
+    """Token table of padded batches (classify, tag): ``<pad>`` = 0, ``<unk>`` = 1, then tokens by falling
+    frequency. Encodes token lists (the task splits its text)."""
+
+    def __init__(self, tokens: list[str]):
+        if tokens[:2] != [PAD, UNK]:
+            raise ValueError("a vocabulary starts with <pad>, <unk>")
+        self.tokens = tokens
+        self.index = {t: i for i, t in enumerate(tokens)}
+
+    @classmethod
+    def build(cls, sequences, min_freq: int = 1, max_size: int = 0) -> "Vocabulary":
+        counts = Counter(t for seq in sequences for t in seq)
+        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
+        if max_size:
+            ranked = ranked[: max(max_size - 2, 0)]
+        return cls([PAD, UNK] + ranked)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def encode(self, tokens: Sequence[str]) -> list[int]:
+        return [self.index.get(t, UNK_ID) for t in tokens]
+
+    def to_dict(self) -> dict:
+        return {"tokens": self.tokens}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Vocabulary":
+        return cls(list(d["tokens"]))

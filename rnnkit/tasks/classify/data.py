@@ -16,7 +16,6 @@ Batch layout (a dict of tensors, batch-first)::
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -25,10 +24,10 @@ import numpy as np
 import torch
 
 from rnnkit.data.readers import DataError
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
 
 WORD_RE = re.compile(r"\w+|[^\w\s]")
-PAD, UNK = "<pad>", "<unk>"
 
 
 @dataclass
@@ -122,37 +121,6 @@ def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
         text = text.lower()
     return list(text) if mode == "char" else WORD_RE.findall(text)
-
-
-class Vocabulary:
-    """Token table: ``<pad>`` = 0, ``<unk>`` = 1, then tokens by falling frequency."""
-
-    def __init__(self, tokens: list[str]):
-        if tokens[:2] != [PAD, UNK]:
-            raise ValueError("a vocabulary starts with <pad>, <unk>")
-        self.tokens = tokens
-        self.index = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def build(cls, sequences, min_freq: int = 1, max_size: int = 0) -> "Vocabulary":
-        counts = Counter(t for seq in sequences for t in seq)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
-        if max_size:
-            ranked = ranked[: max(max_size - 2, 0)]
-        return cls([PAD, UNK] + ranked)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.index.get(t, 1) for t in tokens]
-
-    def to_dict(self) -> dict:
-        return {"tokens": self.tokens}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
-        return cls(list(d["tokens"]))
 
 
 class Standardizer:

@@ -19,7 +19,7 @@ import torch
 
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import TaggedSentence
-from rnnkit.tasks.classify.data import Vocabulary
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.metrics import chunks
 
 ENTITY_TAG = re.compile(r"^(O|[BIESU][-_].+)$")
