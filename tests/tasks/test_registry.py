@@ -133,6 +133,9 @@ def test_train_evaluate_predict_every_task(name, tmp_path, capsys):
 
     assert main(["evaluate", str(run), "--data", str(data), "--json"]) == 0  # the CLI finds the same task
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    flags = [a for k in options for a in (f"--{k}", str(data))]
+    assert main(["predict", str(run), *inputs, *flags, "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out.strip().splitlines()[-1])) == len(predictions)
 
 
 def test_resume_and_fresh_run_share_one_run_directory_rule(tmp_path, capsys):
