@@ -11,7 +11,7 @@ from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.tasks.lm.data import load_corpus
-from rnnkit.data.vocab import build_tokenizer
+from rnnkit.data.tokenizers import build_tokenizer
 from rnnkit.tasks.baselines.markov import KneserNey
 from rnnkit.tasks.lm.model import load_run
 from rnnkit.tasks.lm.markov import MarkovLM

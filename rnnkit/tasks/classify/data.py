@@ -15,7 +15,6 @@ Batch layout (a dict of tensors, batch-first)::
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -24,10 +23,9 @@ import numpy as np
 import torch
 
 from rnnkit.data.readers import DataError
-from rnnkit.data.vocab import Vocabulary
+from rnnkit.data.tokenizers import Vocabulary, split_words
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
 
-WORD_RE = re.compile(r"\w+|[^\w\s]")
 
 
 @dataclass
@@ -120,7 +118,7 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
         text = text.lower()
-    return list(text) if mode == "char" else WORD_RE.findall(text)
+    return list(text) if mode == "char" else split_words(text)
 
 
 class Standardizer:

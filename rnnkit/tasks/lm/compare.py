@@ -7,7 +7,7 @@ import math
 import time
 
 from rnnkit import config as C
-from rnnkit.data.vocab import build_tokenizer
+from rnnkit.data.tokenizers import build_tokenizer
 from rnnkit.tasks.baselines.markov import KneserNey
 from rnnkit.tasks.compare import out_dir, overrides
 from rnnkit.tasks.lm.config import LMRunConfig

@@ -32,7 +32,7 @@ import torch
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.tasks.lm.config import LMRunConfig
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, load_corpus
-from rnnkit.data.vocab import build_tokenizer
+from rnnkit.data.tokenizers import build_tokenizer
 from rnnkit.tasks.baselines.markov import KneserNey
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 

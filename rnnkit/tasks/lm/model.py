@@ -33,7 +33,7 @@ from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit.data.readers import DataError, read_documents
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, encode_streams, load_corpus
 from rnnkit.tasks.lm.markov import evaluate_markov, model_from_checkpoint, train_markov
-from rnnkit.data.vocab import StreamDecoder, build_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import StreamDecoder, build_tokenizer, tokenizer_from_dict
 from rnnkit.layers import build_layer
 from rnnkit.train import (IGNORE_INDEX, Chunk, ModelOutput, StreamData, Trainer, load_checkpoint,
                           seed_everything)

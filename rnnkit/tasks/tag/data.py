@@ -19,7 +19,7 @@ import torch
 
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import TaggedSentence
-from rnnkit.data.vocab import Vocabulary
+from rnnkit.data.tokenizers import Vocabulary, split_sentence
 from rnnkit.metrics import chunks
 
 ENTITY_TAG = re.compile(r"^(O|[BIESU][-_].+)$")
@@ -76,11 +76,10 @@ def word_case(word: str) -> int:
     return 5
 
 
-TOKEN_RE = re.compile(r"\w+(?:[-'.]\w+)*|[^\w\s]")
 
 
 def tokenize_sentence(text: str) -> list[str]:
-    return TOKEN_RE.findall(text)
+    return split_sentence(text)
 
 
 @dataclass

@@ -1,27 +1,25 @@
-"""Tokenisation of parallel text: characters, words, BPE or unigram subwords, plus the
-special tokens a decoder needs (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2).
+"""The vocabularies of parallel text: a tokenizer of :mod:`rnnkit.data.tokenizers` (characters, marked
+words, BPE or unigram subwords) behind the special tokens a decoder needs (``<pad>`` 0, ``<s>`` 1, ``</s>`` 2).
 
 Every tokenizer is lossless up to whitespace runs, so hypotheses can be detokenised back to
 plain text before BLEU and chrF are computed:
 
 * ``char``: :class:`rnnkit.data.CharTokenizer` (one token per character).
-* ``word``: :class:`MarkedWordTokenizer`, words and punctuation marks, a word preceded by a space
+* ``word``: :class:`rnnkit.data.tokenizers.MarkedWordTokenizer`, words and punctuation marks, a word preceded by a space
   carries a ``▁`` mark (as SentencePiece does), so no whitespace tokens are needed.
 * ``bpe`` / ``unigram``: models of the ``tokenizers`` package with a Metaspace pre-tokenizer,
   trained on the training split only.
 """
 from __future__ import annotations
 
-import re
 import unicodedata
 from typing import Iterable, List, Sequence
 
-from rnnkit.data.vocab import UNK, CharTokenizer, WordTokenizer, tokenizer_from_dict as _base_from_dict
-
+from rnnkit.data.tokenizers import MARK, MarkedWordTokenizer, build_tokenizer as build_any, tokenizer_from_dict
 from rnnkit.modules.search import BOS, EOS, PAD  # noqa: F401  (the decoder's special ids come first)
+
 SPECIALS = ("<pad>", "<s>", "</s>")
-MARK = "\u2581"  # ▁
-_PIECE_RE = re.compile(r"(\s*)(\w+|[^\w\s])")
+TRANSLATE_KINDS = {"char": "char", "word": "marked_word", "bpe": "bpe", "unigram": "unigram"}
 
 
 def normalize_text(text: str, lowercase: bool = False, form: str = "NFC") -> str:
@@ -33,90 +31,12 @@ def normalize_text(text: str, lowercase: bool = False, form: str = "NFC") -> str
     return " ".join(text.split())
 
 
-class MarkedWordTokenizer(WordTokenizer):
-    """Words and punctuation marks; ``▁`` marks a piece that followed whitespace."""
-    kind = "marked_word"
-
-    def split(self, text: str) -> List[str]:
-        return [(MARK if space else "") + piece for space, piece in _PIECE_RE.findall(text)]
-
-    @classmethod
-    def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int = 0):
-        """Like the word tokenizer's, plus ``▁<unk>`` (id 1): an unknown word after a space."""
-        base = super().build(texts, min_freq=min_freq, max_size=max(max_size - 1, 0) if max_size else 0)
-        return cls([base.tokens[0], MARK + base.tokens[0]] + [t for t in base.tokens[1:] if t != MARK + UNK])
-
-    def encode(self, text: str) -> List[int]:
-        get = self.index.get
-        return [get(p, 1 if p.startswith(MARK) else 0) for p in self.split(text)]
-
-    def decode(self, ids: Iterable[int]) -> str:
-        text = "".join(self.unk_text if i == 0 else self.tokens[i] for i in ids)
-        return text.replace(MARK, " ").strip()
-
-
-class MetaspaceSubwordTokenizer:
-    """BPE (Sennrich et al. 2016) or unigram (Kudo 2018) subwords from the ``tokenizers`` package."""
-
-    def __init__(self, tok, kind: str):
-        self.tok, self.kind = tok, kind
-        self.unk_id = tok.token_to_id("<unk>")
-
-    @classmethod
-    def build(cls, kind: str, texts: Sequence[str], vocab_size: int, min_freq: int = 1):
-        try:
-            from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-        except ImportError as err:
-            raise ImportError("bpe and unigram tokenizers need the tokenizers package: "
-                              "pip install 'rnnkit[translate]'") from err
-        if kind == "bpe":
-            tok = Tokenizer(models.BPE(unk_token="<unk>"))
-            trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
-                                          special_tokens=["<unk>"], show_progress=False)
-        elif kind == "unigram":
-            tok = Tokenizer(models.Unigram())
-            trainer = trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=["<unk>"],
-                                              unk_token="<unk>", show_progress=False)
-        else:
-            raise ValueError(f"subword kind must be bpe or unigram, got {kind!r}")
-        tok.pre_tokenizer = pre_tokenizers.Metaspace(replacement=MARK, prepend_scheme="always")
-        tok.decoder = decoders.Metaspace(replacement=MARK, prepend_scheme="always")
-        tok.train_from_iterator(list(texts), trainer=trainer)
-        return cls(tok, kind)
-
-    @property
-    def vocab_size(self) -> int:
-        return self.tok.get_vocab_size()
-
-    def encode(self, text: str) -> List[int]:
-        return self.tok.encode(text).ids
-
-    def decode(self, ids: Iterable[int]) -> str:
-        return self.tok.decode(list(ids), skip_special_tokens=False).strip()
-
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, "tokenizer": self.tok.to_str()}
-
-
 def build_tokenizer(kind: str, texts: Sequence[str], vocab_size: int = 8000, min_freq: int = 1):
-    """A tokenizer of ``kind`` (char, word, bpe, unigram) fitted on ``texts`` (the training split)."""
-    if kind == "char":
-        return CharTokenizer.build(texts, min_freq=min_freq)
-    if kind == "word":
-        return MarkedWordTokenizer.build(texts, min_freq=min_freq, max_size=vocab_size)
-    if kind in ("bpe", "unigram"):
-        return MetaspaceSubwordTokenizer.build(kind, texts, vocab_size, min_freq)
-    raise ValueError(f"tokenizer must be one of char, word, bpe, unigram; got {kind!r}")
-
-
-def tokenizer_from_dict(data: dict):
-    kind = data.get("kind")
-    if kind == "marked_word":
-        return MarkedWordTokenizer(data["tokens"])
-    if kind in ("bpe", "unigram"):
-        from tokenizers import Tokenizer
-        return MetaspaceSubwordTokenizer(Tokenizer.from_str(data["tokenizer"]), kind)
-    return _base_from_dict(data)
+    """A tokenizer of the translation config's ``kind`` (char, word, bpe, unigram) fitted on ``texts``;
+    ``word`` is the marked-word tokenizer (``▁`` before a word that followed a space)."""
+    if kind not in ("char", "word", "bpe", "unigram"):
+        raise ValueError(f"tokenizer must be one of char, word, bpe, unigram; got {kind!r}")
+    return build_any(TRANSLATE_KINDS[kind], texts, vocab_size, min_freq)
 
 
 class Seq2SeqVocab:
