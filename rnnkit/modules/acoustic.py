@@ -75,10 +75,12 @@ class AcousticOutput:
 
 
 def stack_frames(x: torch.Tensor, lengths: torch.Tensor, k: int):
-    """(B, T, F) -> (B, ceil(T/k), kF), lengths -> ceil(lengths/k); the tail is zero-padded."""
+    """(B, T, F) -> (B, ceil(T/k), kF), lengths -> ceil(lengths/k); frames past each length count as zeros."""
     if k == 1:
         return x, lengths
     B, T, F = x.shape
+    valid = torch.arange(T, device=x.device)[None, :] < lengths.to(x.device)[:, None]     # (B, T)
+    x = x * valid[..., None]
     pad = (-T) % k
     if pad:
         x = torch.cat([x, x.new_zeros(B, pad, F)], dim=1)

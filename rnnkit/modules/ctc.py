@@ -141,7 +141,8 @@ def prefix_beam_search(scores: torch.Tensor, beam_width: int = 8, *, blank: int 
                     same[1] = _logadd(same[1], pnb + ps)  # or it merges into the last label
                 else:
                     e[1] = _logadd(e[1], total + ps)
-        beams = dict(sorted(nxt.items(), key=lambda kv: fused(kv[0], kv[1]), reverse=True)[:beam_width])
+        alive = [kv for kv in nxt.items() if _logadd(kv[1][0], kv[1][1]) > NEG_INF]   # e.g. a repeat with no blank yet
+        beams = dict(sorted(alive, key=lambda kv: fused(kv[0], kv[1]), reverse=True)[:beam_width])
 
     hyps = [Hypothesis(prefix, fused(prefix, p), _logadd(p[0], p[1]), p[2]) for prefix, p in beams.items()]
     return sorted(hyps, key=lambda h: h.score, reverse=True)
