@@ -180,6 +180,9 @@ class FeatureExtractor(nn.Module):
             waves = waves[None]
         if lengths is None:
             lengths = torch.full((waves.shape[0],), waves.shape[1], dtype=torch.long, device=waves.device)
+        if waves.shape[-1] <= c.n_fft // 2:
+            raise ValueError(f"waveforms must be longer than n_fft/2 = {c.n_fft // 2} samples "
+                             f"({c.n_fft / 2 / c.sample_rate * 1000:.1f} ms), got {waves.shape[-1]}")
         spec = torch.stft(waves.float(), c.n_fft, hop_length=c.hop_length, win_length=c.win_length,
                           window=self.window, center=True, return_complex=True)                # (B, F, T)
         power = spec.real ** 2 + spec.imag ** 2                                                 # (B, F, T)

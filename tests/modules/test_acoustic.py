@@ -30,7 +30,7 @@ def batch(strings, gen):
 def test_learns_a_tiny_synthetic_set():
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(0)
-    model = AcousticModel(AcousticConfig(input_size=8, vocab_size=4, hidden_size=24, num_layers=1, stack_frames=2))
+    model = AcousticModel(AcousticConfig(input_size=8, vocab_size=4, hidden_size=16, num_layers=1, stack_frames=2))
     opt = torch.optim.Adam(model.parameters(), lr=0.02)
     losses = []
     for _ in range(50):

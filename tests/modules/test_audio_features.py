@@ -69,6 +69,11 @@ def test_lengths_give_frames_and_padding_is_zero():
     assert feats[1, 26:].abs().sum() == 0 and feats[1, :26].abs().sum() > 0
 
 
+def test_too_short_waveform_is_an_error():
+    with pytest.raises(ValueError, match="longer than n_fft/2 = 200 samples"):
+        FeatureExtractor(FeatureConfig())(torch.zeros(1, 150))
+
+
 def test_normalizer_fits_zero_mean_unit_std_and_round_trips_state():
     g = torch.Generator().manual_seed(0)
     feats = 5.0 + 2.0 * torch.randn(4, 30, 6, generator=g)
