@@ -184,7 +184,8 @@ def label_pattern_regex(pattern: str) -> re.Pattern:
     """``{label}_{speaker}_{index}.wav`` -> a regex with a named group per field; {label} is required."""
     fields = re.findall(r"\{(\w*)\}", pattern)
     if "label" not in fields:
-        raise ValueError(f"label_pattern {pattern!r} must contain {{label}}, e.g. '{{label}}_{{speaker}}_{{index}}.wav'")
+        raise ValueError(f"label_pattern {pattern!r} must contain {{label}}, "
+                         "e.g. '{label}_{speaker}_{index}.wav'")
     if len(set(fields)) != len(fields) or "" in fields:
         raise ValueError(f"label_pattern {pattern!r}: each field must be named and appear once")
     regex, pos = "", 0

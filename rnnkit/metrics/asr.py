@@ -48,7 +48,8 @@ def _jiwer():
     try:
         import jiwer
     except ImportError as err:
-        raise ImportError("WER/CER need the 'jiwer' package: pip install 'rnnkit[speech]' (or pip install jiwer)") from err
+        raise ImportError("WER/CER need the 'jiwer' package: "
+                          "pip install 'rnnkit[speech]' (or pip install jiwer)") from err
     return jiwer
 
 

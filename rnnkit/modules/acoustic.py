@@ -49,7 +49,8 @@ class AcousticConfig:
             raise ValueError(f"AcousticConfig.vocab_size must count the blank and at least one label, "
                              f"got {self.vocab_size}")
         if not isinstance(self.pyramid_layers, int) or self.pyramid_layers < 0:
-            raise ValueError(f"AcousticConfig.pyramid_layers must be a non-negative integer, got {self.pyramid_layers!r}")
+            raise ValueError(f"AcousticConfig.pyramid_layers must be a non-negative integer, "
+                             f"got {self.pyramid_layers!r}")
         if self.cell not in CELLS:
             raise ValueError(f"AcousticConfig.cell must be one of {sorted(CELLS)}, got {self.cell!r}")
         if not 0.0 <= self.dropout < 1.0:

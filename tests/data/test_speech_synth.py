@@ -62,3 +62,13 @@ def test_synth_config_validation():
         SynthConfig(rates=(1000,))
     with pytest.raises(ValueError, match="voices must not be empty"):
         SynthConfig(voices=())
+
+
+def test_missing_library_says_how_to_install(monkeypatch):
+    import sys
+
+    from rnnkit.data.speech_synth import ESpeak
+    monkeypatch.setitem(sys.modules, "espeakng_loader", None)   # import now fails
+    monkeypatch.setattr(ESpeak, "_instance", None)
+    with pytest.raises(ImportError, match=r"pip install 'rnnkit\[speech\]'"):
+        ESpeak.get()
