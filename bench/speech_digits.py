@@ -4,6 +4,8 @@ Trains the acoustic model (character CTC, greedy decoding) for a fixed wall-cloc
 eSpeak NG digits spoken by some voices, then scores held-out voices.  Needs ``rnnkit[speech]``.
 
     python bench/speech_digits.py --seconds 120 --train 300 --test 100
+    python bench/speech_digits.py --set digit_strings
+    python bench/speech_digits.py --test-noise-db 10 [--train-noise-db 10]
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from rnnkit.modules.ctc import greedy_decode
 
 TRAIN_VOICES = ("en", "en-us", "en-gb-scotland", "en-029")
 TEST_VOICES = ("en-gb-x-rp", "en-us-nyc")
-SYMBOLS = ["<blank>"] + sorted(set("zero one two three four five six seven eight nine") - {" "})
+SYMBOLS = ["<blank>"] + sorted(set("zero one two three four five six seven eight nine"))   # space included
 
 
 def load(manifest, extractor):
@@ -47,12 +49,17 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=300)
     ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--set", default="digits", choices=("digits", "digit_strings"))
+    ap.add_argument("--test-noise-db", type=float, default=None, help="white noise at this SNR on the test set")
+    ap.add_argument("--train-noise-db", type=float, default=None, help="white noise at this SNR on the training set")
     ap.add_argument("--cache", default=None)
     args = ap.parse_args()
     torch.manual_seed(0)
     t0 = time.time()
-    train_m = speech_dataset(SynthConfig("digits", args.train, voices=TRAIN_VOICES, seed=1), args.cache)
-    test_m = speech_dataset(SynthConfig("digits", args.test, voices=TEST_VOICES, seed=2), args.cache)
+    train_m = speech_dataset(SynthConfig(args.set, args.train, voices=TRAIN_VOICES, seed=1,
+                                         noise_snr_db=args.train_noise_db), args.cache)
+    test_m = speech_dataset(SynthConfig(args.set, args.test, voices=TEST_VOICES, seed=2,
+                                        noise_snr_db=args.test_noise_db), args.cache)
     extractor = FeatureExtractor(FeatureConfig(n_mels=40))
     train_x, train_y = load(train_m, extractor)
     test_x, test_y = load(test_m, extractor)
@@ -81,7 +88,8 @@ def main() -> None:
         out = model(feats, lengths)
     hyps = ["".join(SYMBOLS[i] for i in ids) for ids in greedy_decode(out.logits, out.lengths)]
     scores = asr_scores(test_y, hyps)
-    result = {"train_utterances": len(train_x), "test_utterances": len(test_x), "train_voices": TRAIN_VOICES,
+    result = {"set": args.set, "train_noise_db": args.train_noise_db, "test_noise_db": args.test_noise_db,
+              "train_utterances": len(train_x), "test_utterances": len(test_x), "train_voices": TRAIN_VOICES,
               "test_voices": TEST_VOICES, "prep_seconds": round(prep_s, 1), "train_seconds": round(time.time() - t1, 1),
               "steps": steps, "first_loss": round(sum(losses[:5]) / 5, 3), "last_loss": round(sum(losses[-5:]) / 5, 3),
               "accuracy": sum(h == r for h, r in zip(hyps, test_y)) / len(test_y), "wer": scores.wer,
