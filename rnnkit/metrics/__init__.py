@@ -1,0 +1,1 @@
+"""Pure metric functions over predictions and references (no models, no I/O)."""

@@ -1,0 +1,1 @@
+"""Reusable model blocks shared by tasks: acoustic features, encoders, decoders."""
