@@ -1,0 +1,1 @@
+"""Pure metric functions over arrays and tensors (no models, no I/O)."""
