@@ -238,17 +238,16 @@ def roll_to_notes(frames: np.ndarray, lowest: int, onsets: np.ndarray | None = N
     if frames.ndim != 2:
         raise ValueError(f"frames must be (T, P), got shape {frames.shape}")
     onsets = np.zeros_like(frames) if onsets is None else np.asarray(onsets, dtype=bool)
-    T, P = frames.shape
+    silent = np.zeros((1, frames.shape[1]), dtype=bool)
+    before = np.vstack([silent, frames[:-1]])                     # (T, P) sounding one frame earlier
+    after = np.vstack([frames[1:], silent])                       # (T, P) sounding one frame later
+    next_onset = np.vstack([onsets[1:], silent])
+    starts = frames & (~before | onsets)
+    ends = frames & (~after | next_onset)                         # last frame of each note
     out = []
-    for p in range(P):
-        start = None
-        for t in range(T + 1):
-            on = t < T and frames[t, p]
-            if start is not None and (not on or onsets[t, p]):
-                out.append((lowest + p, start, t))
-                start = None
-            if on and start is None:
-                start = t
+    for p in range(frames.shape[1]):
+        s_t, e_t = np.flatnonzero(starts[:, p]), np.flatnonzero(ends[:, p])
+        out += [(lowest + p, int(s), int(e) + 1) for s, e in zip(s_t, e_t)]
     out.sort(key=lambda n: (n[1], n[0]))
     return out
 

@@ -103,10 +103,13 @@ def _to_roll(seq, lowest: int, highest: int, where: str) -> np.ndarray:
         if not np.isin(seq, (0, 1)).all():
             raise DataError(f"{where}: a matrix sequence must hold only 0 and 1")
         t, k = np.nonzero(seq)
-        steps = [[] for _ in range(seq.shape[0])]
-        for ti, ki in zip(t.tolist(), k.tolist()):
-            steps[ti].append(BENCHMARK_LOWEST + ki)
-        seq = steps
+        bad = (k + BENCHMARK_LOWEST < lowest) | (k + BENCHMARK_LOWEST > highest)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(f"{where} step {t[i]}: pitch {k[i] + BENCHMARK_LOWEST} outside the range {lowest}..{highest}")
+        roll = np.zeros((seq.shape[0], P), dtype=bool)
+        roll[t, k + BENCHMARK_LOWEST - lowest] = True
+        return roll
     if isinstance(seq, np.ndarray):
         seq = list(seq.ravel()) if seq.dtype == object else seq.tolist()
     if not isinstance(seq, (list, tuple)) or not seq:

@@ -61,6 +61,8 @@ def test_mat_nested_cell_arrays_and_matrices(tmp_path):
     as_matrices = {music_sets.MAT_KEYS[s]: cell([matrix(seq) for seq in seqs]) for s, seqs in SET.items()}
     savemat(tmp_path / "matrices.mat", as_matrices)
     _check(music_sets.read_poly_set(tmp_path / "matrices.mat"))
+    with pytest.raises(DataError, match=r"matrices.mat: train\[1\] step 0: pitch 21 outside the range 36..108"):
+        music_sets.read_poly_set(tmp_path / "matrices.mat", lowest=36)
 
 
 def test_bad_sets_name_file_split_sequence_step(tmp_path):
