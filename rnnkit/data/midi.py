@@ -27,13 +27,12 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_write, save_npz
 from .readers import DataError
 
 DRUM_CHANNEL = 9            # MIDI channel 10, counted from zero
@@ -284,25 +283,13 @@ def write_midi(notes: list[tuple[int, int, int]] | list[Note], path: str | Path,
         track.append(mido.Message(kind, note=pitch, velocity=vel, channel=0, time=tick - now))
         now = tick
     mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, tracks=[meta, track])
-    _atomic_write(Path(path), mid.save)
+    atomic_write(path, mid.save)
 
 
 def write_roll_midi(roll: PianoRoll, path: str | Path, *, bpm: float = 120.0, velocity: int = 80) -> None:
     """A piano roll to a MIDI file (every run of frames, split at onsets, is one note)."""
     write_midi(roll_to_notes(roll.frames, roll.lowest, roll.onsets), path,
                steps_per_quarter=roll.steps_per_quarter, bpm=bpm, velocity=velocity)
-
-
-def _atomic_write(path: Path, save) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    os.close(fd)
-    try:
-        save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 # -- augmentation ---------------------------------------------------------------------------------
@@ -391,12 +378,7 @@ def _cached_roll(path: Path, cfg: RollConfig, cache_dir) -> PianoRoll:
     try:
         roll = read_midi_roll(path, cfg)
     except DataError as err:
-        _atomic_write(entry, lambda tmp: _savez(tmp, error=np.array(str(err))))
+        save_npz(entry, error=np.array(str(err)))
         raise
-    _atomic_write(entry, lambda tmp: _savez(tmp, frames=roll.frames, onsets=roll.onsets))
+    save_npz(entry, frames=roll.frames, onsets=roll.onsets)
     return roll
-
-
-def _savez(tmp: str, **arrays) -> None:
-    with open(tmp, "wb") as fh:   # a file object keeps numpy from appending ".npz" to the temp name
-        np.savez_compressed(fh, **arrays)

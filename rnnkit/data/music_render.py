@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .midi import PianoRoll, _atomic_write, read_midi_notes, roll_to_notes
+from .atomic import atomic_write
+from .midi import PianoRoll, read_midi_notes, roll_to_notes
 from .readers import DataError
 
 HARMONICS = (1.0, 0.5, 0.3, 0.15)
@@ -60,7 +61,8 @@ def synthesize(tones: list[Tone], sample_rate: int = 22050, *, attack_s: float =
 def roll_tones(roll: PianoRoll, bpm: float = 120.0, velocity: int = 80) -> list[Tone]:
     """The notes of a piano roll (split at its onsets), timed at ``bpm``."""
     step_s = 60.0 / bpm / roll.steps_per_quarter
-    return [Tone(p, velocity, s * step_s, e * step_s) for p, s, e in roll_to_notes(roll.frames, roll.lowest, roll.onsets)]
+    notes = roll_to_notes(roll.frames, roll.lowest, roll.onsets)
+    return [Tone(p, velocity, s * step_s, e * step_s) for p, s, e in notes]
 
 
 def midi_tones(path: str | Path) -> list[Tone]:
@@ -80,7 +82,7 @@ def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int = 22050) -> 
             w.setsampwidth(2)
             w.setframerate(sample_rate)
             w.writeframes(pcm.tobytes())
-    _atomic_write(Path(path), save)
+    atomic_write(Path(path), save)
 
 
 def render_wav(tones: list[Tone], path: str | Path, *, sample_rate: int = 22050,
@@ -147,4 +149,4 @@ def save_roll_png(frames: np.ndarray, path: str | Path, lowest: int, *, steps_pe
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    _atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=80))
+    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=80))

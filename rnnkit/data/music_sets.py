@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .midi import _atomic_write, _savez
+from .atomic import save_npz
 from .readers import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -106,7 +106,8 @@ def _to_roll(seq, lowest: int, highest: int, where: str) -> np.ndarray:
         bad = (k + BENCHMARK_LOWEST < lowest) | (k + BENCHMARK_LOWEST > highest)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise DataError(f"{where} step {t[i]}: pitch {k[i] + BENCHMARK_LOWEST} outside the range {lowest}..{highest}")
+            raise DataError(f"{where} step {t[i]}: pitch {k[i] + BENCHMARK_LOWEST} outside the range "
+                            f"{lowest}..{highest}")
         roll = np.zeros((seq.shape[0], P), dtype=bool)
         roll[t, k + BENCHMARK_LOWEST - lowest] = True
         return roll
@@ -212,7 +213,7 @@ def bach_chorales(steps_per_quarter: int = 4, *, lowest: int = BENCHMARK_LOWEST,
     out = [(name, _score_roll(corpus.parse(name), steps_per_quarter, lowest, highest, name)) for name in names]
     if entry is not None:
         arrays = {f"roll_{i}": roll for i, (_, roll) in enumerate(out)}
-        _atomic_write(entry, lambda tmp: _savez(tmp, names=np.array([n for n, _ in out]), **arrays))
+        save_npz(entry, names=np.array([n for n, _ in out]), **arrays)
     return out
 
 

@@ -75,7 +75,8 @@ class PerformanceTokenizer:
             if not 0 <= pitch < N_PITCHES or not 1 <= vel <= 127 or start < 0:
                 raise ValueError(f"bad note pitch={pitch} velocity={vel} start_step={start}: "
                                  "need pitch 0..127, velocity 1..127, start >= 0")
-            if pitch in last and out[last[pitch]] is not None and out[last[pitch]][2] > start:      # overlaps a sounding note of its pitch
+            # a note of this pitch still sounds: cut it here (or drop it if it starts here too)
+            if pitch in last and out[last[pitch]] is not None and out[last[pitch]][2] > start:
                 p, s, _, v = out[last[pitch]]
                 if s == start:
                     out[last[pitch]] = None                         # same onset: the later note wins

@@ -74,3 +74,12 @@ def test_melody_from_roll():
     with pytest.raises(ValueError, match=r"frame 6 has 2 notes \[60, 63\]"):
         melody_from_roll(frames, 60)
     assert melody_from_roll(frames, 60, policy="highest") == [(61, 4), (None, 1), (63, 3)]
+
+
+def test_performance_overlapping_same_pitch_notes_are_cut_at_the_next_onset():
+    tok = PerformanceTokenizer()
+    notes = [PerfNote(60, 64, 0.0, 1.0), PerfNote(60, 64, 0.5, 1.5), PerfNote(62, 64, 0.2, 0.3),
+             PerfNote(62, 100, 0.2, 0.9)]          # same onset: the later-sorted (longer) note wins
+    want = [(60, 0.0, 0.5), (62, 0.2, 0.9), (60, 0.5, 1.5)]
+    got = tok.decode(tok.encode(notes), strict=True)
+    assert [(n.pitch, round(n.start_s, 6), round(n.end_s, 6)) for n in got] == want
