@@ -46,13 +46,24 @@ def pad(pieces):
     return torch.from_numpy(x), torch.tensor([len(p) for p in pieces])
 
 
+def length_groups(rolls, max_frames):
+    """Indices in length order, grouped so that a padded batch holds at most ``max_frames`` frames."""
+    order = sorted(range(len(rolls)), key=lambda i: len(rolls[i]))
+    groups, group = [], []
+    for i in order:
+        if group and (len(group) + 1) * len(rolls[i]) > max_frames:
+            groups.append(group)
+            group = []
+        group.append(i)
+    return groups + [group]
+
+
 @torch.no_grad()
-def evaluate(model, rolls, batch=32, accuracy=False):
+def evaluate(model, rolls, max_frames=4096, accuracy=False):
     model.eval()
-    order = sorted(range(len(rolls)), key=lambda i: len(rolls[i]))   # similar lengths together
     nll_sum, frames, preds, targets = 0.0, 0, [], []
-    for i in range(0, len(order), batch):
-        x, lengths = pad([rolls[j] for j in order[i:i + batch]])
+    for group in length_groups(rolls, max_frames):
+        x, lengths = pad([rolls[j] for j in group])
         inputs, tg = teacher_forcing(x)
         res = model(inputs, tg, lengths=lengths)
         nll_sum += res.frame_nll.sum().item()

@@ -150,11 +150,11 @@ def read_midi_notes(path: str | Path) -> MidiNotes:
         for msg in track:
             tick += msg.time
             events.append((tick, ti, msg))
-    tempos = sorted((t, m.tempo) for t, _, m in events if m.type == "set_tempo")
-    changes = [(0, DEFAULT_TEMPO)] + [tc for tc in tempos if tc[0] > 0]
-    if tempos and tempos[0][0] == 0:
-        changes[0] = (0, [tempo for t, tempo in tempos if t == 0][-1])
-    tempo = TempoMap(tpb, changes)
+    tempo_at = {}   # tick -> tempo; at one tick the event read last (the later track's) wins
+    for t, _, m in events:
+        if m.type == "set_tempo":
+            tempo_at[t] = m.tempo
+    tempo = TempoMap(tpb, [(0, tempo_at.pop(0, DEFAULT_TEMPO))] + sorted(tempo_at.items()))
     end_tick = max((t for t, _, _ in events), default=0)
     notes, n_drums = _pair_notes(events, tempo, end_tick)
     return MidiNotes(str(path), notes, tempo, n_drums)
