@@ -251,19 +251,20 @@ def roll_to_notes(frames: np.ndarray, lowest: int, onsets: np.ndarray | None = N
     return out
 
 
-def write_midi(notes: list[tuple[int, int, int]] | list[Note], path: str | Path, *, steps_per_quarter: int = 4,
+def write_midi(notes: list, path: str | Path, *, steps_per_quarter: int = 4,
                bpm: float = 120.0, velocity: int = 80, program: int = 0, ticks_per_beat: int = 480) -> None:
     """Write a type-1 file (tempo on track 0, notes on track 1), atomically.
 
     ``notes`` are ``(pitch, start_step, end_step)`` triples in steps of ``1/steps_per_quarter``
-    quarter notes, or :class:`Note` objects (timed by their seconds at ``bpm``, with their velocity).
+    quarter notes, or notes with ``pitch``, ``velocity``, ``start_s``, ``end_s`` (:class:`Note`,
+    ``music_tokens.PerfNote``), timed by their seconds at ``bpm``, with their velocity.
     """
     mido = _mido()
     if ticks_per_beat % steps_per_quarter:
         raise ValueError(f"ticks_per_beat={ticks_per_beat} must be a multiple of steps_per_quarter={steps_per_quarter}")
     ticks = []   # (tick, is_on, pitch, velocity)
     for n in notes:
-        if isinstance(n, Note):
+        if hasattr(n, "start_s"):   # a Note, or any note timed in seconds (music_tokens.PerfNote)
             start = int(round(n.start_s * bpm / 60 * ticks_per_beat))
             end = max(int(round(n.end_s * bpm / 60 * ticks_per_beat)), start + 1)
             pitch, vel = n.pitch, n.velocity

@@ -28,6 +28,11 @@ class PerfNote:
     end_s: float
 
 
+def perf_notes(notes) -> list[PerfNote]:
+    """Notes timed in seconds (e.g. ``read_midi_notes(path).notes``) as :class:`PerfNote`."""
+    return [PerfNote(n.pitch, n.velocity, n.start_s, n.end_s) for n in notes]
+
+
 @dataclass(frozen=True)
 class PerformanceTokenizer:
     """NOTE_ON 0..127 | NOTE_OFF 128..255 | TIME_SHIFT 256..355 (1..100 steps) | VELOCITY 356..387 (bins 0..31)."""

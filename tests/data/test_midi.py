@@ -151,3 +151,13 @@ def test_transpose_and_augmentation_stay_in_range():
     rng = np.random.default_rng(1)
     shifts = {midi.random_transpose(roll, 3, rng)[1] for _ in range(30)}
     assert shifts == {-1, 0, 1}
+
+
+def test_folder_with_only_bad_files_or_none_raises(tmp_path):
+    (tmp_path / "x.mid").write_bytes(b"junk")
+    with pytest.raises(DataError, match="all 1 MIDI files were bad"):
+        midi.load_midi_folder(tmp_path, CFG, skip_bad=True)
+    empty = tmp_path / "none"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no .mid or .midi files"):
+        midi.load_midi_folder(empty, CFG)

@@ -83,3 +83,16 @@ def test_performance_overlapping_same_pitch_notes_are_cut_at_the_next_onset():
     want = [(60, 0.0, 0.5), (62, 0.2, 0.9), (60, 0.5, 1.5)]
     got = tok.decode(tok.encode(notes), strict=True)
     assert [(n.pitch, round(n.start_s, 6), round(n.end_s, 6)) for n in got] == want
+
+
+def test_midi_file_to_events_and_back(tmp_path):
+    pytest.importorskip("mido")
+    from rnnkit.data.midi import read_midi_notes, write_midi
+    from rnnkit.data.music_tokens import perf_notes
+    write_midi([(60, 0, 3), (64, 1, 2), (67, 2, 9)], tmp_path / "a.mid", steps_per_quarter=4, bpm=100)
+    tok = PerformanceTokenizer()
+    notes = tok.quantise(perf_notes(read_midi_notes(tmp_path / "a.mid").notes))
+    write_midi(tok.decode(tok.encode(notes)), tmp_path / "b.mid", bpm=100)
+    again = tok.quantise(perf_notes(read_midi_notes(tmp_path / "b.mid").notes))
+    assert again == notes and [n.pitch for n in notes] == [60, 64, 67]
+    assert notes[2].end_s == pytest.approx(9 * 0.15)     # 9 sixteenths at 100 bpm
