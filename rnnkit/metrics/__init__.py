@@ -1,1 +1,1 @@
-"""Pure metric functions over predictions and references (no models, no I/O)."""
+"""Pure metric functions over arrays and tensors (no models, no I/O)."""

@@ -1,1 +1,1 @@
-"""Reusable model blocks shared by tasks: acoustic features, encoders, decoders."""
+"""Reusable model blocks that tasks compose on top of rnnkit's recurrent layers."""
