@@ -206,9 +206,9 @@ def demo_command(args: argparse.Namespace) -> int:
     verdict = learning_verdict(run.result.steps, run.metrics.get("val_loss"),
                                unigram_nats(run.corpus.train, run.corpus.val))
     if verdict is not None:  # noise printed as "generated text" teaches nothing: say so and fail
-        print(f"\nrnnkit demo: NOTHING LEARNED: {verdict}. This machine gave {run.result.train_s:.0f} s of "
-              f"training; run `rnnkit doctor` to see what is slow here, or give it more time with --seconds.",
-              file=sys.stderr)
+        print(f"\nrnnkit demo: NOTHING LEARNED: {verdict}. Training stopped ({run.result.stopped}) after "
+              f"{run.result.train_s:.1f} s; give it more time with --seconds, and see `rnnkit doctor` for what "
+              f"runs slowly here. No text is generated from an untrained model.", file=sys.stderr)
         return 3
     print(f"\n--- generated (temperature {args.temperature}, prompt {args.prompt!r}) ---")
     _stream(load_run(out), args)

@@ -360,6 +360,7 @@ class Trainer:
         return run_diagnostics(self.model, batch, self._dir() / "diagnostics", step=self.step)
 
     def _finish(self, stopped: str, val, elapsed: float) -> FitResult:
+        train_s = self.budget.seconds()
         if stopped != "early stopping" and self._last_eval != self.step:
             self._evaluate_and_save(val)  # the final weights are always evaluated and saved
         if self.log:
@@ -369,7 +370,7 @@ class Trainer:
                         self.cfg.monitor)
         return FitResult(self.step, self.epoch + self.pos / self._n_batches, self.best, self.best_step,
                          self.best_metrics, stopped,
-                         elapsed, self.run_dir, train_s=self.budget.seconds())
+                         elapsed, self.run_dir, train_s=train_s)
 
     # ---------------------------------------------------------- checkpoints
     def _dir(self) -> Path:

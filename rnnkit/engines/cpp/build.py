@@ -317,10 +317,15 @@ class KernelBuild:
         return time.monotonic() - self.started if self.started is not None else 0.0
 
     def progress(self) -> tuple:
-        try:
-            return progress_of(self.log_path.read_text(errors="replace"))
-        except OSError:
-            return (0, 0)
+        """(steps done, steps in all) of the furthest build of this folder: ours, or another process's that
+        ours waits for (every builder logs to ``.<folder>.build-<pid>.log``)."""
+        best = (0, 0)
+        for log in self.folder.parent.glob(f".{self.folder.name}.build-*.log"):
+            try:
+                best = max(best, progress_of(log.read_text(errors="replace")))
+            except OSError:  # finished and removed meanwhile
+                continue
+        return best
 
     # --- actions
     def poll(self) -> None:
@@ -376,27 +381,29 @@ class KernelBuild:
         self.generation += 1
 
     def _watch(self, progress: bool, poll_s: float) -> None:
+        """Wait for the build process: a tqdm bar of ninja's steps on a terminal, a line per step otherwise."""
         t0 = time.perf_counter()
-        bar = None
-        if progress:
+        bar, shown = None, (-1, -1)
+        if progress and sys.stderr.isatty():
             from tqdm import tqdm
 
-            bar = tqdm(total=len(SOURCES) + 1, desc="rnnkit: building C++ kernels", unit="step", file=sys.stderr,
-                       bar_format="{desc}: {n}/{total} steps [{elapsed}]{postfix}")
+            bar = tqdm(total=len(SOURCES) + 1, desc="rnnkit: building C++ kernels", file=sys.stderr,
+                       bar_format="{desc} |{bar:12}| {n}/{total} steps [{elapsed}]")
         try:
             while self.proc is not None:
+                step = self.progress()
                 if bar is not None:
-                    done, total = self.progress()
-                    if total:
-                        bar.total = total
-                    bar.n = done
+                    bar.total, bar.n = step[1] or bar.total, step[0]
                     bar.refresh()
+                elif progress and step != shown and step[1]:
+                    _say(f"building C++ kernels: {step[0]}/{step[1]} steps, {time.perf_counter() - t0:.0f} s")
+                shown = step
                 time.sleep(poll_s)
                 self.poll()
         finally:
             if bar is not None:
                 bar.close()
-            _waited[0] += time.perf_counter() - t0
+            _state["waited"] += time.perf_counter() - t0
 
     def cancel(self) -> None:
         """Stop a running build process (its temporary folder is removed by the next builder)."""
@@ -429,22 +436,20 @@ class KernelBuild:
 # ------------------------------------------------- the module-level interface
 
 _lock = threading.Lock()
-_current: List[Optional[KernelBuild]] = [None]
-_waited = [0.0]
+#: this process's KernelBuild, and the seconds it spent waiting for builds in the foreground
+_state: Dict[str, object] = {"build": None, "waited": 0.0}
 
 
 def current() -> KernelBuild:
     """This process's build: the loaded one (a library cannot be unloaded), else the one of ``cache_dir()``."""
-    build = _current[0]
+    build = _state["build"]
     if build is not None and build.ops is not None:
         return build
     with _lock:
         folder = cache_dir()
-        if _current[0] is None or _current[0].folder != folder:
-            if _current[0] is not None and _current[0].proc is not None:
-                _current[0].poll()  # a running build of an older folder keeps running; its result stays on disk
-            _current[0] = KernelBuild(folder)
-        return _current[0]
+        if build is None or build.folder != folder:  # (a build of another folder runs on; its result stays on disk)
+            build = _state["build"] = KernelBuild(folder)
+        return build
 
 
 def kernels():
@@ -457,7 +462,7 @@ def kernels():
 
 def loaded_kernels():
     """``torch.ops.rnnkit_cpu`` if this process has loaded the library already, else None."""
-    build = _current[0]
+    build = _state["build"]
     return build.ops if build is not None else None
 
 
@@ -472,7 +477,7 @@ def build_error() -> Optional[str]:
 
 def state_token() -> tuple:
     """Changes whenever the answer of ``build_error()`` may change (a build finished, RNNKIT_CPP flipped)."""
-    build = _current[0]
+    build = _state["build"]
     if build is not None and build.ops is None:
         build.poll()
     return (os.environ.get("RNNKIT_CPP"), id(build), build.generation if build is not None else -1)
@@ -480,5 +485,5 @@ def state_token() -> tuple:
 
 def waited_seconds() -> float:
     """Seconds this process has spent waiting in the foreground for kernel builds."""
-    return _waited[0]
+    return _state["waited"]
 
