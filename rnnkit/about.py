@@ -102,7 +102,9 @@ def cpp_status() -> EngineStatus:
         return EngineStatus("cpp", False, build.building_reason())
     others = sorted(folder.parent.glob(f".{folder.name}.tmp-*"))
     if others:
-        return EngineStatus("cpp", False, f"kernels are being built by another process (in {others[0]})")
+        done, total = build.progress()
+        steps = f", {done}/{total} build steps done" if total else ""
+        return EngineStatus("cpp", False, f"kernels are being built by another process (in {others[0]}{steps})")
     missing = []
     cxx = os.environ.get("CXX", "c++")
     if shutil.which(cxx) is None:
