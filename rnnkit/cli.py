@@ -183,7 +183,8 @@ def diagnose_command(args: argparse.Namespace) -> int:
 
 def setup_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=60.0,
-                   help="seconds of training (evaluations and one-time kernel builds not counted; default: %(default)s)")
+                   help="seconds of training (evaluations and one-time kernel builds not counted; "
+                        "default: %(default)s)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/demo-<time>)")
     _sampling_flags(p, length=400)
     p.set_defaults(prompt="def ")

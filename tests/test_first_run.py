@@ -22,8 +22,8 @@ def small_demo(monkeypatch):
 
     def small(name):
         return C.merge(real(name), {"model": {"hidden": 32}, "data": {"max_chars": 30000},
-                                    "train": {"epochs": 1000, "eval_every": 50, "max_eval_batches": 2, "progress": "plain",
-                                              "diagnose": False}})
+                                    "train": {"epochs": 1000, "eval_every": 50, "max_eval_batches": 2,
+                                              "progress": "plain", "diagnose": False}})
     monkeypatch.setattr(cli, "load_preset", small)
 
 

@@ -17,7 +17,6 @@ An engine registered from outside whose ``supports`` reads other state should be
 from __future__ import annotations
 
 import importlib
-import os
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple

@@ -80,7 +80,8 @@ def test_two_installs_never_rebuild_each_others_kernels(tmp_path):
     for _ in range(2):
         assert build.build_into(a, fake_compile(counter)) is False
         assert build.build_into(b, fake_compile(counter)) is False
-    assert [line.split()[1] for line in builds(counter)] == [f".{a.name}.tmp-{os.getpid()}", f".{b.name}.tmp-{os.getpid()}"]
+    pid = os.getpid()
+    assert [line.split()[1] for line in builds(counter)] == [f".{a.name}.tmp-{pid}", f".{b.name}.tmp-{pid}"]
     assert (a / build.LIB_FILE).stat().st_mtime_ns == a_lib
     assert build.is_built(a) and build.is_built(b)
 

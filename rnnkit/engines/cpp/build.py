@@ -111,7 +111,8 @@ class KernelKey:
     @property
     def folder(self) -> str:
         p = self.parts
-        return f"rnnkit{p['rnnkit']}-torch{p['torch'].replace('+', '_')}-py{p['python']}-{p['cpu'].lower()}-{self.digest}"
+        torch_version = p["torch"].replace("+", "_")
+        return f"rnnkit{p['rnnkit']}-torch{torch_version}-py{p['python']}-{p['cpu'].lower()}-{self.digest}"
 
 
 def sources_digest(csrc: Path = CSRC) -> str:
@@ -232,7 +233,8 @@ def progress_of(log_text: str) -> tuple:
 
 def child_command(folder: Path) -> List[str]:
     """The command of a build process (tests replace it with a fake)."""
-    return [sys.executable, "-c", "import sys; from rnnkit.engines.cpp.build import main; sys.exit(main())", str(folder)]
+    script = "import sys; from rnnkit.engines.cpp.build import main; sys.exit(main())"
+    return [sys.executable, "-c", script, str(folder)]
 
 
 def _spawn(folder: Path, log_path: Path, background: bool) -> subprocess.Popen:
