@@ -78,8 +78,8 @@ def _resume_config(run_cls: type, args: argparse.Namespace):
 def _report_run(run) -> None:
     m = run.metrics
     print(f"best validation: loss {m['val_loss']:.4f} nats/token, perplexity {m['val_ppl']:.2f}, "
-          f"{m['val_bpc']:.3f} bits/char ({run.result.steps} updates, {run.result.elapsed_s:.0f} s, "
-          f"stopped: {run.result.stopped})")
+          f"{m['val_bpc']:.3f} bits/char ({run.result.steps} updates, {run.result.train_s:.0f} s training, "
+          f"{run.result.elapsed_s:.0f} s with evaluations, stopped: {run.result.stopped})")
     print(f"run saved in {run.run_dir}/ (checkpoints/best.safetensors, metrics.jsonl, plots/curves.png)")
 
 
@@ -182,7 +182,9 @@ def diagnose_command(args: argparse.Namespace) -> int:
 
 
 def setup_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=float, default=60.0, help="training time budget (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="seconds of training (evaluations and one-time kernel builds not counted; "
+                        "default: %(default)s)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/demo-<time>)")
     _sampling_flags(p, length=400)
     p.set_defaults(prompt="def ")
@@ -191,6 +193,7 @@ def setup_demo(p: argparse.ArgumentParser) -> None:
 def demo_command(args: argparse.Namespace) -> int:
     from rnnkit.data.corpus import STDLIB_FILES, stdlib_dir
     from rnnkit.tasks.lm import check_sampling, load_run, train_lm
+    from rnnkit.tasks.lm_demo import learning_verdict, unigram_nats
     if args.seconds <= 0:
         raise C.ConfigError(f"--seconds must be positive, got {args.seconds}")
     check_sampling(args.length, args.temperature, args.top_k, args.top_p)
@@ -201,10 +204,37 @@ def demo_command(args: argparse.Namespace) -> int:
           f"for {args.seconds:.0f} s.\n", flush=True)
     run = train_lm(cfg, out)
     _report_run(run)
+    verdict = learning_verdict(run.result.steps, run.metrics.get("val_loss"),
+                               unigram_nats(run.corpus.train, run.corpus.val))
+    if verdict is not None:  # noise printed as "generated text" teaches nothing: say so and fail
+        print(f"\nrnnkit demo: NOTHING LEARNED: {verdict}. Training stopped ({run.result.stopped}) after "
+              f"{run.result.train_s:.1f} s; give it more time with --seconds, and see `rnnkit doctor` for what "
+              f"runs slowly here. No text is generated from an untrained model.", file=sys.stderr)
+        return 3
     print(f"\n--- generated (temperature {args.temperature}, prompt {args.prompt!r}) ---")
     _stream(load_run(out), args)
     print(f"---\nplots: {out / 'plots' / 'curves.png'}, {out / 'diagnostics'}/*.png")
     print(f"more: rnnkit generate {out} --prompt 'class ' --length 500")
+    return 0
+
+
+def setup_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--build", action="store_true",
+                   help="build the C++ CPU kernels now, in the foreground with progress (else the first use "
+                        "builds them in the background)")
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    from rnnkit import about
+    from rnnkit.engines.cpp.build import CppBuildError
+    if args.build:
+        try:
+            folder, seconds = about.build_kernels()
+        except CppBuildError as err:
+            print(f"rnnkit: error: {err}", file=sys.stderr)
+            return 1
+        print(f"C++ kernels ready in {folder}" + (f" (the build took {seconds:.0f} s)" if seconds else ""))
+    print("\n".join(about.report_lines(about.environment_report())))
     return 0
 
 
@@ -313,6 +343,8 @@ COMMANDS: dict[str, Command] = {
                         setup_diagnose, diagnose_command),
     "demo": Command("train a small character model on the embedded corpus for about a minute, then write",
                     setup_demo, demo_command),
+    "doctor": Command("what this installation can do: versions, CPU features, engines available here and why "
+                      "not, caches (--build: build the C++ kernels now)", setup_doctor, doctor_command),
     "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
                      _bench.setup_bench, _bench.bench_command),
 }
@@ -321,9 +353,22 @@ COMMANDS: dict[str, Command] = {
 
 # ------------------------------------------------------------------ parser
 
+class _VersionAction(argparse.Action):
+    """``--version``: the line comes from rnnkit.about, computed only when asked."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from rnnkit.about import version_line
+        print(version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, "
                                      "generate, evaluate and diagnose.")
+    parser.add_argument("--version", action=_VersionAction, help="print rnnkit's, torch's and Python's versions")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = sub.add_parser("train", help="train a model for a task", description="Train a model.")
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
