@@ -172,7 +172,8 @@ def test_demo_runs_briefly(tmp_path, capsys, monkeypatch):
 
     def small(name):  # the shipped demo, shrunk so the test takes seconds
         return C.merge(real(name), {"model": {"hidden": 32}, "data": {"max_chars": 30000},
-                                    "train": {"eval_every": 20, "max_eval_batches": 2, "progress": "plain"}})
+                                    "train": {"epochs": 1000, "eval_every": 20, "max_eval_batches": 2,
+                                              "progress": "plain"}})  # (epochs: stopped by the time budget)
     monkeypatch.setattr(LM, "load_preset", small)
     assert main(["demo", "--seconds", "3", "--out", str(tmp_path / "demo"), "--length", "40"]) == 0
     out = capsys.readouterr().out

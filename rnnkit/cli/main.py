@@ -16,10 +16,12 @@ import sys
 
 import torch
 
+from rnnkit import about
 from rnnkit.bench import command as bench
 from rnnkit.cli.flags import add_config_flags, config_from_args, given_settings
 from rnnkit.config import ConfigError
 from rnnkit.data.readers import DataError
+from rnnkit.engines.cpp.build import CppBuildError
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
 from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
@@ -143,6 +145,26 @@ def compare_command(args: argparse.Namespace) -> int:
     return 0
 
 
+# ------------------------------------------------------------------ doctor
+
+def setup_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--build", action="store_true",
+                   help="build the C++ CPU kernels now, in the foreground with progress (else the first use "
+                        "builds them in the background)")
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    if args.build:
+        try:
+            folder, seconds = about.build_kernels()
+        except CppBuildError as err:
+            print(f"rnnkit: error: {err}", file=sys.stderr)
+            return 1
+        print(f"C++ kernels ready in {folder}" + (f" (the build took {seconds:.0f} s)" if seconds else ""))
+    print("\n".join(about.report_lines(about.environment_report())))
+    return 0
+
+
 # ------------------------------------------------------------------ tables
 
 COMMANDS: dict[str, Command] = {
@@ -153,6 +175,8 @@ COMMANDS: dict[str, Command] = {
     "predict": Command("predictions of a trained run of any task on new inputs", setup_predict, predict_command),
     "compare": Command("train recurrent cells and baselines on the same split, print one table",
                        setup_compare, compare_command),
+    "doctor": Command("what this installation can do: versions, CPU features, engines available here and why "
+                      "not, caches (--build: build the C++ kernels now)", setup_doctor, doctor_command),
     "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
                      bench.setup_bench, bench.bench_command),
 }
@@ -171,9 +195,21 @@ def all_commands() -> dict[str, Command]:
 
 # ------------------------------------------------------------------ parser
 
+class _VersionAction(argparse.Action):
+    """``--version``: the line comes from rnnkit.about, computed only when asked."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(about.version_line())
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, "
                                      "generate, evaluate and diagnose.")
+    parser.add_argument("--version", action=_VersionAction, help="print rnnkit's, torch's and Python's versions")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     train = sub.add_parser("train", help="train a model for a task", description="Train a model.")
     tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)

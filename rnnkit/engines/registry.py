@@ -9,14 +9,14 @@ layer's last choice: walking the list cost 50-100 us a token on the 2-core test 
 a third of what a token of a 2-layer GRU, LSTM or Elman layer of 128 units took there. The choice
 is reused only while everything the built-in engines' ``supports`` reads is unchanged: the request's
 fields, the layer's first cell and regularisation, the registry (a new engine or order), CPU autocast,
-``torch.backends.mkldnn.enabled`` and ``RNNKIT_CPP``.
+``torch.backends.mkldnn.enabled``, ``RNNKIT_CPP`` and the state of the C++ kernel build (a background
+build that finishes changes the key, so the next call can pick the cpp engine up).
 An engine registered from outside whose ``supports`` reads other state should be registered with
 ``one_step_memo=False``, which turns the reuse off.
 """
 from __future__ import annotations
 
 import importlib
-import os
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import Dict, List, Optional, Tuple
@@ -25,6 +25,7 @@ import torch
 
 from ..cells.base import overridden_maths
 from .base import Engine, EngineError, Request, cpu_autocast_dtype
+from .cpp.build import state_token as cpp_build_state
 from .single_step import auto_single_step_without_grad
 
 
@@ -158,7 +159,7 @@ class EngineRegistry:
         layer = req.layer
         return (self._version, id(layer.first_cell), req.dtype, req.batch, req.training,
                 tuple(vars(layer.regularization).values()), cpu_autocast_dtype(), torch.backends.mkldnn.enabled,
-                os.environ.get("RNNKIT_CPP"))
+                cpp_build_state())
 
     def choose(self, req: Request, requested: str) -> Tuple[Engine, Explanation]:
         key = self.one_step_key(req) if requested == "auto" else None

@@ -1,2 +1,3 @@
-"""Reusable model blocks shared by tasks: sequence encoders and pooling, attention, a linear-chain CRF,
-greedy and beam search for attention decoders, acoustic features and models, CTC decoding."""
+"""Reusable model blocks that tasks compose on top of rnnkit's recurrent layers: sequence encoders and
+pooling, attention, a linear-chain CRF, greedy and beam search for attention decoders, acoustic features
+and models, CTC decoding, music outputs."""

@@ -72,9 +72,12 @@ def _fmt_time(seconds: float) -> str:
 class Progress:
     """A tqdm bar on a terminal, plain lines otherwise (``mode``: auto, bar, plain, none)."""
 
-    def __init__(self, mode: str, log_every: int, stream=None, max_time: float = 0.0):
+    def __init__(self, mode: str, log_every: int, stream=None, max_time: float = 0.0, clock=None):
+        """``clock``: seconds of the budget used so far (default: wall time since now)."""
         self.stream = stream or sys.stderr
-        self.deadline = time.perf_counter() + max_time if max_time else None
+        self.max_time = max_time or None
+        start = time.perf_counter()
+        self.clock = clock or (lambda: time.perf_counter() - start)
         if mode == "auto":
             mode = "bar" if self.stream.isatty() else "plain"
         self.mode, self.log_every, self.bar = mode, log_every, None
@@ -85,14 +88,14 @@ class Progress:
         if self.mode == "bar":
             from tqdm import tqdm
             size = shutil.get_terminal_size()  # tqdm's own query reports no rows on some terminals (no bar)
-            clock = "[{elapsed}]" if self.deadline else "[{elapsed}<{remaining}]"  # a budget: its own "left"
+            clock = "[{elapsed}]" if self.max_time else "[{elapsed}<{remaining}]"  # a budget: its own "left"
             self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", file=self.stream,
                             ncols=size.columns, nrows=max(size.lines, 2), leave=True, unit="upd",
                             bar_format="{desc} |{bar:8}| {n_fmt}/{total_fmt} " + clock + "{postfix}")
 
     def update(self, done: int, stats: dict) -> None:
-        if self.deadline is not None:  # a time budget: show what is left of it
-            stats = {**stats, "left": _fmt_time(self.deadline - time.perf_counter())}  # of the budget
+        if self.max_time is not None:  # a time budget: show what is left of it
+            stats = {**stats, "left": _fmt_time(self.max_time - self.clock())}  # of the budget
         if self.mode == "bar":
             self.bar.update(done - self.bar.n)
             self.bar.set_postfix_str(_postfix(stats), refresh=False)

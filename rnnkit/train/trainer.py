@@ -36,6 +36,7 @@ A run directory holds ``checkpoints/{last,best}.safetensors``,
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -47,6 +48,7 @@ import torch
 from torch import nn
 
 from rnnkit.config import ConfigError, TrainConfig, to_dict
+from rnnkit.engines.cpp.build import waited_seconds as kernel_build_waits
 from rnnkit.train import runtime
 from rnnkit.train.checkpoint import (Checkpoint, join_state_dict, load_checkpoint, save_checkpoint,
                                      split_state_dict)
@@ -97,6 +99,30 @@ class FitResult:
     stopped: str
     elapsed_s: float
     run_dir: Path | None
+    train_s: float = 0.0  # what max_time counts: elapsed_s less evaluations, checkpoints and kernel builds
+
+
+class TrainingClock:
+    """Seconds of training since it started: wall time less the paused spans (evaluations, checkpoints)
+    and less the time this process spent waiting for one-time kernel builds (rnnkit.engines.cpp.build),
+    so that ``max_time`` buys training however long the set-up took."""
+
+    def __init__(self):
+        self.t0 = time.perf_counter()
+        self.waited0 = kernel_build_waits()
+        self.paused_s = 0.0
+
+    @contextlib.contextmanager
+    def paused(self):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.paused_s += time.perf_counter() - t
+
+    def seconds(self) -> float:
+        waited = kernel_build_waits() - self.waited0
+        return time.perf_counter() - self.t0 - self.paused_s - waited
 
 
 class Trainer:
@@ -149,27 +175,29 @@ class Trainer:
             runtime.seed_everything(cfg.seed, cfg.deterministic)
         self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard,
                               resume_step=self.step if resume else None) if self.run_dir else None
-        self.progress = Progress(cfg.progress, cfg.log_every, max_time=cfg.max_time)
         self._snapshot()
         self._n_batches = len(train)
         t0 = time.perf_counter()
+        self.budget = TrainingClock()
+        self.progress = Progress(cfg.progress, cfg.log_every, max_time=cfg.max_time, clock=self.budget.seconds)
         stopped = self._loop(train, val, per_epoch)
         return self._finish(stopped, val, time.perf_counter() - t0)
 
     def _loop(self, train, val, per_epoch: int) -> str:
-        cfg, t_start = self.cfg, time.perf_counter()
+        cfg = self.cfg
         while self.epoch < cfg.epochs:
             if self.pos == 0:
                 self.stepper.begin_epoch()
             self.progress.start_epoch(self.epoch, cfg.epochs, per_epoch, self.pos // cfg.accumulate)
-            reason = self._epoch(train, val, per_epoch, len(train), t_start)
+            reason = self._epoch(train, val, per_epoch, len(train))
             self.progress.end_epoch()
             if reason:
                 return reason
             self._log_epoch()
             self.epoch, self.pos = self.epoch + 1, 0
-            if not cfg.eval_every and self._evaluate_and_save(val):
-                return "early stopping"
+            with self.budget.paused():
+                if not cfg.eval_every and self._evaluate_and_save(val):
+                    return "early stopping"
         return "epochs done"
 
     def _log_epoch(self) -> None:
@@ -179,7 +207,7 @@ class Trainer:
             self.log.write("epoch", self.step, epoch=self.epoch + 1, loss=loss_sum / max(n, 1), items=n)
         self.epoch_sums = [0.0, 0]
 
-    def _epoch(self, train, val, per_epoch: int, n_batches: int, t_start: float) -> str | None:
+    def _epoch(self, train, val, per_epoch: int, n_batches: int) -> str | None:
         cfg, micro = self.cfg, 0
         window_t, window_tokens, losses = time.perf_counter(), 0, []
         for batch in train.iter_epoch(self.epoch, self.pos):
@@ -205,15 +233,16 @@ class Trainer:
             window_tokens, losses = 0, []
             self.progress.update(self.pos // cfg.accumulate + (self.pos % cfg.accumulate > 0), stats)
             self._notify("on_step", stats)
-            if cfg.eval_every and self.step % cfg.eval_every == 0:
-                if self._evaluate_and_save(val):
-                    return "early stopping"
-            elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
-                self.save("last")
+            with self.budget.paused():  # max_time counts training, not evaluations and checkpoints
+                if cfg.eval_every and self.step % cfg.eval_every == 0:
+                    if self._evaluate_and_save(val):
+                        return "early stopping"
+                elif cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.save("last")
             window_t = time.perf_counter()  # the next update's tokens/s counts none of the evaluation
             if cfg.max_steps and self.step >= cfg.max_steps:
                 return "max_steps"
-            if cfg.max_time and time.perf_counter() - t_start >= cfg.max_time:
+            if cfg.max_time and self.budget.seconds() >= cfg.max_time:
                 return "max_time"
         return None
 
@@ -331,6 +360,7 @@ class Trainer:
         return run_diagnostics(self.model, batch, self._dir() / "diagnostics", step=self.step)
 
     def _finish(self, stopped: str, val, elapsed: float) -> FitResult:
+        train_s = self.budget.seconds()
         if stopped != "early stopping" and self._last_eval != self.step:
             self._evaluate_and_save(val)  # the final weights are always evaluated and saved
         if self.log:
@@ -340,7 +370,7 @@ class Trainer:
                         self.cfg.monitor)
         return FitResult(self.step, self.epoch + self.pos / self._n_batches, self.best, self.best_step,
                          self.best_metrics, stopped,
-                         elapsed, self.run_dir)
+                         elapsed, self.run_dir, train_s=train_s)
 
     # ---------------------------------------------------------- checkpoints
     def _dir(self) -> Path:

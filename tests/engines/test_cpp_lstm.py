@@ -158,12 +158,11 @@ def test_disabled_by_environment(monkeypatch, cpp_calls):
     assert cpp_calls == []
 
 
-def test_a_failed_build_is_explained_and_warned_once(monkeypatch):
-    def fail():
-        raise build.CppBuildError("building the C++ kernels in /x failed (g++: not found)")
-
-    monkeypatch.setattr(build, "_state", {"ops": None, "error": None})
-    monkeypatch.setattr(build, "_build", fail)
+def test_a_failed_build_is_explained_and_warned_once(monkeypatch, tmp_path):
+    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
+    failed = build.KernelBuild(build.cache_dir())
+    failed.error = "building the C++ kernels in /x failed (g++: not found)"
+    monkeypatch.setitem(build._state, "build", failed)
     monkeypatch.setitem(cpp_engine._warned, "build", False)
     layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5, peephole=True)))
     x = torch.randn(6, 3, 4)
@@ -176,15 +175,6 @@ def test_a_failed_build_is_explained_and_warned_once(monkeypatch):
         assert layer.run(x).engine == "bptt"
     with pytest.raises(EngineError, match="g\\+\\+: not found"):
         rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)), engine="cpp").run(x)
-
-
-def test_build_cache_is_keyed_by_torch_python_and_cpu(monkeypatch, tmp_path):
-    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
-    folder = build.cache_dir()
-    assert folder.parent == tmp_path
-    assert torch.__version__.split("+")[0] in folder.name and "py3" in folder.name
-    assert "-mavx2" in build.compile_flags("AVX2") and "-mavx2" not in build.compile_flags("DEFAULT")
-    assert "-fopenmp" in build.compile_flags("DEFAULT")
 
 
 @pytest.mark.parametrize("flags", [(False, False, True, False, False, False), (True, True, True, True, True, True)])
@@ -209,41 +199,6 @@ def test_fused_input_layer_norm_equals_layer_norm_then_bptt(flags):
     extra = tuple(torch.randn(12, dtype=torch.float64).requires_grad_() for _ in range(2))
     assert torch.autograd.gradcheck(lambda *a: LSTMCppFunction.apply(*a[:-2], m_small, *a[-2:]),
                                     tuple(small) + extra)
-
-
-def test_a_stale_torch_build_lock_is_removed_under_our_os_lock(monkeypatch, tmp_path):
-    """A killed build leaves torch's plain 'lock' file behind, on which cpp_extension.load would wait
-    forever; the build removes it while holding its own OS lock."""
-    from torch.utils import cpp_extension
-
-    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
-    folder = build.cache_dir()
-    folder.mkdir(parents=True)
-    (folder / "lock").write_text("")
-    seen = {}
-
-    def fake_load(**kwargs):
-        seen["lock_present"] = (folder / "lock").exists()
-        seen["build_directory"] = kwargs["build_directory"]
-
-    monkeypatch.setattr(cpp_extension, "load", fake_load)
-    build._build()
-    assert seen == {"lock_present": False, "build_directory": str(folder)}
-
-
-def test_a_failed_build_names_the_compilers_error(monkeypatch, tmp_path):
-    from torch.utils import cpp_extension
-
-    monkeypatch.setenv("RNNKIT_CPP_CACHE", str(tmp_path))
-
-    def fake_load(**kwargs):
-        raise RuntimeError("Error building extension 'rnnkit_cpu_kernels': [1/2] c++ -c lstm.cpp\nFAILED: lstm.o\n"
-                           "lstm.cpp:12:3: error: 'foo' was not declared in this scope\n"
-                           "ninja: build stopped: subcommand failed.")
-
-    monkeypatch.setattr(cpp_extension, "load", fake_load)
-    with pytest.raises(build.CppBuildError, match="lstm.cpp:12:3: error: 'foo' was not declared"):
-        build._build()
 
 
 @pytest.mark.parametrize("flags", [(False, False, False, False, False, False), (True, True, True, True, True, True),

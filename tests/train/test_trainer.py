@@ -295,3 +295,56 @@ def test_stream_layout_fingerprint_tells_layouts_apart(toy_streams):
     assert a.fingerprint() == b.fingerprint()
     b.streams.inputs[0, 0] += 1
     assert a.fingerprint() != b.fingerprint()
+
+
+class SlowEval:
+    """A callback whose first ``slow`` evaluations take ``seconds`` each (as long validation passes would)."""
+
+    def __init__(self, seconds, slow=3):
+        self.seconds, self.slow, self.evals = seconds, slow, 0
+
+    def on_eval(self, trainer, metrics):
+        import time
+        if self.evals < self.slow:
+            time.sleep(self.seconds)
+        self.evals += 1
+
+
+def test_max_time_counts_training_not_evaluations(tmp_path):
+    """The budget buys training: evaluations (and their checkpoints) do not eat it. Two slow evaluations
+    (0.8 s) would use up a 0.6 s budget that counted them."""
+    data = regression_batches(12)
+    slow = SlowEval(0.4)
+    trainer = Trainer(Regressor(), cfg(epochs=10000, eval_every=5, max_time=0.6), callbacks=[slow])
+    result = trainer.fit(data, data[:1])
+    assert result.stopped == "max_time"
+    assert 0.6 <= result.train_s < 0.6 + 0.3
+    assert slow.evals >= 3
+    assert result.elapsed_s >= result.train_s + 3 * 0.4 - 0.05
+
+
+class BuildsKernelsOnFirstCall(Regressor):
+    """Its first forward waits `seconds` for a (simulated) one-time kernel build, as engine='cpp' does."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def forward(self, batch):
+        if self.calls == 0:
+            import time
+            from rnnkit.engines.cpp import build
+            t0 = time.perf_counter()
+            time.sleep(self.seconds)
+            build._state["waited"] += time.perf_counter() - t0
+        return super().forward(batch)
+
+
+def test_max_time_does_not_count_waiting_for_a_kernel_build(tmp_path, monkeypatch):
+    from rnnkit.engines.cpp import build
+    monkeypatch.setitem(build._state, "waited", build._state["waited"])
+    data = regression_batches(12)
+    result = Trainer(BuildsKernelsOnFirstCall(1.0), cfg(epochs=10000, max_time=0.5)).fit(data)
+    assert result.stopped == "max_time" and 0.5 <= result.train_s < 0.5 + 0.3
+    assert result.elapsed_s >= 1.5
+    assert result.steps > 5  # the old clock stopped after the first update

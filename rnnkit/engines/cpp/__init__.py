@@ -5,9 +5,12 @@ step is one BLAS call for the recurrent matmul plus one fused element-wise pass 
 instead of a dozen small torch ops issued from Python: on a CPU those per-op costs dominate the
 cells torch has no fused kernel for (LayerNorm-LSTM, peepholes, zoneout, DropConnect).
 
-The library is compiled on first use (``build.py``: the installed torch's headers, a C++ compiler
-and ninja; cached per torch version). Where it cannot be built the engine is not eligible and its
-reason, with the compiler's error, shows in ``explain()``; ``engine="auto"`` also warns once.
+The library is compiled once per install (``build.py``: the installed torch's headers, a C++ compiler
+and ninja; cached per key of everything that changes the binary). Under ``engine="auto"`` the first
+call starts the build in a background process and the engine answers "being built" until it is loaded
+(the other engines serve meanwhile); a layer with ``engine="cpp"`` waits for it. Where it cannot be
+built the engine is not eligible and its reason, with the compiler's error, shows in ``explain()``;
+``engine="auto"`` also warns once.
 
 Each family module provides ``supports(cell, req)`` and ``run(cell, x, state0, job)``.
 
@@ -24,7 +27,7 @@ import torch
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, family_module_loader
 from ..single_step import reference_serves
-from .build import build_error, disabled_reason
+from .build import CppBuildError, build_error, current, disabled_reason, kernels
 
 #: family -> module implementing it on this engine
 FAMILY_MODULES = {
@@ -60,6 +63,16 @@ def empty_cache() -> None:
 _family_module = family_module_loader(FAMILY_MODULES)
 
 
+def _forced_build_error() -> Optional[str]:
+    """A layer that asks for the cpp engine by name waits for the build (with a progress bar) instead of
+    being refused while it runs."""
+    try:
+        kernels()
+    except CppBuildError as exc:
+        return str(exc)
+    return None
+
+
 class CppEngine(Engine):
     name = "cpp"
     scope = "direction"
@@ -81,12 +94,13 @@ class CppEngine(Engine):
         disabled = disabled_reason()
         if disabled is not None:
             return disabled
-        error = build_error()
-        if error is not None:
+        error = _forced_build_error() if getattr(req.layer, "engine", "auto") == self.name else build_error()
+        if error is not None and current().error is not None:
             if not _warned["build"]:
                 _warned["build"] = True
                 warnings.warn(f"rnnkit: the cpp engine is unavailable, slower engines run instead: {error}",
                               RuntimeWarning, stacklevel=2)
+        if error is not None:
             return error
         return reference_serves(req)
 

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Mapping
 from rnnkit.config import ConfigError, from_dict, merge
 from rnnkit.data.corpus import STDLIB_FILES, stdlib_dir
 from rnnkit.tasks.lm.config import LMRunConfig
+from rnnkit.tasks.lm.demo_check import learning_verdict, unigram_nats
 from rnnkit.tasks.lm.markov import MarkovFit, report as report_markov
 from rnnkit.tasks.lm.model import check_sampling, diagnose_run, generate, load_run, train_lm
 from rnnkit.tasks.runs import run_dir_for
@@ -43,8 +44,8 @@ def report_run(run) -> None:
         return
     m = run.metrics
     print(f"best validation: loss {m['val_loss']:.4f} nats/token, perplexity {m['val_ppl']:.2f}, "
-          f"{m['val_bpc']:.3f} bits/char ({run.result.steps} updates, {run.result.elapsed_s:.0f} s, "
-          f"stopped: {run.result.stopped})")
+          f"{m['val_bpc']:.3f} bits/char ({run.result.steps} updates, {run.result.train_s:.0f} s training, "
+          f"{run.result.elapsed_s:.0f} s with evaluations, stopped: {run.result.stopped})")
     print(f"run saved in {run.run_dir}/ (checkpoints/best.safetensors, metrics.jsonl, plots/curves.png)")
 
 
@@ -64,7 +65,9 @@ def diagnose_command(args: argparse.Namespace) -> int:
 
 
 def setup_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seconds", type=float, default=60.0, help="training time budget (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=60.0,
+                   help="seconds of training (evaluations and one-time kernel builds not counted; "
+                        "default: %(default)s)")
     p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/demo-<time>)")
     add_sampling_arguments(p, length=400)
     p.set_defaults(prompt="def ")
@@ -82,6 +85,13 @@ def demo(args: argparse.Namespace, preset: dict) -> int:
           f"for {args.seconds:.0f} s.\n", flush=True)
     run = train_lm(cfg, out)
     report_run(run)
+    verdict = learning_verdict(run.result.steps, run.metrics.get("val_loss"),
+                               unigram_nats(run.corpus.train, run.corpus.val))
+    if verdict is not None:  # noise printed as "generated text" teaches nothing: say so and fail
+        print(f"\nrnnkit demo: NOTHING LEARNED: {verdict}. Training stopped ({run.result.stopped}) after "
+              f"{run.result.train_s:.1f} s; give it more time with --seconds, and see `rnnkit doctor` for what "
+              f"runs slowly here. No text is generated from an untrained model.", file=sys.stderr)
+        return 3
     print(f"\n--- generated (temperature {args.temperature}, prompt {args.prompt!r}) ---")
     for piece in stream(load_run(out), vars(args)):
         sys.stdout.write(piece)
