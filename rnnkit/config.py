@@ -127,7 +127,8 @@ class TrainConfig:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov needs optimizer=sgd with momentum > 0")
         if self.precision == "fp16" and self.device == "cpu":
-            raise ConfigError("precision=fp16 needs a GPU (use bf16 on CPU)")
+            raise ConfigError("--precision fp16 needs a CUDA device (--device cuda or auto on a GPU machine); "
+                              "on CPU use --precision fp32 or bf16")
 
     @property
     def k2(self) -> int:

@@ -87,6 +87,8 @@ def setup_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    from rnnkit.train.runtime import resolve_device
+    resolve_device(args.device)  # an unusable --device is an error whatever the run's task
     task = _task_or_none(args.run)
     if task not in OUR_TASKS:
         from rnnkit.tasks.seq2seq.commands import evaluate_command as evaluate_next

@@ -8,13 +8,27 @@ import random
 import numpy as np
 import torch
 
+from rnnkit.config import ConfigError
+
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when there is one, else CPU; ``cuda`` without CUDA is a :class:`ConfigError`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but CUDA is not available on this machine (use --device cpu or auto)")
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"--device cuda: CUDA is not available on this machine ({why}); "
+                          "available here: --device cpu (or --device auto)")
     return torch.device(name)
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """Refuse a precision the device cannot train in, naming the flag and what it can use."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"--precision fp16 needs a CUDA device and this run is on {device.type}; "
+                          "available here: --precision fp32 or bf16")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("--precision bf16: this GPU does not support bfloat16; use --precision fp16 or fp32")
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -31,9 +45,8 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
 def autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
+    check_precision(device, precision)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    if precision == "fp16" and device.type != "cuda":
-        raise RuntimeError("precision=fp16 needs a CUDA device; use bf16 on CPU")
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 

@@ -105,6 +105,7 @@ class Trainer:
                  metadata: dict | None = None, callbacks: Sequence[Any] = ()):
         self.cfg = config
         self.device = runtime.resolve_device(config.device)
+        runtime.check_precision(self.device, config.precision)
         if config.threads:
             torch.set_num_threads(config.threads)
         self.model = model.to(self.device)
