@@ -214,7 +214,8 @@ def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | No
     return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights)
 
 
-def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
+                   resume: bool | str | Path = False) -> dict:
     """Train, keep the best checkpoint by validation, score the test split; returns the test metrics."""
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)

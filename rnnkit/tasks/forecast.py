@@ -317,7 +317,7 @@ def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arra
     return select_ridge(features, (as_t[0], as_t[1]), (as_t[2], as_t[3]))
 
 
-def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
     """Train, then backtest the network and the baselines on the test part; returns result.json's content.
 
     With ``refit`` the network is trained again on train + validation for as many updates as the

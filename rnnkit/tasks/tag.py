@@ -249,7 +249,7 @@ def _in_scheme(sentences: list[TaggedSentence], scheme: str) -> list[TaggedSente
     return [TaggedSentence(s.tokens, convert(s.tags, scheme), s.where) for s in sentences]
 
 
-def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     train, val, test = load_tag_splits(cfg.data, cfg.train.seed)

@@ -99,17 +99,18 @@ def write_tsv(pairs: List[Pair], path: Path) -> None:
     path.write_text("".join(f"{p.source}\t{p.target}\n" for p in pairs), encoding="utf-8")
 
 
-def _saved_vocabs(run_dir: Path) -> Tuple[Seq2SeqVocab, Seq2SeqVocab]:
-    meta = read_meta(checkpoint_path(run_dir, "last"))["metadata"]
+def _saved_vocabs(run_dir: Path, resume: bool | str | Path) -> Tuple[Seq2SeqVocab, Seq2SeqVocab]:
+    """The tokenizers of the checkpoint a run resumes from (``resume``: a path, or True for the last one)."""
+    meta = read_meta(checkpoint_path(run_dir, "last") if resume is True else resume)["metadata"]
     return Seq2SeqVocab.from_dict(meta["source_tokenizer"]), Seq2SeqVocab.from_dict(meta["target_tokenizer"])
 
 
-def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool = False,
+def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool | str | Path = False,
                     evaluate_test: bool = True, log=print) -> Tuple[FitResult, Optional[dict]]:
     """Train a sequence-to-sequence model as configured; returns the fit result and test scores."""
     run_dir = Path(run_dir)
     pairs, name = load_pairs(cfg.data)
-    data = prepare_data(pairs, cfg.data, cfg.train.batch_size, _saved_vocabs(run_dir) if resume else None)
+    data = prepare_data(pairs, cfg.data, cfg.train.batch_size, _saved_vocabs(run_dir, resume) if resume else None)
     log(f"{name}: {len(pairs)} pairs -> train {len(data.train)}, val {len(data.val)}, test {len(data.test)}"
         f" (dropped by length: {data.dropped['train']} train, {data.dropped['val']} val); vocabulary "
         f"{data.src_vocab.size} source / {data.tgt_vocab.size} target {cfg.data.tokenizer} tokens")

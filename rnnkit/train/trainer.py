@@ -135,7 +135,8 @@ class Trainer:
             raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch, last_step_only)")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train_data, val_data=None, *, resume: bool = False) -> FitResult:
+    def fit(self, train_data, val_data=None, *, resume: bool | str | Path = False) -> FitResult:
+        """Train; ``resume``: True continues from the last checkpoint, a path from that checkpoint."""
         cfg = self.cfg
         train = as_epoch_data(train_data)
         val = as_epoch_data(val_data) if val_data is not None else None
@@ -145,7 +146,7 @@ class Trainer:
         # what resume compares: a run continues only on the batches it was started on
         self._data_digest = train.fingerprint() if hasattr(train, "fingerprint") else None
         if resume:
-            self.restore(self._path("last"))
+            self.restore(self._path("last") if resume is True else resume)
         else:
             runtime.seed_everything(cfg.seed, cfg.deterministic)
         self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard,
