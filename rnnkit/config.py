@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from rnnkit.atomic import atomic_write_text
+
 CONFIG_VERSION = 1
 CELLS = ("lstm", "gru", "rnn", "jordan", "indrnn", "lnlstm", "peephole_lstm",
          "gru_cho", "lngru", "mingru", "minlstm")
@@ -275,7 +277,8 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    """The resolved config as YAML, written atomically."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def merge(base: dict, override: dict) -> dict:
