@@ -97,7 +97,8 @@ class TrainConfig:
     max_time: float = opt(0.0, "stop after this many seconds of training (0 = no limit)")
     checkpoint_every: int = opt(0, "also save the last checkpoint every N updates (0 = at evaluations)")
     seed: int = opt(0, "random seed (model init, dropout, shuffling)")
-    deterministic: bool = opt(False, "use deterministic algorithms only")
+    deterministic: bool = opt(False, "bit-identical runs and resumes: deterministic algorithms only, and one CPU "
+                                     "thread unless --threads N is given (see docs/lm.md)")
     device: str = opt("auto", "where to train", ("auto", "cpu", "cuda"))
     threads: int = opt(0, "CPU threads for torch (0 = torch's default); 1 is often fastest for small "
                           "recurrent layers and on a busy machine")

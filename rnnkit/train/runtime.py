@@ -37,9 +37,25 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
+        use_deterministic_algorithms()
+
+
+def use_deterministic_algorithms() -> None:
+    """Deterministic kernels only (torch, cuDNN, cuBLAS): the same inputs give the same bits."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def set_threads(threads: int, deterministic: bool = False) -> None:
+    """``threads`` CPU threads for torch; 0 keeps torch's default, except when ``deterministic``: one thread.
+
+    The thread count is part of the arithmetic: kernels split a batch's rows and their weight-gradient
+    sums per thread, and the LSTM engine choice reads it, so another count (torch's default follows
+    OMP_NUM_THREADS, the cores and the CPU affinity of the process) gives other low bits (6e-8 after 6 updates).
+    """
+    if threads or deterministic:
+        torch.set_num_threads(threads or 1)
 
 
 def autocast(device: torch.device, precision: str):
