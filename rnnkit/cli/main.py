@@ -24,9 +24,10 @@ from rnnkit.data.readers import DataError
 from rnnkit.engines.cpp.build import CppBuildError
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
-from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
+from rnnkit.tasks.runs import print_table, resume_point, run_dir_for, saved_config
 from rnnkit.train.checkpoint import CheckpointError
 from rnnkit.train.guard import NonFiniteError
+from rnnkit.train.runtime import resolve_device
 
 COMMAND_ERRORS = (ConfigError, DataError, CheckpointError, NonFiniteError)
 
@@ -52,10 +53,16 @@ def _by_task(what: str) -> str:
 
 def train_command(args: argparse.Namespace) -> int:
     task = TASKS[args.task]
-    run_dir = run_dir_for(task.name, args.out, args.resume)
-    base = task.upgrade_config(saved_config(run_dir)) if args.resume else dict(task.train_defaults)
+    resuming = bool(args.resume or args.resume_from)
+    run_dir = run_dir_for(task.name, args.out, resuming)
+    resume = False  # or the verified checkpoint to continue from: last, else best (with a notice), or the one named
+    if resuming:
+        resume, notice = resume_point(run_dir, args.resume_from)
+        if notice:
+            print(f"rnnkit: {notice}", file=sys.stderr)
+    base = task.upgrade_config(saved_config(resume)) if resume else dict(task.train_defaults)
     cfg = config_from_args(task, args, base=base)
-    result = task.train(cfg, run_dir, resume=args.resume, given=given_settings(args))
+    result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
     task.report(result, run_dir)
     return 0
 
@@ -73,6 +80,8 @@ def setup_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    if getattr(args, "device", None):
+        resolve_device(args.device)  # an unusable --device is an error whatever the run's task
     task = task_of_run(args.run)
     metrics = task.evaluate(args.run, args.data, vars(args))
     if args.json:
@@ -122,6 +131,7 @@ def setup_generate(p: argparse.ArgumentParser) -> None:
 
 
 def generate_command(args: argparse.Namespace) -> int:
+    resolve_device(args.device)  # an unusable --device is an error before any run is read
     for generating in TASKS.values():  # every task checks its own flags, before a run is read
         if generating.can_generate:
             generating.check_generate_options(vars(args))
@@ -216,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, task in TASKS.items():
         p = tasks.add_parser(name, help=task.help, description=f"Train {task.help}.")
         p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<task>-<time>)")
-        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                       "(its best one when the last is missing or damaged, with a notice)")
+        p.add_argument("--resume-from", metavar="best|last|FILE", default="",
+                       help="continue the run in --out from this checkpoint (implies --resume)")
         add_config_flags(p, task)
         p.set_defaults(_run=train_command)
     for name, cmd in all_commands().items():

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, from_dict
-from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, read_meta
+from rnnkit.train.checkpoint import (Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, read_meta,
+                                     resume_checkpoint)
 
 
 def run_dir_for(task: str, out: str | None, resume: bool) -> Path:
@@ -31,9 +33,15 @@ def run_dir_for(task: str, out: str | None, resume: bool) -> Path:
     return run_dir
 
 
-def saved_config(run_dir: str | Path) -> dict:
-    """The resolved config saved in a run's last checkpoint (what ``--resume`` continues)."""
-    return read_meta(Path(run_dir) / "checkpoints" / "last.safetensors")["config"]
+def resume_point(run_dir: str | Path, which: str = "") -> tuple[Path, str | None]:
+    """The verified checkpoint ``--resume`` (``which`` = "") or ``--resume-from best|last|FILE`` continues
+    from, and a notice when it is not the newest one (see :func:`rnnkit.train.checkpoint.resume_checkpoint`)."""
+    return resume_checkpoint(run_dir, which)
+
+
+def saved_config(checkpoint: str | Path) -> dict:
+    """The resolved config saved in a checkpoint (what a resumed run continues with)."""
+    return read_meta(checkpoint)["config"]
 
 
 def load_task_checkpoint(run: str | Path, task: str, run_cls: type, upgrade: Callable[[dict], dict] | None = None
@@ -56,9 +64,7 @@ def run_task(run: str | Path) -> str:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=float) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(obj, indent=1, default=float) + "\n")
 
 
 def print_table(rows: Sequence[dict], columns: Sequence[str], floats: str = "{:.4f}") -> str:

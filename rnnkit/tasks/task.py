@@ -90,8 +90,9 @@ class Task:
     def add_generate_arguments(self, group: argparse._ArgumentGroup) -> None:
         """Flags of ``rnnkit generate`` for runs of this task (only when :attr:`can_generate`)."""
 
-    def train(self, cfg: Any, run_dir, *, resume: bool = False, given: frozenset = frozenset()) -> Any:
-        """Train as configured into ``run_dir``; ``given`` = (section, field) the user set explicitly."""
+    def train(self, cfg: Any, run_dir, *, resume=False, given: frozenset = frozenset()) -> Any:
+        """Train as configured into ``run_dir``; ``resume``: False, or the checkpoint to continue from;
+        ``given`` = (section, field) the user set explicitly."""
         raise NotImplementedError(f"{type(self).__name__} must define train")
 
     def report(self, result: Any, run_dir) -> None:

@@ -77,7 +77,8 @@ def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | No
     return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights)
 
 
-def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
+                   resume: bool | str | Path = False) -> dict:
     """Train, keep the best checkpoint by validation, score the test split; returns the test metrics."""
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
@@ -188,7 +189,8 @@ def evaluate_classify(run: str | Path, data: str | Path) -> dict:
 
 
 def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[dict]:
-    """Label and per-class probabilities (most likely first) for each input."""
+    """Each input (text, or a numeric sequence as a list), its label and per-class probabilities (most likely
+    first)."""
     loaded = load_classifier(run)
     enc = loaded.encoder
     if file:
@@ -200,7 +202,9 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
                   for i, t in enumerate(texts)]
     probs = probabilities(loaded, inputs)
     out = []
-    for p in probs:
+    for x, p in zip(inputs, probs):
         order = np.argsort(-p)
-        out.append({"label": enc.labels[order[0]], "probabilities": {enc.labels[j]: float(p[j]) for j in order}})
+        out.append({"input": x if isinstance(x, str) else np.asarray(x, dtype=float).tolist(),  # (T, F) as lists
+                    "label": enc.labels[order[0]],
+                    "probabilities": {enc.labels[j]: float(p[j]) for j in order}})
     return out

@@ -15,6 +15,13 @@ from rnnkit.tasks.compare import compare_networks, test_rows
 from rnnkit.tasks.task import Task, distribution
 
 TOP_CLASSES = 3  # probabilities shown per input by `rnnkit predict` unless --top says otherwise
+SHOWN_INPUT_CHARS = 60  # an input longer than this is cut in the table (``--json`` has it whole)
+
+
+def shown_input(x: str | list, width: int = SHOWN_INPUT_CHARS) -> str:
+    """An input on one line of a table: whitespace collapsed, cut to ``width`` characters with "..."."""
+    text = " ".join(x.split()) if isinstance(x, str) else " ".join(f"{v:g}" for v in np.ravel(x))
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
@@ -38,7 +45,7 @@ class ClassifyTask(Task):
     predict_file_help = "CSV/TSV/JSONL of inputs"
     compare_metrics = ("accuracy", "macro_f1")
 
-    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
         return train_classify(cfg, run_dir, resume=resume)
 
     def report(self, result: dict, run_dir) -> None:
@@ -70,7 +77,7 @@ class ClassifyTask(Task):
         top = options.get("top") or TOP_CLASSES
         for i, r in enumerate(preds):
             probs = "  ".join(f"{k} {v:.3f}" for k, v in list(r["probabilities"].items())[:top])
-            print(f"{i + 1}\t{r['label']}\t{probs}")
+            print(f"{i + 1}\t{shown_input(r['input'])}\t{r['label']}\t{probs}")
 
     def compare(self, args) -> tuple[list[dict], list[str]]:
         metrics = list(self.compare_metrics)

@@ -39,7 +39,7 @@ class ForecastTask(Task):
     def upgrade_config(self, saved: dict) -> dict:
         return upgrade_config(saved)
 
-    def train(self, cfg: ForecastRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: ForecastRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
         return train_forecast(cfg, run_dir, resume=resume)
 
     def report(self, result: dict, run_dir) -> None:

@@ -118,7 +118,8 @@ class LMMeter:
 
 # ---------------------------------------------------------------- training
 
-def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False, callbacks=()) -> LMRun:
+def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
+             callbacks=()) -> LMRun:
     """Train (or resume) a language model; everything is written under ``run_dir``.
 
     ``model: markov`` fits the n-gram baseline instead (:mod:`rnnkit.tasks.lm.markov`).

@@ -29,7 +29,7 @@ class LMTask(Task):
     presets_package = "rnnkit.tasks.lm.presets"
     compare_metrics = tuple(COMPARE_METRICS)
 
-    def train(self, cfg: LMRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: LMRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
         if cfg.model.model == "markov" and not resume:
             check_markov_settings(cfg, given)  # also a setting given at its default value
         return train_lm(cfg, run_dir, resume=resume)

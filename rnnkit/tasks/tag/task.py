@@ -31,7 +31,7 @@ class TagTask(Task):
     predict_file_help = "one sentence per line"
     compare_metrics = ("f1", "accuracy")
 
-    def train(self, cfg: TagRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
         return train_tag(cfg, run_dir, resume=resume)
 
     def report(self, result: dict, run_dir) -> None:

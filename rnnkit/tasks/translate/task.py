@@ -37,7 +37,7 @@ class TranslateTask(Task):
     run_config = TranslateRunConfig
     presets_package = "rnnkit.tasks.translate.presets"
 
-    def train(self, cfg: TranslateRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: TranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
         if not cfg.data.data and not cfg.data.source:
             print("no --data given: training on the embedded English-French phrase book (a few hundred "
                   "pairs; real quality needs a real corpus)")
