@@ -217,7 +217,7 @@ def _promo_csv(path, n=90, future_rows=0):
     lines = ["day,sales,promo"]
     for i in range(n + future_rows):
         sales = "" if i >= n else f"{10 + 5 * promo[i] + 0.1 * np.sin(i):.3f}"
-        lines.append(f"2020-01-{1 + i % 28:02d}T{i // 28:02d}:00,{sales},{promo[i]}")
+        lines.append(f"2020-01-{1 + i // 24:02d}T{i % 24:02d}:00,{sales},{promo[i]}")  # hourly, in time order
     path.write_text("\n".join(lines) + "\n")
     return path
 
