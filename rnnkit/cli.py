@@ -69,10 +69,21 @@ def train_lm_command(cfg, args: argparse.Namespace) -> int:
 
 def _resume_config(run_cls: type, args: argparse.Namespace):
     from rnnkit.train.checkpoint import read_meta
+    return config_from_args(run_cls, args, base=read_meta(args.resume)["config"])
+
+
+def resolve_resume(args: argparse.Namespace) -> None:
+    """``--resume`` / ``--resume-from``: replace ``args.resume`` by the verified checkpoint to continue from
+    (last, else best with a notice on stderr; or the one named); False when not resuming."""
+    from rnnkit.train.checkpoint import resume_checkpoint
+    if not (args.resume or args.resume_from):
+        return
     if not args.out:
         raise C.ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-    meta = read_meta(Path(args.out) / "checkpoints" / "last.safetensors")
-    return config_from_args(run_cls, args, base=meta["config"])
+    path, notice = resume_checkpoint(args.out, args.resume_from or "")
+    if notice:
+        print(f"rnnkit: {notice}", file=sys.stderr)
+    args.resume = path
 
 
 def _report_run(run) -> None:
@@ -375,7 +386,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name, task in TRAIN_TASKS.items():
         p = tasks.add_parser(name, help=task.help, description=f"Train {task.help}.")
         p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<task>-<time>)")
-        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                       "(its best one when the last is missing or damaged, with a notice)")
+        p.add_argument("--resume-from", metavar="best|last|FILE", default="",
+                       help="continue the run in --out from this checkpoint (implies --resume)")
         add_config_flags(p, task.config, task.defaults)
         p.set_defaults(_train=task)
     for name, cmd in COMMANDS.items():
@@ -390,6 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "train":
+            resolve_resume(args)
             cfg = config_from_args(args._train.config, args, base=args._train.defaults) if not args.resume else None
             return args._train.run(cfg, args)
         return args._run(args)

@@ -25,6 +25,8 @@ from typing import Any
 
 import yaml
 
+from rnnkit.atomic import atomic_write_text
+
 CONFIG_VERSION = 1
 CELLS = ("lstm", "gru", "rnn", "jordan", "indrnn", "lnlstm", "peephole_lstm",
          "gru_cho", "lngru", "mingru", "minlstm")
@@ -95,7 +97,8 @@ class TrainConfig:
     max_time: float = opt(0.0, "stop after this many seconds of training (0 = no limit)")
     checkpoint_every: int = opt(0, "also save the last checkpoint every N updates (0 = at evaluations)")
     seed: int = opt(0, "random seed (model init, dropout, shuffling)")
-    deterministic: bool = opt(False, "use deterministic algorithms only")
+    deterministic: bool = opt(False, "bit-identical runs and resumes: deterministic algorithms only, and one CPU "
+                                     "thread unless --threads N is given (see docs/lm.md)")
     device: str = opt("auto", "where to train", ("auto", "cpu", "cuda"))
     threads: int = opt(0, "CPU threads for torch (0 = torch's default); 1 is often fastest for small "
                           "recurrent layers and on a busy machine")
@@ -127,7 +130,8 @@ class TrainConfig:
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov needs optimizer=sgd with momentum > 0")
         if self.precision == "fp16" and self.device == "cpu":
-            raise ConfigError("precision=fp16 needs a GPU (use bf16 on CPU)")
+            raise ConfigError("--precision fp16 needs a CUDA device (--device cuda or auto on a GPU machine); "
+                              "on CPU use --precision fp32 or bf16")
 
     @property
     def k2(self) -> int:
@@ -274,7 +278,8 @@ def load_yaml(path: str | Path) -> dict:
 
 
 def save_yaml(cfg: Any, path: str | Path) -> None:
-    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False), encoding="utf-8")
+    """The resolved config as YAML, written atomically."""
+    atomic_write_text(path, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
 
 def merge(base: dict, override: dict) -> dict:

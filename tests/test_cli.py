@@ -71,7 +71,7 @@ def test_flag_precedence_defaults_preset_file_flags(tmp_path):
     (["--dropout", "1.5"], "dropout must be in [0, 1)"),
     (["--bptt", "8", "--bptt-k2", "12"], "bptt_k2=12 must be 0 or a multiple of bptt=8"),
     (["--hidden", "0"], "hidden must be positive"),
-    (["--precision", "fp16", "--device", "cpu"], "fp16 needs a GPU"),
+    (["--precision", "fp16", "--device", "cpu"], "fp16 needs a CUDA device"),
 ])
 def test_bad_values_give_clear_errors(argv, message, capsys, tmp_path):
     assert main(["train", "lm", "--out", str(tmp_path / "r")] + argv) == 2

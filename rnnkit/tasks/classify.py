@@ -214,7 +214,8 @@ def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | No
     return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights)
 
 
-def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
+                   resume: bool | str | Path = False) -> dict:
     """Train, keep the best checkpoint by validation, score the test split; returns the test metrics."""
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
@@ -325,7 +326,8 @@ def evaluate_classify(run: str | Path, data: str | Path) -> dict:
 
 
 def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[dict]:
-    """Label and per-class probabilities (most likely first) for each input."""
+    """Each input (text, or a numeric sequence as a list), its label and per-class probabilities (most likely
+    first)."""
     loaded = load_classifier(run)
     enc = loaded.encoder
     if file:
@@ -337,9 +339,10 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
                   for i, t in enumerate(texts)]
     probs = probabilities(loaded, inputs)
     out = []
-    for p in probs:
+    for x, p in zip(inputs, probs):
         order = np.argsort(-p)
-        out.append({"label": enc.labels[order[0]], "probabilities": {enc.labels[j]: float(p[j]) for j in order}})
+        out.append({"input": x if isinstance(x, str) else [float(v) for v in x], "label": enc.labels[order[0]],
+                    "probabilities": {enc.labels[j]: float(p[j]) for j in order}})
     return out
 
 
@@ -371,7 +374,16 @@ def predict(run: str, args) -> list[dict]:
     return predict_classify(run, args.inputs, args.file)
 
 
+SHOWN_INPUT_CHARS = 60  # an input longer than this is cut in the table (``--json`` has it whole)
+
+
+def shown_input(x: str | list, width: int = SHOWN_INPUT_CHARS) -> str:
+    """An input on one line of a table: whitespace collapsed, cut to ``width`` characters with "..."."""
+    text = " ".join(x.split()) if isinstance(x, str) else " ".join(f"{v:g}" for v in x)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
 def print_predictions(preds: list[dict], args) -> None:
     for i, r in enumerate(preds):
         probs = "  ".join(f"{k} {v:.3f}" for k, v in list(r["probabilities"].items())[: args.top])
-        print(f"{i + 1}\t{r['label']}\t{probs}")
+        print(f"{i + 1}\t{shown_input(r['input'])}\t{r['label']}\t{probs}")

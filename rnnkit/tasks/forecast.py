@@ -31,9 +31,9 @@ from rnnkit.data.embedded_tasks import SERIES_SETS, series_set
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.encoders import ENCODERS
 from rnnkit.data.tabular import read_table
-from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, column_order, future_windows, infer_step, origins,
-                                        parse_columns, read_series, series_from_table, split_future_rows,
-                                        split_points, windows)
+from rnnkit.tasks.forecast_data import (Scaler, Series, SplitPoints, column_order, future_windows, in_time_order,
+                                        infer_step, origins, parse_columns, read_series, series_from_table,
+                                        split_future_rows, split_points, windows)
 from rnnkit.tasks.forecast_eval import Forecast, backtest_table, network_forecast, plot_forecast, score_models
 from rnnkit.tasks.forecast_highway import HighwayFeatures, select_ridge
 from rnnkit.tasks.forecast_models import OUTPUTS, QUANTILE_TOL, Forecaster, interval_bounds
@@ -317,7 +317,7 @@ def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arra
     return select_ridge(features, (as_t[0], as_t[1]), (as_t[2], as_t[3]))
 
 
-def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
     """Train, then backtest the network and the baselines on the test part; returns result.json's content.
 
     With ``refit`` the network is trained again on train + validation for as many updates as the
@@ -431,7 +431,9 @@ def _read_for_predict(loaded: LoadedForecaster, path: str) -> tuple[Series, np.n
     if not F or loaded.config.model.strategy != "direct":
         return _read_like_run(loaded, path), None
     d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
-    observed, fut = split_future_rows(read_table(path), names[:T], names[-F:], d.horizon)
+    table = read_table(path)
+    table = in_time_order(table, d.time_column or table.columns[0])  # before the split at the last target
+    observed, fut = split_future_rows(table, names[:T], names[-F:], d.horizon)
     series = series_from_table(observed, names[:T], names[T:-F], d.time_column, d.missing, names[-F:])
     scaled = (fut - loaded.scaler.mean[-F:]) / loaded.scaler.std[-F:]
     return series, scaled[None].astype(np.float32)

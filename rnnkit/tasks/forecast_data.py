@@ -14,6 +14,7 @@ validation nor test values ever shape the scaling.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -81,6 +82,7 @@ def series_from_table(table: Table, targets: Sequence[str], covariates: Sequence
     table.require(time_col, *targets, *covariates, *future)
     if time_col in targets:
         raise DataError(f"{path}: column {time_col!r} is the time column and cannot be a target")
+    table = in_time_order(table, time_col)
     names = column_order(targets, covariates, future)
     cols = [np.asarray(table.numbers(c, allow_missing=missing != "error"), dtype=np.float64) for c in names]
     values = np.stack(cols, axis=1)
@@ -89,6 +91,50 @@ def series_from_table(table: Table, targets: Sequence[str], covariates: Sequence
         values = interpolate(values, names, str(path))
     n_future = len([c for c in dict.fromkeys(future) if c not in targets])
     return Series(times, values, names, len(targets), str(path), n_future)
+
+
+MAX_LISTED = 5  # duplicated times named by line in an error; the rest are counted
+
+
+def _time_keys(times: list[str]) -> list | None:
+    """Sortable keys of a time column: numbers, else ISO dates; None when some value is neither."""
+    for parse in (float, np.datetime64):
+        try:
+            return [parse(t) for t in times]
+        except (TypeError, ValueError):
+            continue
+    return None
+
+
+def in_time_order(table: Table, time_column: str, log=None) -> Table:
+    """``table`` with its rows sorted by ``time_column`` (a notice says how many rows moved); duplicated
+    times are an error naming their lines. Times that are neither numbers nor ISO dates are kept in file
+    order (only duplicates are checked)."""
+    times = [str(t).strip() for t in table.column(time_column)]
+    keys = _time_keys(times)
+    order = sorted(range(len(times)), key=lambda i: keys[i]) if keys is not None else list(range(len(times)))
+    first: dict = {}
+    dups = []
+    for i in order:
+        k = keys[i] if keys is not None else times[i]
+        if k in first:
+            dups.append(f"line {table.lines[i]} repeats line {table.lines[first[k]]} ({times[i]})")
+        else:
+            first[k] = i
+    if dups:
+        more = f" (and {len(dups) - MAX_LISTED} more)" if len(dups) > MAX_LISTED else ""
+        raise DataError(f"{table.path}: {len(dups)} duplicated time(s) in column {time_column!r}: "
+                        f"{'; '.join(dups[:MAX_LISTED])}{more}; keep one row per time step")
+    moved = sum(i != j for j, i in enumerate(order))
+    if not moved:
+        return table
+    (log or _notice)(f"{table.path}: rows are not in time order; sorted by column {time_column!r} "
+                     f"({moved} of {len(order)} rows moved)")
+    return Table(table.path, table.columns, [table.rows[i] for i in order], [table.lines[i] for i in order])
+
+
+def _notice(message: str) -> None:
+    print(f"notice: {message}", file=sys.stderr)
 
 
 def split_future_rows(table: Table, targets: Sequence[str], future: Sequence[str], horizon: int

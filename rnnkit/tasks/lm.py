@@ -131,7 +131,8 @@ def _chars_per_token(docs: list[str], tokenizer) -> float:
     return chars / max(1, sum(len(tokenizer.encode(d)) for d in docs))
 
 
-def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False, callbacks=()) -> LMRun:
+def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
+             callbacks=()) -> LMRun:
     """Train (or resume) a language model; everything is written under ``run_dir``.
 
     ``model: markov`` fits the n-gram baseline instead (:mod:`rnnkit.tasks.lm_markov`).

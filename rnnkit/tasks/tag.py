@@ -249,7 +249,7 @@ def _in_scheme(sentences: list[TaggedSentence], scheme: str) -> list[TaggedSente
     return [TaggedSentence(s.tokens, convert(s.tags, scheme), s.where) for s in sentences]
 
 
-def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     train, val, test = load_tag_splits(cfg.data, cfg.train.seed)
@@ -332,10 +332,10 @@ def predict_tag(run: str | Path, texts: list[str]) -> list[dict]:
         if not s:
             raise DataError(f"nothing to tag in {t!r}")
     out = []
-    for toks, tags in zip(sents, loaded.tag(sents)):
+    for text, toks, tags in zip(texts, sents, loaded.tag(sents)):
         ents = [{"type": typ, "text": " ".join(toks[s:e]), "start": s, "end": e} for typ, s, e in chunks(tags)] \
             if loaded.encoder.scheme != "none" else []
-        out.append({"tokens": toks, "tags": tags, "entities": ents})
+        out.append({"input": text, "tokens": toks, "tags": tags, "entities": ents})
     return out
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import from_dict
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint
 
@@ -34,9 +35,7 @@ def run_task(run: str | Path) -> str:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1, default=float) + "\n", encoding="utf-8")
+    atomic_write_text(path, json.dumps(obj, indent=1, default=float) + "\n")
 
 
 def print_table(rows: Sequence[dict], columns: Sequence[str], floats: str = "{:.4f}") -> str:

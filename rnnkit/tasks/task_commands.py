@@ -30,10 +30,8 @@ def task_config(task: str, args: argparse.Namespace):
     """Run config: task defaults < preset < --config < flags; on --resume the run's saved config < flags."""
     from rnnkit.cli import config_from_args
     mod = _module(task)
-    if getattr(args, "resume", False):
-        if not args.out:
-            raise C.ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-        base = read_meta(Path(args.out) / "checkpoints" / "last.safetensors")["config"]
+    if getattr(args, "resume", False):  # the checkpoint path, set by rnnkit.cli.resolve_resume
+        base = read_meta(args.resume)["config"]
         if hasattr(mod, "upgrade_config"):  # settings the run predates keep their old values
             base = mod.upgrade_config(base)
     else:
@@ -87,6 +85,8 @@ def setup_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
+    from rnnkit.train.runtime import resolve_device
+    resolve_device(args.device)  # an unusable --device is an error whatever the run's task
     task = _task_or_none(args.run)
     if task not in OUR_TASKS:
         from rnnkit.tasks.seq2seq.commands import evaluate_command as evaluate_next

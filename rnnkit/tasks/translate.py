@@ -14,7 +14,6 @@ Run directory::
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -22,8 +21,9 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from rnnkit.config import to_dict
+from rnnkit.config import save_yaml, to_dict
 from rnnkit.data.readers import DataError
+from rnnkit.tasks.task_cli import write_json
 from rnnkit.train import FitResult, ListData, Trainer, read_meta
 
 from .seq2seq.config import PairDataConfig, TranslateRunConfig
@@ -99,22 +99,25 @@ def write_tsv(pairs: List[Pair], path: Path) -> None:
     path.write_text("".join(f"{p.source}\t{p.target}\n" for p in pairs), encoding="utf-8")
 
 
-def _saved_vocabs(run_dir: Path) -> Tuple[Seq2SeqVocab, Seq2SeqVocab]:
-    meta = read_meta(checkpoint_path(run_dir, "last"))["metadata"]
+def _saved_vocabs(run_dir: Path, resume: bool | str | Path) -> Tuple[Seq2SeqVocab, Seq2SeqVocab]:
+    """The tokenizers of the checkpoint a run resumes from (``resume``: a path, or True for the last one)."""
+    meta = read_meta(checkpoint_path(run_dir, "last") if resume is True else resume)["metadata"]
     return Seq2SeqVocab.from_dict(meta["source_tokenizer"]), Seq2SeqVocab.from_dict(meta["target_tokenizer"])
 
 
-def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool = False,
+def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool | str | Path = False,
                     evaluate_test: bool = True, log=print) -> Tuple[FitResult, Optional[dict]]:
     """Train a sequence-to-sequence model as configured; returns the fit result and test scores."""
     run_dir = Path(run_dir)
     pairs, name = load_pairs(cfg.data)
-    data = prepare_data(pairs, cfg.data, cfg.train.batch_size, _saved_vocabs(run_dir) if resume else None)
+    data = prepare_data(pairs, cfg.data, cfg.train.batch_size, _saved_vocabs(run_dir, resume) if resume else None)
     log(f"{name}: {len(pairs)} pairs -> train {len(data.train)}, val {len(data.val)}, test {len(data.test)}"
         f" (dropped by length: {data.dropped['train']} train, {data.dropped['val']} val); vocabulary "
         f"{data.src_vocab.size} source / {data.tgt_vocab.size} target {cfg.data.tokenizer} tokens")
     for split in ("train", "val", "test"):
         write_tsv(getattr(data, split), run_dir / "data" / f"{split}.tsv")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(cfg, run_dir / "config.yaml")  # as every task: the resolved config beside the checkpoints
     torch.manual_seed(cfg.train.seed)
     model = Seq2SeqModel(cfg.model, data.src_vocab.size, data.tgt_vocab.size)
     metadata = {"task": TASK, "source_tokenizer": data.src_vocab.to_dict(),
@@ -128,6 +131,12 @@ def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool =
     if evaluate_test and data.test:
         scores = evaluate_run(run_dir, data.test, run_dir / "eval" / "test.hyp.txt", device=str(trainer.device))
         log(format_scores("test", scores))
+    summary = {"stopped": result.stopped, "steps": result.steps, "elapsed_s": result.elapsed_s,
+               "parameters": sum(p.numel() for p in model.parameters()),
+               **{split: len(getattr(data, split)) for split in ("train", "val", "test")}, **result.best_metrics}
+    if scores is not None:
+        summary.update({f"test_{k}": v for k, v in scores.items() if k != "hypotheses"})
+    write_json(run_dir / "result.json", summary)
     return result, scores
 
 
@@ -142,7 +151,7 @@ def evaluate_run(run: str | Path, pairs: List[Pair], out: Optional[Path] = None,
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text("".join(h + "\n" for h in scores["hypotheses"]), encoding="utf-8")
         summary = {k: v for k, v in scores.items() if k != "hypotheses"}
-        out.with_name(out.stem.removesuffix(".hyp") + "_scores.json").write_text(json.dumps(summary, indent=1))
+        write_json(out.with_name(out.stem.removesuffix(".hyp") + "_scores.json"), summary)
     return scores
 
 

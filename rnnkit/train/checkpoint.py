@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,8 @@ from typing import Any
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load, save
+
+from rnnkit.atomic import atomic_write
 
 FORMAT = "rnnkit-checkpoint"
 FORMAT_VERSION = 1
@@ -57,28 +57,6 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     # clone: tied weights share storage, which safetensors refuses
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
@@ -90,12 +68,24 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> None:
     atomic_write(path, save(tensors, metadata={"rnnkit": json.dumps(meta)}))
 
 
-def _read_meta(path: Path, raw: bytes) -> dict:
-    if len(raw) < 8:
-        raise CheckpointError(f"{path}: truncated checkpoint ({len(raw)} bytes)")
+def how_to_continue(path: Path) -> str:
+    """What to do about a damaged checkpoint of a run, with the real flags."""
+    run = path.parent.parent if path.parent.name == "checkpoints" else None
+    if run is None:
+        return "use another checkpoint file"
+    other = "best" if path.stem == "last" else "last"
+    return (f"to continue training, `rnnkit train TASK --out {run} --resume` falls back to the newest valid "
+            f"checkpoint (or pick one: --resume-from best|last|FILE); to use the run, pass --checkpoint {other}")
+
+
+def _read_meta(path: Path, raw: bytes, size: int | None = None) -> dict:
+    size = len(raw) if size is None else size
+    if size < 8:
+        raise CheckpointError(f"{path}: truncated checkpoint ({size} bytes); {how_to_continue(path)}")
     n = int.from_bytes(raw[:8], "little")
-    if n <= 0 or 8 + n > len(raw):
-        raise CheckpointError(f"{path}: damaged checkpoint header (says {n} bytes, file has {len(raw)})")
+    if n <= 0 or 8 + n > size:
+        raise CheckpointError(f"{path}: damaged checkpoint header (says {n} bytes, file has {size}); "
+                              f"{how_to_continue(path)}")
     try:
         header = json.loads(raw[8:8 + n])
         meta = json.loads(header["__metadata__"]["rnnkit"])
@@ -119,10 +109,9 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     try:
         tensors = load(raw)
     except SafetensorError as err:
-        raise CheckpointError(f"{path}: damaged checkpoint: {err}") from err
+        raise CheckpointError(f"{path}: damaged checkpoint: {err}; {how_to_continue(path)}") from err
     if _digest(tensors) != meta.get("sha256"):
-        raise CheckpointError(f"{path}: checksum mismatch, the file is corrupted "
-                              "(delete it and resume from another checkpoint)")
+        raise CheckpointError(f"{path}: checksum mismatch, the file is corrupted; {how_to_continue(path)}")
     return Checkpoint(tensors, meta)
 
 
@@ -131,14 +120,54 @@ def find_run_checkpoint(run: str | Path, which: str = "best") -> Path:
     else ``run/checkpoints/last`` (a run stopped before its first evaluation has no best yet)."""
     run = Path(run)
     if run.is_file():
+        if run.suffix != ".safetensors":
+            raise CheckpointError(f"{run}: not a run directory nor a .safetensors checkpoint; expected {EXPECTED_RUN}")
         return run
     if not run.is_dir():
-        raise CheckpointError(f"{run}: no such run directory")
+        raise CheckpointError(f"{run}: no such run directory; expected {EXPECTED_RUN}")
     for name in (which, "last"):
         path = run / "checkpoints" / f"{name}.safetensors"
         if path.is_file():
             return path
-    raise CheckpointError(f"{run}: no checkpoint in {run / 'checkpoints'} (train first)")
+    raise CheckpointError(f"{run}: not a run directory (no checkpoints/best.safetensors or last.safetensors in it; "
+                          f"train first); expected {EXPECTED_RUN}")
+
+
+EXPECTED_RUN = "the --out directory of `rnnkit train TASK` (holding checkpoints/*.safetensors) or a .safetensors file"
+
+
+def resume_checkpoint(run: str | Path, which: str = "") -> tuple[Path, str | None]:
+    """The checkpoint a resumed run continues from, and a notice when it is not the newest one.
+
+    ``which``: "" (plain ``--resume``): ``last``, else ``best`` when ``last`` is missing or damaged;
+    ``best`` / ``last``: that one; anything else: a checkpoint file. The file is fully verified here.
+    """
+    run = Path(run)
+    if which not in ("", "best", "last"):
+        path = Path(which)
+        if path.suffix != ".safetensors":
+            raise CheckpointError(f"--resume-from {which}: expected best, last or a .safetensors file")
+        load_checkpoint(path)
+        return path, None
+    if not (run / "checkpoints").is_dir():
+        raise CheckpointError(f"{run}: nothing to resume (no {run / 'checkpoints'}); expected {EXPECTED_RUN}")
+    names = (which,) if which else ("last", "best")
+    problems = []
+    for name in names:
+        path = run / "checkpoints" / f"{name}.safetensors"
+        try:
+            load_checkpoint(path)
+        except CheckpointError as err:
+            problems.append(str(err).split("; ", 1)[0])
+            continue
+        notice = None
+        if problems:
+            step = read_meta(path).get("trainer", {}).get("step")
+            notice = (f"{problems[0]}; resuming from {path} instead (update {step}: the updates after it are "
+                      "trained again)")
+        return path, notice
+    raise CheckpointError(f"{run}: no usable checkpoint to resume from ({'; '.join(problems)}); "
+                          "start a new run with another --out")
 
 
 def read_meta(path: str | Path) -> dict:
@@ -146,9 +175,12 @@ def read_meta(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found")
+    size = path.stat().st_size
     with open(path, "rb") as fh:
         head = fh.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
+        if n <= 0 or 8 + n > size:
+            return _read_meta(path, head, size)  # raises, without reading a bogus length
         return _read_meta(path, head + fh.read(n))
 
 

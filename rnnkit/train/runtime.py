@@ -8,13 +8,27 @@ import random
 import numpy as np
 import torch
 
+from rnnkit.config import ConfigError
+
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when there is one, else CPU; ``cuda`` without CUDA is a :class:`ConfigError`."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device=cuda but CUDA is not available on this machine (use --device cpu or auto)")
+        why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+        raise ConfigError(f"--device cuda: CUDA is not available on this machine ({why}); "
+                          "available here: --device cpu (or --device auto)")
     return torch.device(name)
+
+
+def check_precision(device: torch.device, precision: str) -> None:
+    """Refuse a precision the device cannot train in, naming the flag and what it can use."""
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"--precision fp16 needs a CUDA device and this run is on {device.type}; "
+                          "available here: --precision fp32 or bf16")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("--precision bf16: this GPU does not support bfloat16; use --precision fp16 or fp32")
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -23,17 +37,32 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     if deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-        torch.backends.cudnn.benchmark = False
+        use_deterministic_algorithms()
+
+
+def use_deterministic_algorithms() -> None:
+    """Deterministic kernels only (torch, cuDNN, cuBLAS): the same inputs give the same bits."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.benchmark = False
+
+
+def set_threads(threads: int, deterministic: bool = False) -> None:
+    """``threads`` CPU threads for torch; 0 keeps torch's default, except when ``deterministic``: one thread.
+
+    The thread count is part of the arithmetic: kernels split a batch's rows and their weight-gradient
+    sums per thread, and the LSTM engine choice reads it, so another count (torch's default follows
+    OMP_NUM_THREADS, the cores and the CPU affinity of the process) gives other low bits (6e-8 after 6 updates).
+    """
+    if threads or deterministic:
+        torch.set_num_threads(threads or 1)
 
 
 def autocast(device: torch.device, precision: str):
     if precision == "fp32":
         return contextlib.nullcontext()
+    check_precision(device, precision)
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    if precision == "fp16" and device.type != "cuda":
-        raise RuntimeError("precision=fp16 needs a CUDA device; use bf16 on CPU")
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 

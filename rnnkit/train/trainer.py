@@ -131,8 +131,8 @@ class Trainer:
                  metadata: dict | None = None, callbacks: Sequence[Any] = ()):
         self.cfg = config
         self.device = runtime.resolve_device(config.device)
-        if config.threads:
-            torch.set_num_threads(config.threads)
+        runtime.check_precision(self.device, config.precision)
+        runtime.set_threads(config.threads, config.deterministic)
         self.model = model.to(self.device)
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.meter = meter
@@ -160,7 +160,8 @@ class Trainer:
             raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch, last_step_only)")
 
     # ------------------------------------------------------------------ fit
-    def fit(self, train_data, val_data=None, *, resume: bool = False) -> FitResult:
+    def fit(self, train_data, val_data=None, *, resume: bool | str | Path = False) -> FitResult:
+        """Train; ``resume``: True continues from the last checkpoint, a path from that checkpoint."""
         cfg = self.cfg
         train = as_epoch_data(train_data)
         val = as_epoch_data(val_data) if val_data is not None else None
@@ -169,10 +170,12 @@ class Trainer:
         self.schedule = Schedule(self.optimizer, cfg, total)
         # what resume compares: a run continues only on the batches it was started on
         self._data_digest = train.fingerprint() if hasattr(train, "fingerprint") else None
+        if cfg.deterministic:  # on resume too: a resumed run is bit-identical only under the same kernels
+            runtime.use_deterministic_algorithms()
         if resume:
-            self.restore(self._path("last"))
+            self.restore(self._path("last") if resume is True else resume)
         else:
-            runtime.seed_everything(cfg.seed, cfg.deterministic)
+            runtime.seed_everything(cfg.seed)
         self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard,
                               resume_step=self.step if resume else None) if self.run_dir else None
         self._snapshot()
@@ -435,7 +438,8 @@ class Trainer:
     def _check_resume_config(self, path, saved: dict) -> None:
         """Settings held by the checkpoint's state cannot change on resume: say so instead of ignoring them."""
         now = to_dict(self.cfg)
-        changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in RESUME_FIXED if k in saved and saved[k] != now[k]]
+        fixed = RESUME_FIXED + (("threads",) if self.cfg.deterministic else ())  # see runtime.set_threads
+        changed = [f"{k}: {saved[k]!r} -> {now[k]!r}" for k in fixed if k in saved and saved[k] != now[k]]
         if changed:
             raise ConfigError(f"{path}: cannot resume with changed {', '.join(changed)} (the optimiser, "
                               "schedule and data position in the checkpoint depend on them); start a new run")

@@ -86,6 +86,15 @@ def test_cli_train_evaluate_predict_text(tmp_path, capsys):
     preds = json.loads(capsys.readouterr().out)
     assert [set(p["probabilities"]) for p in preds] == [{"pos", "neg"}] * 2
     assert sum(preds[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    long = "the food was good " * 10
+    assert [p["input"] for p in preds] == ["good food", "awful room"]
+    # the table shows each input beside its label, a long one cut; --json keeps it whole
+    assert main(["predict", str(run), "good food", long]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [r[:2] for r in rows] == [["1", "good food"], ["2", long.strip()[:57] + "..."]]
+    assert all(r[2] in ("pos", "neg") for r in rows)
+    assert main(["predict", str(run), long, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["input"] == long
 
 
 def test_cli_numeric_sequences_and_resume(tmp_path):

@@ -9,7 +9,8 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.tasks.forecast import ForecastModelConfig, season_from_times
-from rnnkit.tasks.forecast_data import Scaler, interpolate, origins, split_points, windows
+from rnnkit.data.readers import DataError
+from rnnkit.tasks.forecast_data import Scaler, interpolate, origins, read_series, split_points, windows
 from rnnkit.tasks.forecast_models import Forecaster, recursive_forecast
 from rnnkit.tasks.metrics import mae, mase, mase_scale, rmse, smape
 
@@ -215,7 +216,7 @@ def _promo_csv(path, n=90, future_rows=0):
     lines = ["day,sales,promo"]
     for i in range(n + future_rows):
         sales = "" if i >= n else f"{10 + 5 * promo[i] + 0.1 * np.sin(i):.3f}"
-        lines.append(f"2020-01-{1 + i % 28:02d}T{i // 28:02d}:00,{sales},{promo[i]}")
+        lines.append(f"2020-01-{1 + i // 24:02d}T{i % 24:02d}:00,{sales},{promo[i]}")  # hourly, in time order
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -384,3 +385,31 @@ def test_a_run_saved_before_the_new_settings_loads_with_the_old_behaviour(tmp_pa
     assert main(["train", "forecast", "--out", str(run), "--resume", "--epochs", "3", "--progress", "none",
                  "--tensorboard", "off"]) == 0
     assert load_forecaster(run).config.model.highway_level is False                # resumed as it was trained
+
+
+def test_unsorted_rows_are_sorted_with_a_notice(tmp_path, capsys):
+    rows = [("2020-03", 3.0), ("2020-01", 1.0), ("2020-02", 2.0), ("2020-04", 4.0), ("2020-05", 5.0)]
+    path = tmp_path / "u.csv"
+    path.write_text("month,value\n" + "".join(f"{t},{v}\n" for t, v in rows))
+    s = read_series(path, ["value"], [], "", "error")
+    assert s.times == ["2020-01", "2020-02", "2020-03", "2020-04", "2020-05"]
+    assert s.values[:, 0].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert f"notice: {path}: rows are not in time order; sorted by column 'month' (3 of 5 rows moved)" \
+        in capsys.readouterr().err
+    numbers = tmp_path / "n.csv"
+    numbers.write_text("t,value\n10,1\n9.5,2\n11,3\n")  # numeric times sort as numbers, not as text
+    assert read_series(numbers, ["value"], [], "t", "error").times == ["9.5", "10", "11"]
+
+
+def test_duplicated_dates_are_refused_with_their_lines(tmp_path, capsys):
+    times = ["2020-01", "2020-02", "2020-02", "2020-03"] + [f"2021-{m:02d}" for m in (1, 1, 2, 2, 3, 3, 4, 4, 5, 5)]
+    path = tmp_path / "d.csv"
+    path.write_text("month,value\n" + "".join(f"{t},{i}\n" for i, t in enumerate(times)))
+    with pytest.raises(DataError) as err:
+        read_series(path, ["value"], [], "", "error")
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: 6 duplicated time(s) in column 'month': line 4 repeats line 3 (2020-02); "
+                          "line 7 repeats line 6 (2021-01)")
+    assert "(and 1 more)" in msg
+    assert main(["train", "forecast", "--data", str(path), "--target", "value", "--out", str(tmp_path / "r")]) == 2
+    assert "duplicated time(s) in column 'month': line 4 repeats line 3" in capsys.readouterr().err

@@ -125,6 +125,9 @@ def test_cli_train_evaluate_predict(tmp_path, capsys, output):
     assert main(["predict", str(run), "Maria visited Lima.", "--json"]) == 0
     pred = json.loads(capsys.readouterr().out)[0]
     assert pred["tokens"] == ["Maria", "visited", "Lima", "."] and len(pred["tags"]) == 4
+    assert pred["input"] == "Maria visited Lima."
+    assert main(["predict", str(run), "Maria visited Lima."]) == 0
+    assert capsys.readouterr().out.startswith("Maria/")  # each token beside its tag
 
 
 def test_cli_pos_tags_and_tdnn(tmp_path):

@@ -7,6 +7,9 @@ import pytest
 import torch
 
 from rnnkit.cli import main
+from rnnkit.config import from_dict, load_yaml
+from rnnkit.tasks.seq2seq.config import TranslateRunConfig
+from rnnkit.train.checkpoint import read_meta
 from rnnkit.tasks.seq2seq.data import parse_tsv
 from rnnkit.tasks.seq2seq.translator import Translator
 from rnnkit.tasks.translate import dates_config, phrasebook_text, train_translate
@@ -56,8 +59,15 @@ def test_cli_train_translate_evaluate_resume(tmp_path, capsys, one_thread, token
     out = capsys.readouterr().out
     assert "BLEU" in out and "chrF" in out
     for name in ("checkpoints/best.safetensors", "checkpoints/last.safetensors", "data/test.tsv",
-                 "eval/test.hyp.txt", "eval/test_scores.json", "metrics.jsonl"):
+                 "eval/test.hyp.txt", "eval/test_scores.json", "metrics.jsonl", "config.yaml", "result.json"):
         assert (run / name).is_file(), name
+    # config.yaml and result.json as the other tasks write them
+    saved = from_dict(TranslateRunConfig, load_yaml(run / "config.yaml"))
+    assert saved == from_dict(TranslateRunConfig, read_meta(run / "checkpoints" / "last.safetensors")["config"])
+    assert saved.data.tokenizer == tokenizer and saved.model.attention == attention
+    result = json.loads((run / "result.json").read_text())
+    assert {"stopped", "steps", "elapsed_s", "parameters", "train", "val", "test", "val_loss",
+            "test_bleu", "test_chrf"} <= set(result) and result["steps"] > 0
     # the same run directory is refused without --resume, continued with it
     assert main(["train", "translate", "--data", str(data), "--out", str(run)]) == 2
     assert main(["train", "translate", "--out", str(run), "--resume", "--epochs", "3"]) == 0
@@ -80,7 +90,8 @@ def test_cli_reports_bad_tsv_lines(tmp_path, capsys):
     data = tmp_path / "bad.tsv"
     data.write_text("Hello.\tBonjour.\nbroken line\nYes.\tOui.\n", encoding="utf-8")
     assert main(["train", "translate", "--data", str(data), "--out", str(tmp_path / "r")]) == 2
-    assert "line 2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "line 2" in err and "the flag --bad-lines skip" in err and "bad_lines: skip under data:" in err
 
 
 def test_cli_help():

@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.config import TrainConfig
-from rnnkit.train import ListData, ModelOutput, NonFiniteError, StreamData, Trainer
+from rnnkit.config import LMModelConfig, TrainConfig
+from rnnkit.tasks.lm import LanguageModel
+from rnnkit.train import ListData, ModelOutput, NonFiniteError, StreamData, Trainer, batchify
 from rnnkit.train.log import read_metrics
 
 
@@ -348,3 +349,42 @@ def test_max_time_does_not_count_waiting_for_a_kernel_build(tmp_path, monkeypatc
     assert result.stopped == "max_time" and 0.5 <= result.train_s < 0.5 + 0.3
     assert result.elapsed_s >= 1.5
     assert result.steps > 5  # the old clock stopped after the first update
+
+
+@pytest.fixture
+def restore_torch_globals():
+    threads, det = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    yield
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(det)
+
+
+def test_deterministic_resume_is_bit_identical_when_the_default_thread_count_changes(tmp_path, restore_torch_globals):
+    """Ctrl-C, then a resume in a process whose default thread count differs (another OMP_NUM_THREADS, CPU
+    affinity or machine load): with deterministic=true the run pins its threads, so interrupted + resumed ==
+    uninterrupted, bit for bit. Shapes above the kernels' serial thresholds (32 rows x 4 x 64 units), where
+    the thread count changes how the sums are split."""
+    g = torch.Generator().manual_seed(0)
+    data = StreamData(batchify([torch.randint(0, 20, (160,), generator=g) for _ in range(32)], 32, 16))
+    c = cfg(deterministic=True, checkpoint_every=2, epochs=1, batch_size=32, bptt=16, warmup_steps=2, lr=0.05)
+
+    def model():
+        torch.manual_seed(0)
+        return LanguageModel(20, LMModelConfig(hidden=64, layers=1, dropout=0.0))
+
+    torch.set_num_threads(2)  # the first process's default
+    full = model()
+    Trainer(full, c, run_dir=tmp_path / "a").fit(data)
+    torch.set_num_threads(2)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model(), c, run_dir=tmp_path / "b", callbacks=[Crash(at=3)]).fit(data)
+    torch.set_num_threads(1)  # the resumed process's default
+    resumed = model()
+    trainer = Trainer(resumed, c, run_dir=tmp_path / "b")
+    trainer.fit(data, resume=True)
+    assert trainer.step == len(data) == 10
+    for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    losses = [[r["loss"] for r in read_metrics(tmp_path / run / "metrics.jsonl") if r["kind"] == "step"]
+              for run in ("a", "b")]
+    assert losses[0] == losses[1] and len(losses[0]) == 10

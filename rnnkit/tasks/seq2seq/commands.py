@@ -28,10 +28,8 @@ def train_translate_command(cfg, args: argparse.Namespace) -> int:
     from rnnkit.cli import config_from_args
     from rnnkit.tasks.translate import train_translate
     out = Path(args.out) if args.out else _default_out()
-    if args.resume:
-        if not args.out:
-            raise ConfigError("--resume needs --out RUN_DIR (the run to continue)")
-        cfg = config_from_args(TranslateRunConfig, args, base=read_meta(checkpoint_path(out, "last"))["config"])
+    if args.resume:  # the checkpoint path, set by rnnkit.cli.resolve_resume
+        cfg = config_from_args(TranslateRunConfig, args, base=read_meta(args.resume)["config"])
     elif (out / "checkpoints").exists():
         raise ConfigError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
     if not cfg.data.data and not cfg.data.source:

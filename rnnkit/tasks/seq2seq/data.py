@@ -39,7 +39,8 @@ def _report(path, problems: List[Tuple[int, str]], n_lines: int, on_bad: str) ->
     more = f" (and {len(problems) - MAX_REPORTED} more)" if len(problems) > MAX_REPORTED else ""
     msg = f"{path}: {len(problems)} bad line(s) of {n_lines}: {shown}{more}"
     if on_bad == "error":
-        raise DataError(msg + "; fix them or set bad_lines: skip")
+        raise DataError(msg + "; fix them, or skip them with the flag --bad-lines skip of `rnnkit train translate` "
+                        "(in a --config YAML file: bad_lines: skip under data:)")
     print(f"warning: skipped {msg}", file=sys.stderr)
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from rnnkit.config import from_dict
-from rnnkit.train.checkpoint import CheckpointError, load_checkpoint
+from rnnkit.train.checkpoint import CheckpointError, find_run_checkpoint, load_checkpoint
 
 from .config import DecodeConfig, TranslateRunConfig
 from .data import Pair, pad
@@ -40,8 +40,8 @@ class Translation:
 def checkpoint_path(run: str | Path, which: str = "best") -> Path:
     """A run directory's ``checkpoints/{which}.safetensors``, or a checkpoint file given directly."""
     run = Path(run)
-    if run.is_file():
-        return run
+    if run.is_file() or not (run / "checkpoints").is_dir():
+        return find_run_checkpoint(run, which)  # a checkpoint file, or an error saying what is expected
     path = run / "checkpoints" / f"{which}.safetensors"
     if not path.is_file():
         other = run / "checkpoints" / ("last" if which == "best" else "best")
