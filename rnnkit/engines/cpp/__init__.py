@@ -23,7 +23,6 @@ from typing import Dict, Optional
 import torch
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, family_module_loader
-from ..single_step import reference_serves
 from .build import build_error, disabled_reason
 
 #: family -> module implementing it on this engine
@@ -75,7 +74,7 @@ class CppEngine(Engine):
             return "gradient probes and gate traces need the step-by-step reference engine"
         from ..bptt import _family_module as bptt_module
 
-        reason = bptt_module(req.family).supports(req.layer.first_cell, req)
+        reason = bptt_module(req.family).supports(req.cell, req)
         if reason is not None:
             return reason
         disabled = disabled_reason()
@@ -88,7 +87,7 @@ class CppEngine(Engine):
                 warnings.warn(f"rnnkit: the cpp engine is unavailable, slower engines run instead: {error}",
                               RuntimeWarning, stacklevel=2)
             return error
-        return reference_serves(req)
+        return None
 
     def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
         return _family_module(cell.family).run(cell, x, state0, job)
