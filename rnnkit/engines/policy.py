@@ -264,12 +264,14 @@ POLICY: List[Preference] = [
     Preference(
         "cudnn-wide-float32", "native", ("triton",),
         "an LSTM or GRU in float32 on CUDA at H >= 1024, or H >= 512 with gradients under 3xTF32 dots",
-        "cuDNN faster than the Triton kernels at these widths on an H100 (bench/RESULTS.md, GPU)",
+        "the Triton kernels against torch.nn on cuDNN, H100: fp32 (3xTF32) 0.78-0.96x trained at H = 512, "
+        "0.12-0.38x at H = 1024; TF32 0.25-0.85x at H = 1024 (bench/RESULTS.md, GPU, LSTM / GRU)",
         _cudnn_faster),
     Preference(
         "triton-unmeasured", NEXT, ("triton",),
         "the LayerNorm-LSTM, reset-before GRU and Jordan kernels on CUDA",
-        "not measured on a GPU yet (verified through Triton's interpreter only), so not chosen automatically "
+        "not measured on a GPU yet (verified through Triton's interpreter only); before they were fused these "
+        "cells ran 0.07x (LayerNorm-LSTM), 0.24x (Jordan), 0.17x (GRU reset-before) cuDNN's LSTM on bptt "
         "(bench/RESULTS.md, GPU)",
         _triton_unmeasured),
 ]
