@@ -8,7 +8,12 @@ Two scopes:
 * a **stack engine** runs the whole stacked, possibly bidirectional layer in one call
   (``run_stack``); native (torch's fused cuDNN/oneDNN RNNs) is one.
 
-Every engine answers ``supports(request)`` with ``None`` (it can serve) or a sentence saying why not.
+Every engine answers ``supports(request)`` with ``None`` (it can run the call) or a sentence saying
+why it cannot: capability only. Which of the engines that can run a call is faster is not an
+engine's business: the measured preferences are rows of ``policy.POLICY``.
+
+A ``Request`` describes the call (cell configuration, regularisation, shapes, features), never the
+layer that makes it: engines know nothing of ``rnnkit.layers``.
 """
 from __future__ import annotations
 
@@ -21,9 +26,10 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..cells.base import check_probability
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..cells.base import Cell
-    from ..layers.recurrent import Recurrent
 
 State = Tuple[Tensor, ...]
 
@@ -83,12 +89,34 @@ class EngineError(ValueError):
 
 
 @dataclass
-class Request:
-    """What a forward call asks of an engine: the layer, the input's device/dtype and the features."""
+class Regularization:
+    """A layer's regularisation settings, the probabilities of each regulariser (0: off); see
+    ``rnnkit.layers.regularizers`` for what each does."""
 
-    layer: "Recurrent"
+    dropout: float = 0.0
+    variational_dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    dropconnect: float = 0.0
+    zoneout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("dropout", "variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
+            check_probability(name, getattr(self, name))
+
+
+@dataclass
+class Request:
+    """What a forward call asks of an engine: the cells (their configuration and, for the engines that
+    run a whole stack, their parameters), the regularisation, the input's device, dtype and shape
+    (T = ``steps``, B = ``batch``) and the features asked for. ``cells`` is every cell of the stack
+    in order (index layer * D + direction); all share the first one's family and configuration."""
+
+    cells: Tuple["Cell", ...]
+    regularization: Regularization
     device: torch.device
     dtype: torch.dtype
+    num_layers: int = 1
+    bidirectional: bool = False
     has_lengths: bool = False
     all_states: bool = False
     probe_grads: bool = False
@@ -99,12 +127,21 @@ class Request:
     batch: int = 0  # B, the number of sequences of the call
 
     @property
-    def family(self) -> str:
-        return self.layer.family
+    def cell(self) -> "Cell":
+        """The first layer's forward cell: the configuration every cell of the stack shares."""
+        return self.cells[0]
 
     @property
-    def cells(self) -> List["Cell"]:
-        return list(self.layer.cells)
+    def family(self) -> str:
+        return self.cells[0].family
+
+    @property
+    def hidden_size(self) -> int:
+        return self.cells[0].hidden_size
+
+    @property
+    def num_directions(self) -> int:
+        return 2 if self.bidirectional else 1
 
 
 @dataclass
@@ -152,16 +189,22 @@ class Engine:
     #: family's equations and are refused for cells that override them
     runs_cell_code: bool = False
 
+    def prepare(self) -> None:
+        """Called before :meth:`supports` when a layer names this engine: an engine whose resources come
+        up in the background (the cpp engine's kernels) waits for them here instead of being refused while
+        they do. ``auto`` never calls it. Default: nothing to wait for."""
+
     def supports(self, req: Request) -> Optional[str]:
+        """None if this engine can run the request, else why it cannot (capability, never speed)."""
         raise NotImplementedError
 
     def run_direction(self, cell: "Cell", x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
         raise NotImplementedError(f"{self.name} is not a direction engine")
 
-    def run_stack(self, layer: "Recurrent", x: Tensor, state0: List[State], lengths: Optional[Tensor],
+    def run_stack(self, req: Request, x: Tensor, state0: List[State], lengths: Optional[Tensor],
                   masks: List[DirectionMasks]):
-        """The whole layer; ``masks`` has one entry per cell (index layer*D + direction), drawn by the
-        layer as for the direction engines."""
+        """The whole stack of ``req.cells``; ``masks`` has one entry per cell (index layer*D + direction),
+        drawn by the layer as for the direction engines."""
         raise NotImplementedError(f"{self.name} is not a stack engine")
 
     def __repr__(self) -> str:

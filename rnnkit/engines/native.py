@@ -16,7 +16,7 @@ copies them into one per call (its "not part of single contiguous chunk" warning
 from __future__ import annotations
 
 import warnings
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,29 +24,8 @@ from torch import Tensor
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from .base import DirectionMasks, Engine, Request, State, cpu_autocast_dtype
-from .single_step import gru_kernel_serves
 
 _TORCH_FN = {"lstm": torch.lstm, "gru": torch.gru}
-#: below this many sequences a CPU DropConnect call goes to the cpp engine (bench/RESULTS.md, CPU)
-DROPCONNECT_MIN_BATCH = 4
-#: a single sequence trained on the CPU with at least this many steps x hidden units goes to the cpp engine
-ONE_SEQUENCE_MIN_WORK = 25600
-#: a batch trained on the CPU goes to the cpp engine with this many sequences per thread, this many steps,
-#: and at most this many hidden units (see _cpp_runs_faster_reason)
-BATCH_ROWS_PER_THREAD = 16
-BATCH_MIN_STEPS = 100
-BATCH_MAX_HIDDEN = 256
-#: a CPU call with lengths goes to the cpp engine when it keeps gradients, or without them up to this width
-LENGTHS_NO_GRAD_MAX_HIDDEN = 256
-#: float32 calls whose threads get rnnkit.engines.cpp.lstm.FUSED_INPUT_MIN_ROWS rows each (the cpp loop with
-#: the input projection inside its steps, on the panel kernels) go to the cpp engine from FUSED_MIN_STEPS
-#: steps: trained up to FUSED_MAX_HIDDEN units (past FUSED_NARROW_HIDDEN from FUSED_WIDE_MIN_STEPS steps),
-#: without gradients up to FUSED_NO_GRAD_MAX_HIDDEN (see _fused_loop_reason)
-FUSED_MIN_STEPS = 10
-FUSED_MAX_HIDDEN = 512
-FUSED_NARROW_HIDDEN = 256
-FUSED_WIDE_MIN_STEPS = 50
-FUSED_NO_GRAD_MAX_HIDDEN = 256
 _CELL_FN = {"gru": torch.gru_cell, "tanh": torch.rnn_tanh_cell, "relu": torch.rnn_relu_cell}
 _CUDNN_MODE = {"RNN_RELU": 0, "RNN_TANH": 1, "LSTM": 2, "GRU": 3}
 
@@ -94,125 +73,26 @@ def _onednn_low_precision_reason(cell) -> Optional[str]:
             f"(torch.ops.mkldnn.{checks[dtype]}() is False; torch.nn.LSTM raises here)")
 
 
-def _fused_loop_reason(req: Request, B: int, T: int, H: int) -> Optional[str]:
-    """Why a float32 call runs faster on the cpp loop that folds the input projection into each step's
-    product (``rnnkit.engines.cpp.lstm.fuses_input``), or None. Measured on a 2-core Zen 3 (AVX2 panel
-    kernel; bench/RESULTS.md run K, paired steps, same weights), cpp against native:
-
-    * trained, 8+ rows per thread: 1.06-1.41x at B = 16-128, T = 10-200, H = 128-256 (two threads) and
-      1.13-1.27x on one thread; at H = 512 1.02-1.21x from T = 50, but 0.88x at (8, 35, 512) on one
-      thread; at H = 768 1.10x, at H = 1024 0.82x, so up to FUSED_MAX_HIDDEN;
-    * without gradients, 8+ rows per thread: 1.09-1.27x at H = 128-256, T = 10-100; at H = 512 0.95-1.11x
-      and at 1024 0.79x, so up to FUSED_NO_GRAD_MAX_HIDDEN;
-    * fewer rows per thread (the loop without the fusion) was 0.88-1.21x: native keeps those (the batch rule
-      below and the B = 1 rule take their own measured regions)."""
-    if req.dtype != torch.float32 or T < FUSED_MIN_STEPS:
-        return None
-    if req.needs_grad:
-        if H > FUSED_MAX_HIDDEN or (H > FUSED_NARROW_HIDDEN and T < FUSED_WIDE_MIN_STEPS):
-            return None
-    elif H > FUSED_NO_GRAD_MAX_HIDDEN:
-        return None
-    from .cpp import lstm as cpp_lstm
-    from .cpp.build import build_error
-
-    if build_error() is not None or not cpp_lstm.fuses_input(B, 4 * H, req.dtype):
-        return None
-    rows = cpp_lstm.rows_per_block(B, 4 * H)
-    kind = "trains" if req.needs_grad else "runs without gradients"
-    return (f"a float32 batch with {rows} rows per thread (>= {cpp_lstm.FUSED_INPUT_MIN_ROWS}), T = {T}, H = {H} "
-            f"{kind} faster on the cpp engine's time loop, which takes the input projection into each step's "
-            f"product on its panel kernel, than on oneDNN's (1.06-1.41x trained, 1.09-1.27x without gradients)")
-
-
-def _cpp_runs_faster_reason(req: Request) -> Optional[str]:
-    """Plain LSTMs on the CPU in four measured regions where the cpp engine's time loop beats torch's fused
-    LSTM (bench/RESULTS.md, paired steps, same weights):
-
-    * with lengths (``lengths=`` or a PackedSequence): torch runs the packed sequence through ATen's
-      per-step loop, not oneDNN; the cpp loop (every step of every row, frozen past each length) trained
-      1.6-7.4x faster at B = 2-64, T = 20-200, H = 64-1024, and ran forward passes without gradients
-      1.4-2.1x faster at H <= LENGTHS_NO_GRAD_MAX_HIDDEN (0.87-1.12x at H = 512-1024, kept on native);
-    * one sequence (B = 1) trained, T x H >= ONE_SEQUENCE_MIN_WORK: oneDNN re-packs its weights at every
-      call and runs its matrix-vector products through its GEMM; cpp trained 1.13-1.40x faster at T = 100
-      and H = 256-1024 (1 and 2 layers), 1.30-1.35x at T = 50-60 and H = 512-768, 1.00-1.08x at
-      T = 200-400 and H = 64-128; below the line it was 0.76-1.13x (T = 35-100, H = 64-512);
-    * a batch trained with at least BATCH_ROWS_PER_THREAD sequences per thread, T >= BATCH_MIN_STEPS,
-      H <= BATCH_MAX_HIDDEN: 1.07-1.56x at B = 32-128, T = 100-200, H = 64-256, 1-2 layers, both
-      directions, 2 threads (each thread runs its own rows through every step; oneDNN's per-call buffers
-      grow with T x B, the cpp engine's come from its pool), level at the region's corner (32, 100, 128)
-      and on one thread; outside it 0.73-1.06x (B = 2-16, T = 35-64, or H = 512), so native keeps those.
-
-    * float32 batches with enough rows per thread for the fused loop (``_fused_loop_reason``), trained or not.
-
-    Other forward passes without gradients (no lengths) stay on native (0.67-0.88x on cpp before the fused
-    loop)."""
-    cell = req.layer.first_cell
-    if req.device.type != "cpu" or cell.family != "lstm" or cell.config.proj_size:
-        return None
-    if req.dtype not in (torch.float32, torch.float64) or cpu_autocast_dtype() is not None:
-        return None  # (measured in float32 without autocast, where oneDNN would run in the lower precision)
-    B, T, H = req.batch, req.steps, cell.hidden_size
-    if req.has_lengths:
-        if not req.needs_grad and H > LENGTHS_NO_GRAD_MAX_HIDDEN:
-            return None
-        why = ("with lengths, torch's CPU LSTM runs the packed sequence through ATen's per-step loop, not oneDNN; "
-               "the cpp engine's time loop was 1.6-7.4x faster with gradients and 1.4-2.1x without (H <= "
-               f"{LENGTHS_NO_GRAD_MAX_HIDDEN})")
-    elif (fused := _fused_loop_reason(req, B, T, H)) is not None:
-        return fused  # (the build was checked there)
-    elif not req.needs_grad:
-        return None
-    elif B == 1 and T * H >= ONE_SEQUENCE_MIN_WORK:
-        why = (f"one sequence with gradients (B = 1, T x H = {T * H} >= {ONE_SEQUENCE_MIN_WORK}) trains faster on "
-               f"the cpp engine's time loop than on oneDNN's, which re-packs the weights at every call (1.13-1.40x "
-               f"at T = 100, H = 256-1024)")
-    elif (B >= BATCH_ROWS_PER_THREAD * torch.get_num_threads() and T >= BATCH_MIN_STEPS
-          and H <= BATCH_MAX_HIDDEN):
-        why = (f"a batch with gradients (B = {B} >= {BATCH_ROWS_PER_THREAD} per thread, T = {T} >= "
-               f"{BATCH_MIN_STEPS}, H = {H} <= {BATCH_MAX_HIDDEN}) trains faster on the cpp engine's time loop "
-               f"than on oneDNN's (1.07-1.56x at B = 32-128, T = 100-200, H = 64-256; level at (32, 100, 128))")
-    else:
-        return None
-    from .cpp.build import build_error
-
-    if build_error() is not None:  # the cpp engine cannot run: native stays the fastest that can
-        return None
-    return why
-
-
 class NativeEngine(Engine):
     name = "native"
     scope = "stack"
 
     def supports(self, req: Request) -> Optional[str]:
-        reason = _config_reason(req.layer.first_cell)
+        reason = _config_reason(req.cell)
         if reason:
             return reason
         if req.device.type == "cpu":
-            reason = _onednn_low_precision_reason(req.layer.first_cell)
+            reason = _onednn_low_precision_reason(req.cell)
             if reason:
                 return reason
-        reg = req.layer.regularization
+        reg = req.regularization
         for name in ("variational_dropout", "recurrent_dropout", "zoneout"):
             if getattr(reg, name) and req.training:
                 return f"torch's fused RNN has no {name.replace('_', ' ')}"
         if reg.zoneout:
             return "torch's fused RNN has no zoneout (it changes evaluation too)"
-        if (reg.dropconnect and req.training and req.device.type == "cpu" and req.batch < DROPCONNECT_MIN_BATCH
-                and req.steps > 1):
-            return (f"DropConnect on a batch of fewer than {DROPCONNECT_MIN_BATCH} sequences runs faster on the cpp "
-                    f"engine on the CPU (oneDNN re-packs the masked W_hh at every call: 0.78-0.82x torch.nn.LSTM "
-                    f"at B = 1 against about 1.0x)")
         if req.all_states:
             return "torch's fused RNN returns only the last layer's outputs, not every step's full state"
-        if getattr(req.layer, "engine", "auto") == "auto":
-            reason = _cpp_runs_faster_reason(req)
-            if reason:
-                return reason
-        faster = gru_kernel_serves(req)
-        if faster:
-            return faster
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need a step-by-step engine"
         if req.dtype not in (torch.float32, torch.float64, torch.float16, torch.bfloat16):
@@ -220,10 +100,10 @@ class NativeEngine(Engine):
         return None
 
     @staticmethod
-    def flat_weights(layer, masks: Optional[List[DirectionMasks]] = None) -> List[Tensor]:
+    def flat_weights(cells: Sequence, masks: Optional[List[DirectionMasks]] = None) -> List[Tensor]:
         """Each cell's weights in torch's order; W_hh with the cell's DropConnect mask if it has one."""
         weights: List[Tensor] = []
-        for i, cell in enumerate(layer.cells):
+        for i, cell in enumerate(cells):
             mask = masks[i].dropconnect if masks is not None else None
             w_hh = cell.step_context(mask).weights["weight_hh"] if mask is not None else cell.weight_hh
             weights += [cell.weight_ih, w_hh]
@@ -239,42 +119,43 @@ class NativeEngine(Engine):
             return _CUDNN_MODE["RNN_TANH" if cell.config.activation == "tanh" else "RNN_RELU"]
         return _CUDNN_MODE[cell.family.upper()]
 
-    def flatten(self, layer) -> None:
-        """Make the parameters views into one contiguous buffer, as cuDNN wants (what
-        torch.nn's flatten_parameters does); the parameters stay the same objects."""
-        weights = self.flat_weights(layer)
+    def flatten(self, cells: Sequence, num_layers: int, bidirectional: bool) -> None:
+        """Make the stack's parameters (``cells``, index layer * D + direction) views into one contiguous
+        buffer, as cuDNN wants (what torch.nn's flatten_parameters does); the parameters stay the same
+        objects."""
+        weights = self.flat_weights(cells)
         if len({w.untyped_storage().data_ptr() for w in weights}) == 1:
             return  # already one chunk
         if not torch._use_cudnn_rnn_flatten_weight():
             return
-        cell = layer.first_cell
-        per_cell = len(weights) // len(layer.cells)
+        cell = cells[0]
+        per_cell = len(weights) // len(cells)
         with torch.no_grad():
-            torch._cudnn_rnn_flatten_weight(weights, per_cell, layer.input_size, self._cudnn_mode(cell),
+            torch._cudnn_rnn_flatten_weight(weights, per_cell, cell.input_size, self._cudnn_mode(cell),
                                             cell.hidden_size, cell.config.proj_size if cell.family == "lstm" else 0,
-                                            layer.num_layers, False, layer.bidirectional)
+                                            num_layers, False, bidirectional)
 
-    def run_stack(self, layer, x: Tensor, state0: List[State], lengths: Optional[Tensor],
+    def run_stack(self, req: Request, x: Tensor, state0: List[State], lengths: Optional[Tensor],
                   masks: List[DirectionMasks]):
-        cell = layer.first_cell
+        cell = req.cell
         if x.is_cuda and torch.backends.cudnn.is_acceptable(x):
-            self.flatten(layer)
+            self.flatten(req.cells, req.num_layers, req.bidirectional)
         ncomp = len(cell.state_sizes)
         hx = [torch.stack([s[k] for s in state0]) for k in range(ncomp)]  # each (L*D, B, S_k)
         dropconnect = any(m.dropconnect is not None for m in masks)
         with warnings.catch_warnings():
             if dropconnect:  # the masked W_hh cannot live in the flat buffer: cuDNN's copy is expected
                 warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk.*")
-            return self._run(layer, x, hx, state0, lengths, self.flat_weights(layer, masks))
+            return self._run(req, x, hx, state0, lengths, self.flat_weights(req.cells, masks))
 
-    def _run(self, layer, x: Tensor, hx: List[Tensor], state0: List[State], lengths: Optional[Tensor],
+    def _run(self, req: Request, x: Tensor, hx: List[Tensor], state0: List[State], lengths: Optional[Tensor],
              weights: List[Tensor]):
-        cell = layer.first_cell
+        cell = req.cell
         ncomp = len(hx)
         if lengths is None and x.shape[0] == 1 and x.device.type == "cpu":
-            return self.one_step(layer, x, hx, weights)
-        args = (weights, cell.config.bias, layer.num_layers,
-                float(layer.regularization.dropout), layer.training, layer.bidirectional)
+            return self.one_step(req, x, hx, weights)
+        args = (weights, cell.config.bias, req.num_layers,
+                float(req.regularization.dropout), req.training, req.bidirectional)
         fn = self._function(cell)
         hx_arg = tuple(hx) if ncomp > 1 else hx[0]
         if lengths is None:
@@ -292,17 +173,17 @@ class NativeEngine(Engine):
         return out, final_states
 
     @staticmethod
-    def one_step(layer, x: Tensor, hx: List[Tensor], weights: List[Tensor]):
+    def one_step(req: Request, x: Tensor, hx: List[Tensor], weights: List[Tensor]):
         """A call of one time step, x (1, B, I), through torch's cell functions layer by layer (the
         equations of torch.nn's layers: same weights, same gate order), dropout between layers in
         training as torch.nn applies it. hx: per state component (L*D, B, S_k)."""
-        cell = layer.first_cell
-        per = len(weights) // len(layer.cells)
-        D, reg = layer.num_directions, layer.regularization
+        cell = req.cell
+        per = len(weights) // len(req.cells)
+        D, reg = req.num_directions, req.regularization
         inp = x[0]  # (B, I)
         finals = []
-        for k in range(layer.num_layers):
-            if k > 0 and reg.dropout and layer.training:
+        for k in range(req.num_layers):
+            if k > 0 and reg.dropout and req.training:
                 inp = F.dropout(inp, reg.dropout, True)
             outs = []
             for d in range(D):

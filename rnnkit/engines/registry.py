@@ -1,32 +1,34 @@
 """Engine dispatch: which engine runs a forward call, and ``explain()`` saying why.
 
-``engine="auto"`` walks the priority list for the input's device type and takes the first engine
-whose ``supports(request)`` is None. A named engine is used as asked, or an ``EngineError`` says why
-it cannot serve. Nothing falls back silently: ``explain()`` lists every faster engine's reason.
+``engine="auto"``: the first engine of the device type's priority list (a family may have its own)
+that can run the call (``supports(request)`` is None), then the measured preferences of
+``policy.POLICY`` (see there). A named engine runs if it can, else an ``EngineError`` gives its
+reason; preferences never refuse it. Nothing falls back silently: ``explain()`` lists, for every
+engine ahead of the one that runs, either why it cannot run or which preference passed it over.
 
 One-step calls without gradients on the CPU (generation, beam search: a call per token) keep their
-layer's last choice: walking the list cost 50-100 us a token on the 2-core test machine, a quarter to
-a third of what a token of a 2-layer GRU, LSTM or Elman layer of 128 units took there. The choice
-is reused only while everything the built-in engines' ``supports`` reads is unchanged: the request's
-fields, the layer's first cell and regularisation, the registry (a new engine or order), CPU autocast,
-``torch.backends.mkldnn.enabled``, ``RNNKIT_CPP`` and the state of the C++ kernel build (a background
-build that finishes changes the key, so the next call can pick the cpp engine up).
-An engine registered from outside whose ``supports`` reads other state should be registered with
-``one_step_memo=False``, which turns the reuse off.
+layer's last choice: deciding cost 50-100 us a token on the 2-core test machine, a quarter to a third
+of what a token of a 2-layer GRU, LSTM or Elman layer of 128 units took there. The choice is reused
+only while everything the built-in engines' ``supports`` and the policy's one-step rows read is
+unchanged: the request's fields, its first cell and regularisation, the registry (a new engine or
+order), CPU autocast, ``torch.backends.mkldnn.enabled``, ``RNNKIT_CPP`` and the state of the C++ kernel build (a background
+build that finishes changes the key, so the next call can pick the cpp engine up). An engine registered from
+outside whose ``supports`` reads other state should be registered with ``one_step_memo=False``, which
+turns the reuse off.
 """
 from __future__ import annotations
 
 import importlib
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
 from ..cells.base import overridden_maths
 from .base import Engine, EngineError, Request, cpu_autocast_dtype
 from .cpp.build import state_token as cpp_build_state
-from .single_step import auto_single_step_without_grad
+from .policy import ANY, NEXT, POLICY, Preference, one_step_without_grad
 
 
 class LazyEngine(Engine):
@@ -70,40 +72,46 @@ class LazyEngine(Engine):
 
 @dataclass
 class Explanation:
-    """Which engine runs a call and, for each engine ahead of it in priority, why it did not."""
+    """Which engine runs a call and, for each engine ahead of it in priority, why not that one:
+    ``rejected`` (name, why it cannot run) and ``passed_over`` (name, the preference that chose another
+    engine although this one can run)."""
 
     engine: str
     requested: str
     device: str
     family: str
     rejected: List[Tuple[str, str]] = field(default_factory=list)
+    passed_over: List[Tuple[str, str]] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"{self.family} layer on {self.device}: engine '{self.engine}' runs"
                  f" (requested: {self.requested})"]
-        for name, reason in self.rejected:
-            lines.append(f"  - {name}: not used: {reason}")
+        lines += [f"  - {name}: cannot run: {why}" for name, why in self.rejected]
+        lines += [f"  - {name}: can run; passed over: {why}" for name, why in self.passed_over]
         return "\n".join(lines)
+
+    def copy(self) -> "Explanation":
+        return replace(self, rejected=list(self.rejected), passed_over=list(self.passed_over))
 
 
 class EngineRegistry:
-    def __init__(self) -> None:
+    def __init__(self, policy: Optional[List[Preference]] = None) -> None:
         self._engines: Dict[str, Engine] = {}
         #: priority per device type, fastest first; families may override (measured in bench/)
         self._order: Dict[str, List[str]] = {"cpu": [], "cuda": []}
         self._family_order: Dict[Tuple[str, str], List[str]] = {}
-        #: per device type, the engine that goes first for calls of a single time step
-        self._single_step_first: Dict[str, str] = {}
-        #: layer -> (key, engine, explanation) of its last one-step CPU call under auto (see one_step_key)
+        #: the measured preferences among capable engines (policy.py), in the order they apply
+        self._policy: List[Preference] = list(POLICY if policy is None else policy)
+        #: first cell -> (key, engine, explanation) of its layer's last one-step CPU call under auto
         self._memo: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-        #: bumped by every change of engines or order, so that no kept choice outlives one
+        #: bumped by every change of engines, order or policy, so that no kept choice outlives one
         self._version = 0
         self._memo_enabled = True
 
     def register(self, engine: Engine, priority: Dict[str, int], one_step_memo: bool = True) -> None:
         """Add an engine at the given index of each device type's priority list. ``one_step_memo=False``:
-        the engine's ``supports`` reads state beyond the request, the layer and the switches listed in
-        this module's docstring, so one-step choices are never reused (see ``one_step_key``)."""
+        the engine's ``supports`` reads state beyond the request and the switches listed in this module's
+        docstring, so one-step choices are never reused (see ``one_step_key``)."""
         self._engines[engine.name] = engine
         self._version += 1
         self._memo_enabled = self._memo_enabled and one_step_memo
@@ -118,9 +126,14 @@ class EngineRegistry:
         self._family_order[(device, family)] = list(names)
         self._version += 1
 
-    def set_single_step_first(self, device: str, name: str) -> None:
-        """Put one engine first for calls of one time step on a device type (from benchmark results)."""
-        self._single_step_first[device] = name
+    @property
+    def policy(self) -> List[Preference]:
+        """The preference rows, in the order they apply (a copy)."""
+        return list(self._policy)
+
+    def set_policy(self, policy: List[Preference]) -> None:
+        """Replace the preference rows (tests, or measurements of another machine)."""
+        self._policy = list(policy)
         self._version += 1
 
     def names(self) -> List[str]:
@@ -132,63 +145,126 @@ class EngineRegistry:
         return self._engines[name]
 
     def order(self, req: Request) -> List[str]:
+        """The default priority order for the request's device type and family (no preferences applied)."""
         dev = req.device.type if req.device.type in self._order else "cpu"
         base = self._family_order.get((dev, req.family), self._order[dev])
-        names = [n for n in base if n in self._engines] + \
-                [n for n in self._order[dev] if n not in base and n in self._engines]
-        first = self._single_step_first.get(dev)
-        if req.steps == 1 and first in names:
-            names = [first] + [n for n in names if n != first]
-        return names
+        return [n for n in base if n in self._engines] + \
+               [n for n in self._order[dev] if n not in base and n in self._engines]
 
     @staticmethod
     def reason(engine: Engine, req: Request) -> Optional[str]:
-        """Why the engine cannot serve the request (None: it can)."""
+        """Why the engine cannot run the request (None: it can). Capability only."""
         if not getattr(engine, "runs_cell_code", False):
-            overridden = overridden_maths(req.layer.first_cell)
+            overridden = overridden_maths(req.cell)
             if overridden:
                 return overridden
         return engine.supports(req)
 
     def one_step_key(self, req: Request) -> Optional[tuple]:
         """What auto's choice for a one-step CPU call without gradients depends on, or None for any other
-        call (those walk the list each time). Two calls of one layer with equal keys get the same engine."""
-        if (not self._memo_enabled or not auto_single_step_without_grad(req)
+        call (those are decided each time). Two calls of one layer with equal keys get the same engine."""
+        if (not self._memo_enabled or not one_step_without_grad(req)
                 or req.has_lengths or req.all_states or req.probe_grads or req.record_gates):
             return None
-        layer = req.layer
-        return (self._version, id(layer.first_cell), req.dtype, req.batch, req.training,
-                tuple(vars(layer.regularization).values()), cpu_autocast_dtype(), torch.backends.mkldnn.enabled,
-                cpp_build_state())
+        return (self._version, id(req.cell), len(req.cells), req.bidirectional, req.dtype, req.batch,
+                req.training, tuple(vars(req.regularization).values()), cpu_autocast_dtype(),
+                torch.backends.mkldnn.enabled, cpp_build_state())
 
     def choose(self, req: Request, requested: str) -> Tuple[Engine, Explanation]:
+        """The engine that runs the call (``requested``: "auto" or an engine's name), with the explanation
+        gathered while deciding (``explain`` gives the full one)."""
         key = self.one_step_key(req) if requested == "auto" else None
         if key is not None:
-            kept = self._memo.get(req.layer)
+            kept = self._memo.get(req.cell)
             if kept is not None and kept[0] == key:
-                return kept[1], replace(kept[2], rejected=list(kept[2].rejected))  # the caller may change it
-        engine, explanation = self._walk(req, requested)
+                return kept[1], kept[2].copy()  # the caller may change it
+        engine, explanation = self._decide(req, requested, full=False)
         if key is not None:
-            self._memo[req.layer] = (key, engine, replace(explanation, rejected=list(explanation.rejected)))
+            self._memo[req.cell] = (key, engine, explanation.copy())
         return engine, explanation
 
-    def _walk(self, req: Request, requested: str) -> Tuple[Engine, Explanation]:
+    def explain(self, req: Request, requested: str) -> Explanation:
+        """Why the call runs where it runs: every engine ahead of it in priority, and every engine a
+        preference passed over, with the reason (decided afresh, not from the kept one-step choice)."""
+        return self._decide(req, requested, full=True)[1]
+
+    def _decide(self, req: Request, requested: str, full: bool) -> Tuple[Engine, Explanation]:
         explanation = Explanation(engine="", requested=requested, device=str(req.device), family=req.family)
         if requested != "auto":
             engine = self.get(requested)
+            engine.prepare()
             reason = self.reason(engine, req)
             if reason is not None:
                 raise EngineError(f"engine {requested!r} cannot run this {req.family} layer: {reason}")
             explanation.engine = requested
             return engine, explanation
-        for name in self.order(req):
-            engine = self._engines[name]
-            reason = self.reason(engine, req)
-            if reason is None:
-                explanation.engine = name
-                return engine, explanation
-            explanation.rejected.append((name, reason))
-        raise EngineError("no engine can run this configuration:\n" + str(explanation))
+        order = self.order(req)
+        can: Dict[str, Optional[str]] = {}
+
+        def cannot(name: str) -> Optional[str]:
+            if name not in can:
+                can[name] = self.reason(self._engines[name], req)
+            return can[name]
+
+        passed: List[Tuple[Optional[str], str, str, Preference]] = []  # (passed over, chosen, detail, row)
+        choice = self._apply_policy(req, order, cannot, passed)
+        if choice is None:
+            explanation.rejected = [(name, cannot(name)) for name in order]
+            raise EngineError("no engine can run this configuration:\n" + str(explanation))
+        explanation.engine = choice
+        ahead = order[:order.index(choice)]
+        explanation.rejected = [(name, cannot(name)) for name in ahead
+                                if (name in can or full) and cannot(name) is not None]
+        said: Dict[str, str] = {}
+        for loser, winner, detail, row in passed:
+            if loser is not None and loser != choice and loser not in said:
+                said[loser] = row.says(winner, loser, detail)
+        if full:  # engines ahead that can run but were jumped: by the row that names them, else the last
+            for name in ahead:
+                if name not in said and cannot(name) is None and passed:
+                    _, winner, detail, row = next((p for p in passed if name in p[3].over or ANY in p[3].over),
+                                                  passed[-1])
+                    said[name] = row.says(winner, name, detail)
+        explanation.passed_over = [(name, said[name]) for name in order if name in said]
+        return self._engines[choice], explanation
+
+    def _apply_policy(self, req: Request, order: List[str], cannot: Callable[[str], Optional[str]],
+                      passed: list) -> Optional[str]:
+        """The first engine of ``order`` that can run the call, then each row once, in table order: a row
+        over the current choice whose condition holds and whose preferred engine can run the call takes
+        the choice. The first capable engine is looked for only when a row or the end needs it (a row
+        over any engine does not), so that a call a row sends elsewhere asks no more engines than it must.
+        None: no engine can run the call."""
+        choice: Optional[str] = None
+        found = False  # whether choice was set (by the walk or a row)
+
+        def first_capable() -> Optional[str]:
+            return next((name for name in order if cannot(name) is None), None)
+
+        for row in self._policy:
+            anywhere = ANY in row.over
+            if not anywhere:
+                if not found:
+                    choice, found = first_capable(), True
+                if choice not in row.over:
+                    continue
+            detail = row.condition(req)
+            if detail is None:
+                continue
+            if row.prefer == NEXT:
+                if not found:
+                    choice, found = first_capable(), True
+                if choice is None:
+                    continue
+                at = order.index(choice)
+                winner = next((n for n in order[at + 1:] if cannot(n) is None), None)
+            else:
+                winner = row.prefer if row.prefer in self._engines and cannot(row.prefer) is None else None
+            if winner is None or winner == choice:
+                continue
+            passed.append((choice, winner, detail, row))
+            choice, found = winner, True
+        return choice if found else first_capable()
 
 
 REGISTRY = EngineRegistry()
@@ -220,10 +296,6 @@ def _register_builtin() -> None:
     # float64, bench/RESULTS.md run L).
     for family in ("gru", "elman"):
         REGISTRY.set_family_order("cpu", family, ["cpp", "bptt", "native"])
-    # One time step at a time (generation, beam search) on the CPU: the native engine's cell-function
-    # route (NativeEngine.one_step) costs 0.3 ms a token for a 2 x 256 LSTM where torch's fused call
-    # costs 2.1 ms and the cpp engine 0.85 ms (bench/RESULTS.md, "one step at a time")
-    REGISTRY.set_single_step_first("cpu", "native")
 
 
 _register_builtin()

@@ -138,8 +138,7 @@ def scan_features_reason(req: Request) -> Optional[str]:
                 f"({'/'.join(SCAN_FAMILIES)}); {req.family} recurs through a matrix")
     if req.probe_grads or req.record_gates:
         return "gradient probes and gate traces need a step-by-step engine"
-    reg = getattr(req.layer, "regularization", None)
-    if reg is not None and req.training and reg.recurrent_dropout:
+    if req.training and req.regularization.recurrent_dropout:
         return "recurrent dropout is not defined for minGRU/minLSTM (no recurrent matmul)"
     return None
 

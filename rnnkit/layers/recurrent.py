@@ -127,10 +127,11 @@ class Recurrent(nn.Module):
 
     def explain(self, input, hx=None, *, lengths=None, all_states: bool = False,
                 probe_grads: bool = False, record_gates: bool = False) -> Explanation:
-        """Which engine would run this call and, for each faster engine, why it is not eligible."""
+        """Which engine would run this call and, for each engine ahead of it, why not that one: it cannot
+        run the call, or a measured preference (``rnnkit.engines.policy``) chose another."""
         prep = prepare_input(input, lengths, self.batch_first, self.input_size)
         req = self._request(prep, all_states, probe_grads, record_gates)
-        return REGISTRY.choose(req, self.engine)[1]
+        return REGISTRY.explain(req, self.engine)
 
     def run(self, input, hx=None, *, lengths=None, all_states: bool = False, probe_grads: bool = False,
             record_gates: bool = False) -> SequenceResult:
@@ -146,7 +147,7 @@ class Recurrent(nn.Module):
         if engine.scope == "stack":
             masks = [sample_direction_masks(c, self.regularization, x.shape[1], x.shape[0], self.training,
                                             x.device, x.dtype) for c in self.cells]
-            out, final = engine.run_stack(self, x, state0, prep.lengths, masks)
+            out, final = engine.run_stack(req, x, state0, prep.lengths, masks)
         else:
             # rnnkit's own engines run one dtype end to end: autocast stays off inside them
             with torch.autocast(x.device.type, enabled=False) if autocast else contextlib.nullcontext():
@@ -159,10 +160,16 @@ class Recurrent(nn.Module):
     def _request(self, prep, all_states, probe_grads, record_gates) -> Request:
         x = prep.x
         needs_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
-        return Request(layer=self, device=x.device, dtype=x.dtype, has_lengths=prep.lengths is not None,
-                       all_states=all_states, probe_grads=probe_grads, record_gates=record_gates,
-                       training=self.training, needs_grad=needs_grad, steps=x.shape[0],
-                       batch=x.shape[1])
+        return self.request(x.device, x.dtype, steps=x.shape[0], batch=x.shape[1],
+                            has_lengths=prep.lengths is not None, all_states=all_states, probe_grads=probe_grads,
+                            record_gates=record_gates, needs_grad=needs_grad)
+
+    def request(self, device, dtype: torch.dtype, **call) -> Request:
+        """The engine request for a call of this layer on ``device``/``dtype``: its cells, regularisation,
+        stacking and mode; ``call`` sets the call's fields (steps, batch, has_lengths, needs_grad...)."""
+        return Request(cells=tuple(self._cell_list()), regularization=self.regularization,
+                       device=torch.device(device), dtype=dtype, num_layers=self.num_layers,
+                       bidirectional=self.bidirectional, training=self.training, **call)
 
     def _parameter_dtype(self, default: torch.dtype) -> torch.dtype:
         for p in self.parameters():

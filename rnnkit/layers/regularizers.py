@@ -13,27 +13,14 @@ engine sees the same masks (reference and bptt agree exactly under the same seed
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Tuple
 
 import torch
 from torch import Tensor
 
-from ..cells.base import check_probability
-from ..engines.base import DirectionMasks
+from ..engines.base import DirectionMasks, Regularization
 
-
-@dataclass
-class Regularization:
-    dropout: float = 0.0
-    variational_dropout: float = 0.0
-    recurrent_dropout: float = 0.0
-    dropconnect: float = 0.0
-    zoneout: float = 0.0
-
-    def __post_init__(self) -> None:
-        for name in ("dropout", "variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
-            check_probability(name, getattr(self, name))
+__all__ = ["Regularization", "sample_direction_masks", "bernoulli_keep", "bernoulli_mask", "locked_dropout"]
 
 
 def bernoulli_keep(shape, p: float, device, dtype) -> Tensor:

@@ -1,8 +1,10 @@
 """Drop-in replacements for torch.nn.RNN, LSTM and GRU.
 
-Same constructor arguments, ``forward(input, hx)`` signature, output shapes and state_dict keys
-(``weight_ih_l0``, ``bias_hh_l1_reverse``, ``weight_hr_l0``...): a state_dict moves between
-``torch.nn.LSTM`` and ``rnnkit.LSTM`` in both directions and gives the same results. In addition:
+Same constructor arguments, ``forward(input, hx)`` signature, output shapes, parameter names and
+state_dict keys (``weight_ih_l0``, ``bias_hh_l1_reverse``, ``weight_hr_l0``...): ``named_parameters()``
+yields torch.nn's names in torch.nn's order (also inside a parent module: ``rnn.weight_ih_l0``), and a
+state_dict moves between ``torch.nn.LSTM`` and ``rnnkit.LSTM`` in both directions and gives the same
+results. In addition:
 ``lengths=`` with a padded batch, ``engine=``, the regularisers of ``rnnkit.Recurrent``, ``run()``
 for every step's state, and ``explain()``. Initialisation is torch's (no forget-gate bias offset).
 """
@@ -21,15 +23,51 @@ _TORCH_KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh|weight_hr)_l(\d+
 
 
 class _TorchCompatible(Recurrent):
-    """Maps torch.nn's flat parameter names onto the per-cell parameters."""
+    """Maps torch.nn's flat parameter names onto the per-cell parameters.
+
+    The cells own their parameters (the engines read ``cell.weight_ih``); the layer registers the same
+    Parameter objects once more under torch.nn's names, in torch.nn's order. ``named_parameters()`` and
+    ``parameters()`` drop the second sighting of each tensor, so they yield each parameter once, under
+    its torch.nn name, first, as torch.nn.LSTM does. ``_apply`` (``.to``, ``.double()``...), assignment of
+    a torch name and ``load_state_dict(assign=True)`` keep the two registrations the same objects.
+    """
 
     def __init__(self, cell, num_layers, bidirectional, batch_first, dropout, device, dtype, **extra):
         super().__init__(cell, num_layers, bidirectional=bidirectional, batch_first=batch_first,
                          dropout=dropout, **extra)
+        self._alias_parameters()
         if device is not None or dtype is not None:
             self.to(device=device, dtype=dtype)
         self._register_state_dict_hook(_rename_to_torch)
         self._register_load_state_dict_pre_hook(_rename_from_torch, with_module=True)
+        self.register_load_state_dict_post_hook(lambda module, keys: module._alias_parameters())
+
+    def _alias_parameters(self) -> None:
+        """Register each cell's parameters on the layer under torch.nn's names, in torch.nn's order."""
+        for name in [n for n in self._parameters if _TORCH_KEY.match(n)]:
+            del self._parameters[name]
+        for i, cell in enumerate(self._cell_list()):
+            for p in _TORCH_PARAMS:
+                value = getattr(cell, p, None)
+                if value is not None:
+                    self._parameters[self._torch_name(i, p)] = value
+
+    def _apply(self, fn, recurse=True):
+        # the cells convert their parameters; the layer's torch-named entries then point at the results
+        for name in [n for n in self._parameters if _TORCH_KEY.match(n)]:
+            del self._parameters[name]
+        try:
+            return super()._apply(fn, recurse)
+        finally:
+            self._alias_parameters()
+
+    def __setattr__(self, name: str, value) -> None:
+        key = self._cell_key(name) if "_modules" in self.__dict__ and _TORCH_KEY.match(name) else None
+        if key is None:
+            super().__setattr__(name, value)
+            return
+        setattr(self._cell_list()[key[0]], key[1], value)  # the cell owns it; the layer's entry follows
+        self._alias_parameters()
 
     def _torch_name(self, index: int, param: str) -> str:
         k, d = divmod(index, self.num_directions)
@@ -62,7 +100,7 @@ class _TorchCompatible(Recurrent):
         """Compact the weights into one buffer for cuDNN (done automatically on the first CUDA call)."""
         if self.cells[0].weight_ih.is_cuda:
             from ..engines.native import NativeEngine
-            NativeEngine().flatten(self)
+            NativeEngine().flatten(self._cell_list(), self.num_layers, self.bidirectional)
 
     def __getattr__(self, name: str):
         if name.startswith(("weight_", "bias_")) and _TORCH_KEY.match(name):
@@ -75,6 +113,7 @@ class _TorchCompatible(Recurrent):
 
 
 def _rename_to_torch(module, state_dict, prefix, local_metadata):
+    """One key per parameter, torch.nn's: the cells' entries are the same tensors as the torch-named ones."""
     for i, cell in enumerate(module.cells):
         for p in _TORCH_PARAMS:
             old = f"{prefix}cells.{i}.{p}"
@@ -85,10 +124,12 @@ def _rename_to_torch(module, state_dict, prefix, local_metadata):
 
 def _rename_from_torch(module, state_dict, prefix, local_metadata, strict, missing_keys,
                        unexpected_keys, error_msgs):
+    """torch.nn's keys load the layer's torch-named entries; the cells' entries (the same tensors) get a
+    copy of each key, so that neither is reported missing."""
     for key in [k for k in state_dict if k.startswith(prefix)]:
         found = module._cell_key(key[len(prefix):])
         if found is not None:
-            state_dict[f"{prefix}cells.{found[0]}.{found[1]}"] = state_dict.pop(key)
+            state_dict[f"{prefix}cells.{found[0]}.{found[1]}"] = state_dict[key]
 
 
 def _check_bias(bias):

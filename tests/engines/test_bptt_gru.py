@@ -235,5 +235,4 @@ def test_unsupported_requests_say_why():
 
 
 def _request(layer, dtype):
-    from rnnkit.engines.base import Request
-    return Request(layer=layer, device=torch.device("cpu"), dtype=dtype)
+    return layer.request("cpu", dtype)

@@ -361,8 +361,6 @@ def test_supports_refuses_cells_that_change_the_equations():
 
 
 def test_supports_refuses_integer_dtypes():
-    from rnnkit.engines.base import Request
-
     layer = rnnkit.Recurrent(LSTMCell(LSTMConfig(4, 5)))
-    req = Request(layer=layer, device=torch.device("cpu"), dtype=torch.int32)
+    req = layer.request("cpu", torch.int32)
     assert "dtype torch.int32" in bptt_lstm.supports(layer.cells[0], req)

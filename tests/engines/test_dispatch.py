@@ -44,8 +44,9 @@ def test_explain_lists_reasons_for_faster_engines():
     layer = build_layer("gru_cho", 3, 4)
     text = str(layer.explain(torch.randn(5, 2, 3), probe_grads=True))
     assert "engine 'reference' runs" in text
-    assert "native: not used: torch's GRU applies the reset gate after the matmul" in text
-    assert "bptt: not used" in text
+    assert "native: cannot run: torch's GRU applies the reset gate after the matmul" in text
+    assert "bptt: cannot run: gradient probes" in text
+    assert "passed over" not in text  # nothing that can run was passed over
 
 
 def test_explain_reports_native_for_plain_lstm():

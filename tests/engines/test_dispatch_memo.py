@@ -4,7 +4,7 @@ and gives what a fresh walk gives; every other call walks the list each time."""
 import pytest
 import torch
 
-from rnnkit.engines.base import Engine, Request
+from rnnkit.engines.base import Engine
 from rnnkit.engines.cpp import CppEngine
 from rnnkit.engines.native import NativeEngine
 from rnnkit.engines.registry import REGISTRY, EngineRegistry
@@ -29,7 +29,7 @@ def asked(monkeypatch):
 def _fresh_choice(layer, x):
     """The engine a walk of the list gives, without the kept choice."""
     req = layer._request(_prep(layer, x), False, False, False)
-    return REGISTRY._walk(req, layer.engine)[0].name
+    return REGISTRY._decide(req, layer.engine, full=False)[0].name
 
 
 def _prep(layer, x):
@@ -134,7 +134,7 @@ class _Never(Engine):
 
 def _one_step_request():
     layer = build_layer("gru", 4, 4)
-    return Request(layer=layer, device=torch.device("cpu"), dtype=torch.float32, steps=1, batch=2)
+    return layer.request("cpu", torch.float32, steps=1, batch=2)
 
 
 def test_registering_an_engine_drops_kept_choices():

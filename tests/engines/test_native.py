@@ -153,7 +153,8 @@ def test_dropconnect_on_a_tiny_batch_leaves_native_on_cpu_and_says_why():
     layer = build_layer("lstm", 3, 4, dropconnect=0.3).train()
     e = layer.explain(torch.randn(5, 1, 3))
     assert e.engine != "native"
-    assert any(n == "native" and "fewer than 4 sequences" in r for n, r in e.rejected)
+    assert any(n == "native" and "fewer than 4 sequences" in r for n, r in e.passed_over)
+    assert "native" not in dict(e.rejected)  # a preference, not an incapacity
     assert layer.explain(torch.randn(5, 4, 3)).engine == "native"
     assert layer.eval().explain(torch.randn(5, 1, 3)).engine == "native"  # no mask in evaluation
 
@@ -182,8 +183,8 @@ def test_low_precision_autocast_leaves_native_where_onednn_cannot_run_it(dtype, 
 
 
 def _cpp_loop_runs_with_native_results(monkeypatch, x, reason: str, lengths=None, **layer_kw):
-    """An auto rnnkit.LSTM(**layer_kw) on x (and lengths): explain() names cpp with native's `reason` for
-    stepping aside, a spy sees one C++ loop per (layer, direction), and the output, final state and input
+    """An auto rnnkit.LSTM(**layer_kw) on x (and lengths): explain() names cpp, with native passed over by a
+    policy row giving `reason`, a spy sees one C++ loop per (layer, direction), and the output, final state and input
     gradient equal a native copy's. Returns (auto layer, native layer); skips where the kernels cannot be
     built."""
     from rnnkit.engines.cpp.build import CppBuildError, kernels
@@ -201,7 +202,7 @@ def _cpp_loop_runs_with_native_results(monkeypatch, x, reason: str, lengths=None
     ref.load_state_dict(layer.state_dict())
     e = layer.explain(x, lengths=lengths)
     assert e.engine == "cpp"
-    assert any(n == "native" and reason in r for n, r in e.rejected)
+    assert any(n == "native" and reason in r for n, r in e.passed_over)
     calls = spy_on_apply(monkeypatch, LSTMCppFunction)
     res = layer.run(x, lengths=lengths)
     assert res.engine == "cpp" and len(calls) == len(layer.cells)  # one C++ loop per layer and direction
@@ -218,7 +219,7 @@ def test_one_trained_sequence_goes_to_cpp_above_the_measured_size(monkeypatch):
     """B = 1 with gradients and T x H >= ONE_SEQUENCE_MIN_WORK: the cpp engine's loop runs (spy), with
     native's results; a batch of 2, no gradients, a shorter sequence, a named engine or the cpp engine
     turned off keep native."""
-    from rnnkit.engines.native import ONE_SEQUENCE_MIN_WORK
+    from rnnkit.engines.policy import ONE_SEQUENCE_MIN_WORK
 
     torch.manual_seed(0)
     H = 64
@@ -242,7 +243,7 @@ def test_a_trained_batch_goes_to_cpp_inside_the_measured_region(monkeypatch):
     T >= BATCH_MIN_STEPS, H <= BATCH_MAX_HIDDEN, with gradients: the cpp engine's loop runs (spy) with
     native's results and gradients; one sequence per thread too few, one step too few, one unit too many,
     no gradients, a projection or a named engine keep native."""
-    from rnnkit.engines.native import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
+    from rnnkit.engines.policy import BATCH_MAX_HIDDEN, BATCH_MIN_STEPS, BATCH_ROWS_PER_THREAD
 
     torch.manual_seed(0)
     f64 = torch.float64
@@ -265,17 +266,17 @@ def test_a_float32_batch_goes_to_the_fused_cpp_loop_inside_the_measured_region(m
     engine's loop runs (spy) with native's results; one row or one step too few, past the width limits
     (trained: FUSED_MAX_HIDDEN, and FUSED_NARROW_HIDDEN below FUSED_WIDE_MIN_STEPS steps; without gradients:
     FUSED_NO_GRAD_MAX_HIDDEN), a projection or a named engine keep native."""
-    from rnnkit.engines import native
+    from rnnkit.engines import policy
     from rnnkit.engines.cpp import lstm as cpp_lstm
 
     torch.manual_seed(0)
-    rows, T, H = cpp_lstm.FUSED_INPUT_MIN_ROWS, native.FUSED_MIN_STEPS, 6  # B x 4H < 8192: one block of B rows
+    rows, T, H = cpp_lstm.FUSED_INPUT_MIN_ROWS, policy.FUSED_MIN_STEPS, 6  # B x 4H < 8192: one block of B rows
     x = torch.randn(T, rows, H, requires_grad=True)
     layer, ref = _cpp_loop_runs_with_native_results(monkeypatch, x, "input projection into each step",
                                                     num_layers=2)
     with torch.no_grad():
         assert layer.explain(x).engine == "cpp"
-        assert "input projection into each step" in dict(layer.explain(x).rejected)["native"]
+        assert "input projection into each step" in dict(layer.explain(x).passed_over)["native"]
     assert layer.explain(torch.randn(T, rows - 1, H)).engine == "native"
     assert layer.explain(torch.randn(T - 1, rows, H)).engine == "native"
 
@@ -283,12 +284,12 @@ def test_a_float32_batch_goes_to_the_fused_cpp_loop_inside_the_measured_region(m
         with torch.set_grad_enabled(grad):
             return rnnkit.LSTM(h, h).explain(torch.randn(steps, rows * torch.get_num_threads(), h)).engine
 
-    assert engine(native.FUSED_MAX_HIDDEN, native.FUSED_WIDE_MIN_STEPS, True) == "cpp"
-    assert engine(native.FUSED_MAX_HIDDEN + 1, native.FUSED_WIDE_MIN_STEPS, True) == "native"
-    assert engine(native.FUSED_NARROW_HIDDEN + 1, native.FUSED_WIDE_MIN_STEPS - 1, True) == "native"
-    assert engine(native.FUSED_NARROW_HIDDEN, native.FUSED_WIDE_MIN_STEPS - 1, True) == "cpp"
-    assert engine(native.FUSED_NO_GRAD_MAX_HIDDEN, T, False) == "cpp"
-    assert engine(native.FUSED_NO_GRAD_MAX_HIDDEN + 1, T, False) == "native"
+    assert engine(policy.FUSED_MAX_HIDDEN, policy.FUSED_WIDE_MIN_STEPS, True) == "cpp"
+    assert engine(policy.FUSED_MAX_HIDDEN + 1, policy.FUSED_WIDE_MIN_STEPS, True) == "native"
+    assert engine(policy.FUSED_NARROW_HIDDEN + 1, policy.FUSED_WIDE_MIN_STEPS - 1, True) == "native"
+    assert engine(policy.FUSED_NARROW_HIDDEN, policy.FUSED_WIDE_MIN_STEPS - 1, True) == "cpp"
+    assert engine(policy.FUSED_NO_GRAD_MAX_HIDDEN, T, False) == "cpp"
+    assert engine(policy.FUSED_NO_GRAD_MAX_HIDDEN + 1, T, False) == "native"
     assert rnnkit.LSTM(H, H, proj_size=3).explain(x).engine == "native"
     assert ref.explain(x).engine == "native"
 
@@ -300,7 +301,7 @@ def test_lengths_go_to_cpp_where_torch_leaves_onednn(monkeypatch):
     LENGTHS_NO_GRAD_MAX_HIDDEN; a projection or a named engine keep native."""
     from torch.nn.utils.rnn import pack_padded_sequence
 
-    from rnnkit.engines.native import LENGTHS_NO_GRAD_MAX_HIDDEN
+    from rnnkit.engines.policy import LENGTHS_NO_GRAD_MAX_HIDDEN
 
     torch.manual_seed(0)
     T, B, H = 7, 3, 5

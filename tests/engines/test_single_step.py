@@ -7,7 +7,8 @@ import torch
 from torch.testing import assert_close
 
 from rnnkit.engines.reference import ReferenceEngine
-from rnnkit.engines.single_step import reference_serves
+from rnnkit.engines import policy
+from rnnkit.engines.registry import REGISTRY
 from rnnkit.layers import build_layer
 
 #: (build_layer cell, options, the engine these calls took before, and take with gradients)
@@ -65,7 +66,10 @@ def test_explain_says_why_the_compiled_engines_step_aside():
     with torch.no_grad():
         text = str(layer.explain(torch.randn(1, 2, 4)))
     assert "engine 'reference' runs" in text
-    assert "cpp: not used: one step without gradients on the CPU runs faster in the reference engine" in text
+    assert ("cpp: can run; passed over: reference chosen over cpp: one step without gradients on the CPU"
+            in text)
+    assert "[policy row 'one-step-reference']" in text
+    assert "bptt: can run; passed over: reference chosen over bptt" in text
 
 
 def test_torch_nn_cells_keep_their_single_step_routes():
@@ -77,13 +81,14 @@ def test_torch_nn_cells_keep_their_single_step_routes():
         assert req_layer.run(torch.randn(1, 2, 4)).engine == "reference"
 
 
-def test_the_reason_is_for_auto_only():
-    from rnnkit.engines.base import Request
-
-    layer = build_layer("jordan", 4, 4, engine="bptt")
-    req = Request(layer=layer, device=torch.device("cpu"), dtype=torch.float32, steps=1, batch=2)
-    assert reference_serves(req) is None
-    layer.engine = "auto"
-    assert reference_serves(req) is not None
+def test_the_preference_is_for_auto_only():
+    layer = build_layer("jordan", 4, 4)
+    req = layer.request("cpu", torch.float32, steps=1, batch=2)
+    row = next(r for r in policy.POLICY if r.name == "one-step-reference")
+    assert row.condition(req) is not None
+    assert REGISTRY.choose(req, "auto")[0].name == "reference"
+    assert REGISTRY.choose(req, "bptt")[0].name == "bptt"  # forced: the preference does not refuse it
+    assert REGISTRY.choose(req, "cpp")[0].name == "cpp"
     req.needs_grad = True
-    assert reference_serves(req) is None
+    assert row.condition(req) is None
+    assert REGISTRY.choose(req, "auto")[0].name == "cpp"

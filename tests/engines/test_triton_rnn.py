@@ -213,43 +213,41 @@ def test_fused_recurrent_dropout_matches_reference_with_same_mask(name, make, mo
         assert_close(a, b, **TOL)
 
 
+def _cuda_request(cell, engine="auto", dtype=torch.float32, needs_grad=True, **kw):
+    return rnnkit.Recurrent(cell, engine=engine, **kw).request("cuda", dtype, steps=5, batch=2,
+                                                               needs_grad=needs_grad)
+
+
 def test_auto_leaves_measured_slower_configs_to_cudnn():
-    """Only under engine='auto', only where torch's fused RNN can serve: fp32 (3xTF32) at H >= 512
-    in training goes to cuDNN; a forced engine='triton' still runs; bf16 stays on triton."""
-    from rnnkit.engines.base import Request
-    from rnnkit.engines.triton.rnn_engine import cudnn_faster_reason
+    """The policy row: fp32 (3xTF32) at H >= 512 in training prefers cuDNN (native) over triton; without
+    gradients, at H = 256 or in bf16 it says nothing. Whether native can serve (zoneout: it cannot) and
+    whether the engine was forced are the registry's business (tests/engines/test_policy.py)."""
+    from rnnkit.engines import policy
 
-    def req(H, dtype=torch.float32, engine="auto", needs_grad=True, **kw):
-        layer = rnnkit.Recurrent(LSTMCell.from_options(4, H), engine=engine, **kw)
-        return Request(layer=layer, device=torch.device("cuda"), dtype=dtype, needs_grad=needs_grad)
+    row = next(r for r in policy.POLICY if r.name == "cudnn-wide-float32")
+    assert (row.prefer, row.over) == ("native", ("triton",))
 
-    assert "cuDNN measured faster" in cudnn_faster_reason(req(512))
-    assert cudnn_faster_reason(req(512, needs_grad=False)) is None
-    assert cudnn_faster_reason(req(256)) is None
-    assert cudnn_faster_reason(req(1024, torch.bfloat16)) is None
-    assert cudnn_faster_reason(req(512, engine="triton")) is None
-    assert cudnn_faster_reason(req(512, zoneout=0.1)) is None  # cuDNN cannot serve zoneout
+    def says(H, dtype=torch.float32, needs_grad=True):
+        return row.condition(_cuda_request(LSTMCell.from_options(4, H), dtype=dtype, needs_grad=needs_grad))
+
+    assert "float32 at hidden size 512" in says(512)
+    assert says(512, needs_grad=False) is None
+    assert says(256) is None
+    assert says(1024, torch.bfloat16) is None
 
 
 def test_auto_keeps_kernels_not_yet_measured_on_a_gpu_out():
-    """The LayerNorm-LSTM kernels run when forced; engine='auto' on CUDA leaves them (and says why)
-    until they are measured there; on other configurations the gate says nothing."""
-    from rnnkit.engines.base import Request
-    from rnnkit.engines.triton.rnn_engine import unmeasured_reason
+    """The policy row over triton for the LayerNorm-LSTM, reset-before GRU and Jordan kernels on CUDA (the
+    next engine that can run takes them under auto; a forced engine='triton' runs them); on other
+    configurations the row says nothing."""
+    from rnnkit.engines import policy
 
-    def req(engine="auto", **kw):
-        layer = rnnkit.Recurrent(LSTMCell.from_options(4, 8, **kw), engine=engine)
-        return Request(layer=layer, device=torch.device("cuda"), dtype=torch.bfloat16, needs_grad=True)
-
-    assert "not yet measured on a GPU" in unmeasured_reason(req(layer_norm=True))
-    cho = rnnkit.Recurrent(GRUCell.from_options(4, 8, reset_after=False))
-    assert "reset-before GRU" in unmeasured_reason(Request(layer=cho, device=torch.device("cuda"),
-                                                           dtype=torch.bfloat16, needs_grad=True))
-    jordan = rnnkit.Recurrent(JordanCell.from_options(4, 8))
-    assert "Jordan" in unmeasured_reason(Request(layer=jordan, device=torch.device("cuda"),
-                                                 dtype=torch.bfloat16, needs_grad=True))
-    assert unmeasured_reason(req("triton", layer_norm=True)) is None
-    assert unmeasured_reason(req()) is None
+    row = next(r for r in policy.POLICY if r.name == "triton-unmeasured")
+    assert (row.prefer, row.over) == (policy.NEXT, ("triton",))
+    assert "not yet measured on a GPU" in row.condition(_cuda_request(LSTMCell.from_options(4, 8, layer_norm=True)))
+    assert "reset-before GRU" in row.condition(_cuda_request(GRUCell.from_options(4, 8, reset_after=False)))
+    assert "Jordan" in row.condition(_cuda_request(JordanCell.from_options(4, 8)))
+    assert row.condition(_cuda_request(LSTMCell.from_options(4, 8))) is None
 
 
 @pytest.mark.skipif(ON_GPU, reason="float64 gradcheck runs through the interpreter (the GPU dots are TF32-based)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Optional
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, family_module_loader
-from ..single_step import reference_serves
 
 #: family -> module implementing it (filled as families land)
 FAMILY_MODULES = {
@@ -41,7 +40,7 @@ class BPTTEngine(Engine):
             return f"no explicit-BPTT implementation for the {req.family} cell"
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need the step-by-step reference engine"
-        return mod.supports(req.layer.first_cell, req) or reference_serves(req)
+        return mod.supports(req.cell, req)
 
     def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
         return _family_module(cell.family).run(cell, x, state0, job)

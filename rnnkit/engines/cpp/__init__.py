@@ -26,7 +26,6 @@ from typing import Dict, Optional
 import torch
 
 from ..base import DirectionJob, DirectionResult, Engine, Request, family_module_loader
-from ..single_step import reference_serves
 from .build import CppBuildError, build_error, current, disabled_reason, kernels
 
 #: family -> module implementing it on this engine
@@ -63,19 +62,18 @@ def empty_cache() -> None:
 _family_module = family_module_loader(FAMILY_MODULES)
 
 
-def _forced_build_error() -> Optional[str]:
-    """A layer that asks for the cpp engine by name waits for the build (with a progress bar) instead of
-    being refused while it runs."""
-    try:
-        kernels()
-    except CppBuildError as exc:
-        return str(exc)
-    return None
-
-
 class CppEngine(Engine):
     name = "cpp"
     scope = "direction"
+
+    def prepare(self) -> None:
+        """A layer that names the cpp engine waits for the kernel build (with a progress bar) instead of
+        being refused while it runs; a failed build is then :meth:`supports`'s answer."""
+        if disabled_reason() is None:
+            try:
+                kernels()
+            except CppBuildError:
+                return  # build_error() now holds the compiler's message, which supports() returns
 
     def supports(self, req: Request) -> Optional[str]:
         if req.device.type != "cpu":
@@ -88,13 +86,13 @@ class CppEngine(Engine):
             return "gradient probes and gate traces need the step-by-step reference engine"
         from ..bptt import _family_module as bptt_module
 
-        reason = bptt_module(req.family).supports(req.layer.first_cell, req)
+        reason = bptt_module(req.family).supports(req.cell, req)
         if reason is not None:
             return reason
         disabled = disabled_reason()
         if disabled is not None:
             return disabled
-        error = _forced_build_error() if getattr(req.layer, "engine", "auto") == self.name else build_error()
+        error = build_error()
         if error is not None and current().error is not None:
             if not _warned["build"]:
                 _warned["build"] = True
@@ -102,7 +100,7 @@ class CppEngine(Engine):
                               RuntimeWarning, stacklevel=2)
         if error is not None:
             return error
-        return reference_serves(req)
+        return None
 
     def run_direction(self, cell, x, state0, job: DirectionJob) -> DirectionResult:
         return _family_module(cell.family).run(cell, x, state0, job)

@@ -12,7 +12,8 @@ Around the kernels, in torch: the input projection (one matmul, ``cell.project_i
 W_hh), and after the backward kernel the weight gradient dW_hh = sum_t dgates_t^T h_{t-1} as one
 matmul over all steps. Not fused (``supports`` says so): the projected LSTM and the layer-normalised
 GRU. Under ``engine="auto"``, float32 shapes where cuDNN was measured faster
-go to cuDNN, and kernels not yet measured on a GPU are left to the other engines.
+go to cuDNN, and kernels not yet measured on a GPU are left to the other engines: rows of the
+policy table (``rnnkit.engines.policy``), not refusals here.
 """
 from __future__ import annotations
 
@@ -201,46 +202,6 @@ def _cell_reason(cell) -> Optional[str]:
     return None
 
 
-def cudnn_faster_reason(req: Request) -> Optional[str]:
-    """Under engine="auto" only: configurations where torch's cuDNN route was measured faster on an
-    H100 (bench/RESULTS.md, ## GPU) and can serve the call. A forced engine="triton" still runs."""
-    if getattr(req.layer, "engine", "auto") != "auto" or req.device.type != "cuda":
-        return None
-    if req.family not in ("lstm", "gru") or req.dtype != torch.float32:
-        return None
-    from ..native import NativeEngine
-
-    if NativeEngine().supports(req) is not None:
-        return None
-    H = req.layer.hidden_size
-    if _precision(req.dtype) == "tf32x3":
-        if H >= 1024 or (H >= 512 and req.needs_grad):
-            return (f"cuDNN measured faster for float32 at hidden size {H} (our dots are 3xTF32 for "
-                    "float32 accuracy; set torch.backends.cuda.matmul.allow_tf32 = True or use bf16)")
-    elif H >= 1024:
-        return f"cuDNN measured faster for TF32 at hidden size {H}"
-    return None
-
-
-def unmeasured_reason(req: Request) -> Optional[str]:
-    """Under engine="auto" on CUDA only: kernels that have passed their tests through Triton's CPU
-    interpreter but have not yet run on a GPU stay out of automatic dispatch until they are measured
-    there (bench/RESULTS.md); a forced engine="triton" runs them."""
-    if getattr(req.layer, "engine", "auto") != "auto" or req.device.type != "cuda":
-        return None
-    cell = req.layer.cells[0]
-    if cell.family == "lstm" and cell.config.layer_norm:
-        return ("the fused LayerNorm-LSTM kernels (ln_kernels) are verified through Triton's interpreter "
-                "only, not yet measured on a GPU; engine='triton' runs them")
-    if cell.family == "gru" and not cell.config.reset_after:
-        return ("the fused reset-before GRU kernels (gru_cho_kernels) are verified through Triton's "
-                "interpreter only, not yet measured on a GPU; engine='triton' runs them")
-    if cell.family == "jordan":
-        return ("the fused Jordan kernels (jordan_kernels) are verified through Triton's interpreter only, "
-                "not yet measured on a GPU; engine='triton' runs them")
-    return None
-
-
 class TritonRNNEngine(Engine):
     name = "triton"
     scope = "direction"
@@ -248,7 +209,7 @@ class TritonRNNEngine(Engine):
     calls = 0
 
     def supports(self, req: Request) -> Optional[str]:
-        reason = _cell_reason(req.layer.cells[0])
+        reason = _cell_reason(req.cell)
         if reason:
             return reason
         if req.device.type != "cuda" and not interpreting():
@@ -257,15 +218,11 @@ class TritonRNNEngine(Engine):
             return f"the fused kernels run float32, bfloat16 and float16, not {req.dtype}"
         if req.probe_grads or req.record_gates:
             return "gradient probes and gate traces need a step-by-step engine"
-        reg = getattr(req.layer, "regularization", None)
-        slower = cudnn_faster_reason(req) or unmeasured_reason(req)
-        if slower:
-            return slower
-        if reg is not None:
-            if reg.zoneout and req.family not in ("lstm", "gru"):
-                return "zoneout is fused for lstm and gru only"
-            if req.training and reg.recurrent_dropout and req.family == "indrnn":
-                return "recurrent dropout is not fused in the IndRNN kernel"
+        reg = req.regularization
+        if reg.zoneout and req.family not in ("lstm", "gru"):
+            return "zoneout is fused for lstm and gru only"
+        if req.training and reg.recurrent_dropout and req.family == "indrnn":
+            return "recurrent dropout is not fused in the IndRNN kernel"
         return None
 
     def run_direction(self, cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:

@@ -104,8 +104,7 @@ class TritonScanEngine(Engine):
             return "the Triton kernels need a CUDA device (or TRITON_INTERPRET=1 on the CPU)"
         if req.dtype not in _DTYPES:
             return f"the fused scan runs float32, bfloat16 and float16, not {req.dtype}"
-        reg = getattr(req.layer, "regularization", None)
-        if reg is not None and getattr(reg, "zoneout", 0):
+        if req.regularization.zoneout:
             return "zoneout is not fused into the Triton scan (the torch 'scan' engine handles it)"
         return None
 
