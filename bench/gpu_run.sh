@@ -9,5 +9,5 @@ if [ -z "$SKIP_TESTS" ]; then
   timeout 150 python3 -m pytest tests/engines/test_triton_scan.py tests/engines/test_triton_rnn.py \
     tests/engines/test_scan.py tests/cells/test_minrnn.py -q -p no:cacheprovider 2>&1 | tee $OUT/pytest.log | tail -15
 fi
-if [ -z "$SKIP_SWEEP" ]; then timeout 70 python3 bench/gpu_tune.py scan 2>&1 | tee $OUT/scan_sweep.log; fi
+if [ -z "$SKIP_SWEEP" ]; then timeout 70 python3 -m rnnkit.bench.gpu_tune scan 2>&1 | tee $OUT/scan_sweep.log; fi
 timeout ${BENCH_TIMEOUT:-380} python3 -m rnnkit.bench.gpu --json $OUT/gpu.json "$@" 2>&1 | grep -v -i warn | tee $OUT/bench.log | tail -150

@@ -5,10 +5,13 @@ the YAML presets are generated from these fields (``help`` and ``choices``
 live in the field metadata), and the fully resolved config is stored in every
 checkpoint.
 
+* :func:`opt` - a field with its CLI help and choices; :func:`from_dict` / :func:`to_dict`,
+  YAML reading and merging - the machinery every task's run config is built with.
 * :class:`TrainConfig`  - the generic trainer (optimiser, schedule, TBPTT,
   checkpoints, precision, ...), reused by every task.
-* :class:`LMModelConfig` / :class:`LMDataConfig` - the language-model task.
-* :class:`LMRunConfig` - ``model`` + ``data`` + ``train`` sections, as in YAML::
+
+Each task's run config (``model`` + ``data`` + ``train`` sections, as in YAML) lives in its
+package, e.g. :class:`rnnkit.tasks.lm.config.LMRunConfig`::
 
       model: {cell: lstm, hidden: 256, layers: 2}
       data:  {tokenizer: char}
@@ -21,47 +24,58 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
 from rnnkit.atomic import atomic_write_text
+from rnnkit.layers.build import CELLS as CELL_REGISTRY
 
 CONFIG_VERSION = 1
-CELLS = ("lstm", "gru", "rnn", "jordan", "indrnn", "lnlstm", "peephole_lstm",
-         "gru_cho", "lngru", "mingru", "minlstm")
-LM_MODELS = ("rnn", "markov")
-MAX_ORDER = 10  # n-gram tables beyond this are all-but-empty on any corpus rnnkit trains on
 
 
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names the field."""
 
 
-def opt(default: Any, help: str, choices: tuple | None = None, cli: str | None = None):
-    """A dataclass field with CLI help text (and optional choices / flag name)."""
+def cell_names() -> tuple[str, ...]:
+    """Every cell name :func:`rnnkit.layers.build_layer` knows, read from its registry when asked, so a cell
+    added with :func:`rnnkit.layers.register_cell` is accepted by every config and CLI flag."""
+    return tuple(CELL_REGISTRY)
+
+
+def choices_of(f: dataclasses.Field) -> tuple | None:
+    """The allowed values of a config field: a tuple, or a function returning one (read when asked)."""
+    choices = f.metadata.get("choices")
+    return choices() if callable(choices) else choices
+
+
+def opt(default: Any, help: str, choices: tuple | Callable[[], tuple] | None = None, cli: str | None = None):
+    """A dataclass field with CLI help text (and optional choices / flag name).
+
+    ``choices`` may be a function (like :func:`cell_names`) for a set that grows at run time."""
     meta = {"help": help, "choices": choices, "cli": cli}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
 
 
-def _check_choices(obj: Any) -> None:
+def check_choices(obj: Any) -> None:
     for f in dataclasses.fields(obj):
-        choices = f.metadata.get("choices")
+        choices = choices_of(f)
         value = getattr(obj, f.name)
         if choices and value not in choices:
             raise ConfigError(f"{f.name}={value!r} is not one of {', '.join(map(str, choices))}")
 
 
-def _positive(name: str, value: float, allow_zero: bool = False) -> None:
+def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
     if value is None or (not allow_zero and value <= 0) or (allow_zero and value < 0) \
             or (isinstance(value, float) and not math.isfinite(value)):
         what = "non-negative" if allow_zero else "positive"
         raise ConfigError(f"{name} must be {what}, got {value!r}")
 
 
-def _fraction(name: str, value: float, upper_open: bool = True) -> None:
+def check_fraction(name: str, value: float, upper_open: bool = True) -> None:
     if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
         raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
 
@@ -112,16 +126,16 @@ class TrainConfig:
     diagnose: bool = opt(False, "gradient-flow and gate diagnostics at every evaluation")
 
     def __post_init__(self) -> None:
-        _check_choices(self)
+        check_choices(self)
         for name in ("epochs", "batch_size", "bptt", "accumulate", "log_every", "max_bad_steps"):
-            _positive(name, getattr(self, name))
+            check_positive(name, getattr(self, name))
         for name in ("bptt_k2", "warmup_steps", "patience", "eval_every", "max_steps",
                      "checkpoint_every", "max_eval_batches", "threads", "weight_decay", "clip_norm",
                      "clip_value", "max_time", "min_lr", "momentum", "plateau_patience"):
-            _positive(name, getattr(self, name), allow_zero=True)
-        _positive("lr", self.lr)
-        _positive("step_size", self.step_size)
-        _fraction("beta2", self.beta2)
+            check_positive(name, getattr(self, name), allow_zero=True)
+        check_positive("lr", self.lr)
+        check_positive("step_size", self.step_size)
+        check_fraction("beta2", self.beta2)
         if not 0.0 < self.gamma <= 1.0:
             raise ConfigError(f"gamma must be in (0, 1], got {self.gamma!r}")
         if self.bptt_k2 and (self.bptt_k2 < self.bptt or self.bptt_k2 % self.bptt):
@@ -136,74 +150,6 @@ class TrainConfig:
     @property
     def k2(self) -> int:
         return self.bptt_k2 or self.bptt
-
-
-@dataclass
-class LMModelConfig:
-    """Language model: embedding -> stacked recurrent layer -> projection, or an n-gram baseline."""
-    model: str = opt("rnn", "recurrent network (rnn) or interpolated Kneser-Ney n-gram Markov model (markov)",
-                     LM_MODELS)
-    order: int = opt(5, "model=markov: n-gram order, i.e. each token is predicted from the order-1 before it")
-    discount: float = opt(0.75, "model=markov: Kneser-Ney absolute discount, in (0, 1)")
-    cell: str = opt("lstm", "recurrent cell", CELLS)
-    hidden: int = opt(256, "hidden units per layer")
-    layers: int = opt(2, "stacked recurrent layers")
-    embedding: int = opt(0, "embedding size (0 = hidden)")
-    dropout: float = opt(0.2, "dropout on embeddings, between layers and before the output")
-    variational_dropout: float = opt(0.0, "same dropout mask at every time step on layer inputs")
-    recurrent_dropout: float = opt(0.0, "dropout on the recurrent state (same mask per sequence)")
-    dropconnect: float = opt(0.0, "DropConnect on the recurrent weights (AWD-LSTM)")
-    zoneout: float = opt(0.0, "zoneout probability on the recurrent state")
-    tie_weights: bool = opt(True, "share input embedding and output projection (needs embedding == hidden)")
-    engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
-
-    def __post_init__(self) -> None:
-        _check_choices(self)
-        for name in ("hidden", "layers"):
-            _positive(name, getattr(self, name))
-        if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= MAX_ORDER:
-            raise ConfigError(f"order must be an integer from 1 to {MAX_ORDER} (n-gram order of model=markov), "
-                              f"got {self.order!r}")
-        if not 0.0 < self.discount < 1.0:
-            raise ConfigError(f"discount must be in (0, 1), got {self.discount!r}")
-        _positive("embedding", self.embedding, allow_zero=True)
-        for name in ("dropout", "variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
-            _fraction(name, getattr(self, name))
-        if self.tie_weights and self.embedding not in (0, self.hidden):
-            raise ConfigError(f"tie_weights needs embedding == hidden ({self.hidden}), "
-                              f"got embedding={self.embedding}; set tie_weights: false")
-
-    @property
-    def embedding_size(self) -> int:
-        return self.embedding or self.hidden
-
-
-@dataclass
-class LMDataConfig:
-    """Where the text comes from and how it becomes tokens."""
-    data: str = opt("", "training text: a UTF-8 file or a directory of .txt files (empty = embedded corpus)")
-    val_data: str = opt("", "validation text (empty = the last val_fraction of the training text)")
-    val_fraction: float = opt(0.1, "share of the text held out for validation (its end)")
-    tokenizer: str = opt("char", "vocabulary", ("char", "word", "subword"))
-    vocab_size: int = opt(8000, "largest vocabulary for word / subword tokenizers")
-    min_freq: int = opt(1, "tokens seen fewer times become <unk> (char / word)")
-    max_chars: int = opt(0, "use only the first N characters of the corpus (0 = all)")
-
-    def __post_init__(self) -> None:
-        _check_choices(self)
-        if not 0.0 < self.val_fraction < 0.5:
-            raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
-        _positive("vocab_size", self.vocab_size)
-        _positive("min_freq", self.min_freq)
-        _positive("max_chars", self.max_chars, allow_zero=True)
-
-
-@dataclass
-class LMRunConfig:
-    """Everything `rnnkit train lm` needs; saved resolved in each checkpoint."""
-    model: LMModelConfig = field(default_factory=LMModelConfig)
-    data: LMDataConfig = field(default_factory=LMDataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 # ----------------------------------------------------------------- conversion
@@ -294,6 +240,6 @@ def merge(base: dict, override: dict) -> dict:
 
 
 def section_fields(cls: type) -> dict[str, list[dataclasses.Field]]:
-    """Section name -> its fields, for a run config like :class:`LMRunConfig`."""
+    """Section name -> its fields, for a task's run config (sections of dataclasses)."""
     hints = typing.get_type_hints(cls)
     return {f.name: list(dataclasses.fields(hints[f.name])) for f in dataclasses.fields(cls)}

@@ -7,8 +7,14 @@ import sys
 import pytest
 import yaml
 
+from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit import config as C
-from rnnkit.cli import COMMANDS, TRAIN_TASKS, build_parser, config_from_args, load_preset, main, preset_names
+from rnnkit.cli import all_commands, build_parser, main
+from rnnkit.cli.flags import config_from_args
+from rnnkit.tasks import TASKS
+
+LM = TASKS["lm"]
+PRESETS = [(name, preset) for name, task in TASKS.items() for preset in task.presets()]
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
 TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--epochs", "2",
@@ -23,14 +29,14 @@ def corpus(tmp_path):
 
 
 def test_help_for_every_command(capsys):
-    argvs = [[], ["train"]] + [["train", t] for t in TRAIN_TASKS] + [[c] for c in COMMANDS]
+    argvs = [[], ["train"]] + [["train", t] for t in TASKS] + [[c] for c in all_commands()]
     for argv in argvs:
         with pytest.raises(SystemExit) as exit_:
             main(argv + ["--help"])
         assert exit_.value.code == 0
         out = capsys.readouterr().out
         assert out.startswith("usage: rnnkit"), argv
-    assert set(COMMANDS) >= {"generate", "evaluate", "diagnose", "demo"} and "lm" in TRAIN_TASKS
+    assert set(all_commands()) >= {"generate", "evaluate", "predict", "compare", "diagnose", "demo", "translate"}
 
 
 def test_module_entry_point_runs():
@@ -38,29 +44,37 @@ def test_module_entry_point_runs():
     assert "generate" in out.stdout and "demo" in out.stdout
 
 
-@pytest.mark.parametrize("name", preset_names())
-def test_every_shipped_preset_parses(name):
-    cfg = C.from_dict(C.LMRunConfig, load_preset(name))
-    assert cfg.model.hidden > 0
+@pytest.mark.parametrize("task,name", PRESETS)
+def test_every_shipped_preset_parses(task, name):
+    args = build_parser().parse_args(["train", task, "--preset", name])
+    cfg = config_from_args(TASKS[task], args, base=dict(TASKS[task].train_defaults))
+    assert isinstance(cfg, TASKS[task].run_config)
 
 
 def test_presets_are_shipped():
-    assert {"demo", "char-small", "char-large", "word", "subword"} <= set(preset_names())
+    assert {"demo", "char-small", "char-large", "word", "subword"} <= set(LM.presets())
+    assert all(task.presets() for task in TASKS.values()), "every task ships at least one preset"
+
+
+def test_a_preset_of_another_task_is_a_one_line_error(capsys):
+    assert main(["train", "forecast", "--preset", "char-small"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "unknown preset 'char-small' for task forecast" in err
+    assert all(name in err for name in TASKS["forecast"].presets())
 
 
 def test_yaml_config_round_trip(tmp_path):
-    cfg = C.LMRunConfig(model=C.LMModelConfig(cell="gru", hidden=33, tie_weights=False, embedding=7),
+    cfg = LMRunConfig(model=LMModelConfig(cell="gru", hidden=33, tie_weights=False, embedding=7),
                         train=C.TrainConfig(lr=0.123, nesterov=True, optimizer="sgd", bptt=10, bptt_k2=30))
     C.save_yaml(cfg, tmp_path / "c.yaml")
-    assert C.from_dict(C.LMRunConfig, C.load_yaml(tmp_path / "c.yaml")) == cfg
+    assert C.from_dict(LMRunConfig, C.load_yaml(tmp_path / "c.yaml")) == cfg
 
 
 def test_flag_precedence_defaults_preset_file_flags(tmp_path):
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({"model": {"hidden": 48, "layers": 3}}))
     args = build_parser().parse_args(["train", "lm", "--preset", "demo", "--config", str(tmp_path / "c.yaml"),
                                       "--layers", "4", "--no-tie-weights"])
-    from rnnkit.cli import config_from_args
-    cfg = config_from_args(C.LMRunConfig, args)
+    cfg = config_from_args(LM, args)
     assert (cfg.model.hidden, cfg.model.layers, cfg.model.tie_weights) == (48, 4, False)
     assert cfg.train.max_time == 60  # from the demo preset
     assert cfg.train.weight_decay == 0.0 and C.TrainConfig().weight_decay == 0.01
@@ -109,7 +123,7 @@ def test_train_generate_evaluate_diagnose_end_to_end(corpus, tmp_path, capsys):
     for name in ("checkpoints/best.safetensors", "checkpoints/last.safetensors", "metrics.jsonl",
                  "plots/curves.png", "config.yaml", "tokenizer.json"):
         assert (run / name).exists(), name
-    saved = C.from_dict(C.LMRunConfig, C.load_yaml(run / "config.yaml"))
+    saved = C.from_dict(LMRunConfig, C.load_yaml(run / "config.yaml"))
     assert saved.model.hidden == 16 and saved.data.data == str(corpus)
 
     assert main(["generate", str(run), "--prompt", "the ", "--length", "30", "--seed", "1"]) == 0
@@ -154,14 +168,13 @@ def test_generate_and_evaluate_errors(tmp_path, capsys):
 
 
 def test_demo_runs_briefly(tmp_path, capsys, monkeypatch):
-    from rnnkit import cli
-    real = cli.load_preset
+    real = LM.load_preset
 
     def small(name):  # the shipped demo, shrunk so the test takes seconds
         return C.merge(real(name), {"model": {"hidden": 32}, "data": {"max_chars": 30000},
                                     "train": {"epochs": 1000, "eval_every": 20, "max_eval_batches": 2,
                                               "progress": "plain"}})  # (epochs: stopped by the time budget)
-    monkeypatch.setattr(cli, "load_preset", small)
+    monkeypatch.setattr(LM, "load_preset", small)
     assert main(["demo", "--seconds", "3", "--out", str(tmp_path / "demo"), "--length", "40"]) == 0
     out = capsys.readouterr().out
     assert "--- generated" in out and str(tmp_path / "demo") in out
@@ -200,10 +213,9 @@ def _subparser(parser, *names):
 
 @pytest.mark.parametrize("task,epochs", [("classify", 15), ("tag", 20), ("forecast", 60), ("lm", 10)])
 def test_train_help_shows_the_defaults_actually_used(task, epochs, capsys):
-    from rnnkit.tasks.task_commands import OUR_TASKS, task_config
     parser = build_parser()
     args = parser.parse_args(["train", task])
-    cfg = task_config(task, args) if task in OUR_TASKS else config_from_args(C.LMRunConfig, args)
+    cfg = config_from_args(TASKS[task], args, base=dict(TASKS[task].train_defaults))
     assert cfg.train.epochs == epochs
     shown = 0
     for action in _subparser(parser, "train", task)._actions:

@@ -11,20 +11,20 @@ import rnnkit
 from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.engines.cpp import build
-from rnnkit.tasks.lm_demo import MIN_UPDATES, learning_verdict, unigram_nats
+from rnnkit.tasks.lm.demo_check import MIN_UPDATES, learning_verdict, unigram_nats
 
 
 @pytest.fixture
 def small_demo(monkeypatch):
     """The shipped demo, shrunk so a run takes seconds."""
-    from rnnkit import cli
-    real = cli.load_preset
+    from rnnkit.tasks import TASKS
+    real = TASKS["lm"].load_preset
 
     def small(name):
         return C.merge(real(name), {"model": {"hidden": 32}, "data": {"max_chars": 30000},
                                     "train": {"epochs": 1000, "eval_every": 50, "max_eval_batches": 2,
                                               "progress": "plain", "diagnose": False}})
-    monkeypatch.setattr(cli, "load_preset", small)
+    monkeypatch.setattr(TASKS["lm"], "load_preset", small)
 
 
 def _updates_and_training_seconds(out: str) -> tuple:

@@ -1,1 +1,3 @@
-"""Reusable model blocks that tasks compose on top of rnnkit's recurrent layers."""
+"""Reusable model blocks that tasks compose on top of rnnkit's recurrent layers: sequence encoders and
+pooling, attention, a linear-chain CRF, greedy and beam search for attention decoders, acoustic features
+and models, CTC decoding, music outputs."""

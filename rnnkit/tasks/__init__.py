@@ -1,1 +1,45 @@
-"""Task heads and their training entry points (language modelling in :mod:`rnnkit.tasks.lm`)."""
+"""The tasks rnnkit trains, and the one registry every command finds them through.
+
+:data:`TASKS` maps a task's name (the ``task`` recorded in its checkpoints) to its
+:class:`~rnnkit.tasks.task.Task` object. Adding a task = one package under ``rnnkit/tasks/`` and one
+line here (see docs/extending.md).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rnnkit.config import ConfigError
+from rnnkit.tasks.classify.task import ClassifyTask
+from rnnkit.tasks.forecast.task import ForecastTask
+from rnnkit.tasks.lm.task import LMTask
+from rnnkit.tasks.runs import run_task
+from rnnkit.tasks.tag.task import TagTask
+from rnnkit.tasks.task import Command, Task
+from rnnkit.tasks.translate.task import TranslateTask
+
+TASKS: dict[str, Task] = {task.name: task for task in (
+    LMTask(),
+    ClassifyTask(),
+    TagTask(),
+    ForecastTask(),
+    TranslateTask(),
+)}
+
+
+def get_task(name: str) -> Task:
+    """The registered task called ``name``; an unknown name is a ConfigError listing the known ones."""
+    if name not in TASKS:
+        raise ConfigError(f"unknown task {name!r}; tasks: {', '.join(TASKS)}")
+    return TASKS[name]
+
+
+def task_of_run(run: str | Path) -> Task:
+    """The task of a trained run (a run directory or checkpoint file), read from its checkpoint."""
+    name = run_task(run)
+    if name not in TASKS:
+        raise ConfigError(f"{run}: its checkpoint records task {name!r}, which this rnnkit does not know "
+                          f"(tasks: {', '.join(TASKS)})")
+    return TASKS[name]
+
+
+__all__ = ["TASKS", "Task", "Command", "get_task", "task_of_run"]

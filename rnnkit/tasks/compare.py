@@ -14,23 +14,23 @@ sees where recurrence pays.
   ETS and SARIMA from the same rolling-origin backtest;
 * lm: each cell (``rnnkit train lm``) and Kneser-Ney n-gram Markov models of
   ``--orders``, same tokenizer, scored on the same validation text.
+
+This module holds what every task's comparison shares (the flags, the variants, the loop over them);
+each task's :meth:`~rnnkit.tasks.task.Task.compare` adds its metrics and baselines.
 """
 from __future__ import annotations
 
 import argparse
 import time
 from pathlib import Path
+from typing import Callable
 
 from rnnkit import config as C
-from rnnkit.tasks.task_cli import write_json
-
-TASKS = ("classify", "tag", "forecast", "lm")
-METRICS = {"classify": ["accuracy", "macro_f1"], "tag": ["f1", "accuracy"],
-           "forecast": ["mae", "rmse", "smape", "mase"], "lm": ["val_ppl", "val_bpc"]}
+from rnnkit.tasks.runs import write_json
 
 
-def setup(p: argparse.ArgumentParser) -> None:
-    p.add_argument("task", choices=TASKS, help="which task to compare on")
+def setup(p: argparse.ArgumentParser, tasks: list[str]) -> None:
+    p.add_argument("task", choices=tasks, help="which task to compare on")
     p.add_argument("--data", default="", help="the task's data file or folder (default: its embedded set)")
     p.add_argument("--dataset", default="", help="embedded set to use without --data")
     p.add_argument("--target", default="", help="forecast: column(s) to forecast")
@@ -44,7 +44,11 @@ def setup(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="", help="folder for the runs (default: runs/compare-<task>-<time>)")
 
 
-def _overrides(args: argparse.Namespace) -> dict:
+def out_dir(args: argparse.Namespace) -> Path:
+    return Path(args.out) if args.out else Path("runs") / f"compare-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def overrides(args: argparse.Namespace) -> dict:
     data: dict = {}
     for key in ("data", "dataset", "target"):
         if getattr(args, key):
@@ -73,97 +77,30 @@ def variants(args: argparse.Namespace) -> list[tuple[str, dict]]:
            [(m, {"model": {"model": m}}) for m in models]
 
 
-def run_compare(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
-    import importlib
-    out = Path(args.out) if args.out else Path("runs") / f"compare-{args.task}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if args.task == "lm":
-        return _compare_lm(args, out)
-    mod = importlib.import_module(f"rnnkit.tasks.{args.task}")
-    base = C.merge(mod.TRAIN_DEFAULTS, _overrides(args))
+def compare_networks(task, args: argparse.Namespace, metrics: list[str],
+                     rows_of: Callable[[str, dict], list[dict]], baselines: Callable[[object], list[dict]],
+                     first_only: dict | None = None) -> tuple[list[dict], list[str]]:
+    """Train every variant of ``task`` on the same split into ``OUT/<variant>/``; one row per variant (from
+    ``rows_of(name, result)``), then the task's ``baselines(cfg)``. ``first_only``: settings for every variant
+    after the first (e.g. no baselines again)."""
+    out = out_dir(args)
+    base = C.merge(task.train_defaults, overrides(args))
     rows: list[dict] = []
     for i, (name, over) in enumerate(variants(args)):
         cfg_dict = C.merge(base, over)
-        if args.task == "forecast" and i > 0:
-            cfg_dict = C.merge(cfg_dict, {"data": {"baselines": ""}})  # baselines once, with the first network
-        cfg = C.from_dict(mod.RUN_CONFIG, cfg_dict)
+        if first_only and i > 0:
+            cfg_dict = C.merge(cfg_dict, first_only)
+        cfg = C.from_dict(task.run_config, cfg_dict)
         print(f"== {name}", flush=True)
-        result = mod.train(cfg, out / name)
-        rows += _rows(args.task, name, result)
-    if args.task == "classify":
-        rows.append(_classify_baseline(C.from_dict(mod.RUN_CONFIG, base)))
-    if args.task == "tag":
-        rows.append(_tag_baseline(C.from_dict(mod.RUN_CONFIG, base)))
+        rows += rows_of(name, task.train(cfg, out / name))
+    rows += baselines(C.from_dict(task.run_config, base))
     write_json(out / "compare.json", rows)
-    return rows, ["model"] + METRICS[args.task] + ["parameters", "train_s"]
+    return rows, ["model"] + metrics + ["parameters", "train_s"]
 
 
-def _rows(task: str, name: str, result: dict) -> list[dict]:
-    common = {"parameters": result["parameters"], "train_s": result["elapsed_s"]}
-    if task == "forecast":  # the network's row, then the baselines of the same backtest
-        return [{"model": model, **m, **(common if model == name else {"parameters": "", "train_s": ""})}
-                for model, m in result["test"].items()]
-    return [{"model": name, **{k: result.get(f"test_{k}", "") for k in METRICS[task]}, **common}]
-
-
-def _classify_baseline(cfg) -> dict:
-    from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
-    from rnnkit.tasks.classify import load_splits
-    s = load_splits(cfg.data, cfg.train.seed)
-    if s.train.kind == "text":
-        r, name = tfidf_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "tfidf+logreg"
-    else:
-        r, name = flat_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "logreg"
-    return {"model": name, **r}
-
-
-# ----------------------------------------------------------------------- lm
-
-def _compare_lm(args: argparse.Namespace, out: Path) -> tuple[list[dict], list[str]]:
-    from rnnkit.tasks.lm import train_lm
-    over = _overrides(args)
-    data = over.pop("data", {})
-    if "dataset" in data or "target" in data:
-        raise C.ConfigError("compare lm takes --data FILE|DIR (text), not --dataset / --target")
-    over = C.merge(over, {"data": data} if data else {})
-    rows = []
-    for cell in [c for c in args.cells.split(",") if c]:
-        cfg = C.from_dict(C.LMRunConfig, C.merge(over, {"model": {"cell": cell}}))
-        print(f"== {cell}", flush=True)
-        run = train_lm(cfg, out / cell)
-        rows.append({"model": cell, "val_ppl": run.metrics["val_ppl"], "val_bpc": run.metrics["val_bpc"],
-                     "parameters": sum(p.numel() for p in _lm_params(out / cell)), "train_s": run.result.elapsed_s})
-    cfg = C.from_dict(C.LMRunConfig, over)
-    for order in [int(o) for o in args.orders.split(",") if o]:
-        rows.append(markov_row(cfg, order))
-    write_json(out / "compare.json", rows)
-    return rows, ["model"] + METRICS["lm"] + ["parameters", "train_s"]
-
-
-def _lm_params(run_dir: Path):
-    from rnnkit.tasks.lm import load_run
-    return load_run(run_dir).model.parameters()
-
-
-def markov_row(cfg, order: int) -> dict:
-    """A Kneser-Ney n-gram model on the LM task's corpus and tokenizer, scored on its validation text."""
-    import math
-    from rnnkit.data.text import load_corpus
-    from rnnkit.data.vocab import build_tokenizer
-    from rnnkit.tasks.baselines.markov import KneserNey
-    corpus = load_corpus(cfg.data)
-    tok = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
-    t0 = time.perf_counter()
-    model = KneserNey(order, tok.vocab_size).fit(tok.encode(d) for d in corpus.train)
-    elapsed = time.perf_counter() - t0
-    nll, n = model.cross_entropy(tok.encode(d) for d in corpus.val)
-    chars = sum(len(d) for d in corpus.val)
-    return {"model": f"markov-{order}", "val_ppl": math.exp(nll), "val_bpc": nll * n / chars / math.log(2),
-            "parameters": model.parameters, "train_s": elapsed}
-
-
-def _tag_baseline(cfg) -> dict:
-    from rnnkit.tasks.baselines.crf_features import crf_tagger
-    from rnnkit.tasks.tag import load_tag_splits
-    train, _, test = load_tag_splits(cfg.data, cfg.train.seed)
-    r = crf_tagger([(s.tokens, s.tags) for s in train], [(s.tokens, s.tags) for s in test])
-    return {"model": "crf (word features)", **r}
+def test_rows(metrics: list[str]) -> Callable[[str, dict], list[dict]]:
+    """The row of a variant whose training result holds ``test_<metric>`` for each metric."""
+    def rows_of(name: str, result: dict) -> list[dict]:
+        return [{"model": name, **{k: result.get(f"test_{k}", "") for k in metrics},
+                 "parameters": result["parameters"], "train_s": result["elapsed_s"]}]
+    return rows_of

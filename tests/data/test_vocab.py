@@ -39,5 +39,14 @@ def test_subword_has_no_unknowns_and_streams_utf8_safely():
 
 
 def test_unknown_tokenizer_kind():
-    with pytest.raises(ValueError, match="unknown tokenizer 'bpe'"):
-        build_tokenizer("bpe", ["x"])
+    with pytest.raises(ValueError, match="unknown tokenizer 'sentencepiece'; expected one of char, word"):
+        build_tokenizer("sentencepiece", ["x"])
+
+
+@pytest.mark.parametrize("kind", ["char", "word", "subword", "marked_word", "bpe", "unigram"])
+def test_every_kind_builds_saves_and_loads_through_one_module(kind):
+    texts = ["the cat sat on the mat.", "a dog, a cat and a bird.", "the bird sat."] * 3
+    tok = build_tokenizer(kind, texts, vocab_size=60)
+    again = tokenizer_from_dict(tok.to_dict())
+    assert type(again) is type(tok) and again.to_dict()["kind"] == tok.to_dict()["kind"] == tok.kind
+    assert again.encode("the cat sat.") == tok.encode("the cat sat.")

@@ -9,9 +9,10 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.data.readers import DataError
-from rnnkit.tasks.classify import ClassifyModelConfig, SequenceClassifier
-from rnnkit.tasks.encoders import Pooling
-from rnnkit.tasks.metrics import classification_report, confusion_matrix
+from rnnkit.tasks.classify.config import ClassifyModelConfig
+from rnnkit.tasks.classify.model import SequenceClassifier
+from rnnkit.modules.encoders import Pooling
+from rnnkit.metrics import classification_report, confusion_matrix
 
 TINY = ["--epochs", "2", "--hidden", "8", "--embedding", "8", "--batch-size", "8", "--progress", "none",
         "--tensorboard", "off"]

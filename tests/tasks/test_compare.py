@@ -87,7 +87,7 @@ def test_compare_tag_with_feature_crf(tmp_path):
 def test_compare_forecast_train_s_counts_every_fit(tmp_path, monkeypatch, refit, fits):
     """train_s is the time of the early-stopped fit plus the refit, not of the first fit only."""
     import dataclasses
-    from rnnkit.tasks import forecast
+    from rnnkit.tasks.forecast import pipeline as forecast
     real_fit = forecast._fit
 
     def timed_fit(*args, **kw):                      # every fit reports 1.25 s

@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from rnnkit.cli import main
-from rnnkit.tasks.forecast import ForecastModelConfig, season_from_times
 from rnnkit.data.readers import DataError
-from rnnkit.tasks.forecast_data import Scaler, interpolate, origins, read_series, split_points, windows
-from rnnkit.tasks.forecast_models import Forecaster, recursive_forecast
-from rnnkit.tasks.metrics import mae, mase, mase_scale, rmse, smape
+from rnnkit.tasks.forecast.config import ForecastModelConfig
+from rnnkit.tasks.forecast.pipeline import season_from_times
+from rnnkit.tasks.forecast.data import Scaler, interpolate, origins, read_series, split_points, windows
+from rnnkit.tasks.forecast.model import Forecaster, recursive_forecast
+from rnnkit.metrics import mae, mase, mase_scale, rmse, smape
 
 TINY = ["--epochs", "2", "--hidden", "8", "--batch-size", "16", "--progress", "none", "--tensorboard", "off",
         "--baselines", "naive,seasonal,ar"]
@@ -48,7 +49,7 @@ def test_training_run_scaler_is_fitted_on_the_training_part_only(tmp_path):
     data = _series_csv(tmp_path / "s.csv", n=80)
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "3",
                  "--lookback", "6", *TINY]) == 0
-    from rnnkit.tasks.forecast import load_forecaster
+    from rnnkit.tasks.forecast.pipeline import load_forecaster
     meta = load_forecaster(run).meta
     n_train = meta["split"]["n_train"]
     values = np.loadtxt(data, delimiter=",", skiprows=1, usecols=1)
@@ -226,7 +227,7 @@ def test_known_future_covariates_direct(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(["train", "forecast", "--data", str(data), "--target", "sales", "--future-covariates", "promo",
                  "--horizon", "3", "--lookback", "6", "--season", "1", "--out", str(run), *TINY]) == 0
-    from rnnkit.tasks.forecast import load_forecaster
+    from rnnkit.tasks.forecast.pipeline import load_forecaster
     loaded = load_forecaster(run)
     assert loaded.meta["n_future"] == 1 and loaded.model.n_future == 1
     with pytest.raises(ValueError, match="known-future"):
@@ -243,7 +244,7 @@ def test_known_future_covariates_direct(tmp_path, capsys):
 
 
 def test_quantile_output_follows_the_requested_interval(tmp_path, capsys):
-    from rnnkit.tasks.forecast import _read_like_run, load_forecaster
+    from rnnkit.tasks.forecast.pipeline import _read_like_run, load_forecaster
     data = _series_csv(tmp_path / "s.csv")
     args = ["train", "forecast", "--data", str(data), "--target", "value", "--horizon", "3", "--lookback", "8",
             "--output", "quantile", *TINY, "--no-refit"]
@@ -269,7 +270,7 @@ def test_quantile_output_follows_the_requested_interval(tmp_path, capsys):
 
 def test_an_interval_the_quantiles_cannot_serve_is_an_error(tmp_path, capsys):
     from rnnkit.config import ConfigError
-    from rnnkit.tasks.forecast_eval import interval_columns
+    from rnnkit.tasks.forecast.backtest import interval_columns
     data = _series_csv(tmp_path / "s.csv")
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(tmp_path / "r"),
                  "--output", "quantile", "--quantiles", "0.1,0.5,0.9", "--interval", "0.9", *TINY]) == 2
@@ -312,7 +313,7 @@ def test_highway_with_the_level_is_the_linear_ar_baseline(level):
 def test_highway_ridge_is_chosen_on_the_validation_windows():
     """auto ridge: a drift that holds in training but not in validation is shrunk away (largest ridge, the naive
     forecast); one that holds in both is kept (smallest ridge)."""
-    from rnnkit.tasks.forecast_highway import RIDGE_GRID, HighwayFeatures, select_ridge
+    from rnnkit.tasks.forecast.highway import RIDGE_GRID, HighwayFeatures, select_ridge
     rng = np.random.default_rng(0)
     walk = lambda n, drift: torch.from_numpy(np.cumsum(drift + 0.1 * rng.standard_normal(n)))  # noqa: E731
     features = HighwayFeatures(n_targets=1)
@@ -366,7 +367,8 @@ def test_new_model_settings_validate_and_show_in_help(capsys):
 
 
 def test_a_run_saved_before_the_new_settings_loads_with_the_old_behaviour(tmp_path, capsys):
-    from rnnkit.tasks.forecast import LEGACY_MODEL, load_forecaster
+    from rnnkit.tasks.forecast.config import LEGACY_MODEL
+    from rnnkit.tasks.forecast.pipeline import load_forecaster
     from rnnkit.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     data = _series_csv(tmp_path / "s.csv", n=80)
     run = tmp_path / "run"

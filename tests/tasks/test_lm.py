@@ -4,9 +4,10 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-from rnnkit.config import ConfigError, LMModelConfig
+from rnnkit.config import ConfigError
+from rnnkit.tasks.lm.config import LMModelConfig
 from rnnkit.data import build_tokenizer
-from rnnkit.tasks.lm import LanguageModel, LMMeter, generate, sample_next
+from rnnkit.tasks.lm.model import LanguageModel, LMMeter, generate, sample_next
 from rnnkit.train import Chunk, ModelOutput
 
 

@@ -7,13 +7,14 @@ import torch
 from safetensors.torch import load_file
 from torch.testing import assert_close
 
+from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit import config as C
 from rnnkit.cli import main
-from rnnkit.data.text import load_corpus
-from rnnkit.data.vocab import build_tokenizer
+from rnnkit.tasks.lm.data import load_corpus
+from rnnkit.data.tokenizers import build_tokenizer
 from rnnkit.tasks.baselines.markov import KneserNey
-from rnnkit.tasks.lm import load_run
-from rnnkit.tasks.lm_markov import MarkovLM
+from rnnkit.tasks.lm.model import load_run
+from rnnkit.tasks.lm.markov import MarkovLM
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 30 + "\n") * 4 + "a cat sat on the mat.\n" * 20
 HELD_OUT = "the lazy cat jumps over the quick dog on a mat.\n"
@@ -44,7 +45,7 @@ def test_train_evaluate_generate_end_to_end(files, tmp_path, capsys):
     assert saved["level2.keys"].shape[1] == 3
 
     # the saved counts are those of a fit on the same training split and tokenizer as the RNN path
-    cfg = C.from_dict(C.LMRunConfig, C.load_yaml(run / "config.yaml"))
+    cfg = C.from_dict(LMRunConfig, C.load_yaml(run / "config.yaml"))
     assert cfg.model.model == "markov" and cfg.model.order == 3
     corpus = load_corpus(cfg.data)
     tok = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
@@ -102,9 +103,9 @@ def test_bad_order_is_a_clear_error(files, tmp_path, capsys, order):
     assert f"order must be an integer from 1 to 10 (n-gram order of model=markov), got {order}" in err
     assert not (tmp_path / "run").exists()
     with pytest.raises(C.ConfigError, match="order must be an integer"):
-        C.LMModelConfig(model="markov", order=0)
+        LMModelConfig(model="markov", order=0)
     with pytest.raises(C.ConfigError, match="discount must be in"):
-        C.LMModelConfig(model="markov", discount=1.0)
+        LMModelConfig(model="markov", discount=1.0)
 
 
 def test_markov_runs_refuse_resume_and_diagnose(files, tmp_path, capsys):
@@ -126,7 +127,7 @@ def test_rnn_only_flags_are_an_error_for_markov(files, tmp_path, capsys):
     assert "--order" not in err.split("do not apply")[0]   # the Markov model's own flags are not named
     assert not (run / "checkpoints").exists()
     # a flag given at its default value is still a flag that does not apply
-    default_hidden = str(C.LMModelConfig().hidden)
+    default_hidden = str(LMModelConfig().hidden)
     assert _train(train, run, "--hidden", default_hidden) == 2
     assert f"--hidden (model.hidden={default_hidden})" in capsys.readouterr().err
     # and so is an RNN-only key of a --config file, at any value

@@ -6,15 +6,15 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from rnnkit.config import CELLS
+from rnnkit.config import cell_names
 from rnnkit.data.readers import DataError
-from rnnkit.tasks.seq2seq.attention import build_attention
-from rnnkit.tasks.seq2seq.config import ConfigError, DecodeConfig, PairDataConfig, Seq2SeqModelConfig
-from rnnkit.tasks.seq2seq.data import (EncodedPair, Pair, collate, parse_tsv, read_parallel, read_tsv,
+from rnnkit.modules.attention import build_attention
+from rnnkit.tasks.translate.config import ConfigError, DecodeConfig, PairDataConfig, Seq2SeqModelConfig
+from rnnkit.tasks.translate.data import (EncodedPair, Pair, collate, parse_tsv, read_parallel, read_tsv,
                                        split_pairs)
-from rnnkit.tasks.seq2seq.model import Seq2SeqModel, teacher_forcing_ratio
-from rnnkit.tasks.seq2seq.search import beam_search, greedy_search, max_lengths
-from rnnkit.tasks.seq2seq.vocab import BOS, EOS, PAD, Seq2SeqVocab, build_tokenizer
+from rnnkit.tasks.translate.model import Seq2SeqModel, teacher_forcing_ratio
+from rnnkit.modules.search import beam_search, greedy_search, max_lengths
+from rnnkit.tasks.translate.vocab import BOS, EOS, PAD, Seq2SeqVocab, build_tokenizer
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -105,7 +105,7 @@ def test_teacher_forced_loss_equals_step_by_step_decoding(attention, input_feed,
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("cell", cell_names())
 def test_every_cell_decodes_step_by_step_like_the_whole_sequence(cell):
     model = tiny_model("general", False, cell)
     batch = padded_batch()
@@ -373,9 +373,9 @@ def test_cuda_loss_and_beam_search_match_cpu(attention, input_feed):
 
 
 def test_replace_unk_copies_the_most_attended_source_word():
-    from rnnkit.tasks.seq2seq.config import TranslateRunConfig
-    from rnnkit.tasks.seq2seq.search import Hypothesis
-    from rnnkit.tasks.seq2seq.translator import Translator
+    from rnnkit.tasks.translate.config import TranslateRunConfig
+    from rnnkit.modules.search import Hypothesis
+    from rnnkit.tasks.translate.translator import Translator
     src = Seq2SeqVocab(build_tokenizer("word", ["Hello Tom ."]))
     tgt = Seq2SeqVocab(build_tokenizer("word", ["Bonjour ."]))
     src_ids = src.encode("Hello Tom .")

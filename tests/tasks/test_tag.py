@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from rnnkit.cli import main
-from rnnkit.tasks.crf import CRF
-from rnnkit.tasks.metrics import chunks, entity_scores, token_accuracy
-from rnnkit.tasks.tag_data import convert, detect_scheme
+from rnnkit.modules.crf import CRF
+from rnnkit.metrics import chunks, entity_scores, token_accuracy
+from rnnkit.tasks.tag.data import convert, detect_scheme
 
 TINY = ["--epochs", "2", "--hidden", "8", "--embedding", "8", "--char-hidden", "4", "--batch-size", "4",
         "--progress", "none", "--tensorboard", "off"]

@@ -8,11 +8,11 @@ import torch
 
 from rnnkit.cli import main
 from rnnkit.config import from_dict, load_yaml
-from rnnkit.tasks.seq2seq.config import TranslateRunConfig
+from rnnkit.tasks.translate.config import TranslateRunConfig
 from rnnkit.train.checkpoint import read_meta
-from rnnkit.tasks.seq2seq.data import parse_tsv
-from rnnkit.tasks.seq2seq.translator import Translator
-from rnnkit.tasks.translate import dates_config, phrasebook_text, train_translate
+from rnnkit.tasks.translate.data import parse_tsv
+from rnnkit.tasks.translate.translator import Translator
+from rnnkit.tasks.translate.pipeline import dates_config, phrasebook_text, train_translate
 
 
 @pytest.fixture(autouse=True)
@@ -111,9 +111,9 @@ def test_phrasebook_is_well_formed():
 
 
 def test_tokenizers_are_fitted_on_the_training_split_only():
-    from rnnkit.tasks.seq2seq.config import PairDataConfig
-    from rnnkit.tasks.seq2seq.data import Pair
-    from rnnkit.tasks.translate import prepare_data
+    from rnnkit.tasks.translate.config import PairDataConfig
+    from rnnkit.tasks.translate.data import Pair
+    from rnnkit.tasks.translate.pipeline import prepare_data
     pairs = [Pair(f"word{i} common", f"mot{i} commun") for i in range(40)]
     d = PairDataConfig(tokenizer="word", val_fraction=0.25, test_fraction=0.25)
     data = prepare_data(pairs, d, batch_size=8)
@@ -124,8 +124,8 @@ def test_tokenizers_are_fitted_on_the_training_split_only():
 
 
 def test_max_words_filters_before_the_split(tmp_path):
-    from rnnkit.tasks.seq2seq.config import PairDataConfig
-    from rnnkit.tasks.translate import load_pairs
+    from rnnkit.tasks.translate.config import PairDataConfig
+    from rnnkit.tasks.translate.pipeline import load_pairs
     data = tmp_path / "p.tsv"
     data.write_text("One two three.\tUn deux trois.\nOne two.\tUn deux.\nOne.\tUn deux trois quatre.\n",
                     encoding="utf-8")

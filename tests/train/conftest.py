@@ -1,8 +1,8 @@
 import torch
 import pytest
 
-from rnnkit.config import LMModelConfig
-from rnnkit.tasks.lm import LanguageModel
+from rnnkit.tasks.lm.config import LMModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.train import batchify
 
 

@@ -21,7 +21,7 @@ def test_gradient_norm_per_step_and_gate_saturation(tiny_lm, toy_streams, cell, 
 
 
 def test_gradient_norms_equal_dloss_dh_of_a_manual_unrolled_loop(tiny_lm, toy_streams):
-    from rnnkit.tasks.lm import token_loss
+    from rnnkit.tasks.lm.model import token_loss
     model = tiny_lm()
     chunk = toy_streams(k1=6).chunk(0)
     report = gradient_flow(model, chunk)

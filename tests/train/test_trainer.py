@@ -5,8 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from rnnkit.config import LMModelConfig, TrainConfig
-from rnnkit.tasks.lm import LanguageModel
+from rnnkit.config import TrainConfig
+from rnnkit.tasks.lm.config import LMModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
 from rnnkit.train import ListData, ModelOutput, NonFiniteError, StreamData, Trainer, batchify
 from rnnkit.train.log import read_metrics
 

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from rnnkit.tasks.metrics import entity_scores, token_accuracy
-from rnnkit.tasks.task_cli import need
+from rnnkit.metrics import entity_scores, token_accuracy
+from rnnkit.tasks.runs import need
 
 
 def _shape(word: str) -> str:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from rnnkit.tasks.task_cli import need
+from rnnkit.tasks.runs import need
 
 
 def _fit(model_fn, y: np.ndarray, n_fit: int, origins: Sequence[int], horizon: int) -> np.ndarray:

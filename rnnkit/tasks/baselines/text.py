@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from rnnkit.tasks.metrics import classification_report
-from rnnkit.tasks.task_cli import need
+from rnnkit.metrics import classification_report
+from rnnkit.tasks.runs import need
 
 
 def _labels(train_labels, test_labels):

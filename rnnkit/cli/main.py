@@ -1,0 +1,261 @@
+"""The ``rnnkit`` command line: a thin table from subcommand to plain function.
+
+* ``rnnkit train TASK`` - one subcommand per task of the registry (:data:`rnnkit.tasks.TASKS`), its flags
+  generated from the task's run config (:mod:`rnnkit.cli.flags`).
+* :data:`COMMANDS` - ``evaluate``, ``predict``, ``generate``, ``compare``, ``bench``: each reaches a run's
+  task through the registry (the ``task`` its checkpoint records), never by name.
+* Each task may add its own subcommands (:meth:`~rnnkit.tasks.task.Task.commands`).
+
+This package names no task: a task is added in ``rnnkit/tasks/`` alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from rnnkit import about
+from rnnkit.bench import command as bench
+from rnnkit.cli.flags import add_config_flags, config_from_args, given_settings
+from rnnkit.config import ConfigError
+from rnnkit.data.readers import DataError
+from rnnkit.engines.cpp.build import CppBuildError
+from rnnkit.tasks import TASKS, Command, task_of_run
+from rnnkit.tasks.compare import setup as setup_compare_flags
+from rnnkit.tasks.runs import print_table, resume_point, run_dir_for, saved_config
+from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.train.guard import NonFiniteError
+from rnnkit.train.runtime import resolve_device
+
+COMMAND_ERRORS = (ConfigError, DataError, CheckpointError, NonFiniteError)
+
+
+def _threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, default=0,
+                   help="CPU threads for torch (0 = torch's default; 1 is often fastest on a busy machine)")
+
+
+def _set_threads(args: argparse.Namespace) -> None:
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+
+def _by_task(what: str) -> str:
+    """One line per task: what ``what`` (an attribute of each task) says."""
+    return "\n".join(f"  {name}: {getattr(task, what)}" for name, task in TASKS.items() if getattr(task, what))
+
+
+# ------------------------------------------------------------------- train
+
+def train_command(args: argparse.Namespace) -> int:
+    task = TASKS[args.task]
+    resuming = bool(args.resume or args.resume_from)
+    run_dir = run_dir_for(task.name, args.out, resuming)
+    resume = False  # or the verified checkpoint to continue from: last, else best (with a notice), or the one named
+    if resuming:
+        resume, notice = resume_point(run_dir, args.resume_from)
+        if notice:
+            print(f"rnnkit: {notice}", file=sys.stderr)
+    base = task.upgrade_config(saved_config(resume)) if resume else dict(task.train_defaults)
+    cfg = config_from_args(task, args, base=base)
+    result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
+    task.report(result, run_dir)
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+def setup_evaluate(p: argparse.ArgumentParser) -> None:
+    p.description = "Score a trained run on a labelled file; what a run is scored on depends on its task:\n" + \
+        _by_task("evaluate_help")
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory of `rnnkit train TASK` (or a .safetensors file)")
+    p.add_argument("--data", required=True, metavar="FILE|DIR", help="the labelled data to score the run on")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    for task in TASKS.values():
+        task.add_evaluate_arguments(p.add_argument_group(f"{task.name} runs"))
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    if getattr(args, "device", None):
+        resolve_device(args.device)  # an unusable --device is an error whatever the run's task
+    task = task_of_run(args.run)
+    metrics = task.evaluate(args.run, args.data, vars(args))
+    if args.json:
+        print(json.dumps(metrics, default=float))
+    else:
+        task.print_evaluation(metrics, args.data)
+    return 0
+
+
+# ----------------------------------------------------------------- predict
+
+def setup_predict(p: argparse.ArgumentParser) -> None:
+    p.description = "Predictions of a trained run; what a run predicts depends on its task:\n" + \
+        _by_task("predict_help")
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory of `rnnkit train TASK`")
+    p.add_argument("inputs", nargs="*", help="inputs to predict from (texts, sentences)")
+    p.add_argument("--file", default="", help="a file of inputs: " + "; ".join(
+        f"{name}: {t.predict_file_help}" for name, t in TASKS.items() if t.predict_file_help))
+    p.add_argument("--top", type=int, default=0, help="alternatives shown per input (0 = the task's default)")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    for task in TASKS.values():
+        task.add_predict_arguments(p.add_argument_group(f"{task.name} runs"))
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    if args.top < 0:
+        raise ConfigError(f"--top must be >= 0, got {args.top}")
+    task = task_of_run(args.run)
+    preds = task.predict(args.run, list(args.inputs), vars(args))
+    if args.json:
+        print(json.dumps(preds, default=float, ensure_ascii=False))
+    else:
+        task.print_predictions(preds, vars(args))
+    return 0
+
+
+# ---------------------------------------------------------------- generate
+
+def setup_generate(p: argparse.ArgumentParser) -> None:
+    generating = [name for name, t in TASKS.items() if t.can_generate]
+    p.description = f"Generate from a trained run (runs of: {', '.join(generating)})."
+    p.add_argument("run", metavar="RUN_DIR", help="a run directory (or a .safetensors file)")
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where to run")
+    for name in generating:
+        TASKS[name].add_generate_arguments(p.add_argument_group(f"{name} runs"))
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    resolve_device(args.device)  # an unusable --device is an error before any run is read
+    for generating in TASKS.values():  # every task checks its own flags, before a run is read
+        if generating.can_generate:
+            generating.check_generate_options(vars(args))
+    task = task_of_run(args.run)
+    for piece in task.generate(args.run, vars(args)):
+        sys.stdout.write(piece)
+        sys.stdout.flush()
+    sys.stdout.write("\n")
+    return 0
+
+
+# ----------------------------------------------------------------- compare
+
+def setup_compare(p: argparse.ArgumentParser) -> None:
+    setup_compare_flags(p, [name for name, t in TASKS.items() if t.compare_metrics])
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    rows, columns = TASKS[args.task].compare(args)
+    print_table(rows, columns)
+    return 0
+
+
+# ------------------------------------------------------------------ doctor
+
+def setup_doctor(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--build", action="store_true",
+                   help="build the C++ CPU kernels now, in the foreground with progress (else the first use "
+                        "builds them in the background)")
+
+
+def doctor_command(args: argparse.Namespace) -> int:
+    if args.build:
+        try:
+            folder, seconds = about.build_kernels()
+        except CppBuildError as err:
+            print(f"rnnkit: error: {err}", file=sys.stderr)
+            return 1
+        print(f"C++ kernels ready in {folder}" + (f" (the build took {seconds:.0f} s)" if seconds else ""))
+    print("\n".join(about.report_lines(about.environment_report())))
+    return 0
+
+
+# ------------------------------------------------------------------ tables
+
+COMMANDS: dict[str, Command] = {
+    "generate": Command("generate from a trained run (text from a language model)", setup_generate,
+                        generate_command, threads=True),
+    "evaluate": Command("score a trained run of any task on a labelled file", setup_evaluate, evaluate_command,
+                        threads=True),
+    "predict": Command("predictions of a trained run of any task on new inputs", setup_predict, predict_command),
+    "compare": Command("train recurrent cells and baselines on the same split, print one table",
+                       setup_compare, compare_command),
+    "doctor": Command("what this installation can do: versions, CPU features, engines available here and why "
+                      "not, caches (--build: build the C++ kernels now)", setup_doctor, doctor_command),
+    "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
+                     bench.setup_bench, bench.bench_command),
+}
+
+
+def all_commands() -> dict[str, Command]:
+    """:data:`COMMANDS` and every task's own subcommands; a name taken twice is an error."""
+    table = dict(COMMANDS)
+    for task in TASKS.values():
+        for name, cmd in task.commands().items():
+            if name in table or name == "train":
+                raise ValueError(f"task {task.name} adds subcommand {name!r}, which already exists")
+            table[name] = cmd
+    return table
+
+
+# ------------------------------------------------------------------ parser
+
+class _VersionAction(argparse.Action):
+    """``--version``: the line comes from rnnkit.about, computed only when asked."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(about.version_line())
+        parser.exit()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rnnkit", description="Recurrent neural networks: train, "
+                                     "generate, evaluate and diagnose.")
+    parser.add_argument("--version", action=_VersionAction, help="print rnnkit's, torch's and Python's versions")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    train = sub.add_parser("train", help="train a model for a task", description="Train a model.")
+    tasks = train.add_subparsers(dest="task", metavar="TASK", required=True)
+    for name, task in TASKS.items():
+        p = tasks.add_parser(name, help=task.help, description=f"Train {task.help}.")
+        p.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<task>-<time>)")
+        p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint "
+                       "(its best one when the last is missing or damaged, with a notice)")
+        p.add_argument("--resume-from", metavar="best|last|FILE", default="",
+                       help="continue the run in --out from this checkpoint (implies --resume)")
+        add_config_flags(p, task)
+        p.set_defaults(_run=train_command)
+    for name, cmd in all_commands().items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.help[0].upper() + cmd.help[1:] + ".",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        cmd.setup(p)
+        if cmd.threads:
+            _threads_flag(p)
+        p.set_defaults(_run=cmd.run, _threads=cmd.threads)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if getattr(args, "_threads", False):
+            _set_threads(args)
+        return args._run(args)
+    except COMMAND_ERRORS as err:
+        print(f"rnnkit: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nrnnkit: interrupted (continue a training run with --resume)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

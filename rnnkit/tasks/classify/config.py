@@ -1,0 +1,80 @@
+"""The classify task's run config: ``model``, ``data`` and the generic ``train`` section."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rnnkit.config import ConfigError, TrainConfig, cell_names, opt
+from rnnkit.data.embedded_tasks import CLASSIFY_SETS
+from rnnkit.modules.encoders import ENCODERS, POOLINGS
+
+
+@dataclass
+class ClassifyModelConfig:
+    model: str = opt("rnn", "encoder: recurrent (rnn), time-delay network (tdnn) or per-step MLP (mlp)", ENCODERS)
+    cell: str = opt("lstm", "recurrent cell (model=rnn)", cell_names)
+    hidden: int = opt(128, "hidden units per layer (per direction)")
+    layers: int = opt(1, "stacked recurrent layers")
+    bidirectional: bool = opt(True, "run a second layer right to left")
+    embedding: int = opt(64, "token embedding size, or projection size of numeric steps (0 = raw features)")
+    pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
+                       "tdnn, mean for mlp)", ("auto",) + POOLINGS)
+    dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
+    window: int = opt(3, "TDNN: steps each filter sees (odd)")
+    class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
+    engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+
+    def __post_init__(self) -> None:
+        for name in ("hidden", "layers", "window"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.embedding < 0:
+            raise ConfigError(f"embedding must be >= 0, got {self.embedding}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.window % 2 == 0:
+            raise ConfigError(f"window must be odd, got {self.window}")
+        for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", cell_names()),
+                              ("class_weights", ("none", "balanced"))):
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
+
+
+@dataclass
+class ClassifyDataConfig:
+    data: str = opt("", "CSV / TSV / JSONL file or a folder per class (empty = embedded --dataset)")
+    dataset: str = opt("digits", "embedded set used without --data", CLASSIFY_SETS)
+    val_data: str = opt("", "validation file (empty = a random val_fraction of --data)")
+    test_data: str = opt("", "test file (empty = a random test_fraction of --data)")
+    text_column: str = opt("text", "column with the text or numeric sequence")
+    label_column: str = opt("label", "column with the class label")
+    input: str = opt("auto", "what the text column holds", ("auto", "text", "numeric"))
+    tokenizer: str = opt("word", "text units", ("word", "char"))
+    lowercase: bool = opt(True, "lower-case text before tokenising")
+    min_freq: int = opt(1, "tokens seen fewer times in training become <unk>")
+    max_vocab: int = opt(30000, "largest vocabulary (0 = no limit)")
+    max_len: int = opt(0, "truncate sequences to this many steps (0 = no limit)")
+    val_fraction: float = opt(0.1, "share of the examples held out for validation")
+    test_fraction: float = opt(0.1, "share of the examples held out for testing")
+
+    def __post_init__(self) -> None:
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 <= getattr(self, name) < 0.5:
+                raise ConfigError(f"{name} must be in [0, 0.5), got {getattr(self, name)}")
+        for name in ("min_freq",):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_vocab < 0 or self.max_len < 0:
+            raise ConfigError("max_vocab and max_len must be >= 0")
+        if self.dataset not in CLASSIFY_SETS:
+            raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(CLASSIFY_SETS)}")
+
+
+@dataclass
+class ClassifyRunConfig:
+    model: ClassifyModelConfig = field(default_factory=ClassifyModelConfig)
+    data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+TRAIN_DEFAULTS = {"train": {"epochs": 15, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 4,
+                            "monitor": "val_accuracy", "monitor_mode": "max", "log_every": 50}}

@@ -1,0 +1,223 @@
+"""Classification data: examples from files or embedded sets, encoders, splits and padded batches.
+
+An example is a text (tokenised into words or characters) or a numeric
+sequence (T, F).  Encoders are fitted on the training split only and stored
+as plain JSON in the run's checkpoint:
+
+* :class:`Vocabulary` - token table with ``<pad>`` = 0 and ``<unk>`` = 1;
+* :class:`Standardizer` - per-feature mean / std of the training steps.
+
+Batch layout (a dict of tensors, batch-first)::
+
+    inputs   (B, T) int64 token ids, or (B, T, F) float32 features, zero-padded
+    lengths  (B,)   true lengths (>= 1)
+    targets  (B,)   class ids (absent at prediction time)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from rnnkit.data.readers import DataError
+from rnnkit.data.tokenizers import Vocabulary, split_words
+from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
+
+
+
+@dataclass
+class Examples:
+    inputs: list            # list[str] (text) or list[np.ndarray (T, F)] (numeric)
+    labels: list[str] | None
+    wheres: list[str]       # FILE:LINE (or file path) of each example, for error messages
+    kind: str               # "text" | "numeric"
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def subset(self, idx: Sequence[int]) -> "Examples":
+        return Examples([self.inputs[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx],
+                        [self.wheres[i] for i in idx], self.kind, self.source)
+
+
+# ------------------------------------------------------------------------ reading
+
+def read_examples(path: str | Path, text_column: str, label_column: str, input_kind: str,
+                  labelled: bool = True) -> Examples:
+    """Examples from a CSV / TSV / JSONL file or a folder per class."""
+    path = Path(path)
+    if path.is_dir():
+        return _from_folders(path)
+    table = read_table(path)
+    table.require(text_column, *([label_column] if labelled else []))
+    raw = table.column(text_column)
+    kind = input_kind if input_kind != "auto" else _guess_kind(raw)
+    wheres = [table.where(i, text_column) for i in range(len(table))]
+    if kind == "numeric":
+        inputs = [np.asarray(parse_sequence(v, w), dtype=np.float32) for v, w in zip(raw, wheres)]
+        _check_width(inputs, wheres)
+    else:
+        inputs = table.text(text_column)
+    labels = [str(v).strip() for v in table.column(label_column)] if labelled else None
+    if labels is not None:
+        for i, lab in enumerate(labels):
+            if not lab:
+                raise DataError(f"{table.where(i, label_column)}: empty label")
+    return Examples(inputs, labels, wheres, kind, str(path))
+
+
+def _guess_kind(values: list) -> str:
+    sample = values[: min(len(values), 20)]
+    def numeric(v):
+        if isinstance(v, list):
+            return True
+        try:
+            parse_sequence(v, "")
+            return True
+        except DataError:
+            return False
+    return "numeric" if all(numeric(v) for v in sample) else "text"
+
+
+def _check_width(inputs: list[np.ndarray], wheres: list[str]) -> None:
+    width = inputs[0].shape[1]
+    for x, w in zip(inputs, wheres):
+        if x.shape[1] != width:
+            raise DataError(f"{w}: {x.shape[1]} feature(s) per step, the first example has {width}")
+
+
+def _from_folders(root: Path) -> Examples:
+    found = read_class_folders(root)
+    kinds = {"text" if e.text is not None else "numeric" for e in found}
+    if len(kinds) > 1:
+        raise DataError(f"{root}: mixes .txt and .csv examples; use one kind")
+    kind = kinds.pop()
+    inputs = [e.text if kind == "text" else np.asarray(e.sequence, dtype=np.float32) for e in found]
+    wheres = [e.path for e in found]
+    if kind == "numeric":
+        _check_width(inputs, wheres)
+    return Examples(inputs, [e.label for e in found], wheres, kind, str(root))
+
+
+def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) -> tuple[list, list, list]:
+    """Shuffled train / validation / test indices (fixed by ``seed``)."""
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_test, n_val = int(round(n * test_fraction)), int(round(n * val_fraction))
+    if n - n_test - n_val < 1 or (val_fraction > 0 and n_val < 1):
+        raise DataError(f"only {n} examples: too few to split with val_fraction={val_fraction}, "
+                        f"test_fraction={test_fraction}")
+    return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
+
+
+# ----------------------------------------------------------------------- encoders
+
+def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
+    if lowercase:
+        text = text.lower()
+    return list(text) if mode == "char" else split_words(text)
+
+
+class Standardizer:
+    """Per-feature (x - mean) / std, fitted on training steps only."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float]):
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.std = np.asarray(std, dtype=np.float32)
+
+    @classmethod
+    def fit(cls, sequences: list[np.ndarray]) -> "Standardizer":
+        steps = np.concatenate(sequences, axis=0)
+        std = steps.std(axis=0)
+        return cls(steps.mean(axis=0), np.where(std > 0, std, 1.0))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (x - self.mean) / self.std
+
+    def to_dict(self) -> dict:
+        return {"mean": self.mean.tolist(), "std": self.std.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Standardizer":
+        return cls(d["mean"], d["std"])
+
+
+@dataclass
+class Encoder:
+    """Everything needed to turn raw examples into tensors, saved with the run."""
+    kind: str
+    labels: list[str]
+    tokenizer: str = "word"
+    lowercase: bool = True
+    max_len: int = 0
+    vocab: Vocabulary | None = None
+    scaler: Standardizer | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        """Vocabulary size (text) or features per step (numeric)."""
+        return len(self.vocab) if self.kind == "text" else int(self.scaler.mean.shape[0])
+
+    def encode_input(self, x) -> np.ndarray:
+        if self.kind == "text":
+            ids = self.vocab.encode(tokenize(x, self.tokenizer, self.lowercase)) or [1]
+            arr = np.asarray(ids, dtype=np.int64)
+        else:
+            arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
+        return arr[: self.max_len] if self.max_len else arr
+
+    def encode_labels(self, ex: Examples) -> list[int]:
+        check_labels(ex.labels, self.labels, ex.wheres, "label")
+        index = {lab: i for i, lab in enumerate(self.labels)}
+        return [index[lab] for lab in ex.labels]
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "labels": self.labels, "tokenizer": self.tokenizer, "lowercase": self.lowercase,
+                "max_len": self.max_len, "vocab": self.vocab.to_dict() if self.vocab else None,
+                "scaler": self.scaler.to_dict() if self.scaler else None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Encoder":
+        return cls(d["kind"], d["labels"], d["tokenizer"], d["lowercase"], d["max_len"],
+                   Vocabulary.from_dict(d["vocab"]) if d["vocab"] else None,
+                   Standardizer.from_dict(d["scaler"]) if d["scaler"] else None)
+
+
+def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
+                max_len: int) -> Encoder:
+    labels = sorted(set(train.labels))
+    if len(labels) < 2:
+        raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
+    if train.kind == "text":
+        vocab = Vocabulary.build((tokenize(t, tokenizer, lowercase) for t in train.inputs), min_freq, max_vocab)
+        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
+    return Encoder("numeric", labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs))
+
+
+# ------------------------------------------------------------------------ batches
+
+def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Zero-padded (B, T[, F]) tensor and (B,) lengths."""
+    lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
+    out = np.zeros((len(seqs), int(lengths.max())) + seqs[0].shape[1:], dtype=seqs[0].dtype)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = s
+    return torch.from_numpy(out), lengths
+
+
+def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size: int,
+                 sort: bool = True) -> list[dict]:
+    """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``."""
+    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i])) if sort else list(range(len(inputs)))
+    batches = []
+    for s in range(0, len(order), batch_size):
+        idx = order[s:s + batch_size]
+        x, lengths = pad_batch([inputs[i] for i in idx])
+        batch = {"inputs": x, "lengths": lengths, "index": torch.tensor(idx)}
+        if targets is not None:
+            batch["targets"] = torch.tensor([targets[i] for i in idx], dtype=torch.int64)
+        batches.append(batch)
+    return batches

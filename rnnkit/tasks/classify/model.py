@@ -1,0 +1,73 @@
+"""The sequence classifier: embedding or projection -> encoder -> pooling -> linear head, and its meter."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.metrics import classification_report
+from rnnkit.modules.encoders import Pooling, build_encoder
+from rnnkit.tasks.classify.config import ClassifyModelConfig
+from rnnkit.train import ModelOutput
+
+AUTO_POOLING = {"rnn": "last", "tdnn": "max", "mlp": "mean"}
+
+
+def resolve_pooling(cfg: ClassifyModelConfig) -> str:
+    return AUTO_POOLING[cfg.model] if cfg.pooling == "auto" else cfg.pooling
+
+
+class SequenceClassifier(nn.Module):
+    """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``."""
+
+    def __init__(self, cfg: ClassifyModelConfig, kind: str, n_inputs: int, n_classes: int,
+                 class_weights: torch.Tensor | None = None):
+        super().__init__()
+        self.cfg, self.kind = cfg, kind
+        if kind == "text":
+            self.embed = nn.Embedding(n_inputs, cfg.embedding or 64, padding_idx=0)
+            size = self.embed.embedding_dim
+        elif cfg.embedding:
+            self.embed = nn.Linear(n_inputs, cfg.embedding)
+            size = cfg.embedding
+        else:
+            self.embed, size = nn.Identity(), n_inputs
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
+                                     bidirectional=cfg.bidirectional, dropout=cfg.dropout, window=cfg.window,
+                                     engine=cfg.engine)
+        self.pool = Pooling(resolve_pooling(cfg), self.encoder.out_size, self.encoder.directions)
+        self.head = nn.Linear(self.encoder.out_size, n_classes)
+        self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
+
+    def forward(self, batch: dict) -> ModelOutput:
+        x, lengths = batch["inputs"], batch["lengths"]
+        h = self.encoder(self.drop(self.embed(x)), lengths)   # (B, T, D)
+        logits = self.head(self.drop(self.pool(h, lengths)))  # (B, C)
+        loss = None
+        if "targets" in batch:
+            loss = F.cross_entropy(logits, batch["targets"], weight=self.class_weights)
+        return ModelOutput(logits, loss, n=int(x.shape[0]))
+
+
+class ClassifyMeter:
+    def __init__(self, n_classes: int):
+        self.n_classes, self.loss, self.n = n_classes, 0.0, 0
+        self.true: list[int] = []
+        self.pred: list[int] = []
+
+    def update(self, out, batch) -> None:
+        self.loss += float(out.loss) * out.n
+        self.n += out.n
+        self.true += batch["targets"].tolist()
+        self.pred += out.logits.argmax(-1).tolist()
+
+    def compute(self) -> dict:
+        rep = classification_report(self.true, self.pred, self.n_classes)
+        return {"loss": self.loss / max(self.n, 1), **rep.summary()}
+
+
+def balanced_weights(targets: list[int], n_classes: int) -> torch.Tensor:
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    return torch.tensor(len(targets) / (n_classes * np.maximum(counts, 1.0)), dtype=torch.float32)

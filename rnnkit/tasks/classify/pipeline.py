@@ -1,0 +1,210 @@
+"""Sequence classification (many-to-one): sentiment, any sequence labelled as a whole.
+
+Model: token embedding (text) or a linear projection (numeric steps) ->
+encoder (stacked, optionally bidirectional rnnkit layer over true lengths; or
+the TDNN / MLP baselines) -> pooling (last, mean, max, attention) ->
+dropout -> linear classifier.  Cross-entropy, optionally class-weighted.
+
+Commands::
+
+    rnnkit train classify [--data FILE|DIR] [--text-column text --label-column label]
+    rnnkit evaluate RUN --data FILE     # metrics + predictions-<file>.csv in RUN
+    rnnkit predict RUN "some text"      # or --file FILE: label and probabilities
+
+Without ``--data`` the embedded ``--dataset`` is used (``digits`` by default,
+or ``reviews``).  A run directory holds the checkpoints (with the vocabulary /
+scaler and labels in their metadata), ``result.json`` (test metrics),
+``confusion.png`` and ``predictions-test.csv``.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.config import save_yaml, to_dict
+from rnnkit.data.embedded_tasks import classify_set
+from rnnkit.data.readers import DataError
+from rnnkit.data.tabular import parse_sequence
+from rnnkit.tasks.classify.data import Encoder, Examples, fit_encoder, make_batches, read_examples, split_indices
+from rnnkit.metrics import classification_report
+from rnnkit.tasks.classify.config import ClassifyDataConfig, ClassifyRunConfig
+from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
+from rnnkit.tasks.runs import load_task_checkpoint, write_json
+from rnnkit.train import ListData, Trainer, seed_everything
+
+TASK = "classify"
+
+
+# ----------------------------------------------------------------------- training
+
+@dataclass
+class Splits:
+    train: Examples
+    val: Examples
+    test: Examples
+
+
+def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
+    if cfg.data:
+        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input)
+    else:
+        inputs, labels, kind, source = classify_set(cfg.dataset)
+        full = Examples(inputs, labels, [f"{cfg.dataset}[{i}]" for i in range(len(inputs))], kind, source)
+    val_f = 0.0 if cfg.val_data else cfg.val_fraction
+    test_f = 0.0 if cfg.test_data else cfg.test_fraction
+    tr, va, te = split_indices(len(full), val_f, test_f, seed)
+    def other(path: str, part: list[int]) -> Examples:
+        if path:
+            return read_examples(path, cfg.text_column, cfg.label_column, full.kind)
+        return full.subset(part)
+    splits = Splits(full.subset(tr), other(cfg.val_data, va), other(cfg.test_data, te))
+    if len(splits.val) == 0:
+        raise DataError("no validation examples: set --val-fraction > 0 or --val-data FILE")
+    return splits
+
+
+def encode(enc: Encoder, ex: Examples, batch_size: int, labelled: bool = True) -> list[dict]:
+    inputs = [enc.encode_input(x) for x in ex.inputs]
+    targets = enc.encode_labels(ex) if labelled else None
+    return make_batches(inputs, targets, batch_size)
+
+
+def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | None = None) -> SequenceClassifier:
+    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights)
+
+
+def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
+                   resume: bool | str | Path = False) -> dict:
+    """Train, keep the best checkpoint by validation, score the test split; returns the test metrics."""
+    run_dir = Path(run_dir)
+    seed_everything(cfg.train.seed)
+    splits = load_splits(cfg.data, cfg.train.seed)
+    d = cfg.data
+    enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len)
+    train_b = encode(enc, splits.train, cfg.train.batch_size)
+    val_b = encode(enc, splits.val, cfg.train.batch_size)
+    weights = None
+    if cfg.model.class_weights == "balanced":
+        weights = balanced_weights(enc.encode_labels(splits.train), len(enc.labels))
+    model = build_model(cfg, enc, weights)
+    meta = {"task": TASK, "encoder": enc.to_dict(), "source": splits.train.source,
+            "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}}
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(cfg, run_dir / "config.yaml")
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: ClassifyMeter(len(enc.labels)),
+                      run_config=to_dict(cfg), metadata=meta)
+    fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
+    loaded = load_classifier(run_dir)
+    result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
+              "parameters": sum(p.numel() for p in model.parameters()), **meta["sizes"]}
+    if len(splits.test):
+        report = score(loaded, splits.test, run_dir, "test", cfg.train.batch_size)
+        result.update({f"test_{k}": v for k, v in report.items() if k != "per_class"})
+    write_json(run_dir / "result.json", result)
+    return result
+
+
+# ------------------------------------------------------------------ saved runs
+
+@dataclass
+class LoadedClassifier:
+    model: SequenceClassifier
+    encoder: Encoder
+    config: ClassifyRunConfig
+    run_dir: Path
+
+
+def load_classifier(run: str | Path) -> LoadedClassifier:
+    ck, cfg, meta = load_task_checkpoint(run, TASK, ClassifyRunConfig)
+    enc = Encoder.from_dict(meta["encoder"])
+    model = build_model(cfg, enc)
+    model.load_state_dict(ck.group("model"))
+    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent
+    return LoadedClassifier(model.eval(), enc, cfg, run_dir)
+
+
+@torch.no_grad()
+def probabilities(loaded: LoadedClassifier, inputs: list, batch_size: int = 64) -> np.ndarray:
+    """(N, C) class probabilities, in input order."""
+    enc = loaded.encoder
+    batches = make_batches([enc.encode_input(x) for x in inputs], None, batch_size)
+    out = np.zeros((len(inputs), len(enc.labels)), dtype=np.float64)
+    for b in batches:
+        logits = loaded.model(b).logits
+        out[b["index"].numpy()] = torch.softmax(logits, -1).double().numpy()
+    return out
+
+
+def score(loaded: LoadedClassifier, ex: Examples, run_dir: Path, name: str, batch_size: int = 64) -> dict:
+    """Metrics on labelled examples; writes predictions-<name>.csv and confusion-<name>.png."""
+    enc = loaded.encoder
+    y = enc.encode_labels(ex)
+    probs = probabilities(loaded, ex.inputs, batch_size)
+    pred = probs.argmax(1).tolist()
+    rep = classification_report(y, pred, len(enc.labels))
+    _write_predictions(run_dir / f"predictions-{name}.csv", ex, probs, enc.labels)
+    plot_confusion(np.asarray(rep.confusion), enc.labels, run_dir / f"confusion-{name}.png")
+    return {**rep.summary(), "per_class": rep.per_class(enc.labels), "confusion": rep.confusion, "n": len(y)}
+
+
+def _write_predictions(path: Path, ex: Examples, probs: np.ndarray, labels: list[str]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["where", "label", "predicted", "probability"] + [f"p_{lab}" for lab in labels])
+        for i, p in enumerate(probs):
+            true = ex.labels[i] if ex.labels else ""
+            w.writerow([ex.wheres[i], true, labels[int(p.argmax())], f"{p.max():.4f}"] + [f"{v:.4f}" for v in p])
+
+
+def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.5 * n, 1.0 + 0.5 * n))
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(n), labels, rotation=90)
+    ax.set_yticks(range(n), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(n):
+        for j in range(n):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def evaluate_classify(run: str | Path, data: str | Path) -> dict:
+    loaded = load_classifier(run)
+    d = loaded.config.data
+    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind)
+    if ex.kind != loaded.encoder.kind:
+        raise DataError(f"{data}: holds {ex.kind} inputs but the run was trained on {loaded.encoder.kind}")
+    return score(loaded, ex, loaded.run_dir, Path(data).stem)
+
+
+def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[dict]:
+    """Each input (text, or a numeric sequence as a list), its label and per-class probabilities (most likely
+    first)."""
+    loaded = load_classifier(run)
+    enc = loaded.encoder
+    if file:
+        d = loaded.config.data
+        ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False)
+        inputs = ex.inputs
+    else:
+        inputs = [np.asarray(parse_sequence(t, f"input {i + 1}"), dtype=np.float32) if enc.kind == "numeric" else t
+                  for i, t in enumerate(texts)]
+    probs = probabilities(loaded, inputs)
+    out = []
+    for x, p in zip(inputs, probs):
+        order = np.argsort(-p)
+        out.append({"input": x if isinstance(x, str) else np.asarray(x, dtype=float).tolist(),  # (T, F) as lists
+                    "label": enc.labels[order[0]],
+                    "probabilities": {enc.labels[j]: float(p[j]) for j in order}})
+    return out

@@ -1,0 +1,101 @@
+"""The classify task as the registry sees it (:class:`ClassifyTask`)."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from rnnkit.config import ConfigError
+from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
+from rnnkit.tasks.classify.data import make_batches
+from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
+from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
+                                            train_classify)
+from rnnkit.tasks.compare import compare_networks, test_rows
+from rnnkit.tasks.task import Task, distribution
+
+TOP_CLASSES = 3  # probabilities shown per input by `rnnkit predict` unless --top says otherwise
+SHOWN_INPUT_CHARS = 60  # an input longer than this is cut in the table (``--json`` has it whole)
+
+
+def shown_input(x: str | list, width: int = SHOWN_INPUT_CHARS) -> str:
+    """An input on one line of a table: whitespace collapsed, cut to ``width`` characters with "..."."""
+    text = " ".join(x.split()) if isinstance(x, str) else " ".join(f"{v:g}" for v in np.ravel(x))
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
+    """Logistic regression on the same split: TF-IDF features of texts, flattened numeric sequences."""
+    s = load_splits(cfg.data, cfg.train.seed)
+    if s.train.kind == "text":
+        r, name = tfidf_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "tfidf+logreg"
+    else:
+        r, name = flat_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "logreg"
+    return [{"model": name, **r}]
+
+
+class ClassifyTask(Task):
+    name = TASK
+    help = "a sequence classifier on labelled texts or numeric sequences (default: digits)"
+    evaluate_help = "accuracy, macro-F1 and per-class scores on a labelled CSV/TSV/JSONL file or class folders"
+    predict_help = "the label and class probabilities of each text (or each row of --file)"
+    run_config = ClassifyRunConfig
+    presets_package = "rnnkit.tasks.classify.presets"
+    train_defaults = TRAIN_DEFAULTS
+    predict_file_help = "CSV/TSV/JSONL of inputs"
+    compare_metrics = ("accuracy", "macro_f1")
+
+    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+        return train_classify(cfg, run_dir, resume=resume)
+
+    def report(self, result: dict, run_dir) -> None:
+        print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
+              f"(stopped: {result['stopped']}); train/val/test {result['train']}/{result['val']}/{result['test']}")
+        if "test_accuracy" in result:
+            print(f"test: accuracy {result['test_accuracy']:.4f}  macro-F1 {result['test_macro_f1']:.4f}")
+        print(f"run saved in {run_dir}/")
+
+    def load(self, run, which: str = "best", device: str = "cpu"):
+        return load_classifier(run)
+
+    def evaluate(self, run, data: str, options: Mapping[str, Any]) -> dict:
+        return evaluate_classify(run, data)
+
+    def print_evaluation(self, rep: dict, data: str) -> None:
+        print(f"accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ({rep['n']} examples)")
+        for row in rep["per_class"]:
+            print(f"  {row['label']:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
+                  f"f1 {row['f1']:.3f}  support {row['support']}")
+
+    def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
+        file = options.get("file") or ""
+        if not inputs and not file:
+            raise ConfigError("give inputs to classify or --file FILE")
+        return predict_classify(run, list(inputs), file)
+
+    def print_predictions(self, preds: list[dict], options: Mapping[str, Any]) -> None:
+        top = options.get("top") or TOP_CLASSES
+        for i, r in enumerate(preds):
+            probs = "  ".join(f"{k} {v:.3f}" for k, v in list(r["probabilities"].items())[:top])
+            print(f"{i + 1}\t{shown_input(r['input'])}\t{r['label']}\t{probs}")
+
+    def compare(self, args) -> tuple[list[dict], list[str]]:
+        metrics = list(self.compare_metrics)
+        return compare_networks(self, args, metrics, test_rows(metrics), logreg_baseline)
+
+    def example_inputs(self, loaded) -> tuple:
+        enc = loaded.encoder
+        x = "an example" if enc.kind == "text" else np.zeros((4, enc.n_inputs), dtype=np.float32)
+        return (make_batches([enc.encode_input(x)], None, 1)[0],)
+
+    def search_space(self) -> dict[str, dict]:
+        return {**super().search_space(),
+                "model.pooling": distribution("categorical", choices=["last", "mean", "max", "attention"]),
+                "model.bidirectional": distribution("categorical", choices=[False, True])}
+
+    def serve_schema(self) -> dict:
+        return {"input": {"type": "object", "properties": {"inputs": {"type": "array", "items": {}}},
+                          "required": ["inputs"]},
+                "output": {"type": "array", "items": {"type": "object", "properties": {
+                    "label": {"type": "string"},
+                    "probabilities": {"type": "object", "additionalProperties": {"type": "number"}}}}}}

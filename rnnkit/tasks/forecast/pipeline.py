@@ -1,0 +1,319 @@
+"""Forecasting: stock prices, sensors, any time series, with baselines always beside the network.
+
+Commands::
+
+    rnnkit train forecast [--data FILE --target COL[,COL] --covariates COL,..] --horizon H --lookback L
+    rnnkit evaluate RUN --data FILE     # rolling-origin metrics on a file, network vs naive baselines
+    rnnkit predict RUN --data FILE      # the next H steps after the file's end, with intervals
+
+Training splits the series chronologically (train / validation / test),
+fits the scaling on the training part only, trains with early stopping on
+the validation part, then runs a rolling-origin backtest over the test part:
+from every ``--stride``-th origin, an H-step forecast by the network and by
+the baselines (naive, seasonal naive, linear AR; ETS and SARIMA from
+statsmodels), scored by MAE, RMSE, sMAPE and MASE (and interval coverage for
+probabilistic outputs; accuracy for ``--output direction``).  The run gets
+``result.json``, ``backtest.csv`` and ``forecast.png``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.config import TrainConfig, save_yaml, to_dict
+from rnnkit.data.embedded_tasks import series_set
+from rnnkit.data.readers import DataError
+from rnnkit.data.tabular import read_table
+from rnnkit.tasks.forecast.data import (Scaler, Series, SplitPoints, column_order, future_windows, in_time_order,
+                                        infer_step, origins, parse_columns, read_series, series_from_table,
+                                        split_future_rows, split_points, windows)
+from rnnkit.tasks.forecast.backtest import Forecast, backtest_table, network_forecast, plot_forecast, score_models
+from rnnkit.tasks.forecast.highway import HighwayFeatures, select_ridge
+from rnnkit.tasks.forecast.model import Forecaster
+from rnnkit.metrics import mase_scale
+from rnnkit.tasks.baselines import forecasting as fb, statsmodels_ts
+from rnnkit.tasks.forecast.config import REFIT, ForecastDataConfig, ForecastRunConfig, upgrade_config
+from rnnkit.tasks.runs import load_task_checkpoint, write_json
+from rnnkit.train import ListData, Trainer, seed_everything
+
+TASK = "forecast"
+
+
+# ------------------------------------------------------------------------ data
+
+def season_from_times(times: list[str]) -> int:
+    """12 for monthly, 7 for daily, 24 for hourly, 4 for quarterly, 52 for weekly data; else 1."""
+    try:
+        t = np.array([np.datetime64(x, "s") for x in times[: min(len(times), 50)]])
+    except ValueError:
+        return 1
+    days = float(np.median(np.diff(t).astype("timedelta64[s]").astype(np.float64))) / 86400.0
+    for lo, hi, m in ((0.03, 0.05, 24), (0.9, 1.1, 7), (6.5, 7.5, 52), (27, 32, 12), (88, 93, 4)):
+        if lo <= days <= hi:
+            return m
+    return 1
+
+
+def load_series(cfg: ForecastDataConfig) -> tuple[Series, int]:
+    """The series and its seasonal period."""
+    if cfg.data:
+        s = read_series(cfg.data, parse_columns(cfg.target), parse_columns(cfg.covariates), cfg.time_column,
+                        cfg.missing, parse_columns(cfg.future_covariates))
+        return s, cfg.season or season_from_times(s.times)
+    e = series_set(cfg.dataset)
+    targets = parse_columns(cfg.target) or [e.target]
+    covs = parse_columns(cfg.covariates) if cfg.covariates else list(e.covariates)  # the set's defaults
+    future = parse_columns(cfg.future_covariates)
+    names = column_order(targets, covs, future)
+    missing = [c for c in names if c not in e.columns]
+    if missing:
+        raise DataError(f"embedded series {e.name!r} has no column {missing[0]!r}; columns: {', '.join(e.columns)}")
+    values = np.stack([e.columns[c] for c in names], axis=1)
+    n_future = len([c for c in dict.fromkeys(future) if c not in targets])
+    return Series(e.times, values, names, len(targets), e.source, n_future), cfg.season or e.season
+
+
+def window_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, future: np.ndarray | None = None
+                   ) -> list[dict]:
+    order = np.random.default_rng(seed).permutation(len(x))
+    batches = []
+    for i in range(0, len(x), batch_size):
+        idx = order[i:i + batch_size]
+        b = {"inputs": torch.from_numpy(x[idx]), "targets": torch.from_numpy(y[idx])}
+        if future is not None:
+            b["future"] = torch.from_numpy(future[idx])
+        batches.append(b)
+    return batches
+
+
+# -------------------------------------------------------------------- training
+
+def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_future: int = 0) -> Forecaster:
+    steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
+    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list(cfg.data.interval), n_future)
+
+
+@dataclass
+class Prepared:
+    """The series, its split and scaling, and the training / validation windows."""
+    series: Series
+    season: int
+    sp: SplitPoints
+    scaler: Scaler
+    scaled: np.ndarray
+    meta: dict
+
+    def arrays(self, cfg: ForecastRunConfig, start: int, end: int):
+        """(inputs, targets, known-future covariates or None) of the windows whose targets lie in [start, end)."""
+        L = cfg.model.lookback
+        steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
+        o = origins(start, end, L, steps)
+        x, y = windows(self.scaled, o, L, steps, self.series.n_targets)
+        F = self.series.n_future if cfg.model.strategy == "direct" else 0
+        return x, y, future_windows(self.scaled, o, steps, F) if F else None
+
+
+def prepare(cfg: ForecastRunConfig) -> Prepared:
+    series, season = load_series(cfg.data)
+    sp = split_points(len(series), cfg.data.val_fraction, cfg.data.test_fraction, cfg.model.lookback,
+                      cfg.data.horizon)
+    scaler = Scaler.fit(series.values[: sp.n_train])          # the training part only
+    T = series.n_targets
+    meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
+            "n_future": series.n_future, "source": series.source, "split": to_dict(sp),
+            "mase_scale": [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)],
+            "times": series.times[-2:]}
+    return Prepared(series, season, sp, scaler, scaler.transform(series.values), meta)
+
+
+def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, val_arrays, resume: bool,
+         ridge: float, train_cfg: TrainConfig | None = None):
+    x, y, f = train_arrays
+    model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future)
+    if not resume:
+        model.init_highway(torch.from_numpy(x), torch.from_numpy(y), ridge)
+    tcfg = train_cfg or cfg.train
+    trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta)
+    val = window_batches(*val_arrays[:2], 256, 0, val_arrays[2]) if val_arrays else None
+    fit = trainer.fit(ListData(window_batches(x, y, tcfg.batch_size, tcfg.seed, f), shuffle=True, seed=tcfg.seed),
+                      val, resume=resume)
+    return model, fit
+
+
+def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int, ridge: float):
+    """Train a fresh network on train + validation windows for ``updates`` updates (the selected length)."""
+    arrays = prep.arrays(cfg, 0, prep.sp.n_val_end)
+    per_epoch = math.ceil(len(arrays[0]) / cfg.train.batch_size)
+    tcfg = dataclasses.replace(cfg.train, max_steps=max(updates, 1), patience=0,
+                               epochs=math.ceil(max(updates, 1) / per_epoch) + 1)
+    return _fit(cfg, prep, run_dir / REFIT, arrays, None, False, ridge, tcfg)
+
+
+def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arrays) -> float:
+    """The configured ridge, or (``auto``) the one whose AR fit on the training windows does best on validation."""
+    fixed = cfg.model.fixed_ridge()
+    if fixed is not None or not cfg.model.highway or cfg.model.output == "direction":
+        return 1e-4 if fixed is None else fixed
+    features = HighwayFeatures(prep.series.n_targets, cfg.model.normalize, cfg.model.highway_level)
+    as_t = [torch.from_numpy(a) for a in (*train_arrays[:2], *val_arrays[:2])]
+    return select_ridge(features, (as_t[0], as_t[1]), (as_t[2], as_t[3]))
+
+
+def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
+    """Train, then backtest the network and the baselines on the test part; returns result.json's content.
+
+    With ``refit`` the network is trained again on train + validation for as many updates as the
+    early-stopped run needed (in ``RUN/refit/``), and that network is the one backtested and used later.
+    """
+    run_dir = Path(run_dir)
+    seed_everything(cfg.train.seed)
+    prep = prepare(cfg)
+    sp, H = prep.sp, cfg.data.horizon
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(cfg, run_dir / "config.yaml")
+    train_arrays, val_arrays = prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end)
+    ridge = highway_ridge(cfg, prep, train_arrays, val_arrays)
+    model, fit = _fit(cfg, prep, run_dir, train_arrays, val_arrays, resume, ridge)
+    refit_s = refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)[1].elapsed_s if cfg.data.refit else 0.0
+    loaded = load_forecaster(run_dir)
+    test_origins = origins(sp.n_val_end, sp.n, cfg.model.lookback, H, cfg.data.stride)
+    n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
+    models = backtest(loaded, prep.series, n_fit, test_origins, prep.season, parse_columns(cfg.data.baselines))
+    metrics = score_models(models, prep.series, test_origins, H, prep.meta["mase_scale"], cfg.data.interval)
+    backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
+    plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
+    result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
+              "highway_ridge": ridge, "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
+              "fit_s": fit.elapsed_s, "refit_s": refit_s,
+              "parameters": sum(p.numel() for p in model.parameters()),
+              "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
+              "test": metrics}
+    write_json(run_dir / "result.json", result)
+    return result
+
+
+def backtest(loaded: "LoadedForecaster", series: Series, n_fit: int, test_origins: list[int], season: int,
+             baselines: list[str]) -> dict[str, Forecast]:
+    """Forecasts (original units) of the network and each baseline from every origin."""
+    H, y = loaded.config.data.horizon, series.targets
+    models = {loaded.name: network_forecast(loaded, series, test_origins)}
+    if loaded.config.model.output == "direction":
+        return models
+    makers = {
+        "naive": lambda: fb.naive(y, test_origins, H),
+        "seasonal": lambda: fb.seasonal_naive(y, test_origins, H, season),
+        "ar": lambda: fb.LinearAR(loaded.config.model.lookback, H).fit(y, n_fit).forecast(y, test_origins),
+        "ets": lambda: _classical("ets", y, n_fit, test_origins, H, season),
+        "sarima": lambda: _classical("sarima", y, n_fit, test_origins, H, season),
+    }
+    for name in baselines:
+        models[name] = Forecast(makers[name]())
+    return models
+
+
+def _classical(name: str, y, n_fit, test_origins, H, season):
+    return getattr(statsmodels_ts, name)(y, n_fit, test_origins, H, season)
+
+
+# ------------------------------------------------------------------ saved runs
+
+@dataclass
+class LoadedForecaster:
+    model: Forecaster
+    scaler: Scaler
+    config: ForecastRunConfig
+    meta: dict
+    run_dir: Path
+
+    @property
+    def name(self) -> str:
+        m = self.config.model
+        return f"{m.cell}" if m.model == "rnn" else m.model
+
+
+def load_forecaster(run: str | Path) -> LoadedForecaster:
+    """A trained run's network: the refit one (``RUN/refit/``) when the run made one."""
+    refit_dir = Path(run) / REFIT
+    ck, cfg, meta = load_task_checkpoint(refit_dir if refit_dir.is_dir() else run, TASK, ForecastRunConfig,
+                                         upgrade_config)
+    model = build_model(cfg, len(meta["names"]), meta["n_targets"], meta.get("n_future", 0))
+    model.load_state_dict(ck.group("model"))
+    run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent
+    return LoadedForecaster(model.eval(), Scaler.from_dict(meta["scaler"]), cfg, meta, run_dir)
+
+
+def _read_like_run(loaded: LoadedForecaster, path: str) -> Series:
+    d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
+    F = loaded.meta.get("n_future", 0)
+    return read_series(path, names[:T], names[T:len(names) - F], d.time_column, d.missing, names[len(names) - F:])
+
+
+def evaluate_forecast(run: str | Path, data: str | Path) -> dict:
+    """Rolling-origin metrics over a whole labelled file: the network vs naive and seasonal naive."""
+    loaded = load_forecaster(run)
+    series = _read_like_run(loaded, str(data))
+    L, H = loaded.config.model.lookback, loaded.config.data.horizon
+    season = loaded.meta["season"]
+    test_origins = origins(max(L, season), len(series), L, H, loaded.config.data.stride)
+    if not test_origins:
+        raise DataError(f"{data}: {len(series)} steps are too few for lookback {L} + horizon {H}")
+    baselines = [] if loaded.config.model.output == "direction" else ["naive", "seasonal"]
+    models = backtest(loaded, series, 0, test_origins, season, baselines)
+    metrics = score_models(models, series, test_origins, H, loaded.meta["mase_scale"], loaded.config.data.interval)
+    stem = Path(data).stem
+    backtest_table(loaded.run_dir / f"backtest-{stem}.csv", models, series, test_origins, H)
+    return metrics
+
+
+def _read_for_predict(loaded: LoadedForecaster, path: str) -> tuple[Series, np.ndarray | None]:
+    """The observed series and, for a model with known-future covariates, their scaled (1, H, F) values."""
+    F = loaded.meta.get("n_future", 0)
+    if not F or loaded.config.model.strategy != "direct":
+        return _read_like_run(loaded, path), None
+    d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
+    table = read_table(path)
+    table = in_time_order(table, d.time_column or table.columns[0])  # before the split at the last target
+    observed, fut = split_future_rows(table, names[:T], names[-F:], d.horizon)
+    series = series_from_table(observed, names[:T], names[T:-F], d.time_column, d.missing, names[-F:])
+    scaled = (fut - loaded.scaler.mean[-F:]) / loaded.scaler.std[-F:]
+    return series, scaled[None].astype(np.float32)
+
+
+def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
+    """The next H steps after the last row with target values (rows per step and target: time, mean, interval).
+
+    With known-future covariates, the H rows after that one must hold their values (targets left empty).
+    """
+    loaded = load_forecaster(run)
+    series, future = _read_for_predict(loaded, str(data))
+    L, H = loaded.config.model.lookback, loaded.config.data.horizon
+    if len(series) < L:
+        raise DataError(f"{data}: {len(series)} steps, the network reads the last {L}")
+    if loaded.config.model.strategy == "recursive" and series.covariate_names:
+        raise DataError(f"{data}: a recursive forecast with covariates needs their future values; "
+                        "this run cannot forecast past the end of the file")
+    fc = network_forecast(loaded, series, [len(series)], future=future)
+    label = infer_step(series.times)
+    rows = []
+    for h in range(H):
+        for j, name in enumerate(series.target_names):
+            row = {"time": label(h + 1), "target": name}
+            if fc.p_up is not None:
+                row["p_up"] = float(fc.p_up[0, h, j])
+            else:
+                row["forecast"] = float(fc.mean[0, h, j])
+                if fc.lower is not None:
+                    row["lower"], row["upper"] = float(fc.lower[0, h, j]), float(fc.upper[0, h, j])
+            rows.append(row)
+    out = loaded.run_dir / f"forecast-{Path(data).stem}.csv"
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows

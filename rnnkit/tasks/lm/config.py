@@ -1,0 +1,78 @@
+"""The language-model task's run config: ``model`` (:class:`LMModelConfig`), ``data``
+(:class:`LMDataConfig`) and the generic ``train`` section (:class:`~rnnkit.config.TrainConfig`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rnnkit.config import ConfigError, TrainConfig, check_choices, check_fraction, check_positive, cell_names, opt
+
+LM_MODELS = ("rnn", "markov")
+MAX_ORDER = 10  # n-gram tables beyond this are all-but-empty on any corpus rnnkit trains on
+
+
+@dataclass
+class LMModelConfig:
+    """Language model: embedding -> stacked recurrent layer -> projection, or an n-gram baseline."""
+    model: str = opt("rnn", "recurrent network (rnn) or interpolated Kneser-Ney n-gram Markov model (markov)",
+                     LM_MODELS)
+    order: int = opt(5, "model=markov: n-gram order, i.e. each token is predicted from the order-1 before it")
+    discount: float = opt(0.75, "model=markov: Kneser-Ney absolute discount, in (0, 1)")
+    cell: str = opt("lstm", "recurrent cell", cell_names)
+    hidden: int = opt(256, "hidden units per layer")
+    layers: int = opt(2, "stacked recurrent layers")
+    embedding: int = opt(0, "embedding size (0 = hidden)")
+    dropout: float = opt(0.2, "dropout on embeddings, between layers and before the output")
+    variational_dropout: float = opt(0.0, "same dropout mask at every time step on layer inputs")
+    recurrent_dropout: float = opt(0.0, "dropout on the recurrent state (same mask per sequence)")
+    dropconnect: float = opt(0.0, "DropConnect on the recurrent weights (AWD-LSTM)")
+    zoneout: float = opt(0.0, "zoneout probability on the recurrent state")
+    tie_weights: bool = opt(True, "share input embedding and output projection (needs embedding == hidden)")
+    engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        for name in ("hidden", "layers"):
+            check_positive(name, getattr(self, name))
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or not 1 <= self.order <= MAX_ORDER:
+            raise ConfigError(f"order must be an integer from 1 to {MAX_ORDER} (n-gram order of model=markov), "
+                              f"got {self.order!r}")
+        if not 0.0 < self.discount < 1.0:
+            raise ConfigError(f"discount must be in (0, 1), got {self.discount!r}")
+        check_positive("embedding", self.embedding, allow_zero=True)
+        for name in ("dropout", "variational_dropout", "recurrent_dropout", "dropconnect", "zoneout"):
+            check_fraction(name, getattr(self, name))
+        if self.tie_weights and self.embedding not in (0, self.hidden):
+            raise ConfigError(f"tie_weights needs embedding == hidden ({self.hidden}), "
+                              f"got embedding={self.embedding}; set tie_weights: false")
+
+    @property
+    def embedding_size(self) -> int:
+        return self.embedding or self.hidden
+
+
+@dataclass
+class LMDataConfig:
+    """Where the text comes from and how it becomes tokens."""
+    data: str = opt("", "training text: a UTF-8 file or a directory of .txt files (empty = embedded corpus)")
+    val_data: str = opt("", "validation text (empty = the last val_fraction of the training text)")
+    val_fraction: float = opt(0.1, "share of the text held out for validation (its end)")
+    tokenizer: str = opt("char", "vocabulary", ("char", "word", "subword"))
+    vocab_size: int = opt(8000, "largest vocabulary for word / subword tokenizers")
+    min_freq: int = opt(1, "tokens seen fewer times become <unk> (char / word)")
+    max_chars: int = opt(0, "use only the first N characters of the corpus (0 = all)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        if not 0.0 < self.val_fraction < 0.5:
+            raise ConfigError(f"val_fraction must be in (0, 0.5), got {self.val_fraction!r}")
+        check_positive("vocab_size", self.vocab_size)
+        check_positive("min_freq", self.min_freq)
+        check_positive("max_chars", self.max_chars, allow_zero=True)
+
+
+@dataclass
+class LMRunConfig:
+    """Everything `rnnkit train lm` needs; saved resolved in each checkpoint."""
+    model: LMModelConfig = field(default_factory=LMModelConfig)
+    data: LMDataConfig = field(default_factory=LMDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)

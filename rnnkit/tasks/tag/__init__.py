@@ -1,0 +1,2 @@
+"""Sequence tagging (NER, POS): config, data (CoNLL / JSONL, tag schemes), the tagger and its training
+(:mod:`.pipeline`), and the registry entry (:mod:`.task`)."""

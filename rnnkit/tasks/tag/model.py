@@ -1,0 +1,116 @@
+"""The tagger: word, case and character features -> encoder -> emissions -> softmax or CRF, and its meter."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from rnnkit.metrics import entity_scores, token_accuracy
+from rnnkit.modules.crf import CRF
+from rnnkit.modules.encoders import RecurrentEncoder, build_encoder
+from rnnkit.tasks.tag.config import TagModelConfig
+from rnnkit.tasks.tag.data import TagEncoder
+from rnnkit.train import ModelOutput
+
+class CharFeatures(nn.Module):
+    """Bidirectional recurrent summary of each word's characters: (B, T, W) ids -> (B, T, 2*H)."""
+
+    def __init__(self, n_chars: int, hidden: int, cell: str, engine: str):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, 25, padding_idx=0)
+        self.rnn = RecurrentEncoder(25, cell, hidden, 1, True, 0.0, engine)
+        self.out_size = self.rnn.out_size
+
+    def forward(self, chars: torch.Tensor) -> torch.Tensor:
+        B, T, W = chars.shape
+        flat = chars.view(B * T, W)
+        lengths = (flat > 0).sum(1).clamp(min=1)                               # (B*T,)
+        h = self.rnn(self.embed(flat), lengths)                                # (B*T, W, 2H)
+        half = h.shape[-1] // 2
+        idx = (lengths - 1).to(h.device)
+        fwd = h[torch.arange(B * T, device=h.device), idx, :half]
+        return torch.cat([fwd, h[:, 0, half:]], -1).view(B, T, -1)
+
+
+class Tagger(nn.Module):
+    """``forward(batch) -> ModelOutput(logits = emissions (B, T, K), loss, n = tokens)``."""
+
+    def __init__(self, cfg: TagModelConfig, enc: TagEncoder):
+        super().__init__()
+        self.cfg = cfg
+        self.words = nn.Embedding(len(enc.words), cfg.embedding, padding_idx=0)
+        self.cases = nn.Embedding(6, 4, padding_idx=0)
+        size = cfg.embedding + 4
+        self.chars = None
+        if cfg.char_hidden:
+            self.chars = CharFeatures(len(enc.chars), cfg.char_hidden, cfg.cell if cfg.model == "rnn" else "lstm",
+                                      cfg.engine)
+            size += self.chars.out_size
+        self.drop = nn.Dropout(cfg.dropout)
+        self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
+                                     bidirectional=True, dropout=cfg.dropout, window=cfg.window, engine=cfg.engine)
+        self.head = nn.Linear(self.encoder.out_size, len(enc.tags))
+        self.crf = CRF(len(enc.tags)) if cfg.output == "crf" else None
+        if self.crf is not None and enc.scheme in ("bio", "bioes"):
+            self.crf.constrain(enc.tags, enc.scheme)
+
+    def emissions(self, batch: dict) -> torch.Tensor:
+        words = batch["words"]
+        if self.training and self.cfg.word_dropout:
+            drop = (torch.rand(words.shape, device=words.device) < self.cfg.word_dropout) & (words > 0)
+            words = words.masked_fill(drop, 1)
+        feats = [self.words(words), self.cases(batch["cases"])]
+        if self.chars is not None:
+            feats.append(self.chars(batch["chars"]))
+        h = self.encoder(self.drop(torch.cat(feats, -1)), batch["lengths"])    # (B, T, D)
+        return self.head(self.drop(h))                                         # (B, T, K)
+
+    def mask(self, batch: dict) -> torch.Tensor:
+        T = batch["words"].shape[1]
+        return torch.arange(T, device=batch["words"].device)[None, :] < batch["lengths"].to(batch["words"].device)[:, None]
+
+    def forward(self, batch: dict) -> ModelOutput:
+        em = self.emissions(batch)
+        mask = self.mask(batch)
+        n = int(mask.sum())
+        loss = None
+        if "targets" in batch:
+            if self.crf is not None:
+                loss = self.crf.nll(em, batch["targets"], mask).sum() / n
+            else:
+                loss = F.cross_entropy(em[mask], batch["targets"][mask])
+        return ModelOutput(em, loss, n=n)
+
+    @torch.no_grad()
+    def decode(self, batch: dict, em: torch.Tensor | None = None) -> list[list[int]]:
+        em = self.emissions(batch) if em is None else em
+        mask = self.mask(batch)
+        if self.crf is not None:
+            return self.crf.decode(em, mask)
+        best = em.argmax(-1).tolist()
+        return [row[: int(n)] for row, n in zip(best, batch["lengths"].tolist())]
+
+
+class TagMeter:
+    def __init__(self, model: Tagger, tags: list[str], scheme: str):
+        self.model, self.tags, self.scheme = model, tags, scheme
+        self.loss, self.n = 0.0, 0
+        self.true: list[list[str]] = []
+        self.pred: list[list[str]] = []
+
+    def update(self, out, batch) -> None:
+        self.loss += float(out.loss) * out.n
+        self.n += out.n
+        paths = self.model.decode(batch, out.logits)
+        for path, gold, n in zip(paths, batch["targets"].tolist(), batch["lengths"].tolist()):
+            self.pred.append([self.tags[i] for i in path])
+            self.true.append([self.tags[i] for i in gold[: int(n)]])
+
+    def compute(self) -> dict:
+        out = {"loss": self.loss / max(self.n, 1), "accuracy": token_accuracy(self.true, self.pred)}
+        if self.scheme != "none":
+            s = entity_scores(self.true, self.pred)
+            out.update({"precision": s["precision"], "recall": s["recall"], "f1": s["f1"]})
+        else:
+            out["f1"] = 100.0 * out["accuracy"]  # so monitor=val_f1 works for POS-style tags too
+        return out
