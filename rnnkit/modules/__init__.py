@@ -1,2 +1,2 @@
 """Reusable network blocks of the tasks: sequence encoders and pooling, attention, a linear-chain CRF,
-greedy and beam search for attention decoders."""
+greedy and beam search for attention decoders, acoustic features, CTC decoding and the acoustic encoder."""

@@ -1,0 +1,108 @@
+"""Audio files in and out: read through ``soundfile``, resample, mix down to mono, write atomically.
+
+``read_audio(path, sample_rate)`` returns a float32 mono waveform (N,) at ``sample_rate`` Hz in
+[-1, 1]; WAV, FLAC and OGG/Vorbis are read (whatever libsndfile reads).  Resampling is
+polyphase filtering with a Kaiser-windowed FIR (``scipy.signal.resample_poly``), the rational
+factor reduced by the gcd of the two rates.  Bad files raise :class:`DataError` naming the
+file and what was expected.  ``write_wav`` writes 16-bit PCM through a temporary file and
+``os.replace`` so a reader never sees half a file.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from math import gcd
+from pathlib import Path
+
+import numpy as np
+
+from rnnkit.data.readers import DataError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+#: a waveform whose peak absolute value is below this is treated as silence
+SILENCE_PEAK = 1e-4
+
+
+def _soundfile():
+    try:
+        import soundfile
+    except ImportError as err:
+        raise ImportError("reading audio needs the 'soundfile' package: pip install 'rnnkit[speech]' "
+                          "(or pip install soundfile)") from err
+    return soundfile
+
+
+def resample(wave: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
+    """``wave`` (N,) or (N, C) at ``orig_rate`` Hz -> the same signal at ``target_rate`` Hz (float32)."""
+    if orig_rate <= 0 or target_rate <= 0:
+        raise ValueError(f"sample rates must be positive, got {orig_rate} -> {target_rate}")
+    if orig_rate == target_rate:
+        return np.asarray(wave, dtype=np.float32)
+    from scipy.signal import resample_poly
+    g = gcd(int(orig_rate), int(target_rate))
+    up, down = int(target_rate) // g, int(orig_rate) // g
+    return resample_poly(np.asarray(wave, dtype=np.float64), up, down, axis=0).astype(np.float32)
+
+
+def to_mono(wave: np.ndarray) -> np.ndarray:
+    """(N,) or (N, C) -> (N,) by averaging the channels."""
+    wave = np.asarray(wave, dtype=np.float32)
+    return wave.mean(axis=1) if wave.ndim == 2 else wave
+
+
+def read_audio(path: str | Path, sample_rate: int, *, allow_silence: bool = False) -> np.ndarray:
+    """The mono float32 waveform (N,) of ``path`` at ``sample_rate`` Hz.
+
+    Raises DataError for a missing, empty, non-audio, zero-length or (unless allow_silence)
+    all-silent file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such audio file (expected a WAV, FLAC or OGG file)")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a WAV, FLAC or OGG file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: file is empty, expected a WAV, FLAC or OGG file")
+    soundfile = _soundfile()
+    try:
+        wave, rate = soundfile.read(str(path), dtype="float32", always_2d=False)
+    except (RuntimeError, soundfile.LibsndfileError) as err:
+        raise DataError(f"{path}: not a readable audio file ({err}); expected WAV, FLAC or OGG") from err
+    if wave.shape[0] == 0:
+        raise DataError(f"{path}: audio has zero samples, expected a non-empty recording")
+    wave = to_mono(wave)
+    if not allow_silence and float(np.abs(wave).max()) < SILENCE_PEAK:
+        raise DataError(f"{path}: audio is all silence (peak below {SILENCE_PEAK}), expected speech")
+    return resample(wave, int(rate), sample_rate)
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds from the file header (no decoding)."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such audio file")
+    soundfile = _soundfile()
+    try:
+        info = soundfile.info(str(path))
+    except (RuntimeError, soundfile.LibsndfileError) as err:
+        raise DataError(f"{path}: not a readable audio file ({err}); expected WAV, FLAC or OGG") from err
+    return info.frames / info.samplerate
+
+
+def write_wav(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:
+    """Write ``wave`` (N,) or (N, C) float in [-1, 1] as 16-bit PCM WAV, atomically."""
+    path = Path(path)
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim not in (1, 2) or wave.shape[0] == 0:
+        raise ValueError(f"wave must be a non-empty (N,) or (N, C) array, got shape {wave.shape}")
+    soundfile = _soundfile()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        soundfile.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
