@@ -1,0 +1,106 @@
+"""Turning the recogniser's per-frame scores into text: greedy, CTC prefix beam search, LM shallow fusion.
+
+:class:`LMFusion` adapts a trained language-model run (``rnnkit train lm`` with character tokens: the
+recurrent model or ``--model markov``) to the :class:`~rnnkit.modules.ctc.LMScorer` protocol the beam
+search calls, ``lm(prefix, token) -> log P_lm(token | prefix)``: each ASR label id is mapped to the
+LM's id of the same character, the LM is primed with a newline (how ``rnnkit train lm`` separates the
+lines of its text, so a model trained on one transcript per line starts an utterance from it), and the
+LM state after each prefix is kept so that a prefix costs one LM step however often it is extended.
+The LM run arrives loaded (:class:`~rnnkit.tasks.task.Task` ``load``): the asr task is handed a
+loader by the registry instead of importing the language-model task.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+
+from rnnkit.config import ConfigError
+from rnnkit.modules.ctc import greedy_decode, prefix_beam_search
+
+START = "\n"  # the token an utterance's LM context starts from
+
+
+class LMFusion:
+    """A loaded language-model run as an LMScorer over the ASR labels (see the module docstring).
+
+    ``loaded`` has ``model`` (``logits(inputs (T, B), state) -> (T, B, V), state`` and ``step(token (B,),
+    state)``), ``tokenizer`` (a character table: ``kind == "char"``, ``index``) and ``device``.
+    """
+
+    def __init__(self, loaded: Any, symbols: Sequence[str], name: str = "the language model"):
+        tok = loaded.tokenizer
+        if getattr(tok, "kind", "") != "char":
+            raise ConfigError(f"{name}: a {getattr(tok, 'kind', type(tok).__name__)}-token language model cannot "
+                              "score the recogniser's characters; train it with --tokenizer char")
+        missing = [s for s in symbols[1:] if s not in tok.index]
+        if missing:
+            raise ConfigError(f"{name}: its tokens do not cover the recogniser's characters {missing!r}; train the "
+                              "language model on text that contains them (e.g. the training transcripts)")
+        self.model, self.device = loaded.model, getattr(loaded, "device", torch.device("cpu"))
+        self.to_lm = torch.tensor([0] + [tok.index[s] for s in symbols[1:]], dtype=torch.long)  # ASR id -> LM id
+        start = tok.index.get(START, tok.index.get(" "))
+        if start is None:
+            raise ConfigError(f"{name}: has neither a newline nor a space token to start an utterance from")
+        self.start = start
+        self.cache: dict[tuple[int, ...], tuple[Any, torch.Tensor]] = {}
+
+    @torch.no_grad()
+    def _after(self, prefix: tuple[int, ...]) -> tuple[Any, torch.Tensor]:
+        """(LM state, log-probabilities (V_asr,)) after the start token and ``prefix``."""
+        if prefix in self.cache:
+            return self.cache[prefix]
+        if not prefix:
+            logits, state = self.model.logits(torch.tensor([[self.start]], device=self.device))  # (1, 1, V)
+            logits = logits[-1]
+        else:
+            state, _ = self._after(prefix[:-1])
+            token = torch.tensor([int(self.to_lm[prefix[-1]])], device=self.device)
+            logits, state = self.model.step(token, state)                                   # (1, V)
+        logp = torch.log_softmax(logits[0].double().cpu(), -1)[self.to_lm]                  # (V_asr,)
+        self.cache[prefix] = (state, logp)
+        return state, logp
+
+    def __call__(self, prefix: tuple[int, ...], token: int) -> float:
+        return float(self._after(tuple(prefix))[1][token])
+
+    def reset(self) -> None:
+        """Forget the prefixes of the last utterance."""
+        self.cache.clear()
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """How to decode: beam 1 = greedy; ``lm`` (an :class:`LMFusion`) fuses with weight and insertion bonus."""
+    beam: int = 1
+    lm: LMFusion | None = None
+    lm_weight: float = 0.5
+    insertion_bonus: float = 1.0
+
+    def __post_init__(self):
+        if self.beam < 1:
+            raise ConfigError(f"--beam must be >= 1, got {self.beam}")
+        if self.lm is not None and self.beam < 2:
+            raise ConfigError("--lm fuses a language model into the beam search: give --beam N with N >= 2")
+
+    @property
+    def name(self) -> str:
+        if self.beam == 1:
+            return "greedy"
+        return f"beam {self.beam}" + (f" + LM (weight {self.lm_weight}, bonus {self.insertion_bonus})"
+                                      if self.lm is not None else "")
+
+
+def decode_batch(logits: torch.Tensor, lengths: torch.Tensor, how: Decoding) -> list[list[int]]:
+    """Label ids of each utterance of (B, T', V) logits with valid lengths (B,)."""
+    if how.beam == 1:
+        return greedy_decode(logits, lengths)
+    out = []
+    for b in range(logits.shape[0]):
+        if how.lm is not None:
+            how.lm.reset()
+        hyps = prefix_beam_search(logits[b], how.beam, lm=how.lm, alpha=how.lm_weight,
+                                  beta=how.insertion_bonus if how.lm is not None else 0.0, length=int(lengths[b]))
+        out.append(list(hyps[0].tokens))
+    return out
