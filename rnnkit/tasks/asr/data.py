@@ -1,8 +1,8 @@
 """Speech data of the asr task: utterances from manifests or the embedded eSpeak NG set, character labels,
 feature batches.
 
-Labels are characters through the project's :class:`~rnnkit.data.vocab.CharTokenizer`, fitted on the
-normalised training transcripts. Its id 0 (``<unk>``) serves as the CTC blank: a transcript character
+Labels are characters through the project's :class:`~rnnkit.data.vocab.CharTokenizer`, whose table holds
+every character of the normalised transcripts of the training, validation and test splits. Its id 0 (``<unk>``) serves as the CTC blank: a transcript character
 the tokenizer does not know is an error (or, with ``skip_bad``, a skipped utterance), so no label is
 ever 0.
 
@@ -152,7 +152,7 @@ def load_splits(d: ASRDataConfig, seed: int, cache_dir: Path | None = None) -> S
 # ------------------------------------------------------------------------ labels
 
 def fit_tokenizer(texts: Sequence[str]) -> CharTokenizer:
-    """Character table of the training transcripts (id 0 = ``<unk>``, used as the CTC blank)."""
+    """Character table of ``texts`` (id 0 = ``<unk>``, used as the CTC blank)."""
     return CharTokenizer.build(texts)
 
 

@@ -53,7 +53,9 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
     d, t = cfg.data, cfg.train
     seed_everything(t.seed)
     splits = load_splits(d, t.seed)
-    tokenizer = fit_tokenizer(splits.train.texts)
+    # the output alphabet covers every split's transcripts (a character seen only in validation or test
+    # gets an output the training never rewards, rather than making those utterances unscorable)
+    tokenizer = fit_tokenizer(splits.train.texts + splits.val.texts + (splits.test.texts or []))
     if resume:
         _check_same_tokenizer(run_dir, tokenizer)
     features = d.feature_config()
@@ -154,6 +156,8 @@ def decoding(rec: LoadedRecognizer, options: dict, lm_loader: LMLoader | None) -
     beam = pick("beam", d.beam)
     lm = None
     if lm_run:
+        if beam < 2:
+            raise ConfigError("--lm fuses a language model into the beam search: give --beam N with N >= 2")
         if lm_loader is None:
             raise ConfigError("--lm needs a loader of language-model runs (the registry's asr task has one)")
         lm = LMFusion(lm_loader(lm_run), rec.symbols, name=str(lm_run))
