@@ -197,3 +197,19 @@ def test_not_a_run_is_a_clear_error(tmp_path, manifest, capsys):
 def test_a_run_of_another_task_is_refused(lm_runs, manifest, capsys):
     assert main(["transcribe", str(lm_runs["rnn"]), _audio(manifest, 1)[0]]) == 2
     assert "not a asr run (task 'lm')" in capsys.readouterr().err
+
+
+def test_training_stops_on_a_bad_entry_or_skips_it(manifest, tmp_path, capsys):
+    lines = manifest.read_text().splitlines()
+    rows = [json.loads(line) for line in lines]
+    for r in rows:
+        r["audio_filepath"] = str(manifest.parent / r["audio_filepath"])
+    rows.insert(3, {"audio_filepath": str(tmp_path / "gone.wav"), "text": "three"})
+    bad = tmp_path / "train.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["train", "asr", "--data", str(bad), "--out", str(tmp_path / "a"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:4" in err and "gone.wav" in err
+    assert main(["train", "asr", "--data", str(bad), "--out", str(tmp_path / "b"), *TINY, "--skip-bad",
+                 "--max-steps", "1"]) == 0
+    assert "(1 skipped:" in capsys.readouterr().out

@@ -122,12 +122,14 @@ class Splits:
     val: Utterances
     test: Utterances
     source: str
+    skipped: list[str]  # manifest entries skipped (skip_bad) while reading
 
 
 def load_splits(d: ASRDataConfig, seed: int, cache_dir: Path | None = None) -> Splits:
     """Train / validation / test utterances as configured (the embedded set's test speakers are held out)."""
     if d.data:
         full, source = read_utterances(d.data, d.normalizer, d.skip_bad), d.data
+        skipped = list(full.skipped)
         test = None if d.test_data else full
         if test is not None:
             keep, held = split_indices(len(full), d.test_fraction, seed)
@@ -135,18 +137,21 @@ def load_splits(d: ASRDataConfig, seed: int, cache_dir: Path | None = None) -> S
     else:
         train_m, test_m = embedded_manifests(d, cache_dir)
         full, test = _joined(train_m, d), _joined(test_m, d)
+        skipped = full.skipped + test.skipped
         source = f"embedded:{d.dataset} (eSpeak NG voices {', '.join(TRAIN_VOICES)}; test {', '.join(TEST_VOICES)})"
     if d.test_data:
         test = read_utterances(d.test_data, d.normalizer, d.skip_bad)
+        skipped += test.skipped
     if d.val_data:
         train, val = full, read_utterances(d.val_data, d.normalizer, d.skip_bad)
+        skipped += val.skipped
     else:
         keep, held = split_indices(len(full), d.val_fraction, seed + 1)
         train, val = full.subset(keep), full.subset(held)
     if len(train) == 0 or len(val) == 0:
         raise DataError(f"{source}: {len(train)} training and {len(val)} validation utterances; need at least one "
                         "of each (more data, or --val-fraction / --val-data)")
-    return Splits(train, val, test, source)
+    return Splits(train, val, test, source, skipped)
 
 
 # ------------------------------------------------------------------------ labels
@@ -207,6 +212,8 @@ def load_waves(utts: Utterances, sample_rate: int, skip_bad: bool = False) -> tu
 def featurize(extractor: FeatureExtractor, waves: Sequence[torch.Tensor], batch: int = 32) -> list[torch.Tensor]:
     """Feature frames (T_i, F) of each waveform, computed a few at a time."""
     out = []
+    # a waveform shorter than half a window is padded with silence to that length, so that whether it can be
+    # featurised does not depend on the longer waveforms it happens to be batched with
     min_len = extractor.config.n_fft // 2 + 1
     for s in range(0, len(waves), batch):
         chunk = [w if len(w) >= min_len else torch.nn.functional.pad(w, (0, min_len - len(w))) for w in waves[s:s + batch]]

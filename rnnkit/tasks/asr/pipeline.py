@@ -60,12 +60,11 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
         _check_same_tokenizer(run_dir, tokenizer)
     features = d.feature_config()
     symbols = symbols_of(tokenizer)
-    train_labels, kept = encode_texts(tokenizer, splits.train)
-    train = splits.train.subset(kept)
-    train_waves, kept = load_waves(train, d.sample_rate, d.skip_bad)
-    train, train_labels = train.subset(kept), [train_labels[i] for i in kept]
+    all_labels = [tokenizer.encode(text) for text in splits.train.texts]  # all in the table
+    train_waves, kept = load_waves(splits.train, d.sample_rate, d.skip_bad)
+    train, train_labels = splits.train.subset(kept), [all_labels[i] for i in kept]
     val, val_labels, val_feats = _labelled_features(splits.val, tokenizer, features, d.sample_rate, d.skip_bad)
-    skipped = splits.train.skipped + splits.val.skipped
+    skipped = splits.skipped + splits.train.skipped + splits.val.skipped
     log(f"{splits.source}: train {len(train)}, validation {len(val)}, test {len(splits.test)} utterances"
         + (f" ({len(skipped)} skipped: {skipped[0]} ...)" if skipped else "")
         + f"; {len(symbols) - 1} characters {''.join(symbols[1:])!r}")
@@ -99,13 +98,13 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
 
 
 def _labelled_features(utts: Utterances, tokenizer, features, sample_rate: int, skip_bad: bool):
+    """(utterances kept, their label ids, their feature frames); what is skipped is recorded in ``utts.skipped``."""
     labels, kept = encode_texts(tokenizer, utts, skip_bad)
-    utts_kept = utts.subset(kept)
-    utts_kept.skipped = utts.skipped
-    waves, kept = load_waves(utts_kept, sample_rate, skip_bad)
-    utts.skipped[:] = utts_kept.skipped
-    return utts_kept.subset(kept), [labels[i] for i in kept], featurize(FeatureExtractor(features),
-                                                                          waves)
+    labelled = utts.subset(kept)
+    waves, readable = load_waves(labelled, sample_rate, skip_bad)
+    utts.skipped += labelled.skipped
+    return (labelled.subset(readable), [labels[i] for i in readable],
+            featurize(FeatureExtractor(features), waves))
 
 
 def _check_same_tokenizer(run_dir: Path, tokenizer: CharTokenizer) -> None:
