@@ -213,3 +213,13 @@ def test_training_stops_on_a_bad_entry_or_skips_it(manifest, tmp_path, capsys):
     assert main(["train", "asr", "--data", str(bad), "--out", str(tmp_path / "b"), *TINY, "--skip-bad",
                  "--max-steps", "1"]) == 0
     assert "(1 skipped:" in capsys.readouterr().out
+
+
+def test_a_run_configured_with_beam_and_lm_scores_its_test_split_both_ways(manifest, lm_runs, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "asr", "--data", str(manifest), "--out", str(out), *TINY, "--max-steps", "1",
+                 "--beam", "2", "--lm", str(lm_runs["markov"])]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert {"test_wer", "test_cer", "test_beam2_lm_wer", "test_beam2_lm_cer"} <= set(result)
+    assert "test_beam2_lm: WER" in capsys.readouterr().out
+    assert main(["transcribe", str(out), _audio(manifest, 1)[0], "--json"]) == 0  # the run's decoding: beam + LM

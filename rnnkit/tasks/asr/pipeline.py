@@ -47,8 +47,11 @@ LMLoader = Callable[[str], object]
 
 # ----------------------------------------------------------------------- training
 
-def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, log=print) -> dict:
-    """Train (or resume) a recogniser as configured; returns the result written to ``result.json``."""
+def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, lm_loader: LMLoader | None = None,
+              log=print) -> dict:
+    """Train (or resume) a recogniser as configured; returns the result written to ``result.json``: the test
+    split's WER / CER greedy, and with the run's decoding too when that is a beam search (``decode`` section;
+    ``lm_loader`` loads its ``decode.lm`` run)."""
     run_dir = Path(run_dir)
     d, t = cfg.data, cfg.train
     seed_everything(t.seed)
@@ -88,13 +91,18 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
               **{k: v for k, v in fit.best_metrics.items()}}
     if len(splits.test):
         rec = load_recognizer(run_dir)
-        for how in [Decoding()] + ([Decoding(beam=cfg.decode.beam)] if cfg.decode.beam > 1 else []):
-            prefix = "test" if how.beam == 1 else f"test_beam{how.beam}"
+        configured = decoding(rec, {}, lm_loader)  # the run's decode section (beam, LM) if not greedy
+        for prefix, how in [("test", Decoding())] + ([(_result_prefix(configured), configured)]
+                                                     if configured.beam > 1 else []):
             scores = score(rec, splits.test, how, run_dir / "eval" / f"{prefix}.hyp.jsonl", plots=0)
             result.update({f"{prefix}_{k}": scores[k] for k in ("wer", "cer")})
             result["normalizer"] = scores["normalizer"]
     write_json(run_dir / "result.json", result)
     return result
+
+
+def _result_prefix(how: Decoding) -> str:
+    return f"test_beam{how.beam}" + ("_lm" if how.lm is not None else "")
 
 
 def _labelled_features(utts: Utterances, tokenizer, features, sample_rate: int, skip_bad: bool):

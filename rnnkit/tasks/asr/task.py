@@ -40,7 +40,7 @@ class ASRTask(Task):
         if not cfg.data.data:
             print(f"no --data given: training on the embedded eSpeak NG set '{cfg.data.dataset}' (synthesised "
                   "once and cached; held-out voices for the test split)")
-        return train_asr(cfg, run_dir, resume=resume)
+        return train_asr(cfg, run_dir, resume=resume, lm_loader=self.lm_loader)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
