@@ -51,7 +51,8 @@ def test_train_writes_a_complete_run(run):
         assert (run / name).is_file(), name
     meta = load_checkpoint(run / "checkpoints" / "best.safetensors").meta
     assert meta["metadata"]["features"]["n_mels"] == 40 and meta["metadata"]["tokenizer"]["kind"] == "char"
-    assert any(k.startswith("model.normalizer.") for k in load_checkpoint(run / "checkpoints" / "best.safetensors").tensors)
+    tensors = load_checkpoint(run / "checkpoints" / "best.safetensors").tensors
+    assert any(k.startswith("model.normalizer.") for k in tensors)
     rec = TASKS["asr"].load(run)
     assert int(rec.model.normalizer.count) > 0  # fitted on the training features, restored from the checkpoint
     with torch.no_grad():

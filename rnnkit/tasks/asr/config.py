@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rnnkit.config import ConfigError, TrainConfig, cell_names, check_choices, check_fraction, check_positive, opt
-from rnnkit.data.speech_synth import SET_NAMES
 from rnnkit.metrics.asr import NORMALIZERS
 from rnnkit.modules.audio_features import FEATURE_KINDS, MEL_SCALES, FeatureConfig
 

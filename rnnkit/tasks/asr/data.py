@@ -2,13 +2,14 @@
 feature batches.
 
 Labels are characters through the project's :class:`~rnnkit.data.vocab.CharTokenizer`, whose table holds
-every character of the normalised transcripts of the training, validation and test splits. Its id 0 (``<unk>``) serves as the CTC blank: a transcript character
-the tokenizer does not know is an error (or, with ``skip_bad``, a skipped utterance), so no label is
+every character of the normalised transcripts of the training, validation and test splits. Its id 0
+(``<unk>``) serves as the CTC blank: a transcript character the tokenizer does not know is an error (or,
+with ``skip_bad``, a skipped utterance), so no label is
 ever 0.
 
 Batch layout (a dict of tensors, batch-first)::
 
-    feats           (B, T, F)  float32 log-mel / MFCC frames (not normalised; the model normalises), zero-padded
+    feats           (B, T, F)  float32 log-mel / MFCC frames, zero-padded (the model normalises them)
     lengths         (B,)       valid frames
     targets         (B, S)     label ids (1..V-1), zero-padded      (absent when unlabelled)
     target_lengths  (B,)       labels per utterance                 (absent when unlabelled)
@@ -216,7 +217,8 @@ def featurize(extractor: FeatureExtractor, waves: Sequence[torch.Tensor], batch:
     # featurised does not depend on the longer waveforms it happens to be batched with
     min_len = extractor.config.n_fft // 2 + 1
     for s in range(0, len(waves), batch):
-        chunk = [w if len(w) >= min_len else torch.nn.functional.pad(w, (0, min_len - len(w))) for w in waves[s:s + batch]]
+        chunk = [w if len(w) >= min_len else torch.nn.functional.pad(w, (0, min_len - len(w)))
+                 for w in waves[s:s + batch]]
         padded, lengths = pad(chunk)
         feats, frames = extractor(padded, lengths)
         out += [feats[i, : int(frames[i])].clone() for i in range(len(chunk))]

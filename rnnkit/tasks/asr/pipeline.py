@@ -30,8 +30,8 @@ from rnnkit.metrics.asr import asr_scores
 from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor
 from rnnkit.modules.ctc import word_timings
 from rnnkit.tasks.asr.config import ASRDecodeConfig, ASRRunConfig
-from rnnkit.tasks.asr.data import (TrainingAudio, Utterances, audio_inputs, encode_texts, eval_batches, featurize,
-                                   fit_tokenizer, load_splits, load_waves, pad, read_utterances, symbols_of)
+from rnnkit.tasks.asr.data import (Splits, TrainingAudio, Utterances, audio_inputs, encode_texts, eval_batches,
+                                   featurize, fit_tokenizer, load_splits, load_waves, read_utterances, symbols_of)
 from rnnkit.tasks.asr.decode import Decoding, LMFusion, decode_batch
 from rnnkit.tasks.asr.model import CTCMeter, Recognizer
 from rnnkit.tasks.asr.plots import ctc_spectrogram
@@ -47,23 +47,28 @@ LMLoader = Callable[[str], object]
 
 # ----------------------------------------------------------------------- training
 
-def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, lm_loader: LMLoader | None = None,
-              log=print) -> dict:
-    """Train (or resume) a recogniser as configured; returns the result written to ``result.json``: the test
-    split's WER / CER greedy, and with the run's decoding too when that is a beam search (``decode`` section;
-    ``lm_loader`` loads its ``decode.lm`` run)."""
-    run_dir = Path(run_dir)
+@dataclass
+class Prepared:
+    """What training needs: the splits, the character table and the batches of the training and validation sets."""
+    splits: Splits
+    tokenizer: CharTokenizer
+    symbols: list[str]
+    train: TrainingAudio
+    val_batches: list[dict]
+    sizes: dict
+
+
+def prepare(cfg: ASRRunConfig, run_dir: Path, resume: bool, log=print) -> Prepared:
+    """Read the splits, fit the character table, read the audio and featurise; writes RUN/data/*.jsonl."""
     d, t = cfg.data, cfg.train
-    seed_everything(t.seed)
     splits = load_splits(d, t.seed)
     # the output alphabet covers every split's transcripts (a character seen only in validation or test
     # gets an output the training never rewards, rather than making those utterances unscorable)
     tokenizer = fit_tokenizer(splits.train.texts + splits.val.texts + (splits.test.texts or []))
     if resume:
         _check_same_tokenizer(run_dir, tokenizer)
-    features = d.feature_config()
-    symbols = symbols_of(tokenizer)
-    all_labels = [tokenizer.encode(text) for text in splits.train.texts]  # all in the table
+    features, symbols = d.feature_config(), symbols_of(tokenizer)
+    all_labels = [tokenizer.encode(text) for text in splits.train.texts]  # every character is in the table
     train_waves, kept = load_waves(splits.train, d.sample_rate, d.skip_bad)
     train, train_labels = splits.train.subset(kept), [all_labels[i] for i in kept]
     val, val_labels, val_feats = _labelled_features(splits.val, tokenizer, features, d.sample_rate, d.skip_bad)
@@ -72,33 +77,50 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
         + (f" ({len(skipped)} skipped: {skipped[0]} ...)" if skipped else "")
         + f"; {len(symbols) - 1} characters {''.join(symbols[1:])!r}")
     for name, utts in (("train", train), ("val", val), ("test", splits.test)):
-        if len(utts) and utts.texts is not None:
+        if len(utts):
             utts.to_manifest(run_dir / "data" / f"{name}.jsonl")
+    training = TrainingAudio(train_waves, train_labels, features, t.batch_size, t.seed)
+    return Prepared(splits, tokenizer, symbols, training, eval_batches(val_feats, val_labels, t.batch_size),
+                    {"train": len(train), "val": len(val), "test": len(splits.test)})
 
-    data = TrainingAudio(train_waves, train_labels, features, t.batch_size, t.seed)
-    model = Recognizer(cfg.model, features, len(symbols))
-    extractor = FeatureExtractor(features)
-    model.normalizer.fit((x[None], torch.tensor([len(x)])) for x in (data.feats or featurize(extractor, train_waves)))
-    meta = {"task": TASK, "tokenizer": tokenizer.to_dict(), "features": features.to_dict(), "source": splits.source,
-            "sizes": {"train": len(train), "val": len(val), "test": len(splits.test)}}
+
+def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, lm_loader: LMLoader | None = None,
+              log=print) -> dict:
+    """Train (or resume) a recogniser as configured; returns the result written to ``result.json``: the test
+    split's WER / CER greedy, and with the run's decoding too when that is a beam search (``decode`` section;
+    ``lm_loader`` loads its ``decode.lm`` run)."""
+    run_dir = Path(run_dir)
+    seed_everything(cfg.train.seed)
+    p = prepare(cfg, run_dir, resume, log)
+    model = Recognizer(cfg.model, p.train.config, len(p.symbols))
+    train_feats = p.train.feats or featurize(p.train.extractor, p.train.waves)
+    model.normalizer.fit((x[None], torch.tensor([len(x)])) for x in train_feats)
+    meta = {"task": TASK, "tokenizer": p.tokenizer.to_dict(), "features": p.train.config.to_dict(),
+            "source": p.splits.source, "sizes": p.sizes}
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    trainer = Trainer(model, t, run_dir=run_dir, meter=lambda: CTCMeter(symbols, d.normalizer),
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: CTCMeter(p.symbols, cfg.data.normalizer),
                       run_config=to_dict(cfg), metadata=meta)
-    fit = trainer.fit(data, ListData(eval_batches(val_feats, val_labels, t.batch_size)), resume=resume)
+    fit = trainer.fit(p.train, ListData(p.val_batches), resume=resume)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
-              "parameters": sum(p.numel() for p in model.parameters()), **meta["sizes"],
-              **{k: v for k, v in fit.best_metrics.items()}}
-    if len(splits.test):
-        rec = load_recognizer(run_dir)
-        configured = decoding(rec, {}, lm_loader)  # the run's decode section (beam, LM) if not greedy
-        for prefix, how in [("test", Decoding())] + ([(_result_prefix(configured), configured)]
-                                                     if configured.beam > 1 else []):
-            scores = score(rec, splits.test, how, run_dir / "eval" / f"{prefix}.hyp.jsonl", plots=0)
-            result.update({f"{prefix}_{k}": scores[k] for k in ("wer", "cer")})
-            result["normalizer"] = scores["normalizer"]
+              "parameters": sum(q.numel() for q in model.parameters()), **p.sizes, **fit.best_metrics}
+    if len(p.splits.test):
+        result.update(score_test(run_dir, p.splits.test, lm_loader))
     write_json(run_dir / "result.json", result)
     return result
+
+
+def score_test(run_dir: Path, test: Utterances, lm_loader: LMLoader | None) -> dict:
+    """``test_wer`` / ``test_cer`` of the best checkpoint, greedy, and ``test_beamN[_lm]_*`` with the run's
+    decoding when that is a beam search; hypotheses in RUN/eval/."""
+    rec = load_recognizer(run_dir)
+    configured = decoding(rec, {}, lm_loader)
+    out = {}
+    for prefix, how in [("test", Decoding())] + ([(_result_prefix(configured), configured)]
+                                                 if configured.beam > 1 else []):
+        scores = score(rec, test, how, run_dir / "eval" / f"{prefix}.hyp.jsonl", plots=0)
+        out.update({f"{prefix}_{k}": scores[k] for k in ("wer", "cer")}, normalizer=scores["normalizer"])
+    return out
 
 
 def _result_prefix(how: Decoding) -> str:
