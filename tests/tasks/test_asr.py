@@ -224,3 +224,19 @@ def test_a_run_configured_with_beam_and_lm_scores_its_test_split_both_ways(manif
     assert {"test_wer", "test_cer", "test_beam2_lm_wer", "test_beam2_lm_cer"} <= set(result)
     assert "test_beam2_lm: WER" in capsys.readouterr().out
     assert main(["transcribe", str(out), _audio(manifest, 1)[0], "--json"]) == 0  # the run's decoding: beam + LM
+
+
+def test_batched_lm_prefetch_gives_the_one_by_one_scores(run, lm_runs):
+    rec = TASKS["asr"].load(run)
+    lm = TASKS["lm"].load(lm_runs["rnn"])
+    one, batched = LMFusion(lm, rec.symbols), LMFusion(lm, rec.symbols)
+    a, b = 1, len(rec.symbols) - 1
+    prefixes = [(), (a,), (b,), (a, b), (b, a), (a, a)]
+    for p in prefixes[:3]:
+        batched.prefetch([p])          # the empty prefix and the first ones are stepped one by one
+        batched(p, a)
+    batched.prefetch(prefixes[3:])     # three children of known prefixes in one batch
+    assert all(p in batched.cache for p in prefixes[3:])
+    for p in prefixes:
+        for token in range(1, len(rec.symbols)):
+            assert batched(p, token) == pytest.approx(one(p, token), abs=1e-5)

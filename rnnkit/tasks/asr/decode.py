@@ -62,12 +62,44 @@ class LMFusion:
         self.cache[prefix] = (state, logp)
         return state, logp
 
+    @torch.no_grad()
+    def prefetch(self, prefixes: Sequence[tuple[int, ...]]) -> None:
+        """Step every prefix whose parent is known but which is not, in one batch (B = their number), when the
+        LM's state is a tensor or a tuple of tensors (recurrent models; n-gram contexts are cheap one by one)."""
+        todo = [p for p in prefixes if p and p not in self.cache and p[:-1] in self.cache]
+        if len(todo) < 2 or not _tensor_state(self.cache[todo[0][:-1]][0]):
+            return
+        state = _cat_states([self.cache[p[:-1]][0] for p in todo])
+        tokens = torch.tensor([int(self.to_lm[p[-1]]) for p in todo], device=self.device)
+        logits, state = self.model.step(tokens, state)                                  # (B, V)
+        logp = torch.log_softmax(logits.double().cpu(), -1)[:, self.to_lm]              # (B, V_asr)
+        for b, p in enumerate(todo):
+            self.cache[p] = (_state_row(state, b), logp[b])
+
     def __call__(self, prefix: tuple[int, ...], token: int) -> float:
         return float(self._after(tuple(prefix))[1][token])
 
     def reset(self) -> None:
         """Forget the prefixes of the last utterance."""
         self.cache.clear()
+
+
+def _tensor_state(state) -> bool:
+    """A recurrent state: (layers, B, H) tensors, alone (GRU, RNN) or in a tuple (LSTM's h and c)."""
+    return isinstance(state, torch.Tensor) or (isinstance(state, (tuple, list)) and bool(state)
+                                               and all(isinstance(s, torch.Tensor) for s in state))
+
+
+def _cat_states(states: list):
+    if isinstance(states[0], torch.Tensor):
+        return torch.cat(states, dim=1)                                                 # (L, B, H)
+    return tuple(torch.cat(parts, dim=1) for parts in zip(*states))
+
+
+def _state_row(state, b: int):
+    if isinstance(state, torch.Tensor):
+        return state[:, b:b + 1]                                                        # (L, 1, H)
+    return tuple(s[:, b:b + 1] for s in state)
 
 
 @dataclass(frozen=True)
