@@ -26,6 +26,7 @@ def add_decode_arguments(p) -> None:
     _add(p, "--lm-weight", type=float, default=None, help="weight of the LM log-probability (with --lm)")
     _add(p, "--insertion-bonus", type=float, default=None, help="score per emitted character (with --lm)")
     _add(p, "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
+    _add(p, "--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs")
     _add(p, "--skip-bad", action="store_true", help="skip unreadable audio and transcripts with characters "
                    "the run cannot write (counted) instead of stopping")
 

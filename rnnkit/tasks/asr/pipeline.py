@@ -38,6 +38,7 @@ from rnnkit.tasks.asr.plots import ctc_spectrogram
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 from rnnkit.train.checkpoint import find_run_checkpoint
+from rnnkit.train.runtime import resolve_device, to_device
 
 TASK = "asr"
 PLOTS = 3  # utterances drawn by evaluate (spectrogram + CTC labels)
@@ -167,14 +168,15 @@ class LoadedRecognizer:
         return "".join(self.symbols[int(i)] for i in ids)
 
 
-def load_recognizer(run: str | Path, which: str = "best") -> LoadedRecognizer:
+def load_recognizer(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> LoadedRecognizer:
+    """The recogniser of a run on ``device`` (features are computed on the CPU, decoding reads CPU logits)."""
     run = Path(run)
     ck, cfg, meta = load_task_checkpoint(find_run_checkpoint(run, which), TASK, ASRRunConfig)
     tokenizer = tokenizer_from_dict(meta["tokenizer"])
     model = Recognizer(cfg.model, FeatureConfig.from_dict(meta["features"]), len(symbols_of(tokenizer)))
     model.load_state_dict(ck.group("model"))
     run_dir = run if run.is_dir() else run.parent.parent
-    return LoadedRecognizer(model.eval(), tokenizer, symbols_of(tokenizer), cfg, run_dir)
+    return LoadedRecognizer(model.to(device).eval(), tokenizer, symbols_of(tokenizer), cfg, run_dir)
 
 
 def decoding(rec: LoadedRecognizer, options: dict, lm_loader: LMLoader | None) -> Decoding:
@@ -212,7 +214,8 @@ def transcribe(rec: LoadedRecognizer, utts: Utterances, how: Decoding, timings: 
     feats = featurize(rec.extractor, waves)
     out: dict[int, Transcript] = {}
     for batch in eval_batches(feats, None, batch_size):
-        o = rec.model(batch)
+        o = rec.model(to_device(batch, rec.model.normalizer.mean.device))
+        o.logits, o.lengths = o.logits.float().cpu(), o.lengths.cpu()
         for k, ids in enumerate(decode_batch(o.logits, o.lengths, how)):
             i = int(batch["index"][k])
             logits = o.logits[k, : int(o.lengths[k])]
@@ -249,7 +252,7 @@ def score(rec: LoadedRecognizer, utts: Utterances, how: Decoding, hyp_out: Path,
 
 
 def evaluate_asr(run: str | Path, data: str, options: dict, lm_loader: LMLoader | None = None) -> dict:
-    rec = load_recognizer(run, options.get("checkpoint") or "best")
+    rec = load_recognizer(run, options.get("checkpoint") or "best", resolve_device(options.get("device") or "cpu"))
     skip_bad = bool(options.get("skip_bad"))
     utts = read_utterances(data, rec.config.data.normalizer, skip_bad)
     how = decoding(rec, options, lm_loader)
@@ -259,7 +262,7 @@ def evaluate_asr(run: str | Path, data: str, options: dict, lm_loader: LMLoader 
 
 def predict_asr(run: str | Path, inputs: Sequence[str], options: dict, lm_loader: LMLoader | None = None) -> list[dict]:
     """One ``{"audio", "text", "seconds"[, "words"]}`` per audio file (or per entry of ``options["file"]``)."""
-    rec = load_recognizer(run, options.get("checkpoint") or "best")
+    rec = load_recognizer(run, options.get("checkpoint") or "best", resolve_device(options.get("device") or "cpu"))
     if options.get("file"):
         utts = read_utterances(options["file"], rec.config.data.normalizer, bool(options.get("skip_bad")))
         utts.texts = None

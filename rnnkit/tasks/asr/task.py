@@ -54,7 +54,7 @@ class ASRTask(Task):
               f"rnnkit evaluate {run_dir} --data {run_dir}/data/test.jsonl --beam 8")
 
     def load(self, run, which: str = "best", device: str = "cpu"):
-        return load_recognizer(run, which)
+        return load_recognizer(run, which, device)
 
     def add_evaluate_arguments(self, group) -> None:
         commands.add_decode_arguments(group)
