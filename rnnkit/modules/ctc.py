@@ -25,7 +25,11 @@ NEG_INF = float("-inf")
 
 
 class LMScorer(Protocol):
-    """A language model for fusion: the log-probability of ``token`` following ``prefix``."""
+    """A language model for fusion: the log-probability of ``token`` following ``prefix``.
+
+    Optionally it also has ``prefetch(prefixes)``: the search calls it with the prefixes of the beam before
+    each frame extends them, so a model can score all of them in one batch instead of one call each.
+    """
 
     def __call__(self, prefix: Tuple[int, ...], token: int) -> float: ...
 
@@ -115,7 +119,10 @@ def prefix_beam_search(scores: torch.Tensor, beam_width: int = 8, *, blank: int 
             lm_cache[key] = float(lm(prefix, token))
         return lm_cache[key]
 
+    prefetch = getattr(lm, "prefetch", None)
     for frame in logp:
+        if prefetch is not None:
+            prefetch(list(beams))
         nxt: Dict[Tuple[int, ...], List[float]] = {}
 
         def entry(prefix, lm_total):

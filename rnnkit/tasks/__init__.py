@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rnnkit.config import ConfigError
+from rnnkit.tasks.asr.task import ASRTask
 from rnnkit.tasks.classify.task import ClassifyTask
 from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
@@ -23,6 +24,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     TagTask(),
     ForecastTask(),
     TranslateTask(),
+    ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
 )}
 
 

@@ -89,6 +89,8 @@ CASES = {
                  lambda d, run: _forecast_file(d / "series.csv"), [], {"data": "eval"}),
     "translate": ({"model": {"hidden": 16, "embedding": 8}, "data": {"max_pairs": 120}},
                   lambda d, run: run / "data" / "test.tsv", ["Hello."], {}),
+    "asr": ({"model": {"hidden": 8, "layers": 1}, "data": {"count": 12, "test_count": 3, "val_fraction": 0.2}},
+            lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
 }
 
 
@@ -103,8 +105,11 @@ def test_every_registered_task_has_an_end_to_end_case():
 
 
 @pytest.mark.parametrize("name", list(TASKS))
-def test_train_evaluate_predict_every_task(name, tmp_path, capsys):
+def test_train_evaluate_predict_every_task(name, tmp_path, capsys, monkeypatch):
     torch.set_num_threads(1)
+    if name == "asr":  # its embedded default is synthesised speech, cached under RNNKIT_CACHE
+        pytest.importorskip("espeakng_loader", reason="the embedded speech set needs pip install 'rnnkit[speech]'")
+        monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     task = TASKS[name]
     settings, eval_file, inputs, options = CASES[name]
     cfg = C.from_dict(task.run_config, C.merge(C.merge(dict(task.train_defaults), settings),
