@@ -1,0 +1,198 @@
+"""Polyphonic piano-roll models: a recurrent layer and an output layer over the pitches of a frame.
+
+A frame is a binary vector over P pitches.  The model reads frames ``< t`` and gives the
+distribution of frame ``t``; the loss is the exact negative log-likelihood per frame in nats,
+the measure of Boulanger-Lewandowski, Bengio and Vincent (ICML 2012).
+
+Two output layers, both ``forward(h, targets=None) -> (logits, frame_nll)``:
+
+* :class:`SigmoidOutput`: independent Bernoulli variables per pitch (the usual RNN/LSTM baseline);
+  ``frame_nll = sum_p BCE(logit_p, v_p)``.
+* :class:`NADEOutput`: the NADE of RNN-NADE (Boulanger-Lewandowski et al. 2012, sec. 3.2;
+  Larochelle and Murray 2011): pitches low to high, each conditioned on those below it in the
+  same frame, so chords are modelled jointly:
+
+      a_i = c + W[:, <i] v_<i            h_i = sigmoid(a_i)            (NADE hidden, size N)
+      p(v_i = 1 | v_<i) = sigmoid(b_i + V_i . h_i)
+      b = b0 + U_b s_t,   c = c0 + U_c s_t                        (s_t: recurrent output)
+
+  With targets the logits are the teacher-forced conditionals (one pass, a cumulative sum over
+  pitches); without, they come from greedy decoding (each ``v_i`` set to ``p_i > 1/2``).
+
+:class:`PolyphonicRNN` puts one on a layer from :func:`rnnkit.build_layer`; ``generate`` samples
+frame by frame (with temperature) after a primer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from rnnkit.layers import build_layer
+
+OUTPUTS = ("sigmoid", "nade")
+
+
+def bernoulli_frame_nll(logits: Tensor, targets: Tensor) -> Tensor:
+    """(..., P) logits and 0/1 targets -> (...) NLL of each frame in nats, summed over pitches."""
+    return F.binary_cross_entropy_with_logits(logits, targets, reduction="none").sum(-1)
+
+
+def _bernoulli(logits: Tensor, temperature: float, generator) -> Tensor:
+    if temperature <= 0:
+        return (logits > 0).to(logits.dtype)
+    return torch.bernoulli(torch.sigmoid(logits / temperature), generator=generator)
+
+
+class SigmoidOutput(nn.Module):
+    """Independent sigmoids: recurrent output (..., H) -> logits (..., P)."""
+
+    def __init__(self, hidden_size: int, n_pitches: int):
+        super().__init__()
+        self.proj = nn.Linear(hidden_size, n_pitches)
+
+    def forward(self, h: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        logits = self.proj(h)                                            # (..., P)
+        return logits, None if targets is None else bernoulli_frame_nll(logits, targets)
+
+    def sample(self, h: Tensor, temperature: float = 1.0, generator=None) -> Tensor:
+        """A frame (..., P) of 0/1; ``temperature=0`` is the most likely frame."""
+        return _bernoulli(self.proj(h), temperature, generator)
+
+
+class NADEOutput(nn.Module):
+    """NADE over the pitches of a frame, its biases set by the recurrent output (RNN-NADE)."""
+
+    def __init__(self, hidden_size: int, n_pitches: int, nade_hidden: int = 64):
+        super().__init__()
+        self.n_pitches, self.nade_hidden = n_pitches, nade_hidden
+        self.to_b = nn.Linear(hidden_size, n_pitches)                   # b = b0 + U_b s
+        self.to_c = nn.Linear(hidden_size, nade_hidden)                 # c = c0 + U_c s
+        self.W = nn.Parameter(torch.randn(n_pitches, nade_hidden) * 0.05)  # row i: W[:, i] of the paper
+        self.V = nn.Parameter(torch.randn(n_pitches, nade_hidden) * 0.05)
+
+    def forward(self, h: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        b, c = self.to_b(h), self.to_c(h)                                # (..., P), (..., N)
+        if targets is None:
+            logits, _ = self._decode(b, c, temperature=0.0, generator=None)
+            return logits, None
+        contrib = targets.unsqueeze(-1) * self.W                         # (..., P, N): v_j W[:, j]
+        a = c.unsqueeze(-2) + torch.cumsum(contrib, dim=-2) - contrib    # (..., P, N): c + sum_{j<i}
+        logits = b + (torch.sigmoid(a) * self.V).sum(-1)                 # (..., P)
+        return logits, bernoulli_frame_nll(logits, targets)
+
+    def sample(self, h: Tensor, temperature: float = 1.0, generator=None) -> Tensor:
+        """A frame (..., P) drawn pitch by pitch, low to high; ``temperature=0`` is greedy."""
+        _, v = self._decode(self.to_b(h), self.to_c(h), temperature, generator)
+        return v
+
+    def _decode(self, b: Tensor, c: Tensor, temperature: float, generator) -> tuple[Tensor, Tensor]:
+        a, logits, v = c, [], []
+        for i in range(self.n_pitches):
+            logit = b[..., i] + (torch.sigmoid(a) * self.V[i]).sum(-1)    # (...)
+            vi = _bernoulli(logit, temperature, generator)
+            a = a + vi.unsqueeze(-1) * self.W[i]                          # (..., N)
+            logits.append(logit)
+            v.append(vi)
+        return torch.stack(logits, -1), torch.stack(v, -1)
+
+
+@dataclass
+class PolyModelConfig:
+    """A recurrent layer over frames and an output layer over pitches."""
+    n_pitches: int = 88
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    dropout: float = 0.0
+    output: str = "sigmoid"
+    nade_hidden: int = 64
+    engine: str = "auto"
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
+        for name in ("n_pitches", "hidden", "layers", "nade_hidden"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class PolyOutput:
+    """logits (B, T, P); loss: mean NLL per valid frame (nats) or None; frame_nll (B, T) or None."""
+    logits: Tensor
+    loss: Tensor | None
+    frame_nll: Tensor | None
+    state: object
+
+
+def teacher_forcing(frames: Tensor) -> tuple[Tensor, Tensor]:
+    """(B, T, P) frames -> inputs (a zero frame, then frames[:, :-1]) and targets (frames).
+
+    Every frame is predicted, the first from the initial state, as the 2012 benchmark counts them.
+    """
+    start = torch.zeros_like(frames[:, :1])                              # (B, 1, P)
+    return torch.cat([start, frames[:, :-1]], dim=1), frames
+
+
+def valid_mask(lengths: Tensor | None, batch: int, steps: int, device) -> Tensor:
+    """(B, T) True where a frame lies inside its sequence."""
+    if lengths is None:
+        return torch.ones(batch, steps, dtype=torch.bool, device=device)
+    return torch.arange(steps, device=device)[None, :] < lengths.to(device)[:, None]
+
+
+class PolyphonicRNN(nn.Module):
+    """frames (B, T, P) -> recurrent layer (batch first) -> output layer; ``forward(inputs, targets)``."""
+
+    def __init__(self, cfg: PolyModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.rnn = build_layer(cfg.cell, cfg.n_pitches, cfg.hidden, cfg.layers, batch_first=True,
+                               dropout=cfg.dropout, engine=cfg.engine)
+        self.drop = nn.Dropout(cfg.dropout)
+        H = self.rnn.output_size
+        self.out = (SigmoidOutput(H, cfg.n_pitches) if cfg.output == "sigmoid"
+                    else NADEOutput(H, cfg.n_pitches, cfg.nade_hidden))
+
+    def forward(self, inputs: Tensor, targets: Tensor | None = None, *, lengths: Tensor | None = None,
+                state=None) -> PolyOutput:
+        """inputs, targets (B, T, P) 0/1 floats (see :func:`teacher_forcing`); lengths (B,) or None."""
+        if inputs.dim() != 3 or inputs.shape[-1] != self.cfg.n_pitches:
+            raise ValueError(f"inputs must be (B, T, {self.cfg.n_pitches}), got {tuple(inputs.shape)}")
+        if targets is not None and targets.shape != inputs.shape:
+            raise ValueError(f"targets must match inputs {tuple(inputs.shape)}, got {tuple(targets.shape)}")
+        kw = {} if lengths is None else {"lengths": lengths}
+        y, state = self.rnn(inputs, state, **kw)                         # (B, T, H)
+        logits, frame_nll = self.out(self.drop(y), targets)              # (B, T, P), (B, T)
+        loss = None
+        if frame_nll is not None:
+            mask = valid_mask(lengths, inputs.shape[0], inputs.shape[1], inputs.device)
+            frame_nll = frame_nll * mask
+            loss = frame_nll.sum() / mask.sum().clamp(min=1)
+        return PolyOutput(logits, loss, frame_nll, state)
+
+    @torch.no_grad()
+    def generate(self, primer: Tensor, steps: int, *, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> Tensor:
+        """(B, T0, P) or (T0, P) primer (T0 may be 0) -> (B, T0 + steps, P): the primer, then samples."""
+        squeeze = primer.dim() == 2
+        primer = primer.unsqueeze(0) if squeeze else primer
+        if primer.dim() != 3 or primer.shape[-1] != self.cfg.n_pitches:
+            raise ValueError(f"primer must be (B, T0, {self.cfg.n_pitches}) or (T0, P), got {tuple(primer.shape)}")
+        if steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}")
+        primer = primer.to(next(self.parameters()).dtype)
+        start = primer.new_zeros(primer.shape[0], 1, primer.shape[2])    # (B, 1, P)
+        y, state = self.rnn(torch.cat([start, primer], dim=1))           # (B, T0 + 1, H)
+        h, frames = y[:, -1:], [primer]
+        for _ in range(steps):
+            frame = self.out.sample(h, temperature, generator)           # (B, 1, P)
+            frames.append(frame)
+            h, state = self.rnn(frame, state)
+        out = torch.cat(frames, dim=1)
+        return out.squeeze(0) if squeeze else out
