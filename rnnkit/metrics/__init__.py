@@ -1,5 +1,4 @@
 """Task metrics as pure functions: classification, tagging, forecasting (NumPy), translation (sacrebleu), speech (jiwer), music."""
-forecasting (NumPy), translation (sacrebleu) and speech recognition (:mod:`rnnkit.metrics.asr`)."""
 from rnnkit.metrics.scores import (ClassificationReport, chunks, classification_report, confusion_matrix,
                                    entity_scores, forecast_metrics, interval_coverage, mae, mase, mase_scale,
                                    rmse, smape, token_accuracy)
