@@ -12,6 +12,7 @@ from rnnkit.config import ConfigError
 from rnnkit.tasks.classify.task import ClassifyTask
 from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
+from rnnkit.tasks.music.task import MusicTask
 from rnnkit.tasks.runs import run_task
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.task import Command, Task
@@ -23,6 +24,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     TagTask(),
     ForecastTask(),
     TranslateTask(),
+    MusicTask(),
 )}
 
 
