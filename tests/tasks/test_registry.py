@@ -89,7 +89,15 @@ CASES = {
                  lambda d, run: _forecast_file(d / "series.csv"), [], {"data": "eval"}),
     "translate": ({"model": {"hidden": 16, "embedding": 8}, "data": {"max_pairs": 120}},
                   lambda d, run: run / "data" / "test.tsv", ["Hello."], {}),
+    "music": ({"model": {"hidden": 8}, "data": {"chorales": 6, "crop": 16}},
+              lambda d, run: _midi_file(d / "piece.mid"), [], {"file": "eval"}),
 }
+
+
+def _midi_file(path: Path) -> Path:
+    from rnnkit.data.midi import write_midi
+    write_midi([(60, 0, 2), (64, 0, 2), (62, 2, 4), (67, 4, 8)], path)
+    return path
 
 
 def _lm_file(d: Path) -> Path:
