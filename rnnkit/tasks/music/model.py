@@ -54,7 +54,8 @@ class MusicModel(nn.Module):
 
 
 class MusicMeter:
-    """NLL per frame (nats, every frame of every piece counted once) and Bay frame accuracy."""
+    """NLL per frame (nats, every frame of every piece counted once) and Bay frame accuracy (0 when neither
+    the pieces nor the predictions hold a single note, where Bay et al.'s ratio is 0 / 0)."""
 
     def __init__(self, model: MusicModel):
         self.model = model
@@ -162,7 +163,10 @@ def generate_piece(loaded: LoadedMusic, out: str | Path, *, length: int, tempera
     rc = loaded.roll_config
     start = read_midi_roll(primer, rc).frames if primer else np.zeros((0, rc.n_pitches), dtype=bool)
     gen = torch.Generator(device=loaded.device)
-    gen.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    if seed is None:
+        gen.seed()      # a fresh random seed, leaving torch's global generator alone
+    else:
+        gen.manual_seed(seed)
     prim = torch.from_numpy(start.astype(np.float32)).to(loaded.device)  # (T0, P)
     frames = loaded.model.poly.generate(prim, length, temperature=temperature, generator=gen).cpu().numpy() > 0.5
     out = Path(out)
