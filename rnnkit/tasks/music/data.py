@@ -21,8 +21,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from rnnkit.data.midi import RollConfig, load_midi_folder, read_midi_roll
-from rnnkit.data.midi import transpose_range
+from rnnkit.data.midi import RollConfig, load_midi_folder, read_midi_roll, transpose_range
 from rnnkit.data.music_sets import SPLITS, bach_chorales, read_poly_set
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.music.config import MusicDataConfig

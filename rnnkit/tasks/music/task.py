@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-import torch
+import numpy as np
 
 from rnnkit.config import ConfigError
 from rnnkit.data.midi import read_midi_roll
@@ -118,8 +118,8 @@ class MusicTask(Task):
     # ------------------------------------------------------------ export, tune, serve
 
     def example_inputs(self, loaded) -> tuple:
-        rolls = [torch.zeros(6, loaded.config.data.n_pitches, dtype=torch.bool).numpy() for _ in range(2)]
-        rolls[0][::2, 39] = rolls[1][1::2, 43] = True
+        rolls = [np.zeros((6, loaded.config.data.n_pitches), dtype=bool) for _ in range(2)]  # 2 pieces (T=6, P)
+        rolls[0][::2, 0] = rolls[1][1::2, -1] = True
         batch = pad(rolls)
         return ({k: v.to(loaded.device) for k, v in batch.items()},)
 
