@@ -127,7 +127,36 @@ def setup_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where to run")
     for name in generating:
-        TASKS[name].add_generate_arguments(p.add_argument_group(f"{name} runs"))
+        TASKS[name].add_generate_arguments(SharedFlags(p, p.add_argument_group(f"{name} runs"), name))
+
+
+class SharedFlags:
+    """One task's argument group of ``rnnkit generate``, where a flag another task already added
+    (``--length``, ``--temperature``, ``--seed``) is shared instead of clashing: it is kept once, its
+    default is left out of the namespace (each task then applies its own), and its help names each
+    task's default."""
+
+    def __init__(self, parser: argparse.ArgumentParser, group, task: str):
+        self.parser, self.group, self.task = parser, group, task
+
+    def add_argument(self, *names: str, **kw):
+        taken = [self.parser._option_string_actions[n] for n in names if n in self.parser._option_string_actions]
+        if not taken:
+            return self.group.add_argument(*names, **kw)
+        action = taken[0]
+        dest = kw.get("dest") or names[-1].lstrip("-").replace("-", "_")
+        if any(a is not action for a in taken) or action.dest != dest:
+            raise ValueError(f"task {self.task} adds generate flag {'/'.join(names)}, which another task "
+                             f"uses for {action.dest!r}")
+        if action.default is not argparse.SUPPRESS:
+            action.help = f"{_expand(action.help, action.default)}"
+            action.default = argparse.SUPPRESS
+        action.help += f"; {self.task} runs: " + _expand(kw.get("help", ""), kw.get("default"))
+        return action
+
+
+def _expand(text: str, default) -> str:
+    return (text or "").replace("%(default)s", str(default))
 
 
 def generate_command(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from rnnkit.tasks.asr.task import ASRTask
 from rnnkit.tasks.classify.task import ClassifyTask
 from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
+from rnnkit.tasks.music.task import MusicTask
 from rnnkit.tasks.runs import run_task
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.task import Command, Task
@@ -25,6 +26,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     ForecastTask(),
     TranslateTask(),
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
+    MusicTask(),
 )}
 
 

@@ -91,7 +91,15 @@ CASES = {
                   lambda d, run: run / "data" / "test.tsv", ["Hello."], {}),
     "asr": ({"model": {"hidden": 8, "layers": 1}, "data": {"count": 12, "test_count": 3, "val_fraction": 0.2}},
             lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
+    "music": ({"model": {"hidden": 8}, "data": {"chorales": 6, "crop": 16}},
+              lambda d, run: _midi_file(d / "piece.mid"), [], {"file": "eval"}),
 }
+
+
+def _midi_file(path: Path) -> Path:
+    from rnnkit.data.midi import write_midi
+    write_midi([(60, 0, 2), (64, 0, 2), (62, 2, 4), (67, 4, 8)], path)
+    return path
 
 
 def _lm_file(d: Path) -> Path:
@@ -107,9 +115,11 @@ def test_every_registered_task_has_an_end_to_end_case():
 @pytest.mark.parametrize("name", list(TASKS))
 def test_train_evaluate_predict_every_task(name, tmp_path, capsys, monkeypatch):
     torch.set_num_threads(1)
-    if name == "asr":  # its embedded default is synthesised speech, cached under RNNKIT_CACHE
+    if name == "asr":  # its embedded default is synthesised speech
         pytest.importorskip("espeakng_loader", reason="the embedded speech set needs pip install 'rnnkit[speech]'")
-        monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    if name == "music":  # its embedded default is music21's corpus of Bach chorales
+        pytest.importorskip("music21", reason="the embedded chorales need pip install 'rnnkit[music]'")
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))  # generated sets are cached there
     task = TASKS[name]
     settings, eval_file, inputs, options = CASES[name]
     cfg = C.from_dict(task.run_config, C.merge(C.merge(dict(task.train_defaults), settings),

@@ -1,0 +1,78 @@
+"""The music task's run config: ``model`` (:class:`MusicModelConfig`), ``data``
+(:class:`MusicDataConfig`) and the generic ``train`` section (:class:`~rnnkit.config.TrainConfig`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rnnkit.config import ConfigError, TrainConfig, cell_names, check_choices, check_fraction, check_positive, opt
+from rnnkit.modules.music import OUTPUTS
+
+MAX_TRANSPOSE = 12
+
+
+@dataclass
+class MusicModelConfig:
+    """A recurrent layer over piano-roll frames and an output layer over the pitches of a frame."""
+    cell: str = opt("lstm", "recurrent cell", cell_names)
+    hidden: int = opt(128, "hidden units per layer")
+    layers: int = opt(1, "stacked recurrent layers")
+    dropout: float = opt(0.0, "dropout between layers and before the output")
+    output: str = opt("sigmoid", "output layer: independent pitches (sigmoid) or RNN-NADE (nade)", OUTPUTS)
+    nade_hidden: int = opt(64, "output=nade: hidden units of the NADE")
+    engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+
+    def __post_init__(self) -> None:
+        check_choices(self)
+        for name in ("hidden", "layers", "nade_hidden"):
+            check_positive(name, getattr(self, name))
+        check_fraction("dropout", self.dropout)
+
+
+@dataclass
+class MusicDataConfig:
+    """Where the pieces come from and how they become piano rolls."""
+    data: str = opt("", "a folder of MIDI files, a 2012-format file (.pickle/.pkl/.json/.mat with train/valid/"
+                        "test), or empty = the Bach chorales bundled with music21")
+    chorales: int = opt(0, "no --data: use only the first N chorales (0 = all 371)")
+    steps_per_quarter: int = opt(4, "MIDI / chorales: frames per quarter note (4 = sixteenth notes)")
+    lowest: int = opt(21, "lowest MIDI pitch of the roll (2012-format files: 21)")
+    highest: int = opt(108, "highest MIDI pitch of the roll (2012-format files: 108)")
+    transpose: int = opt(0, "training: shift each piece by a random number of semitones in +-N (0 = off)")
+    crop: int = opt(128, "training: a random window of N frames of each piece (0 = whole pieces)")
+    val_fraction: float = opt(0.1, "MIDI folder / chorales: share of the pieces for validation")
+    test_fraction: float = opt(0.1, "MIDI folder / chorales: share of the pieces for testing")
+    skip_bad: bool = opt(False, "MIDI folder: skip (and count) files that cannot be read instead of stopping")
+    cache_dir: str = opt("", "where parsed rolls are kept (empty = $RNNKIT_CACHE/music or "
+                             "~/.cache/rnnkit/music; 'off' = no cache)")
+
+    def __post_init__(self) -> None:
+        check_positive("steps_per_quarter", self.steps_per_quarter)
+        check_positive("chorales", self.chorales, allow_zero=True)
+        check_positive("crop", self.crop, allow_zero=True)
+        if not 0 <= self.lowest < self.highest <= 127:
+            raise ConfigError(f"lowest and highest must satisfy 0 <= lowest < highest <= 127, "
+                              f"got {self.lowest} and {self.highest}")
+        if not 0 <= self.transpose <= MAX_TRANSPOSE:
+            raise ConfigError(f"transpose must be in 0..{MAX_TRANSPOSE} semitones, got {self.transpose}")
+        for name in ("val_fraction", "test_fraction"):
+            if not 0.0 < getattr(self, name) < 0.5:
+                raise ConfigError(f"{name} must be in (0, 0.5), got {getattr(self, name)!r}")
+
+    @property
+    def n_pitches(self) -> int:
+        return self.highest - self.lowest + 1
+
+
+@dataclass
+class MusicRunConfig:
+    """Everything `rnnkit train music` needs; saved resolved in each checkpoint."""
+    model: MusicModelConfig = field(default_factory=MusicModelConfig)
+    data: MusicDataConfig = field(default_factory=MusicDataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+# the trainer's defaults tuned for piano rolls: Adam without decay at a constant rate (as the 2012 benchmark
+# models were trained), best checkpoint on the validation NLL per frame
+TRAIN_DEFAULTS = {"train": {"epochs": 50, "batch_size": 16, "lr": 2e-3, "optimizer": "adam", "weight_decay": 0.0,
+                            "schedule": "constant", "warmup_steps": 0, "clip_norm": 5.0, "patience": 5,
+                            "log_every": 20}}
