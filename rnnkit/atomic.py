@@ -8,6 +8,15 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, data: bytes) -> None:
@@ -20,6 +29,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode open() would give it
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -35,3 +45,27 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """:func:`atomic_write` of UTF-8 text."""
     atomic_write(path, text.encode("utf-8"))
+
+
+def atomic_save(path: str | Path, save: Callable[[str], None]) -> None:
+    """Call ``save(tmp_path)`` on a temporary file beside ``path``, then move it over ``path`` (for writers
+    that take a file name: soundfile, mido, numpy)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_npz(path: str | Path, **arrays) -> None:
+    """Compressed ``.npz`` of ``arrays``, written atomically (no pickled objects)."""
+    def save(tmp):
+        with open(tmp, "wb") as fh:   # a file object keeps numpy from appending ".npz" to the temp name
+            np.savez_compressed(fh, **arrays)
+    atomic_save(path, save)

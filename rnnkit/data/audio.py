@@ -9,13 +9,12 @@ file and what was expected.  ``write_wav`` writes 16-bit PCM through a temporary
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
+from rnnkit.atomic import atomic_save
 from rnnkit.data.readers import DataError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -96,13 +95,6 @@ def write_wav(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:
     if wave.ndim not in (1, 2) or wave.shape[0] == 0:
         raise ValueError(f"wave must be a non-empty (N,) or (N, C) array, got shape {wave.shape}")
     soundfile = _soundfile()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        soundfile.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_save(path, lambda tmp: soundfile.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate,
+                                                  subtype="PCM_16", format="WAV"))
     return path

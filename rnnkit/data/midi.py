@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write, save_npz
+from rnnkit.atomic import atomic_save, save_npz
 from .readers import DataError
 
 DRUM_CHANNEL = 9            # MIDI channel 10, counted from zero
@@ -284,7 +284,7 @@ def write_midi(notes: list, path: str | Path, *, steps_per_quarter: int = 4,
         track.append(mido.Message(kind, note=pitch, velocity=vel, channel=0, time=tick - now))
         now = tick
     mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat, tracks=[meta, track])
-    atomic_write(path, mid.save)
+    atomic_save(path, mid.save)
 
 
 def write_roll_midi(roll: PianoRoll, path: str | Path, *, bpm: float = 120.0, velocity: int = 80) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from rnnkit.atomic import atomic_save
 from .midi import PianoRoll, read_midi_notes, roll_to_notes
 from .readers import DataError
 
@@ -82,7 +82,7 @@ def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int = 22050) -> 
             w.setsampwidth(2)
             w.setframerate(sample_rate)
             w.writeframes(pcm.tobytes())
-    atomic_write(Path(path), save)
+    atomic_save(Path(path), save)
 
 
 def render_wav(tones: list[Tone], path: str | Path, *, sample_rate: int = 22050,
@@ -149,4 +149,4 @@ def save_roll_png(frames: np.ndarray, path: str | Path, lowest: int, *, steps_pe
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    atomic_write(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=80))
+    atomic_save(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=80))

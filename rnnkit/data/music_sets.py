@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import save_npz
+from rnnkit.atomic import save_npz
 from .readers import DataError
 
 SPLITS = ("train", "valid", "test")
