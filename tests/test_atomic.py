@@ -1,0 +1,37 @@
+"""rnnkit.atomic: whole files or none, with the mode a plain open() would give them."""
+import os
+
+import numpy as np
+import pytest
+
+from rnnkit.atomic import atomic_save, atomic_write_text, save_npz
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_files_get_the_umask_mode_not_mkstemps_0600(tmp_path, umask_022):
+    atomic_write_text(tmp_path / "a.txt", "x")
+    atomic_save(tmp_path / "b.bin", lambda tmp: open(tmp, "wb").write(b"y"))
+    save_npz(tmp_path / "c.npz", a=np.arange(3))
+    for name in ("a.txt", "b.bin", "c.npz"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o644, name
+    assert np.load(tmp_path / "c.npz")["a"].tolist() == [0, 1, 2]
+
+
+def test_a_failed_save_leaves_the_old_file_and_no_temp(tmp_path):
+    target = tmp_path / "out.txt"
+    atomic_write_text(target, "old")
+
+    def broken(tmp):
+        open(tmp, "w").write("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
