@@ -1,7 +1,7 @@
 """CPU training-step time (forward + backward) of the bptt engine's GRU (both variants), Elman, Jordan
-and IndRNN against torch.nn, at issue 2's shapes (B, T, H), input size = H.
+and IndRNN against torch.nn, at the CPU benchmark's shapes (B, T, H), input size = H.
 
-Targets (issue 2): rnnkit.GRU with engine auto >= 1.0x torch.nn.GRU (which has no fused CPU path);
+Targets: rnnkit.GRU with engine auto >= 1.0x torch.nn.GRU (which has no fused CPU path);
 Jordan and IndRNN on bptt >= 0.8x torch.nn.LSTM. Ratios are peer time / rnnkit time, so > 1 means
 rnnkit is faster. The contenders run round-robin (one step of each, repeated) and each gets the median
 of its steps, so load from other processes hits all of them alike.
@@ -89,7 +89,7 @@ def time_round_robin(steps: Dict[str, Callable[[], None]], reps: int, warmup: in
 
 def main(argv=None) -> List[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", nargs="*", default=None, help="B,T,H triples (default: issue 2's four)")
+    ap.add_argument("--shapes", nargs="*", default=None, help="B,T,H triples (default: the CPU benchmark's four)")
     ap.add_argument("--columns", nargs="*", default=list(COLUMNS), choices=list(COLUMNS),
                     help="contenders to time (a peer is added for each rnnkit column)")
     ap.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (default: torch's choice)")

@@ -1,6 +1,6 @@
 """CPU training-step time (forward + backward) of LSTM variants on the bptt engine vs torch.nn.LSTM.
 
-Issue 2's target: custom LSTMs (LayerNorm, peephole, zoneout, DropConnect) on the bptt engine at
+Target: custom LSTMs (LayerNorm, peephole, zoneout, DropConnect) on the bptt engine at
 >= 0.8x torch.nn.LSTM's throughput at the same (B, T, H), input size = H. Ratios are measured in the
 same run: ratio = time(torch.nn.LSTM) / time(variant), so > 1 is faster than torch.
 
@@ -73,7 +73,7 @@ def bptt_step(B: int, T: int, H: int, cell_opts: dict, reg: dict) -> Callable[[]
 
 def main(argv=None) -> List[dict]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shapes", nargs="*", default=None, help="B,T,H triples (default: issue 2's four)")
+    ap.add_argument("--shapes", nargs="*", default=None, help="B,T,H triples (default: the CPU benchmark's four)")
     ap.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--reps", type=int, default=0, help="timed rounds (default: 10 small, 3 for T*B*H > 1e6)")
     args = ap.parse_args(argv)

@@ -1,5 +1,5 @@
-"""``rnnkit bench [--device cpu|cuda] [--json FILE]``: the CPU table (issue 2) or the GPU table
-(issue 6), tokens per second and ratios to torch.nn measured in the same run."""
+"""``rnnkit bench [--device cpu|cuda] [--json FILE]``: the CPU table or the GPU table
+(Triton engines vs cuDNN), tokens per second and ratios to torch.nn measured in the same run."""
 from __future__ import annotations
 
 import argparse
@@ -12,11 +12,11 @@ from .cpu import SHAPES, parse_shape
 
 def setup_bench(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
-                   help="cpu: issue 2's table; cuda: issue 6's (Triton engines vs cuDNN); "
+                   help="cpu: the CPU table; cuda: the GPU table (Triton engines vs cuDNN); "
                         "auto: cuda when available (default)")
     p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     p.add_argument("--shapes", nargs="+", type=parse_shape, metavar="B,T,H",
-                   help="(batch, steps, hidden) shapes (default: the issue's)")
+                   help="(batch, steps, hidden) shapes (default: the benchmark's)")
     p.add_argument("--repeat", type=int, default=5, help="timed repetitions per row, CPU (median)")
     p.add_argument("--quick", action="store_true", help="GPU: two shapes and two scan lengths")
 

@@ -1,4 +1,4 @@
-"""CPU training-step benchmark (issue 2): rnnkit layers vs torch.nn and a Python LSTMCell loop.
+"""CPU training-step benchmark: rnnkit layers vs torch.nn and a Python LSTMCell loop.
 
 A training step is forward + backward of sum(output) at (B, T, H) with input size H; throughput is
 B*T/time in tokens per second. Every ratio divides two numbers measured in the same run: each
@@ -64,7 +64,7 @@ def _step(module: Callable, x: torch.Tensor) -> Callable[[], None]:
     return fn
 
 
-#: (name, factory, peer kind, target ratio vs that peer) for the rows of issue 2's table
+#: (name, factory, peer kind, target ratio vs that peer) for the rows of the table
 def _candidates(H: int):
     return [
         # a second torch.nn.LSTM against the peer: the ratio two identical layers get in this run, so

@@ -1,7 +1,7 @@
-"""GPU benchmark (issue 6): rnnkit's Triton engines vs torch.nn (cuDNN), ratios measured in one run.
+"""GPU benchmark: rnnkit's Triton engines vs torch.nn (cuDNN), ratios measured in one run.
 
 Rows:
-* LSTM / GRU (and Elman, DropConnect-LSTM) at the issue's (B, T, H) shapes, float32 and bfloat16:
+* LSTM / GRU (and Elman, DropConnect-LSTM) at the benchmark's (B, T, H) shapes, float32 and bfloat16:
   training step (forward + backward of sum(output), input size H, input requiring grad) and
   inference (forward under no_grad); throughput B*T/time; ratio = torch's time / ours.
 * minGRU / minLSTM at B=16, H=512, T = 512, 4096, 16384: the fused Triton scan vs a plain-torch
@@ -289,7 +289,7 @@ def main(argv=None) -> None:
     p.add_argument("--json", help="write the rows as JSON here")
     p.add_argument("--quick", action="store_true", help="two shapes, two scan lengths")
     p.add_argument("--only", nargs="+", choices=["rnn", "custom", "scan"])
-    p.add_argument("--shapes", nargs="+", metavar="B,T,H", help="LSTM/GRU shapes (default: issue 6's)")
+    p.add_argument("--shapes", nargs="+", metavar="B,T,H", help="LSTM/GRU shapes (default: the benchmark's)")
     p.add_argument("--dtypes", nargs="+", choices=sorted(DTYPES))
     p.add_argument("--scan-t", nargs="+", type=int, help="sequence lengths of the scan rows")
     a = p.parse_args(argv)
