@@ -2,6 +2,6 @@
 from . import cells, engines, layers
 from .layers import GRU, LSTM, RNN, Recurrent, build_layer, detach_state
 
-__version__ = "0.1.0"
+from rnnkit.version import __version__
 
 __all__ = ["RNN", "LSTM", "GRU", "Recurrent", "build_layer", "detach_state", "cells", "engines", "layers"]

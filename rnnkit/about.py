@@ -17,7 +17,7 @@ from typing import List
 
 import torch
 
-from rnnkit import __version__
+from rnnkit.version import __version__
 from rnnkit.engines.cpp import build as cpp_build
 
 

@@ -16,10 +16,6 @@ from rnnkit.tasks import TASKS
 ROOT = Path(rnnkit.__file__).parent
 LAYERS = {"cli": 5, "tasks": 4, "modules": 3, "data": 3, "metrics": 3, "train": 3, "config": 3, "bench": 3,
           "layers": 2, "engines": 1, "cells": 0}
-# Cycles inside engines/ that the engine work owns, left to it: the registry's lazy import of the GPU engines
-# that register themselves with it, and the kernel build's lazy import of the package root (for its version).
-# None may be added; test_known_edges_are_still_there drops them from this list once they are gone.
-KNOWN_EDGES = {("rnnkit.engines.registry", "rnnkit.engines.triton"), ("rnnkit.engines.cpp.build", "rnnkit")}
 
 
 def module_name(path: Path) -> str:
@@ -80,8 +76,6 @@ def test_no_import_cycle():
         state[m] = 1
         path.append(m)
         for n in sorted(GRAPH.get(m, ())):
-            if (m, n) in KNOWN_EDGES:
-                continue
             if state.get(n) == 1:
                 cycle = path[path.index(n):] + [n]
                 pytest.fail("import cycle: " + " -> ".join(cycle))
@@ -97,13 +91,8 @@ def test_no_import_cycle():
 
 def test_dependencies_point_down():
     upward = sorted((m, n) for m, targets in GRAPH.items() for n in targets
-                    if layer(m) is not None and layer(n) is not None and layer(n) > layer(m)
-                    and (m, n) not in KNOWN_EDGES)
+                    if layer(m) is not None and layer(n) is not None and layer(n) > layer(m))
     assert not upward, "imports against the layering: " + ", ".join(f"{m} -> {n}" for m, n in upward)
-
-
-def test_known_edges_are_still_there():
-    assert all(n in GRAPH.get(m, ()) for m, n in KNOWN_EDGES), "remove the edges that are gone from KNOWN_EDGES"
 
 
 def test_no_task_imports_the_cli():

@@ -254,9 +254,10 @@ def run_gpu_bench(json_path: Optional[str] = None, quick: bool = False,
     """Run the GPU benchmark; returns the rows as dicts (and writes them as JSON to json_path)."""
     if not torch.cuda.is_available():
         raise RuntimeError("the GPU benchmark needs a CUDA device")
+    from rnnkit.engines.registry import REGISTRY
     from rnnkit.engines.triton import register
 
-    register()  # no-op where the core registry already lists the engines
+    register(REGISTRY)  # no-op where the core registry already lists the engines
     print(machine_line())
     print(HEADER, flush=True)
     want = lambda part: not only or part in only  # noqa: E731

@@ -58,10 +58,11 @@ def sweep_scan():
 def sweep_rnn():
     import rnnkit
     from rnnkit.cells import LSTMCell
+    from rnnkit.engines.registry import REGISTRY
     from rnnkit.engines.triton import register
     from rnnkit.engines.triton import rnn_engine
 
-    register()
+    register(REGISTRY)
     for (B, T, H) in ((16, 256, 256), (64, 256, 512), (64, 256, 1024)):
         for dt in (torch.float32, torch.bfloat16):
             x = torch.randn(T, B, H, device="cuda", dtype=dt, requires_grad=True)

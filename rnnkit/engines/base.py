@@ -209,3 +209,42 @@ class Engine:
 
     def __repr__(self) -> str:
         return f"<engine {self.name}>"
+
+
+class LazyEngine(Engine):
+    """An engine whose module is imported on first use (GPU kernels: CPU installs never import them)."""
+
+    def __init__(self, name: str, module: str, attr: str, devices: Tuple[str, ...], scope: str = "direction",
+                 install_hint: str = ""):
+        self.name, self.scope = name, scope
+        self._module, self._attr, self._devices, self._hint = module, attr, devices, install_hint
+        self._engine: Optional[Engine] = None
+        self._import_error: Optional[str] = None
+
+    def _load(self) -> Optional[str]:
+        if self._engine is None and self._import_error is None:
+            try:
+                self._engine = getattr(importlib.import_module(self._module), self._attr)()
+            except ImportError as exc:  # the optional dependency is missing: say so, never hide it
+                self._import_error = f"cannot import {self._module} ({exc}){self._hint}"
+        return self._import_error
+
+    def supports(self, req: Request) -> Optional[str]:
+        if req.device.type not in self._devices:
+            return f"runs on {'/'.join(self._devices)} only; the input is on {req.device.type}"
+        err = self._load()
+        return err if err is not None else self._engine.supports(req)
+
+    def __getattr__(self, item):  # run_direction / run_stack and engine-specific helpers
+        if item.startswith("_"):
+            raise AttributeError(item)
+        err = self._load()
+        if err is not None:
+            raise EngineError(f"engine {self.name!r} is unavailable: {err}")
+        return getattr(self._engine, item)
+
+    def run_direction(self, cell, x, state0, job):
+        return self.__getattr__("run_direction")(cell, x, state0, job)
+
+    def run_stack(self, layer, x, state0, lengths, masks):
+        return self.__getattr__("run_stack")(layer, x, state0, lengths, masks)

@@ -18,7 +18,6 @@ turns the reuse off.
 """
 from __future__ import annotations
 
-import importlib
 import weakref
 from dataclasses import dataclass, field, replace
 from typing import Callable, Dict, List, Optional, Tuple
@@ -29,45 +28,6 @@ from ..cells.base import overridden_maths
 from .base import Engine, EngineError, Request, cpu_autocast_dtype
 from .cpp.build import state_token as cpp_build_state
 from .policy import ANY, NEXT, POLICY, Preference, one_step_without_grad
-
-
-class LazyEngine(Engine):
-    """An engine whose module is imported on first use (GPU kernels: CPU installs never import them)."""
-
-    def __init__(self, name: str, module: str, attr: str, devices: Tuple[str, ...], scope: str = "direction",
-                 install_hint: str = ""):
-        self.name, self.scope = name, scope
-        self._module, self._attr, self._devices, self._hint = module, attr, devices, install_hint
-        self._engine: Optional[Engine] = None
-        self._import_error: Optional[str] = None
-
-    def _load(self) -> Optional[str]:
-        if self._engine is None and self._import_error is None:
-            try:
-                self._engine = getattr(importlib.import_module(self._module), self._attr)()
-            except ImportError as exc:  # the optional dependency is missing: say so, never hide it
-                self._import_error = f"cannot import {self._module} ({exc}){self._hint}"
-        return self._import_error
-
-    def supports(self, req: Request) -> Optional[str]:
-        if req.device.type not in self._devices:
-            return f"runs on {'/'.join(self._devices)} only; the input is on {req.device.type}"
-        err = self._load()
-        return err if err is not None else self._engine.supports(req)
-
-    def __getattr__(self, item):  # run_direction / run_stack and engine-specific helpers
-        if item.startswith("_"):
-            raise AttributeError(item)
-        err = self._load()
-        if err is not None:
-            raise EngineError(f"engine {self.name!r} is unavailable: {err}")
-        return getattr(self._engine, item)
-
-    def run_direction(self, cell, x, state0, job):
-        return self.__getattr__("run_direction")(cell, x, state0, job)
-
-    def run_stack(self, layer, x, state0, lengths, masks):
-        return self.__getattr__("run_stack")(layer, x, state0, lengths, masks)
 
 
 @dataclass
@@ -284,7 +244,7 @@ def _register_builtin() -> None:
     REGISTRY.register(BPTTEngine(), {"cpu": 0, "cuda": 0})
     REGISTRY.register(NativeEngine(), {"cpu": 0, "cuda": 0})
     REGISTRY.register(CppEngine(), {"cpu": 1})
-    from . import triton as triton_engines  # registers scan (torch) and the lazy Triton engines
+    from . import triton as triton_engines  # scan (torch) and the lazy Triton engines
 
     triton_engines.register(REGISTRY)
     # Measured on a 2-core CPU (bench/RESULTS.md, CPU): the explicit-BPTT engine beats torch's

@@ -42,6 +42,8 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 
+from rnnkit.version import __version__
+
 #: the kernel sources, compiled into one library
 SOURCES = ("lstm.cpp", "gru.cpp", "elman.cpp", "jordan.cpp", "blas.cpp", "panel_mm.cpp", "panel_avx2.cpp",
            "step.cpp", "pool.cpp")
@@ -126,7 +128,6 @@ def sources_digest(csrc: Path = CSRC) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _key_for(csrc: str, cxx_env: Optional[str], capability_env: Optional[str]) -> KernelKey:
-    from rnnkit import __version__
 
     cap = _capability()
     return KernelKey({
