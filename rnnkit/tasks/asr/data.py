@@ -1,7 +1,7 @@
 """Speech data of the asr task: utterances from manifests or the embedded eSpeak NG set, character labels,
 feature batches.
 
-Labels are characters through the project's :class:`~rnnkit.data.vocab.CharTokenizer`, whose table holds
+Labels are characters through the project's :class:`~rnnkit.data.tokenizers.CharTokenizer`, whose table holds
 every character of the normalised transcripts of the training, validation and test splits. Its id 0
 (``<unk>``) serves as the CTC blank: a transcript character the tokenizer does not know is an error (or,
 with ``skip_bad``, a skipped utterance), so no label is
@@ -32,7 +32,7 @@ from rnnkit.data.audio import read_audio
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
 from rnnkit.data.speech_synth import ENGLISH_VOICES, SynthConfig, default_cache_dir, speech_dataset
-from rnnkit.data.vocab import CharTokenizer
+from rnnkit.data.tokenizers import CharTokenizer
 from rnnkit.metrics.asr import NORMALIZERS
 from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor, add_noise, speed_perturb
 from rnnkit.tasks.asr.config import ASRDataConfig
