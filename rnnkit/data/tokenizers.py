@@ -15,10 +15,12 @@ All share one small interface: ``encode(text) -> list[int]``,
   form (``to_dict``) is the one runs have always stored, so every saved run loads.
 * :func:`split_words` / :func:`split_sentence` - text to tokens without a vocabulary (classify, tag).
 
-Out-of-vocabulary characters / words map to ``<unk>`` (id 0).
+Out-of-vocabulary characters / words map to ``<unk>`` (the tokenizer's id 0).
+* :class:`WordListTokenizer` / :class:`SentenceTokenizer` - words without whitespace (classify) or a
+  sentence's tokens (tag); decoded with single spaces.
 
-* :class:`Vocabulary` - the token table of padded batches (classify, tag): ``<pad>`` = 0, ``<unk>`` = 1;
-  the task splits the text, the table maps tokens to ids.
+A tokenizer's own table keeps ``<unk>`` at id 0. Tasks use it through :class:`rnnkit.data.vocab.Vocabulary`,
+which puts ``<pad>`` 0, ``<s>`` 1, ``</s>`` 2 in front (``<unk>`` = 3) and saves the versioned form.
 """
 from __future__ import annotations
 
@@ -27,8 +29,6 @@ from collections import Counter
 from typing import Iterable, List, Sequence
 
 UNK = "<unk>"
-PAD = "<pad>"
-PAD_ID, UNK_ID = 0, 1  # in a padded Vocabulary
 WORD_RE = re.compile(r"\w+|\s+|[^\w\s]")
 MARK = "\u2581"  # ▁: marks a piece that followed whitespace (marked words, metaspace subwords)
 _PIECE_RE = re.compile(r"(\s*)(\w+|[^\w\s])")
@@ -65,9 +65,14 @@ class _TableTokenizer:
 
     @classmethod
     def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int = 0):
+        return cls.build_tokens((cls.split(None, text) for text in texts), min_freq, max_size)
+
+    @classmethod
+    def build_tokens(cls, sequences: Iterable[Iterable[str]], min_freq: int = 1, max_size: int = 0):
+        """The table of already split token ``sequences`` (most frequent first; characters sorted)."""
         counts = Counter()
-        for text in texts:
-            counts.update(cls.split(None, text))
+        for seq in sequences:
+            counts.update(seq)
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         if max_size:
             ranked = ranked[: max_size - 1]
@@ -90,12 +95,14 @@ class WordTokenizer(_TableTokenizer):
 
 
 class SubwordTokenizer:
-    """Byte-level BPE from the ``tokenizers`` package."""
+    """Byte-level BPE from the ``tokenizers`` package. It never emits ``<unk>``; new builds reserve it at id 0
+    (so a :class:`~rnnkit.data.vocab.Vocabulary` has one), older saved ones have none (``unk_id`` -1)."""
     kind = "subword"
-    unk_id = -1  # byte-level BPE has no unknown token
 
     def __init__(self, tok):
         self.tok = tok
+        unk = tok.token_to_id(UNK)
+        self.unk_id = -1 if unk is None else unk
 
     @classmethod
     def build(cls, texts: Iterable[str], vocab_size: int = 8000, min_freq: int = 1):
@@ -105,7 +112,7 @@ class SubwordTokenizer:
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                      show_progress=False)
+                                      special_tokens=[UNK], show_progress=False)
         tok.train_from_iterator(list(texts), trainer=trainer)
         return cls(tok)
 
@@ -121,6 +128,25 @@ class SubwordTokenizer:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "tokenizer": self.tok.to_str()}
+
+
+class WordListTokenizer(_TableTokenizer):
+    """Words and punctuation marks, whitespace dropped (classify); decodes with single spaces."""
+    kind = "words"
+
+    def split(self, text: str) -> list[str]:
+        return split_words(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return " ".join(self.unk_text if i == 0 else self.tokens[i] for i in ids)
+
+
+class SentenceTokenizer(WordListTokenizer):
+    """The tokens of a sentence to tag (:func:`split_sentence`); tables of pre-split tokens (tag's words)."""
+    kind = "sentence"
+
+    def split(self, text: str) -> list[str]:
+        return split_sentence(text)
 
 
 class StreamDecoder:
@@ -140,38 +166,6 @@ class StreamDecoder:
             return ""
         piece, self.emitted = text[self.emitted:], len(text)
         return piece
-
-
-class Vocabulary:
-    """Token table of padded batches (classify, tag): ``<pad>`` = 0, ``<unk>`` = 1, then tokens by falling
-    frequency. Encodes token lists (the task splits its text)."""
-
-    def __init__(self, tokens: list[str]):
-        if tokens[:2] != [PAD, UNK]:
-            raise ValueError("a vocabulary starts with <pad>, <unk>")
-        self.tokens = tokens
-        self.index = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def build(cls, sequences, min_freq: int = 1, max_size: int = 0) -> "Vocabulary":
-        counts = Counter(t for seq in sequences for t in seq)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
-        if max_size:
-            ranked = ranked[: max(max_size - 2, 0)]
-        return cls([PAD, UNK] + ranked)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.index.get(t, UNK_ID) for t in tokens]
-
-    def to_dict(self) -> dict:
-        return {"tokens": self.tokens}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
-        return cls(list(d["tokens"]))
 
 
 class MarkedWordTokenizer(WordTokenizer):
@@ -246,6 +240,10 @@ BUILDERS = {
     "word": lambda texts, vocab_size, min_freq: WordTokenizer.build(texts, min_freq=min_freq, max_size=vocab_size),
     "subword": lambda texts, vocab_size, min_freq: SubwordTokenizer.build(texts, vocab_size=vocab_size,
                                                                           min_freq=min_freq),
+    "words": lambda texts, vocab_size, min_freq: WordListTokenizer.build(texts, min_freq=min_freq,
+                                                                         max_size=vocab_size),
+    "sentence": lambda texts, vocab_size, min_freq: SentenceTokenizer.build(texts, min_freq=min_freq,
+                                                                            max_size=vocab_size),
     "marked_word": lambda texts, vocab_size, min_freq: MarkedWordTokenizer.build(texts, min_freq=min_freq,
                                                                                  max_size=vocab_size),
     "bpe": lambda texts, vocab_size, min_freq: MetaspaceSubwordTokenizer.build("bpe", texts, vocab_size, min_freq),
@@ -261,8 +259,13 @@ def build_tokenizer(kind: str, texts: list[str], vocab_size: int = 8000, min_fre
     return BUILDERS[kind](texts, vocab_size, min_freq)
 
 
-def tokenizer_from_dict(data: dict):
-    """The tokenizer a run saved (``to_dict()``), whatever its kind."""
+def tokenizer_from_dict(data: dict, layout: str = "bare"):
+    """The tokenizer a run saved (``to_dict()``), whatever its kind. A versioned (``"format": 2``) or padded
+    (classify / tag) saved form is a :class:`~rnnkit.data.vocab.Vocabulary`, returned as one; see
+    :func:`rnnkit.data.vocab.vocabulary_from_dict` for ``layout``."""
+    if "format" in data or "kind" not in data or layout != "bare":
+        from rnnkit.data.vocab import vocabulary_from_dict  # the vocabulary module builds on this one
+        return vocabulary_from_dict(data, layout)
     kind = data.get("kind")
     if kind == "char":
         return CharTokenizer(data["tokens"])
@@ -270,6 +273,10 @@ def tokenizer_from_dict(data: dict):
         return WordTokenizer(data["tokens"])
     if kind == "marked_word":
         return MarkedWordTokenizer(data["tokens"])
+    if kind == "words":
+        return WordListTokenizer(data["tokens"])
+    if kind == "sentence":
+        return SentenceTokenizer(data["tokens"])
     if kind in ("subword", "bpe", "unigram"):
         from tokenizers import Tokenizer  # optional extra
         tok = Tokenizer.from_str(data["tokenizer"])
