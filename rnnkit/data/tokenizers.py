@@ -158,7 +158,8 @@ class StreamDecoder:
         self.emitted = 0
 
     def push(self, token_id: int) -> str:
-        if not isinstance(self.tokenizer, SubwordTokenizer):
+        inner = getattr(self.tokenizer, "tokenizer", self.tokenizer)  # a Vocabulary's own tokenizer
+        if not isinstance(inner, SubwordTokenizer):
             return self.tokenizer.decode([token_id])
         self.ids.append(token_id)
         text = self.tokenizer.decode(self.ids)

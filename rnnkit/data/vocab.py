@@ -58,6 +58,20 @@ class Vocabulary:
     def size(self) -> int:
         return self.tokenizer.vocab_size + self.offset
 
+    vocab_size = size  # the tokenizer interface's name
+
+    @property
+    def tokens(self) -> List[str]:
+        """Every id's token (table tokenizers only): the specials, then the tokenizer's table."""
+        return list(self.specials) + self.tokenizer.tokens
+
+    @property
+    def index(self) -> dict:
+        """Token -> id (table tokenizers only), the specials included."""
+        if not hasattr(self, "_index"):
+            self._index = {t: i for i, t in enumerate(self.tokens)}
+        return self._index
+
     def __len__(self) -> int:
         return self.size
 

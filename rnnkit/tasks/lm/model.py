@@ -33,7 +33,8 @@ from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit.data.readers import DataError, read_documents
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, encode_streams, load_corpus
 from rnnkit.tasks.lm.markov import evaluate_markov, model_from_checkpoint, train_markov
-from rnnkit.data.tokenizers import StreamDecoder, build_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import StreamDecoder, tokenizer_from_dict
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.layers import build_layer
 from rnnkit.train import (IGNORE_INDEX, Chunk, ModelOutput, StreamData, Trainer, load_checkpoint,
                           seed_everything)
@@ -129,7 +130,7 @@ def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool | str | Path
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     corpus = load_corpus(cfg.data)
-    tokenizer = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
+    tokenizer = Vocabulary.build(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
     if resume:
         _check_same_tokenizer(run_dir, tokenizer)
     k1, bs = cfg.train.bptt, cfg.train.batch_size

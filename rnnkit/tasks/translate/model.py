@@ -264,7 +264,8 @@ class Seq2SeqModel(nn.Module):
 class Seq2SeqMeter:
     """Validation metrics: loss (no label smoothing), perplexity and token accuracy."""
 
-    def __init__(self):
+    def __init__(self, pad_id: int = CONVENTION["<pad>"]):
+        self.pad_id = pad_id  # target padding, left out of the accuracy
         self.loss = 0.0
         self.n = 0
         self.correct = 0

@@ -125,8 +125,9 @@ def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool |
     model = Seq2SeqModel(cfg.model, data.src_vocab.size, data.tgt_vocab.size, pad_id=data.tgt_vocab.pad_id)
     metadata = {"task": TASK, "source_tokenizer": data.src_vocab.to_dict(),
                 "target_tokenizer": data.tgt_vocab.to_dict(), "data": name}
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=Seq2SeqMeter, run_config=to_dict(cfg),
-                      metadata=metadata)
+    pad_id = data.tgt_vocab.pad_id
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: Seq2SeqMeter(pad_id),
+                      run_config=to_dict(cfg), metadata=metadata)
     result = trainer.fit(ListData(data.train_batches, shuffle=True, seed=cfg.train.seed),
                          ListData(data.val_batches), resume=resume)
     log(f"stopped after {result.steps} updates ({result.stopped}); best {cfg.train.monitor} {result.best}")
