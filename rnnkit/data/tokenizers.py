@@ -2,7 +2,7 @@
 
 All share one small interface: ``encode(text) -> list[int]``,
 ``decode(ids) -> str``, ``vocab_size``, ``unk_id`` and ``to_dict()`` /
-:func:`tokenizer_from_dict` (plain JSON, stored in the run directory).
+:func:`bare_tokenizer_from_dict` (plain JSON, stored in the run directory).
 
 * :class:`CharTokenizer`  - one token per Unicode character.
 * :class:`WordTokenizer`  - words, punctuation marks and whitespace runs, so
@@ -11,8 +11,9 @@ All share one small interface: ``encode(text) -> list[int]``,
   ``tokenizers`` package (lossless, no unknown tokens).
 * :class:`MarkedWordTokenizer` - words and punctuation, ``▁`` marking a piece after a space (translation).
 * :class:`MetaspaceSubwordTokenizer` - BPE or unigram subwords with ``▁`` word starts (translation).
-* :func:`build_tokenizer` / :func:`tokenizer_from_dict` - one build and one load for every kind; the saved
-  form (``to_dict``) is the one runs have always stored, so every saved run loads.
+* :func:`build_tokenizer` / :func:`bare_tokenizer_from_dict` - one build and one load for every kind; a bare
+  tokenizer's ``to_dict`` is the unversioned form older runs stored, a vocabulary's the versioned one
+  (:mod:`rnnkit.data.vocab`), and :func:`rnnkit.data.vocab.tokenizer_from_dict` reads both.
 * :func:`split_words` / :func:`split_sentence` - text to tokens without a vocabulary (classify, tag).
 
 Out-of-vocabulary characters / words map to ``<unk>`` (the tokenizer's id 0).
@@ -260,13 +261,9 @@ def build_tokenizer(kind: str, texts: list[str], vocab_size: int = 8000, min_fre
     return BUILDERS[kind](texts, vocab_size, min_freq)
 
 
-def tokenizer_from_dict(data: dict, layout: str = "bare"):
-    """The tokenizer a run saved (``to_dict()``), whatever its kind. A versioned (``"format": 2``) or padded
-    (classify / tag) saved form is a :class:`~rnnkit.data.vocab.Vocabulary`, returned as one; see
-    :func:`rnnkit.data.vocab.vocabulary_from_dict` for ``layout``."""
-    if "format" in data or "kind" not in data or layout != "bare":
-        from rnnkit.data.vocab import vocabulary_from_dict  # the vocabulary module builds on this one
-        return vocabulary_from_dict(data, layout)
+def bare_tokenizer_from_dict(data: dict):
+    """The bare tokenizer of a saved ``to_dict()`` form, whatever its kind (the versioned form of a vocabulary
+    and the older layouts are read by :func:`rnnkit.data.vocab.tokenizer_from_dict`)."""
     kind = data.get("kind")
     if kind == "char":
         return CharTokenizer(data["tokens"])

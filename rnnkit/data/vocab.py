@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Iterable, List, Optional, Sequence
 
 from rnnkit.data.tokenizers import (MARK, UNK, MarkedWordTokenizer, SentenceTokenizer, WordListTokenizer,
-                                    build_tokenizer, tokenizer_from_dict)
+                                    bare_tokenizer_from_dict, build_tokenizer)
 
 FORMAT = 2
 SPECIALS = ("<pad>", "<s>", "</s>")                  # in front of the tokenizer's ids, in this order
@@ -140,7 +140,7 @@ def vocabulary_from_dict(data: dict, layout: str = "bare") -> Vocabulary:
         if data.get("specials") != CONVENTION:
             raise ValueError(f"saved vocabulary's specials {data.get('specials')!r} differ from {CONVENTION}")
         fields = {k: v for k, v in data.items() if k not in ("format", "specials")}
-        return Vocabulary(tokenizer_from_dict(fields), SPECIALS)
+        return Vocabulary(bare_tokenizer_from_dict(fields), SPECIALS)
     if layout not in OLD_LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(OLD_LAYOUTS)}, got {layout!r}")
     if "kind" not in data:                                       # classify / tag: ["<pad>", "<unk>", ...]
@@ -149,8 +149,17 @@ def vocabulary_from_dict(data: dict, layout: str = "bare") -> Vocabulary:
             raise ValueError("an old padded vocabulary's tokens start with <pad>, <unk>; "
                              f"got {tokens[:2]!r}")
         return Vocabulary(WordListTokenizer(tokens[1:]), ("<pad>",))
-    return Vocabulary(tokenizer_from_dict(data), SPECIALS if layout == "translate" else ())
+    return Vocabulary(bare_tokenizer_from_dict(data), SPECIALS if layout == "translate" else ())
 
 
-__all__ = ["Vocabulary", "vocabulary_from_dict", "CONVENTION", "SPECIALS", "FORMAT",
+def tokenizer_from_dict(data: dict, layout: str = "bare"):
+    """What a run saved as its tokenizer: a :class:`Vocabulary` for the versioned form (and for ``layout``
+    ``padded`` / ``translate``), the bare tokenizer for an old ``bare`` layout (language model, speech), so
+    old runs keep their ids and outputs."""
+    if "format" in data or "kind" not in data or layout != "bare":
+        return vocabulary_from_dict(data, layout)
+    return bare_tokenizer_from_dict(data)
+
+
+__all__ = ["Vocabulary", "vocabulary_from_dict", "tokenizer_from_dict", "CONVENTION", "SPECIALS", "FORMAT",
            "SentenceTokenizer", "WordListTokenizer"]

@@ -25,8 +25,8 @@ import torch
 
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.readers import DataError
-from rnnkit.data.tokenizers import CharTokenizer, tokenizer_from_dict
-from rnnkit.data.vocab import Vocabulary
+from rnnkit.data.tokenizers import CharTokenizer
+from rnnkit.data.vocab import Vocabulary, tokenizer_from_dict
 from rnnkit.metrics.asr import asr_scores
 from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor
 from rnnkit.modules.ctc import word_timings
