@@ -53,7 +53,7 @@ LMLoader = Callable[[str], object]
 class Prepared:
     """What training needs: the splits, the character table and the batches of the training and validation sets."""
     splits: Splits
-    tokenizer: Vocabulary | CharTokenizer  # an old run: its bare character table
+    tokenizer: Vocabulary
     symbols: list[str]
     train: TrainingAudio
     val_batches: list[dict]
