@@ -2,7 +2,7 @@
 
 All share one small interface: ``encode(text) -> list[int]``,
 ``decode(ids) -> str``, ``vocab_size``, ``unk_id`` and ``to_dict()`` /
-:func:`tokenizer_from_dict` (plain JSON, stored in the run directory).
+:func:`bare_tokenizer_from_dict` (plain JSON, stored in the run directory).
 
 * :class:`CharTokenizer`  - one token per Unicode character.
 * :class:`WordTokenizer`  - words, punctuation marks and whitespace runs, so
@@ -11,14 +11,17 @@ All share one small interface: ``encode(text) -> list[int]``,
   ``tokenizers`` package (lossless, no unknown tokens).
 * :class:`MarkedWordTokenizer` - words and punctuation, ``▁`` marking a piece after a space (translation).
 * :class:`MetaspaceSubwordTokenizer` - BPE or unigram subwords with ``▁`` word starts (translation).
-* :func:`build_tokenizer` / :func:`tokenizer_from_dict` - one build and one load for every kind; the saved
-  form (``to_dict``) is the one runs have always stored, so every saved run loads.
+* :func:`build_tokenizer` / :func:`bare_tokenizer_from_dict` - one build and one load for every kind; a bare
+  tokenizer's ``to_dict`` is the unversioned form older runs stored, a vocabulary's the versioned one
+  (:mod:`rnnkit.data.vocab`), and :func:`rnnkit.data.vocab.tokenizer_from_dict` reads both.
 * :func:`split_words` / :func:`split_sentence` - text to tokens without a vocabulary (classify, tag).
 
-Out-of-vocabulary characters / words map to ``<unk>`` (id 0).
+Out-of-vocabulary characters / words map to ``<unk>`` (the tokenizer's id 0).
+* :class:`WordListTokenizer` / :class:`SentenceTokenizer` - words without whitespace (classify) or a
+  sentence's tokens (tag); decoded with single spaces.
 
-* :class:`Vocabulary` - the token table of padded batches (classify, tag): ``<pad>`` = 0, ``<unk>`` = 1;
-  the task splits the text, the table maps tokens to ids.
+A tokenizer's own table keeps ``<unk>`` at id 0. Tasks use it through :class:`rnnkit.data.vocab.Vocabulary`,
+which puts ``<pad>`` 0, ``<s>`` 1, ``</s>`` 2 in front (``<unk>`` = 3) and saves the versioned form.
 """
 from __future__ import annotations
 
@@ -27,8 +30,6 @@ from collections import Counter
 from typing import Iterable, List, Sequence
 
 UNK = "<unk>"
-PAD = "<pad>"
-PAD_ID, UNK_ID = 0, 1  # in a padded Vocabulary
 WORD_RE = re.compile(r"\w+|\s+|[^\w\s]")
 MARK = "\u2581"  # ▁: marks a piece that followed whitespace (marked words, metaspace subwords)
 _PIECE_RE = re.compile(r"(\s*)(\w+|[^\w\s])")
@@ -65,9 +66,14 @@ class _TableTokenizer:
 
     @classmethod
     def build(cls, texts: Iterable[str], min_freq: int = 1, max_size: int = 0):
+        return cls.build_tokens((cls.split(None, text) for text in texts), min_freq, max_size)
+
+    @classmethod
+    def build_tokens(cls, sequences: Iterable[Iterable[str]], min_freq: int = 1, max_size: int = 0):
+        """The table of already split token ``sequences`` (most frequent first; characters sorted)."""
         counts = Counter()
-        for text in texts:
-            counts.update(cls.split(None, text))
+        for seq in sequences:
+            counts.update(seq)
         ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
         if max_size:
             ranked = ranked[: max_size - 1]
@@ -90,12 +96,14 @@ class WordTokenizer(_TableTokenizer):
 
 
 class SubwordTokenizer:
-    """Byte-level BPE from the ``tokenizers`` package."""
+    """Byte-level BPE from the ``tokenizers`` package. It never emits ``<unk>``; new builds reserve it at id 0
+    (so a :class:`~rnnkit.data.vocab.Vocabulary` has one), older saved ones have none (``unk_id`` -1)."""
     kind = "subword"
-    unk_id = -1  # byte-level BPE has no unknown token
 
     def __init__(self, tok):
         self.tok = tok
+        unk = tok.token_to_id(UNK)
+        self.unk_id = -1 if unk is None else unk
 
     @classmethod
     def build(cls, texts: Iterable[str], vocab_size: int = 8000, min_freq: int = 1):
@@ -105,7 +113,7 @@ class SubwordTokenizer:
         tok.decoder = decoders.ByteLevel()
         trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_freq,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                      show_progress=False)
+                                      special_tokens=[UNK], show_progress=False)
         tok.train_from_iterator(list(texts), trainer=trainer)
         return cls(tok)
 
@@ -123,6 +131,25 @@ class SubwordTokenizer:
         return {"kind": self.kind, "tokenizer": self.tok.to_str()}
 
 
+class WordListTokenizer(_TableTokenizer):
+    """Words and punctuation marks, whitespace dropped (classify); decodes with single spaces."""
+    kind = "words"
+
+    def split(self, text: str) -> list[str]:
+        return split_words(text)
+
+    def decode(self, ids: Iterable[int]) -> str:
+        return " ".join(self.unk_text if i == 0 else self.tokens[i] for i in ids)
+
+
+class SentenceTokenizer(WordListTokenizer):
+    """The tokens of a sentence to tag (:func:`split_sentence`); tables of pre-split tokens (tag's words)."""
+    kind = "sentence"
+
+    def split(self, text: str) -> list[str]:
+        return split_sentence(text)
+
+
 class StreamDecoder:
     """Turns token ids, one at a time, into text pieces (safe for byte-level BPE)."""
 
@@ -132,7 +159,8 @@ class StreamDecoder:
         self.emitted = 0
 
     def push(self, token_id: int) -> str:
-        if not isinstance(self.tokenizer, SubwordTokenizer):
+        inner = getattr(self.tokenizer, "tokenizer", self.tokenizer)  # a Vocabulary's own tokenizer
+        if not isinstance(inner, SubwordTokenizer):
             return self.tokenizer.decode([token_id])
         self.ids.append(token_id)
         text = self.tokenizer.decode(self.ids)
@@ -140,38 +168,6 @@ class StreamDecoder:
             return ""
         piece, self.emitted = text[self.emitted:], len(text)
         return piece
-
-
-class Vocabulary:
-    """Token table of padded batches (classify, tag): ``<pad>`` = 0, ``<unk>`` = 1, then tokens by falling
-    frequency. Encodes token lists (the task splits its text)."""
-
-    def __init__(self, tokens: list[str]):
-        if tokens[:2] != [PAD, UNK]:
-            raise ValueError("a vocabulary starts with <pad>, <unk>")
-        self.tokens = tokens
-        self.index = {t: i for i, t in enumerate(tokens)}
-
-    @classmethod
-    def build(cls, sequences, min_freq: int = 1, max_size: int = 0) -> "Vocabulary":
-        counts = Counter(t for seq in sequences for t in seq)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
-        if max_size:
-            ranked = ranked[: max(max_size - 2, 0)]
-        return cls([PAD, UNK] + ranked)
-
-    def __len__(self) -> int:
-        return len(self.tokens)
-
-    def encode(self, tokens: Sequence[str]) -> list[int]:
-        return [self.index.get(t, UNK_ID) for t in tokens]
-
-    def to_dict(self) -> dict:
-        return {"tokens": self.tokens}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Vocabulary":
-        return cls(list(d["tokens"]))
 
 
 class MarkedWordTokenizer(WordTokenizer):
@@ -246,6 +242,10 @@ BUILDERS = {
     "word": lambda texts, vocab_size, min_freq: WordTokenizer.build(texts, min_freq=min_freq, max_size=vocab_size),
     "subword": lambda texts, vocab_size, min_freq: SubwordTokenizer.build(texts, vocab_size=vocab_size,
                                                                           min_freq=min_freq),
+    "words": lambda texts, vocab_size, min_freq: WordListTokenizer.build(texts, min_freq=min_freq,
+                                                                         max_size=vocab_size),
+    "sentence": lambda texts, vocab_size, min_freq: SentenceTokenizer.build(texts, min_freq=min_freq,
+                                                                            max_size=vocab_size),
     "marked_word": lambda texts, vocab_size, min_freq: MarkedWordTokenizer.build(texts, min_freq=min_freq,
                                                                                  max_size=vocab_size),
     "bpe": lambda texts, vocab_size, min_freq: MetaspaceSubwordTokenizer.build("bpe", texts, vocab_size, min_freq),
@@ -261,8 +261,9 @@ def build_tokenizer(kind: str, texts: list[str], vocab_size: int = 8000, min_fre
     return BUILDERS[kind](texts, vocab_size, min_freq)
 
 
-def tokenizer_from_dict(data: dict):
-    """The tokenizer a run saved (``to_dict()``), whatever its kind."""
+def bare_tokenizer_from_dict(data: dict):
+    """The bare tokenizer of a saved ``to_dict()`` form, whatever its kind (the versioned form of a vocabulary
+    and the older layouts are read by :func:`rnnkit.data.vocab.tokenizer_from_dict`)."""
     kind = data.get("kind")
     if kind == "char":
         return CharTokenizer(data["tokens"])
@@ -270,6 +271,10 @@ def tokenizer_from_dict(data: dict):
         return WordTokenizer(data["tokens"])
     if kind == "marked_word":
         return MarkedWordTokenizer(data["tokens"])
+    if kind == "words":
+        return WordListTokenizer(data["tokens"])
+    if kind == "sentence":
+        return SentenceTokenizer(data["tokens"])
     if kind in ("subword", "bpe", "unigram"):
         from tokenizers import Tokenizer  # optional extra
         tok = Tokenizer.from_str(data["tokenizer"])

@@ -17,8 +17,25 @@ from typing import List, Optional
 import torch
 from torch import Tensor
 
-#: the decoder's special token ids: every target vocabulary a searched model uses puts them first
-PAD, BOS, EOS = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class SpecialIds:
+    """The target vocabulary's special ids (``Vocabulary.pad_id``, ``bos_id``, ``eos_id``), passed to search."""
+    pad: int
+    bos: int
+    eos: int
+
+    def __post_init__(self):
+        if len({self.pad, self.bos, self.eos}) != 3 or min(self.pad, self.bos, self.eos) < 0:
+            raise ValueError(f"pad, bos and eos ids must be distinct and >= 0, got {self}")
+
+    @classmethod
+    def of(cls, vocab) -> "SpecialIds":
+        """The ids of a :class:`rnnkit.data.vocab.Vocabulary` (which must have all three)."""
+        if None in (vocab.pad_id, vocab.bos_id, vocab.eos_id):
+            raise ValueError("a searched target vocabulary needs <pad>, <s> and </s>")
+        return cls(vocab.pad_id, vocab.bos_id, vocab.eos_id)
 
 
 @dataclass
@@ -48,8 +65,10 @@ def _finished_attention(history: Optional[Tensor], w: Optional[Tensor], row: int
 
 
 @torch.no_grad()
-def greedy_search(model, src: Tensor, src_lengths: Tensor, max_lens: List[int]) -> List[List[Hypothesis]]:
+def greedy_search(model, src: Tensor, src_lengths: Tensor, max_lens: List[int], *,
+                  special: SpecialIds) -> List[List[Hypothesis]]:
     """The arg-max token at every step; one hypothesis per sentence."""
+    PAD, BOS, EOS = special.pad, special.bos, special.eos
     B = src.shape[0]
     state = model.encode(src, src_lengths)
     y = torch.full((B,), BOS, dtype=torch.long, device=src.device)
@@ -86,8 +105,9 @@ def greedy_search(model, src: Tensor, src_lengths: Tensor, max_lens: List[int]) 
 
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_lengths: Tensor, max_lens: List[int], beam: int = 5,
-                nbest: int = 1, alpha: float = 0.0) -> List[List[Hypothesis]]:
+                nbest: int = 1, alpha: float = 0.0, *, special: SpecialIds) -> List[List[Hypothesis]]:
     """Batched beam search; per sentence the ``nbest`` best finished hypotheses, best first."""
+    PAD, BOS, EOS = special.pad, special.bos, special.eos
     if not 1 <= nbest <= beam:
         raise ValueError(f"need 1 <= nbest <= beam, got nbest={nbest}, beam={beam}")
     B, K, dev = src.shape[0], beam, src.device

@@ -11,7 +11,7 @@ from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.tasks.lm.data import load_corpus
-from rnnkit.data.tokenizers import build_tokenizer
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.tasks.baselines.markov import KneserNey
 from rnnkit.tasks.lm.model import load_run
 from rnnkit.tasks.lm.markov import MarkovLM
@@ -48,7 +48,7 @@ def test_train_evaluate_generate_end_to_end(files, tmp_path, capsys):
     cfg = C.from_dict(LMRunConfig, C.load_yaml(run / "config.yaml"))
     assert cfg.model.model == "markov" and cfg.model.order == 3
     corpus = load_corpus(cfg.data)
-    tok = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
+    tok = Vocabulary.build(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
     fresh = KneserNey(3, tok.vocab_size).fit(tok.encode(d) for d in corpus.train)
     lm = load_run(run)
     assert lm.tokenizer.to_dict() == tok.to_dict()

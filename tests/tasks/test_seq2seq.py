@@ -13,8 +13,11 @@ from rnnkit.tasks.translate.config import ConfigError, DecodeConfig, PairDataCon
 from rnnkit.tasks.translate.data import (EncodedPair, Pair, collate, parse_tsv, read_parallel, read_tsv,
                                        split_pairs)
 from rnnkit.tasks.translate.model import Seq2SeqModel, teacher_forcing_ratio
-from rnnkit.modules.search import beam_search, greedy_search, max_lengths
-from rnnkit.tasks.translate.vocab import BOS, EOS, PAD, Seq2SeqVocab, build_tokenizer
+from rnnkit.modules.search import SpecialIds, beam_search, greedy_search, max_lengths
+from rnnkit.tasks.translate.vocab import build_vocab, load_vocab
+
+PAD, BOS, EOS = 0, 1, 2                    # the vocabulary convention's ids
+SPECIAL = SpecialIds(PAD, BOS, EOS)
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -38,7 +41,7 @@ def tiny_model(attention="general", input_feed=False, cell="gru", seed=0, **kw):
 
 def padded_batch():
     return collate([EncodedPair([3, 4, 5, 6, 7], [6, 7]), EncodedPair([5, 6], [7, 8, 9, 4]),
-                    EncodedPair([9], [7, 3, 5])])
+                    EncodedPair([9], [7, 3, 5])], SPECIAL)
 
 
 # ------------------------------------------------------------------ attention
@@ -110,7 +113,8 @@ def test_every_cell_decodes_step_by_step_like_the_whole_sequence(cell):
     model = tiny_model("general", False, cell)
     batch = padded_batch()
     torch.testing.assert_close(model(batch).loss, model(batch, step_by_step=True).loss, rtol=1e-5, atol=1e-6)
-    hyps = beam_search(model, batch.src, batch.src_lengths, max_lengths(batch.src_lengths, 1.0, 2), beam=2)
+    hyps = beam_search(model, batch.src, batch.src_lengths, max_lengths(batch.src_lengths, 1.0, 2), beam=2,
+                       special=SPECIAL)
     assert all(len(h[0].tokens) <= 2 + int(n) for h, n in zip(hyps, batch.src_lengths))
 
 
@@ -191,8 +195,8 @@ def test_beam_size_one_equals_greedy(attention, input_feed):
     model = tiny_model(attention, input_feed, seed=3)
     batch = padded_batch()
     limits = max_lengths(batch.src_lengths, 2.0, 3)
-    greedy = greedy_search(model, batch.src, batch.src_lengths, limits)
-    beam = beam_search(model, batch.src, batch.src_lengths, limits, beam=1, alpha=0.0)
+    greedy = greedy_search(model, batch.src, batch.src_lengths, limits, special=SPECIAL)
+    beam = beam_search(model, batch.src, batch.src_lengths, limits, beam=1, alpha=0.0, special=SPECIAL)
     for g, b in zip(greedy, beam):
         assert g[0].tokens == b[0].tokens
         assert g[0].log_prob == pytest.approx(b[0].log_prob, abs=1e-4)
@@ -206,11 +210,11 @@ def test_search_output_is_independent_of_batch_padding():
     model = tiny_model("bahdanau", True, seed=4)
     batch = padded_batch()
     limits = max_lengths(batch.src_lengths, 2.0, 3)
-    together = beam_search(model, batch.src, batch.src_lengths, limits, beam=3, nbest=2)
+    together = beam_search(model, batch.src, batch.src_lengths, limits, beam=3, nbest=2, special=SPECIAL)
     for i in range(3):
         n = int(batch.src_lengths[i])
         alone = beam_search(model, batch.src[i:i + 1, :n], batch.src_lengths[i:i + 1], limits[i:i + 1],
-                            beam=3, nbest=2)
+                            beam=3, nbest=2, special=SPECIAL)
         assert [h.tokens for h in alone[0]] == [h.tokens for h in together[i]]
         for a, b in zip(alone[0], together[i]):
             assert a.score == pytest.approx(b.score, abs=1e-4)
@@ -232,7 +236,9 @@ class ToyModel:
     Greedy: A </s> (0.6 * 0.4 = 0.24); the best sequence is B </s> (0.4)."""
     A, B, V = 3, 4, 5
 
-    def __init__(self):
+    def __init__(self, special: SpecialIds = SPECIAL):
+        PAD, BOS, EOS = special.pad, special.bos, special.eos
+        self.bos = BOS
         table = torch.full((self.V, self.V), 1e-9)
         table[BOS, self.A], table[BOS, self.B] = 0.6, 0.4
         table[self.A, self.A], table[self.A, self.B], table[self.A, EOS] = 0.3, 0.3, 0.4
@@ -241,18 +247,31 @@ class ToyModel:
         self.logits = table.log()
 
     def encode(self, src, lengths):
-        return ToyState(torch.full((src.shape[0],), BOS, dtype=torch.long))
+        return ToyState(torch.full((src.shape[0],), self.bos, dtype=torch.long))
 
     def decode_step(self, y, state):
         return self.logits[y], None, ToyState(y)
+
+
+def test_search_reads_the_special_ids_it_is_given():
+    """Ids unlike the convention's (</s> = 0, <pad> = 1, <s> = 2): a search with constants would not stop."""
+    special = SpecialIds(pad=1, bos=2, eos=0)
+    toy = ToyModel(special)
+    src, lengths = torch.ones(1, 3, dtype=torch.long), torch.tensor([3])
+    [[g]] = greedy_search(toy, src, lengths, [6], special=special)
+    [[b]] = beam_search(toy, src, lengths, [6], beam=2, special=special)
+    assert g.tokens == [ToyModel.A] and g.log_prob == pytest.approx(math.log(0.24), abs=1e-6)
+    assert b.tokens == [ToyModel.B] and b.log_prob == pytest.approx(math.log(0.4), abs=1e-6)
+    with pytest.raises(ValueError, match="distinct"):
+        SpecialIds(pad=0, bos=0, eos=2)
 
 
 def test_beam_search_finds_the_higher_scoring_sequence():
     toy = ToyModel()
     src, lengths = torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 3])
     limits = [6, 6]
-    greedy = greedy_search(toy, src, lengths, limits)
-    beam = beam_search(toy, src, lengths, limits, beam=2, nbest=2)
+    greedy = greedy_search(toy, src, lengths, limits, special=SPECIAL)
+    beam = beam_search(toy, src, lengths, limits, beam=2, nbest=2, special=SPECIAL)
     assert greedy[0][0].tokens == [ToyModel.A]
     assert greedy[0][0].log_prob == pytest.approx(math.log(0.24), abs=1e-6)
     best = beam[0][0]
@@ -266,16 +285,16 @@ def test_length_penalty_and_max_length():
     toy = ToyModel()
     src, lengths = torch.ones(1, 3, dtype=torch.long), torch.tensor([3])
     # with a length limit of one step only </s> may be emitted
-    [[h]] = beam_search(toy, src, lengths, [1], beam=2)
+    [[h]] = beam_search(toy, src, lengths, [1], beam=2, special=SPECIAL)
     assert h.tokens == []
-    [[g]] = greedy_search(toy, src, lengths, [1])
+    [[g]] = greedy_search(toy, src, lengths, [1], special=SPECIAL)
     assert g.tokens == []
-    hyps = beam_search(toy, src, lengths, [8], beam=3, nbest=3, alpha=1.0)[0]
+    hyps = beam_search(toy, src, lengths, [8], beam=3, nbest=3, alpha=1.0, special=SPECIAL)[0]
     assert [h.score for h in hyps] == sorted((h.score for h in hyps), reverse=True)
     for h in hyps:
         assert h.score == pytest.approx(h.log_prob / ((5 + len(h.tokens) + 1) / 6), abs=1e-9)
     with pytest.raises(ValueError, match="nbest"):
-        beam_search(toy, src, lengths, [8], beam=2, nbest=3)
+        beam_search(toy, src, lengths, [8], beam=2, nbest=3, special=SPECIAL)
 
 
 # ------------------------------------------------------------------ data
@@ -322,8 +341,8 @@ def test_split_is_seeded_and_keeps_a_source_in_one_split():
 @pytest.mark.parametrize("kind", ["char", "word", "bpe", "unigram"])
 def test_tokenizers_round_trip_and_save(kind):
     texts = ["Je suis fatigué.", "Il fait beau, n'est-ce pas ?", "C'est l'été !"] * 4
-    vocab = Seq2SeqVocab(build_tokenizer(kind, texts, vocab_size=80))
-    again = Seq2SeqVocab.from_dict(vocab.to_dict())
+    vocab = build_vocab(kind, texts, vocab_size=80)
+    again = load_vocab(vocab.to_dict())
     for t in texts[:3]:
         ids = vocab.encode(t)
         assert min(ids) >= 3                                               # specials stay reserved
@@ -332,7 +351,7 @@ def test_tokenizers_round_trip_and_save(kind):
 
 
 def test_word_vocabulary_comes_from_the_training_text_only():
-    vocab = Seq2SeqVocab(build_tokenizer("word", ["the cat sat"]))
+    vocab = build_vocab("word", ["the cat sat"])
     assert vocab.decode(vocab.encode("the dog sat")) == "the <unk> sat"
 
 
@@ -359,16 +378,17 @@ def test_cuda_loss_and_beam_search_match_cpu(attention, input_feed):
     batch = padded_batch()
     limits = max_lengths(batch.src_lengths, 2.0, 3)
     cpu_loss = model(batch).loss
-    cpu_hyps = beam_search(model, batch.src, batch.src_lengths, limits, beam=3, nbest=2)
+    cpu_hyps = beam_search(model, batch.src, batch.src_lengths, limits, beam=3, nbest=2, special=SPECIAL)
     model.cuda()
     gpu_batch = batch.to("cuda")
     assert gpu_batch.src.is_cuda and not gpu_batch.src_lengths.is_cuda
     torch.testing.assert_close(model(gpu_batch).loss.cpu(), cpu_loss, rtol=1e-4, atol=1e-5)
-    gpu_hyps = beam_search(model, gpu_batch.src, gpu_batch.src_lengths, limits, beam=3, nbest=2)
+    gpu_hyps = beam_search(model, gpu_batch.src, gpu_batch.src_lengths, limits, beam=3, nbest=2,
+                           special=SPECIAL)
     for c, g in zip(cpu_hyps, gpu_hyps):
         assert [h.tokens for h in c] == [h.tokens for h in g]
         torch.testing.assert_close(g[0].attention, c[0].attention, rtol=1e-3, atol=1e-5)
-    greedy = greedy_search(model, gpu_batch.src, gpu_batch.src_lengths, limits)
+    greedy = greedy_search(model, gpu_batch.src, gpu_batch.src_lengths, limits, special=SPECIAL)
     assert len(greedy) == 3
 
 
@@ -376,8 +396,8 @@ def test_replace_unk_copies_the_most_attended_source_word():
     from rnnkit.tasks.translate.config import TranslateRunConfig
     from rnnkit.modules.search import Hypothesis
     from rnnkit.tasks.translate.translator import Translator
-    src = Seq2SeqVocab(build_tokenizer("word", ["Hello Tom ."]))
-    tgt = Seq2SeqVocab(build_tokenizer("word", ["Bonjour ."]))
+    src = build_vocab("word", ["Hello Tom ."])
+    tgt = build_vocab("word", ["Bonjour ."])
     src_ids = src.encode("Hello Tom .")
     out = tgt.encode("Bonjour Paul .")                                     # Paul is unknown: ▁<unk>
     assert out[1] in tgt.unknown_ids()

@@ -1,11 +1,11 @@
 """Speech data of the asr task: utterances from manifests or the embedded eSpeak NG set, character labels,
 feature batches.
 
-Labels are characters through the project's :class:`~rnnkit.data.tokenizers.CharTokenizer`, whose table holds
-every character of the normalised transcripts of the training, validation and test splits. Its id 0
-(``<unk>``) serves as the CTC blank: a transcript character the tokenizer does not know is an error (or,
-with ``skip_bad``, a skipped utterance), so no label is
-ever 0.
+Labels are characters through a :class:`~rnnkit.data.vocab.Vocabulary` over a character tokenizer whose table
+holds every character of the normalised transcripts of the training, validation and test splits. The CTC
+blank is the vocabulary's ``<pad>`` (id 0; ``<s>``, ``</s>`` and ``<unk>`` are outputs no label uses). A
+transcript character the table does not know is an error (or, with ``skip_bad``, a skipped utterance).
+Runs saved before the vocabulary load as a bare character table whose id 0 (``<unk>``) was the blank.
 
 Batch layout (a dict of tensors, batch-first)::
 
@@ -33,6 +33,7 @@ from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
 from rnnkit.data.speech_synth import ENGLISH_VOICES, SynthConfig, default_cache_dir, speech_dataset
 from rnnkit.data.tokenizers import CharTokenizer
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.metrics.asr import NORMALIZERS
 from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor, add_noise, speed_perturb
 from rnnkit.tasks.asr.config import ASRDataConfig
@@ -157,26 +158,30 @@ def load_splits(d: ASRDataConfig, seed: int, cache_dir: Path | None = None) -> S
 
 # ------------------------------------------------------------------------ labels
 
-def fit_tokenizer(texts: Sequence[str]) -> CharTokenizer:
-    """Character table of ``texts`` (id 0 = ``<unk>``, used as the CTC blank)."""
-    return CharTokenizer.build(texts)
+def fit_tokenizer(texts: Sequence[str]) -> Vocabulary:
+    """Character vocabulary of ``texts``; its ``pad_id`` (0) is the CTC blank."""
+    vocab = Vocabulary.build("char", texts)
+    assert vocab.pad_id == BLANK, "the CTC blank is the vocabulary's <pad>"
+    return vocab
 
 
-def symbols_of(tokenizer: CharTokenizer) -> list[str]:
-    """Text of each output symbol; index 0 is the blank (written as an empty string)."""
-    return [""] + tokenizer.tokens[1:]
+def symbols_of(tokenizer: Vocabulary | CharTokenizer) -> list[str]:
+    """Text of each output symbol; the blank (index 0) and the other specials are empty strings."""
+    if isinstance(tokenizer, Vocabulary):
+        return [""] * (tokenizer.offset + 1) + tokenizer.tokenizer.tokens[1:]
+    return [""] + tokenizer.tokens[1:]                  # an old run's table: <unk> (0) was the blank
 
 
-def encode_texts(tokenizer: CharTokenizer, utts: Utterances, skip_bad: bool = False
+def encode_texts(tokenizer: Vocabulary | CharTokenizer, utts: Utterances, skip_bad: bool = False
                  ) -> tuple[list[list[int]], list[int]]:
     """Label ids of each transcript and the indices kept; a character outside the table names the utterance."""
     labels, kept = [], []
     for i, (text, where) in enumerate(zip(utts.texts, utts.wheres)):
         ids = tokenizer.encode(text)
-        if BLANK in ids:
+        if tokenizer.unk_id in ids:
             outside = sorted({c for c in text if c not in tokenizer.index})
             message = (f"{where}: transcript {text!r} has characters outside the run's vocabulary {outside} "
-                       f"(the model writes only {''.join(tokenizer.tokens[1:])!r}); fix the transcript or "
+                       f"(the model writes only {''.join(symbols_of(tokenizer))!r}); fix the transcript or "
                        "pass --skip-bad to leave it out")
             if not skip_bad:
                 raise DataError(message)

@@ -34,12 +34,13 @@ class LMFusion:
         if getattr(tok, "kind", "") != "char":
             raise ConfigError(f"{name}: a {getattr(tok, 'kind', type(tok).__name__)}-token language model cannot "
                               "score the recogniser's characters; train it with --tokenizer char")
-        missing = [s for s in symbols[1:] if s not in tok.index]
+        missing = [s for s in symbols[1:] if s and s not in tok.index]
         if missing:
             raise ConfigError(f"{name}: its tokens do not cover the recogniser's characters {missing!r}; train the "
                               "language model on text that contains them (e.g. the training transcripts)")
         self.model, self.device = loaded.model, getattr(loaded, "device", torch.device("cpu"))
-        self.to_lm = torch.tensor([0] + [tok.index[s] for s in symbols[1:]], dtype=torch.long)  # ASR id -> LM id
+        # ASR id -> LM id; the blank and the specials no label uses (empty symbols) read the LM's <unk>
+        self.to_lm = torch.tensor([tok.index[s] if s else tok.unk_id for s in symbols], dtype=torch.long)
         start = tok.index.get(START, tok.index.get(" "))
         if start is None:
             raise ConfigError(f"{name}: has neither a newline nor a space token to start an utterance from")

@@ -25,7 +25,8 @@ import torch
 
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.readers import DataError
-from rnnkit.data.tokenizers import CharTokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import CharTokenizer
+from rnnkit.data.vocab import Vocabulary, tokenizer_from_dict
 from rnnkit.metrics.asr import asr_scores
 from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor
 from rnnkit.modules.ctc import word_timings
@@ -52,7 +53,7 @@ LMLoader = Callable[[str], object]
 class Prepared:
     """What training needs: the splits, the character table and the batches of the training and validation sets."""
     splits: Splits
-    tokenizer: CharTokenizer
+    tokenizer: Vocabulary
     symbols: list[str]
     train: TrainingAudio
     val_batches: list[dict]
@@ -76,7 +77,7 @@ def prepare(cfg: ASRRunConfig, run_dir: Path, resume: bool, log=print) -> Prepar
     skipped = splits.skipped + splits.train.skipped + splits.val.skipped
     log(f"{splits.source}: train {len(train)}, validation {len(val)}, test {len(splits.test)} utterances"
         + (f" ({len(skipped)} skipped: {skipped[0]} ...)" if skipped else "")
-        + f"; {len(symbols) - 1} characters {''.join(symbols[1:])!r}")
+        + f"; {sum(map(bool, symbols))} characters {''.join(symbols)!r}")
     for name, utts in (("train", train), ("val", val), ("test", splits.test)):
         if len(utts):
             utts.to_manifest(run_dir / "data" / f"{name}.jsonl")
@@ -138,7 +139,7 @@ def _labelled_features(utts: Utterances, tokenizer, features, sample_rate: int, 
             featurize(FeatureExtractor(features), waves))
 
 
-def _check_same_tokenizer(run_dir: Path, tokenizer: CharTokenizer) -> None:
+def _check_same_tokenizer(run_dir: Path, tokenizer: Vocabulary) -> None:
     saved = load_task_checkpoint(run_dir, TASK, ASRRunConfig)[2]["tokenizer"]
     if saved != tokenizer.to_dict():
         raise DataError(f"{run_dir}: the training transcripts changed since this run started (its characters "
@@ -150,7 +151,7 @@ def _check_same_tokenizer(run_dir: Path, tokenizer: CharTokenizer) -> None:
 @dataclass
 class LoadedRecognizer:
     model: Recognizer
-    tokenizer: CharTokenizer
+    tokenizer: Vocabulary | CharTokenizer  # an old run: its bare character table
     symbols: list[str]
     config: ASRRunConfig
     run_dir: Path

@@ -4,7 +4,7 @@ An example is a text (tokenised into words or characters) or a numeric
 sequence (T, F).  Encoders are fitted on the training split only and stored
 as plain JSON in the run's checkpoint:
 
-* :class:`Vocabulary` - token table with ``<pad>`` = 0 and ``<unk>`` = 1;
+* :class:`~rnnkit.data.vocab.Vocabulary` - token table (``<pad>`` = 0, ``<unk>`` = 3; old runs' ``<unk>`` = 1);
 * :class:`Standardizer` - per-feature mean / std of the training steps.
 
 Batch layout (a dict of tensors, batch-first)::
@@ -23,7 +23,8 @@ import numpy as np
 import torch
 
 from rnnkit.data.readers import DataError
-from rnnkit.data.tokenizers import Vocabulary, split_words
+from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
+from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
 
 
@@ -163,7 +164,7 @@ class Encoder:
 
     def encode_input(self, x) -> np.ndarray:
         if self.kind == "text":
-            ids = self.vocab.encode(tokenize(x, self.tokenizer, self.lowercase)) or [1]
+            ids = self.vocab.encode_tokens(tokenize(x, self.tokenizer, self.lowercase)) or [self.vocab.unk_id]
             arr = np.asarray(ids, dtype=np.int64)
         else:
             arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
@@ -182,7 +183,7 @@ class Encoder:
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
         return cls(d["kind"], d["labels"], d["tokenizer"], d["lowercase"], d["max_len"],
-                   Vocabulary.from_dict(d["vocab"]) if d["vocab"] else None,
+                   vocabulary_from_dict(d["vocab"], layout="padded") if d["vocab"] else None,
                    Standardizer.from_dict(d["scaler"]) if d["scaler"] else None)
 
 
@@ -192,7 +193,10 @@ def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int,
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
     if train.kind == "text":
-        vocab = Vocabulary.build((tokenize(t, tokenizer, lowercase) for t in train.inputs), min_freq, max_vocab)
+        table = CharTokenizer if tokenizer == "char" else WordListTokenizer
+        cap = max(max_vocab - len(SPECIALS), 1) if max_vocab else 0          # max_vocab counts the specials
+        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase) for t in train.inputs),
+                                              min_freq, cap))
         return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
     return Encoder("numeric", labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs))
 

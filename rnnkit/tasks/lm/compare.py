@@ -7,7 +7,7 @@ import math
 import time
 
 from rnnkit import config as C
-from rnnkit.data.tokenizers import build_tokenizer
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.tasks.baselines.markov import KneserNey
 from rnnkit.tasks.compare import out_dir, overrides
 from rnnkit.tasks.lm.config import LMRunConfig
@@ -43,7 +43,7 @@ def compare_lm(args: argparse.Namespace) -> tuple[list[dict], list[str]]:
 def markov_row(cfg: LMRunConfig, order: int) -> dict:
     """A Kneser-Ney n-gram model on the LM task's corpus and tokenizer, scored on its validation text."""
     corpus = load_corpus(cfg.data)
-    tok = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
+    tok = Vocabulary.build(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
     t0 = time.perf_counter()
     model = KneserNey(order, tok.vocab_size).fit(tok.encode(d) for d in corpus.train)
     elapsed = time.perf_counter() - t0

@@ -32,7 +32,7 @@ import torch
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.tasks.lm.config import LMRunConfig
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, load_corpus
-from rnnkit.data.tokenizers import build_tokenizer
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.tasks.baselines.markov import KneserNey
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, save_checkpoint
 
@@ -168,7 +168,7 @@ def train_markov(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False)
                           "train into a new --out")
     check_markov_settings(cfg)
     corpus = load_corpus(cfg.data)
-    tokenizer = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
+    tokenizer = Vocabulary.build(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
     t0 = time.perf_counter()
     kn = KneserNey(cfg.model.order, tokenizer.vocab_size, cfg.model.discount)
     kn.fit(tokenizer.encode(d) for d in corpus.train)

@@ -33,7 +33,8 @@ from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit.data.readers import DataError, read_documents
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, encode_streams, load_corpus
 from rnnkit.tasks.lm.markov import evaluate_markov, model_from_checkpoint, train_markov
-from rnnkit.data.tokenizers import StreamDecoder, build_tokenizer, tokenizer_from_dict
+from rnnkit.data.tokenizers import StreamDecoder
+from rnnkit.data.vocab import Vocabulary, tokenizer_from_dict
 from rnnkit.layers import build_layer
 from rnnkit.train import (IGNORE_INDEX, Chunk, ModelOutput, StreamData, Trainer, load_checkpoint,
                           seed_everything)
@@ -129,7 +130,7 @@ def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool | str | Path
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed, cfg.train.deterministic)
     corpus = load_corpus(cfg.data)
-    tokenizer = build_tokenizer(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
+    tokenizer = Vocabulary.build(cfg.data.tokenizer, corpus.train, cfg.data.vocab_size, cfg.data.min_freq)
     if resume:
         _check_same_tokenizer(run_dir, tokenizer)
     k1, bs = cfg.train.bptt, cfg.train.batch_size
@@ -282,10 +283,12 @@ def generate(model: LanguageModel, tokenizer, prompt: str, length: int, *, tempe
     logits, state = model.logits(torch.tensor(ids, device=device).view(-1, 1))  # (T, 1, V)
     logits = logits[-1]
     decoder = StreamDecoder(tokenizer)
-    unk = tokenizer.unk_id
+    # never write <unk> nor (a vocabulary's) <pad>, <s>, </s>; an old run's bare tokenizer has only <unk>
+    specials = (tokenizer.unk_id, *(getattr(tokenizer, f"{s}_id", None) for s in ("pad", "bos", "eos")))
+    banned = [i for i in specials if i is not None and i >= 0]
     for i in range(length):
-        if unk >= 0:  # never write <unk>
-            logits[..., unk] = float("-inf")
+        if banned:
+            logits[..., banned] = float("-inf")
         token = sample_next(logits, temperature, top_k, top_p, gen)  # (1,)
         yield decoder.push(int(token))
         if i + 1 < length:

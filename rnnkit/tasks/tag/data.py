@@ -19,7 +19,8 @@ import torch
 
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import TaggedSentence
-from rnnkit.data.tokenizers import Vocabulary, split_sentence
+from rnnkit.data.tokenizers import CharTokenizer, SentenceTokenizer, split_sentence
+from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.metrics import chunks
 
 ENTITY_TAG = re.compile(r"^(O|[BIESU][-_].+)$")
@@ -91,9 +92,9 @@ class TagEncoder:
     max_word_len: int = 20
 
     def encode(self, tokens: list[str]) -> dict:
-        return {"words": np.asarray(self.words.encode([t.lower() for t in tokens]), dtype=np.int64),
+        return {"words": np.asarray(self.words.encode_tokens([t.lower() for t in tokens]), dtype=np.int64),
                 "cases": np.asarray([word_case(t) for t in tokens], dtype=np.int64),
-                "chars": [self.chars.encode(list(t[: self.max_word_len])) for t in tokens]}
+                "chars": [self.chars.encode_tokens(list(t[: self.max_word_len])) for t in tokens]}
 
     def encode_tags(self, tags: list[str], where: str) -> np.ndarray:
         index = {t: i for i, t in enumerate(self.tags)}
@@ -109,13 +110,14 @@ class TagEncoder:
 
     @classmethod
     def from_dict(cls, d: dict) -> "TagEncoder":
-        return cls(Vocabulary.from_dict(d["words"]), Vocabulary.from_dict(d["chars"]), d["tags"], d["scheme"],
+        return cls(vocabulary_from_dict(d["words"], layout="padded"), vocabulary_from_dict(d["chars"], layout="padded"),
+                   d["tags"], d["scheme"],
                    d["max_word_len"])
 
 
 def fit_tag_encoder(train: list[TaggedSentence], scheme: str, min_freq: int) -> TagEncoder:
-    words = Vocabulary.build(([t.lower() for t in s.tokens] for s in train), min_freq)
-    chars = Vocabulary.build((c for s in train for t in s.tokens for c in t), 1)
+    words = Vocabulary(SentenceTokenizer.build_tokens(([t.lower() for t in s.tokens] for s in train), min_freq))
+    chars = Vocabulary(CharTokenizer.build_tokens((t for s in train for t in s.tokens), 1))
     tags = sorted({t for s in train for t in s.tags}, key=lambda t: (t != "O", t[2:], t))
     return TagEncoder(words, chars, tags, scheme)
 

@@ -38,7 +38,7 @@ class Tagger(nn.Module):
     def __init__(self, cfg: TagModelConfig, enc: TagEncoder):
         super().__init__()
         self.cfg = cfg
-        self.words = nn.Embedding(len(enc.words), cfg.embedding, padding_idx=0)
+        self.words = nn.Embedding(len(enc.words), cfg.embedding, padding_idx=enc.words.pad_id)
         self.cases = nn.Embedding(6, 4, padding_idx=0)
         size = cfg.embedding + 4
         self.chars = None

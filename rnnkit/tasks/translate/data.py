@@ -20,7 +20,10 @@ from torch import Tensor
 
 from rnnkit.data.readers import DataError, read_text
 
-from .vocab import BOS, EOS, PAD, Seq2SeqVocab, normalize_text
+from rnnkit.data.vocab import Vocabulary
+from rnnkit.modules.search import SpecialIds
+
+from .vocab import normalize_text
 
 MAX_REPORTED = 10
 
@@ -158,7 +161,7 @@ class EncodedPair:
     tgt: List[int]
 
 
-def encode_pairs(pairs: Sequence[Pair], src_vocab: Seq2SeqVocab, tgt_vocab: Seq2SeqVocab,
+def encode_pairs(pairs: Sequence[Pair], src_vocab: Vocabulary, tgt_vocab: Vocabulary,
                  max_source_len: int = 0, max_target_len: int = 0) -> Tuple[List[EncodedPair], int]:
     """Token ids of each pair; pairs longer than the limits (0 = none) are dropped.
 
@@ -191,27 +194,28 @@ class Seq2SeqBatch:
         return self.src.shape[0]
 
 
-def pad(seqs: Sequence[Sequence[int]]) -> Tuple[Tensor, Tensor]:
-    """Right-padded (B, L) long tensor and (B,) lengths."""
+def pad(seqs: Sequence[Sequence[int]], pad_id: int) -> Tuple[Tensor, Tensor]:
+    """Right-padded (with ``pad_id``) (B, L) long tensor and (B,) lengths."""
     lengths = torch.tensor([len(s) for s in seqs], dtype=torch.long)
-    out = torch.full((len(seqs), int(lengths.max())), PAD, dtype=torch.long)
+    out = torch.full((len(seqs), int(lengths.max())), pad_id, dtype=torch.long)
     for i, s in enumerate(seqs):
         out[i, :len(s)] = torch.tensor(s, dtype=torch.long)
     return out, lengths
 
 
-def collate(pairs: Sequence[EncodedPair]) -> Seq2SeqBatch:
-    src, src_lengths = pad([p.src for p in pairs])
-    tgt_in, _ = pad([[BOS] + p.tgt for p in pairs])
-    tgt_out, _ = pad([p.tgt + [EOS] for p in pairs])
+def collate(pairs: Sequence[EncodedPair], special: SpecialIds) -> Seq2SeqBatch:
+    """One batch; ``special`` holds the vocabularies' pad id and the target's ``<s>`` / ``</s>`` ids."""
+    src, src_lengths = pad([p.src for p in pairs], special.pad)
+    tgt_in, _ = pad([[special.bos] + p.tgt for p in pairs], special.pad)
+    tgt_out, _ = pad([p.tgt + [special.eos] for p in pairs], special.pad)
     return Seq2SeqBatch(src, src_lengths, tgt_in, tgt_out)
 
 
-def make_batches(pairs: Sequence[EncodedPair], batch_size: int, sort: bool = True) -> List[Seq2SeqBatch]:
+def make_batches(pairs: Sequence[EncodedPair], batch_size: int, special: SpecialIds, sort: bool = True) -> List[Seq2SeqBatch]:
     """Batches of ``batch_size`` pairs; with ``sort``, pairs of similar source length go together
     (less padding); shuffle the batch order with :class:`rnnkit.train.ListData`."""
     if not pairs:
         raise DataError("no sentence pairs left to batch (check the length filters)")
     order = sorted(range(len(pairs)), key=lambda i: (len(pairs[i].src), len(pairs[i].tgt))) if sort \
         else list(range(len(pairs)))
-    return [collate([pairs[i] for i in order[k:k + batch_size]]) for k in range(0, len(order), batch_size)]
+    return [collate([pairs[i] for i in order[k:k + batch_size]], special) for k in range(0, len(order), batch_size)]

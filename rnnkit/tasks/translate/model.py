@@ -30,7 +30,7 @@ from rnnkit.layers import build_layer
 from rnnkit.modules.attention import build_attention
 from .config import Seq2SeqModelConfig
 from .data import Seq2SeqBatch
-from .vocab import PAD
+from rnnkit.data.vocab import CONVENTION
 
 
 @dataclass
@@ -84,12 +84,14 @@ def teacher_forcing_ratio(cfg: Seq2SeqModelConfig, updates: int) -> float:
 
 
 class Seq2SeqModel(nn.Module):
-    def __init__(self, cfg: Seq2SeqModelConfig, src_vocab_size: int, tgt_vocab_size: int):
+    def __init__(self, cfg: Seq2SeqModelConfig, src_vocab_size: int, tgt_vocab_size: int, *,
+                 pad_id: int = CONVENTION["<pad>"]):
+        """``pad_id``: the vocabularies' ``<pad>`` (embedded as zeros, ignored by the loss)."""
         super().__init__()
-        self.cfg = cfg
+        self.cfg, self.pad_id = cfg, pad_id
         E, H = cfg.embedding, cfg.hidden
-        self.src_embedding = nn.Embedding(src_vocab_size, E, padding_idx=PAD)
-        self.tgt_embedding = nn.Embedding(tgt_vocab_size, E, padding_idx=PAD)
+        self.src_embedding = nn.Embedding(src_vocab_size, E, padding_idx=pad_id)
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, E, padding_idx=pad_id)
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = build_layer(cfg.cell, E, H, cfg.encoder_layers, bidirectional=cfg.bidirectional,
                                    batch_first=True, dropout=cfg.dropout, engine=cfg.engine)
@@ -229,9 +231,10 @@ class Seq2SeqModel(nn.Module):
         out = Seq2SeqOutput(logits=logits, attention=attn)
         if batch.tgt_out is not None:
             V = logits.shape[-1]
-            out.loss = F.cross_entropy(logits.reshape(-1, V).float(), batch.tgt_out.reshape(-1), ignore_index=PAD,
+            out.loss = F.cross_entropy(logits.reshape(-1, V).float(), batch.tgt_out.reshape(-1),
+                                       ignore_index=self.pad_id,
                                        label_smoothing=self.cfg.label_smoothing if self.training else 0.0)
-            out.n = int((batch.tgt_out != PAD).sum())
+            out.n = int((batch.tgt_out != self.pad_id).sum())
         return out
 
     def diagnostic_pass(self, batch: Seq2SeqBatch, last_step_only: bool = False):
@@ -250,17 +253,19 @@ class Seq2SeqModel(nn.Module):
             logits, _ = self._decode_loop(batch.tgt_in, state, 1.0)
         targets = batch.tgt_out
         if last_step_only:
-            last = (targets != PAD).sum(1) - 1                                   # (B,) index of </s>
+            last = (targets != self.pad_id).sum(1) - 1                           # (B,) index of </s>
             rows = torch.arange(targets.shape[0], device=targets.device)
             logits, targets = logits[rows, last].unsqueeze(1), targets[rows, last].unsqueeze(1)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=PAD)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
+                               ignore_index=self.pad_id)
         return loss, result
 
 
 class Seq2SeqMeter:
     """Validation metrics: loss (no label smoothing), perplexity and token accuracy."""
 
-    def __init__(self):
+    def __init__(self, pad_id: int = CONVENTION["<pad>"]):
+        self.pad_id = pad_id  # target padding, left out of the accuracy
         self.loss = 0.0
         self.n = 0
         self.correct = 0
@@ -268,7 +273,7 @@ class Seq2SeqMeter:
     def update(self, out: Seq2SeqOutput, batch: Seq2SeqBatch) -> None:
         self.loss += float(out.loss) * out.n
         self.n += out.n
-        real = batch.tgt_out != PAD
+        real = batch.tgt_out != self.pad_id
         self.correct += int(((out.logits.argmax(-1) == batch.tgt_out) & real).sum())
 
     def compute(self) -> dict:

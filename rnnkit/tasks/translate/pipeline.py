@@ -32,7 +32,9 @@ from .data import (Pair, encode_pairs, make_batches, normalize_pairs, parse_tsv,
 from .dates import date_pairs
 from .model import Seq2SeqMeter, Seq2SeqModel
 from .translator import TASK, Translator, checkpoint_path
-from .vocab import Seq2SeqVocab, build_tokenizer
+from rnnkit.data.vocab import Vocabulary
+
+from .vocab import build_vocab, load_vocab, special_ids
 
 PHRASEBOOK = "builtin:phrasebook"
 DATES = "builtin:dates"
@@ -70,28 +72,29 @@ class PreparedData:
     train: List[Pair]
     val: List[Pair]
     test: List[Pair]
-    src_vocab: Seq2SeqVocab
-    tgt_vocab: Seq2SeqVocab
+    src_vocab: Vocabulary
+    tgt_vocab: Vocabulary
     train_batches: list
     val_batches: list
     dropped: dict
 
 
 def prepare_data(pairs: List[Pair], d: PairDataConfig, batch_size: int,
-                 vocabs: Optional[Tuple[Seq2SeqVocab, Seq2SeqVocab]] = None) -> PreparedData:
+                 vocabs: Optional[Tuple[Vocabulary, Vocabulary]] = None) -> PreparedData:
     """Split, fit tokenizers on the training split (unless ``vocabs`` are given), filter, batch."""
     train, val, test = split_pairs(pairs, d.val_fraction, d.test_fraction, d.split_seed)
     if vocabs is None:
-        vocabs = tuple(Seq2SeqVocab(build_tokenizer(d.tokenizer, [getattr(p, side) for p in train],
-                                                    d.vocab_size, d.min_freq)) for side in ("source", "target"))
+        vocabs = tuple(build_vocab(d.tokenizer, [getattr(p, side) for p in train], d.vocab_size, d.min_freq)
+                       for side in ("source", "target"))
     src_vocab, tgt_vocab = vocabs
     train_enc, drop_train = encode_pairs(train, src_vocab, tgt_vocab, d.max_source_len, d.max_target_len)
     val_enc, drop_val = encode_pairs(val, src_vocab, tgt_vocab, d.max_source_len, d.max_target_len)
     if not val_enc:
         raise DataError(f"no validation pairs left (val_fraction={d.val_fraction}, length limits "
                         f"{d.max_source_len}/{d.max_target_len})")
-    return PreparedData(train, val, test, src_vocab, tgt_vocab, make_batches(train_enc, batch_size),
-                        make_batches(val_enc, batch_size), {"train": drop_train, "val": drop_val})
+    special = special_ids(tgt_vocab)
+    return PreparedData(train, val, test, src_vocab, tgt_vocab, make_batches(train_enc, batch_size, special),
+                        make_batches(val_enc, batch_size, special), {"train": drop_train, "val": drop_val})
 
 
 def write_tsv(pairs: List[Pair], path: Path) -> None:
@@ -99,10 +102,10 @@ def write_tsv(pairs: List[Pair], path: Path) -> None:
     path.write_text("".join(f"{p.source}\t{p.target}\n" for p in pairs), encoding="utf-8")
 
 
-def _saved_vocabs(run_dir: Path, resume: bool | str | Path) -> Tuple[Seq2SeqVocab, Seq2SeqVocab]:
+def _saved_vocabs(run_dir: Path, resume: bool | str | Path) -> Tuple[Vocabulary, Vocabulary]:
     """The tokenizers of the checkpoint a run resumes from (``resume``: a path, or True for the last one)."""
     meta = read_meta(checkpoint_path(run_dir, "last") if resume is True else resume)["metadata"]
-    return Seq2SeqVocab.from_dict(meta["source_tokenizer"]), Seq2SeqVocab.from_dict(meta["target_tokenizer"])
+    return load_vocab(meta["source_tokenizer"]), load_vocab(meta["target_tokenizer"])
 
 
 def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool | str | Path = False,
@@ -119,11 +122,12 @@ def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool |
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")  # as every task: the resolved config beside the checkpoints
     torch.manual_seed(cfg.train.seed)
-    model = Seq2SeqModel(cfg.model, data.src_vocab.size, data.tgt_vocab.size)
+    model = Seq2SeqModel(cfg.model, data.src_vocab.size, data.tgt_vocab.size, pad_id=data.tgt_vocab.pad_id)
     metadata = {"task": TASK, "source_tokenizer": data.src_vocab.to_dict(),
                 "target_tokenizer": data.tgt_vocab.to_dict(), "data": name}
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=Seq2SeqMeter, run_config=to_dict(cfg),
-                      metadata=metadata)
+    pad_id = data.tgt_vocab.pad_id
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: Seq2SeqMeter(pad_id),
+                      run_config=to_dict(cfg), metadata=metadata)
     result = trainer.fit(ListData(data.train_batches, shuffle=True, seed=cfg.train.seed),
                          ListData(data.val_batches), resume=resume)
     log(f"stopped after {result.steps} updates ({result.stopped}); best {cfg.train.monitor} {result.best}")

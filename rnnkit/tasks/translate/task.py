@@ -14,6 +14,7 @@ from rnnkit.tasks.task import Command, Task, distribution
 from . import commands
 from .config import TranslateRunConfig
 from .data import EncodedPair, collate, read_tsv
+from .vocab import special_ids
 from .pipeline import evaluate_run, format_scores, train_translate
 from .translator import TASK, Translator, checkpoint_path
 
@@ -86,9 +87,9 @@ class TranslateTask(Task):
                                      commands.setup_translate, commands.translate_command)}
 
     def example_inputs(self, loaded: Translator) -> tuple:
-        src = loaded.src_vocab.encode(loaded.normalize("Hello.")) or [3]
-        tgt = loaded.tgt_vocab.encode(loaded.normalize("Bonjour.")) or [3]
-        return (collate([EncodedPair(src, tgt)]),)
+        src = loaded.src_vocab.encode(loaded.normalize("Hello.")) or [loaded.src_vocab.unk_id]
+        tgt = loaded.tgt_vocab.encode(loaded.normalize("Bonjour.")) or [loaded.tgt_vocab.unk_id]
+        return (collate([EncodedPair(src, tgt)], special_ids(loaded.tgt_vocab)),)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.attention": distribution("categorical", choices=["bahdanau", "general", "dot"])}

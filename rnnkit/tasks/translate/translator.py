@@ -21,8 +21,9 @@ from .config import DecodeConfig, TranslateRunConfig
 from .data import Pair, pad
 from rnnkit.metrics.translation import corpus_scores
 from .model import Seq2SeqModel
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.modules.search import beam_search, greedy_search, max_lengths
-from .vocab import EOS, MARK, Seq2SeqVocab, normalize_text
+from .vocab import MARK, load_vocab, normalize_text, special_ids
 
 TASK = "translate"
 
@@ -52,7 +53,7 @@ def checkpoint_path(run: str | Path, which: str = "best") -> Path:
 
 
 class Translator:
-    def __init__(self, model: Seq2SeqModel, src_vocab: Seq2SeqVocab, tgt_vocab: Seq2SeqVocab,
+    def __init__(self, model: Seq2SeqModel, src_vocab: Vocabulary, tgt_vocab: Vocabulary,
                  config: TranslateRunConfig, device: str | torch.device = "cpu"):
         self.model = model.to(device).eval()
         self.src_vocab, self.tgt_vocab, self.config = src_vocab, tgt_vocab, config
@@ -65,8 +66,8 @@ class Translator:
         if meta.get("task") != TASK:
             raise CheckpointError(f"{run}: checkpoint of task {meta.get('task')!r}, not a translation run")
         cfg = from_dict(TranslateRunConfig, ck.meta["config"])
-        src, tgt = Seq2SeqVocab.from_dict(meta["source_tokenizer"]), Seq2SeqVocab.from_dict(meta["target_tokenizer"])
-        model = Seq2SeqModel(cfg.model, src.size, tgt.size)
+        src, tgt = load_vocab(meta["source_tokenizer"]), load_vocab(meta["target_tokenizer"])
+        model = Seq2SeqModel(cfg.model, src.size, tgt.size, pad_id=tgt.pad_id)
         model.load_state_dict(ck.group("model"))
         return cls(model, src, tgt, cfg, device)
 
@@ -91,20 +92,21 @@ class Translator:
         results: List[Optional[List[Translation]]] = [None] * len(encoded)
         for k in range(0, len(order), d.batch_size):
             idx = order[k:k + d.batch_size]
-            src, lengths = pad([encoded[i] for i in idx])
+            src, lengths = pad([encoded[i] for i in idx], self.src_vocab.pad_id)
             src = src.to(self.device)
             limits = max_lengths(lengths, d.max_len_a, d.max_len_b)
             if d.beam == 1:
-                hyps = greedy_search(self.model, src, lengths, limits)
+                hyps = greedy_search(self.model, src, lengths, limits, special=special_ids(self.tgt_vocab))
             else:
-                hyps = beam_search(self.model, src, lengths, limits, d.beam, d.nbest, d.length_penalty)
+                hyps = beam_search(self.model, src, lengths, limits, d.beam, d.nbest, d.length_penalty,
+                                   special=special_ids(self.tgt_vocab))
             for i, hs in zip(idx, hyps):
                 results[i] = [self._translation(encoded[i], h, d.replace_unk) for h in hs]
         return results
 
     def _translation(self, src_ids: List[int], h, replace_unk: bool = False) -> Translation:
         ended = h.attention is None or h.attention.shape[0] == len(h.tokens) + 1
-        out = self.tgt_vocab.pieces(h.tokens + ([EOS] if ended else []))
+        out = self.tgt_vocab.pieces(h.tokens + ([self.tgt_vocab.eos_id] if ended else []))
         text = self.tgt_vocab.decode(h.tokens)
         if replace_unk and h.attention is not None:
             text = self._replace_unknown(src_ids, h)
