@@ -49,7 +49,7 @@ def test_the_key_changes_with_sources_version_torch_and_flags(monkeypatch, tmp_p
     build._key_for.cache_clear()
     assert build._key_for(str(other_tree), None, None).folder != name  # an edited source: another folder
 
-    monkeypatch.setattr(rnnkit, "__version__", "9.9.9")
+    monkeypatch.setattr(build, "__version__", "9.9.9")  # the version the key reads (rnnkit.version)
     build._key_for.cache_clear()
     assert build.build_key().folder != name and "rnnkit9.9.9" in build.build_key().folder
     monkeypatch.undo()
