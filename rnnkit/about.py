@@ -18,6 +18,8 @@ from typing import List
 import torch
 
 from rnnkit.version import __version__
+from rnnkit.data.cache import KINDS, data_cache_dir
+from rnnkit.data.corpus import stdlib_dir
 from rnnkit.engines.cpp import build as cpp_build
 
 
@@ -147,10 +149,13 @@ def cache_infos() -> List[CacheInfo]:
     triton_dir = Path(os.environ.get("TRITON_CACHE_DIR") or Path.home() / ".triton" / "cache")
     if triton_dir.exists():
         infos.append(CacheInfo("Triton kernel cache (TRITON_CACHE_DIR)", triton_dir, folder_size(triton_dir)))
-    from rnnkit.data.corpus import stdlib_dir
-
+    for kind, what in KINDS.items():
+        folder = data_cache_dir(kind)
+        infos.append(CacheInfo(f"generated data (RNNKIT_CACHE): {what}", folder,
+                               folder_size(folder) if folder.exists() else 0,
+                               "" if folder.exists() else "empty: made on first use, never downloaded"))
     infos.append(CacheInfo("demo corpus (read in place, nothing cached)", stdlib_dir(), 0,
-                           "the data sets are embedded in the package; nothing is downloaded"))
+                           "the other data sets are embedded in the package; nothing is downloaded"))
     return infos
 
 

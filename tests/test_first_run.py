@@ -76,7 +76,10 @@ def test_version(capsys):
     assert f"rnnkit {rnnkit.__version__}" in out and torch.__version__ in out and "Python 3." in out
 
 
-def test_doctor_reports_engines_and_caches(capsys, cold_kernel_cache, fake_kernel_build):
+def test_doctor_reports_engines_and_caches(capsys, cold_kernel_cache, fake_kernel_build, tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "data-cache"))
+    (tmp_path / "data-cache" / "speech").mkdir(parents=True)
+    (tmp_path / "data-cache" / "speech" / "x.wav").write_bytes(b"0" * 2048)
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     assert f"rnnkit     {rnnkit.__version__}" in out and torch.__version__ in out
@@ -84,6 +87,8 @@ def test_doctor_reports_engines_and_caches(capsys, cold_kernel_cache, fake_kerne
     assert re.search(r"yes\s+bptt", out) and "triton" in out
     assert str(build.cache_root()) in out and build.cache_dir().name in out
     assert fake_kernel_build["started"] == []  # looking starts no build
+    assert f"{tmp_path / 'data-cache' / 'speech'}, 2.0 KB" in out  # the generated data caches, with sizes
+    assert f"{tmp_path / 'data-cache' / 'music'}" in out and "made on first use" in out
 
 
 def test_doctor_build_builds_in_the_foreground(capsys, cold_kernel_cache, fake_kernel_build):

@@ -32,6 +32,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from rnnkit.data.audio import resample, write_wav
+from rnnkit.data.cache import data_cache_dir
 
 ESPEAK_RATE = 22050
 INSTALL_HINT = "install it with: pip install 'rnnkit[speech]' (or pip install espeakng-loader)"
@@ -189,7 +190,7 @@ class SynthConfig:
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit")) / "speech"
+    return data_cache_dir("speech")
 
 
 def _add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:

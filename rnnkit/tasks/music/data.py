@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -21,6 +20,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from rnnkit.data.cache import data_cache_dir
 from rnnkit.data.midi import RollConfig, load_midi_folder, read_midi_roll, transpose_range
 from rnnkit.data.music_sets import SPLITS, bach_chorales, read_poly_set
 from rnnkit.data.readers import DataError
@@ -53,7 +53,7 @@ def cache_dir(cfg: MusicDataConfig) -> Path | None:
         return None
     if cfg.cache_dir:
         return Path(cfg.cache_dir)
-    return Path(os.environ.get("RNNKIT_CACHE", Path.home() / ".cache" / "rnnkit")) / "music"
+    return data_cache_dir("music")
 
 
 def roll_config(cfg: MusicDataConfig) -> RollConfig:
