@@ -9,7 +9,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
+    """Write a matplotlib figure as a PNG (folders made, layout tightened) and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
@@ -36,7 +37,7 @@ def plot_curves(records: list[dict], path: Path, monitor: str = "val_loss") -> P
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:  # a short run may have logged no point yet
         ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_gradient_flow(norms: dict[str, list[float]], norms_last: dict[str, list[float]], path: Path) -> Path:
@@ -53,7 +54,7 @@ def plot_gradient_flow(norms: dict[str, list[float]], norms_last: dict[str, list
         ax.legend()
     axes[0].set_ylabel("mean ||dLoss / dh_t||")
     fig.suptitle("gradient flow through time")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_gate_saturation(saturation: dict[str, dict[str, float]], path: Path) -> Path:
@@ -70,4 +71,4 @@ def plot_gate_saturation(saturation: dict[str, dict[str, float]], path: Path) ->
     ax.set_ylabel("saturated share (<0.05 or >0.95)")
     ax.set_title("gate saturation")
     ax.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -6,6 +6,8 @@ from typing import List
 
 from torch import Tensor
 
+from rnnkit.train.plots import save_figure
+
 
 def attention_heatmap(weights: Tensor, source: List[str], target: List[str], path: str | Path,
                       title: str = "") -> Path:
@@ -28,9 +30,4 @@ def attention_heatmap(weights: Tensor, source: List[str], target: List[str], pat
     if title:
         ax.set_title(title, fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.04)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
