@@ -51,3 +51,23 @@ def test_a_text_file_or_an_empty_folder_given_as_the_run_is_named_as_such(comman
         err = capsys.readouterr().err
         assert f"rnnkit: error: {run}: {expected}" in err, err
         assert "the --out directory of `rnnkit train TASK`" in err and "header" not in err
+
+
+def test_a_gpu_device_is_refused_where_a_task_runs_on_the_cpu(tmp_path, capsys, monkeypatch):
+    """evaluate / predict with --device cuda on a run whose task evaluates on the CPU: an error naming the
+    task, not a silent CPU run (as if CUDA were there: the check is on the resolved device)."""
+    import importlib
+    cli_main = importlib.import_module("rnnkit.cli.main")
+    from rnnkit.tasks import TASKS
+
+    run = tmp_path / "run"
+    assert main(["train", "classify", "--out", str(run), "--epochs", "1", "--max-steps", "2", "--hidden", "8",
+                 "--progress", "none"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(cli_main, "resolve_device", lambda name: torch.device("cuda" if name != "cpu" else "cpu"))
+    for argv in (["evaluate", str(run), "--data", "unused.csv", "--device", "cuda"],
+                 ["predict", str(run), "1,2,3", "--device", "cuda"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "runs classify runs on the CPU; --device cuda is not supported" in err, err
+    assert "evaluate" in TASKS["translate"].device_commands and "predict" in TASKS["asr"].device_commands

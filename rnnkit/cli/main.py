@@ -80,9 +80,9 @@ def setup_evaluate(p: argparse.ArgumentParser) -> None:
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
-    if getattr(args, "device", None):
-        resolve_device(args.device)  # an unusable --device is an error whatever the run's task
+    device = resolve_device(args.device) if getattr(args, "device", None) else None  # unusable: an error
     task = task_of_run(args.run)
+    task.check_device("evaluate", device)
     metrics = task.evaluate(args.run, args.data, vars(args))
     if args.json:
         print(json.dumps(metrics, default=float))
@@ -109,7 +109,9 @@ def setup_predict(p: argparse.ArgumentParser) -> None:
 def predict_command(args: argparse.Namespace) -> int:
     if args.top < 0:
         raise ConfigError(f"--top must be >= 0, got {args.top}")
+    device = resolve_device(args.device) if getattr(args, "device", None) else None  # unusable: an error
     task = task_of_run(args.run)
+    task.check_device("predict", device)
     preds = task.predict(args.run, list(args.inputs), vars(args))
     if args.json:
         print(json.dumps(preds, default=float, ensure_ascii=False))

@@ -58,6 +58,14 @@ class Task:
     train_defaults: Mapping[str, Mapping[str, Any]] = {}
     presets_package: str = ""  # importable package holding the task's presets/*.yaml ("" = none)
     compare_metrics: tuple[str, ...] = ()  # `rnnkit compare` columns; empty = the task has no comparison
+    device_commands: frozenset = frozenset()  # commands ("evaluate", "predict") that run this task's model on --device
+
+    def check_device(self, command: str, device) -> None:
+        """A ``--device`` (resolved: ``auto`` on a machine without CUDA is the CPU) other than the CPU, given to
+        a command that runs this task's model on the CPU, is an error, not silently ignored."""
+        if device is not None and str(device) != "cpu" and command not in self.device_commands:
+            raise ConfigError(f"`rnnkit {command}` runs {self.name} runs on the CPU; --device {device} is not "
+                              f"supported for them (drop it, or use --device cpu)")
 
     # ----------------------------------------------------------------- config
 

@@ -53,6 +53,8 @@ class ASRTask(Task):
         print(f"try: rnnkit transcribe {run_dir} AUDIO.wav --timings   or   "
               f"rnnkit evaluate {run_dir} --data {run_dir}/data/test.jsonl --beam 8")
 
+    device_commands = frozenset({"evaluate", "predict"})
+
     def load(self, run, which: str = "best", device: str = "cpu"):
         return load_recognizer(run, which, device)
 

@@ -49,6 +49,8 @@ class TranslateTask(Task):
         print(f"run saved in {out}/ (checkpoints/best.safetensors, data/test.tsv, eval/, metrics.jsonl)")
         print(f'try: rnnkit translate {out} "{_example(out)}" --beam 5 --nbest 3')
 
+    device_commands = frozenset({"evaluate"})
+
     def load(self, run, which: str = "best", device: str = "cpu") -> Translator:
         return Translator.load(run, which, device=str(device))
 
