@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from rnnkit.config import ConfigError, TrainConfig, to_dict
-from rnnkit.engines.cpp.build import waited_seconds as kernel_build_waits
+from rnnkit.engines.cpp.build import settle as settle_kernels, waited_seconds as kernel_build_waits
 from rnnkit.train import runtime
 from rnnkit.train.checkpoint import (Checkpoint, join_state_dict, load_checkpoint, save_checkpoint,
                                      split_state_dict)
@@ -172,6 +172,7 @@ class Trainer:
         self._data_digest = train.fingerprint() if hasattr(train, "fingerprint") else None
         if cfg.deterministic:  # on resume too: a resumed run is bit-identical only under the same kernels
             runtime.use_deterministic_algorithms()
+            settle_kernels()  # the same engines from the first update to the last, and after a resume
         if resume:
             self.restore(self._path("last") if resume is True else resume)
         else:

@@ -201,3 +201,37 @@ def test_disabled_by_the_environment_starts_no_build(cold_kernel_cache, fake_ker
     monkeypatch.setenv("RNNKIT_CPP", "0")
     assert build.build_error() == "disabled by the environment variable RNNKIT_CPP=0"
     assert cold_kernel_cache.proc is None
+
+
+def test_deterministic_training_settles_the_kernels_before_its_first_update(cold_kernel_cache, fake_kernel_build,
+                                                                            capsys, tmp_path):
+    """A deterministic run must see the same engines throughout (and after a resume): it waits for a build
+    that is still running instead of switching from native/bptt to cpp when the build lands mid-run. A run
+    that is not deterministic never waits."""
+    from rnnkit.config import TrainConfig
+    from rnnkit.train import ModelOutput
+    from rnnkit.train.trainer import Trainer
+
+    class Tiny(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = rnnkit.GRU(4, 8)
+            self.engines = []
+
+        def forward(self, batch):
+            self.engines.append(self.gru.explain(batch).engine)
+            out, _ = self.gru(batch)
+            return ModelOutput(out, out.pow(2).mean(), n=batch.shape[1])
+
+    data = [torch.randn(5, 2, 4) for _ in range(3)]
+    fake_kernel_build["seconds"] = 3.0
+    assert build.build_error() is not None  # a background build has started
+    quick = dict(epochs=1, progress="none", tensorboard="off", eval_every=0)
+    free = Tiny()
+    Trainer(free, TrainConfig(**quick)).fit(data)
+    assert free.engines and "cpp" not in free.engines  # not deterministic: trained on without waiting
+    waited0 = build.waited_seconds()
+    settled = Tiny()
+    Trainer(settled, TrainConfig(deterministic=True, threads=1, **quick)).fit(data)
+    assert settled.engines == ["cpp"] * len(settled.engines)  # the build settled before the first update
+    assert build.waited_seconds() > waited0  # and the wait is left out of a time budget

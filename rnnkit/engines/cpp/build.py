@@ -463,6 +463,20 @@ def kernels():
     return current().wait()
 
 
+def settle() -> Optional[str]:
+    """Wait (in the foreground, counted in :func:`waited_seconds`) until the kernels are loaded or have
+    failed, so that the engines ``auto`` may pick stay the same for the rest of the process. Deterministic
+    training calls it: a background build finishing mid-run (or only in the resumed process) would move
+    calls from the native or bptt engine to cpp and change the low bits. Returns :func:`build_error`'s
+    answer, which from then on does not change."""
+    if disabled_reason() is None:
+        try:
+            kernels()
+        except CppBuildError:
+            pass  # a failed build stays failed: build_error() below reports it, and cpp serves no call
+    return build_error()
+
+
 def loaded_kernels():
     """``torch.ops.rnnkit_cpu`` if this process has loaded the library already, else None."""
     build = _state["build"]
