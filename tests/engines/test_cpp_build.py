@@ -232,6 +232,11 @@ def test_deterministic_training_settles_the_kernels_before_its_first_update(cold
     assert free.engines and "cpp" not in free.engines  # not deterministic: trained on without waiting
     waited0 = build.waited_seconds()
     settled = Tiny()
-    Trainer(settled, TrainConfig(deterministic=True, threads=1, **quick)).fit(data)
+    threads = torch.get_num_threads()
+    try:
+        Trainer(settled, TrainConfig(deterministic=True, threads=1, **quick)).fit(data)
+    finally:  # deterministic mode sets process-wide switches
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)
     assert settled.engines == ["cpp"] * len(settled.engines)  # the build settled before the first update
     assert build.waited_seconds() > waited0  # and the wait is left out of a time budget
