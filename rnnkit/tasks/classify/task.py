@@ -36,9 +36,9 @@ def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
 
 class ClassifyTask(Task):
     name = TASK
-    help = "a sequence classifier on labelled texts or numeric sequences (default: digits)"
+    help = "a sequence classifier on labelled texts, numeric sequences or audio clips (default: digits)"
     evaluate_help = "accuracy, macro-F1 and per-class scores on a labelled CSV/TSV/JSONL file or class folders"
-    predict_help = "the label and class probabilities of each text (or each row of --file)"
+    predict_help = "the label and class probabilities of each text or audio file (or each row of --file)"
     run_config = ClassifyRunConfig
     presets_package = "rnnkit.tasks.classify.presets"
     train_defaults = TRAIN_DEFAULTS
@@ -51,6 +51,8 @@ class ClassifyTask(Task):
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
               f"(stopped: {result['stopped']}); train/val/test {result['train']}/{result['val']}/{result['test']}")
+        if result.get("skipped"):
+            print(f"skipped {result['skipped']} bad audio file(s) (--skip-bad)")
         if "test_accuracy" in result:
             print(f"test: accuracy {result['test_accuracy']:.4f}  macro-F1 {result['test_macro_f1']:.4f}")
         print(f"run saved in {run_dir}/")
