@@ -71,7 +71,10 @@ def test_manifest_train_evaluate_predict(clips, tmp_path, capsys):
     assert len(enc["scaler"]["mean"]) == 12              # the normaliser fitted on training frames
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
-    assert "macro-F1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "macro-F1" in out and "confusion (rows: true, columns: predicted)" in out
+    matrix = [line.split()[1:] for line in out.splitlines()[-3:]]
+    assert sum(int(c) for row in matrix for c in row) == 12          # every clip counted once
     assert (run / "confusion-clips.png").is_file()
     wavs = [str(paths[0][0]), str(paths[1][0])]
     assert main(["predict", str(run), *wavs, "--json"]) == 0

@@ -68,6 +68,12 @@ class ClassifyTask(Task):
         for row in rep["per_class"]:
             print(f"  {row['label']:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
                   f"f1 {row['f1']:.3f}  support {row['support']}")
+        labels = [row["label"] for row in rep["per_class"]]
+        width = max(5, *(len(lab) for lab in labels))
+        print("confusion (rows: true, columns: predicted)")
+        print(" " * (width + 3) + " ".join(f"{lab:>{width}}" for lab in labels))
+        for lab, counts in zip(labels, rep["confusion"]):
+            print(f"  {lab:>{width}} " + " ".join(f"{int(c):>{width}}" for c in counts))
 
     def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
         file = options.get("file") or ""
