@@ -82,6 +82,8 @@ def test_manifest_train_evaluate_predict(clips, tmp_path, capsys):
     assert [p["input"] for p in preds] == wavs
     assert all(set(p["probabilities"]) == set(WORDS) and p["label"] in WORDS for p in preds)
     assert sum(preds[0]["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert main(["predict", str(run), "--file", str(data), "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 12
     assert main(["predict", str(run), *wavs]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert [r[1] for r in rows] == wavs and all(r[2] in WORDS for r in rows)
