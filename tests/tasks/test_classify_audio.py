@@ -136,6 +136,9 @@ def test_bad_files_are_named_with_their_line_or_skipped(clips, tmp_path, capsys)
     result = json.loads((run / "result.json").read_text())
     assert result["skipped"] == 2 and result["train"] + result["val"] + result["test"] == 12
     assert "skipped 2 bad audio file(s)" in capsys.readouterr().out
+    assert main(["evaluate", str(run), "--data", str(data)]) == 0      # the run's --skip-bad holds here too
+    out = capsys.readouterr().out
+    assert "(12 examples)" in out and "skipped 2 bad audio file(s)" in out
 
 
 def test_spoken_digits_without_espeak_says_how_to_install(tmp_path, monkeypatch, capsys):

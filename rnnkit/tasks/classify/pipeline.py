@@ -217,7 +217,7 @@ def evaluate_classify(run: str | Path, data: str | Path) -> dict:
     ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind, audio=saved_audio_options(loaded))
     if ex.kind != loaded.encoder.kind:
         raise DataError(f"{data}: holds {ex.kind} inputs but the run was trained on {loaded.encoder.kind}")
-    return score(loaded, ex, loaded.run_dir, Path(data).stem)
+    return {**score(loaded, ex, loaded.run_dir, Path(data).stem), "skipped": ex.skipped}
 
 
 def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[dict]:

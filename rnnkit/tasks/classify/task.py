@@ -65,6 +65,8 @@ class ClassifyTask(Task):
 
     def print_evaluation(self, rep: dict, data: str) -> None:
         print(f"accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ({rep['n']} examples)")
+        if rep.get("skipped"):
+            print(f"skipped {rep['skipped']} bad audio file(s) (the run was trained with --skip-bad)")
         for row in rep["per_class"]:
             print(f"  {row['label']:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
                   f"f1 {row['f1']:.3f}  support {row['support']}")
