@@ -237,3 +237,16 @@ def speech_dataset(config: SynthConfig = SynthConfig(), cache_dir: Optional[Path
         if work.exists():
             shutil.rmtree(work)
     return manifest
+
+
+#: voices the embedded spoken-word classification sets train on, and the voices held out for their test split
+TRAIN_VOICES = ("en", "en-us", "en-gb-x-rp", "en-029")
+TEST_VOICES = ("en-gb-scotland", "en-us-nyc")
+
+
+def held_out_voice_sets(set_name: str = "digits", train_count: int = 800, test_count: int = 200,
+                        cache_dir: Optional[Path] = None) -> Tuple[Path, Path]:
+    """Manifests of ``set_name`` spoken by TRAIN_VOICES (to train on) and by TEST_VOICES (to test on)."""
+    train = speech_dataset(SynthConfig(set_name, train_count, voices=TRAIN_VOICES, seed=0), cache_dir)
+    test = speech_dataset(SynthConfig(set_name, test_count, voices=TEST_VOICES, seed=1), cache_dir)
+    return train, test

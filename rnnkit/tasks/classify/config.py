@@ -5,7 +5,11 @@ from dataclasses import dataclass, field
 
 from rnnkit.config import ConfigError, TrainConfig, cell_names, opt
 from rnnkit.data.embedded_tasks import CLASSIFY_SETS
+from rnnkit.modules.audio_features import FEATURE_KINDS, FeatureConfig
 from rnnkit.modules.encoders import ENCODERS, POOLINGS
+
+SPOKEN_DIGITS = "spoken-digits"   # eSpeak NG isolated digits, held-out voices for test
+DATASETS = CLASSIFY_SETS + (SPOKEN_DIGITS,)
 
 
 @dataclass
@@ -42,12 +46,23 @@ class ClassifyModelConfig:
 @dataclass
 class ClassifyDataConfig:
     data: str = opt("", "CSV / TSV / JSONL file or a folder per class (empty = embedded --dataset)")
-    dataset: str = opt("digits", "embedded set used without --data", CLASSIFY_SETS)
+    dataset: str = opt("digits", "embedded set used without --data (spoken-digits: synthesised speech)", DATASETS)
     val_data: str = opt("", "validation file (empty = a random val_fraction of --data)")
     test_data: str = opt("", "test file (empty = a random test_fraction of --data)")
     text_column: str = opt("text", "column with the text or numeric sequence")
     label_column: str = opt("label", "column with the class label")
-    input: str = opt("auto", "what the text column holds", ("auto", "text", "numeric"))
+    input: str = opt("auto", "what the examples are (audio: an 'audio' column of sound files, or a folder of them)",
+                     ("auto", "text", "numeric", "audio"))
+    label_pattern: str = opt("", "audio folder: labels from file names, e.g. '{label}_{speaker}_{index}.wav' "
+                                 "(empty = one sub-folder per class)")
+    skip_bad: bool = opt(False, "skip (and count) missing or unreadable audio files instead of stopping")
+    features: str = opt("logmel", "audio frames: log-mel filterbank or MFCC", FEATURE_KINDS)
+    sample_rate: int = opt(16000, "audio is resampled to this rate (Hz)")
+    n_mels: int = opt(40, "mel filters per frame")
+    n_mfcc: int = opt(13, "cepstral coefficients kept (features=mfcc)")
+    deltas: int = opt(0, "append deltas (1) or deltas and delta-deltas (2) to each frame")
+    freq_masks: int = opt(0, "SpecAugment: frequency bands masked per training clip")
+    time_masks: int = opt(0, "SpecAugment: time spans masked per training clip")
     tokenizer: str = opt("word", "text units", ("word", "char"))
     lowercase: bool = opt(True, "lower-case text before tokenising")
     min_freq: int = opt(1, "tokens seen fewer times in training become <unk>")
@@ -65,8 +80,19 @@ class ClassifyDataConfig:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_vocab < 0 or self.max_len < 0:
             raise ConfigError("max_vocab and max_len must be >= 0")
-        if self.dataset not in CLASSIFY_SETS:
-            raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(CLASSIFY_SETS)}")
+        if self.dataset not in DATASETS:
+            raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(DATASETS)}")
+        try:
+            self.feature_config()
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+
+    def feature_config(self) -> FeatureConfig:
+        """The audio feature pipeline these options describe (SpecAugment masks included)."""
+        return FeatureConfig(sample_rate=self.sample_rate, n_fft=self.sample_rate // 40,
+                             hop_length=self.sample_rate // 100, n_mels=self.n_mels, kind=self.features,
+                             n_mfcc=self.n_mfcc, deltas=self.deltas, freq_masks=self.freq_masks,
+                             time_masks=self.time_masks)
 
 
 @dataclass

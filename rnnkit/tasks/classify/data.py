@@ -5,7 +5,8 @@ sequence (T, F).  Encoders are fitted on the training split only and stored
 as plain JSON in the run's checkpoint:
 
 * :class:`~rnnkit.data.vocab.Vocabulary` - token table (``<pad>`` = 0, ``<unk>`` = 3; old runs' ``<unk>`` = 1);
-* :class:`Standardizer` - per-feature mean / std of the training steps.
+* :class:`Standardizer` - per-feature mean / std of the training steps (numeric sequences and the
+  log-mel / MFCC frames of audio clips, whose :class:`FeatureConfig` is saved beside it).
 
 Batch layout (a dict of tensors, batch-first)::
 
@@ -15,17 +16,19 @@ Batch layout (a dict of tensors, batch-first)::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 
+from rnnkit.data.audio_clips import clip_features, holds_audio, read_clips
 from rnnkit.data.readers import DataError
 from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
+from rnnkit.modules.audio_features import FeatureConfig
 
 
 
@@ -34,23 +37,29 @@ class Examples:
     inputs: list            # list[str] (text) or list[np.ndarray (T, F)] (numeric)
     labels: list[str] | None
     wheres: list[str]       # FILE:LINE (or file path) of each example, for error messages
-    kind: str               # "text" | "numeric"
+    kind: str               # "text" | "numeric" | "audio" (inputs are feature frames (T, F))
     source: str
+    skipped: int = 0        # bad entries left out with --skip-bad
 
     def __len__(self) -> int:
         return len(self.inputs)
 
     def subset(self, idx: Sequence[int]) -> "Examples":
         return Examples([self.inputs[i] for i in idx], None if self.labels is None else [self.labels[i] for i in idx],
-                        [self.wheres[i] for i in idx], self.kind, self.source)
+                        [self.wheres[i] for i in idx], self.kind, self.source, self.skipped)
 
 
 # ------------------------------------------------------------------------ reading
 
 def read_examples(path: str | Path, text_column: str, label_column: str, input_kind: str,
-                  labelled: bool = True) -> Examples:
-    """Examples from a CSV / TSV / JSONL file or a folder per class."""
+                  labelled: bool = True, audio: AudioOptions | None = None) -> Examples:
+    """Examples from a CSV / TSV / JSONL file or a folder per class; audio clips when ``input_kind`` is
+    "audio" (or "auto" and the file has an audio column, or the folder audio files)."""
     path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or folder")
+    if input_kind == "audio" or (input_kind == "auto" and holds_audio(path)):
+        return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
     if path.is_dir():
         return _from_folders(path)
     table = read_table(path)
@@ -69,6 +78,22 @@ def read_examples(path: str | Path, text_column: str, label_column: str, input_k
             if not lab:
                 raise DataError(f"{table.where(i, label_column)}: empty label")
     return Examples(inputs, labels, wheres, kind, str(path))
+
+
+@dataclass
+class AudioOptions:
+    """How audio clips are found and turned into frames."""
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    label_pattern: str = ""
+    skip_bad: bool = False
+
+
+def read_audio_examples(path: Path, label_column: str, opts: AudioOptions, labelled: bool = True) -> Examples:
+    """Audio clips named by a manifest or found in a folder, as feature frames computed once per file."""
+    clips = read_clips(path, label_column, label_pattern=opts.label_pattern, labelled=labelled,
+                       skip_bad=opts.skip_bad)
+    feats, kept = clip_features(clips, opts.features, opts.skip_bad)
+    return Examples(feats, kept.labels, kept.wheres, "audio", str(path), kept.skipped)
 
 
 def _guess_kind(values: list) -> str:
@@ -156,6 +181,7 @@ class Encoder:
     max_len: int = 0
     vocab: Vocabulary | None = None
     scaler: Standardizer | None = None
+    features: FeatureConfig | None = None     # audio: how clips become frames (the scaler normalises them)
 
     @property
     def n_inputs(self) -> int:
@@ -178,17 +204,19 @@ class Encoder:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "labels": self.labels, "tokenizer": self.tokenizer, "lowercase": self.lowercase,
                 "max_len": self.max_len, "vocab": self.vocab.to_dict() if self.vocab else None,
-                "scaler": self.scaler.to_dict() if self.scaler else None}
+                "scaler": self.scaler.to_dict() if self.scaler else None,
+                "features": self.features.to_dict() if self.features else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
         return cls(d["kind"], d["labels"], d["tokenizer"], d["lowercase"], d["max_len"],
                    vocabulary_from_dict(d["vocab"], layout="padded") if d["vocab"] else None,
-                   Standardizer.from_dict(d["scaler"]) if d["scaler"] else None)
+                   Standardizer.from_dict(d["scaler"]) if d["scaler"] else None,
+                   FeatureConfig.from_dict(d["features"]) if d.get("features") else None)
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
-                max_len: int) -> Encoder:
+                max_len: int, features: FeatureConfig | None = None) -> Encoder:
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
@@ -198,7 +226,8 @@ def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int,
         vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase) for t in train.inputs),
                                               min_freq, cap))
         return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
-    return Encoder("numeric", labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs))
+    return Encoder(train.kind, labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs),
+                   features=features if train.kind == "audio" else None)
 
 
 # ------------------------------------------------------------------------ batches

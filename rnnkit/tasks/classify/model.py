@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.metrics import classification_report
+from rnnkit.modules.audio_features import FeatureConfig, spec_augment
 from rnnkit.modules.encoders import Pooling, build_encoder
 from rnnkit.tasks.classify.config import ClassifyModelConfig
 from rnnkit.train import ModelOutput
@@ -22,9 +23,11 @@ class SequenceClassifier(nn.Module):
     """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``."""
 
     def __init__(self, cfg: ClassifyModelConfig, kind: str, n_inputs: int, n_classes: int,
-                 class_weights: torch.Tensor | None = None):
+                 class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None):
         super().__init__()
         self.cfg, self.kind = cfg, kind
+        # audio: SpecAugment masks on training batches (after the saved normaliser, so 0 = the mean)
+        self.augment = augment if augment is not None and (augment.freq_masks or augment.time_masks) else None
         if kind == "text":
             self.embed = nn.Embedding(n_inputs, cfg.embedding or 64, padding_idx=0)
             size = self.embed.embedding_dim
@@ -43,6 +46,8 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, batch: dict) -> ModelOutput:
         x, lengths = batch["inputs"], batch["lengths"]
+        if self.training and self.augment is not None:
+            x = spec_augment(x, lengths, self.augment)      # (B, T, F)
         h = self.encoder(self.drop(self.embed(x)), lengths)   # (B, T, D)
         logits = self.head(self.drop(self.pool(h, lengths)))  # (B, C)
         loss = None

@@ -29,9 +29,12 @@ from rnnkit.config import save_yaml, to_dict
 from rnnkit.data.embedded_tasks import classify_set
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import parse_sequence
-from rnnkit.tasks.classify.data import Encoder, Examples, fit_encoder, make_batches, read_examples, split_indices
+from rnnkit.data.audio_clips import Clips, clip_features
+from rnnkit.data.speech_synth import held_out_voice_sets
+from rnnkit.tasks.classify.data import (AudioOptions, Encoder, Examples, fit_encoder, make_batches, read_audio_examples,
+                                        read_examples, split_indices)
 from rnnkit.metrics import classification_report
-from rnnkit.tasks.classify.config import ClassifyDataConfig, ClassifyRunConfig
+from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig
 from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
@@ -48,9 +51,27 @@ class Splits:
     test: Examples
 
 
+def audio_options(cfg: ClassifyDataConfig) -> AudioOptions:
+    return AudioOptions(cfg.feature_config(), cfg.label_pattern, cfg.skip_bad)
+
+
+def spoken_digit_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
+    """The embedded spoken digits: train / validation from the training voices, test = the held-out voices."""
+    try:
+        train_manifest, test_manifest = held_out_voice_sets("digits")
+    except ImportError as err:
+        raise DataError(f"--dataset {SPOKEN_DIGITS}: {err}") from None
+    opts = audio_options(cfg)
+    full = read_audio_examples(train_manifest, "label", opts)
+    tr, va, _ = split_indices(len(full), cfg.val_fraction, 0.0, seed)
+    return Splits(full.subset(tr), full.subset(va), read_audio_examples(test_manifest, "label", opts))
+
+
 def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
+    if not cfg.data and cfg.dataset == SPOKEN_DIGITS:
+        return spoken_digit_splits(cfg, seed)
     if cfg.data:
-        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input)
+        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input, audio=audio_options(cfg))
     else:
         inputs, labels, kind, source = classify_set(cfg.dataset)
         full = Examples(inputs, labels, [f"{cfg.dataset}[{i}]" for i in range(len(inputs))], kind, source)
@@ -59,7 +80,7 @@ def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
     tr, va, te = split_indices(len(full), val_f, test_f, seed)
     def other(path: str, part: list[int]) -> Examples:
         if path:
-            return read_examples(path, cfg.text_column, cfg.label_column, full.kind)
+            return read_examples(path, cfg.text_column, cfg.label_column, full.kind, audio=audio_options(cfg))
         return full.subset(part)
     splits = Splits(full.subset(tr), other(cfg.val_data, va), other(cfg.test_data, te))
     if len(splits.val) == 0:
@@ -74,7 +95,7 @@ def encode(enc: Encoder, ex: Examples, batch_size: int, labelled: bool = True) -
 
 
 def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | None = None) -> SequenceClassifier:
-    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights)
+    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features)
 
 
 def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
@@ -84,7 +105,8 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
     seed_everything(cfg.train.seed)
     splits = load_splits(cfg.data, cfg.train.seed)
     d = cfg.data
-    enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len)
+    enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
+                      d.feature_config())
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None
@@ -92,7 +114,9 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
         weights = balanced_weights(enc.encode_labels(splits.train), len(enc.labels))
     model = build_model(cfg, enc, weights)
     meta = {"task": TASK, "encoder": enc.to_dict(), "source": splits.train.source,
-            "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)}}
+            "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+            "skipped": splits.train.skipped + (splits.test.skipped if d.test_data else 0)
+            + (splits.val.skipped if d.val_data else 0)}
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: ClassifyMeter(len(enc.labels)),
@@ -100,7 +124,8 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
     fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
     loaded = load_classifier(run_dir)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
-              "parameters": sum(p.numel() for p in model.parameters()), **meta["sizes"]}
+              "parameters": sum(p.numel() for p in model.parameters()), "skipped": meta["skipped"],
+              **meta["sizes"]}
     if len(splits.test):
         report = score(loaded, splits.test, run_dir, "test", cfg.train.batch_size)
         result.update({f"test_{k}": v for k, v in report.items() if k != "per_class"})
@@ -179,13 +204,20 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def saved_audio_options(loaded: LoadedClassifier, skip_bad: bool | None = None) -> AudioOptions:
+    """Audio read as the run was trained: its saved feature config, label pattern and --skip-bad."""
+    d = loaded.config.data
+    features = loaded.encoder.features or d.feature_config()
+    return AudioOptions(features, d.label_pattern, d.skip_bad if skip_bad is None else skip_bad)
+
+
 def evaluate_classify(run: str | Path, data: str | Path) -> dict:
     loaded = load_classifier(run)
     d = loaded.config.data
-    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind)
+    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind, audio=saved_audio_options(loaded))
     if ex.kind != loaded.encoder.kind:
         raise DataError(f"{data}: holds {ex.kind} inputs but the run was trained on {loaded.encoder.kind}")
-    return score(loaded, ex, loaded.run_dir, Path(data).stem)
+    return {**score(loaded, ex, loaded.run_dir, Path(data).stem), "skipped": ex.skipped}
 
 
 def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[dict]:
@@ -193,17 +225,26 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
     first)."""
     loaded = load_classifier(run)
     enc = loaded.encoder
+    shown: list | None = None
     if file:
         d = loaded.config.data
-        ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False)
+        ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False,
+                           audio=saved_audio_options(loaded))
         inputs = ex.inputs
+        shown = ex.wheres if enc.kind == "audio" else None
+    elif enc.kind == "audio":                          # each input is the path of a sound file
+        clips = Clips([Path(t) for t in texts], None, list(texts))
+        inputs, _ = clip_features(clips, saved_audio_options(loaded, skip_bad=False).features)
+        shown = list(texts)
     else:
         inputs = [np.asarray(parse_sequence(t, f"input {i + 1}"), dtype=np.float32) if enc.kind == "numeric" else t
                   for i, t in enumerate(texts)]
     probs = probabilities(loaded, inputs)
     out = []
-    for x, p in zip(inputs, probs):
+    for i, (x, p) in enumerate(zip(inputs, probs)):
         order = np.argsort(-p)
+        if shown is not None:                          # audio: the file, not its frames
+            x = shown[i]
         out.append({"input": x if isinstance(x, str) else np.asarray(x, dtype=float).tolist(),  # (T, F) as lists
                     "label": enc.labels[order[0]],
                     "probabilities": {enc.labels[j]: float(p[j]) for j in order}})

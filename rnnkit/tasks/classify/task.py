@@ -36,9 +36,9 @@ def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
 
 class ClassifyTask(Task):
     name = TASK
-    help = "a sequence classifier on labelled texts or numeric sequences (default: digits)"
+    help = "a sequence classifier on labelled texts, numeric sequences or audio clips (default: digits)"
     evaluate_help = "accuracy, macro-F1 and per-class scores on a labelled CSV/TSV/JSONL file or class folders"
-    predict_help = "the label and class probabilities of each text (or each row of --file)"
+    predict_help = "the label and class probabilities of each text or audio file (or each row of --file)"
     run_config = ClassifyRunConfig
     presets_package = "rnnkit.tasks.classify.presets"
     train_defaults = TRAIN_DEFAULTS
@@ -51,6 +51,8 @@ class ClassifyTask(Task):
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
               f"(stopped: {result['stopped']}); train/val/test {result['train']}/{result['val']}/{result['test']}")
+        if result.get("skipped"):
+            print(f"skipped {result['skipped']} bad audio file(s) (--skip-bad)")
         if "test_accuracy" in result:
             print(f"test: accuracy {result['test_accuracy']:.4f}  macro-F1 {result['test_macro_f1']:.4f}")
         print(f"run saved in {run_dir}/")
@@ -63,9 +65,17 @@ class ClassifyTask(Task):
 
     def print_evaluation(self, rep: dict, data: str) -> None:
         print(f"accuracy {rep['accuracy']:.4f}  macro-F1 {rep['macro_f1']:.4f}  ({rep['n']} examples)")
+        if rep.get("skipped"):
+            print(f"skipped {rep['skipped']} bad audio file(s) (the run was trained with --skip-bad)")
         for row in rep["per_class"]:
             print(f"  {row['label']:>12}  precision {row['precision']:.3f}  recall {row['recall']:.3f}  "
                   f"f1 {row['f1']:.3f}  support {row['support']}")
+        labels = [row["label"] for row in rep["per_class"]]
+        width = max(5, *(len(lab) for lab in labels))
+        print("confusion (rows: true, columns: predicted)")
+        print(" " * (width + 3) + " ".join(f"{lab:>{width}}" for lab in labels))
+        for lab, counts in zip(labels, rep["confusion"]):
+            print(f"  {lab:>{width}} " + " ".join(f"{int(c):>{width}}" for c in counts))
 
     def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
         file = options.get("file") or ""
