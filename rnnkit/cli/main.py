@@ -209,7 +209,7 @@ def doctor_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ tables
 
 COMMANDS: dict[str, Command] = {
-    "generate": Command("generate from a trained run (text from a language model)", setup_generate,
+    "generate": Command("generate from a trained run (text from a language model, MIDI from a music model)", setup_generate,
                         generate_command, threads=True),
     "evaluate": Command("score a trained run of any task on a labelled file", setup_evaluate, evaluate_command,
                         threads=True),
