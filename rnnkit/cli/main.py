@@ -209,8 +209,8 @@ def doctor_command(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ tables
 
 COMMANDS: dict[str, Command] = {
-    "generate": Command("generate from a trained run (text from a language model, MIDI from a music model)", setup_generate,
-                        generate_command, threads=True),
+    "generate": Command("generate from a trained run (text from a language model, MIDI from a music model)",
+                        setup_generate, generate_command, threads=True),
     "evaluate": Command("score a trained run of any task on a labelled file", setup_evaluate, evaluate_command,
                         threads=True),
     "predict": Command("predictions of a trained run of any task on new inputs", setup_predict, predict_command),
