@@ -82,3 +82,15 @@ def cold_kernel_cache(monkeypatch, tmp_path):
     fresh = build.KernelBuild(build.cache_dir(), loader=lambda path: None)
     monkeypatch.setitem(build._state, "build", fresh)
     return fresh
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny shapes train fastest on one torch thread, which also spares the parallel test workers' cores;
+    the count is restored afterwards. Test modules take it with ``pytestmark = pytest.mark.usefixtures``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

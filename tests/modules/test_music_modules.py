@@ -10,13 +10,7 @@ from rnnkit.modules.music import (NADEOutput, PolyModelConfig, PolyphonicRNN, Si
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny shapes: one thread is fastest, and spares a shared machine's cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _log_sigmoid(x):

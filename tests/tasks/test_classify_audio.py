@@ -22,12 +22,7 @@ TINY = ["--epochs", "2", "--hidden", "6", "--embedding", "6", "--batch-size", "4
 WORDS = ("yes", "no", "stop")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def _clip(label: str, i: int) -> np.ndarray:

@@ -20,12 +20,8 @@ TINY = ["--hidden", "8", "--batch-size", "2", "--crop", "16", "--progress", "non
 
 
 @pytest.fixture(autouse=True)
-def one_thread(monkeypatch, tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def private_cache_one_thread(monkeypatch, tmp_path, one_thread):
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
-    yield
-    torch.set_num_threads(threads)
 
 
 def midi_folder(folder: Path, n: int = 5, seed: int = 0) -> Path:

@@ -19,13 +19,7 @@ from rnnkit.tasks.translate.vocab import build_vocab, load_vocab
 PAD, BOS, EOS = 0, 1, 2                    # the vocabulary convention's ids
 SPECIAL = SpecialIds(PAD, BOS, EOS)
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny shapes: one thread is fastest and does not fight parallel test workers."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 ATTENTIONS = [("bahdanau", True), ("bahdanau", False), ("dot", True), ("dot", False),

@@ -4,7 +4,6 @@ import json
 import time
 
 import pytest
-import torch
 
 from rnnkit.cli import main
 from rnnkit.config import from_dict, load_yaml
@@ -15,13 +14,7 @@ from rnnkit.tasks.translate.translator import Translator
 from rnnkit.tasks.translate.pipeline import dates_config, phrasebook_text, train_translate
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models train fastest on one thread (and do not fight parallel test workers)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.slow
