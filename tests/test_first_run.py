@@ -11,7 +11,7 @@ import rnnkit
 from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.engines.cpp import build
-from rnnkit.tasks.lm.demo_check import MIN_UPDATES, learning_verdict, unigram_nats
+from rnnkit.tasks.lm.demo_check import learning_verdict, unigram_nats
 
 
 @pytest.fixture

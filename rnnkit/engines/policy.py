@@ -227,7 +227,7 @@ POLICY: List[Preference] = [
         "trained 1.06-1.41x at B = 16-128, T = 10-200, H = 128-256 (two threads), 1.13-1.27x on one thread, "
         "1.02-1.21x at H = 512 from T = 50 (0.88x at (8, 35, 512)), 1.10x at H = 768, 0.82x at 1024; without "
         "gradients 1.09-1.27x at H = 128-256, T = 10-100 (0.95-1.11x at H = 512, 0.79x at 1024); fewer rows "
-        f"per thread 0.88-1.21x, kept on native (bench/RESULTS.md run K, 2-core Zen 3, AVX2 panel kernel)",
+        "per thread 0.88-1.21x, kept on native (bench/RESULTS.md run K, 2-core Zen 3, AVX2 panel kernel)",
         _lstm_fused_loop),
     Preference(
         "lstm-one-sequence", "cpp", ("native",),

@@ -23,7 +23,8 @@ from rnnkit.metrics.translation import corpus_scores
 from .model import Seq2SeqModel
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.modules.search import beam_search, greedy_search, max_lengths
-from .vocab import MARK, load_vocab, normalize_text, special_ids
+from rnnkit.data.tokenizers import MARK
+from .vocab import load_vocab, normalize_text, special_ids
 
 TASK = "translate"
 

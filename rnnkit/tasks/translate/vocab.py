@@ -15,7 +15,6 @@ from __future__ import annotations
 import unicodedata
 from typing import Sequence
 
-from rnnkit.data.tokenizers import MARK  # noqa: F401  (the translator's detokeniser marks)
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.modules.search import SpecialIds
 
