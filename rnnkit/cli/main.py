@@ -24,8 +24,8 @@ from rnnkit.data.readers import DataError
 from rnnkit.engines.cpp.build import CppBuildError
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
-from rnnkit.tasks.runs import print_table, resume_point, run_dir_for, saved_config
-from rnnkit.train.checkpoint import CheckpointError
+from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
+from rnnkit.train.checkpoint import CheckpointError, resume_checkpoint
 from rnnkit.train.guard import NonFiniteError
 from rnnkit.train.runtime import resolve_device
 
@@ -57,7 +57,7 @@ def train_command(args: argparse.Namespace) -> int:
     run_dir = run_dir_for(task.name, args.out, resuming)
     resume = False  # or the verified checkpoint to continue from: last, else best (with a notice), or the one named
     if resuming:
-        resume, notice = resume_point(run_dir, args.resume_from)
+        resume, notice = resume_checkpoint(run_dir, args.resume_from)
         if notice:
             print(f"rnnkit: {notice}", file=sys.stderr)
     base = task.upgrade_config(saved_config(resume)) if resume else dict(task.train_defaults)

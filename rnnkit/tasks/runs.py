@@ -16,8 +16,7 @@ from typing import Any, Callable, Sequence
 
 from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, from_dict
-from rnnkit.train.checkpoint import (Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, read_meta,
-                                     resume_checkpoint)
+from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, read_meta
 
 
 def run_dir_for(task: str, out: str | None, resume: bool) -> Path:
@@ -31,12 +30,6 @@ def run_dir_for(task: str, out: str | None, resume: bool) -> Path:
     if not resume and (run_dir / "checkpoints").exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     return run_dir
-
-
-def resume_point(run_dir: str | Path, which: str = "") -> tuple[Path, str | None]:
-    """The verified checkpoint ``--resume`` (``which`` = "") or ``--resume-from best|last|FILE`` continues
-    from, and a notice when it is not the newest one (see :func:`rnnkit.train.checkpoint.resume_checkpoint`)."""
-    return resume_checkpoint(run_dir, which)
 
 
 def saved_config(checkpoint: str | Path) -> dict:
