@@ -25,6 +25,7 @@ from rnnkit.engines.cpp.build import CppBuildError
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
 from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
+from rnnkit.train import distributed
 from rnnkit.train.checkpoint import CheckpointError, resume_checkpoint
 from rnnkit.train.guard import NonFiniteError
 from rnnkit.train.runtime import resolve_device
@@ -54,6 +55,17 @@ def _by_task(what: str) -> str:
 def train_command(args: argparse.Namespace) -> int:
     task = TASKS[args.task]
     resuming = bool(args.resume or args.resume_from)
+    world = distributed.launch_world()  # an incomplete launch environment is an error before data is read
+    if args.devices < 0:
+        raise ConfigError(f"--devices must be >= 0, got {args.devices}")
+    if args.devices > 1 and not world.distributed:  # start torchrun; its processes run this command as ranks
+        out = args.out or str(run_dir_for(task.name, None, resuming))  # one run directory for all of them
+        return distributed.run_local(args.devices, [*args.argv, *([] if args.out else ["--out", out])])
+    if world.distributed and args.devices > 1 and args.devices != world.world_size:
+        raise ConfigError(f"--devices {args.devices} but torchrun started {world.world_size} processes")
+    if world.distributed and not args.out:
+        raise ConfigError("training in several processes needs --out RUN_DIR: every process must name the same "
+                          "run directory")
     run_dir = run_dir_for(task.name, args.out, resuming)
     resume = False  # or the verified checkpoint to continue from: last, else best (with a notice), or the one named
     if resuming:
@@ -62,8 +74,13 @@ def train_command(args: argparse.Namespace) -> int:
             print(f"rnnkit: {notice}", file=sys.stderr)
     base = task.upgrade_config(saved_config(resume)) if resume else dict(task.train_defaults)
     cfg = config_from_args(task, args, base=base)
-    result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
-    task.report(result, run_dir)
+    distributed.check_batch(cfg.train.batch_size, world)
+    try:
+        result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
+    finally:
+        distributed.shutdown()
+    if world.main:
+        task.report(result, run_dir)
     return 0
 
 
@@ -261,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "(its best one when the last is missing or damaged, with a notice)")
         p.add_argument("--resume-from", metavar="best|last|FILE", default="",
                        help="continue the run in --out from this checkpoint (implies --resume)")
+        p.add_argument("--devices", type=int, default=0, metavar="N",
+                       help="train data-parallel in N processes on this machine (torchrun started for you; one GPU "
+                            "each on CUDA, gloo on the CPU); --batch-size stays the global batch (see "
+                            "docs/distributed.md for several machines)")
         add_config_flags(p, task)
         p.set_defaults(_run=train_command)
     for name, cmd in all_commands().items():
@@ -276,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what --devices hands on to its processes
     try:
         if getattr(args, "_threads", False):
             _set_threads(args)

@@ -9,6 +9,10 @@ The trainer's loop is shared; only this small strategy object varies.
   small queue) from the state saved before them, so gradients flow back
   through ``k2`` steps while the loss covers only the newest ``k1`` steps
   (Williams & Peng's BPTT(k2, k1)).
+
+Under several processes each one carries the state of its own streams (columns); a checkpoint holds
+the state of all streams (gathered), and a resumed process takes its columns of it again, for any
+number of processes.
 """
 from __future__ import annotations
 
@@ -16,24 +20,28 @@ from collections import deque
 
 import torch
 
+from rnnkit.train import distributed
+from rnnkit.train.distributed import SINGLE, World
 from rnnkit.train.tbptt import Chunk, detach_state, reset_state
 
+STATE_DIM = 1  # streams of a state tensor (layers*dirs, B, H)
 
-def _flatten(state, prefix: str, out: dict) -> object:
+
+def _flatten(state, prefix: str, out: dict, world: World) -> object:
     if state is None:
         return None
     if isinstance(state, torch.Tensor):
-        out[prefix] = state
+        out[prefix] = distributed.gather(state, STATE_DIM, world)
         return prefix
-    return [_flatten(s, f"{prefix}.{i}", out) for i, s in enumerate(state)]
+    return [_flatten(s, f"{prefix}.{i}", out, world) for i, s in enumerate(state)]
 
 
-def _unflatten(spec, tensors: dict, device):
+def _unflatten(spec, tensors: dict, device, world: World):
     if spec is None:
         return None
     if isinstance(spec, str):
-        return tensors[spec].to(device)
-    return tuple(_unflatten(s, tensors, device) for s in spec)
+        return distributed.take(tensors[spec], STATE_DIM, world).to(device)
+    return tuple(_unflatten(s, tensors, device, world) for s in spec)
 
 
 class StatelessStep:
@@ -54,12 +62,14 @@ class StatelessStep:
 
 
 class TBPTTStep:
-    """Carries the recurrent state; ``k2`` must be a multiple of ``k1``."""
+    """Carries the recurrent state; ``k2`` must be a multiple of ``k1``; ``world``: the processes whose
+    streams the checkpointed state covers (this one's columns are its share)."""
 
-    def __init__(self, k1: int, k2: int):
+    def __init__(self, k1: int, k2: int, world: World = SINGLE):
         if k2 < k1 or k2 % k1:
             raise ValueError(f"k2={k2} must be a multiple of k1={k1}")
         self.m = k2 // k1
+        self.world = world
         self.begin_epoch()
 
     def begin_epoch(self) -> None:
@@ -87,17 +97,19 @@ class TBPTTStep:
             self.context.append(self._pending)
 
     def state_dict(self, tensors: dict) -> dict:
-        spec = _flatten(self.state, "tbptt.state", tensors)
-        for i, c in enumerate(self.context):
-            tensors[f"tbptt.ctx.{i}.inputs"] = c.inputs
-            tensors[f"tbptt.ctx.{i}.targets"] = c.targets
-            tensors[f"tbptt.ctx.{i}.reset"] = c.reset
+        spec = _flatten(self.state, "tbptt.state", tensors, self.world)
+        w = self.world
+        for i, c in enumerate(self.context):  # chunks (k1, B) and resets (B,): all streams
+            tensors[f"tbptt.ctx.{i}.inputs"] = distributed.gather(c.inputs, 1, w)
+            tensors[f"tbptt.ctx.{i}.targets"] = distributed.gather(c.targets, 1, w)
+            tensors[f"tbptt.ctx.{i}.reset"] = distributed.gather(c.reset, 0, w)
         return {"state": spec, "context": [c.index for c in self.context]}
 
     def load_state_dict(self, sd: dict, tensors: dict, device) -> None:
         self.begin_epoch()
-        self.state = _unflatten(sd["state"], tensors, device)
+        w = self.world
+        self.state = _unflatten(sd["state"], tensors, device, w)
         for i, index in enumerate(sd["context"]):
-            self.context.append(Chunk(tensors[f"tbptt.ctx.{i}.inputs"].to(device),
-                                      tensors[f"tbptt.ctx.{i}.targets"].to(device),
-                                      tensors[f"tbptt.ctx.{i}.reset"].to(device), index))
+            self.context.append(Chunk(distributed.take(tensors[f"tbptt.ctx.{i}.inputs"], 1, w).to(device),
+                                      distributed.take(tensors[f"tbptt.ctx.{i}.targets"], 1, w).to(device),
+                                      distributed.take(tensors[f"tbptt.ctx.{i}.reset"], 0, w).to(device), index))

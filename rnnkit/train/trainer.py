@@ -33,6 +33,10 @@ stops training (the last checkpoint stays resumable).
 
 A run directory holds ``checkpoints/{last,best}.safetensors``,
 ``metrics.jsonl``, ``plots/*.png`` and ``diagnostics/`` (when enabled).
+
+Under torchrun (``RANK``, ``WORLD_SIZE``, ... set) the trainer joins the process group and trains
+data-parallel with DDP: each process keeps its rows of every batch, rank 0 validates and writes
+(:mod:`rnnkit.train.distributed`).
 """
 from __future__ import annotations
 
@@ -49,7 +53,7 @@ from torch import nn
 
 from rnnkit.config import ConfigError, TrainConfig, to_dict
 from rnnkit.engines.cpp.build import settle as settle_kernels, waited_seconds as kernel_build_waits
-from rnnkit.train import runtime
+from rnnkit.train import distributed, runtime
 from rnnkit.train.checkpoint import (Checkpoint, join_state_dict, load_checkpoint, save_checkpoint,
                                      split_state_dict)
 from rnnkit.train.data import as_epoch_data
@@ -130,17 +134,20 @@ class Trainer:
                  meter: Callable[[], Any] = LossMeter, run_config: dict | None = None,
                  metadata: dict | None = None, callbacks: Sequence[Any] = ()):
         self.cfg = config
-        self.device = runtime.resolve_device(config.device)
+        self.world = distributed.launch_world()
+        distributed.check_batch(config.batch_size, self.world)
+        self.device = distributed.start(self.world, config.device)
         runtime.check_precision(self.device, config.precision)
         runtime.set_threads(config.threads, config.deterministic)
         self.model = model.to(self.device)
+        self.net = distributed.wrap(self.model, self.world, self.device)  # what training runs through
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.meter = meter
         self.run_config = run_config if run_config is not None else {"train": to_dict(config)}
         self.metadata = dict(metadata or {})
         self.callbacks = list(callbacks)
         self.stateful = bool(getattr(model, "stateful", False))
-        self.stepper = TBPTTStep(config.bptt, config.k2) if self.stateful else StatelessStep()
+        self.stepper = TBPTTStep(config.bptt, config.k2, self.world) if self.stateful else StatelessStep()
         self.optimizer = build_optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
         self.guard = NonFiniteGuard(config.nan_policy, config.max_bad_steps)
@@ -176,14 +183,14 @@ class Trainer:
         if resume:
             self.restore(self._path("last") if resume is True else resume)
         else:
-            runtime.seed_everything(cfg.seed)
-        self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard,
-                              resume_step=self.step if resume else None) if self.run_dir else None
+            runtime.seed_everything(cfg.seed + self.world.rank)  # rank 0: as in one process
+        self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard, resume_step=self.step if resume else None
+                              ) if self.run_dir and self.world.main else None
         self._snapshot()
         self._n_batches = len(train)
         t0 = time.perf_counter()
         self.budget = TrainingClock()
-        self.progress = Progress(cfg.progress, cfg.log_every, max_time=cfg.max_time, clock=self.budget.seconds)
+        self.progress = Progress(cfg.progress if self.world.main else "none", cfg.log_every, max_time=cfg.max_time, clock=self.budget.seconds)
         stopped = self._loop(train, val, per_epoch)
         return self._finish(stopped, val, time.perf_counter() - t0)
 
@@ -215,7 +222,8 @@ class Trainer:
         cfg, micro = self.cfg, 0
         window_t, window_tokens, losses = time.perf_counter(), 0, []
         for batch in train.iter_epoch(self.epoch, self.pos):
-            loss, n = self._backward(runtime.to_device(batch, self.device))
+            ends_group = micro + 1 >= cfg.accumulate or self.pos + 1 >= n_batches
+            loss, n = self._backward(batch, sync=ends_group)
             self.pos += 1
             micro += 1
             if loss is None:  # the guard dropped this accumulation group
@@ -246,22 +254,42 @@ class Trainer:
             window_t = time.perf_counter()  # the next update's tokens/s counts none of the evaluation
             if cfg.max_steps and self.step >= cfg.max_steps:
                 return "max_steps"
-            if cfg.max_time and self.budget.seconds() >= cfg.max_time:
+            if cfg.max_time and distributed.sum_all([self.budget.seconds() >= cfg.max_time], self.world,
+                                                    self.device)[0]:  # every process stops at the same update
                 return "max_time"
         return None
 
-    def _backward(self, batch) -> tuple[float | None, int]:
-        """Forward + backward of one micro-batch; ``(None, 0)`` when its loss was not finite."""
-        self.model.train()
-        with runtime.autocast(self.device, self.cfg.precision):
-            out = self.stepper.forward(self.model, batch)
-        loss = float(out.loss.detach())
-        if not math.isfinite(loss):
-            self._on_bad("loss", loss)
-            return None, 0
-        self.scaler.scale(out.loss / self.cfg.accumulate).backward()
+    def _backward(self, batch, sync: bool = True) -> tuple[float | None, int]:
+        """Forward + backward of one micro-batch (this process's rows of it); its loss and items over
+        every process; ``(None, 0)`` when the loss was not finite. ``sync``: the last micro-batch of an
+        update, whose backward averages the gradients over the processes."""
+        self.net.train()
+        batch, empty = distributed.shard_batch(batch, self.world)
+        batch = runtime.to_device(batch, self.device)
+        with distributed.no_sync(self.net, sync):
+            with runtime.autocast(self.device, self.cfg.precision):
+                out = self.stepper.forward(self.net, batch)
+            loss, n, weight = float(out.loss.detach()), 0 if empty else int(out.n), 1.0
+            if self.world.distributed:
+                loss, n, weight = self._whole_batch(loss, n)
+            if not math.isfinite(loss):
+                self._on_bad("loss", loss)
+                return None, 0
+            self.scaler.scale(out.loss * weight / self.cfg.accumulate).backward()
         self.stepper.after_update()
-        return loss, int(out.n)
+        return loss, n
+
+    def _whole_batch(self, loss: float, n: int) -> tuple[float, int, float]:
+        """The mean loss and items of the whole batch (every process's rows) and this process's loss weight
+        ``W * n / n_all``: DDP averages gradients over the W processes, which then equal the gradient of
+        the whole batch's mean loss, as in one process."""
+        bad = float(n > 0 and not math.isfinite(loss))
+        total, items, bad = distributed.sum_all([loss * n if n else 0.0, n, bad], self.world, self.device)
+        if bad:
+            return math.nan, 0, 0.0
+        if not items:  # no item anywhere (all padding): each process's own loss, as one process would
+            return loss, 0, 1.0
+        return total / items, int(items), self.world.world_size * n / items
 
     def _update(self) -> float | None:
         """Clip and apply the accumulated gradients; ``None`` when they were not finite."""
@@ -334,7 +362,10 @@ class Trainer:
         if val is None:
             self.save("last")
             return False
-        metrics = {f"val_{k}": v for k, v in self.evaluate(val, self.cfg.max_eval_batches).items()}
+        metrics = None  # rank 0 validates on the whole data; every process takes the same decisions from it
+        if self.world.main:
+            metrics = {f"val_{k}": v for k, v in self.evaluate(val, self.cfg.max_eval_batches).items()}
+        metrics = distributed.from_main(metrics, self.world)
         if self.cfg.monitor not in metrics:
             raise ConfigError(f"monitor={self.cfg.monitor!r} is not a validation metric; "
                               f"available: {', '.join(sorted(metrics))}")
@@ -350,7 +381,7 @@ class Trainer:
             self.log.write("eval", self.step, epoch=self.epoch, **metrics, best=self.best)
         self.progress.message(f"eval at update {self.step}: " + " ".join(
             f"{k} {v:.4f}" for k, v in metrics.items()) + (" (best)" if better else ""))
-        if self.cfg.diagnose:
+        if self.cfg.diagnose and self.world.main:
             self.diagnose(val)
         self._notify("on_eval", metrics)
         self.save("last")
@@ -392,21 +423,46 @@ class Trainer:
                 "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
                             "best_step": self.best_step, "best_metrics": self.best_metrics,
                             "bad_evals": self.bad_evals, "tokens": self.tokens, "epoch_sums": self.epoch_sums,
-                            "data": self._data_digest},
+                            "data": self._data_digest, "world_size": self.world.world_size},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
-                "rng": runtime.rng_state(tensors)}
+                "rng": self._rng_state(tensors)}
         return Checkpoint(tensors, meta)
+
+    def _rng_state(self, tensors: dict) -> dict:
+        """Every process's RNG states: rank 0's as in one process, rank r's tensors under ``rank{r}.``."""
+        own: dict = {}
+        meta = runtime.rng_state(own)
+        every = distributed.gather_objects((own, meta), self.world)
+        tensors.update(every[0][0])
+        for r, (t, _) in enumerate(every[1:], 1):
+            tensors.update({f"rank{r}.{k}": v for k, v in t.items()})
+        return {**every[0][1], "ranks": [m for _, m in every[1:]]} if self.world.distributed else meta
+
+    def _set_rng_state(self, meta: dict, tensors: dict, saved_world: int) -> None:
+        """This process's RNG states from a checkpoint; saved by another number of processes, ranks > 0
+        start fresh streams seeded by (seed, rank, update): reproducible, though not the ones they had."""
+        r = self.world.rank
+        if r == 0:
+            runtime.set_rng_state(meta, tensors)
+        elif saved_world == self.world.world_size:
+            prefix = f"rank{r}."
+            runtime.set_rng_state(meta["ranks"][r - 1],
+                                  {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+        else:
+            runtime.seed_everything(self.cfg.seed + r + 1_000_003 * self.step)
 
     def save(self, name: str) -> Path | None:
         """Write checkpoint ``name`` (last / best); kept in ``self.memory`` when there is no run_dir."""
         self._snapshot()
+        ck = self.checkpoint()  # on every process: the carried state and RNG states are gathered
         if self.run_dir is None:
-            ck = self.checkpoint()
             self.memory[name] = Checkpoint({k: v.detach().clone() for k, v in ck.tensors.items()}, ck.meta)
             return None
         path = self._path(name)
-        save_checkpoint(path, self.checkpoint())
+        if self.world.main:
+            save_checkpoint(path, ck)
+        distributed.barrier(self.world)  # no process reads the checkpoint before it is written
         return path
 
     def load_best(self) -> None:
@@ -434,7 +490,7 @@ class Trainer:
         self.best, self.best_step, self.bad_evals, self.tokens = t["best"], t["best_step"], t["bad_evals"], t["tokens"]
         self.best_metrics, self.epoch_sums = t["best_metrics"], t["epoch_sums"]
         self.stepper.load_state_dict(ck.meta["stepper"], ck.tensors, self.device)
-        runtime.set_rng_state(ck.meta["rng"], ck.tensors)
+        self._set_rng_state(ck.meta["rng"], ck.tensors, t.get("world_size", 1))
 
     def _check_resume_config(self, path, saved: dict) -> None:
         """Settings held by the checkpoint's state cannot change on resume: say so instead of ignoring them."""

@@ -1,0 +1,57 @@
+"""The tiny runs tests/train/test_distributed.py trains in one process and in several (ddp_worker.py)."""
+import torch
+from torch import nn
+
+from rnnkit.config import TrainConfig
+from rnnkit.tasks.lm.config import LMModelConfig
+from rnnkit.tasks.lm.model import LanguageModel
+from rnnkit.train import ListData, ModelOutput, StreamData, batchify
+
+BATCH = 4  # the global batch: 2 processes train on 2 rows (streams) each
+
+
+def config(**kw) -> TrainConfig:
+    base = dict(epochs=2, batch_size=BATCH, bptt=6, lr=0.01, warmup_steps=2, patience=0, progress="none",
+                device="cpu", tensorboard="off", log_every=1, threads=1, checkpoint_every=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def periodic_docs(n_docs=6, length=40, period="abcdefg"):
+    ids = [ord(c) - ord("a") for c in period]
+    return [torch.tensor([ids[(i + d) % len(ids)] for i in range(length + 7 * d)]) for d in range(n_docs)]
+
+
+class Regressor(nn.Module):
+    """A stateless toy task model: y = w.x through a small MLP."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+
+    def forward(self, batch):
+        pred = self.lin(batch["x"]).squeeze(-1)
+        return ModelOutput(pred, ((pred - batch["y"]) ** 2).mean(), n=len(batch["y"]))
+
+
+def regression_batches(sizes):
+    g = torch.Generator().manual_seed(0)
+    w = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    out = []
+    for n in sizes:
+        x = torch.randn(n, 4, generator=g)
+        out.append({"x": x, "y": x @ w, "index": torch.arange(n), "seed": torch.tensor(7)})
+    return out
+
+
+def setup(kind: str):
+    """(model, config, train data, validation data) of a tiny ``kind`` run, the same in every process."""
+    torch.manual_seed(0)
+    if kind == "lm":  # TBPTT with k2 = 2 k1: the carried state and the context chunks are per process
+        streams = batchify(periodic_docs(), BATCH, 6)
+        model = LanguageModel(8, LMModelConfig(cell="lstm", hidden=12, layers=1, dropout=0.0))
+        return model, config(bptt_k2=12, schedule="cosine"), StreamData(streams), StreamData(streams)
+    if kind == "regressor":  # shuffled, 2 micro-batches per update, batches of 3 rows (2 + 1 per process) and of 1 (rank 1: none)
+        batches = regression_batches([BATCH] * 8 + [3, 1])
+        return (Regressor(), config(accumulate=2, optimizer="adam"), ListData(batches, shuffle=True, seed=5),
+                ListData(batches[:3]))
+    raise ValueError(kind)
