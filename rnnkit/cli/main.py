@@ -11,7 +11,9 @@ This package names no task: a task is added in ``rnnkit/tasks/`` alone.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 import torch
@@ -56,16 +58,10 @@ def train_command(args: argparse.Namespace) -> int:
     task = TASKS[args.task]
     resuming = bool(args.resume or args.resume_from)
     world = distributed.launch_world()  # an incomplete launch environment is an error before data is read
-    if args.devices < 0:
-        raise ConfigError(f"--devices must be >= 0, got {args.devices}")
     if args.devices > 1 and not world.distributed:  # start torchrun; its processes run this command as ranks
         out = args.out or str(run_dir_for(task.name, None, resuming))  # one run directory for all of them
         return distributed.run_local(args.devices, [*args.argv, *([] if args.out else ["--out", out])])
-    if world.distributed and args.devices > 1 and args.devices != world.world_size:
-        raise ConfigError(f"--devices {args.devices} but torchrun started {world.world_size} processes")
-    if world.distributed and not args.out:
-        raise ConfigError("training in several processes needs --out RUN_DIR: every process must name the same "
-                          "run directory")
+    _check_processes(args, world)
     run_dir = run_dir_for(task.name, args.out, resuming)
     resume = False  # or the verified checkpoint to continue from: last, else best (with a notice), or the one named
     if resuming:
@@ -76,12 +72,34 @@ def train_command(args: argparse.Namespace) -> int:
     cfg = config_from_args(task, args, base=base)
     distributed.check_batch(cfg.train.batch_size, world)
     try:
-        result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
+        with _printing(world):
+            result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
     finally:
         distributed.shutdown()
     if world.main:
         task.report(result, run_dir)
     return 0
+
+
+def _check_processes(args: argparse.Namespace, world: distributed.World) -> None:
+    """``--devices`` and ``--out`` as a run in ``world``'s processes needs them."""
+    if args.devices < 0:
+        raise ConfigError(f"--devices must be >= 0, got {args.devices}")
+    if world.distributed and args.devices > 1 and args.devices != world.world_size:
+        raise ConfigError(f"--devices {args.devices} but torchrun started {world.world_size} processes")
+    if world.distributed and not args.out:
+        raise ConfigError("training in several processes needs --out RUN_DIR: every process must name the same "
+                          "run directory")
+
+
+@contextlib.contextmanager
+def _printing(world: distributed.World):
+    """What a task prints while it trains comes from rank 0 only (errors, on stderr, from every process)."""
+    if world.main:
+        yield
+        return
+    with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
+        yield
 
 
 # ---------------------------------------------------------------- evaluate
