@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from rnnkit.config import ConfigError
-from rnnkit.train.runtime import resolve_device
+from rnnkit.train import runtime
 from rnnkit.train.tbptt import Chunk
 
 # what torchrun sets for every process; all of them or none
@@ -116,7 +116,7 @@ def check_batch(batch_size: int, world: World) -> None:
 
 def start(world: World, device: str) -> torch.device:
     """Join the process group (gloo on the CPU, NCCL on CUDA) and return this process's device."""
-    resolved = resolve_device(device)
+    resolved = runtime.resolve_device(device)
     if not world.distributed:
         return resolved
     if resolved.type == "cuda":
@@ -187,6 +187,39 @@ def gather_objects(obj: Any, world: World) -> list:
     out = [None] * world.world_size
     dist.all_gather_object(out, obj)
     return out
+
+
+# ------------------------------------------------------------------------ RNG states
+
+def rng_states(tensors: dict, world: World) -> dict:
+    """Every process's RNG states for a checkpoint (a collective): rank 0's as one process stores them
+    (:func:`~rnnkit.train.runtime.rng_state`), rank r's tensors under ``rank{r}.`` and its JSON part in
+    ``ranks[r - 1]``."""
+    own: dict = {}
+    meta = runtime.rng_state(own)
+    if not world.distributed:
+        tensors.update(own)
+        return meta
+    every = gather_objects((own, meta), world)
+    tensors.update(every[0][0])
+    for r, (t, _) in enumerate(every[1:], 1):
+        tensors.update({f"rank{r}.{k}": v for k, v in t.items()})
+    return {**every[0][1], "ranks": [m for _, m in every[1:]]}
+
+
+def set_rng_states(meta: dict, tensors: dict, world: World, saved_by: int, reseed: int) -> None:
+    """This process's RNG states from a checkpoint written by ``saved_by`` processes. When that count
+    differs, ranks > 0 have no saved states of their own and start fresh streams seeded by
+    ``reseed + rank``: reproducible, though not the streams they would have had."""
+    r = world.rank
+    if r == 0:
+        runtime.set_rng_state(meta, tensors)
+    elif saved_by == world.world_size:
+        prefix = f"rank{r}."
+        runtime.set_rng_state(meta["ranks"][r - 1],
+                              {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
+    else:
+        runtime.seed_everything(reseed + r)
 
 
 # ---------------------------------------------------------------------------- shards

@@ -190,7 +190,8 @@ class Trainer:
         self._n_batches = len(train)
         t0 = time.perf_counter()
         self.budget = TrainingClock()
-        self.progress = Progress(cfg.progress if self.world.main else "none", cfg.log_every, max_time=cfg.max_time, clock=self.budget.seconds)
+        self.progress = Progress(cfg.progress if self.world.main else "none", cfg.log_every, max_time=cfg.max_time,
+                                 clock=self.budget.seconds)
         stopped = self._loop(train, val, per_epoch)
         return self._finish(stopped, val, time.perf_counter() - t0)
 
@@ -426,31 +427,8 @@ class Trainer:
                             "data": self._data_digest, "world_size": self.world.world_size},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
-                "rng": self._rng_state(tensors)}
+                "rng": distributed.rng_states(tensors, self.world)}
         return Checkpoint(tensors, meta)
-
-    def _rng_state(self, tensors: dict) -> dict:
-        """Every process's RNG states: rank 0's as in one process, rank r's tensors under ``rank{r}.``."""
-        own: dict = {}
-        meta = runtime.rng_state(own)
-        every = distributed.gather_objects((own, meta), self.world)
-        tensors.update(every[0][0])
-        for r, (t, _) in enumerate(every[1:], 1):
-            tensors.update({f"rank{r}.{k}": v for k, v in t.items()})
-        return {**every[0][1], "ranks": [m for _, m in every[1:]]} if self.world.distributed else meta
-
-    def _set_rng_state(self, meta: dict, tensors: dict, saved_world: int) -> None:
-        """This process's RNG states from a checkpoint; saved by another number of processes, ranks > 0
-        start fresh streams seeded by (seed, rank, update): reproducible, though not the ones they had."""
-        r = self.world.rank
-        if r == 0:
-            runtime.set_rng_state(meta, tensors)
-        elif saved_world == self.world.world_size:
-            prefix = f"rank{r}."
-            runtime.set_rng_state(meta["ranks"][r - 1],
-                                  {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-        else:
-            runtime.seed_everything(self.cfg.seed + r + 1_000_003 * self.step)
 
     def save(self, name: str) -> Path | None:
         """Write checkpoint ``name`` (last / best); kept in ``self.memory`` when there is no run_dir."""
@@ -490,7 +468,8 @@ class Trainer:
         self.best, self.best_step, self.bad_evals, self.tokens = t["best"], t["best_step"], t["bad_evals"], t["tokens"]
         self.best_metrics, self.epoch_sums = t["best_metrics"], t["epoch_sums"]
         self.stepper.load_state_dict(ck.meta["stepper"], ck.tensors, self.device)
-        self._set_rng_state(ck.meta["rng"], ck.tensors, t.get("world_size", 1))
+        distributed.set_rng_states(ck.meta["rng"], ck.tensors, self.world, saved_by=t.get("world_size", 1),
+                                   reseed=self.cfg.seed + 1_000_003 * self.step)
 
     def _check_resume_config(self, path, saved: dict) -> None:
         """Settings held by the checkpoint's state cannot change on resume: say so instead of ignoring them."""

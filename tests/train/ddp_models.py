@@ -46,11 +46,12 @@ def regression_batches(sizes):
 def setup(kind: str):
     """(model, config, train data, validation data) of a tiny ``kind`` run, the same in every process."""
     torch.manual_seed(0)
-    if kind == "lm":  # TBPTT with k2 = 2 k1: the carried state and the context chunks are per process
+    if kind in ("lm", "lm-dropout"):  # TBPTT with k2 = 2 k1: the carried state and context chunks are per process
         streams = batchify(periodic_docs(), BATCH, 6)
-        model = LanguageModel(8, LMModelConfig(cell="lstm", hidden=12, layers=1, dropout=0.0))
+        dropout = 0.3 if kind == "lm-dropout" else 0.0  # masks differ per process: for exact resume only
+        model = LanguageModel(8, LMModelConfig(cell="lstm", hidden=12, layers=2, dropout=dropout))
         return model, config(bptt_k2=12, schedule="cosine"), StreamData(streams), StreamData(streams)
-    if kind == "regressor":  # shuffled, 2 micro-batches per update, batches of 3 rows (2 + 1 per process) and of 1 (rank 1: none)
+    if kind == "regressor":  # shuffled, 2 micro-batches per update; batches of 3 rows (2 + 1) and 1 (rank 1: none)
         batches = regression_batches([BATCH] * 8 + [3, 1])
         return (Regressor(), config(accumulate=2, optimizer="adam"), ListData(batches, shuffle=True, seed=5),
                 ListData(batches[:3]))

@@ -80,9 +80,10 @@ def runs(tmp_path_factory):
     shutil.copytree(root / "crash-1", root / "crash-1-on-2")
     two_processes([{"model": "lm", "run_dir": str(root / "lm-2")},
                    {"model": "regressor", "run_dir": str(root / "regressor-2")},
-                   {"model": "lm", "run_dir": str(root / "crash-2"), "crash_at": CRASH_AT},
+                   {"model": "lm-dropout", "run_dir": str(root / "dropout-2")},
+                   {"model": "lm-dropout", "run_dir": str(root / "crash-2"), "crash_at": CRASH_AT},
+                   {"model": "lm-dropout", "run_dir": str(root / "crash-2"), "resume": True},
                    {"model": "lm", "run_dir": str(root / "crash-2-snapshot"), "crash_at": CRASH_AT},
-                   {"model": "lm", "run_dir": str(root / "crash-2"), "resume": True},
                    {"model": "lm", "run_dir": str(root / "crash-1-on-2"), "resume": True}])
     shutil.copytree(root / "crash-2-snapshot", root / "crash-2-on-1")
     one_process("lm", root / "crash-2-on-1", resume=True)
@@ -122,15 +123,16 @@ def test_only_rank_0_writes_checkpoints_and_metrics(runs):
 def test_checkpoint_holds_every_streams_state(runs):
     ck = load_checkpoint(runs / "crash-2-snapshot" / "checkpoints" / "last.safetensors")
     assert ck.meta["trainer"]["world_size"] == 2 and ck.meta["trainer"]["step"] == CRASH_AT - 1
-    assert ck.tensors["tbptt.state.0"].shape == (1, ddp_models.BATCH, 12)  # (layers, all streams, H)
+    assert ck.tensors["tbptt.state.0"].shape == (2, ddp_models.BATCH, 12)  # (layers, all streams, H)
     assert ck.tensors["tbptt.ctx.0.inputs"].shape == (6, ddp_models.BATCH)
     assert "rank1.rng.torch" in ck.tensors and "rank1.rng.torch" not in load_checkpoint(
         runs / "lm-1" / "checkpoints" / "last.safetensors").tensors
 
 
 def test_resume_on_the_same_processes_is_exact(runs):
-    assert losses(runs / "crash-2") == losses(runs / "lm-2")
-    for name, value in weights(runs / "lm-2").items():
+    """With dropout: every process continues its own random stream."""
+    assert losses(runs / "crash-2") == losses(runs / "dropout-2")
+    for name, value in weights(runs / "dropout-2").items():
         assert torch.equal(weights(runs / "crash-2")[name], value), name
 
 
