@@ -144,6 +144,19 @@ def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
 
+def check_all_used(model: nn.Module) -> None:
+    """After the first averaged backward: every trainable parameter got a gradient. DDP (without its
+    per-update search for unused parameters) waits for all of them, and would fail one update later
+    with the first update's gradients only partly averaged."""
+    unused = [name for name, p in model.named_parameters() if p.requires_grad and p.grad is None]
+    if unused:
+        shown = ", ".join(unused[:5]) + (f" and {len(unused) - 5} more" if len(unused) > 5 else "")
+        raise ConfigError(f"{len(unused)} trainable parameter(s) of {type(model).__name__} take no part in the loss "
+                          f"({shown}); data-parallel training averages every trainable parameter's gradient in "
+                          "every update: train this configuration in one process, or give those parameters "
+                          "requires_grad=False")
+
+
 def no_sync(net: nn.Module, sync: bool):
     """Skip DDP's gradient averaging for a micro-batch whose gradients are accumulated further."""
     if sync or not isinstance(net, DistributedDataParallel):

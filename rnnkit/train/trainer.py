@@ -163,6 +163,7 @@ class Trainer:
         self._last_eval = -1
         self.epoch_sums = [0.0, 0]  # loss * items and items so far in this epoch
         self._data_digest: str | None = None  # the training data's fingerprint, set by fit()
+        self._all_used = False  # every parameter seen with a gradient (checked once under several processes)
         if config.diagnose and not hasattr(model, "diagnostic_pass"):
             raise ConfigError(f"diagnose=true needs {type(model).__name__}.diagnostic_pass(batch, last_step_only)")
 
@@ -295,6 +296,9 @@ class Trainer:
     def _update(self) -> float | None:
         """Clip and apply the accumulated gradients; ``None`` when they were not finite."""
         cfg = self.cfg
+        if self.world.distributed and not self._all_used:
+            distributed.check_all_used(self.model)
+            self._all_used = True
         self.scaler.unscale_(self.optimizer)
         if cfg.clip_value:
             nn.utils.clip_grad_value_(self.model.parameters(), cfg.clip_value)

@@ -24,9 +24,11 @@ def periodic_docs(n_docs=6, length=40, period="abcdefg"):
 class Regressor(nn.Module):
     """A stateless toy task model: y = w.x through a small MLP."""
 
-    def __init__(self):
+    def __init__(self, unused: bool = False):
         super().__init__()
         self.lin = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+        if unused:  # a parameter no loss depends on: DDP cannot average its gradient
+            self.spare = nn.Linear(4, 1)
 
     def forward(self, batch):
         pred = self.lin(batch["x"]).squeeze(-1)
@@ -55,4 +57,6 @@ def setup(kind: str):
         batches = regression_batches([BATCH] * 8 + [3, 1])
         return (Regressor(), config(accumulate=2, optimizer="adam"), ListData(batches, shuffle=True, seed=5),
                 ListData(batches[:3]))
+    if kind == "unused":
+        return Regressor(unused=True), config(), regression_batches([BATCH] * 2), None
     raise ValueError(kind)

@@ -2,8 +2,9 @@
 LOCAL_RANK, MASTER_ADDR and MASTER_PORT set, as torchrun would (argv[1]: a JSON list of runs).
 
 Each run: {"model": "lm" | "regressor", "run_dir": ..., "resume": bool, "crash_at": update or null}.
-Every process records which checkpoint files it wrote and how many metric lines, in
-``<run_dir>.rank<r>.json``, so the test can tell that rank 0 alone wrote."""
+Every process records which checkpoint files it wrote, how many metric lines, and the ConfigError
+that stopped it, if one did, in ``<run_dir>.rank<r>.json``, so the test can tell that rank 0 alone
+wrote."""
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ import sys
 import torch
 
 import ddp_models
+from rnnkit.config import ConfigError
 from rnnkit.train import distributed, trainer as trainer_module
 
 
@@ -26,7 +28,7 @@ class Crash:
 def main() -> None:
     torch.set_num_threads(1)
     rank = int(os.environ["RANK"])
-    wrote = {"checkpoints": [], "metric_lines": 0}
+    wrote = {}
     real_save, real_write = trainer_module.save_checkpoint, trainer_module.MetricsLog.write
 
     def save(path, ck):
@@ -40,7 +42,7 @@ def main() -> None:
     trainer_module.save_checkpoint = save
     trainer_module.MetricsLog.write = write
     for run in json.loads(sys.argv[1]):
-        wrote.update(checkpoints=[], metric_lines=0)
+        wrote.update(checkpoints=[], metric_lines=0, error="")
         crash = [Crash(run["crash_at"])] if run.get("crash_at") else []
         model, config, train, val = ddp_models.setup(run["model"])
         trainer = trainer_module.Trainer(model, config, run_dir=run["run_dir"], callbacks=crash)
@@ -48,6 +50,8 @@ def main() -> None:
             trainer.fit(train, val, resume=run.get("resume", False))
         except KeyboardInterrupt:
             pass
+        except ConfigError as err:
+            wrote["error"] = str(err)
         with open(f"{run['run_dir']}.rank{rank}.json", "w") as fh:
             json.dump(wrote, fh)
     distributed.shutdown()

@@ -84,7 +84,8 @@ def runs(tmp_path_factory):
                    {"model": "lm-dropout", "run_dir": str(root / "crash-2"), "crash_at": CRASH_AT},
                    {"model": "lm-dropout", "run_dir": str(root / "crash-2"), "resume": True},
                    {"model": "lm", "run_dir": str(root / "crash-2-snapshot"), "crash_at": CRASH_AT},
-                   {"model": "lm", "run_dir": str(root / "crash-1-on-2"), "resume": True}])
+                   {"model": "lm", "run_dir": str(root / "crash-1-on-2"), "resume": True},
+                   {"model": "unused", "run_dir": str(root / "unused-2")}])
     shutil.copytree(root / "crash-2-snapshot", root / "crash-2-on-1")
     one_process("lm", root / "crash-2-on-1", resume=True)
     return root
@@ -114,7 +115,7 @@ def test_only_rank_0_writes_checkpoints_and_metrics(runs):
     for kind in ("lm", "regressor"):
         rank0 = json.loads((runs / f"{kind}-2.rank0.json").read_text())
         rank1 = json.loads((runs / f"{kind}-2.rank1.json").read_text())
-        assert rank1 == {"checkpoints": [], "metric_lines": 0}
+        assert rank1 == {"checkpoints": [], "metric_lines": 0, "error": ""}
         assert any(p.endswith("best.safetensors") for p in rank0["checkpoints"]) and rank0["metric_lines"] > 8
         steps = [r["step"] for r in read_metrics(runs / f"{kind}-2" / "metrics.jsonl") if r["kind"] == "step"]
         assert steps == sorted(set(steps))  # one line per update, not one per process
@@ -141,6 +142,14 @@ def test_resume_on_another_number_of_processes(runs, run):
     assert len(losses(runs / run)) == len(losses(runs / "lm-1"))
     torch.testing.assert_close(losses(runs / run), losses(runs / "lm-1"), **TOL)
     torch.testing.assert_close(weights(runs / run), weights(runs / "lm-1"), **TOL)
+
+
+def test_a_parameter_without_gradient_is_an_error_before_the_first_update(runs):
+    for rank in range(2):
+        record = json.loads((runs / f"unused-2.rank{rank}.json").read_text())
+        assert record["error"].startswith("2 trainable parameter(s) of Regressor take no part in the loss "
+                                          "(spare.weight, spare.bias); data-parallel training")
+        assert record["checkpoints"] == []
 
 
 # ------------------------------------------------------------------------------ shards
