@@ -1,4 +1,6 @@
 """The tiny runs tests/train/test_distributed.py trains in one process and in several (ddp_worker.py)."""
+import os
+
 import torch
 from torch import nn
 
@@ -24,15 +26,21 @@ def periodic_docs(n_docs=6, length=40, period="abcdefg"):
 class Regressor(nn.Module):
     """A stateless toy task model: y = w.x through a small MLP."""
 
-    def __init__(self, unused: bool = False):
+    def __init__(self, unused: bool = False, nan_at: tuple = ()):
         super().__init__()
         self.lin = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 1))
+        self.calls, self.nan_at = 0, nan_at  # forward calls whose loss is NaN (on the last process only)
         if unused:  # a parameter no loss depends on: DDP cannot average its gradient
             self.spare = nn.Linear(4, 1)
 
     def forward(self, batch):
         pred = self.lin(batch["x"]).squeeze(-1)
-        return ModelOutput(pred, ((pred - batch["y"]) ** 2).mean(), n=len(batch["y"]))
+        loss = ((pred - batch["y"]) ** 2).mean()
+        self.calls += 1
+        last = int(os.environ.get("RANK", "0")) == int(os.environ.get("WORLD_SIZE", "1")) - 1
+        if self.calls in self.nan_at and last:
+            loss = loss * float("nan")
+        return ModelOutput(pred, loss, n=len(batch["y"]))
 
 
 def regression_batches(sizes):
@@ -57,6 +65,8 @@ def setup(kind: str):
         batches = regression_batches([BATCH] * 8 + [3, 1])
         return (Regressor(), config(accumulate=2, optimizer="adam"), ListData(batches, shuffle=True, seed=5),
                 ListData(batches[:3]))
+    if kind == "nan":  # the forward calls 3 and 6 give NaN on one process: every process skips those updates
+        return Regressor(nan_at=(3, 6)), config(), regression_batches([BATCH] * 8), None
     if kind == "unused":
         return Regressor(unused=True), config(), regression_batches([BATCH] * 2), None
     raise ValueError(kind)

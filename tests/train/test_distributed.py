@@ -74,7 +74,7 @@ def runs(tmp_path_factory):
     one resumed on 2, and the 1-process interruption resumed on 2; then the 2-process interruption on 1."""
     root = tmp_path_factory.mktemp("ddp")
     torch.set_num_threads(1)
-    for kind in ("lm", "regressor"):
+    for kind in ("lm", "regressor", "nan"):
         one_process(kind, root / f"{kind}-1")
     one_process("lm", root / "crash-1", crash=True)
     shutil.copytree(root / "crash-1", root / "crash-1-on-2")
@@ -85,7 +85,8 @@ def runs(tmp_path_factory):
                    {"model": "lm-dropout", "run_dir": str(root / "crash-2"), "resume": True},
                    {"model": "lm", "run_dir": str(root / "crash-2-snapshot"), "crash_at": CRASH_AT},
                    {"model": "lm", "run_dir": str(root / "crash-1-on-2"), "resume": True},
-                   {"model": "unused", "run_dir": str(root / "unused-2")}])
+                   {"model": "unused", "run_dir": str(root / "unused-2")},
+                   {"model": "nan", "run_dir": str(root / "nan-2")}])
     shutil.copytree(root / "crash-2-snapshot", root / "crash-2-on-1")
     one_process("lm", root / "crash-2-on-1", resume=True)
     return root
@@ -142,6 +143,14 @@ def test_resume_on_another_number_of_processes(runs, run):
     assert len(losses(runs / run)) == len(losses(runs / "lm-1"))
     torch.testing.assert_close(losses(runs / run), losses(runs / "lm-1"), **TOL)
     torch.testing.assert_close(weights(runs / run), weights(runs / "lm-1"), **TOL)
+
+
+def test_a_non_finite_loss_on_one_process_skips_the_update_on_all(runs):
+    skipped = [[r["step"] for r in read_metrics(runs / run / "metrics.jsonl") if r["kind"] == "nonfinite"]
+               for run in ("nan-1", "nan-2")]
+    assert skipped[0] == skipped[1] and len(skipped[0]) == 2
+    assert len(losses(runs / "nan-2")) == len(losses(runs / "nan-1")) == 2 * 8 - 2
+    torch.testing.assert_close(weights(runs / "nan-2"), weights(runs / "nan-1"), **TOL)
 
 
 def test_a_parameter_without_gradient_is_an_error_before_the_first_update(runs):
