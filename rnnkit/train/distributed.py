@@ -136,12 +136,14 @@ def start(world: World, device: str) -> torch.device:
     return resolved
 
 
-def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
+def wrap(model: nn.Module, world: World) -> nn.Module:
     """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` (itself in one process): what the
     trainer runs forward and backward through; gradients are averaged over processes during backward."""
     if not world.distributed:
         return model
-    return DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    # no device_ids: the trainer has moved each batch already, and some batches keep lengths on the CPU on
+    # purpose (rnnkit layers read them as sizes), which DDP's own input move would put on the GPU
+    return DistributedDataParallel(model)
 
 
 def check_all_used(model: nn.Module) -> None:

@@ -140,7 +140,7 @@ class Trainer:
         runtime.check_precision(self.device, config.precision)
         runtime.set_threads(config.threads, config.deterministic)
         self.model = model.to(self.device)
-        self.net = distributed.wrap(self.model, self.world, self.device)  # what training runs through
+        self.net = distributed.wrap(self.model, self.world)  # what training runs through
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.meter = meter
         self.run_config = run_config if run_config is not None else {"train": to_dict(config)}

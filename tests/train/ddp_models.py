@@ -53,7 +53,7 @@ def regression_batches(sizes):
     return out
 
 
-def setup(kind: str):
+def setup(kind: str, device: str = "cpu"):
     """(model, config, train data, validation data) of a tiny ``kind`` run, the same in every process."""
     torch.manual_seed(0)
     if kind in ("lm", "lm-dropout"):  # TBPTT with k2 = 2 k1: the carried state and context chunks are per process
@@ -63,8 +63,8 @@ def setup(kind: str):
         return model, config(bptt_k2=12, schedule="cosine"), StreamData(streams), StreamData(streams)
     if kind == "regressor":  # shuffled, 2 micro-batches per update; batches of 3 rows (2 + 1) and 1 (rank 1: none)
         batches = regression_batches([BATCH] * 8 + [3, 1])
-        return (Regressor(), config(accumulate=2, optimizer="adam"), ListData(batches, shuffle=True, seed=5),
-                ListData(batches[:3]))
+        return (Regressor(), config(accumulate=2, optimizer="adam", device=device),
+                ListData(batches, shuffle=True, seed=5), ListData(batches[:3]))
     if kind == "nan":  # the forward calls 3 and 6 give NaN on one process: every process skips those updates
         return Regressor(nan_at=(3, 6)), config(), regression_batches([BATCH] * 8), None
     if kind == "unused":

@@ -1,7 +1,8 @@
 """One training process of tests/train/test_distributed.py: started W times with RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR and MASTER_PORT set, as torchrun would (argv[1]: a JSON list of runs).
 
-Each run: {"model": "lm" | "regressor", "run_dir": ..., "resume": bool, "crash_at": update or null}.
+Each run: {"model": a kind of ddp_models.setup, "run_dir": ..., "resume": bool, "crash_at": update or null,
+"device": "cpu" | "cuda"}.
 Every process records which checkpoint files it wrote, how many metric lines, and the ConfigError
 that stopped it, if one did, in ``<run_dir>.rank<r>.json``, so the test can tell that rank 0 alone
 wrote."""
@@ -44,7 +45,7 @@ def main() -> None:
     for run in json.loads(sys.argv[1]):
         wrote.update(checkpoints=[], metric_lines=0, error="")
         crash = [Crash(run["crash_at"])] if run.get("crash_at") else []
-        model, config, train, val = ddp_models.setup(run["model"])
+        model, config, train, val = ddp_models.setup(run["model"], run.get("device", "cpu"))
         trainer = trainer_module.Trainer(model, config, run_dir=run["run_dir"], callbacks=crash)
         try:
             trainer.fit(train, val, resume=run.get("resume", False))

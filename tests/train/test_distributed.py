@@ -58,8 +58,8 @@ def two_processes(runs: list[dict]) -> None:
     assert all(p.returncode == 0 for p in procs), "\n".join(errors)
 
 
-def one_process(kind: str, run_dir: Path, resume=False, crash=False) -> Trainer:
-    model, config, train, val = ddp_models.setup(kind)
+def one_process(kind: str, run_dir: Path, resume=False, crash=False, device="cpu") -> Trainer:
+    model, config, train, val = ddp_models.setup(kind, device)
     trainer = Trainer(model, config, run_dir=run_dir, callbacks=[Crash()] if crash else [])
     try:
         trainer.fit(train, val, resume=resume)
@@ -159,6 +159,16 @@ def test_a_parameter_without_gradient_is_an_error_before_the_first_update(runs):
         assert record["error"].startswith("2 trainable parameter(s) of Regressor take no part in the loss "
                                           "(spare.weight, spare.bias); data-parallel training")
         assert record["checkpoints"] == []
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL between 2 processes needs 2 CUDA GPUs")
+def test_two_processes_on_two_gpus_follow_one_gpu(tmp_path):
+    one_process("regressor", tmp_path / "one", device="cuda")
+    two_processes([{"model": "regressor", "run_dir": str(tmp_path / "two"), "device": "cuda"}])
+    assert len(losses(tmp_path / "two")) == len(losses(tmp_path / "one")) > 8
+    torch.testing.assert_close(losses(tmp_path / "two"), losses(tmp_path / "one"), **TOL)
+    torch.testing.assert_close(weights(tmp_path / "two"), weights(tmp_path / "one"), **TOL)
 
 
 # ------------------------------------------------------------------------------ shards
