@@ -108,8 +108,8 @@ def check_batch(batch_size: int, world: World) -> None:
     if batch_size % world.world_size:
         up = -(-batch_size // world.world_size) * world.world_size
         raise LaunchError(f"--batch-size {batch_size} is the global batch, split across the {world.world_size} "
-                          f"processes, so it must be a multiple of {world.world_size} (e.g. --batch-size {up}, "
-                          f"or {world.world_size} divides it with another process count)")
+                          f"processes, so it must be a multiple of {world.world_size} (e.g. --batch-size {up}), "
+                          f"or start a number of processes that divides {batch_size}")
 
 
 # ------------------------------------------------------------------------- process group
@@ -137,7 +137,7 @@ def start(world: World, device: str) -> torch.device:
 
 
 def wrap(model: nn.Module, world: World) -> nn.Module:
-    """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` (itself in one process): what the
+    """``model`` in :class:`~torch.nn.parallel.DistributedDataParallel` (``model`` itself in one process): what the
     trainer runs forward and backward through; gradients are averaged over processes during backward."""
     if not world.distributed:
         return model
