@@ -5,7 +5,8 @@ The 2-process runs start ddp_worker.py twice with the environment torchrun sets 
 port), once for the whole module; `rnnkit train --devices 2` is checked through torchrun itself.
 
 Tolerance: 2 processes reduce the gradient in another order than one, so the loss curves and weights
-agree to float32 rounding, not bit for bit: measured within 5e-7 over 34 updates; asserted 1e-5.
+agree to float32 rounding, not bit for bit: measured within 2e-7 relative in the losses and 1.5e-7 in
+the weights; asserted rtol = atol = 1e-5.
 """
 import json
 import os
