@@ -23,13 +23,18 @@ def cpp_kernels():
 
 
 #: a stand-in for the build process: prints ninja-like steps, sleeps, then fails or renames a fake build
-#: folder into place (argv: folder, seconds, ok|fail)
+#: folder into place (argv: folder, seconds, ok|fail, gate). With a gate file named, it compiles until the
+#: test creates that file (at most 60 s), so what a test sees mid-build does not hang on the machine's load.
 FAKE_BUILD = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
+    start = time.time()
     folder, seconds, fail = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3] == "fail"
+    gate = Path(sys.argv[4]) if sys.argv[4] != "-" else None
     print("[1/2] c++ -c lstm.cpp", flush=True)
     time.sleep(seconds)
+    while gate is not None and not gate.exists() and time.time() < start + 60:
+        time.sleep(0.02)
     if fail:
         print("lstm.cpp:12:3: error: 'foo' was not declared in this scope", flush=True)
         sys.exit(1)
@@ -45,12 +50,13 @@ FAKE_BUILD = textwrap.dedent("""
 @pytest.fixture
 def fake_kernel_build(monkeypatch):
     """Build processes run FAKE_BUILD instead of the compiler; the returned dict sets its ``seconds`` and
-    ``fail``. Every process started is killed at the end of the test."""
+    ``fail`` (and ``gate``: a path the build waits for). Every process started is killed at the end of the test."""
     from rnnkit.engines.cpp import build
 
-    how = {"seconds": 0.3, "fail": False}
+    how = {"seconds": 0.3, "fail": False, "gate": None}
     monkeypatch.setattr(build, "child_command", lambda folder: [sys.executable, "-c", FAKE_BUILD, str(folder),
-                                                               str(how["seconds"]), "fail" if how["fail"] else "ok"])
+                                                               str(how["seconds"]), "fail" if how["fail"] else "ok",
+                                                               str(how["gate"] or "-")])
     started = []
     real_spawn = build._spawn
 

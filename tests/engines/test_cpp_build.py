@@ -224,12 +224,14 @@ def test_deterministic_training_settles_the_kernels_before_its_first_update(cold
             return ModelOutput(out, out.pow(2).mean(), n=batch.shape[1])
 
     data = [torch.randn(5, 2, 4) for _ in range(3)]
-    fake_kernel_build["seconds"] = 3.0
+    fake_kernel_build["seconds"] = 0.0
+    fake_kernel_build["gate"] = gate = tmp_path / "compiled"  # the build goes on until the gate is opened
     assert build.build_error() is not None  # a background build has started
     quick = dict(epochs=1, progress="none", tensorboard="off", eval_every=0)
     free = Tiny()
     Trainer(free, TrainConfig(**quick)).fit(data)
     assert free.engines and "cpp" not in free.engines  # not deterministic: trained on without waiting
+    gate.touch()
     waited0 = build.waited_seconds()
     settled = Tiny()
     threads = torch.get_num_threads()
