@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -66,9 +67,13 @@ def tiny_runs(tmp_path_factory):
     return runs
 
 
-def sine_wav(path, seconds: float = 0.5, rate: int = 16000):
-    import numpy as np
-    import soundfile as sf
-    t = np.arange(int(seconds * rate)) / rate
-    sf.write(str(path), (0.3 * np.sin(2 * math.pi * 440 * t)).astype("float32"), rate)
-    return path
+@pytest.fixture
+def sine_wav():
+    """``sine_wav(path, seconds, rate)`` writes a 440 Hz tone as a WAV file and returns its path."""
+    sf = pytest.importorskip("soundfile", reason="audio uploads need pip install 'rnnkit[speech]'")
+
+    def write(path, seconds: float = 0.5, rate: int = 16000):
+        t = np.arange(int(seconds * rate)) / rate
+        sf.write(str(path), (0.3 * np.sin(2 * math.pi * 440 * t)).astype("float32"), rate)
+        return path
+    return write
