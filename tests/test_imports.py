@@ -101,9 +101,10 @@ def test_no_task_imports_the_cli():
     assert not offenders
 
 
-def test_the_cli_names_no_task():
+@pytest.mark.parametrize("package", ["cli", "serve"])
+def test_the_cli_and_the_server_name_no_task(package):
     """Neither an import of a task package nor a task's name as a string: tasks come from the registry."""
-    for path in (ROOT / "cli").rglob("*.py"):
+    for path in (ROOT / package).rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         assert not strings & set(TASKS), f"{path.name} names a task: {sorted(strings & set(TASKS))}"

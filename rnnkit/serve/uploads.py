@@ -17,12 +17,12 @@ SUFFIXES = {"audio": (".wav", ".flac", ".ogg", ".oga", ".opus"), "image": (".png
             "midi": (".mid", ".midi")}
 
 
-def _module(name: str, extra: str):
+def _module(name: str, package: str):
     try:
         return importlib.import_module(name)
     except ImportError as err:
-        raise ApiError(501, f"reading this upload needs {name}, which is not installed", None,
-                       f"pip install 'rnnkit[{extra}]' on the server") from err
+        raise ApiError(501, f"reading this upload needs {package}, which is not installed", None,
+                       f"pip install {package} on the server") from err
 
 
 def save_upload(upload, folder: Path, field: str, kind: str) -> Path:
@@ -40,7 +40,7 @@ def save_upload(upload, folder: Path, field: str, kind: str) -> Path:
 
 def check_upload(path: Path, field: str, kind: str, cfg: ServeConfig) -> None:
     if kind == "audio":
-        sf = _module("soundfile", "speech")
+        sf = _module("soundfile", "soundfile")
         try:
             info = sf.info(str(path))
         except RuntimeError as err:  # soundfile.LibsndfileError: not a format libsndfile reads
@@ -49,7 +49,7 @@ def check_upload(path: Path, field: str, kind: str, cfg: ServeConfig) -> None:
             raise ApiError(413, f"{field}: {info.duration:.1f} s of audio, over the server's limit", field,
                            f"at most {cfg.max_audio_seconds:g} s (--max-audio-seconds)")
     elif kind == "image":
-        image = _module("PIL.Image", "serve")
+        image = _module("PIL.Image", "Pillow")
         try:
             with image.open(path) as im:
                 pixels = im.size[0] * im.size[1]
@@ -60,7 +60,7 @@ def check_upload(path: Path, field: str, kind: str, cfg: ServeConfig) -> None:
             raise ApiError(413, f"{field}: {pixels} pixels, over the server's limit", field,
                            f"at most {cfg.max_image_pixels} pixels (--max-image-pixels)")
     elif kind == "midi":
-        mido = _module("mido", "music")
+        mido = _module("mido", "mido")
         try:
             mido.MidiFile(str(path))
         except (OSError, EOFError, ValueError, KeyError, IndexError) as err:

@@ -1,0 +1,139 @@
+"""A real ``rnnkit serve`` process (uvicorn on 127.0.0.1) under a small bounded load, and the page in a real
+headless Chromium (selenium): it loads, a typed prompt streams text in, a sentence is classified, and a
+screenshot is saved (to $RNNKIT_TEST_ARTIFACTS, else the test's temporary folder)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+httpx = pytest.importorskip("httpx", reason="the load test needs pip install 'rnnkit[serve]'")
+
+from rnnkit.serve.loadtest import run_load  # noqa: E402
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+CAPACITY = {"max_concurrent": 2, "max_queue": 6}  # 8 requests in at once, the rest answered 503
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_runs, tmp_path_factory):
+    """``rnnkit serve`` on the tiny lm and classify runs; its base URL. The process is stopped afterwards."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("serve-log") / "server.log"
+    cmd = [sys.executable, "-m", "rnnkit", "serve", str(tiny_runs["lm"]), str(tiny_runs["classify"]),
+           "--port", str(port), "--threads", "1", "--log-level", "warning", "--retry-after-s", "2",
+           *(a for k, v in CAPACITY.items() for a in (f"--{k.replace('_', '-')}", str(v)))]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "RNNKIT_API_KEY": ""})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                if httpx.get(url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"rnnkit serve did not come up: {log.read_text()}")
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_bounded_load_below_and_above_the_cap(server):
+    below = asyncio.run(run_load(server, "/runs/classify/classify", {"inputs": ["I love it"]},
+                                 clients=8, requests=48, seconds=30))
+    assert below.statuses == {"200": 48} and below.lost == 0  # 8 clients fit in 2 running + 6 queued
+    streams = asyncio.run(run_load(server, "/runs/lm/generate/stream", {"prompt": "def ", "length": 10},
+                                   clients=4, requests=8, stream=True, seconds=30))
+    assert streams.statuses == {"200": 8} and streams.lost == 0
+    above = asyncio.run(run_load(server, "/runs/lm/generate/stream", {"prompt": "def ", "length": 200},
+                                 clients=24, requests=24, stream=True, seconds=30))
+    assert above.lost == 0 and set(above.statuses) <= {"200", "503"}, above  # no other 5xx, nothing lost
+    assert above.statuses.get("503", 0) >= 24 - 8 and above.retry_after_missing == 0
+    assert httpx.get(server + "/health").json()["in_flight"] == 0
+
+
+@pytest.fixture
+def browser():
+    if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
+        pytest.skip(f"no headless browser: {CHROMIUM} and {CHROMEDRIVER} are not installed "
+                    "(apt-get install chromium chromium-driver)")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="the browser test needs pip install 'rnnkit[serve]'")
+    from selenium.webdriver.chrome.service import Service
+    profile = tempfile.mkdtemp(prefix="rnnkit-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+                 "--window-size=1300,1800"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_page_in_a_real_browser(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    wait = WebDriverWait(browser, 30)
+    browser.get(server + "/")
+    wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+    panels = {p.get_attribute("data-route") for p in browser.find_elements(By.CSS_SELECTOR, "section.panel")}
+    assert {"generate", "neurons", "classify"} <= panels
+
+    gen = browser.find_element(By.CSS_SELECTOR, 'section[data-route="generate"]')
+    prompt = gen.find_element(By.CSS_SELECTOR, "textarea.prompt")
+    prompt.clear()
+    prompt.send_keys("def ")
+    length = gen.find_element(By.CSS_SELECTOR, 'input[type="number"]')
+    length.clear()
+    length.send_keys("60")
+    out = gen.find_element(By.CSS_SELECTOR, ".output")
+    browser.execute_script("""  // count the updates of the output: streamed text arrives in many
+        window.pieces = 0;
+        new MutationObserver(() => window.pieces++).observe(arguments[0], {childList: true, characterData: true, subtree: true});
+    """, out)
+    gen.find_element(By.CSS_SELECTOR, "button.go").click()
+    wait.until(lambda d: len(out.text) >= 4 + 60 * 0.8 and gen.find_element(By.CSS_SELECTOR, "button.go").is_enabled())
+    assert out.text.startswith("def ")
+    assert browser.execute_script("return window.pieces") > 10  # piece by piece, not one answer at the end
+
+    cls = browser.find_element(By.CSS_SELECTOR, 'section[data-route="classify"]')
+    box = cls.find_element(By.CSS_SELECTOR, "textarea")
+    box.clear()
+    box.send_keys("what a great film")
+    cls.find_element(By.CSS_SELECTOR, "button.go").click()
+    result = cls.find_element(By.CSS_SELECTOR, ".output")
+    wait.until(lambda d: "\u2192" in result.text)
+    assert result.text.splitlines()[0] in ("what a great film \u2192 pos", "what a great film \u2192 neg")
+    assert not any(e.is_displayed() for e in browser.find_elements(By.CSS_SELECTOR, ".error"))
+
+    folder = Path(os.environ.get("RNNKIT_TEST_ARTIFACTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    shot = folder / "serve-page.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    print(f"screenshot: {shot}")
