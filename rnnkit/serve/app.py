@@ -112,12 +112,12 @@ def _add_route(app: FastAPI, run: ServedRun, route: Route, admission: Admission,
         body, folder = await _read_request(request, route, cfg)
         try:
             pieces = await admission.stream(lambda: route.stream(body))
-        except BAD_INPUT as err:
-            raise ApiError(422, str(err)) from None
-        finally:
-            if folder:
-                shutil.rmtree(folder, ignore_errors=True)
-        return StreamingResponse(_events(pieces), media_type="text/event-stream",
+        except BaseException as err:
+            _remove(folder)
+            if isinstance(err, BAD_INPUT):
+                raise ApiError(422, str(err)) from None
+            raise
+        return StreamingResponse(_events(pieces, folder), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.add_api_route(path + "/stream", stream, methods=["POST"], tags=[run.name],
@@ -132,11 +132,16 @@ def _run(fn, body: dict, folder: Path | None):
     except BAD_INPUT as err:
         raise ApiError(422, str(err)) from None
     finally:
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
 
 
-async def _events(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
+def _remove(folder: Path | None) -> None:
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _events(pieces: AsyncIterator[str], folder: Path | None) -> AsyncIterator[str]:
+    """Server-sent events of the pieces; the request's uploads are removed when the stream ends."""
     def event(name: str, data: dict) -> str:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n"
     try:
@@ -150,6 +155,8 @@ async def _events(pieces: AsyncIterator[str]) -> AsyncIterator[str]:
     except Exception as err:  # noqa: BLE001 - a bug midway: logged, told to the client, the server goes on
         log.exception("error in a stream")
         yield event("error", {"error": f"internal error: {type(err).__name__}: {err}", "status": 500})
+    finally:
+        _remove(folder)
 
 
 async def _read_request(request: Request, route: Route, cfg: ServeConfig) -> tuple[dict, Path | None]:
@@ -188,8 +195,7 @@ async def _read_request(request: Request, route: Route, cfg: ServeConfig) -> tup
             body[field] = str(path)
         return check_request(body, route, cfg.max_length), folder
     except BaseException:
-        if folder:
-            shutil.rmtree(folder, ignore_errors=True)
+        _remove(folder)
         raise
     finally:
         await form.close()

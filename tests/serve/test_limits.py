@@ -156,3 +156,22 @@ def test_config_and_route_declarations_are_checked():
         Route("r", "r", obj(), echo, panel="chart")
     assert run_name("runs/lm-1", set()) == "lm-1" and run_name("runs/lm-1", {"lm-1"}) == "lm-1-2"
     assert run_name("a b/c d", set()) == "c-d"
+
+
+def test_a_streamed_route_reads_its_upload_while_it_streams(tmp_path):
+    from pathlib import Path
+
+    from PIL import Image
+
+    def pieces(request):
+        path = Path(request["image"])
+        yield "start"
+        yield f"{path.stat().st_size}"  # the upload is still there midway through the stream
+    route = Route("s", "s", obj(("image",), image=file("image", "a picture")), echo, stream=pieces,
+                  uploads={"image": "image"})
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    data = (tmp_path / "a.png").read_bytes()
+    c = TestClient(create_app(served([route])))
+    with c.stream("POST", "/runs/fake/s/stream", files={"image": ("a.png", data, "image/png")}) as s:
+        body = s.read().decode()
+    assert f'data: {{"text": "{len(data)}"}}' in body and body.endswith("event: done\ndata: {}\n\n")
