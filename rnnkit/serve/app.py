@@ -5,7 +5,8 @@
     GET  /                            the web page (static files under /static)
     POST /runs/<run>/<route>          JSON body, or a multipart form for a route that takes uploads
     POST /runs/<run>/<route>/stream   the same request answered as server-sent events (routes that stream):
-                                      ``data: {"text": piece}`` per piece, then ``event: done`` (or
+                                      ``data: {"text": piece}`` per text piece (an object piece is sent as
+                                      it is: ``data: {...}``), then ``event: done`` (or
                                       ``event: error`` with {"error": ...} when it fails midway)
     GET  /docs, /openapi.json         OpenAPI
 
@@ -140,13 +141,14 @@ def _remove(folder: Path | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _events(pieces: AsyncIterator[str], folder: Path | None) -> AsyncIterator[str]:
+async def _events(pieces: AsyncIterator[str | dict], folder: Path | None) -> AsyncIterator[str]:
     """Server-sent events of the pieces; the request's uploads are removed when the stream ends."""
     def event(name: str, data: dict) -> str:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n"
     try:
-        async for piece in pieces:
-            yield f"data: {json.dumps({'text': piece}, ensure_ascii=False)}\n\n"
+        async for piece in pieces:  # text, or a JSON-ready object sent as it is
+            data = {"text": piece} if isinstance(piece, str) else piece
+            yield f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
         yield event("done", {})
     except ApiError as err:
         yield event("error", {"error": err.error, "status": err.status})

@@ -165,7 +165,7 @@ class Admission:
             raise ApiError(504, f"the request ran past the {self.timeout_s:g} s timeout", None,
                            "a smaller request, or a server with a longer --timeout-s") from None
 
-    async def stream(self, pieces: Callable[[], Iterator[str]]) -> AsyncIterator[str]:
+    async def stream(self, pieces: Callable[[], Iterator[str | dict]]) -> AsyncIterator[str | dict]:
         """The pieces of ``pieces()``, each computed in the pool; the slot is held until the stream ends.
         Admission, and the checks ``pieces()`` makes before its first piece, come first: a busy server or a
         bad request is answered with a status before any event is sent."""
@@ -182,7 +182,7 @@ class Admission:
         self._slots.release()
         self._leave()
 
-    async def _pieces(self, it: Iterator[str], deadline: float) -> AsyncIterator[str]:
+    async def _pieces(self, it: Iterator[str | dict], deadline: float) -> AsyncIterator[str | dict]:
         loop = asyncio.get_running_loop()
         end = object()
         try:

@@ -32,7 +32,10 @@ class Route:
     ``input``: JSON schema of the request (``{"type": "object", "properties": ..., "required": ...}``).
     ``call(request) -> answer``: the checked request (uploaded files as :class:`pathlib.Path` of a
     temporary copy, kept until the call returns) -> a JSON-ready answer.
-    ``stream(request) -> text pieces``: the same request answered piece by piece (server-sent events).
+    ``stream(request) -> pieces``: the same request answered piece by piece (server-sent events): text
+    pieces (``data: {"text": piece}``) or JSON-ready dicts (sent as they are). Checks it can make before
+    the first piece belong before the generator starts (in the function that returns it), so that they
+    are answered with a status.
     ``uploads``: multipart file fields -> their kind (``audio``, ``image``, ``midi``), checked by the server
     before the call (readable as that kind, within the upload size and the audio duration limits).
     ``length_field``: the request field that sets how much is generated, capped by the server's
@@ -44,7 +47,7 @@ class Route:
     summary: str
     input: dict
     call: Callable[[dict], Any]
-    stream: Callable[[dict], Iterator[str]] | None = None
+    stream: Callable[[dict], Iterator[str | dict]] | None = None
     uploads: Mapping[str, str] = field(default_factory=dict)
     length_field: str = ""
     panel: str = "form"

@@ -135,6 +135,17 @@ def test_music_piece(client, tiny_runs, tmp_path):
     assert out["frames"] == 8 and len(out["roll"]) == 8
     primer = client.post("/runs/music/music", files={"primer": ("p.mid", b"not midi", "audio/midi")})
     assert primer.status_code == 415 and "MIDI" in primer.json()["expected"]
+    with client.stream("POST", "/runs/music/music/stream", json={"length": 6, "seed": 1, "temperature": 0.5}) as s:
+        events = [json.loads(b[len("data: "):]) for b in s.read().decode().split("\n\n") if b.startswith("data: ")]
+    assert [e["frame"] for e in events[:-1]] == list(range(6))  # each frame as it is sampled, then the piece
+    piece = events[-1]["piece"]
+    assert piece["frames"] == 6 and piece["roll"] == [e["pitches"] for e in events[:-1]]
+    from rnnkit.data.midi import write_midi
+    write_midi([(60, 0, 2), (64, 2, 4)], tmp_path / "p.mid")
+    primed = client.post("/runs/music/music", files={"primer": ("p.mid", (tmp_path / "p.mid").read_bytes())},
+                         data={"length": "4", "seed": "2"})
+    assert primed.status_code == 200 and primed.json()["primer_frames"] > 0
+    assert primed.json()["frames"] == primed.json()["primer_frames"] + 4
 
 
 @pytest.mark.parametrize("path, body, status, field, says", [

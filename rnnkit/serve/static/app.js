@@ -36,16 +36,18 @@ async function postForm(path, fields, files) {
   return resp.json();
 }
 
-// Server-sent events over fetch (POST body; EventSource only GETs): onPiece(text) per `data:` event.
-async function streamSSE(path, body, onPiece) {
-  const resp = await fetch(path, {method: "POST", headers: {"Content-Type": "application/json"},
-                                  body: JSON.stringify(body)});
+// Server-sent events over fetch (POST; EventSource only GETs): onEvent(payload) per `data:` event, payload
+// {"text": piece} for text streams or the object a route streams. `body`: an object (JSON) or a FormData.
+async function streamSSE(path, body, onEvent) {
+  const init = body instanceof FormData ? {method: "POST", body}
+    : {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)};
+  const resp = await fetch(path, init);
   if (!resp.ok) throw new Error(await errorText(resp));
   const reader = resp.body.getReader(), decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
     const {value, done} = await reader.read();
-    if (done) break;
+    if (done) throw new Error("the stream ended before it was done");
     buffer += decoder.decode(value, {stream: true});
     let cut;
     while ((cut = buffer.indexOf("\n\n")) >= 0) {
@@ -58,7 +60,7 @@ async function streamSSE(path, body, onPiece) {
       const payload = data ? JSON.parse(data) : {};
       if (event === "error") throw new Error(`${payload.status}: ${payload.error}`);
       if (event === "done") return;
-      onPiece(payload.text);
+      onEvent(payload);
     }
   }
 }
@@ -94,7 +96,7 @@ PANELS.generate = (ctx) => {
     out.textContent = "";
     await streamSSE(ctx.route.stream, {prompt: prompt.value, length: Number(length.value),
                                        temperature: Number(temperature.value)},
-                    piece => { out.textContent += piece; });
+                    piece => { out.textContent += piece.text; });
     ctx.shared.lastText = out.textContent;
     if (ctx.shared.showNeurons) ctx.shared.showNeurons(out.textContent);
   });
@@ -387,15 +389,29 @@ function drawRoll(canvas, roll) {
   roll.forEach((frame, t) => frame.forEach(p => c.fillRect(t * w, canvas.height - (p - lo + 1) * h, w - 1, Math.max(h - 1, 1))));
 }
 
-PANELS.music = (ctx) => {
+PANELS.music = (ctx) => {  // streamed: the roll drawn frame by frame, then the piece played
   const length = num(ctx.route.example.length || 64, {min: 1}), temperature = num(1.0, {min: 0, step: 0.1});
   const seed = num("", {}), primer = uploadInput("midi");
   const out = $("div", {}), canvas = $("canvas", {class: "roll"});
   ctx.body.append(field("frames", length), field("temperature", temperature), field("seed", seed),
                   field("primer (optional)", primer), runButton(ctx, "Generate", async () => {
     const fields = {length: Number(length.value), temperature: Number(temperature.value), seed: numberOrSkip(seed)};
-    const r = primer.files[0] ? await postForm(ctx.route.path, fields, {primer: primer.files[0]})
-                              : await postJSON(ctx.route.path, Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined)));
+    let body = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+    if (primer.files[0]) {
+      body = new FormData();
+      for (const [k, v] of Object.entries(fields)) if (v !== undefined) body.append(k, v);
+      body.append("primer", primer.files[0], primer.files[0].name);
+    }
+    const roll = [];
+    let r = null;
+    out.textContent = "sampling\u2026";
+    const onEvent = (e) => {
+      if (e.piece) { r = e.piece; return; }
+      roll.push(e.pitches); drawRoll(canvas, roll);
+    };
+    if (ctx.route.stream) await streamSSE(ctx.route.stream, body, onEvent);
+    else r = body instanceof FormData ? await postForm(ctx.route.path, fields, {primer: primer.files[0]})
+                                      : await postJSON(ctx.route.path, body);
     out.textContent = `${r.frames} frames (${r.primer_frames} primer), polyphony ${r.stats.polyphony.toFixed(2)}`;
     playAudio(r, out);
     out.append($("a", {href: b64url(r.midi, "audio/midi"), download: "piece.mid", text: "download MIDI"}));
