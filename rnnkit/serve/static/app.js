@@ -73,7 +73,10 @@ function runButton(ctx, label, work) {
   const button = $("button", {class: "go", text: label});
   button.addEventListener("click", async () => {
     button.disabled = true; ctx.error.hidden = true;
-    try { await work(); } catch (e) { ctx.error.textContent = String(e.message || e); ctx.error.hidden = false; }
+    try {
+      await work();
+      ctx.section.dataset.answered = String(Number(ctx.section.dataset.answered || 0) + 1);  // for tests and scripts
+    } catch (e) { ctx.error.textContent = String(e.message || e); ctx.error.hidden = false; }
     finally { button.disabled = false; }
   });
   return button;
@@ -464,7 +467,7 @@ async function main() {
       el.querySelector(".task").textContent = run.task;
       el.querySelector(".route").textContent = route.name;
       el.querySelector(".summary").textContent = route.summary;
-      const ctx = {run, route, shared, body: el.querySelector(".body"), error: el.querySelector(".error")};
+      const ctx = {run, route, shared, section: el, body: el.querySelector(".body"), error: el.querySelector(".error")};
       (PANELS[route.panel] || PANELS.form)(ctx);
       panels.push([run.routes.indexOf(route), el]);
     }
