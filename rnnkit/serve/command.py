@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
@@ -60,10 +61,10 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def _uvicorn():
-    try:
-        import uvicorn
-        import fastapi  # noqa: F401
-        import jsonschema  # noqa: F401
-    except ImportError as err:
-        raise ConfigError(f"rnnkit serve needs {err.name}: pip install 'rnnkit[serve]'") from None
-    return uvicorn
+    """uvicorn, once the serve extra's packages are known to import (else an error naming the install)."""
+    for module in ("fastapi", "jsonschema", "multipart", "uvicorn"):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise ConfigError(f"rnnkit serve needs {module}: pip install 'rnnkit[serve]'") from None
+    return importlib.import_module("uvicorn")

@@ -175,3 +175,11 @@ def test_a_streamed_route_reads_its_upload_while_it_streams(tmp_path):
     with c.stream("POST", "/runs/fake/s/stream", files={"image": ("a.png", data, "image/png")}) as s:
         body = s.read().decode()
     assert f'data: {{"text": "{len(data)}"}}' in body and body.endswith("event: done\ndata: {}\n\n")
+
+
+def test_the_serve_command_refuses_what_it_cannot_serve(tmp_path, capsys):
+    from rnnkit.cli import main
+    assert main(["serve", str(tmp_path / "missing")]) == 2
+    assert "missing: no such run directory" in capsys.readouterr().err
+    assert main(["serve", str(tmp_path), "--max-concurrent", "0"]) == 2
+    assert "--max-concurrent must be positive" in capsys.readouterr().err
