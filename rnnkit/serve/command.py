@@ -62,7 +62,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 def _uvicorn():
     """uvicorn, once the serve extra's packages are known to import (else an error naming the install)."""
-    for module in ("fastapi", "jsonschema", "multipart", "uvicorn"):
+    for module in ("fastapi", "jsonschema", "python_multipart", "uvicorn"):
         try:
             importlib.import_module(module)
         except ImportError:
