@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from contextlib import asynccontextmanager
 import shutil
 import tempfile
 from pathlib import Path
@@ -44,9 +45,15 @@ log = logging.getLogger("rnnkit.serve")
 
 
 def create_app(runs: list[ServedRun], cfg: ServeConfig = ServeConfig()) -> FastAPI:
-    app = FastAPI(title="rnnkit serve", version=__version__,
-                  description="Trained rnnkit runs: " + ", ".join(f"{r.name} ({r.task})" for r in runs))
     admission = Admission(cfg.max_concurrent, cfg.max_queue, cfg.timeout_s, cfg.retry_after_s)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        admission.pool.shutdown(wait=False, cancel_futures=True)  # calls still running finish on their own
+
+    app = FastAPI(title="rnnkit serve", version=__version__, lifespan=lifespan,
+                  description="Trained rnnkit runs: " + ", ".join(f"{r.name} ({r.task})" for r in runs))
     app.state.admission, app.state.runs, app.state.config = admission, runs, cfg
     by_name = {r.name: r for r in runs}
 

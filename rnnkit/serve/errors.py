@@ -44,6 +44,10 @@ def install_handlers(app: FastAPI, not_found_hint) -> None:
         if err.status_code == 404:
             return error_response(404, f"no route {request.method} {request.url.path}", None,
                                   not_found_hint(request.url.path))
+        if err.status_code == 405:
+            allowed = (getattr(err, "headers", None) or {}).get("Allow", "")
+            return error_response(405, f"{request.method} is not served at {request.url.path}", None,
+                                  f"one of: {allowed}" if allowed else None, getattr(err, "headers", None))
         return error_response(err.status_code, str(err.detail), headers=getattr(err, "headers", None))
 
     @app.exception_handler(Exception)

@@ -180,3 +180,5 @@ def test_malformed_json_and_wrong_content(client):
     assert r.status_code == 415 and "takes a JSON body" in r.json()["error"]
     r = client.get("/nothing/here")
     assert r.status_code == 404 and "POST /runs/lm/generate" in r.json()["expected"]
+    r = client.get("/runs/lm/generate")
+    assert r.status_code == 405 and r.json()["expected"] == "one of: POST"
