@@ -25,6 +25,7 @@ from typing import Any, AsyncIterator
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.background import BackgroundTask
 from starlette.formparsers import MultiPartException
 
 from rnnkit.config import ConfigError
@@ -108,7 +109,12 @@ def _add_route(app: FastAPI, run: ServedRun, route: Route, admission: Admission,
 
     async def call(request: Request):
         body, folder = await _read_request(request, route, cfg)
-        result = await admission.call(lambda: _run(route.call, body, folder))
+        try:
+            result = await admission.call(lambda: _run(route.call, body, folder))
+        except ApiError as err:
+            if err.status == 503:  # refused before the call ran (a 504's call removes its uploads itself)
+                _remove(folder)
+            raise
         return JSONResponse(result)
 
     app.add_api_route(path, call, methods=["POST"], summary=f"{run.name}: {route.summary}", tags=[run.name],
@@ -119,13 +125,17 @@ def _add_route(app: FastAPI, run: ServedRun, route: Route, admission: Admission,
     async def stream(request: Request):
         body, folder = await _read_request(request, route, cfg)
         try:
-            pieces = await admission.stream(lambda: route.stream(body))
+            pieces, release = await admission.stream(lambda: route.stream(body))
         except BaseException as err:
             _remove(folder)
             if isinstance(err, BAD_INPUT):
                 raise ApiError(422, str(err)) from None
             raise
-        return StreamingResponse(_events(pieces, folder), media_type="text/event-stream",
+
+        def finished() -> None:  # also when the client left before the stream began
+            release()
+            _remove(folder)
+        return StreamingResponse(_events(pieces), media_type="text/event-stream", background=BackgroundTask(finished),
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     app.add_api_route(path + "/stream", stream, methods=["POST"], tags=[run.name],
@@ -148,8 +158,8 @@ def _remove(folder: Path | None) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _events(pieces: AsyncIterator[str | dict], folder: Path | None) -> AsyncIterator[str]:
-    """Server-sent events of the pieces; the request's uploads are removed when the stream ends."""
+async def _events(pieces: AsyncIterator[str | dict]) -> AsyncIterator[str]:
+    """Server-sent events of the pieces."""
     def event(name: str, data: dict) -> str:
         return f"event: {name}\ndata: {json.dumps(data)}\n\n"
     try:
@@ -164,8 +174,6 @@ async def _events(pieces: AsyncIterator[str | dict], folder: Path | None) -> Asy
     except Exception as err:  # noqa: BLE001 - a bug midway: logged, told to the client, the server goes on
         log.exception("error in a stream")
         yield event("error", {"error": f"internal error: {type(err).__name__}: {err}", "status": 500})
-    finally:
-        _remove(folder)
 
 
 async def _read_request(request: Request, route: Route, cfg: ServeConfig) -> tuple[dict, Path | None]:

@@ -165,24 +165,39 @@ class Admission:
             raise ApiError(504, f"the request ran past the {self.timeout_s:g} s timeout", None,
                            "a smaller request, or a server with a longer --timeout-s") from None
 
-    async def stream(self, pieces: Callable[[], Iterator[str | dict]]) -> AsyncIterator[str | dict]:
-        """The pieces of ``pieces()``, each computed in the pool; the slot is held until the stream ends.
-        Admission, and the checks ``pieces()`` makes before its first piece, come first: a busy server or a
-        bad request is answered with a status before any event is sent."""
+    async def stream(self, pieces: Callable[[], Iterator[str | dict]]
+                     ) -> tuple[AsyncIterator[str | dict], Callable[[], None]]:
+        """The pieces of ``pieces()``, each computed in the pool, and the function that frees the slot.
+
+        The slot is held until the stream ends; the iterator frees it when it finishes or is closed, and the
+        caller calls the function once the response is over, for a stream that never started (a client
+        gone before the first piece). Admission, and the checks ``pieces()`` makes before its first piece,
+        come first: a busy server or a bad request is answered with a status before any event is sent."""
         deadline = self._enter()
         await self._slot(deadline)
+        release = self._release_once()
         try:
             it = await asyncio.get_running_loop().run_in_executor(self.pool, lambda: iter(pieces()))
         except BaseException:
-            self._release()
+            release()
             raise
-        return self._pieces(it, deadline)
+        return self._pieces(it, deadline, release), release
 
     def _release(self) -> None:
         self._slots.release()
         self._leave()
 
-    async def _pieces(self, it: Iterator[str | dict], deadline: float) -> AsyncIterator[str | dict]:
+    def _release_once(self) -> Callable[[], None]:
+        held = [True]
+
+        def release() -> None:
+            if held[0]:
+                held[0] = False
+                self._release()
+        return release
+
+    async def _pieces(self, it: Iterator[str | dict], deadline: float, release: Callable[[], None]
+                      ) -> AsyncIterator[str | dict]:
         loop = asyncio.get_running_loop()
         end = object()
         try:
@@ -195,4 +210,4 @@ class Admission:
                     return
                 yield piece
         finally:
-            self._release()
+            release()

@@ -183,3 +183,22 @@ def test_the_serve_command_refuses_what_it_cannot_serve(tmp_path, capsys):
     assert "missing: no such run directory" in capsys.readouterr().err
     assert main(["serve", str(tmp_path), "--max-concurrent", "0"]) == 2
     assert "--max-concurrent must be positive" in capsys.readouterr().err
+
+
+def test_a_stream_that_never_starts_still_frees_its_slot():
+    import asyncio
+
+    from rnnkit.serve.limits import Admission
+
+    async def scenario():
+        admission = Admission(1, 0, timeout_s=5, retry_after_s=1)
+        pieces, release = await admission.stream(lambda: iter(["a"]))
+        assert admission.admitted == 1
+        release()  # the response is over without the iterator ever starting (the client left)
+        release()  # once only
+        assert admission.admitted == 0
+        pieces, release = await admission.stream(lambda: iter(["a", "b"]))
+        assert [p async for p in pieces] == ["a", "b"] and admission.admitted == 0
+        release()
+        assert admission.admitted == 0 and admission._slots._value == 1
+    asyncio.run(scenario())
