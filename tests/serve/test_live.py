@@ -111,16 +111,20 @@ def test_the_page_in_a_real_browser(server, browser, tmp_path):
     prompt.send_keys("def ")
     length = gen.find_element(By.CSS_SELECTOR, 'input[type="number"]')
     length.clear()
-    length.send_keys("60")
+    length.send_keys("200")  # long enough to arrive over several reads even on a fast machine
     out = gen.find_element(By.CSS_SELECTOR, ".output")
-    browser.execute_script("""  // count the updates of the output: streamed text arrives in many
-        window.pieces = 0;
-        new MutationObserver(() => window.pieces++).observe(arguments[0], {childList: true, characterData: true, subtree: true});
+    browser.execute_script("""  // count the output's updates (one per piece) and the batches they came in
+        window.updates = 0; window.batches = 0;
+        new MutationObserver(records => { window.updates += records.length; window.batches++; })
+            .observe(arguments[0], {childList: true, characterData: true, subtree: true});
     """, out)
     gen.find_element(By.CSS_SELECTOR, "button.go").click()
-    wait.until(lambda d: len(out.text) >= 4 + 60 * 0.8 and gen.find_element(By.CSS_SELECTOR, "button.go").is_enabled())
+    wait.until(lambda d: gen.get_attribute("data-answered")
+               or gen.find_element(By.CSS_SELECTOR, ".error").is_displayed())
     assert out.text.startswith("def ")
-    assert browser.execute_script("return window.pieces") > 10  # piece by piece, not one answer at the end
+    # piece by piece (the prompt, then a piece per token), arriving over time rather than as one answer
+    assert browser.execute_script("return window.updates") >= 1 + 200
+    assert browser.execute_script("return window.batches") >= 2
 
     cls = browser.find_element(By.CSS_SELECTOR, 'section[data-route="classify"]')
     box = cls.find_element(By.CSS_SELECTOR, "textarea")
