@@ -22,7 +22,6 @@ def setup_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=d.port, help="port (default: %(default)s)")
     p.add_argument("--api-key", default=None, help=f"require this key on every route but /health (default: the "
                    f"{API_KEY_ENV} environment variable; unset = no key)")
-    p.add_argument("--device", default="cpu", help="where the models run (default: %(default)s)")
     for name, help_text in (
             ("max_body_bytes", "largest JSON request, bytes"), ("max_upload_bytes", "largest multipart request "
             "(uploads), bytes"), ("max_audio_seconds", "longest uploaded sound, seconds"),
@@ -50,7 +49,7 @@ def serve_command(args: argparse.Namespace) -> int:
                                                "max_queue", "retry_after_s", "threads")})
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    runs = load_runs(args.runs, args.device)
+    runs = load_runs(args.runs)
     for r in runs:
         print(f"rnnkit serve: {r.path} ({r.task}) at /runs/{r.name}/: {', '.join(r.routes)}", file=sys.stderr)
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host

@@ -40,8 +40,9 @@ def run_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def load_runs(paths: Sequence[str], device: str = "cpu") -> list[ServedRun]:
-    """Each run loaded with the routes its task serves; a run whose task serves nothing is an error."""
+def load_runs(paths: Sequence[str]) -> list[ServedRun]:
+    """Each run loaded (on the CPU) with the routes its task serves; a run whose task serves nothing is an
+    error."""
     if not paths:
         raise ConfigError("give at least one run directory to serve")
     served: list[ServedRun] = []
@@ -49,7 +50,7 @@ def load_runs(paths: Sequence[str], device: str = "cpu") -> list[ServedRun]:
         if not Path(path).exists():
             raise ConfigError(f"{path}: no such run directory")
         task = task_of_run(path)
-        loaded = task.load(path, "best", device)
+        loaded = task.load(path, "best", "cpu")
         routes = task.serve_routes(loaded)
         if not routes:
             raise ConfigError(f"{path}: runs of task {task.name} are not served (the task declares no routes)")
