@@ -100,6 +100,10 @@ def test_forecast_from_the_example(client):
     out = r.json()
     assert out["horizon"] == 3 and len(out["forecast"]) == 3
     assert all({"time", "target", "forecast"} <= set(row) for row in out["forecast"])
+    assert "plot" not in out
+    plotted = client.post(route["path"], json={**route["example"], "plot": True}).json()
+    assert plotted["forecast"] == out["forecast"] and plotted["plot"].lstrip().startswith("<?xml")
+    assert "<svg" in plotted["plot"]
     short = client.post(route["path"], json={"series": route["example"]["series"][:4]})
     assert short.status_code == 422 and "the network reads the last 12" in short.json()["error"]
     wrong = client.post(route["path"], json={"series": [{"time": 1, "x": 2}] * 20})

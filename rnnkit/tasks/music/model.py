@@ -180,8 +180,9 @@ def sample_piece(loaded: LoadedMusic, *, length: int, temperature: float = 1.0, 
 
 
 def write_piece(loaded: LoadedMusic, frames: np.ndarray, primer_frames: int, out: str | Path, *, wav: bool = False,
-                bpm: float = 120.0) -> Generated:
-    """``frames`` (T, P) bool written as MIDI to ``out``, a piano-roll PNG beside it and, with ``wav``, a WAV."""
+                bpm: float = 120.0, png: bool = True) -> Generated:
+    """``frames`` (T, P) bool written as MIDI to ``out``, with ``png`` a piano-roll PNG beside it and, with
+    ``wav``, a WAV."""
     if bpm <= 0:
         raise ConfigError(f"--bpm must be positive, got {bpm}")
     rc = loaded.roll_config
@@ -189,9 +190,11 @@ def write_piece(loaded: LoadedMusic, frames: np.ndarray, primer_frames: int, out
     out.parent.mkdir(parents=True, exist_ok=True)
     roll = PianoRoll(frames, roll_onsets(frames), rc.lowest, rc.steps_per_quarter)
     write_roll_midi(roll, out, bpm=bpm)
-    files = {"midi": str(out), "png": str(out.with_suffix(".png"))}
-    save_roll_png(frames, files["png"], rc.lowest, steps_per_quarter=rc.steps_per_quarter,
-                  title=f"{out.name}: {primer_frames} primer + {len(frames) - primer_frames} generated frames")
+    files = {"midi": str(out)}
+    if png:
+        files["png"] = str(out.with_suffix(".png"))
+        save_roll_png(frames, files["png"], rc.lowest, steps_per_quarter=rc.steps_per_quarter,
+                      title=f"{out.name}: {primer_frames} primer + {len(frames) - primer_frames} generated frames")
     if wav:
         files["wav"] = str(out.with_suffix(".wav"))
         render_wav(roll_tones(roll, bpm=bpm), files["wav"])

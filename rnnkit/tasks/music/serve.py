@@ -29,7 +29,7 @@ def _sample(loaded: LoadedMusic, request: dict):
 def _piece(loaded: LoadedMusic, frames: np.ndarray, primer_frames: int, bpm: float) -> dict:
     """The answer for a whole piece (T, P): MIDI and WAV as base64, the roll, statistics."""
     with tempfile.TemporaryDirectory(prefix="rnnkit-music-") as tmp:
-        g = write_piece(loaded, frames, primer_frames, Path(tmp) / "piece.mid", wav=True, bpm=bpm)
+        g = write_piece(loaded, frames, primer_frames, Path(tmp) / "piece.mid", wav=True, bpm=bpm, png=False)
         files = {kind: base64.b64encode(Path(path).read_bytes()).decode("ascii")
                  for kind, path in g.files.items() if kind in ("midi", "wav")}
     s = g.stats
