@@ -202,3 +202,13 @@ def test_a_stream_that_never_starts_still_frees_its_slot():
         release()
         assert admission.admitted == 0 and admission._slots._value == 1
     asyncio.run(scenario())
+
+
+def test_a_bug_in_a_route_is_a_500_and_the_server_goes_on():
+    def broken(request):
+        raise RuntimeError("boom")
+    c = TestClient(create_app(served([Route("broken", "b", obj(), broken), ECHO])), raise_server_exceptions=False)
+    r = c.post("/runs/fake/broken", json={})
+    assert r.status_code == 500 and r.json()["error"] == "internal error: RuntimeError: boom"
+    assert c.post("/runs/fake/echo", json={"text": "x"}).status_code == 200
+    assert c.get("/health").json()["in_flight"] == 0  # its slot was freed
