@@ -28,14 +28,18 @@ TINY = {
 NEEDS = {"asr": "espeakng_loader", "music": "music21"}
 
 
-def train_tiny(name: str, out, extra: dict | None = None):
-    torch.set_num_threads(1)
+def train_tiny(name: str, out):
     task = TASKS[name]
     settings = C.merge(C.merge(dict(task.train_defaults), TINY[name]), {"train": QUICK_TRAIN})
     if name == "classify":  # a text classifier: the page's "classify a sentence"
         settings = C.merge(settings, {"data": {"data": str(_sentiment_file(out.parent / "sentences.jsonl"))}})
-    cfg = C.from_dict(task.run_config, C.merge(settings, extra or {}))
-    task.train(cfg, out)
+    cfg = C.from_dict(task.run_config, settings)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny shapes train fastest on one thread; the count is restored afterwards
+    try:
+        task.train(cfg, out)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

@@ -16,6 +16,8 @@ RATE = 8000
 TINY = ["--epochs", "1", "--max-steps", "2", "--hidden", "6", "--embedding", "6", "--batch-size", "4",
         "--progress", "none", "--tensorboard", "off"]
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 
 def test_numeric_sequences(tmp_path, capsys):
     run = tmp_path / "digits"

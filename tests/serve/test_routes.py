@@ -13,6 +13,8 @@ from rnnkit.serve.runs import load_runs
 from rnnkit.tasks import TASKS
 from fastapi.testclient import TestClient
 
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
 
 @pytest.fixture(scope="module")
 def client(tiny_runs):
