@@ -2,7 +2,7 @@
 
 * ``rnnkit train TASK`` - one subcommand per task of the registry (:data:`rnnkit.tasks.TASKS`), its flags
   generated from the task's run config (:mod:`rnnkit.cli.flags`).
-* :data:`COMMANDS` - ``evaluate``, ``predict``, ``generate``, ``compare``, ``bench``: each reaches a run's
+* :data:`COMMANDS` - ``evaluate``, ``predict``, ``generate``, ``compare``, ``export``, ``bench``: each reaches a run's
   task through the registry (the ``task`` its checkpoint records), never by name.
 * Each task may add its own subcommands (:meth:`~rnnkit.tasks.task.Task.commands`).
 
@@ -22,6 +22,7 @@ from rnnkit.cli.flags import add_config_flags, config_from_args, given_settings
 from rnnkit.config import ConfigError
 from rnnkit.data.readers import DataError
 from rnnkit.engines.cpp.build import CppBuildError
+from rnnkit.export import command as export
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
 from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
@@ -218,6 +219,8 @@ COMMANDS: dict[str, Command] = {
                        setup_compare, compare_command),
     "doctor": Command("what this installation can do: versions, CPU features, engines available here and why "
                       "not, caches (--build: build the C++ kernels now)", setup_doctor, doctor_command),
+    "export": Command("a trained run of any task as ONNX graphs (onnxruntime) or torch.export programs, checked "
+                      "against PyTorch", export.setup_export, export.export_command, threads=True),
     "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
                      bench.setup_bench, bench.bench_command),
 }
