@@ -64,7 +64,8 @@ def describe(graph: ExportGraph) -> tuple[list, list]:
         axes = graph.dynamic.get(name, {})
         inputs.append({"name": name, "dtype": str(t.dtype).replace("torch.", ""),
                        "shape": [axes.get(i, int(n)) for i, n in enumerate(t.shape)]})
-    return inputs, [{"name": n} for n in graph.output_names]
+    outputs = [{"name": n} for n in graph.output_names]
+    return inputs, outputs
 
 
 def export_one(graph: ExportGraph, fmt: str, out: Path, check: bool = True) -> dict:
@@ -83,6 +84,8 @@ def export_one(graph: ExportGraph, fmt: str, out: Path, check: bool = True) -> d
         raise ExportError(f"graph {graph.name} cannot be exported to {fmt}: {detail}") from err
     inputs, outputs = describe(graph)
     entry = {"name": graph.name, "file": path.name, "about": graph.about, "inputs": inputs, "outputs": outputs}
+    if graph.multiples:
+        entry["multiples"] = graph.multiples  # dimension -> the graph takes multiples of this only
     if check:
         entry["parity"] = {"rtol": graph.rtol, "atol": graph.atol,
                            "checked_on": [list(t.shape) for t in graph.check_inputs],

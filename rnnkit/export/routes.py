@@ -42,7 +42,9 @@ def need(module: str):
 
 def dynamic_shapes(graph: ExportGraph) -> tuple:
     """torch.export's dynamic_shapes for the graph's inputs: one ``Dim`` per dimension name."""
-    dims = {name: torch.export.Dim(name, min=1) for axes in graph.dynamic.values() for name in axes.values()}
+    names = {name for axes in graph.dynamic.values() for name in axes.values()}
+    dims = {name: (torch.export.Dim(f"{name}_over_{graph.multiples[name]}", min=1) * graph.multiples[name]
+                   if graph.multiples.get(name, 1) > 1 else torch.export.Dim(name, min=1)) for name in names}
     specs = tuple({axis: dims[name] for axis, name in graph.dynamic[inp].items()} if inp in graph.dynamic else None
                   for inp in graph.input_names)
     # torch.export matches dynamic_shapes to forward's signature: a `*state` parameter is one nested entry
@@ -82,11 +84,13 @@ def export_graph(graph: ExportGraph, fmt: str, path: Path) -> None:
     if fmt != "onnx":
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     need("onnx"), need("onnxscript")
-    with pinned_engine(graph.module), torch.no_grad(), warnings.catch_warnings():
+    # traced here, not by torch.onnx.export: given a module, it retries a failed torch.export in other ways
+    # (static shapes among them) where a failure must be an error
+    program = trace(graph)
+    with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on renamed axes and deprecations
-        onnx_program = torch.onnx.export(graph.module.eval(), graph.inputs, dynamo=True, verbose=False,
-                                         dynamic_shapes=dynamic_shapes(graph), input_names=list(graph.input_names),
-                                         output_names=list(graph.output_names))
+        onnx_program = torch.onnx.export(program, graph.inputs, dynamo=True, verbose=False,
+                                         input_names=list(graph.input_names), output_names=list(graph.output_names))
     _atomic(path, lambda tmp: onnx_program.save(tmp))
 
 
@@ -99,7 +103,14 @@ def run_exported(fmt: str, path: Path, inputs: tuple) -> list[torch.Tensor]:
         options.log_severity_level = 3  # errors only: not the notes on unused initialisers
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         feed = {i.name: t.numpy() for i, t in zip(session.get_inputs(), inputs)}
-        return [torch.from_numpy(o) for o in session.run(None, feed)]
+        try:
+            return [torch.from_numpy(o) for o in session.run(None, feed)]
+        except ort.capi.onnxruntime_pybind11_state.RuntimeException as err:
+            raise ExportError(f"{path}: onnxruntime cannot run it on inputs of shapes "
+                              f"{[tuple(t.shape) for t in inputs]}: {err}") from err
+        except ort.capi.onnxruntime_pybind11_state.InvalidArgument as err:
+            raise ExportError(f"{path}: onnxruntime refuses inputs of shapes {[tuple(t.shape) for t in inputs]}: "
+                              f"{err}") from err
     program = torch.export.load(str(path))
     with torch.no_grad():
         return list(program.module()(*inputs))

@@ -34,6 +34,7 @@ class ExportGraph:
     check_inputs: tensors of other sizes on those axes: the parity check runs the exported graph and the
         PyTorch model on these, so a graph that kept a traced size fails it.
     dynamic: input name -> {axis: dimension name}; inputs sharing a dimension name share its size.
+    multiples: dimension name -> k where the graph takes multiples of k only (a model that stacks k frames).
     rtol / atol: the parity tolerance of every output (``torch.testing.assert_close``).
     about: one line for people (what the graph computes, how to use it).
     """
@@ -48,6 +49,7 @@ class ExportGraph:
     rtol: float = RTOL
     atol: float = ATOL
     about: str = ""
+    multiples: dict = field(default_factory=dict)  # dimension name -> the graph takes sizes k * n only
 
     def __post_init__(self) -> None:
         for what, tensors in (("inputs", self.inputs), ("check_inputs", self.check_inputs)):
@@ -63,6 +65,10 @@ class ExportGraph:
                 if example.shape[axis] < 2:
                     raise ValueError(f"graph {self.name}: input {name} axis {axis} ({dim}) must be traced with a "
                                      f"size >= 2, got {example.shape[axis]}")
+                k = self.multiples.get(dim, 1)
+                if example.shape[axis] < 2 * k or example.shape[axis] % k:
+                    raise ValueError(f"graph {self.name}: input {name} axis {axis} ({dim}) must be traced with a "
+                                     f"multiple of {k} of at least {2 * k}, got {example.shape[axis]}")
 
 
 def state_names(layer: Recurrent, prefix: str = "state") -> tuple[str, ...]:
@@ -95,3 +101,40 @@ def from_components(parts: Sequence[Tensor]):
 def dynamic_state(names: Sequence[str], batch_axis: int = 1) -> dict:
     """Dynamic axes of state inputs: their batch axis."""
     return {n: {batch_axis: "batch"} for n in names}
+
+
+class BatchGraph(nn.Module):
+    """A task model taking a batch dict, as a graph of plain tensors: ``forward(*tensors)`` puts them in a
+    dict under ``keys`` and returns ``outputs(model, batch)`` (default: the model output's logits)."""
+
+    def __init__(self, model: nn.Module, keys: Sequence[str], outputs=None):
+        super().__init__()
+        self.model, self.keys = model, tuple(keys)
+        self.outputs = outputs or (lambda model, batch: (model(batch).logits,))
+
+    def forward(self, *tensors: Tensor):
+        return tuple(self.outputs(self.model, dict(zip(self.keys, tensors))))
+
+
+def example_lengths(batch: int, steps: int) -> Tensor:
+    """(B,) lengths for an example batch: the first fills all ``steps``, the others are shorter, one is 1
+    when the batch has three rows or more (a padded batch exercises the masking)."""
+    lengths = [steps] + [max(1, steps - 2 * b) for b in range(1, batch)]
+    if batch >= 3:
+        lengths[-1] = 1
+    return torch.tensor(lengths, dtype=torch.int64)
+
+
+def padded_ids(lengths: Tensor, vocab: int, gen: torch.Generator, *extra: int, low: int = 1) -> Tensor:
+    """(B, T, *extra) random ids in [low, vocab), 0 (padding) past each length."""
+    B, T = len(lengths), int(lengths.max())
+    ids = torch.randint(low, vocab, (B, T, *extra), generator=gen)
+    keep = torch.arange(T)[None, :] < lengths[:, None]                        # (B, T)
+    return ids * keep.view(B, T, *([1] * len(extra)))
+
+
+def padded_floats(lengths: Tensor, features: int, gen: torch.Generator) -> Tensor:
+    """(B, T, F) random features, zeros past each length."""
+    B, T = len(lengths), int(lengths.max())
+    x = torch.randn(B, T, features, generator=gen)
+    return x * (torch.arange(T)[None, :] < lengths[:, None]).unsqueeze(-1)
