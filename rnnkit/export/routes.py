@@ -40,10 +40,12 @@ def need(module: str):
         raise ExportError(f"ONNX export needs {module}: pip install 'rnnkit[export]'") from err
 
 
-def dynamic_shapes(graph: ExportGraph) -> tuple:
-    """torch.export's dynamic_shapes for the graph's inputs: one ``Dim`` per dimension name."""
+def dynamic_shapes(graph: ExportGraph, as_names: bool = False) -> tuple:
+    """torch.export's dynamic_shapes for the graph's inputs: one ``Dim`` per dimension name (``as_names``:
+    the names themselves, which is how torch.onnx.export names the axes of the ONNX graph)."""
     names = {name for axes in graph.dynamic.values() for name in axes.values()}
-    dims = {name: (torch.export.Dim(f"{name}_over_{graph.multiples[name]}", min=1) * graph.multiples[name]
+    dims = {name: (name if as_names else
+                   torch.export.Dim(f"{name}_over_{graph.multiples[name]}", min=1) * graph.multiples[name]
                    if graph.multiples.get(name, 1) > 1 else torch.export.Dim(name, min=1)) for name in names}
     specs = tuple({axis: dims[name] for axis, name in graph.dynamic[inp].items()} if inp in graph.dynamic else None
                   for inp in graph.input_names)
@@ -90,6 +92,7 @@ def export_graph(graph: ExportGraph, fmt: str, path: Path) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's notes on renamed axes and deprecations
         onnx_program = torch.onnx.export(program, graph.inputs, dynamo=True, verbose=False,
+                                         dynamic_shapes=dynamic_shapes(graph, as_names=True),
                                          input_names=list(graph.input_names), output_names=list(graph.output_names))
     _atomic(path, lambda tmp: onnx_program.save(tmp))
 
