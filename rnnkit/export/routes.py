@@ -73,6 +73,10 @@ def _atomic(path: Path, write: Callable[[str], None]) -> None:
 
 def trace(graph: ExportGraph) -> torch.export.ExportedProgram:
     """The graph as a torch.export program, traced on the export engine."""
+    # scan compiles the step with dynamo, whose cache keeps the guards of earlier exports in this process:
+    # one traced with a size of 8 somewhere would add a guard "size != 8" to this one and break its
+    # dynamic axes. Each export starts from an empty cache.
+    torch.compiler.reset()
     with pinned_engine(graph.module), torch.no_grad():
         return torch.export.export(graph.module.eval(), graph.inputs, dynamic_shapes=dynamic_shapes(graph))
 

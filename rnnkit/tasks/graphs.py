@@ -62,13 +62,11 @@ class ExportGraph:
         for name, axes in self.dynamic.items():
             example = self.inputs[self.input_names.index(name)]
             for axis, dim in axes.items():
-                if example.shape[axis] < 2:
+                k, n = self.multiples.get(dim, 1), example.shape[axis]
+                if n < 2 * k or n % k:  # torch.export would specialise a size 1 (or 0)
                     raise ValueError(f"graph {self.name}: input {name} axis {axis} ({dim}) must be traced with a "
-                                     f"size >= 2, got {example.shape[axis]}")
-                k = self.multiples.get(dim, 1)
-                if example.shape[axis] < 2 * k or example.shape[axis] % k:
-                    raise ValueError(f"graph {self.name}: input {name} axis {axis} ({dim}) must be traced with a "
-                                     f"multiple of {k} of at least {2 * k}, got {example.shape[axis]}")
+                                     f"size of at least {2 * k}" + (f" that is a multiple of {k}" if k > 1 else "")
+                                     + f", got {n}")
 
 
 def state_names(layer: Recurrent, prefix: str = "state") -> tuple[str, ...]:
