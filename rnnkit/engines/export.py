@@ -6,7 +6,8 @@ This engine runs the same cell methods (``project_input``, ``step_context``, ``r
 ``hidden_of``; it runs a cell's own code, like the reference engine) inside
 ``torch._higher_order_ops.scan``, which ``torch.export`` keeps as one loop over a symbolic length
 and ``torch.onnx.export(..., dynamo=True)`` writes as one ONNX ``Scan`` node: the exported graph takes
-any batch and any sequence length.
+any batch and any sequence length. A call whose length is fixed at one step (a generation step graph)
+runs the step once, without a loop.
 
 It serves evaluation-mode calls only (an exported model does not train): no dropout masks, per-step
 states, gradient probes or gate traces. ``auto`` never picks it (it is registered after the
@@ -63,8 +64,13 @@ class ExportEngine(Engine):
             # scan's outputs may not alias its carried state: the emitted hidden is a copy
             return list(new), cell.hidden_of(new).clone()
 
-        inputs = [xp] if valid is None else [xp, valid]
-        final, hidden = _scan()(step, list(state0), inputs)  # hidden: (T, B, S0)
+        if isinstance(x.shape[0], int) and x.shape[0] == 1:
+            # a fixed single step (a generation step graph): no loop to write, one step of the same maths
+            final, h = step(list(state0), [t[0] for t in ([xp] if valid is None else [xp, valid])])
+            hidden = h.unsqueeze(0)                          # (1, B, S0)
+        else:
+            inputs = [xp] if valid is None else [xp, valid]
+            final, hidden = _scan()(step, list(state0), inputs)  # hidden: (T, B, S0)
         if valid is not None:
             hidden = hidden * valid
         return DirectionResult(hidden=hidden, state=tuple(final))

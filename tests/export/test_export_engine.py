@@ -65,3 +65,19 @@ def test_pinned_engine_sets_every_layer_and_restores_it():
         with pinned_engine(model):
             raise RuntimeError("boom")
     assert model["a"].engine == "reference" and model["b"].engine == "auto"
+
+
+def test_one_fixed_step_runs_without_a_loop(monkeypatch):
+    """A one-step call (a generation step graph) is the step itself: scan is not called, results equal."""
+    import rnnkit.engines.export as export_engine
+
+    layer = build_layer("lstm", 4, 6, 2).eval()
+    x, state = torch.randn(1, 3, 4), (torch.randn(2, 3, 6), torch.randn(2, 3, 6))
+    with torch.no_grad():
+        want = layer.run(x, state)
+        layer.engine = "export"
+        monkeypatch.setattr(export_engine, "_scan", lambda: pytest.fail("a one-step call must not loop"))
+        got = layer.run(x, state)
+    assert got.engine == "export"
+    torch.testing.assert_close(got.output, want.output)
+    torch.testing.assert_close(got.state, want.state)
