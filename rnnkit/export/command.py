@@ -47,6 +47,7 @@ def culprit(model: nn.Module) -> str | None:
     for name, layer in recurrent_layers(model):
         x = torch.zeros(3, 2, layer.input_size)  # (T, B, I); batch_first layers read it as (B=3, T=2)
         probe = _Layer(layer).eval()
+        torch.compiler.reset()  # as routes.trace: no guards left over from earlier traces
         try:
             with pinned_engine(probe), torch.no_grad():
                 torch.export.export(probe, (x,), dynamic_shapes=({0: torch.export.Dim("a", min=1),
