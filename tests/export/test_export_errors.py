@@ -68,3 +68,22 @@ def test_graph_examples_must_not_be_specialised():
                     ("y",))
     with pytest.raises(ValueError, match=r"dynamic axes for unknown inputs \['z'\]"):
         ExportGraph("g", Wrap(layer), (torch.randn(4, 2, 3),), (torch.randn(6, 3, 3),), ("x",), ("y",), {"z": {0: "t"}})
+
+
+def test_crf_decode_tags_is_viterbi_as_tensors():
+    """The tagger's exported decoding: the same paths as CRF.decode, one-token rows included."""
+    from rnnkit.modules.crf import CRF
+
+    torch.manual_seed(0)
+    crf = CRF(5)
+    with torch.no_grad():
+        for p in (crf.trans, crf.start, crf.end):
+            p.normal_()
+    crf.constrain(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"], "bio")
+    for lengths in ([1, 1], [6, 3, 1], [9, 9, 2, 5]):
+        T = max(lengths)
+        em = torch.randn(len(lengths), T, 5)
+        mask = torch.arange(T)[None] < torch.tensor(lengths)[:, None]
+        tags = crf.decode_tags(em, mask)
+        assert tags.shape == (len(lengths), T)
+        assert [tags[b, :n].tolist() for b, n in enumerate(lengths)] == crf.decode(em, mask)

@@ -1,8 +1,7 @@
-"""The tagger's export graph: words, cases, characters and lengths -> per-token emissions (B, T, K).
-
-With a CRF output the graph also returns the CRF's scores (``transitions`` (K, K) [from, to], ``start``
-and ``end`` (K,), constraints of the tagging scheme included): Viterbi decoding over the emissions with
-them gives the tags (``rnnkit.modules.crf.CRF.decode`` is that loop); with softmax, the arg-max.
+"""The tagger's export graph: words, cases, characters and lengths -> per-token emissions (B, T, K) and
+the decoded tag ids (B, T): Viterbi with a CRF output (:meth:`rnnkit.modules.crf.CRF.decode_tags`, the
+scheme's constraints included, both recursions as Scan loops), the arg-max with softmax. Past each
+length the tags are padding (the row's last tag repeated).
 """
 from __future__ import annotations
 
@@ -16,9 +15,8 @@ KEYS = ("words", "cases", "chars", "lengths")
 def _outputs(model, batch):
     em = model.emissions(batch)                                               # (B, T, K)
     if model.crf is None:
-        return (em,)
-    trans, start, end = model.crf._trans()
-    return em, trans, start, end
+        return em, em.argmax(-1)
+    return em, model.crf.decode_tags(em, model.mask(batch))                   # (B, T) tag ids
 
 
 def tag_graphs(loaded) -> list[ExportGraph]:
@@ -29,10 +27,10 @@ def tag_graphs(loaded) -> list[ExportGraph]:
         return (padded_ids(lengths, len(enc.words), gen), padded_ids(lengths, 6, gen),
                 padded_ids(lengths, len(enc.chars), gen, width), lengths)     # (B, T), (B, T), (B, T, W), (B,)
 
-    outputs = ("emissions",) + (("transitions", "start", "end") if model.crf is not None else ())
+    outputs = ("emissions", "tags")
     return [ExportGraph("model", BatchGraph(model, KEYS, _outputs), batch(example_lengths(2, 5), 4),
                         batch(example_lengths(3, 7), 6), KEYS, outputs,
                         {"words": {0: "batch", 1: "time"}, "cases": {0: "batch", 1: "time"},
                          "chars": {0: "batch", 1: "time", 2: "word_chars"}, "lengths": {0: "batch"}},
-                        about="word, case and character ids (0 = padding) and lengths -> emissions (B, T, K)"
-                              + (" and the CRF's transition, start and end scores" if model.crf is not None else ""))]
+                        about="word, case and character ids (0 = padding) and lengths -> emissions (B, T, K) and "
+                              + ("Viterbi" if model.crf is not None else "arg-max") + " tag ids (B, T)")]
