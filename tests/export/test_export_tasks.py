@@ -69,6 +69,20 @@ def test_every_task_exports_to_onnx_with_parity(name, tmp_path, monkeypatch):
         for spec in entry["inputs"]:  # the dynamic axes are symbolic in the file, named as export.json says
             assert dims[spec["name"]] == spec["shape"], (entry["name"], spec["name"])
         assert "batch" in {d for spec in entry["inputs"] for d in spec["shape"]}
+    if name == "tag":  # the decoded tags, down to one-token sentences, are the tagger's own
+        check_tagger_graph(run, tmp_path / "onnx" / "model.onnx")
+
+
+def check_tagger_graph(run, path):
+    from rnnkit.export.routes import run_exported
+    from rnnkit.tasks.tag.data import make_tag_batches
+
+    tagger = TASKS["tag"].load(run)
+    for sentences in ([["Lima"]], [["Maria", "visited", "Lima", "."], ["Hi"], ["A", "b"]]):
+        batch = make_tag_batches(tagger.encoder, sentences, 8, labelled=False)[0]
+        _, tags = run_exported("onnx", path, tuple(batch[k] for k in ("words", "cases", "chars", "lengths")))
+        want = tagger.model.decode(batch)
+        assert [tags[b, :n].tolist() for b, n in enumerate(batch["lengths"].tolist())] == want
 
 
 def test_step_graphs_carry_the_state_like_the_sequence_graph(tmp_path, monkeypatch):
