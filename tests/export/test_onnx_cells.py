@@ -77,3 +77,13 @@ def test_the_graph_has_symbolic_batch_and_time(exported):
     x = graph.input[0].type.tensor_type.shape.dim
     assert [d.dim_param for d in x[:2]] == ["time", "batch"] and x[2].dim_value == 4
     assert any(node.op_type == "Scan" for node in graph.node), "the time loop is one Scan node, not unrolled"
+
+
+def test_inputs_the_graph_does_not_take_are_clear_errors(exported):
+    from rnnkit.export import ExportError
+
+    path = exported[0]
+    with pytest.raises(ExportError, match=r"onnxruntime refuses inputs of shapes \[\(5, 2, 3\), \(2,\)\]"):
+        run_exported("onnx", path, (torch.randn(5, 2, 3), torch.tensor([5, 3])))   # 3 features, not 4
+    with pytest.raises(ExportError, match="onnxruntime refuses inputs"):
+        run_exported("onnx", path, (torch.randn(5, 2, 4, dtype=torch.float64), torch.tensor([5, 3])))
