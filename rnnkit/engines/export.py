@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from typing import Optional
 
-import torch
 from torch import Tensor
 
 from .base import DirectionJob, DirectionResult, Engine, Request, State
