@@ -10,8 +10,8 @@ export, tune) reach a task only through that table and this interface:
 * :meth:`train`, :meth:`load`, :meth:`evaluate`, :meth:`predict`, :meth:`generate` (optional:
   :attr:`can_generate`) and their printers for people.
 * :meth:`upgrade_config` - the saved config of an old run, completed so that it loads.
-* :meth:`example_inputs` (export), :meth:`search_space` (tuning), :meth:`serve_routes` (serving, see
-  :mod:`rnnkit.tasks.serving`).
+* :meth:`example_inputs` and :meth:`export_graphs` (export), :meth:`search_space` (tuning), :meth:`serve_routes`
+  (serving, see :mod:`rnnkit.tasks.serving`).
 * :meth:`commands` - the task's own subcommands (``rnnkit translate``, ``rnnkit demo``, ...).
 """
 from __future__ import annotations
@@ -151,6 +151,12 @@ class Task:
     def example_inputs(self, loaded: Any) -> tuple:
         """Arguments ``loaded.model`` accepts (a tiny real batch), for tracing and ONNX export."""
         raise NotImplementedError(f"{type(self).__name__} must define example_inputs")
+
+    def export_graphs(self, loaded: Any) -> list:
+        """The graphs ``rnnkit export`` writes for a loaded run (:class:`rnnkit.tasks.graphs.ExportGraph`):
+        the whole-sequence model and, for tasks that generate or stream, the step graphs with the
+        recurrent state as explicit inputs and outputs."""
+        raise ConfigError(f"{self.name} runs cannot be exported (the task defines no export graphs)")
 
     def search_space(self) -> dict[str, dict]:
         """Default hyperparameter search space: ``"section.field"`` -> :func:`distribution` spec."""

@@ -18,6 +18,7 @@ from rnnkit.tasks.asr import commands, serve
 from rnnkit.tasks.asr.config import TRAIN_DEFAULTS, ASRRunConfig
 from rnnkit.tasks.asr.pipeline import TASK, LMLoader, evaluate_asr, load_recognizer, predict_asr, train_asr
 from rnnkit.tasks.task import Command, Task, distribution
+from rnnkit.tasks.asr.export import asr_graphs
 
 
 class ASRTask(Task):
@@ -91,6 +92,9 @@ class ASRTask(Task):
     def example_inputs(self, loaded) -> tuple:
         f = loaded.model.features
         return ({"feats": torch.zeros(1, 12, f.num_features), "lengths": torch.tensor([12])},)
+
+    def export_graphs(self, loaded) -> list:
+        return asr_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),

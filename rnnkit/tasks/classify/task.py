@@ -14,6 +14,7 @@ from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classi
 from rnnkit.tasks.compare import compare_networks, test_rows
 from rnnkit.tasks.classify import serve
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.classify.export import classify_graphs
 
 TOP_CLASSES = 3  # probabilities shown per input by `rnnkit predict` unless --top says otherwise
 SHOWN_INPUT_CHARS = 60  # an input longer than this is cut in the table (``--json`` has it whole)
@@ -98,6 +99,9 @@ class ClassifyTask(Task):
         enc = loaded.encoder
         x = "an example" if enc.kind == "text" else np.zeros((4, enc.n_inputs), dtype=np.float32)
         return (make_batches([enc.encode_input(x)], None, 1)[0],)
+
+    def export_graphs(self, loaded) -> list:
+        return classify_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),

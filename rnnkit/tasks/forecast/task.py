@@ -12,6 +12,7 @@ from rnnkit.tasks.compare import compare_networks
 from rnnkit.tasks.runs import print_table
 from rnnkit.tasks.forecast import serve
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.forecast.export import forecast_graphs
 
 
 def print_backtest(metrics: dict) -> None:
@@ -84,6 +85,9 @@ class ForecastTask(Task):
         if loaded.model.n_future:
             batch["future"] = torch.zeros(1, cfg.data.horizon, loaded.model.n_future)  # (B, H, n_future)
         return (batch,)
+
+    def export_graphs(self, loaded) -> list:
+        return forecast_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.lookback": distribution("int", low=8, high=96, log=True)}

@@ -11,6 +11,7 @@ from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
 from rnnkit.tasks.lm.config import LMRunConfig
+from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
 from rnnkit.tasks.task import Command, Task, distribution
@@ -101,6 +102,9 @@ class LMTask(Task):
     def example_inputs(self, loaded) -> tuple:
         ids = torch.tensor(loaded.tokenizer.encode("ab") or [0], device=loaded.device).view(-1, 1)  # (T, 1)
         return (Chunk(ids, ids, torch.zeros(1, dtype=torch.bool, device=loaded.device)),)
+
+    def export_graphs(self, loaded) -> list:
+        return lm_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),

@@ -14,6 +14,7 @@ from rnnkit.tasks.music.data import SPLITS, pad, read_scored
 from rnnkit.tasks.music.model import TASK, generate_piece, load_music, score_pieces, train_music
 from rnnkit.tasks.runs import write_json
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.music.export import music_graphs
 
 GENERATE_DEFAULTS = {"length": 64, "temperature": 1.0, "bpm": 120.0}
 
@@ -123,6 +124,9 @@ class MusicTask(Task):
         rolls[0][::2, 0] = rolls[1][1::2, -1] = True
         batch = pad(rolls)
         return ({k: v.to(loaded.device) for k, v in batch.items()},)
+
+    def export_graphs(self, loaded) -> list:
+        return music_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),

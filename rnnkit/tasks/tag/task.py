@@ -12,6 +12,7 @@ from rnnkit.tasks.compare import compare_networks, test_rows
 from rnnkit.tasks.tag.pipeline import TASK, evaluate_tag, load_tag_splits, load_tagger, predict_tag, train_tag
 from rnnkit.tasks.tag import serve
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.tag.export import tag_graphs
 
 
 def crf_baseline(cfg: TagRunConfig) -> list[dict]:
@@ -81,6 +82,9 @@ class TagTask(Task):
 
     def example_inputs(self, loaded) -> tuple:
         return (make_tag_batches(loaded.encoder, [["An", "example", "."]], 1, labelled=False)[0],)
+
+    def export_graphs(self, loaded) -> list:
+        return tag_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.output": distribution("categorical", choices=["softmax", "crf"])}

@@ -10,6 +10,7 @@ from rnnkit.train.checkpoint import read_meta
 from rnnkit.train.runtime import resolve_device
 
 from rnnkit.tasks.task import Command, Task, distribution
+from rnnkit.tasks.translate.export import translate_graphs
 
 from . import commands, serve
 from .config import TranslateRunConfig
@@ -92,6 +93,9 @@ class TranslateTask(Task):
         src = loaded.src_vocab.encode(loaded.normalize("Hello.")) or [loaded.src_vocab.unk_id]
         tgt = loaded.tgt_vocab.encode(loaded.normalize("Bonjour.")) or [loaded.tgt_vocab.unk_id]
         return (collate([EncodedPair(src, tgt)], special_ids(loaded.tgt_vocab)),)
+
+    def export_graphs(self, loaded) -> list:
+        return translate_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.attention": distribution("categorical", choices=["bahdanau", "general", "dot"])}
