@@ -1,0 +1,222 @@
+"""The study: Optuna's RDB storage, sampler and pruner, and the worker processes that share it.
+
+* Every study lives in an Optuna RDB storage (default ``sqlite:///OUT/study.db``), so running the same
+  command again continues it, and ``--workers K`` processes here (or processes on other machines given the
+  same ``--storage`` URL and ``--study`` name) draw trials from it together.
+* ``--trials N`` is the size of the study: finished trials (complete, pruned or failed) count towards it;
+  a trial cut short by Ctrl-C is marked failed by Optuna and queued again with its parameters when the
+  study is continued. Trials of a process killed outright are failed by Optuna's heartbeat check after
+  :data:`GRACE_S` and retried once.
+* The study records the task, its base settings and its space; continuing it with other ones is an error
+  (a study over two different objectives would compare nothing).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import optuna
+import sqlalchemy.exc
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import TrialState
+
+from rnnkit import config as C
+from rnnkit.tasks import get_task
+from rnnkit.tune.objective import Objective
+from rnnkit.tune.space import SearchSpace
+
+PRUNERS = ("median", "halving", "none")
+HEARTBEAT_S = 10  # a running trial's heartbeat; one silent for GRACE_S is failed and retried once
+GRACE_S = 60
+CAUGHT = (ValueError, RuntimeError)  # a trial's bad config, bad data shape, divergence: recorded as failed
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+@dataclass
+class StudyConfig:
+    """What ``rnnkit tune`` runs: which study, where, how many trials and processes."""
+    task: str
+    out: str
+    trials: int = 20
+    timeout: float = 0.0       # seconds per process (0 = none)
+    storage: str = ""          # an Optuna RDB URL ("" = sqlite:///OUT/study.db)
+    study: str = ""            # "" = the task's name
+    workers: int = 1
+    pruner: str = "median"
+    sampler_seed: int = 0
+    defaults_first: bool = True  # the first trial of a new study runs the task's settings as they are
+
+    def __post_init__(self) -> None:
+        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 0:
+            raise C.ConfigError(f"--trials must be a whole number >= 0, got {self.trials!r}")
+        if not self.timeout >= 0:
+            raise C.ConfigError(f"--timeout must be >= 0 seconds, got {self.timeout!r}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise C.ConfigError(f"--workers must be a whole number >= 1, got {self.workers!r}")
+        if self.pruner not in PRUNERS:
+            raise C.ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
+        if self.storage and "://" not in self.storage:
+            raise C.ConfigError(f"--storage must be an Optuna RDB URL such as sqlite:///study.db or "
+                                f"postgresql://user@host/db, got {self.storage!r}")
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
+
+    @property
+    def study_name(self) -> str:
+        return self.study or self.task
+
+
+@dataclass
+class Job:
+    """Everything a worker process needs (picklable): the study, the trials' base settings, the space."""
+    config: StudyConfig
+    base: dict
+    space: dict
+    direction: str
+
+
+def storage_of(url: str) -> RDBStorage:
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # workers wait for the lock
+    try:
+        with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what resume relies on
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+    except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
+        raise C.ConfigError(f"--storage {url}: cannot open it as an Optuna RDB storage: {err}") from err
+
+
+def sampler_of(job: Job, worker: int) -> optuna.samplers.BaseSampler:
+    # a small budget lets TPE model sooner than its default of 10 random trials
+    startup = max(2, min(10, job.config.trials // 3))
+    return optuna.samplers.TPESampler(seed=job.config.sampler_seed + worker, n_startup_trials=startup)
+
+
+def pruner_of(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":  # stop a trial whose evaluation is worse than the median of earlier trials there
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    if name == "halving":  # asynchronous successive halving (Li et al. 2020)
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def signature(job: Job) -> str:
+    return json.dumps({"task": job.config.task, "base": job.base, "space": job.space, "direction": job.direction},
+                      sort_keys=True, default=str)
+
+
+def open_study(job: Job, worker: int = 0) -> optuna.Study:
+    """The job's study, created when new; one recorded with other settings is an error."""
+    cfg = job.config
+    if not cfg.storage:
+        Path(cfg.out).mkdir(parents=True, exist_ok=True)  # the default storage lives in the output folder
+    study = optuna.create_study(storage=storage_of(cfg.storage_url), study_name=cfg.study_name,
+                                direction="minimize" if job.direction == "min" else "maximize",
+                                sampler=sampler_of(job, worker), pruner=pruner_of(cfg.pruner), load_if_exists=True)
+    mine = signature(job)
+    recorded = study.user_attrs.get("rnnkit")
+    if recorded is None:
+        study.set_user_attr("rnnkit", mine)
+    elif recorded != mine:
+        raise C.ConfigError(f"study {cfg.study_name!r} in {cfg.storage_url} was started with other settings or "
+                            f"another space ({_difference(json.loads(recorded), json.loads(mine))}); continue it "
+                            "with the same ones, or name another --study / --out")
+    return study
+
+
+def _difference(old: dict, new: dict) -> str:
+    keys = [k for k in ("task", "direction", "base", "space") if old.get(k) != new.get(k)]
+    return "differs in: " + ", ".join(keys)
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards ``--trials``: finished ones, less those interrupted (they are redone)."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in FINISHED and not t.user_attrs.get("interrupted"))
+
+
+def requeue_interrupted(study: optuna.Study) -> list[int]:
+    """Queue again the parameters of every interrupted trial not queued yet; returns their numbers."""
+    trials = study.get_trials(deepcopy=False)
+    queued = {t.user_attrs.get("retry_of") for t in trials}
+    again = [t for t in trials if t.state == TrialState.FAIL and t.user_attrs.get("interrupted")
+             and t.number not in queued]
+    for t in again:
+        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+    return [t.number for t in again]
+
+
+class StopAtTotal:
+    """Study callback: stop this process once the study holds ``n`` counted trials, running ones included
+    (with several machines on one storage the total may still exceed ``n`` by a trial per process)."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+        if finished_count(study) + running >= self.n:
+            study.stop()
+
+
+def run_worker(job: Job, worker: int, n_trials: int) -> None:
+    """One process's share of the study (also the entry point of each ``--workers`` process)."""
+    study = open_study(job, worker)
+    objective = Objective(get_task(job.config.task), job.base, SearchSpace(job.space), Path(job.config.out))
+    study.optimize(objective, n_trials=n_trials, timeout=job.config.timeout or None, catch=CAUGHT,
+                   callbacks=[StopAtTotal(job.config.trials)])
+
+
+def shares(remaining: int, workers: int) -> list[int]:
+    """``remaining`` trials split over at most ``workers`` processes, as evenly as whole trials allow."""
+    k = max(1, min(workers, remaining))
+    return [remaining // k + (i < remaining % k) for i in range(k)] if remaining else []
+
+
+def run_study(job: Job, baseline: dict | None, log=print) -> optuna.Study:
+    """Prepare the study (baseline trial, requeued interruptions) and run the remaining trials here."""
+    study = open_study(job)
+    if baseline is not None and not study.get_trials(deepcopy=False):
+        study.enqueue_trial(baseline, user_attrs={"baseline": True})
+    again = requeue_interrupted(study)
+    if again:
+        log(f"queued again the interrupted trial(s) {', '.join(map(str, again))}")
+    running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    done = finished_count(study)
+    remaining = max(0, job.config.trials - done - running)
+    parts = shares(remaining, job.config.workers)
+    log(f"study {job.config.study_name!r} in {job.config.storage_url}: {done} trial(s) done, {running} running "
+        f"elsewhere, {remaining} to run here" + (f" in {len(parts)} processes" if len(parts) > 1 else ""))
+    if len(parts) == 1:
+        run_worker(job, 0, parts[0])
+    elif parts:
+        _run_processes(job, parts)
+    return study
+
+
+def _run_processes(job: Job, parts: list[int]) -> None:
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter each: no forked torch thread pools
+    procs = [context.Process(target=run_worker, args=(job, i, n), name=f"rnnkit-tune-{i}")
+             for i, n in enumerate(parts)]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            p.join()
+    except KeyboardInterrupt:
+        for p in procs:  # each worker got the same Ctrl-C; wait for them to mark their trials interrupted
+            p.join()
+        raise
+    failed = [f"{p.name} (exit code {p.exitcode})" for p in procs if p.exitcode]
+    if failed:
+        raise C.ConfigError(f"worker process(es) failed: {', '.join(failed)}; see their messages above. "
+                            "Rerun the same command to continue the study")
+
+
+def job_dict(job: Job) -> dict:
+    return asdict(job)
