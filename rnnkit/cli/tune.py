@@ -6,12 +6,13 @@ trial shares; the search space draws the rest. See docs/tune.md.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 from rnnkit.cli.flags import add_config_flags, settings_from_args
+from rnnkit.config import ConfigError
 from rnnkit.tasks import TASKS
-from rnnkit.tune import StudyConfig, tune
-from rnnkit.tune.study import PRUNERS
+from rnnkit.tune.config import PRUNERS, StudyConfig
 
 
 def setup_tune(p: argparse.ArgumentParser) -> None:
@@ -47,6 +48,9 @@ def setup_tune(p: argparse.ArgumentParser) -> None:
 
 
 def tune_command(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("optuna") is None:
+        raise ConfigError("rnnkit tune needs Optuna: pip install 'rnnkit[tune]'")
+    from rnnkit.tune.run import tune  # Optuna is imported only by the command that uses it
     task = TASKS[args.task]
     config = StudyConfig(task=task.name, out=args.out or f"runs/tune-{task.name}", trials=args.trials,
                          timeout=args.timeout, storage=args.storage, study=args.study, workers=args.workers,

@@ -56,6 +56,7 @@ class Objective:
     base: dict            # the study's settings over the task's training defaults (data options, budget)
     space: SearchSpace
     out: Path
+    worker: int = 0       # which of this machine's processes runs the trial (recorded with it)
 
     def __call__(self, trial: optuna.Trial) -> float:
         point = self.space.suggest(trial)
@@ -63,10 +64,14 @@ class Objective:
         run_dir = self.out / "trials" / f"{trial.number:04d}"
         trial.set_user_attr("run_dir", str(run_dir))
         trial.set_user_attr("settings", json.dumps(settings))
+        trial.set_user_attr("worker", self.worker)
         reporter = TrialReporter(trial)
         try:
             cfg = C.from_dict(self.task.run_config, C.merge(C.merge(dict(self.task.train_defaults), settings),
                                                             self._quiet(settings)))
+            if (run_dir / "checkpoints").exists():
+                raise C.ConfigError(f"{run_dir} already holds a run (of an earlier study in this output folder?); "
+                                    "choose another --out or remove it")
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / "trial.yaml", yaml.safe_dump(settings, sort_keys=False))
             self.task.train(cfg, run_dir, given=settings_given(settings), callbacks=[reporter])

@@ -58,6 +58,9 @@ def write_results(study: optuna.Study, out: Path, task: str, log=print) -> Path 
     if best is None:
         log(f"no trial completed, so there is no best.yaml; see the notes above and {out / 'trials.json'}")
         return None
+    if "settings" not in best.user_attrs:
+        log(f"the best trial, {best.number}, was not run by rnnkit tune (no settings recorded): no best.yaml")
+        return None
     path = out / "best.yaml"
     atomic_write_text(path, f"# best of study {study.study_name!r}: trial {best.number}, value {best.value:.6g}\n"
                       + yaml.safe_dump(json.loads(best.user_attrs["settings"]), sort_keys=False))
@@ -70,7 +73,7 @@ def write_results(study: optuna.Study, out: Path, task: str, log=print) -> Path 
 
 def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
     """``history.png`` and ``importances.png``; returns ``{name: path or why it was not drawn}``."""
-    import rnnkit.train.plots  # noqa: F401  (selects matplotlib's Agg backend; imported only when plotting)
+    from rnnkit.train.plots import plt  # matplotlib with the Agg backend, imported only when plotting
     from optuna.visualization import matplotlib as ovm
 
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -78,18 +81,17 @@ def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         ax = ovm.plot_optimization_history(study)
-        drawn["history.png"] = _save(ax.figure, folder / "history.png")
+        drawn["history.png"] = _save(plt, ax.figure, folder / "history.png")
         varied = [k for k in {k for t in done for k in t.params} if len({repr(t.params.get(k)) for t in done}) > 1]
         if len(done) < 2 or not varied:
             drawn["importances.png"] = "not drawn: it needs two completed trials that differ in a parameter"
         else:
             ax = ovm.plot_param_importances(study)
-            drawn["importances.png"] = _save(ax.figure, folder / "importances.png")
+            drawn["importances.png"] = _save(plt, ax.figure, folder / "importances.png")
     return drawn
 
 
-def _save(fig, path: Path) -> str:
-    import matplotlib.pyplot as plt
+def _save(plt, fig, path: Path) -> str:
     fig.tight_layout()
     atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)

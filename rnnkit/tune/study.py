@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -25,50 +25,14 @@ from optuna.trial import TrialState
 
 from rnnkit import config as C
 from rnnkit.tasks import get_task
+from rnnkit.tune.config import StudyConfig
 from rnnkit.tune.objective import Objective
 from rnnkit.tune.space import SearchSpace
 
-PRUNERS = ("median", "halving", "none")
 HEARTBEAT_S = 10  # a running trial's heartbeat; one silent for GRACE_S is failed and retried once
 GRACE_S = 60
 CAUGHT = (ValueError, RuntimeError)  # a trial's bad config, bad data shape, divergence: recorded as failed
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-
-
-@dataclass
-class StudyConfig:
-    """What ``rnnkit tune`` runs: which study, where, how many trials and processes."""
-    task: str
-    out: str
-    trials: int = 20
-    timeout: float = 0.0       # seconds per process (0 = none)
-    storage: str = ""          # an Optuna RDB URL ("" = sqlite:///OUT/study.db)
-    study: str = ""            # "" = the task's name
-    workers: int = 1
-    pruner: str = "median"
-    sampler_seed: int = 0
-    defaults_first: bool = True  # the first trial of a new study runs the task's settings as they are
-
-    def __post_init__(self) -> None:
-        if isinstance(self.trials, bool) or not isinstance(self.trials, int) or self.trials < 0:
-            raise C.ConfigError(f"--trials must be a whole number >= 0, got {self.trials!r}")
-        if not self.timeout >= 0:
-            raise C.ConfigError(f"--timeout must be >= 0 seconds, got {self.timeout!r}")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise C.ConfigError(f"--workers must be a whole number >= 1, got {self.workers!r}")
-        if self.pruner not in PRUNERS:
-            raise C.ConfigError(f"--pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
-        if self.storage and "://" not in self.storage:
-            raise C.ConfigError(f"--storage must be an Optuna RDB URL such as sqlite:///study.db or "
-                                f"postgresql://user@host/db, got {self.storage!r}")
-
-    @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{Path(self.out).resolve() / 'study.db'}"
-
-    @property
-    def study_name(self) -> str:
-        return self.study or self.task
 
 
 @dataclass
@@ -164,10 +128,12 @@ class StopAtTotal:
             study.stop()
 
 
-def run_worker(job: Job, worker: int, n_trials: int) -> None:
-    """One process's share of the study (also the entry point of each ``--workers`` process)."""
-    study = open_study(job, worker)
-    objective = Objective(get_task(job.config.task), job.base, SearchSpace(job.space), Path(job.config.out))
+def run_worker(job: Job, worker: int, n_trials: int, study: optuna.Study | None = None) -> None:
+    """One process's share of the study (also the entry point of each ``--workers`` process); ``study``: the
+    job's study when this process already opened it."""
+    study = study or open_study(job, worker)
+    objective = Objective(get_task(job.config.task), job.base, SearchSpace(job.space), Path(job.config.out),
+                          worker)
     study.optimize(objective, n_trials=n_trials, timeout=job.config.timeout or None, catch=CAUGHT,
                    callbacks=[StopAtTotal(job.config.trials)])
 
@@ -193,7 +159,7 @@ def run_study(job: Job, baseline: dict | None, log=print) -> optuna.Study:
     log(f"study {job.config.study_name!r} in {job.config.storage_url}: {done} trial(s) done, {running} running "
         f"elsewhere, {remaining} to run here" + (f" in {len(parts)} processes" if len(parts) > 1 else ""))
     if len(parts) == 1:
-        run_worker(job, 0, parts[0])
+        run_worker(job, 0, parts[0], study)
     elif parts:
         _run_processes(job, parts)
     return study
@@ -216,7 +182,3 @@ def _run_processes(job: Job, parts: list[int]) -> None:
     if failed:
         raise C.ConfigError(f"worker process(es) failed: {', '.join(failed)}; see their messages above. "
                             "Rerun the same command to continue the study")
-
-
-def job_dict(job: Job) -> dict:
-    return asdict(job)
