@@ -197,3 +197,20 @@ def test_bad_study_options_are_clear_errors(tmp_path, capsys):
     assert "--storage must be an Optuna RDB URL" in capsys.readouterr().err
     assert main(["tune", "classify", "--lr", "-1", "--out", str(tmp_path)]) == 2
     assert "lr" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", list(TASKS))
+def test_tune_help_lists_the_study_and_the_task_flags(name, capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["tune", name, "--help"])
+    assert done.value.code == 0
+    text = capsys.readouterr().out
+    assert "--trials N" in text and "--pruner" in text and "--lr X" in text
+
+
+def test_without_optuna_the_command_says_which_extra_installs_it(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
+    assert main(["tune", "classify", "--out", str(tmp_path)]) == 2
+    assert "pip install 'rnnkit[tune]'" in capsys.readouterr().err
