@@ -53,7 +53,8 @@ def write_results(study: optuna.Study, out: Path, task: str, log=print) -> Path 
     params = sorted({k for t in study.get_trials(deepcopy=False) for k in t.params})
     write_json(out / "trials.json", rows)
     if rows:
-        print_table(rows, ["trial", "state", "value", "seconds", "updates", *params, "note"], floats="{:.4g}")
+        shown = [{k: ("" if v is None else v) for k, v in r.items()} for r in rows]
+        print_table(shown, ["trial", "state", "value", "seconds", "updates", *params, "note"], floats="{:.4g}")
     best = best_trial(study)
     if best is None:
         log(f"no trial completed, so there is no best.yaml; see the notes above and {out / 'trials.json'}")

@@ -69,8 +69,14 @@ def pruner_of(name: str) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 
+HOW_IT_RUNS = ("threads", "progress", "tensorboard", "log_every")  # train settings that change no result
+
+
 def signature(job: Job) -> str:
-    return json.dumps({"task": job.config.task, "base": job.base, "space": job.space, "direction": job.direction},
+    """What a continued study must share with the one recorded (how a process runs its trials may differ)."""
+    train = {k: v for k, v in job.base.get("train", {}).items() if k not in HOW_IT_RUNS}
+    base = {**job.base, "train": train} if train or "train" in job.base else job.base
+    return json.dumps({"task": job.config.task, "base": base, "space": job.space, "direction": job.direction},
                       sort_keys=True, default=str)
 
 

@@ -184,6 +184,12 @@ def test_a_continued_study_counts_what_was_done_and_redoes_an_interrupted_trial(
     assert trials[2].params == trials[1].params
     assert trials[0].user_attrs["baseline"] is True  # a new study starts from the task's settings as they are
 
+    # how a process runs its trials (threads, progress) may differ; --trials 4 adds one trial
+    more = tune(TASKS["classify"], C.merge(_settings("classify"), {"train": {"threads": 2, "progress": "plain"}}),
+                StudyConfig("classify", str(tmp_path / "out"), trials=4, pruner="none"),
+                str(tmp_path / "space.yaml"), log=lambda *a: None)
+    assert len(more.study.trials) == 5 and more.study.trials[-1].state == TrialState.COMPLETE
+
     # continuing with another space is an error that says why, not a silent mix of two studies
     (tmp_path / "other.yaml").write_text("train.lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}\n")
     with pytest.raises(C.ConfigError, match="was started with other settings or another space"):
