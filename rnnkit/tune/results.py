@@ -4,7 +4,7 @@
   and why it failed or where it was pruned;
 * ``best.yaml`` - the best trial's settings; ``rnnkit train TASK --config best.yaml`` trains that run again;
 * ``plots/history.png`` and ``plots/importances.png`` - Optuna's optimisation history and parameter
-  importances (fANOVA), drawn with matplotlib.
+  importances (fANOVA, seeded), drawn with matplotlib.
 """
 from __future__ import annotations
 
@@ -87,7 +87,8 @@ def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
         if len(done) < 2 or not varied:
             drawn["importances.png"] = "not drawn: it needs two completed trials that differ in a parameter"
         else:
-            ax = ovm.plot_param_importances(study)
+            # fANOVA (Hutter et al. 2014) with a fixed seed: the same study draws the same bars
+            ax = ovm.plot_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
             drawn["importances.png"] = _save(plt, ax.figure, folder / "importances.png")
     return drawn
 
