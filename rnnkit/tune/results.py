@@ -84,8 +84,9 @@ def write_plots(study: optuna.Study, folder: Path) -> dict[str, str]:
         ax = ovm.plot_optimization_history(study)
         drawn["history.png"] = _save(plt, ax.figure, folder / "history.png")
         varied = [k for k in {k for t in done for k in t.params} if len({repr(t.params.get(k)) for t in done}) > 1]
-        if len(done) < 2 or not varied:
-            drawn["importances.png"] = "not drawn: it needs two completed trials that differ in a parameter"
+        if len(done) < 2 or not varied or len({t.value for t in done}) < 2:
+            drawn["importances.png"] = ("not drawn: it needs completed trials that differ in a parameter and "
+                                        "in value")
         else:
             # fANOVA (Hutter et al. 2014) with a fixed seed: the same study draws the same bars
             ax = ovm.plot_param_importances(study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))

@@ -8,7 +8,7 @@ import json
 import optuna
 import pytest
 import yaml
-from optuna.distributions import CategoricalDistribution
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from rnnkit import config as C
@@ -17,6 +17,7 @@ from rnnkit.tasks import TASKS
 from rnnkit.tune import objective as objective_module
 from rnnkit.tune.config import StudyConfig
 from rnnkit.tune.objective import TrialReporter
+from rnnkit.tune.results import write_plots
 from rnnkit.tune.run import tune
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -80,7 +81,6 @@ def test_best_yaml_trains_the_best_trial_again(tmp_path, capsys):
                  "--config", str(config), "--max-steps", "3"]) == 0
     rows = {r["trial"]: r for r in json.loads((out / "trials.json").read_text())}
     best = max(rows.values(), key=lambda r: r["value"])
-    assert (out / "plots" / "importances.png").is_file()
     again = tmp_path / "again"
     assert main(["train", "classify", "--config", str(out / "best.yaml"), "--out", str(again)]) == 0
     evals = [json.loads(line) for line in (again / "metrics.jsonl").read_text().splitlines()]
@@ -220,3 +220,20 @@ def test_without_optuna_the_command_says_which_extra_installs_it(tmp_path, monke
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "optuna" else real(name, *a))
     assert main(["tune", "classify", "--out", str(tmp_path)]) == 2
     assert "pip install 'rnnkit[tune]'" in capsys.readouterr().err
+
+
+def test_plots_are_drawn_or_say_why_not(tmp_path):
+    dists = {"train.lr": FloatDistribution(1e-4, 1e-1, log=True),
+             "model.cell": CategoricalDistribution(["lstm", "gru"])}
+    study = optuna.create_study()
+    for i, (lr, cell) in enumerate([(1e-3, "lstm"), (1e-2, "gru"), (3e-2, "lstm"), (3e-4, "gru")]):
+        study.add_trial(create_trial(params={"train.lr": lr, "model.cell": cell}, distributions=dists,
+                                     value=float(i % 3)))
+    drawn = write_plots(study, tmp_path / "plots")
+    assert drawn == {"history.png": str(tmp_path / "plots" / "history.png"),
+                     "importances.png": str(tmp_path / "plots" / "importances.png")}
+    assert all((tmp_path / "plots" / name).stat().st_size > 1000 for name in drawn)
+    flat = optuna.create_study()
+    for lr in (1e-3, 1e-2):
+        flat.add_trial(create_trial(params={"train.lr": lr}, distributions={"train.lr": dists["train.lr"]}, value=0.5))
+    assert write_plots(flat, tmp_path / "flat")["importances.png"].startswith("not drawn")
