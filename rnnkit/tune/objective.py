@@ -75,6 +75,9 @@ class Objective:
             run_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(run_dir / "trial.yaml", yaml.safe_dump(settings, sort_keys=False))
             self.task.train(cfg, run_dir, given=settings_given(settings), callbacks=[reporter])
+            if reporter.best is None:
+                raise C.ConfigError(f"the {self.task.name} run of trial {trial.number} made no evaluation, so "
+                                    "there is no value to optimise (does the task pass its callbacks to the Trainer?)")
         except KeyboardInterrupt:
             trial.set_user_attr("interrupted", True)  # retried when the study is continued
             raise
@@ -83,9 +86,6 @@ class Objective:
         except Exception as err:
             trial.set_user_attr("error", f"{type(err).__name__}: {err}")  # shown in the trials table
             raise
-        if reporter.best is None:
-            raise C.ConfigError(f"the {self.task.name} run of trial {trial.number} made no evaluation, so there "
-                                "is no value to optimise (does the task pass its callbacks to the Trainer?)")
         trial.set_user_attr("evaluations", reporter.evaluations)
         return float(reporter.best)
 

@@ -237,3 +237,20 @@ def test_plots_are_drawn_or_say_why_not(tmp_path):
     for lr in (1e-3, 1e-2):
         flat.add_trial(create_trial(params={"train.lr": lr}, distributions={"train.lr": dists["train.lr"]}, value=0.5))
     assert write_plots(flat, tmp_path / "flat")["importances.png"].startswith("not drawn")
+
+
+def test_a_task_that_does_not_hand_on_its_callbacks_fails_its_trials_saying_so(tmp_path):
+    from rnnkit.tasks.classify.task import ClassifyTask
+    from rnnkit.tune.objective import Objective
+    from rnnkit.tune.space import SearchSpace
+    from rnnkit.tune.study import CAUGHT
+
+    class Deaf(ClassifyTask):
+        def train(self, cfg, run_dir, *, resume=False, given=frozenset(), callbacks=()):
+            return super().train(cfg, run_dir, given=given)
+
+    study = optuna.create_study(direction="maximize")
+    space = SearchSpace({"model.cell": {"type": "categorical", "choices": ["lstm"]}})
+    study.optimize(Objective(Deaf(), _settings("classify"), space, tmp_path), n_trials=1, catch=CAUGHT)
+    assert study.trials[0].state == TrialState.FAIL
+    assert "made no evaluation" in study.trials[0].user_attrs["error"]
