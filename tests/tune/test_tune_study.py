@@ -254,3 +254,21 @@ def test_a_task_that_does_not_hand_on_its_callbacks_fails_its_trials_saying_so(t
     study.optimize(Objective(Deaf(), _settings("classify"), space, tmp_path), n_trials=1, catch=CAUGHT)
     assert study.trials[0].state == TrialState.FAIL
     assert "made no evaluation" in study.trials[0].user_attrs["error"]
+
+
+@pytest.mark.parametrize("name", ["median", "halving"])
+def test_each_pruner_stops_the_trials_behind_and_keeps_the_good_ones(name):
+    from rnnkit.tune.study import pruner_of
+
+    study = optuna.create_study(pruner=pruner_of(name))
+    for value in (0.1, 0.2, 0.3, 5.0, 0.05, 9.0):  # the validation loss each trial reports at every update
+        trial = study.ask()
+        reporter = TrialReporter(trial)
+        try:
+            for step in range(1, 9):
+                reporter.on_eval(_Trainer(step, value), {"val_loss": value})
+            study.tell(trial, value)
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED] * 2 + \
+        [TrialState.COMPLETE, TrialState.PRUNED]
