@@ -8,8 +8,8 @@ import optuna
 
 from rnnkit import config as C
 from rnnkit.tasks.task import Task
-from rnnkit.tune.results import write_results
 from rnnkit.tune.config import StudyConfig
+from rnnkit.tune.results import write_results
 from rnnkit.tune.space import default_space, load_space
 from rnnkit.tune.study import Job, run_study
 
@@ -25,6 +25,8 @@ def prepare(task: Task, settings: dict, config: StudyConfig, space_file: str | N
     """The job to run and the baseline point (the task's settings as they are, when the space holds them).
 
     ``settings``: the trials' common settings over the task's training defaults (data options, budget)."""
+    if config.task != task.name:  # worker processes find the task by the study's name for it
+        raise C.ConfigError(f"the study config names task {config.task!r}, not {task.name!r}")
     base_cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), settings))  # a bad base fails here
     space = load_space(space_file, task, settings) if space_file else default_space(task, settings)
     baseline = None
