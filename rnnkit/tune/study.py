@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
@@ -45,14 +46,35 @@ class Job:
 
 
 def storage_of(url: str) -> RDBStorage:
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}  # workers wait for the lock
+    sqlite = url.startswith("sqlite")
+    engine = {"connect_args": {"timeout": 60}} if sqlite else {}  # workers wait up to 60 s for the lock
     try:
         with warnings.catch_warnings():  # the heartbeat is marked experimental; it is what resume relies on
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                              heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
+            storage = RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
+                                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1))
     except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as err:
         raise C.ConfigError(f"--storage {url}: cannot open it as an Optuna RDB storage: {err}") from err
+    if sqlite:
+        write_lock_at_begin(storage.engine)
+    return storage
+
+
+def write_lock_at_begin(engine: sqlalchemy.engine.Engine) -> None:
+    """SQLite transactions take the write lock when they begin (``BEGIN IMMEDIATE``), as SQLAlchemy's SQLite
+    notes advise. Optuna reads a trial's state and then writes it in one transaction (taking a queued trial,
+    telling a result), and SQLite ignores ``SELECT ... FOR UPDATE``: with the default deferred transactions
+    two processes both take the same queued trial, and the second one's result fails with "Cannot tell a
+    COMPLETE trial" (seen with 3 processes on 20 queued trials). Locking at begin makes them take turns."""
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, record):
+        dbapi_connection.isolation_level = None  # the sqlite3 module's own implicit BEGIN off
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def _begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while Optuna set the storage up are reopened with the above
 
 
 def sampler_of(job: Job, worker: int) -> optuna.samplers.BaseSampler:

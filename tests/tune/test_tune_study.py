@@ -154,7 +154,8 @@ def test_two_worker_processes_share_one_storage(tmp_path):
     cfg = StudyConfig("classify", str(tmp_path / "out"), trials=4, storage=storage, workers=2, pruner="none")
     outcome = tune(TASKS["classify"], _settings("classify"), cfg, str(tmp_path / "space.yaml"), log=lambda *a: None)
     trials = optuna.load_study(study_name="classify", storage=storage).trials
-    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials), \
+        [(t.number, t.state.name, t.user_attrs.get("error")) for t in trials]
     assert {t.user_attrs["worker"] for t in trials} == {0, 1}
     assert outcome.best_yaml.is_file()
 
@@ -272,3 +273,25 @@ def test_each_pruner_stops_the_trials_behind_and_keeps_the_good_ones(name):
             study.tell(trial, state=TrialState.PRUNED)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED] * 2 + \
         [TrialState.COMPLETE, TrialState.PRUNED]
+
+
+def test_sqlite_transactions_take_the_write_lock_when_they_begin(tmp_path):
+    """Optuna reads then writes a trial's state in one transaction; on SQLite (no SELECT ... FOR UPDATE) two
+    processes could both take the same queued trial unless a transaction locks the file when it begins."""
+    import sqlite3
+
+    from rnnkit.tune.study import storage_of
+
+    path = tmp_path / "study.db"
+    storage = storage_of(f"sqlite:///{path}")
+    with storage.engine.connect() as first:
+        with first.begin():
+            first.exec_driver_sql("SELECT 1")  # a transaction that has only read so far
+            other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+            with pytest.raises(sqlite3.OperationalError, match="locked"):
+                other.execute("BEGIN IMMEDIATE")
+            other.close()
+    other = sqlite3.connect(path, timeout=0.1, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # free again once the first transaction ended
+    other.execute("ROLLBACK")
+    other.close()
