@@ -21,6 +21,7 @@ import torch
 from rnnkit import about
 from rnnkit.bench import command as bench
 from rnnkit.cli.flags import add_config_flags, config_from_args, given_settings
+from rnnkit.cli.tune import setup_tune, tune_command
 from rnnkit.config import ConfigError
 from rnnkit.data.readers import DataError
 from rnnkit.engines.cpp.build import CppBuildError
@@ -261,6 +262,8 @@ COMMANDS: dict[str, Command] = {
                       "against PyTorch", export.setup_export, export.export_command, threads=True),
     "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
                      bench.setup_bench, bench.bench_command),
+    "tune": Command("search a task's hyperparameters with Optuna (pruning, shared storage, several processes)",
+                    setup_tune, tune_command),
 }
 
 

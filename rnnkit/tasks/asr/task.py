@@ -37,11 +37,12 @@ class ASRTask(Task):
     def __init__(self, lm_loader: LMLoader | None = None):
         self.lm_loader = lm_loader
 
-    def train(self, cfg: ASRRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: ASRRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset(),
+              callbacks=()):
         if not cfg.data.data:
             print(f"no --data given: training on the embedded eSpeak NG set '{cfg.data.dataset}' (synthesised "
                   "once and cached; held-out voices for the test split)")
-        return train_asr(cfg, run_dir, resume=resume, lm_loader=self.lm_loader)
+        return train_asr(cfg, run_dir, resume=resume, lm_loader=self.lm_loader, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -99,7 +100,8 @@ class ASRTask(Task):
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),
                 "model.layers": distribution("int", low=1, high=4),
-                "model.stack_frames": distribution("int", low=1, high=4)}
+                "model.stack_frames": distribution("int", low=1, high=4),
+                "data.freq_masks": distribution("int", low=0, high=2)}  # SpecAugment frequency masks
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded, self.lm_loader)

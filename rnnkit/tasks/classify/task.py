@@ -47,8 +47,9 @@ class ClassifyTask(Task):
     predict_file_help = "CSV/TSV/JSONL of inputs"
     compare_metrics = ("accuracy", "macro_f1")
 
-    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
-        return train_classify(cfg, run_dir, resume=resume)
+    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_classify(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -105,7 +106,9 @@ class ClassifyTask(Task):
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),
-                "model.pooling": distribution("categorical", choices=["last", "mean", "max", "attention"]),
+                "model.layers": distribution("int", low=1, high=2),
+                "model.embedding": distribution("categorical", choices=[32, 64, 128]),
+                "model.pooling": distribution("categorical", choices=["auto", "last", "mean", "max", "attention"]),
                 "model.bidirectional": distribution("categorical", choices=[False, True])}
 
     def serve_routes(self, loaded) -> list:

@@ -41,8 +41,9 @@ class ForecastTask(Task):
     def upgrade_config(self, saved: dict) -> dict:
         return upgrade_config(saved)
 
-    def train(self, cfg: ForecastRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
-        return train_forecast(cfg, run_dir, resume=resume)
+    def train(self, cfg: ForecastRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_forecast(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         refit_note = f", refit on train + validation {result['refit_s']:.0f} s" if result.get("refit") else ""
@@ -90,7 +91,9 @@ class ForecastTask(Task):
         return forecast_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
-        return {**super().search_space(), "model.lookback": distribution("int", low=8, high=96, log=True)}
+        return {**super().search_space(),
+                "model.layers": distribution("int", low=1, high=2),
+                "model.lookback": distribution("int", low=8, high=96, log=True)}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)

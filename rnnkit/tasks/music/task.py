@@ -30,8 +30,9 @@ class MusicTask(Task):
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.music.presets"
 
-    def train(self, cfg: MusicRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
-        return train_music(cfg, run_dir, resume=resume)
+    def train(self, cfg: MusicRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_music(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, r: dict, run_dir) -> None:
         print(f"{r['source']}: train/valid/test {r['train']}/{r['valid']}/{r['test']} pieces"

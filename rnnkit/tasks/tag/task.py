@@ -33,8 +33,9 @@ class TagTask(Task):
     predict_file_help = "one sentence per line"
     compare_metrics = ("f1", "accuracy")
 
-    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
-        return train_tag(cfg, run_dir, resume=resume)
+    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_tag(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -87,7 +88,11 @@ class TagTask(Task):
         return tag_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
-        return {**super().search_space(), "model.output": distribution("categorical", choices=["softmax", "crf"])}
+        return {**super().search_space(),
+                "model.embedding": distribution("categorical", choices=[32, 64, 128]),
+                "model.char_hidden": distribution("categorical", choices=[0, 16, 25, 50]),  # 0: no character LSTM
+                "model.word_dropout": distribution("float", low=0.0, high=0.2),
+                "model.output": distribution("categorical", choices=["softmax", "crf"])}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
