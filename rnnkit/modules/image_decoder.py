@@ -126,8 +126,9 @@ class ImageFeatures(nn.Module):
 
 class ImageDecoder(nn.Module):
     """CNN encoder + recurrent decoder; ``forward(batch)`` with ``batch`` a dict of ``images`` (B, 3, H, W)
-    or ``features`` (B, S, C), ``tokens_in`` (B, T) starting with ``<s>`` and ``tokens_out`` (B, T)
-    ending with ``</s>`` (``pad_id`` after)."""
+    or ``features`` (B, S, C), optionally ``rows`` (N,) the image of each target sequence (several
+    captions per image; default: one each), ``tokens_in`` (N, T) starting with ``<s>`` and
+    ``tokens_out`` (N, T) ending with ``</s>`` (``pad_id`` after)."""
 
     def __init__(self, cfg: ImageDecoderConfig, vocab_size: int, pad_id: int):
         super().__init__()
@@ -212,7 +213,9 @@ class ImageDecoder(nn.Module):
         if training:
             self.updates += 1
         src = batch["features"] if "features" in batch else batch["images"]
-        state = self.encode(src)
+        state = self.encode(src)                                                          # once per image
+        if "rows" in batch:
+            state = state.select(batch["rows"])                                           # once per caption
         tokens_in = batch["tokens_in"]                                                    # (B, T)
         steps, weights = [], []
         y = tokens_in[:, 0]
