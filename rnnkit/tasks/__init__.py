@@ -10,6 +10,7 @@ from pathlib import Path
 
 from rnnkit.config import ConfigError
 from rnnkit.tasks.asr.task import ASRTask
+from rnnkit.tasks.caption.task import CaptionTask
 from rnnkit.tasks.classify.task import ClassifyTask
 from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
@@ -27,6 +28,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     TranslateTask(),
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
     MusicTask(),
+    CaptionTask(),
 )}
 
 
