@@ -17,6 +17,7 @@ from rnnkit.tasks.lm.task import LMTask
 from rnnkit.tasks.music.task import MusicTask
 from rnnkit.tasks.runs import run_task
 from rnnkit.tasks.tag.task import TagTask
+from rnnkit.tasks.tag_images.task import TagImagesTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
 
@@ -29,6 +30,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
     MusicTask(),
     CaptionTask(),
+    TagImagesTask(),
 )}
 
 
