@@ -8,7 +8,6 @@
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -17,7 +16,9 @@ import torch
 
 from rnnkit.config import ConfigError, cell_names, check_choices, check_fraction, check_positive, opt
 from rnnkit.data.image_sets import ImageSplits, ImageTable, encode_table, load_image_splits
+from rnnkit.data.image_text import read_image_text
 from rnnkit.data.images import FITS, ImageSpec
+from rnnkit.data.readers import read_text
 from rnnkit.data.scenes import SceneSetSpec
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.modules.image_decoder import ATTENTIONS, ImageDecoder, ImageDecoderConfig
@@ -179,9 +180,19 @@ def load_image_run(run: str | Path, which: str, device: str, task: str, run_cls:
     return LoadedImageRun(model.to(dev).eval(), vocab, cfg, run_dir, dev, meta)
 
 
+def image_paths(inputs: list[str], file: str | None) -> list[str]:
+    """Images given on the command line, plus those of ``--file``: the ``image`` column of a CSV, or one
+    path per line of a text file."""
+    paths = list(inputs)
+    if file:
+        if Path(file).suffix.lower() == ".csv":
+            paths += [it.image for it in read_image_text(file)[0]]
+        else:
+            paths += [line.strip() for line in read_text(file).splitlines() if line.strip()]
+    if not paths:
+        raise ConfigError("give image files (or --file with one path per line, or a CSV with an image column)")
+    return paths
+
+
 def quiet(*_args, **_kw) -> None:
     """A log function that prints nothing (loading a run must not repeat training's notes)."""
-
-
-def warn(message: str) -> None:
-    print(message, file=sys.stderr)

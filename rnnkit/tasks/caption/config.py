@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnkit.config import ConfigError, TrainConfig, check_positive, opt
+from rnnkit.config import ConfigError, TrainConfig, check_choices, check_positive, opt
+from rnnkit.metrics.captioning import METEOR_MODES
 from rnnkit.tasks.vision import ImageDataConfig, ImageModelConfig
 
 
@@ -15,8 +16,11 @@ class CaptionDecodeConfig:
     beam: int = opt(5, "beam size (1 = greedy)")
     length_penalty: float = opt(1.0, "length normalisation: rank by log p / ((5 + len) / 6) ** alpha (0 = none)")
     max_len: int = opt(30, "longest caption generated, in words (</s> included)")
+    meteor: str = opt("auto", "METEOR in the test scores: when java is found (auto), required (on) or "
+                              "skipped (off)", METEOR_MODES)
 
     def __post_init__(self) -> None:
+        check_choices(self)
         check_positive("beam", self.beam)
         check_positive("max_len", self.max_len)
         if not self.length_penalty >= 0:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
+from torch.nn import functional as F
 
 from rnnkit.atomic import atomic_write_text
 from rnnkit.config import save_yaml, to_dict
@@ -44,20 +45,24 @@ TASK = "caption"
 
 
 class CaptionMeter:
-    """Validation loss (cross-entropy per word + the attention regulariser) and word accuracy."""
+    """Validation loss (what training minimises: cross-entropy per word + the attention regulariser), the
+    cross-entropy alone with its perplexity, and word accuracy."""
 
     def __init__(self, pad_id: int):
-        self.pad_id, self.loss, self.n, self.correct = pad_id, 0.0, 0, 0
+        self.pad_id, self.loss, self.ce, self.n, self.correct = pad_id, 0.0, 0.0, 0, 0
 
     def update(self, out: DecoderOutput, batch: dict) -> None:
+        target = batch["tokens_out"]
         self.loss += float(out.loss) * out.n
+        self.ce += float(F.cross_entropy(out.logits.reshape(-1, out.logits.shape[-1]).float(), target.reshape(-1),
+                                         ignore_index=self.pad_id, reduction="sum"))
         self.n += out.n
-        real = batch["tokens_out"] != self.pad_id
-        self.correct += int(((out.logits.argmax(-1) == batch["tokens_out"]) & real).sum())
+        self.correct += int(((out.logits.argmax(-1) == target) & (target != self.pad_id)).sum())
 
     def compute(self) -> dict:
-        loss = self.loss / max(self.n, 1)
-        return {"loss": loss, "ppl": math.exp(min(loss, 50.0)), "word_acc": self.correct / max(self.n, 1)}
+        n = max(self.n, 1)
+        return {"loss": self.loss / n, "ce": self.ce / n, "ppl": math.exp(min(self.ce / n, 50.0)),
+                "word_acc": self.correct / n}
 
 
 def caption_targets(items: Sequence[ImageText], vocab: Vocabulary, max_len: int) -> tuple[list, int]:
@@ -114,7 +119,7 @@ def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, l
     fit = trainer.fit(ListData(batches["train"], shuffle=True, seed=cfg.train.seed), ListData(batches["val"]),
                       resume=resume)
     loaded = load_caption_run(run_dir)
-    scores = score_table(loaded, tables.test, run_dir / "eval" / "test.captions.jsonl")
+    scores = score_table(loaded, tables.test, run_dir / "eval" / "test.captions.jsonl", cfg.decode.meteor)
     result = {"source": splits.source, "train": len(tables.train), "val": len(tables.val), "test": len(tables.test),
               "skipped": splits.skipped.counts, "bad_images": len(tables.bad),
               "parameters": sum(p.numel() for p in model.parameters()), "steps": fit.steps,
@@ -191,7 +196,7 @@ def score_table(loaded: LoadedImageRun, table: ImageTable, out: Path | None = No
 
 
 def evaluate_caption_run(run: str | Path, data: str, *, which: str = "best", skip_bad: bool | None = None,
-                         meteor: str = "auto", out: Path | None = None, images: str | None = None,
+                         meteor: str | None = None, out: Path | None = None, images: str | None = None,
                          **overrides) -> dict:
     loaded = load_caption_run(run, which)
     d = loaded.config.data
@@ -200,6 +205,6 @@ def evaluate_caption_run(run: str | Path, data: str, *, which: str = "best", ski
     items = [it for it in items if it.captions]
     table = ImageTable.load(items, d.image_spec(), skip)
     out = out or loaded.run_dir / "eval" / f"{Path(data).stem}.captions.jsonl"
-    scores = score_table(loaded, table, out, meteor, **overrides)
+    scores = score_table(loaded, table, out, meteor or loaded.config.decode.meteor, **overrides)
     return {"data": str(data), "images": len(table), "skipped": skipped.counts, "bad_images": len(table.bad),
             **scores, "captions_file": str(out)}

@@ -7,8 +7,8 @@ from typing import Any, Mapping
 
 import torch
 
-from rnnkit.config import ConfigError
 from rnnkit.metrics.captioning import METEOR_MODES
+from rnnkit.tasks.vision import image_paths
 from rnnkit.tasks.task import Command, Task, distribution
 
 from . import commands
@@ -37,7 +37,7 @@ class CaptionTask(Task):
     evaluate_help = ("BLEU-1..4, CIDEr-D (METEOR when java is found) on a Flickr-style folder, COCO .json or "
                      "image,caption .csv; attribute accuracy on scene captions")
     predict_help = "the best caption of each image file (beam search; `rnnkit caption` also draws attention)"
-    predict_file_help = "a text file of image paths, one per line"
+    predict_file_help = "a CSV with an image column, or a text file of image paths, one per line"
     run_config = CaptionRunConfig
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.caption.presets"
@@ -63,8 +63,9 @@ class CaptionTask(Task):
     def add_evaluate_arguments(self, group) -> None:
         commands.add_decode_arguments(group)
         commands.add_run_arguments(group)
-        group.add_argument("--meteor", choices=METEOR_MODES, default="auto",
-                           help="METEOR: when java is found (auto), required (on) or skipped (off)")
+        group.add_argument("--meteor", choices=METEOR_MODES, default=None,
+                           help="METEOR: when java is found (auto), required (on) or skipped (off) "
+                                "(default: the run's decode.meteor)")
         commands.add_flag(group, "--skip-bad", action="store_true",
                       help="skip and count unreadable images, missing images and empty captions")
 
@@ -74,7 +75,7 @@ class CaptionTask(Task):
     def evaluate(self, run, data: str, options: Mapping[str, Any]) -> dict:
         which = options.get("checkpoint") or "best"
         m = evaluate_caption_run(run, data, which=which, skip_bad=bool(options.get("skip_bad")),
-                                 meteor=options.get("meteor") or "auto", **commands.decode_overrides(options))
+                                 meteor=options.get("meteor"), **commands.decode_overrides(options))
         print(f"captions: {m['captions_file']}", file=sys.stderr)
         return m
 
@@ -84,12 +85,7 @@ class CaptionTask(Task):
         print(_scores_line(m))
 
     def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
-        paths = list(inputs)
-        if options.get("file"):
-            paths += [line.strip() for line in Path(options["file"]).read_text(encoding="utf-8").splitlines()
-                      if line.strip()]
-        if not paths:
-            raise ConfigError("give image files to caption")
+        paths = image_paths(inputs, options.get("file"))
         caps = caption_files(self.load(run, options.get("checkpoint") or "best"), paths, **commands.decode_overrides(options))
         return [{"image": p, "caption": c.text, "score": c.score} for p, c in zip(paths, caps)]
 

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
-from rnnkit.config import ConfigError
+from rnnkit.tasks.vision import image_paths
 from rnnkit.tasks.task import Task, distribution
 
 from .config import TRAIN_DEFAULTS, TagRunConfig
@@ -31,7 +30,7 @@ class TagImagesTask(Task):
             "sigmoid per tag; default data: the embedded synthetic scenes' tags")
     evaluate_help = "mAP, micro / macro F1 and F1 per tag on an image,tags .csv (tags separated by |)"
     predict_help = "the predicted tags of each image file, with a score per tag"
-    predict_file_help = "a text file of image paths, one per line"
+    predict_file_help = "a CSV with an image column, or a text file of image paths, one per line"
     run_config = TagRunConfig
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.tag_images.presets"
@@ -70,12 +69,7 @@ class TagImagesTask(Task):
             print(f"tags the run does not know (not scored): {', '.join(m['unknown_tags'][:10])}")
 
     def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
-        paths = list(inputs)
-        if options.get("file"):
-            paths += [line.strip() for line in Path(options["file"]).read_text(encoding="utf-8").splitlines()
-                      if line.strip()]
-        if not paths:
-            raise ConfigError("give image files to tag")
+        paths = image_paths(inputs, options.get("file"))
         return predict_files(self.load(run, options.get("checkpoint") or "best"), paths)
 
     def print_predictions(self, predictions: list[dict], options: Mapping[str, Any]) -> None:
