@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import importlib
 import re
 import shutil
 import sys
@@ -20,7 +21,6 @@ METEOR_MODES = ("auto", "on", "off")
 
 
 def _need(module: str):
-    import importlib
     try:
         return importlib.import_module(module)
     except ImportError as err:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+from safetensors.torch import load_file
 from torch import Tensor, nn
 
 ENCODERS = ("small", "resnet18", "resnet34", "mobilenet_v2")
@@ -168,11 +169,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not path.is_file():
         raise FileNotFoundError(f"--encoder-weights {path}: no such file")
     if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
         return load_file(str(path))
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises pickle / zip / runtime errors of several types here
+    except Exception as err:  # torch.load raises pickle, zip, EOF and runtime errors alike; all mean "not a state_dict"
         raise ValueError(f"--encoder-weights {path}: not a readable state_dict ({type(err).__name__}: {err})") from err
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]

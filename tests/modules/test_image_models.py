@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from rnnkit.modules.image_decoder import ImageDecoder, ImageDecoderConfig, attention_penalty
 from rnnkit.modules.image_encoders import build_image_encoder, load_encoder_weights
@@ -59,6 +60,10 @@ def test_torchvision_weights_files_load_and_bad_ones_say_why(tmp_path, one_threa
     torch.save(sd, path)
     with pytest.raises(ValueError, match=r"wrong shapes: features.0.0.weight: file \(32, 3, 5, 5\)"):
         load_encoder_weights(target, path, "mobilenet_v2")
+    plain = {k: v.contiguous() for k, v in source.state_dict().items()}
+    save_file(plain, str(tmp_path / "m.safetensors"))
+    assert load_encoder_weights(target, tmp_path / "m.safetensors") == 312
+    torch.testing.assert_close(target.features[0][0].weight, source.features[0][0].weight)
     junk = tmp_path / "junk.pth"
     junk.write_bytes(b"junk")
     with pytest.raises(ValueError, match="junk.pth: not a readable state_dict"):
