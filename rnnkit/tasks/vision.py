@@ -114,10 +114,13 @@ class ImageDataConfig:
                                  seed=self.split_seed, scenes=self.scene_spec())
 
 
-def build_decoder(cfg: ImageModelConfig, vocab_size: int, pad_id: int, log: Callable[[str], Any] = print
+def build_decoder(cfg: ImageModelConfig, vocab_size: int, pad_id: int, log: Callable[[str], Any] | None = print
                   ) -> ImageDecoder:
+    """The captioning model; ``log=None``: a saved run's (its checkpoint holds the encoder's weights, so
+    ``--encoder-weights`` is not read again)."""
     model = ImageDecoder(cfg.decoder_config(), vocab_size, pad_id)
-    load_weights(model.encoder.cnn, cfg, log)
+    if log is not None:
+        load_weights(model.encoder.cnn, cfg, log)
     return model
 
 
@@ -192,7 +195,3 @@ def image_paths(inputs: list[str], file: str | None) -> list[str]:
     if not paths:
         raise ConfigError("give image files (or --file with one path per line, or a CSV with an image column)")
     return paths
-
-
-def quiet(*_args, **_kw) -> None:
-    """A log function that prints nothing (loading a run must not repeat training's notes)."""

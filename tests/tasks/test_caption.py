@@ -118,3 +118,14 @@ def test_rnn_tag_decoding_never_repeats_a_tag():
         pred = decode_tags(model, model.features(torch.zeros(2, 3, 16, 16)), vocab, max_tags=5)
     assert pred.predicted.tolist() == [[True, False, False]] * 2
     assert pred.scores.shape == (2, 3) and float(pred.scores[0, 0]) > 0.99
+
+
+def test_a_saved_run_loads_without_its_encoder_weights_file(tmp_path):
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.tasks.vision import ImageModelConfig, build_decoder
+
+    cfg = ImageModelConfig(encoder="mobilenet_v2", encoder_weights=str(tmp_path / "moved.pth"), hidden=8)
+    vocab = Vocabulary.build("words", ["a b"])
+    with pytest.raises(FileNotFoundError, match="moved.pth: no such file"):
+        build_decoder(cfg, vocab.size, vocab.pad_id)                    # training reads it
+    build_decoder(cfg, vocab.size, vocab.pad_id, log=None)              # loading a run does not

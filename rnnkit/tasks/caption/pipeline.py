@@ -34,8 +34,7 @@ from rnnkit.metrics.captioning import caption_scores, normalize_caption
 from rnnkit.modules.image_decoder import DecoderOutput, ImageDecoder
 from rnnkit.modules.search import SpecialIds, beam_search, greedy_search
 from rnnkit.tasks.runs import write_json
-from rnnkit.tasks.vision import (LoadedImageRun, batch_source, build_decoder, load_image_run, prepare_tables,
-                                 quiet)
+from rnnkit.tasks.vision import LoadedImageRun, batch_source, build_decoder, load_image_run, prepare_tables
 from rnnkit.train import ListData, Trainer, read_meta, seed_everything
 from rnnkit.train.checkpoint import find_run_checkpoint
 
@@ -82,7 +81,8 @@ def special_ids(vocab: Vocabulary) -> tuple[int, int, int]:
     return vocab.bos_id, vocab.eos_id, vocab.pad_id
 
 
-def build_model(cfg: CaptionRunConfig, vocab: Vocabulary, log: Callable[[str], Any] = print) -> ImageDecoder:
+def build_model(cfg: CaptionRunConfig, vocab: Vocabulary, log: Callable[[str], Any] | None = print) -> ImageDecoder:
+    """The model to train (``log``: where notes on ``--encoder-weights`` go) or, ``log=None``, to load a run into."""
     return build_decoder(cfg.model, vocab.size, vocab.pad_id, log)
 
 
@@ -130,7 +130,7 @@ def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, l
 
 
 def load_caption_run(run: str | Path, which: str = "best", device: str = "cpu") -> LoadedImageRun:
-    return load_image_run(run, which, device, TASK, CaptionRunConfig, lambda cfg, v: build_model(cfg, v, quiet))
+    return load_image_run(run, which, device, TASK, CaptionRunConfig, lambda cfg, v: build_model(cfg, v, None))
 
 
 # ------------------------------------------------------------------------------------- captioning

@@ -29,7 +29,7 @@ from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.metrics.captioning import tagging_scores
 from rnnkit.tasks.runs import write_json
 from rnnkit.tasks.vision import (LoadedImageRun, batch_source, build_decoder, load_image_run, load_weights,
-                                 prepare_tables, quiet)
+                                 prepare_tables)
 from rnnkit.train import ListData, Trainer, read_meta, seed_everything
 from rnnkit.train.checkpoint import find_run_checkpoint
 
@@ -45,12 +45,14 @@ def build_tag_vocab(items: Sequence[ImageText], cfg: TagRunConfig) -> Vocabulary
     return Vocabulary(table)
 
 
-def build_model(cfg: TagRunConfig, vocab: Vocabulary, log: Callable[[str], Any] = print) -> torch.nn.Module:
+def build_model(cfg: TagRunConfig, vocab: Vocabulary, log: Callable[[str], Any] | None = print) -> torch.nn.Module:
+    """The model to train (``log``: where notes on ``--encoder-weights`` go) or, ``log=None``, to load a run into."""
     m = cfg.model
     if m.head == "rnn":
         return build_decoder(m, vocab.size, vocab.pad_id, log)
     model = SigmoidTagger(m.encoder, m.freeze_encoder, len(tag_index(vocab)), m.dropout)
-    load_weights(model.encoder.cnn, m, log)
+    if log is not None:
+        load_weights(model.encoder.cnn, m, log)
     return model
 
 
@@ -108,7 +110,7 @@ def train_tags(cfg: TagRunConfig, run_dir: str | Path, *, resume=False, log=prin
 
 
 def load_tag_run(run: str | Path, which: str = "best", device: str = "cpu") -> LoadedImageRun:
-    return load_image_run(run, which, device, TASK, TagRunConfig, lambda cfg, v: build_model(cfg, v, quiet))
+    return load_image_run(run, which, device, TASK, TagRunConfig, lambda cfg, v: build_model(cfg, v, None))
 
 
 @torch.no_grad()
