@@ -118,8 +118,8 @@ def parse_caption(caption: str) -> Scene | None:
 def attribute_accuracy(hypotheses: list[str], references: list[str]) -> dict:
     """Exact attribute accuracy of generated captions against reference captions of the grammar.
 
-    Per group (two per scene): colour, shape, count, size; per scene: relation (axis and order) and
-    exact (everything). A hypothesis that does not parse counts as wrong everywhere. References
+    Per group (two per scene, compared in canonical order: left / top group first): colour, shape, count,
+    size; per scene: the relation's axis (left/right or above/below) and exact (everything). A hypothesis that does not parse counts as wrong everywhere. References
     that do not parse are left out (``scored`` says how many scenes were scored).
     """
     keys = ("colour", "shape", "count", "size")
