@@ -1,4 +1,5 @@
-"""Where rnnkit keeps data it generates or parses once (synthesised speech, parsed MIDI and chorales):
+"""Where rnnkit keeps data it generates or parses once (synthesised speech, parsed MIDI and chorales,
+drawn scenes):
 ``$RNNKIT_CACHE``, else ``~/.cache/rnnkit``, one sub-folder per kind."""
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import os
 from pathlib import Path
 
 #: sub-folders of the data cache and what they hold (``rnnkit doctor`` lists them)
-KINDS = {"speech": "speech synthesised with eSpeak NG", "music": "parsed MIDI files and chorales"}
+KINDS = {"speech": "speech synthesised with eSpeak NG", "music": "parsed MIDI files and chorales",
+         "images": "synthetic scenes drawn with Pillow (captioning, image tagging)"}
 
 
 def data_cache_root() -> Path:

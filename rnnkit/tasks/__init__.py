@@ -10,12 +10,14 @@ from pathlib import Path
 
 from rnnkit.config import ConfigError
 from rnnkit.tasks.asr.task import ASRTask
+from rnnkit.tasks.caption.task import CaptionTask
 from rnnkit.tasks.classify.task import ClassifyTask
 from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
 from rnnkit.tasks.music.task import MusicTask
 from rnnkit.tasks.runs import run_task
 from rnnkit.tasks.tag.task import TagTask
+from rnnkit.tasks.tag_images.task import TagImagesTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
 
@@ -27,6 +29,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     TranslateTask(),
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
     MusicTask(),
+    CaptionTask(),
+    TagImagesTask(),
 )}
 
 

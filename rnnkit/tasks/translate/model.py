@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from rnnkit.layers import build_layer
 
 from rnnkit.modules.attention import build_attention
+from rnnkit.modules.sampling import teacher_forcing_ratio as scheduled_ratio
 from .config import Seq2SeqModelConfig
 from .data import Seq2SeqBatch
 from rnnkit.data.vocab import CONVENTION
@@ -64,23 +65,10 @@ class Seq2SeqOutput:
 
 
 def teacher_forcing_ratio(cfg: Seq2SeqModelConfig, updates: int) -> float:
-    """Probability of feeding the gold token after ``updates`` training batches.
-
-    Scheduled sampling (Bengio et al. 2015) decays it from 1 to ``cfg.teacher_forcing`` over
-    ``cfg.sampling_steps``: linear, exponential (1% of the gap left at the end) or inverse sigmoid
-    ``k / (k + exp(u / k))`` with ``k = sampling_steps / 10``.
-    """
-    final, steps = cfg.teacher_forcing, cfg.sampling_steps
-    if cfg.sampling_schedule == "constant":
-        return final
-    if cfg.sampling_schedule == "linear":
-        frac = min(updates / steps, 1.0)
-    elif cfg.sampling_schedule == "exponential":
-        frac = 1.0 - 0.01 ** (updates / steps)
-    else:
-        k = max(steps / 10.0, 1.0)
-        frac = 1.0 - k / (k + math.exp(min(updates / k, 700.0)))
-    return 1.0 - (1.0 - final) * frac
+    """Probability of feeding the gold token after ``updates`` training batches: scheduled sampling
+    (Bengio et al. 2015) from 1 to ``cfg.teacher_forcing`` over ``cfg.sampling_steps``
+    (:func:`rnnkit.modules.sampling.teacher_forcing_ratio`)."""
+    return scheduled_ratio(cfg.teacher_forcing, cfg.sampling_schedule, cfg.sampling_steps, updates)
 
 
 class Seq2SeqModel(nn.Module):
