@@ -36,6 +36,10 @@ SETTINGS = {
     "translate": {"model": {"hidden": 8, "embedding": 8}, "data": {"max_pairs": 60}},
     "asr": {"model": {"hidden": 6, "layers": 1}, "data": {"count": 6, "test_count": 2, "val_fraction": 0.3}},
     "music": {"model": {"hidden": 6}, "data": {"chorales": 4, "crop": 8}},
+    "caption": {"model": {"hidden": 8, "embedding": 8, "attention_size": 8},
+                "data": {"scenes_train": 8, "scenes_val": 4, "scenes_test": 4}, "decode": {"beam": 1, "meteor": "off"}},
+    "tag-images": {"model": {"hidden": 8, "embedding": 8, "attention_size": 8},
+                   "data": {"scenes_train": 8, "scenes_val": 4, "scenes_test": 4}},
 }
 NEEDS = {"asr": "espeakng_loader", "music": "music21"}
 
@@ -100,6 +104,49 @@ def test_step_graphs_carry_the_state_like_the_sequence_graph(tmp_path, monkeypat
         torch.testing.assert_close(logits, whole[0][t], rtol=1e-4, atol=1e-5)
     for s, w in zip(state, whole[1:]):
         torch.testing.assert_close(s, w, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name, model, graphs", [("caption", {"attention": "none"}, ["encoder", "decoder_step"]),
+                                                  ("tag-images", {"head": "sigmoid"}, ["model"])])
+def test_the_other_image_models_export_with_parity(name, model, graphs, tmp_path, monkeypatch):
+    """Show and Tell (no attention) and the sigmoid tagger: their graphs, parity checked in export_run."""
+    run = tiny_run(name, tmp_path, monkeypatch, C.merge(C.merge(SETTINGS[name], {"model": model}), {"train": QUICK}))
+    manifest = export_run(run, "onnx", tmp_path / "onnx")
+    assert [g["name"] for g in manifest["graphs"]] == graphs
+
+
+def test_greedy_captions_from_the_graphs_are_the_runs(tmp_path, monkeypatch):
+    """Caption: the encoder graph, then the step graph with its state fed back and the arg-max token fed in,
+    gives the tokens and attention of rnnkit's own greedy search."""
+    from rnnkit.export.routes import run_exported
+    from rnnkit.modules.search import SpecialIds, greedy_search
+
+    run = tiny_run("caption", tmp_path, monkeypatch)
+    out = tmp_path / "onnx"
+    export_run(run, "onnx", out)
+    loaded = TASKS["caption"].load(run)
+    v, steps = loaded.vocab, 5
+    images = torch.randint(0, 256, (2, 3, 64, 64), generator=torch.Generator().manual_seed(1), dtype=torch.uint8)
+    state = run_exported("onnx", out / "encoder.onnx", (images,))
+    grid = torch.full((2,), state[-2].shape[1])  # every grid cell is real
+    want = greedy_search(loaded.model, images, grid, [steps] * 2, special=SpecialIds.of(v))
+    fixed = state[-2:]  # memory, keys: the image's, the same at every step
+    token = torch.full((2,), v.bos_id)
+    rows, attn = [], []
+    for t in range(steps):
+        logits, weights, *carried = run_exported("onnx", out / "decoder_step.onnx", (token, *state))
+        logits[:, [v.pad_id, v.bos_id]] = float("-inf")
+        if t == steps - 1:  # the last allowed step ends the caption, as greedy_search does
+            logits[:, [i for i in range(logits.shape[1]) if i != v.eos_id]] = float("-inf")
+        token = logits.argmax(-1)
+        rows.append(token.tolist())
+        attn.append(weights)
+        state = [*carried, *fixed]
+    for b, ((hyp,),) in enumerate(zip(want)):
+        got = [r[b] for r in rows]
+        n = got.index(v.eos_id)
+        assert got[:n] == hyp.tokens
+        torch.testing.assert_close(torch.stack([a[b] for a in attn[:n + 1]]), hyp.attention, rtol=1e-4, atol=1e-5)
 
 
 def test_the_command_line_and_the_torch_export_route(tmp_path, monkeypatch, capsys):

@@ -24,6 +24,10 @@ TINY = {
     "translate": {"model": {"hidden": 16, "embedding": 8}, "data": {"max_pairs": 120}},
     "asr": {"model": {"hidden": 8, "layers": 1}, "data": {"count": 12, "test_count": 3, "val_fraction": 0.2}},
     "music": {"model": {"hidden": 8}, "data": {"chorales": 6, "crop": 16}},
+    "caption": {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
+                "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}, "decode": {"beam": 2, "meteor": "off"}},
+    "tag-images": {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
+                   "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}},
 }
 NEEDS = {"asr": "espeakng_loader", "music": "music21"}
 

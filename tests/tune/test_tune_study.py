@@ -34,6 +34,10 @@ TINY = {  # per task: the smallest run of its embedded default (as in tests/task
     "translate": {"model": {"hidden": 16, "embedding": 8}, "data": {"max_pairs": 120}},
     "asr": {"model": {"hidden": 8, "layers": 1}, "data": {"count": 12, "test_count": 3, "val_fraction": 0.2}},
     "music": {"model": {"hidden": 8}, "data": {"chorales": 6, "crop": 16}},
+    "caption": {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
+                "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}, "decode": {"beam": 1, "meteor": "off"}},
+    "tag-images": {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
+                   "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}},
 }
 SPACE = "train.lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}\n" \
         "model.cell: {type: categorical, choices: [lstm, gru]}\n"

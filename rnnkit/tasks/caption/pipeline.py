@@ -86,7 +86,7 @@ def build_model(cfg: CaptionRunConfig, vocab: Vocabulary, log: Callable[[str], A
     return build_decoder(cfg.model, vocab.size, vocab.pad_id, log)
 
 
-def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, log=print) -> dict:
+def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, log=print, callbacks=()) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     splits = cfg.data.splits("captions")
@@ -115,7 +115,7 @@ def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, l
     save_yaml(cfg, run_dir / "config.yaml")
     metadata = {"task": TASK, "vocabulary": vocab.to_dict(), "source": splits.source}
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: CaptionMeter(vocab.pad_id),
-                      run_config=to_dict(cfg), metadata=metadata)
+                      run_config=to_dict(cfg), metadata=metadata, callbacks=callbacks)
     fit = trainer.fit(ListData(batches["train"], shuffle=True, seed=cfg.train.seed), ListData(batches["val"]),
                       resume=resume)
     loaded = load_caption_run(run_dir)

@@ -9,9 +9,10 @@ import torch
 
 from rnnkit.metrics.captioning import METEOR_MODES
 from rnnkit.tasks.vision import image_paths
+from rnnkit.tasks.vision_export import decoder_graphs
 from rnnkit.tasks.task import Command, Task, distribution
 
-from . import commands
+from . import commands, serve
 from .config import TRAIN_DEFAULTS, CaptionRunConfig
 from .pipeline import TASK, caption_files, evaluate_caption_run, load_caption_run, train_caption
 
@@ -42,11 +43,11 @@ class CaptionTask(Task):
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.caption.presets"
 
-    def train(self, cfg: CaptionRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+    def train(self, cfg: CaptionRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(), callbacks=()):
         if not cfg.data.data:
             print("no --data given: training on the embedded synthetic scenes (test split: colour-shape "
                   "combinations never seen in training)")
-        return train_caption(cfg, run_dir, resume=resume)
+        return train_caption(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, r: dict, run_dir) -> None:
         print(f"{r['source']}: train/val/test {r['train']}/{r['val']}/{r['test']} images; {r['parameters']} "
@@ -112,10 +113,8 @@ class CaptionTask(Task):
                 "model.attention": distribution("categorical", choices=["soft", "none"]),
                 "model.doubly_stochastic": distribution("float", low=0.0, high=2.0)}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "images": {"type": "array", "items": {"type": "string", "contentEncoding": "base64",
-                                                          "contentMediaType": "image/*"}},
-                    "beam": {"type": "integer", "minimum": 1}}, "required": ["images"]},
-                "output": {"type": "array", "items": {"type": "object", "properties": {
-                    "caption": {"type": "string"}, "score": {"type": "number"}}}}}
+    def export_graphs(self, loaded) -> list:
+        return decoder_graphs(loaded.model, loaded.config.data.image_size, loaded.vocab.size, loaded.vocab.offset)
+
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

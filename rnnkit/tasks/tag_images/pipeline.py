@@ -79,7 +79,7 @@ def tag_batches(cfg: TagRunConfig, model, table: ImageTable, vocab: Vocabulary) 
     return [{key: source[a:a + bs], "targets": hot[a:a + bs]} for a in range(0, len(table), bs)]
 
 
-def train_tags(cfg: TagRunConfig, run_dir: str | Path, *, resume=False, log=print) -> dict:
+def train_tags(cfg: TagRunConfig, run_dir: str | Path, *, resume=False, log=print, callbacks=()) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     splits = cfg.data.splits("tags")
@@ -97,7 +97,8 @@ def train_tags(cfg: TagRunConfig, run_dir: str | Path, *, resume=False, log=prin
         write_split_csv(getattr(tables, name).items, run_dir / "data" / f"{name}.csv", "tags")
     save_yaml(cfg, run_dir / "config.yaml")
     metadata = {"task": TASK, "vocabulary": vocab.to_dict(), "source": splits.source}
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=TagMeter, run_config=to_dict(cfg), metadata=metadata)
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=TagMeter, run_config=to_dict(cfg), metadata=metadata,
+                      callbacks=callbacks)
     fit = trainer.fit(ListData(train, shuffle=True, seed=cfg.train.seed), ListData(val), resume=resume)
     scores = score_table(load_tag_run(run_dir), tables.test, run_dir / "eval" / "test.tags.jsonl")
     result = {"source": splits.source, "head": cfg.model.head, "train": len(tables.train), "val": len(tables.val),

@@ -7,8 +7,10 @@ from typing import Any, Mapping
 import torch
 
 from rnnkit.tasks.vision import image_paths
+from rnnkit.tasks.vision_export import decoder_graphs, image_model_graph
 from rnnkit.tasks.task import Task, distribution
 
+from . import serve
 from .config import TRAIN_DEFAULTS, TagRunConfig
 from .pipeline import TASK, evaluate_tag_run, load_tag_run, predict_files, train_tags
 
@@ -35,11 +37,11 @@ class TagImagesTask(Task):
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.tag_images.presets"
 
-    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(), callbacks=()):
         if not cfg.data.data:
             print("no --data given: tagging the embedded synthetic scenes (colours, shapes, sizes, counts, "
                   "relation axis)")
-        return train_tags(cfg, run_dir, resume=resume)
+        return train_tags(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, r: dict, run_dir) -> None:
         print(f"{r['source']}: train/val/test {r['train']}/{r['val']}/{r['test']} images, {r['tags']} tags, "
@@ -87,9 +89,11 @@ class TagImagesTask(Task):
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.head": distribution("categorical", choices=["rnn", "sigmoid"])}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "images": {"type": "array", "items": {"type": "string", "contentEncoding": "base64",
-                                                          "contentMediaType": "image/*"}}}, "required": ["images"]},
-                "output": {"type": "array", "items": {"type": "object", "properties": {
-                    "tags": {"type": "array", "items": {"type": "string"}}, "scores": {"type": "object"}}}}}
+    def export_graphs(self, loaded) -> list:
+        size = loaded.config.data.image_size
+        if loaded.config.model.head == "sigmoid":
+            return image_model_graph(loaded.model, size)
+        return decoder_graphs(loaded.model, size, loaded.vocab.size, loaded.vocab.offset)
+
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)
