@@ -132,6 +132,52 @@ def test_transcribe_an_upload(client, tiny_runs, tmp_path, sine_wav):
     assert bad_beam.status_code == 422 and bad_beam.json()["field"] == "beam"
 
 
+def _png(colour: str, size=(40, 30)) -> bytes:
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_caption_an_upload(client, tiny_runs):
+    need(tiny_runs, "caption")
+    image = {"image": ("red.png", _png("red"), "image/png")}
+    r = client.post("/runs/caption/caption", files=image, data={"beam": "3", "max_len": "6"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["caption"] == " ".join(out["words"]) and len(out["words"]) <= 5
+    rows, cols = out["grid"]
+    assert len(out["attention"]) == len(out["words"]) and all(len(a) == rows * cols for a in out["attention"])
+    assert all(abs(sum(a) - 1) < 1e-2 for a in out["attention"])  # each word's weights over the grid
+    greedy = client.post("/runs/caption/caption", files=image, data={"beam": "1"})
+    assert greedy.status_code == 200 and greedy.json()["caption"] == greedy.json()["caption"].strip()
+    not_image = client.post("/runs/caption/caption", files={"image": ("x.png", b"PNG? no", "image/png")})
+    assert not_image.status_code == 415 and "PNG, JPEG" in not_image.json()["expected"]
+    bad_beam = client.post("/runs/caption/caption", files=image, data={"beam": "0"})
+    assert bad_beam.status_code == 422 and bad_beam.json()["field"] == "beam"
+    too_long = client.post("/runs/caption/caption", files=image, data={"max_len": "501"})
+    assert too_long.status_code == 422 and "--max-length" in too_long.json()["expected"]
+    missing = client.post("/runs/caption/caption", data={"beam": "2"})
+    assert missing.status_code == 422 and missing.json()["field"] == "image"
+
+
+def test_tag_an_image_upload(client, tiny_runs):
+    need(tiny_runs, "tag-images")
+    r = client.post("/runs/tag-images/tag-image", files={"image": ("blue.png", _png("blue", (20, 50)), "image/png")})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    known = TASKS["tag-images"].load(tiny_runs["tag-images"]).vocab.tokenizer.tokens[1:]
+    assert set(out["scores"]) == set(known) and set(out["tags"]) <= set(known)
+    assert list(out["scores"].values()) == sorted(out["scores"].values(), reverse=True)
+    assert all(0.0 <= s <= 1.0 for s in out["scores"].values())
+    extra = client.post("/runs/tag-images/tag-image", files={"image": ("b.png", _png("blue"))}, data={"beam": "2"})
+    assert extra.status_code == 422 and "with fields image (required)" in extra.json()["expected"]
+    not_image = client.post("/runs/tag-images/tag-image", files={"image": ("b.png", b"\x89PNG broken")})
+    assert not_image.status_code == 415
+
+
 def test_music_piece(client, tiny_runs, tmp_path):
     need(tiny_runs, "music")
     r = client.post("/runs/music/music", json={"length": 8, "seed": 1, "temperature": 0.5})

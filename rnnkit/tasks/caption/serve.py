@@ -41,7 +41,7 @@ def routes(loaded: LoadedImageRun) -> list[Route]:
     d = loaded.config.decode
     schema = obj(("image",), image=file("image", "the picture to caption: PNG, JPEG, GIF, BMP or WebP"),
                  beam=integer(f"beam size, 1 = greedy (default {d.beam})", 1, MAX_BEAM),
-                 max_len=integer(f"longest caption in words, </s> included (default {d.max_len})", 1, 200))
+                 max_len=integer(f"longest caption in words, </s> included (default {d.max_len})", 1))
     output = obj(("caption",), caption={"type": "string"}, score={"type": "number"}, log_prob={"type": "number"},
                  words={"type": "array", "items": {"type": "string"}},
                  attention={"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
