@@ -48,4 +48,4 @@ def routes(loaded: LoadedImageRun) -> list[Route]:
                  grid={"type": "array", "items": {"type": "integer"}, "minItems": 2, "maxItems": 2})
     return [Route("caption", "the caption of an uploaded image, with each word's attention over it", schema,
                   lambda r: caption_upload(loaded, r), uploads={"image": "image"}, length_field="max_len",
-                  panel="caption", output=output, example={"beam": d.beam})]
+                  panel="caption", output=output)]
