@@ -1,6 +1,6 @@
 """The package's imports, read with ``ast``: no cycle, dependencies point down, the CLI names no task.
 
-Layers, top to bottom: cli -> tasks -> modules / data / metrics / train / config / bench -> layers ->
+Layers, top to bottom: cli -> serve -> tasks -> modules / data / metrics / train / config / bench -> layers ->
 engines -> cells. Module-level and function-level imports both count.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import rnnkit
 from rnnkit.tasks import TASKS
 
 ROOT = Path(rnnkit.__file__).parent
-LAYERS = {"cli": 5, "tasks": 4, "modules": 3, "data": 3, "metrics": 3, "train": 3, "config": 3, "bench": 3,
+LAYERS = {"cli": 6, "serve": 5, "tasks": 4, "modules": 3, "data": 3, "metrics": 3, "train": 3, "config": 3, "bench": 3,
           "layers": 2, "engines": 1, "cells": 0}
 
 
@@ -101,9 +101,10 @@ def test_no_task_imports_the_cli():
     assert not offenders
 
 
-def test_the_cli_names_no_task():
+@pytest.mark.parametrize("package", ["cli", "serve"])
+def test_the_cli_and_the_server_name_no_task(package):
     """Neither an import of a task package nor a task's name as a string: tasks come from the registry."""
-    for path in (ROOT / "cli").rglob("*.py"):
+    for path in (ROOT / package).rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         assert not strings & set(TASKS), f"{path.name} names a task: {sorted(strings & set(TASKS))}"

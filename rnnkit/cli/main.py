@@ -24,6 +24,7 @@ from rnnkit.cli.flags import add_config_flags, config_from_args, given_settings
 from rnnkit.config import ConfigError
 from rnnkit.data.readers import DataError
 from rnnkit.engines.cpp.build import CppBuildError
+from rnnkit.serve import command as serve
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
 from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
@@ -253,6 +254,8 @@ COMMANDS: dict[str, Command] = {
                        setup_compare, compare_command),
     "doctor": Command("what this installation can do: versions, CPU features, engines available here and why "
                       "not, caches (--build: build the C++ kernels now)", setup_doctor, doctor_command),
+    "serve": Command("serve trained runs over HTTP: a route per task, streamed generation, a web page, /docs",
+                     serve.setup_serve, serve.serve_command),
     "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
                      bench.setup_bench, bench.bench_command),
 }

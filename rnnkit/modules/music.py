@@ -25,6 +25,7 @@ frame by frame (with temperature) after a primer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -181,18 +182,33 @@ class PolyphonicRNN(nn.Module):
                  generator: torch.Generator | None = None) -> Tensor:
         """(B, T0, P) or (T0, P) primer (T0 may be 0) -> (B, T0 + steps, P): the primer, then samples."""
         squeeze = primer.dim() == 2
-        primer = primer.unsqueeze(0) if squeeze else primer
+        primer = self._batched_primer(primer, steps)
+        out = torch.cat([primer, *self.sample_frames(primer, steps, temperature=temperature, generator=generator)],
+                        dim=1)
+        return out.squeeze(0) if squeeze else out
+
+    def _batched_primer(self, primer: Tensor, steps: int) -> Tensor:
+        """The primer as (B, T0, P) in the parameters' dtype; a bad shape or step count is an error."""
+        primer = primer.unsqueeze(0) if primer.dim() == 2 else primer
         if primer.dim() != 3 or primer.shape[-1] != self.cfg.n_pitches:
             raise ValueError(f"primer must be (B, T0, {self.cfg.n_pitches}) or (T0, P), got {tuple(primer.shape)}")
         if steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}")
-        primer = primer.to(next(self.parameters()).dtype)
-        start = primer.new_zeros(primer.shape[0], 1, primer.shape[2])    # (B, 1, P)
-        y, state = self.rnn(torch.cat([start, primer], dim=1))           # (B, T0 + 1, H)
-        h, frames = y[:, -1:], [primer]
+        return primer.to(next(self.parameters()).dtype)
+
+    def sample_frames(self, primer: Tensor, steps: int, *, temperature: float = 1.0,
+                      generator: torch.Generator | None = None) -> Iterator[Tensor]:
+        """The frames sampled after ``primer`` (B, T0, P), one (B, 1, P) at a time (what :meth:`generate`
+        concatenates; a stream can send each as it comes). Grad mode is thread-local and a server may resume
+        this generator on another thread, so no ``no_grad`` block spans a ``yield``."""
+        primer = self._batched_primer(primer, steps)
+        with torch.no_grad():
+            start = primer.new_zeros(primer.shape[0], 1, primer.shape[2])    # (B, 1, P)
+            y, state = self.rnn(torch.cat([start, primer], dim=1))           # (B, T0 + 1, H)
+            h = y[:, -1:]
         for _ in range(steps):
-            frame = self.out.sample(h, temperature, generator)           # (B, 1, P)
-            frames.append(frame)
-            h, state = self.rnn(frame, state)
-        out = torch.cat(frames, dim=1)
-        return out.squeeze(0) if squeeze else out
+            with torch.no_grad():
+                frame = self.out.sample(h, temperature, generator)           # (B, 1, P)
+            yield frame
+            with torch.no_grad():
+                h, state = self.rnn(frame, state)

@@ -10,7 +10,8 @@ export, tune) reach a task only through that table and this interface:
 * :meth:`train`, :meth:`load`, :meth:`evaluate`, :meth:`predict`, :meth:`generate` (optional:
   :attr:`can_generate`) and their printers for people.
 * :meth:`upgrade_config` - the saved config of an old run, completed so that it loads.
-* :meth:`example_inputs` (export), :meth:`search_space` (tuning), :meth:`serve_schema` (serving).
+* :meth:`example_inputs` (export), :meth:`search_space` (tuning), :meth:`serve_routes` (serving, see
+  :mod:`rnnkit.tasks.serving`).
 * :meth:`commands` - the task's own subcommands (``rnnkit translate``, ``rnnkit demo``, ...).
 """
 from __future__ import annotations
@@ -161,8 +162,7 @@ class Task:
                                                                 if c in cell_names()]),
         }
 
-    def serve_schema(self) -> dict:
-        """What a served route of this task takes and returns (JSON-schema style ``input`` / ``output``)."""
-        return {"input": {"type": "object", "properties": {"inputs": {"type": "array", "items": {"type": "string"}}},
-                          "required": ["inputs"]},
-                "output": {"type": "array", "items": {"type": "object"}}}
+    def serve_routes(self, loaded: Any) -> list:
+        """What ``rnnkit serve`` offers for a loaded run of this task (:meth:`load`'s answer): a list of
+        :class:`rnnkit.tasks.serving.Route`; empty = runs of this task are not served."""
+        return []

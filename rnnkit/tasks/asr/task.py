@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 import torch
 
-from rnnkit.tasks.asr import commands
+from rnnkit.tasks.asr import commands, serve
 from rnnkit.tasks.asr.compare import METRICS, compare_asr
 from rnnkit.tasks.asr.config import TRAIN_DEFAULTS, ASRRunConfig
 from rnnkit.tasks.asr.pipeline import TASK, LMLoader, evaluate_asr, load_recognizer, predict_asr, train_asr
@@ -103,14 +103,5 @@ class ASRTask(Task):
                 "model.layers": distribution("int", low=1, high=4),
                 "model.stack_frames": distribution("int", low=1, high=4)}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "audio": {"type": "string", "contentEncoding": "base64",
-                              "description": "a WAV, FLAC or OGG file (any rate; resampled)"},
-                    "beam": {"type": "integer", "minimum": 1}, "timings": {"type": "boolean"}},
-                    "required": ["audio"]},
-                "output": {"type": "object", "properties": {
-                    "text": {"type": "string"}, "seconds": {"type": "number"},
-                    "words": {"type": "array", "items": {"type": "object", "properties": {
-                        "word": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"}}}}},
-                    "required": ["text"]}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded, self.lm_loader)

@@ -224,21 +224,29 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
     """Each input (text, or a numeric sequence as a list), its label and per-class probabilities (most likely
     first)."""
     loaded = load_classifier(run)
+    if not file:
+        return classify_inputs(loaded, texts)
+    enc, d = loaded.encoder, loaded.config.data
+    ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False,
+                       audio=saved_audio_options(loaded))
+    return _labelled(loaded, ex.inputs, ex.wheres if enc.kind == "audio" else None)
+
+
+def classify_inputs(loaded: LoadedClassifier, texts: list) -> list[dict]:
+    """:func:`predict_classify` on inputs given directly: texts, numeric sequences (lists or their text) or,
+    for an audio run, paths of sound files."""
     enc = loaded.encoder
-    shown: list | None = None
-    if file:
-        d = loaded.config.data
-        ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False,
-                           audio=saved_audio_options(loaded))
-        inputs = ex.inputs
-        shown = ex.wheres if enc.kind == "audio" else None
-    elif enc.kind == "audio":                          # each input is the path of a sound file
-        clips = Clips([Path(t) for t in texts], None, list(texts))
+    if enc.kind == "audio":                            # each input is the path of a sound file
+        clips = Clips([Path(t) for t in texts], None, [str(t) for t in texts])
         inputs, _ = clip_features(clips, saved_audio_options(loaded, skip_bad=False).features)
-        shown = list(texts)
-    else:
-        inputs = [np.asarray(parse_sequence(t, f"input {i + 1}"), dtype=np.float32) if enc.kind == "numeric" else t
-                  for i, t in enumerate(texts)]
+        return _labelled(loaded, inputs, [str(t) for t in texts])
+    inputs = [np.asarray(parse_sequence(t, f"input {i + 1}"), dtype=np.float32) if enc.kind == "numeric" else t
+              for i, t in enumerate(texts)]
+    return _labelled(loaded, inputs, None)
+
+
+def _labelled(loaded: LoadedClassifier, inputs: list, shown: list | None) -> list[dict]:
+    enc = loaded.encoder
     probs = probabilities(loaded, inputs)
     out = []
     for i, (x, p) in enumerate(zip(inputs, probs)):

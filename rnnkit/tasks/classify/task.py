@@ -13,6 +13,7 @@ from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
                                             train_classify)
 from rnnkit.tasks.compare import compare_networks, test_rows
+from rnnkit.tasks.classify import serve
 from rnnkit.tasks.task import Task, distribution
 
 TOP_CLASSES = 3  # probabilities shown per input by `rnnkit predict` unless --top says otherwise
@@ -108,9 +109,5 @@ class ClassifyTask(Task):
                 "model.pooling": distribution("categorical", choices=["last", "mean", "max", "attention"]),
                 "model.bidirectional": distribution("categorical", choices=[False, True])}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {"inputs": {"type": "array", "items": {}}},
-                          "required": ["inputs"]},
-                "output": {"type": "array", "items": {"type": "object", "properties": {
-                    "label": {"type": "string"},
-                    "probabilities": {"type": "object", "additionalProperties": {"type": "number"}}}}}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

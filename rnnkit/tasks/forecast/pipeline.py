@@ -29,7 +29,7 @@ import torch
 from rnnkit.config import TrainConfig, save_yaml, to_dict
 from rnnkit.data.embedded_tasks import series_set
 from rnnkit.data.readers import DataError
-from rnnkit.data.tabular import read_table
+from rnnkit.data.tabular import Table, read_table
 from rnnkit.tasks.forecast.data import (Scaler, Series, SplitPoints, column_order, future_windows, in_time_order,
                                         infer_step, origins, parse_columns, read_series, series_from_table,
                                         split_future_rows, split_points, windows)
@@ -271,13 +271,13 @@ def evaluate_forecast(run: str | Path, data: str | Path) -> dict:
     return metrics
 
 
-def _read_for_predict(loaded: LoadedForecaster, path: str) -> tuple[Series, np.ndarray | None]:
+def _read_for_predict(loaded: LoadedForecaster, table: Table) -> tuple[Series, np.ndarray | None]:
     """The observed series and, for a model with known-future covariates, their scaled (1, H, F) values."""
+    d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
     F = loaded.meta.get("n_future", 0)
     if not F or loaded.config.model.strategy != "direct":
-        return _read_like_run(loaded, path), None
-    d, names, T = loaded.config.data, loaded.meta["names"], loaded.meta["n_targets"]
-    table = read_table(path)
+        return series_from_table(table, names[:T], names[T:len(names) - F], d.time_column, d.missing,
+                                 names[len(names) - F:]), None
     table = in_time_order(table, d.time_column or table.columns[0])  # before the split at the last target
     observed, fut = split_future_rows(table, names[:T], names[-F:], d.horizon)
     series = series_from_table(observed, names[:T], names[T:-F], d.time_column, d.missing, names[-F:])
@@ -286,12 +286,25 @@ def _read_for_predict(loaded: LoadedForecaster, path: str) -> tuple[Series, np.n
 
 
 def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
-    """The next H steps after the last row with target values (rows per step and target: time, mean, interval).
+    """The next H steps after the last row with target values (rows per step and target: time, mean, interval),
+    also written to ``RUN/forecast-<data name>.csv``.
 
     With known-future covariates, the H rows after that one must hold their values (targets left empty).
     """
     loaded = load_forecaster(run)
-    series, future = _read_for_predict(loaded, str(data))
+    rows = forecast_table(loaded, read_table(data))
+    out = loaded.run_dir / f"forecast-{Path(data).stem}.csv"
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def forecast_table(loaded: LoadedForecaster, table: Table) -> list[dict]:
+    """:func:`predict_forecast` on a table of the run's columns, read already (nothing is written)."""
+    data = table.path
+    series, future = _read_for_predict(loaded, table)
     L, H = loaded.config.model.lookback, loaded.config.data.horizon
     if len(series) < L:
         raise DataError(f"{data}: {len(series)} steps, the network reads the last {L}")
@@ -311,9 +324,4 @@ def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
                 if fc.lower is not None:
                     row["lower"], row["upper"] = float(fc.lower[0, h, j]), float(fc.upper[0, h, j])
             rows.append(row)
-    out = loaded.run_dir / f"forecast-{Path(data).stem}.csv"
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
     return rows

@@ -10,6 +10,7 @@ from rnnkit.tasks.forecast.config import TRAIN_DEFAULTS, ForecastRunConfig, upgr
 from rnnkit.tasks.forecast.pipeline import TASK, evaluate_forecast, load_forecaster, predict_forecast, train_forecast
 from rnnkit.tasks.compare import compare_networks
 from rnnkit.tasks.runs import print_table
+from rnnkit.tasks.forecast import serve
 from rnnkit.tasks.task import Task, distribution
 
 
@@ -87,10 +88,5 @@ class ForecastTask(Task):
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.lookback": distribution("int", low=8, high=96, log=True)}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "series": {"type": "array", "items": {"type": "object"},
-                               "description": "rows with the run's time, target and covariate columns"}},
-                    "required": ["series"]},
-                "output": {"type": "array", "items": {"type": "object",
-                                                      "description": "one row per forecast step"}}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

@@ -7,7 +7,7 @@ from typing import Any, Iterator, Mapping
 import torch
 
 from rnnkit.config import ConfigError
-from rnnkit.tasks.lm import commands
+from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
 from rnnkit.tasks.lm.config import LMRunConfig
@@ -107,10 +107,5 @@ class LMTask(Task):
                 "model.layers": distribution("int", low=1, high=3),
                 "train.bptt": distribution("categorical", choices=[32, 64, 128])}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "prompt": {"type": "string"}, "length": {"type": "integer", "minimum": 0},
-                    "temperature": {"type": "number", "minimum": 0}, "top_k": {"type": "integer", "minimum": 0},
-                    "top_p": {"type": "number", "exclusiveMinimum": 0, "maximum": 1}, "seed": {"type": "integer"}},
-                    "required": ["prompt"]},
-                "output": {"type": "object", "properties": {"text": {"type": "string"}}}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

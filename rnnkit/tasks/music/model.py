@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -154,12 +155,18 @@ def generate_piece(loaded: LoadedMusic, out: str | Path, *, length: int, tempera
                    bpm: float = 120.0) -> Generated:
     """Sample ``length`` frames after ``primer`` (a MIDI file, read into the run's roll settings) and write
     ``out`` (MIDI), a piano-roll PNG beside it and, with ``wav``, a WAV rendering."""
+    start, sampled = sample_piece(loaded, length=length, temperature=temperature, primer=primer, seed=seed)
+    frames = np.concatenate([start, *(f[None] for f in sampled)])  # (T0 + length, P)
+    return write_piece(loaded, frames, len(start), out, wav=wav, bpm=bpm)
+
+
+def sample_piece(loaded: LoadedMusic, *, length: int, temperature: float = 1.0, primer: str | Path | None = None,
+                 seed: int | None = None) -> tuple[np.ndarray, Iterator[np.ndarray]]:
+    """The primer's frames (T0, P) bool and an iterator over the ``length`` sampled frames, (P,) bool each."""
     if length < 1:
         raise ConfigError(f"--length must be positive (frames to generate), got {length}")
     if temperature < 0:
         raise ConfigError(f"--temperature must be >= 0, got {temperature}")
-    if bpm <= 0:
-        raise ConfigError(f"--bpm must be positive, got {bpm}")
     rc = loaded.roll_config
     start = read_midi_roll(primer, rc).frames if primer else np.zeros((0, rc.n_pitches), dtype=bool)
     gen = torch.Generator(device=loaded.device)
@@ -168,15 +175,27 @@ def generate_piece(loaded: LoadedMusic, out: str | Path, *, length: int, tempera
     else:
         gen.manual_seed(seed)
     prim = torch.from_numpy(start.astype(np.float32)).to(loaded.device)  # (T0, P)
-    frames = loaded.model.poly.generate(prim, length, temperature=temperature, generator=gen).cpu().numpy() > 0.5
+    frames = loaded.model.poly.sample_frames(prim, length, temperature=temperature, generator=gen)
+    return start, (f[0, 0].cpu().numpy() > 0.5 for f in frames)
+
+
+def write_piece(loaded: LoadedMusic, frames: np.ndarray, primer_frames: int, out: str | Path, *, wav: bool = False,
+                bpm: float = 120.0, png: bool = True) -> Generated:
+    """``frames`` (T, P) bool written as MIDI to ``out``, with ``png`` a piano-roll PNG beside it and, with
+    ``wav``, a WAV."""
+    if bpm <= 0:
+        raise ConfigError(f"--bpm must be positive, got {bpm}")
+    rc = loaded.roll_config
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     roll = PianoRoll(frames, roll_onsets(frames), rc.lowest, rc.steps_per_quarter)
     write_roll_midi(roll, out, bpm=bpm)
-    files = {"midi": str(out), "png": str(out.with_suffix(".png"))}
-    save_roll_png(frames, files["png"], rc.lowest, steps_per_quarter=rc.steps_per_quarter,
-                  title=f"{out.name}: {len(start)} primer + {length} generated frames")
+    files = {"midi": str(out)}
+    if png:
+        files["png"] = str(out.with_suffix(".png"))
+        save_roll_png(frames, files["png"], rc.lowest, steps_per_quarter=rc.steps_per_quarter,
+                      title=f"{out.name}: {primer_frames} primer + {len(frames) - primer_frames} generated frames")
     if wav:
         files["wav"] = str(out.with_suffix(".wav"))
         render_wav(roll_tones(roll, bpm=bpm), files["wav"])
-    return Generated(frames, len(start), roll_stats(frames, rc.lowest), files)
+    return Generated(frames, primer_frames, roll_stats(frames, rc.lowest), files)

@@ -8,6 +8,7 @@ import numpy as np
 
 from rnnkit.config import ConfigError
 from rnnkit.data.midi import read_midi_roll
+from rnnkit.tasks.music import serve
 from rnnkit.tasks.music.config import TRAIN_DEFAULTS, MusicRunConfig
 from rnnkit.tasks.music.data import SPLITS, pad, read_scored
 from rnnkit.tasks.music.model import TASK, generate_piece, load_music, score_pieces, train_music
@@ -128,15 +129,8 @@ class MusicTask(Task):
                 "model.layers": distribution("int", low=1, high=3),
                 "model.output": distribution("categorical", choices=["sigmoid", "nade"])}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "length": {"type": "integer", "minimum": 1},
-                    "temperature": {"type": "number", "minimum": 0},
-                    "primer": {"type": "string", "contentEncoding": "base64", "contentMediaType": "audio/midi"},
-                    "seed": {"type": "integer"}}},
-                "output": {"type": "object", "properties": {
-                    "midi": {"type": "string", "contentEncoding": "base64", "contentMediaType": "audio/midi"},
-                    "frames": {"type": "integer"}}}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)
 
 
 def _describe(g) -> list[str]:

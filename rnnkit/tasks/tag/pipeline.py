@@ -153,7 +153,11 @@ def evaluate_tag(run: str | Path, data: str | Path) -> dict:
 
 
 def predict_tag(run: str | Path, texts: list[str]) -> list[dict]:
-    loaded = load_tagger(run)
+    return tag_texts(load_tagger(run), texts)
+
+
+def tag_texts(loaded: LoadedTagger, texts: list[str]) -> list[dict]:
+    """Tokens, a tag per token and the entities (token spans ``start``..``end``) of each raw sentence."""
     sents = [tokenize_sentence(t) for t in texts]
     for t, s in zip(texts, sents):
         if not s:

@@ -10,6 +10,7 @@ from rnnkit.tasks.tag.data import make_tag_batches
 from rnnkit.tasks.baselines.crf_features import crf_tagger
 from rnnkit.tasks.compare import compare_networks, test_rows
 from rnnkit.tasks.tag.pipeline import TASK, evaluate_tag, load_tag_splits, load_tagger, predict_tag, train_tag
+from rnnkit.tasks.tag import serve
 from rnnkit.tasks.task import Task, distribution
 
 
@@ -84,10 +85,5 @@ class TagTask(Task):
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.output": distribution("categorical", choices=["softmax", "crf"])}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {"inputs": {"type": "array", "items": {"type": "string"}}},
-                          "required": ["inputs"]},
-                "output": {"type": "array", "items": {"type": "object", "properties": {
-                    "tokens": {"type": "array", "items": {"type": "string"}},
-                    "tags": {"type": "array", "items": {"type": "string"}},
-                    "entities": {"type": "array", "items": {"type": "object"}}}}}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

@@ -11,7 +11,7 @@ from rnnkit.train.runtime import resolve_device
 
 from rnnkit.tasks.task import Command, Task, distribution
 
-from . import commands
+from . import commands, serve
 from .config import TranslateRunConfig
 from .data import EncodedPair, collate, read_tsv
 from .vocab import special_ids
@@ -96,10 +96,5 @@ class TranslateTask(Task):
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.attention": distribution("categorical", choices=["bahdanau", "general", "dot"])}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "inputs": {"type": "array", "items": {"type": "string"}},
-                    "beam": {"type": "integer", "minimum": 1}, "nbest": {"type": "integer", "minimum": 1}},
-                    "required": ["inputs"]},
-                "output": {"type": "array", "items": {"type": "object", "properties": {
-                    "source": {"type": "string"}, "translation": {"type": "string"}, "score": {"type": "number"}}}}}
+    def serve_routes(self, loaded: Translator) -> list:
+        return serve.routes(loaded)
