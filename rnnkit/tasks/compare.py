@@ -7,7 +7,10 @@ variant, for forecast the early-stopped fit plus the ``--refit`` one), so one
 sees where recurrence pays.
 
 * classify: each ``--cells`` cell, the TDNN and MLP networks, and logistic
-  regression (TF-IDF for text, flattened sequences for numeric data);
+  regression (TF-IDF for text, flattened sequences for numeric data) or, for
+  audio clips, MFCC statistics with an RBF SVM;
+* asr: CTC greedy, CTC beam, CTC beam + a character LM and Listen, Attend and
+  Spell beam search, WER / CER and decoding time on the same test split;
 * tag: each cell, TDNN and MLP (the output layer, softmax or CRF, as ``--set model.output=...``), and a
   linear-chain CRF over hand-made word features (python-crfsuite);
 * forecast: each cell, TDNN and MLP, plus naive, seasonal naive, linear AR,

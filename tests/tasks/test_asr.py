@@ -195,6 +195,11 @@ def test_not_a_run_is_a_clear_error(tmp_path, manifest, capsys):
     assert "no checkpoint" in capsys.readouterr().err
 
 
+def test_the_attention_head_of_a_ctc_run_is_a_clear_error(run, manifest, capsys):
+    assert main(["transcribe", str(run), _audio(manifest, 1)[0], "--head", "attention"]) == 2
+    assert "has no attention decoder (train with --decoder attention); use --head ctc" in capsys.readouterr().err
+
+
 def test_a_run_of_another_task_is_refused(lm_runs, manifest, capsys):
     assert main(["transcribe", str(lm_runs["rnn"]), _audio(manifest, 1)[0]]) == 2
     assert "not a asr run (task 'lm')" in capsys.readouterr().err

@@ -152,3 +152,34 @@ def test_spoken_digits_without_espeak_says_how_to_install(tmp_path, monkeypatch,
     assert main(["train", "classify", "--dataset", "spoken-digits", "--out", str(tmp_path / "r"), *TINY]) == 2
     err = capsys.readouterr().err
     assert "spoken-digits" in err and "pip install" in err and "espeakng-loader" in err
+
+
+def test_mfcc_statistics_of_logmel_frames_are_those_of_the_extractors_mfccs():
+    from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor
+    from rnnkit.tasks.baselines.audio import mfcc_statistics
+    wave = torch.from_numpy(_clip("yes", 0)).float()
+    logmel_cfg = FeatureConfig(sample_rate=RATE, n_fft=200, hop_length=80, n_mels=20, n_mfcc=8, deltas=1)
+    mfcc_cfg = FeatureConfig(sample_rate=RATE, n_fft=200, hop_length=80, n_mels=20, n_mfcc=8, kind="mfcc")
+    logmel = FeatureExtractor(logmel_cfg)(wave)[0][0]                # (T, 40): log-mel and its deltas
+    mfcc = FeatureExtractor(mfcc_cfg)(wave)[0][0]                    # (T, 8)
+    a, b = mfcc_statistics(logmel, logmel_cfg), mfcc_statistics(mfcc, mfcc_cfg)
+    assert a.shape == (32,)
+    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(a[:8], mfcc.double().mean(0).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_compare_has_an_mfcc_svm_row_on_the_same_split(clips, tmp_path, capsys):
+    folder, paths = clips
+    data = _manifest(tmp_path / "clips.jsonl", paths)
+    out = tmp_path / "cmp"
+    args = ["compare", "classify", "--data", str(data), "--cells", "gru", "--models", "", "--out", str(out),
+            "--epochs", "1", "--set", "model.hidden=6", "--set", "data.sample_rate=8000", "--set", "data.n_mels=12",
+            "--set", "data.val_fraction=0.25", "--set", "data.test_fraction=0.25", "--set", "train.batch_size=4"]
+    assert main(args) == 0
+    rows = {r["model"]: r for r in json.loads((out / "compare.json").read_text())}
+    assert set(rows) == {"gru", "mfcc+svm"}
+    gru_test = json.loads((out / "gru" / "result.json").read_text())["test"]
+    svm = rows["mfcc+svm"]
+    assert 0.0 <= svm["accuracy"] <= 1.0 and svm["parameters"] > 0
+    assert gru_test == 3        # a quarter of the 12 clips: the split both rows are scored on
+    assert "mfcc+svm" in capsys.readouterr().out

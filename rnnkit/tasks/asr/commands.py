@@ -25,6 +25,8 @@ def add_decode_arguments(p) -> None:
                    "RNN or --model markov) fused into the beam search")
     _add(p, "--lm-weight", type=float, default=None, help="weight of the LM log-probability (with --lm)")
     _add(p, "--insertion-bonus", type=float, default=None, help="score per emitted character (with --lm)")
+    _add(p, "--head", choices=("auto", "ctc", "attention"), default=None, help="which output decodes: ctc, "
+                   "attention (Listen, Attend and Spell runs), auto = attention when the run has it (default: the run's)")
     _add(p, "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")
     _add(p, "--device", choices=("auto", "cpu", "cuda"), default="cpu", help="where the model runs")
     _add(p, "--skip-bad", action="store_true", help="skip unreadable audio and transcripts with characters "

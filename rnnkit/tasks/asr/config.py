@@ -13,11 +13,16 @@ from rnnkit.metrics.asr import NORMALIZERS
 from rnnkit.modules.audio_features import FEATURE_KINDS, MEL_SCALES, FeatureConfig
 
 EMBEDDED_SETS = ("digit_strings", "sentences", "mixed")  # what `rnnkit train asr` speaks without --data
+DECODERS = ("ctc", "attention")
+ATTENTIONS = ("dot", "general", "bahdanau")
+HEADS = ("auto", "ctc", "attention")
 
 
 @dataclass
 class ASRModelConfig:
-    """Frame stacking -> optional pyramidal BiRNN -> stacked bidirectional recurrent layer -> CTC head."""
+    """Frame stacking -> optional pyramidal BiRNN -> stacked bidirectional recurrent layer -> CTC head, and with
+    ``decoder=attention`` an attention decoder over the same encoder (Listen, Attend and Spell, Chan et al. 2016)
+    trained with the joint loss ``ctc_weight * CTC + (1 - ctc_weight) * cross-entropy`` (Kim et al. 2017)."""
     cell: str = opt("lstm", "recurrent cell", cell_names)
     hidden: int = opt(128, "hidden units per direction")
     layers: int = opt(2, "stacked bidirectional layers (after the pyramid)")
@@ -27,13 +32,23 @@ class ASRModelConfig:
     zero_infinity: bool = opt(False, "zero the loss of utterances too short for their transcript "
                                      "instead of stopping with their names")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+    decoder: str = opt("ctc", "output: ctc (per-frame labels) or attention (Listen, Attend and Spell: an "
+                              "attention LSTM/GRU decoder over the encoder, with the CTC head as auxiliary loss)",
+                       DECODERS)
+    ctc_weight: float = opt(0.3, "decoder=attention: weight of the CTC loss in the joint loss (0 = attention only)")
+    decoder_hidden: int = opt(128, "decoder=attention: hidden units of the decoder")
+    decoder_embedding: int = opt(32, "decoder=attention: character embedding size of the decoder")
+    attention: str = opt("general", "decoder=attention: attention scorer", ATTENTIONS)
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("hidden", "layers", "stack_frames"):
+        for name in ("hidden", "layers", "stack_frames", "decoder_hidden", "decoder_embedding"):
             check_positive(name, getattr(self, name))
         check_positive("pyramid_layers", self.pyramid_layers, allow_zero=True)
         check_fraction("dropout", self.dropout)
+        if not 0.0 <= self.ctc_weight < 1.0:
+            raise ConfigError(f"ctc_weight must be in [0, 1) (the attention loss keeps the rest), "
+                              f"got {self.ctc_weight!r}")
 
 
 @dataclass
@@ -110,8 +125,11 @@ class ASRDecodeConfig:
                       "for shallow fusion in the beam search (empty = none)")
     lm_weight: float = opt(0.5, "weight alpha of the LM log-probability in the fused score")
     insertion_bonus: float = opt(1.0, "beta: score added per emitted character (offsets the LM's cost)")
+    head: str = opt("auto", "which output decodes: ctc, attention (a run trained with --decoder attention), or "
+                            "auto (attention when the run has an attention decoder)", HEADS)
 
     def __post_init__(self) -> None:
+        check_choices(self)
         check_positive("beam", self.beam)
         check_positive("lm_weight", self.lm_weight, allow_zero=True)
 

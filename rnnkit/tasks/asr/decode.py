@@ -7,17 +7,26 @@ LM's id of the same character, the LM is primed with a newline (how ``rnnkit tra
 lines of its text, so a model trained on one transcript per line starts an utterance from it), and the
 LM state after each prefix is kept so that a prefix costs one LM step however often it is extended.
 The LM run arrives loaded (:class:`~rnnkit.tasks.task.Task` ``load``): the asr task is handed a
-loader by the registry instead of importing the language-model task.
+loader by the registry instead of importing the language-model task. :class:`NgramFusion` is the same
+scorer over a Kneser-Ney n-gram counted on label ids (what ``rnnkit compare asr`` fits on the training
+transcripts).
+
+A run trained with ``decoder=attention`` can instead be decoded by its attention decoder
+(:func:`attention_decode`: greedy at beam 1, else beam search of :mod:`rnnkit.modules.search`).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+import math
+
 import torch
 
 from rnnkit.config import ConfigError
 from rnnkit.modules.ctc import greedy_decode, prefix_beam_search
+from rnnkit.modules.search import beam_search, greedy_search, max_lengths
+from rnnkit.tasks.baselines.markov import KneserNey
 
 START = "\n"  # the token an utterance's LM context starts from
 
@@ -103,26 +112,67 @@ def _state_row(state, b: int):
     return tuple(s[:, b:b + 1] for s in state)
 
 
+class NgramFusion:
+    """A Kneser-Ney n-gram over the recogniser's own label ids as an LMScorer (no tokenizer mapping needed)."""
+
+    def __init__(self, model: KneserNey):
+        self.model = model
+
+    @classmethod
+    def fit(cls, labels: Sequence[Sequence[int]], vocab_size: int, order: int = 5) -> "NgramFusion":
+        return cls(KneserNey(order, vocab_size).fit(labels))
+
+    def __call__(self, prefix: tuple[int, ...], token: int) -> float:
+        return math.log(self.model.prob(prefix, token))
+
+    def reset(self) -> None:
+        """Nothing is kept between utterances."""
+
+
 @dataclass(frozen=True)
 class Decoding:
-    """How to decode: beam 1 = greedy; ``lm`` (an :class:`LMFusion`) fuses with weight and insertion bonus."""
+    """How to decode: beam 1 = greedy; ``lm`` (an :class:`LMFusion` or :class:`NgramFusion`) fuses with weight
+    and insertion bonus; ``attention``: the attention decoder's search instead of the CTC head's."""
     beam: int = 1
-    lm: LMFusion | None = None
+    lm: LMFusion | NgramFusion | None = None
     lm_weight: float = 0.5
     insertion_bonus: float = 1.0
+    attention: bool = False
 
     def __post_init__(self):
         if self.beam < 1:
             raise ConfigError(f"--beam must be >= 1, got {self.beam}")
         if self.lm is not None and self.beam < 2:
             raise ConfigError("--lm fuses a language model into the beam search: give --beam N with N >= 2")
+        if self.lm is not None and self.attention:
+            raise ConfigError("--lm fuses into the CTC prefix beam search; decode with --head ctc, or leave --lm out "
+                              "for the attention decoder")
 
     @property
     def name(self) -> str:
+        if self.attention:
+            return "attention greedy" if self.beam == 1 else f"attention beam {self.beam}"
         if self.beam == 1:
             return "greedy"
         return f"beam {self.beam}" + (f" + LM (weight {self.lm_weight}, bonus {self.insertion_bonus})"
                                       if self.lm is not None else "")
+
+
+#: the longest transcript the attention decoder may write: 2 characters per encoder frame + 10
+MAX_CHARS_PER_FRAME, MAX_CHARS_EXTRA = 2.0, 10
+
+
+@torch.no_grad()
+def attention_decode(model, feats: torch.Tensor, lengths: torch.Tensor, beam: int) -> list[list[int]]:
+    """Label ids per utterance from a recogniser's attention decoder (``model.encode`` / ``decode_step``):
+    feature frames (B, T, F) with lengths (B,); greedy at beam 1, else beam search (no length penalty)."""
+    frames = model.acoustic.output_lengths(lengths)                                   # (B,) encoder frames
+    limits = max_lengths(frames, MAX_CHARS_PER_FRAME, MAX_CHARS_EXTRA)
+    if beam == 1:
+        hyps = greedy_search(model, feats, lengths, limits, special=model.special)
+    else:
+        hyps = beam_search(model, feats, lengths, limits, beam=beam, special=model.special)
+    return [list(h[0].tokens) for h in hyps]
 
 
 def decode_batch(logits: torch.Tensor, lengths: torch.Tensor, how: Decoding) -> list[list[int]]:

@@ -33,7 +33,8 @@ from rnnkit.modules.ctc import word_timings
 from rnnkit.tasks.asr.config import ASRDecodeConfig, ASRRunConfig
 from rnnkit.tasks.asr.data import (Splits, TrainingAudio, Utterances, audio_inputs, encode_texts, eval_batches,
                                    featurize, fit_tokenizer, load_splits, load_waves, read_utterances, symbols_of)
-from rnnkit.tasks.asr.decode import Decoding, LMFusion, decode_batch
+from rnnkit.modules.search import SpecialIds
+from rnnkit.tasks.asr.decode import Decoding, LMFusion, attention_decode, decode_batch
 from rnnkit.tasks.asr.model import CTCMeter, Recognizer
 from rnnkit.tasks.asr.plots import ctc_spectrogram
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
@@ -94,7 +95,7 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     p = prepare(cfg, run_dir, resume, log)
-    model = Recognizer(cfg.model, p.train.config, len(p.symbols))
+    model = Recognizer(cfg.model, p.train.config, len(p.symbols), special_ids(p.tokenizer))
     train_feats = p.train.feats or featurize(p.train.extractor, p.train.waves)
     model.normalizer.fit((x[None], torch.tensor([len(x)])) for x in train_feats)
     meta = {"task": TASK, "tokenizer": p.tokenizer.to_dict(), "features": p.train.config.to_dict(),
@@ -113,19 +114,22 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
 
 
 def score_test(run_dir: Path, test: Utterances, lm_loader: LMLoader | None) -> dict:
-    """``test_wer`` / ``test_cer`` of the best checkpoint, greedy, and ``test_beamN[_lm]_*`` with the run's
-    decoding when that is a beam search; hypotheses in RUN/eval/."""
+    """``test_wer`` / ``test_cer`` of the best checkpoint, CTC greedy, and ``test_beamN[_lm]_*`` (or
+    ``test_attention[_beamN]_*``) with the run's decoding when that is a beam search or the attention decoder;
+    hypotheses in RUN/eval/."""
     rec = load_recognizer(run_dir)
     configured = decoding(rec, {}, lm_loader)
     out = {}
     for prefix, how in [("test", Decoding())] + ([(_result_prefix(configured), configured)]
-                                                 if configured.beam > 1 else []):
+                                                 if configured.beam > 1 or configured.attention else []):
         scores = score(rec, test, how, run_dir / "eval" / f"{prefix}.hyp.jsonl", plots=0)
         out.update({f"{prefix}_{k}": scores[k] for k in ("wer", "cer")}, normalizer=scores["normalizer"])
     return out
 
 
 def _result_prefix(how: Decoding) -> str:
+    if how.attention:
+        return "test_attention" + (f"_beam{how.beam}" if how.beam > 1 else "")
     return f"test_beam{how.beam}" + ("_lm" if how.lm is not None else "")
 
 
@@ -169,12 +173,18 @@ class LoadedRecognizer:
         return "".join(self.symbols[int(i)] for i in ids)
 
 
+def special_ids(tokenizer: Vocabulary | CharTokenizer) -> SpecialIds | None:
+    """The character table's <pad>, <s>, </s> ids (an old run's bare table has none)."""
+    return SpecialIds.of(tokenizer) if isinstance(tokenizer, Vocabulary) else None
+
+
 def load_recognizer(run: str | Path, which: str = "best", device: str | torch.device = "cpu") -> LoadedRecognizer:
     """The recogniser of a run on ``device`` (features are computed on the CPU, decoding reads CPU logits)."""
     run = Path(run)
     ck, cfg, meta = load_task_checkpoint(find_run_checkpoint(run, which), TASK, ASRRunConfig)
     tokenizer = tokenizer_from_dict(meta["tokenizer"])
-    model = Recognizer(cfg.model, FeatureConfig.from_dict(meta["features"]), len(symbols_of(tokenizer)))
+    model = Recognizer(cfg.model, FeatureConfig.from_dict(meta["features"]), len(symbols_of(tokenizer)),
+                       special_ids(tokenizer))
     model.load_state_dict(ck.group("model"))
     run_dir = run if run.is_dir() else run.parent.parent
     return LoadedRecognizer(model.to(device).eval(), tokenizer, symbols_of(tokenizer), cfg, run_dir)
@@ -186,6 +196,12 @@ def decoding(rec: LoadedRecognizer, options: dict, lm_loader: LMLoader | None) -
     pick = lambda key, default: default if options.get(key) is None else options[key]  # noqa: E731
     lm_run = pick("lm", d.lm)
     beam = pick("beam", d.beam)
+    head = pick("head", d.head)
+    has_decoder = rec.model.decoder is not None
+    if head == "attention" and not has_decoder:
+        raise ConfigError(f"--head attention: {rec.run_dir} has no attention decoder (train with --decoder "
+                          "attention); use --head ctc")
+    attention = head == "attention" or (head == "auto" and has_decoder and not lm_run)
     lm = None
     if lm_run:
         if beam < 2:
@@ -194,7 +210,7 @@ def decoding(rec: LoadedRecognizer, options: dict, lm_loader: LMLoader | None) -
             raise ConfigError("--lm needs a loader of language-model runs (the registry's asr task has one)")
         lm = LMFusion(lm_loader(lm_run), rec.symbols, name=str(lm_run))
     return Decoding(beam=beam, lm=lm, lm_weight=pick("lm_weight", d.lm_weight),
-                    insertion_bonus=pick("insertion_bonus", d.insertion_bonus))
+                    insertion_bonus=pick("insertion_bonus", d.insertion_bonus), attention=attention)
 
 
 @dataclass
@@ -215,9 +231,12 @@ def transcribe(rec: LoadedRecognizer, utts: Utterances, how: Decoding, timings: 
     feats = featurize(rec.extractor, waves)
     out: dict[int, Transcript] = {}
     for batch in eval_batches(feats, None, batch_size):
-        o = rec.model(to_device(batch, rec.model.normalizer.mean.device))
+        batch = to_device(batch, rec.model.normalizer.mean.device)
+        o = rec.model(batch)
         o.logits, o.lengths = o.logits.float().cpu(), o.lengths.cpu()
-        for k, ids in enumerate(decode_batch(o.logits, o.lengths, how)):
+        decoded = (attention_decode(rec.model, batch["feats"], batch["lengths"], how.beam) if how.attention
+                   else decode_batch(o.logits, o.lengths, how))
+        for k, ids in enumerate(decoded):
             i = int(batch["index"][k])
             logits = o.logits[k, : int(o.lengths[k])]
             words = word_timings(logits, rec.symbols, rec.frame_seconds) if timings else None

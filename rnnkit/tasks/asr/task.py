@@ -6,6 +6,7 @@ Commands::
     rnnkit transcribe RUN a.wav b.flac [--beam 8] [--lm LM_RUN] [--timings] [--json] [--plot DIR]
     rnnkit evaluate RUN --data MANIFEST [--beam 8 --lm LM_RUN]   # WER / CER, RUN/eval/<name>.hyp.jsonl
     rnnkit predict RUN a.wav                            # or --file MANIFEST
+    rnnkit compare asr [--data MANIFEST]                # CTC greedy / beam / beam+LM and LAS beam, one table
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any, Mapping
 import torch
 
 from rnnkit.tasks.asr import commands, serve
+from rnnkit.tasks.asr.compare import METRICS, compare_asr
 from rnnkit.tasks.asr.config import TRAIN_DEFAULTS, ASRRunConfig
 from rnnkit.tasks.asr.pipeline import TASK, LMLoader, evaluate_asr, load_recognizer, predict_asr, train_asr
 from rnnkit.tasks.task import Command, Task, distribution
@@ -56,6 +58,10 @@ class ASRTask(Task):
               f"rnnkit evaluate {run_dir} --data {run_dir}/data/test.jsonl --beam 8")
 
     device_commands = frozenset({"evaluate", "predict"})
+    compare_metrics = METRICS
+
+    def compare(self, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
+        return compare_asr(self, args)
 
     def load(self, run, which: str = "best", device: str = "cpu"):
         return load_recognizer(run, which, device)

@@ -8,6 +8,7 @@ import numpy as np
 from rnnkit.config import ConfigError
 from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
 from rnnkit.tasks.classify.data import make_batches
+from rnnkit.tasks.baselines.audio import mfcc_svm
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
                                             train_classify)
@@ -27,8 +28,12 @@ def shown_input(x: str | list, width: int = SHOWN_INPUT_CHARS) -> str:
 
 
 def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
-    """Logistic regression on the same split: TF-IDF features of texts, flattened numeric sequences."""
+    """The classical baseline on the same split: TF-IDF + logistic regression for texts, MFCC statistics + an
+    RBF SVM for audio clips, logistic regression on flattened numeric sequences."""
     s = load_splits(cfg.data, cfg.train.seed)
+    if s.train.kind == "audio":
+        r = mfcc_svm(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels, cfg.data.feature_config())
+        return [{"model": "mfcc+svm", **r}]
     if s.train.kind == "text":
         r, name = tfidf_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "tfidf+logreg"
     else:
