@@ -147,6 +147,13 @@ class AcousticModel(nn.Module):
         names: optional utterance names for the error about utterances too short for their labels.
         """
         h, out_lengths = self.encode(feats, lengths)
+        return self.head_output(h, out_lengths, targets, target_lengths, names)
+
+    def head_output(self, h: torch.Tensor, out_lengths: torch.Tensor, targets: Optional[torch.Tensor] = None,
+                    target_lengths: Optional[torch.Tensor] = None,
+                    names: Optional[Sequence[str]] = None) -> AcousticOutput:
+        """The CTC head over encoder states (B, T', 2H) from :meth:`encode` (and the loss with targets); a
+        model sharing the encoder with another head (speech translation) calls it with its own states."""
         logits = self.head(self.drop(h))                                              # (B, T', V)
         if targets is None:
             return AcousticOutput(logits, out_lengths)

@@ -15,6 +15,7 @@ from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
 from rnnkit.tasks.music.task import MusicTask
 from rnnkit.tasks.runs import run_task
+from rnnkit.tasks.speech_translate.task import SpeechTranslateTask
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
@@ -27,6 +28,7 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     TranslateTask(),
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
     MusicTask(),
+    SpeechTranslateTask(),
 )}
 
 
