@@ -18,6 +18,7 @@ from rnnkit.tasks.runs import run_task
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
+from rnnkit.tasks.tts.task import TTSTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     LMTask(),
@@ -27,6 +28,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     TranslateTask(),
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
     MusicTask(),
+    # --asr: a speech-recognition run transcribes the synthesised audio (through its own task)
+    TTSTask(transcriber=lambda run, wavs: [p["text"] for p in task_of_run(run).predict(run, wavs, {})]),
 )}
 
 
