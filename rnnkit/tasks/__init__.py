@@ -19,6 +19,7 @@ from rnnkit.tasks.speech_translate.task import SpeechTranslateTask
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
+from rnnkit.tasks.tts.task import TTSTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     LMTask(),
@@ -29,6 +30,8 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     ASRTask(lm_loader=lambda run: task_of_run(run).load(run)),  # --lm: a run of any task that loads as an LM
     MusicTask(),
     SpeechTranslateTask(),
+    # --asr: a speech-recognition run transcribes the synthesised audio (through its own task)
+    TTSTask(transcriber=lambda run, wavs: [p["text"] for p in task_of_run(run).predict(run, wavs, {})]),
 )}
 
 
