@@ -40,6 +40,7 @@ PEAK_LIMIT = 0.99
 SILENCE_PEAK = 1e-4          # as rnnkit.data.audio: below this the waveform is silence
 MIN_VOICED_S = 0.2           # seconds of periodic voiced frames below which a recording holds no speech
 MIN_VOICED_SHARE = 0.15      # share of the active frames that must be periodic and voiced
+MIN_PAUSE_S = 0.1            # a pause to split long audio at lasts at least this
 PERIODIC_AP = 0.5            # voiced frames count when their mean aperiodicity below 1 kHz is under this
 
 
@@ -210,9 +211,9 @@ def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
 def split_at_pauses(wave: np.ndarray, sample_rate: int, max_seconds: float, min_seconds: float | None = None,
                     what: str = "audio") -> list[tuple[int, int]]:
     """Sample ranges ``[(start, end), ...]`` covering the whole of ``wave``, each at most ``max_seconds``
-    long, cut at the quietest 20 ms frame between ``min_seconds`` (default half of the limit) and the limit
-    after the previous cut. A stretch with no frame quieter than ACTIVE_DB below the loudest is a VoiceError
-    (nothing is cut silently)."""
+    long, cut in the middle of the last pause (a run of at least MIN_PAUSE_S of 20 ms frames ACTIVE_DB below
+    the loudest; else the longest such run) between ``min_seconds`` (default half of the limit) and the limit
+    after the previous cut. A stretch with no quiet frame is a VoiceError (nothing is cut silently)."""
     if max_seconds <= 0:
         raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     min_seconds = max_seconds / 2 if min_seconds is None else min_seconds
@@ -231,10 +232,24 @@ def split_at_pauses(wave: np.ndarray, sample_rate: int, max_seconds: float, min_
             raise VoiceError(f"{what}: no pause between {lo * frame / sample_rate:.1f} s and "
                              f"{hi * frame / sample_rate:.1f} s to split the {n / sample_rate:.1f} s recording "
                              f"at (limit {max_seconds:g} s per piece); raise the limit or add pauses")
-        cut = (lo + int(np.argmin(window))) * frame + frame // 2
+        cut = (lo + _pause_centre(window <= quiet)) * frame + frame // 2
         cuts.append((start, cut))
         start = cut
     return cuts + [(start, n)]
+
+
+def _pause_centre(quiet: np.ndarray) -> int:
+    """Index of the middle of the last run of True at least MIN_PAUSE_S long (else of the longest run)."""
+    runs, start = [], None
+    for i, q in enumerate(list(quiet) + [False]):
+        if q and start is None:
+            start = i
+        elif not q and start is not None:
+            runs.append((start, i))
+            start = None
+    long_enough = [r for r in runs if (r[1] - r[0]) * 0.02 >= MIN_PAUSE_S]
+    a, b = long_enough[-1] if long_enough else max(runs, key=lambda r: r[1] - r[0])
+    return (a + b - 1) // 2
 
 
 # ------------------------------------------------------------------- matching

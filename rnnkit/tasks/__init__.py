@@ -19,7 +19,9 @@ from rnnkit.tasks.speech_translate.task import SpeechTranslateTask
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
+from rnnkit.tasks.tts.pipeline import synthesize as tts_synthesize
 from rnnkit.tasks.tts.task import TTSTask
+from rnnkit.tasks.voice_translate.task import VoiceTranslateTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     LMTask(),
@@ -32,6 +34,9 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     SpeechTranslateTask(),
     # --asr: a speech-recognition run transcribes the synthesised audio (through its own task)
     TTSTask(transcriber=lambda run, wavs: [p["text"] for p in task_of_run(run).predict(run, wavs, {})]),
+    # its stages are runs of asr, translate, tts and speech-translate, reached through this table
+    VoiceTranslateTask(get_task=lambda name: get_task(name), run_task=lambda run: task_of_run(run),
+                       synthesize=tts_synthesize),
 )}
 
 
