@@ -20,7 +20,7 @@ from rnnkit.data.speech_synth import synthesize  # noqa: E402
 from rnnkit.modules.voice import VoiceError, f0_stats  # noqa: E402
 from rnnkit.modules.world import analyze  # noqa: E402
 from rnnkit.tasks.voice_translate.cascade import Heard, Stages, transcript_confidence, translate_voice  # noqa: E402
-from rnnkit.tasks.voice_translate.commands import run_file  # noqa: E402
+from rnnkit.tasks.voice_translate.commands import load_stages, run_file  # noqa: E402
 from rnnkit.tasks.voice_translate.config import VoiceMatchConfig  # noqa: E402
 
 SR = 16000
@@ -132,3 +132,37 @@ def test_a_transcript_that_does_not_match_the_audio_gets_low_confidence():
     heard = Heard("yes no", 0.0, rec.logits())
     assert transcript_confidence(rec, heard, "Yes, no.") > 0.9
     assert transcript_confidence(rec, heard, "said and done") < 0.01
+
+
+# ------------------------------------------------------- the bundle, through the registry and the CLI
+
+def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monkeypatch, capsys):
+    from rnnkit import config as C
+    from rnnkit.cli import main
+    from rnnkit.tasks import TASKS, task_of_run
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    task = TASKS["voice-translate"]
+    quick = {"max_steps": 3, "progress": "none", "tensorboard": "off", "threads": 1}
+    cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), {
+        "stages": {"asr_count": 6, "tts_count": 12, "test_fraction": 0.01, "tts_preset": "tiny", "direct": False,
+                   "asr_hidden": 8, "mt_hidden": 8}, "train": quick}))
+    bundle = tmp_path / "bundle"
+    info = task.train(cfg, bundle)
+    task.report(info, bundle)
+    assert task_of_run(bundle) is task and set(info["runs"]) == {"asr", "mt", "tts"}
+    for stage, name in (("asr", "asr"), ("mt", "translate"), ("tts", "tts")):
+        assert task_of_run(bundle / stage).name == name
+    test = bundle / "data" / "test.jsonl"
+    held = {json.loads(line)["text"] for line in test.read_text(encoding="utf-8").splitlines()}
+    trained = {line.split("\t")[0] for line in (bundle / "data" / "mt_train.tsv").read_text(encoding="utf-8").splitlines()}
+    assert held and not held & trained                                    # held-out sentences stay held out
+    capsys.readouterr()
+    assert main(["evaluate", str(bundle), "--data", str(test), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"bleu", "chrf", "transcript_bleu", "asr_wer", "n"} <= set(metrics)
+    loaded = task.load(bundle)
+    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"}
+    with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):
+        load_stages(str(bundle), {"mt": str(bundle / "asr")}, task.run_task, task.synthesize)
