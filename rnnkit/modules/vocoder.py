@@ -101,6 +101,16 @@ def stretch_time(frames: torch.Tensor, factor: float) -> torch.Tensor:
     return F.interpolate(frames.T[None], size=T, mode="linear", align_corners=True)[0].T
 
 
+def pad_frames(logmel: torch.Tensor, features: FeatureConfig) -> torch.Tensor:
+    """(T, M) -> at least the frames whose waveform is longer than half an STFT window (the inverse STFT
+    needs that much), the added frames silent (the log floor)."""
+    need = features.n_fft // (2 * features.hop_length) + 2
+    if logmel.shape[0] >= need:
+        return logmel
+    silence = torch.full((need - logmel.shape[0], logmel.shape[1]), math.log(features.log_floor))
+    return torch.cat([logmel, silence.to(logmel.dtype)])
+
+
 def _pyworld():
     try:
         with warnings.catch_warnings():  # pyworld 0.3.5 reads its version through the deprecated pkg_resources
@@ -140,7 +150,7 @@ class Vocoder:
         c = self.config
         k = 2.0 ** (pitch_shift / 12.0)
         gl_shift = c.method == "griffin_lim" and pitch_shift != 0.0
-        frames = stretch_time(logmel.float(), (k if gl_shift else 1.0) / speed)
+        frames = pad_frames(stretch_time(logmel.float(), (k if gl_shift else 1.0) / speed), self.features)
         magnitude = mel_to_magnitude(frames, self.features) ** c.sharpen
         wave = griffin_lim(magnitude, self.features, c.iterations, c.momentum)
         if gl_shift:
