@@ -250,7 +250,8 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
         if transcriber is None:
             raise ConfigError("--asr needs a loader of speech-recognition runs (the registry's tts task has one)")
         hyps = transcriber(asr, wavs)
-        s = asr_scores([r["text"] for r in rows], hyps, "basic")
+        # references: the normalised text (numbers in words), what the synthesiser was asked to say
+        s = asr_scores([corpus.normalised[k] for k in range(len(rows))], hyps, "basic")
         result.update(asr_cer=s.cer, asr_wer=s.wer, asr_run=str(asr))
         for r, h in zip(rows, hyps):
             r["asr_hypothesis"] = h
