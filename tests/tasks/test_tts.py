@@ -115,7 +115,7 @@ def test_bad_text(run, capsys):
         sentences_of(loaded, "zzz hello")
     long = " ".join(["hello, thank you"] * 30) + "."
     pieces = sentences_of(loaded, long)
-    assert len(pieces) > 1 and " ".join(p for p, _ in pieces).split() == long.split()   # split, not truncated
+    assert len(pieces) > 1 and " ".join(p for p, _, _ in pieces).split() == long.split()   # split, not truncated
     assert main(["speak", str(run), "", "-o", "x.wav"]) == 2
     assert "no text to speak" in capsys.readouterr().err
 
