@@ -11,6 +11,9 @@ hash of the :class:`SynthConfig` (so other parameters give another folder), hold
 a NeMo-style ``manifest.jsonl`` (read it with ``rnnkit.data.speech_manifest``); the folder is built
 under a temporary name and renamed into place, so a half-built set is never used.
 
+:func:`texts_dataset` caches given texts read once each by one voice the same way (the single-speaker
+corpora of speech synthesis); :meth:`ESpeak.phonemes` gives eSpeak NG's IPA phonemes of a text.
+
 Sets (``SET_NAMES``): ``digits`` (isolated digits), ``commands`` (isolated command words),
 ``digit_strings`` (connected strings of 3-7 digits) and ``sentences`` (short sentences), in English,
 and in French for French voices.

@@ -138,6 +138,7 @@ def normalize_text(text: str, lang: str) -> str:
         text = text.replace(symbol, f" {WORDS[lang][symbol]} ")
     text = re.sub(r"\s+([.,?!;:])", r"\1", text.lower())
     text = re.sub(r"([.,?!;:])\1+", r"\1", text)
+    text = re.sub(r"([.?!;:])\s*,", r"\1", text)  # "end..." then "(aside)": one mark
     return " ".join(text.split()).strip(" ,;:")
 
 

@@ -97,6 +97,12 @@ CASES = {
     "speech-translate": ({"model": {"hidden": 8, "layers": 1, "decoder_hidden": 8, "embedding": 8},
                           "data": {"count": 8, "test_fraction": 0.01, "val_fraction": 0.2}},
                          lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
+    "tts": ({"model": {"embedding": 16, "encoder_hidden": 8, "attention_size": 8, "prenet": 16, "attention_hidden": 16,
+                       "decoder_hidden": 16, "postnet_channels": 8, "postnet_layers": 2},
+             "data": {"count": 12, "n_mels": 20, "n_fft": 512, "hop_length": 256, "val_fraction": 0.2,
+                      "test_fraction": 0.2},
+             "synth": {"iterations": 2, "max_frames_per_symbol": 4}},
+            lambda d, run: run / "data" / "test.jsonl", ["Hello."], {}),
 }
 
 
@@ -123,7 +129,7 @@ def test_every_registered_task_has_an_end_to_end_case():
 @pytest.mark.parametrize("name", list(CASES))
 def test_train_evaluate_predict_every_task(name, tmp_path, capsys, monkeypatch):
     torch.set_num_threads(1)
-    if name in ("asr", "speech-translate"):  # their embedded default is synthesised speech
+    if name in ("asr", "tts", "speech-translate"):  # their embedded default is synthesised speech
         pytest.importorskip("espeakng_loader", reason="the embedded speech set needs pip install 'rnnkit[speech]'")
     if name == "music":  # its embedded default is music21's corpus of Bach chorales
         pytest.importorskip("music21", reason="the embedded chorales need pip install 'rnnkit[music]'")

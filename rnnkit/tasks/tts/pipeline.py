@@ -138,6 +138,7 @@ def load_tts(run: str | Path, which: str = "best", device: str = "cpu") -> Loade
 @dataclass
 class Sentence:
     text: str                 # normalised sentence
+    symbols: str              # what the model read: the sentence, or its phonemes (then the end symbol)
     mel: torch.Tensor         # (T, M) log-mel, denormalised
     alignment: torch.Tensor   # (steps, N)
     stopped: bool
@@ -149,8 +150,8 @@ def symbol_set(vocab: Vocabulary) -> list[str]:
     return sorted(t for t in vocab.index if len(t) == 1)
 
 
-def sentences_of(loaded: LoadedTTS, text: str) -> list[tuple[str, list[int]]]:
-    """(normalised sentence, symbol ids) of each sentence ``text`` is cut into (never truncated)."""
+def sentences_of(loaded: LoadedTTS, text: str) -> list[tuple[str, str, list[int]]]:
+    """(normalised sentence, its symbols, their ids) of each sentence ``text`` is cut into (never truncated)."""
     if not text or not text.strip():
         raise ConfigError("no text to speak: give a non-empty text")
     d = loaded.config.data
@@ -162,9 +163,9 @@ def sentences_of(loaded: LoadedTTS, text: str) -> list[tuple[str, list[int]]]:
                           f"normalisation: {normalised!r}); it reads {''.join(symbol_set(loaded.vocab))!r}")
     out = []
     for sentence in split_sentences(normalised, d.max_chars):
+        symbols = text_symbols(sentence, d.symbols, d.resolved_voice)
         try:
-            out.append((sentence, encode(loaded.vocab, text_symbols(sentence, d.symbols, d.resolved_voice),
-                                         "text")))
+            out.append((sentence, symbols, encode(loaded.vocab, symbols, "text")))
         except DataError as err:
             raise ConfigError(str(err)) from err
     return out
@@ -176,12 +177,12 @@ def synthesize_sentences(loaded: LoadedTTS, text: str) -> list[Sentence]:
     model, s = loaded.model, loaded.config.synth
     device = model.normalizer.mean.device
     out = []
-    for sentence, ids in sentences_of(loaded, text):
+    for sentence, symbols, ids in sentences_of(loaded, text):
         t0 = time.perf_counter()
         max_steps = max(2, int(len(ids) * s.max_frames_per_symbol / model.reduction))
         syn = model.tacotron.infer(torch.tensor(ids, device=device), max_steps, s.stop_threshold)
         mel = syn.mel * model.normalizer.std + model.normalizer.mean                     # (T, M)
-        out.append(Sentence(sentence, mel.cpu(), syn.alignment.cpu(), syn.stopped, time.perf_counter() - t0))
+        out.append(Sentence(sentence, symbols, mel.cpu(), syn.alignment.cpu(), syn.stopped, time.perf_counter() - t0))
     return out
 
 
@@ -232,7 +233,7 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
         model_s += sum(s.seconds_model for s in sentences)
         audio_s += len(wave) / loaded.sample_rate
         mel = torch.cat([s.mel for s in sentences]).numpy()
-        checks = [check_alignment(s.alignment.numpy(), s.stopped) for s in sentences]
+        checks = [check_alignment(s.alignment.numpy(), s.symbols, s.stopped) for s in sentences]
         wav = write_wav(out_dir / f"{k:03d}.wav", wave, loaded.sample_rate)
         wavs.append(str(wav))
         rows.append({"text": text, "reference_audio": str(corpus.audio[k]), "audio": str(wav),
@@ -250,7 +251,8 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
         if transcriber is None:
             raise ConfigError("--asr needs a loader of speech-recognition runs (the registry's tts task has one)")
         hyps = transcriber(asr, wavs)
-        s = asr_scores([r["text"] for r in rows], hyps, "basic")
+        # references: the normalised text (numbers in words), what the synthesiser was asked to say
+        s = asr_scores([corpus.normalised[k] for k in range(len(rows))], hyps, "basic")
         result.update(asr_cer=s.cer, asr_wer=s.wer, asr_run=str(asr))
         for r, h in zip(rows, hyps):
             r["asr_hypothesis"] = h
