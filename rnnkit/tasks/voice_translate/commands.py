@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rnnkit.config import ConfigError
-from rnnkit.data.audio import audio_duration, read_audio, resample, write_wav
+from rnnkit.data.audio import audio_format, read_audio, resample, write_wav
 
 from .bundle import STAGE_TASKS, bundle_config, bundle_runs
 from .cascade import Stages, Translation, translate_voice
@@ -39,13 +39,11 @@ def load_stages(bundle: str | None, flags: dict, run_task: Callable[[Any], Any],
 
 def read_input(path: str | Path) -> tuple[np.ndarray, int, dict]:
     """(mono waveform at the file's own rate, that rate, what the file was): the stages resample it."""
-    import soundfile
     path = Path(path)
-    audio_duration(path)  # a missing or unreadable file: a DataError naming it
-    info = soundfile.info(str(path))
-    wave = read_audio(path, info.samplerate, allow_silence=True)
-    return wave, int(info.samplerate), {"path": str(path), "seconds": round(len(wave) / info.samplerate, 3),
-                                        "sample_rate": int(info.samplerate), "channels": int(info.channels)}
+    _, rate, channels = audio_format(path)  # a missing or unreadable file: a DataError naming it
+    wave = read_audio(path, rate, allow_silence=True)
+    return wave, rate, {"path": str(path), "seconds": round(len(wave) / rate, 3), "sample_rate": rate,
+                        "channels": channels}
 
 
 def run_file(stages: Stages, audio: str | Path, out: Path, match: VoiceMatchConfig, transcript: str | None = None,
