@@ -117,65 +117,76 @@ def _timed(times: dict, stage: str, fn, *args, **kw):
     return out
 
 
+@dataclass
+class English:
+    texts: list                    # one per piece (recognised) or the one given transcript
+    source: str                    # "recogniser" or "given"
+    confidence: float | None       # of a given transcript under the recogniser
+    warnings: list
+
+
+def english_of(stages: Stages, wave: np.ndarray, sample_rate: int, pieces: list, transcript: str | None,
+               cfg: VoiceMatchConfig, times: dict, what: str) -> English:
+    """What the audio says: the recogniser's reading of each piece, or the given transcript (checked against
+    the recogniser's frames when there is a recogniser)."""
+    if transcript is not None and not transcript.strip():
+        raise ConfigError("--transcript is empty; give the text the audio says, or leave it out")
+    if transcript is None and stages.asr is None:
+        raise ConfigError("no recogniser run: give --asr RUN (or a bundle with one), or --transcript TEXT")
+    heard = []
+    if stages.asr is not None:
+        rate = stages.asr.model.features.sample_rate
+        heard = [_timed(times, "recognition", recognize, stages.asr, resample(wave[a:b], sample_rate, rate))
+                 for a, b in pieces]
+    if transcript is None:
+        if not any(h.text for h in heard):
+            raise ConfigError(f"{what}: the recogniser heard no words (is it English speech?)")
+        return English([h.text for h in heard], "recogniser", None, [])
+    if not heard:
+        return English([transcript.strip()], "given", None, [])
+    text = " ".join(h.text for h in heard)
+    logits = torch.cat([h.logits for h in heard])                                       # (T', V)
+    whole = Heard(text, _ctc_nll(logits, stages.asr.tokenizer.encode(text)) if text else 0.0, logits)
+    confidence = transcript_confidence(stages.asr, whole, transcript)
+    warnings = [] if confidence >= cfg.confidence else [
+        f"the transcript does not seem to match the audio: the recogniser heard {text!r} (confidence in the "
+        f"transcript {confidence:.2f} < {cfg.confidence})"]
+    return English([transcript.strip()], "given", confidence, warnings)
+
+
+def french_speech(stages: Stages, french: list, rate: int, times: dict) -> np.ndarray:
+    """The synthesiser's speech of each French text at ``rate``, pieces joined by PIECE_PAUSE_S of silence."""
+    waves = []
+    for k, text in enumerate(t for t in french if t):
+        if k:
+            waves.append(np.zeros(int(PIECE_PAUSE_S * rate), np.float32))
+        synth, synth_rate = _timed(times, "synthesis", stages.synthesize, stages.tts, text)
+        waves.append(resample(synth, synth_rate, rate))
+    return np.concatenate(waves)
+
+
 def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: VoiceMatchConfig, *,
                     transcript: str | None = None, what: str = "input audio") -> Translation:
     """Translate a mono waveform (N,) at ``sample_rate`` into French speech in the speaker's voice."""
     times: dict = {}
     t_all = time.perf_counter()
-    tts_rate = stages.tts.sample_rate
-    speaker = resample(wave, sample_rate, tts_rate)
-    speaker_analysis = _timed(times, "voice_matching", check_speech, speaker, tts_rate, what)
+    rate = stages.tts.sample_rate
+    speaker = resample(wave, sample_rate, rate)
+    speaker_analysis = _timed(times, "voice_matching", check_speech, speaker, rate, what)
     pieces = split_at_pauses(wave, sample_rate, cfg.max_seconds, what=what)
-    if transcript is not None and not transcript.strip():
-        raise ConfigError("--transcript is empty; give the text the audio says, or leave it out")
-    if transcript is None and stages.asr is None:
-        raise ConfigError("no recogniser run: give --asr RUN (or a bundle with one), or --transcript TEXT")
-    warnings, confidence, english = [], None, []
-    asr_rate = stages.asr.model.features.sample_rate if stages.asr is not None else sample_rate
-    heard_all = []
-    if stages.asr is not None:
-        for start, end in pieces:
-            piece = resample(wave[start:end], sample_rate, asr_rate)
-            heard_all.append(_timed(times, "recognition", recognize, stages.asr, piece))
-    if transcript is None:
-        english = [h.text for h in heard_all]
-        if not any(english):
-            raise ConfigError(f"{what}: the recogniser heard no words (is it English speech?)")
-        source = "recogniser"
-    else:
-        english, source = [transcript.strip()], "given"
-        if heard_all:
-            heard = Heard(" ".join(h.text for h in heard_all), 0.0, torch.cat([h.logits for h in heard_all]))
-            heard.nll_per_char = _ctc_nll(heard.logits, stages.asr.tokenizer.encode(heard.text)) if heard.text else 0.0
-            confidence = transcript_confidence(stages.asr, heard, transcript)
-            if confidence < cfg.confidence:
-                warnings.append(f"the transcript does not seem to match the audio: the recogniser heard "
-                                f"{heard.text!r} (confidence in the transcript {confidence:.2f} < {cfg.confidence})")
-    french = []
-    for text in english:
-        if not text:
-            french.append("")
-            continue
-        result = _timed(times, "translation", stages.mt.translate, [text], beam=cfg.beam)
-        french.append(result[0][0].text)
+    english = english_of(stages, wave, sample_rate, pieces, transcript, cfg, times, what)
+    french = [_timed(times, "translation", stages.mt.translate, [t], beam=cfg.beam)[0][0].text if t else ""
+              for t in english.texts]
     if not any(french):
-        raise ConfigError(f"{what}: the translator produced no French for {' '.join(english)!r} (is its run "
+        raise ConfigError(f"{what}: the translator produced no French for {' '.join(english.texts)!r} (is its run "
                           "trained?)")
-    waves = []
-    for k, text in enumerate(t for t in french if t):
-        if k:
-            waves.append(np.zeros(int(PIECE_PAUSE_S * tts_rate), np.float32))
-        synth, rate = _timed(times, "synthesis", stages.synthesize, stages.tts, text)
-        waves.append(resample(synth, rate, tts_rate))
-    synth = np.concatenate(waves)
-    matched = _timed(times, "voice_matching", match_voice, synth, speaker, tts_rate,
-                     speaker_analysis=speaker_analysis, warp=cfg.warp)
+    matched = _timed(times, "voice_matching", match_voice, french_speech(stages, french, rate, times), speaker,
+                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp)
     times["total"] = time.perf_counter() - t_all
-    out_analysis = analyze(matched.wave, tts_rate)
-    out_f0 = f0_stats(out_analysis.f0, "the output").to_dict()
-    spans = [(round(s / sample_rate, 3), round(e / sample_rate, 3)) for s, e in pieces]
-    return Translation(matched.wave, tts_rate, " ".join(t for t in english if t), " ".join(t for t in french if t),
-                       source, {k: round(v, 4) for k, v in times.items()}, matched,
-                       estimate_warp(speaker_analysis, out_analysis), out_f0,
-                       [(s, e, en, fr) for (s, e), en, fr in zip(spans, english, french)] if source == "recogniser"
-                       else [(s, e, "", "") for s, e in spans], warnings, confidence)
+    out_analysis = analyze(matched.wave, rate)
+    spans = [(round(a / sample_rate, 3), round(b / sample_rate, 3)) for a, b in pieces]
+    texts = zip(english.texts, french) if english.source == "recogniser" else [("", "")] * len(spans)
+    return Translation(matched.wave, rate, " ".join(t for t in english.texts if t), " ".join(t for t in french if t),
+                       english.source, {k: round(v, 4) for k, v in times.items()}, matched,
+                       estimate_warp(speaker_analysis, out_analysis), f0_stats(out_analysis.f0, "the output").to_dict(),
+                       [(a, b, en, fr) for (a, b), (en, fr) in zip(spans, texts)], english.warnings, english.confidence)
