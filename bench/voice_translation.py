@@ -102,8 +102,11 @@ def summarise(rows: list[dict], stages) -> dict:
     med = np.array([r["input_median_hz"] for r in rows])
     ref = [stages.mt.normalize(r["reference"]) for r in rows]
     bleu = corpus_scores([r["french"] for r in rows], ref)
-    stage_s = {k: float(np.mean([r["times"].get(k, 0.0) for r in rows]))
-               for k in ("recognition", "translation", "synthesis", "voice_matching", "total")}
+    stages_named = ("recognition", "translation", "synthesis", "voice_matching", "total")
+    stage_s = {k: float(np.mean([r["times"].get(k, 0.0) for r in rows])) for k in stages_named}
+    stage_cpu = {k: float(np.mean([r["times"]["cpu"].get(k, 0.0) for r in rows])) for k in stages_named}
+    near3 = [r for r in rows if 2.5 <= r["seconds"] <= 3.5]
+    cpu3 = {k: float(np.mean([r["times"]["cpu"].get(k, 0.0) for r in near3])) for k in stages_named} if near3 else {}
     return {"utterances": len(rows), "input_median_hz_range": [float(med.min()), float(med.max())],
             "input_span_semitones": float(12 * np.log2(med.max() / med.min())),
             "pitch_within_1st": float(np.mean(st < 1.0)), "median_abs_st_diff": float(np.median(st)),
@@ -112,6 +115,7 @@ def summarise(rows: list[dict], stages) -> dict:
             "depth_within_5pct": float(np.mean(np.abs(warp - 1) <= 0.05)),
             "output_warp_median": float(np.median(warp)), "bleu": bleu["bleu"], "chrf": bleu["chrf"],
             "mean_seconds": float(np.mean([r["seconds"] for r in rows])), "mean_stage_s": stage_s,
+            "mean_stage_cpu_s": stage_cpu, "utterances_2.5_to_3.5_s": len(near3), "their_mean_stage_cpu_s": cpu3,
             "runs": stages.runs, "threads": torch.get_num_threads(),
             "load_average": list(os.getloadavg())}
 

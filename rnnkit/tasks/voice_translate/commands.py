@@ -108,6 +108,8 @@ def voice_translate_command(args: argparse.Namespace, run_task, synthesize) -> i
     print(f"French:  {report['french']}")
     print(f"pitch: input median {f0_in['median_hz']:.0f} Hz, output {f0_out['median_hz']:.0f} Hz; "
           f"vocal tract warp {report['warp']:.3f} (output against input: {report['output_warp']:.3f})")
-    print("times: " + ", ".join(f"{k} {v:.2f} s" for k, v in report["times"].items()))
+    times = report["times"]
+    print("times: " + ", ".join(f"{k} {v:.2f} s (cpu {times['cpu'].get(k, 0.0):.2f})" for k, v in times.items()
+                                if k != "cpu"))
     print(f"wrote {out}, {out.with_suffix('.json')}" + (f", {report['output']['png']}" if report["output"]["png"] else ""))
     return 0
