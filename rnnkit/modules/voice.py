@@ -274,7 +274,9 @@ def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
     """``synth`` re-synthesised by WORLD with its F0 mapped onto ``speaker``'s statistics, its envelope warped by
     the factor estimated between the two voices (``warp=False``: not warped) and its loudness matched."""
     spk = speaker_analysis if speaker_analysis is not None else check_speech(speaker, sample_rate, "input audio")
-    syn = check_speech(synth, sample_rate, "synthesised audio")
+    if float(np.abs(synth).max()) < SILENCE_PEAK:
+        raise VoiceError("synthesised audio: silent; the synthesiser produced no speech")
+    syn = analyze(synth, sample_rate)  # a short synthesised word may be mostly unvoiced: only none is an error
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
     out = syn.with_(f0=map_f0(syn.f0, syn_stats, spk_stats), envelope=warp_envelope(syn.envelope, alpha))
