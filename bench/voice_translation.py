@@ -53,12 +53,17 @@ def main() -> None:
     ap.add_argument("--synth", choices=("bundle", "espeak"), default="bundle")
     ap.add_argument("--transcript", action="store_true", help="give the true transcript instead of recognising")
     ap.add_argument("--out", default="", help="write the per-utterance rows and the summary as JSON")
+    ap.add_argument("--latency", default="", metavar="WAV", help="only time the cascade on this file (--repeat times; "
+                    "the first run, with its one-off imports, is left out)")
+    ap.add_argument("--repeat", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(1)
     task = TASKS["voice-translate"]
     stages = load_stages(args.bundle, {}, task.run_task, task.synthesize)
     if args.synth == "espeak":
         stages.synthesize, stages.runs["tts"] = espeak_french, "eSpeak NG fr"
+    if args.latency:
+        return latency(stages, args.latency, args.repeat, args.transcript)
     rows = read_translation_manifest(Path(args.bundle) / "data" / "test.jsonl")
     if args.limit:  # the first sentences, each in every held-out voice (the manifest lists them so)
         rows = rows[: args.limit]
@@ -94,6 +99,23 @@ def main() -> None:
     if args.out:
         Path(args.out).write_text(json.dumps({"summary": summary, "rows": out, "failed": failed}, indent=1,
                                              ensure_ascii=False))
+
+
+def latency(stages, wav: str, repeat: int, transcript: bool) -> None:
+    """Wall and CPU seconds per stage on one file, averaged over the runs after the first."""
+    rate = stages.tts.sample_rate
+    wave = read_audio(wav, rate)
+    runs = [translate_voice(stages, wave, rate, VoiceMatchConfig(), transcript=ENGLISH_3S if transcript else None)
+            for _ in range(repeat)][1:]
+    keys = ("recognition", "translation", "synthesis", "voice_matching", "total")
+    print(json.dumps({"seconds": len(wave) / rate, "english": runs[-1].english, "french": runs[-1].french,
+                      "wall": {k: float(np.mean([r.times.get(k, 0.0) for r in runs])) for k in keys},
+                      "cpu": {k: float(np.mean([r.times["cpu"].get(k, 0.0) for r in runs])) for k in keys},
+                      "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())},
+                     indent=1, ensure_ascii=False))
+
+
+ENGLISH_3S = "Where is the train station? I would like a coffee."
 
 
 def summarise(rows: list[dict], stages) -> dict:
