@@ -4,7 +4,8 @@
     wave (N',) = resynthesize(analysis)
 
 F0 comes from DIO refined by StoneMask (fast: about 30 ms per 3 s of 16 kHz audio, where Harvest takes
-about 250 ms; the voice-translation latency budget is one second for everything), the spectral envelope
+about 250 ms; the voice-translation latency budget is one second for everything) or, asked for, Harvest;
+the spectral envelope
 from CheapTrick and the band aperiodicity from D4C, all on a frame period of ``frame_ms``.
 ``K = fft_size // 2 + 1`` frequency bins spanning 0 .. sample_rate / 2.
 
@@ -83,15 +84,24 @@ class WorldAnalysis:
         return replace(self, **changes)
 
 
+F0_METHODS = ("dio", "harvest")
+
+
 def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
-            f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL) -> WorldAnalysis:
-    """WORLD analysis of a mono waveform (N,) in [-1, 1]."""
+            f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL, f0_method: str = "dio") -> WorldAnalysis:
+    """WORLD analysis of a mono waveform (N,) in [-1, 1]; ``f0_method`` "harvest" finds voicing where DIO's
+    zero-crossing intervals disagree (phase-incoherent audio, as Griffin-Lim makes), at ~8x DIO's cost."""
     w = pyworld_module()
     x = np.ascontiguousarray(np.asarray(wave, dtype=np.float64))
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"analyze needs a non-empty mono waveform (N,), got shape {x.shape}")
-    f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
-    f0 = w.stonemask(x, f0, times, sample_rate)                              # (T,)
+    if f0_method == "dio":
+        f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
+        f0 = w.stonemask(x, f0, times, sample_rate)                          # (T,)
+    elif f0_method == "harvest":
+        f0, times = w.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
+    else:
+        raise ValueError(f"f0_method must be one of {F0_METHODS}, got {f0_method!r}")
     envelope = w.cheaptrick(x, f0, times, sample_rate, f0_floor=f0_floor)    # (T, K)
     aperiodicity = w.d4c(x, f0, times, sample_rate)                          # (T, K)
     return WorldAnalysis(f0, envelope, aperiodicity, int(sample_rate), frame_ms)
