@@ -32,8 +32,6 @@ from rnnkit.data.speech_parallel import read_translation_manifest
 from rnnkit.data.speech_synth import synthesize as espeak
 from rnnkit.metrics.asr import asr_scores
 from rnnkit.metrics.translation import corpus_scores
-from rnnkit.modules.voice import f0_stats
-from rnnkit.modules.world import analyze
 from rnnkit.tasks import TASKS, task_of_run
 from rnnkit.tasks.voice_translate.cascade import translate_voice
 from rnnkit.tasks.voice_translate.commands import load_stages
@@ -79,11 +77,14 @@ def main() -> None:
             failed.append({"audio": str(r.audio), "voice": r.voice, "error": str(err)})
             print(f"failed: {err}", file=sys.stderr)
             continue
-        inp, outp = f0_stats(analyze(wave, rate).f0), f0_stats(analyze(t.wave, rate).f0)
+        inp, outp = t.match.speaker, t.output_f0      # the cascade's own measures (Harvest F0, voiced frames)
+        if outp is None:
+            failed.append({"audio": str(r.audio), "voice": r.voice, "error": "; ".join(t.warnings)})
+            continue
         row = {"voice": r.voice, "english": t.english, "reference": r.translation, "french": t.french,
-               "seconds": len(wave) / rate, "input_median_hz": inp.median_hz, "output_median_hz": outp.median_hz,
-               "median_st_diff": outp.median_semitones - inp.median_semitones,
-               "spread_ratio": outp.spread_semitones / max(inp.spread_semitones, 1e-9), "warp": t.match.warp,
+               "seconds": len(wave) / rate, "input_median_hz": inp.median_hz, "output_median_hz": outp["median_hz"],
+               "median_st_diff": outp["median_semitones"] - inp.median_semitones,
+               "spread_ratio": outp["spread_semitones"] / max(inp.spread_semitones, 1e-9), "warp": t.match.warp,
                "output_warp": t.output_warp, "times": t.times}
         if fr_asr is not None:
             row["wav"] = str(write_wav(wav_dir / f"{k:03d}.wav", t.wave, rate))

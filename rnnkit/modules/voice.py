@@ -20,9 +20,8 @@ scoring the squared difference of the mean-removed log envelopes between ``BAND`
 is refined by a parabola through its neighbours. Averaging over an utterance leaves the speaker's formant
 scale and mostly averages the phonetic content out; it needs a second or more of voiced speech to be stable.
 
-The synthesised speech is analysed with Harvest rather than DIO: the Griffin-Lim phase of a neural
-synthesiser hides most of its voicing from DIO; the WORLD re-synthesis then makes clean periodic excitation
-on the mapped F0, which DIO reads back (as the benchmarks measure it).
+F0 comes from Harvest (see :mod:`rnnkit.modules.world` for why not DIO); on a synthesiser's Griffin-Lim
+speech, WORLD's re-synthesis on the mapped F0 also makes clean periodic excitation of it.
 
 **Loudness.** The RMS over active frames (within ``ACTIVE_DB`` of the loudest 20 ms frame), so pauses do
 not count; the gain is lowered when it would push the peak over ``PEAK_LIMIT`` (reported).
@@ -42,10 +41,9 @@ BAND = (150.0, 5000.0)       # Hz: where formants carry the vocal tract's length
 ACTIVE_DB = 40.0             # frames within this of the loudest count for loudness
 PEAK_LIMIT = 0.99
 SILENCE_PEAK = 1e-4          # as rnnkit.data.audio: below this the waveform is silence
-MIN_VOICED_S = 0.1           # seconds of periodic voiced frames below which a recording holds no speech
-MIN_VOICED_SHARE = 0.15      # share of the active frames that must be periodic and voiced
+MIN_VOICED_S = 0.1           # seconds of voiced frames below which a recording holds no speech
+MIN_VOICED_SHARE = 0.15      # share of the active frames that must be voiced
 MIN_PAUSE_S = 0.1            # a pause to split long audio at lasts at least this
-PERIODIC_AP = 0.5            # voiced frames count when their mean aperiodicity below 1 kHz is under this
 
 
 class VoiceError(DataError):
@@ -193,19 +191,17 @@ def match_loudness(wave: np.ndarray, reference: np.ndarray, sample_rate: int) ->
 def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
                  analysis: WorldAnalysis | None = None) -> WorldAnalysis:
     """The WORLD analysis of ``wave``, after checking it holds speech: silence (peak below SILENCE_PEAK) and
-    noise only are a VoiceError naming ``what``. Noise only: under MIN_VOICED_S seconds, or under
-    MIN_VOICED_SHARE of the active frames, are voiced *and* periodic (DIO marks a few frames of white noise
-    voiced; their aperiodicity is ~1, where voiced speech's is ~0.1 below 1 kHz)."""
+    noise only (under MIN_VOICED_S seconds, or under MIN_VOICED_SHARE of the active frames, voiced by Harvest:
+    none of white noise, 8% of brown noise, half or more of speech) are a VoiceError naming ``what``."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size == 0 or float(np.abs(wave).max()) < SILENCE_PEAK:
         raise VoiceError(f"{what}: the audio is silent (peak below {SILENCE_PEAK}); expected speech")
     a = analysis if analysis is not None else analyze(wave, sample_rate)
-    low = a.frequencies <= 1000.0
-    periodic = a.voiced & (a.aperiodicity[:, low].mean(axis=1) < PERIODIC_AP)     # (T,)
-    voiced_s = int(periodic.sum()) * a.frame_ms / 1000
+    voiced = int(a.voiced.sum())
+    voiced_s = voiced * a.frame_ms / 1000
     rms = frame_rms(wave, sample_rate, a.frame_ms / 1000)
     active = int((rms >= rms.max() * 10 ** (-ACTIVE_DB / 20)).sum())
-    share = int(periodic.sum()) / max(active, 1)
+    share = voiced / max(active, 1)
     if voiced_s < MIN_VOICED_S or share < MIN_VOICED_SHARE:
         raise VoiceError(f"{what}: no voiced speech found ({voiced_s:.2f} s voiced, {100 * share:.0f}% of the "
                          f"active frames; noise only?); expected someone speaking")
@@ -280,9 +276,7 @@ def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
     spk = speaker_analysis if speaker_analysis is not None else check_speech(speaker, sample_rate, "input audio")
     if float(np.abs(synth).max()) < SILENCE_PEAK:
         raise VoiceError("synthesised audio: silent; the synthesiser produced no speech")
-    # Harvest: a neural synthesiser's Griffin-Lim phase hides most voicing from DIO (a third of the frames
-    # Harvest finds); WORLD then re-synthesises clean periodic excitation on the mapped F0
-    syn = analyze(synth, sample_rate, f0_method="harvest")
+    syn = analyze(synth, sample_rate)
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
     out = syn.with_(f0=map_f0(syn.f0, syn_stats, spk_stats), envelope=warp_envelope(syn.envelope, alpha))

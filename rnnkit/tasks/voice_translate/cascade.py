@@ -31,8 +31,9 @@ from rnnkit.config import ConfigError
 from rnnkit.data.audio import resample
 from rnnkit.metrics.asr import NORMALIZERS
 from rnnkit.modules.ctc import greedy_decode
-from rnnkit.modules.voice import VoiceMatch, check_speech, estimate_warp, f0_stats, match_voice, split_at_pauses
-from rnnkit.modules.world import analyze
+from rnnkit.modules.voice import (VoiceError, VoiceMatch, check_speech, estimate_warp, f0_stats, match_voice,
+                                  split_at_pauses)
+from rnnkit.modules.world import WorldAnalysis, analyze
 
 from .config import VoiceMatchConfig
 
@@ -69,7 +70,7 @@ class Translation:
     times: dict                                # stage -> wall seconds; "cpu": stage -> CPU seconds
     match: VoiceMatch | None
     output_warp: float                         # the output's envelope against the input's (1.0 = depth kept)
-    output_f0: dict
+    output_f0: dict | None                     # None when the output has no voiced frame (warned)
     pieces: list = field(default_factory=list)  # [(start_s, end_s, english, french)]
     warnings: list = field(default_factory=list)
     confidence: float | None = None            # of a given transcript
@@ -194,5 +195,14 @@ def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: Voi
     texts = zip(english.texts, french) if english.source == "recogniser" else [("", "")] * len(spans)
     return Translation(matched.wave, rate, " ".join(t for t in english.texts if t), " ".join(t for t in french if t),
                        english.source, {k: v if k == "cpu" else round(v, 4) for k, v in times.items()}, matched,
-                       estimate_warp(speaker_analysis, out_analysis), f0_stats(out_analysis.f0, "the output").to_dict(),
+                       estimate_warp(speaker_analysis, out_analysis), output_f0(out_analysis, english.warnings),
                        [(a, b, en, fr) for (a, b), (en, fr) in zip(spans, texts)], english.warnings, english.confidence)
+
+
+def output_f0(out: WorldAnalysis, warnings: list) -> dict | None:
+    """F0 statistics of the output, or None (with a warning) when none of its frames is voiced."""
+    try:
+        return f0_stats(out.f0, "the output").to_dict()
+    except VoiceError as err:
+        warnings.append(f"{err} (the synthesiser's speech is not voiced enough to carry the speaker's pitch)")
+        return None

@@ -106,7 +106,8 @@ def voice_translate_command(args: argparse.Namespace, run_task, synthesize) -> i
     f0_in, f0_out = report["input_f0"], report["output_f0"]
     print(f"English: {report['english']}" + (" (given)" if report["transcript_source"] == "given" else ""))
     print(f"French:  {report['french']}")
-    print(f"pitch: input median {f0_in['median_hz']:.0f} Hz, output {f0_out['median_hz']:.0f} Hz; "
+    out_hz = f"{f0_out['median_hz']:.0f} Hz" if f0_out else "unvoiced"
+    print(f"pitch: input median {f0_in['median_hz']:.0f} Hz, output {out_hz}; "
           f"vocal tract warp {report['warp']:.3f} (output against input: {report['output_warp']:.3f})")
     times = report["times"]
     print("times: " + ", ".join(f"{k} {v:.2f} s (cpu {times['cpu'].get(k, 0.0):.2f})" for k, v in times.items()
