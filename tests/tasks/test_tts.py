@@ -114,6 +114,7 @@ def test_bad_text(run, capsys):
         synthesize(loaded, "日本語")
     with pytest.raises(ConfigError, match=r"symbols this run cannot read \['z'\]"):
         sentences_of(loaded, "zzz hello")
+    assert sentences_of(loaded, "Hello; thank you!")[0][0] == "hello, thank you."   # marks it was not trained on
     long = " ".join(["hello, thank you"] * 30) + "."
     pieces = sentences_of(loaded, long)
     assert len(pieces) > 1 and " ".join(p for p, _, _ in pieces).split() == long.split()   # split, not truncated

@@ -151,13 +151,30 @@ def symbol_set(vocab: Vocabulary) -> list[str]:
     return sorted(t for t in vocab.index if len(t) == 1)
 
 
+#: punctuation a run was not trained on is read as the nearest pause mark it knows (prosody, not words)
+PAUSE_MARKS = {";": ",.", ":": ",.", "!": ".", "?": ".", ",": ".", "-": " ", "'": ""}
+
+
+def known_punctuation(text: str, known: set) -> str:
+    """``text`` with each punctuation mark outside ``known`` replaced by its first known stand-in of
+    :data:`PAUSE_MARKS` (or dropped when none is known)."""
+    out = []
+    for c in text:
+        if c in PAUSE_MARKS and c not in known:
+            c = next((s for s in PAUSE_MARKS[c] if s in known), "")
+        out.append(c)
+    return "".join(out)
+
+
 def sentences_of(loaded: LoadedTTS, text: str) -> list[tuple[str, str, list[int]]]:
     """(normalised sentence, its symbols, their ids) of each sentence ``text`` is cut into (never truncated)."""
     if not text or not text.strip():
         raise ConfigError("no text to speak: give a non-empty text")
     d = loaded.config.data
-    normalised = normalize_text(text, d.lang)
     known = set(loaded.vocab.index)
+    normalised = normalize_text(text, d.lang)
+    if d.symbols == "chars":
+        normalised = known_punctuation(normalised, known)
     readable = [c for c in normalised if c in known and c != " "]
     if not readable:
         raise ConfigError(f"{text!r}: none of its characters can be spoken by this {d.lang} run (after "
