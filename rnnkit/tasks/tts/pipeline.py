@@ -143,7 +143,9 @@ class Sentence:
     mel: torch.Tensor         # (T, M) log-mel, denormalised
     alignment: torch.Tensor   # (steps, N)
     stopped: bool
-    seconds_model: float      # acoustic model time
+    seconds_model: float      # acoustic model time (wall clock)
+    cpu_model: float          # acoustic model time (this process's CPU time: what an idle machine would take
+                              # on as many threads)
 
 
 def symbol_set(vocab: Vocabulary) -> list[str]:
@@ -196,11 +198,12 @@ def synthesize_sentences(loaded: LoadedTTS, text: str) -> list[Sentence]:
     device = model.normalizer.mean.device
     out = []
     for sentence, symbols, ids in sentences_of(loaded, text):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         max_steps = max(2, int(len(ids) * s.max_frames_per_symbol / model.reduction))
         syn = model.tacotron.infer(torch.tensor(ids, device=device), max_steps, s.stop_threshold)
         mel = syn.mel * model.normalizer.std + model.normalizer.mean                     # (T, M)
-        out.append(Sentence(sentence, symbols, mel.cpu(), syn.alignment.cpu(), syn.stopped, time.perf_counter() - t0))
+        out.append(Sentence(sentence, symbols, mel.cpu(), syn.alignment.cpu(), syn.stopped, time.perf_counter() - t0,
+                            time.process_time() - c0))
     return out
 
 
@@ -242,13 +245,15 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
     corpus = corpus.subset(kept)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, wavs = [], []
-    model_s = vocoder_s = audio_s = 0.0
+    model_s = vocoder_s = audio_s = model_cpu = vocoder_cpu = 0.0
     for k, (text, ref) in enumerate(zip(corpus.texts, ref_mels)):
         sentences = synthesize_sentences(loaded, text)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         wave = vocode(loaded, sentences, vocoder=vocoder)
         vocoder_s += time.perf_counter() - t0
+        vocoder_cpu += time.process_time() - c0
         model_s += sum(s.seconds_model for s in sentences)
+        model_cpu += sum(s.cpu_model for s in sentences)
         audio_s += len(wave) / loaded.sample_rate
         mel = torch.cat([s.mel for s in sentences]).numpy()
         checks = [check_alignment(s.alignment.numpy(), s.symbols, s.stopped) for s in sentences]
@@ -263,6 +268,8 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
     result = {"utterances": len(rows), "mcd": float(np.mean([r["mcd"] for r in rows])),
               "monotonic_rate": float(np.mean([r["monotonic"] for r in rows])),
               "rtf_acoustic": model_s / max(audio_s, 1e-9), "rtf_vocoder": vocoder_s / max(audio_s, 1e-9),
+              "cpu_rtf_acoustic": model_cpu / max(audio_s, 1e-9), "cpu_rtf_vocoder": vocoder_cpu / max(audio_s, 1e-9),
+              "threads": torch.get_num_threads(),
               "audio_seconds": audio_s, "vocoder": vocoder or loaded.config.synth.vocoder,
               "skipped": len(corpus.skipped), "dir": str(out_dir)}
     if asr:
