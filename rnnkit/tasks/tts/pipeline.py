@@ -247,6 +247,7 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
     rows, wavs = [], []
     model_s = vocoder_s = audio_s = model_cpu = vocoder_cpu = 0.0
     for k, (text, ref) in enumerate(zip(corpus.texts, ref_mels)):
+        torch.manual_seed(k)  # the prenet's dropout stays on at synthesis: seeded, scores repeat
         sentences = synthesize_sentences(loaded, text)
         t0, c0 = time.perf_counter(), time.process_time()
         wave = vocode(loaded, sentences, vocoder=vocoder)
