@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.audio import write_wav
 from rnnkit.data.readers import DataError
@@ -282,8 +283,7 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
         result.update(asr_cer=s.cer, asr_wer=s.wer, asr_run=str(asr))
         for r, h in zip(rows, hyps):
             r["asr_hypothesis"] = h
-    (out_dir / "scores.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                          encoding="utf-8")
+    atomic_write_text(out_dir / "scores.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return result
 
 
@@ -299,7 +299,10 @@ def predict_tts(run: str | Path, inputs: Sequence[str], options: dict) -> list[d
     """One WAV per input text, written to ``options["wav_dir"]`` (a folder; default RUN/speak/)."""
     loaded = load_tts(run, options.get("checkpoint") or "best")
     if options.get("file"):
-        inputs = [line for line in Path(options["file"]).read_text(encoding="utf-8").splitlines() if line.strip()]
+        path = Path(options["file"])
+        if not path.is_file():
+            raise DataError(f"{path}: no such text file (expected one text to speak per line)")
+        inputs = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not inputs:
         raise ConfigError("give texts to speak, or --file TEXTS.txt (one text per line)")
     folder = Path(options.get("wav_dir") or loaded.run_dir / "speak")
