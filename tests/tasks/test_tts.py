@@ -22,6 +22,7 @@ from rnnkit.data.audio import read_audio  # noqa: E402
 from rnnkit.data.speech_manifest import read_speech_manifest  # noqa: E402
 from rnnkit.data.speech_synth import texts_dataset  # noqa: E402
 from rnnkit.tasks import TASKS  # noqa: E402
+from rnnkit.tasks.tts.data import encode, fit_vocabulary, text_symbols  # noqa: E402
 from rnnkit.tasks.tts.pipeline import sentences_of, synthesize  # noqa: E402
 from rnnkit.tasks.tts.task import TTSTask  # noqa: E402
 from rnnkit.train.checkpoint import load_checkpoint  # noqa: E402
@@ -113,6 +114,7 @@ def test_bad_text(run, capsys):
         synthesize(loaded, "日本語")
     with pytest.raises(ConfigError, match=r"symbols this run cannot read \['z'\]"):
         sentences_of(loaded, "zzz hello")
+    assert sentences_of(loaded, "Hello; thank you!")[0][0] == "hello, thank you."   # marks it was not trained on
     long = " ".join(["hello, thank you"] * 30) + "."
     pieces = sentences_of(loaded, long)
     assert len(pieces) > 1 and " ".join(p for p, _, _ in pieces).split() == long.split()   # split, not truncated
@@ -159,3 +161,11 @@ def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
     b = load_checkpoint(parts / "checkpoints" / "last.safetensors").group("model")
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_phoneme_symbols():
+    ipa = text_symbols("bonjour tout le monde", "phonemes", "fr")
+    assert ipa.startswith("bɔ̃ʒˈuʁ") and " " in ipa
+    vocab = fit_vocabulary([ipa])
+    assert encode(vocab, ipa, "x")[-1] == vocab.eos_id
+    assert text_symbols("hello", "chars", "en-us") == "hello"

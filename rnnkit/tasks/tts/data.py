@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import read_audio
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
@@ -70,11 +71,8 @@ class Corpus:
 
     def to_manifest(self, path: Path) -> Path:
         """The split as a JSONL manifest with absolute audio paths (``rnnkit evaluate RUN --data``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"audio_filepath": str(Path(a).resolve()), "text": t} for a, t in zip(self.audio, self.texts)]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         return path
 
 

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.audio import write_wav
 from rnnkit.data.readers import DataError
@@ -46,6 +47,7 @@ from rnnkit.train.checkpoint import find_run_checkpoint
 
 TASK = "tts"
 PLOTS = 3  # utterances drawn by evaluate
+MCD_CEPSTRA = 24  # c1..c24 (fewer with fewer mel bins)
 #: transcribes audio files with a speech-recognition run: (run, wav paths) -> one text per file
 Transcriber = Callable[[str, list[str]], list[str]]
 
@@ -142,7 +144,9 @@ class Sentence:
     mel: torch.Tensor         # (T, M) log-mel, denormalised
     alignment: torch.Tensor   # (steps, N)
     stopped: bool
-    seconds_model: float      # acoustic model time
+    seconds_model: float      # acoustic model time (wall clock)
+    cpu_model: float          # acoustic model time (this process's CPU time: what an idle machine would take
+                              # on as many threads)
 
 
 def symbol_set(vocab: Vocabulary) -> list[str]:
@@ -150,13 +154,30 @@ def symbol_set(vocab: Vocabulary) -> list[str]:
     return sorted(t for t in vocab.index if len(t) == 1)
 
 
+#: punctuation a run was not trained on is read as the nearest pause mark it knows (prosody, not words)
+PAUSE_MARKS = {";": ",.", ":": ",.", "!": ".", "?": ".", ",": ".", "-": " ", "'": ""}
+
+
+def known_punctuation(text: str, known: set) -> str:
+    """``text`` with each punctuation mark outside ``known`` replaced by its first known stand-in of
+    :data:`PAUSE_MARKS` (or dropped when none is known)."""
+    out = []
+    for c in text:
+        if c in PAUSE_MARKS and c not in known:
+            c = next((s for s in PAUSE_MARKS[c] if s in known), "")
+        out.append(c)
+    return "".join(out)
+
+
 def sentences_of(loaded: LoadedTTS, text: str) -> list[tuple[str, str, list[int]]]:
     """(normalised sentence, its symbols, their ids) of each sentence ``text`` is cut into (never truncated)."""
     if not text or not text.strip():
         raise ConfigError("no text to speak: give a non-empty text")
     d = loaded.config.data
-    normalised = normalize_text(text, d.lang)
     known = set(loaded.vocab.index)
+    normalised = normalize_text(text, d.lang)
+    if d.symbols == "chars":
+        normalised = known_punctuation(normalised, known)
     readable = [c for c in normalised if c in known and c != " "]
     if not readable:
         raise ConfigError(f"{text!r}: none of its characters can be spoken by this {d.lang} run (after "
@@ -178,11 +199,12 @@ def synthesize_sentences(loaded: LoadedTTS, text: str) -> list[Sentence]:
     device = model.normalizer.mean.device
     out = []
     for sentence, symbols, ids in sentences_of(loaded, text):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         max_steps = max(2, int(len(ids) * s.max_frames_per_symbol / model.reduction))
         syn = model.tacotron.infer(torch.tensor(ids, device=device), max_steps, s.stop_threshold)
         mel = syn.mel * model.normalizer.std + model.normalizer.mean                     # (T, M)
-        out.append(Sentence(sentence, symbols, mel.cpu(), syn.alignment.cpu(), syn.stopped, time.perf_counter() - t0))
+        out.append(Sentence(sentence, symbols, mel.cpu(), syn.alignment.cpu(), syn.stopped, time.perf_counter() - t0,
+                            time.process_time() - c0))
     return out
 
 
@@ -224,20 +246,23 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
     corpus = corpus.subset(kept)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows, wavs = [], []
-    model_s = vocoder_s = audio_s = 0.0
+    model_s = vocoder_s = audio_s = model_cpu = vocoder_cpu = 0.0
     for k, (text, ref) in enumerate(zip(corpus.texts, ref_mels)):
+        torch.manual_seed(k)  # the prenet's dropout stays on at synthesis: seeded, scores repeat
         sentences = synthesize_sentences(loaded, text)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         wave = vocode(loaded, sentences, vocoder=vocoder)
         vocoder_s += time.perf_counter() - t0
+        vocoder_cpu += time.process_time() - c0
         model_s += sum(s.seconds_model for s in sentences)
+        model_cpu += sum(s.cpu_model for s in sentences)
         audio_s += len(wave) / loaded.sample_rate
         mel = torch.cat([s.mel for s in sentences]).numpy()
         checks = [check_alignment(s.alignment.numpy(), s.symbols, s.stopped) for s in sentences]
         wav = write_wav(out_dir / f"{k:03d}.wav", wave, loaded.sample_rate)
         wavs.append(str(wav))
         rows.append({"text": text, "reference_audio": str(corpus.audio[k]), "audio": str(wav),
-                     "mcd": mel_cepstral_distortion(ref.numpy(), mel), "monotonic": all(c.monotonic for c in checks),
+                     "mcd": mel_cepstral_distortion(ref.numpy(), mel, min(MCD_CEPSTRA, mel.shape[1] - 1)), "monotonic": all(c.monotonic for c in checks),
                      "alignment": "; ".join(c.reason for c in checks if c.reason)})
         if k < plots:
             rows[-1]["plot"] = str(alignment_and_mels(sentences[0].alignment, sentences[0].mel, ref,
@@ -245,6 +270,8 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
     result = {"utterances": len(rows), "mcd": float(np.mean([r["mcd"] for r in rows])),
               "monotonic_rate": float(np.mean([r["monotonic"] for r in rows])),
               "rtf_acoustic": model_s / max(audio_s, 1e-9), "rtf_vocoder": vocoder_s / max(audio_s, 1e-9),
+              "cpu_rtf_acoustic": model_cpu / max(audio_s, 1e-9), "cpu_rtf_vocoder": vocoder_cpu / max(audio_s, 1e-9),
+              "threads": torch.get_num_threads(),
               "audio_seconds": audio_s, "vocoder": vocoder or loaded.config.synth.vocoder,
               "skipped": len(corpus.skipped), "dir": str(out_dir)}
     if asr:
@@ -256,8 +283,7 @@ def score(loaded: LoadedTTS, corpus: Corpus, out_dir: Path, plots: int = PLOTS, 
         result.update(asr_cer=s.cer, asr_wer=s.wer, asr_run=str(asr))
         for r, h in zip(rows, hyps):
             r["asr_hypothesis"] = h
-    (out_dir / "scores.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
-                                          encoding="utf-8")
+    atomic_write_text(out_dir / "scores.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     return result
 
 
@@ -273,7 +299,10 @@ def predict_tts(run: str | Path, inputs: Sequence[str], options: dict) -> list[d
     """One WAV per input text, written to ``options["wav_dir"]`` (a folder; default RUN/speak/)."""
     loaded = load_tts(run, options.get("checkpoint") or "best")
     if options.get("file"):
-        inputs = [line for line in Path(options["file"]).read_text(encoding="utf-8").splitlines() if line.strip()]
+        path = Path(options["file"])
+        if not path.is_file():
+            raise DataError(f"{path}: no such text file (expected one text to speak per line)")
+        inputs = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if not inputs:
         raise ConfigError("give texts to speak, or --file TEXTS.txt (one text per line)")
     folder = Path(options.get("wav_dir") or loaded.run_dir / "speak")

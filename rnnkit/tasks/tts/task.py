@@ -66,7 +66,8 @@ class TTSTask(Task):
     def print_evaluation(self, m: dict, data: str) -> None:
         print(f"{data}: MCD {m['mcd']:.2f} dB over {m['utterances']} utterances, monotonic alignments "
               f"{100 * m['monotonic_rate']:.1f}%, real-time factor acoustic {m['rtf_acoustic']:.3f} + vocoder "
-              f"({m['vocoder']}) {m['rtf_vocoder']:.3f}" + (f", {m['skipped']} skipped" if m["skipped"] else ""))
+              f"({m['vocoder']}) {m['rtf_vocoder']:.3f} (CPU time: {m['cpu_rtf_acoustic']:.3f} + {m['cpu_rtf_vocoder']:.3f}, "
+              f"{m['threads']} thread(s))" + (f", {m['skipped']} skipped" if m["skipped"] else ""))
         if "asr_cer" in m:
             print(f"intelligibility: CER {100 * m['asr_cer']:.2f}%, WER {100 * m['asr_wer']:.2f}% by {m['asr_run']}")
         print(f"audio, plots and per-utterance scores: {m['dir']}/")
