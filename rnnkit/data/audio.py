@@ -77,6 +77,12 @@ def read_audio(path: str | Path, sample_rate: int, *, allow_silence: bool = Fals
 
 def audio_duration(path: str | Path) -> float:
     """Duration in seconds from the file header (no decoding)."""
+    seconds, _, _ = audio_format(path)
+    return seconds
+
+
+def audio_format(path: str | Path) -> tuple[float, int, int]:
+    """``(seconds, sample rate, channels)`` from the file header (no decoding)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such audio file")
@@ -85,7 +91,7 @@ def audio_duration(path: str | Path) -> float:
         info = soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError) as err:
         raise DataError(f"{path}: not a readable audio file ({err}); expected WAV, FLAC or OGG") from err
-    return info.frames / info.samplerate
+    return info.frames / info.samplerate, int(info.samplerate), int(info.channels)
 
 
 def write_wav(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:

@@ -1,6 +1,6 @@
 """Speech data sets as lists of (audio file, transcript) pairs, from the layouts people ship.
 
-Four readers, one result type (:class:`SpeechManifest`):
+Five readers, one result type (:class:`SpeechManifest`):
 
 - ``read_jsonl_manifest``: NeMo-style JSON lines ``{"audio_filepath": ..., "text": ..., "duration": ...}``
   (``duration`` optional);
@@ -8,11 +8,14 @@ Four readers, one result type (:class:`SpeechManifest`):
   column and a ``text`` or ``label`` column;
 - ``read_librispeech``: the LibriSpeech layout, ``<speaker>/<chapter>/<speaker>-<chapter>.trans.txt``
   lines ``<utterance-id> TRANSCRIPT`` beside ``<utterance-id>.flac`` (or .wav/.ogg);
+- ``read_ljspeech``: the LJSpeech layout, ``metadata.csv`` lines ``<id>|<text>|<normalised text>``
+  (no header; the normalised text when given, else the text) beside ``wavs/<id>.wav``;
 - ``read_labelled_folder``: a folder of audio files whose label is in the file name
   (``label_pattern`` such as ``{label}_{speaker}_{index}.wav``) or, without a pattern, is the
   name of the folder holding the file.
 
-``read_speech_manifest(path)`` picks the reader from the path.  Relative audio paths are taken
+``read_speech_manifest(path)`` picks the reader from the path (an LJSpeech folder or its
+``metadata.csv``: the LJSpeech reader).  Relative audio paths are taken
 relative to the manifest's folder.  A bad entry (missing field, missing audio file, empty
 transcript, characters outside ``vocabulary``) raises :class:`DataError` naming the file and line;
 with ``skip_bad=True`` it is skipped instead and counted in ``SpeechManifest.skipped`` with its
@@ -180,6 +183,32 @@ def read_librispeech(root: str | Path, *, vocabulary: Optional[Iterable[str]] = 
     return out.finish(root)
 
 
+def read_ljspeech(path: str | Path, *, vocabulary: Optional[Iterable[str]] = None,
+                  skip_bad: bool = False) -> SpeechManifest:
+    """An LJSpeech folder (or its ``metadata.csv``): ``<id>|<text>|<normalised text>`` per line, audio in
+    ``wavs/<id>.wav`` beside the metadata."""
+    path = Path(path)
+    meta = path / "metadata.csv" if path.is_dir() else path
+    meta = _existing_file(meta, "LJSpeech metadata.csv")
+    out = _Collector(vocabulary, skip_bad)
+    with open(meta, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{meta}:{n}"
+            parts = line.rstrip("\n").split("|")
+            if len(parts) not in (2, 3) or not parts[0].strip():
+                out.bad(where, f"expected '<id>|<text>|<normalised text>' (LJSpeech), got {len(parts)} field(s)")
+                continue
+            text = parts[2] if len(parts) == 3 and parts[2].strip() else parts[1]
+            out.add(where, meta.parent / "wavs" / f"{parts[0].strip()}.wav", text)
+    return out.finish(meta)
+
+
+def is_ljspeech(path: Path) -> bool:
+    return (path / "metadata.csv").is_file() if path.is_dir() else path.name == "metadata.csv"
+
+
 def label_pattern_regex(pattern: str) -> re.Pattern:
     """``{label}_{speaker}_{index}.wav`` -> a regex with a named group per field; {label} is required."""
     fields = re.findall(r"\{(\w*)\}", pattern)
@@ -229,6 +258,8 @@ def read_speech_manifest(path: str | Path, *, label_pattern: Optional[str] = Non
     """Pick the reader from ``path``: .jsonl/.json, .csv/.tsv, a LibriSpeech folder, or a labelled folder."""
     path = Path(path)
     kw = dict(vocabulary=vocabulary, skip_bad=skip_bad)
+    if label_pattern is None and is_ljspeech(path):
+        return read_ljspeech(path, **kw)
     if path.is_dir():
         if label_pattern is None and next(path.rglob("*.trans.txt"), None) is not None:
             return read_librispeech(path, **kw)
@@ -240,5 +271,5 @@ def read_speech_manifest(path: str | Path, *, label_pattern: Optional[str] = Non
         return read_table_manifest(path, **kw)
     if not path.exists():
         raise DataError(f"{path}: no such manifest file or folder")
-    raise DataError(f"{path}: unknown manifest type; expected .jsonl, .csv, .tsv, a LibriSpeech folder "
+    raise DataError(f"{path}: unknown manifest type; expected .jsonl, .csv, .tsv, a LibriSpeech or LJSpeech folder "
                     "or a folder of labelled audio files")

@@ -11,6 +11,9 @@ hash of the :class:`SynthConfig` (so other parameters give another folder), hold
 a NeMo-style ``manifest.jsonl`` (read it with ``rnnkit.data.speech_manifest``); the folder is built
 under a temporary name and renamed into place, so a half-built set is never used.
 
+:func:`texts_dataset` caches given texts read once each by one voice the same way (the single-speaker
+corpora of speech synthesis); :meth:`ESpeak.phonemes` gives eSpeak NG's IPA phonemes of a text.
+
 Sets (``SET_NAMES``): ``digits`` (isolated digits), ``commands`` (isolated command words),
 ``digit_strings`` (connected strings of 3-7 digits) and ``sentences`` (short sentences), in English,
 and in French for French voices.
@@ -27,7 +30,7 @@ import tempfile
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -85,6 +88,7 @@ class ESpeak:
     POS_CHARACTER = 1
     CHARS_UTF8 = 1
     RATE, PITCH = 1, 3
+    PHONEMES_IPA = 0x02
 
     @classmethod
     def get(cls) -> "ESpeak":
@@ -107,6 +111,8 @@ class ESpeak:
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_int, ctypes.c_int]
+        lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_Synth.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                      ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         rate = lib.espeak_Initialize(self.AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), 0)
@@ -143,6 +149,21 @@ class ESpeak:
             self.lib.espeak_Synchronize()
             chunks, self._chunks = self._chunks, []
         return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+    def phonemes(self, text: str, voice: str = "en") -> str:
+        """IPA phonemes of ``text`` read by ``voice`` (espeak_TextToPhonemes, one clause per call), words
+        separated by spaces."""
+        with self._lock:
+            if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise ValueError(f"eSpeak NG has no voice {voice!r}; use a language voice such as 'en' or 'fr'")
+            buffer = ctypes.create_string_buffer(text.encode("utf-8"))
+            pointer = ctypes.c_void_p(ctypes.addressof(buffer))
+            out = []
+            while pointer.value:   # the library advances the pointer past each clause, NULL at the end
+                ipa = self.lib.espeak_TextToPhonemes(ctypes.byref(pointer), self.CHARS_UTF8, self.PHONEMES_IPA)
+                if ipa:
+                    out.append(ipa.decode("utf-8"))
+        return " ".join(" ".join(out).split())
 
 
 def synthesize(text: str, voice: str = "en", rate: int = 175, pitch: int = 50, sample_rate: int = 16000) -> np.ndarray:
@@ -202,13 +223,8 @@ def _add_noise(wave: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
 def speech_dataset(config: SynthConfig = SynthConfig(), cache_dir: Optional[Path] = None) -> Path:
     """Path to the ``manifest.jsonl`` of the set ``config`` describes, generating and caching it if needed."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    final = root / f"{config.set_name}-{config.key()}"
-    manifest = final / "manifest.jsonl"
-    if manifest.is_file():
-        return manifest
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
-    try:
+
+    def build(work: Path) -> List[str]:
         rng = random.Random(config.seed)
         noise_rng = np.random.default_rng(config.seed)
         lines = []
@@ -226,8 +242,47 @@ def speech_dataset(config: SynthConfig = SynthConfig(), cache_dir: Optional[Path
             lines.append(json.dumps({"audio_filepath": name, "text": text,
                                      "duration": round(len(wave) / config.sample_rate, 4),
                                      "voice": full_voice, "rate": rate, "pitch": pitch}, ensure_ascii=False))
+        return lines
+
+    return _cached_set(root / f"{config.set_name}-{config.key()}", asdict(config), build)
+
+
+def texts_dataset(texts: Sequence[str], voice: str, rate: int = 160, pitch: int = 50, sample_rate: int = 16000,
+                  cache_dir: Optional[Path] = None) -> Path:
+    """``manifest.jsonl`` of the given ``texts``, each spoken once by ``voice`` (a single-speaker corpus, as
+    speech synthesis trains on), generated once and cached under a hash of the texts and settings."""
+    if not texts:
+        raise ValueError("texts_dataset needs at least one text")
+    settings = {"texts": list(texts), "voice": voice, "rate": rate, "pitch": pitch, "sample_rate": sample_rate}
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+
+    def build(work: Path) -> List[str]:
+        lines = []
+        for i, text in enumerate(texts):
+            wave = synthesize(text, voice, rate, pitch, sample_rate)
+            name = f"{i:05d}.wav"
+            write_wav(work / name, wave, sample_rate)
+            lines.append(json.dumps({"audio_filepath": name, "text": text,
+                                     "duration": round(len(wave) / sample_rate, 4),
+                                     "voice": voice, "rate": rate, "pitch": pitch}, ensure_ascii=False))
+        return lines
+
+    return _cached_set(root / f"texts-{voice.replace('+', '_')}-{key}", settings, build)
+
+
+def _cached_set(final: Path, settings: dict, build) -> Path:
+    """``final/manifest.jsonl``, made by ``build(work_dir) -> manifest lines`` in a temporary folder renamed
+    into place (a half-built set is never used; a concurrent builder's finished copy is kept)."""
+    manifest = final / "manifest.jsonl"
+    if manifest.is_file():
+        return manifest
+    final.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
+    try:
+        lines = build(work)
         (work / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (work / "config.json").write_text(json.dumps(asdict(config), indent=1), encoding="utf-8")
+        (work / "config.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8")
         try:
             os.replace(work, final)
         except OSError:

@@ -16,10 +16,14 @@ from rnnkit.tasks.forecast.task import ForecastTask
 from rnnkit.tasks.lm.task import LMTask
 from rnnkit.tasks.music.task import MusicTask
 from rnnkit.tasks.runs import run_task
+from rnnkit.tasks.speech_translate.task import SpeechTranslateTask
 from rnnkit.tasks.tag.task import TagTask
 from rnnkit.tasks.tag_images.task import TagImagesTask
 from rnnkit.tasks.task import Command, Task
 from rnnkit.tasks.translate.task import TranslateTask
+from rnnkit.tasks.tts.pipeline import synthesize as tts_synthesize
+from rnnkit.tasks.tts.task import TTSTask
+from rnnkit.tasks.voice_translate.task import VoiceTranslateTask
 
 TASKS: dict[str, Task] = {task.name: task for task in (
     LMTask(),
@@ -31,6 +35,12 @@ TASKS: dict[str, Task] = {task.name: task for task in (
     MusicTask(),
     CaptionTask(),
     TagImagesTask(),
+    SpeechTranslateTask(),
+    # --asr: a speech-recognition run transcribes the synthesised audio (through its own task)
+    TTSTask(transcriber=lambda run, wavs: [p["text"] for p in task_of_run(run).predict(run, wavs, {})]),
+    # its stages are runs of asr, translate, tts and speech-translate, reached through this table
+    VoiceTranslateTask(get_task=lambda name: get_task(name), run_task=lambda run: task_of_run(run),
+                       synthesize=tts_synthesize),
 )}
 
 

@@ -1,0 +1,148 @@
+"""The voice-translation benchmarks: pitch kept, depth kept, understood, latency (docs/voice-translation.md).
+
+Runs the cascade of a bundle (``rnnkit train voice-translate --out BUNDLE``) on the bundle's held-out test set
+(held-out sentences spoken by held-out voices, median F0 about 70-240 Hz) and measures, per utterance:
+
+* pitch: the output's median F0 against the input's (semitones) and its spread against the input's (ratio);
+* depth: the warping factor estimated on the output against the input (1.0 = the same vocal tract);
+* understood: sacreBLEU of the cascade's French text; with ``--fr-asr RUN`` (a French recogniser, `rnnkit train
+  asr` on French speech) the CER of its transcripts of the output audio against the French text;
+* latency: each stage's time on one CPU thread, for utterances of about ``--latency-seconds``.
+
+``--synth espeak`` replaces the bundle's synthesiser by eSpeak NG's French voice, which measures the voice
+matching (pitch, depth) apart from how well the tts run speaks.
+
+    python bench/voice_translation.py BUNDLE [--fr-asr RUN] [--limit 30] [--synth bundle|espeak] [--out FILE.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rnnkit.config import ConfigError
+from rnnkit.data.audio import read_audio, write_wav
+from rnnkit.data.readers import DataError
+from rnnkit.data.speech_parallel import read_translation_manifest
+from rnnkit.data.speech_synth import synthesize as espeak
+from rnnkit.metrics.asr import asr_scores
+from rnnkit.metrics.translation import corpus_scores
+from rnnkit.tasks import TASKS, task_of_run
+from rnnkit.tasks.voice_translate.cascade import translate_voice
+from rnnkit.tasks.voice_translate.commands import load_stages
+from rnnkit.tasks.voice_translate.config import VoiceMatchConfig
+
+
+def espeak_french(loaded, text):
+    return espeak(text, "fr", 160, 50, loaded.sample_rate), loaded.sample_rate
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("bundle")
+    ap.add_argument("--fr-asr", default="", help="a French recogniser run, to score the output audio by CER")
+    ap.add_argument("--limit", type=int, default=0, help="test utterances used (0 = all): the first, each sentence "
+                    "in every held-out voice")
+    ap.add_argument("--synth", choices=("bundle", "espeak"), default="bundle")
+    ap.add_argument("--transcript", action="store_true", help="give the true transcript instead of recognising")
+    ap.add_argument("--out", default="", help="write the per-utterance rows and the summary as JSON")
+    ap.add_argument("--latency", default="", metavar="WAV", help="only time the cascade on this file (--repeat times; "
+                    "the first run, with its one-off imports, is left out)")
+    ap.add_argument("--repeat", type=int, default=4)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    task = TASKS["voice-translate"]
+    stages = load_stages(args.bundle, {}, task.run_task, task.synthesize)
+    if args.synth == "espeak":
+        stages.synthesize, stages.runs["tts"] = espeak_french, "eSpeak NG fr"
+    if args.latency:
+        return latency(stages, args.latency, args.repeat, args.transcript)
+    rows = read_translation_manifest(Path(args.bundle) / "data" / "test.jsonl")
+    if args.limit:  # the first sentences, each in every held-out voice (the manifest lists them so)
+        rows = rows[: args.limit]
+    rate = stages.tts.sample_rate
+    fr_asr = task_of_run(args.fr_asr) if args.fr_asr else None
+    out, failed, wav_dir = [], [], Path(args.bundle) / "bench"
+    wav_dir.mkdir(exist_ok=True)
+    for k, r in enumerate(rows):
+        wave = read_audio(r.audio, rate)
+        try:
+            t = translate_voice(stages, wave, rate, VoiceMatchConfig(), transcript=r.text if args.transcript else None)
+        except (ConfigError, DataError) as err:  # counted in the summary as failed, with the reason
+            failed.append({"audio": str(r.audio), "voice": r.voice, "error": str(err)})
+            print(f"failed: {err}", file=sys.stderr)
+            continue
+        inp, outp = t.match.speaker, t.output_f0      # the cascade's own measures (Harvest F0, voiced frames)
+        if outp is None:
+            failed.append({"audio": str(r.audio), "voice": r.voice, "error": "; ".join(t.warnings)})
+            continue
+        row = {"voice": r.voice, "english": t.english, "reference": r.translation, "french": t.french,
+               "seconds": len(wave) / rate, "input_median_hz": inp.median_hz, "output_median_hz": outp["median_hz"],
+               "median_st_diff": outp["median_semitones"] - inp.median_semitones,
+               "spread_ratio": outp["spread_semitones"] / max(inp.spread_semitones, 1e-9), "warp": t.match.warp,
+               "output_warp": t.output_warp, "times": t.times}
+        if fr_asr is not None:
+            row["wav"] = str(write_wav(wav_dir / f"{k:03d}.wav", t.wave, rate))
+        out.append(row)
+        print(json.dumps({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items() if k2 != "times"},
+                         ensure_ascii=False), flush=True)
+    summary = {**summarise(out, stages), "failed": len(failed), "failures": failed[:5]}
+    if fr_asr is not None:
+        hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], {})]
+        s = asr_scores([r["french"] for r in out], hyps, "basic")
+        summary.update(fr_asr_cer=s.cer, fr_asr_wer=s.wer)
+    print(json.dumps(summary, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps({"summary": summary, "rows": out, "failed": failed}, indent=1,
+                                             ensure_ascii=False))
+
+
+def latency(stages, wav: str, repeat: int, transcript: bool) -> None:
+    """Wall and CPU seconds per stage on one file, averaged over the runs after the first."""
+    rate = stages.tts.sample_rate
+    wave = read_audio(wav, rate)
+    runs = [translate_voice(stages, wave, rate, VoiceMatchConfig(), transcript=ENGLISH_3S if transcript else None)
+            for _ in range(repeat)][1:]
+    keys = ("recognition", "translation", "synthesis", "voice_matching", "total")
+    print(json.dumps({"seconds": len(wave) / rate, "english": runs[-1].english, "french": runs[-1].french,
+                      "wall": {k: float(np.mean([r.times.get(k, 0.0) for r in runs])) for k in keys},
+                      "cpu": {k: float(np.mean([r.times["cpu"].get(k, 0.0) for r in runs])) for k in keys},
+                      "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())},
+                     indent=1, ensure_ascii=False))
+
+
+ENGLISH_3S = "Where is the train station? I would like a coffee."
+
+
+def summarise(rows: list[dict], stages) -> dict:
+    st = np.array([abs(r["median_st_diff"]) for r in rows])
+    spread = np.array([r["spread_ratio"] for r in rows])
+    warp = np.array([r["output_warp"] for r in rows])
+    med = np.array([r["input_median_hz"] for r in rows])
+    ref = [stages.mt.normalize(r["reference"]) for r in rows]
+    bleu = corpus_scores([r["french"] for r in rows], ref)
+    stages_named = ("recognition", "translation", "synthesis", "voice_matching", "total")
+    stage_s = {k: float(np.mean([r["times"].get(k, 0.0) for r in rows])) for k in stages_named}
+    stage_cpu = {k: float(np.mean([r["times"]["cpu"].get(k, 0.0) for r in rows])) for k in stages_named}
+    near3 = [r for r in rows if 2.5 <= r["seconds"] <= 3.5]
+    cpu3 = {k: float(np.mean([r["times"]["cpu"].get(k, 0.0) for r in near3])) for k in stages_named} if near3 else {}
+    return {"utterances": len(rows), "input_median_hz_range": [float(med.min()), float(med.max())],
+            "input_span_semitones": float(12 * np.log2(med.max() / med.min())),
+            "pitch_within_1st": float(np.mean(st < 1.0)), "median_abs_st_diff": float(np.median(st)),
+            "max_abs_st_diff": float(st.max()),
+            "spread_within_25pct": float(np.mean(np.abs(spread - 1) <= 0.25)),
+            "depth_within_5pct": float(np.mean(np.abs(warp - 1) <= 0.05)),
+            "output_warp_median": float(np.median(warp)), "bleu": bleu["bleu"], "chrf": bleu["chrf"],
+            "mean_seconds": float(np.mean([r["seconds"] for r in rows])), "mean_stage_s": stage_s,
+            "mean_stage_cpu_s": stage_cpu, "utterances_2.5_to_3.5_s": len(near3), "their_mean_stage_cpu_s": cpu3,
+            "runs": stages.runs, "threads": torch.get_num_threads(),
+            "load_average": list(os.getloadavg())}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""Parallel speech for speech translation: English audio, its transcript and its French translation.
+
+**Embedded set.** :func:`parallel_speech_set` speaks the English side of the embedded phrase book
+(``rnnkit/data/sets/phrasebook_en_fr.tsv``) and of generated command sentences (``turn on the light`` /
+``allume la lumière``, from :data:`rnnkit.data.speech_synth.WORDS`) with eSpeak NG, in many voices, variants
+(male and female), pitches and rates, and pairs each utterance with the French side::
+
+    manifest.jsonl   {"audio_filepath", "text" (English), "translation" (French), "voice", "pitch", "rate",
+                      "split": "train" | "test"}
+
+The test split holds *held-out sentences* (``test_fraction`` of the distinct English sentences, never
+spoken in training) in *held-out voices*: :data:`TEST_VOICES`, a low male and a high female voice whose
+median F0 lie more than an octave apart (about 75 Hz and 255 Hz). The set is built once under the speech
+cache, in a folder named after a hash of its :class:`ParallelConfig` (built under a temporary name and
+renamed into place, as :func:`rnnkit.data.speech_synth.speech_dataset` does).
+
+**A user's set.** :func:`read_translation_manifest` reads a CSV, TSV or JSONL manifest with ``audio``
+(or ``audio_filepath``), ``text`` (the English transcript) and ``translation`` (the French) columns;
+relative audio paths are taken from the manifest's folder; a bad row is an error naming file and line.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import random
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Optional, Tuple
+
+from rnnkit.data.audio import write_wav
+from rnnkit.data.readers import DataError
+from rnnkit.data.speech_synth import WORDS, default_cache_dir, synthesize
+
+#: (voice, pitch 0-100) of the training utterances: English accents x male / female variants
+TRAIN_VOICES = ("en", "en-us", "en-029", "en-gb-x-rp")
+TRAIN_VARIANTS = ("", "m1", "m5", "f1", "f4")
+#: held-out voices spanning more than an octave of median F0: (voice with variant, pitch)
+TEST_VOICES = (("en-gb-scotland+m3", 20), ("en-us-nyc+f2", 80), ("en-gb-scotland+f3", 55))
+RATES = (140, 165, 190)
+PITCHES = (25, 40, 55, 70)
+
+
+def phrasebook_pairs() -> list[tuple[str, str]]:
+    """(English, French) pairs of the embedded phrase book, in file order."""
+    text = resources.files("rnnkit.data").joinpath("sets/phrasebook_en_fr.tsv").read_text(encoding="utf-8")
+    pairs = []
+    for n, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            cols = line.split("\t")
+            if len(cols) < 2:
+                raise DataError(f"phrasebook_en_fr.tsv:{n}: expected English<TAB>French")
+            pairs.append((cols[0].strip(), cols[1].strip()))
+    return pairs
+
+
+def command_pairs() -> list[tuple[str, str]]:
+    """Every generated command sentence, English and French (verb i and subject j in both languages)."""
+    en, fr = WORDS["en"], WORDS["fr"]
+    return [(f"{ve} {se}", f"{vf} {sf}") for ve, vf in zip(en["verbs"], fr["verbs"])
+            for se, sf in zip(en["subjects"], fr["subjects"])]
+
+
+def sentence_split(pairs: list[tuple[str, str]], test_fraction: float, seed: int
+                   ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(train, test) pairs with no English sentence on both sides (a sentence with several translations
+    goes wholly to one side)."""
+    sentences = sorted({en for en, _ in pairs})
+    random.Random(seed).shuffle(sentences)
+    held = set(sentences[: max(1, round(test_fraction * len(sentences)))])
+    return [p for p in pairs if p[0] not in held], [p for p in pairs if p[0] in held]
+
+
+@dataclass(frozen=True)
+class ParallelConfig:
+    """``train_count`` training utterances (train voices, train sentences) and one test utterance per
+    held-out sentence and held-out voice."""
+    train_count: int = 1200
+    test_fraction: float = 0.1
+    commands: bool = True              # add the generated command sentences to the phrase book
+    sample_rate: int = 16000
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.train_count < 1:
+            raise ValueError(f"ParallelConfig.train_count must be >= 1, got {self.train_count}")
+        if not 0 < self.test_fraction < 0.5:
+            raise ValueError(f"ParallelConfig.test_fraction must be in (0, 0.5), got {self.test_fraction}")
+        if self.sample_rate < 8000:
+            raise ValueError(f"ParallelConfig.sample_rate must be >= 8000 Hz, got {self.sample_rate}")
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+    def pairs(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """(train, test) sentence pairs."""
+        pairs = phrasebook_pairs() + (command_pairs() if self.commands else [])
+        return sentence_split(pairs, self.test_fraction, self.seed)
+
+
+def parallel_speech_set(config: ParallelConfig = ParallelConfig(), cache_dir: Optional[Path] = None) -> Path:
+    """The ``manifest.jsonl`` of the set ``config`` describes, synthesised and cached on first use."""
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    final = root / f"parallel-en-fr-{config.key()}"
+    manifest = final / "manifest.jsonl"
+    if manifest.is_file():
+        return manifest
+    root.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
+    try:
+        rng = random.Random(config.seed)
+        train, test = config.pairs()
+        jobs = []
+        for _ in range(config.train_count):
+            en, fr = rng.choice(train)
+            variant = rng.choice(TRAIN_VARIANTS)
+            voice = rng.choice(TRAIN_VOICES) + (f"+{variant}" if variant else "")
+            jobs.append(("train", en, fr, voice, rng.choice(PITCHES), rng.choice(RATES)))
+        for en, fr in test:
+            for voice, pitch in TEST_VOICES:
+                jobs.append(("test", en, fr, voice, pitch, 165))
+        lines = []
+        for i, (split, en, fr, voice, pitch, rate) in enumerate(jobs):
+            wave = synthesize(en, voice, rate, pitch, config.sample_rate)
+            name = f"{i:05d}.wav"
+            write_wav(work / name, wave, config.sample_rate)
+            lines.append(json.dumps({"audio_filepath": name, "text": en, "translation": fr, "voice": voice,
+                                     "pitch": pitch, "rate": rate, "split": split,
+                                     "duration": round(len(wave) / config.sample_rate, 4)}, ensure_ascii=False))
+        (work / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (work / "config.json").write_text(json.dumps(asdict(config), indent=1), encoding="utf-8")
+        try:
+            os.replace(work, final)
+        except OSError:
+            if not manifest.is_file():   # not a concurrent builder's finished copy: a real failure
+                raise
+    finally:
+        if work.exists():
+            shutil.rmtree(work)
+    return manifest
+
+
+# ------------------------------------------------------------------ a user's manifest
+
+@dataclass(frozen=True)
+class SpokenPair:
+    """One utterance: audio file, English transcript, French translation, where it came from, its split
+    ("" unless the manifest names one) and its voice ("" unless named)."""
+    audio: Path
+    text: str
+    translation: str
+    where: str
+    split: str = ""
+    voice: str = ""
+
+
+def _rows(path: Path):
+    """(line number, dict) of a JSONL, CSV or TSV manifest."""
+    if path.suffix.lower() in (".jsonl", ".json"):
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise DataError(f"{path}:{n}: not valid JSON ({err.msg}); expected an object with audio, "
+                                    "text and translation fields") from err
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{n}: expected a JSON object with audio, text and translation fields")
+                yield n, row
+        return
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f, delimiter=delimiter)
+        for row in reader:
+            yield reader.line_num, row
+
+
+def read_translation_manifest(path: str | Path) -> list[SpokenPair]:
+    """The utterances of a speech-translation manifest (JSONL, or CSV / TSV with a header)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such manifest (expected JSONL, CSV or TSV with audio, text and translation "
+                        "columns)")
+    out = []
+    for n, row in _rows(path):
+        where = f"{path}:{n}"
+        audio = row.get("audio") or row.get("audio_filepath")
+        missing = [k for k, v in (("audio", audio), ("text", row.get("text")),
+                                  ("translation", row.get("translation"))) if not (v and str(v).strip())]
+        if missing:
+            raise DataError(f"{where}: no value in the {', '.join(missing)} field(s); every row needs audio "
+                            "(or audio_filepath), text (English transcript) and translation (French)")
+        file = Path(audio) if Path(audio).is_absolute() else path.parent / audio
+        if not file.is_file():
+            raise DataError(f"{where}: audio file {file} does not exist")
+        out.append(SpokenPair(file, str(row["text"]).strip(), str(row["translation"]).strip(), where,
+                              str(row.get("split") or ""), str(row.get("voice") or "")))
+    if not out:
+        raise DataError(f"{path}: the manifest has no rows")
+    return out
+
+
+def split_pairs(rows: list[SpokenPair], test_fraction: float, seed: int) -> Tuple[list[SpokenPair], list[SpokenPair]]:
+    """(train, test): by the manifest's ``split`` column when it has one, else held-out English sentences."""
+    if any(r.split for r in rows):
+        bad = sorted({r.split for r in rows} - {"train", "test", "val"})
+        if bad:
+            raise DataError(f"{rows[0].where.rsplit(':', 1)[0]}: split must be train, val or test, got {bad}")
+        return [r for r in rows if r.split != "test"], [r for r in rows if r.split == "test"]
+    train, test = sentence_split([(r.text, r.translation) for r in rows], test_fraction, seed)
+    held = {en for en, _ in test}
+    return [r for r in rows if r.text not in held], [r for r in rows if r.text in held]

@@ -1,0 +1,116 @@
+"""WORLD vocoder analysis and re-synthesis (Morise et al. 2016) through ``pyworld``.
+
+    WorldAnalysis = analyze(wave (N,), sample_rate)       # F0 (T,), envelope (T, K), aperiodicity (T, K)
+    wave (N',) = resynthesize(analysis)
+
+F0 comes from Harvest (Morise 2017) or, asked for, DIO refined by StoneMask. DIO is ~8x faster (about 30 ms
+per 3 s of 16 kHz audio against 250 ms) but misses voicing: on eSpeak NG's held-out voices it marked 1 frame
+of 110 of a female "Hello." voiced (Harvest: 58), and two thirds of the voiced frames of Griffin-Lim speech
+from the tts task; Harvest marks no frame of white noise voiced. The spectral envelope
+from CheapTrick and the band aperiodicity from D4C, all on a frame period of ``frame_ms``.
+``K = fft_size // 2 + 1`` frequency bins spanning 0 .. sample_rate / 2.
+
+pyworld 0.3.5's ``__init__`` imports ``pkg_resources`` only to read its own version string, and
+setuptools 81 and later no longer ship ``pkg_resources``; :func:`pyworld_module` then loads the
+package's compiled extension (which holds every function used here) directly (its ``__name__`` is then
+``pyworld.pyworld``).
+"""
+from __future__ import annotations
+
+import functools
+import importlib.machinery
+import importlib.util
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+INSTALL_HINT = "pip install 'rnnkit[voice]' (or pip install pyworld)"
+FRAME_MS = 5.0
+F0_FLOOR, F0_CEIL = 50.0, 800.0   # Hz: the F0 search range (covers bass to child voices)
+
+
+def _extension_of(package: str):
+    """The compiled ``package.package`` extension module of an installed package, without running its __init__."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError(f"{package} is not installed; {INSTALL_HINT}")
+    folder = Path(list(spec.submodule_search_locations)[0])
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = folder / f"{package}{suffix}"
+        if path.is_file():
+            loader = importlib.machinery.ExtensionFileLoader(f"{package}.{package}", str(path))
+            ext_spec = importlib.util.spec_from_file_location(f"{package}.{package}", str(path), loader=loader)
+            module = importlib.util.module_from_spec(ext_spec)
+            loader.exec_module(module)
+            return module
+    raise ImportError(f"{package} has no compiled extension in {folder}; reinstall it: {INSTALL_HINT}")
+
+
+@functools.lru_cache(maxsize=None)
+def pyworld_module():
+    """The pyworld functions (dio, stonemask, cheaptrick, d4c, synthesize), imported once."""
+    try:
+        import pyworld
+    except ModuleNotFoundError as err:
+        if err.name == "pyworld":
+            raise ImportError(f"voice matching needs the WORLD vocoder; {INSTALL_HINT}") from err
+        if err.name != "pkg_resources":
+            raise
+        return _extension_of("pyworld")
+    return pyworld
+
+
+@dataclass(frozen=True)
+class WorldAnalysis:
+    """WORLD parameters of one waveform: ``f0`` (T,) Hz with 0 on unvoiced frames, ``envelope`` (T, K) power
+    spectral envelope, ``aperiodicity`` (T, K) in [0, 1], at ``sample_rate`` Hz every ``frame_ms``."""
+    f0: np.ndarray
+    envelope: np.ndarray
+    aperiodicity: np.ndarray
+    sample_rate: int
+    frame_ms: float = FRAME_MS
+
+    @property
+    def voiced(self) -> np.ndarray:
+        return self.f0 > 0                                                    # (T,) bool
+
+    @property
+    def frequencies(self) -> np.ndarray:
+        """Centre frequency of each envelope bin (K,) in Hz."""
+        K = self.envelope.shape[1]
+        return np.linspace(0.0, self.sample_rate / 2, K)
+
+    def with_(self, **changes) -> "WorldAnalysis":
+        return replace(self, **changes)
+
+
+F0_METHODS = ("dio", "harvest")
+
+
+def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
+            f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL, f0_method: str = "harvest") -> WorldAnalysis:
+    """WORLD analysis of a mono waveform (N,) in [-1, 1]. F0 by Harvest (default) or DIO + StoneMask."""
+    w = pyworld_module()
+    x = np.ascontiguousarray(np.asarray(wave, dtype=np.float64))
+    if x.ndim != 1 or x.size == 0:
+        raise ValueError(f"analyze needs a non-empty mono waveform (N,), got shape {x.shape}")
+    if f0_method == "dio":
+        f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
+        f0 = w.stonemask(x, f0, times, sample_rate)                          # (T,)
+    elif f0_method == "harvest":
+        f0, times = w.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
+    else:
+        raise ValueError(f"f0_method must be one of {F0_METHODS}, got {f0_method!r}")
+    envelope = w.cheaptrick(x, f0, times, sample_rate, f0_floor=f0_floor)    # (T, K)
+    aperiodicity = w.d4c(x, f0, times, sample_rate)                          # (T, K)
+    return WorldAnalysis(f0, envelope, aperiodicity, int(sample_rate), frame_ms)
+
+
+def resynthesize(a: WorldAnalysis) -> np.ndarray:
+    """The waveform (N,) float32 of WORLD parameters."""
+    w = pyworld_module()
+    wave = w.synthesize(np.ascontiguousarray(a.f0, dtype=np.float64),
+                        np.ascontiguousarray(a.envelope, dtype=np.float64),
+                        np.ascontiguousarray(a.aperiodicity, dtype=np.float64), a.sample_rate, a.frame_ms)
+    return wave.astype(np.float32)

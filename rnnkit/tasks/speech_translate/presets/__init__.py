@@ -1,0 +1,1 @@
+"""Presets of the speech-translate task (``rnnkit train speech-translate --preset NAME``)."""

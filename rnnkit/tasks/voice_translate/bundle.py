@@ -1,0 +1,144 @@
+"""``rnnkit train voice-translate --out BUNDLE``: every stage trained through the registry, one bundle naming them.
+
+::
+
+    BUNDLE/asr/, mt/, tts/, direct/       runs of the asr, translate, tts and speech-translate tasks
+    BUNDLE/data/asr_train.jsonl, asr_test.jsonl, mt_train.tsv, test.jsonl
+                                          what the stages trained on; test.jsonl: held-out sentences in held-out
+                                          voices (audio, text, translation), never seen by any stage
+    BUNDLE/bundle.json                    the stage runs, their shares of --max-time, their results
+    BUNDLE/checkpoints/best.safetensors   no weights: the resolved config and the stage runs, so that
+                                          `rnnkit evaluate` / `predict` find this task through the registry
+
+``--max-time`` (``train.max_time``) is shared out by ``stages.shares``; each stage stops when its share of
+training time is spent (or earlier, by its own early stopping). Synthesising the embedded sets, evaluating and
+scoring are not counted (the trainer's ``max_time`` counts training only).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from rnnkit import config as C
+from rnnkit.atomic import atomic_write_text
+from rnnkit.data.speech_parallel import ParallelConfig, SpokenPair, parallel_speech_set, read_translation_manifest
+from rnnkit.tasks.runs import write_json
+from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, save_checkpoint
+
+from .config import VoiceTranslateRunConfig
+
+TASK = "voice-translate"
+STAGE_TASKS = {"asr": "asr", "mt": "translate", "tts": "tts", "direct": "speech-translate"}
+#: settings of each stage over its task's defaults (sizes come from the bundle's config)
+LONG = 1000  # epochs: the time share, not the epoch count, ends a stage
+
+
+def embedded_rows(cfg: VoiceTranslateRunConfig) -> tuple[list[SpokenPair], list[SpokenPair]]:
+    """(train, test) rows of the embedded parallel speech (the direct model builds the same set)."""
+    s = cfg.stages
+    manifest = parallel_speech_set(ParallelConfig(train_count=s.asr_count, test_fraction=s.test_fraction,
+                                                  seed=s.data_seed))
+    rows = read_translation_manifest(manifest)
+    return [r for r in rows if r.split != "test"], [r for r in rows if r.split == "test"]
+
+
+def _jsonl(path: Path, rows: list[dict]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+def write_data(cfg: VoiceTranslateRunConfig, out: Path) -> dict:
+    """The stages' data files under ``out/data``: what each stage trains on and the shared test set."""
+    train, test = embedded_rows(cfg)
+    files = {"test": _jsonl(out / "data" / "test.jsonl", [
+        {"audio": str(r.audio.resolve()), "text": r.text, "translation": r.translation, "voice": r.voice}
+        for r in test])}
+    files["asr_train"] = _jsonl(out / "data" / "asr_train.jsonl", [
+        {"audio_filepath": str(r.audio.resolve()), "text": r.text} for r in train])
+    files["asr_test"] = _jsonl(out / "data" / "asr_test.jsonl", [
+        {"audio_filepath": str(r.audio.resolve()), "text": r.text} for r in test])
+    held = {r.text for r in test}
+    pairs = sorted({(r.text, r.translation) for r in train})
+    from_book = [(en, fr) for en, fr in ParallelConfig(test_fraction=cfg.stages.test_fraction,
+                                                       seed=cfg.stages.data_seed).pairs()[0] if en not in held]
+    mt = sorted(set(pairs) | set(from_book))
+    files["mt_train"] = out / "data" / "mt_train.tsv"
+    atomic_write_text(files["mt_train"], "".join(f"{en}\t{fr}\n" for en, fr in mt))
+    return {k: str(v) for k, v in files.items()}
+
+
+def stage_settings(cfg: VoiceTranslateRunConfig, stage: str, files: dict) -> dict:
+    """The settings of one stage's run over its task's defaults."""
+    s, t = cfg.stages, cfg.train
+    train = {"max_time": round(t.max_time * s.share_of(stage), 1), "epochs": LONG, "seed": t.seed,
+             "threads": t.threads, "progress": t.progress, "tensorboard": t.tensorboard}
+    if t.max_steps:
+        train["max_steps"] = t.max_steps
+    if stage == "asr":
+        return {"model": {"hidden": s.asr_hidden},
+                "data": {"data": s.asr_data or files["asr_train"], "test_data": "" if s.asr_data else files["asr_test"]},
+                "train": train}
+    if stage == "mt":
+        return {"model": {"hidden": s.mt_hidden, "embedding": s.mt_hidden},
+                "data": {"data": s.mt_data or files["mt_train"]}, "train": train}
+    if stage == "tts":
+        data = {"data": s.tts_data} if s.tts_data else {"lang": "fr", "count": s.tts_count}
+        return {"data": data, "train": train}
+    return {"data": {"count": s.asr_count, "test_fraction": s.test_fraction, "split_seed": s.data_seed}, "train": train}
+
+
+def stage_summary(result: Any) -> dict:
+    """The numbers of a stage's training result: a dict (asr, tts, speech-translate) or translate's
+    ``(FitResult, test scores)``, as ``elapsed_s``, ``steps`` and ``test_*``."""
+    if isinstance(result, tuple):
+        fit, scores = result
+        out = {"elapsed_s": fit.elapsed_s, "steps": fit.steps, "stopped": fit.stopped}
+        out.update({f"test_{k}": v for k, v in (scores or {}).items() if k in ("bleu", "chrf", "exact")})
+        return out
+    return {k: v for k, v in result.items() if isinstance(v, (int, float, str))}
+
+
+def train_bundle(cfg: VoiceTranslateRunConfig, out: Path, get_task: Callable[[str], Any], log=print) -> dict:
+    """Train every stage into ``out/<stage>`` and write the bundle; returns what ``bundle.json`` holds."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = write_data(cfg, out)
+    stages = [st for st in ("asr", "mt", "tts", "direct") if st != "direct" or cfg.stages.direct]
+    results = {}
+    for stage in stages:
+        task = get_task(STAGE_TASKS[stage])
+        base = C.merge(dict(task.train_defaults), task.load_preset(cfg.stages.tts_preset) if stage == "tts" else {})
+        stage_cfg = C.from_dict(task.run_config, C.merge(base, stage_settings(cfg, stage, files)))
+        log(f"== {stage}: rnnkit train {task.name} --out {out / stage} "
+            f"(max {stage_cfg.train.max_time:.0f} s of training)", flush=True)
+        result = task.train(stage_cfg, out / stage)
+        results[stage] = stage_summary(result)
+    info = {"task": TASK, "runs": {st: st for st in stages}, "data": files, "results": results,
+            "shares": {st: cfg.stages.share_of(st) for st in stages}}
+    write_json(out / "bundle.json", info)
+    meta = {"config": C.to_dict(cfg), "metadata": {"task": TASK, "runs": info["runs"]}}
+    (out / "checkpoints").mkdir(exist_ok=True)
+    save_checkpoint(out / "checkpoints" / "best.safetensors", Checkpoint({}, meta))
+    return info
+
+
+def bundle_runs(bundle: str | Path) -> dict[str, Path]:
+    """stage -> run directory of a bundle (checked to exist)."""
+    bundle = Path(bundle)
+    ck = load_checkpoint(find_run_checkpoint(bundle))
+    meta = ck.meta.get("metadata", {})
+    if meta.get("task") != TASK:
+        raise CheckpointError(f"{bundle}: not a voice-translate bundle (task {meta.get('task')!r}); "
+                              "train one with `rnnkit train voice-translate --out BUNDLE`")
+    root = bundle if bundle.is_dir() else bundle.parent.parent
+    runs = {stage: root / rel for stage, rel in meta["runs"].items()}
+    missing = [f"{stage} ({p})" for stage, p in runs.items() if not p.is_dir()]
+    if missing:
+        raise CheckpointError(f"{bundle}: the bundle names runs that are missing: {', '.join(missing)}")
+    return runs
+
+
+def bundle_config(bundle: str | Path) -> VoiceTranslateRunConfig:
+    return C.from_dict(VoiceTranslateRunConfig, load_checkpoint(find_run_checkpoint(bundle)).meta["config"])

@@ -1,0 +1,80 @@
+"""The voice-translate config: ``stages`` (each stage's data and size, how the time is shared), ``match``
+(voice matching and input limits) and ``train`` (``max_time`` is shared out over the stages)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rnnkit.config import ConfigError, TrainConfig, check_positive, opt
+
+
+@dataclass
+class VoiceStagesConfig:
+    """What each stage trains on; every stage is a run of its own task (asr, translate, tts, speech-translate)."""
+    asr_data: str = opt("", "English speech manifest for the recogniser (empty = the embedded phrase-book speech, "
+                            "held-out sentences and voices left out)")
+    mt_data: str = opt("", "English<TAB>French TSV for the translator (empty = the phrase book less the held-out "
+                           "sentences)")
+    tts_data: str = opt("", "French speech manifest for the synthesiser (empty = its embedded eSpeak NG corpus)")
+    asr_count: int = opt(1200, "embedded English utterances for the recogniser (and the direct model)")
+    tts_count: int = opt(600, "embedded French utterances for the synthesiser")
+    test_fraction: float = opt(0.1, "share of the distinct phrase-book sentences held out for testing")
+    shares: str = opt("asr:0.3,mt:0.15,tts:0.4,direct:0.15", "how --max-time is shared out over the stages")
+    direct: bool = opt(True, "also train the direct speech-translate model (for `rnnkit compare voice-translate`)")
+    asr_hidden: int = opt(128, "recogniser: hidden units per direction")
+    mt_hidden: int = opt(128, "translator: hidden units")
+    tts_preset: str = opt("fr", "synthesiser: preset of the tts task", ("fr", "tiny"))
+    data_seed: int = opt(0, "seed of the embedded parallel speech and of its sentence split")
+
+    def __post_init__(self) -> None:
+        check_positive("asr_count", self.asr_count)
+        check_positive("tts_count", self.tts_count)
+        check_positive("asr_hidden", self.asr_hidden)
+        check_positive("mt_hidden", self.mt_hidden)
+        if not 0.0 < self.test_fraction < 0.5:
+            raise ConfigError(f"test_fraction must be in (0, 0.5), got {self.test_fraction!r}")
+        self.share_of("asr")  # parses and checks
+
+    def share_of(self, stage: str) -> float:
+        """The share of the time budget for ``stage`` (asr, mt, tts, direct), the shares normalised to 1."""
+        shares = {}
+        for item in self.shares.split(","):
+            name, _, value = item.partition(":")
+            try:
+                shares[name.strip()] = float(value)
+            except ValueError:
+                raise ConfigError(f"shares must read like 'asr:0.3,mt:0.15,tts:0.4,direct:0.15', got {self.shares!r}")
+        unknown = set(shares) - {"asr", "mt", "tts", "direct"}
+        if unknown or any(v < 0 for v in shares.values()) or not {"asr", "mt", "tts"} <= set(shares):
+            raise ConfigError(f"shares must give asr, mt and tts (and optionally direct) non-negative values, "
+                              f"got {self.shares!r}")
+        used = {k: v for k, v in shares.items() if k != "direct" or self.direct}
+        total = sum(used.values())
+        if total <= 0:
+            raise ConfigError(f"shares must not all be 0, got {self.shares!r}")
+        return used.get(stage, 0.0) / total
+
+
+@dataclass
+class VoiceMatchConfig:
+    """Voice matching and what the cascade accepts."""
+    warp: bool = opt(True, "warp the synthesiser's spectral envelope onto the speaker's vocal tract length")
+    max_seconds: float = opt(20.0, "longer input is split at pauses into pieces of at most this (never cut)")
+    beam: int = opt(5, "beam of the translation stage")
+    confidence: float = opt(0.3, "a given --transcript whose per-character likelihood under the recogniser is "
+                                 "below this share of the recogniser's own reading is reported as not matching")
+
+    def __post_init__(self) -> None:
+        check_positive("max_seconds", self.max_seconds)
+        check_positive("beam", self.beam)
+        if not 0.0 <= self.confidence <= 1.0:
+            raise ConfigError(f"confidence must be in [0, 1], got {self.confidence!r}")
+
+
+@dataclass
+class VoiceTranslateRunConfig:
+    stages: VoiceStagesConfig = field(default_factory=VoiceStagesConfig)
+    match: VoiceMatchConfig = field(default_factory=VoiceMatchConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+TRAIN_DEFAULTS = {"train": {"max_time": 1800.0, "progress": "plain"}}

@@ -1,0 +1,1 @@
+"""Presets of the voice-translate task (``rnnkit train voice-translate --preset NAME``)."""

@@ -1,0 +1,101 @@
+"""Voice matching: F0 statistics and mapping, envelope warping and its estimation, loudness, bad input."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pyworld")
+
+from rnnkit.modules import voice as V  # noqa: E402
+from rnnkit.modules.world import analyze, resynthesize  # noqa: E402
+
+SR = 16000
+
+
+def tone(f0: float, seconds: float = 0.8, vibrato: float = 0.0, amplitude: float = 0.3) -> np.ndarray:
+    """A harmonic tone (10 partials, 1/k amplitudes) at ``f0`` Hz, optionally with a 5 Hz vibrato of
+    ``vibrato`` semitones."""
+    t = np.arange(int(seconds * SR)) / SR
+    f = f0 * 2 ** (vibrato * np.sin(2 * np.pi * 5 * t) / 12)
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    x = sum(np.sin(k * phase) / k for k in range(1, 11))
+    return (amplitude * x / np.abs(x).max()).astype(np.float32)
+
+
+def test_f0_stats_of_a_known_contour():
+    f0 = np.array([0.0, 220.0, 220.0 * 2 ** (1 / 12), 220.0 * 2 ** (-1 / 12), 0.0])
+    s = V.f0_stats(f0)
+    assert s.voiced_frames == 3
+    assert s.median_hz == pytest.approx(220.0)
+    assert s.median_semitones == pytest.approx(57.0)        # A3
+    assert s.spread_semitones == pytest.approx(1.4826)      # MAD of (0, 1, 1) semitones = 1
+    with pytest.raises(V.VoiceError, match="no voiced frame"):
+        V.f0_stats(np.zeros(10), "x.wav")
+
+
+def test_map_f0_moves_median_and_scales_spread_keeping_unvoiced():
+    src = np.array([0.0, 100.0, 100.0 * 2 ** (2 / 12), 100.0 * 2 ** (-2 / 12), 0.0])
+    target = V.F0Stats(200.0, float(V.hz_to_semitones(200.0)), 2 * V.f0_stats(src).spread_semitones, 3)
+    out = V.map_f0(src, V.f0_stats(src), target)
+    assert out[0] == 0 and out[-1] == 0
+    moved = V.f0_stats(out)
+    assert moved.median_hz == pytest.approx(200.0)
+    assert moved.spread_semitones == pytest.approx(target.spread_semitones)
+
+
+def test_f0_mapping_moves_a_synthetic_tone_within_a_fifth_of_a_semitone():
+    a = analyze(tone(140.0, vibrato=0.5), SR)
+    source = V.f0_stats(a.f0)
+    target = V.F0Stats(230.0, float(V.hz_to_semitones(230.0)), source.spread_semitones, 1)
+    out = resynthesize(a.with_(f0=V.map_f0(a.f0, source, target)))
+    measured = V.f0_stats(analyze(out, SR).f0)
+    assert abs(measured.median_semitones - target.median_semitones) < 0.2
+    assert abs(source.median_semitones - target.median_semitones) > 8   # it really moved
+
+
+def test_warp_by_one_is_the_identity_and_other_factors_are_not():
+    env = analyze(tone(150.0, 0.3), SR).envelope
+    np.testing.assert_allclose(V.warp_envelope(env, 1.0), env, rtol=1e-12)
+    assert not np.allclose(V.warp_envelope(env, 1.05), env, rtol=1e-3)
+    with pytest.raises(ValueError, match="> 0"):
+        V.warp_envelope(env, 0.0)
+
+
+@pytest.mark.parametrize("alpha", [0.88, 1.0, 1.15])
+def test_estimate_warp_recovers_a_known_factor(alpha):
+    a = analyze(tone(120.0, 0.5, vibrato=1.0), SR)
+    b = a.with_(envelope=V.warp_envelope(a.envelope, alpha))
+    assert V.estimate_warp(a, b) == pytest.approx(alpha, rel=0.005)
+
+
+def test_loudness_is_matched_on_active_frames():
+    quiet, loud = tone(150.0, 0.5, amplitude=0.05), tone(200.0, 0.5, amplitude=0.4)
+    padded = np.concatenate([np.zeros(SR // 2, np.float32), loud])       # a pause does not count
+    out, how = V.match_loudness(quiet, padded, SR)
+    assert V.active_rms(out, SR) == pytest.approx(V.active_rms(loud, SR), rel=1e-3)
+    assert not how.limited and how.gain > 1
+    out, how = V.match_loudness(quiet, tone(150.0, 0.5, amplitude=1.0) * 3, SR)
+    assert how.limited and np.abs(out).max() <= V.PEAK_LIMIT + 1e-6
+
+
+def test_silence_and_noise_only_are_refused_by_name():
+    with pytest.raises(V.VoiceError, match="in.wav: the audio is silent"):
+        V.check_speech(np.zeros(SR, np.float32), SR, "in.wav")
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32) * 0.1
+    with pytest.raises(V.VoiceError, match="in.wav: no voiced speech found.*noise only"):
+        V.check_speech(noise, SR, "in.wav")
+    assert V.check_speech(tone(150.0, 0.5), SR).voiced.mean() > 0.8
+
+
+def test_long_audio_is_split_at_its_pauses_and_nothing_is_dropped():
+    burst, gap = tone(150.0, 0.6), np.zeros(int(0.2 * SR), np.float32)
+    wave = np.concatenate([burst, gap, burst, gap, burst, gap, burst])      # 3.0 s, pauses at 0.7, 1.5, 2.3 s
+    pieces = V.split_at_pauses(wave, SR, max_seconds=1.0)
+    assert pieces[0][0] == 0 and pieces[-1][1] == len(wave)
+    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))          # contiguous: nothing cut out
+    assert all(e - s <= SR for s, e in pieces)
+    for s, _ in pieces[1:]:                                                 # every cut inside a pause
+        assert np.abs(wave[s - 100: s + 100]).max() == 0
+    assert V.split_at_pauses(wave, SR, max_seconds=5.0) == [(0, len(wave))]
+    with pytest.raises(V.VoiceError, match="no pause between"):
+        V.split_at_pauses(tone(150.0, 3.0), SR, max_seconds=1.0, what="long.wav")

@@ -1,0 +1,171 @@
+"""The tts task end to end through the CLI on a few seconds of eSpeak NG speech: train, speak, evaluate (with
+a transcriber for the intelligibility score), predict, resume, the Python synthesis function, LJSpeech
+folders and the bad inputs."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("espeakng_loader", reason="the speech is synthesised with espeakng-loader: "
+                    "pip install 'rnnkit[speech]'")
+pytest.importorskip("soundfile", reason="audio I/O needs soundfile: pip install 'rnnkit[speech]'")
+pytest.importorskip("num2words", reason="the text front end needs num2words: pip install 'rnnkit[tts]'")
+
+from rnnkit.cli import main  # noqa: E402
+from rnnkit.config import ConfigError  # noqa: E402
+from rnnkit.data.audio import read_audio  # noqa: E402
+from rnnkit.data.speech_manifest import read_speech_manifest  # noqa: E402
+from rnnkit.data.speech_synth import texts_dataset  # noqa: E402
+from rnnkit.tasks import TASKS  # noqa: E402
+from rnnkit.tasks.tts.data import encode, fit_vocabulary, text_symbols  # noqa: E402
+from rnnkit.tasks.tts.pipeline import sentences_of, synthesize  # noqa: E402
+from rnnkit.tasks.tts.task import TTSTask  # noqa: E402
+from rnnkit.train.checkpoint import load_checkpoint  # noqa: E402
+
+TEXTS = ["Hello.", "Thank you.", "Good night.", "See you soon.", "Yes, of course.", "No problem.",
+         "I have 2 cats.", "Turn on the light."]
+TINY = ["--embedding", "16", "--encoder-hidden", "8", "--attention-size", "8", "--prenet", "16",
+        "--attention-hidden", "16", "--decoder-hidden", "16", "--postnet-channels", "8", "--postnet-layers", "2",
+        "--n-mels", "20", "--n-fft", "512", "--hop-length", "256", "--batch-size", "4", "--progress", "none",
+        "--tensorboard", "off", "--warmup-steps", "0", "--val-fraction", "0.15", "--test-fraction", "0.15",
+        "--max-frames-per-symbol", "4", "--iterations", "2"]
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory) -> Path:
+    """Eight short English sentences read by one eSpeak NG voice."""
+    torch.set_num_threads(1)
+    return texts_dataset(TEXTS, "en-us", rate=220, cache_dir=tmp_path_factory.mktemp("speech"))
+
+
+@pytest.fixture(scope="module")
+def run(manifest, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tts") / "run"
+    assert main(["train", "tts", "--data", str(manifest), "--out", str(out), *TINY, "--epochs", "1"]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run(run):
+    result = json.loads((run / "result.json").read_text())
+    assert result["train"] + result["val"] + result["test"] == 8 and result["test"] == 1
+    assert result["test_mcd"] > 0 and 0.0 <= result["test_monotonic_rate"] <= 1.0
+    assert result["test_rtf_acoustic"] > 0 and result["test_rtf_vocoder"] > 0
+    for name in ("checkpoints/best.safetensors", "checkpoints/last.safetensors", "metrics.jsonl", "config.yaml",
+                 "plots/curves.png", "data/test.jsonl", "eval/test/000.wav", "eval/test/000.png",
+                 "eval/test/scores.jsonl"):
+        assert (run / name).is_file(), name
+    meta = load_checkpoint(run / "checkpoints" / "best.safetensors").meta["metadata"]
+    assert meta["features"]["n_mels"] == 20 and meta["vocabulary"]["kind"] == "char"
+    loaded = TASKS["tts"].load(run)
+    assert int(loaded.model.normalizer.count) > 0   # fitted on the training frames, restored
+    with torch.no_grad():
+        out = loaded.model(*TASKS["tts"].example_inputs(loaded))
+    assert out.logits.shape[-1] == 20
+
+
+def test_synthesize_function_for_other_code(run):
+    loaded = TASKS["tts"].load(run)
+    wave, rate = synthesize(loaded, "Hello. Thank you.", speed=1.0, pitch_shift=0.0)
+    assert rate == 16000 and wave.dtype == np.float32 and wave.ndim == 1 and len(wave) > 0
+    faster, _ = synthesize(loaded, "Hello. Thank you.", speed=2.0)
+    assert len(faster) < 0.7 * len(wave)   # the limit-bound frames of an untrained model, played twice as fast
+
+
+def test_speak_writes_a_wav_and_plots(run, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    assert main(["speak", str(run), "Hello, thank you.", "-o", str(out), "--pitch-shift", "2", "--plot",
+                 str(tmp_path / "png"), "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "real-time factor acoustic model" in err and "vocoder" in err
+    assert len(read_audio(out, 16000, allow_silence=True)) > 0
+    assert (tmp_path / "png" / "sentence-1.png").stat().st_size > 1000
+
+
+def test_evaluate_scores_and_asks_a_transcriber(run, manifest, tmp_path, capsys):
+    assert main(["evaluate", str(run), "--data", str(manifest), "--wav-dir", str(tmp_path / "ev")]) == 0
+    out = capsys.readouterr().out
+    assert "MCD" in out and "monotonic alignments" in out and "real-time factor" in out
+    rows = [json.loads(line) for line in (tmp_path / "ev" / "scores.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {"text", "audio", "mcd", "monotonic"} <= set(rows[0])
+    heard = []
+    task = TTSTask(transcriber=lambda asr, wavs: heard.append((asr, wavs)) or ["hello"] * len(wavs))
+    m = task.evaluate(run, str(run / "data" / "test.jsonl"), {"asr": "ASR_RUN", "wav_dir": str(tmp_path / "ev2")})
+    assert heard[0][0] == "ASR_RUN" and len(heard[0][1]) == 1 and 0 < m["asr_cer"] <= 1.5
+    with pytest.raises(ConfigError, match="--asr needs"):
+        TTSTask().evaluate(run, str(run / "data" / "test.jsonl"), {"asr": "ASR_RUN", "wav_dir": str(tmp_path / "ev3")})
+
+
+def test_predict_writes_one_wav_per_text(run, tmp_path, capsys):
+    assert main(["predict", str(run), "Hello.", "Good night.", "--wav-dir", str(tmp_path / "p"), "--json"]) == 0
+    preds = json.loads(capsys.readouterr().out)
+    assert [Path(p["audio"]).name for p in preds] == ["000.wav", "001.wav"] and preds[0]["seconds"] > 0
+
+
+def test_bad_text(run, capsys):
+    loaded = TASKS["tts"].load(run)
+    with pytest.raises(ConfigError, match="no text to speak"):
+        synthesize(loaded, "   ")
+    with pytest.raises(ConfigError, match="none of its characters can be spoken"):
+        synthesize(loaded, "日本語")
+    with pytest.raises(ConfigError, match=r"symbols this run cannot read \['z'\]"):
+        sentences_of(loaded, "zzz hello")
+    assert sentences_of(loaded, "Hello; thank you!")[0][0] == "hello, thank you."   # marks it was not trained on
+    long = " ".join(["hello, thank you"] * 30) + "."
+    pieces = sentences_of(loaded, long)
+    assert len(pieces) > 1 and " ".join(p for p, _, _ in pieces).split() == long.split()   # split, not truncated
+    assert main(["speak", str(run), "", "-o", "x.wav"]) == 2
+    assert "no text to speak" in capsys.readouterr().err
+
+
+def test_missing_and_corrupted_runs(run, tmp_path, capsys):
+    assert main(["speak", str(tmp_path / "nothing"), "Hello.", "-o", str(tmp_path / "x.wav")]) == 2
+    assert "no such run directory" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    for name in ("best", "last"):
+        (broken / "checkpoints" / f"{name}.safetensors").write_bytes(b"not a checkpoint")
+    assert main(["speak", str(broken), "Hello.", "-o", str(tmp_path / "x.wav")]) == 2
+    err = capsys.readouterr().err
+    assert "broken" in err and "safetensors" in err.lower()
+
+
+def test_ljspeech_folder(manifest, tmp_path):
+    folder = tmp_path / "LJ"
+    (folder / "wavs").mkdir(parents=True)
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()[:3]]
+    lines = []
+    for k, r in enumerate(rows):
+        shutil.copy(manifest.parent / r["audio_filepath"], folder / "wavs" / f"LJ001-{k:04d}.wav")
+        lines.append(f"LJ001-{k:04d}|{r['text']}|{r['text'].upper()}")
+    (folder / "metadata.csv").write_text("\n".join(lines) + "\n")
+    m = read_speech_manifest(folder)
+    assert [u.text for u in m.utterances] == [r["text"].upper() for r in rows]   # the normalised column
+    assert read_speech_manifest(folder / "metadata.csv").utterances[0].audio == folder / "wavs" / "LJ001-0000.wav"
+    (folder / "metadata.csv").write_text("LJ001-0000\n")
+    with pytest.raises(Exception, match=r"metadata.csv:1: expected '<id>\|<text>\|<normalised text>'"):
+        read_speech_manifest(folder)
+
+
+def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
+    same = ["--data", str(manifest), *TINY, "--schedule", "constant"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert main(["train", "tts", "--out", str(whole), *same, "--epochs", "2", "--test-fraction", "0"]) == 0
+    assert main(["train", "tts", "--out", str(parts), *same, "--epochs", "1", "--test-fraction", "0"]) == 0
+    assert main(["train", "tts", "--out", str(parts), "--resume", "--epochs", "2"]) == 0
+    a = load_checkpoint(whole / "checkpoints" / "last.safetensors").group("model")
+    b = load_checkpoint(parts / "checkpoints" / "last.safetensors").group("model")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+
+
+def test_phoneme_symbols():
+    ipa = text_symbols("bonjour tout le monde", "phonemes", "fr")
+    assert ipa.startswith("bɔ̃ʒˈuʁ") and " " in ipa
+    vocab = fit_vocabulary([ipa])
+    assert encode(vocab, ipa, "x")[-1] == vocab.eos_id
+    assert text_symbols("hello", "chars", "en-us") == "hello"

@@ -1,0 +1,168 @@
+"""The voice-translation cascade and its report, with eSpeak NG standing in for the synthesiser run (a trained
+tts run is the cascade's real third stage; these tests check what the cascade does with any synthesiser):
+the output's pitch follows the input voice, the report's fields, and each bad input."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("pyworld")
+pytest.importorskip("espeakng_loader")
+
+from rnnkit.config import ConfigError  # noqa: E402
+from rnnkit.data.audio import write_wav  # noqa: E402
+from rnnkit.data.readers import DataError  # noqa: E402
+from rnnkit.data.speech_synth import synthesize  # noqa: E402
+from rnnkit.modules.voice import VoiceError, f0_stats  # noqa: E402
+from rnnkit.modules.world import analyze  # noqa: E402
+from rnnkit.tasks.voice_translate.cascade import Heard, Stages, transcript_confidence, translate_voice  # noqa: E402
+from rnnkit.tasks.voice_translate.commands import load_stages, run_file  # noqa: E402
+from rnnkit.tasks.voice_translate.config import VoiceMatchConfig  # noqa: E402
+
+SR = 16000
+ENGLISH = "Where is the train station?"
+
+
+class PhraseMT:
+    """A translation stage answering one sentence (the cascade calls ``translate([text], beam=N)``)."""
+
+    def __init__(self, french: str):
+        self.french = french
+
+    def translate(self, sentences, beam=5):
+        return [[SimpleNamespace(text=self.french)] for _ in sentences]
+
+
+def espeak_french(loaded, text):
+    return synthesize(text, "fr", 160, 50, loaded.sample_rate), loaded.sample_rate
+
+
+def stages(asr=None, french="où est la gare ?") -> Stages:
+    return Stages(asr, PhraseMT(french), SimpleNamespace(sample_rate=SR), espeak_french, {"mt": "phrase", "tts": "espeak"})
+
+
+def speaker(voice: str, pitch: int, text: str = ENGLISH, rate: int = SR) -> np.ndarray:
+    return synthesize(text, voice, 160, pitch, rate)
+
+
+@pytest.mark.parametrize("voice,pitch", [("en-gb-scotland+m3", 20), ("en-us-nyc+f2", 80)])
+def test_output_pitch_follows_the_input_voice(voice, pitch):
+    wave = speaker(voice, pitch)
+    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(), transcript=ENGLISH)
+    measured_in = f0_stats(analyze(wave, SR).f0)
+    measured_out = f0_stats(analyze(t.wave, SR).f0)
+    assert abs(measured_out.median_semitones - measured_in.median_semitones) < 1.0
+    assert t.french == "où est la gare ?" and t.transcript_source == "given"
+    assert set(t.times) >= {"synthesis", "translation", "voice_matching", "total"}
+
+
+def test_report_files_and_fields(tmp_path):
+    wav = write_wav(tmp_path / "in.wav", speaker("en-us", 50), SR)
+    report = run_file(stages(), wav, tmp_path / "out.wav", VoiceMatchConfig(), transcript=ENGLISH)
+    saved = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert saved == json.loads(json.dumps(report))
+    for key in ("english", "french", "times", "input_f0", "output_f0", "synth_f0", "warp", "output_warp", "input",
+                "warnings", "transcript_source", "output"):
+        assert key in saved, key
+    for stats in (saved["input_f0"], saved["output_f0"]):
+        assert stats["median_hz"] > 50 and stats["spread_semitones"] >= 0
+    assert (tmp_path / "out.wav").is_file() and (tmp_path / "out.png").stat().st_size > 1000
+    assert saved["output"]["sample_rate"] == SR and "converted_to" not in saved["input"]
+
+
+def test_another_rate_and_stereo_are_converted(tmp_path):
+    mono = speaker("en-us", 50, rate=44100)
+    wav = write_wav(tmp_path / "in.wav", np.stack([mono, mono], axis=1), 44100)
+    report = run_file(stages(), wav, tmp_path / "out.wav", VoiceMatchConfig(), transcript=ENGLISH, plot=False)
+    assert report["input"]["sample_rate"] == 44100 and report["input"]["channels"] == 2
+    assert report["input"]["converted_to"] == {"sample_rate": SR, "channels": 1}
+
+
+def test_silence_and_noise_only_are_refused(tmp_path):
+    with pytest.raises(VoiceError, match="silent"):
+        translate_voice(stages(), np.zeros(SR, np.float32), SR, VoiceMatchConfig(), transcript=ENGLISH)
+    noise = (np.random.default_rng(0).standard_normal(SR) * 0.1).astype(np.float32)
+    with pytest.raises(VoiceError, match="noise only"):
+        translate_voice(stages(), noise, SR, VoiceMatchConfig(), transcript=ENGLISH)
+    with pytest.raises(DataError, match="no such audio file"):
+        run_file(stages(), tmp_path / "missing.wav", tmp_path / "out.wav", VoiceMatchConfig(), transcript=ENGLISH)
+
+
+def test_long_input_is_split_at_pauses_not_cut():
+    one = speaker("en-us", 50, "Good morning.")
+    gap = np.zeros(int(0.4 * SR), np.float32)
+    wave = np.concatenate([one, gap, one, gap, one])
+    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(max_seconds=len(one) / SR + 0.5), transcript="x y z")
+    assert len(t.pieces) >= 2
+    assert t.pieces[0][0] == 0 and t.pieces[-1][1] == pytest.approx(len(wave) / SR, abs=1e-3)
+
+
+def test_no_recogniser_and_no_transcript_is_an_error():
+    with pytest.raises(ConfigError, match="no recogniser run"):
+        translate_voice(stages(), speaker("en-us", 50), SR, VoiceMatchConfig())
+
+
+class FramesRecogniser:
+    """A recogniser whose frames spell ``said`` (one character per frame, blanks between), for the check of a
+    given transcript."""
+
+    symbols = ["", " ", "a", "d", "i", "s", "y", "e", "n", "o"]
+
+    def __init__(self, said: str):
+        self.said = said
+        self.tokenizer = SimpleNamespace(encode=lambda text: [self.symbols.index(c) for c in text if c in self.symbols])
+        self.config = SimpleNamespace(data=SimpleNamespace(normalizer="basic"))
+
+    def logits(self) -> torch.Tensor:
+        frames = []
+        for c in self.said:
+            for s in (self.symbols.index(c), 0):
+                row = torch.full((len(self.symbols),), -8.0)
+                row[s] = 8.0
+                frames.append(row)
+        return torch.stack(frames)
+
+
+def test_a_transcript_that_does_not_match_the_audio_gets_low_confidence():
+    rec = FramesRecogniser("yes no")
+    heard = Heard("yes no", 0.0, rec.logits())
+    assert transcript_confidence(rec, heard, "Yes, no.") > 0.9
+    assert transcript_confidence(rec, heard, "said and done") < 0.01
+
+
+# ------------------------------------------------------- the bundle, through the registry and the CLI
+
+def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monkeypatch, capsys):
+    from rnnkit import config as C
+    from rnnkit.cli import main
+    from rnnkit.tasks import TASKS, task_of_run
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
+    task = TASKS["voice-translate"]
+    quick = {"max_steps": 3, "progress": "none", "tensorboard": "off", "threads": 1}
+    cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), {
+        "stages": {"asr_count": 6, "tts_count": 12, "test_fraction": 0.01, "tts_preset": "tiny", "direct": False,
+                   "asr_hidden": 8, "mt_hidden": 8}, "train": quick}))
+    bundle = tmp_path / "bundle"
+    info = task.train(cfg, bundle)
+    task.report(info, bundle)
+    assert task_of_run(bundle) is task and set(info["runs"]) == {"asr", "mt", "tts"}
+    for stage, name in (("asr", "asr"), ("mt", "translate"), ("tts", "tts")):
+        assert task_of_run(bundle / stage).name == name
+    test = bundle / "data" / "test.jsonl"
+    held = {json.loads(line)["text"] for line in test.read_text(encoding="utf-8").splitlines()}
+    trained = {line.split("\t")[0] for line in (bundle / "data" / "mt_train.tsv").read_text(encoding="utf-8").splitlines()}
+    assert held and not held & trained                                    # held-out sentences stay held out
+    capsys.readouterr()
+    assert main(["evaluate", str(bundle), "--data", str(test), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert {"bleu", "chrf", "transcript_bleu", "asr_wer", "n"} <= set(metrics)
+    loaded = task.load(bundle)
+    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"}
+    with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):
+        load_stages(str(bundle), {"mt": str(bundle / "asr")}, task.run_task, task.synthesize)
