@@ -55,11 +55,22 @@ def tiny_run(name, tmp_path, monkeypatch, settings=None):
     return tmp_path / "run"
 
 
+#: tasks whose runs do not export yet, and what their export answers
+NOT_EXPORTED = {"tts": "tts runs cannot be exported", "speech-translate": "speech-translate runs cannot be exported",
+                "voice-translate": "a voice-translate bundle is several runs"}
+
+
 def test_every_registered_task_has_an_export_case():
-    assert set(SETTINGS) == set(TASKS)
+    assert set(SETTINGS) | set(NOT_EXPORTED) == set(TASKS) and not set(SETTINGS) & set(NOT_EXPORTED)
 
 
-@pytest.mark.parametrize("name", list(TASKS))
+@pytest.mark.parametrize("name", list(NOT_EXPORTED))
+def test_tasks_without_export_graphs_say_so(name):
+    with pytest.raises(ConfigError, match=NOT_EXPORTED[name]):
+        TASKS[name].export_graphs(None)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
 def test_every_task_exports_to_onnx_with_parity(name, tmp_path, monkeypatch):
     run = tiny_run(name, tmp_path, monkeypatch)
     manifest = export_run(run, "onnx", tmp_path / "onnx")  # raises unless every graph matches PyTorch

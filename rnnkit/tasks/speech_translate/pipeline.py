@@ -45,7 +45,8 @@ def write_manifest(rows: Sequence[SpokenPair], path: Path) -> Path:
     return path
 
 
-def train_speech_translate(cfg: SpeechTranslateRunConfig, run_dir: str | Path, *, resume=False, log=print) -> dict:
+def train_speech_translate(cfg: SpeechTranslateRunConfig, run_dir: str | Path, *, resume=False, log=print,
+                           callbacks=()) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     d, t = cfg.data, cfg.train
@@ -63,7 +64,7 @@ def train_speech_translate(cfg: SpeechTranslateRunConfig, run_dir: str | Path, *
             "features": extractor.config.to_dict(), "source": splits.source}
     save_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(model, t, run_dir=run_dir, meter=lambda: TranslationMeter(tgt_vocab.pad_id),
-                      run_config=to_dict(cfg), metadata=meta)
+                      run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     fit = trainer.fit(ListData(batches(train_feats, splits.train, src_vocab, tgt_vocab, t.batch_size, d.lowercase),
                                shuffle=True, seed=t.seed),
                       ListData(batches(val_feats, splits.val, src_vocab, tgt_vocab, t.batch_size, d.lowercase)),

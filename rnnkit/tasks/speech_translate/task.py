@@ -14,6 +14,7 @@ import torch
 
 from rnnkit.tasks.task import Task, distribution
 
+from . import serve
 from .config import TRAIN_DEFAULTS, SpeechTranslateRunConfig
 from .pipeline import (TASK, evaluate_speech_translate, load_speech_translator, predict_speech_translate,
                        train_speech_translate)
@@ -31,11 +32,12 @@ class SpeechTranslateTask(Task):
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.speech_translate.presets"
 
-    def train(self, cfg: SpeechTranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+    def train(self, cfg: SpeechTranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
         if not cfg.data.data:
             print("no --data given: training on the embedded phrase book spoken by eSpeak NG (synthesised once "
                   "and cached; held-out sentences in held-out voices for the test split)")
-        return train_speech_translate(cfg, run_dir, resume=resume)
+        return train_speech_translate(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -69,10 +71,5 @@ class SpeechTranslateTask(Task):
         return {**super().search_space(), "model.ctc_weight": distribution("float", low=0.0, high=0.6),
                 "model.pyramid_layers": distribution("int", low=0, high=2)}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "audio": {"type": "string", "contentEncoding": "base64",
-                              "description": "English speech: a WAV, FLAC or OGG file (any rate; resampled)"}},
-                    "required": ["audio"]},
-                "output": {"type": "object", "properties": {"translation": {"type": "string"}},
-                           "required": ["translation"]}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

@@ -58,7 +58,7 @@ def _encoded(corpus: Corpus, vocab: Vocabulary, strings: Sequence[str]) -> list[
     return [encode(vocab, s, w) for s, w in zip(strings, corpus.wheres)]
 
 
-def train_tts(cfg: TTSRunConfig, run_dir: str | Path, *, resume: bool = False, log=print) -> dict:
+def train_tts(cfg: TTSRunConfig, run_dir: str | Path, *, resume: bool = False, log=print, callbacks=()) -> dict:
     run_dir = Path(run_dir)
     d, t = cfg.data, cfg.train
     seed_everything(t.seed)
@@ -92,7 +92,8 @@ def train_tts(cfg: TTSRunConfig, run_dir: str | Path, *, resume: bool = False, l
             "sizes": {"train": len(train_mels), "val": len(val_mels), "test": len(splits.test)}}
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    trainer = Trainer(model, t, run_dir=run_dir, meter=SynthMeter, run_config=to_dict(cfg), metadata=meta)
+    trainer = Trainer(model, t, run_dir=run_dir, meter=SynthMeter, run_config=to_dict(cfg), metadata=meta,
+                      callbacks=callbacks)
     train_data = ListData(batches(train_ids, train_mels, t.batch_size, model.reduction), shuffle=True, seed=t.seed)
     fit = trainer.fit(train_data, ListData(batches(val_ids, val_mels, t.batch_size, model.reduction)), resume=resume)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s, "train_seconds": seconds,

@@ -18,7 +18,7 @@ from typing import Any, Mapping
 import torch
 
 from rnnkit.tasks.task import Command, Task, distribution
-from rnnkit.tasks.tts import commands
+from rnnkit.tasks.tts import commands, serve
 from rnnkit.tasks.tts.config import TRAIN_DEFAULTS, TTSRunConfig
 from rnnkit.tasks.tts.pipeline import TASK, Transcriber, evaluate_tts, load_tts, predict_tts, train_tts
 
@@ -39,11 +39,12 @@ class TTSTask(Task):
     def __init__(self, transcriber: Transcriber | None = None):
         self.transcriber = transcriber
 
-    def train(self, cfg: TTSRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: TTSRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset(),
+              callbacks=()):
         if not cfg.data.data:
             print(f"no --data given: training on the embedded {cfg.data.lang} corpus spoken by eSpeak NG voice "
                   f"{cfg.data.resolved_voice} (synthesised once and cached)")
-        return train_tts(cfg, run_dir, resume=resume)
+        return train_tts(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -100,12 +101,5 @@ class TTSTask(Task):
                 "model.reduction": distribution("int", low=1, high=4),
                 "model.guided_attention": distribution("float", low=0.0, high=5.0)}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "text": {"type": "string"}, "speed": {"type": "number", "minimum": 0.25, "maximum": 4},
-                    "pitch_shift": {"type": "number", "minimum": -12, "maximum": 12}},
-                    "required": ["text"]},
-                "output": {"type": "object", "properties": {
-                    "audio": {"type": "string", "contentEncoding": "base64", "description": "16-bit PCM WAV"},
-                    "sample_rate": {"type": "integer"}, "seconds": {"type": "number"}},
-                    "required": ["audio"]}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)

@@ -26,7 +26,7 @@ from rnnkit.tasks.compare import out_dir
 from rnnkit.tasks.runs import write_json
 from rnnkit.tasks.task import Command, Task, distribution
 
-from . import commands
+from . import commands, serve
 from .bundle import TASK, bundle_runs, train_bundle
 from .cascade import recognize
 from .config import TRAIN_DEFAULTS, VoiceTranslateRunConfig
@@ -55,8 +55,12 @@ class VoiceTranslateTask(Task):
         if self.get_task is None or self.run_task is None or self.synthesize is None:
             raise ConfigError("voice-translate reaches its stages through the registry; use rnnkit.tasks.TASKS")
 
-    def train(self, cfg: VoiceTranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+    def train(self, cfg: VoiceTranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
         self._need_registry()
+        if callbacks:
+            raise ConfigError("a voice-translate bundle trains several runs, none of them reporting to one "
+                              "trainer's callbacks; tune a stage's task instead (asr, translate, tts)")
         if resume:
             raise ConfigError("a voice-translate bundle is not resumed as a whole; resume a stage with "
                               "`rnnkit train TASK --out BUNDLE/STAGE --resume`")
@@ -156,19 +160,15 @@ class VoiceTranslateTask(Task):
         raise ConfigError("a voice-translate bundle is several runs; export each stage's run (BUNDLE/asr, "
                           "BUNDLE/mt, BUNDLE/tts) with its own task")
 
+    def export_graphs(self, loaded) -> list:
+        return self.example_inputs(loaded)  # the same answer: export the stages' runs
+
     def search_space(self) -> dict[str, dict]:
         return {"stages.asr_hidden": distribution("int", low=64, high=256, log=True),
                 "stages.mt_hidden": distribution("int", low=64, high=256, log=True)}
 
-    def serve_schema(self) -> dict:
-        return {"input": {"type": "object", "properties": {
-                    "audio": {"type": "string", "contentEncoding": "base64",
-                              "description": "English speech: a WAV, FLAC or OGG file (any rate and channels)"},
-                    "transcript": {"type": "string"}}, "required": ["audio"]},
-                "output": {"type": "object", "properties": {
-                    "audio": {"type": "string", "contentEncoding": "base64"}, "english": {"type": "string"},
-                    "french": {"type": "string"}, "input_f0": {"type": "object"}, "warp": {"type": "number"}},
-                    "required": ["audio", "french"]}}
+    def serve_routes(self, loaded) -> list:
+        return serve.routes(loaded)
 
 
 def _results(bundle: Path) -> dict:
