@@ -178,6 +178,27 @@ def test_tag_an_image_upload(client, tiny_runs):
     assert not_image.status_code == 415
 
 
+def test_speak_and_speech_translate(client, tiny_runs, tmp_path, sine_wav):
+    import io
+
+    import soundfile
+    need(tiny_runs, "tts")
+    r = client.post("/runs/tts/speak", json={"text": "Hello.", "speed": 1.5, "pitch_shift": 2})
+    assert r.status_code == 200, r.text
+    audio, rate = soundfile.read(io.BytesIO(base64.b64decode(r.json()["wav"])))
+    assert rate == r.json()["sample_rate"] and len(audio) / rate == pytest.approx(r.json()["seconds"], abs=1e-3)
+    slow = client.post("/runs/tts/speak", json={"text": "Hello.", "speed": 10})
+    assert slow.status_code == 422 and slow.json()["field"] == "speed"
+    assert client.post("/runs/tts/speak", json={"text": " "}).json()["field"] == "text"
+    need(tiny_runs, "speech-translate")
+    wav = sine_wav(tmp_path / "a.wav", seconds=0.5, rate=8000)
+    r = client.post("/runs/speech-translate/speech-translate", files={"audio": ("a.wav", wav.read_bytes())})
+    assert r.status_code == 200, r.text
+    assert isinstance(r.json()["text"], str) and r.json()["seconds"] == 0.5
+    not_audio = client.post("/runs/speech-translate/speech-translate", files={"audio": ("a.wav", b"nope")})
+    assert not_audio.status_code == 415
+
+
 def test_music_piece(client, tiny_runs, tmp_path):
     need(tiny_runs, "music")
     r = client.post("/runs/music/music", json={"length": 8, "seed": 1, "temperature": 0.5})

@@ -166,3 +166,35 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"}
     with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):
         load_stages(str(bundle), {"mt": str(bundle / "asr")}, task.run_task, task.synthesize)
+
+
+def test_the_served_route_answers_french_audio_and_the_report(tmp_path):
+    """``rnnkit serve`` on a bundle: an English upload -> the French WAV and the report, without the server's
+    temporary paths; bad uploads are 4xx answers naming the field."""
+    import base64
+    import io
+
+    pytest.importorskip("fastapi")
+    import soundfile
+    from fastapi.testclient import TestClient
+
+    from rnnkit.serve.app import create_app
+    from rnnkit.serve.runs import ServedRun
+    from rnnkit.tasks.voice_translate.serve import routes
+
+    served = ServedRun("bundle", "none", "voice-translate", None, {r.name: r for r in routes(stages())})
+    wav = write_wav(tmp_path / "in.wav", speaker("en-us", 50), SR)
+    with TestClient(create_app([served])) as client:
+        r = client.post("/runs/bundle/voice-translate", files={"audio": ("in.wav", wav.read_bytes(), "audio/wav")},
+                        data={"transcript": ENGLISH})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["text"] == out["report"]["french"] == "où est la gare ?"
+        audio, rate = soundfile.read(io.BytesIO(base64.b64decode(out["wav"])))
+        assert rate == SR and len(audio) / rate == pytest.approx(out["report"]["output"]["seconds"], abs=1e-3)
+        assert "path" not in out["report"]["input"] and "wav" not in out["report"]["output"]
+        assert out["report"]["transcript_source"] == "given" and out["report"]["input_f0"]["median_hz"] > 50
+        missing = client.post("/runs/bundle/voice-translate", data={"transcript": ENGLISH})
+        assert missing.status_code == 422 and missing.json()["field"] == "audio"
+        no_asr = client.post("/runs/bundle/voice-translate", files={"audio": ("in.wav", wav.read_bytes())})
+        assert no_asr.status_code == 422, no_asr.text  # no recogniser in these stages and no transcript
