@@ -23,7 +23,6 @@ times faster (formants move with the pitch); with WORLD it multiplies F0 by ``k`
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ import torch
 from torch.nn import functional as F
 
 from rnnkit.modules.audio_features import FeatureConfig, mel_filterbank, speed_perturb
+from rnnkit.modules.world import pyworld_module
 
 VOCODERS = ("griffin_lim", "world")
 WORLD_FRAME_MS = 5.0
@@ -119,20 +119,10 @@ def pad_frames(logmel: torch.Tensor, features: FeatureConfig) -> torch.Tensor:
     return torch.cat([logmel, silence.to(logmel.dtype)])
 
 
-def _pyworld():
-    try:
-        with warnings.catch_warnings():  # pyworld 0.3.5 reads its version through the deprecated pkg_resources
-            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-            import pyworld
-    except ImportError as err:
-        raise ImportError("the WORLD vocoder needs pyworld: pip install 'rnnkit[tts]'") from err
-    return pyworld
-
-
 def world_resynthesize(wave: np.ndarray, sample_rate: int, f0_scale: float = 1.0) -> np.ndarray:
     """Analyse ``wave`` with WORLD (DIO + StoneMask F0, CheapTrick, D4C) and synthesise it again with F0 x
     ``f0_scale``; float32 (N,)."""
-    pw = _pyworld()
+    pw = pyworld_module()
     x = np.ascontiguousarray(wave, dtype=np.float64)
     f0, t = pw.dio(x, sample_rate, frame_period=WORLD_FRAME_MS)
     f0 = pw.stonemask(x, f0, t, sample_rate)
@@ -148,7 +138,7 @@ class Vocoder:
     def __init__(self, features: FeatureConfig, config: VocoderConfig = VocoderConfig()):
         self.features, self.config = features, config
         if config.method == "world":
-            _pyworld()  # fail now, with the install hint, rather than after the acoustic model ran
+            pyworld_module()  # fail now, with the install hint, rather than after the acoustic model ran
 
     def __call__(self, logmel: torch.Tensor, speed: float = 1.0, pitch_shift: float = 0.0) -> np.ndarray:
         if not 0.25 <= speed <= 4.0:

@@ -13,19 +13,22 @@ from CheapTrick and the band aperiodicity from D4C, all on a frame period of ``f
 pyworld 0.3.5's ``__init__`` imports ``pkg_resources`` only to read its own version string, and
 setuptools 81 and later no longer ship ``pkg_resources``; :func:`pyworld_module` then loads the
 package's compiled extension (which holds every function used here) directly (its ``__name__`` is then
-``pyworld.pyworld``).
+``pyworld.pyworld``). With an older setuptools the import works but ``pkg_resources`` warns that it is
+deprecated; that one warning is silenced here. Every user of pyworld (this module, the tts task's WORLD
+vocoder in :mod:`rnnkit.modules.vocoder`) goes through :func:`pyworld_module`, so no extra pins setuptools.
 """
 from __future__ import annotations
 
 import functools
 import importlib.machinery
 import importlib.util
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-INSTALL_HINT = "pip install 'rnnkit[voice]' (or pip install pyworld)"
+INSTALL_HINT = "pip install 'rnnkit[voice]' or 'rnnkit[tts]' (or pip install pyworld)"
 FRAME_MS = 5.0
 F0_FLOOR, F0_CEIL = 50.0, 800.0   # Hz: the F0 search range (covers bass to child voices)
 
@@ -51,10 +54,12 @@ def _extension_of(package: str):
 def pyworld_module():
     """The pyworld functions (dio, stonemask, cheaptrick, d4c, synthesize), imported once."""
     try:
-        import pyworld
+        with warnings.catch_warnings():  # pyworld 0.3.5 reads its version through the deprecated pkg_resources
+            warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+            import pyworld
     except ModuleNotFoundError as err:
         if err.name == "pyworld":
-            raise ImportError(f"voice matching needs the WORLD vocoder; {INSTALL_HINT}") from err
+            raise ImportError(f"the WORLD vocoder needs pyworld; {INSTALL_HINT}") from err
         if err.name != "pkg_resources":
             raise
         return _extension_of("pyworld")
