@@ -16,6 +16,7 @@ from rnnkit.tasks.task import Task, distribution
 
 from . import serve
 from .config import TRAIN_DEFAULTS, SpeechTranslateRunConfig
+from .export import speech_translate_graphs
 from .pipeline import (TASK, evaluate_speech_translate, load_speech_translator, predict_speech_translate,
                        train_speech_translate)
 
@@ -66,6 +67,9 @@ class SpeechTranslateTask(Task):
         f = loaded.model.features
         return ({"feats": torch.zeros(1, 12, f.num_features), "lengths": torch.tensor([12]),
                  "tgt_in": torch.tensor([[loaded.tgt_vocab.bos_id]]), "tgt_out": torch.tensor([[loaded.tgt_vocab.eos_id]])},)
+
+    def export_graphs(self, loaded) -> list:
+        return speech_translate_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(), "model.ctc_weight": distribution("float", low=0.0, high=0.6),
