@@ -26,7 +26,7 @@ its target is 1 from the step holding the last real frame on.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import List, Optional, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -142,10 +142,20 @@ class Prenet(nn.Module):
         self.layers = nn.ModuleList([nn.Linear(n_in, width), nn.Linear(width, width)])
         self.dropout = dropout
 
-    def forward(self, x: Tensor) -> Tensor:
-        for layer in self.layers:
-            x = F.dropout(F.relu(layer(x)), self.dropout, training=True)
+    def forward(self, x: Tensor, masks: Optional[Sequence[Tensor]] = None) -> Tensor:
+        """x (B, n_in) -> (B, width); ``masks``: one (B, width) dropout mask per layer, already scaled
+        (0 or 1 / (1 - dropout): see :meth:`draw_masks`) instead of drawing them here (an exported step
+        graph takes them as inputs, so that it stays a pure function)."""
+        for k, layer in enumerate(self.layers):
+            h = F.relu(layer(x))
+            x = F.dropout(h, self.dropout, training=True) if masks is None else h * masks[k]
         return x
+
+    def draw_masks(self, batch: int, generator: Optional[torch.Generator] = None) -> Tuple[Tensor, ...]:
+        """The dropout masks :meth:`forward` draws, drawn outside: (B, width) per layer."""
+        keep = 1.0 - self.dropout
+        return tuple(torch.bernoulli(torch.full((batch, layer.out_features), keep), generator=generator) / keep
+                     for layer in self.layers)
 
 
 class Postnet(nn.Module):
@@ -211,10 +221,11 @@ class Tacotron(nn.Module):
                             self.decoder_cell.initial_state(B, memory.device, memory.dtype),
                             memory.new_zeros(B, D), zeros, zeros)
 
-    def step(self, frame: Tensor, state: DecoderState, memory: Tensor, keys: Tensor, mask: Tensor
-             ) -> Tuple[Tensor, Tensor, DecoderState]:
-        """previous frame (B, M) -> (r frames (B, r*M), stop logit (B,), new state)."""
-        x = self.prenet(frame)                                                      # (B, P)
+    def step(self, frame: Tensor, state: DecoderState, memory: Tensor, keys: Tensor, mask: Tensor,
+             prenet_masks: Optional[Sequence[Tensor]] = None) -> Tuple[Tensor, Tensor, DecoderState]:
+        """previous frame (B, M) -> (r frames (B, r*M), stop logit (B,), new state); ``prenet_masks``: the
+        prenet's dropout masks drawn by the caller (:meth:`Prenet.draw_masks`), else drawn inside."""
+        x = self.prenet(frame, prenet_masks)                                        # (B, P)
         h_att, att = self.attention_cell.step(torch.cat([x, state.context], -1), state.att)  # (B, Ha)
         context, weights = self.attention(h_att, keys, memory, mask, state.weights, state.cumulative)
         h_dec, dec = self.decoder_cell.step(torch.cat([h_att, context], -1), state.dec)      # (B, Hd)

@@ -20,6 +20,7 @@ import torch
 from rnnkit.tasks.task import Command, Task, distribution
 from rnnkit.tasks.tts import commands, serve
 from rnnkit.tasks.tts.config import TRAIN_DEFAULTS, TTSRunConfig
+from rnnkit.tasks.tts.export import tts_graphs
 from rnnkit.tasks.tts.pipeline import TASK, Transcriber, evaluate_tts, load_tts, predict_tts, train_tts
 
 
@@ -94,6 +95,9 @@ class TTSTask(Task):
         r, M = loaded.model.reduction, loaded.features.n_mels
         return ({"text": torch.tensor([[loaded.vocab.offset, loaded.vocab.eos_id]]), "text_lengths": torch.tensor([2]),
                  "mels": torch.zeros(1, 2 * r, M), "mel_lengths": torch.tensor([2 * r])},)
+
+    def export_graphs(self, loaded) -> list:
+        return tts_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {"train.lr": distribution("float", low=3e-4, high=5e-3, log=True),
