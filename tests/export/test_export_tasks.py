@@ -92,6 +92,46 @@ def test_every_task_exports_to_onnx_with_parity(name, tmp_path, monkeypatch):
         assert "batch" in {d for spec in entry["inputs"] for d in spec["shape"]}
     if name == "tag":  # the decoded tags, down to one-token sentences, are the tagger's own
         check_tagger_graph(run, tmp_path / "onnx" / "model.onnx")
+    if name == "tts":
+        assert [g["name"] for g in manifest["graphs"]] == ["encoder", "decoder_step", "postnet"]
+        check_tts_graphs(run, tmp_path / "onnx")
+    if name == "speech-translate":
+        assert [g["name"] for g in manifest["graphs"]] == ["encoder", "decoder_step"]
+
+
+def check_tts_graphs(run, folder, steps=4):
+    """Free running through the graphs (encoder, the step's next state fed back with the last frame, the
+    post-net over all frames) gives the mel of rnnkit's own step loop with the same prenet masks."""
+    from rnnkit.export.routes import run_exported
+    from rnnkit.tasks.tts.export import Encoder, flatten
+
+    loaded = TASKS["tts"].load(run)
+    taco, v = loaded.model.tacotron, loaded.vocab
+    c = taco.config
+    text = torch.tensor([[v.offset, v.offset + 1, v.offset + 2, v.eos_id], [v.offset + 1, v.eos_id, c.pad_id,
+                                                                                c.pad_id]])
+    lengths = torch.tensor([4, 2])
+    gen = torch.Generator().manual_seed(3)
+    masks = [taco.prenet.draw_masks(2, gen) for _ in range(steps)]
+    memory, keys, mask, *state = run_exported("onnx", folder / "encoder.onnx", (text, lengths))
+    frame, frames = torch.zeros(2, c.n_mels), []
+    for t in range(steps):
+        out, stop, *state = run_exported("onnx", folder / "decoder_step.onnx", (frame, *masks[t], *state, memory,
+                                                                                 keys, mask))
+        frames.append(out.view(2, c.reduction, c.n_mels))
+        frame = frames[-1][:, -1]
+    (mel,) = run_exported("onnx", folder / "postnet.onnx", (torch.cat(frames, 1),))
+    with torch.no_grad():
+        memory, keys, mask, *_ = Encoder(taco)(text, lengths)
+        st, frame, want = taco.initial_state(memory), torch.zeros(2, c.n_mels), []
+        for t in range(steps):
+            out, _, st = taco.step(frame, st, memory, keys, mask, prenet_masks=masks[t])
+            want.append(out.view(2, c.reduction, c.n_mels))
+            frame = want[-1][:, -1]
+        before = torch.cat(want, 1)
+        want_mel = (before + taco.postnet(before)) * loaded.model.normalizer.std + loaded.model.normalizer.mean
+    assert len(state) == len(flatten(st))
+    torch.testing.assert_close(mel, want_mel, rtol=1e-4, atol=1e-4)
 
 
 def check_tagger_graph(run, path):
