@@ -85,6 +85,12 @@ def test_a_tiny_study_per_task_writes_best_yaml(name, tmp_path, monkeypatch, cap
     assert "best: trial" in capsys.readouterr().out
 
 
+def test_a_bundle_task_says_to_tune_its_stages(tmp_path, capsys):
+    assert main(["tune", "voice-translate", "--trials", "1", "--out", str(tmp_path / "study")]) != 0
+    assert "tune its stages one at a time: `rnnkit tune asr`" in capsys.readouterr().err
+    assert not (tmp_path / "study" / "trials").exists()
+
+
 def test_best_yaml_trains_the_best_trial_again(tmp_path, capsys):
     config, space = _files(tmp_path, "classify")
     out = tmp_path / "study"

@@ -24,12 +24,15 @@ from rnnkit.metrics.asr import asr_scores
 from rnnkit.metrics.translation import corpus_scores
 from rnnkit.tasks.compare import out_dir
 from rnnkit.tasks.runs import write_json
-from rnnkit.tasks.task import Command, Task, distribution
+from rnnkit.tasks.task import Command, Task
 
 from . import commands, serve
 from .bundle import TASK, bundle_runs, train_bundle
 from .cascade import recognize
 from .config import TRAIN_DEFAULTS, VoiceTranslateRunConfig
+
+
+TUNE_STAGES = "tune its stages one at a time: `rnnkit tune asr`, `rnnkit tune translate`, `rnnkit tune tts`"
 
 
 class VoiceTranslateTask(Task):
@@ -59,8 +62,8 @@ class VoiceTranslateTask(Task):
               callbacks=()):
         self._need_registry()
         if callbacks:
-            raise ConfigError("a voice-translate bundle trains several runs, none of them reporting to one "
-                              "trainer's callbacks; tune a stage's task instead (asr, translate, tts)")
+            raise ConfigError(f"a voice-translate bundle trains several runs, none of them reporting to one "
+                              f"trainer's callbacks; {TUNE_STAGES}")
         if resume:
             raise ConfigError("a voice-translate bundle is not resumed as a whole; resume a stage with "
                               "`rnnkit train TASK --out BUNDLE/STAGE --resume`")
@@ -164,8 +167,7 @@ class VoiceTranslateTask(Task):
         return self.example_inputs(loaded)  # the same answer: export the stages' runs
 
     def search_space(self) -> dict[str, dict]:
-        return {"stages.asr_hidden": distribution("int", low=64, high=256, log=True),
-                "stages.mt_hidden": distribution("int", low=64, high=256, log=True)}
+        raise ConfigError(f"{TUNE_STAGES}; a bundle is not tuned as a whole")
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
