@@ -33,9 +33,9 @@ class Ensemble(nn.Module):
         logits = torch.stack([o.logits for o in outs]).mean(0)       # (B, H, T, P)
         return ModelOutput(logits, loss, n=outs[0].n)
 
-    def init_highway(self, x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-4) -> None:
+    def init_from_windows(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, ridge: float) -> None:
         for m in self.members:
-            m.init_highway(x, y, ridge)
+            m.init_from_windows(x, y, position, ridge)
 
     def distribution(self, x: torch.Tensor, future: torch.Tensor | None = None, **kw) -> dict:
         ds = [m.distribution(x, future, **kw) for m in self.members]

@@ -2,14 +2,16 @@
 
 Per target, a Holt-Winters-style level ``l`` and seasonality ``s`` (period m) run over the
 window with learned smoothing coefficients ``α, γ`` (sigmoids of parameters) and learned
-initial seasonal indices per phase ``t mod m``::
+initial seasonal indices per phase ``t mod m`` (started at the classical decomposition of the
+training windows)::
 
     l_0     = x_0 - s_0
     l_t     = α (x_t - s_t) + (1 - α) l_{t-1}
     s_{t+m} = γ (x_t - l_t) + (1 - γ) s_t
 
-The network (any rnnkit cell) reads the deseasonalised, level-normalised window
-``x_t - s_t - l_{L-1}`` and emits, for each step h, an offset from the smoothed forecast
+As in Smyl's model the smoothing has no trend: the network supplies it.  The network (any
+rnnkit cell) reads the deseasonalised, level-normalised window ``x_t - s_t - l_{L-1}`` and
+emits, for each step h (0-based), an offset from the smoothed forecast
 ``l_{L-1} + s_{L + (h mod m)}``.  The model is additive; after the ``log`` transform it is
 Smyl's multiplicative form.  The smoothing runs over each window (seasonal indices start at
 their learned values at the window's absolute phase, hence ``position``), so a batch of windows
@@ -26,9 +28,14 @@ from torch import nn
 
 from rnnkit.modules.encoders import Pooling, build_encoder
 from rnnkit.tasks.forecast.model import pinball
+from rnnkit.tasks.forecast.transforms import seasonal_indices
 from rnnkit.train import ModelOutput
 
 ALPHA0, GAMMA0 = 0.5, 0.1  # initial smoothing coefficients (level, seasonality)
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
 
 
 class ESRNN(nn.Module):
@@ -45,8 +52,8 @@ class ESRNN(nn.Module):
         self.season = max(int(season), 1)
         self.register_buffer("quantiles", torch.tensor(quantiles, dtype=torch.float32))
         self.n_params = len(quantiles) if cfg.output == "quantile" else 1
-        self.alpha_logit = nn.Parameter(torch.full((n_targets,), math.log(ALPHA0 / (1 - ALPHA0))))
-        self.gamma_logit = nn.Parameter(torch.full((n_targets,), math.log(GAMMA0 / (1 - GAMMA0))))
+        self.alpha_logit = nn.Parameter(torch.full((n_targets,), _logit(ALPHA0)))
+        self.gamma_logit = nn.Parameter(torch.full((n_targets,), _logit(GAMMA0)))
         self.init_season = nn.Parameter(torch.zeros(self.season, n_targets))        # (m, T)
         if self.season == 1:
             self.gamma_logit.requires_grad_(False)
@@ -68,7 +75,7 @@ class ESRNN(nn.Module):
         return torch.sigmoid(self.gamma_logit) if self.season > 1 else torch.zeros_like(self.gamma_logit)
 
     def smooth(self, y: torch.Tensor, position: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Level after the window (B, T) and seasonal indices of positions 0 .. L + m - 1 (B, L + m, T).
+        """Level after the window (B, T) and the seasonal indices of positions 0 .. L + m - 1 (B, L + m, T).
 
         y: (B, L, T) the window's targets; position: (B,) absolute index of y[:, 0].
         """
@@ -115,8 +122,26 @@ class ESRNN(nn.Module):
                 loss = pinball(rel.unsqueeze(-1) - out, self.quantiles)
         return ModelOutput(out, loss, n=int(out.shape[0] * out.shape[1] * out.shape[2]))
 
-    def init_highway(self, x: torch.Tensor, y: torch.Tensor, ridge: float = 1e-4) -> None:
-        """No linear highway: training starts at plain exponential smoothing (zero head)."""
+    @torch.no_grad()
+    def init_from_windows(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, ridge: float) -> None:
+        """Initial seasonal indices from the training windows (classical decomposition of the series they
+        cover), so training starts at seasonal exponential smoothing (the head is zero).
+
+        x: (N, L, C) scaled training windows, position: (N,) their absolute starts; ``y`` and ``ridge`` (the
+        linear highway's) are not used.
+        """
+        m, T = self.season, self.n_targets
+        if m == 1:
+            return
+        start = int(position.min())
+        series = torch.full((int(position.max()) + x.shape[1] - start, T), float("nan"), dtype=torch.float64)
+        for i, p in enumerate(position.tolist()):
+            series[p - start: p - start + x.shape[1]] = x[i, :, :T].double()
+        if torch.isnan(series).any() or len(series) < 2 * m + 1:
+            return  # windows that do not tile a stretch of two seasons: keep the zero start
+        index = seasonal_indices(series.numpy(), m)                                   # phase 0 = position start
+        phases = (torch.arange(m) - start) % m                                        # absolute phase -> row
+        self.init_season.copy_(torch.from_numpy(index)[phases].float())
 
     def distribution(self, x: torch.Tensor, future: torch.Tensor | None = None,
                      position: torch.Tensor | None = None) -> dict:

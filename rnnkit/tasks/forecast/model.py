@@ -102,6 +102,10 @@ class Forecaster(nn.Module):
         self.head.weight.zero_()
         self.head.bias.zero_()
 
+    def init_from_windows(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, ridge: float) -> None:
+        """Start from what the training windows say before any update: here, the highway's AR fit."""
+        self.init_highway(x, y, ridge)
+
     def shift(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) last observed target values used as the origin of the forecast (zeros if not normalising)."""
         return self.ar_features.shift(x)

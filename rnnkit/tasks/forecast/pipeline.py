@@ -176,7 +176,8 @@ def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, va
     model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future,
                         prep.season)
     if not resume:
-        model.init_highway(torch.from_numpy(train_arrays.x), torch.from_numpy(train_arrays.y), ridge)
+        model.init_from_windows(torch.from_numpy(train_arrays.x), torch.from_numpy(train_arrays.y),
+                                torch.from_numpy(train_arrays.position), ridge)
     tcfg = train_cfg or cfg.train
     trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta)
     val = window_batches(val_arrays, 256, 0) if val_arrays else None
