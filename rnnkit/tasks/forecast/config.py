@@ -121,9 +121,10 @@ class ForecastDataConfig:
     stride: int = opt(1, "steps between backtest origins")
     interval: float = opt(0.8, "coverage of the prediction intervals (output=quantile trains their bounds, "
                           "(1 - interval) / 2 and (1 + interval) / 2)")
-    transform: str = opt("auto", "target transforms fitted on the training part, applied in order, comma-"
-                         "separated: log, boxcox, deseason, diff, sdiff, or none; auto = log when every training "
-                         "value is positive, then deseason when the training part holds 3 seasons")
+    transform: str = opt("none", "target transforms fitted on the training part, applied in order, comma-"
+                         "separated: log, boxcox, deseason, diff, sdiff; none; or auto = log when every training "
+                         "value is positive, then deseason when the training part holds 3 seasons (none is the "
+                         "default: auto did worse on the monthly series of docs/forecast.md)")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
     refit: bool = opt(True, "after early stopping, train again on train + validation for the selected number "
                       "of updates (the network then fits on the same data as --baseline-fit train+val)")
