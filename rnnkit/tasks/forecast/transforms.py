@@ -34,6 +34,7 @@ from typing import Sequence
 import numpy as np
 
 from rnnkit.data.readers import DataError
+from rnnkit.tasks.runs import need
 
 STEPS = ("log", "boxcox", "deseason", "diff", "sdiff")
 
@@ -94,17 +95,17 @@ class BoxCox(Step):
     name = "boxcox"
 
     def fit(self, train):
-        from scipy import stats
+        stats = need("scipy.stats", "the boxcox transform")
         _require_positive(train, self.name, self.names)
         self.lam = [float(stats.boxcox_normmax(train[:, j], method="mle")) for j in range(train.shape[1])]
 
     def apply(self, y):
-        from scipy import special
+        special = need("scipy.special", "the boxcox transform")
         _require_positive(y, self.name, self.names)
         return np.stack([special.boxcox(y[:, j], lam) for j, lam in enumerate(self.lam)], axis=1)
 
     def invert(self, z, history, origins):
-        from scipy import special
+        special = need("scipy.special", "the boxcox transform")
         return np.stack([special.inv_boxcox(z[..., j], lam) for j, lam in enumerate(self.lam)], axis=-1)
 
     def params(self):
