@@ -231,5 +231,9 @@ def test_new_options_end_to_end(tmp_path, capsys, opts):
     assert main(["predict", str(run), "--data", str(data), "--json"]) == 0
     fc = [r["forecast"] for r in json.loads(capsys.readouterr().out)]
     assert len(fc) == 3 and all(0.5 * y.min() < v < 2 * y.max() for v in fc)   # original units, not scaled
+    from rnnkit.tasks import TASKS
     from rnnkit.tasks.forecast.pipeline import load_forecaster
-    assert load_forecaster(run).transform.spec == result["transform"]
+    loaded = load_forecaster(run)
+    assert loaded.transform.spec == result["transform"]
+    out = loaded.model(*TASKS["forecast"].example_inputs(loaded))              # what export traces
+    assert out.logits.shape[:3] == (1, 3, 1)

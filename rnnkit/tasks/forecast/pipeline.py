@@ -229,7 +229,8 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
     plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
     result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
-              "highway_ridge": ridge, "transform": prep.chain.spec, "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
+              "highway_ridge": ridge, "transform": prep.chain.spec,
+              "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
               "fit_s": fit.elapsed_s, "refit_s": refit_s,
               "parameters": sum(p.numel() for p in model.parameters()),
               "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
@@ -275,7 +276,8 @@ class LoadedForecaster:
     @property
     def name(self) -> str:
         m = self.config.model
-        return f"{m.cell}" if m.model == "rnn" else m.model
+        base = f"{m.cell}" if m.model == "rnn" else m.model
+        return f"{base} x{m.ensemble}" if m.ensemble > 1 else base
 
 
 def load_forecaster(run: str | Path) -> LoadedForecaster:
