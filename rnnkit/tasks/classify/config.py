@@ -23,6 +23,9 @@ class ClassifyModelConfig:
     pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
                        "tdnn, mean for mlp)", ("auto",) + POOLINGS)
     dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
+    embed_dropout: float = opt(0.1, "text: drop whole words (rows of the embedding matrix) while training")
+    locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")
+    weight_drop: float = opt(0.3, "model=rnn: DropConnect on the hidden-to-hidden weights (AWD-LSTM)")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -33,8 +36,9 @@ class ClassifyModelConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.embedding < 0:
             raise ConfigError(f"embedding must be >= 0, got {self.embedding}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "embed_dropout", "locked_dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
         for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", cell_names()),
@@ -70,8 +74,16 @@ class ClassifyDataConfig:
     max_len: int = opt(0, "truncate sequences to this many steps (0 = no limit)")
     val_fraction: float = opt(0.1, "share of the examples held out for validation")
     test_fraction: float = opt(0.1, "share of the examples held out for testing")
+    folds: int = opt(0, "k-fold cross-validation: the test split is fold --fold of this many (0 = off)")
+    fold: int = opt(0, "with --folds: which fold (0 .. folds-1) is the test split")
 
     def __post_init__(self) -> None:
+        if self.folds == 1 or self.folds < 0:
+            raise ConfigError(f"folds must be 0 (off) or >= 2, got {self.folds}")
+        if self.folds and not 0 <= self.fold < self.folds:
+            raise ConfigError(f"fold must be in 0 .. {self.folds - 1} with folds={self.folds}, got {self.fold}")
+        if self.folds and self.test_data:
+            raise ConfigError("folds and test_data exclude each other: cross-validation picks its own test folds")
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ConfigError(f"{name} must be in [0, 0.5), got {getattr(self, name)}")

@@ -139,6 +139,23 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
+def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) -> tuple[list, list, list]:
+    """k-fold cross-validation: test = fold ``fold`` of ``folds`` near-equal folds of a permutation fixed by
+    ``seed``; validation = ``val_fraction`` of the other folds, the rest trains. Over ``fold`` = 0 .. folds-1
+    the test splits partition the examples."""
+    if n < folds:
+        raise DataError(f"only {n} examples: too few for {folds}-fold cross-validation")
+    order = np.random.default_rng(seed).permutation(n)
+    parts = np.array_split(order, folds)
+    test = parts[fold].tolist()
+    rest = np.concatenate([p for i, p in enumerate(parts) if i != fold])
+    rest = np.random.default_rng(seed + 1 + fold).permutation(rest).tolist()
+    n_val = int(round(len(rest) * val_fraction))
+    if val_fraction > 0 and n_val < 1:
+        raise DataError(f"only {n} examples: too few for a validation split with val_fraction={val_fraction}")
+    return rest[n_val:], rest[:n_val], test
+
+
 # ----------------------------------------------------------------------- encoders
 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:

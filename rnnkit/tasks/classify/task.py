@@ -11,7 +11,7 @@ from rnnkit.tasks.classify.data import make_batches
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
                                             train_classify)
-from rnnkit.tasks.compare import compare_networks, test_rows
+from rnnkit.tasks.compare import compare_networks, cross_validate, test_rows
 from rnnkit.tasks.classify import serve
 from rnnkit.tasks.task import Task, distribution
 from rnnkit.tasks.classify.export import classify_graphs
@@ -93,6 +93,9 @@ class ClassifyTask(Task):
 
     def compare(self, args) -> tuple[list[dict], list[str]]:
         metrics = list(self.compare_metrics)
+        if getattr(args, "folds", 0):
+            return cross_validate(args, metrics,
+                                  lambda a: compare_networks(self, a, metrics, test_rows(metrics), logreg_baseline))
         return compare_networks(self, args, metrics, test_rows(metrics), logreg_baseline)
 
     def example_inputs(self, loaded) -> tuple:
