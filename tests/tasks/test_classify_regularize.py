@@ -102,24 +102,42 @@ def test_vocabulary_is_fitted_on_the_training_split_only(tmp_path):
 
 def test_compare_classify_cross_validates_over_folds(tmp_path, capsys):
     data = tmp_path / "r.csv"
-    _write(data, _reviews(30))
+    _write(data, _reviews(20))
     out = tmp_path / "cv"
-    assert main(["compare", "classify", "--data", str(data), "--cells", "gru", "--models", "", "--folds", "3",
+    assert main(["compare", "classify", "--data", str(data), "--cells", "gru", "--models", "", "--folds", "2",
                  "--out", str(out), "--epochs", "1", "--set", "model.hidden=4", "--set", "model.embedding=4",
                  "--set", "train.batch_size=8", "--set", "train.progress=none",
                  "--set", "train.tensorboard=off"]) == 0
     table = capsys.readouterr().out
     assert "accuracy_std" in table and "tfidf+logreg" in table
     saved = json.loads((out / "compare.json").read_text())
-    assert saved["folds"] == 3 and len(saved["per_fold"]) == 3
+    assert saved["folds"] == 2 and len(saved["per_fold"]) == 2
     for model in ("gru", "tfidf+logreg"):
         mean = next(r for r in saved["mean"] if r["model"] == model)["accuracy"]
         folds = [next(r for r in f if r["model"] == model)["accuracy"] for f in saved["per_fold"]]
         assert mean == pytest.approx(np.mean(folds))
-    sizes = [json.loads((out / f"fold-{i}" / "gru" / "result.json").read_text())["test"] for i in range(3)]
-    assert sum(sizes) == 30                                            # the test folds cover every example once
+    sizes = [json.loads((out / f"fold-{i}" / "gru" / "result.json").read_text())["test"] for i in range(2)]
+    assert sum(sizes) == 20                                            # the test folds cover every example once
 
 
 def test_folds_on_a_task_without_cross_validation_is_an_error(capsys):
     assert main(["compare", "tag", "--folds", "3"]) != 0
     assert "no cross-validation" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("units", ["bpe", "unigram"])
+def test_subword_units_give_unseen_words_known_pieces(tmp_path, units, capsys):
+    data = tmp_path / "r.csv"
+    _write(data, _reviews(24))
+    run = tmp_path / units
+    assert main(["train", "classify", "--data", str(data), "--out", str(run), "--tokenizer", units,
+                 "--max-vocab", "60", *TINY]) == 0
+    from rnnkit.tasks.classify.pipeline import load_classifier
+    enc = load_classifier(run).encoder                                  # the subword table saved with the run
+    ids = enc.encode_input("goodness filmic")                          # neither word is in the training texts
+    assert enc.tokenizer == units and len(ids) >= 2 and (ids != enc.vocab.unk_id).any()
+    word = fit_encoder(load_splits(ClassifyDataConfig(data=str(data)), 0).train, "word", True, 1, 0, 0)
+    assert (word.encode_input("goodness filmic") == word.vocab.unk_id).all()
+    capsys.readouterr()
+    assert main(["predict", str(run), "goodness filmic", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["label"] in ("pos", "neg")

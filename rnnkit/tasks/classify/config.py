@@ -8,6 +8,7 @@ from rnnkit.data.embedded_tasks import CLASSIFY_SETS
 from rnnkit.modules.audio_features import FEATURE_KINDS, FeatureConfig
 from rnnkit.modules.encoders import ENCODERS, POOLINGS
 
+TEXT_UNITS = ("word", "char", "bpe", "unigram")
 SPOKEN_DIGITS = "spoken-digits"   # eSpeak NG isolated digits, held-out voices for test
 DATASETS = CLASSIFY_SETS + (SPOKEN_DIGITS,)
 
@@ -67,7 +68,8 @@ class ClassifyDataConfig:
     deltas: int = opt(0, "append deltas (1) or deltas and delta-deltas (2) to each frame")
     freq_masks: int = opt(0, "SpecAugment: frequency bands masked per training clip")
     time_masks: int = opt(0, "SpecAugment: time spans masked per training clip")
-    tokenizer: str = opt("word", "text units", ("word", "char"))
+    tokenizer: str = opt("word", "text units: words, characters, or subwords learnt on the training texts (bpe, "
+                         "unigram; unseen words still split into known pieces)", TEXT_UNITS)
     lowercase: bool = opt(True, "lower-case text before tokenising")
     min_freq: int = opt(1, "tokens seen fewer times in training become <unk>")
     max_vocab: int = opt(30000, "largest vocabulary (0 = no limit)")

@@ -158,6 +158,9 @@ def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) 
 
 # ----------------------------------------------------------------------- encoders
 
+SUBWORDS = ("bpe", "unigram")  # learnt on the training texts by the tokenizers package
+SUBWORD_SIZE = 8000            # subword table size when --max-vocab is 0 (no limit)
+
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
         text = text.lower()
@@ -207,7 +210,10 @@ class Encoder:
 
     def encode_input(self, x) -> np.ndarray:
         if self.kind == "text":
-            ids = self.vocab.encode_tokens(tokenize(x, self.tokenizer, self.lowercase)) or [self.vocab.unk_id]
+            if self.tokenizer in SUBWORDS:
+                ids = self.vocab.encode(x.lower() if self.lowercase else x) or [self.vocab.unk_id]
+            else:
+                ids = self.vocab.encode_tokens(tokenize(x, self.tokenizer, self.lowercase)) or [self.vocab.unk_id]
             arr = np.asarray(ids, dtype=np.int64)
         else:
             arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
@@ -237,6 +243,11 @@ def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int,
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
+    if train.kind == "text" and tokenizer in SUBWORDS:
+        texts = [t.lower() if lowercase else t for t in train.inputs]
+        vocab = Vocabulary.build(tokenizer, texts, vocab_size=max(max_vocab - len(SPECIALS), 1) if max_vocab
+                                 else SUBWORD_SIZE, min_freq=min_freq)
+        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
     if train.kind == "text":
         table = CharTokenizer if tokenizer == "char" else WordListTokenizer
         cap = max(max_vocab - len(SPECIALS), 1) if max_vocab else 0          # max_vocab counts the specials
