@@ -24,7 +24,7 @@ class DroppedEmbedding(nn.Module):
         if not 0.0 <= p < 1.0:
             raise ValueError(f"embedding dropout must be in [0, 1), got {p}")
         self.p, self.padding_idx = p, padding_idx
-        self.embedding_dim = embedding_dim
+        self.num_embeddings, self.embedding_dim = num_embeddings, embedding_dim
         self.weight = nn.Embedding(num_embeddings, embedding_dim, padding_idx=padding_idx).weight
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
