@@ -24,9 +24,9 @@ class ClassifyModelConfig:
     pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
                        "tdnn, mean for mlp)", ("auto",) + POOLINGS)
     dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
-    embed_dropout: float = opt(0.1, "text: drop whole words (rows of the embedding matrix) while training")
+    embed_dropout: float = opt(0.0, "text: drop whole words (rows of the embedding matrix) while training")
     locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")
-    weight_drop: float = opt(0.3, "model=rnn: DropConnect on the hidden-to-hidden weights (AWD-LSTM)")
+    weight_drop: float = opt(0.0, "model=rnn: DropConnect on the hidden-to-hidden weights (AWD-LSTM)")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
