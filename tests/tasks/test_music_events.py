@@ -20,7 +20,9 @@ from rnnkit.train import load_checkpoint
 
 TINY = ["--hidden", "8", "--embedding", "8", "--batch-size", "2", "--crop", "24", "--progress", "none",
         "--tensorboard", "off", "--threads", "1"]
-SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
+# Debian's General MIDI SoundFont (libfluidsynth3 pulls one in: timgm6mb-soundfont or fluid-soundfont-gm)
+SOUNDFONT = next((p for p in (Path("/usr/share/sounds/sf2/default-GM.sf2"), Path("/usr/share/sounds/sf3/default-GM.sf3"),
+                              *sorted(Path("/usr/share/sounds/sf2").glob("*.sf2"))) if p.is_file()), None)
 
 
 @pytest.fixture(autouse=True)
@@ -193,8 +195,8 @@ def test_soundfont_needs_fluidsynth(tmp_path, capsys, monkeypatch):
     assert "pip install pyfluidsynth" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not fluidsynth_available() or not SOUNDFONT.is_file(),
-                    reason="needs pyfluidsynth, libfluidsynth3 and the fluid-soundfont-gm SoundFont")
+@pytest.mark.skipif(not fluidsynth_available() or SOUNDFONT is None,
+                    reason="needs pyfluidsynth, the FluidSynth library and a GM SoundFont (Debian: libfluidsynth3)")
 def test_fluidsynth_renders_a_generated_piece(tmp_path, capsys):
     import soundfile
     data, run = midi_folder(tmp_path / "midi"), tmp_path / "run"
@@ -206,3 +208,29 @@ def test_fluidsynth_renders_a_generated_piece(tmp_path, capsys):
     audio, rate = soundfile.read(str(piece.with_suffix(".wav")))
     assert rate == 22050 and audio.ndim == 2 and audio.shape[1] == 2
     assert np.abs(audio).max() > 0.01      # FluidSynth played the notes
+
+
+def test_an_event_run_is_served(tmp_path, capsys):
+    pytest.importorskip("fastapi", reason="rnnkit serve needs pip install 'rnnkit[serve]'")
+    pytest.importorskip("jsonschema", reason="rnnkit serve needs pip install 'rnnkit[serve]'")
+    import base64
+
+    from fastapi.testclient import TestClient
+
+    from rnnkit.serve.app import create_app
+    from rnnkit.serve.config import ServeConfig
+    from rnnkit.serve.runs import load_runs
+    data, run = midi_folder(tmp_path / "midi"), tmp_path / "music"
+    assert main(["train", "music", "--mode", "performance", "--data", str(data), "--out", str(run),
+                 "--max-steps", "1", *TINY]) == 0
+    with TestClient(create_app(load_runs([str(run)]), ServeConfig(max_length=500))) as client:
+        primer = (data / "piece0.mid").read_bytes()
+        r = client.post("/runs/music/music", files={"primer": ("p.mid", primer)},
+                        data={"length": "30", "seed": "1", "top_k": "10"})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert base64.b64decode(out["midi"])[:4] == b"MThd" and base64.b64decode(out["wav"])[:4] == b"RIFF"
+        n0 = len(codec("performance").file_tokens(data / "piece0.mid"))
+        assert out["primer_tokens"] == n0 and len(out["tokens"]) == n0 + 30
+        bad = client.post("/runs/music/music", json={"length": 5, "top_p": 0})
+        assert bad.status_code in (400, 422) and "top_p" in bad.text
