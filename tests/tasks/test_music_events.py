@@ -94,6 +94,8 @@ def test_generated_tokens_start_with_the_primer_and_keep_the_grammar(tmp_path, c
     assert len(melody) == (len(tokens) - 1) // 2
     again = sample_events(loaded, length=31, temperature=1.5, primer=primer, seed=0)
     np.testing.assert_array_equal(tokens, again)             # seeded
+    out = loaded.model(*TASKS["music"].example_inputs(loaded))   # what export traces runs
+    assert out.logits.shape == (2, 6, loaded.codec.vocab_size) and torch.isfinite(out.loss)
 
 
 def test_performance_tokens_round_trip_through_midi(tmp_path):
