@@ -236,3 +236,23 @@ def test_an_event_run_is_served(tmp_path, capsys):
         assert out["primer_tokens"] == n0 and len(out["tokens"]) == n0 + 30
         bad = client.post("/runs/music/music", json={"length": 5, "top_p": 0})
         assert bad.status_code in (400, 422) and "top_p" in bad.text
+
+
+def test_2012_format_file_in_melody_mode(tmp_path, capsys):
+    # one voice per step, each step a new note: the melody has as many notes as steps
+    steps = lambda n, p0: [[p0 + (t % 5) * 2] for t in range(n)]  # noqa: E731
+    sets = {"train": [steps(12, 60), steps(10, 62), steps(8, 58)], "valid": [steps(6, 60)],
+            "test": [steps(9, 61), steps(7, 59)]}
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps(sets))
+    run = tmp_path / "run"
+    assert main(["train", "music", "--mode", "melody", "--data", str(path), "--out", str(run), "--max-steps", "1",
+                 *TINY]) == 0
+    result = json.loads((run / "result.json").read_text())
+    assert (result["train"], result["valid"], result["test"]) == (3, 1, 2)
+    assert result["test_tokens"] == 2 * (9 + 7)                        # a pitch and a duration per note
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--data", str(path), "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)
+    assert (m["split"], m["tokens"]) == ("test", 32)
+    assert m["nll_per_token"] == pytest.approx(result["test_nll_per_token"], rel=1e-5)
