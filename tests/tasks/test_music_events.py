@@ -256,3 +256,14 @@ def test_2012_format_file_in_melody_mode(tmp_path, capsys):
     m = json.loads(capsys.readouterr().out)
     assert (m["split"], m["tokens"]) == ("test", 32)
     assert m["nll_per_token"] == pytest.approx(result["test_nll_per_token"], rel=1e-5)
+
+
+def test_a_long_note_is_an_error_in_a_midi_file_and_re_struck_in_a_roll(tmp_path):
+    c = codec("melody", max_duration=4)
+    path = tmp_path / "long.mid"
+    write_midi([(60, 0, 10)], path)
+    with pytest.raises(DataError, match="long.mid: note 0: 10 steps is longer than max_steps=4"):
+        c.file_tokens(path)
+    frames = np.zeros((10, c.highest - c.lowest + 1), dtype=bool)
+    frames[:, 60 - c.lowest] = True
+    assert c.tokenizer.decode(c.roll_tokens(frames, "roll")) == [(60, 4), (60, 4), (60, 2)]

@@ -44,7 +44,8 @@ class MusicDataConfig:
     transpose: int = opt(0, "training: shift each piece by a random number of semitones in +-N (0 = off)")
     crop: int = opt(128, "training: a random window of N frames (or event tokens) of each piece (0 = whole pieces)")
     velocity_bins: int = opt(32, "mode performance: velocity bins of the VELOCITY events")
-    max_duration: int = opt(32, "mode melody: longest note or rest token in steps (a longer note is a bad piece)")
+    max_duration: int = opt(64, "mode melody: longest note or rest token in steps (a longer note in a MIDI file "
+                                "is a bad piece; in a roll without onsets it is re-struck)")
     val_fraction: float = opt(0.1, "MIDI folder / chorales: share of the pieces for validation")
     test_fraction: float = opt(0.1, "MIDI folder / chorales: share of the pieces for testing")
     skip_bad: bool = opt(False, "MIDI folder: skip (and count) files that cannot be read instead of stopping")

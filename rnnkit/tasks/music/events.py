@@ -91,13 +91,18 @@ class EventCodec:
         if not frames.any():
             raise DataError(f"{where}: no notes; expected pitched notes")
         if self.mode == "melody":
-            return self._melody_tokens(frames, None, where)
+            return self._melody_tokens(frames, None, where, split_long=True)
         step_s = 60.0 / ROLL_BPM / self.steps_per_quarter
         notes = [PerfNote(p, 80, s * step_s, e * step_s) for p, s, e in roll_to_notes(frames, self.lowest)]
         return np.asarray(self.tokenizer.encode(notes), dtype=np.int64)
 
-    def _melody_tokens(self, frames, onsets, where: str) -> np.ndarray:
+    def _melody_tokens(self, frames, onsets, where: str, split_long: bool = False) -> np.ndarray:
+        """The top voice's tokens; ``split_long`` (rolls without onsets, where a run of frames may be several
+        repeated notes) re-strikes a note longer than max_duration every max_duration steps."""
         melody = melody_from_roll(frames, self.lowest, onsets, policy="highest")
+        if split_long:
+            m = self.max_duration
+            melody = [(p, min(m, d - k)) for p, d in melody for k in range(0, d, m)]
         try:
             return np.asarray(self.tokenizer.encode(melody), dtype=np.int64)
         except ValueError as err:  # a note longer than max_duration
