@@ -135,6 +135,7 @@ def engine_statuses() -> List[EngineStatus]:
             EngineStatus("bptt", True, "explicit-BPTT time loops in torch (always)"),
             EngineStatus("native", True, "torch's fused RNNs" + (", oneDNN on the CPU" if onednn else "")),
             EngineStatus("scan", True, "parallel scan for minimal RNNs (torch)"),
+            EngineStatus("export", True, "the reference loop as torch's scan, for `rnnkit export` (only when named)"),
             cpp_status(), *gpu_status()]
 
 

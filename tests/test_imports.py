@@ -1,6 +1,6 @@
 """The package's imports, read with ``ast``: no cycle, dependencies point down, the CLI names no task.
 
-Layers, top to bottom: cli -> serve -> tasks -> modules / data / metrics / train / config / bench -> layers ->
+Layers, top to bottom: cli -> serve / export / tune -> tasks -> modules / data / metrics / train / config / bench -> layers ->
 engines -> cells. Module-level and function-level imports both count.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import rnnkit
 from rnnkit.tasks import TASKS
 
 ROOT = Path(rnnkit.__file__).parent
-LAYERS = {"cli": 6, "serve": 5, "tasks": 4, "modules": 3, "data": 3, "metrics": 3, "train": 3, "config": 3, "bench": 3,
+LAYERS = {"cli": 6, "serve": 5, "export": 5, "tune": 5, "tasks": 4, "modules": 3, "data": 3, "metrics": 3, "train": 3, "config": 3, "bench": 3,
           "layers": 2, "engines": 1, "cells": 0}
 
 

@@ -44,7 +44,12 @@ def add_config_flags(parser: argparse.ArgumentParser, task) -> None:
 
 def config_from_args(task, args: argparse.Namespace, base: dict | None = None):
     """Resolve ``task``'s run config: ``base`` < preset < --config < explicit flags."""
-    data = dict(base or {})
+    return C.from_dict(task.run_config, C.merge(dict(base or {}), settings_from_args(task, args)))
+
+
+def settings_from_args(task, args: argparse.Namespace) -> dict:
+    """The settings the command line asks for (preset < --config < explicit flags), as a nested dict."""
+    data: dict = {}
     if getattr(args, "preset", None):
         data = C.merge(data, task.load_preset(args.preset))
     if getattr(args, "config", None):
@@ -54,7 +59,7 @@ def config_from_args(task, args: argparse.Namespace, base: dict | None = None):
         if "." in key:
             section, name = key.split(".", 1)
             flags.setdefault(section, {})[name] = value
-    return C.from_dict(task.run_config, C.merge(data, flags))
+    return C.merge(data, flags)
 
 
 def given_settings(args: argparse.Namespace) -> frozenset[tuple[str, str]]:

@@ -2,7 +2,7 @@
 
 * ``rnnkit train TASK`` - one subcommand per task of the registry (:data:`rnnkit.tasks.TASKS`), its flags
   generated from the task's run config (:mod:`rnnkit.cli.flags`).
-* :data:`COMMANDS` - ``evaluate``, ``predict``, ``generate``, ``compare``, ``bench``: each reaches a run's
+* :data:`COMMANDS` - ``evaluate``, ``predict``, ``generate``, ``compare``, ``export``, ``bench``: each reaches a run's
   task through the registry (the ``task`` its checkpoint records), never by name.
 * Each task may add its own subcommands (:meth:`~rnnkit.tasks.task.Task.commands`).
 
@@ -21,10 +21,12 @@ import torch
 from rnnkit import about
 from rnnkit.bench import command as bench
 from rnnkit.cli.flags import add_config_flags, config_from_args, given_settings
+from rnnkit.cli.tune import setup_tune, tune_command
 from rnnkit.config import ConfigError
 from rnnkit.data.readers import DataError
 from rnnkit.engines.cpp.build import CppBuildError
 from rnnkit.serve import command as serve
+from rnnkit.export import command as export
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
 from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
@@ -256,8 +258,12 @@ COMMANDS: dict[str, Command] = {
                       "not, caches (--build: build the C++ kernels now)", setup_doctor, doctor_command),
     "serve": Command("serve trained runs over HTTP: a route per task, streamed generation, a web page, /docs",
                      serve.setup_serve, serve.serve_command),
+    "export": Command("a trained run of any task as ONNX graphs (onnxruntime) or torch.export programs, checked "
+                      "against PyTorch", export.setup_export, export.export_command, threads=True),
     "bench": Command("training and inference throughput against torch.nn, ratios from one run (CPU or GPU)",
                      bench.setup_bench, bench.bench_command),
+    "tune": Command("search a task's hyperparameters with Optuna (pruning, shared storage, several processes)",
+                    setup_tune, tune_command),
 }
 
 

@@ -237,6 +237,7 @@ def register_engine(engine: Engine, priority: Dict[str, int], one_step_memo: boo
 def _register_builtin() -> None:
     from .bptt import BPTTEngine
     from .cpp import CppEngine
+    from .export import ExportEngine
     from .native import NativeEngine
     from .reference import ReferenceEngine
 
@@ -244,6 +245,8 @@ def _register_builtin() -> None:
     REGISTRY.register(BPTTEngine(), {"cpu": 0, "cuda": 0})
     REGISTRY.register(NativeEngine(), {"cpu": 0, "cuda": 0})
     REGISTRY.register(CppEngine(), {"cpu": 1})
+    # in no priority list: auto never picks it; the exporter (rnnkit.export) names it on every layer
+    REGISTRY.register(ExportEngine(), {})
     from . import triton as triton_engines  # scan (torch) and the lazy Triton engines
 
     triton_engines.register(REGISTRY)

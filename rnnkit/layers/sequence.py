@@ -60,6 +60,10 @@ def check_lengths(lengths, batch: int, steps: int) -> Optional[Tensor]:
     if lengths.dim() != 1 or lengths.shape[0] != batch:
         raise ValueError(f"lengths must have shape ({batch},) (one per sequence in the batch), "
                          f"got {tuple(lengths.shape)}")
+    if torch.compiler.is_exporting():
+        # an exported graph takes any lengths: the value checks below (and dropping lengths that all equal T)
+        # would each bake one case into the graph; the graph masks by lengths, which must lie in [1, T]
+        return lengths
     lo, hi = int(lengths.min()), int(lengths.max())
     if lo < 1:
         raise ValueError(f"lengths must be >= 1, got a length of {lo}")

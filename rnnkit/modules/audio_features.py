@@ -229,7 +229,8 @@ class FeatureNormalizer(nn.Module):
         return self
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        if int(self.count) == 0:
+        # exporting, the buffer's value is data the graph cannot branch on: the exporter checks it beforehand
+        if not torch.compiler.is_exporting() and int(self.count) == 0:
             raise RuntimeError("FeatureNormalizer used before fit(); fit it on training features first")
         return (feats - self.mean) / self.std
 

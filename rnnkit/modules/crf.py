@@ -93,6 +93,41 @@ class CRF(nn.Module):
             paths.append(path[::-1])
         return paths
 
+    @torch.no_grad()
+    def decode_tags(self, emissions: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Viterbi as tensors in, tensors out: (B, T) best tags, the same paths as :meth:`decode` within each
+        row's length (past it, the row's last tag repeats). Both recursions are torch's ``scan`` (an
+        exported graph keeps them as loops over a symbolic length, one ONNX Scan each); a one-step
+        flag starts the forward one, so no scan runs over T - 1 steps (zero for a one-token sentence)."""
+        trans, start, end = self._trans()
+        B, T, K = emissions.shape
+        keep_tag = torch.arange(K, device=emissions.device).expand(B, K)             # (B, K) back-pointer: stay
+        first = torch.arange(T, device=emissions.device) == 0                          # (T,)
+
+        def forward_step(carry, inputs):
+            score, (e_t, m_t, f_t) = carry[0], inputs                                  # (B, K), (B, K), (B,), ()
+            best, idx = (score.unsqueeze(2) + trans.unsqueeze(0)).max(dim=1)           # (B, K_to) over K_from
+            new = torch.where(f_t, start + e_t, best + e_t)
+            keep = m_t.unsqueeze(1) | f_t                                              # (B, 1)
+            return [torch.where(keep, new, score)], torch.where(keep & ~f_t, idx, keep_tag)
+
+        (final,), back = _scan()(forward_step, [emissions.new_zeros(B, K)],
+                                 [emissions.transpose(0, 1), mask.transpose(0, 1), first])  # back (T, B, K)
+
+        def backward_step(carry, inputs):
+            tag, back_t = carry[0], inputs[0]                                          # (B,) tag at step t, (B, K)
+            return [back_t.gather(1, tag.unsqueeze(1)).squeeze(1)], tag.clone()
+
+        _, tags = _scan()(backward_step, [(final + end).argmax(1)], [back], reverse=True)  # (T, B)
+        return tags.transpose(0, 1)
+
+
+def _scan():
+    """torch's scan operator (a private module in torch 2.x; imported when a call needs it)."""
+    from torch._higher_order_ops.scan import scan
+
+    return scan
+
 
 def _parts(tag: str) -> tuple[str, str]:
     """(prefix, type): ("B", "PER") for "B-PER", ("O", "") for "O"."""

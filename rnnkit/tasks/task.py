@@ -10,8 +10,8 @@ export, tune) reach a task only through that table and this interface:
 * :meth:`train`, :meth:`load`, :meth:`evaluate`, :meth:`predict`, :meth:`generate` (optional:
   :attr:`can_generate`) and their printers for people.
 * :meth:`upgrade_config` - the saved config of an old run, completed so that it loads.
-* :meth:`example_inputs` (export), :meth:`search_space` (tuning), :meth:`serve_routes` (serving, see
-  :mod:`rnnkit.tasks.serving`).
+* :meth:`example_inputs` and :meth:`export_graphs` (export), :meth:`search_space` (tuning), :meth:`serve_routes`
+  (serving, see :mod:`rnnkit.tasks.serving`).
 * :meth:`commands` - the task's own subcommands (``rnnkit translate``, ``rnnkit demo``, ...).
 """
 from __future__ import annotations
@@ -99,9 +99,11 @@ class Task:
     def add_generate_arguments(self, group: argparse._ArgumentGroup) -> None:
         """Flags of ``rnnkit generate`` for runs of this task (only when :attr:`can_generate`)."""
 
-    def train(self, cfg: Any, run_dir, *, resume=False, given: frozenset = frozenset()) -> Any:
+    def train(self, cfg: Any, run_dir, *, resume=False, given: frozenset = frozenset(), callbacks=()) -> Any:
         """Train as configured into ``run_dir``; ``resume``: False, or the checkpoint to continue from;
-        ``given`` = (section, field) the user set explicitly."""
+        ``given`` = (section, field) the user set explicitly; ``callbacks`` go to the task's main
+        :class:`~rnnkit.train.trainer.Trainer` (``on_step`` / ``on_eval``: how ``rnnkit tune`` reports and
+        prunes a trial)."""
         raise NotImplementedError(f"{type(self).__name__} must define train")
 
     def report(self, result: Any, run_dir) -> None:
@@ -152,14 +154,23 @@ class Task:
         """Arguments ``loaded.model`` accepts (a tiny real batch), for tracing and ONNX export."""
         raise NotImplementedError(f"{type(self).__name__} must define example_inputs")
 
+    def export_graphs(self, loaded: Any) -> list:
+        """The graphs ``rnnkit export`` writes for a loaded run (:class:`rnnkit.tasks.graphs.ExportGraph`):
+        the whole-sequence model and, for tasks that generate or stream, the step graphs with the
+        recurrent state as explicit inputs and outputs."""
+        raise ConfigError(f"{self.name} runs cannot be exported (the task defines no export graphs)")
+
     def search_space(self) -> dict[str, dict]:
-        """Default hyperparameter search space: ``"section.field"`` -> :func:`distribution` spec."""
+        """Default hyperparameter search space of ``rnnkit tune``: ``"section.field"`` -> :func:`distribution`
+        spec, drawn in this order (an ``if`` entry refers to earlier ones; see :mod:`rnnkit.tune.space`).
+        The base covers the settings every task has; tasks add their own (layers, truncation length, ...)."""
         return {
             "train.lr": distribution("float", low=3e-4, high=1e-2, log=True),
-            "model.hidden": distribution("int", low=32, high=512, log=True),
-            "model.dropout": distribution("float", low=0.0, high=0.5),
+            "train.batch_size": distribution("categorical", choices=[16, 32, 64]),
             "model.cell": distribution("categorical", choices=[c for c in ("lstm", "gru", "rnn")
                                                                 if c in cell_names()]),
+            "model.hidden": distribution("int", low=32, high=512, log=True),
+            "model.dropout": distribution("float", low=0.0, high=0.5),
         }
 
     def serve_routes(self, loaded: Any) -> list:

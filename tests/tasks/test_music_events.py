@@ -267,3 +267,14 @@ def test_a_long_note_is_an_error_in_a_midi_file_and_re_struck_in_a_roll(tmp_path
     frames = np.zeros((10, c.highest - c.lowest + 1), dtype=bool)
     frames[:, 60 - c.lowest] = True
     assert c.tokenizer.decode(c.roll_tokens(frames, "roll")) == [(60, 4), (60, 4), (60, 2)]
+
+
+def test_an_event_run_exports_to_onnx_with_parity(tmp_path, capsys):
+    pytest.importorskip("onnx", reason="export needs pip install 'rnnkit[export]'")
+    pytest.importorskip("onnxruntime", reason="export needs pip install 'rnnkit[export]'")
+    from rnnkit.export import export_run
+    data, run = midi_folder(tmp_path / "midi"), tmp_path / "run"
+    assert main(["train", "music", "--mode", "melody", "--data", str(data), "--out", str(run), "--max-steps", "1",
+                 *TINY]) == 0
+    manifest = export_run(run, "onnx", tmp_path / "onnx")   # raises unless every graph matches PyTorch
+    assert sorted(g["name"] for g in manifest["graphs"]) == ["sequence", "step"]

@@ -49,7 +49,7 @@ class Recognizer(nn.Module):
             x = spec_augment(x, batch["lengths"], c, generator=gen)
         out = self.acoustic(x, batch["lengths"], batch.get("targets"), batch.get("target_lengths"),
                             names=[f"utterance {int(i)}" for i in batch["index"]] if "index" in batch else None)
-        return RecognizerOutput(out.logits, out.loss, n=int(x.shape[0]), lengths=out.lengths)
+        return RecognizerOutput(out.logits, out.loss, n=x.shape[0], lengths=out.lengths)
 
 
 class CTCMeter:

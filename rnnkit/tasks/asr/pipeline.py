@@ -87,7 +87,7 @@ def prepare(cfg: ASRRunConfig, run_dir: Path, resume: bool, log=print) -> Prepar
 
 
 def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, lm_loader: LMLoader | None = None,
-              log=print) -> dict:
+              log=print, callbacks=()) -> dict:
     """Train (or resume) a recogniser as configured; returns the result written to ``result.json``: the test
     split's WER / CER greedy, and with the run's decoding too when that is a beam search (``decode`` section;
     ``lm_loader`` loads its ``decode.lm`` run)."""
@@ -102,7 +102,7 @@ def train_asr(cfg: ASRRunConfig, run_dir: str | Path, *, resume: bool = False, l
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: CTCMeter(p.symbols, cfg.data.normalizer),
-                      run_config=to_dict(cfg), metadata=meta)
+                      run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     fit = trainer.fit(p.train, ListData(p.val_batches), resume=resume)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
               "parameters": sum(q.numel() for q in model.parameters()), **p.sizes, **fit.best_metrics}

@@ -18,6 +18,7 @@ from rnnkit.tasks.asr import commands, serve
 from rnnkit.tasks.asr.config import TRAIN_DEFAULTS, ASRRunConfig
 from rnnkit.tasks.asr.pipeline import TASK, LMLoader, evaluate_asr, load_recognizer, predict_asr, train_asr
 from rnnkit.tasks.task import Command, Task, distribution
+from rnnkit.tasks.asr.export import asr_graphs
 
 
 class ASRTask(Task):
@@ -36,11 +37,12 @@ class ASRTask(Task):
     def __init__(self, lm_loader: LMLoader | None = None):
         self.lm_loader = lm_loader
 
-    def train(self, cfg: ASRRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: ASRRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset(),
+              callbacks=()):
         if not cfg.data.data:
             print(f"no --data given: training on the embedded eSpeak NG set '{cfg.data.dataset}' (synthesised "
                   "once and cached; held-out voices for the test split)")
-        return train_asr(cfg, run_dir, resume=resume, lm_loader=self.lm_loader)
+        return train_asr(cfg, run_dir, resume=resume, lm_loader=self.lm_loader, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -92,10 +94,14 @@ class ASRTask(Task):
         f = loaded.model.features
         return ({"feats": torch.zeros(1, 12, f.num_features), "lengths": torch.tensor([12])},)
 
+    def export_graphs(self, loaded) -> list:
+        return asr_graphs(loaded)
+
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),
                 "model.layers": distribution("int", low=1, high=4),
-                "model.stack_frames": distribution("int", low=1, high=4)}
+                "model.stack_frames": distribution("int", low=1, high=4),
+                "data.freq_masks": distribution("int", low=0, high=2)}  # SpecAugment frequency masks
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded, self.lm_loader)

@@ -53,7 +53,7 @@ class SequenceClassifier(nn.Module):
         loss = None
         if "targets" in batch:
             loss = F.cross_entropy(logits, batch["targets"], weight=self.class_weights)
-        return ModelOutput(logits, loss, n=int(x.shape[0]))
+        return ModelOutput(logits, loss, n=x.shape[0])
 
 
 class ClassifyMeter:

@@ -99,7 +99,7 @@ def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | No
 
 
 def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
-                   resume: bool | str | Path = False) -> dict:
+                   resume: bool | str | Path = False, callbacks=()) -> dict:
     """Train, keep the best checkpoint by validation, score the test split; returns the test metrics."""
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
@@ -120,7 +120,7 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: ClassifyMeter(len(enc.labels)),
-                      run_config=to_dict(cfg), metadata=meta)
+                      run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
     loaded = load_classifier(run_dir)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,

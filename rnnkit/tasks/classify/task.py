@@ -14,6 +14,7 @@ from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classi
 from rnnkit.tasks.compare import compare_networks, test_rows
 from rnnkit.tasks.classify import serve
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.classify.export import classify_graphs
 
 TOP_CLASSES = 3  # probabilities shown per input by `rnnkit predict` unless --top says otherwise
 SHOWN_INPUT_CHARS = 60  # an input longer than this is cut in the table (``--json`` has it whole)
@@ -46,8 +47,9 @@ class ClassifyTask(Task):
     predict_file_help = "CSV/TSV/JSONL of inputs"
     compare_metrics = ("accuracy", "macro_f1")
 
-    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
-        return train_classify(cfg, run_dir, resume=resume)
+    def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_classify(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -99,9 +101,14 @@ class ClassifyTask(Task):
         x = "an example" if enc.kind == "text" else np.zeros((4, enc.n_inputs), dtype=np.float32)
         return (make_batches([enc.encode_input(x)], None, 1)[0],)
 
+    def export_graphs(self, loaded) -> list:
+        return classify_graphs(loaded)
+
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),
-                "model.pooling": distribution("categorical", choices=["last", "mean", "max", "attention"]),
+                "model.layers": distribution("int", low=1, high=2),
+                "model.embedding": distribution("categorical", choices=[32, 64, 128]),
+                "model.pooling": distribution("categorical", choices=["auto", "last", "mean", "max", "attention"]),
                 "model.bidirectional": distribution("categorical", choices=[False, True])}
 
     def serve_routes(self, loaded) -> list:

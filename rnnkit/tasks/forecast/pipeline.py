@@ -133,13 +133,13 @@ def prepare(cfg: ForecastRunConfig) -> Prepared:
 
 
 def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, val_arrays, resume: bool,
-         ridge: float, train_cfg: TrainConfig | None = None):
+         ridge: float, train_cfg: TrainConfig | None = None, callbacks=()):
     x, y, f = train_arrays
     model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future)
     if not resume:
         model.init_highway(torch.from_numpy(x), torch.from_numpy(y), ridge)
     tcfg = train_cfg or cfg.train
-    trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta)
+    trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta, callbacks=callbacks)
     val = window_batches(*val_arrays[:2], 256, 0, val_arrays[2]) if val_arrays else None
     fit = trainer.fit(ListData(window_batches(x, y, tcfg.batch_size, tcfg.seed, f), shuffle=True, seed=tcfg.seed),
                       val, resume=resume)
@@ -165,7 +165,8 @@ def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arra
     return select_ridge(features, (as_t[0], as_t[1]), (as_t[2], as_t[3]))
 
 
-def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
+def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
+                   callbacks=()) -> dict:
     """Train, then backtest the network and the baselines on the test part; returns result.json's content.
 
     With ``refit`` the network is trained again on train + validation for as many updates as the
@@ -179,7 +180,7 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     save_yaml(cfg, run_dir / "config.yaml")
     train_arrays, val_arrays = prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end)
     ridge = highway_ridge(cfg, prep, train_arrays, val_arrays)
-    model, fit = _fit(cfg, prep, run_dir, train_arrays, val_arrays, resume, ridge)
+    model, fit = _fit(cfg, prep, run_dir, train_arrays, val_arrays, resume, ridge, callbacks=callbacks)
     refit_s = refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)[1].elapsed_s if cfg.data.refit else 0.0
     loaded = load_forecaster(run_dir)
     test_origins = origins(sp.n_val_end, sp.n, cfg.model.lookback, H, cfg.data.stride)

@@ -12,6 +12,7 @@ from rnnkit.tasks.compare import compare_networks
 from rnnkit.tasks.runs import print_table
 from rnnkit.tasks.forecast import serve
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.forecast.export import forecast_graphs
 
 
 def print_backtest(metrics: dict) -> None:
@@ -40,8 +41,9 @@ class ForecastTask(Task):
     def upgrade_config(self, saved: dict) -> dict:
         return upgrade_config(saved)
 
-    def train(self, cfg: ForecastRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
-        return train_forecast(cfg, run_dir, resume=resume)
+    def train(self, cfg: ForecastRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_forecast(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         refit_note = f", refit on train + validation {result['refit_s']:.0f} s" if result.get("refit") else ""
@@ -85,8 +87,13 @@ class ForecastTask(Task):
             batch["future"] = torch.zeros(1, cfg.data.horizon, loaded.model.n_future)  # (B, H, n_future)
         return (batch,)
 
+    def export_graphs(self, loaded) -> list:
+        return forecast_graphs(loaded)
+
     def search_space(self) -> dict[str, dict]:
-        return {**super().search_space(), "model.lookback": distribution("int", low=8, high=96, log=True)}
+        return {**super().search_space(),
+                "model.layers": distribution("int", low=1, high=2),
+                "model.lookback": distribution("int", low=8, high=96, log=True)}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)

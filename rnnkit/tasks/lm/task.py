@@ -11,6 +11,7 @@ from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
 from rnnkit.tasks.lm.config import LMRunConfig
+from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
 from rnnkit.tasks.task import Command, Task, distribution
@@ -29,10 +30,11 @@ class LMTask(Task):
     presets_package = "rnnkit.tasks.lm.presets"
     compare_metrics = tuple(COMPARE_METRICS)
 
-    def train(self, cfg: LMRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+    def train(self, cfg: LMRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
         if cfg.model.model == "markov" and not resume:
             check_markov_settings(cfg, given)  # also a setting given at its default value
-        return train_lm(cfg, run_dir, resume=resume)
+        return train_lm(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result, run_dir) -> None:
         report_run(result)
@@ -102,10 +104,21 @@ class LMTask(Task):
         ids = torch.tensor(loaded.tokenizer.encode("ab") or [0], device=loaded.device).view(-1, 1)  # (T, 1)
         return (Chunk(ids, ids, torch.zeros(1, dtype=torch.bool, device=loaded.device)),)
 
+    def export_graphs(self, loaded) -> list:
+        return lm_graphs(loaded)
+
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),
                 "model.layers": distribution("int", low=1, high=3),
-                "train.bptt": distribution("categorical", choices=[32, 64, 128])}
+                "train.bptt": distribution("categorical", choices=[32, 64, 128]),  # truncation length
+                "model.variational_dropout": distribution("float", low=0.0, high=0.5),
+                "model.recurrent_dropout": distribution("float", low=0.0, high=0.3),
+                "model.dropconnect": distribution("float", low=0.0, high=0.5),
+                "model.zoneout": distribution("float", low=0.0, high=0.2),
+                "model.tie_weights": distribution("categorical", choices=[True, False]),
+                # an embedding size of its own only where the output projection does not share it
+                "model.embedding": distribution("categorical", choices=[64, 128, 256],
+                                                **{"if": {"model.tie_weights": False}})}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)

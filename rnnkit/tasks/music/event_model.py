@@ -58,7 +58,7 @@ class EventMeter:
         return {"loss": self.nll / max(self.tokens, 1)}
 
 
-def train_events(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_events(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = False, callbacks=()) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     codec = EventCodec.of(cfg.data)
@@ -70,7 +70,8 @@ def train_events(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = Fal
     save_yaml(cfg, run_dir / "config.yaml")
     train = TokenBatches(pieces.train, codec, cfg.train.batch_size, crop=cfg.data.crop,
                          transpose=cfg.data.transpose, seed=cfg.train.seed)
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=EventMeter, run_config=to_dict(cfg), metadata=meta)
+    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=EventMeter, run_config=to_dict(cfg), metadata=meta,
+                      callbacks=callbacks)
     fit = trainer.fit(train, eval_token_batches(pieces.valid, codec.bos), resume=resume)
     test = score_events(load_events(run_dir), pieces.test)
     result = {"mode": cfg.data.mode, "source": pieces.source, **sizes,

@@ -78,7 +78,7 @@ class MusicMeter:
 
 # ----------------------------------------------------------------------------- training
 
-def train_music(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = False) -> dict:
+def train_music(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = False, callbacks=()) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     pieces = load_pieces(cfg.data, cfg.train.seed)
@@ -90,7 +90,7 @@ def train_music(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = Fals
     train = TrainBatches(pieces.train, cfg.train.batch_size, crop=cfg.data.crop, transpose=cfg.data.transpose,
                          seed=cfg.train.seed)
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: MusicMeter(model),
-                      run_config=to_dict(cfg), metadata=meta)
+                      run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     fit = trainer.fit(train, eval_batches(pieces.valid), resume=resume)
     test = score_pieces(load_music(run_dir), pieces.test)
     result = {"source": pieces.source, **sizes, "skipped": [{"file": f, "reason": r} for f, r in pieces.skipped],

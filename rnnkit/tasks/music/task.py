@@ -18,6 +18,7 @@ from rnnkit.tasks.music.events import eval_token_batches, read_scored_events
 from rnnkit.tasks.music.model import TASK, generate_piece, load_music, score_pieces, train_music
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.music.export import event_graphs, music_graphs
 from rnnkit.train.checkpoint import find_run_checkpoint
 
 GENERATE_DEFAULTS = {"length": 64, "temperature": 1.0, "bpm": 120.0, "top_k": 0, "top_p": 1.0}
@@ -35,10 +36,11 @@ class MusicTask(Task):
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.music.presets"
 
-    def train(self, cfg: MusicRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset()):
+    def train(self, cfg: MusicRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset(),
+              callbacks=()):
         if cfg.data.mode == "roll":
-            return train_music(cfg, run_dir, resume=resume)
-        return train_events(cfg, run_dir, resume=resume)
+            return train_music(cfg, run_dir, resume=resume, callbacks=callbacks)
+        return train_events(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, r: dict, run_dir) -> None:
         print(f"{r['source']}: train/valid/test {r['train']}/{r['valid']}/{r['test']} pieces"
@@ -182,6 +184,9 @@ class MusicTask(Task):
         rolls[0][::2, 0] = rolls[1][1::2, -1] = True
         batch = pad(rolls)
         return ({k: v.to(loaded.device) for k, v in batch.items()},)
+
+    def export_graphs(self, loaded) -> list:
+        return event_graphs(loaded) if isinstance(loaded, LoadedEvents) else music_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),

@@ -76,7 +76,8 @@ def _in_scheme(sentences: list[TaggedSentence], scheme: str) -> list[TaggedSente
     return [TaggedSentence(s.tokens, convert(s.tags, scheme), s.where) for s in sentences]
 
 
-def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False) -> dict:
+def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
+              callbacks=()) -> dict:
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     train, val, test = load_tag_splits(cfg.data, cfg.train.seed)
@@ -91,7 +92,7 @@ def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Pa
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: TagMeter(model, enc.tags, scheme),
-                      run_config=to_dict(cfg), metadata=meta)
+                      run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s, "scheme": scheme,
               "parameters": sum(p.numel() for p in model.parameters()), **meta["sizes"]}

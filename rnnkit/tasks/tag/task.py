@@ -12,6 +12,7 @@ from rnnkit.tasks.compare import compare_networks, test_rows
 from rnnkit.tasks.tag.pipeline import TASK, evaluate_tag, load_tag_splits, load_tagger, predict_tag, train_tag
 from rnnkit.tasks.tag import serve
 from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.tag.export import tag_graphs
 
 
 def crf_baseline(cfg: TagRunConfig) -> list[dict]:
@@ -32,8 +33,9 @@ class TagTask(Task):
     predict_file_help = "one sentence per line"
     compare_metrics = ("f1", "accuracy")
 
-    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
-        return train_tag(cfg, run_dir, resume=resume)
+    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
+        return train_tag(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
@@ -82,8 +84,15 @@ class TagTask(Task):
     def example_inputs(self, loaded) -> tuple:
         return (make_tag_batches(loaded.encoder, [["An", "example", "."]], 1, labelled=False)[0],)
 
+    def export_graphs(self, loaded) -> list:
+        return tag_graphs(loaded)
+
     def search_space(self) -> dict[str, dict]:
-        return {**super().search_space(), "model.output": distribution("categorical", choices=["softmax", "crf"])}
+        return {**super().search_space(),
+                "model.embedding": distribution("categorical", choices=[32, 64, 128]),
+                "model.char_hidden": distribution("categorical", choices=[0, 16, 25, 50]),  # 0: no character LSTM
+                "model.word_dropout": distribution("float", low=0.0, high=0.2),
+                "model.output": distribution("categorical", choices=["softmax", "crf"])}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)

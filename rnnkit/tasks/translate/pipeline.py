@@ -109,7 +109,7 @@ def _saved_vocabs(run_dir: Path, resume: bool | str | Path) -> Tuple[Vocabulary,
 
 
 def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool | str | Path = False,
-                    evaluate_test: bool = True, log=print) -> Tuple[FitResult, Optional[dict]]:
+                    evaluate_test: bool = True, log=print, callbacks=()) -> Tuple[FitResult, Optional[dict]]:
     """Train a sequence-to-sequence model as configured; returns the fit result and test scores."""
     run_dir = Path(run_dir)
     pairs, name = load_pairs(cfg.data)
@@ -127,7 +127,7 @@ def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool |
                 "target_tokenizer": data.tgt_vocab.to_dict(), "data": name}
     pad_id = data.tgt_vocab.pad_id
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: Seq2SeqMeter(pad_id),
-                      run_config=to_dict(cfg), metadata=metadata)
+                      run_config=to_dict(cfg), metadata=metadata, callbacks=callbacks)
     result = trainer.fit(ListData(data.train_batches, shuffle=True, seed=cfg.train.seed),
                          ListData(data.val_batches), resume=resume)
     log(f"stopped after {result.steps} updates ({result.stopped}); best {cfg.train.monitor} {result.best}")

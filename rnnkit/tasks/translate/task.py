@@ -10,6 +10,7 @@ from rnnkit.train.checkpoint import read_meta
 from rnnkit.train.runtime import resolve_device
 
 from rnnkit.tasks.task import Command, Task, distribution
+from rnnkit.tasks.translate.export import translate_graphs
 
 from . import commands, serve
 from .config import TranslateRunConfig
@@ -38,11 +39,12 @@ class TranslateTask(Task):
     run_config = TranslateRunConfig
     presets_package = "rnnkit.tasks.translate.presets"
 
-    def train(self, cfg: TranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset()):
+    def train(self, cfg: TranslateRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
+              callbacks=()):
         if not cfg.data.data and not cfg.data.source:
             print("no --data given: training on the embedded English-French phrase book (a few hundred "
                   "pairs; real quality needs a real corpus)")
-        return train_translate(cfg, run_dir, resume=resume)
+        return train_translate(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result, run_dir) -> None:
         out = Path(run_dir)
@@ -93,8 +95,16 @@ class TranslateTask(Task):
         tgt = loaded.tgt_vocab.encode(loaded.normalize("Bonjour.")) or [loaded.tgt_vocab.unk_id]
         return (collate([EncodedPair(src, tgt)], special_ids(loaded.tgt_vocab)),)
 
+    def export_graphs(self, loaded) -> list:
+        return translate_graphs(loaded)
+
     def search_space(self) -> dict[str, dict]:
-        return {**super().search_space(), "model.attention": distribution("categorical", choices=["bahdanau", "general", "dot"])}
+        return {**super().search_space(),
+                "model.embedding": distribution("categorical", choices=[64, 128, 256]),
+                "model.encoder_layers": distribution("int", low=1, high=2),
+                "model.decoder_layers": distribution("int", low=1, high=2),
+                "model.attention": distribution("categorical", choices=["bahdanau", "general", "dot"]),
+                "model.label_smoothing": distribution("float", low=0.0, high=0.2)}
 
     def serve_routes(self, loaded: Translator) -> list:
         return serve.routes(loaded)

@@ -1,0 +1,22 @@
+"""The classifier's export graph: a padded batch and its lengths -> class logits (B, C)."""
+from __future__ import annotations
+
+import torch
+
+from rnnkit.tasks.graphs import BatchGraph, ExportGraph, example_lengths, padded_floats, padded_ids
+
+
+def classify_graphs(loaded) -> list[ExportGraph]:
+    model, enc = loaded.model, loaded.encoder
+    gen = torch.Generator().manual_seed(0)
+    lengths, other = example_lengths(2, 5), example_lengths(3, 8)
+    if enc.kind == "text":
+        V = model.embed.num_embeddings
+        x, x2 = padded_ids(lengths, V, gen), padded_ids(other, V, gen)        # (B, T) ids, 0 = padding
+        about = "token ids (B, T) (0 = padding past each length) and lengths (B,) -> class logits (B, C)"
+    else:
+        x, x2 = padded_floats(lengths, enc.n_inputs, gen), padded_floats(other, enc.n_inputs, gen)  # (B, T, F)
+        about = f"{enc.kind} frames (B, T, {enc.n_inputs}) and lengths (B,) -> class logits (B, C)"
+    return [ExportGraph("model", BatchGraph(model, ("inputs", "lengths")), (x, lengths), (x2, other),
+                        ("inputs", "lengths"), ("logits",),
+                        {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}, about=about)]
