@@ -1,4 +1,5 @@
 import argparse
+import functools
 import json
 import re
 import subprocess
@@ -12,6 +13,7 @@ from rnnkit import config as C
 from rnnkit.cli import all_commands, build_parser, main
 from rnnkit.cli.flags import config_from_args
 from rnnkit.tasks import TASKS
+from rnnkit.tasks.lm import commands as lm_commands, demo_check
 
 LM = TASKS["lm"]
 PRESETS = [(name, preset) for name, task in TASKS.items() for preset in task.presets()]
@@ -175,6 +177,8 @@ def test_demo_runs_briefly(tmp_path, capsys, monkeypatch):
                                     "train": {"epochs": 1000, "eval_every": 20, "max_eval_batches": 2,
                                               "progress": "plain"}})  # (epochs: stopped by the time budget)
     monkeypatch.setattr(LM, "load_preset", small)
+    # the shipped bar (50 updates) is for a minute of training; three seconds on a loaded machine make fewer
+    monkeypatch.setattr(lm_commands, "learning_verdict", functools.partial(demo_check.learning_verdict, min_updates=15))
     assert main(["demo", "--seconds", "3", "--out", str(tmp_path / "demo"), "--length", "40"]) == 0
     out = capsys.readouterr().out
     assert "--- generated" in out and str(tmp_path / "demo") in out

@@ -93,6 +93,15 @@ def render_wav(tones: list[Tone], path: str | Path, *, sample_rate: int = 22050,
     return audio
 
 
+def fluidsynth_available() -> bool:
+    """Whether pyfluidsynth imports, which needs the FluidSynth shared library too."""
+    try:
+        import fluidsynth  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def fluidsynth_render(tones: list[Tone], soundfont: str | Path, sample_rate: int = 44100,
                       program: int = 0) -> np.ndarray:
     """Stereo float32 audio (N, 2) from FluidSynth with the given SoundFont (General MIDI ``program``)."""
@@ -103,7 +112,7 @@ def fluidsynth_render(tones: list[Tone], soundfont: str | Path, sample_rate: int
         import fluidsynth
     except ImportError as err:
         raise ImportError("rendering with a SoundFont needs pyfluidsynth and the FluidSynth library "
-                          "(pip install pyfluidsynth); without soundfont= the built-in synthesiser is used") from err
+                          "(pip install pyfluidsynth; Debian/Ubuntu: apt install libfluidsynth3); without soundfont= the built-in synthesiser is used") from err
     synth = fluidsynth.Synth(samplerate=float(sample_rate))
     try:
         sfid = synth.sfload(str(soundfont))

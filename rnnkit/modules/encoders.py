@@ -34,10 +34,16 @@ def valid_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
 
 class RecurrentEncoder(nn.Module):
     def __init__(self, input_size: int, cell: str, hidden: int, layers: int, bidirectional: bool,
-                 dropout: float, engine: str = "auto"):
+                 dropout: float, engine: str = "auto", locked_dropout: float = 0.0, weight_drop: float = 0.0):
         super().__init__()
+        # locked_dropout: one mask per sequence on each layer's input; weight_drop: DropConnect on the
+        # hidden-to-hidden weights (AWD-LSTM, Merity et al. 2018), both sampled by the layer
         self.rnn = build_layer(cell, input_size, hidden, layers, bidirectional=bidirectional, batch_first=True,
-                               dropout=dropout if layers > 1 else 0.0, engine=engine)
+                               dropout=dropout if layers > 1 else 0.0, engine=engine,
+                               variational_dropout=locked_dropout, dropconnect=weight_drop)
+        if weight_drop and self.rnn.cells[0].recurrent_weight_name is None:
+            raise ConfigError(f"weight_drop={weight_drop}: the {cell} cell has no hidden-to-hidden weight to drop; "
+                              f"set weight_drop=0 (--weight-drop 0)")
         self.out_size = self.rnn.output_size  # D * H
         self.directions = 2 if bidirectional else 1
 
@@ -76,9 +82,11 @@ class MLPEncoder(nn.Module):
 
 
 def build_encoder(kind: str, input_size: int, *, cell: str, hidden: int, layers: int, bidirectional: bool,
-                  dropout: float, window: int, engine: str) -> nn.Module:
+                  dropout: float, window: int, engine: str, locked_dropout: float = 0.0,
+                  weight_drop: float = 0.0) -> nn.Module:
     if kind == "rnn":
-        return RecurrentEncoder(input_size, cell, hidden, layers, bidirectional, dropout, engine)
+        return RecurrentEncoder(input_size, cell, hidden, layers, bidirectional, dropout, engine, locked_dropout,
+                                weight_drop)
     if kind == "tdnn":
         return TDNNEncoder(input_size, hidden, window, dropout)
     if kind == "mlp":

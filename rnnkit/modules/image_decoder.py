@@ -36,7 +36,7 @@ from rnnkit.data.images import normalize
 from rnnkit.layers import build_layer
 from rnnkit.modules.attention import AdditiveAttention
 from rnnkit.modules.image_encoders import build_image_encoder
-from rnnkit.modules.sampling import SCHEDULES, teacher_forcing_ratio
+from rnnkit.modules.scheduled_sampling import SCHEDULES, teacher_forcing_ratio
 
 ATTENTIONS = ("soft", "none")
 

@@ -24,6 +24,8 @@ each task's :meth:`~rnnkit.tasks.task.Task.compare` adds its metrics and baselin
 from __future__ import annotations
 
 import argparse
+import copy
+import statistics
 import time
 from pathlib import Path
 from typing import Callable
@@ -45,6 +47,8 @@ def setup(p: argparse.ArgumentParser, tasks: list[str]) -> None:
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                    help="any other setting, e.g. --set model.hidden=64 (repeatable)")
     p.add_argument("--out", default="", help="folder for the runs (default: runs/compare-<task>-<time>)")
+    p.add_argument("--folds", type=int, default=0,
+                   help="classify: k-fold cross-validation (e.g. 10 for MR), each row the mean over the folds")
 
 
 def out_dir(args: argparse.Namespace) -> Path:
@@ -86,6 +90,8 @@ def compare_networks(task, args: argparse.Namespace, metrics: list[str],
     """Train every variant of ``task`` on the same split into ``OUT/<variant>/``; one row per variant (from
     ``rows_of(name, result)``), then the task's ``baselines(cfg)``. ``first_only``: settings for every variant
     after the first (e.g. no baselines again)."""
+    if getattr(args, "folds", 0):
+        raise C.ConfigError(f"--folds: {task.name} has no cross-validation; compare it without --folds")
     out = out_dir(args)
     base = C.merge(task.train_defaults, overrides(args))
     rows: list[dict] = []
@@ -107,3 +113,36 @@ def test_rows(metrics: list[str]) -> Callable[[str, dict], list[dict]]:
         return [{"model": name, **{k: result.get(f"test_{k}", "") for k in metrics},
                  "parameters": result["parameters"], "train_s": result["elapsed_s"]}]
     return rows_of
+
+
+def cross_validate(args: argparse.Namespace, metrics: list[str],
+                   compare_fold: Callable[[argparse.Namespace], tuple[list[dict], list[str]]]
+                   ) -> tuple[list[dict], list[str]]:
+    """``--folds K``: ``compare_fold`` once per fold (``data.folds=K``, ``data.fold=i``, runs in
+    ``OUT/fold-<i>/``); one row per model with the mean of each metric over the folds and its standard
+    deviation (``<metric>_std``), ``train_s`` summed. Every fold's table is kept in ``OUT/compare.json``."""
+    if args.folds < 2:
+        raise C.ConfigError(f"--folds must be >= 2, got {args.folds}")
+    out = out_dir(args)
+    per_fold: list[list[dict]] = []
+    columns: list[str] = []
+    for i in range(args.folds):
+        fold_args = copy.copy(args)
+        fold_args.folds, fold_args.out = 0, str(out / f"fold-{i}")
+        fold_args.set = list(args.set) + [f"data.folds={args.folds}", f"data.fold={i}"]
+        print(f"=== fold {i + 1}/{args.folds}", flush=True)
+        rows, columns = compare_fold(fold_args)
+        per_fold.append(rows)
+    rows = []
+    for row in per_fold[0]:
+        same = [r for fold in per_fold for r in fold if r["model"] == row["model"]]
+        agg = {"model": row["model"]}
+        for m in metrics:
+            values = [float(r[m]) for r in same]
+            agg[m] = statistics.fmean(values)
+            agg[f"{m}_std"] = statistics.stdev(values)
+        agg["parameters"] = row["parameters"]
+        agg["train_s"] = sum(float(r["train_s"]) for r in same)
+        rows.append(agg)
+    write_json(out / "compare.json", {"folds": args.folds, "mean": rows, "per_fold": per_fold})
+    return rows, ["model"] + [c for m in metrics for c in (m, f"{m}_std")] + ["parameters", "train_s"]

@@ -23,7 +23,7 @@ from rnnkit.data.scenes import SceneSetSpec
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.modules.image_decoder import ATTENTIONS, ImageDecoder, ImageDecoderConfig
 from rnnkit.modules.image_encoders import ENCODERS, load_encoder_weights
-from rnnkit.modules.sampling import SCHEDULES
+from rnnkit.modules.scheduled_sampling import SCHEDULES
 from rnnkit.tasks.runs import load_task_checkpoint
 from rnnkit.train.checkpoint import find_run_checkpoint
 from rnnkit.train.runtime import resolve_device

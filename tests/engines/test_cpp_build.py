@@ -204,7 +204,7 @@ def test_disabled_by_the_environment_starts_no_build(cold_kernel_cache, fake_ker
 
 
 def test_deterministic_training_settles_the_kernels_before_its_first_update(cold_kernel_cache, fake_kernel_build,
-                                                                            capsys, tmp_path):
+                                                                            capsys, tmp_path, monkeypatch):
     """A deterministic run must see the same engines throughout (and after a resume): it waits for a build
     that is still running instead of switching from native/bptt to cpp when the build lands mid-run. A run
     that is not deterministic never waits."""
@@ -225,13 +225,20 @@ def test_deterministic_training_settles_the_kernels_before_its_first_update(cold
 
     data = [torch.randn(5, 2, 4) for _ in range(3)]
     fake_kernel_build["seconds"] = 0.0
-    fake_kernel_build["gate"] = gate = tmp_path / "compiled"  # the build goes on until the gate is opened
+    fake_kernel_build["gate"] = gate = tmp_path / "compiled"  # the build goes on until the gate is opened:
+    real_watch = cold_kernel_cache._watch                      # by the first foreground wait for it
+
+    def watch(*args, **kwargs):
+        gate.touch()
+        return real_watch(*args, **kwargs)
+
+    monkeypatch.setattr(cold_kernel_cache, "_watch", watch)
     assert build.build_error() is not None  # a background build has started
     quick = dict(epochs=1, progress="none", tensorboard="off", eval_every=0)
     free = Tiny()
     Trainer(free, TrainConfig(**quick)).fit(data)
     assert free.engines and "cpp" not in free.engines  # not deterministic: trained on without waiting
-    gate.touch()
+    assert not gate.exists()  # and never waited for the build
     waited0 = build.waited_seconds()
     settled = Tiny()
     threads = torch.get_num_threads()

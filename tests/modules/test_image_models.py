@@ -8,7 +8,7 @@ from safetensors.torch import save_file
 
 from rnnkit.modules.image_decoder import ImageDecoder, ImageDecoderConfig, attention_penalty
 from rnnkit.modules.image_encoders import build_image_encoder, load_encoder_weights
-from rnnkit.modules.sampling import teacher_forcing_ratio
+from rnnkit.modules.scheduled_sampling import teacher_forcing_ratio
 from rnnkit.modules.search import SpecialIds, beam_search, greedy_search
 
 # torchvision.models.resnet18().state_dict() / mobilenet_v2(): a hand-copied sample of names and shapes,

@@ -156,18 +156,23 @@ def test_every_panel_answers_in_the_browser(server, browser, tiny_runs, tmp_path
         "neurons": ".neuron-text span", "tag": ".output .tok, .output .ent", "forecast": "svg.plot polyline",
         "translate": "table.heat td", "transcribe": ".output", "music": "audio", "speak": "audio"}
     for panel, answer in shown.items():
-        # a task whose optional data package is missing was not trained (no section); several tasks may
-        # share a panel (transcribe: asr and speech-translate), each section is used
+        # none: a task whose optional data package is missing was not trained; several: asr and
+        # speech-translate both answer an upload in the transcribe panel
         for section in browser.find_elements(By.CSS_SELECTOR, f'section[data-panel="{panel}"]'):
-            if panel == "transcribe":
-                section.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(wav))
-            section.find_element(By.CSS_SELECTOR, "button.go").click()
-            wait.until(lambda d: section.get_attribute("data-answered")
-                       or section.find_element(By.CSS_SELECTOR, ".error").is_displayed())
-            error = section.find_element(By.CSS_SELECTOR, ".error")
-            assert not error.is_displayed(), f"{panel}: {error.text}"
-            assert section.find_elements(By.CSS_SELECTOR, answer), panel
+            use_panel(section, panel, answer, wav, wait)
     browser.save_screenshot(str(Path(os.environ.get("RNNKIT_TEST_ARTIFACTS") or tmp_path) / "serve-every-panel.png"))
+
+
+def use_panel(section, panel: str, answer: str, wav, wait) -> None:
+    from selenium.webdriver.common.by import By
+    if panel == "transcribe":
+        section.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(wav))
+    section.find_element(By.CSS_SELECTOR, "button.go").click()
+    wait.until(lambda d: section.get_attribute("data-answered")
+               or section.find_element(By.CSS_SELECTOR, ".error").is_displayed())
+    error = section.find_element(By.CSS_SELECTOR, ".error")
+    assert not error.is_displayed(), f"{panel}: {error.text}"
+    assert section.find_elements(By.CSS_SELECTOR, answer), panel
 
 
 def _wav_bytes(seconds: float = 0.2, rate: int = 8000) -> bytes:

@@ -71,6 +71,27 @@ def test_ets_and_sarima_forecast_a_seasonal_series():
         assert np.abs(f - actual).mean() < base / 3     # seasonal models beat naive by far here
 
 
+def test_one_filter_pass_gives_the_per_origin_forecasts():
+    """The state-space forecasts from one filter pass equal re-filtering the data up to each origin."""
+    pytest.importorskip("statsmodels")
+    import warnings
+    from statsmodels.tsa.statespace.exponential_smoothing import ExponentialSmoothing
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+    from rnnkit.tasks.baselines.statsmodels_ts import ets, sarima
+    rng = np.random.default_rng(0)
+    t = np.arange(60)
+    y = (20 + 0.2 * t + 3 * np.sin(2 * np.pi * t / 6) + rng.normal(0, 0.3, 60))[:, None]
+    origins = [45, 50, 55]
+    models = {ets: lambda e: ExponentialSmoothing(e, trend=True, damped_trend=True, seasonal=6),
+              sarima: lambda e: SARIMAX(e, order=(1, 1, 1), seasonal_order=(0, 1, 1, 6), trend="n")}
+    for fn, make in models.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = make(y[:45, 0]).fit(disp=False)
+            slow = np.stack([np.asarray(res.apply(y[:o, 0]).forecast(5)) for o in origins])
+        np.testing.assert_allclose(fn(y, 45, origins, 5, 6)[..., 0], slow, rtol=1e-7, atol=1e-7)
+
+
 def test_feature_crf_tagger():
     pytest.importorskip("pycrfsuite")
     from rnnkit.tasks.baselines.crf_features import crf_tagger, token_features

@@ -48,7 +48,7 @@ def test_training_run_scaler_is_fitted_on_the_training_part_only(tmp_path):
     run = tmp_path / "run"
     data = _series_csv(tmp_path / "s.csv", n=80)
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "3",
-                 "--lookback", "6", *TINY]) == 0
+                 "--lookback", "6", "--transform", "none", *TINY]) == 0
     from rnnkit.tasks.forecast.pipeline import load_forecaster
     meta = load_forecaster(run).meta
     n_train = meta["split"]["n_train"]
@@ -247,7 +247,7 @@ def test_quantile_output_follows_the_requested_interval(tmp_path, capsys):
     from rnnkit.tasks.forecast.pipeline import _read_like_run, load_forecaster
     data = _series_csv(tmp_path / "s.csv")
     args = ["train", "forecast", "--data", str(data), "--target", "value", "--horizon", "3", "--lookback", "8",
-            "--output", "quantile", *TINY, "--no-refit"]
+            "--output", "quantile", "--transform", "none", *TINY, "--no-refit"]
     assert main([*args, "--out", str(tmp_path / "half"), "--interval", "0.5"]) == 0
     assert load_forecaster(tmp_path / "half").model.quantiles.tolist() == [0.25, 0.5, 0.75]
 
@@ -367,22 +367,27 @@ def test_new_model_settings_validate_and_show_in_help(capsys):
 
 
 def test_a_run_saved_before_the_new_settings_loads_with_the_old_behaviour(tmp_path, capsys):
-    from rnnkit.tasks.forecast.config import LEGACY_MODEL
+    from rnnkit.tasks.forecast.config import LEGACY_DATA, LEGACY_MODEL
     from rnnkit.tasks.forecast.pipeline import load_forecaster
     from rnnkit.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     data = _series_csv(tmp_path / "s.csv", n=80)
     run = tmp_path / "run"
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "3",
-                 "--lookback", "6", *TINY, "--no-refit"]) == 0
+                 "--lookback", "6", "--transform", "none", *TINY, "--no-refit"]) == 0
     assert load_forecaster(run).config.model.highway_level                       # the new default
     for name in ("best", "last"):                                                # as an older rnnkit saved it
         path = run / "checkpoints" / f"{name}.safetensors"
         ck = load_checkpoint(path)
         for key in LEGACY_MODEL:
             del ck.meta["config"]["model"][key]
+        for key in LEGACY_DATA:
+            del ck.meta["config"]["data"][key]
+        del ck.meta["metadata"]["transform"]
         save_checkpoint(path, Checkpoint(ck.tensors, ck.meta))
-    m = load_forecaster(run).config.model
+    loaded = load_forecaster(run)
+    m = loaded.config.model
     assert (m.instance_scale, m.highway_level, m.freeze_highway, m.highway_ridge) == (False, False, False, "0.0001")
+    assert (m.ensemble, loaded.config.data.transform, loaded.transform.spec) == (1, "none", [])
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
     assert main(["train", "forecast", "--out", str(run), "--resume", "--epochs", "3", "--progress", "none",
                  "--tensorboard", "off"]) == 0

@@ -166,4 +166,4 @@ def test_generate_flags_are_shared_with_text_runs(capsys):
     text = capsys.readouterr().out
     assert text.count("  --length LENGTH") == 1
     words = " ".join(text.split())   # help lines wrap anywhere
-    assert "tokens to generate (default: 500)" in words and "frames to generate after the primer (default: 64)" in words
+    assert "tokens to generate (default: 500)" in words and "frames (event modes: tokens) to generate after the primer (default: 64)" in words

@@ -335,8 +335,8 @@ PANELS.transcribe = (ctx) => {
   ctx.body.append(...src.elements, $("br"), runButton(ctx, "Transcribe", async () => {
     const f = src.get();
     if (!f) throw new Error("choose or record an audio file first");
-    const asks = "timings" in (ctx.route.input.properties || {});  // word timings: only where the route offers them
-    const r = await postForm(ctx.route.path, asks ? {timings: "true"} : {}, {[field0]: f});
+    const asks = (ctx.route.input.properties || {}).timings ? {timings: "true"} : {};  // word timings where offered
+    const r = await postForm(ctx.route.path, asks, {[field0]: f});
     out.textContent = r.text + (r.words ? "\n\n" + r.words.map(w => `${w.word} ${w.start}-${w.end}s`).join("\n") : "");
   }), out);
 };

@@ -8,6 +8,7 @@ from rnnkit.data.embedded_tasks import CLASSIFY_SETS
 from rnnkit.modules.audio_features import FEATURE_KINDS, FeatureConfig
 from rnnkit.modules.encoders import ENCODERS, POOLINGS
 
+TEXT_UNITS = ("word", "char", "bpe", "unigram")
 SPOKEN_DIGITS = "spoken-digits"   # eSpeak NG isolated digits, held-out voices for test
 DATASETS = CLASSIFY_SETS + (SPOKEN_DIGITS,)
 
@@ -23,6 +24,9 @@ class ClassifyModelConfig:
     pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
                        "tdnn, mean for mlp)", ("auto",) + POOLINGS)
     dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
+    embed_dropout: float = opt(0.0, "text: drop whole words (rows of the embedding matrix) while training")
+    locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")
+    weight_drop: float = opt(0.0, "model=rnn: DropConnect on the hidden-to-hidden weights (AWD-LSTM)")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -33,8 +37,9 @@ class ClassifyModelConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.embedding < 0:
             raise ConfigError(f"embedding must be >= 0, got {self.embedding}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "embed_dropout", "locked_dropout", "weight_drop"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
         for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", cell_names()),
@@ -63,15 +68,24 @@ class ClassifyDataConfig:
     deltas: int = opt(0, "append deltas (1) or deltas and delta-deltas (2) to each frame")
     freq_masks: int = opt(0, "SpecAugment: frequency bands masked per training clip")
     time_masks: int = opt(0, "SpecAugment: time spans masked per training clip")
-    tokenizer: str = opt("word", "text units", ("word", "char"))
+    tokenizer: str = opt("word", "text units: words, characters, or subwords learnt on the training texts (bpe, "
+                         "unigram; unseen words still split into known pieces)", TEXT_UNITS)
     lowercase: bool = opt(True, "lower-case text before tokenising")
     min_freq: int = opt(1, "tokens seen fewer times in training become <unk>")
     max_vocab: int = opt(30000, "largest vocabulary (0 = no limit)")
     max_len: int = opt(0, "truncate sequences to this many steps (0 = no limit)")
     val_fraction: float = opt(0.1, "share of the examples held out for validation")
     test_fraction: float = opt(0.1, "share of the examples held out for testing")
+    folds: int = opt(0, "k-fold cross-validation: the test split is fold --fold of this many (0 = off)")
+    fold: int = opt(0, "with --folds: which fold (0 .. folds-1) is the test split")
 
     def __post_init__(self) -> None:
+        if self.folds == 1 or self.folds < 0:
+            raise ConfigError(f"folds must be 0 (off) or >= 2, got {self.folds}")
+        if self.folds and not 0 <= self.fold < self.folds:
+            raise ConfigError(f"fold must be in 0 .. {self.folds - 1} with folds={self.folds}, got {self.fold}")
+        if self.folds and self.test_data:
+            raise ConfigError("folds and test_data exclude each other: cross-validation picks its own test folds")
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ConfigError(f"{name} must be in [0, 0.5), got {getattr(self, name)}")

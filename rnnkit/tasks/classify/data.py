@@ -139,7 +139,27 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
+def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) -> tuple[list, list, list]:
+    """k-fold cross-validation: test = fold ``fold`` of ``folds`` near-equal folds of a permutation fixed by
+    ``seed``; validation = ``val_fraction`` of the other folds, the rest trains. Over ``fold`` = 0 .. folds-1
+    the test splits partition the examples."""
+    if n < folds:
+        raise DataError(f"only {n} examples: too few for {folds}-fold cross-validation")
+    order = np.random.default_rng(seed).permutation(n)
+    parts = np.array_split(order, folds)
+    test = parts[fold].tolist()
+    rest = np.concatenate([p for i, p in enumerate(parts) if i != fold])
+    rest = np.random.default_rng(seed + 1 + fold).permutation(rest).tolist()
+    n_val = int(round(len(rest) * val_fraction))
+    if val_fraction > 0 and n_val < 1:
+        raise DataError(f"only {n} examples: too few for a validation split with val_fraction={val_fraction}")
+    return rest[n_val:], rest[:n_val], test
+
+
 # ----------------------------------------------------------------------- encoders
+
+SUBWORDS = ("bpe", "unigram")  # learnt on the training texts by the tokenizers package
+SUBWORD_SIZE = 8000            # subword table size when --max-vocab is 0 (no limit)
 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
@@ -190,7 +210,10 @@ class Encoder:
 
     def encode_input(self, x) -> np.ndarray:
         if self.kind == "text":
-            ids = self.vocab.encode_tokens(tokenize(x, self.tokenizer, self.lowercase)) or [self.vocab.unk_id]
+            if self.tokenizer in SUBWORDS:
+                ids = self.vocab.encode(x.lower() if self.lowercase else x) or [self.vocab.unk_id]
+            else:
+                ids = self.vocab.encode_tokens(tokenize(x, self.tokenizer, self.lowercase)) or [self.vocab.unk_id]
             arr = np.asarray(ids, dtype=np.int64)
         else:
             arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
@@ -220,6 +243,11 @@ def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int,
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
+    if train.kind == "text" and tokenizer in SUBWORDS:
+        texts = [t.lower() if lowercase else t for t in train.inputs]
+        vocab = Vocabulary.build(tokenizer, texts, vocab_size=max(max_vocab - len(SPECIALS), 1) if max_vocab
+                                 else SUBWORD_SIZE, min_freq=min_freq)
+        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
     if train.kind == "text":
         table = CharTokenizer if tokenizer == "char" else WordListTokenizer
         cap = max(max_vocab - len(SPECIALS), 1) if max_vocab else 0          # max_vocab counts the specials

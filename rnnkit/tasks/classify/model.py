@@ -8,6 +8,7 @@ from torch import nn
 
 from rnnkit.metrics import classification_report
 from rnnkit.modules.audio_features import FeatureConfig, spec_augment
+from rnnkit.modules.embedding_dropout import DroppedEmbedding
 from rnnkit.modules.encoders import Pooling, build_encoder
 from rnnkit.tasks.classify.config import ClassifyModelConfig
 from rnnkit.train import ModelOutput
@@ -29,7 +30,7 @@ class SequenceClassifier(nn.Module):
         # audio: SpecAugment masks on training batches (after the saved normaliser, so 0 = the mean)
         self.augment = augment if augment is not None and (augment.freq_masks or augment.time_masks) else None
         if kind == "text":
-            self.embed = nn.Embedding(n_inputs, cfg.embedding or 64, padding_idx=0)
+            self.embed = DroppedEmbedding(n_inputs, cfg.embedding or 64, cfg.embed_dropout, padding_idx=0)
             size = self.embed.embedding_dim
         elif cfg.embedding:
             self.embed = nn.Linear(n_inputs, cfg.embedding)
@@ -39,7 +40,8 @@ class SequenceClassifier(nn.Module):
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
                                      bidirectional=cfg.bidirectional, dropout=cfg.dropout, window=cfg.window,
-                                     engine=cfg.engine)
+                                     engine=cfg.engine, locked_dropout=cfg.locked_dropout,
+                                     weight_drop=cfg.weight_drop)
         self.pool = Pooling(resolve_pooling(cfg), self.encoder.out_size, self.encoder.directions)
         self.head = nn.Linear(self.encoder.out_size, n_classes)
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))

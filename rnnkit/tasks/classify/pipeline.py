@@ -31,8 +31,8 @@ from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import parse_sequence
 from rnnkit.data.audio_clips import Clips, clip_features
 from rnnkit.data.speech_synth import held_out_voice_sets
-from rnnkit.tasks.classify.data import (AudioOptions, Encoder, Examples, fit_encoder, make_batches, read_audio_examples,
-                                        read_examples, split_indices)
+from rnnkit.tasks.classify.data import (AudioOptions, Encoder, Examples, fit_encoder, fold_indices, make_batches,
+                                        read_audio_examples, read_examples, split_indices)
 from rnnkit.metrics import classification_report
 from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig
 from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
@@ -77,7 +77,10 @@ def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
         full = Examples(inputs, labels, [f"{cfg.dataset}[{i}]" for i in range(len(inputs))], kind, source)
     val_f = 0.0 if cfg.val_data else cfg.val_fraction
     test_f = 0.0 if cfg.test_data else cfg.test_fraction
-    tr, va, te = split_indices(len(full), val_f, test_f, seed)
+    if cfg.folds:
+        tr, va, te = fold_indices(len(full), cfg.folds, cfg.fold, val_f, seed)
+    else:
+        tr, va, te = split_indices(len(full), val_f, test_f, seed)
     def other(path: str, part: list[int]) -> Examples:
         if path:
             return read_examples(path, cfg.text_column, cfg.label_column, full.kind, audio=audio_options(cfg))

@@ -12,7 +12,7 @@ from rnnkit.tasks.baselines.audio import mfcc_svm
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
                                             train_classify)
-from rnnkit.tasks.compare import compare_networks, test_rows
+from rnnkit.tasks.compare import compare_networks, cross_validate, test_rows
 from rnnkit.tasks.classify import serve
 from rnnkit.tasks.task import Task, distribution
 from rnnkit.tasks.classify.export import classify_graphs
@@ -99,6 +99,9 @@ class ClassifyTask(Task):
 
     def compare(self, args) -> tuple[list[dict], list[str]]:
         metrics = list(self.compare_metrics)
+        if getattr(args, "folds", 0):
+            return cross_validate(args, metrics,
+                                  lambda a: compare_networks(self, a, metrics, test_rows(metrics), logreg_baseline))
         return compare_networks(self, args, metrics, test_rows(metrics), logreg_baseline)
 
     def example_inputs(self, loaded) -> tuple:

@@ -33,10 +33,11 @@ def network_forecast(loaded, series: Series, origin_list: list[int], future: np.
     A direct model with known-future covariates takes them from the series (backtest) or from ``future``
     (W, H, F), already scaled (forecasting past the series' end).
     """
-    cfg, model, scaler = loaded.config, loaded.model, loaded.scaler
+    cfg, model, scaler, chain = loaded.config, loaded.model, loaded.scaler, loaded.transform
     L, H, T = cfg.model.lookback, cfg.data.horizon, series.n_targets
-    scaled = scaler.transform(series.values)
+    scaled = scaler.transform(chain.apply_columns(series.values, T))
     x = _windows(scaled, origin_list, L)
+    position = torch.as_tensor(origin_list, dtype=torch.int64) - L
     gen = torch.Generator().manual_seed(cfg.train.seed)
     with torch.no_grad():
         if cfg.model.strategy == "direct":
@@ -44,7 +45,7 @@ def network_forecast(loaded, series: Series, origin_list: list[int], future: np.
             if model.n_future:
                 fut = future if future is not None else future_windows(scaled, origin_list, H, model.n_future)
                 fut = torch.as_tensor(fut)
-            d = model.distribution(x, fut)
+            d = model.distribution(x, fut, position=position)
         else:
             cov = None
             if series.values.shape[1] > T:
@@ -54,19 +55,22 @@ def network_forecast(loaded, series: Series, origin_list: list[int], future: np.
     if "p_up" in d:
         return Forecast(None, p_up=d["p_up"].numpy())
     mu, sd = scaler.mean[:T], scaler.std[:T]
-    mean = d["mean"].double().numpy() * sd + mu
+
+    def original(z: np.ndarray) -> np.ndarray:  # scaled, transformed units -> the series' units
+        return chain.invert(z * sd + mu, series.targets, origin_list)
+    mean = original(d["mean"].double().numpy())
     lower = upper = None
     level = cfg.data.interval
     if "samples" in d:
         qs = np.quantile(d["samples"].double().numpy(), [(1 - level) / 2, (1 + level) / 2], axis=1)
-        lower, upper = qs[0] * sd + mu, qs[1] * sd + mu
+        lower, upper = original(qs[0]), original(qs[1])
     elif "std" in d:
         lo, hi = gaussian_interval(d["mean"].double(), d["std"].double(), level)
-        lower, upper = lo.numpy() * sd + mu, hi.numpy() * sd + mu
+        lower, upper = original(lo.numpy()), original(hi.numpy())
     elif "quantiles" in d:
         q = d["quantiles"].double().numpy()                          # (W, H, T, Q)
         i, j = interval_columns(model.quantiles.tolist(), level)
-        lower, upper = q[..., i] * sd + mu, q[..., j] * sd + mu
+        lower, upper = original(q[..., i]), original(q[..., j])
     return Forecast(mean, lower, upper)
 
 

@@ -9,14 +9,17 @@ from rnnkit.data.embedded_tasks import SERIES_SETS
 from rnnkit.modules.encoders import ENCODERS
 from rnnkit.tasks.forecast.data import parse_columns
 from rnnkit.tasks.forecast.model import OUTPUTS, QUANTILE_TOL, interval_bounds
+from rnnkit.tasks.forecast.transforms import STEPS as TRANSFORM_STEPS
 
 REFIT = "refit"
 BASELINES = ("naive", "seasonal", "ar", "ets", "sarima")
+MODELS = (*ENCODERS, "esrnn")
 
 
 @dataclass
 class ForecastModelConfig:
-    model: str = opt("rnn", "network: recurrent (rnn), time-delay (tdnn) or MLP on the flat window (mlp)", ENCODERS)
+    model: str = opt("rnn", "network: recurrent (rnn), time-delay (tdnn), MLP on the flat window (mlp), or "
+                     "exponential smoothing with a recurrent network (esrnn, Smyl 2020)", MODELS)
     cell: str = opt("lstm", "recurrent cell (model=rnn)", cell_names)
     hidden: int = opt(64, "hidden units per layer")
     layers: int = opt(1, "stacked recurrent layers")
@@ -42,9 +45,10 @@ class ForecastModelConfig:
     samples: int = opt(200, "sample paths for recursive Gaussian intervals")
     lookback: int = opt(24, "past steps the network reads")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+    ensemble: int = opt(1, "networks trained side by side from different initial weights, forecasts averaged")
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "window", "lookback", "samples"):
+        for name in ("hidden", "layers", "window", "lookback", "samples", "ensemble"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -53,7 +57,10 @@ class ForecastModelConfig:
             raise ConfigError(f"window must be odd, got {self.window}")
         if self.output == "direction" and self.strategy == "recursive":
             raise ConfigError("output=direction needs strategy=direct")
-        for name, choices in (("model", ENCODERS), ("output", OUTPUTS), ("cell", cell_names())):
+        if self.model == "esrnn" and (self.strategy != "direct" or self.output not in ("point", "quantile")):
+            raise ConfigError(f"model=esrnn needs strategy=direct and output point or quantile, got strategy="
+                              f"{self.strategy} output={self.output}")
+        for name, choices in (("model", MODELS), ("output", OUTPUTS), ("cell", cell_names())):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
         if self.quantiles != "auto":
@@ -114,6 +121,10 @@ class ForecastDataConfig:
     stride: int = opt(1, "steps between backtest origins")
     interval: float = opt(0.8, "coverage of the prediction intervals (output=quantile trains their bounds, "
                           "(1 - interval) / 2 and (1 + interval) / 2)")
+    transform: str = opt("none", "target transforms fitted on the training part, applied in order, comma-"
+                         "separated: log, boxcox, deseason, diff, sdiff; none; or auto = log when every training "
+                         "value is positive, then deseason when the training part holds 3 seasons (none is the "
+                         "default: auto did worse on the monthly series of docs/forecast.md)")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
     refit: bool = opt(True, "after early stopping, train again on train + validation for the selected number "
                       "of updates (the network then fits on the same data as --baseline-fit train+val)")
@@ -135,6 +146,11 @@ class ForecastDataConfig:
             raise ConfigError(f"unknown baseline(s) {', '.join(sorted(unknown))}; choose from {', '.join(BASELINES)}")
         if self.dataset not in SERIES_SETS:
             raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(SERIES_SETS)}")
+        if self.transform not in ("auto", "none"):
+            unknown = [t for t in parse_columns(self.transform) if t not in TRANSFORM_STEPS]
+            if unknown or not parse_columns(self.transform):
+                raise ConfigError(f"transform={self.transform!r}: use auto, none, or steps from "
+                                  f"{', '.join(TRANSFORM_STEPS)} separated by commas")
         if self.baseline_fit not in ("train+val", "train"):
             raise ConfigError(f"baseline_fit must be train+val or train, got {self.baseline_fit!r}")
 
@@ -148,17 +164,24 @@ class ForecastRunConfig:
     def __post_init__(self) -> None:
         if self.model.output == "quantile":
             self.model.quantile_list(self.data.interval)  # the trained quantiles must serve the interval
+        if self.model.output == "direction" and self.data.transform not in ("auto", "none"):
+            raise ConfigError(f"output=direction predicts moves of the series itself; it takes no --transform "
+                              f"(got {self.data.transform!r})")
 
 
 # Model settings added after runs were saved, with the value that reproduces those runs: a checkpoint whose
 # config lacks one is loaded (and resumed) with it, so an old run forecasts exactly as it did.
-LEGACY_MODEL = {"instance_scale": False, "highway_level": False, "freeze_highway": False, "highway_ridge": "0.0001"}
+LEGACY_MODEL = {"instance_scale": False, "highway_level": False, "freeze_highway": False, "highway_ridge": "0.0001",
+                "ensemble": 1}
+LEGACY_DATA = {"transform": "none"}
 
 
 def upgrade_config(saved: dict) -> dict:
-    """A saved run config with the settings it predates filled in as :data:`LEGACY_MODEL` (old behaviour)."""
-    model = saved.get("model", {})
-    return {**saved, "model": {**{k: v for k, v in LEGACY_MODEL.items() if k not in model}, **model}}
+    """A saved run config with the settings it predates filled in as :data:`LEGACY_MODEL` and
+    :data:`LEGACY_DATA` (old behaviour)."""
+    model, data = saved.get("model", {}), saved.get("data", {})
+    return {**saved, "model": {**{k: v for k, v in LEGACY_MODEL.items() if k not in model}, **model},
+            "data": {**{k: v for k, v in LEGACY_DATA.items() if k not in data}, **data}}
 
 
 TRAIN_DEFAULTS = {"train": {"epochs": 60, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 8,

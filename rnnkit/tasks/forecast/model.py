@@ -46,6 +46,11 @@ REVIN_EPS = 1e-5  # added to each window's variance before the square root, as R
 N_PARAMS = {"point": 1, "gaussian": 2, "direction": 1}
 
 
+def pinball(diff: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Mean quantile loss of ``diff = target - prediction`` (..., Q) at levels ``q`` (Q,)."""
+    return torch.maximum(q * diff, (q - 1) * diff).mean()
+
+
 class Forecaster(nn.Module):
     """``forward(batch) -> ModelOutput(logits (B, H, T, P), loss, n=B*H*T)``.
 
@@ -96,6 +101,10 @@ class Forecaster(nn.Module):
         self.highway.bias.copy_(W[-1].float())
         self.head.weight.zero_()
         self.head.bias.zero_()
+
+    def init_from_windows(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, ridge: float) -> None:
+        """Start from what the training windows say before any update: here, the highway's AR fit."""
+        self.init_highway(x, y, ridge)
 
     def shift(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T) last observed target values used as the origin of the forecast (zeros if not normalising)."""
@@ -165,12 +174,13 @@ class Forecaster(nn.Module):
         if self.output == "gaussian":
             std = F.softplus(raw[..., 1]) + 1e-3
             return F.gaussian_nll_loss(raw[..., 0], rel, std ** 2, full=True)
-        q = self.quantiles                                              # (Q,)
-        diff = rel.unsqueeze(-1) - raw                                  # (B, H, T, Q)
-        return torch.maximum(q * diff, (q - 1) * diff).mean()
+        return pinball(rel.unsqueeze(-1) - raw, self.quantiles)         # (B, H, T, Q) vs (Q,)
 
-    def distribution(self, x: torch.Tensor, future: torch.Tensor | None = None) -> dict:
-        """Scaled forecasts: ``mean`` (B, H, T) plus ``std`` (gaussian), ``quantiles`` (.., Q) or ``p_up``."""
+    def distribution(self, x: torch.Tensor, future: torch.Tensor | None = None,
+                     position: torch.Tensor | None = None) -> dict:
+        """Scaled forecasts: ``mean`` (B, H, T) plus ``std`` (gaussian), ``quantiles`` (.., Q) or ``p_up``.
+
+        ``position`` (the windows' absolute start, which the ES-RNN needs) is not used here."""
         raw = self.params(x, future)
         last = self.shift(x)[:, None, :]
         if self.output == "direction":

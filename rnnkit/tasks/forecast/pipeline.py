@@ -35,7 +35,10 @@ from rnnkit.tasks.forecast.data import (Scaler, Series, SplitPoints, column_orde
                                         split_future_rows, split_points, windows)
 from rnnkit.tasks.forecast.backtest import Forecast, backtest_table, network_forecast, plot_forecast, score_models
 from rnnkit.tasks.forecast.highway import HighwayFeatures, select_ridge
+from rnnkit.tasks.forecast.ensemble import Ensemble
+from rnnkit.tasks.forecast.esrnn import ESRNN
 from rnnkit.tasks.forecast.model import Forecaster
+from rnnkit.tasks.forecast.transforms import NO_TRANSFORM, TransformChain
 from rnnkit.metrics import mase_scale
 from rnnkit.tasks.baselines import forecasting as fb, statsmodels_ts
 from rnnkit.tasks.forecast.config import REFIT, ForecastDataConfig, ForecastRunConfig, upgrade_config
@@ -79,77 +82,114 @@ def load_series(cfg: ForecastDataConfig) -> tuple[Series, int]:
     return Series(e.times, values, names, len(targets), e.source, n_future), cfg.season or e.season
 
 
-def window_batches(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, future: np.ndarray | None = None
-                   ) -> list[dict]:
-    order = np.random.default_rng(seed).permutation(len(x))
+@dataclass
+class WindowArrays:
+    """Training windows: inputs (W, L, C), targets (W, H, T), known-future covariates (W, H, F) or None,
+    and each window's absolute start index (W,)."""
+    x: np.ndarray
+    y: np.ndarray
+    future: np.ndarray | None
+    position: np.ndarray
+
+
+def window_batches(a: WindowArrays, batch_size: int, seed: int) -> list[dict]:
+    order = np.random.default_rng(seed).permutation(len(a.x))
     batches = []
-    for i in range(0, len(x), batch_size):
+    for i in range(0, len(a.x), batch_size):
         idx = order[i:i + batch_size]
-        b = {"inputs": torch.from_numpy(x[idx]), "targets": torch.from_numpy(y[idx])}
-        if future is not None:
-            b["future"] = torch.from_numpy(future[idx])
+        b = {"inputs": torch.from_numpy(a.x[idx]), "targets": torch.from_numpy(a.y[idx]),
+             "position": torch.from_numpy(a.position[idx])}
+        if a.future is not None:
+            b["future"] = torch.from_numpy(a.future[idx])
         batches.append(b)
     return batches
 
 
 # -------------------------------------------------------------------- training
 
-def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_future: int = 0) -> Forecaster:
+def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_future: int = 0, season: int = 1
+                ) -> torch.nn.Module:
+    """The configured network: a :class:`Forecaster`, an :class:`ESRNN`, or an :class:`Ensemble` of either."""
     steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
-    return Forecaster(cfg.model, n_features, n_targets, steps, cfg.model.quantile_list(cfg.data.interval), n_future)
+    quantiles = cfg.model.quantile_list(cfg.data.interval)
+
+    def one() -> torch.nn.Module:
+        if cfg.model.model == "esrnn":
+            return ESRNN(cfg.model, n_features, n_targets, steps, quantiles, season)
+        return Forecaster(cfg.model, n_features, n_targets, steps, quantiles, n_future)
+    return Ensemble(one, cfg.model.ensemble) if cfg.model.ensemble > 1 else one()
 
 
 @dataclass
 class Prepared:
-    """The series, its split and scaling, and the training / validation windows."""
+    """The series, its split, target transform and scaling, and the training / validation windows."""
     series: Series
     season: int
     sp: SplitPoints
+    chain: TransformChain
     scaler: Scaler
     scaled: np.ndarray
     meta: dict
 
-    def arrays(self, cfg: ForecastRunConfig, start: int, end: int):
-        """(inputs, targets, known-future covariates or None) of the windows whose targets lie in [start, end)."""
+    def arrays(self, cfg: ForecastRunConfig, start: int, end: int) -> WindowArrays:
+        """The windows whose targets lie in [start, end) (none reads a value the transform left undefined)."""
         L = cfg.model.lookback
         steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
-        o = origins(start, end, L, steps)
+        o = origins(max(start, self.chain.warmup + L), end, L, steps)
         x, y = windows(self.scaled, o, L, steps, self.series.n_targets)
         F = self.series.n_future if cfg.model.strategy == "direct" else 0
-        return x, y, future_windows(self.scaled, o, steps, F) if F else None
+        return WindowArrays(x, y, future_windows(self.scaled, o, steps, F) if F else None,
+                            np.asarray(o, dtype=np.int64) - L)
+
+
+def resolve_transform(spec: str, train: np.ndarray, season: int) -> list[str]:
+    """The transform steps of ``--transform`` (``auto`` decided from the training part ``train`` (n, T) only)."""
+    if spec == "none":
+        return []
+    if spec != "auto":
+        return parse_columns(spec)
+    steps = ["log"] if bool((train > 0).all()) else []
+    if season > 1 and len(train) >= 3 * season:
+        steps.append("deseason")
+    return steps
 
 
 def prepare(cfg: ForecastRunConfig) -> Prepared:
     series, season = load_series(cfg.data)
     sp = split_points(len(series), cfg.data.val_fraction, cfg.data.test_fraction, cfg.model.lookback,
                       cfg.data.horizon)
-    scaler = Scaler.fit(series.values[: sp.n_train])          # the training part only
     T = series.n_targets
-    meta = {"task": TASK, "scaler": scaler.to_dict(), "names": series.names, "n_targets": T, "season": season,
-            "n_future": series.n_future, "source": series.source, "split": to_dict(sp),
-            "mase_scale": [mase_scale(series.targets[: sp.n_train, j], season) for j in range(T)],
+    train = series.targets[: sp.n_train]                      # every fitted statistic sees this part only
+    spec = "none" if cfg.model.output == "direction" else cfg.data.transform
+    chain = TransformChain(resolve_transform(spec, train, season), season, series.target_names).fit(train)
+    values = chain.apply_columns(series.values, T)
+    scaler = Scaler.fit(values[chain.warmup: sp.n_train])
+    meta = {"task": TASK, "scaler": scaler.to_dict(), "transform": chain.to_dict(), "names": series.names,
+            "n_targets": T, "season": season, "n_future": series.n_future, "source": series.source,
+            "split": to_dict(sp), "mase_scale": [mase_scale(train[:, j], season) for j in range(T)],
             "times": series.times[-2:]}
-    return Prepared(series, season, sp, scaler, scaler.transform(series.values), meta)
+    return Prepared(series, season, sp, chain, scaler, scaler.transform(values), meta)
 
 
 def _fit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, train_arrays, val_arrays, resume: bool,
          ridge: float, train_cfg: TrainConfig | None = None, callbacks=()):
-    x, y, f = train_arrays
-    model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future)
+    model = build_model(cfg, prep.series.values.shape[1], prep.series.n_targets, prep.series.n_future,
+                        prep.season)
     if not resume:
-        model.init_highway(torch.from_numpy(x), torch.from_numpy(y), ridge)
+        model.init_from_windows(torch.from_numpy(train_arrays.x), torch.from_numpy(train_arrays.y),
+                                torch.from_numpy(train_arrays.position), ridge)
     tcfg = train_cfg or cfg.train
     trainer = Trainer(model, tcfg, run_dir=run_dir, run_config=to_dict(cfg), metadata=prep.meta, callbacks=callbacks)
-    val = window_batches(*val_arrays[:2], 256, 0, val_arrays[2]) if val_arrays else None
-    fit = trainer.fit(ListData(window_batches(x, y, tcfg.batch_size, tcfg.seed, f), shuffle=True, seed=tcfg.seed),
-                      val, resume=resume)
+    val = window_batches(val_arrays, 256, 0) if val_arrays else None
+    fit = trainer.fit(ListData(window_batches(train_arrays, tcfg.batch_size, tcfg.seed), shuffle=True,
+                               seed=tcfg.seed), val, resume=resume)
     return model, fit
 
 
 def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int, ridge: float):
     """Train a fresh network on train + validation windows for ``updates`` updates (the selected length)."""
     arrays = prep.arrays(cfg, 0, prep.sp.n_val_end)
-    per_epoch = math.ceil(len(arrays[0]) / cfg.train.batch_size)
+    per_epoch = math.ceil(len(arrays.x) / cfg.train.batch_size)
     tcfg = dataclasses.replace(cfg.train, max_steps=max(updates, 1), patience=0,
                                epochs=math.ceil(max(updates, 1) / per_epoch) + 1)
     return _fit(cfg, prep, run_dir / REFIT, arrays, None, False, ridge, tcfg)
@@ -158,10 +198,10 @@ def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int, r
 def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arrays) -> float:
     """The configured ridge, or (``auto``) the one whose AR fit on the training windows does best on validation."""
     fixed = cfg.model.fixed_ridge()
-    if fixed is not None or not cfg.model.highway or cfg.model.output == "direction":
+    if fixed is not None or not cfg.model.highway or cfg.model.output == "direction" or cfg.model.model == "esrnn":
         return 1e-4 if fixed is None else fixed
     features = HighwayFeatures(prep.series.n_targets, cfg.model.normalize, cfg.model.highway_level)
-    as_t = [torch.from_numpy(a) for a in (*train_arrays[:2], *val_arrays[:2])]
+    as_t = [torch.from_numpy(a) for a in (train_arrays.x, train_arrays.y, val_arrays.x, val_arrays.y)]
     return select_ridge(features, (as_t[0], as_t[1]), (as_t[2], as_t[3]))
 
 
@@ -190,7 +230,8 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
     plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
     result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
-              "highway_ridge": ridge, "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
+              "highway_ridge": ridge, "transform": prep.chain.spec,
+              "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
               "fit_s": fit.elapsed_s, "refit_s": refit_s,
               "parameters": sum(p.numel() for p in model.parameters()),
               "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
@@ -226,16 +267,18 @@ def _classical(name: str, y, n_fit, test_origins, H, season):
 
 @dataclass
 class LoadedForecaster:
-    model: Forecaster
+    model: torch.nn.Module
     scaler: Scaler
     config: ForecastRunConfig
     meta: dict
     run_dir: Path
+    transform: TransformChain
 
     @property
     def name(self) -> str:
         m = self.config.model
-        return f"{m.cell}" if m.model == "rnn" else m.model
+        base = f"{m.cell}" if m.model == "rnn" else m.model
+        return f"{base} x{m.ensemble}" if m.ensemble > 1 else base
 
 
 def load_forecaster(run: str | Path) -> LoadedForecaster:
@@ -243,10 +286,12 @@ def load_forecaster(run: str | Path) -> LoadedForecaster:
     refit_dir = Path(run) / REFIT
     ck, cfg, meta = load_task_checkpoint(refit_dir if refit_dir.is_dir() else run, TASK, ForecastRunConfig,
                                          upgrade_config)
-    model = build_model(cfg, len(meta["names"]), meta["n_targets"], meta.get("n_future", 0))
+    model = build_model(cfg, len(meta["names"]), meta["n_targets"], meta.get("n_future", 0), meta["season"])
     model.load_state_dict(ck.group("model"))
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent
-    return LoadedForecaster(model.eval(), Scaler.from_dict(meta["scaler"]), cfg, meta, run_dir)
+    names = meta["names"][: meta["n_targets"]]
+    chain = TransformChain.from_dict(meta.get("transform", NO_TRANSFORM), meta["season"], names)
+    return LoadedForecaster(model.eval(), Scaler.from_dict(meta["scaler"]), cfg, meta, run_dir, chain)
 
 
 def _read_like_run(loaded: LoadedForecaster, path: str) -> Series:
@@ -261,7 +306,7 @@ def evaluate_forecast(run: str | Path, data: str | Path) -> dict:
     series = _read_like_run(loaded, str(data))
     L, H = loaded.config.model.lookback, loaded.config.data.horizon
     season = loaded.meta["season"]
-    test_origins = origins(max(L, season), len(series), L, H, loaded.config.data.stride)
+    test_origins = origins(max(L + loaded.transform.warmup, season), len(series), L, H, loaded.config.data.stride)
     if not test_origins:
         raise DataError(f"{data}: {len(series)} steps are too few for lookback {L} + horizon {H}")
     baselines = [] if loaded.config.model.output == "direction" else ["naive", "seasonal"]

@@ -82,7 +82,8 @@ class ForecastTask(Task):
 
     def example_inputs(self, loaded) -> tuple:
         cfg, meta = loaded.config, loaded.meta
-        batch = {"inputs": torch.zeros(1, cfg.model.lookback, len(meta["names"]))}  # (B, L, C)
+        batch = {"inputs": torch.zeros(1, cfg.model.lookback, len(meta["names"])),  # (B, L, C)
+                 "position": torch.zeros(1, dtype=torch.int64)}                     # (B,) ES-RNN's seasonal phase
         if loaded.model.n_future:
             batch["future"] = torch.zeros(1, cfg.data.horizon, loaded.model.n_future)  # (B, H, n_future)
         return (batch,)

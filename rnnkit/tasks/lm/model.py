@@ -36,6 +36,7 @@ from rnnkit.tasks.lm.markov import evaluate_markov, model_from_checkpoint, train
 from rnnkit.data.tokenizers import StreamDecoder
 from rnnkit.data.vocab import Vocabulary, tokenizer_from_dict
 from rnnkit.layers import build_layer
+from rnnkit.modules.sampling import check_sampling, sample_next  # noqa: F401 (re-exported)
 from rnnkit.train import (IGNORE_INDEX, Chunk, ModelOutput, StreamData, Trainer, load_checkpoint,
                           seed_everything)
 from rnnkit.train.checkpoint import CheckpointError, find_run_checkpoint
@@ -234,35 +235,6 @@ def diagnose_run(run_dir: str | Path, data: str | Path | None = None, steps: int
 
 
 # -------------------------------------------------------------- generation
-
-def sample_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-    """Next token ids (B,) from logits (B, V); ``temperature=0`` means greedy."""
-    if temperature == 0:
-        return logits.argmax(dim=-1)
-    logits = logits.float() / temperature
-    if top_k:
-        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
-        probs = sorted_logits.softmax(dim=-1)
-        drop = probs.cumsum(dim=-1) - probs > top_p  # keep the smallest set with mass >= top_p
-        logits = logits.scatter(-1, order, sorted_logits.masked_fill(drop, float("-inf")))
-    probs = logits.softmax(dim=-1)
-    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
-def check_sampling(length: int, temperature: float, top_k: int, top_p: float) -> None:
-    if length < 0:
-        raise ConfigError(f"length must be >= 0, got {length}")
-    if temperature < 0 or not math.isfinite(temperature):
-        raise ConfigError(f"temperature must be >= 0 (0 = greedy), got {temperature}")
-    if top_k < 0:
-        raise ConfigError(f"top_k must be >= 0 (0 = off), got {top_k}")
-    if not 0.0 < top_p <= 1.0:
-        raise ConfigError(f"top_p must be in (0, 1], got {top_p}")
-
 
 @torch.no_grad()
 def generate(model: LanguageModel, tokenizer, prompt: str, length: int, *, temperature: float = 1.0,

@@ -8,6 +8,7 @@ from rnnkit.config import ConfigError, TrainConfig, cell_names, check_choices, c
 from rnnkit.modules.music import OUTPUTS
 
 MAX_TRANSPOSE = 12
+MODES = ("roll", "performance", "melody")
 
 
 @dataclass
@@ -19,11 +20,12 @@ class MusicModelConfig:
     dropout: float = opt(0.0, "dropout between layers and before the output")
     output: str = opt("sigmoid", "output layer: independent pitches (sigmoid) or RNN-NADE (nade)", OUTPUTS)
     nade_hidden: int = opt(64, "output=nade: hidden units of the NADE")
+    embedding: int = opt(64, "mode performance / melody: size of the event token embedding")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("hidden", "layers", "nade_hidden"):
+        for name in ("hidden", "layers", "nade_hidden", "embedding"):
             check_positive(name, getattr(self, name))
         check_fraction("dropout", self.dropout)
 
@@ -31,6 +33,8 @@ class MusicModelConfig:
 @dataclass
 class MusicDataConfig:
     """Where the pieces come from and how they become piano rolls."""
+    mode: str = opt("roll", "roll: piano-roll frames (NLL per frame); performance: note-on/off, time-shift and "
+                            "velocity events (Performance RNN); melody: the top voice as pitch/duration tokens", MODES)
     data: str = opt("", "a folder of MIDI files, a 2012-format file (.pickle/.pkl/.json/.mat with train/valid/"
                         "test), or empty = the Bach chorales bundled with music21")
     chorales: int = opt(0, "no --data: use only the first N chorales (0 = all 371)")
@@ -38,7 +42,10 @@ class MusicDataConfig:
     lowest: int = opt(21, "lowest MIDI pitch of the roll (2012-format files: 21)")
     highest: int = opt(108, "highest MIDI pitch of the roll (2012-format files: 108)")
     transpose: int = opt(0, "training: shift each piece by a random number of semitones in +-N (0 = off)")
-    crop: int = opt(128, "training: a random window of N frames of each piece (0 = whole pieces)")
+    crop: int = opt(128, "training: a random window of N frames (or event tokens) of each piece (0 = whole pieces)")
+    velocity_bins: int = opt(32, "mode performance: velocity bins of the VELOCITY events")
+    max_duration: int = opt(64, "mode melody: longest note or rest token in steps (a longer note in a MIDI file "
+                                "is a bad piece; in a roll without onsets it is re-struck)")
     val_fraction: float = opt(0.1, "MIDI folder / chorales: share of the pieces for validation")
     test_fraction: float = opt(0.1, "MIDI folder / chorales: share of the pieces for testing")
     skip_bad: bool = opt(False, "MIDI folder: skip (and count) files that cannot be read instead of stopping")
@@ -46,9 +53,13 @@ class MusicDataConfig:
                              "~/.cache/rnnkit/music; 'off' = no cache)")
 
     def __post_init__(self) -> None:
+        check_choices(self)
         check_positive("steps_per_quarter", self.steps_per_quarter)
         check_positive("chorales", self.chorales, allow_zero=True)
         check_positive("crop", self.crop, allow_zero=True)
+        check_positive("max_duration", self.max_duration)
+        if not 1 <= self.velocity_bins <= 128:
+            raise ConfigError(f"velocity_bins must be in 1..128, got {self.velocity_bins}")
         if not 0 <= self.lowest < self.highest <= 127:
             raise ConfigError(f"lowest and highest must satisfy 0 <= lowest < highest <= 127, "
                               f"got {self.lowest} and {self.highest}")
@@ -69,6 +80,11 @@ class MusicRunConfig:
     model: MusicModelConfig = field(default_factory=MusicModelConfig)
     data: MusicDataConfig = field(default_factory=MusicDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.data.mode != "roll" and self.model.output != "sigmoid":
+            raise ConfigError(f"output={self.model.output} is an output over the pitches of a frame; it applies to "
+                              f"mode roll, not to mode {self.data.mode} (drop --output)")
 
 
 # the trainer's defaults tuned for piano rolls: Adam without decay at a constant rate (as the 2012 benchmark

@@ -119,8 +119,11 @@ class LoadedMusic:
         return RollConfig(steps_per_quarter=d.steps_per_quarter, lowest=d.lowest, highest=d.highest)
 
 
-def load_music(run: str | Path, which: str = "best", device: str = "cpu") -> LoadedMusic:
-    ck, cfg, _ = load_task_checkpoint(find_run_checkpoint(run, which), TASK, MusicRunConfig)
+def load_music(run: str | Path, which: str = "best", device: str = "cpu", checkpoint=None) -> LoadedMusic:
+    """A roll-mode run; ``checkpoint``: its ``load_task_checkpoint`` answer when the caller has read it."""
+    ck, cfg, _ = checkpoint or load_task_checkpoint(find_run_checkpoint(run, which), TASK, MusicRunConfig)
+    if cfg.data.mode != "roll":
+        raise ConfigError(f"{run}: a mode {cfg.data.mode} run, not a piano-roll run")
     model = MusicModel(cfg.model, cfg.data.n_pitches)
     model.load_state_dict(ck.group("model"))
     dev = resolve_device(device)
@@ -152,12 +155,12 @@ class Generated:
 
 def generate_piece(loaded: LoadedMusic, out: str | Path, *, length: int, temperature: float = 1.0,
                    primer: str | Path | None = None, seed: int | None = None, wav: bool = False,
-                   bpm: float = 120.0) -> Generated:
+                   bpm: float = 120.0, soundfont: str | None = None) -> Generated:
     """Sample ``length`` frames after ``primer`` (a MIDI file, read into the run's roll settings) and write
     ``out`` (MIDI), a piano-roll PNG beside it and, with ``wav``, a WAV rendering."""
     start, sampled = sample_piece(loaded, length=length, temperature=temperature, primer=primer, seed=seed)
     frames = np.concatenate([start, *(f[None] for f in sampled)])  # (T0 + length, P)
-    return write_piece(loaded, frames, len(start), out, wav=wav, bpm=bpm)
+    return write_piece(loaded, frames, len(start), out, wav=wav, bpm=bpm, soundfont=soundfont)
 
 
 def sample_piece(loaded: LoadedMusic, *, length: int, temperature: float = 1.0, primer: str | Path | None = None,
@@ -180,9 +183,9 @@ def sample_piece(loaded: LoadedMusic, *, length: int, temperature: float = 1.0, 
 
 
 def write_piece(loaded: LoadedMusic, frames: np.ndarray, primer_frames: int, out: str | Path, *, wav: bool = False,
-                bpm: float = 120.0, png: bool = True) -> Generated:
+                bpm: float = 120.0, png: bool = True, soundfont: str | None = None) -> Generated:
     """``frames`` (T, P) bool written as MIDI to ``out``, with ``png`` a piano-roll PNG beside it and, with
-    ``wav``, a WAV."""
+    ``wav``, a WAV (FluidSynth with ``soundfont``, else the built-in synthesiser)."""
     if bpm <= 0:
         raise ConfigError(f"--bpm must be positive, got {bpm}")
     rc = loaded.roll_config
@@ -197,5 +200,5 @@ def write_piece(loaded: LoadedMusic, frames: np.ndarray, primer_frames: int, out
                       title=f"{out.name}: {primer_frames} primer + {len(frames) - primer_frames} generated frames")
     if wav:
         files["wav"] = str(out.with_suffix(".wav"))
-        render_wav(roll_tones(roll, bpm=bpm), files["wav"])
+        render_wav(roll_tones(roll, bpm=bpm), files["wav"], soundfont=soundfont)
     return Generated(frames, primer_frames, roll_stats(frames, rc.lowest), files)

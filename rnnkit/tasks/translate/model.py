@@ -28,7 +28,7 @@ from torch.nn import functional as F
 from rnnkit.layers import build_layer
 
 from rnnkit.modules.attention import build_attention
-from rnnkit.modules.sampling import teacher_forcing_ratio as scheduled_ratio
+from rnnkit.modules.scheduled_sampling import teacher_forcing_ratio as scheduled_ratio
 from .config import Seq2SeqModelConfig
 from .data import Seq2SeqBatch
 from rnnkit.data.vocab import CONVENTION
