@@ -126,9 +126,24 @@ def sequence_batches(source: torch.Tensor, targets: Sequence[Sequence[Sequence[i
         if not seqs:
             continue
         tin, tout = pad_sequences(seqs, bos, eos, pad)
-        batches.append({key: source[a:b], "rows": torch.tensor(rows, dtype=torch.long),
-                        "tokens_in": tin, "tokens_out": tout})
+        batches.append(ImageBatch({key: source[a:b], "rows": torch.tensor(rows, dtype=torch.long),
+                                   "tokens_in": tin, "tokens_out": tout}))
     return batches
+
+
+class ImageBatch(dict):
+    """One batch of :func:`sequence_batches`: images (or their features) with every target sequence of
+    each. Its rows are the images, so several processes (rnnkit.train.distributed) split it by image,
+    each keeping the sequences of its own images."""
+
+    def batch_rows(self) -> int:
+        return next(v for k, v in self.items() if k not in ("rows", "tokens_in", "tokens_out")).shape[0]
+
+    def take_rows(self, start: int, stop: int) -> "ImageBatch":
+        keep = (self["rows"] >= start) & (self["rows"] < stop)                   # (N,) sequences of these images
+        out = {k: v[start:stop] for k, v in self.items() if k not in ("rows", "tokens_in", "tokens_out")}
+        return ImageBatch(out, rows=self["rows"][keep] - start, tokens_in=self["tokens_in"][keep],
+                          tokens_out=self["tokens_out"][keep])
 
 
 @torch.no_grad()

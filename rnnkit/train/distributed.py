@@ -265,13 +265,13 @@ def batch_rows(batch: Any) -> int:
     """How many rows (examples, streams) a batch holds."""
     if isinstance(batch, Chunk):
         return batch.inputs.shape[1]
-    if hasattr(batch, "shard"):
-        return len(batch)
+    if hasattr(batch, "take_rows"):
+        return batch.batch_rows()
     for value in _fields(batch).values():
         if isinstance(value, torch.Tensor) and value.dim() >= 1:
             return value.shape[0]
     raise ConfigError(f"cannot tell the rows of a {type(batch).__name__} batch (no tensor with a batch "
-                      "dimension); give it a shard(world) method")
+                      "dimension); give it batch_rows() and take_rows(start, stop) methods")
 
 
 def shard_batch(batch: Any, world: World) -> tuple[Any, bool]:
@@ -279,8 +279,8 @@ def shard_batch(batch: Any, world: World) -> tuple[Any, bool]:
 
     A rank without rows (a last batch smaller than the world) gets the batch's first row instead, and
     the trainer gives its loss weight 0: every process still runs forward and backward, as DDP needs.
-    Batches: :class:`~rnnkit.train.tbptt.Chunk` (split by stream, dim 1), objects with a
-    ``shard(world)`` method, and dicts / dataclasses whose tensors all have the rows as dim 0 (0-d
+    Batches: :class:`~rnnkit.train.tbptt.Chunk` (split by stream, dim 1), objects with ``batch_rows()`` and
+    ``take_rows(start, stop)`` methods (rows grouped in some other way, e.g. several captions per image), and dicts / dataclasses whose tensors all have the rows as dim 0 (0-d
     tensors and plain values are kept whole).
     """
     if not world.distributed:
@@ -292,8 +292,8 @@ def shard_batch(batch: Any, world: World) -> tuple[Any, bool]:
     if isinstance(batch, Chunk):
         return Chunk(take(batch.inputs, 1, world), take(batch.targets, 1, world), take(batch.reset, 0, world),
                      batch.index), False
-    if hasattr(batch, "shard"):
-        return batch.shard(world), False
+    if hasattr(batch, "take_rows"):
+        return batch.take_rows(start, stop), False
     fields = {k: _rows(k, v, rows, start, stop, batch) for k, v in _fields(batch).items()}
     return (fields if isinstance(batch, dict) else dataclasses.replace(batch, **fields)), False
 
@@ -304,7 +304,7 @@ def _fields(batch: Any) -> dict:
     if dataclasses.is_dataclass(batch) and not isinstance(batch, type):
         return {f.name: getattr(batch, f.name) for f in dataclasses.fields(batch) if f.init}
     raise ConfigError(f"cannot split a {type(batch).__name__} batch across processes: expected a dict or "
-                      "dataclass of tensors, a Chunk, or an object with a shard(world) method")
+                      "dataclass of tensors, a Chunk, or an object with batch_rows() and take_rows(start, stop) methods")
 
 
 def _rows(key: str, value: Any, rows: int, start: int, stop: int, batch: Any) -> Any:
@@ -317,8 +317,8 @@ def _rows(key: str, value: Any, rows: int, start: int, stop: int, batch: Any) ->
         return value
     shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
     raise ConfigError(f"cannot split field {key!r} ({shape}) of a {type(batch).__name__} batch of {rows} rows "
-                      "across processes: every tensor needs the rows as dim 0; give the batch type a "
-                      "shard(world) method")
+                      "across processes: every tensor needs the rows as dim 0; give the batch type "
+                      "batch_rows() and take_rows(start, stop) methods")
 
 
 # --------------------------------------------------------------------------- launcher

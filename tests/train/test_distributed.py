@@ -191,7 +191,7 @@ def test_a_rank_without_rows_runs_one_row_with_no_weight():
 
 
 def test_a_batch_that_cannot_be_split_by_rows_is_an_error_naming_the_field():
-    with pytest.raises(distributed.ConfigError, match=r"field 'mask' \(\(5,\)\).*shard\(world\)"):
+    with pytest.raises(distributed.ConfigError, match=r"field 'mask' \(\(5,\)\).*take_rows"):
         distributed.shard_batch({"x": torch.zeros(4, 3), "mask": torch.zeros(5)}, World(0, 2))
 
 
@@ -251,3 +251,18 @@ def test_devices_starts_torchrun_on_this_machine(tmp_path):
     assert done.stdout.count("run saved in") <= 1  # the report comes from rank 0 only
     ck = load_checkpoint(run / "checkpoints" / "last.safetensors")
     assert ck.meta["trainer"]["world_size"] == 2 and ck.tensors["tbptt.state.0"].shape[1] == 4
+
+
+def test_a_batch_of_images_with_several_captions_each_splits_by_image():
+    from rnnkit.data.image_sets import sequence_batches
+
+    source = torch.arange(3 * 2, dtype=torch.float32).reshape(3, 2)                  # 3 images
+    targets = [[[5]], [[6, 7], [8]], [[9], [10], [11]]]                               # 1, 2 and 3 captions
+    (batch,) = sequence_batches(source, targets, batch_size=3, special=(1, 2, 0))
+    assert distributed.batch_rows(batch) == 3
+    first, _ = distributed.shard_batch(batch, World(0, 2))                            # images 0 and 1
+    second, _ = distributed.shard_batch(batch, World(1, 2))                           # image 2
+    assert first["images"].tolist() == source[:2].tolist() and first["rows"].tolist() == [0, 1, 1]
+    assert second["images"].tolist() == source[2:].tolist() and second["rows"].tolist() == [0, 0, 0]
+    assert second["tokens_out"][:, 0].tolist() == [9, 10, 11]
+    assert distributed.batch_rows(first) == 2  # a shard is a batch of the same kind
