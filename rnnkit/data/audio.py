@@ -9,6 +9,7 @@ file and what was expected.  ``write_wav`` writes 16-bit PCM through a temporary
 """
 from __future__ import annotations
 
+import io
 from math import gcd
 from pathlib import Path
 
@@ -92,6 +93,14 @@ def audio_format(path: str | Path) -> tuple[float, int, int]:
     except (RuntimeError, soundfile.LibsndfileError) as err:
         raise DataError(f"{path}: not a readable audio file ({err}); expected WAV, FLAC or OGG") from err
     return info.frames / info.samplerate, int(info.samplerate), int(info.channels)
+
+
+def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
+    """``wave`` (N,) float in [-1, 1] as the bytes of a 16-bit PCM WAV file (for answers sent over HTTP)."""
+    buf = io.BytesIO()
+    _soundfile().write(buf, np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0), sample_rate,
+                       format="WAV", subtype="PCM_16")
+    return buf.getvalue()
 
 
 def write_wav(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:

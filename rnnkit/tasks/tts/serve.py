@@ -5,11 +5,10 @@ Answer: ``wav`` (base64 WAV, mono, the run's rate), ``sample_rate``, ``seconds``
 from __future__ import annotations
 
 import base64
-import io
 
 import numpy as np
-import soundfile
 
+from rnnkit.data.audio import wav_bytes
 from rnnkit.tasks.serving import Route, number, obj, text
 
 from .pipeline import LoadedTTS, synthesize
@@ -19,9 +18,7 @@ MAX_CHARS = 1000
 
 def wav_base64(wave: np.ndarray, rate: int) -> str:
     """A float waveform (N,) as a base64 16-bit PCM WAV file."""
-    buf = io.BytesIO()
-    soundfile.write(buf, np.clip(wave, -1.0, 1.0), rate, format="WAV", subtype="PCM_16")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return base64.b64encode(wav_bytes(wave, rate)).decode("ascii")
 
 
 def speak(loaded: LoadedTTS, request: dict) -> dict:
