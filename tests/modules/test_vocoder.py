@@ -1,6 +1,7 @@
 """Vocoders: Griffin-Lim recovers a known signal's spectrogram, the mel inverse, speed and pitch, WORLD."""
 from __future__ import annotations
 
+import importlib.util
 import math
 
 import numpy as np
@@ -58,7 +59,8 @@ def test_speed_and_pitch(one_thread):
 
 
 def test_world_resynthesis_scales_f0():
-    pytest.importorskip("pyworld", reason="the WORLD route needs pip install 'rnnkit[tts]'")
+    if importlib.util.find_spec("pyworld") is None:  # rnnkit loads it even where a plain import fails
+        pytest.skip("the WORLD route needs pip install 'rnnkit[tts]'")
     tone = (0.5 * np.sin(2 * np.pi * 200 * np.arange(16000) / 16000)).astype(np.float32)
     y = world_resynthesize(tone, 16000, f0_scale=2.0)
     peak = np.argmax(np.abs(np.fft.rfft(y))) * 16000 / len(y)

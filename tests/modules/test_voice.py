@@ -1,10 +1,15 @@
 """Voice matching: F0 statistics and mapping, envelope warping and its estimation, loudness, bad input."""
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
-pytest.importorskip("pyworld")
+# not importorskip: a plain `import pyworld` (0.3.5) fails without setuptools' pkg_resources, which
+# rnnkit.modules.world's loader does without
+if importlib.util.find_spec("pyworld") is None:
+    pytest.skip("needs pyworld: pip install 'rnnkit[voice]'", allow_module_level=True)
 
 from rnnkit.modules import voice as V  # noqa: E402
 from rnnkit.modules.world import analyze, resynthesize  # noqa: E402

@@ -3,6 +3,7 @@ tts run is the cascade's real third stage; these tests check what the cascade do
 the output's pitch follows the input voice, the report's fields, and each bad input."""
 from __future__ import annotations
 
+import importlib.util
 import json
 from types import SimpleNamespace
 
@@ -10,7 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("pyworld")
+# not importorskip: a plain `import pyworld` (0.3.5) fails without setuptools' pkg_resources, which
+# rnnkit.modules.world's loader does without
+if importlib.util.find_spec("pyworld") is None:
+    pytest.skip("needs pyworld: pip install 'rnnkit[voice]'", allow_module_level=True)
 pytest.importorskip("espeakng_loader")
 
 from rnnkit.config import ConfigError  # noqa: E402
