@@ -18,7 +18,7 @@ embedding encoder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import List, Tuple
 
 import torch
@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from rnnkit.layers import CELLS, build_layer
 from rnnkit.modules.attention import build_attention
+from rnnkit.modules.search import select_rows
 
 
 @dataclass
@@ -66,11 +67,7 @@ class DecoderState:
     mask: Tensor                    # (B, S) True at real memory frames
 
     def select(self, index: Tensor) -> "DecoderState":
-        def pick(x):
-            if isinstance(x, Tensor):
-                return x.index_select(0, index)
-            return type(x)(pick(v) for v in x)
-        return DecoderState(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+        return select_rows(self, index)
 
 
 class AttentionDecoder(nn.Module):

@@ -25,7 +25,7 @@ Training feeds the gold previous token with probability given by scheduled sampl
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
 import torch
@@ -37,6 +37,7 @@ from rnnkit.layers import build_layer
 from rnnkit.modules.attention import AdditiveAttention
 from rnnkit.modules.image_encoders import build_image_encoder
 from rnnkit.modules.scheduled_sampling import SCHEDULES, teacher_forcing_ratio
+from rnnkit.modules.search import select_rows
 
 ATTENTIONS = ("soft", "none")
 
@@ -80,13 +81,7 @@ class CaptionState:
     mask: Tensor                    # (B, S) True everywhere (every grid cell is real)
 
     def select(self, index: Tensor) -> "CaptionState":
-        def pick(x):
-            if x is None:
-                return None
-            if isinstance(x, Tensor):
-                return x.index_select(0, index)
-            return type(x)(pick(v) for v in x)
-        return CaptionState(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+        return select_rows(self, index)
 
 
 @dataclass

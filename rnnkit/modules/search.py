@@ -11,7 +11,7 @@ finished hypotheses.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import List, Optional
 
 import torch
@@ -44,6 +44,18 @@ class Hypothesis:
     log_prob: float                # sum of token log-probabilities (</s> included when emitted)
     score: float                   # log_prob / length penalty: the ranking key
     attention: Optional[Tensor]    # (steps, S_i) weights of every emitted step (</s> included), or None
+
+
+def select_rows(state, index: Tensor):
+    """A decoder-state dataclass with every tensor's rows taken at ``index`` (dim 0: reordered or repeated
+    for beams); tuples and lists of tensors are walked, ``None`` stays ``None``."""
+    def pick(x):
+        if x is None:
+            return None
+        if isinstance(x, Tensor):
+            return x.index_select(0, index)
+        return type(x)(pick(v) for v in x)
+    return type(state)(**{f.name: pick(getattr(state, f.name)) for f in fields(state)})
 
 
 def length_penalty(length: int, alpha: float) -> float:

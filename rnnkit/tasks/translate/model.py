@@ -18,7 +18,7 @@ target at once (fast engines); the step loop gives the same loss (tested).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
 import torch
@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from rnnkit.layers import build_layer
 
 from rnnkit.modules.attention import build_attention
+from rnnkit.modules.search import select_rows
 from rnnkit.modules.scheduled_sampling import teacher_forcing_ratio as scheduled_ratio
 from .config import Seq2SeqModelConfig
 from .data import Seq2SeqBatch
@@ -45,13 +46,7 @@ class DecodeState:
     mask: Tensor                    # (B, S) True at real source tokens
 
     def select(self, index: Tensor) -> "DecodeState":
-        def pick(x):
-            if x is None:
-                return None
-            if isinstance(x, Tensor):
-                return x.index_select(0, index)
-            return type(x)(pick(v) for v in x)
-        return DecodeState(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
+        return select_rows(self, index)
 
 
 @dataclass
