@@ -23,10 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -34,7 +31,7 @@ from typing import Optional, Tuple
 
 from rnnkit.data.audio import write_wav
 from rnnkit.data.readers import DataError
-from rnnkit.data.speech_synth import WORDS, default_cache_dir, synthesize
+from rnnkit.data.speech_synth import WORDS, cached_speech_set, default_cache_dir, synthesize
 
 #: (voice, pitch 0-100) of the training utterances: English accents x male / female variants
 TRAIN_VOICES = ("en", "en-us", "en-029", "en-gb-x-rp")
@@ -105,13 +102,7 @@ class ParallelConfig:
 def parallel_speech_set(config: ParallelConfig = ParallelConfig(), cache_dir: Optional[Path] = None) -> Path:
     """The ``manifest.jsonl`` of the set ``config`` describes, synthesised and cached on first use."""
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    final = root / f"parallel-en-fr-{config.key()}"
-    manifest = final / "manifest.jsonl"
-    if manifest.is_file():
-        return manifest
-    root.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}."))
-    try:
+    def build(work: Path) -> list:
         rng = random.Random(config.seed)
         train, test = config.pairs()
         jobs = []
@@ -131,17 +122,9 @@ def parallel_speech_set(config: ParallelConfig = ParallelConfig(), cache_dir: Op
             lines.append(json.dumps({"audio_filepath": name, "text": en, "translation": fr, "voice": voice,
                                      "pitch": pitch, "rate": rate, "split": split,
                                      "duration": round(len(wave) / config.sample_rate, 4)}, ensure_ascii=False))
-        (work / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (work / "config.json").write_text(json.dumps(asdict(config), indent=1), encoding="utf-8")
-        try:
-            os.replace(work, final)
-        except OSError:
-            if not manifest.is_file():   # not a concurrent builder's finished copy: a real failure
-                raise
-    finally:
-        if work.exists():
-            shutil.rmtree(work)
-    return manifest
+        return lines
+
+    return cached_speech_set(root / f"parallel-en-fr-{config.key()}", asdict(config), build)
 
 
 # ------------------------------------------------------------------ a user's manifest

@@ -244,7 +244,7 @@ def speech_dataset(config: SynthConfig = SynthConfig(), cache_dir: Optional[Path
                                      "voice": full_voice, "rate": rate, "pitch": pitch}, ensure_ascii=False))
         return lines
 
-    return _cached_set(root / f"{config.set_name}-{config.key()}", asdict(config), build)
+    return cached_speech_set(root / f"{config.set_name}-{config.key()}", asdict(config), build)
 
 
 def texts_dataset(texts: Sequence[str], voice: str, rate: int = 160, pitch: int = 50, sample_rate: int = 16000,
@@ -268,10 +268,10 @@ def texts_dataset(texts: Sequence[str], voice: str, rate: int = 160, pitch: int 
                                      "voice": voice, "rate": rate, "pitch": pitch}, ensure_ascii=False))
         return lines
 
-    return _cached_set(root / f"texts-{voice.replace('+', '_')}-{key}", settings, build)
+    return cached_speech_set(root / f"texts-{voice.replace('+', '_')}-{key}", settings, build)
 
 
-def _cached_set(final: Path, settings: dict, build) -> Path:
+def cached_speech_set(final: Path, settings: dict, build) -> Path:
     """``final/manifest.jsonl``, made by ``build(work_dir) -> manifest lines`` in a temporary folder renamed
     into place (a half-built set is never used; a concurrent builder's finished copy is kept)."""
     manifest = final / "manifest.jsonl"
