@@ -3,17 +3,18 @@ uninterrupted run, the seeded split and training batches, bad inputs."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from rnnkit.cli import main
-from rnnkit.data.midi import RollConfig, read_midi_roll, write_midi
+from rnnkit.data.midi import RollConfig, read_midi_roll
 from rnnkit.tasks.music.config import MusicDataConfig
 from rnnkit.tasks.music.data import TrainBatches, seeded_split
 from rnnkit.train import load_checkpoint
+
+from midi_pieces import midi_folder
 
 TINY = ["--hidden", "8", "--batch-size", "2", "--crop", "16", "--progress", "none", "--tensorboard", "off",
         "--threads", "1"]
@@ -23,18 +24,6 @@ TINY = ["--hidden", "8", "--batch-size", "2", "--crop", "16", "--progress", "non
 def private_cache_one_thread(monkeypatch, tmp_path, one_thread):
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
 
-
-def midi_folder(folder: Path, n: int = 5, seed: int = 0) -> Path:
-    """``n`` tiny two-voice pieces (18 sixteenth-note steps each) in pitches 48..71."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        notes = []
-        for s in range(0, 16, 2):
-            p = 60 + int(rng.integers(0, 12))
-            notes += [(p, s, s + 2), (p - 12, s, s + 4)]
-        write_midi(notes, folder / f"piece{i}.mid")
-    return folder
 
 
 def test_midi_folder_train_evaluate_predict_generate(tmp_path, capsys):

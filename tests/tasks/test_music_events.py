@@ -18,6 +18,8 @@ from rnnkit.tasks.music.config import MusicDataConfig
 from rnnkit.tasks.music.events import EventCodec, TokenBatches, midi_folder_tokens
 from rnnkit.train import load_checkpoint
 
+from midi_pieces import midi_folder
+
 TINY = ["--hidden", "8", "--embedding", "8", "--batch-size", "2", "--crop", "24", "--progress", "none",
         "--tensorboard", "off", "--threads", "1"]
 # Debian's General MIDI SoundFont (libfluidsynth3 pulls one in: timgm6mb-soundfont or fluid-soundfont-gm)
@@ -29,18 +31,6 @@ SOUNDFONT = next((p for p in (Path("/usr/share/sounds/sf2/default-GM.sf2"), Path
 def private_cache_one_thread(monkeypatch, tmp_path, one_thread):
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
 
-
-def midi_folder(folder: Path, n: int = 5, seed: int = 0) -> Path:
-    """``n`` tiny two-voice pieces (16 sixteenth-note steps each) in pitches 48..71."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        notes = []
-        for s in range(0, 16, 2):
-            p = 60 + int(rng.integers(0, 12))
-            notes += [(p, s, s + 2), (p - 12, s, s + 4)]
-        write_midi(notes, folder / f"piece{i}.mid")
-    return folder
 
 
 def codec(mode: str, **kw) -> EventCodec:
