@@ -14,6 +14,7 @@ from rnnkit.cli import main
 from rnnkit.config import ConfigError
 from rnnkit.tasks import TASKS
 from rnnkit.train.checkpoint import CheckpointError
+from tiny_tasks import TINY, skip_without_data, tiny_settings
 
 onnx = pytest.importorskip("onnx", reason="ONNX export needs pip install 'rnnkit[export]'")
 pytest.importorskip("onnxruntime", reason="ONNX export needs pip install 'rnnkit[export]'")
@@ -26,37 +27,16 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 QUICK = {"epochs": 1, "max_steps": 1, "batch_size": 4, "progress": "none", "tensorboard": "off",
          "warmup_steps": 0, "patience": 0, "log_every": 1}
 
-#: task -> tiny settings over its training defaults (the graphs each run exports)
-SETTINGS = {
-    "lm": {"model": {"hidden": 8, "layers": 1}, "data": {"max_chars": 2000},
-           "train": {"bptt": 8}},
-    "classify": {"model": {"hidden": 6}},
-    "tag": {"model": {"hidden": 6, "char_hidden": 3}},
-    "forecast": {"model": {"hidden": 6, "lookback": 8}, "data": {"horizon": 2, "baselines": "naive"}},
-    "translate": {"model": {"hidden": 8, "embedding": 8}, "data": {"max_pairs": 60}},
-    "asr": {"model": {"hidden": 6, "layers": 1}, "data": {"count": 6, "test_count": 2, "val_fraction": 0.3}},
-    "music": {"model": {"hidden": 6}, "data": {"chorales": 4, "crop": 8}},
-    "caption": {"model": {"hidden": 8, "embedding": 8, "attention_size": 8},
-                "data": {"scenes_train": 8, "scenes_val": 4, "scenes_test": 4}, "decode": {"beam": 1, "meteor": "off"}},
-    "tag-images": {"model": {"hidden": 8, "embedding": 8, "attention_size": 8},
-                   "data": {"scenes_train": 8, "scenes_val": 4, "scenes_test": 4}},
-    "speech-translate": {"model": {"hidden": 6, "layers": 1, "decoder_hidden": 8, "embedding": 8},
-                         "data": {"count": 6, "test_fraction": 0.01, "val_fraction": 0.3}},
-    "tts": {"model": {"embedding": 8, "encoder_hidden": 4, "attention_size": 8, "prenet": 8, "attention_hidden": 8,
-                      "decoder_hidden": 8, "postnet_channels": 8, "postnet_layers": 2, "reduction": 2},
-            "data": {"count": 8, "n_mels": 12, "n_fft": 512, "hop_length": 256, "val_fraction": 0.25,
-                     "test_fraction": 0.25},
-            "synth": {"iterations": 2, "max_frames_per_symbol": 4}},
-}
-NEEDS = {"asr": "espeakng_loader", "music": "music21", "speech-translate": "espeakng_loader", "tts": "espeakng_loader"}
+#: what export changes in the shared tiny runs (tests/tiny_tasks.py): a reduction factor other than the
+#: default (the decoder step's frame count is an output axis), greedy captions
+EXPORT = {"tts": {"model": {"reduction": 2}}, "caption": {"decode": {"beam": 1}}}
 
 
 def tiny_run(name, tmp_path, monkeypatch, settings=None):
-    if name in NEEDS:
-        pytest.importorskip(NEEDS[name], reason=f"the embedded {name} data needs its extra")
+    skip_without_data(name)
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))
     task = TASKS[name]
-    tiny = C.merge(SETTINGS[name], {"train": QUICK}) if settings is None else settings
+    tiny = tiny_settings(name, EXPORT.get(name, {}), {"train": QUICK}) if settings is None else settings
     cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), tiny))
     task.train(cfg, tmp_path / "run")
     return tmp_path / "run"
@@ -67,7 +47,7 @@ NOT_EXPORTED = {"voice-translate": "a voice-translate bundle is several runs"}
 
 
 def test_every_registered_task_has_an_export_case():
-    assert set(SETTINGS) | set(NOT_EXPORTED) == set(TASKS) and not set(SETTINGS) & set(NOT_EXPORTED)
+    assert set(TINY) | set(NOT_EXPORTED) == set(TASKS) and not set(TINY) & set(NOT_EXPORTED)
 
 
 @pytest.mark.parametrize("name", list(NOT_EXPORTED))
@@ -76,7 +56,7 @@ def test_tasks_without_export_graphs_say_so(name):
         TASKS[name].export_graphs(None)
 
 
-@pytest.mark.parametrize("name", list(SETTINGS))
+@pytest.mark.parametrize("name", list(TINY))
 def test_every_task_exports_to_onnx_with_parity(name, tmp_path, monkeypatch):
     run = tiny_run(name, tmp_path, monkeypatch)
     manifest = export_run(run, "onnx", tmp_path / "onnx")  # raises unless every graph matches PyTorch
@@ -154,7 +134,8 @@ def test_step_graphs_carry_the_state_like_the_sequence_graph(tmp_path, monkeypat
 
     lm = TASKS["lm"].load(run)
     tokens = torch.randint(lm.meta["vocab_size"], (6, 2))
-    state = [torch.zeros(1, 2, 8), torch.zeros(1, 2, 8)]
+    hidden = TINY["lm"]["model"]["hidden"]
+    state = [torch.zeros(1, 2, hidden), torch.zeros(1, 2, hidden)]
     whole = run_exported("onnx", tmp_path / "onnx" / "sequence.onnx", (tokens, *state))
     for t in range(6):
         logits, *state = run_exported("onnx", tmp_path / "onnx" / "step.onnx", (tokens[t], *state))
@@ -167,7 +148,7 @@ def test_step_graphs_carry_the_state_like_the_sequence_graph(tmp_path, monkeypat
                                                   ("tag-images", {"head": "sigmoid"}, ["model"])])
 def test_the_other_image_models_export_with_parity(name, model, graphs, tmp_path, monkeypatch):
     """Show and Tell (no attention) and the sigmoid tagger: their graphs, parity checked in export_run."""
-    run = tiny_run(name, tmp_path, monkeypatch, C.merge(C.merge(SETTINGS[name], {"model": model}), {"train": QUICK}))
+    run = tiny_run(name, tmp_path, monkeypatch, tiny_settings(name, EXPORT.get(name, {}), {"model": model, "train": QUICK}))
     manifest = export_run(run, "onnx", tmp_path / "onnx")
     assert [g["name"] for g in manifest["graphs"]] == graphs
 

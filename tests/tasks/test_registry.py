@@ -13,10 +13,9 @@ from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.data.embedded_tasks import classify_set, series_set, tag_set
 from rnnkit.tasks import TASKS, Task, get_task, task_of_run
+from tiny_tasks import COMPOSITE, QUICK_TRAIN, TINY, skip_without_data, tiny_settings
 
 TASKS_DIR = Path(rnnkit.tasks.__file__).parent
-QUICK_TRAIN = {"epochs": 1, "max_steps": 3, "batch_size": 8, "progress": "none", "tensorboard": "off",
-               "warmup_steps": 0, "patience": 0, "log_every": 1}
 
 
 def test_registry_matches_the_task_packages():
@@ -81,35 +80,19 @@ def _forecast_file(path: Path) -> Path:
     return path
 
 
-# task -> (tiny settings over its defaults, labelled file to evaluate on, predict inputs, predict options)
-TINY_IMAGES = {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
-               "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}}
+# task -> (labelled file to evaluate on, predict inputs, predict options); settings from tests/tiny_tasks.py
 CASES = {
-    "lm": ({"model": {"hidden": 16, "layers": 1}, "data": {"max_chars": 4000}, "train": {"bptt": 16}},
-           lambda d, run: _lm_file(d), ["def "], {}),
-    "classify": ({"model": {"hidden": 8}}, lambda d, run: _classify_file(d / "eval.jsonl"),
-                 [], {"file": "eval"}),
-    "tag": ({"model": {"hidden": 8, "char_hidden": 4}}, lambda d, run: _tag_file(d / "eval.conll"),
-            ["Maria visited Lima ."], {}),
-    "forecast": ({"model": {"hidden": 8, "lookback": 12}, "data": {"horizon": 3, "baselines": "naive"}},
-                 lambda d, run: _forecast_file(d / "series.csv"), [], {"data": "eval"}),
-    "translate": ({"model": {"hidden": 16, "embedding": 8}, "data": {"max_pairs": 120}},
-                  lambda d, run: run / "data" / "test.tsv", ["Hello."], {}),
-    "asr": ({"model": {"hidden": 8, "layers": 1}, "data": {"count": 12, "test_count": 3, "val_fraction": 0.2}},
-            lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
-    "music": ({"model": {"hidden": 8}, "data": {"chorales": 6, "crop": 16}},
-              lambda d, run: _midi_file(d / "piece.mid"), [], {"file": "eval"}),
-    "caption": ({**TINY_IMAGES, "decode": {"beam": 2, "meteor": "off"}}, lambda d, run: run / "data" / "test.csv", [], {"file": "eval"}),
-    "tag-images": (TINY_IMAGES, lambda d, run: run / "data" / "test.csv", [], {"file": "eval"}),
-    "speech-translate": ({"model": {"hidden": 8, "layers": 1, "decoder_hidden": 8, "embedding": 8},
-                          "data": {"count": 8, "test_fraction": 0.01, "val_fraction": 0.2}},
-                         lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
-    "tts": ({"model": {"embedding": 16, "encoder_hidden": 8, "attention_size": 8, "prenet": 16, "attention_hidden": 16,
-                       "decoder_hidden": 16, "postnet_channels": 8, "postnet_layers": 2},
-             "data": {"count": 12, "n_mels": 20, "n_fft": 512, "hop_length": 256, "val_fraction": 0.2,
-                      "test_fraction": 0.2},
-             "synth": {"iterations": 2, "max_frames_per_symbol": 4}},
-            lambda d, run: run / "data" / "test.jsonl", ["Hello."], {}),
+    "lm": (lambda d, run: _lm_file(d), ["def "], {}),
+    "classify": (lambda d, run: _classify_file(d / "eval.jsonl"), [], {"file": "eval"}),
+    "tag": (lambda d, run: _tag_file(d / "eval.conll"), ["Maria visited Lima ."], {}),
+    "forecast": (lambda d, run: _forecast_file(d / "series.csv"), [], {"data": "eval"}),
+    "translate": (lambda d, run: run / "data" / "test.tsv", ["Hello."], {}),
+    "asr": (lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
+    "music": (lambda d, run: _midi_file(d / "piece.mid"), [], {"file": "eval"}),
+    "caption": (lambda d, run: run / "data" / "test.csv", [], {"file": "eval"}),
+    "tag-images": (lambda d, run: run / "data" / "test.csv", [], {"file": "eval"}),
+    "speech-translate": (lambda d, run: run / "data" / "test.jsonl", [], {"file": "eval"}),
+    "tts": (lambda d, run: run / "data" / "test.jsonl", ["Hello."], {}),
 }
 
 
@@ -125,26 +108,19 @@ def _lm_file(d: Path) -> Path:
     return path
 
 
-#: tasks whose runs are made of other tasks' runs, trained and used end to end in their own test file
-COMPOSITE = {"voice-translate": "tests/tasks/test_voice_translate.py (a bundle of asr, translate and tts runs)"}
-
-
 def test_every_registered_task_has_an_end_to_end_case():
     assert set(CASES) | set(COMPOSITE) == set(TASKS) and not set(CASES) & set(COMPOSITE)
+    assert set(TINY) == set(CASES), "tests/tiny_tasks.py has a row for every task trained here"
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_train_evaluate_predict_every_task(name, tmp_path, capsys, monkeypatch):
     torch.set_num_threads(1)
-    if name in ("asr", "tts", "speech-translate"):  # their embedded default is synthesised speech
-        pytest.importorskip("espeakng_loader", reason="the embedded speech set needs pip install 'rnnkit[speech]'")
-    if name == "music":  # its embedded default is music21's corpus of Bach chorales
-        pytest.importorskip("music21", reason="the embedded chorales need pip install 'rnnkit[music]'")
+    skip_without_data(name)  # speech is synthesised with eSpeak NG, music is music21's chorales
     monkeypatch.setenv("RNNKIT_CACHE", str(tmp_path / "cache"))  # generated sets are cached there
     task = TASKS[name]
-    settings, eval_file, inputs, options = CASES[name]
-    cfg = C.from_dict(task.run_config, C.merge(C.merge(dict(task.train_defaults), settings),
-                                               {"train": QUICK_TRAIN}))
+    eval_file, inputs, options = CASES[name]
+    cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), tiny_settings(name, {"train": QUICK_TRAIN})))
     run = tmp_path / "run"
     result = task.train(cfg, run)
     task.report(result, run)

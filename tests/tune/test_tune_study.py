@@ -19,39 +19,21 @@ from rnnkit.tune.config import StudyConfig
 from rnnkit.tune.objective import TrialReporter
 from rnnkit.tune.results import write_plots
 from rnnkit.tune.run import tune
+from tiny_tasks import COMPOSITE, TINY, tiny_settings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 QUICK = {"max_steps": 2, "eval_every": 1, "batch_size": 8, "progress": "none", "tensorboard": "off",
          "warmup_steps": 0, "patience": 0, "threads": 1}
-TINY = {  # per task: the smallest run of its embedded default (as in tests/tasks/test_registry.py)
-    "lm": {"model": {"hidden": 16, "layers": 1}, "data": {"max_chars": 4000}, "train": {"bptt": 16}},
-    "classify": {"model": {"hidden": 8}},
-    "tag": {"model": {"hidden": 8, "char_hidden": 4}},
-    "forecast": {"model": {"hidden": 8, "lookback": 12}, "data": {"horizon": 3, "baselines": "naive",
-                                                                   "refit": False}},
-    "translate": {"model": {"hidden": 16, "embedding": 8}, "data": {"max_pairs": 120}},
-    "asr": {"model": {"hidden": 8, "layers": 1}, "data": {"count": 12, "test_count": 3, "val_fraction": 0.2}},
-    "music": {"model": {"hidden": 8}, "data": {"chorales": 6, "crop": 16}},
-    "caption": {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
-                "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}, "decode": {"beam": 1, "meteor": "off"}},
-    "tag-images": {"model": {"hidden": 16, "embedding": 8, "attention_size": 8},
-                   "data": {"scenes_train": 16, "scenes_val": 4, "scenes_test": 4}},
-    "speech-translate": {"model": {"hidden": 8, "layers": 1, "decoder_hidden": 8, "embedding": 8},
-                         "data": {"count": 8, "test_fraction": 0.01, "val_fraction": 0.2}},
-    "tts": {"model": {"embedding": 16, "encoder_hidden": 8, "attention_size": 8, "prenet": 16, "attention_hidden": 16, "decoder_hidden": 16, "postnet_channels": 8, "postnet_layers": 2},
-            "data": {"count": 12, "n_mels": 20, "n_fft": 512, "hop_length": 256, "val_fraction": 0.2, "test_fraction": 0.2},
-            "synth": {"iterations": 2, "max_frames_per_symbol": 4}},
-}
-#: tasks whose runs are bundles of other tasks' runs (no one trainer to report to): tuned stage by stage
-COMPOSITE = {"voice-translate"}
+#: what tuning changes in the shared tiny runs (tests/tiny_tasks.py): no refit of the baselines, greedy captions
+TUNE = {"forecast": {"data": {"refit": False}}, "caption": {"decode": {"beam": 1}}}
 SPACE = "train.lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}\n" \
         "model.cell: {type: categorical, choices: [lstm, gru]}\n"
 
 
 def _settings(name: str) -> dict:
-    return C.merge(TINY[name], {"train": QUICK})
+    return tiny_settings(name, TUNE.get(name, {}), {"train": QUICK})
 
 
 def _files(tmp_path, name: str):
@@ -62,7 +44,7 @@ def _files(tmp_path, name: str):
 
 
 def test_every_task_has_a_tiny_case():
-    assert set(TINY) | COMPOSITE == set(TASKS)
+    assert set(TINY) | set(COMPOSITE) == set(TASKS)
 
 
 @pytest.mark.parametrize("name", list(TINY))
