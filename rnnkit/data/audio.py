@@ -4,12 +4,13 @@
 [-1, 1]; WAV, FLAC and OGG/Vorbis are read (whatever libsndfile reads).  Resampling is
 polyphase filtering with a Kaiser-windowed FIR (``scipy.signal.resample_poly``), the rational
 factor reduced by the gcd of the two rates.  Bad files raise :class:`DataError` naming the
-file and what was expected.  ``write_wav`` writes 16-bit PCM through a temporary file and
+file and what was expected.  ``write_wav`` writes 16-bit PCM (standard library ``wave``) through a temporary file and
 ``os.replace`` so a reader never sees half a file.
 """
 from __future__ import annotations
 
 import io
+import wave as wavefile
 from math import gcd
 from pathlib import Path
 
@@ -95,21 +96,36 @@ def audio_format(path: str | Path) -> tuple[float, int, int]:
     return info.frames / info.samplerate, int(info.samplerate), int(info.channels)
 
 
+def _pcm16(wave: np.ndarray) -> tuple[bytes, int]:
+    """``wave`` (N,) or (N, C) float in [-1, 1] -> (little-endian 16-bit PCM frames, channel count)."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if wave.ndim not in (1, 2) or wave.shape[0] == 0:
+        raise ValueError(f"wave must be a non-empty (N,) or (N, C) array, got shape {wave.shape}")
+    channels = 1 if wave.ndim == 1 else wave.shape[1]
+    pcm = np.round(np.clip(wave, -1.0, 1.0) * 32767).astype("<i2")  # (N,) or (N, C), interleaved by row
+    return pcm.tobytes(), channels
+
+
+def _write_pcm16(target, wave: np.ndarray, sample_rate: int) -> None:
+    frames, channels = _pcm16(wave)
+    with wavefile.open(target, "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(frames)
+
+
 def wav_bytes(wave: np.ndarray, sample_rate: int) -> bytes:
-    """``wave`` (N,) float in [-1, 1] as the bytes of a 16-bit PCM WAV file (for answers sent over HTTP)."""
+    """``wave`` (N,) or (N, C) float in [-1, 1] as the bytes of a 16-bit PCM WAV file (for HTTP answers)."""
     buf = io.BytesIO()
-    _soundfile().write(buf, np.clip(np.asarray(wave, dtype=np.float32), -1.0, 1.0), sample_rate,
-                       format="WAV", subtype="PCM_16")
+    _write_pcm16(buf, wave, sample_rate)
     return buf.getvalue()
 
 
 def write_wav(path: str | Path, wave: np.ndarray, sample_rate: int) -> Path:
-    """Write ``wave`` (N,) or (N, C) float in [-1, 1] as 16-bit PCM WAV, atomically."""
+    """Write ``wave`` (N,) or (N, C) float in [-1, 1] as 16-bit PCM WAV, atomically. Writing needs only the
+    standard library's ``wave`` module, so tasks that only write audio (music) need no audio extra."""
     path = Path(path)
-    wave = np.asarray(wave, dtype=np.float32)
-    if wave.ndim not in (1, 2) or wave.shape[0] == 0:
-        raise ValueError(f"wave must be a non-empty (N,) or (N, C) array, got shape {wave.shape}")
-    soundfile = _soundfile()
-    atomic_save(path, lambda tmp: soundfile.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate,
-                                                  subtype="PCM_16", format="WAV"))
+    _pcm16(wave)  # a bad shape fails before any file is touched
+    atomic_save(path, lambda tmp: _write_pcm16(str(tmp), wave, sample_rate))
     return path

@@ -9,13 +9,13 @@ are missing rather than falling back.
 """
 from __future__ import annotations
 
-import wave
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from rnnkit.atomic import atomic_save
+from .audio import write_wav
 from .midi import PianoRoll, read_midi_notes, roll_to_notes
 from .readers import DataError
 
@@ -70,26 +70,11 @@ def midi_tones(path: str | Path) -> list[Tone]:
     return [Tone(n.pitch, max(1, n.velocity), n.start_s, n.end_s) for n in read_midi_notes(path).notes]
 
 
-def write_wav(audio: np.ndarray, path: str | Path, sample_rate: int = 22050) -> None:
-    """16-bit PCM WAV, mono for (N,) audio or stereo for (N, 2), written atomically."""
-    audio = np.asarray(audio)
-    channels = 1 if audio.ndim == 1 else audio.shape[1]
-    pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype("<i2")
-
-    def save(tmp):
-        with wave.open(tmp, "wb") as w:
-            w.setnchannels(channels)
-            w.setsampwidth(2)
-            w.setframerate(sample_rate)
-            w.writeframes(pcm.tobytes())
-    atomic_save(Path(path), save)
-
-
 def render_wav(tones: list[Tone], path: str | Path, *, sample_rate: int = 22050,
                soundfont: str | Path | None = None) -> np.ndarray:
     """Render tones to a WAV file (the built-in synthesiser, or FluidSynth with ``soundfont``)."""
     audio = synthesize(tones, sample_rate) if soundfont is None else fluidsynth_render(tones, soundfont, sample_rate)
-    write_wav(audio, path, sample_rate)
+    write_wav(path, audio, sample_rate)
     return audio
 
 

@@ -62,3 +62,17 @@ def test_bad_audio_files_name_the_file_and_the_expectation(tmp_path):
             read_audio(path, 16000)
         assert str(path) in str(err.value)
     assert read_audio(tmp_path / "silent.wav", 16000, allow_silence=True).shape == (1600,)
+
+
+def test_stereo_wav_and_wav_bytes_read_back_by_libsndfile(tmp_path):
+    """The standard-library writer's files are what libsndfile reads: channels interleaved, 16-bit values."""
+    from rnnkit.data.audio import wav_bytes
+    stereo = np.stack([tone(300.0, 8000, 0.1), -tone(500.0, 8000, 0.1, amp=1.5)], axis=1)  # right clips
+    path = write_wav(tmp_path / "s.wav", stereo, 8000)
+    back, rate = soundfile.read(path, dtype="float32")
+    assert rate == 8000 and back.shape == stereo.shape
+    np.testing.assert_allclose(back, np.clip(stereo, -1, 1), atol=1.0 / 32767)
+    assert path.read_bytes() == wav_bytes(stereo, 8000)
+    with pytest.raises(ValueError, match=r"non-empty \(N,\) or \(N, C\) array, got shape \(0,\)"):
+        write_wav(tmp_path / "empty.wav", np.zeros(0), 8000)
+    assert not (tmp_path / "empty.wav").exists()
