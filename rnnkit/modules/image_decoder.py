@@ -25,6 +25,8 @@ Training feeds the gold previous token with probability given by scheduled sampl
 """
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, replace
 from typing import List, Optional, Tuple
 
@@ -40,6 +42,9 @@ from rnnkit.modules.scheduled_sampling import SCHEDULES, teacher_forcing_ratio
 from rnnkit.modules.search import select_rows
 
 ATTENTIONS = ("soft", "none")
+#: where a grid cell is: a learned row + column embedding added to its features (as DETR's learned
+#: positional encoding), or nothing (convolutional features alone carry no absolute position)
+POSITIONS = ("learned", "none")
 
 
 @dataclass
@@ -58,8 +63,11 @@ class ImageDecoderConfig:
     teacher_forcing: float = 1.0
     sampling_schedule: str = "constant"
     sampling_steps: int = 10000
+    position: str = "learned"
 
     def __post_init__(self):
+        if self.position not in POSITIONS:
+            raise ValueError(f"position must be one of {', '.join(POSITIONS)}, got {self.position!r}")
         if self.attention not in ATTENTIONS:
             raise ValueError(f"attention must be one of {', '.join(ATTENTIONS)}, got {self.attention!r}")
         if self.sampling_schedule not in SCHEDULES:
@@ -119,6 +127,30 @@ class ImageFeatures(nn.Module):
         return grid.flatten(2).transpose(1, 2)                                        # (B, S, C)
 
 
+class GridPosition(nn.Module):
+    """A learned embedding of each cell of a square feature grid: row embedding + column embedding (C,),
+    so the context vector of soft attention says where it looked ("left of" vs "above")."""
+
+    MAX_SIDE = 32
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.rows = nn.Parameter(torch.zeros(self.MAX_SIDE, channels))
+        self.cols = nn.Parameter(torch.zeros(self.MAX_SIDE, channels))
+        nn.init.normal_(self.rows, std=0.02)
+        nn.init.normal_(self.cols, std=0.02)
+
+    def forward(self, memory: Tensor) -> Tensor:
+        """Features (B, S, C) of a side x side grid (row-major, as ``flatten(2)`` lays it out) -> with positions."""
+        S = memory.shape[1]
+        side = math.isqrt(S)
+        if side * side != S or side > self.MAX_SIDE:
+            raise ValueError(f"a learned grid position needs a square feature grid of at most "
+                             f"{self.MAX_SIDE} x {self.MAX_SIDE} cells, got {S} cells")
+        pos = (self.rows[:side, None, :] + self.cols[None, :side, :]).reshape(S, -1)   # (S, C)
+        return memory + pos
+
+
 class ImageDecoder(nn.Module):
     """CNN encoder + recurrent decoder; ``forward(batch)`` with ``batch`` a dict of ``images`` (B, 3, H, W)
     or ``features`` (B, S, C), optionally ``rows`` (N,) the image of each target sequence (several
@@ -135,6 +167,7 @@ class ImageDecoder(nn.Module):
         self.decoder = build_layer(cfg.cell, E + (C if soft else 0), H, cfg.layers, batch_first=True)
         self.state_sizes = tuple(self.decoder.cells[0].state_sizes)
         Hd = self.decoder.cells[-1].output_size
+        self.position = GridPosition(C) if soft and cfg.position == "learned" else None
         if soft:
             self.attention = AdditiveAttention(Hd, C, cfg.attention_size or H)
             self.gate = nn.Linear(Hd, 1)                                                  # f_beta
@@ -156,6 +189,8 @@ class ImageDecoder(nn.Module):
         """The decoder's initial state for a batch of images or features (``src_lengths`` is ignored:
         every image has the same grid)."""
         memory = self.features(src)                                                       # (B, S, C)
+        if self.position is not None:
+            memory = self.position(memory)                                                # (B, S, C)
         B, S, _ = memory.shape
         mask = torch.ones(B, S, dtype=torch.bool, device=memory.device)
         pooled = memory.mean(1)                                                           # (B, C)

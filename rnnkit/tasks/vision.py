@@ -21,7 +21,7 @@ from rnnkit.data.images import FITS, ImageSpec
 from rnnkit.data.readers import read_text
 from rnnkit.data.scenes import SceneSetSpec
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
-from rnnkit.modules.image_decoder import ATTENTIONS, ImageDecoder, ImageDecoderConfig
+from rnnkit.modules.image_decoder import ATTENTIONS, POSITIONS, ImageDecoder, ImageDecoderConfig
 from rnnkit.modules.image_encoders import ENCODERS, load_encoder_weights
 from rnnkit.modules.scheduled_sampling import SCHEDULES
 from rnnkit.tasks.runs import load_task_checkpoint
@@ -51,6 +51,8 @@ class ImageModelConfig:
     sampling_schedule: str = opt("constant", "scheduled sampling: how the teacher-forcing ratio decays "
                                              "from 1", SCHEDULES)
     sampling_steps: int = opt(5000, "updates over which the scheduled-sampling ratio decays")
+    position: str = opt("learned", "soft attention: add a learned row + column embedding of each grid cell "
+                                   "to its features, so the attended context says where (none = off)", POSITIONS)
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -69,7 +71,7 @@ class ImageModelConfig:
             encoder=self.encoder, freeze_encoder=self.freeze_encoder, cell=self.cell, embedding=self.embedding,
             hidden=self.hidden, layers=self.layers, attention=self.attention, attention_size=self.attention_size,
             dropout=self.dropout, doubly_stochastic=self.doubly_stochastic, teacher_forcing=self.teacher_forcing,
-            sampling_schedule=self.sampling_schedule, sampling_steps=self.sampling_steps)
+            sampling_schedule=self.sampling_schedule, sampling_steps=self.sampling_steps, position=self.position)
 
 
 @dataclass
@@ -171,10 +173,17 @@ class LoadedImageRun:
     meta: dict
 
 
+def upgrade_image_config(saved: dict) -> dict:
+    """A saved run config with the settings it predates filled in as they were: runs from before the
+    learned grid position had none."""
+    model = saved.get("model", {})
+    return {**saved, "model": {"position": "none", **model}}
+
+
 def load_image_run(run: str | Path, which: str, device: str, task: str, run_cls: type,
                    build: Callable[[Any, Vocabulary], torch.nn.Module]) -> LoadedImageRun:
     """``build(config, vocab)`` makes the untrained model the checkpoint's weights load into."""
-    ck, cfg, meta = load_task_checkpoint(find_run_checkpoint(run, which), task, run_cls)
+    ck, cfg, meta = load_task_checkpoint(find_run_checkpoint(run, which), task, run_cls, upgrade_image_config)
     vocab = vocabulary_from_dict(meta["vocabulary"])
     model = build(cfg, vocab)
     model.load_state_dict(ck.group("model"))

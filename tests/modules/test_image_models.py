@@ -177,3 +177,27 @@ def test_the_decoder_overfits_a_handful_of_images(one_thread):
     feats = model.features(images)
     hyps = greedy_search(model, feats, torch.full((4,), feats.shape[1]), [6] * 4, special=SpecialIds(0, 1, 2))
     assert [h[0].tokens for h in hyps] == captions
+
+
+def test_learned_grid_position_tells_cells_apart_and_can_be_switched_off(one_thread):
+    """Constant features everywhere: with positions the attention keys differ per cell (row-major row +
+    column embedding), without them every cell looks the same; a grid that is not square is refused."""
+    from rnnkit.modules.image_decoder import GridPosition
+    flat = {"features": torch.ones(2, 9, 128)}                                 # (B, S=3x3, C=128: the small CNN)
+    keys = {}
+    for position in ("learned", "none"):
+        model = _model(position=position).eval()
+        keys[position] = model.encode(flat["features"]).keys                   # (B, S, A)
+    assert torch.allclose(keys["none"], keys["none"][:, :1].expand_as(keys["none"]))
+    assert not torch.allclose(keys["learned"][:, 0], keys["learned"][:, 1])
+    pos = GridPosition(4)
+    with torch.no_grad():
+        pos.rows.zero_(), pos.cols.zero_()
+        pos.rows[1] = 1.0                                                      # second row
+        pos.cols[2] = 10.0                                                     # third column
+    out = pos(torch.zeros(1, 9, 4))[0, :, 0].tolist()
+    assert out == [0, 0, 10, 1, 1, 11, 0, 0, 10]                               # row-major 3 x 3
+    with pytest.raises(ValueError, match="square feature grid of at most 32 x 32 cells, got 6 cells"):
+        pos(torch.zeros(1, 6, 4))
+    with pytest.raises(ValueError, match="position must be one of learned, none"):
+        ImageDecoderConfig(position="sine")

@@ -129,3 +129,19 @@ def test_a_saved_run_loads_without_its_encoder_weights_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="moved.pth: no such file"):
         build_decoder(cfg, vocab.size, vocab.pad_id)                    # training reads it
     build_decoder(cfg, vocab.size, vocab.pad_id, log=None)              # loading a run does not
+
+
+def test_runs_from_before_the_grid_position_load_without_it(tmp_path, cache, capsys):
+    """A saved config that predates ``position`` means the old model (no position parameters), which is
+    what ``--position none`` trains; the default adds the learned row + column embedding."""
+    from rnnkit.tasks import TASKS
+    from rnnkit.tasks.vision import upgrade_image_config
+
+    assert upgrade_image_config({"model": {"hidden": 8}})["model"] == {"hidden": 8, "position": "none"}
+    assert upgrade_image_config({"model": {"position": "learned"}})["model"]["position"] == "learned"
+    for position in ("none", "learned"):
+        run = tmp_path / position
+        assert main(["train", "caption", "--out", str(run), "--position", position, "--beam", "1",
+                     "--meteor", "off", *TINY]) == 0
+        names = TASKS["caption"].load(run).model.state_dict().keys()
+        assert any(k.startswith("position.") for k in names) == (position == "learned")

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import torch
 
 from rnnkit.metrics.captioning import METEOR_MODES
-from rnnkit.tasks.vision import image_paths
+from rnnkit.tasks.vision import image_paths, upgrade_image_config
 from rnnkit.tasks.vision_export import decoder_graphs
 from rnnkit.tasks.task import Command, Task, distribution
 
@@ -55,6 +55,9 @@ class CaptionTask(Task):
         print("test: " + _scores_line(r))
         out = Path(run_dir)
         print(f"run saved in {out}/ (checkpoints/, data/test.csv, eval/test.captions.jsonl, result.json)")
+
+    def upgrade_config(self, saved: dict) -> dict:
+        return upgrade_image_config(saved)
 
     def load(self, run, which: str = "best", device: str = "cpu"):
         return load_caption_run(run, which, str(device))

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import torch
 
-from rnnkit.tasks.vision import image_paths
+from rnnkit.tasks.vision import image_paths, upgrade_image_config
 from rnnkit.tasks.vision_export import decoder_graphs, image_model_graph
 from rnnkit.tasks.task import Task, distribution
 
@@ -48,6 +48,9 @@ class TagImagesTask(Task):
               f"head {r['head']}; {r['parameters']} parameters, {r['steps']} updates in {r['elapsed_s']:.0f} s")
         print("test: " + _scores_line(r, "test_"))
         print(f"run saved in {run_dir}/ (checkpoints/, data/test.csv, eval/test.tags.jsonl, result.json)")
+
+    def upgrade_config(self, saved: dict) -> dict:
+        return upgrade_image_config(saved)
 
     def load(self, run, which: str = "best", device: str = "cpu"):
         return load_tag_run(run, which, str(device))
