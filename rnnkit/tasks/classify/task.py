@@ -54,7 +54,7 @@ class ClassifyTask(Task):
 
     def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
               callbacks=()):
-        return train_classify(cfg, run_dir, resume=resume, callbacks=callbacks)
+        return train_classify(cfg, run_dir, resume=resume, callbacks=callbacks, given=given)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
