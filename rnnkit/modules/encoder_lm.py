@@ -33,8 +33,8 @@ class EncoderLM(nn.Module):
         layers = len(encoder.rnn.cells) // encoder.directions
         if encoder.directions == 2 and layers > 1:
             raise ConfigError(f"language-model pretraining of a bidirectional encoder needs layers=1 (got {layers}): "
-                              "a second layer would see the token each direction predicts; use --layers 1 or "
-                              "--no-bidirectional")
+                              "a second layer would see the token each direction predicts; use --layers 1, "
+                              "--no-bidirectional or --pretrain-epochs 0")
         self.embed, self.encoder, self.drop = embed, encoder, nn.Dropout(dropout)
         self.directions = encoder.directions
         size = encoder.out_size // encoder.directions
