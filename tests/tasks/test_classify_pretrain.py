@@ -50,6 +50,17 @@ def test_encoder_lm_counts_both_directions_and_refuses_leaky_stacks(one_thread):
         EncoderLM(torch.nn.Embedding(11, 4), RecurrentEncoder(4, "lstm", 5, 2, True, 0.0), 11)
 
 
+def test_concat_pooling_is_last_max_and_mean_side_by_side():
+    from rnnkit.modules.encoders import Pooling
+    h = torch.randn(2, 5, 6)                                                   # (B, T, 2 directions x 3)
+    lengths = torch.tensor([5, 3])
+    parts = [Pooling(m, 6, 2)(h, lengths) for m in ("last", "max", "mean")]
+    concat = Pooling("concat", 6, 2)
+    assert concat.out_size == 18
+    torch.testing.assert_close(concat(h, lengths), torch.cat(parts, dim=-1))
+    torch.testing.assert_close(parts[2][1], h[1, :3].mean(0))                  # padding left out
+
+
 def test_pretrain_then_fine_tune_end_to_end(tmp_path, one_thread):
     data = write_csv(tmp_path / "reviews.csv")
     extra = tmp_path / "more.txt"

@@ -22,7 +22,7 @@ class ClassifyModelConfig:
     bidirectional: bool = opt(True, "run a second layer right to left")
     embedding: int = opt(64, "token embedding size, or projection size of numeric steps (0 = raw features)")
     pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
-                       "tdnn, mean for mlp)", ("auto",) + POOLINGS)
+                       "tdnn, mean for mlp; concat: last, max and mean side by side)", ("auto",) + POOLINGS)
     dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
     embed_dropout: float = opt(0.0, "text: drop whole words (rows of the embedding matrix) while training")
     locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")

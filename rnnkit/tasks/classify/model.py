@@ -43,7 +43,7 @@ class SequenceClassifier(nn.Module):
                                      engine=cfg.engine, locked_dropout=cfg.locked_dropout,
                                      weight_drop=cfg.weight_drop)
         self.pool = Pooling(resolve_pooling(cfg), self.encoder.out_size, self.encoder.directions)
-        self.head = nn.Linear(self.encoder.out_size, n_classes)
+        self.head = nn.Linear(self.pool.out_size, n_classes)
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
