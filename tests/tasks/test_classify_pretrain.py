@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 
 import pytest
 import torch
@@ -42,10 +43,16 @@ def test_encoder_lm_counts_both_directions_and_refuses_leaky_stacks(one_thread):
     out = lm(batch)
     assert out.n == 2 * ((4 - 1) + (2 - 1))  # each direction predicts every token but its first
     out.loss.backward()
-    assert lm.heads[1].weight.grad.abs().sum() > 0 and enc.rnn.cells[1].weight_ih.grad.abs().sum() > 0
+    assert lm.heads[1].proj.weight.grad.abs().sum() > 0 and enc.rnn.cells[1].weight_ih.grad.abs().sum() > 0
     # a token past a sequence's end is never a target: padding changes nothing
     longer = {"inputs": torch.tensor([[3, 4, 5, 6], [7, 8, 9, 9]]), "lengths": torch.tensor([4, 2])}
     torch.testing.assert_close(lm(longer).loss, lm(batch).loss)
+    # a large vocabulary gets torch's adaptive softmax, a proper distribution over all 6000 tokens
+    big = EncoderLM(torch.nn.Embedding(6000, 4), RecurrentEncoder(4, "lstm", 5, 1, True, 0.0), 6000)
+    assert isinstance(big.heads[0], torch.nn.AdaptiveLogSoftmaxWithLoss)
+    torch.testing.assert_close(big.heads[1].log_prob(torch.randn(3, 5)).exp().sum(-1), torch.ones(3))
+    out = big({"inputs": torch.randint(0, 6000, (3, 7)), "lengths": torch.tensor([7, 5, 2])})
+    assert out.n == 2 * (6 + 4 + 1) and math.isfinite(float(out.loss))
     with pytest.raises(ConfigError, match="needs layers=1"):
         EncoderLM(torch.nn.Embedding(11, 4), RecurrentEncoder(4, "lstm", 5, 2, True, 0.0), 11)
 
@@ -74,7 +81,7 @@ def test_pretrain_then_fine_tune_end_to_end(tmp_path, one_thread):
     loaded = load_classifier(run)
     assert "splendid" in loaded.encoder.vocab.tokens  # the unlabelled text's words joined the vocabulary
     pre = load_checkpoint(run / "pretrain" / "checkpoints" / "best.safetensors").group("model")
-    assert set(pre) >= {"embed.weight", "encoder.rnn.cells.0.weight_ih", "heads.1.weight"}
+    assert set(pre) >= {"embed.weight", "encoder.rnn.cells.0.weight_ih", "heads.1.proj.weight"}
     # fine-tuning started from the best pretrained weights: 2 epochs of gradual unfreezing over 3 groups
     # (embedding, BiLSTM, head) never open the embedding, so it is the pretrained one; the BiLSTM trained
     # in the second epoch
