@@ -52,7 +52,7 @@ def test_encoder_lm_counts_both_directions_and_refuses_leaky_stacks(one_thread):
     assert isinstance(big.heads[0], torch.nn.AdaptiveLogSoftmaxWithLoss)
     torch.testing.assert_close(big.heads[1].log_prob(torch.randn(3, 5)).exp().sum(-1), torch.ones(3))
     out = big({"inputs": torch.randint(0, 6000, (3, 7)), "lengths": torch.tensor([7, 5, 2])})
-    assert out.n == 2 * (6 + 4 + 1) and math.isfinite(float(out.loss))
+    assert out.n == 2 * (6 + 4 + 1) and math.isfinite(out.loss.item())
     with pytest.raises(ConfigError, match="needs layers=1"):
         EncoderLM(torch.nn.Embedding(11, 4), RecurrentEncoder(4, "lstm", 5, 2, True, 0.0), 11)
 
