@@ -93,7 +93,8 @@ class TrainConfig:
     nesterov: bool = opt(False, "Nesterov momentum (SGD)")
     beta2: float = opt(0.999, "Adam/AdamW second-moment decay")
     weight_decay: float = opt(0.01, "weight decay (decoupled for AdamW)")
-    schedule: str = opt("cosine", "learning-rate schedule", ("constant", "step", "cosine", "plateau"))
+    schedule: str = opt("cosine", "learning-rate schedule (slanted: ULMFiT's triangular rise and long fall)",
+                        ("constant", "step", "cosine", "plateau", "slanted"))
     warmup_steps: int = opt(100, "linear warm-up updates before the schedule")
     step_size: int = opt(1000, "updates between decays (schedule=step)")
     gamma: float = opt(0.5, "decay factor (schedule=step, plateau)")
@@ -102,6 +103,11 @@ class TrainConfig:
     clip_norm: float = opt(1.0, "clip gradients to this global L2 norm (0 = off)")
     clip_value: float = opt(0.0, "clip each gradient element to +-value (0 = off)")
     accumulate: int = opt(1, "batches whose gradients are summed before an update")
+    layer_lr_decay: float = opt(1.0, "discriminative learning rates: each layer group below the top learns at "
+                                     "the rate above / this factor (ULMFiT: 2.6; 1 = one rate; models with "
+                                     "layer groups only)")
+    unfreeze: str = opt("all", "gradual: the first epoch trains only the top layer group, each next epoch one "
+                               "more (ULMFiT; models with layer groups only)", ("all", "gradual"))
     patience: int = opt(3, "early stopping: evaluations without improvement (0 = off)")
     monitor: str = opt("val_loss", "validation metric for early stopping / best checkpoint")
     monitor_mode: str = opt("min", "whether the monitored metric should go down or up", ("min", "max"))
@@ -141,6 +147,11 @@ class TrainConfig:
         if self.bptt_k2 and (self.bptt_k2 < self.bptt or self.bptt_k2 % self.bptt):
             raise ConfigError(f"bptt_k2={self.bptt_k2} must be 0 or a multiple of bptt={self.bptt} "
                               "(k2 >= k1: each update backpropagates through k2 steps)")
+        if not self.layer_lr_decay >= 1.0:
+            raise ConfigError(f"layer_lr_decay must be >= 1 (1 = one learning rate), got {self.layer_lr_decay!r}")
+        if self.schedule == "slanted" and self.warmup_steps:
+            raise ConfigError(f"schedule=slanted rises over its first 10% of updates itself; set warmup_steps=0 "
+                              f"(--warmup-steps 0), got {self.warmup_steps}")
         if self.nesterov and (self.optimizer != "sgd" or self.momentum == 0):
             raise ConfigError("nesterov needs optimizer=sgd with momentum > 0")
         if self.precision == "fp16" and self.device == "cpu":

@@ -12,8 +12,9 @@ Each encoder maps ``(x (B, T, E), lengths (B,))`` to per-step features
 
 Poolings turn per-step features into one vector per sequence: ``last`` (the
 forward direction at the true last step, concatenated with the backward
-direction at step 0), ``mean``, ``max`` and ``attention`` (Bahdanau-style
-additive scores, softmax over valid steps).
+direction at step 0), ``mean``, ``max``, ``attention`` (Bahdanau-style
+additive scores, softmax over valid steps) and ``concat`` (last, max and mean side by side:
+ULMFiT's concat pooling, Howard & Ruder 2018; ``out_size`` = 3 D).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from rnnkit.config import ConfigError
 from rnnkit.layers import build_layer
 
 ENCODERS = ("rnn", "tdnn", "mlp")
-POOLINGS = ("last", "mean", "max", "attention")
+POOLINGS = ("last", "mean", "max", "attention", "concat")
 
 
 def valid_mask(lengths: torch.Tensor, T: int) -> torch.Tensor:
@@ -102,23 +103,29 @@ class Pooling(nn.Module):
         if mode not in POOLINGS:
             raise ConfigError(f"pooling must be one of {', '.join(POOLINGS)}, got {mode!r}")
         self.mode, self.directions = mode, directions
+        self.out_size = 3 * size if mode == "concat" else size
         if mode == "attention":
             self.proj = nn.Linear(size, size)
             self.score = nn.Linear(size, 1, bias=False)
 
     def forward(self, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if self.mode == "concat":
+            return torch.cat([self._pool(m, h, lengths) for m in ("last", "max", "mean")], dim=-1)  # (B, 3D)
+        return self._pool(self.mode, h, lengths)
+
+    def _pool(self, mode: str, h: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         B, T, D = h.shape
         mask = valid_mask(lengths, T)                                           # (B, T)
-        if self.mode == "last":
+        if mode == "last":
             idx = (lengths - 1).clamp(min=0).to(h.device)
             last = h[torch.arange(B, device=h.device), idx]                    # (B, D)
             if self.directions == 1:
                 return last
             half = D // 2
             return torch.cat([last[:, :half], h[:, 0, half:]], dim=-1)
-        if self.mode == "mean":
+        if mode == "mean":
             return (h * mask.unsqueeze(-1)).sum(1) / lengths.clamp(min=1).to(h.dtype).unsqueeze(-1)
-        if self.mode == "max":
+        if mode == "max":
             return h.masked_fill(~mask.unsqueeze(-1), float("-inf")).max(dim=1).values
         scores = self.score(torch.tanh(self.proj(h))).squeeze(-1)              # (B, T)
         weights = torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=1)

@@ -100,8 +100,11 @@ def compare_networks(task, args: argparse.Namespace, metrics: list[str],
         if first_only and i > 0:
             cfg_dict = C.merge(cfg_dict, first_only)
         cfg = C.from_dict(task.run_config, cfg_dict)
+        # what the command line set (flags, --set, the variant): a task checks these against what it adopts
+        given = frozenset((section, field) for section, fields in C.merge(overrides(args), over).items()
+                          for field in fields)
         print(f"== {name}", flush=True)
-        rows += rows_of(name, task.train(cfg, out / name))
+        rows += rows_of(name, task.train(cfg, out / name, given=given))
     rows += baselines(C.from_dict(task.run_config, base))
     write_json(out / "compare.json", rows)
     return rows, ["model"] + metrics + ["parameters", "train_s"]

@@ -2,12 +2,16 @@
 
 Optimisers come from ``torch.optim`` (SGD with momentum / Nesterov, RMSprop,
 Adam, AdamW).  Weight decay is not applied to biases, norms and embeddings of
-size-1 dims (parameters with ``dim() < 2``).
+size-1 dims (parameters with ``dim() < 2``).  A model with ``layer_groups()`` gets one learning rate
+per group (``layer_lr_decay``, :mod:`rnnkit.train.layer_groups`).
 
 :class:`Schedule` combines a linear warm-up (per update) with one of:
 ``constant``, ``step`` (x gamma every ``step_size`` updates), ``cosine``
-(down to ``min_lr`` at the last update) or ``plateau`` (x gamma when the
-monitored validation metric stalls for ``plateau_patience`` evaluations).
+(down to ``min_lr`` at the last update), ``plateau`` (x gamma when the
+monitored validation metric stalls for ``plateau_patience`` evaluations) or
+``slanted`` (ULMFiT's slanted triangular rates: a linear rise over the first
+:data:`SLANT_CUT` of the updates, then a linear fall to ``lr / SLANT_RATIO``;
+it is its own warm-up, so ``warmup_steps`` must be 0).
 """
 from __future__ import annotations
 
@@ -18,6 +22,10 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from rnnkit.config import TrainConfig
+from rnnkit.train.layer_groups import optimizer_groups
+
+SLANT_CUT = 0.1     # slanted triangular rates: share of the updates spent rising (Howard & Ruder 2018)
+SLANT_RATIO = 32.0  # ... and how much smaller the lowest rate is than the peak
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -30,7 +38,10 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
+    if hasattr(model, "layer_groups"):  # frozen parameters included: gradual unfreezing opens them later
+        groups = optimizer_groups(model, cfg.lr, cfg.layer_lr_decay, cfg.weight_decay)
+    else:
+        groups = param_groups(model, cfg.weight_decay)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer == "rmsprop":
@@ -88,7 +99,10 @@ class Schedule:
             return lr_scheduler.StepLR(optimizer, step_size=cfg.step_size, gamma=cfg.gamma)
         if cfg.schedule == "cosine":
             return lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=cfg.min_lr)
+        if cfg.schedule == "slanted":
+            return lr_scheduler.LambdaLR(optimizer, lambda t: slanted_factor(t, steps))
         return None
+
 
     def step(self) -> None:
         with warnings.catch_warnings():
@@ -107,3 +121,11 @@ class Schedule:
         self.per_step.load_state_dict(sd["per_step"])
         if self.plateau is not None:
             self.plateau.load_state_dict(sd["plateau"])
+
+
+def slanted_factor(t: int, total: int, cut_frac: float = SLANT_CUT, ratio: float = SLANT_RATIO) -> float:
+    """Slanted triangular learning rate at update ``t`` of ``total``, as a factor of the peak (Howard & Ruder
+    2018, eq. 3): ``1 / ratio`` at the start, 1 after ``cut_frac * total`` updates, ``1 / ratio`` at the end."""
+    cut = max(1, int(total * cut_frac))
+    p = t / cut if t < cut else 1.0 - (t - cut) / max(1, total - cut)
+    return (1.0 + max(p, 0.0) * (ratio - 1.0)) / ratio

@@ -58,6 +58,7 @@ from rnnkit.train.checkpoint import (Checkpoint, join_state_dict, load_checkpoin
                                      split_state_dict)
 from rnnkit.train.data import as_epoch_data
 from rnnkit.train.guard import NonFiniteGuard
+from rnnkit.train.layer_groups import GradualUnfreezing, check_layer_settings
 from rnnkit.train.log import MetricsLog, Progress, read_metrics
 from rnnkit.train.optim import Schedule, build_optimizer
 from rnnkit.train.steps import StatelessStep, TBPTTStep
@@ -65,7 +66,7 @@ from rnnkit.train.tbptt import reset_state
 
 
 # TrainConfig fields whose effect lives in the checkpoint's optimiser / schedule / data position
-RESUME_FIXED = ("optimizer", "lr", "momentum", "nesterov", "beta2", "weight_decay", "schedule",
+RESUME_FIXED = ("optimizer", "lr", "layer_lr_decay", "momentum", "nesterov", "beta2", "weight_decay", "schedule",
                 "warmup_steps", "step_size", "gamma", "min_lr", "batch_size", "bptt", "bptt_k2",
                 "accumulate", "seed")
 
@@ -148,6 +149,12 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.stateful = bool(getattr(model, "stateful", False))
         self.stepper = TBPTTStep(config.bptt, config.k2, self.world) if self.stateful else StatelessStep()
+        check_layer_settings(self.model, config.layer_lr_decay, config.unfreeze)
+        if config.unfreeze == "gradual" and self.world.distributed:
+            raise ConfigError("unfreeze=gradual changes which parameters train from epoch to epoch, which DDP does "
+                              "not allow; train in one process or use --unfreeze all")
+        # which layer groups train is a function of the epoch, so a resumed run freezes the same ones
+        self.unfreezer = GradualUnfreezing(self.model) if config.unfreeze == "gradual" else None
         self.optimizer = build_optimizer(self.model, config)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
         self.guard = NonFiniteGuard(config.nan_policy, config.max_bad_steps)
@@ -201,6 +208,8 @@ class Trainer:
         while self.epoch < cfg.epochs:
             if self.pos == 0:
                 self.stepper.begin_epoch()
+            if self.unfreezer is not None:
+                self.unfreezer.set_epoch(self.epoch)
             self.progress.start_epoch(self.epoch, cfg.epochs, per_epoch, self.pos // cfg.accumulate)
             reason = self._epoch(train, val, per_epoch, len(train))
             self.progress.end_epoch()
@@ -332,7 +341,7 @@ class Trainer:
 
     def _step_stats(self, losses, norm, n_tokens, t0) -> dict:
         dt = max(time.perf_counter() - t0, 1e-9)
-        stats = {"loss": sum(losses) / len(losses), "lr": self.optimizer.param_groups[0]["lr"],
+        stats = {"loss": sum(losses) / len(losses), "lr": max(g["lr"] for g in self.optimizer.param_groups),
                  "grad_norm": norm, "tokens_per_s": n_tokens / dt}
         if self.best is not None:
             stats[self.cfg.monitor] = self.best
@@ -401,6 +410,8 @@ class Trainer:
 
     def _finish(self, stopped: str, val, elapsed: float) -> FitResult:
         train_s = self.budget.seconds()
+        if self.unfreezer is not None:  # the trained model leaves with every group trainable again
+            self.unfreezer.set_epoch(len(self.unfreezer.groups))
         if stopped != "early stopping" and self._last_eval != self.step:
             self._evaluate_and_save(val)  # the final weights are always evaluated and saved
         if self.log:

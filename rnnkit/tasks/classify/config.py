@@ -22,7 +22,7 @@ class ClassifyModelConfig:
     bidirectional: bool = opt(True, "run a second layer right to left")
     embedding: int = opt(64, "token embedding size, or projection size of numeric steps (0 = raw features)")
     pooling: str = opt("auto", "sequence summary fed to the classifier (auto: last for rnn, max-over-time for "
-                       "tdnn, mean for mlp)", ("auto",) + POOLINGS)
+                       "tdnn, mean for mlp; concat: last, max and mean side by side)", ("auto",) + POOLINGS)
     dropout: float = opt(0.2, "dropout on embeddings, between layers and before the classifier")
     embed_dropout: float = opt(0.0, "text: drop whole words (rows of the embedding matrix) while training")
     locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")
@@ -110,9 +110,37 @@ class ClassifyDataConfig:
 
 
 @dataclass
+class ClassifyPretrainConfig:
+    """Transfer learning for text (ULMFiT, Howard & Ruder 2018): the embedding and recurrent encoder are first
+    trained as a language model, then the classifier is fine-tuned from them (see docs/classify.md)."""
+    pretrain_epochs: int = opt(0, "text, model=rnn: epochs of language-model pretraining of the embedding and "
+                                  "encoder on the training texts (and --unlabelled) before the classifier trains "
+                                  "(0 = off)")
+    pretrain_lr: float = opt(3e-3, "peak learning rate of the language-model pretraining (slanted triangular)")
+    unlabelled: str = opt("", "UTF-8 text file, one text per line, added to the pretraining texts and the "
+                              "vocabulary (needs --pretrain-epochs)")
+    init_from: str = opt("", "an `rnnkit train lm` run whose embedding and recurrent layers start the encoder: "
+                             "its vocabulary, cell and sizes are used (flags that disagree are an error)")
+
+    def __post_init__(self) -> None:
+        if self.pretrain_epochs < 0:
+            raise ConfigError(f"pretrain_epochs must be >= 0, got {self.pretrain_epochs}")
+        if not self.pretrain_lr > 0:
+            raise ConfigError(f"pretrain_lr must be positive, got {self.pretrain_lr}")
+        if self.unlabelled and not self.pretrain_epochs:
+            raise ConfigError("unlabelled text is read by the pretraining only: give --pretrain-epochs N (N > 0) "
+                              "with --unlabelled")
+
+    @property
+    def active(self) -> bool:
+        return bool(self.pretrain_epochs or self.init_from)
+
+
+@dataclass
 class ClassifyRunConfig:
     model: ClassifyModelConfig = field(default_factory=ClassifyModelConfig)
     data: ClassifyDataConfig = field(default_factory=ClassifyDataConfig)
+    pretrain: ClassifyPretrainConfig = field(default_factory=ClassifyPretrainConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 

@@ -160,6 +160,7 @@ def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) 
 
 SUBWORDS = ("bpe", "unigram")  # learnt on the training texts by the tokenizers package
 SUBWORD_SIZE = 8000            # subword table size when --max-vocab is 0 (no limit)
+SPLIT_HERE = ("words", "char")  # token tables whose text :func:`tokenize` splits (the task's own word / char)
 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
@@ -210,10 +211,10 @@ class Encoder:
 
     def encode_input(self, x) -> np.ndarray:
         if self.kind == "text":
-            if self.tokenizer in SUBWORDS:
-                ids = self.vocab.encode(x.lower() if self.lowercase else x) or [self.vocab.unk_id]
-            else:
+            if self.vocab.kind in SPLIT_HERE:
                 ids = self.vocab.encode_tokens(tokenize(x, self.tokenizer, self.lowercase)) or [self.vocab.unk_id]
+            else:  # subwords, or a language-model run's vocabulary: the tokenizer splits the text itself
+                ids = self.vocab.encode(x.lower() if self.lowercase else x) or [self.vocab.unk_id]
             arr = np.asarray(ids, dtype=np.int64)
         else:
             arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
@@ -239,23 +240,44 @@ class Encoder:
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
-                max_len: int, features: FeatureConfig | None = None) -> Encoder:
+                max_len: int, features: FeatureConfig | None = None, extra_texts: Sequence[str] = (),
+                vocab: Vocabulary | None = None) -> Encoder:
+    """The encoder of the training split. Texts: a vocabulary fitted on the training texts plus
+    ``extra_texts`` (unlabelled text the user gave), or ``vocab`` as it is (a language-model run's)."""
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
+    if train.kind == "text" and vocab is not None:
+        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
     if train.kind == "text" and tokenizer in SUBWORDS:
-        texts = [t.lower() if lowercase else t for t in train.inputs]
+        texts = [t.lower() if lowercase else t for t in list(train.inputs) + list(extra_texts)]
         vocab = Vocabulary.build(tokenizer, texts, vocab_size=max(max_vocab - len(SPECIALS), 1) if max_vocab
                                  else SUBWORD_SIZE, min_freq=min_freq)
         return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
     if train.kind == "text":
         table = CharTokenizer if tokenizer == "char" else WordListTokenizer
         cap = max(max_vocab - len(SPECIALS), 1) if max_vocab else 0          # max_vocab counts the specials
-        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase) for t in train.inputs),
-                                              min_freq, cap))
+        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase)
+                                               for t in list(train.inputs) + list(extra_texts)), min_freq, cap))
         return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
     return Encoder(train.kind, labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs),
                    features=features if train.kind == "audio" else None)
+
+
+def read_unlabelled(path: str | Path) -> list[str]:
+    """The non-empty lines of a UTF-8 text file: unlabelled texts for language-model pretraining."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (--unlabelled expects a UTF-8 text file, one text per line)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        line = path.read_bytes()[:err.start].count(b"\n") + 1
+        raise DataError(f"{path}:{line}: not UTF-8 text (--unlabelled expects a UTF-8 text file)") from None
+    lines = [t.strip() for t in text.splitlines() if t.strip()]
+    if not lines:
+        raise DataError(f"{path}: no text (--unlabelled expects one text per line)")
+    return lines
 
 
 # ------------------------------------------------------------------------ batches

@@ -43,8 +43,22 @@ class SequenceClassifier(nn.Module):
                                      engine=cfg.engine, locked_dropout=cfg.locked_dropout,
                                      weight_drop=cfg.weight_drop)
         self.pool = Pooling(resolve_pooling(cfg), self.encoder.out_size, self.encoder.directions)
-        self.head = nn.Linear(self.encoder.out_size, n_classes)
+        self.head = nn.Linear(self.pool.out_size, n_classes)
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
+
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Input side first: the embedding, each recurrent layer (both directions), then the pooling and head
+        (discriminative learning rates and gradual unfreezing, :mod:`rnnkit.train.layer_groups`)."""
+        groups = [list(self.embed.parameters())]
+        rnn = getattr(self.encoder, "rnn", None)
+        if rnn is not None:
+            d = self.encoder.directions
+            groups += [[p for cell in rnn.cells[i:i + d] for p in cell.parameters()]
+                       for i in range(0, len(rnn.cells), d)]
+        else:
+            groups.append(list(self.encoder.parameters()))
+        groups.append(list(self.pool.parameters()) + list(self.head.parameters()))
+        return [g for g in groups if g]
 
     def forward(self, batch: dict) -> ModelOutput:
         x, lengths = batch["inputs"], batch["lengths"]

@@ -19,20 +19,22 @@ scaler and labels in their metadata), ``result.json`` (test metrics),
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from rnnkit.config import save_yaml, to_dict
+from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.embedded_tasks import classify_set
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import parse_sequence
 from rnnkit.data.audio_clips import Clips, clip_features
 from rnnkit.data.speech_synth import held_out_voice_sets
 from rnnkit.tasks.classify.data import (AudioOptions, Encoder, Examples, fit_encoder, fold_indices, make_batches,
-                                        read_audio_examples, read_examples, split_indices)
+                                        read_audio_examples, read_examples, read_unlabelled, split_indices)
+from rnnkit.tasks.classify.init_from import follow_lm, load_lm_weights, read_lm_run
+from rnnkit.modules.encoder_lm import EncoderLM, lm_pieces
 from rnnkit.metrics import classification_report
 from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig
 from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
@@ -40,6 +42,8 @@ from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
 TASK = "classify"
+PRETRAIN_TASK = "classify-pretrain"  # the language-model stage's checkpoints (run_dir/pretrain/)
+PRETRAIN_PIECE = 256  # longest token sequence the pretraining reads at once (long unlabelled lines are cut)
 
 
 # ----------------------------------------------------------------------- training
@@ -101,21 +105,41 @@ def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | No
     return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features)
 
 
-def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
-                   resume: bool | str | Path = False, callbacks=()) -> dict:
-    """Train, keep the best checkpoint by validation, score the test split; returns the test metrics."""
+def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
+                   callbacks=(), given: frozenset = frozenset()) -> dict:
+    """Train, keep the best checkpoint by validation, score the test split; returns the test metrics.
+
+    Text with ``pretrain.init_from`` starts from a language-model run (its vocabulary and layers; ``given``:
+    the (section, field) settings the user wrote, which must agree with the run), and with
+    ``pretrain.pretrain_epochs`` the embedding and encoder are first trained as a language model on the
+    training texts and ``pretrain.unlabelled`` (run_dir/pretrain/)."""
     run_dir = Path(run_dir)
+    start = None
+    if cfg.pretrain.init_from:
+        start = read_lm_run(cfg.pretrain.init_from)
+        cfg = follow_lm(cfg, start, given)
     seed_everything(cfg.train.seed)
     splits = load_splits(cfg.data, cfg.train.seed)
-    d = cfg.data
+    d, p = cfg.data, cfg.pretrain
+    if p.active and (splits.train.kind != "text" or cfg.model.model != "rnn"):
+        raise ConfigError("--pretrain-epochs and --init-from pretrain a recurrent text encoder: they need text "
+                          f"examples and model=rnn (got {splits.train.kind} examples, model={cfg.model.model})")
+    unlabelled = read_unlabelled(p.unlabelled) if p.unlabelled else []
     enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
-                      d.feature_config())
+                      d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None)
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None
     if cfg.model.class_weights == "balanced":
         weights = balanced_weights(enc.encode_labels(splits.train), len(enc.labels))
     model = build_model(cfg, enc, weights)
+    pretrained = {}
+    if start is not None:
+        load_lm_weights(start, model.embed, model.encoder)
+    resuming_classifier = bool(resume) and (run_dir / "checkpoints" / "last.safetensors").exists()
+    if p.pretrain_epochs and not resuming_classifier:  # a resumed classifier has its weights in its checkpoint
+        pretrained = pretrain_encoder(model, enc, list(splits.train.inputs) + unlabelled, splits.val.inputs, cfg,
+                                      run_dir / "pretrain", resume=bool(resume))
     meta = {"task": TASK, "encoder": enc.to_dict(), "source": splits.train.source,
             "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
             "skipped": splits.train.skipped + (splits.test.skipped if d.test_data else 0)
@@ -127,13 +151,40 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *,
     fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
     loaded = load_classifier(run_dir)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
-              "parameters": sum(p.numel() for p in model.parameters()), "skipped": meta["skipped"],
-              **meta["sizes"]}
+              "parameters": sum(w.numel() for w in model.parameters()), "skipped": meta["skipped"],
+              **meta["sizes"], **pretrained}
     if len(splits.test):
         report = score(loaded, splits.test, run_dir, "test", cfg.train.batch_size)
         result.update({f"test_{k}": v for k, v in report.items() if k != "per_class"})
     write_json(run_dir / "result.json", result)
     return result
+
+
+def pretrain_encoder(model: SequenceClassifier, enc: Encoder, texts: list[str], val_texts: list[str],
+                     cfg: ClassifyRunConfig, run_dir: Path, resume: bool = False) -> dict:
+    """Train the classifier's embedding and encoder in place as a language model (:class:`EncoderLM`) on
+    ``texts``, validated on ``val_texts``; the weights of the best validation loss stay in ``model``.
+    Slanted triangular rates peaking at ``pretrain_lr``; ``max_time`` and ``batch_size`` as the
+    classifier's. Returns the pretraining's numbers for result.json."""
+    lm = EncoderLM(model.embed, model.encoder, enc.n_inputs, cfg.model.dropout)
+    def batches(xs: list[str]) -> list[dict]:
+        return make_batches(lm_pieces([enc.encode_input(x) for x in xs], PRETRAIN_PIECE), None,
+                            cfg.train.batch_size)
+    train_b, val_b = batches(texts), batches(val_texts)
+    if not train_b or not val_b:
+        raise DataError("language-model pretraining needs texts of two or more tokens in the training and "
+                        "validation splits")
+    tcfg = replace(cfg.train, epochs=cfg.pretrain.pretrain_epochs, lr=cfg.pretrain.pretrain_lr, schedule="slanted",
+                   warmup_steps=0, layer_lr_decay=1.0, unfreeze="all", monitor="val_loss", monitor_mode="min",
+                   patience=0)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(lm, tcfg, run_dir=run_dir, run_config={**to_dict(cfg), "train": to_dict(tcfg)},
+                      metadata={"task": PRETRAIN_TASK, "encoder": enc.to_dict()})
+    fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b,
+                      resume=resume and (run_dir / "checkpoints" / "last.safetensors").exists())
+    trainer.load_best()
+    return {"pretrain_val_loss": fit.best, "pretrain_steps": fit.steps, "pretrain_s": fit.elapsed_s,
+            "pretrain_texts": len(texts)}
 
 
 # ------------------------------------------------------------------ saved runs

@@ -54,13 +54,17 @@ class ClassifyTask(Task):
 
     def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
               callbacks=()):
-        return train_classify(cfg, run_dir, resume=resume, callbacks=callbacks)
+        return train_classify(cfg, run_dir, resume=resume, callbacks=callbacks, given=given)
 
     def report(self, result: dict, run_dir) -> None:
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
               f"(stopped: {result['stopped']}); train/val/test {result['train']}/{result['val']}/{result['test']}")
         if result.get("skipped"):
             print(f"skipped {result['skipped']} bad audio file(s) (--skip-bad)")
+        if "pretrain_val_loss" in result:
+            print(f"language-model pretraining: {result['pretrain_texts']} texts, {result['pretrain_steps']} updates "
+                  f"in {result['pretrain_s']:.0f} s, best val loss {result['pretrain_val_loss']:.3f} nats/token "
+                  f"(run_dir/pretrain/)")
         if "test_accuracy" in result:
             print(f"test: accuracy {result['test_accuracy']:.4f}  macro-F1 {result['test_macro_f1']:.4f}")
         print(f"run saved in {run_dir}/")
