@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnkit.config import ConfigError, TrainConfig, cell_names, check_choices, opt
+from rnnkit.config import ConfigError, TrainConfig, cell_names, check_choices, from_dict, merge, opt, to_dict
 
 ATTENTIONS = ("bahdanau", "dot", "general", "none")
 BRIDGES = ("dense", "zero")
@@ -86,7 +86,7 @@ class PairDataConfig:
     max_words: int = opt(0, "drop pairs with more whitespace-separated words on either side, before the "
                             "split: every split holds such sentences only (0 = no limit)")
     max_pairs: int = opt(0, "use only the first N pairs (0 = all)")
-    tokenizer: str = opt("word", "tokenisation of both sides", TOKENIZERS)
+    tokenizer: str = opt("bpe", "tokenisation of both sides", TOKENIZERS)
     vocab_size: int = opt(8000, "largest vocabulary per side (word, bpe, unigram)")
     min_freq: int = opt(1, "rarer tokens become <unk> (char, word) or are not merged (bpe)")
     lowercase: bool = opt(False, "lower-case both sides")
@@ -136,6 +136,23 @@ class Seq2SeqTrainConfig(TrainConfig):
     warmup_steps: int = opt(50, "linear warm-up updates before the schedule")
     weight_decay: float = opt(0.0, "weight decay (decoupled for AdamW)")
     patience: int = opt(5, "early stopping: evaluations without improvement (0 = off)")
+    average: int = opt(5, "at the end, average the weights saved at the last N evaluations; the average "
+                          "becomes the best checkpoint when its validation score is better (0 or 1 = off)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _int_at_least(self, 0, "average")
+
+
+# Settings for a short CPU run, used when --max-time is at most CPU_BUDGET_S on the CPU and the user did not
+# set them: the fast decoder path (no input feeding: the decoder layer runs over the whole target at once),
+# one GRU layer each side and frequent evaluations to average. Measured in docs/translate.md ("Results").
+CPU_BUDGET_S = 3600.0
+CPU_BUDGET_PROFILE = {
+    "model": {"cell": "gru", "embedding": 256, "hidden": 256, "encoder_layers": 1, "decoder_layers": 1,
+              "input_feed": False, "dropout": 0.1},
+    "train": {"lr": 3e-3, "eval_every": 200, "batch_size": 64},
+}
 
 
 @dataclass
@@ -145,3 +162,14 @@ class TranslateRunConfig:
     data: PairDataConfig = field(default_factory=PairDataConfig)
     decode: DecodeConfig = field(default_factory=DecodeConfig)
     train: Seq2SeqTrainConfig = field(default_factory=Seq2SeqTrainConfig)
+
+
+def budget_profile(cfg: TranslateRunConfig, given: frozenset = frozenset(), on_cpu: bool = True) -> TranslateRunConfig:
+    """``cfg`` with :data:`CPU_BUDGET_PROFILE` filled in where the user set nothing (``given``: the
+    (section, field) pairs set on the command line or in a --config file), when the run is a short CPU
+    run: ``--max-time`` of at most :data:`CPU_BUDGET_S` seconds on the CPU. Otherwise ``cfg`` unchanged."""
+    if not on_cpu or not 0 < cfg.train.max_time <= CPU_BUDGET_S:
+        return cfg
+    fill = {section: {k: v for k, v in fields.items() if (section, k) not in given}
+            for section, fields in CPU_BUDGET_PROFILE.items()}
+    return from_dict(TranslateRunConfig, merge(to_dict(cfg), fill))
