@@ -135,6 +135,8 @@ def test_budget_profile_fills_only_what_the_user_left_unset():
     assert short.model.cell == "lstm" and short.train.lr == cfg.train.lr              # given: kept
     assert short.model.hidden == CPU_BUDGET_PROFILE["model"]["hidden"]
     assert (short.model.encoder_layers, short.model.input_feed, short.train.eval_every) == (1, False, 200)
+    assert short.train.precision == "fp32" and budget_profile(cfg, bf16=True).train.precision == "bf16"
+    assert budget_profile(cfg, frozenset({("train", "precision")}), bf16=True).train.precision == "fp32"
     assert budget_profile(cfg, on_cpu=False) == cfg                                   # a GPU run: untouched
     for seconds in (0.0, 7200.0):                                                     # no budget, a long one
         cfg.train.max_time = seconds

@@ -146,13 +146,16 @@ class Seq2SeqTrainConfig(TrainConfig):
 
 # Settings for a short CPU run, used when --max-time is at most CPU_BUDGET_S on the CPU and the user did not
 # set them: the fast decoder path (no input feeding: the decoder layer runs over the whole target at once),
-# one GRU layer each side and frequent evaluations to average. Measured in docs/translate.md ("Results").
+# one GRU layer each side and frequent evaluations to average; bf16 autocast where the CPU has bfloat16
+# instructions (CPU_BF16: 1.3-1.7x faster updates of this model on one thread, the same losses over the first
+# 80 updates to 0.01). Measured in docs/translate.md ("Results").
 CPU_BUDGET_S = 3600.0
 CPU_BUDGET_PROFILE = {
     "model": {"cell": "gru", "embedding": 256, "hidden": 256, "encoder_layers": 1, "decoder_layers": 1,
               "input_feed": False, "dropout": 0.1},
     "train": {"lr": 3e-3, "eval_every": 200, "batch_size": 64},
 }
+CPU_BF16 = {"train": {"precision": "bf16"}}
 
 
 @dataclass
@@ -164,12 +167,15 @@ class TranslateRunConfig:
     train: Seq2SeqTrainConfig = field(default_factory=Seq2SeqTrainConfig)
 
 
-def budget_profile(cfg: TranslateRunConfig, given: frozenset = frozenset(), on_cpu: bool = True) -> TranslateRunConfig:
-    """``cfg`` with :data:`CPU_BUDGET_PROFILE` filled in where the user set nothing (``given``: the
-    (section, field) pairs set on the command line or in a --config file), when the run is a short CPU
-    run: ``--max-time`` of at most :data:`CPU_BUDGET_S` seconds on the CPU. Otherwise ``cfg`` unchanged."""
+def budget_profile(cfg: TranslateRunConfig, given: frozenset = frozenset(), on_cpu: bool = True,
+                   bf16: bool = False) -> TranslateRunConfig:
+    """``cfg`` with :data:`CPU_BUDGET_PROFILE` (and :data:`CPU_BF16` when ``bf16``: the CPU has bfloat16
+    instructions) filled in where the user set nothing (``given``: the (section, field) pairs set on the
+    command line or in a --config file), when the run is a short CPU run: ``--max-time`` of at most
+    :data:`CPU_BUDGET_S` seconds on the CPU. Otherwise ``cfg`` unchanged."""
     if not on_cpu or not 0 < cfg.train.max_time <= CPU_BUDGET_S:
         return cfg
+    profile = merge(CPU_BUDGET_PROFILE, CPU_BF16) if bf16 else CPU_BUDGET_PROFILE
     fill = {section: {k: v for k, v in fields.items() if (section, k) not in given}
-            for section, fields in CPU_BUDGET_PROFILE.items()}
+            for section, fields in profile.items()}
     return from_dict(TranslateRunConfig, merge(to_dict(cfg), fill))
