@@ -134,7 +134,7 @@ def test_budget_profile_fills_only_what_the_user_left_unset():
     short = budget_profile(cfg, frozenset({("model", "cell"), ("train", "lr")}))
     assert short.model.cell == "lstm" and short.train.lr == cfg.train.lr              # given: kept
     assert short.model.hidden == CPU_BUDGET_PROFILE["model"]["hidden"]
-    assert (short.model.encoder_layers, short.model.input_feed, short.train.eval_every) == (1, False, 200)
+    assert (short.model.encoder_layers, short.model.input_feed, short.train.eval_every) == (1, False, 300)
     assert short.train.precision == "fp32" and budget_profile(cfg, bf16=True).train.precision == "bf16"
     assert budget_profile(cfg, frozenset({("train", "precision")}), bf16=True).train.precision == "fp32"
     assert budget_profile(cfg, on_cpu=False) == cfg                                   # a GPU run: untouched

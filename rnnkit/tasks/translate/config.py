@@ -153,7 +153,7 @@ CPU_BUDGET_S = 3600.0
 CPU_BUDGET_PROFILE = {
     "model": {"cell": "gru", "embedding": 256, "hidden": 256, "encoder_layers": 1, "decoder_layers": 1,
               "input_feed": False, "dropout": 0.1},
-    "train": {"lr": 3e-3, "eval_every": 200, "batch_size": 64},
+    "train": {"lr": 3e-3, "eval_every": 300, "average": 3, "batch_size": 64},
 }
 CPU_BF16 = {"train": {"precision": "bf16"}}
 
