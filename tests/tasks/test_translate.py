@@ -135,12 +135,25 @@ def test_budget_profile_fills_only_what_the_user_left_unset():
     assert short.model.cell == "lstm" and short.train.lr == cfg.train.lr              # given: kept
     assert short.model.hidden == CPU_BUDGET_PROFILE["model"]["hidden"]
     assert (short.model.encoder_layers, short.model.input_feed, short.train.eval_every) == (1, False, 300)
+    assert short.data.tokenizer == "bpe" and short.model.embedding_init == "scaled"
     assert short.train.precision == "fp32" and budget_profile(cfg, bf16=True).train.precision == "bf16"
     assert budget_profile(cfg, frozenset({("train", "precision")}), bf16=True).train.precision == "fp32"
     assert budget_profile(cfg, on_cpu=False) == cfg                                   # a GPU run: untouched
     for seconds in (0.0, 7200.0):                                                     # no budget, a long one
         cfg.train.max_time = seconds
         assert budget_profile(cfg) == cfg
+
+
+def test_scaled_embedding_init():
+    from rnnkit.tasks.translate.config import Seq2SeqModelConfig
+    from rnnkit.tasks.translate.model import Seq2SeqModel
+    torch.manual_seed(0)
+    unit = Seq2SeqModel(Seq2SeqModelConfig(embedding=64, hidden=8), 500, 500)
+    scaled = Seq2SeqModel(Seq2SeqModelConfig(embedding=64, hidden=8, embedding_init="scaled"), 500, 500)
+    assert 0.9 < float(unit.tgt_embedding.weight[1:].std()) < 1.1
+    for emb in (scaled.src_embedding, scaled.tgt_embedding):
+        assert 0.11 < float(emb.weight[1:].std()) < 0.14 and not emb.weight[0].any()  # 1/sqrt(64); <pad> zero
+    assert scaled.generator.weight is scaled.tgt_embedding.weight
 
 
 def test_short_cpu_run_averages_checkpoints_and_scores_greedy_and_beam(tmp_path, capsys):
@@ -156,6 +169,7 @@ def test_short_cpu_run_averages_checkpoints_and_scores_greedy_and_beam(tmp_path,
     saved = from_dict(TranslateRunConfig, load_yaml(run / "config.yaml"))
     assert saved.model.cell == "gru" and saved.model.input_feed is False          # the short-budget profile
     assert saved.model.hidden == 16 and saved.train.eval_every == 2               # the user's flags
+    assert saved.data.tokenizer == "bpe" and saved.model.embedding_init == "scaled"
     result = json.loads((run / "result.json").read_text())
     assert {"test_bleu", "test_chrf", "test_greedy_bleu", "test_greedy_chrf"} <= set(result)
     paths = eval_checkpoints(run)
