@@ -140,7 +140,7 @@ class Seq2SeqTrainConfig(TrainConfig):
     warmup_steps: int = opt(50, "linear warm-up updates before the schedule")
     weight_decay: float = opt(0.0, "weight decay (decoupled for AdamW)")
     patience: int = opt(5, "early stopping: evaluations without improvement (0 = off)")
-    average: int = opt(5, "at the end, average the weights saved at the last N evaluations; the average "
+    average: int = opt(0, "at the end, average the weights saved at the last N evaluations; the average "
                           "becomes the best checkpoint when its validation score is better (0 or 1 = off)")
 
     def __post_init__(self) -> None:
