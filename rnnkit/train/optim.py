@@ -12,10 +12,16 @@ monitored validation metric stalls for ``plateau_patience`` evaluations) or
 ``slanted`` (ULMFiT's slanted triangular rates: a linear rise over the first
 :data:`SLANT_CUT` of the updates, then a linear fall to ``lr / SLANT_RATIO``;
 it is its own warm-up, so ``warmup_steps`` must be 0).
+
+With a time budget (``max_time``) the cosine decay follows the budget: its progress is the larger
+of the share of updates done and the share of the budget's seconds spent (:class:`BudgetCosine`),
+so the learning rate reaches ``min_lr`` when the time runs out, however fast the machine is.
 """
 from __future__ import annotations
 
+import math
 import warnings
+from typing import Callable, Optional
 
 import torch
 from torch import nn
@@ -53,11 +59,36 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
-class Schedule:
-    """Warm-up then the configured decay; ``step()`` per update, ``on_eval(metric)`` per evaluation."""
+class BudgetCosine:
+    """Cosine factor of the base learning rate whose progress is ``max(step / steps, seconds() / budget)``.
 
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
+    ``seconds``: training seconds spent so far (the trainer's clock); ``floor``: ``min_lr / lr``.
+    :class:`~torch.optim.lr_scheduler.LambdaLR` gets it wrapped in a function, which it does not try to
+    save: everything here follows from the config, the update count and the clock.
+    """
+
+    def __init__(self, steps: int, budget: float, seconds: Callable[[], float], floor: float = 0.0):
+        self.steps, self.budget, self.floor = max(1, steps), budget, floor
+        self.seconds = seconds
+
+    def progress(self, step: int) -> float:
+        return min(1.0, max(step / self.steps, self.seconds() / self.budget))
+
+    def __call__(self, step: int) -> float:
+        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * self.progress(step)))
+
+
+class Schedule:
+    """Warm-up then the configured decay; ``step()`` per update, ``on_eval(metric)`` per evaluation.
+
+    ``seconds``: the training clock; with ``cfg.max_time`` and the cosine schedule the decay follows
+    it (:class:`BudgetCosine`), else the update count alone.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int,
+                 seconds: Optional[Callable[[], float]] = None):
         self.kind = cfg.schedule
+        self.budget_decay: Optional[BudgetCosine] = None
         self.plateau = None
         scheds, milestones = [], []
         if cfg.warmup_steps > 1:  # update k (1-based) of the warm-up runs at lr * k / warmup_steps
@@ -65,7 +96,12 @@ class Schedule:
                                                 end_factor=1.0, total_iters=cfg.warmup_steps - 1))
             milestones.append(cfg.warmup_steps - 1)
         # the decay starts at update max(warmup, 1) and reaches its end at the last update
-        main = self._main(optimizer, cfg, self._decay_steps(cfg, total_steps))
+        steps = self._decay_steps(cfg, total_steps)
+        if cfg.schedule == "cosine" and cfg.max_time and seconds is not None:
+            self.budget_decay = BudgetCosine(steps, cfg.max_time, seconds, cfg.min_lr / cfg.lr)
+            main = lr_scheduler.LambdaLR(optimizer, lambda step: self.budget_decay(step))
+        else:
+            main = self._main(optimizer, cfg, steps)
         self.main, self.warmup = main, cfg.warmup_steps
         if main is not None:
             scheds.append(main)
@@ -92,6 +128,8 @@ class Schedule:
         """A resumed run with more (or fewer) epochs: the cosine decay now ends at the new last update."""
         if isinstance(self.main, lr_scheduler.CosineAnnealingLR):
             self.main.T_max = self._decay_steps(cfg, total_steps)
+        elif self.budget_decay is not None:
+            self.budget_decay.steps = self._decay_steps(cfg, total_steps)
 
     @staticmethod
     def _main(optimizer, cfg: TrainConfig, steps: int):

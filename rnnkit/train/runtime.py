@@ -31,6 +31,18 @@ def check_precision(device: torch.device, precision: str) -> None:
         raise ConfigError("--precision bf16: this GPU does not support bfloat16; use --precision fp16 or fp32")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX-512 BF16 or AMX, as listed in Linux's
+    /proc/cpuinfo): there ``--precision bf16`` speeds up matrix products; elsewhere it is emulated and slower.
+    False where /proc/cpuinfo does not exist (not Linux)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "").split()
+    except FileNotFoundError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA); optionally deterministic kernels only."""
     random.seed(seed)

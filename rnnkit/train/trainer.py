@@ -182,7 +182,8 @@ class Trainer:
         val = as_epoch_data(val_data) if val_data is not None else None
         per_epoch = math.ceil(len(train) / cfg.accumulate)
         total = self._total = cfg.max_steps or per_epoch * cfg.epochs
-        self.schedule = Schedule(self.optimizer, cfg, total)
+        self.budget = TrainingClock()  # restarted below; the schedule reads it through self.budget
+        self.schedule = Schedule(self.optimizer, cfg, total, seconds=lambda: self.budget.seconds())
         # what resume compares: a run continues only on the batches it was started on
         self._data_digest = train.fingerprint() if hasattr(train, "fingerprint") else None
         if cfg.deterministic:  # on resume too: a resumed run is bit-identical only under the same kernels

@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+import torch
 
 from rnnkit.cli import main
 from rnnkit.config import from_dict, load_yaml
@@ -124,3 +125,82 @@ def test_max_words_filters_before_the_split(tmp_path):
                     encoding="utf-8")
     pairs, _ = load_pairs(PairDataConfig(data=str(data), max_words=3))
     assert [p.source for p in pairs] == ["One two three.", "One two."]
+
+
+def test_budget_profile_fills_only_what_the_user_left_unset():
+    from rnnkit.tasks.translate.config import CPU_BUDGET_PROFILE, budget_profile
+    cfg = TranslateRunConfig()
+    cfg.train.max_time = 900.0
+    short = budget_profile(cfg, frozenset({("model", "cell"), ("train", "lr")}))
+    assert short.model.cell == "lstm" and short.train.lr == cfg.train.lr              # given: kept
+    assert short.model.hidden == CPU_BUDGET_PROFILE["model"]["hidden"]
+    assert (short.model.encoder_layers, short.model.input_feed, short.train.eval_every) == (1, False, 300)
+    assert short.data.tokenizer == "bpe" and short.model.embedding_init == "scaled"
+    assert short.train.precision == "fp32" and budget_profile(cfg, bf16=True).train.precision == "bf16"
+    assert budget_profile(cfg, frozenset({("train", "precision")}), bf16=True).train.precision == "fp32"
+    assert budget_profile(cfg, on_cpu=False) == cfg                                   # a GPU run: untouched
+    for seconds in (0.0, 7200.0):                                                     # no budget, a long one
+        cfg.train.max_time = seconds
+        assert budget_profile(cfg) == cfg
+
+
+def test_scaled_embedding_init():
+    from rnnkit.tasks.translate.config import Seq2SeqModelConfig
+    from rnnkit.tasks.translate.model import Seq2SeqModel
+    torch.manual_seed(0)
+    unit = Seq2SeqModel(Seq2SeqModelConfig(embedding=64, hidden=8), 500, 500)
+    scaled = Seq2SeqModel(Seq2SeqModelConfig(embedding=64, hidden=8, embedding_init="scaled"), 500, 500)
+    assert 0.9 < float(unit.tgt_embedding.weight[1:].std()) < 1.1
+    for emb in (scaled.src_embedding, scaled.tgt_embedding):
+        assert 0.11 < float(emb.weight[1:].std()) < 0.14 and not emb.weight[0].any()  # 1/sqrt(64); <pad> zero
+    assert scaled.generator.weight is scaled.tgt_embedding.weight
+
+
+def test_short_cpu_run_averages_checkpoints_and_scores_greedy_and_beam(tmp_path, capsys):
+    from rnnkit.train import load_checkpoint
+    from rnnkit.train.averaging import average_checkpoints, eval_checkpoints
+    data = tmp_path / "pairs.tsv"
+    data.write_text("\n".join(TINY * 3) + "\n", encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "translate", "--data", str(data), "--out", str(run), "--max-time", "600",
+                 "--eval-every", "2", "--average", "3", "--vocab-size", "60", "--device", "cpu", *TINY_FLAGS]) == 0
+    out = capsys.readouterr().out
+    assert "test (beam 3): BLEU" in out and "test (greedy): BLEU" in out and "average of the last 3" in out
+    saved = from_dict(TranslateRunConfig, load_yaml(run / "config.yaml"))
+    assert saved.model.cell == "gru" and saved.model.input_feed is False          # the short-budget profile
+    assert saved.model.hidden == 16 and saved.train.eval_every == 2               # the user's flags
+    assert saved.data.tokenizer == "bpe" and saved.model.embedding_init == "scaled"
+    result = json.loads((run / "result.json").read_text())
+    assert {"test_bleu", "test_chrf", "test_greedy_bleu", "test_greedy_chrf"} <= set(result)
+    paths = eval_checkpoints(run)
+    assert len(paths) == 3 and result["averaged"]["checkpoints"] == [p.name for p in paths]
+    best = load_checkpoint(run / "checkpoints" / "best.safetensors")
+    mean = average_checkpoints(paths).group("model")
+    same = all(torch.equal(best.group("model")[k], v) for k, v in mean.items())
+    assert same == result["averaged"]["used"] == ("averaged" in best.meta)
+
+
+@pytest.mark.parametrize("better", [True, False])
+def test_the_average_replaces_the_best_checkpoint_only_when_it_scores_better(tmp_path, better):
+    from rnnkit.tasks.translate.pipeline import average_into_best
+    from rnnkit.train import ListData, Trainer, load_checkpoint
+    from rnnkit.train.averaging import KeepLastWeights, average_checkpoints, eval_checkpoints
+    from rnnkit.tasks.translate.data import EncodedPair, make_batches
+    from rnnkit.tasks.translate.model import Seq2SeqMeter, Seq2SeqModel
+    from rnnkit.modules.search import SpecialIds
+    cfg = TranslateRunConfig()
+    cfg.model.embedding = cfg.model.hidden = 8
+    cfg.train.eval_every, cfg.train.epochs, cfg.train.progress, cfg.train.tensorboard = 1, 1, "none", "off"
+    pairs = [EncodedPair([4 + i % 5, 5], [6 + i % 3]) for i in range(12)]
+    batches = make_batches(pairs, 4, SpecialIds(0, 1, 2))
+    trainer = Trainer(Seq2SeqModel(cfg.model, 10, 10), cfg.train, run_dir=tmp_path, meter=Seq2SeqMeter,
+                      callbacks=[KeepLastWeights(3)])
+    result = trainer.fit(ListData(batches), ListData(batches))
+    before = load_checkpoint(tmp_path / "checkpoints" / "best.safetensors").group("model")
+    result.best = float("inf") if better else float("-inf")  # any average is better / worse than this
+    summary = average_into_best(trainer, ListData(batches), result, log=lambda *a: None)
+    after = load_checkpoint(tmp_path / "checkpoints" / "best.safetensors").group("model")
+    expected = average_checkpoints(eval_checkpoints(tmp_path)).group("model") if better else before
+    assert summary["used"] is better and len(summary["checkpoints"]) == 3
+    for key, value in expected.items():
+        assert torch.equal(after[key], value), key

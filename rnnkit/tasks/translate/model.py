@@ -75,6 +75,11 @@ class Seq2SeqModel(nn.Module):
         E, H = cfg.embedding, cfg.hidden
         self.src_embedding = nn.Embedding(src_vocab_size, E, padding_idx=pad_id)
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, E, padding_idx=pad_id)
+        if cfg.embedding_init == "scaled":
+            for emb in (self.src_embedding, self.tgt_embedding):
+                nn.init.normal_(emb.weight, 0.0, E ** -0.5)                   # N(0, 1/E)
+                with torch.no_grad():
+                    emb.weight[pad_id].zero_()
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = build_layer(cfg.cell, E, H, cfg.encoder_layers, bidirectional=cfg.bidirectional,
                                    batch_first=True, dropout=cfg.dropout, engine=cfg.engine)

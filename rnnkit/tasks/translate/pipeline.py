@@ -3,11 +3,14 @@
 Pipeline: read pairs (TSV, two aligned files, the embedded English-French phrase book or the
 synthetic dates task) -> normalise -> seeded split by source sentence -> tokenizers trained on
 the training split -> length filters -> batches -> :class:`rnnkit.train.Trainer` (checkpoints,
-early stopping, metrics) -> BLEU / chrF of the best checkpoint on the held-out test split.
+early stopping, metrics) -> the average of the last evaluations' weights, kept as the best
+checkpoint when it scores better on validation -> BLEU / chrF of the best checkpoint on the
+held-out test split, with beam search and greedy.
 
 Run directory::
 
     RUN/checkpoints/{best,last}.safetensors   weights, resolved config, both tokenizers
+    RUN/checkpoints/eval-<update>.safetensors the weights of the last ``train.average`` evaluations
     RUN/data/{train,val,test}.tsv             the split, so `rnnkit evaluate RUN --data RUN/data/test.tsv`
     RUN/eval/test.hyp.txt, test_scores.json   hypotheses and scores after training
     RUN/metrics.jsonl, RUN/plots/             from the trainer
@@ -24,7 +27,8 @@ import torch
 from rnnkit.config import from_dict, load_yaml, merge, save_yaml, to_dict
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.runs import write_json
-from rnnkit.train import FitResult, ListData, Trainer, read_meta
+from rnnkit.train import FitResult, ListData, Trainer, load_checkpoint, read_meta, save_checkpoint
+from rnnkit.train.averaging import KeepLastWeights, average_checkpoints, eval_checkpoints
 
 from .config import PairDataConfig, TranslateRunConfig
 from .data import (Pair, encode_pairs, make_batches, normalize_pairs, parse_tsv, read_parallel,
@@ -126,22 +130,57 @@ def train_translate(cfg: TranslateRunConfig, run_dir: str | Path, resume: bool |
     metadata = {"task": TASK, "source_tokenizer": data.src_vocab.to_dict(),
                 "target_tokenizer": data.tgt_vocab.to_dict(), "data": name}
     pad_id = data.tgt_vocab.pad_id
+    keep = [KeepLastWeights(cfg.train.average)] if cfg.train.average > 1 else []
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: Seq2SeqMeter(pad_id),
-                      run_config=to_dict(cfg), metadata=metadata, callbacks=callbacks)
+                      run_config=to_dict(cfg), metadata=metadata, callbacks=[*callbacks, *keep])
     result = trainer.fit(ListData(data.train_batches, shuffle=True, seed=cfg.train.seed),
                          ListData(data.val_batches), resume=resume)
     log(f"stopped after {result.steps} updates ({result.stopped}); best {cfg.train.monitor} {result.best}")
+    averaged = average_into_best(trainer, ListData(data.val_batches), result, log) if keep else None
     scores = None
     if evaluate_test and data.test:
         scores = evaluate_run(run_dir, data.test, run_dir / "eval" / "test.hyp.txt", device=str(trainer.device))
-        log(format_scores("test", scores))
+        log(format_scores("test (beam %d)" % cfg.decode.beam, scores))
+        if cfg.decode.beam > 1:
+            greedy = evaluate_run(run_dir, data.test, run_dir / "eval" / "test_greedy.hyp.txt",
+                                  device=str(trainer.device), beam=1)
+            log(format_scores("test (greedy)", greedy))
+            scores.update({f"greedy_{k}": v for k, v in greedy.items() if k != "hypotheses"})
     summary = {"stopped": result.stopped, "steps": result.steps, "elapsed_s": result.elapsed_s,
-               "parameters": sum(p.numel() for p in model.parameters()),
+               "train_s": result.train_s, "parameters": sum(p.numel() for p in model.parameters()),
                **{split: len(getattr(data, split)) for split in ("train", "val", "test")}, **result.best_metrics}
+    if averaged is not None:
+        summary["averaged"] = averaged
     if scores is not None:
         summary.update({f"test_{k}": v for k, v in scores.items() if k != "hypotheses"})
     write_json(run_dir / "result.json", summary)
     return result, scores
+
+
+def average_into_best(trainer: Trainer, val: ListData, result: FitResult, log=print) -> Optional[dict]:
+    """Average the weights the run kept at its last evaluations (:class:`KeepLastWeights`); when the
+    average scores better on ``val`` than the best checkpoint, it is written as the best checkpoint
+    (the best's other contents kept, ``averaged`` naming the files). Returns what was done, or None
+    when fewer than two evaluations were kept."""
+    cfg, run_dir = trainer.cfg, trainer.run_dir
+    paths = eval_checkpoints(run_dir)
+    if len(paths) < 2 or result.best is None:
+        return None
+    mean = average_checkpoints(paths)
+    trainer.model.load_state_dict(mean.group("model"))
+    value = trainer.evaluate(val, cfg.max_eval_batches)[cfg.monitor.removeprefix("val_")]
+    better = value < result.best if cfg.monitor_mode == "min" else value > result.best
+    summary = {"checkpoints": [p.name for p in paths], cfg.monitor: value, "best_before": result.best,
+               "used": better}
+    log(f"average of the last {len(paths)} evaluations' weights: {cfg.monitor} {value:.4f} "
+        f"(best checkpoint {result.best:.4f}){'; it becomes the best checkpoint' if better else ''}")
+    if better:
+        best_path = run_dir / "checkpoints" / "best.safetensors"
+        best = load_checkpoint(best_path)
+        best.tensors.update({k: v for k, v in mean.tensors.items() if k.startswith("model.")})
+        best.meta["averaged"] = summary
+        save_checkpoint(best_path, best)
+    return summary
 
 
 def evaluate_run(run: str | Path, pairs: List[Pair], out: Optional[Path] = None, device: str = "cpu",

@@ -7,13 +7,13 @@ from typing import Any, Mapping
 
 from rnnkit.config import ConfigError, from_dict
 from rnnkit.train.checkpoint import read_meta
-from rnnkit.train.runtime import resolve_device
+from rnnkit.train.runtime import cpu_has_native_bf16, resolve_device
 
 from rnnkit.tasks.task import Command, Task, distribution
 from rnnkit.tasks.translate.export import translate_graphs
 
 from . import commands, serve
-from .config import TranslateRunConfig
+from .config import TranslateRunConfig, budget_profile
 from .data import EncodedPair, collate, read_tsv
 from .vocab import special_ids
 from .pipeline import evaluate_run, format_scores, train_translate
@@ -44,6 +44,8 @@ class TranslateTask(Task):
         if not cfg.data.data and not cfg.data.source:
             print("no --data given: training on the embedded English-French phrase book (a few hundred "
                   "pairs; real quality needs a real corpus)")
+        cfg = budget_profile(cfg, given, on_cpu=resolve_device(cfg.train.device).type == "cpu",
+                             bf16=cpu_has_native_bf16())
         return train_translate(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result, run_dir) -> None:
