@@ -6,31 +6,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.metrics import entity_scores, token_accuracy
+from rnnkit.modules.char_words import CharWordFeatures
 from rnnkit.modules.crf import CRF
 from rnnkit.modules.encoders import RecurrentEncoder, build_encoder
 from rnnkit.tasks.tag.config import TagModelConfig
 from rnnkit.tasks.tag.data import TagEncoder
 from rnnkit.train import ModelOutput
-
-class CharFeatures(nn.Module):
-    """Bidirectional recurrent summary of each word's characters: (B, T, W) ids -> (B, T, 2*H)."""
-
-    def __init__(self, n_chars: int, hidden: int, cell: str, engine: str):
-        super().__init__()
-        self.embed = nn.Embedding(n_chars, 25, padding_idx=0)
-        self.rnn = RecurrentEncoder(25, cell, hidden, 1, True, 0.0, engine)
-        self.out_size = self.rnn.out_size
-
-    def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        B, T, W = chars.shape
-        flat = chars.view(B * T, W)
-        lengths = (flat > 0).sum(1).clamp(min=1)                               # (B*T,)
-        h = self.rnn(self.embed(flat), lengths)                                # (B*T, W, 2H)
-        half = h.shape[-1] // 2
-        idx = (lengths - 1).to(h.device)
-        fwd = h[torch.arange(B * T, device=h.device), idx, :half]
-        return torch.cat([fwd, h[:, 0, half:]], -1).view(B, T, -1)
-
 
 class Tagger(nn.Module):
     """``forward(batch) -> ModelOutput(logits = emissions (B, T, K), loss, n = tokens)``."""
@@ -43,8 +24,8 @@ class Tagger(nn.Module):
         size = cfg.embedding + 4
         self.chars = None
         if cfg.char_hidden:
-            self.chars = CharFeatures(len(enc.chars), cfg.char_hidden, cfg.cell if cfg.model == "rnn" else "lstm",
-                                      cfg.engine)
+            self.chars = CharWordFeatures(len(enc.chars), cfg.char_hidden, cfg.char_model,
+                                          cell=cfg.cell if cfg.model == "rnn" else "lstm", engine=cfg.engine)
             size += self.chars.out_size
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,

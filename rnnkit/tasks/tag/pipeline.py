@@ -121,8 +121,16 @@ class LoadedTagger:
         return out
 
 
+def upgrade_config(saved: dict) -> dict:
+    """A run saved before the character model was a setting used the recurrent one."""
+    model = saved.get("model", {})
+    if model.get("char_hidden") and "char_model" not in model:
+        return {**saved, "model": {**model, "char_model": "rnn"}}
+    return saved
+
+
 def load_tagger(run: str | Path) -> LoadedTagger:
-    ck, cfg, meta = load_task_checkpoint(run, TASK, TagRunConfig)
+    ck, cfg, meta = load_task_checkpoint(run, TASK, TagRunConfig, upgrade_config)
     enc = TagEncoder.from_dict(meta["encoder"])
     model = Tagger(cfg.model, enc)
     model.load_state_dict(ck.group("model"))
