@@ -11,7 +11,7 @@ from rnnkit.cli import main
 from rnnkit.data.tabular import TaggedSentence
 from rnnkit.modules.char_words import CharWordFeatures
 from rnnkit.tasks.tag.config import TagModelConfig
-from rnnkit.tasks.tag.data import fit_tag_encoder, make_tag_batches
+from rnnkit.tasks.tag.data import fit_tag_encoder, make_tag_batches, rare_word_ids
 from rnnkit.tasks.tag.model import Tagger
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -60,12 +60,13 @@ def test_char_features_reject_unknown_model():
         CharWordFeatures(10, 3, "transformer")
 
 
-def _tagger(word_dropout: float) -> tuple[Tagger, dict]:
+def _tagger(word_dropout: float, rare_word_dropout: float = 0.0) -> tuple[Tagger, dict]:
     sents = [TaggedSentence(["Anna", "visited", "Paris", "."], ["B-PER", "O", "B-LOC", "O"], "s0"),
              TaggedSentence(["Peter", "saw", "Oslo"], ["B-PER", "O", "B-LOC"], "s1")]
     enc = fit_tag_encoder(sents, "bio", 1)
     torch.manual_seed(0)
-    model = Tagger(TagModelConfig(hidden=4, embedding=4, char_hidden=2, dropout=0.0, word_dropout=word_dropout), enc)
+    model = Tagger(TagModelConfig(hidden=4, embedding=4, char_hidden=2, dropout=0.0, word_dropout=word_dropout,
+                                  rare_word_dropout=rare_word_dropout), enc)
     return model, make_tag_batches(enc, sents, 2)[0]
 
 
@@ -78,6 +79,21 @@ def test_word_dropout_only_in_training():
         torch.manual_seed(1)
         changed = dropped.train().emissions(batch)
     assert not torch.allclose(changed, plain.emissions(batch))      # in training, words do become <unk>
+
+
+def test_rare_word_dropout_hits_only_words_seen_once_and_only_in_training():
+    sents = [TaggedSentence(["Anna", "saw", "Anna", "in", "Oslo"], ["B-PER", "O", "B-PER", "O", "B-LOC"], "s0")]
+    enc = fit_tag_encoder(sents, "bio", 1)
+    rare = rare_word_ids(enc, sents)
+    assert sorted(enc.words.tokens[i] for i in rare) == ["in", "oslo", "saw"]
+    model, batch = _tagger(word_dropout=0.0, rare_word_dropout=0.99)
+    model.mark_rare([int(batch["words"][0, 1])])                       # one word of the batch is rare
+    model.train()
+    torch.manual_seed(0)
+    words = model.drop_words(batch["words"])
+    changed = words != batch["words"]
+    assert changed.sum() == (batch["words"] == batch["words"][0, 1]).sum() and (words[changed] == 1).all()
+    assert torch.equal(model.eval().drop_words(batch["words"]), batch["words"])
 
 
 def test_word_dropout_replaces_words_by_unk_not_padding():

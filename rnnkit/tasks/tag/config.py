@@ -22,6 +22,8 @@ class TagModelConfig:
     output: str = opt("crf", "output layer", ("softmax", "crf"))
     dropout: float = opt(0.5, "dropout on the token features and before the output")
     word_dropout: float = opt(0.1, "training: chance that a word is replaced by <unk>")
+    rare_word_dropout: float = opt(0.5, "training: chance that a word seen once in training is replaced by <unk> "
+                                        "(teaches <unk> what new names look like; Lample et al. 2016)")
     window: int = opt(3, "TDNN: tokens each filter sees (odd)")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
 
@@ -31,7 +33,7 @@ class TagModelConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.char_hidden < 0:
             raise ConfigError(f"char_hidden must be >= 0, got {self.char_hidden}")
-        for name in ("dropout", "word_dropout"):
+        for name in ("dropout", "word_dropout", "rare_word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.window % 2 == 0:

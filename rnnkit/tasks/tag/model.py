@@ -8,10 +8,11 @@ from torch import nn
 from rnnkit.metrics import entity_scores, token_accuracy
 from rnnkit.modules.char_words import CharWordFeatures
 from rnnkit.modules.crf import CRF
-from rnnkit.modules.encoders import RecurrentEncoder, build_encoder
+from rnnkit.modules.encoders import build_encoder
 from rnnkit.tasks.tag.config import TagModelConfig
 from rnnkit.tasks.tag.data import TagEncoder
 from rnnkit.train import ModelOutput
+
 
 class Tagger(nn.Module):
     """``forward(batch) -> ModelOutput(logits = emissions (B, T, K), loss, n = tokens)``."""
@@ -32,14 +33,27 @@ class Tagger(nn.Module):
                                      bidirectional=True, dropout=cfg.dropout, window=cfg.window, engine=cfg.engine)
         self.head = nn.Linear(self.encoder.out_size, len(enc.tags))
         self.crf = CRF(len(enc.tags)) if cfg.output == "crf" else None
+        # words seen once in training (rare_word_dropout); set by training, not saved with the weights
+        self.register_buffer("rare", torch.zeros(len(enc.words), dtype=torch.bool), persistent=False)
         if self.crf is not None and enc.scheme in ("bio", "bioes"):
             self.crf.constrain(enc.tags, enc.scheme)
 
+    def mark_rare(self, word_ids: list[int]) -> None:
+        """The word ids that ``rare_word_dropout`` (rather than ``word_dropout``) applies to."""
+        self.rare.zero_()
+        self.rare[torch.as_tensor(word_ids, dtype=torch.int64)] = True
+
+    def drop_words(self, words: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids with some words replaced by <unk> (id 1): training only; padding (0) is kept."""
+        if not self.training or not (self.cfg.word_dropout or self.cfg.rare_word_dropout):
+            return words
+        p = torch.where(self.rare[words], max(self.cfg.word_dropout, self.cfg.rare_word_dropout),
+                        self.cfg.word_dropout)                                 # (B, T)
+        drop = (torch.rand(words.shape, device=words.device) < p) & (words > 0)
+        return words.masked_fill(drop, 1)
+
     def emissions(self, batch: dict) -> torch.Tensor:
-        words = batch["words"]
-        if self.training and self.cfg.word_dropout:
-            drop = (torch.rand(words.shape, device=words.device) < self.cfg.word_dropout) & (words > 0)
-            words = words.masked_fill(drop, 1)
+        words = self.drop_words(batch["words"])
         feats = [self.words(words), self.cases(batch["cases"])]
         if self.chars is not None:
             feats.append(self.chars(batch["chars"]))
