@@ -125,3 +125,11 @@ def test_cli_trains_each_char_model(tmp_path, char_model):
     result = json.loads((run / "result.json").read_text())
     assert 0 <= result["test_f1"] <= 100
     assert main(["predict", str(run), "Anna visited Oslo", "--json"]) == 0
+
+
+def test_runs_saved_before_char_model_load_with_the_recurrent_one():
+    from rnnkit.tasks.tag.pipeline import upgrade_config
+    old = {"model": {"char_hidden": 25, "hidden": 8}, "data": {}, "train": {}}
+    assert upgrade_config(old)["model"]["char_model"] == "rnn"
+    new = {"model": {"char_hidden": 25, "char_model": "cnn"}}
+    assert upgrade_config(new)["model"]["char_model"] == "cnn"
