@@ -1,7 +1,7 @@
 """Named entities with the commands a user types: WNUT-17 (standard split) and GMB (seeded 80/10/10 split).
 
     python bench/tag_ner.py --corpus wnut17 --out /tmp/wnut [-- extra compare flags]
-    python bench/tag_ner.py --corpus gmb --out /tmp/gmb
+    python bench/tag_ner.py --corpus gmb --out /tmp/gmb --prepare-only   # then rnnkit train tag --data /tmp/gmb/data
 
 Writes the corpus as CoNLL files (``token<TAB>tag``; ``train.conll`` / ``dev.conll`` / ``test.conll``) under
 ``--out`` (never into the repository), then runs ``rnnkit compare tag --data OUT/data`` with the task's
@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--corpus", choices=("wnut17", "gmb"), required=True)
     p.add_argument("--out", required=True, help="folder for the CoNLL files and the runs")
     p.add_argument("--cells", default="lstm")
+    p.add_argument("--prepare-only", action="store_true", help="write the CoNLL files, train nothing")
     p.add_argument("extra", nargs="*", help="more flags for rnnkit compare tag (after --)")
     a = p.parse_args(argv)
     data = Path(a.out) / "data"
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, sents in parts.items():
         write_conll(data / f"{name}.conll", sents)
         print(f"{name}: {len(sents)} sentences, {sum(len(t) for t, _ in sents)} tokens", flush=True)
+    if a.prepare_only:
+        return 0
     argv = ["compare", "tag", "--cells", a.cells, "--models", "", "--data", str(data),
             "--out", str(Path(a.out) / "runs")]
     return rnnkit(argv + list(a.extra))
