@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from rnnkit.config import ConfigError, TrainConfig, cell_names, opt
 from rnnkit.data.embedded_tasks import TAG_SETS
+from rnnkit.modules.char_words import CHAR_MODELS
 from rnnkit.modules.encoders import ENCODERS
 
 
@@ -15,10 +16,14 @@ class TagModelConfig:
     hidden: int = opt(128, "hidden units per direction")
     layers: int = opt(1, "stacked recurrent layers")
     embedding: int = opt(64, "word embedding size")
-    char_hidden: int = opt(25, "character-level recurrent features per direction (0 = none)")
+    char_hidden: int = opt(25, "character-level features per word: 2 x char_hidden (0 = none)")
+    char_model: str = opt("rnn", "character features: bidirectional recurrent (rnn) or max-pooled convolution (cnn)",
+                          CHAR_MODELS)
     output: str = opt("crf", "output layer", ("softmax", "crf"))
     dropout: float = opt(0.3, "dropout on the token features and before the output")
     word_dropout: float = opt(0.05, "training: chance that a word is replaced by <unk>")
+    rare_word_dropout: float = opt(0.0, "training: chance that a word seen once in training is replaced by <unk> "
+                                        "(teaches <unk> what new names look like; Lample et al. 2016)")
     window: int = opt(3, "TDNN: tokens each filter sees (odd)")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
 
@@ -28,12 +33,13 @@ class TagModelConfig:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.char_hidden < 0:
             raise ConfigError(f"char_hidden must be >= 0, got {self.char_hidden}")
-        for name in ("dropout", "word_dropout"):
+        for name in ("dropout", "word_dropout", "rare_word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
-        for name, choices in (("model", ENCODERS), ("output", ("softmax", "crf")), ("cell", cell_names())):
+        for name, choices in (("model", ENCODERS), ("output", ("softmax", "crf")), ("char_model", CHAR_MODELS),
+                              ("cell", cell_names())):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
 

@@ -11,6 +11,7 @@ Batch layout (dict of tensors, batch-first, zero-padded)::
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +121,12 @@ def fit_tag_encoder(train: list[TaggedSentence], scheme: str, min_freq: int) -> 
     chars = Vocabulary(CharTokenizer.build_tokens((t for s in train for t in s.tokens), 1))
     tags = sorted({t for s in train for t in s.tags}, key=lambda t: (t != "O", t[2:], t))
     return TagEncoder(words, chars, tags, scheme)
+
+
+def rare_word_ids(enc: TagEncoder, train: list[TaggedSentence]) -> list[int]:
+    """Ids of the (lower-cased) words that occur exactly once in ``train``."""
+    counts = Counter(t.lower() for s in train for t in s.tokens)
+    return [i for i in enc.words.encode_tokens([w for w, c in counts.items() if c == 1]) if i > 1]
 
 
 def make_tag_batches(enc: TagEncoder, sentences: list[TaggedSentence] | list[list[str]], batch_size: int,

@@ -6,30 +6,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.metrics import entity_scores, token_accuracy
+from rnnkit.modules.char_words import CharWordFeatures
 from rnnkit.modules.crf import CRF
-from rnnkit.modules.encoders import RecurrentEncoder, build_encoder
+from rnnkit.modules.encoders import build_encoder
 from rnnkit.tasks.tag.config import TagModelConfig
 from rnnkit.tasks.tag.data import TagEncoder
 from rnnkit.train import ModelOutput
-
-class CharFeatures(nn.Module):
-    """Bidirectional recurrent summary of each word's characters: (B, T, W) ids -> (B, T, 2*H)."""
-
-    def __init__(self, n_chars: int, hidden: int, cell: str, engine: str):
-        super().__init__()
-        self.embed = nn.Embedding(n_chars, 25, padding_idx=0)
-        self.rnn = RecurrentEncoder(25, cell, hidden, 1, True, 0.0, engine)
-        self.out_size = self.rnn.out_size
-
-    def forward(self, chars: torch.Tensor) -> torch.Tensor:
-        B, T, W = chars.shape
-        flat = chars.view(B * T, W)
-        lengths = (flat > 0).sum(1).clamp(min=1)                               # (B*T,)
-        h = self.rnn(self.embed(flat), lengths)                                # (B*T, W, 2H)
-        half = h.shape[-1] // 2
-        idx = (lengths - 1).to(h.device)
-        fwd = h[torch.arange(B * T, device=h.device), idx, :half]
-        return torch.cat([fwd, h[:, 0, half:]], -1).view(B, T, -1)
 
 
 class Tagger(nn.Module):
@@ -43,22 +25,35 @@ class Tagger(nn.Module):
         size = cfg.embedding + 4
         self.chars = None
         if cfg.char_hidden:
-            self.chars = CharFeatures(len(enc.chars), cfg.char_hidden, cfg.cell if cfg.model == "rnn" else "lstm",
-                                      cfg.engine)
+            self.chars = CharWordFeatures(len(enc.chars), cfg.char_hidden, cfg.char_model,
+                                          cell=cfg.cell if cfg.model == "rnn" else "lstm", engine=cfg.engine)
             size += self.chars.out_size
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
                                      bidirectional=True, dropout=cfg.dropout, window=cfg.window, engine=cfg.engine)
         self.head = nn.Linear(self.encoder.out_size, len(enc.tags))
         self.crf = CRF(len(enc.tags)) if cfg.output == "crf" else None
+        # words seen once in training (rare_word_dropout); set by training, not saved with the weights
+        self.register_buffer("rare", torch.zeros(len(enc.words), dtype=torch.bool), persistent=False)
         if self.crf is not None and enc.scheme in ("bio", "bioes"):
             self.crf.constrain(enc.tags, enc.scheme)
 
+    def mark_rare(self, word_ids: list[int]) -> None:
+        """The word ids that ``rare_word_dropout`` (rather than ``word_dropout``) applies to."""
+        self.rare.zero_()
+        self.rare[torch.as_tensor(word_ids, dtype=torch.int64)] = True
+
+    def drop_words(self, words: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids with some words replaced by <unk> (id 1): training only; padding (0) is kept."""
+        if not self.training or not (self.cfg.word_dropout or self.cfg.rare_word_dropout):
+            return words
+        p = torch.where(self.rare[words], max(self.cfg.word_dropout, self.cfg.rare_word_dropout),
+                        self.cfg.word_dropout)                                 # (B, T)
+        drop = (torch.rand(words.shape, device=words.device) < p) & (words > 0)
+        return words.masked_fill(drop, 1)
+
     def emissions(self, batch: dict) -> torch.Tensor:
-        words = batch["words"]
-        if self.training and self.cfg.word_dropout:
-            drop = (torch.rand(words.shape, device=words.device) < self.cfg.word_dropout) & (words > 0)
-            words = words.masked_fill(drop, 1)
+        words = self.drop_words(batch["words"])
         feats = [self.words(words), self.cases(batch["cases"])]
         if self.chars is not None:
             feats.append(self.chars(batch["chars"]))

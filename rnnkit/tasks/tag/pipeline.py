@@ -1,8 +1,9 @@
 """Sequence tagging (many-to-many, aligned): named entities, parts of speech.
 
-Model (Lample et al. 2016; Huang, Xu & Yu 2015): lower-cased word embedding +
-a small case-pattern embedding + optional character-level bidirectional
-recurrent features of each word -> encoder (bidirectional rnnkit layer; or
+Model (Lample et al. 2016; Ma & Hovy 2016; Huang, Xu & Yu 2015): lower-cased
+word embedding (word dropout to <unk> in training) + a small case-pattern
+embedding + optional character-level features of each word (max-pooled CNN or
+BiLSTM, :mod:`rnnkit.modules.char_words`) -> encoder (bidirectional rnnkit layer; or
 the TDNN / MLP baselines) -> per-token emission scores -> softmax or a
 linear-chain CRF (:mod:`rnnkit.modules.crf`, Viterbi decoding).  Entity tags
 are trained in BIO or BIOES; metrics are CoNLL entity precision / recall /
@@ -27,7 +28,7 @@ from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import TaggedSentence, read_tagged
 from rnnkit.metrics import chunks, entity_scores, token_accuracy
 from rnnkit.tasks.tag.data import (TagEncoder, convert, detect_scheme, find_split_files, fit_tag_encoder,
-                                   make_tag_batches, tokenize_sentence)
+                                   make_tag_batches, rare_word_ids, tokenize_sentence)
 from rnnkit.tasks.tag.config import TagDataConfig, TagRunConfig
 from rnnkit.tasks.tag.model import TagMeter, Tagger
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
@@ -85,6 +86,7 @@ def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Pa
     train, val = _in_scheme(train, scheme), _in_scheme(val, scheme)
     enc = fit_tag_encoder(train, scheme, cfg.data.min_freq)
     model = Tagger(cfg.model, enc)
+    model.mark_rare(rare_word_ids(enc, train))
     bs = cfg.train.batch_size
     train_b, val_b = make_tag_batches(enc, train, bs), make_tag_batches(enc, val, 64)
     meta = {"task": TASK, "encoder": enc.to_dict(),
@@ -121,8 +123,16 @@ class LoadedTagger:
         return out
 
 
+def upgrade_config(saved: dict) -> dict:
+    """A run saved before the character model was a setting used the recurrent one."""
+    model = saved.get("model", {})
+    if model.get("char_hidden") and "char_model" not in model:
+        return {**saved, "model": {**model, "char_model": "rnn"}}
+    return saved
+
+
 def load_tagger(run: str | Path) -> LoadedTagger:
-    ck, cfg, meta = load_task_checkpoint(run, TASK, TagRunConfig)
+    ck, cfg, meta = load_task_checkpoint(run, TASK, TagRunConfig, upgrade_config)
     enc = TagEncoder.from_dict(meta["encoder"])
     model = Tagger(cfg.model, enc)
     model.load_state_dict(ck.group("model"))

@@ -90,7 +90,8 @@ class TagTask(Task):
     def search_space(self) -> dict[str, dict]:
         return {**super().search_space(),
                 "model.embedding": distribution("categorical", choices=[32, 64, 128]),
-                "model.char_hidden": distribution("categorical", choices=[0, 16, 25, 50]),  # 0: no character LSTM
+                "model.char_hidden": distribution("categorical", choices=[0, 16, 25, 50]),  # 0: no character features
+                "model.char_model": distribution("categorical", choices=["cnn", "rnn"]),
                 "model.word_dropout": distribution("float", low=0.0, high=0.2),
                 "model.output": distribution("categorical", choices=["softmax", "crf"])}
 
