@@ -43,6 +43,7 @@ def run_one(name: str, root: Path, out: Path, extra: list[str]) -> dict:
     cmd = ["train", "forecast", "--data", str(root / rel), *opts, "--out", str(run), "--progress", "none",
            "--tensorboard", "off", *extra]
     load = os.getloadavg()[0]
+    start = time.strftime("%H:%M:%S", time.gmtime())
     t0 = time.perf_counter()
     rc = main(cmd)
     wall = time.perf_counter() - t0
@@ -54,7 +55,8 @@ def run_one(name: str, root: Path, out: Path, extra: list[str]) -> dict:
     base = {k: test[k]["mase"] for k in BASELINES if k in test}
     best = min(base, key=base.get)
     return {"series": name, "rc": 0, "network": net, "mase": test[net]["mase"], "baselines": base,
-            "best": best, "beats": test[net]["mase"] <= base[best], "wall_s": round(wall, 1),
+            "best": best, "beats": test[net]["mase"] <= base[best], "wall_s": round(wall, 1), "start_utc": start,
+            "model": result.get("model"), "lookback": result.get("lookback"), "auto": result.get("auto"),
             "load_1min": round(load, 2), "transform": result.get("transform"), "origins": result["origins"],
             "command": "rnnkit " + " ".join(cmd[:cmd.index("--out")] + extra)}
 
@@ -73,16 +75,19 @@ def main() -> int:
     rows = []
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, extra options: {' '.join(extra) or '(none)'}")
-    print("| series | network MASE | " + " | ".join(BASELINES) + " | best baseline | beats | time (s) | load |")
+    print("| series | network (model, lookback) | network MASE | " + " | ".join(BASELINES)
+          + " | best baseline | beats | start (UTC) | time (s) | load |")
     for name in names:
         r = run_one(name, args.root, args.out, extra)
         rows.append(r)
         if r["rc"]:
-            print(f"| {name} | failed (exit {r['rc']}) |")
+            print(f"| {name} | failed (exit {r['rc']}) |", flush=True)
             continue
         cells = " | ".join(f"{r['baselines'].get(b, float('nan')):.3f}" for b in BASELINES)
-        print(f"| {name} | {r['mase']:.3f} | {cells} | {r['best']} | {'yes' if r['beats'] else 'no'} | "
-              f"{r['wall_s']} | {r['load_1min']} |", flush=True)
+        print(f"| {name} | {r['network']} ({r['model']}, {r['lookback']}) | {r['mase']:.3f} | {cells} | {r['best']} | "
+              f"{'yes' if r['beats'] else 'no'} | {r['start_utc']} | {r['wall_s']} | {r['load_1min']} |", flush=True)
+        if args.json:  # after every series, so a run cut short keeps what it measured
+            args.json.write_text(json.dumps(rows, indent=1))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return 0

@@ -67,7 +67,7 @@ def test_windows_and_origins():
 
 
 def _model(output="point", strategy="direct", n_features=2, horizon=4, **kw):
-    cfg = ForecastModelConfig(hidden=6, lookback=5, output=output, strategy=strategy, dropout=0.0, **kw)
+    cfg = ForecastModelConfig(model="rnn", hidden=6, lookback=5, output=output, strategy=strategy, dropout=0.0, **kw)
     steps = 1 if strategy == "recursive" else horizon
     return Forecaster(cfg, n_features, 1, steps, cfg.quantile_list(0.8)).eval()
 
@@ -247,7 +247,7 @@ def test_quantile_output_follows_the_requested_interval(tmp_path, capsys):
     from rnnkit.tasks.forecast.pipeline import _read_like_run, load_forecaster
     data = _series_csv(tmp_path / "s.csv")
     args = ["train", "forecast", "--data", str(data), "--target", "value", "--horizon", "3", "--lookback", "8",
-            "--output", "quantile", "--transform", "none", *TINY, "--no-refit"]
+            "--model", "rnn", "--output", "quantile", "--transform", "none", *TINY, "--no-refit"]
     assert main([*args, "--out", str(tmp_path / "half"), "--interval", "0.5"]) == 0
     assert load_forecaster(tmp_path / "half").model.quantiles.tolist() == [0.25, 0.5, 0.75]
 
@@ -373,7 +373,7 @@ def test_a_run_saved_before_the_new_settings_loads_with_the_old_behaviour(tmp_pa
     data = _series_csv(tmp_path / "s.csv", n=80)
     run = tmp_path / "run"
     assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), "--horizon", "3",
-                 "--lookback", "6", "--transform", "none", *TINY, "--no-refit"]) == 0
+                 "--lookback", "6", "--model", "rnn", "--transform", "none", *TINY, "--no-refit"]) == 0
     assert load_forecaster(run).config.model.highway_level                       # the new default
     for name in ("best", "last"):                                                # as an older rnnkit saved it
         path = run / "checkpoints" / f"{name}.safetensors"

@@ -126,11 +126,12 @@ def test_fitted_transform_ignores_values_after_the_training_part(tmp_path):
 def test_auto_transform_is_decided_on_the_training_part():
     from rnnkit.tasks.forecast.pipeline import resolve_transform
     y = _seasonal(48)[:, :1]
-    assert resolve_transform("auto", y, 12) == ["log", "deseason"]
-    assert resolve_transform("auto", y - 60, 12) == ["deseason"]                # not all positive: no log
-    assert resolve_transform("auto", y[:30], 12) == ["log"]                     # < 3 seasons: no deseason
-    assert resolve_transform("none", y, 12) == []
-    assert resolve_transform("diff,log", y, 12) == ["diff", "log"]
+    assert resolve_transform("auto", y, "rnn+esrnn") == ["log"]                 # the smoothing models: log
+    assert resolve_transform("auto", y, "esrnn") == ["log"]
+    assert resolve_transform("auto", y - 60, "esrnn") == []                     # not all positive: no log
+    assert resolve_transform("auto", y, "rnn") == []                            # the others: none
+    assert resolve_transform("none", y, "esrnn") == []
+    assert resolve_transform("diff,log", y, "rnn") == ["diff", "log"]
 
 
 def test_log_of_non_positive_values_is_a_clear_error(tmp_path, capsys):
@@ -191,14 +192,46 @@ def test_esrnn_seasonal_start_comes_from_the_training_windows():
     series = 0.1 * t + pattern[t.long() % 4]
     pos = torch.arange(3, 30)                                                  # absolute starts, not phase-aligned
     x = torch.stack([series[p:p + 8] for p in pos])[..., None]
-    m.init_from_windows(x, torch.zeros(len(pos), 3, 1), pos, 1e-4)
+    m.init_seasonal_indices(x, pos)
     torch.testing.assert_close(m.init_season[:, 0], pattern - pattern.mean(), atol=1e-4, rtol=0)
 
 
-def test_ensemble_averages_members_that_differ():
-    cfg = ForecastModelConfig(hidden=6, lookback=5, dropout=0.0, output="gaussian", highway=False)
+def test_esrnn_start_fits_its_smoothing_then_the_linear_map_to_the_training_windows():
+    """init_from_windows: the smoothed forecast's error falls with the fit, and the linear map is the least-squares
+    fit of what the smoothing misses (with a zero head the forecast is smoothing + linear map)."""
     torch.manual_seed(0)
-    ens = Ensemble(lambda: Forecaster(cfg, 1, 1, 2, [0.1, 0.5, 0.9]), 3).eval()
+    t = torch.arange(80, dtype=torch.float32)
+    series = 0.05 * t + torch.tensor([2.0, -1.0, 0.5, -1.5])[t.long() % 4] + 0.1 * torch.randn(80)
+    pos = torch.arange(0, 69)
+    x = torch.stack([series[p:p + 8] for p in pos])[..., None]                 # (N, 8, 1)
+    y = torch.stack([series[p + 8:p + 11] for p in pos])[..., None]            # (N, 3, 1)
+    m = _esrnn(season=4)
+    m.init_seasonal_indices(x, pos)
+    with torch.no_grad():
+        before = float(((m.base(x, pos)[1] - y) ** 2).mean())
+    m.fit_smoothing(x, y, pos, 100)
+    with torch.no_grad():
+        inputs, ahead = m.base(x, pos)
+        after = float(((ahead - y) ** 2).mean())
+    assert after < 0.95 * before and float(m.alpha.detach()) != pytest.approx(0.5)
+    assert m.linear is not None and not m.linear.weight.any()                 # zero until fitted
+    m.init_linear(x, y, pos, 0.01)
+    X = np.concatenate([inputs[..., 0].numpy(), np.ones((len(pos), 1))], axis=1)   # (N, L + 1)
+    A = X.T @ X
+    want = np.linalg.solve(A + 0.01 * np.trace(A) / len(A) * np.eye(len(A)), X.T @ (y - ahead)[..., 0].numpy())
+    np.testing.assert_allclose(m.linear.weight.detach().numpy().T, want[:-1], atol=1e-3, rtol=1e-3)
+    with torch.no_grad():
+        got = m.distribution(x, position=pos)["mean"]                            # zero head: smoothing + linear
+    np.testing.assert_allclose(got[..., 0].numpy(), ahead[..., 0].numpy() + X @ want, atol=1e-4, rtol=1e-4)
+    assert ForecastModelConfig(model="esrnn", es_fit_steps=0, es_linear=False).es_linear is False
+    with pytest.raises(ConfigError, match="es_fit_steps"):
+        ForecastModelConfig(es_fit_steps=-1)
+
+
+def test_ensemble_averages_members_that_differ():
+    cfg = ForecastModelConfig(model="rnn", hidden=6, lookback=5, dropout=0.0, output="gaussian", highway=False)
+    torch.manual_seed(0)
+    ens = Ensemble([lambda: Forecaster(cfg, 1, 1, 2, [0.1, 0.5, 0.9])] * 3).eval()
     x = torch.randn(4, 5, 1)
     each = [mem.distribution(x) for mem in ens.members]
     assert not torch.allclose(each[0]["mean"], each[1]["mean"])                 # different initial weights
@@ -210,10 +243,11 @@ def test_ensemble_averages_members_that_differ():
     losses = torch.stack([mem(batch).loss for mem in ens.members])
     torch.testing.assert_close(ens(batch).loss, losses.mean())
     with pytest.raises(ValueError, match="at least 2"):
-        Ensemble(lambda: Forecaster(cfg, 1, 1, 2, [0.5]), 1)
+        Ensemble([lambda: Forecaster(cfg, 1, 1, 2, [0.5])])
 
 
 @pytest.mark.parametrize("opts", [["--model", "esrnn", "--transform", "log"],
+                                  ["--model", "rnn+esrnn", "--output", "quantile"],
                                   ["--model", "esrnn", "--output", "quantile", "--ensemble", "2", "--cell", "gru"],
                                   ["--ensemble", "2", "--transform", "log,deseason,diff", "--output", "gaussian"],
                                   ["--transform", "boxcox,sdiff"]])

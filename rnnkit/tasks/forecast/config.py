@@ -13,13 +13,17 @@ from rnnkit.tasks.forecast.transforms import STEPS as TRANSFORM_STEPS
 
 REFIT = "refit"
 BASELINES = ("naive", "seasonal", "ar", "ets", "sarima")
-MODELS = (*ENCODERS, "esrnn")
+MODELS = (*ENCODERS, "esrnn", "rnn+esrnn", "auto")
+ES_MODELS = ("esrnn", "rnn+esrnn")  # models with exponential smoothing: direct point or quantile forecasts only
 
 
 @dataclass
 class ForecastModelConfig:
-    model: str = opt("rnn", "network: recurrent (rnn), time-delay (tdnn), MLP on the flat window (mlp), or "
-                     "exponential smoothing with a recurrent network (esrnn, Smyl 2020)", MODELS)
+    model: str = opt("auto", "network: recurrent (rnn), time-delay (tdnn), MLP on the flat window (mlp), "
+                     "exponential smoothing with a recurrent network (esrnn, Smyl 2020), the mean of an rnn and an "
+                     "esrnn trained side by side (rnn+esrnn); auto = rnn+esrnn when the series has a season and "
+                     "its training part holds 3 seasons (direct point or quantile forecasts), else rnn "
+                     "(docs/forecast.md)", MODELS)
     cell: str = opt("lstm", "recurrent cell (model=rnn)", cell_names)
     hidden: int = opt(64, "hidden units per layer")
     layers: int = opt(1, "stacked recurrent layers")
@@ -43,12 +47,21 @@ class ForecastModelConfig:
                              "shrinks towards the naive forecast; auto = the best on the validation windows "
                              "of 1e-4 .. 10")
     samples: int = opt(200, "sample paths for recursive Gaussian intervals")
-    lookback: int = opt(24, "past steps the network reads")
+    lookback: int = opt(0, "past steps the network reads (and the linear AR baseline's lags); 0 = auto: one "
+                        "season (24 without one), shortened so a short series keeps 8 training windows")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
+    es_fit_steps: int = opt(200, "esrnn: full-batch steps fitting the smoothing coefficients and seasonal indices "
+                            "to the training windows before the network trains (0 = start at 0.5 / 0.1)")
+    es_linear: bool = opt(True, "esrnn: add a linear map of the deseasonalised, level-normalised window to the "
+                          "offsets, started at its least-squares fit (the trend exponential smoothing lacks)")
     ensemble: int = opt(1, "networks trained side by side from different initial weights, forecasts averaged")
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "layers", "window", "lookback", "samples", "ensemble"):
+        if self.es_fit_steps < 0:
+            raise ConfigError(f"es_fit_steps must be >= 0, got {self.es_fit_steps}")
+        if self.lookback < 0:
+            raise ConfigError(f"lookback must be positive (or 0 = auto), got {self.lookback}")
+        for name in ("hidden", "layers", "window", "samples", "ensemble"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -57,8 +70,8 @@ class ForecastModelConfig:
             raise ConfigError(f"window must be odd, got {self.window}")
         if self.output == "direction" and self.strategy == "recursive":
             raise ConfigError("output=direction needs strategy=direct")
-        if self.model == "esrnn" and (self.strategy != "direct" or self.output not in ("point", "quantile")):
-            raise ConfigError(f"model=esrnn needs strategy=direct and output point or quantile, got strategy="
+        if self.model in ES_MODELS and (self.strategy != "direct" or self.output not in ("point", "quantile")):
+            raise ConfigError(f"model={self.model} needs strategy=direct and output point or quantile, got strategy="
                               f"{self.strategy} output={self.output}")
         for name, choices in (("model", MODELS), ("output", OUTPUTS), ("cell", cell_names())):
             if getattr(self, name) not in choices:
@@ -121,10 +134,10 @@ class ForecastDataConfig:
     stride: int = opt(1, "steps between backtest origins")
     interval: float = opt(0.8, "coverage of the prediction intervals (output=quantile trains their bounds, "
                           "(1 - interval) / 2 and (1 + interval) / 2)")
-    transform: str = opt("none", "target transforms fitted on the training part, applied in order, comma-"
-                         "separated: log, boxcox, deseason, diff, sdiff; none; or auto = log when every training "
-                         "value is positive, then deseason when the training part holds 3 seasons (none is the "
-                         "default: auto did worse on the monthly series of docs/forecast.md)")
+    transform: str = opt("auto", "target transforms fitted on the training part, applied in order, comma-"
+                         "separated: log, boxcox, deseason, diff, sdiff; none; or auto = log for the models with "
+                         "exponential smoothing (esrnn, rnn+esrnn: Smyl's multiplicative form) when every training "
+                         "value is positive, else none")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
     refit: bool = opt(True, "after early stopping, train again on train + validation for the selected number "
                       "of updates (the network then fits on the same data as --baseline-fit train+val)")
@@ -172,7 +185,7 @@ class ForecastRunConfig:
 # Model settings added after runs were saved, with the value that reproduces those runs: a checkpoint whose
 # config lacks one is loaded (and resumed) with it, so an old run forecasts exactly as it did.
 LEGACY_MODEL = {"instance_scale": False, "highway_level": False, "freeze_highway": False, "highway_ridge": "0.0001",
-                "ensemble": 1}
+                "ensemble": 1, "es_fit_steps": 0, "es_linear": False}
 LEGACY_DATA = {"transform": "none"}
 
 

@@ -174,17 +174,45 @@ class SplitPoints:
     n_val_end: int
     n: int
 
+    @property
+    def has_validation(self) -> bool:
+        return self.n_val_end > self.n_train
+
+
+MIN_TRAIN_WINDOWS = 8  # training windows the automatic lookback leaves at least
+
+
+def part_sizes(n: int, val_fraction: float, test_fraction: float, horizon: int) -> tuple[int, int]:
+    """(validation, test) steps: the fractions of ``n``, each raised to one horizon when it is shorter."""
+    return max(int(round(n * val_fraction)), horizon), max(int(round(n * test_fraction)), horizon)
+
 
 def split_points(n: int, val_fraction: float, test_fraction: float, lookback: int, horizon: int) -> SplitPoints:
-    n_test = int(round(n * test_fraction))
-    n_val = int(round(n * val_fraction))
-    n_train = n - n_val - n_test
+    """Train / validation / test boundaries; validation and test each hold at least one horizon.
+
+    A series too short for a training part of more than ``lookback + horizon`` steps beside them has no
+    validation part (``has_validation`` is False: no early stopping, the network trains on all data
+    before the test part).
+    """
+    n_val, n_test = part_sizes(n, val_fraction, test_fraction, horizon)
     need = lookback + horizon
-    if n_train < need + 1 or (val_fraction and n_val < horizon) or (test_fraction and n_test < horizon):
-        raise DataError(f"series of {n} steps is too short for lookback={lookback}, horizon={horizon} with "
-                        f"val_fraction={val_fraction}, test_fraction={test_fraction} (train part {n_train} "
-                        f"steps, needs > {need}; validation and test parts need >= horizon steps each)")
-    return SplitPoints(n_train, n_train + n_val, n)
+    for n_train in (n - n_val - n_test, n - n_test):
+        if n_train >= need + 1:
+            return SplitPoints(n_train, n - n_test, n)
+    raise DataError(f"series of {n} steps is too short for lookback={lookback}, horizon={horizon}: the test part "
+                    f"takes {n_test} steps (test_fraction={test_fraction}, at least one horizon) and the training "
+                    f"part needs > {need} steps (even without a validation part it would have {n - n_test})")
+
+
+def auto_lookback(n: int, preferred: int, horizon: int, val_fraction: float, test_fraction: float) -> int:
+    """``preferred`` past steps, shortened so the training part keeps :data:`MIN_TRAIN_WINDOWS` windows
+    (first with a validation part, else without one); at least 1."""
+    n_val, n_test = part_sizes(n, val_fraction, test_fraction, horizon)
+    for n_train in (n - n_val - n_test, n - n_test):
+        room = n_train - horizon + 1 - MIN_TRAIN_WINDOWS
+        if room >= 1:
+            return min(preferred, room)
+    return 1  # split_points then says why the series is too short
 
 
 class Scaler:

@@ -1,6 +1,8 @@
-"""An ensemble over seeds: K forecasters with different initial weights, trained side by side, forecasts averaged.
+"""An ensemble: forecasters trained side by side, forecasts averaged.
 
-The members share nothing but the batches: the loss is the mean of their losses, so each
+The members differ in their initial weights (K seeds of one model) or in their kind (the
+``rnn+esrnn`` model: a recurrent forecaster and an ES-RNN, the combination of a statistical and
+a learned forecast).  The members share nothing but the batches: the loss is the mean of their losses, so each
 member's gradient is its own (Adam's per-parameter steps keep them independent; only the
 global gradient-norm clip couples them).  One module means one checkpoint, exact resume and
 the usual refit.  ``distribution`` averages the members' means and quantiles; for Gaussian
@@ -9,7 +11,7 @@ probability.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -18,11 +20,14 @@ from rnnkit.train import ModelOutput
 
 
 class Ensemble(nn.Module):
-    def __init__(self, make: Callable[[], nn.Module], size: int):
+    """``forward(batch) -> ModelOutput``; ``logits`` (B, H, T, P) are the members' raw outputs averaged (each
+    relative to its own origin, so only :meth:`distribution` is a forecast)."""
+
+    def __init__(self, makers: Sequence[Callable[[], nn.Module]]):
         super().__init__()
-        if size < 2:
-            raise ValueError(f"an ensemble needs at least 2 members, got {size}")
-        self.members = nn.ModuleList(make() for _ in range(size))   # each draws its own initial weights
+        if len(makers) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {len(makers)}")
+        self.members = nn.ModuleList(make() for make in makers)     # each draws its own initial weights
         first = self.members[0]
         self.output, self.n_targets, self.n_future = first.output, first.n_targets, first.n_future
         self.quantiles = first.quantiles

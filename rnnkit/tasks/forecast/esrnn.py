@@ -27,11 +27,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from rnnkit.modules.encoders import Pooling, build_encoder
+from rnnkit.tasks.forecast.highway import least_squares
 from rnnkit.tasks.forecast.model import pinball
 from rnnkit.tasks.forecast.transforms import seasonal_indices
 from rnnkit.train import ModelOutput
 
 ALPHA0, GAMMA0 = 0.5, 0.1  # initial smoothing coefficients (level, seasonality)
+ES_RIDGE = 1.0  # relative ridge of the linear map's fit with highway_ridge=auto (measured: docs/forecast.md)
+FIT_LR = 0.05               # Adam step of the smoothing fit (sigmoid logits and seasonal indices)
 
 
 def _logit(p: float) -> float:
@@ -65,6 +68,12 @@ class ESRNN(nn.Module):
         self.head = nn.Linear(self.encoder.out_size, steps * n_targets * self.n_params)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        # a linear map of the deseasonalised, level-normalised window to the offsets (the trend the
+        # smoothing lacks); zero until init_from_windows fits it by least squares
+        self.linear = nn.Linear(cfg.lookback, steps) if cfg.es_linear else None
+        if self.linear is not None:
+            nn.init.zeros_(self.linear.weight)
+            nn.init.zeros_(self.linear.bias)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -109,6 +118,9 @@ class ESRNN(nn.Module):
         lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
         h = self.drop(self.pool(self.encoder(inputs, lengths), lengths))
         out = self.head(h).view(x.shape[0], self.steps, self.n_targets, self.n_params)
+        if self.linear is not None:
+            rel = inputs[..., : self.n_targets].transpose(1, 2)                         # (B, T, L)
+            out = out + self.linear(rel).transpose(1, 2).unsqueeze(-1)                  # + (B, H, T, 1)
         return out, ahead
 
     def forward(self, batch: dict) -> ModelOutput:
@@ -122,14 +134,52 @@ class ESRNN(nn.Module):
                 loss = pinball(rel.unsqueeze(-1) - out, self.quantiles)
         return ModelOutput(out, loss, n=int(out.shape[0] * out.shape[1] * out.shape[2]))
 
-    @torch.no_grad()
     def init_from_windows(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, ridge: float) -> None:
-        """Initial seasonal indices from the training windows (classical decomposition of the series they
-        cover), so training starts at seasonal exponential smoothing (the head is zero).
+        """Start from what the training windows say: seasonal indices from their classical decomposition,
+        then (``es_fit_steps``) the smoothing coefficients and indices fitted to the windows' targets,
+        then (``es_linear``) the linear map's least-squares fit to what the smoothing misses.  The
+        network's head is zero, so training starts at that fitted smoothing + linear forecast.
 
-        x: (N, L, C) scaled training windows, position: (N,) their absolute starts; ``y`` and ``ridge`` (the
-        linear highway's) are not used.
+        x: (N, L, C) scaled training windows, y: (N, H, T) their targets, position: (N,) their absolute
+        starts; ``ridge`` (the recurrent forecaster's highway ridge) is not used: the linear map's is
+        ``--highway-ridge`` when given, else :data:`ES_RIDGE` (relative to mean(diag X'X)).
         """
+        self.init_seasonal_indices(x, position)
+        self.fit_smoothing(x, y, position, self.cfg.es_fit_steps)
+        if self.linear is not None:
+            fixed = self.cfg.fixed_ridge()
+            self.init_linear(x, y, position, ES_RIDGE if fixed is None else fixed)
+
+    def fit_smoothing(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, steps: int) -> None:
+        """``steps`` full-batch Adam steps on the squared error of the smoothed forecast alone (α, γ and
+        the initial seasonal indices; network and linear map untouched)."""
+        params = [p for p in (self.alpha_logit, self.gamma_logit, self.init_season) if p.requires_grad]
+        if not steps or not params:
+            return
+        opt = torch.optim.Adam(params, lr=FIT_LR)
+        with torch.enable_grad():
+            for _ in range(steps):
+                _, ahead = self.base(x, position)                                       # (N, H, T)
+                loss = F.mse_loss(ahead, y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    @torch.no_grad()
+    def init_linear(self, x: torch.Tensor, y: torch.Tensor, position: torch.Tensor, ridge: float) -> None:
+        """Ridge least squares of the targets' offsets from the smoothed forecast on the normalised window."""
+        inputs, ahead = self.base(x, position)
+        T, L = self.n_targets, x.shape[1]
+        feats = inputs[..., :T].transpose(1, 2).reshape(-1, L)                           # (N*T, L)
+        X = torch.cat([feats, torch.ones(feats.shape[0], 1)], dim=1).double()
+        Y = (y - ahead).transpose(1, 2).reshape(-1, y.shape[1]).double()                # (N*T, H)
+        W = least_squares(X, Y, ridge)                                                  # (L + 1, H)
+        self.linear.weight.copy_(W[:-1].T.float())
+        self.linear.bias.copy_(W[-1].float())
+
+    @torch.no_grad()
+    def init_seasonal_indices(self, x: torch.Tensor, position: torch.Tensor) -> None:
+        """Initial seasonal indices from the classical decomposition of the series the windows cover."""
         m, T = self.season, self.n_targets
         if m == 1:
             return

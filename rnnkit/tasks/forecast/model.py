@@ -68,6 +68,9 @@ class Forecaster(nn.Module):
         self.register_buffer("quantiles", torch.tensor(quantiles, dtype=torch.float32))
         self.n_params = len(quantiles) if cfg.output == "quantile" else N_PARAMS[cfg.output]
         self.lookback = cfg.lookback
+        if cfg.model in ("auto", "esrnn", "rnn+esrnn") or not cfg.lookback:
+            raise ValueError(f"a Forecaster is an rnn, tdnn or mlp with a lookback; got model={cfg.model!r}, "
+                             f"lookback={cfg.lookback} (the pipeline resolves model=auto and lookback=0 first)")
         if cfg.model == "mlp":  # the whole flattened window through an MLP: no recurrence, no weight sharing
             self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(cfg.lookback * n_features, cfg.hidden), nn.ReLU(),
                                          nn.Dropout(cfg.dropout), nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU())

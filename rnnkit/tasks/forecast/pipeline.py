@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +31,19 @@ from rnnkit.config import TrainConfig, save_yaml, to_dict
 from rnnkit.data.embedded_tasks import series_set
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import Table, read_table
-from rnnkit.tasks.forecast.data import (Scaler, Series, SplitPoints, column_order, future_windows, in_time_order,
+from rnnkit.tasks.forecast.data import (Scaler, Series, SplitPoints, auto_lookback, column_order, future_windows,
+                                        in_time_order,
                                         infer_step, origins, parse_columns, read_series, series_from_table,
-                                        split_future_rows, split_points, windows)
+                                        part_sizes, split_future_rows, split_points, windows)
 from rnnkit.tasks.forecast.backtest import Forecast, backtest_table, network_forecast, plot_forecast, score_models
 from rnnkit.tasks.forecast.highway import HighwayFeatures, select_ridge
 from rnnkit.tasks.forecast.ensemble import Ensemble
 from rnnkit.tasks.forecast.esrnn import ESRNN
 from rnnkit.tasks.forecast.model import Forecaster
-from rnnkit.tasks.forecast.transforms import NO_TRANSFORM, TransformChain
+from rnnkit.tasks.forecast.transforms import NO_TRANSFORM, TransformChain, seasonal_strength
 from rnnkit.metrics import mase_scale
 from rnnkit.tasks.baselines import forecasting as fb, statsmodels_ts
-from rnnkit.tasks.forecast.config import REFIT, ForecastDataConfig, ForecastRunConfig, upgrade_config
+from rnnkit.tasks.forecast.config import ES_MODELS, REFIT, ForecastDataConfig, ForecastRunConfig, upgrade_config
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
@@ -112,12 +114,15 @@ def build_model(cfg: ForecastRunConfig, n_features: int, n_targets: int, n_futur
     """The configured network: a :class:`Forecaster`, an :class:`ESRNN`, or an :class:`Ensemble` of either."""
     steps = 1 if cfg.model.strategy == "recursive" else cfg.data.horizon
     quantiles = cfg.model.quantile_list(cfg.data.interval)
+    kinds = ["rnn", "esrnn"] if cfg.model.model == "rnn+esrnn" else [cfg.model.model]
 
-    def one() -> torch.nn.Module:
-        if cfg.model.model == "esrnn":
+    def one(kind: str) -> torch.nn.Module:
+        if kind == "esrnn":
             return ESRNN(cfg.model, n_features, n_targets, steps, quantiles, season)
-        return Forecaster(cfg.model, n_features, n_targets, steps, quantiles, n_future)
-    return Ensemble(one, cfg.model.ensemble) if cfg.model.ensemble > 1 else one()
+        mcfg = cfg.model if kind == cfg.model.model else dataclasses.replace(cfg.model, model=kind)
+        return Forecaster(mcfg, n_features, n_targets, steps, quantiles, n_future)
+    makers = [lambda k=kind: one(k) for _ in range(cfg.model.ensemble) for kind in kinds]
+    return Ensemble(makers) if len(makers) > 1 else makers[0]()
 
 
 @dataclass
@@ -142,16 +147,59 @@ class Prepared:
                             np.asarray(o, dtype=np.int64) - L)
 
 
-def resolve_transform(spec: str, train: np.ndarray, season: int) -> list[str]:
-    """The transform steps of ``--transform`` (``auto`` decided from the training part ``train`` (n, T) only)."""
+def resolve_transform(spec: str, train: np.ndarray, model: str) -> list[str]:
+    """The transform steps of ``--transform``; ``auto`` = ``log`` for the models with exponential smoothing
+    when every value of the training part ``train`` (n, T) is positive (decided on it only), else none."""
     if spec == "none":
         return []
     if spec != "auto":
         return parse_columns(spec)
-    steps = ["log"] if bool((train > 0).all()) else []
-    if season > 1 and len(train) >= 3 * season:
-        steps.append("deseason")
-    return steps
+    return ["log"] if model in ES_MODELS and bool((train > 0).all()) else []
+
+
+STRONG_SEASON = 0.6  # seasonal strength from which a series counts as seasonal (measured: docs/forecast.md)
+PLAIN_LOOKBACK = 24  # lookback of the automatic rule for a series without a strong season
+
+
+@dataclass
+class AutoChoice:
+    """What ``lookback 0`` and ``model auto`` resolve to on a series, and the facts they follow from."""
+    lookback: int
+    model: str
+    season: int
+    seasonal_strength: float
+
+
+def auto_choice(cfg: ForecastRunConfig, series: Series, season: int) -> AutoChoice:
+    """The documented rule (docs/forecast.md), decided on the training part only.
+
+    A series is seasonal when its seasonal strength (classical decomposition of the training part) is at
+    least :data:`STRONG_SEASON`.  Lookback: one season for a seasonal series, else ``max(season, 24)``,
+    shortened for a short series (:func:`auto_lookback`).  Model: rnn+esrnn for a seasonal series whose
+    training part holds 3 seasons (direct point or quantile forecasts), else rnn.
+    """
+    d, m = cfg.data, cfg.model
+    n_val, n_test = part_sizes(len(series), d.val_fraction, d.test_fraction, d.horizon)
+    strength = seasonal_strength(series.targets[: len(series) - n_val - n_test], season)
+    seasonal = season > 1 and strength >= STRONG_SEASON
+    preferred = season if seasonal else max(season, PLAIN_LOOKBACK)
+    lookback = m.lookback or auto_lookback(len(series), preferred, d.horizon, d.val_fraction, d.test_fraction)
+    model = m.model
+    if model == "auto":
+        n_train = split_points(len(series), d.val_fraction, d.test_fraction, lookback, d.horizon).n_train
+        es_ok = m.strategy == "direct" and m.output in ("point", "quantile")
+        model = "rnn+esrnn" if seasonal and es_ok and n_train >= 3 * season else "rnn"
+    return AutoChoice(lookback, model, season, strength)
+
+
+def resolve_auto(cfg: ForecastRunConfig) -> tuple[ForecastRunConfig, AutoChoice | None]:
+    """``cfg`` with ``lookback 0`` and ``model auto`` replaced by what they resolve to on this series (the
+    saved config holds the resolved values, so a run loads and resumes without the rule)."""
+    if cfg.model.lookback and cfg.model.model != "auto":
+        return cfg, None
+    choice = auto_choice(cfg, *load_series(cfg.data))
+    model = dataclasses.replace(cfg.model, lookback=choice.lookback, model=choice.model)
+    return dataclasses.replace(cfg, model=model), choice
 
 
 def prepare(cfg: ForecastRunConfig) -> Prepared:
@@ -161,7 +209,7 @@ def prepare(cfg: ForecastRunConfig) -> Prepared:
     T = series.n_targets
     train = series.targets[: sp.n_train]                      # every fitted statistic sees this part only
     spec = "none" if cfg.model.output == "direction" else cfg.data.transform
-    chain = TransformChain(resolve_transform(spec, train, season), season, series.target_names).fit(train)
+    chain = TransformChain(resolve_transform(spec, train, cfg.model.model), season, series.target_names).fit(train)
     values = chain.apply_columns(series.values, T)
     scaler = Scaler.fit(values[chain.warmup: sp.n_train])
     meta = {"task": TASK, "scaler": scaler.to_dict(), "transform": chain.to_dict(), "names": series.names,
@@ -196,9 +244,11 @@ def refit(cfg: ForecastRunConfig, prep: Prepared, run_dir: Path, updates: int, r
 
 
 def highway_ridge(cfg: ForecastRunConfig, prep: Prepared, train_arrays, val_arrays) -> float:
-    """The configured ridge, or (``auto``) the one whose AR fit on the training windows does best on validation."""
+    """The configured ridge, or (``auto``) the one whose AR fit on the training windows does best on validation
+    (the smallest of the grid without a validation part)."""
     fixed = cfg.model.fixed_ridge()
-    if fixed is not None or not cfg.model.highway or cfg.model.output == "direction" or cfg.model.model == "esrnn":
+    if (fixed is not None or not cfg.model.highway or cfg.model.output == "direction" or cfg.model.model == "esrnn"
+            or val_arrays is None):
         return 1e-4 if fixed is None else fixed
     features = HighwayFeatures(prep.series.n_targets, cfg.model.normalize, cfg.model.highway_level)
     as_t = [torch.from_numpy(a) for a in (train_arrays.x, train_arrays.y, val_arrays.x, val_arrays.y)]
@@ -214,14 +264,21 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     """
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
+    cfg, choice = resolve_auto(cfg)
     prep = prepare(cfg)
     sp, H = prep.sp, cfg.data.horizon
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    train_arrays, val_arrays = prep.arrays(cfg, 0, sp.n_train), prep.arrays(cfg, sp.n_train, sp.n_val_end)
+    train_arrays = prep.arrays(cfg, 0, sp.n_train)
+    val_arrays = prep.arrays(cfg, sp.n_train, sp.n_val_end) if sp.has_validation else None
+    if val_arrays is None:
+        print(f"notice: {len(prep.series)} steps leave no validation part beside a test part of {sp.n - sp.n_val_end} "
+              f"and training windows of {cfg.model.lookback} + {H}: no early stopping, the network trains "
+              f"{cfg.train.epochs} epochs on all {sp.n_train} steps before the test part", file=sys.stderr)
     ridge = highway_ridge(cfg, prep, train_arrays, val_arrays)
     model, fit = _fit(cfg, prep, run_dir, train_arrays, val_arrays, resume, ridge, callbacks=callbacks)
-    refit_s = refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)[1].elapsed_s if cfg.data.refit else 0.0
+    refitted = cfg.data.refit and sp.has_validation  # without validation the first fit saw the same data
+    refit_s = refit(cfg, prep, run_dir, fit.best_step or fit.steps, ridge)[1].elapsed_s if refitted else 0.0
     loaded = load_forecaster(run_dir)
     test_origins = origins(sp.n_val_end, sp.n, cfg.model.lookback, H, cfg.data.stride)
     n_fit = sp.n_val_end if cfg.data.baseline_fit == "train+val" else sp.n_train
@@ -229,7 +286,9 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     metrics = score_models(models, prep.series, test_origins, H, prep.meta["mase_scale"], cfg.data.interval)
     backtest_table(run_dir / "backtest.csv", models, prep.series, test_origins, H)
     plot_forecast(run_dir / "forecast.png", prep.series, models, test_origins, H, sp, title=prep.series.source)
-    result = {"stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": cfg.data.refit,
+    result = {"model": cfg.model.model, "lookback": cfg.model.lookback,
+              "auto": None if choice is None else dataclasses.asdict(choice),
+              "stopped": fit.stopped, "steps": fit.steps, "best_step": fit.best_step, "refit": refitted,
               "highway_ridge": ridge, "transform": prep.chain.spec,
               "elapsed_s": fit.elapsed_s + refit_s,  # every fit: compare's train_s
               "fit_s": fit.elapsed_s, "refit_s": refit_s,
@@ -277,7 +336,7 @@ class LoadedForecaster:
     @property
     def name(self) -> str:
         m = self.config.model
-        base = f"{m.cell}" if m.model == "rnn" else m.model
+        base = {"rnn": m.cell, "rnn+esrnn": f"{m.cell}+esrnn"}.get(m.model, m.model)
         return f"{base} x{m.ensemble}" if m.ensemble > 1 else base
 
 

@@ -115,22 +115,44 @@ class BoxCox(Step):
         self.lam = [float(v) for v in params["lam"]]
 
 
+def _centred_trend(m: int) -> np.ndarray:
+    """The centred moving average of classical decomposition: m terms, 2 x m when m is even."""
+    if m % 2:
+        return np.full(m, 1.0 / m)
+    return np.concatenate([[0.5], np.ones(m - 1), [0.5]]) / m
+
+
+def _detrended(col: np.ndarray, m: int) -> tuple[np.ndarray, np.ndarray]:
+    """``col`` minus its centred moving average, and the phase ``t mod m`` of each remaining step."""
+    kernel = _centred_trend(m)
+    half = len(kernel) // 2
+    trend = np.convolve(col, kernel, mode="valid")                     # positions half .. n - half - 1
+    return col[half:len(col) - half] - trend, np.arange(half, len(col) - half) % m
+
+
 def seasonal_indices(train: np.ndarray, m: int) -> np.ndarray:
     """Additive seasonal indices (m, T) of classical decomposition: the mean by phase ``t mod m`` of
     ``train`` minus its centred moving average (2 x m when m is even), centred to sum 0."""
-    n = train.shape[0]
-    if m % 2:
-        kernel = np.full(m, 1.0 / m)
-    else:
-        kernel = np.concatenate([[0.5], np.ones(m - 1), [0.5]]) / m
-    half = len(kernel) // 2
     idx = np.zeros((m, train.shape[1]))
     for j in range(train.shape[1]):
-        trend = np.convolve(train[:, j], kernel, mode="valid")          # positions half .. n - half - 1
-        detrended = train[half:n - half, j] - trend
-        phase = np.arange(half, n - half) % m
+        detrended, phase = _detrended(train[:, j], m)
         idx[:, j] = [detrended[phase == p].mean() for p in range(m)]
     return idx - idx.mean(axis=0, keepdims=True)
+
+
+def seasonal_strength(train: np.ndarray, m: int) -> float:
+    """Strength of seasonality ``max(0, 1 - Var(R) / Var(S + R))`` of the classical decomposition of
+    ``train`` (n, T) (Wang, Smith & Hyndman 2006), averaged over the columns: 0 without a season, near 1
+    when the seasonal pattern explains the detrended series; 0 when ``train`` holds under 2 seasons."""
+    if m < 2 or train.shape[0] < 2 * m + 1:
+        return 0.0
+    index = seasonal_indices(train, m)                                  # (m, T)
+    out = []
+    for j in range(train.shape[1]):
+        detrended, phase = _detrended(train[:, j], m)
+        remainder = detrended - index[phase, j]
+        out.append(max(0.0, 1.0 - remainder.var() / detrended.var()) if detrended.var() > 0 else 0.0)
+    return float(np.mean(out))
 
 
 @dataclass
