@@ -8,16 +8,22 @@ size-1 dims (parameters with ``dim() < 2``).
 ``constant``, ``step`` (x gamma every ``step_size`` updates), ``cosine``
 (down to ``min_lr`` at the last update) or ``plateau`` (x gamma when the
 monitored validation metric stalls for ``plateau_patience`` evaluations).
+
+With a time budget (``max_time``) the cosine decay ends at the budget's last update instead
+(:class:`BudgetCosine`): how many updates that is, is estimated from the measured update times
+(:mod:`rnnkit.train.budget`).
 """
 from __future__ import annotations
 
+import math
 import warnings
 
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from rnnkit.config import TrainConfig
+from rnnkit.config import ConfigError, TrainConfig
+from rnnkit.train.budget import DecayProgress, cosine
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
@@ -42,12 +48,58 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
+def follows_budget(cfg: TrainConfig) -> bool:
+    """Whether the learning rate decays to the end of the time budget (a cosine schedule with ``max_time``)."""
+    return bool(cfg.max_time) and cfg.schedule == "cosine"
+
+
+class BudgetCosine:
+    """Linear warm-up (update k of ``warmup_steps`` at ``lr * k / warmup_steps``), then a cosine decay from
+    each group's rate to ``min_lr`` whose progress follows the updates estimated to remain
+    (:class:`~rnnkit.train.budget.DecayProgress`): it reaches ``min_lr`` at the last update."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+        self.optimizer, self.warmup, self.min_lr = optimizer, cfg.warmup_steps, cfg.min_lr
+        self.base = [g["lr"] for g in optimizer.param_groups]
+        self.done = 0  # updates taken
+        self.progress = DecayProgress()
+        self._set(self._warm(1))
+
+    def _warm(self, k: int) -> float | None:
+        """The warm-up factor of update ``k`` (1-based), None after the warm-up."""
+        return k / self.warmup if self.warmup > 1 and k <= self.warmup else None
+
+    def _set(self, factor: float | None) -> None:
+        decay = cosine(self.progress.p)
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = base * factor if factor is not None else self.min_lr + (base - self.min_lr) * decay
+
+    def step(self, left: float) -> None:
+        """After an update; ``left``: updates estimated to come, the next one included."""
+        self.done += 1
+        factor = self._warm(self.done + 1)
+        if factor is None:
+            self.progress.advance(left)
+        self._set(factor)
+
+    def state_dict(self) -> dict:
+        return {"done": self.done, "base": self.base, **self.progress.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.done, self.base = int(sd["done"]), [float(b) for b in sd["base"]]
+        self.progress.load_state_dict(sd)
+
+
 class Schedule:
-    """Warm-up then the configured decay; ``step()`` per update, ``on_eval(metric)`` per evaluation."""
+    """Warm-up then the configured decay; ``step(left)`` per update, ``on_eval(metric)`` per evaluation."""
 
     def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
         self.kind = cfg.schedule
         self.plateau = None
+        self.budget = BudgetCosine(optimizer, cfg) if follows_budget(cfg) else None
+        if self.budget is not None:
+            self.main = self.per_step = None
+            return
         scheds, milestones = [], []
         if cfg.warmup_steps > 1:  # update k (1-based) of the warm-up runs at lr * k / warmup_steps
             scheds.append(lr_scheduler.LinearLR(optimizer, start_factor=1.0 / cfg.warmup_steps,
@@ -90,7 +142,11 @@ class Schedule:
             return lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps, eta_min=cfg.min_lr)
         return None
 
-    def step(self) -> None:
+    def step(self, left: float = math.inf) -> None:
+        """After an update; ``left``: updates estimated to come (read by the budget's decay only)."""
+        if self.budget is not None:
+            self.budget.step(left)
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             self.per_step.step()
@@ -100,10 +156,21 @@ class Schedule:
             self.plateau.step(metric)
 
     def state_dict(self) -> dict:
+        if self.budget is not None:
+            return {"budget": self.budget.state_dict(), "plateau": None}
         return {"per_step": self.per_step.state_dict(),
                 "plateau": self.plateau.state_dict() if self.plateau else None}
 
     def load_state_dict(self, sd: dict) -> None:
+        if self.budget is not None and "budget" not in sd:
+            raise ConfigError("this run was started without --max-time: its cosine decay follows the step count, "
+                              "not a time budget; resume it without --max-time (or start a new run)")
+        if self.budget is None and "budget" in sd:
+            raise ConfigError("this run was started with --max-time: its cosine decay ends at the time budget; "
+                              "resume it with a --max-time (the total budget, as long or longer)")
+        if self.budget is not None:
+            self.budget.load_state_dict(sd["budget"])
+            return
         self.per_step.load_state_dict(sd["per_step"])
         if self.plateau is not None:
             self.plateau.load_state_dict(sd["plateau"])
