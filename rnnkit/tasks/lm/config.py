@@ -2,7 +2,8 @@
 (:class:`LMDataConfig`) and the generic ``train`` section (:class:`~rnnkit.config.TrainConfig`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from rnnkit.config import ConfigError, TrainConfig, check_choices, check_fraction, check_positive, cell_names, opt
 
@@ -76,3 +77,12 @@ class LMRunConfig:
     model: LMModelConfig = field(default_factory=LMModelConfig)
     data: LMDataConfig = field(default_factory=LMDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def epochs_follow_budget(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = ()) -> LMRunConfig:
+    """With a time budget (``--max-time``) and no epoch count of the user's (a flag or a --config key; a
+    preset's is not the user's), the run has no epoch limit: it trains until the budget is spent
+    (``epochs: 0``), its cosine decay ending there (:mod:`rnnkit.train.budget`)."""
+    if cfg.train.max_time and cfg.train.epochs and ("train", "epochs") not in set(given):
+        return replace(cfg, train=replace(cfg.train, epochs=0))
+    return cfg

@@ -10,7 +10,7 @@ from rnnkit.config import ConfigError
 from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
-from rnnkit.tasks.lm.config import LMRunConfig
+from rnnkit.tasks.lm.config import LMRunConfig, epochs_follow_budget
 from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
@@ -34,6 +34,8 @@ class LMTask(Task):
               callbacks=()):
         if cfg.model.model == "markov" and not resume:
             check_markov_settings(cfg, given)  # also a setting given at its default value
+        if cfg.model.model == "rnn":
+            cfg = epochs_follow_budget(cfg, given)
         return train_lm(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result, run_dir) -> None:
