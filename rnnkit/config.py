@@ -109,6 +109,8 @@ class TrainConfig:
     max_eval_batches: int = opt(0, "cap on validation batches per evaluation (0 = all)")
     max_steps: int = opt(0, "stop after this many updates (0 = no limit)")
     max_time: float = opt(0.0, "stop after this many seconds of training (0 = no limit)")
+    clock: str = opt("wall", "what max_time counts: wall-clock seconds, or this process's CPU seconds (all its "
+                             "threads; for measurements on a machine shared with other jobs)", ("wall", "cpu"))
     checkpoint_every: int = opt(0, "also save the last checkpoint every N updates (0 = at evaluations)")
     seed: int = opt(0, "random seed (model init, dropout, shuffling)")
     deterministic: bool = opt(False, "bit-identical runs and resumes: deterministic algorithms only, and one CPU "

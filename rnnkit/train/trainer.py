@@ -111,10 +111,11 @@ class TrainingClock:
     """Seconds of training since it started: wall time less the paused spans (evaluations, checkpoints)
     and less the time this process spent waiting for one-time kernel builds (rnnkit.engines.cpp.build),
     so that ``max_time`` buys training however long the set-up took. ``offset``: the seconds a resumed
-    run had already trained; ``now``: the wall clock (a fake one in tests)."""
+    run had already trained; ``now``: the clock (wall time, this process's CPU time, or a fake one in tests);
+    ``waits``: whether waiting for kernel builds shows on it (not on a CPU clock: waiting takes no CPU)."""
 
-    def __init__(self, offset: float = 0.0, now: Callable[[], float] = time.perf_counter):
-        self.now, self.offset = now, offset
+    def __init__(self, offset: float = 0.0, now: Callable[[], float] = time.perf_counter, waits: bool = True):
+        self.now, self.offset, self.waits = now, offset, waits
         self.t0 = now()
         self.waited0 = kernel_build_waits()
         self.paused_s = 0.0
@@ -128,7 +129,7 @@ class TrainingClock:
             self.paused_s += self.now() - t
 
     def seconds(self) -> float:
-        waited = kernel_build_waits() - self.waited0
+        waited = kernel_build_waits() - self.waited0 if self.waits else 0.0
         return self.offset + self.now() - self.t0 - self.paused_s - waited
 
 
@@ -136,9 +137,10 @@ class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, *, run_dir: str | Path | None = None,
                  meter: Callable[[], Any] = LossMeter, run_config: dict | None = None,
                  metadata: dict | None = None, callbacks: Sequence[Any] = (),
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] | None = None):
         self.cfg = config
-        self.clock = clock  # the wall clock max_time is measured on
+        # what max_time is measured on: config.clock's, unless a test hands in a fake one
+        self.clock = clock or (time.process_time if config.clock == "cpu" else time.perf_counter)
         self.world = distributed.launch_world()
         distributed.check_batch(config.batch_size, self.world)
         self.device = distributed.start(self.world, config.device)
@@ -198,7 +200,8 @@ class Trainer:
         self._snapshot()
         self._n_batches = len(train)
         t0 = time.perf_counter()
-        self.budget = TrainingClock(self.times.used_s, self.clock)  # a resumed run goes on with its budget
+        # a resumed run goes on with the budget it had used
+        self.budget = TrainingClock(self.times.used_s, self.clock, waits=cfg.clock == "wall")
         self.progress = Progress(cfg.progress if self.world.main else "none", cfg.log_every, max_time=cfg.max_time,
                                  clock=self.budget.seconds)
         if cfg.max_time and self.budget.seconds() >= cfg.max_time:

@@ -138,3 +138,18 @@ def test_update_times_and_progress_state_round_trip():
     copy = UpdateTimes(window=3)
     copy.load_state_dict(times.state_dict())
     assert copy.state_dict() == times.state_dict()
+
+
+def test_a_cpu_clock_counts_cpu_seconds_not_waiting():
+    import time
+
+    class Sleeper(Regressor):
+        def forward(self, batch):
+            time.sleep(0.1)  # wall time passes, the CPU idles
+            return super().forward(batch)
+
+    result = Trainer(Sleeper(), cfg(max_time=0.3, clock="cpu", max_steps=8, schedule="constant")).fit(
+        regression_batches(6))
+    assert result.stopped == "max_steps" and result.train_s < 0.3  # 8 sleeps of 0.1 s: 0.8 s of wall time
+    wall = Trainer(Sleeper(), cfg(max_time=0.3, max_steps=8, schedule="constant")).fit(regression_batches(6))
+    assert wall.stopped == "max_time" and wall.steps <= 3
