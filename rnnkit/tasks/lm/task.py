@@ -27,6 +27,9 @@ class LMTask(Task):
     evaluate_help = "perplexity and bits per character on a UTF-8 text file or directory"
     predict_help = "the most likely next tokens after each input text"
     run_config = LMRunConfig
+    # the language model's own training defaults (the model's are LMModelConfig's): chosen with the model for
+    # `rnnkit train lm --data FILE --max-time 900` on one CPU core (docs/lm.md, "A corpus of plays")
+    train_defaults = {"train": {"batch_size": 32, "bptt": 128, "lr": 3e-3, "min_lr": 1e-5, "warmup_steps": 100}}
     presets_package = "rnnkit.tasks.lm.presets"
     compare_metrics = tuple(COMPARE_METRICS)
 
