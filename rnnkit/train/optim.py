@@ -89,6 +89,17 @@ class BudgetCosine:
         self.done, self.base = int(sd["done"]), [float(b) for b in sd["base"]]
         self.progress.load_state_dict(sd)
 
+    def adopt(self, per_step: dict) -> None:
+        """Go on from a schedule that followed the step count (a run started without a time budget, or by an
+        rnnkit from before budgets): the decay continues from the rate the optimiser has reached (restored
+        before this), spread over the budget left."""
+        self.done = int(per_step["last_epoch"])
+        group = self.optimizer.param_groups[0]
+        self.base = [float(g.get("initial_lr", g["lr"])) for g in self.optimizer.param_groups]
+        if self._warm(self.done + 1) is None and self.base[0] > self.min_lr:
+            share = (group["lr"] - self.min_lr) / (self.base[0] - self.min_lr)  # cosine(p), in [0, 1]
+            self.progress.p = math.acos(min(max(2.0 * share - 1.0, -1.0), 1.0)) / math.pi
+
 
 class Schedule:
     """Warm-up then the configured decay; ``step(left)`` per update, ``on_eval(metric)`` per evaluation."""
@@ -163,8 +174,8 @@ class Schedule:
 
     def load_state_dict(self, sd: dict) -> None:
         if self.budget is not None and "budget" not in sd:
-            raise ConfigError("this run was started without --max-time: its cosine decay follows the step count, "
-                              "not a time budget; resume it without --max-time (or start a new run)")
+            self.budget.adopt(sd["per_step"])
+            return
         if self.budget is None and "budget" in sd:
             raise ConfigError("this run was started with --max-time: its cosine decay ends at the time budget; "
                               "resume it with a --max-time (the total budget, as long or longer)")

@@ -28,10 +28,10 @@ def test_whole_sequence_equals_chunked_equals_step_by_step(cell):
 
 
 def test_weight_tying_shares_the_parameter_and_checks_sizes():
-    model = LanguageModel(20, LMModelConfig(hidden=8, layers=1, embedding=0, tie_weights=True))
+    model = LanguageModel(20, LMModelConfig(hidden=8, layers=1))
     assert model.decoder.weight is model.embed.weight
     with pytest.raises(ConfigError, match="tie_weights needs embedding == hidden"):
-        LMModelConfig(hidden=8, embedding=4, tie_weights=True)
+        LMModelConfig(hidden=8, embedding=4)
     untied = LanguageModel(20, LMModelConfig(hidden=8, embedding=4, tie_weights=False))
     assert untied.decoder.weight.shape == (20, 8)
 

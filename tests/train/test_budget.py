@@ -112,13 +112,21 @@ def test_resume_after_the_budget_is_spent_trains_no_more(tmp_path, capsys):
     assert "time budget (max_time 5 s) was used up" in capsys.readouterr().err
 
 
-def test_resume_must_keep_the_kind_of_schedule(tmp_path):
-    train(cfg(max_time=5), FakeClock(), run_dir=tmp_path / "a")
+def test_a_budget_run_resumes_only_with_a_budget(tmp_path):
+    train(cfg(max_time=5), FakeClock(), run_dir=tmp_path)
     with pytest.raises(ConfigError, match="started with --max-time"):
-        train(cfg(max_time=0, epochs=3), FakeClock(), run_dir=tmp_path / "a", resume=True)
-    train(cfg(max_time=0, epochs=1), FakeClock(), run_dir=tmp_path / "b")
-    with pytest.raises(ConfigError, match="started without --max-time"):
-        train(cfg(max_time=50, epochs=3), FakeClock(), run_dir=tmp_path / "b", resume=True)
+        train(cfg(max_time=0, epochs=3), FakeClock(), run_dir=tmp_path, resume=True)
+
+
+def test_a_run_without_a_budget_resumed_with_one_decays_on_from_its_rate(tmp_path):
+    before, after = LRs(), LRs()
+    with pytest.raises(KeyboardInterrupt):  # a cosine decay over 4 epochs (24 updates), stopped after update 10
+        train(cfg(epochs=4, checkpoint_every=2), FakeClock(), [before, Crash(at=11)], run_dir=tmp_path)
+    # resumed with a budget of 20 s, 10 of them used: the rest of the decay over the 10 updates that fit
+    _, result = train(cfg(max_time=20), FakeClock(), [after], run_dir=tmp_path, resume=True)
+    assert result.steps == 20 and result.stopped == "max_time"
+    assert after.lrs[0] < before.lrs[9]  # update 12 runs below update 11's rate: no restart of the decay
+    assert all(a >= b for a, b in zip(after.lrs, after.lrs[1:])) and after.lrs[-2] == pytest.approx(0.001)
 
 
 def test_no_epoch_limit_needs_a_budget():

@@ -19,16 +19,15 @@ class LMModelConfig:
     order: int = opt(5, "model=markov: n-gram order, i.e. each token is predicted from the order-1 before it")
     discount: float = opt(0.75, "model=markov: Kneser-Ney absolute discount, in (0, 1)")
     cell: str = opt("lstm", "recurrent cell", cell_names)
-    # the defaults: what trains best in 15 minutes on one CPU core (docs/lm.md, "A corpus of plays")
-    hidden: int = opt(384, "hidden units per layer")
+    hidden: int = opt(256, "hidden units per layer")
     layers: int = opt(2, "stacked recurrent layers")
-    embedding: int = opt(128, "embedding size (0 = hidden)")
-    dropout: float = opt(0.1, "dropout on embeddings, between layers and before the output")
+    embedding: int = opt(0, "embedding size (0 = hidden)")
+    dropout: float = opt(0.2, "dropout on embeddings, between layers and before the output")
     variational_dropout: float = opt(0.0, "same dropout mask at every time step on layer inputs")
     recurrent_dropout: float = opt(0.0, "dropout on the recurrent state (same mask per sequence)")
     dropconnect: float = opt(0.0, "DropConnect on the recurrent weights (AWD-LSTM)")
     zoneout: float = opt(0.0, "zoneout probability on the recurrent state")
-    tie_weights: bool = opt(False, "share input embedding and output projection (needs embedding == hidden)")
+    tie_weights: bool = opt(True, "share input embedding and output projection (needs embedding == hidden)")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
 
     def __post_init__(self) -> None:
@@ -70,6 +69,15 @@ class LMDataConfig:
         check_positive("vocab_size", self.vocab_size)
         check_positive("min_freq", self.min_freq)
         check_positive("max_chars", self.max_chars, allow_zero=True)
+
+
+#: what `rnnkit train lm` starts from (``LMTask.train_defaults``) over the config classes' defaults: a model
+#: and training sized for `rnnkit train lm --data FILE --max-time 900` on one CPU core (docs/lm.md, "A corpus
+#: of plays"): a 2 x 384 LSTM over a 128-wide untied embedding (a third cheaper per character than a
+#: 384-wide input), 32 streams x 128 steps per update, AdamW at 3e-3 decaying to 1e-5. The presets state
+#: their own model settings in full.
+TRAIN_DEFAULTS = {"model": {"hidden": 384, "layers": 2, "embedding": 128, "tie_weights": False, "dropout": 0.1},
+                  "train": {"batch_size": 32, "bptt": 128, "lr": 3e-3, "min_lr": 1e-5, "warmup_steps": 100}}
 
 
 @dataclass

@@ -10,7 +10,7 @@ from rnnkit.config import ConfigError
 from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
-from rnnkit.tasks.lm.config import LMRunConfig, epochs_follow_budget
+from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig, epochs_follow_budget
 from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
@@ -27,9 +27,7 @@ class LMTask(Task):
     evaluate_help = "perplexity and bits per character on a UTF-8 text file or directory"
     predict_help = "the most likely next tokens after each input text"
     run_config = LMRunConfig
-    # the language model's own training defaults (the model's are LMModelConfig's): chosen with the model for
-    # `rnnkit train lm --data FILE --max-time 900` on one CPU core (docs/lm.md, "A corpus of plays")
-    train_defaults = {"train": {"batch_size": 32, "bptt": 128, "lr": 3e-3, "min_lr": 1e-5, "warmup_steps": 100}}
+    train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.lm.presets"
     compare_metrics = tuple(COMPARE_METRICS)
 
