@@ -118,10 +118,11 @@ class LMTask(Task):
                 "model.recurrent_dropout": distribution("float", low=0.0, high=0.3),
                 "model.dropconnect": distribution("float", low=0.0, high=0.5),
                 "model.zoneout": distribution("float", low=0.0, high=0.2),
-                "model.tie_weights": distribution("categorical", choices=[True, False]),
-                # an embedding size of its own only where the output projection does not share it
-                "model.embedding": distribution("categorical", choices=[64, 128, 256],
-                                                **{"if": {"model.tie_weights": False}})}
+                # an embedding size (0 = hidden), then tied weights only where it equals the hidden size:
+                # valid over the CLI defaults' untied 128-wide embedding and over a tied preset alike
+                "model.embedding": distribution("categorical", choices=[0, 64, 128, 256]),
+                "model.tie_weights": distribution("categorical", choices=[True, False],
+                                                  **{"if": {"model.embedding": 0}})}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
