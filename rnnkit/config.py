@@ -83,7 +83,7 @@ def check_fraction(name: str, value: float, upper_open: bool = True) -> None:
 @dataclass
 class TrainConfig:
     """Generic trainer settings, shared by every task."""
-    epochs: int = opt(10, "passes over the training data")
+    epochs: int = opt(10, "passes over the training data (0 = as many as max_time or max_steps allow)")
     batch_size: int = opt(32, "sequences (LM: parallel streams) per batch")
     bptt: int = opt(64, "TBPTT k1: time steps between updates (stateful models)")
     bptt_k2: int = opt(0, "TBPTT k2: steps to backpropagate through (0 = k1; a multiple of k1)")
@@ -115,6 +115,8 @@ class TrainConfig:
     max_eval_batches: int = opt(0, "cap on validation batches per evaluation (0 = all)")
     max_steps: int = opt(0, "stop after this many updates (0 = no limit)")
     max_time: float = opt(0.0, "stop after this many seconds of training (0 = no limit)")
+    clock: str = opt("wall", "what max_time counts: wall-clock seconds, or this process's CPU seconds (all its "
+                             "threads; for measurements on a machine shared with other jobs)", ("wall", "cpu"))
     checkpoint_every: int = opt(0, "also save the last checkpoint every N updates (0 = at evaluations)")
     seed: int = opt(0, "random seed (model init, dropout, shuffling)")
     deterministic: bool = opt(False, "bit-identical runs and resumes: deterministic algorithms only, and one CPU "
@@ -133,8 +135,11 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_choices(self)
-        for name in ("epochs", "batch_size", "bptt", "accumulate", "log_every", "max_bad_steps"):
+        for name in ("batch_size", "bptt", "accumulate", "log_every", "max_bad_steps"):
             check_positive(name, getattr(self, name))
+        check_positive("epochs", self.epochs, allow_zero=True)
+        if not self.epochs and not (self.max_time or self.max_steps):
+            raise ConfigError("epochs=0 (no epoch limit) needs max_time or max_steps to end the run")
         for name in ("bptt_k2", "warmup_steps", "patience", "eval_every", "max_steps",
                      "checkpoint_every", "max_eval_batches", "threads", "weight_decay", "clip_norm",
                      "clip_value", "max_time", "min_lr", "momentum", "plateau_patience"):

@@ -232,4 +232,5 @@ def test_train_help_shows_the_defaults_actually_used(task, epochs, capsys):
     assert shown == sum(len(f) for f in C.section_fields(type(cfg)).values())
     with pytest.raises(SystemExit):
         main(["train", task, "--help"])
-    assert re.search(rf"--epochs N\s+passes over the training data \(default: {epochs}\)", capsys.readouterr().out)
+    assert re.search(rf"--epochs N\s+passes over the training data \(0 = as many as max_time\s+or max_steps allow\)"
+                     rf"\s+\(default: {epochs}\)", capsys.readouterr().out)

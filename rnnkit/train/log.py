@@ -89,7 +89,7 @@ class Progress:
             from tqdm import tqdm
             size = shutil.get_terminal_size()  # tqdm's own query reports no rows on some terminals (no bar)
             clock = "[{elapsed}]" if self.max_time else "[{elapsed}<{remaining}]"  # a budget: its own "left"
-            self.bar = tqdm(total=total, initial=done, desc=f"epoch {epoch + 1}/{epochs}", file=self.stream,
+            self.bar = tqdm(total=total, initial=done, desc=self._epoch_name(), file=self.stream,
                             ncols=size.columns, nrows=max(size.lines, 2), leave=True, unit="upd",
                             bar_format="{desc} |{bar:8}| {n_fmt}/{total_fmt} " + clock + "{postfix}")
 
@@ -102,8 +102,12 @@ class Progress:
         elif self.mode == "plain" and (done % self.log_every == 0 or done == self.total):
             rate = (done - self.done0) / max(time.perf_counter() - self.t0, 1e-9)
             left = (self.total - done) / rate if rate > 0 else 0.0
-            print(f"epoch {self.epoch + 1}/{self.epochs} {done}/{self.total} {_postfix(stats)} "
+            print(f"{self._epoch_name()} {done}/{self.total} {_postfix(stats)} "
                   f"epoch left {_fmt_time(left)}", file=self.stream, flush=True)
+
+    def _epoch_name(self) -> str:
+        """``epoch 3/10``; ``epoch 3`` when the run has no epoch limit (epochs=0: a time or step budget)."""
+        return f"epoch {self.epoch + 1}/{self.epochs}" if self.epochs else f"epoch {self.epoch + 1}"
 
     def message(self, text: str) -> None:
         if self.bar is not None:

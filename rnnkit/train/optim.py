@@ -13,21 +13,21 @@ monitored validation metric stalls for ``plateau_patience`` evaluations) or
 :data:`SLANT_CUT` of the updates, then a linear fall to ``lr / SLANT_RATIO``;
 it is its own warm-up, so ``warmup_steps`` must be 0).
 
-With a time budget (``max_time``) the cosine decay follows the budget: its progress is the larger
-of the share of updates done and the share of the budget's seconds spent (:class:`BudgetCosine`),
-so the learning rate reaches ``min_lr`` when the time runs out, however fast the machine is.
+With a time budget (``max_time``) the cosine decay ends at the budget's last update instead
+(:class:`BudgetCosine`): how many updates that is, is estimated from the measured update times
+(:mod:`rnnkit.train.budget`).
 """
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Callable, Optional
 
 import torch
 from torch import nn
 from torch.optim import lr_scheduler
 
-from rnnkit.config import TrainConfig
+from rnnkit.config import ConfigError, TrainConfig
+from rnnkit.train.budget import DecayProgress, cosine
 from rnnkit.train.layer_groups import optimizer_groups
 
 SLANT_CUT = 0.1     # slanted triangular rates: share of the updates spent rising (Howard & Ruder 2018)
@@ -59,49 +59,76 @@ def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer
     raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
 
 
+def follows_budget(cfg: TrainConfig) -> bool:
+    """Whether the learning rate decays to the end of the time budget (a cosine schedule with ``max_time``)."""
+    return bool(cfg.max_time) and cfg.schedule == "cosine"
+
+
 class BudgetCosine:
-    """Cosine factor of the base learning rate whose progress is ``max(step / steps, seconds() / budget)``.
+    """Linear warm-up (update k of ``warmup_steps`` at ``lr * k / warmup_steps``), then a cosine decay from
+    each group's rate to ``min_lr`` whose progress follows the updates estimated to remain
+    (:class:`~rnnkit.train.budget.DecayProgress`): it reaches ``min_lr`` at the last update."""
 
-    ``seconds``: training seconds spent so far (the trainer's clock); ``floor``: ``min_lr / lr``.
-    :class:`~torch.optim.lr_scheduler.LambdaLR` gets it wrapped in a function, which it does not try to
-    save: everything here follows from the config, the update count and the clock.
-    """
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig):
+        self.optimizer, self.warmup, self.min_lr = optimizer, cfg.warmup_steps, cfg.min_lr
+        self.base = [g["lr"] for g in optimizer.param_groups]
+        self.done = 0  # updates taken
+        self.progress = DecayProgress()
+        self._set(self._warm(1))
 
-    def __init__(self, steps: int, budget: float, seconds: Callable[[], float], floor: float = 0.0):
-        self.steps, self.budget, self.floor = max(1, steps), budget, floor
-        self.seconds = seconds
+    def _warm(self, k: int) -> float | None:
+        """The warm-up factor of update ``k`` (1-based), None after the warm-up."""
+        return k / self.warmup if self.warmup > 1 and k <= self.warmup else None
 
-    def progress(self, step: int) -> float:
-        return min(1.0, max(step / self.steps, self.seconds() / self.budget))
+    def _set(self, factor: float | None) -> None:
+        decay = cosine(self.progress.p)
+        for group, base in zip(self.optimizer.param_groups, self.base):
+            group["lr"] = base * factor if factor is not None else self.min_lr + (base - self.min_lr) * decay
 
-    def __call__(self, step: int) -> float:
-        return self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * self.progress(step)))
+    def step(self, left: float) -> None:
+        """After an update; ``left``: updates estimated to come, the next one included."""
+        self.done += 1
+        factor = self._warm(self.done + 1)
+        if factor is None:
+            self.progress.advance(left)
+        self._set(factor)
+
+    def state_dict(self) -> dict:
+        return {"done": self.done, "base": self.base, **self.progress.state_dict()}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.done, self.base = int(sd["done"]), [float(b) for b in sd["base"]]
+        self.progress.load_state_dict(sd)
+
+    def adopt(self, per_step: dict) -> None:
+        """Go on from a schedule that followed the step count (a run started without a time budget, or by an
+        rnnkit from before budgets): the decay continues from the rate the optimiser has reached (restored
+        before this), spread over the budget left."""
+        self.done = int(per_step["last_epoch"])
+        group = self.optimizer.param_groups[0]
+        self.base = [float(g.get("initial_lr", g["lr"])) for g in self.optimizer.param_groups]
+        if self._warm(self.done + 1) is None and self.base[0] > self.min_lr:
+            share = (group["lr"] - self.min_lr) / (self.base[0] - self.min_lr)  # cosine(p), in [0, 1]
+            self.progress.p = math.acos(min(max(2.0 * share - 1.0, -1.0), 1.0)) / math.pi
 
 
 class Schedule:
-    """Warm-up then the configured decay; ``step()`` per update, ``on_eval(metric)`` per evaluation.
+    """Warm-up then the configured decay; ``step(left)`` per update, ``on_eval(metric)`` per evaluation."""
 
-    ``seconds``: the training clock; with ``cfg.max_time`` and the cosine schedule the decay follows
-    it (:class:`BudgetCosine`), else the update count alone.
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int,
-                 seconds: Optional[Callable[[], float]] = None):
+    def __init__(self, optimizer: torch.optim.Optimizer, cfg: TrainConfig, total_steps: int):
         self.kind = cfg.schedule
-        self.budget_decay: Optional[BudgetCosine] = None
         self.plateau = None
+        self.budget = BudgetCosine(optimizer, cfg) if follows_budget(cfg) else None
+        if self.budget is not None:
+            self.main = self.per_step = None
+            return
         scheds, milestones = [], []
         if cfg.warmup_steps > 1:  # update k (1-based) of the warm-up runs at lr * k / warmup_steps
             scheds.append(lr_scheduler.LinearLR(optimizer, start_factor=1.0 / cfg.warmup_steps,
                                                 end_factor=1.0, total_iters=cfg.warmup_steps - 1))
             milestones.append(cfg.warmup_steps - 1)
         # the decay starts at update max(warmup, 1) and reaches its end at the last update
-        steps = self._decay_steps(cfg, total_steps)
-        if cfg.schedule == "cosine" and cfg.max_time and seconds is not None:
-            self.budget_decay = BudgetCosine(steps, cfg.max_time, seconds, cfg.min_lr / cfg.lr)
-            main = lr_scheduler.LambdaLR(optimizer, lambda step: self.budget_decay(step))
-        else:
-            main = self._main(optimizer, cfg, steps)
+        main = self._main(optimizer, cfg, self._decay_steps(cfg, total_steps))
         self.main, self.warmup = main, cfg.warmup_steps
         if main is not None:
             scheds.append(main)
@@ -128,8 +155,6 @@ class Schedule:
         """A resumed run with more (or fewer) epochs: the cosine decay now ends at the new last update."""
         if isinstance(self.main, lr_scheduler.CosineAnnealingLR):
             self.main.T_max = self._decay_steps(cfg, total_steps)
-        elif self.budget_decay is not None:
-            self.budget_decay.steps = self._decay_steps(cfg, total_steps)
 
     @staticmethod
     def _main(optimizer, cfg: TrainConfig, steps: int):
@@ -141,8 +166,11 @@ class Schedule:
             return lr_scheduler.LambdaLR(optimizer, lambda t: slanted_factor(t, steps))
         return None
 
-
-    def step(self) -> None:
+    def step(self, left: float = math.inf) -> None:
+        """After an update; ``left``: updates estimated to come (read by the budget's decay only)."""
+        if self.budget is not None:
+            self.budget.step(left)
+            return
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             self.per_step.step()
@@ -152,10 +180,21 @@ class Schedule:
             self.plateau.step(metric)
 
     def state_dict(self) -> dict:
+        if self.budget is not None:
+            return {"budget": self.budget.state_dict(), "plateau": None}
         return {"per_step": self.per_step.state_dict(),
                 "plateau": self.plateau.state_dict() if self.plateau else None}
 
     def load_state_dict(self, sd: dict) -> None:
+        if self.budget is not None and "budget" not in sd:
+            self.budget.adopt(sd["per_step"])
+            return
+        if self.budget is None and "budget" in sd:
+            raise ConfigError("this run was started with --max-time: its cosine decay ends at the time budget; "
+                              "resume it with a --max-time (the total budget, as long or longer)")
+        if self.budget is not None:
+            self.budget.load_state_dict(sd["budget"])
+            return
         self.per_step.load_state_dict(sd["per_step"])
         if self.plateau is not None:
             self.plateau.load_state_dict(sd["plateau"])

@@ -54,6 +54,7 @@ from torch import nn
 from rnnkit.config import ConfigError, TrainConfig, to_dict
 from rnnkit.engines.cpp.build import settle as settle_kernels, waited_seconds as kernel_build_waits
 from rnnkit.train import distributed, runtime
+from rnnkit.train.budget import UpdateTimes
 from rnnkit.train.checkpoint import (Checkpoint, join_state_dict, load_checkpoint, save_checkpoint,
                                      split_state_dict)
 from rnnkit.train.data import as_epoch_data
@@ -110,31 +111,37 @@ class FitResult:
 class TrainingClock:
     """Seconds of training since it started: wall time less the paused spans (evaluations, checkpoints)
     and less the time this process spent waiting for one-time kernel builds (rnnkit.engines.cpp.build),
-    so that ``max_time`` buys training however long the set-up took."""
+    so that ``max_time`` buys training however long the set-up took. ``offset``: the seconds a resumed
+    run had already trained; ``now``: the clock (wall time, this process's CPU time, or a fake one in tests);
+    ``waits``: whether waiting for kernel builds shows on it (not on a CPU clock: waiting takes no CPU)."""
 
-    def __init__(self):
-        self.t0 = time.perf_counter()
+    def __init__(self, offset: float = 0.0, now: Callable[[], float] = time.perf_counter, waits: bool = True):
+        self.now, self.offset, self.waits = now, offset, waits
+        self.t0 = now()
         self.waited0 = kernel_build_waits()
         self.paused_s = 0.0
 
     @contextlib.contextmanager
     def paused(self):
-        t = time.perf_counter()
+        t = self.now()
         try:
             yield
         finally:
-            self.paused_s += time.perf_counter() - t
+            self.paused_s += self.now() - t
 
     def seconds(self) -> float:
-        waited = kernel_build_waits() - self.waited0
-        return time.perf_counter() - self.t0 - self.paused_s - waited
+        waited = kernel_build_waits() - self.waited0 if self.waits else 0.0
+        return self.offset + self.now() - self.t0 - self.paused_s - waited
 
 
 class Trainer:
     def __init__(self, model: nn.Module, config: TrainConfig, *, run_dir: str | Path | None = None,
                  meter: Callable[[], Any] = LossMeter, run_config: dict | None = None,
-                 metadata: dict | None = None, callbacks: Sequence[Any] = ()):
+                 metadata: dict | None = None, callbacks: Sequence[Any] = (),
+                 clock: Callable[[], float] | None = None):
         self.cfg = config
+        # what max_time is measured on: config.clock's, unless a test hands in a fake one
+        self.clock = clock or (time.process_time if config.clock == "cpu" else time.perf_counter)
         self.world = distributed.launch_world()
         distributed.check_batch(config.batch_size, self.world)
         self.device = distributed.start(self.world, config.device)
@@ -165,6 +172,7 @@ class Trainer:
         self.best_metrics: dict = {}
         self.bad_evals = 0
         self.tokens = 0
+        self.times = UpdateTimes()  # measured update durations: how many more fit in max_time
         self._good: dict | None = None
         self.memory: dict[str, Checkpoint] = {}
         self._last_eval = -1
@@ -181,9 +189,9 @@ class Trainer:
         train = as_epoch_data(train_data)
         val = as_epoch_data(val_data) if val_data is not None else None
         per_epoch = math.ceil(len(train) / cfg.accumulate)
+        # the step cap (0 = none: epochs=0 runs until max_time or max_steps)
         total = self._total = cfg.max_steps or per_epoch * cfg.epochs
-        self.budget = TrainingClock()  # restarted below; the schedule reads it through self.budget
-        self.schedule = Schedule(self.optimizer, cfg, total, seconds=lambda: self.budget.seconds())
+        self.schedule = Schedule(self.optimizer, cfg, total)
         # what resume compares: a run continues only on the batches it was started on
         self._data_digest = train.fingerprint() if hasattr(train, "fingerprint") else None
         if cfg.deterministic:  # on resume too: a resumed run is bit-identical only under the same kernels
@@ -192,21 +200,28 @@ class Trainer:
         if resume:
             self.restore(self._path("last") if resume is True else resume)
         else:
+            self.times = UpdateTimes()  # a new run: the whole max_time ahead
             runtime.seed_everything(cfg.seed + self.world.rank)  # rank 0: as in one process
         self.log = MetricsLog(self._dir() / "metrics.jsonl", cfg.tensorboard, resume_step=self.step if resume else None
                               ) if self.run_dir and self.world.main else None
         self._snapshot()
         self._n_batches = len(train)
         t0 = time.perf_counter()
-        self.budget = TrainingClock()
+        # a resumed run goes on with the budget it had used
+        self.budget = TrainingClock(self.times.used_s, self.clock, waits=cfg.clock == "wall")
         self.progress = Progress(cfg.progress if self.world.main else "none", cfg.log_every, max_time=cfg.max_time,
                                  clock=self.budget.seconds)
-        stopped = self._loop(train, val, per_epoch)
+        if cfg.max_time and self.budget.seconds() >= cfg.max_time:
+            self.progress.message(f"the time budget (max_time {cfg.max_time:g} s) was used up before this resume; "
+                                  "give a larger --max-time to train on")
+            stopped = "max_time"
+        else:
+            stopped = self._loop(train, val, per_epoch)
         return self._finish(stopped, val, time.perf_counter() - t0)
 
     def _loop(self, train, val, per_epoch: int) -> str:
         cfg = self.cfg
-        while self.epoch < cfg.epochs:
+        while not cfg.epochs or self.epoch < cfg.epochs:  # epochs=0: until max_time or max_steps
             if self.pos == 0:
                 self.stepper.begin_epoch()
             if self.unfreezer is not None:
@@ -320,10 +335,22 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
-        self.schedule.step()
         self.step += 1
+        self.times.record(self.budget.seconds())
+        self.schedule.step(self._updates_left())
         self.guard.ok()
         return norm
+
+    def _updates_left(self) -> float:
+        """Updates still to come, the next one included: to the step cap, or fewer when the measured update
+        times say the time budget ends first (the same estimate on every process)."""
+        left = self._total - self.step if self._total else math.inf
+        if self.cfg.max_time:
+            budget = self.times.updates_left(self.cfg.max_time)
+            if self.world.distributed:
+                budget = distributed.sum_all([budget], self.world, self.device)[0] / self.world.world_size
+            left = min(left, budget)
+        return left
 
     def _notify(self, hook: str, payload: dict) -> None:
         for cb in self.callbacks:
@@ -440,7 +467,8 @@ class Trainer:
                 "trainer": {"epoch": self.epoch, "pos": self.pos, "step": self.step, "best": self.best,
                             "best_step": self.best_step, "best_metrics": self.best_metrics,
                             "bad_evals": self.bad_evals, "tokens": self.tokens, "epoch_sums": self.epoch_sums,
-                            "data": self._data_digest, "world_size": self.world.world_size},
+                            "data": self._data_digest, "world_size": self.world.world_size,
+                            "times": self.times.state_dict()},
                 "optimizer": optim, "schedule": split_state_dict(self.schedule.state_dict(), "sched", tensors),
                 "scaler": self.scaler.state_dict(), "stepper": self.stepper.state_dict(tensors),
                 "rng": distributed.rng_states(tensors, self.world)}
@@ -483,6 +511,8 @@ class Trainer:
         self.epoch, self.pos, self.step = t["epoch"], t["pos"], t["step"]
         self.best, self.best_step, self.bad_evals, self.tokens = t["best"], t["best_step"], t["bad_evals"], t["tokens"]
         self.best_metrics, self.epoch_sums = t["best_metrics"], t["epoch_sums"]
+        if "times" in t:  # the training seconds used so far count against max_time
+            self.times.load_state_dict(t["times"])
         self.stepper.load_state_dict(ck.meta["stepper"], ck.tensors, self.device)
         distributed.set_rng_states(ck.meta["rng"], ck.tensors, self.world, saved_by=t.get("world_size", 1),
                                    reseed=self.cfg.seed + 1_000_003 * self.step)

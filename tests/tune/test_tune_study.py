@@ -128,7 +128,7 @@ def test_pruning_stops_a_real_run_at_its_first_evaluation(tmp_path):
 
 def test_failed_trials_are_recorded_and_the_study_goes_on(tmp_path):
     """A bad combination of settings (each valid alone) and a diverging run fail; the third trial completes."""
-    settings = C.merge(_settings("lm"), {"model": {"tie_weights": False}, "train": {
+    settings = C.merge(_settings("lm"), {"model": {"tie_weights": False, "embedding": 0}, "train": {
         "optimizer": "sgd", "clip_norm": 0.0, "nan_policy": "raise", "max_steps": 3}})
     (tmp_path / "space.yaml").write_text("model.tie_weights: {type: categorical, choices: [true, false]}\n"
                                          "model.embedding: {type: categorical, choices: [0, 8]}\n"

@@ -2,7 +2,8 @@
 (:class:`LMDataConfig`) and the generic ``train`` section (:class:`~rnnkit.config.TrainConfig`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from rnnkit.config import ConfigError, TrainConfig, check_choices, check_fraction, check_positive, cell_names, opt
 
@@ -70,9 +71,27 @@ class LMDataConfig:
         check_positive("max_chars", self.max_chars, allow_zero=True)
 
 
+#: what `rnnkit train lm` starts from (``LMTask.train_defaults``) over the config classes' defaults: a model
+#: and training sized for `rnnkit train lm --data FILE --max-time 900` on one CPU core (docs/lm.md, "A corpus
+#: of plays"): a 2 x 384 LSTM over a 128-wide untied embedding (a third cheaper per character than a
+#: 384-wide input), 32 streams x 128 steps per update, AdamW at 3e-3 decaying to 1e-5. The presets state
+#: their own model settings in full.
+TRAIN_DEFAULTS = {"model": {"hidden": 384, "layers": 2, "embedding": 128, "tie_weights": False, "dropout": 0.1},
+                  "train": {"batch_size": 32, "bptt": 128, "lr": 3e-3, "min_lr": 1e-5, "warmup_steps": 100}}
+
+
 @dataclass
 class LMRunConfig:
     """Everything `rnnkit train lm` needs; saved resolved in each checkpoint."""
     model: LMModelConfig = field(default_factory=LMModelConfig)
     data: LMDataConfig = field(default_factory=LMDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def epochs_follow_budget(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = ()) -> LMRunConfig:
+    """With a time budget (``--max-time``) and no epoch count of the user's (a flag or a --config key; a
+    preset's is not the user's), the run has no epoch limit: it trains until the budget is spent
+    (``epochs: 0``), its cosine decay ending there (:mod:`rnnkit.train.budget`)."""
+    if cfg.train.max_time and cfg.train.epochs and ("train", "epochs") not in set(given):
+        return replace(cfg, train=replace(cfg.train, epochs=0))
+    return cfg

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-from rnnkit.config import ConfigError, save_yaml, to_dict
-from rnnkit.tasks.lm.config import LMRunConfig
+from rnnkit.config import ConfigError, from_dict, save_yaml, to_dict
+from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, load_corpus
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.tasks.baselines.markov import KneserNey
@@ -140,10 +140,11 @@ def rnn_only_settings(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = ()) -
     """
     given = set(given)
     found = []
+    cli = from_dict(LMRunConfig, TRAIN_DEFAULTS)  # `rnnkit train lm` starts from the task's training defaults
     for section, keep in (("model", MARKOV_MODEL_FIELDS), ("train", DISPLAY_TRAIN_FIELDS)):
-        value, default = getattr(cfg, section), type(getattr(cfg, section))()
+        value, default, cli_default = getattr(cfg, section), type(getattr(cfg, section))(), getattr(cli, section)
         for f in dataclasses.fields(value):
-            changed = getattr(value, f.name) != getattr(default, f.name)
+            changed = getattr(value, f.name) not in (getattr(default, f.name), getattr(cli_default, f.name))
             if f.name not in keep and (changed or (section, f.name) in given):
                 flag = "--" + (f.metadata.get("cli") or f.name.replace("_", "-"))
                 found.append(f"{flag} ({section}.{f.name}={getattr(value, f.name)!r})")

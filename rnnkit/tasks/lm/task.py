@@ -10,7 +10,7 @@ from rnnkit.config import ConfigError
 from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
-from rnnkit.tasks.lm.config import LMRunConfig
+from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig, epochs_follow_budget
 from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
@@ -27,6 +27,7 @@ class LMTask(Task):
     evaluate_help = "perplexity and bits per character on a UTF-8 text file or directory"
     predict_help = "the most likely next tokens after each input text"
     run_config = LMRunConfig
+    train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.lm.presets"
     compare_metrics = tuple(COMPARE_METRICS)
 
@@ -34,6 +35,8 @@ class LMTask(Task):
               callbacks=()):
         if cfg.model.model == "markov" and not resume:
             check_markov_settings(cfg, given)  # also a setting given at its default value
+        if cfg.model.model == "rnn":
+            cfg = epochs_follow_budget(cfg, given)
         return train_lm(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result, run_dir) -> None:
@@ -115,10 +118,11 @@ class LMTask(Task):
                 "model.recurrent_dropout": distribution("float", low=0.0, high=0.3),
                 "model.dropconnect": distribution("float", low=0.0, high=0.5),
                 "model.zoneout": distribution("float", low=0.0, high=0.2),
-                "model.tie_weights": distribution("categorical", choices=[True, False]),
-                # an embedding size of its own only where the output projection does not share it
-                "model.embedding": distribution("categorical", choices=[64, 128, 256],
-                                                **{"if": {"model.tie_weights": False}})}
+                # an embedding size (0 = hidden), then tied weights only where it equals the hidden size:
+                # valid over the CLI defaults' untied 128-wide embedding and over a tied preset alike
+                "model.embedding": distribution("categorical", choices=[0, 64, 128, 256]),
+                "model.tie_weights": distribution("categorical", choices=[True, False],
+                                                  **{"if": {"model.embedding": 0}})}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)

@@ -1,0 +1,52 @@
+"""`rnnkit train lm --max-time S`: the epoch limit follows the budget unless the user gives --epochs, and the
+validation part of a single file is its last 10%."""
+import json
+
+import pytest
+
+from rnnkit import config as C
+from rnnkit.cli import main
+from rnnkit.tasks.lm.config import LMDataConfig, LMRunConfig, epochs_follow_budget
+from rnnkit.tasks.lm.data import load_corpus
+
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
+TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--lr", "0.02",
+        "--progress", "plain", "--log-every", "50", "--warmup-steps", "2", "--tensorboard", "off", "--threads", "1"]
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    p = tmp_path / "text.txt"
+    p.write_text(TEXT)
+    return p
+
+
+def test_epochs_follow_the_budget_unless_given():
+    cfg = C.from_dict(LMRunConfig, {"train": {"max_time": 900.0, "epochs": 30}})  # e.g. a preset's 30
+    assert epochs_follow_budget(cfg).train.epochs == 0
+    assert epochs_follow_budget(cfg, {("train", "epochs")}).train.epochs == 30  # the user's own count stays
+    no_budget = C.from_dict(LMRunConfig, {})
+    assert epochs_follow_budget(no_budget).train.epochs == no_budget.train.epochs
+
+
+def test_train_with_a_time_budget_runs_until_it_is_spent(corpus, tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["--data", str(corpus), "--max-chars", "500"] + TINY  # about 7 updates per epoch
+    # a CPU-time budget: as many updates on a busy machine as on a quiet one (about 140 of 7 ms each)
+    assert main(["train", "lm", "--out", str(run), "--max-time", "1", "--clock", "cpu", "--eval-every", "100000"]
+                + argv) == 0
+    assert "stopped: max_time" in capsys.readouterr().out
+    assert C.load_yaml(run / "config.yaml")["train"]["epochs"] == 0
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["kind"] == "epoch"]
+    assert len(epochs) > 10  # the default limit (10 epochs of about 7 updates) no longer stops it
+    run2 = tmp_path / "run2"
+    assert main(["train", "lm", "--out", str(run2), "--max-time", "60", "--epochs", "2"] + argv) == 0
+    assert "stopped: epochs done" in capsys.readouterr().out
+
+
+def test_the_validation_part_is_the_last_tenth_of_a_file(corpus):
+    text = corpus.read_text()
+    c = load_corpus(LMDataConfig(data=str(corpus), val_fraction=0.1))
+    cut = round(len(text) * 0.9)
+    assert c.train == [text[:cut]] and c.val == [text[cut:]]
