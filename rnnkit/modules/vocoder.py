@@ -6,7 +6,7 @@ describes both directions::
 
     log-mel (T, M) --exp, - floor--> mel power --non-negative least squares through the filterbank
         (the pseudo-inverse, clamped at 0, refined by multiplicative updates, Lee & Seung 2001)--> |X|^2 (F, T)
-        --sqrt, ^ sharpen--> |X| --fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013: momentum 0.99,
+        --sqrt, ^ sharpen (1: none)--> |X| --fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013: momentum 0.99,
         Griffin & Lim 1984)--> wave
 
 The WORLD route (Morise, Yokomori & Ozawa 2016, through ``pyworld``) needs an F0 contour and band
@@ -41,7 +41,8 @@ class VocoderConfig:
     method: str = "griffin_lim"
     iterations: int = 32          # Griffin-Lim iterations
     momentum: float = 0.99        # fast Griffin-Lim; 0 = the original algorithm
-    sharpen: float = 1.3          # magnitude exponent before phase recovery (less smearing)
+    sharpen: float = 1.0          # magnitude exponent before phase recovery (> 1: deeper valleys, and a
+                                  # recogniser hears worse: docs/tts.md measures 1.0, 1.3 and 1.5)
     refine: int = 20              # non-negative least-squares updates of the mel inverse
 
     def __post_init__(self):
