@@ -113,6 +113,8 @@ class TTSSynthConfig:
     momentum: float = opt(0.99, "fast Griffin-Lim momentum (0 = the original algorithm)")
     sharpen: float = opt(1.0, "exponent on the Griffin-Lim magnitudes (> 1 deepens valleys; 1.3 cost a recogniser "
                               "26 points of CER in copy synthesis, docs/tts.md)")
+    contrast: float = opt(1.0, "scale of each mel band's deviation from its utterance mean before vocoding "
+                               "(a global-variance postfilter against over-smoothing; 1 = none)")
     stop_threshold: float = opt(0.5, "stop-token probability that ends a sentence")
     max_frames_per_symbol: float = opt(12.0, "decoder frame limit per input symbol (a sentence that reaches it "
                                              "is reported as not stopped)")
@@ -122,6 +124,8 @@ class TTSSynthConfig:
         check_choices(self)
         check_positive("iterations", self.iterations)
         check_positive("sharpen", self.sharpen)
+        if not 0.5 <= self.contrast <= 3.0:
+            raise ConfigError(f"contrast must be in [0.5, 3], got {self.contrast!r}")
         if not 0.0 <= self.momentum < 1.0:
             raise ConfigError(f"momentum must be in [0, 1), got {self.momentum!r}")
         check_positive("max_frames_per_symbol", self.max_frames_per_symbol)
@@ -131,7 +135,7 @@ class TTSSynthConfig:
 
     def vocoder_config(self, method: str | None = None) -> VocoderConfig:
         return VocoderConfig(method=method or self.vocoder, iterations=self.iterations, momentum=self.momentum,
-                             sharpen=self.sharpen)
+                             sharpen=self.sharpen, contrast=self.contrast)
 
 
 @dataclass
