@@ -80,10 +80,10 @@ def test_bad_manifests(tmp_path):
 
 
 def test_synth_settings_reach_the_vocoder():
-    voc = TTSSynthConfig(iterations=7, momentum=0.5, sharpen=1.2).vocoder_config("world")
+    voc = TTSSynthConfig(iterations=7, gl_momentum=0.5, sharpen=1.2).vocoder_config("world")
     assert (voc.method, voc.iterations, voc.momentum, voc.sharpen) == ("world", 7, 0.5, 1.2)
     assert TTSSynthConfig().sharpen == 1.0
-    with pytest.raises(ConfigError, match="momentum"):
-        TTSSynthConfig(momentum=1.0)
+    with pytest.raises(ConfigError, match="gl_momentum"):
+        TTSSynthConfig(gl_momentum=1.0)
     with pytest.raises(ConfigError, match="sharpen"):
         TTSSynthConfig(sharpen=0.0)
