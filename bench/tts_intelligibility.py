@@ -119,9 +119,11 @@ def synth(args) -> dict:
         name, _, rest = spec.partition(":")
         kw = {k: (v if k == "vocoder" else float(v) if "." in v else int(v))
               for k, _, v in (item.partition("=") for item in filter(None, rest.split(",")))}
+        # prenet_dropout: a diagnostic, the dropout the prenet keeps at synthesis (training's by default)
+        loaded.model.tacotron.prenet.dropout = kw.pop("prenet_dropout", loaded.config.model.prenet_dropout)
         loaded.config.synth = replace(base, **kw)
         scores = score(loaded, corpus, Path(args.out) / name, asr=args.asr, transcriber=TASKS["tts"].transcriber)
-        result[name] = {"synth": kw, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}}
+        result[name] = {"synth": kw, "prenet_dropout": loaded.model.tacotron.prenet.dropout, **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in scores.items()}}
         print(f"{name}: CER {100 * scores['asr_cer']:.2f}% WER {100 * scores['asr_wer']:.2f}% MCD "
               f"{scores['mcd']:.2f} monotonic {scores['monotonic_rate']:.3f} cpu RTF "
               f"{scores['cpu_rtf_acoustic']:.3f} + {scores['cpu_rtf_vocoder']:.3f}", flush=True)
