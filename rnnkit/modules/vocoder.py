@@ -6,7 +6,7 @@ describes both directions::
 
     log-mel (T, M) --exp, - floor--> mel power --non-negative least squares through the filterbank
         (the pseudo-inverse, clamped at 0, refined by multiplicative updates, Lee & Seung 2001)--> |X|^2 (F, T)
-        --sqrt, ^ sharpen--> |X| --fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013: momentum 0.99,
+        --sqrt, ^ sharpen (1: none)--> |X| --fast Griffin-Lim (Perraudin, Balazs & Sondergaard 2013: momentum 0.99,
         Griffin & Lim 1984)--> wave
 
 The WORLD route (Morise, Yokomori & Ozawa 2016, through ``pyworld``) needs an F0 contour and band
@@ -41,8 +41,11 @@ class VocoderConfig:
     method: str = "griffin_lim"
     iterations: int = 32          # Griffin-Lim iterations
     momentum: float = 0.99        # fast Griffin-Lim; 0 = the original algorithm
-    sharpen: float = 1.3          # magnitude exponent before phase recovery (less smearing)
+    sharpen: float = 1.0          # magnitude exponent before phase recovery (> 1: deeper valleys, and a
+                                  # recogniser hears worse: docs/tts.md measures 1.0, 1.3 and 1.5)
     refine: int = 20              # non-negative least-squares updates of the mel inverse
+    contrast: float = 1.0         # scale of each band's deviation from its utterance mean (1: none), see
+                                  # enhance_contrast
 
     def __post_init__(self):
         if self.method not in VOCODERS:
@@ -53,6 +56,8 @@ class VocoderConfig:
             raise ValueError(f"vocoder momentum must be in [0, 1), got {self.momentum}")
         if not self.sharpen > 0:
             raise ValueError(f"vocoder sharpen must be > 0, got {self.sharpen}")
+        if not 0.5 <= self.contrast <= 3.0:
+            raise ValueError(f"vocoder contrast must be in [0.5, 3], got {self.contrast}")
 
 
 def mel_to_magnitude(logmel: torch.Tensor, features: FeatureConfig, refine: int = 20) -> torch.Tensor:
@@ -67,6 +72,19 @@ def mel_to_magnitude(logmel: torch.Tensor, features: FeatureConfig, refine: int 
     for _ in range(refine):
         power = power * numerator / (power @ gram + 1e-12)
     return power.sqrt().T                                                          # (F, T)
+
+
+def enhance_contrast(logmel: torch.Tensor, factor: float) -> torch.Tensor:
+    """(T, M) -> (T, M): each band's deviation from its mean over the utterance scaled by ``factor``.
+
+    A regression-trained acoustic model predicts the conditional mean, which flattens the spectral
+    and temporal contrast of speech (the over-smoothing statistical parametric synthesis corrects with a
+    global-variance postfilter, Toda & Tokuda 2007); ``factor`` > 1 restores part of it. Applied to the
+    log-mel frames before the mel inverse; 1.0 is the identity."""
+    if factor == 1.0:
+        return logmel
+    mean = logmel.mean(dim=0, keepdim=True)                                        # (1, M)
+    return mean + factor * (logmel - mean)
 
 
 def _stft(wave: torch.Tensor, f: FeatureConfig, window: torch.Tensor) -> torch.Tensor:
@@ -148,7 +166,8 @@ class Vocoder:
         c = self.config
         k = 2.0 ** (pitch_shift / 12.0)
         gl_shift = c.method == "griffin_lim" and pitch_shift != 0.0
-        frames = pad_frames(stretch_time(logmel.float(), (k if gl_shift else 1.0) / speed), self.features)
+        frames = enhance_contrast(logmel.float(), c.contrast)
+        frames = pad_frames(stretch_time(frames, (k if gl_shift else 1.0) / speed), self.features)
         magnitude = mel_to_magnitude(frames, self.features, c.refine) ** c.sharpen
         wave = griffin_lim(magnitude, self.features, c.iterations, c.momentum)
         if gl_shift:

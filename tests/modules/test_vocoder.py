@@ -70,3 +70,14 @@ def test_world_resynthesis_scales_f0():
 def test_vocoder_config_is_checked():
     with pytest.raises(ValueError, match="vocoder must be one of"):
         VocoderConfig(method="wavenet")
+
+
+def test_contrast_scales_each_band_around_its_mean():
+    from rnnkit.modules.vocoder import enhance_contrast
+    x = torch.randn(20, 6)
+    assert enhance_contrast(x, 1.0) is x
+    y = enhance_contrast(x, 1.5)
+    torch.testing.assert_close(y.mean(0), x.mean(0))
+    torch.testing.assert_close(y.std(0), 1.5 * x.std(0))
+    with pytest.raises(ValueError, match="contrast must be"):
+        VocoderConfig(contrast=0.1)

@@ -110,6 +110,11 @@ class TTSSynthConfig:
     """How text becomes a waveform at synthesis (``rnnkit speak``, evaluate, predict)."""
     vocoder: str = opt("griffin_lim", "waveform generator: Griffin-Lim, or WORLD re-synthesis of it", VOCODERS)
     iterations: int = opt(32, "Griffin-Lim iterations")
+    gl_momentum: float = opt(0.99, "fast Griffin-Lim momentum (0 = the original algorithm)")
+    sharpen: float = opt(1.0, "exponent on the Griffin-Lim magnitudes (> 1 deepens valleys; 1.3 cost a recogniser "
+                              "26 points of CER in copy synthesis, docs/tts.md)")
+    contrast: float = opt(1.0, "scale of each mel band's deviation from its utterance mean before vocoding "
+                               "(a global-variance postfilter against over-smoothing; 1 = none)")
     stop_threshold: float = opt(0.5, "stop-token probability that ends a sentence")
     max_frames_per_symbol: float = opt(12.0, "decoder frame limit per input symbol (a sentence that reaches it "
                                              "is reported as not stopped)")
@@ -118,13 +123,19 @@ class TTSSynthConfig:
     def __post_init__(self) -> None:
         check_choices(self)
         check_positive("iterations", self.iterations)
+        check_positive("sharpen", self.sharpen)
+        if not 0.5 <= self.contrast <= 3.0:
+            raise ConfigError(f"contrast must be in [0.5, 3], got {self.contrast!r}")
+        if not 0.0 <= self.gl_momentum < 1.0:
+            raise ConfigError(f"gl_momentum must be in [0, 1), got {self.gl_momentum!r}")
         check_positive("max_frames_per_symbol", self.max_frames_per_symbol)
         check_positive("pause", self.pause, allow_zero=True)
         if not 0.0 < self.stop_threshold < 1.0:
             raise ConfigError(f"stop_threshold must be in (0, 1), got {self.stop_threshold!r}")
 
     def vocoder_config(self, method: str | None = None) -> VocoderConfig:
-        return VocoderConfig(method=method or self.vocoder, iterations=self.iterations)
+        return VocoderConfig(method=method or self.vocoder, iterations=self.iterations, momentum=self.gl_momentum,
+                             sharpen=self.sharpen, contrast=self.contrast)
 
 
 @dataclass
