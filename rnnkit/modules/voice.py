@@ -44,6 +44,7 @@ SILENCE_PEAK = 1e-4          # as rnnkit.data.audio: below this the waveform is 
 MIN_VOICED_S = 0.1           # seconds of voiced frames below which a recording holds no speech
 MIN_VOICED_SHARE = 0.15      # share of the active frames that must be voiced
 MIN_PAUSE_S = 0.1            # a pause to split long audio at lasts at least this
+OCTAVE_FOLD_ST = 7.0         # semitones from the median beyond which an F0 value is taken for an octave error
 
 
 class VoiceError(DataError):
@@ -71,25 +72,39 @@ class F0Stats:
         return {k: round(v, 4) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
+def fold_octaves(st: np.ndarray) -> np.ndarray:
+    """Semitone values (N,) with octave errors undone: a value more than OCTAVE_FOLD_ST from the median is moved
+    by whole octaves (12 st) to the nearest it can come to the median. F0 trackers halve or double the pitch of
+    creaky or breathy frames (Harvest read 20-40% of some held-out eSpeak voices' frames an octave low); speech
+    itself rarely strays more than half an octave from its median."""
+    st = np.asarray(st, dtype=np.float64)
+    if st.size == 0:
+        return st
+    d = st - np.median(st)
+    far = np.abs(d) > OCTAVE_FOLD_ST
+    return np.where(far, st - 12.0 * np.round(d / 12.0), st)
+
+
 def f0_stats(f0: np.ndarray, what: str = "audio") -> F0Stats:
-    """Statistics of the voiced frames (``f0 > 0``) of an F0 contour (T,); none voiced is a VoiceError."""
+    """Statistics of the voiced frames (``f0 > 0``) of an F0 contour (T,), octave errors folded back
+    (:func:`fold_octaves`); none voiced is a VoiceError."""
     voiced = np.asarray(f0)[np.asarray(f0) > 0]
     if voiced.size == 0:
         raise VoiceError(f"{what}: no voiced frame (no pitch found); expected speech")
-    st = hz_to_semitones(voiced)
+    st = fold_octaves(hz_to_semitones(voiced))
     med = float(np.median(st))
     spread = float(1.4826 * np.median(np.abs(st - med)))
     return F0Stats(float(semitones_to_hz(med)), med, spread, int(voiced.size))
 
 
 def map_f0(f0: np.ndarray, source: F0Stats, target: F0Stats) -> np.ndarray:
-    """F0 contour (T,) whose voiced frames follow ``source`` statistics moved onto ``target`` (affine in
-    semitones); unvoiced frames stay 0. A flat source (spread 0) is shifted only."""
+    """F0 contour (T,) whose voiced frames, octave errors folded back, follow ``source`` statistics moved onto
+    ``target`` (affine in semitones); unvoiced frames stay 0. A flat source (spread 0) is shifted only."""
     f0 = np.asarray(f0, dtype=np.float64)
     out = np.zeros_like(f0)
     voiced = f0 > 0
     scale = target.spread_semitones / source.spread_semitones if source.spread_semitones > 1e-6 else 1.0
-    st = target.median_semitones + (hz_to_semitones(f0[voiced]) - source.median_semitones) * scale
+    st = target.median_semitones + (fold_octaves(hz_to_semitones(f0[voiced])) - source.median_semitones) * scale
     out[voiced] = semitones_to_hz(st)
     return out
 

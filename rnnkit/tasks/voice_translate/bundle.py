@@ -17,12 +17,15 @@ scoring are not counted (the trainer's ``max_time`` counts training only).
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any, Callable
 
 from rnnkit import config as C
 from rnnkit.atomic import atomic_write_text
+from rnnkit.data.phrase_grammar import grammar_pairs, sentence_key
 from rnnkit.data.speech_parallel import ParallelConfig, SpokenPair, parallel_speech_set, read_translation_manifest
+from rnnkit.metrics.asr import normalize_basic
 from rnnkit.tasks.runs import write_json
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, save_checkpoint
 
@@ -59,14 +62,28 @@ def write_data(cfg: VoiceTranslateRunConfig, out: Path) -> dict:
         {"audio_filepath": str(r.audio.resolve()), "text": r.text} for r in train])
     files["asr_test"] = _jsonl(out / "data" / "asr_test.jsonl", [
         {"audio_filepath": str(r.audio.resolve()), "text": r.text} for r in test])
-    held = {r.text for r in test}
-    pairs = sorted({(r.text, r.translation) for r in train})
-    from_book = [(en, fr) for en, fr in ParallelConfig(test_fraction=cfg.stages.test_fraction,
-                                                       seed=cfg.stages.data_seed).pairs()[0] if en not in held]
-    mt = sorted(set(pairs) | set(from_book))
     files["mt_train"] = out / "data" / "mt_train.tsv"
-    atomic_write_text(files["mt_train"], "".join(f"{en}\t{fr}\n" for en, fr in mt))
+    atomic_write_text(files["mt_train"], "".join(f"{en}\t{fr}\n" for en, fr in translator_pairs(cfg, train, test)))
     return {k: str(v) for k, v in files.items()}
+
+
+def translator_pairs(cfg: VoiceTranslateRunConfig, train: list[SpokenPair], test: list[SpokenPair]
+                     ) -> list[tuple[str, str]]:
+    """The translator's training text: the phrase book's training pairs, ``stages.mt_generated`` pairs of the
+    phrase grammar (no held-out sentence, in either language), each English side also as the recogniser writes
+    it (lower case, no punctuation: ``i m tired``), so the translator reads recognised and typed English alike.
+    Shuffled (seeded): the translate task splits its validation and test pairs off in file order."""
+    s = cfg.stages
+    held = [t for r in test for t in (r.text, r.translation)]
+    held_keys = {sentence_key(t) for t in held}
+    book = {(r.text, r.translation) for r in train}
+    book |= {(en, fr) for en, fr in ParallelConfig(test_fraction=s.test_fraction, seed=s.data_seed).pairs()[0]
+             if sentence_key(en) not in held_keys}
+    pairs = sorted(book) + grammar_pairs(s.mt_generated, seed=s.data_seed, exclude=held)
+    spoken = [(normalize_basic(en), fr) for en, fr in pairs]
+    both = sorted(set(pairs) | {(en, fr) for en, fr in spoken if en})
+    random.Random(s.data_seed).shuffle(both)
+    return both
 
 
 def stage_settings(cfg: VoiceTranslateRunConfig, stage: str, files: dict) -> dict:

@@ -16,6 +16,8 @@ class VoiceStagesConfig:
                            "sentences)")
     tts_data: str = opt("", "French speech manifest for the synthesiser (empty = its embedded eSpeak NG corpus)")
     asr_count: int = opt(1200, "embedded English utterances for the recogniser (and the direct model)")
+    mt_generated: int = opt(8000, "phrase-grammar sentence pairs added to the translator's phrase-book text "
+                                  "(held-out sentences never generated; 0 = the phrase book only)")
     tts_count: int = opt(600, "embedded French utterances for the synthesiser")
     test_fraction: float = opt(0.1, "share of the distinct phrase-book sentences held out for testing")
     shares: str = opt("asr:0.3,mt:0.15,tts:0.4,direct:0.15", "how --max-time is shared out over the stages")
@@ -28,6 +30,8 @@ class VoiceStagesConfig:
     def __post_init__(self) -> None:
         check_positive("asr_count", self.asr_count)
         check_positive("tts_count", self.tts_count)
+        if not isinstance(self.mt_generated, int) or self.mt_generated < 0:
+            raise ConfigError(f"mt_generated must be an integer >= 0, got {self.mt_generated!r}")
         check_positive("asr_hidden", self.asr_hidden)
         check_positive("mt_hidden", self.mt_hidden)
         if not 0.0 < self.test_fraction < 0.5:
