@@ -125,8 +125,10 @@ def stage_settings(cfg: VoiceTranslateRunConfig, stage: str, files: dict) -> dic
                          **ASR_AUGMENT},
                 "train": train}
     if stage == "mt":
+        # with the noisy copy, a misheard word seen once becomes <unk>, as unseen words do at test time
         return {"model": {"hidden": s.mt_hidden, "embedding": s.mt_hidden},
-                "data": {"data": s.mt_data or files["mt_train"]}, "train": train}
+                "data": {"data": s.mt_data or files["mt_train"], "min_freq": 2 if s.mt_noise > 0 else 1},
+                "train": train}
     if stage == "tts":
         data = {"data": s.tts_data} if s.tts_data else {"lang": "fr", "count": s.tts_count}
         return {"data": data, "train": train}
