@@ -140,8 +140,25 @@ def summarise(rows: list[dict], stages) -> dict:
             "output_warp_median": float(np.median(warp)), "bleu": bleu["bleu"], "chrf": bleu["chrf"],
             "mean_seconds": float(np.mean([r["seconds"] for r in rows])), "mean_stage_s": stage_s,
             "mean_stage_cpu_s": stage_cpu, "utterances_2.5_to_3.5_s": len(near3), "their_mean_stage_cpu_s": cpu3,
-            "runs": stages.runs, "threads": torch.get_num_threads(),
+            "per_voice": per_voice(rows), "runs": stages.runs, "threads": torch.get_num_threads(),
             "load_average": list(os.getloadavg())}
+
+
+def per_voice(rows: list[dict]) -> dict:
+    """Per held-out voice: input median F0 and how many utterances keep pitch, spread and depth."""
+    out = {}
+    for voice in sorted({r["voice"] for r in rows}):
+        rr = [r for r in rows if r["voice"] == voice]
+        st = np.array([abs(r["median_st_diff"]) for r in rr])
+        spread = np.array([r["spread_ratio"] for r in rr])
+        warp = np.array([r["output_warp"] for r in rr])
+        out[voice] = {"utterances": len(rr), "input_median_hz": float(np.median([r["input_median_hz"] for r in rr])),
+                      "pitch_within_1st": int(np.sum(st < 1.0)), "median_abs_st_diff": float(np.median(st)),
+                      "spread_within_25pct": int(np.sum(np.abs(spread - 1) <= 0.25)),
+                      "spread_ratio_median": float(np.median(spread)),
+                      "depth_within_5pct": int(np.sum(np.abs(warp - 1) <= 0.05)),
+                      "warp_median": float(np.median([r["warp"] for r in rr]))}
+    return out
 
 
 if __name__ == "__main__":

@@ -30,16 +30,19 @@ from pathlib import Path
 from typing import Optional, Tuple
 
 from rnnkit.data.audio import write_wav
+from rnnkit.data.phrase_grammar import grammar_pairs
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_synth import WORDS, cached_speech_set, default_cache_dir, synthesize
 
-#: (voice, pitch 0-100) of the training utterances: English accents x male / female variants
-TRAIN_VOICES = ("en", "en-us", "en-029", "en-gb-x-rp")
-TRAIN_VARIANTS = ("", "m1", "m5", "f1", "f4")
+#: (voice, pitch 0-100) of the training utterances: English accents x male / female variants. The variants
+#: and accents of TEST_VOICES (m3, f2, f3; Scottish, New York) are never trained on; the pitches reach past the
+#: held-out voices' (20 and 80) on both sides, so a recogniser has heard voices as low and as high
+TRAIN_VOICES = ("en", "en-us", "en-029", "en-gb-x-rp", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+TRAIN_VARIANTS = ("", "m1", "m2", "m4", "m5", "m6", "m7", "f1", "f4", "f5")
 #: held-out voices spanning more than an octave of median F0: (voice with variant, pitch)
 TEST_VOICES = (("en-gb-scotland+m3", 20), ("en-us-nyc+f2", 80), ("en-gb-scotland+f3", 55))
-RATES = (140, 165, 190)
-PITCHES = (25, 40, 55, 70)
+RATES = (130, 150, 165, 180, 200)
+PITCHES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
 def phrasebook_pairs() -> list[tuple[str, str]]:
@@ -75,12 +78,19 @@ def sentence_split(pairs: list[tuple[str, str]], test_fraction: float, seed: int
 @dataclass(frozen=True)
 class ParallelConfig:
     """``train_count`` training utterances (train voices, train sentences) and one test utterance per
-    held-out sentence and held-out voice."""
+    held-out sentence and held-out voice. ``grammar`` sentences of :mod:`rnnkit.data.phrase_grammar` join the
+    training sentences (never a held-out sentence or translation); the test sentences are the phrase book's
+    whatever ``grammar`` is."""
     train_count: int = 1200
     test_fraction: float = 0.1
     commands: bool = True              # add the generated command sentences to the phrase book
     sample_rate: int = 16000
     seed: int = 0
+    grammar: int = 0
+    voices: Tuple[str, ...] = TRAIN_VOICES
+    variants: Tuple[str, ...] = TRAIN_VARIANTS
+    rates: Tuple[int, ...] = RATES
+    pitches: Tuple[int, ...] = PITCHES
 
     def __post_init__(self):
         if self.train_count < 1:
@@ -90,13 +100,23 @@ class ParallelConfig:
         if self.sample_rate < 8000:
             raise ValueError(f"ParallelConfig.sample_rate must be >= 8000 Hz, got {self.sample_rate}")
 
+        if self.grammar < 0:
+            raise ValueError(f"ParallelConfig.grammar must be >= 0, got {self.grammar}")
+        for name in ("voices", "rates", "pitches"):
+            if not getattr(self, name):
+                raise ValueError(f"ParallelConfig.{name} must not be empty")
+
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
 
     def pairs(self) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-        """(train, test) sentence pairs."""
+        """(train, test) sentence pairs: the phrase book (and commands) split by sentence, then ``grammar``
+        generated pairs added to the training side."""
         pairs = phrasebook_pairs() + (command_pairs() if self.commands else [])
-        return sentence_split(pairs, self.test_fraction, self.seed)
+        train, test = sentence_split(pairs, self.test_fraction, self.seed)
+        if self.grammar:
+            train = train + grammar_pairs(self.grammar, self.seed, exclude=[t for p in test for t in p])
+        return train, test
 
 
 def parallel_speech_set(config: ParallelConfig = ParallelConfig(), cache_dir: Optional[Path] = None) -> Path:
@@ -108,9 +128,9 @@ def parallel_speech_set(config: ParallelConfig = ParallelConfig(), cache_dir: Op
         jobs = []
         for _ in range(config.train_count):
             en, fr = rng.choice(train)
-            variant = rng.choice(TRAIN_VARIANTS)
-            voice = rng.choice(TRAIN_VOICES) + (f"+{variant}" if variant else "")
-            jobs.append(("train", en, fr, voice, rng.choice(PITCHES), rng.choice(RATES)))
+            variant = rng.choice(config.variants)
+            voice = rng.choice(config.voices) + (f"+{variant}" if variant else "")
+            jobs.append(("train", en, fr, voice, rng.choice(config.pitches), rng.choice(config.rates)))
         for en, fr in test:
             for voice, pitch in TEST_VOICES:
                 jobs.append(("test", en, fr, voice, pitch, 165))

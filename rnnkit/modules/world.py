@@ -30,7 +30,13 @@ import numpy as np
 
 INSTALL_HINT = "pip install 'rnnkit[voice]' or 'rnnkit[tts]' (or pip install pyworld)"
 FRAME_MS = 5.0
-F0_FLOOR, F0_CEIL = 50.0, 800.0   # Hz: the F0 search range (covers bass to child voices)
+#: Hz: the F0 search range, bass to child voices. 40 Hz, not 50: a low male voice (median ~70 Hz) dips below
+#: 50 Hz at phrase ends, and a 50 Hz floor clipped that tail (its spread read 35% low, docs/voice-translation.md)
+F0_FLOOR, F0_CEIL = 40.0, 800.0
+#: Hz: the lowest F0 CheapTrick's window is sized for; it sets the FFT size (1024 at 16 kHz). Voiced frames
+#: below it are analysed with a window for this F0 (CheapTrick would otherwise fall back to its 500 Hz default),
+#: so the envelope keeps its size and cost while the F0 search reaches F0_FLOOR
+ENVELOPE_F0_FLOOR = 50.0
 
 
 def _extension_of(package: str):
@@ -107,8 +113,11 @@ def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
         f0, times = w.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
     else:
         raise ValueError(f"f0_method must be one of {F0_METHODS}, got {f0_method!r}")
-    envelope = w.cheaptrick(x, f0, times, sample_rate, f0_floor=f0_floor)    # (T, K)
-    aperiodicity = w.d4c(x, f0, times, sample_rate)                          # (T, K)
+    fft_size = w.get_cheaptrick_fft_size(sample_rate, ENVELOPE_F0_FLOOR)
+    env_floor = 3.0 * sample_rate / fft_size                                 # CheapTrick's own floor for that size
+    f0_env = np.where(f0 > 0, np.maximum(f0, env_floor * 1.001), 0.0)       # (T,)
+    envelope = w.cheaptrick(x, f0_env, times, sample_rate, fft_size=fft_size)  # (T, K)
+    aperiodicity = w.d4c(x, f0, times, sample_rate, fft_size=fft_size)      # (T, K)
     return WorldAnalysis(f0, envelope, aperiodicity, int(sample_rate), frame_ms)
 
 

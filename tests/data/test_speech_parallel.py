@@ -56,3 +56,12 @@ def test_sentence_split_keeps_every_translation_of_a_sentence_together():
     train, test = sentence_split(pairs, 0.3, seed=1)
     assert {en for en, _ in train}.isdisjoint({en for en, _ in test})
     assert sorted(train + test) == sorted(pairs)
+
+
+def test_grammar_sentences_join_the_training_side_only():
+    plain_train, plain_test = ParallelConfig(test_fraction=0.1).pairs()
+    train, test = ParallelConfig(test_fraction=0.1, grammar=200).pairs()
+    assert test == plain_test and len(train) == len(plain_train) + 200
+    held = {t for pair in test for t in pair}
+    assert not held & {t for pair in train[len(plain_train):] for t in pair}
+    assert ParallelConfig(grammar=200).key() != ParallelConfig().key()

@@ -48,6 +48,30 @@ def test_map_f0_moves_median_and_scales_spread_keeping_unvoiced():
     assert moved.spread_semitones == pytest.approx(target.spread_semitones)
 
 
+def test_octave_errors_do_not_move_the_statistics():
+    rng = np.random.default_rng(0)
+    clean = 150.0 * 2 ** (rng.normal(0, 1.5, 400) / 12)                  # spread 1.5 semitones
+    halved = clean.copy()
+    halved[::5] /= 2                                                     # a fifth of the frames an octave low
+    a, b = V.f0_stats(clean), V.f0_stats(halved)
+    assert b.median_semitones == pytest.approx(a.median_semitones, abs=0.05)
+    assert b.spread_semitones == pytest.approx(a.spread_semitones, rel=0.05)
+    np.testing.assert_allclose(V.fold_octaves(V.hz_to_semitones(halved)), V.hz_to_semitones(clean), atol=1e-9)
+
+
+def test_a_large_spread_gain_keeps_the_contour_near_the_target_and_the_spread_exact():
+    rng = np.random.default_rng(1)
+    flat = 120.0 * 2 ** (rng.standard_t(3, 500) * 0.5 / 12)               # a near-monotone voice, heavy tails
+    source = V.f0_stats(flat)
+    target = V.F0Stats(70.0, float(V.hz_to_semitones(70.0)), 4.0, 1)     # a low, expressive speaker
+    out = V.map_f0(flat, source, target)
+    st = V.hz_to_semitones(out)
+    assert np.abs(st - target.median_semitones).max() <= V.MAP_LIMIT_ST + 1e-9
+    mapped = V.f0_stats(out)
+    assert mapped.spread_semitones == pytest.approx(4.0, rel=1e-3)
+    assert mapped.median_semitones == pytest.approx(target.median_semitones, abs=1e-6)
+
+
 def test_f0_mapping_moves_a_synthetic_tone_within_a_fifth_of_a_semitone():
     a = analyze(tone(140.0, vibrato=0.5), SR)
     source = V.f0_stats(a.f0)
@@ -71,6 +95,7 @@ def test_estimate_warp_recovers_a_known_factor(alpha):
     a = analyze(tone(120.0, 0.5, vibrato=1.0), SR)
     b = a.with_(envelope=V.warp_envelope(a.envelope, alpha))
     assert V.estimate_warp(a, b) == pytest.approx(alpha, rel=0.005)
+    assert V.estimate_warp(b, a) == pytest.approx(1 / alpha, rel=0.005)     # the same answer either way round
 
 
 def test_loudness_is_matched_on_active_frames():

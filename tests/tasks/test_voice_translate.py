@@ -151,7 +151,7 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     quick = {"max_steps": 3, "progress": "none", "tensorboard": "off", "threads": 1}
     cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), {
         "stages": {"asr_count": 6, "tts_count": 12, "test_fraction": 0.01, "tts_preset": "tiny", "direct": False,
-                   "asr_hidden": 8, "mt_hidden": 8}, "train": quick}))
+                   "asr_hidden": 8, "mt_hidden": 8, "mt_generated": 30, "speech_grammar": 10}, "train": quick}))
     bundle = tmp_path / "bundle"
     info = task.train(cfg, bundle)
     task.report(info, bundle)
@@ -202,3 +202,16 @@ def test_the_served_route_answers_french_audio_and_the_report(tmp_path):
         assert missing.status_code == 422 and missing.json()["field"] == "audio"
         no_asr = client.post("/runs/bundle/voice-translate", files={"audio": ("in.wav", wav.read_bytes())})
         assert no_asr.status_code == 422, no_asr.text  # no recogniser in these stages and no transcript
+
+
+def test_recogniser_noise_is_seeded_and_scaled_by_its_rate():
+    import random
+
+    from rnnkit.tasks.voice_translate.bundle import recogniser_noise
+
+    text = "where is the train station i would like a coffee please"
+    assert recogniser_noise(text, random.Random(0), 0.0) == text
+    noisy = [recogniser_noise(text, random.Random(k), 0.1) for k in range(20)]
+    assert noisy == [recogniser_noise(text, random.Random(k), 0.1) for k in range(20)]
+    changed = sum(a != b for n in noisy for a, b in zip(n, text)) / (20 * len(text))
+    assert 0.02 < changed and sum(n != text for n in noisy) >= 15

@@ -41,6 +41,7 @@ class SpeechTranslateDataConfig:
                         "columns (empty = the embedded eSpeak NG phrase book)")
     test_data: str = opt("", "test manifest (empty = the manifest's split column, else held-out sentences)")
     count: int = opt(1200, "embedded set: training utterances (training voices)")
+    grammar: int = opt(0, "embedded set: phrase-grammar sentences added to the phrase book's training sentences")
     test_fraction: float = opt(0.1, "share of the distinct English sentences held out for testing")
     val_fraction: float = opt(0.1, "share of the training utterances held out for validation")
     split_seed: int = opt(0, "seed of the sentence split and of the embedded set")
@@ -50,6 +51,8 @@ class SpeechTranslateDataConfig:
 
     def __post_init__(self) -> None:
         check_positive("count", self.count)
+        if not isinstance(self.grammar, int) or self.grammar < 0:
+            raise ConfigError(f"grammar must be an integer >= 0, got {self.grammar!r}")
         check_positive("sample_rate", self.sample_rate)
         check_positive("n_mels", self.n_mels)
         for name in ("test_fraction", "val_fraction"):

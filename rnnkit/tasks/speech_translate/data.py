@@ -56,7 +56,7 @@ def load_splits(d: SpeechTranslateDataConfig) -> Splits:
         rows, source = read_translation_manifest(d.data), d.data
     else:
         cfg = ParallelConfig(train_count=d.count, test_fraction=d.test_fraction, sample_rate=d.sample_rate,
-                             seed=d.split_seed)
+                             seed=d.split_seed, grammar=d.grammar)
         rows, source = read_translation_manifest(parallel_speech_set(cfg)), EMBEDDED
     if d.test_data:
         train, test = rows, read_translation_manifest(d.test_data)

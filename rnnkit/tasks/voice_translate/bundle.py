@@ -17,12 +17,15 @@ scoring are not counted (the trainer's ``max_time`` counts training only).
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any, Callable
 
 from rnnkit import config as C
 from rnnkit.atomic import atomic_write_text
+from rnnkit.data.phrase_grammar import grammar_pairs, sentence_key
 from rnnkit.data.speech_parallel import ParallelConfig, SpokenPair, parallel_speech_set, read_translation_manifest
+from rnnkit.metrics.asr import normalize_basic
 from rnnkit.tasks.runs import write_json
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, save_checkpoint
 
@@ -32,13 +35,16 @@ TASK = "voice-translate"
 STAGE_TASKS = {"asr": "asr", "mt": "translate", "tts": "tts", "direct": "speech-translate"}
 #: settings of each stage over its task's defaults (sizes come from the bundle's config)
 LONG = 1000  # epochs: the time share, not the epoch count, ends a stage
+#: the recogniser's augmentation: speed perturbation (which also moves pitch and formants, as another speaker's
+#: voice does) and one SpecAugment mask in frequency and time; held-out voices are what it is scored on
+ASR_AUGMENT = {"speed": "0.9,1.0,1.1", "freq_masks": 1, "time_masks": 1}
 
 
 def embedded_rows(cfg: VoiceTranslateRunConfig) -> tuple[list[SpokenPair], list[SpokenPair]]:
     """(train, test) rows of the embedded parallel speech (the direct model builds the same set)."""
     s = cfg.stages
     manifest = parallel_speech_set(ParallelConfig(train_count=s.asr_count, test_fraction=s.test_fraction,
-                                                  seed=s.data_seed))
+                                                  seed=s.data_seed, grammar=s.speech_grammar))
     rows = read_translation_manifest(manifest)
     return [r for r in rows if r.split != "test"], [r for r in rows if r.split == "test"]
 
@@ -59,14 +65,51 @@ def write_data(cfg: VoiceTranslateRunConfig, out: Path) -> dict:
         {"audio_filepath": str(r.audio.resolve()), "text": r.text} for r in train])
     files["asr_test"] = _jsonl(out / "data" / "asr_test.jsonl", [
         {"audio_filepath": str(r.audio.resolve()), "text": r.text} for r in test])
-    held = {r.text for r in test}
-    pairs = sorted({(r.text, r.translation) for r in train})
-    from_book = [(en, fr) for en, fr in ParallelConfig(test_fraction=cfg.stages.test_fraction,
-                                                       seed=cfg.stages.data_seed).pairs()[0] if en not in held]
-    mt = sorted(set(pairs) | set(from_book))
     files["mt_train"] = out / "data" / "mt_train.tsv"
-    atomic_write_text(files["mt_train"], "".join(f"{en}\t{fr}\n" for en, fr in mt))
+    atomic_write_text(files["mt_train"], "".join(f"{en}\t{fr}\n" for en, fr in translator_pairs(cfg, train, test)))
     return {k: str(v) for k, v in files.items()}
+
+
+def translator_pairs(cfg: VoiceTranslateRunConfig, train: list[SpokenPair], test: list[SpokenPair]
+                     ) -> list[tuple[str, str]]:
+    """The translator's training text: the phrase book's training pairs, ``stages.mt_generated`` pairs of the
+    phrase grammar (no held-out sentence, in either language), each English side also as the recogniser writes
+    it (lower case, no punctuation: ``i m tired``), so the translator reads recognised and typed English alike,
+    and once more with recogniser-like errors (``stages.mt_noise`` of its characters, :func:`recogniser_noise`).
+    Shuffled (seeded): the translate task splits its validation and test pairs off in file order."""
+    s = cfg.stages
+    held = [t for r in test for t in (r.text, r.translation)]
+    held_keys = {sentence_key(t) for t in held}
+    book = {(r.text, r.translation) for r in train}
+    book |= {(en, fr) for en, fr in ParallelConfig(test_fraction=s.test_fraction, seed=s.data_seed).pairs()[0]
+             if sentence_key(en) not in held_keys}
+    pairs = sorted(book) + grammar_pairs(s.mt_generated, seed=s.data_seed, exclude=held)
+    spoken = [(normalize_basic(en), fr) for en, fr in pairs]
+    rng = random.Random(s.data_seed)
+    misheard = [(recogniser_noise(en, rng, s.mt_noise), fr) for en, fr in spoken] if s.mt_noise > 0 else []
+    both = sorted(set(pairs) | {(en, fr) for en, fr in spoken + misheard if en})
+    rng.shuffle(both)
+    return both
+
+
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def recogniser_noise(text: str, rng: random.Random, rate: float) -> str:
+    """``text`` with about ``rate`` of its characters dropped, replaced or doubled (and a space now and then
+    dropped or added), as a character recogniser's errors on unheard voices look ("where es the tain station")."""
+    out = []
+    for ch in text:
+        r = rng.random()
+        if r < rate / 3:
+            continue                                                         # dropped
+        if r < 2 * rate / 3:
+            out.append(rng.choice(LETTERS + " ") if ch != " " else "")         # replaced (a space: dropped)
+        elif r < rate:
+            out.extend([ch, ch if ch != " " else rng.choice(LETTERS)])       # doubled (or a letter after a space)
+        else:
+            out.append(ch)
+    return " ".join("".join(out).split())
 
 
 def stage_settings(cfg: VoiceTranslateRunConfig, stage: str, files: dict) -> dict:
@@ -78,15 +121,19 @@ def stage_settings(cfg: VoiceTranslateRunConfig, stage: str, files: dict) -> dic
         train["max_steps"] = t.max_steps
     if stage == "asr":
         return {"model": {"hidden": s.asr_hidden},
-                "data": {"data": s.asr_data or files["asr_train"], "test_data": "" if s.asr_data else files["asr_test"]},
+                "data": {"data": s.asr_data or files["asr_train"], "test_data": "" if s.asr_data else files["asr_test"],
+                         **ASR_AUGMENT},
                 "train": train}
     if stage == "mt":
+        # with the noisy copy, a misheard word seen once becomes <unk>, as unseen words do at test time
         return {"model": {"hidden": s.mt_hidden, "embedding": s.mt_hidden},
-                "data": {"data": s.mt_data or files["mt_train"]}, "train": train}
+                "data": {"data": s.mt_data or files["mt_train"], "min_freq": 2 if s.mt_noise > 0 else 1},
+                "train": train}
     if stage == "tts":
         data = {"data": s.tts_data} if s.tts_data else {"lang": "fr", "count": s.tts_count}
         return {"data": data, "train": train}
-    return {"data": {"count": s.asr_count, "test_fraction": s.test_fraction, "split_seed": s.data_seed}, "train": train}
+    return {"data": {"count": s.asr_count, "grammar": s.speech_grammar, "test_fraction": s.test_fraction,
+                     "split_seed": s.data_seed}, "train": train}
 
 
 def stage_summary(result: Any) -> dict:

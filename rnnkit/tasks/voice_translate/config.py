@@ -15,7 +15,14 @@ class VoiceStagesConfig:
     mt_data: str = opt("", "English<TAB>French TSV for the translator (empty = the phrase book less the held-out "
                            "sentences)")
     tts_data: str = opt("", "French speech manifest for the synthesiser (empty = its embedded eSpeak NG corpus)")
-    asr_count: int = opt(1200, "embedded English utterances for the recogniser (and the direct model)")
+    asr_count: int = opt(2400, "embedded English utterances for the recogniser (and the direct model)")
+    speech_grammar: int = opt(3000, "phrase-grammar sentences among those the embedded English speech says "
+                                    "(beside the phrase book's training sentences; 0 = the phrase book only)")
+    mt_generated: int = opt(8000, "phrase-grammar sentence pairs added to the translator's phrase-book text "
+                                  "(held-out sentences never generated; 0 = the phrase book only)")
+    mt_noise: float = opt(0.0, "share of the characters of a third copy of each English sentence dropped, "
+                               "replaced or doubled, for a translator that reads a recogniser's errors (0 = no "
+                               "such copy; 0.08 lowered the cascade's BLEU in the same time, docs/voice-translation.md)")
     tts_count: int = opt(600, "embedded French utterances for the synthesiser")
     test_fraction: float = opt(0.1, "share of the distinct phrase-book sentences held out for testing")
     shares: str = opt("asr:0.3,mt:0.15,tts:0.4,direct:0.15", "how --max-time is shared out over the stages")
@@ -28,8 +35,14 @@ class VoiceStagesConfig:
     def __post_init__(self) -> None:
         check_positive("asr_count", self.asr_count)
         check_positive("tts_count", self.tts_count)
+        for name in ("mt_generated", "speech_grammar"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {value!r}")
         check_positive("asr_hidden", self.asr_hidden)
         check_positive("mt_hidden", self.mt_hidden)
+        if not 0.0 <= self.mt_noise < 0.5:
+            raise ConfigError(f"mt_noise must be in [0, 0.5), got {self.mt_noise!r}")
         if not 0.0 < self.test_fraction < 0.5:
             raise ConfigError(f"test_fraction must be in (0, 0.5), got {self.test_fraction!r}")
         self.share_of("asr")  # parses and checks

@@ -2,7 +2,7 @@
 
 Commands::
 
-    rnnkit train voice-translate --out BUNDLE [--max-time S] [--asr-data M] [--mt-data TSV] [--tts-data M]
+    rnnkit train voice-translate --out BUNDLE [--max-time S] [--asr-data M] [--mt-data TSV] [--tts-data M] [--mt-generated N] [--speech-grammar N]
     rnnkit voice-translate BUNDLE in.wav -o out.wav [--transcript "..."]   # or --asr RUN --mt RUN --tts RUN
     rnnkit evaluate BUNDLE --data BUNDLE/data/test.jsonl     # BLEU of the cascade's text, WER of its recogniser
     rnnkit predict BUNDLE a.wav b.wav                         # French audio beside each (a.fr.wav + .json + .png)
