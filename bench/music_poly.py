@@ -3,6 +3,7 @@
     python bench/music_poly.py nottingham --output sigmoid --max-time 1500 --json bench/music_poly_nottingham_sigmoid.json
     python bench/music_poly.py musedata --output nade --max-time 1500 --json bench/music_poly_musedata_nade.json
     python bench/music_poly.py piano --output nade --max-time 1500 -- --crop 256      # extra train flags after --
+    python bench/music_poly.py nottingham --output nade --max-time 1200 --resume RUN  # train RUN for 1200 s more
 
 Runs ``rnnkit train music --data CORPUS.mat --output OUTPUT --max-time S --threads 1`` with the task's
 defaults (any further ``rnnkit train`` flags after ``--``), then ``rnnkit evaluate RUN --data CORPUS.mat``
@@ -42,12 +43,20 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/music/boulanger2012_pianoroll_mat"))
     ap.add_argument("--runs", type=Path, default=Path("/tmp/rnnkit-music-bench"), help="where the runs go")
     ap.add_argument("--json", type=Path, default=None, help="write the record here")
+    ap.add_argument("--resume", type=Path, default=None, help="continue this run (rnnkit train --resume) for "
+                                                              "--max-time more seconds")
     ap.add_argument("extra", nargs="*", help="further rnnkit train flags (after --)")
     args = ap.parse_args()
     data = args.data_dir / CORPORA[args.corpus]
-    run = args.runs / f"{args.corpus}-{args.output}-{int(time.time())}"
-    train = rnnkit("train", "music", "--data", str(data), "--output", args.output, "--out", str(run),
-                   "--max-time", str(args.max_time), "--threads", "1", "--progress", "plain", *args.extra)
+    if args.resume:
+        run = args.resume
+        before = json.loads((run / "result.json").read_text())
+        train = rnnkit("train", "music", "--out", str(run), "--resume", "--max-time", str(args.max_time),
+                       "--progress", "plain", *args.extra)
+    else:
+        run, before = args.runs / f"{args.corpus}-{args.output}-{int(time.time())}", None
+        train = rnnkit("train", "music", "--data", str(data), "--output", args.output, "--out", str(run),
+                       "--max-time", str(args.max_time), "--threads", "1", "--progress", "plain", *args.extra)
     evaluate = rnnkit("evaluate", str(run), "--data", str(data))
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     load_before, start = os.getloadavg(), time.perf_counter()
@@ -70,7 +79,9 @@ def main() -> None:
               "test_nll_per_frame": evaluation["nll_per_frame"], "test_frame_accuracy": evaluation["frame_accuracy"],
               "test_frames": evaluation["frames"], "literature_test_nll": LITERATURE[args.corpus], "goal": goal,
               "goal_met": None if goal is None else evaluation["nll_per_frame"] <= goal,
-              "config": (run / "config.yaml").read_text(), "run": str(run)}
+              "config": (run / "config.yaml").read_text(), "run": str(run),
+              "resumed_from": None if before is None else {k: before[k] for k in ("steps", "elapsed_s", "stopped",
+                                                                                  "test_nll_per_frame")}}
     print(json.dumps({k: v for k, v in record.items() if k != "config"}, indent=1), flush=True)
     if args.json:
         args.json.write_text(json.dumps(record, indent=1) + "\n")
