@@ -45,8 +45,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the record here")
     ap.add_argument("--resume", type=Path, default=None, help="continue this run (rnnkit train --resume) for "
                                                               "--max-time more seconds")
-    ap.add_argument("extra", nargs="*", help="further rnnkit train flags (after --)")
-    args = ap.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    args = ap.parse_args(argv[:cut])
+    args.extra = argv[cut + 1:]  # further rnnkit train flags, after --
     data = args.data_dir / CORPORA[args.corpus]
     if args.resume:
         run = args.resume
