@@ -9,8 +9,12 @@ A space maps ``"section.field"`` of the task's run config to one distribution (t
     model.embedding: {type: categorical, choices: [64, 128], if: {model.tie_weights: false}}
 
 ``if`` makes an entry conditional on the values already drawn for earlier categorical entries (an
-embedding size only matters, and is only valid, when the weights are not tied). Every bound and
-choice is checked against the run config before a trial runs, so a typo fails at once with the key named.
+embedding size only matters, and is only valid, when the weights are not tied). An ``if`` on a setting
+the space does not hold is decided once, by the study's settings: ``model.output: {..., if: {data.mode:
+roll}}`` is searched in a study of piano-roll runs and left out of one whose trials are event-mode runs
+(and so is an entry conditional on one left out).
+Every bound and choice is checked against the run config before a trial runs, so a typo fails at once
+with the key named.
 """
 from __future__ import annotations
 
@@ -95,8 +99,10 @@ def check_space(space: Mapping, task, base: dict, where: str) -> SearchSpace:
     if not isinstance(space, Mapping) or not space:
         raise C.ConfigError(f"{where}: a search space is a non-empty mapping {FORM}")
     fields = {f"{s}.{f.name}": f for s, fs in C.section_fields(task.run_config).items() for f in fs}
+    flat = _flatten(space, where)
     specs: dict[str, dict] = {}
-    for key, spec in _flatten(space, where).items():
+    left_out: set[str] = set()  # entries the study's settings rule out, and the entries conditional on them
+    for key, spec in flat.items():
         at = f"{where}: {key}"
         if key not in fields:
             raise C.ConfigError(f"{at}: not a setting of {task.name} runs; settings are 'section.field', e.g. "
@@ -104,10 +110,37 @@ def check_space(space: Mapping, task, base: dict, where: str) -> SearchSpace:
         if key in NOT_SEARCHABLE:
             raise C.ConfigError(f"{at}: cannot be searched (it defines what the study optimises); set it with "
                                 f"--{key.split('.', 1)[1].replace('_', '-')} instead")
-        specs[key] = _check_spec(dict(spec) if isinstance(spec, Mapping) else spec, at, specs)
+        spec = dict(spec) if isinstance(spec, Mapping) else spec
+        if isinstance(spec, dict) and (left_out & set(spec.get("if") or ())
+                                       or not _settings_allow(spec, flat, fields, task, base, at)):
+            left_out.add(key)
+            continue
+        specs[key] = _check_spec(spec, at, specs)
         for value in _values_to_check(specs[key]):
             _check_value(task, base, key, value, specs[key].get("if", {}), at)
     return SearchSpace(specs)
+
+
+def _settings_allow(spec: dict, flat: Mapping, fields: Mapping, task, base: dict, at: str) -> bool:
+    """Decide the parts of ``spec``'s ``if`` that name settings outside the space by the study's settings
+    (``base`` over the task's training defaults): False = the entry is left out; True = it stays, with
+    only its conditions on other entries of the space left in ``spec["if"]``."""
+    condition = spec.get("if")
+    if not isinstance(condition, dict):
+        return True                                  # _check_spec names the bad form
+    fixed = {k: v for k, v in condition.items() if k not in flat}
+    if not fixed:
+        return True
+    for k in fixed:
+        if k not in fields:
+            raise C.ConfigError(f"{at}: if names {k!r}, which is neither an entry of the space nor a setting of "
+                                f"{task.name} runs")
+    cfg = C.from_dict(task.run_config, C.merge(dict(task.train_defaults), base))
+    holds = all(getattr(getattr(cfg, k.split(".", 1)[0]), k.split(".", 1)[1]) == v for k, v in fixed.items())
+    spec["if"] = {k: v for k, v in condition.items() if k in flat}
+    if not spec["if"]:
+        del spec["if"]
+    return holds
 
 
 def _flatten(space: Mapping, where: str) -> dict:

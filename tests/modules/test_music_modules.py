@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rnnkit.modules.music import (NADEOutput, PolyModelConfig, PolyphonicRNN, SigmoidOutput, bernoulli_frame_nll,
-                                  teacher_forcing)
+                                  nade_dense_logits, nade_segment_logits, teacher_forcing)
 
 
 
@@ -40,6 +40,36 @@ def test_nade_fixed_logits_equal_independent_sigmoids():
     v = torch.tensor([[1.0, 0.0, 1.0]])
     _, nll = out(torch.randn(1, 2), v)
     assert nll.item() == pytest.approx(-(_log_sigmoid(0.0) + _log_sigmoid(-1.0) + _log_sigmoid(-2.0)), rel=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (2, 3, 9), (1, 6)])
+def test_nade_segment_logits_equal_the_dense_formula_values_and_gradients(shape):
+    """The per-run NADE pass against the formula as written: empty, full and random frames, float64."""
+    P, N = shape[-1], 4
+    gen = torch.Generator().manual_seed(sum(shape))
+    v = (torch.rand(shape, generator=gen) < 0.4).double()
+    v.reshape(-1, P)[0] = 0.0                                            # an empty frame: one run
+    if v.reshape(-1, P).shape[0] > 1:
+        v.reshape(-1, P)[1] = 1.0                                        # every pitch on: P + 1 runs
+    b = torch.randn(shape, dtype=torch.double, generator=gen, requires_grad=True)
+    c = torch.randn(*shape[:-1], N, dtype=torch.double, generator=gen, requires_grad=True)
+    W = torch.randn(P, N, dtype=torch.double, generator=gen, requires_grad=True)
+    V = torch.randn(P, N, dtype=torch.double, generator=gen, requires_grad=True)
+    dense, fast = nade_dense_logits(b, c, v, W, V), nade_segment_logits(b, c, v, W, V)
+    torch.testing.assert_close(fast, dense)
+    weights = torch.randn(shape, dtype=torch.double, generator=gen)
+    for g_fast, g_dense in zip(torch.autograd.grad((fast * weights).sum(), [b, c, W, V]),
+                               torch.autograd.grad((dense * weights).sum(), [b, c, W, V])):
+        torch.testing.assert_close(g_fast, g_dense)
+
+
+def test_nade_output_forward_takes_the_segment_pass(monkeypatch):
+    import rnnkit.modules.music as music
+    calls = []
+    monkeypatch.setattr(music, "nade_segment_logits",
+                        lambda *a: calls.append(1) or nade_dense_logits(*a))
+    NADEOutput(3, 4, nade_hidden=2)(torch.randn(2, 3), torch.tensor([[1.0, 0, 0, 1], [0, 0, 0, 0]]))
+    assert calls == [1]
 
 
 def test_nade_two_pitches_by_hand():

@@ -90,3 +90,36 @@ def test_bounds_are_checked_over_the_studys_settings():
     with pytest.raises(C.ConfigError, match="tie_weights needs embedding == hidden"):
         check_space(space, TASKS["lm"], {"model": {"hidden": 16, "tie_weights": True}}, "here")
     assert check_space(space, TASKS["lm"], {"model": {"hidden": 16, "tie_weights": False}}, "here").specs
+
+
+@pytest.mark.parametrize("mode", ["roll", "performance", "melody"])
+def test_the_music_space_follows_the_studys_mode(mode):
+    """model.output (sigmoid / nade) applies to piano-roll runs only: event-mode studies do not draw it."""
+    base = {"data": {"mode": mode}}
+    space = default_space(TASKS["music"], base)
+    assert ("model.output" in space.specs) == (mode == "roll")
+    assert all("data.mode" not in spec.get("if", {}) for spec in space.specs.values())
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    outputs = set()
+    for _ in range(12):
+        point = space.suggest(study.ask())
+        outputs.add(point.get("model.output"))
+        assert ("model.nade_hidden" in point) == (point.get("model.output") == "nade")
+        settings = C.merge(base, {k.split(".")[0]: {} for k in point})
+        for key, value in point.items():
+            section, field = key.split(".", 1)
+            settings[section][field] = value
+        C.from_dict(TASKS["music"].run_config, C.merge(dict(TASKS["music"].train_defaults), settings))
+    assert outputs == ({"sigmoid", "nade"} if mode == "roll" else {None})
+
+
+def test_an_if_on_a_setting_outside_the_space_is_decided_by_the_studys_settings(tmp_path):
+    path = _write(tmp_path, "model.hidden: {type: int, low: 8, high: 32}\n"
+                            "model.output: {type: categorical, choices: [sigmoid, nade], if: {data.mode: roll}}\n"
+                            "model.embedding: {type: int, low: 8, high: 32, if: {data.mode: melody}}\n")
+    music = TASKS["music"]
+    assert list(load_space(path, music, {}).specs) == ["model.hidden", "model.output"]
+    assert list(load_space(path, music, {"data": {"mode": "melody"}}).specs) == ["model.hidden", "model.embedding"]
+    bad = _write(tmp_path, "model.hidden: {type: int, low: 8, high: 32, if: {data.moood: roll}}\n")
+    with pytest.raises(C.ConfigError, match="data.moood.*neither an entry of the space nor a setting of music"):
+        load_space(bad, music, {})

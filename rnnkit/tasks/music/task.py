@@ -189,9 +189,14 @@ class MusicTask(Task):
         return event_graphs(loaded) if isinstance(loaded, LoadedEvents) else music_graphs(loaded)
 
     def search_space(self) -> dict[str, dict]:
+        # the output layer over a frame's pitches exists in roll mode only (event runs refuse output=nade);
+        # an ``if`` on data.mode, a setting outside the space, is decided by the study's settings
+        roll = {"data.mode": "roll"}
         return {**super().search_space(),
                 "model.layers": distribution("int", low=1, high=3),
-                "model.output": distribution("categorical", choices=["sigmoid", "nade"])}
+                "model.output": {**distribution("categorical", choices=["sigmoid", "nade"]), "if": roll},
+                "model.nade_hidden": {**distribution("int", low=32, high=256, log=True),
+                                      "if": {"model.output": "nade"}}}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
