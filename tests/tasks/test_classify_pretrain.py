@@ -120,7 +120,7 @@ def lm_run(tmp_path, tokenizer="char"):
     text.write_text(" ".join(GOOD + BAD) * 20, encoding="utf-8")
     run = tmp_path / f"lm-{tokenizer}"
     assert main(["train", "lm", "--data", str(text), "--out", str(run), "--tokenizer", tokenizer, "--hidden", "8",
-                 "--layers", "1", "--max-steps", "3", "--bptt", "8", "--batch-size", "4", "--progress", "none",
+                 "--embedding", "8", "--layers", "1", "--max-steps", "3", "--bptt", "8", "--batch-size", "4", "--progress", "none",
                  "--tensorboard", "off"]) == 0
     return run
 
