@@ -7,13 +7,31 @@ bad encodings, the byte offset of the first invalid byte.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Iterator
 
 BINARY_PROBE = 8192
 
 
 class DataError(ValueError):
     """The input data cannot be used; the message says which file and why."""
+
+
+def jsonl_objects(path: str | Path, expected: str) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a UTF-8 JSON-lines file; a line that is not JSON, or
+    not an object, is a :class:`DataError` naming the file and line and ``expected`` (what a line holds)."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}:{n}: not valid JSON ({err.msg}); expected {expected}") from err
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{n}: expected {expected}, got a JSON {type(row).__name__}")
+            yield n, row
 
 
 def read_text(path: str | Path) -> str:

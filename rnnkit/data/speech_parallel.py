@@ -31,7 +31,7 @@ from typing import Optional, Tuple
 
 from rnnkit.data.audio import write_wav
 from rnnkit.data.phrase_grammar import grammar_pairs
-from rnnkit.data.readers import DataError
+from rnnkit.data.readers import DataError, jsonl_objects
 from rnnkit.data.speech_synth import WORDS, cached_speech_set, default_cache_dir, synthesize
 
 #: (voice, pitch 0-100) of the training utterances: English accents x male / female variants. The variants
@@ -164,18 +164,7 @@ class SpokenPair:
 def _rows(path: Path):
     """(line number, dict) of a JSONL, CSV or TSV manifest."""
     if path.suffix.lower() in (".jsonl", ".json"):
-        with open(path, encoding="utf-8") as f:
-            for n, line in enumerate(f, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise DataError(f"{path}:{n}: not valid JSON ({err.msg}); expected an object with audio, "
-                                    "text and translation fields") from err
-                if not isinstance(row, dict):
-                    raise DataError(f"{path}:{n}: expected a JSON object with audio, text and translation fields")
-                yield n, row
+        yield from jsonl_objects(path, "a JSON object with audio, text and translation fields")
         return
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     with open(path, encoding="utf-8", newline="") as f:

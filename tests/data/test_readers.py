@@ -60,3 +60,18 @@ def test_embedded_corpus_is_on_this_machine():
     assert len(docs) >= MIN_FILES and len(docs) + len(missing) == len(STDLIB_FILES)
     assert sum(len(t) for _, t in docs) > 500_000
     assert any(name.endswith("argparse.py") for name, _ in docs)
+
+
+def test_jsonl_objects_name_the_line_and_what_a_line_holds(tmp_path):
+    from rnnkit.data.readers import jsonl_objects
+    good = tmp_path / "m.jsonl"
+    good.write_text('{"a": 1}\n\n{"a": 2}\n', encoding="utf-8")
+    assert list(jsonl_objects(good, "an object")) == [(1, {"a": 1}), (3, {"a": 2})]
+    broken = tmp_path / "b.jsonl"
+    broken.write_text('{"a": 1}\n{"a": \n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"b.jsonl:2: not valid JSON \(.*\); expected an object with a"):
+        list(jsonl_objects(broken, "an object with a"))
+    listed = tmp_path / "l.jsonl"
+    listed.write_text('[1, 2]\n', encoding="utf-8")
+    with pytest.raises(DataError, match="l.jsonl:1: expected an object, got a JSON list"):
+        list(jsonl_objects(listed, "an object"))

@@ -28,7 +28,7 @@ import torch
 
 from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import read_audio, write_wav
-from rnnkit.data.readers import DataError
+from rnnkit.data.readers import DataError, jsonl_objects
 from rnnkit.modules.audio_features import FeatureConfig, FeatureExtractor
 from rnnkit.modules.vocoder import Vocoder, VocoderConfig
 
@@ -42,15 +42,8 @@ def copy_synthesize(wave: np.ndarray, extractor: FeatureExtractor, vocoder: Voco
 def read_rows(manifest: Path) -> list[dict]:
     """The JSON objects of a NeMo-style manifest, audio paths made absolute; a bad line is an error naming it."""
     rows = []
-    for n, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{manifest}:{n}: not valid JSON ({err.msg}); expected "
-                            '{"audio_filepath": ..., "text": ...}') from err
-        if not isinstance(row, dict) or "audio_filepath" not in row or "text" not in row:
+    for n, row in jsonl_objects(manifest, '{"audio_filepath": ..., "text": ...}'):
+        if "audio_filepath" not in row or "text" not in row:
             raise DataError(f'{manifest}:{n}: expected an object with "audio_filepath" and "text" fields')
         path = Path(row["audio_filepath"])
         row["audio_filepath"] = str(path if path.is_absolute() else (manifest.parent / path).resolve())
