@@ -9,8 +9,9 @@ spreads what is left of it evenly over the updates estimated to remain (:class:`
     p_k    = p_{k-1} + (1 - p_{k-1}) / left_k     (1 once left_k <= 1)        # decay share of update k+1
 
 so update ``k + 1`` runs at the learning rate of share ``p_k`` of the decay. With steady update times
-``p_k`` is exactly linear in ``k`` and reaches 1 at the last update that fits in the budget; when the machine slows down (or speeds up), the estimate shrinks (grows) and the rest of the
-decay is spread over the new remainder, without a jump in the learning rate. A step cap (``epochs``,
+``p_k`` is exactly linear in ``k`` and reaches 1 at the last update that fits in the budget; when the
+machine slows down (or speeds up), the estimate shrinks (grows) and the rest of the decay is spread
+over the new remainder, without a jump in the learning rate. A step cap (``epochs``,
 ``max_steps``) that comes first bounds ``left_k`` the same way. Both objects save and restore their state
 so that a resumed run continues the same plan.
 """
