@@ -57,6 +57,7 @@ def run_one(name: str, root: Path, out: Path, extra: list[str]) -> dict:
     return {"series": name, "rc": 0, "network": net, "mase": test[net]["mase"], "baselines": base,
             "best": best, "beats": test[net]["mase"] <= base[best], "wall_s": round(wall, 1), "start_utc": start,
             "model": result.get("model"), "lookback": result.get("lookback"), "auto": result.get("auto"),
+            "ar_lags": (result.get("baselines_chose") or {}).get("ar", {}).get("lags"),
             "load_1min": round(load, 2), "transform": result.get("transform"), "origins": result["origins"],
             "command": "rnnkit " + " ".join(cmd[:cmd.index("--out")] + extra)}
 
@@ -76,7 +77,7 @@ def main() -> int:
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} CPUs, extra options: {' '.join(extra) or '(none)'}")
     print("| series | network (model, lookback) | network MASE | " + " | ".join(BASELINES)
-          + " | best baseline | beats | start (UTC) | time (s) | load |")
+          + " | AR lags (AIC) | best baseline | beats | start (UTC) | time (s) | load |")
     for name in names:
         r = run_one(name, args.root, args.out, extra)
         rows.append(r)
@@ -84,6 +85,7 @@ def main() -> int:
             print(f"| {name} | failed (exit {r['rc']}) |", flush=True)
             continue
         cells = " | ".join(f"{r['baselines'].get(b, float('nan')):.3f}" for b in BASELINES)
+        cells += f" | {r['ar_lags']}"
         print(f"| {name} | {r['network']} ({r['model']}, {r['lookback']}) | {r['mase']:.3f} | {cells} | {r['best']} | "
               f"{'yes' if r['beats'] else 'no'} | {r['start_utc']} | {r['wall_s']} | {r['load_1min']} |", flush=True)
         if args.json:  # after every series, so a run cut short keeps what it measured

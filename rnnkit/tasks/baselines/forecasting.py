@@ -27,33 +27,74 @@ def seasonal_naive(y: np.ndarray, origins: Sequence[int], horizon: int, season: 
     return np.stack(out)
 
 
+def max_ar_lags(n_fit: int, horizon: int, season: int) -> int:
+    """The largest order :func:`ar_order_by_aic` tries: ``max(2 m, 10 log10 n)`` (two seasons, or R's ``ar()``
+    default), capped so the direct fit of :class:`LinearAR` keeps more windows than coefficients."""
+    wanted = max(2 * max(int(season), 1), int(round(10 * np.log10(max(n_fit, 1)))))
+    feasible = (n_fit - horizon - 1) // 2        # n_fit - horizon - p + 1 windows >= p + 2
+    if feasible < 1:
+        raise ValueError(f"linear AR with horizon {horizon} needs more than {n_fit} values to fit")
+    return min(wanted, feasible)
+
+
+def ar_order_by_aic(col: np.ndarray, max_lags: int) -> int:
+    """The order p in 1..max_lags minimising AIC = n log(RSS / n) + 2 (p + 1) of a one-step least-squares
+    AR(p) with intercept, every order scored on the same n = len(col) - max_lags targets (the first
+    ``max_lags`` values held back), as statsmodels' ``ar_select_order(..., ic="aic")`` does."""
+    col = np.asarray(col, dtype=np.float64)
+    n = len(col) - max_lags
+    if n <= max_lags + 1:
+        raise ValueError(f"choosing an AR order up to {max_lags} needs more than {2 * max_lags + 1} values, "
+                         f"got {len(col)}")
+    target = col[max_lags:]                                                        # (n,)
+    lagged = np.stack([col[max_lags - k:len(col) - k] for k in range(1, max_lags + 1)], axis=1)  # (n, max_lags)
+    best, best_aic = 1, np.inf
+    for p in range(1, max_lags + 1):
+        X = np.concatenate([lagged[:, :p], np.ones((n, 1))], axis=1)              # (n, p + 1)
+        coef, *_ = np.linalg.lstsq(X, target, rcond=None)
+        rss = float(np.sum((target - X @ coef) ** 2))
+        aic = n * np.log(max(rss, 1e-300) / n) + 2 * (p + 1)
+        if aic < best_aic:
+            best, best_aic = p, aic
+    return best
+
+
 class LinearAR:
     """Direct multi-output linear autoregression on the last ``lags`` values (least squares, small ridge).
 
     One linear map per target column from its lags (plus intercept) to the next ``horizon`` values,
-    fitted on windows whose targets lie in ``y[:n_fit]``.
+    fitted on windows whose targets lie in ``y[:n_fit]``.  ``lags`` is one number for every column, or
+    None: each column's own order by AIC on ``y[:n_fit]`` (:func:`ar_order_by_aic`, up to
+    :func:`max_ar_lags`), so the baseline chooses its order on the data it is fitted on, whatever window
+    a network reads.
     """
 
-    def __init__(self, lags: int, horizon: int, ridge: float = 1e-6):
-        self.lags, self.horizon, self.ridge = lags, horizon, ridge
+    def __init__(self, lags: int | None, horizon: int, ridge: float = 1e-6, season: int = 1):
+        self.lags, self.horizon, self.ridge, self.season = lags, horizon, ridge, season
         self.coef: list[np.ndarray] = []
+        self.orders: list[int] = []    # the lags of each column, set by fit
 
-    def _features(self, col: np.ndarray, origins: Sequence[int]) -> np.ndarray:
-        X = np.stack([col[o - self.lags:o] for o in origins])
+    @staticmethod
+    def _features(col: np.ndarray, origins: Sequence[int], lags: int) -> np.ndarray:
+        X = np.stack([col[o - lags:o] for o in origins])
         return np.concatenate([X, np.ones((len(origins), 1))], axis=1)
 
     def fit(self, y: np.ndarray, n_fit: int) -> "LinearAR":
-        origins = list(range(self.lags, n_fit - self.horizon + 1))
-        if len(origins) < self.lags + 2:
-            raise ValueError(f"linear AR with {self.lags} lags needs more than {n_fit} training values")
-        self.coef = []
+        self.coef, self.orders = [], []
         for c in range(y.shape[1]):
-            X = self._features(y[:, c], origins)
-            Y = np.stack([y[o:o + self.horizon, c] for o in origins])
+            col = y[:n_fit, c]                       # nothing after n_fit is read
+            p = self.lags or ar_order_by_aic(col, max_ar_lags(n_fit, self.horizon, self.season))
+            origins = list(range(p, n_fit - self.horizon + 1))
+            if len(origins) < p + 2:
+                raise ValueError(f"linear AR with {p} lags needs more than {n_fit} training values")
+            X = self._features(col, origins, p)
+            Y = np.stack([col[o:o + self.horizon] for o in origins])
             A = X.T @ X + self.ridge * len(origins) * np.eye(X.shape[1])
-            self.coef.append(np.linalg.solve(A, X.T @ Y))  # (lags + 1, H)
+            self.coef.append(np.linalg.solve(A, X.T @ Y))  # (p + 1, H)
+            self.orders.append(p)
         return self
 
     def forecast(self, y: np.ndarray, origins: Sequence[int]) -> np.ndarray:
-        cols = [self._features(y[:, c], origins) @ self.coef[c] for c in range(y.shape[1])]  # (W, H) each
+        cols = [self._features(y[:, c], origins, p) @ coef                        # (W, H) each
+                for c, (p, coef) in enumerate(zip(self.orders, self.coef))]
         return np.stack(cols, axis=-1)

@@ -16,11 +16,13 @@ from rnnkit.metrics import forecast_metrics, interval_coverage
 
 @dataclass
 class Forecast:
-    """Forecasts from W origins, original units: ``mean`` (W, H, T), optional interval, or ``p_up``."""
+    """Forecasts from W origins, original units: ``mean`` (W, H, T), optional interval, or ``p_up``; ``chosen``:
+    what a baseline chose on its fit part (the AR's lags per target), for result.json."""
     mean: np.ndarray | None
     lower: np.ndarray | None = None
     upper: np.ndarray | None = None
     p_up: np.ndarray | None = None
+    chosen: dict | None = None
 
 
 def _windows(scaled: np.ndarray, origin_list: list[int], L: int) -> torch.Tensor:

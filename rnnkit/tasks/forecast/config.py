@@ -47,8 +47,8 @@ class ForecastModelConfig:
                              "shrinks towards the naive forecast; auto = the best on the validation windows "
                              "of 1e-4 .. 10")
     samples: int = opt(200, "sample paths for recursive Gaussian intervals")
-    lookback: int = opt(0, "past steps the network reads (and the linear AR baseline's lags); 0 = auto: one "
-                        "season (24 without one), shortened so a short series keeps 8 training windows")
+    lookback: int = opt(0, "past steps the network reads (the linear AR baseline chooses its own lags by AIC); "
+                        "0 = auto: one season (24 without one), shortened so a short series keeps 8 training windows")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
     es_fit_steps: int = opt(200, "esrnn: full-batch steps fitting the smoothing coefficients and seasonal indices "
                             "to the training windows before the network trains (0 = start at 0.5 / 0.1)")

@@ -294,6 +294,7 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
               "fit_s": fit.elapsed_s, "refit_s": refit_s,
               "parameters": sum(p.numel() for p in model.parameters()),
               "season": prep.season, "origins": len(test_origins), "horizon": H, "split": to_dict(sp),
+              "baselines_chose": {k: fc.chosen for k, fc in models.items() if fc.chosen},
               "test": metrics}
     write_json(run_dir / "result.json", result)
     return result
@@ -307,15 +308,21 @@ def backtest(loaded: "LoadedForecaster", series: Series, n_fit: int, test_origin
     if loaded.config.model.output == "direction":
         return models
     makers = {
-        "naive": lambda: fb.naive(y, test_origins, H),
-        "seasonal": lambda: fb.seasonal_naive(y, test_origins, H, season),
-        "ar": lambda: fb.LinearAR(loaded.config.model.lookback, H).fit(y, n_fit).forecast(y, test_origins),
-        "ets": lambda: _classical("ets", y, n_fit, test_origins, H, season),
-        "sarima": lambda: _classical("sarima", y, n_fit, test_origins, H, season),
+        "naive": lambda: Forecast(fb.naive(y, test_origins, H)),
+        "seasonal": lambda: Forecast(fb.seasonal_naive(y, test_origins, H, season)),
+        "ar": lambda: _linear_ar(y, n_fit, test_origins, H, season),
+        "ets": lambda: Forecast(_classical("ets", y, n_fit, test_origins, H, season)),
+        "sarima": lambda: Forecast(_classical("sarima", y, n_fit, test_origins, H, season)),
     }
     for name in baselines:
-        models[name] = Forecast(makers[name]())
+        models[name] = makers[name]()
     return models
+
+
+def _linear_ar(y, n_fit, test_origins, H, season) -> Forecast:
+    """The linear AR baseline with its own order per target (AIC on ``y[:n_fit]``), not the network's lookback."""
+    ar = fb.LinearAR(None, H, season=season).fit(y, n_fit)
+    return Forecast(ar.forecast(y, test_origins), chosen={"lags": ar.orders})
 
 
 def _classical(name: str, y, n_fit, test_origins, H, season):
