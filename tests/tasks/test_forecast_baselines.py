@@ -37,6 +37,7 @@ def test_max_ar_lags_is_two_seasons_or_10_log10_n_within_what_the_fit_allows():
     assert fb.max_ar_lags(100, 12, 12) == 24
     assert fb.max_ar_lags(14_000, 24, 24) == 48
     assert fb.max_ar_lags(14_000, 24, 1) == 41
+    assert fb.max_ar_lags(14_000, 24, 24, longest=168) == 168                  # hourly data: up to a week
     assert fb.max_ar_lags(24, 12, 12) == 5          # 24 - 12 - 5 + 1 = 8 windows >= 5 + 2 coefficients
     with pytest.raises(ValueError, match="needs more than 12 values"):
         fb.max_ar_lags(12, 12, 12)

@@ -10,8 +10,8 @@ import yaml
 from rnnkit.cli import main
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.forecast.config import ForecastDataConfig, ForecastModelConfig, ForecastRunConfig
-from rnnkit.tasks.forecast.data import auto_lookback, read_series, split_points
-from rnnkit.tasks.forecast.pipeline import STRONG_SEASON, auto_choice
+from rnnkit.tasks.forecast.data import Series, auto_lookback, read_series, split_points
+from rnnkit.tasks.forecast.pipeline import STRONG_SEASON, auto_choice, longest_period
 from rnnkit.tasks.forecast.transforms import seasonal_strength
 
 TINY = ["--epochs", "2", "--hidden", "8", "--batch-size", "16", "--progress", "none", "--tensorboard", "off",
@@ -74,6 +74,23 @@ def test_auto_model_and_lookback_follow_the_documented_rule(tmp_path):
     assert _choice(tmp_path, _strong(50)).model == "rnn"                           # training part < 3 seasons
     given = _choice(tmp_path, _strong(108), model="tdnn", lookback=7)
     assert (given.model, given.lookback) == ("tdnn", 7)                             # what the user set stays
+
+
+def test_a_weakly_seasonal_hourly_series_reads_a_week(tmp_path):
+    """Hourly data (season 24) without a strong daily season: the lookback is its week, 168 steps (the AR baseline
+    may use as many lags); a short hourly series keeps its 8 training windows."""
+    assert longest_period(24) == 168 and longest_period(12) == 12 and longest_period(7) == 7
+    rng = np.random.default_rng(0)
+    y = 20 + np.cumsum(rng.normal(0, 1, 1200)) + 0.3 * np.sin(2 * np.pi * np.arange(1200) / 24)
+    path = tmp_path / "h.csv"
+    path.write_text("time,value\n" + "".join(f"{np.datetime64('2020-01-01T00:00') + np.timedelta64(i, 'h')},{v:.5f}\n"
+                                            for i, v in enumerate(y)))
+    cfg = ForecastRunConfig(ForecastModelConfig(), ForecastDataConfig(data=str(path), target="value", horizon=24))
+    series = read_series(path, ["value"], [], "", "error")
+    hourly = auto_choice(cfg, series, 24)
+    assert (hourly.model, hourly.lookback) == ("rnn", 168) and hourly.seasonal_strength < STRONG_SEASON
+    cut = Series(series.times[:250], series.values[:250], series.names, 1, series.source)
+    assert auto_choice(cfg, cut, 24).lookback == auto_lookback(250, 168, 24, 0.15, 0.15) < 168
 
 
 def test_auto_choice_reads_the_training_part_only(tmp_path):

@@ -27,10 +27,11 @@ def seasonal_naive(y: np.ndarray, origins: Sequence[int], horizon: int, season: 
     return np.stack(out)
 
 
-def max_ar_lags(n_fit: int, horizon: int, season: int) -> int:
-    """The largest order :func:`ar_order_by_aic` tries: ``max(2 m, 10 log10 n)`` (two seasons, or R's ``ar()``
-    default), capped so the direct fit of :class:`LinearAR` keeps more windows than coefficients."""
-    wanted = max(2 * max(int(season), 1), int(round(10 * np.log10(max(n_fit, 1)))))
+def max_ar_lags(n_fit: int, horizon: int, season: int, longest: int = 0) -> int:
+    """The largest order :func:`ar_order_by_aic` tries: ``max(2 m, longest, 10 log10 n)`` (two seasons, the
+    longest calendar period given, e.g. a week of hourly data, or R's ``ar()`` default), capped so the direct
+    fit of :class:`LinearAR` keeps more windows than coefficients."""
+    wanted = max(2 * max(int(season), 1), int(longest), int(round(10 * np.log10(max(n_fit, 1)))))
     feasible = (n_fit - horizon - 1) // 2        # n_fit - horizon - p + 1 windows >= p + 2
     if feasible < 1:
         raise ValueError(f"linear AR with horizon {horizon} needs more than {n_fit} values to fit")
@@ -40,23 +41,24 @@ def max_ar_lags(n_fit: int, horizon: int, season: int) -> int:
 def ar_order_by_aic(col: np.ndarray, max_lags: int) -> int:
     """The order p in 1..max_lags minimising AIC = n log(RSS / n) + 2 (p + 1) of a one-step least-squares
     AR(p) with intercept, every order scored on the same n = len(col) - max_lags targets (the first
-    ``max_lags`` values held back), as statsmodels' ``ar_select_order(..., ic="aic")`` does."""
+    ``max_lags`` values held back), as statsmodels' ``ar_select_order(..., ic="aic")`` does.
+
+    The fits are nested, so one QR of [1, lag 1, .., lag max_lags] gives every RSS:
+    ``RSS_p = |y|^2 - |Q[:, :p+1]' y|^2``.
+    """
     col = np.asarray(col, dtype=np.float64)
     n = len(col) - max_lags
     if n <= max_lags + 1:
         raise ValueError(f"choosing an AR order up to {max_lags} needs more than {2 * max_lags + 1} values, "
                          f"got {len(col)}")
     target = col[max_lags:]                                                        # (n,)
-    lagged = np.stack([col[max_lags - k:len(col) - k] for k in range(1, max_lags + 1)], axis=1)  # (n, max_lags)
-    best, best_aic = 1, np.inf
-    for p in range(1, max_lags + 1):
-        X = np.concatenate([lagged[:, :p], np.ones((n, 1))], axis=1)              # (n, p + 1)
-        coef, *_ = np.linalg.lstsq(X, target, rcond=None)
-        rss = float(np.sum((target - X @ coef) ** 2))
-        aic = n * np.log(max(rss, 1e-300) / n) + 2 * (p + 1)
-        if aic < best_aic:
-            best, best_aic = p, aic
-    return best
+    lagged = [col[max_lags - k:len(col) - k] for k in range(1, max_lags + 1)]
+    X = np.stack([np.ones(n), *lagged], axis=1)                                    # (n, max_lags + 1)
+    q, _ = np.linalg.qr(X)
+    explained = np.cumsum((q.T @ target) ** 2)                                     # (max_lags + 1,)
+    rss = np.maximum(float(target @ target) - explained[1:], 1e-300)               # (max_lags,): p = 1..max
+    aic = n * np.log(rss / n) + 2 * (np.arange(1, max_lags + 1) + 1)
+    return int(np.argmin(aic)) + 1
 
 
 class LinearAR:
@@ -65,12 +67,12 @@ class LinearAR:
     One linear map per target column from its lags (plus intercept) to the next ``horizon`` values,
     fitted on windows whose targets lie in ``y[:n_fit]``.  ``lags`` is one number for every column, or
     None: each column's own order by AIC on ``y[:n_fit]`` (:func:`ar_order_by_aic`, up to
-    :func:`max_ar_lags`), so the baseline chooses its order on the data it is fitted on, whatever window
-    a network reads.
+    :func:`max_ar_lags` of ``season`` and ``longest``), so the baseline chooses its order on the data it
+    is fitted on, whatever window a network reads.
     """
 
-    def __init__(self, lags: int | None, horizon: int, ridge: float = 1e-6, season: int = 1):
-        self.lags, self.horizon, self.ridge, self.season = lags, horizon, ridge, season
+    def __init__(self, lags: int | None, horizon: int, ridge: float = 1e-6, season: int = 1, longest: int = 0):
+        self.lags, self.horizon, self.ridge, self.season, self.longest = lags, horizon, ridge, season, longest
         self.coef: list[np.ndarray] = []
         self.orders: list[int] = []    # the lags of each column, set by fit
 
@@ -83,7 +85,7 @@ class LinearAR:
         self.coef, self.orders = [], []
         for c in range(y.shape[1]):
             col = y[:n_fit, c]                       # nothing after n_fit is read
-            p = self.lags or ar_order_by_aic(col, max_ar_lags(n_fit, self.horizon, self.season))
+            p = self.lags or ar_order_by_aic(col, max_ar_lags(n_fit, self.horizon, self.season, self.longest))
             origins = list(range(p, n_fit - self.horizon + 1))
             if len(origins) < p + 2:
                 raise ValueError(f"linear AR with {p} lags needs more than {n_fit} training values")

@@ -159,6 +159,12 @@ def resolve_transform(spec: str, train: np.ndarray, model: str) -> list[str]:
 
 STRONG_SEASON = 0.6  # seasonal strength from which a series counts as seasonal (measured: docs/forecast.md)
 PLAIN_LOOKBACK = 24  # lookback of the automatic rule for a series without a strong season
+LONGER_PERIOD = {24: 168}  # season -> the longer calendar period of that time step: hourly data's week
+
+
+def longest_period(season: int) -> int:
+    """The longest regular calendar period of a series with this season (hourly: a week, 168), else the season."""
+    return LONGER_PERIOD.get(season, season)
 
 
 @dataclass
@@ -174,15 +180,16 @@ def auto_choice(cfg: ForecastRunConfig, series: Series, season: int) -> AutoChoi
     """The documented rule (docs/forecast.md), decided on the training part only.
 
     A series is seasonal when its seasonal strength (classical decomposition of the training part) is at
-    least :data:`STRONG_SEASON`.  Lookback: one season for a seasonal series, else ``max(season, 24)``,
-    shortened for a short series (:func:`auto_lookback`).  Model: rnn+esrnn for a seasonal series whose
+    least :data:`STRONG_SEASON`.  Lookback: one season for a seasonal series, else the longest calendar
+    period (:func:`longest_period`: a week of hourly data) or 24 steps, whichever is longer, shortened for a
+    short series (:func:`auto_lookback`).  Model: rnn+esrnn for a seasonal series whose
     training part holds 3 seasons (direct point or quantile forecasts), else rnn.
     """
     d, m = cfg.data, cfg.model
     n_val, n_test = part_sizes(len(series), d.val_fraction, d.test_fraction, d.horizon)
     strength = seasonal_strength(series.targets[: len(series) - n_val - n_test], season)
     seasonal = season > 1 and strength >= STRONG_SEASON
-    preferred = season if seasonal else max(season, PLAIN_LOOKBACK)
+    preferred = season if seasonal else max(longest_period(season), PLAIN_LOOKBACK)
     lookback = m.lookback or auto_lookback(len(series), preferred, d.horizon, d.val_fraction, d.test_fraction)
     model = m.model
     if model == "auto":
@@ -321,7 +328,7 @@ def backtest(loaded: "LoadedForecaster", series: Series, n_fit: int, test_origin
 
 def _linear_ar(y, n_fit, test_origins, H, season) -> Forecast:
     """The linear AR baseline with its own order per target (AIC on ``y[:n_fit]``), not the network's lookback."""
-    ar = fb.LinearAR(None, H, season=season).fit(y, n_fit)
+    ar = fb.LinearAR(None, H, season=season, longest=longest_period(season)).fit(y, n_fit)
     return Forecast(ar.forecast(y, test_origins), chosen={"lags": ar.orders})
 
 
