@@ -113,6 +113,7 @@ def test_a_short_series_trains_with_defaults_and_the_run_keeps_the_resolved_sett
     assert "no validation part" in capsys.readouterr().err
     result = json.loads((run / "result.json").read_text())
     assert (result["model"], result["lookback"], result["refit"], result["origins"]) == ("rnn", 5, False, 1)
+    assert result["transform"] == ["log", "diff"]              # nothing to validate on: growth rates
     assert result["auto"]["season"] == 12 and np.isfinite(result["test"]["lstm"]["mase"])
     saved = yaml.safe_load((run / "config.yaml").read_text())
     assert (saved["model"]["model"], saved["model"]["lookback"]) == ("rnn", 5)     # loads without the rule

@@ -130,6 +130,9 @@ def test_auto_transform_is_decided_on_the_training_part():
     assert resolve_transform("auto", y, "esrnn") == ["log"]
     assert resolve_transform("auto", y - 60, "esrnn") == []                     # not all positive: no log
     assert resolve_transform("auto", y, "rnn") == []                            # the others: none
+    assert resolve_transform("auto", y, "rnn", validated=False) == ["log", "diff"]  # too short to validate
+    assert resolve_transform("auto", y - 60, "rnn", validated=False) == ["diff"]
+    assert resolve_transform("auto", y, "esrnn", validated=False) == ["log"]
     assert resolve_transform("none", y, "esrnn") == []
     assert resolve_transform("diff,log", y, "rnn") == ["diff", "log"]
 

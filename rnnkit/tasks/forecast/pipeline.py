@@ -147,14 +147,25 @@ class Prepared:
                             np.asarray(o, dtype=np.int64) - L)
 
 
-def resolve_transform(spec: str, train: np.ndarray, model: str) -> list[str]:
-    """The transform steps of ``--transform``; ``auto`` = ``log`` for the models with exponential smoothing
-    when every value of the training part ``train`` (n, T) is positive (decided on it only), else none."""
+def resolve_transform(spec: str, train: np.ndarray, model: str, validated: bool = True) -> list[str]:
+    """The transform steps of ``--transform``, decided on the training part ``train`` (n, T) only.
+
+    ``auto``: ``log`` for the models with exponential smoothing when every training value is positive; for the
+    others none, except on a series too short for a validation part (``validated`` False: nothing can stop the
+    training or choose the highway's ridge), which the network reads as differences (``log, diff``: growth
+    rates, when every training value is positive), a random walk with drift as its start
+    (measured: docs/forecast.md).
+    """
     if spec == "none":
         return []
     if spec != "auto":
         return parse_columns(spec)
-    return ["log"] if model in ES_MODELS and bool((train > 0).all()) else []
+    positive = bool((train > 0).all())
+    if model in ES_MODELS:
+        return ["log"] if positive else []
+    if not validated:
+        return ["log", "diff"] if positive else ["diff"]
+    return []
 
 
 STRONG_SEASON = 0.6  # seasonal strength from which a series counts as seasonal (measured: docs/forecast.md)
@@ -216,7 +227,8 @@ def prepare(cfg: ForecastRunConfig) -> Prepared:
     T = series.n_targets
     train = series.targets[: sp.n_train]                      # every fitted statistic sees this part only
     spec = "none" if cfg.model.output == "direction" else cfg.data.transform
-    chain = TransformChain(resolve_transform(spec, train, cfg.model.model), season, series.target_names).fit(train)
+    steps = resolve_transform(spec, train, cfg.model.model, sp.has_validation)
+    chain = TransformChain(steps, season, series.target_names).fit(train)
     values = chain.apply_columns(series.values, T)
     scaler = Scaler.fit(values[chain.warmup: sp.n_train])
     meta = {"task": TASK, "scaler": scaler.to_dict(), "transform": chain.to_dict(), "names": series.names,
