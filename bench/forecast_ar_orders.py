@@ -5,7 +5,10 @@ its order.  Same protocol as ``rnnkit train forecast`` defaults: 15% / 15% split
 the AR fitted on train + validation, an origin every step over the test part, MASE scaled by the seasonal-naive
 MAE of the training part.  Fixed orders are read off the test part: they are not a baseline anyone could choose.
 
-    python bench/forecast_ar_orders.py [--root DIR]
+    python bench/forecast_ar_orders.py [--root DIR] [--embedded]
+
+``--embedded`` prints instead the AR by AIC on the embedded series of docs/tasks.md's forecasting table, with
+that table's settings (its linear AR column was measured with the network's lookback as the AR's lags).
 """
 from __future__ import annotations
 
@@ -19,9 +22,12 @@ from forecast_real import DEFAULT_ROOT, SERIES
 from rnnkit.metrics import forecast_metrics, mase_scale
 from rnnkit.tasks.baselines.forecasting import LinearAR
 from rnnkit.tasks.forecast.data import origins, part_sizes, read_series
-from rnnkit.tasks.forecast.pipeline import longest_period, season_from_times
+from rnnkit.tasks.forecast.config import ForecastDataConfig, ForecastModelConfig, ForecastRunConfig
+from rnnkit.tasks.forecast.pipeline import longest_period, prepare, season_from_times
 
 ORDERS = (3, 12, 24, 48, 96, 168, 336)
+# docs/tasks.md's forecasting table: dataset -> (horizon, lookback, stride)
+EMBEDDED = {"co2": (12, 24, 1), "sunspots": (10, 24, 1), "seattle-weather": (7, 24, 7), "stocks": (6, 12, 1)}
 
 
 def row(name: str, root: Path) -> str:
@@ -49,10 +55,29 @@ def row(name: str, root: Path) -> str:
     return f"| {name} | " + " | ".join(cells) + " |"
 
 
+def embedded_row(name: str) -> str:
+    horizon, lookback, stride = EMBEDDED[name]
+    cfg = ForecastRunConfig(ForecastModelConfig(model="rnn", lookback=lookback),
+                            ForecastDataConfig(dataset=name, horizon=horizon, stride=stride))
+    prep = prepare(cfg)
+    y, sp = prep.series.targets, prep.sp
+    test = origins(sp.n_val_end, sp.n, lookback, horizon, stride)
+    ar = LinearAR(None, horizon, season=prep.season, longest=longest_period(prep.season)).fit(y, sp.n_val_end)
+    actual = np.stack([y[o:o + horizon, 0] for o in test])
+    score = forecast_metrics(actual, ar.forecast(y, test)[..., 0], prep.meta["mase_scale"][0])
+    return f"| `{name}` | {len(test)} | {ar.orders[0]} | {score['mae']:.3f} / {score['mase']:.3f} |"
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    p.add_argument("--embedded", action="store_true", help="the embedded series of docs/tasks.md instead")
     args = p.parse_args()
+    if args.embedded:
+        print("| series | origins | AR lags (AIC) | MAE / MASE |\n| --- | ---: | ---: | --- |")
+        for name in EMBEDDED:
+            print(embedded_row(name), flush=True)
+        return 0
     print("| series | AR by AIC (lags) | " + " | ".join(f"{o} lags" for o in ORDERS) + " |")
     print("| --- | ---: | " + " | ".join("---:" for _ in ORDERS) + " |")
     for name in SERIES:
