@@ -48,7 +48,8 @@ class ForecastModelConfig:
                              "of 1e-4 .. 10")
     samples: int = opt(200, "sample paths for recursive Gaussian intervals")
     lookback: int = opt(0, "past steps the network reads (the linear AR baseline chooses its own lags by AIC); "
-                        "0 = auto: one season (24 without one), shortened so a short series keeps 8 training windows")
+                        "0 = auto: one season for a strongly seasonal series, else 24 (a week, 168, for hourly "
+                        "data), shortened so a short series keeps 8 training windows")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
     es_fit_steps: int = opt(200, "esrnn: full-batch steps fitting the smoothing coefficients and seasonal indices "
                             "to the training windows before the network trains (0 = start at 0.5 / 0.1)")
@@ -137,7 +138,8 @@ class ForecastDataConfig:
     transform: str = opt("auto", "target transforms fitted on the training part, applied in order, comma-"
                          "separated: log, boxcox, deseason, diff, sdiff; none; or auto = log for the models with "
                          "exponential smoothing (esrnn, rnn+esrnn: Smyl's multiplicative form) when every training "
-                         "value is positive, else none")
+                         "value is positive; for the others none, or log,diff (diff when not positive) on a series "
+                         "too short for a validation part")
     baselines: str = opt("naive,seasonal,ar,ets,sarima", "baselines to run beside the network (comma-separated)")
     refit: bool = opt(True, "after early stopping, train again on train + validation for the selected number "
                       "of updates (the network then fits on the same data as --baseline-fit train+val)")
