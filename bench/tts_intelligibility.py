@@ -34,7 +34,7 @@ from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import write_wav
 from rnnkit.data.speech_synth import texts_dataset
 from rnnkit.data.speech_text import normalize_text
-from rnnkit.metrics.asr import asr_scores
+from rnnkit.metrics.asr import asr_scores, normalize_basic
 from rnnkit.metrics.tts import mel_cepstral_distortion
 from rnnkit.modules.vocoder import Vocoder, VocoderConfig
 from rnnkit.tasks import TASKS
@@ -141,9 +141,9 @@ POSITION_BINS = 3  # first, middle and last third of each reference sentence
 
 def errors_by_position(refs: list[str], hyps: list[str]) -> list[float]:
     """Character errors per reference character in each third of the sentence (insertions are charged to
-    the reference character they follow)."""
+    the reference character they follow), on the texts as the CER sees them (``normalize_basic``)."""
     errors, chars = [0.0] * POSITION_BINS, [0] * POSITION_BINS
-    for ref, hyp in zip(refs, hyps):
+    for ref, hyp in zip(map(normalize_basic, refs), map(normalize_basic, hyps)):
         bin_of = lambda i: min(POSITION_BINS - 1, POSITION_BINS * min(i, len(ref) - 1) // len(ref))  # noqa: E731
         for i in range(len(ref)):
             chars[bin_of(i)] += 1
@@ -160,13 +160,13 @@ def errors_by_position(refs: list[str], hyps: list[str]) -> list[float]:
 
 def words_by_training_count(refs: list[str], hyps: list[str], train_texts: list[str]) -> dict:
     """Share of reference words the recogniser got right (present in the hypothesis' aligned word), split
-    by how often the word occurs in the synthesiser's training text."""
+    by how often the word occurs in the synthesiser's training text (words as the WER sees them)."""
     counts: dict[str, int] = {}
     for t in train_texts:
-        for w in t.split():
+        for w in normalize_basic(t).split():
             counts[w] = counts.get(w, 0) + 1
     buckets = {"unseen": [0, 0], "1-4": [0, 0], "5-49": [0, 0], "50+": [0, 0]}
-    for ref, hyp in zip(refs, hyps):
+    for ref, hyp in zip(map(normalize_basic, refs), map(normalize_basic, hyps)):
         words = ref.split()
         ok = [False] * len(words)
         for chunk in jiwer.process_words(ref, hyp or "-").alignments[0]:
