@@ -11,6 +11,9 @@
     #    with one variant this is `rnnkit evaluate RUN --data RUN/data/test.jsonl --asr ASR_RUN`
     python bench/tts_intelligibility.py synth --tts-run RUN --asr ASR_RUN --out DIR --variant s1 \
         --variant s13:sharpen=1.3
+    # 4. where the synthesiser's errors come from: CER by position in the sentence, by whether a word was in
+    #    the training text, on training vs held-out sentences, teacher-forced vs free-running frames
+    python bench/tts_intelligibility.py diagnose --tts-run RUN --asr ASR_RUN --out DIR [--train-sentences 30]
 
 The judge never hears a held-out sentence: its texts are filtered against RUN/data/{val,test}.jsonl before
 any audio is made (checked again on the written manifest). Results are printed and written as JSON.
@@ -24,17 +27,20 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import jiwer
 import torch
 
 from rnnkit.atomic import atomic_write_text
+from rnnkit.data.audio import write_wav
 from rnnkit.data.speech_synth import texts_dataset
 from rnnkit.data.speech_text import normalize_text
-from rnnkit.metrics.asr import asr_scores
-from rnnkit.modules.vocoder import VocoderConfig
+from rnnkit.metrics.asr import asr_scores, normalize_basic
+from rnnkit.metrics.tts import mel_cepstral_distortion
+from rnnkit.modules.vocoder import Vocoder, VocoderConfig
 from rnnkit.tasks import TASKS
 from rnnkit.tasks.tts.copy_synthesis import copy_manifest, read_rows
-from rnnkit.tasks.tts.data import embedded_texts, read_corpus
-from rnnkit.tasks.tts.pipeline import load_tts, score
+from rnnkit.tasks.tts.data import embedded_texts, encode, load_mels, read_corpus, text_symbols
+from rnnkit.tasks.tts.pipeline import load_tts, score, synthesize_sentences
 
 JUDGE_VOICES = {"en": ["en-us", "en", "en-gb-x-rp", "en-us+f2"], "fr": ["fr", "fr+f2", "fr-be", "fr+m3"]}
 
@@ -130,6 +136,118 @@ def synth(args) -> dict:
     return result
 
 
+POSITION_BINS = 3  # first, middle and last third of each reference sentence
+
+
+def errors_by_position(refs: list[str], hyps: list[str]) -> list[float]:
+    """Character errors per reference character in each third of the sentence (insertions are charged to
+    the reference character they follow), on the texts as the CER sees them (``normalize_basic``)."""
+    errors, chars = [0.0] * POSITION_BINS, [0] * POSITION_BINS
+    for ref, hyp in zip(map(normalize_basic, refs), map(normalize_basic, hyps)):
+        bin_of = lambda i: min(POSITION_BINS - 1, POSITION_BINS * min(i, len(ref) - 1) // len(ref))  # noqa: E731
+        for i in range(len(ref)):
+            chars[bin_of(i)] += 1
+        for chunk in jiwer.process_characters(ref, hyp or " ").alignments[0]:
+            if chunk.type == "equal":
+                continue
+            if chunk.type == "insert":
+                errors[bin_of(max(chunk.ref_start_idx - 1, 0))] += chunk.hyp_end_idx - chunk.hyp_start_idx
+            else:
+                for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                    errors[bin_of(i)] += 1
+    return [round(100 * e / max(c, 1), 2) for e, c in zip(errors, chars)]
+
+
+def words_by_training_count(refs: list[str], hyps: list[str], train_texts: list[str]) -> dict:
+    """Share of reference words the recogniser got right (present in the hypothesis' aligned word), split
+    by how often the word occurs in the synthesiser's training text (words as the WER sees them)."""
+    counts: dict[str, int] = {}
+    for t in train_texts:
+        for w in normalize_basic(t).split():
+            counts[w] = counts.get(w, 0) + 1
+    buckets = {"unseen": [0, 0], "1-4": [0, 0], "5-49": [0, 0], "50+": [0, 0]}
+    for ref, hyp in zip(map(normalize_basic, refs), map(normalize_basic, hyps)):
+        words = ref.split()
+        ok = [False] * len(words)
+        for chunk in jiwer.process_words(ref, hyp or "-").alignments[0]:
+            if chunk.type == "equal":
+                for i in range(chunk.ref_start_idx, chunk.ref_end_idx):
+                    ok[i] = True
+        for w, good in zip(words, ok):
+            n = counts.get(w, 0)
+            key = "unseen" if n == 0 else "1-4" if n < 5 else "5-49" if n < 50 else "50+"
+            buckets[key][0] += int(good)
+            buckets[key][1] += 1
+    return {k: {"words": n, "correct_pct": round(100 * c / max(n, 1), 1)} for k, (c, n) in buckets.items()}
+
+
+@torch.no_grad()
+def teacher_forced_mels(loaded, corpus) -> list[torch.Tensor]:
+    """Each utterance's frames (T, M, denormalised) from teacher forcing: the prenet reads the recording's
+    previous frames instead of the model's own."""
+    model, d = loaded.model, loaded.config.data
+    mels, _ = load_mels(corpus, loaded.features, d, check_length=False)
+    out = []
+    for text, mel in zip(corpus.normalised, mels):
+        ids = encode(loaded.vocab, text_symbols(text, d.symbols, d.resolved_voice), text)
+        r = model.reduction
+        T = -(-len(mel) // r) * r
+        target = torch.zeros(1, T, mel.shape[1])
+        target[0, : len(mel)] = model.normalizer(mel[None])[0]
+        o = model.tacotron(torch.tensor([ids]), torch.tensor([len(ids)]), target)
+        out.append((o.mel_after[0, : len(mel)] * model.normalizer.std + model.normalizer.mean).cpu())
+    return out
+
+
+def diagnose(args) -> dict:
+    run, out = Path(args.tts_run), Path(args.out)
+    loaded = load_tts(run, args.checkpoint)
+    lang = loaded.lang
+    train_corpus = read_corpus(str(run / "data" / "train.jsonl"), lang, False)
+    test_corpus = read_corpus(str(run / "data" / "test.jsonl"), lang, False)
+    voc = Vocoder(loaded.features, loaded.config.synth.vocoder_config())
+    result: dict = {"asr": args.asr, "checkpoint": args.checkpoint}
+    picks = torch.randperm(len(train_corpus), generator=torch.Generator().manual_seed(0))[: args.train_sentences]
+    sets = {"test": test_corpus, "train": train_corpus.subset(sorted(picks.tolist()))}
+    for name, corpus in sets.items():
+        refs = list(corpus.normalised)
+        ref_mels, _ = load_mels(corpus, loaded.features, loaded.config.data, check_length=False)
+        for mode in ("free", "forced"):
+            folder = out / f"{name}-{mode}"
+            folder.mkdir(parents=True, exist_ok=True)
+            if mode == "free":
+                mels, stops = [], []
+                for k, text in enumerate(corpus.texts):
+                    torch.manual_seed(k)
+                    sentences = synthesize_sentences(loaded, text)
+                    mels.append(torch.cat([s.mel for s in sentences]))
+                    stops.append(all(s.stopped for s in sentences))
+            else:
+                torch.manual_seed(0)
+                mels, stops = teacher_forced_mels(loaded, corpus), []
+            wavs = [str(write_wav(folder / f"{k:03d}.wav", voc(m), loaded.sample_rate)) for k, m in enumerate(mels)]
+            hyps = [p["text"] for p in TASKS["asr"].predict(args.asr, wavs, {})]
+            s = asr_scores(refs, hyps, "basic")
+            length_ratio = [len(m) / len(r) for m, r in zip(mels, ref_mels)]
+            entry = {"cer": round(100 * s.cer, 2), "wer": round(100 * s.wer, 2),
+                     "mcd": round(float(sum(mel_cepstral_distortion(r.numpy(), m.numpy(), 24)
+                                            for r, m in zip(ref_mels, mels)) / len(mels)), 3),
+                     "cer_by_third": errors_by_position(refs, hyps),
+                     "words_by_training_count": words_by_training_count(refs, hyps, list(train_corpus.normalised)),
+                     "length_ratio_mean": round(sum(length_ratio) / len(length_ratio), 3),
+                     "length_ratio_min_max": [round(min(length_ratio), 3), round(max(length_ratio), 3)],
+                     "hypotheses": [{"ref": r, "hyp": h} for r, h in zip(refs, hyps)]}
+            if mode == "forced":
+                entry["mel_l1"] = round(float(sum((m - r).abs().mean() for m, r in zip(mels, ref_mels)) / len(mels)), 4)
+            else:
+                entry["stopped"] = sum(stops)
+            result[f"{name}_{mode}"] = entry
+            print(f"{name} {mode}: CER {entry['cer']}% WER {entry['wer']}% MCD {entry['mcd']} by third "
+                  f"{entry['cer_by_third']} words {entry['words_by_training_count']} length ratio "
+                  f"{entry['length_ratio_mean']}", flush=True)
+    return result
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -150,10 +268,17 @@ def main(argv=None) -> int:
     s.add_argument("--out", required=True)
     s.add_argument("--checkpoint", default="best", choices=("best", "last"))
     s.add_argument("--variant", action="append", help="name[:TTSSynthConfig field=value,...] (repeatable)")
+    g = sub.add_parser("diagnose", help="where the synthesiser's errors are: position, word frequency, training "
+                                        "vs held-out sentences, teacher forcing vs free running")
+    g.add_argument("--tts-run", required=True)
+    g.add_argument("--asr", required=True)
+    g.add_argument("--out", required=True)
+    g.add_argument("--checkpoint", default="best", choices=("best", "last"))
+    g.add_argument("--train-sentences", type=int, default=30, help="training sentences also synthesised")
     p.add_argument("--json", help="write the result here too")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    result = {"judge-data": judge_data, "copy": copy, "synth": synth}[args.command](args)
+    result = {"judge-data": judge_data, "copy": copy, "synth": synth, "diagnose": diagnose}[args.command](args)
     print(json.dumps(result, indent=1))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")

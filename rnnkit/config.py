@@ -77,7 +77,7 @@ def check_positive(name: str, value: float, allow_zero: bool = False) -> None:
 
 def check_fraction(name: str, value: float, upper_open: bool = True) -> None:
     if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
-        raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+        raise ConfigError(f"{name} must be in [0, 1{')' if upper_open else ']'}, got {value!r}")
 
 
 @dataclass

@@ -17,7 +17,10 @@ Shen et al. (2018), "Natural TTS Synthesis by Conditioning WaveNet on Mel Spectr
 
     mel_before (B, T, M) --post-net: 5 x [conv1d, batch norm, tanh]--> residual -> mel_after (B, T, M)
 
-Training uses teacher forcing (the prenet reads the true previous frames). :func:`guided_attention_loss`
+Training uses teacher forcing (the prenet reads the true previous frames), optionally mixed with scheduled
+sampling (Bengio et al. 2015, "Scheduled Sampling for Sequence Prediction with Recurrent Neural Networks"):
+with probability ``scheduled_sampling`` per utterance and step, the prenet reads the model's own previous
+frame instead (detached), as it must at synthesis. :func:`guided_attention_loss`
 (Tachibana et al. 2018, "Efficiently Trainable Text-to-Speech System Based on Deep Convolutional Networks
 with Guided Attention") penalises attention far from the diagonal, which makes alignment appear after a
 few hundred updates on a small corpus instead of never. The stop token is predicted per decoder step:
@@ -56,6 +59,7 @@ class TacotronConfig:
     cell: str = "lstm"
     dropout: float = 0.5             # encoder / post-net convolutions
     prenet_dropout: float = 0.5      # kept on at inference (Tacotron 2: variation, less exposure bias)
+    scheduled_sampling: float = 0.0  # training: chance that a step's prenet reads the model's own last frame
     pad_id: int = 0
     engine: str = "auto"
 
@@ -73,6 +77,8 @@ class TacotronConfig:
         for name in ("dropout", "prenet_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"TacotronConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0.0 <= self.scheduled_sampling <= 1.0:
+            raise ValueError(f"TacotronConfig.scheduled_sampling must be in [0, 1], got {self.scheduled_sampling}")
         if not 0 <= self.pad_id < self.vocab_size:
             raise ValueError(f"TacotronConfig.pad_id must be in [0, vocab_size={self.vocab_size}), got {self.pad_id}")
 
@@ -241,7 +247,11 @@ class Tacotron(nn.Module):
     # -------------------------------------------------------------------- teacher forcing
 
     def forward(self, text: Tensor, text_lengths: Tensor, mels: Tensor) -> TacotronOutput:
-        """text (B, N), text_lengths (B,), target mels (B, T, M) with T a multiple of r (zero-padded)."""
+        """text (B, N), text_lengths (B,), target mels (B, T, M) with T a multiple of r (zero-padded).
+
+        Teacher forcing; in training mode with ``scheduled_sampling`` p > 0, each utterance's prenet reads,
+        with probability p at each step, the last frame the model itself predicted at the step before
+        (detached) instead of the recording's."""
         c = self.config
         B, T, M = mels.shape
         if T % c.reduction:
@@ -250,12 +260,17 @@ class Tacotron(nn.Module):
         # the prenet of step t reads the last frame of step t-1 (a zero "go" frame first)
         last = mels[:, c.reduction - 1::c.reduction]                                # (B, S, M)
         inputs = torch.cat([mels.new_zeros(B, 1, M), last[:, :-1]], 1)              # (B, S, M)
+        sampling = c.scheduled_sampling if self.training else 0.0
         state = self.initial_state(memory)
         frames: List[Tensor] = []
         stops: List[Tensor] = []
         aligns: List[Tensor] = []
         for t in range(inputs.shape[1]):
-            f, s, state = self.step(inputs[:, t], state, memory, keys, mask)
+            frame = inputs[:, t]                                                    # (B, M)
+            if sampling and t:
+                own = torch.rand(B, 1, device=mels.device) < sampling                # (B, 1)
+                frame = torch.where(own, frames[-1].detach().view(B, c.reduction, M)[:, -1], frame)
+            f, s, state = self.step(frame, state, memory, keys, mask)
             frames.append(f)
             stops.append(s)
             aligns.append(state.weights)

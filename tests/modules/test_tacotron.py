@@ -58,6 +58,19 @@ def test_stop_token_ends_generation(one_thread):
     assert not long.stopped and long.mel.shape == (14, 8)
 
 
+def test_scheduled_sampling_feeds_the_model_its_own_frames(one_thread):
+    torch.manual_seed(0)
+    m = Tacotron(TacotronConfig(vocab_size=6, **{**TINY, "scheduled_sampling": 1.0}))
+    text, lengths = torch.randint(1, 6, (2, 4)), torch.tensor([4, 3])
+    a, b = torch.randn(2, 8, 8), torch.randn(2, 8, 8)
+    # always its own frames: the recording's frames never reach the decoder (the first step reads the go frame)
+    torch.testing.assert_close(m(text, lengths, a).mel_before, m(text, lengths, b).mel_before)
+    m.eval()  # evaluation is teacher forced whatever the rate: the recording's frames matter again
+    assert not torch.allclose(m(text, lengths, a).mel_before, m(text, lengths, b).mel_before)
+    with pytest.raises(ValueError, match="scheduled_sampling must be in"):
+        TacotronConfig(vocab_size=5, scheduled_sampling=1.5)
+
+
 def test_stop_targets_mark_the_last_step_on():
     t = stop_targets(torch.tensor([6, 5, 1]), steps=3, reduction=2)
     assert t.tolist() == [[0, 0, 1], [0, 0, 1], [1, 1, 1]]

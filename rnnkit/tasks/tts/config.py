@@ -31,6 +31,8 @@ class TTSModelConfig:
     postnet_layers: int = opt(5, "post-net convolutions")
     dropout: float = opt(0.5, "dropout of the encoder and post-net convolutions")
     prenet_dropout: float = opt(0.5, "prenet dropout (on in training and synthesis, as in Tacotron 2)")
+    scheduled_sampling: float = opt(0.0, "training: chance per step that the prenet reads the model's own last "
+                                         "frame instead of the recording's (0 = teacher forcing only)")
     guided_attention: float = opt(2.0, "weight of the guided-attention loss (0 = off)")
     guided_sigma: float = opt(0.2, "width of the guided-attention diagonal band")
     stop_weight: float = opt(5.0, "positive-class weight of the stop-token loss (one stop step per utterance)")
@@ -45,6 +47,7 @@ class TTSModelConfig:
         check_positive("guided_attention", self.guided_attention, allow_zero=True)
         check_fraction("dropout", self.dropout)
         check_fraction("prenet_dropout", self.prenet_dropout)
+        check_fraction("scheduled_sampling", self.scheduled_sampling, upper_open=False)
         if self.reduction > 8:
             raise ConfigError(f"reduction must be 1-8 frames per decoder step, got {self.reduction}")
 
@@ -55,7 +58,7 @@ class TTSModelConfig:
                               decoder_hidden=self.decoder_hidden, reduction=self.reduction,
                               postnet_channels=self.postnet_channels, postnet_layers=self.postnet_layers,
                               cell=self.cell, dropout=self.dropout, prenet_dropout=self.prenet_dropout,
-                              pad_id=pad_id, engine=self.engine)
+                              scheduled_sampling=self.scheduled_sampling, pad_id=pad_id, engine=self.engine)
 
 
 @dataclass
