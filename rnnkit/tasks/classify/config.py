@@ -1,6 +1,7 @@
 """The classify task's run config: ``model``, ``data`` and the generic ``train`` section."""
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 
 from rnnkit.config import ConfigError, TrainConfig, cell_names, opt
@@ -54,6 +55,8 @@ class ClassifyDataConfig:
     dataset: str = opt("digits", "embedded set used without --data (spoken-digits: synthesised speech)", DATASETS)
     val_data: str = opt("", "validation file (empty = a random val_fraction of --data)")
     test_data: str = opt("", "test file (empty = a random test_fraction of --data)")
+    encoding: str = opt("utf-8", "text encoding of the --data, --val-data and --test-data files (e.g. cp1252 for "
+                        "files saved on Windows, as the MR sentence polarity files are)")
     text_column: str = opt("text", "column with the text or numeric sequence")
     label_column: str = opt("label", "column with the class label")
     input: str = opt("auto", "what the examples are (audio: an 'audio' column of sound files, or a folder of them)",
@@ -96,6 +99,11 @@ class ClassifyDataConfig:
             raise ConfigError("max_vocab and max_len must be >= 0")
         if self.dataset not in DATASETS:
             raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(DATASETS)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"encoding={self.encoding!r} is not a text encoding Python knows (e.g. utf-8, "
+                              "cp1252, latin-1)") from None
         try:
             self.feature_config()
         except ValueError as err:

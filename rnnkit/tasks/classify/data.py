@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.audio_clips import clip_features, holds_audio, read_clips
-from rnnkit.data.readers import DataError
+from rnnkit.data.readers import DataError, EncodingError
 from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
@@ -52,17 +52,21 @@ class Examples:
 # ------------------------------------------------------------------------ reading
 
 def read_examples(path: str | Path, text_column: str, label_column: str, input_kind: str,
-                  labelled: bool = True, audio: AudioOptions | None = None) -> Examples:
-    """Examples from a CSV / TSV / JSONL file or a folder per class; audio clips when ``input_kind`` is
-    "audio" (or "auto" and the file has an audio column, or the folder audio files)."""
+                  labelled: bool = True, audio: AudioOptions | None = None, encoding: str = "utf-8") -> Examples:
+    """Examples from a CSV / TSV / JSONL file (in ``encoding``) or a folder per class; audio clips when
+    ``input_kind`` is "audio" (or "auto" and the file has an audio column, or the folder audio files)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    if input_kind == "audio" or (input_kind == "auto" and holds_audio(path)):
-        return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
-    if path.is_dir():
-        return _from_folders(path)
-    table = read_table(path)
+    try:
+        if input_kind == "audio" or (input_kind == "auto" and holds_audio(path, encoding)):
+            return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
+        if path.is_dir():
+            return _from_folders(path)
+        table = read_table(path, encoding=encoding)
+    except EncodingError as err:
+        raise EncodingError(f"{err}; or give the file's encoding with --encoding (e.g. --encoding cp1252 for a "
+                            "file saved on Windows)") from None
     table.require(text_column, *([label_column] if labelled else []))
     raw = table.column(text_column)
     kind = input_kind if input_kind != "auto" else _guess_kind(raw)
@@ -139,17 +143,24 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
-def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) -> tuple[list, list, list]:
-    """k-fold cross-validation: test = fold ``fold`` of ``folds`` near-equal folds of a permutation fixed by
-    ``seed``; validation = ``val_fraction`` of the other folds, the rest trains. Over ``fold`` = 0 .. folds-1
-    the test splits partition the examples."""
+def fold_indices(labels: Sequence[str], folds: int, fold: int, val_fraction: float,
+                 seed: int) -> tuple[list, list, list]:
+    """Stratified k-fold cross-validation over examples with these ``labels``: each class's examples, in an
+    order fixed by ``seed``, are dealt to the ``folds`` folds in turn (continuing from class to class), so every
+    fold holds each class in about its overall share and the fold sizes differ by at most one. Test = fold
+    ``fold``; validation = ``val_fraction`` of the other folds (shuffled, fixed by ``seed`` and ``fold``), the
+    rest trains. Over ``fold`` = 0 .. folds-1 the test splits partition the examples."""
+    n = len(labels)
     if n < folds:
         raise DataError(f"only {n} examples: too few for {folds}-fold cross-validation")
-    order = np.random.default_rng(seed).permutation(n)
-    parts = np.array_split(order, folds)
-    test = parts[fold].tolist()
-    rest = np.concatenate([p for i, p in enumerate(parts) if i != fold])
-    rest = np.random.default_rng(seed + 1 + fold).permutation(rest).tolist()
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_class.setdefault(lab, []).append(i)
+    dealt = np.concatenate([rng.permutation(by_class[lab]) for lab in sorted(by_class)])  # (N,) class by class
+    which = np.arange(n) % folds                                                        # fold of each position
+    test = dealt[which == fold].tolist()
+    rest = np.random.default_rng(seed + 1 + fold).permutation(dealt[which != fold]).tolist()
     n_val = int(round(len(rest) * val_fraction))
     if val_fraction > 0 and n_val < 1:
         raise DataError(f"only {n} examples: too few for a validation split with val_fraction={val_fraction}")

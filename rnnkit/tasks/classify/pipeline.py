@@ -75,19 +75,21 @@ def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
     if not cfg.data and cfg.dataset == SPOKEN_DIGITS:
         return spoken_digit_splits(cfg, seed)
     if cfg.data:
-        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input, audio=audio_options(cfg))
+        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input, audio=audio_options(cfg),
+                             encoding=cfg.encoding)
     else:
         inputs, labels, kind, source = classify_set(cfg.dataset)
         full = Examples(inputs, labels, [f"{cfg.dataset}[{i}]" for i in range(len(inputs))], kind, source)
     val_f = 0.0 if cfg.val_data else cfg.val_fraction
     test_f = 0.0 if cfg.test_data else cfg.test_fraction
     if cfg.folds:
-        tr, va, te = fold_indices(len(full), cfg.folds, cfg.fold, val_f, seed)
+        tr, va, te = fold_indices(full.labels, cfg.folds, cfg.fold, val_f, seed)
     else:
         tr, va, te = split_indices(len(full), val_f, test_f, seed)
     def other(path: str, part: list[int]) -> Examples:
         if path:
-            return read_examples(path, cfg.text_column, cfg.label_column, full.kind, audio=audio_options(cfg))
+            return read_examples(path, cfg.text_column, cfg.label_column, full.kind, audio=audio_options(cfg),
+                                 encoding=cfg.encoding)
         return full.subset(part)
     splits = Splits(full.subset(tr), other(cfg.val_data, va), other(cfg.test_data, te))
     if len(splits.val) == 0:
@@ -268,7 +270,8 @@ def saved_audio_options(loaded: LoadedClassifier, skip_bad: bool | None = None) 
 def evaluate_classify(run: str | Path, data: str | Path) -> dict:
     loaded = load_classifier(run)
     d = loaded.config.data
-    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind, audio=saved_audio_options(loaded))
+    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind, audio=saved_audio_options(loaded),
+                       encoding=d.encoding)   # the encoding the run's files were read in
     if ex.kind != loaded.encoder.kind:
         raise DataError(f"{data}: holds {ex.kind} inputs but the run was trained on {loaded.encoder.kind}")
     return {**score(loaded, ex, loaded.run_dir, Path(data).stem), "skipped": ex.skipped}
@@ -282,7 +285,7 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
         return classify_inputs(loaded, texts)
     enc, d = loaded.encoder, loaded.config.data
     ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False,
-                       audio=saved_audio_options(loaded))
+                       audio=saved_audio_options(loaded), encoding=d.encoding)
     return _labelled(loaded, ex.inputs, ex.wheres if enc.kind == "audio" else None)
 
 
