@@ -11,6 +11,7 @@ as plain JSON in the run's checkpoint:
 Batch layout (a dict of tensors, batch-first)::
 
     inputs   (B, T) int64 token ids, or (B, T, F) float32 features, zero-padded
+    chars    (B, T, W) int64 character ids of each word (word-level text with character features only)
     lengths  (B,)   true lengths (>= 1)
     targets  (B,)   class ids (absent at prediction time)
 """
@@ -172,6 +173,7 @@ def fold_indices(labels: Sequence[str], folds: int, fold: int, val_fraction: flo
 SUBWORDS = ("bpe", "unigram")  # learnt on the training texts by the tokenizers package
 SUBWORD_SIZE = 8000            # subword table size when --max-vocab is 0 (no limit)
 SPLIT_HERE = ("words", "char")  # token tables whose text :func:`tokenize` splits (the task's own word / char)
+MAX_WORD_CHARS = 20             # characters of a word that its character features see
 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
@@ -214,6 +216,7 @@ class Encoder:
     vocab: Vocabulary | None = None
     scaler: Standardizer | None = None
     features: FeatureConfig | None = None     # audio: how clips become frames (the scaler normalises them)
+    chars: Vocabulary | None = None           # word-level text: the characters of the training words
 
     @property
     def n_inputs(self) -> int:
@@ -231,6 +234,19 @@ class Encoder:
             arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
         return arr[: self.max_len] if self.max_len else arr
 
+    def encode_chars(self, x: str) -> list[list[int]]:
+        """Character ids of each word of a text, aligned with :meth:`encode_input` (at most
+        ``MAX_WORD_CHARS`` per word); word-level text with a character table only."""
+        words = tokenize(x, self.tokenizer, self.lowercase) or [""]
+        words = words[: self.max_len] if self.max_len else words
+        return [self.chars.encode_tokens(list(w[:MAX_WORD_CHARS])) for w in words]
+
+    def batches(self, inputs: list, targets: list[int] | None, batch_size: int, sort: bool = True) -> list[dict]:
+        """Raw inputs (texts, sequences or frames) as padded batches, with each word's characters when the
+        encoder has a character table."""
+        chars = [self.encode_chars(x) for x in inputs] if self.chars is not None else None
+        return make_batches([self.encode_input(x) for x in inputs], targets, batch_size, sort, chars)
+
     def encode_labels(self, ex: Examples) -> list[int]:
         check_labels(ex.labels, self.labels, ex.wheres, "label")
         index = {lab: i for i, lab in enumerate(self.labels)}
@@ -240,21 +256,27 @@ class Encoder:
         return {"kind": self.kind, "labels": self.labels, "tokenizer": self.tokenizer, "lowercase": self.lowercase,
                 "max_len": self.max_len, "vocab": self.vocab.to_dict() if self.vocab else None,
                 "scaler": self.scaler.to_dict() if self.scaler else None,
-                "features": self.features.to_dict() if self.features else None}
+                "features": self.features.to_dict() if self.features else None,
+                "chars": self.chars.to_dict() if self.chars else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
         return cls(d["kind"], d["labels"], d["tokenizer"], d["lowercase"], d["max_len"],
                    vocabulary_from_dict(d["vocab"], layout="padded") if d["vocab"] else None,
                    Standardizer.from_dict(d["scaler"]) if d["scaler"] else None,
-                   FeatureConfig.from_dict(d["features"]) if d.get("features") else None)
+                   FeatureConfig.from_dict(d["features"]) if d.get("features") else None,
+                   vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None)
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
                 max_len: int, features: FeatureConfig | None = None, extra_texts: Sequence[str] = (),
-                vocab: Vocabulary | None = None) -> Encoder:
+                vocab: Vocabulary | None = None, char_words: bool = False) -> Encoder:
     """The encoder of the training split. Texts: a vocabulary fitted on the training texts plus
-    ``extra_texts`` (unlabelled text the user gave), or ``vocab`` as it is (a language-model run's)."""
+    ``extra_texts`` (unlabelled text the user gave), or ``vocab`` as it is (a language-model run's);
+    ``char_words`` (word-level text): also a table of the characters of those texts' words."""
+    if char_words and not (train.kind == "text" and tokenizer == "word" and vocab is None):
+        raise ValueError("character features of words need word-level text (tokenizer 'word') and no "
+                         "language-model vocabulary")
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
@@ -268,9 +290,13 @@ def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int,
     if train.kind == "text":
         table = CharTokenizer if tokenizer == "char" else WordListTokenizer
         cap = max(max_vocab - len(SPECIALS), 1) if max_vocab else 0          # max_vocab counts the specials
-        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase)
-                                               for t in list(train.inputs) + list(extra_texts)), min_freq, cap))
-        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
+        texts = list(train.inputs) + list(extra_texts)
+        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase) for t in texts), min_freq, cap))
+        chars = None
+        if char_words:
+            chars = Vocabulary(CharTokenizer.build_tokens(
+                (w[:MAX_WORD_CHARS] for t in texts for w in tokenize(t, tokenizer, lowercase)), 1))
+        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab, chars=chars)
     return Encoder(train.kind, labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs),
                    features=features if train.kind == "audio" else None)
 
@@ -303,15 +329,28 @@ def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size: int,
-                 sort: bool = True) -> list[dict]:
-    """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``."""
+                 sort: bool = True, chars: list[list[list[int]]] | None = None) -> list[dict]:
+    """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``; with ``chars``
+    (each input's words as character ids) also ``chars`` (B, T, W), zero-padded."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i])) if sort else list(range(len(inputs)))
     batches = []
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
         x, lengths = pad_batch([inputs[i] for i in idx])
         batch = {"inputs": x, "lengths": lengths, "index": torch.tensor(idx)}
+        if chars is not None:
+            batch["chars"] = pad_chars([chars[i] for i in idx], x.shape[1])
         if targets is not None:
             batch["targets"] = torch.tensor([targets[i] for i in idx], dtype=torch.int64)
         batches.append(batch)
     return batches
+
+
+def pad_chars(words: list[list[list[int]]], steps: int) -> torch.Tensor:
+    """(B, T, W) character ids of each example's words, zero-padded to ``steps`` words of W characters."""
+    width = max((len(w) for ex in words for w in ex), default=1) or 1
+    out = np.zeros((len(words), steps, width), dtype=np.int64)
+    for b, ex in enumerate(words):
+        for t, w in enumerate(ex[:steps]):
+            out[b, t, :len(w)] = w
+    return torch.from_numpy(out)

@@ -98,13 +98,24 @@ def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
 
 
 def encode(enc: Encoder, ex: Examples, batch_size: int, labelled: bool = True) -> list[dict]:
-    inputs = [enc.encode_input(x) for x in ex.inputs]
-    targets = enc.encode_labels(ex) if labelled else None
-    return make_batches(inputs, targets, batch_size)
+    return enc.batches(ex.inputs, enc.encode_labels(ex) if labelled else None, batch_size)
 
 
 def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | None = None) -> SequenceClassifier:
-    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features)
+    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features,
+                              n_chars=len(enc.chars) if enc.chars is not None else 0)
+
+
+def check_char_features(cfg: ClassifyRunConfig, kind: str) -> None:
+    """Character features of words need word-level text and a freshly initialised encoder."""
+    if not cfg.model.char_hidden:
+        return
+    if kind != "text" or cfg.data.tokenizer != "word":
+        raise ConfigError(f"--char-hidden gives each word character features: it needs text examples and "
+                          f"--tokenizer word (got {kind} examples, --tokenizer {cfg.data.tokenizer})")
+    if cfg.pretrain.active:
+        raise ConfigError("--char-hidden and --pretrain-epochs / --init-from exclude each other: the language-model "
+                          "pretraining trains the word embedding and encoder only; give --char-hidden 0")
 
 
 def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
@@ -126,9 +137,11 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
     if p.active and (splits.train.kind != "text" or cfg.model.model != "rnn"):
         raise ConfigError("--pretrain-epochs and --init-from pretrain a recurrent text encoder: they need text "
                           f"examples and model=rnn (got {splits.train.kind} examples, model={cfg.model.model})")
+    check_char_features(cfg, splits.train.kind)
     unlabelled = read_unlabelled(p.unlabelled) if p.unlabelled else []
     enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
-                      d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None)
+                      d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None,
+                      char_words=bool(cfg.model.char_hidden))
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None
@@ -212,7 +225,7 @@ def load_classifier(run: str | Path) -> LoadedClassifier:
 def probabilities(loaded: LoadedClassifier, inputs: list, batch_size: int = 64) -> np.ndarray:
     """(N, C) class probabilities, in input order."""
     enc = loaded.encoder
-    batches = make_batches([enc.encode_input(x) for x in inputs], None, batch_size)
+    batches = enc.batches(inputs, None, batch_size)
     out = np.zeros((len(inputs), len(enc.labels)), dtype=np.float64)
     for b in batches:
         logits = loaded.model(b).logits

@@ -7,7 +7,6 @@ import numpy as np
 
 from rnnkit.config import ConfigError
 from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
-from rnnkit.tasks.classify.data import make_batches
 from rnnkit.tasks.baselines.audio import mfcc_svm
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
@@ -111,7 +110,7 @@ class ClassifyTask(Task):
     def example_inputs(self, loaded) -> tuple:
         enc = loaded.encoder
         x = "an example" if enc.kind == "text" else np.zeros((4, enc.n_inputs), dtype=np.float32)
-        return (make_batches([enc.encode_input(x)], None, 1)[0],)
+        return (enc.batches([x], None, 1)[0],)
 
     def export_graphs(self, loaded) -> list:
         return classify_graphs(loaded)
