@@ -77,7 +77,7 @@ def test_cli_char_features_train_predict_resume_and_fit_on_training_words_only(t
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--tokenizer", "char"], "needs text examples and --tokenizer word"),
+    (["--tokenizer", "char"], "it needs --tokenizer word (got --tokenizer char)"),
     (["--pretrain-epochs", "1", "--layers", "1"], "exclude each other"),
 ])
 def test_char_features_with_other_units_or_pretraining_are_an_error(tmp_path, capsys, flags, message):
@@ -105,3 +105,14 @@ def test_a_char_feature_run_exports_to_onnx_with_parity(tmp_path, one_thread):
     (logits,) = run_exported("onnx", tmp_path / "onnx" / "model.onnx",
                              (batch["inputs"], batch["lengths"], batch["chars"]))
     torch.testing.assert_close(logits, loaded.model(batch).logits, rtol=1e-4, atol=1e-5)
+
+
+def test_the_tune_space_searches_char_features_for_word_level_text_only():
+    pytest.importorskip("optuna")
+    from rnnkit.tasks import TASKS
+    from rnnkit.tune.space import default_space
+
+    words = default_space(TASKS["classify"], {}).specs
+    assert words["model.char_hidden"]["choices"][0] == 0 and "concat" in words["model.pooling"]["choices"]
+    assert {"model.embed_dropout", "model.locked_dropout"} <= set(words)
+    assert "model.char_hidden" not in default_space(TASKS["classify"], {"data": {"tokenizer": "bpe"}}).specs

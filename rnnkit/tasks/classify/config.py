@@ -30,7 +30,8 @@ class ClassifyModelConfig:
     locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")
     weight_drop: float = opt(0.0, "model=rnn: DropConnect on the hidden-to-hidden weights (AWD-LSTM)")
     char_hidden: int = opt(0, "text, --tokenizer word: character features of each word (2 x char_hidden) beside its "
-                              "embedding, so unseen words keep their spelling (0 = none)")
+                              "embedding, so unseen words keep their spelling (0 = none; no effect on numeric or "
+                              "audio examples)")
     char_model: str = opt("cnn", "character features: max-pooled convolution (cnn) or bidirectional recurrent (rnn)",
                           CHAR_MODELS)
     window: int = opt(3, "TDNN: steps each filter sees (odd)")

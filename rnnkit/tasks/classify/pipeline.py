@@ -107,12 +107,13 @@ def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | No
 
 
 def check_char_features(cfg: ClassifyRunConfig, kind: str) -> None:
-    """Character features of words need word-level text and a freshly initialised encoder."""
-    if not cfg.model.char_hidden:
+    """Character features of words need word-level text and a freshly initialised encoder (on numeric and
+    audio examples, which have no words, they do not apply, as ``embed_dropout`` does not)."""
+    if not cfg.model.char_hidden or kind != "text":
         return
-    if kind != "text" or cfg.data.tokenizer != "word":
-        raise ConfigError(f"--char-hidden gives each word character features: it needs text examples and "
-                          f"--tokenizer word (got {kind} examples, --tokenizer {cfg.data.tokenizer})")
+    if cfg.data.tokenizer != "word":
+        raise ConfigError(f"--char-hidden gives each word character features: it needs --tokenizer word "
+                          f"(got --tokenizer {cfg.data.tokenizer}); give --char-hidden 0 for other text units")
     if cfg.pretrain.active:
         raise ConfigError("--char-hidden and --pretrain-epochs / --init-from exclude each other: the language-model "
                           "pretraining trains the word embedding and encoder only; give --char-hidden 0")
@@ -141,7 +142,7 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
     unlabelled = read_unlabelled(p.unlabelled) if p.unlabelled else []
     enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
                       d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None,
-                      char_words=bool(cfg.model.char_hidden))
+                      char_words=bool(cfg.model.char_hidden) and splits.train.kind == "text")
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None

@@ -119,7 +119,13 @@ class ClassifyTask(Task):
         return {**super().search_space(),
                 "model.layers": distribution("int", low=1, high=2),
                 "model.embedding": distribution("categorical", choices=[32, 64, 128]),
-                "model.pooling": distribution("categorical", choices=["auto", "last", "mean", "max", "attention"]),
+                "model.pooling": distribution("categorical",
+                                              choices=["auto", "last", "mean", "max", "attention", "concat"]),
+                "model.embed_dropout": distribution("float", low=0.0, high=0.3),
+                "model.locked_dropout": distribution("float", low=0.0, high=0.5),
+                # character features of words: word-level text only (0 = none)
+                "model.char_hidden": {**distribution("categorical", choices=[0, 16, 25]),
+                                      "if": {"data.tokenizer": "word"}},
                 "model.bidirectional": distribution("categorical", choices=[False, True])}
 
     def serve_routes(self, loaded) -> list:
