@@ -49,14 +49,15 @@ class Clips:
         self.problems.append(message)
 
 
-def holds_audio(path: str | Path) -> bool:
-    """True for a folder with audio files in it, or a table whose header names an audio column."""
+def holds_audio(path: str | Path, encoding: str = "utf-8") -> bool:
+    """True for a folder with audio files in it, or a table (in ``encoding``) whose header names an audio
+    column."""
     path = Path(path)
     if path.is_dir():
         return any(p.suffix.lower() in AUDIO_SUFFIXES for p in path.rglob("*") if p.is_file())
     if path.suffix.lower() in AUDIO_SUFFIXES:
         return True
-    return any(c in read_table(path).columns for c in AUDIO_COLUMNS)
+    return any(c in read_table(path, encoding=encoding).columns for c in AUDIO_COLUMNS)
 
 
 def read_clips(path: str | Path, label_column: str = "label", *, label_pattern: str = "", labelled: bool = True,

@@ -18,6 +18,10 @@ class DataError(ValueError):
     """The input data cannot be used; the message says which file and why."""
 
 
+class EncodingError(DataError):
+    """A text file does not decode with the expected encoding; the message names the file, byte and line."""
+
+
 def jsonl_objects(path: str | Path, expected: str) -> Iterator[tuple[int, dict]]:
     """(line number, object) of each non-blank line of a UTF-8 JSON-lines file; a line that is not JSON, or
     not an object, is a :class:`DataError` naming the file and line and ``expected`` (what a line holds)."""
@@ -34,8 +38,9 @@ def jsonl_objects(path: str | Path, expected: str) -> Iterator[tuple[int, dict]]
             yield n, row
 
 
-def read_text(path: str | Path) -> str:
-    """The whole text of a UTF-8 file (a leading BOM is dropped)."""
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The whole text of a file in ``encoding`` (UTF-8 by default; a leading BOM is dropped). Bytes that do not
+    decode raise :class:`EncodingError` naming the byte offset and line."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or directory")
@@ -48,10 +53,13 @@ def read_text(path: str | Path) -> str:
     if nul >= 0:
         raise DataError(f"{path}: looks binary (NUL byte at offset {nul}); expected UTF-8 text")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
     except UnicodeDecodeError as err:
-        raise DataError(f"{path}: not valid UTF-8 at byte offset {err.start} "
-                        f"(byte 0x{raw[err.start]:02x}); re-encode the file as UTF-8") from err
+        line = raw[:err.start].count(b"\n") + 1
+        name = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else encoding
+        fix = "re-encode the file as UTF-8" if name == "UTF-8" else "check the file's encoding"
+        raise EncodingError(f"{path}: not valid {name} at byte offset {err.start} "
+                            f"(byte 0x{raw[err.start]:02x}) on line {line}; {fix}") from err
     return text.removeprefix("\ufeff")
 
 

@@ -102,10 +102,10 @@ def parse_number(value: Any, where: str, allow_missing: bool = False) -> float:
     return number
 
 
-def read_table(path: str | Path, delimiter: str | None = None) -> Table:
-    """A CSV / TSV / JSONL file as a :class:`Table` (format from the suffix)."""
+def read_table(path: str | Path, delimiter: str | None = None, encoding: str = "utf-8") -> Table:
+    """A CSV / TSV / JSONL file in ``encoding`` as a :class:`Table` (format from the suffix)."""
     path = Path(path)
-    text = read_text(path)
+    text = read_text(path, encoding)
     if path.suffix.lower() in JSON_SUFFIXES:
         return _read_jsonl(str(path), text)
     sep = delimiter or TEXT_SUFFIXES.get(path.suffix.lower())
@@ -148,7 +148,8 @@ def _read_delimited(path: str, text: str, sep: str) -> Table:
 def _read_jsonl(path: str, text: str) -> Table:
     table = Table(path, [])
     seen: dict[str, None] = {}
-    for n, line in enumerate(text.splitlines(), 1):
+    # LF only: str.splitlines() also breaks at U+0085 and U+2028, which a JSON string may hold unescaped
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:

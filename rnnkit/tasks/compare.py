@@ -122,13 +122,15 @@ def cross_validate(args: argparse.Namespace, metrics: list[str],
                    compare_fold: Callable[[argparse.Namespace], tuple[list[dict], list[str]]]
                    ) -> tuple[list[dict], list[str]]:
     """``--folds K``: ``compare_fold`` once per fold (``data.folds=K``, ``data.fold=i``, runs in
-    ``OUT/fold-<i>/``); one row per model with the mean of each metric over the folds and its standard
-    deviation (``<metric>_std``), ``train_s`` summed. Every fold's table is kept in ``OUT/compare.json``."""
+    ``OUT/fold-<i>/``); one row per model with the mean of each metric over the folds, its standard
+    deviation (``<metric>_std``), ``train_s`` summed and the first metric of every fold in order
+    (``<metric>_folds``). Every fold's table is kept in ``OUT/compare.json``."""
     if args.folds < 2:
         raise C.ConfigError(f"--folds must be >= 2, got {args.folds}")
     out = out_dir(args)
     per_fold: list[list[dict]] = []
     columns: list[str] = []
+    first = metrics[0]
     for i in range(args.folds):
         fold_args = copy.copy(args)
         fold_args.folds, fold_args.out = 0, str(out / f"fold-{i}")
@@ -136,6 +138,8 @@ def cross_validate(args: argparse.Namespace, metrics: list[str],
         print(f"=== fold {i + 1}/{args.folds}", flush=True)
         rows, columns = compare_fold(fold_args)
         per_fold.append(rows)
+        print(f"fold {i + 1}/{args.folds} {first}: " + ", ".join(f"{r['model']} {float(r[first]):.4f}" for r in rows),
+              flush=True)
     rows = []
     for row in per_fold[0]:
         same = [r for fold in per_fold for r in fold if r["model"] == row["model"]]
@@ -146,6 +150,8 @@ def cross_validate(args: argparse.Namespace, metrics: list[str],
             agg[f"{m}_std"] = statistics.stdev(values)
         agg["parameters"] = row["parameters"]
         agg["train_s"] = sum(float(r["train_s"]) for r in same)
+        agg[f"{first}_folds"] = " ".join(f"{float(r[first]):.3f}" for r in same)
         rows.append(agg)
     write_json(out / "compare.json", {"folds": args.folds, "mean": rows, "per_fold": per_fold})
-    return rows, ["model"] + [c for m in metrics for c in (m, f"{m}_std")] + ["parameters", "train_s"]
+    return rows, (["model"] + [c for m in metrics for c in (m, f"{m}_std")] + ["parameters", "train_s"]
+                  + [f"{first}_folds"])

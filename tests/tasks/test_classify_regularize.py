@@ -14,7 +14,8 @@ from rnnkit.config import ConfigError
 from rnnkit.modules.embedding_dropout import DroppedEmbedding
 from rnnkit.modules.encoders import RecurrentEncoder
 from rnnkit.tasks.classify.config import ClassifyDataConfig, ClassifyModelConfig
-from rnnkit.tasks.classify.data import fold_indices
+from rnnkit.data.readers import EncodingError
+from rnnkit.tasks.classify.data import fold_indices, read_examples
 from rnnkit.tasks.classify.model import SequenceClassifier
 from rnnkit.tasks.classify.pipeline import fit_encoder, load_splits
 
@@ -60,17 +61,37 @@ def test_classifier_passes_locked_dropout_and_weight_drop_to_its_layer(one_threa
 
 
 def test_folds_partition_the_examples_and_never_overlap():
+    labels = ["a"] * 15 + ["b"] * 8
     tests = []
     for fold in range(5):
-        tr, va, te = fold_indices(23, 5, fold, 0.1, seed=3)
+        tr, va, te = fold_indices(labels, 5, fold, 0.1, seed=3)
         assert not (set(tr) & set(va) or set(tr) & set(te) or set(va) & set(te))
         assert sorted(tr + va + te) == list(range(23)) and len(va) >= 1
         tests += te
     assert sorted(tests) == list(range(23))
+    assert fold_indices(labels, 5, 2, 0.1, seed=3) == fold_indices(labels, 5, 2, 0.1, seed=3)   # fixed by the seed
+    assert fold_indices(labels, 5, 2, 0.1, seed=3)[2] != fold_indices(labels, 5, 2, 0.1, seed=4)[2]
     with pytest.raises(ConfigError, match="fold must be in 0 .. 4"):
         ClassifyDataConfig(folds=5, fold=5)
     with pytest.raises(ConfigError, match="folds must be 0"):
         ClassifyDataConfig(folds=1)
+
+
+def test_folds_are_stratified_by_class():
+    # 70 / 30 with the minority class listed last: every test fold keeps the 7:3 share, sizes differ by <= 1
+    labels = ["pos"] * 70 + ["neg"] * 30
+    sizes = []
+    for fold in range(10):
+        _, _, te = fold_indices(labels, 10, fold, 0.1, seed=0)
+        sizes.append(len(te))
+        assert sum(labels[i] == "neg" for i in te) == 3
+    assert sizes == [10] * 10
+    uneven = ["x"] * 13 + ["y"] * 9 + ["z"] * 5
+    counts = [len(fold_indices(uneven, 4, f, 0.0, seed=1)[2]) for f in range(4)]
+    assert max(counts) - min(counts) <= 1
+    for lab, total in (("x", 13), ("y", 9), ("z", 5)):
+        per = [sum(uneven[i] == lab for i in fold_indices(uneven, 4, f, 0.0, seed=1)[2]) for f in range(4)]
+        assert sum(per) == total and max(per) - min(per) <= 1
 
 
 def _write(path, rows):
@@ -109,13 +130,16 @@ def test_compare_classify_cross_validates_over_folds(tmp_path, capsys):
                  "--set", "train.batch_size=8", "--set", "train.progress=none",
                  "--set", "train.tensorboard=off"]) == 0
     table = capsys.readouterr().out
-    assert "accuracy_std" in table and "tfidf+logreg" in table
+    assert "accuracy_std" in table and "tfidf+logreg" in table and "accuracy_folds" in table
+    assert "fold 2/2 accuracy: gru " in table                          # every fold's accuracy as it finishes
     saved = json.loads((out / "compare.json").read_text())
     assert saved["folds"] == 2 and len(saved["per_fold"]) == 2
     for model in ("gru", "tfidf+logreg"):
         mean = next(r for r in saved["mean"] if r["model"] == model)["accuracy"]
         folds = [next(r for r in f if r["model"] == model)["accuracy"] for f in saved["per_fold"]]
         assert mean == pytest.approx(np.mean(folds))
+        shown = next(r for r in saved["mean"] if r["model"] == model)["accuracy_folds"]
+        assert shown == " ".join(f"{a:.3f}" for a in folds)
     sizes = [json.loads((out / f"fold-{i}" / "gru" / "result.json").read_text())["test"] for i in range(2)]
     assert sum(sizes) == 20                                            # the test folds cover every example once
 
@@ -141,3 +165,18 @@ def test_subword_units_give_unseen_words_known_pieces(tmp_path, units, capsys):
     capsys.readouterr()
     assert main(["predict", str(run), "goodness filmic", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["label"] in ("pos", "neg")
+
+
+def test_a_cp1252_file_reads_with_its_encoding_and_fails_clearly_without(tmp_path):
+    # MR's files are cp1252: 0x85 is "…" and 0xe9 "é" there, invalid UTF-8 (and 0x85 a line break in Latin-1)
+    data = tmp_path / "mr.csv"
+    data.write_bytes(b"text,label\ngood film,pos\nun caf\xe9 tr\xe8s bon \x85 great,pos\nbad film,neg\n")
+    with pytest.raises(EncodingError, match=r"mr.csv: not valid UTF-8 at byte offset 31 \(byte 0xe9\) on line 3.*"
+                                            r"--encoding cp1252"):
+        read_examples(data, "text", "label", "auto")
+    ex = read_examples(data, "text", "label", "auto", encoding="cp1252")
+    assert ex.inputs == ["good film", "un café très bon … great", "bad film"] and ex.labels == ["pos", "pos", "neg"]
+    assert ex.wheres[2].startswith(f"{data}:4")
+    assert ClassifyDataConfig(encoding="cp1252").encoding == "cp1252"
+    with pytest.raises(ConfigError, match="encoding='cp9999' is not a text encoding"):
+        ClassifyDataConfig(encoding="cp9999")

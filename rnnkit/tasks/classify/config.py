@@ -1,11 +1,13 @@
 """The classify task's run config: ``model``, ``data`` and the generic ``train`` section."""
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 
 from rnnkit.config import ConfigError, TrainConfig, cell_names, opt
 from rnnkit.data.embedded_tasks import CLASSIFY_SETS
 from rnnkit.modules.audio_features import FEATURE_KINDS, FeatureConfig
+from rnnkit.modules.char_words import CHAR_MODELS
 from rnnkit.modules.encoders import ENCODERS, POOLINGS
 
 TEXT_UNITS = ("word", "char", "bpe", "unigram")
@@ -27,6 +29,11 @@ class ClassifyModelConfig:
     embed_dropout: float = opt(0.0, "text: drop whole words (rows of the embedding matrix) while training")
     locked_dropout: float = opt(0.0, "model=rnn: one dropout mask per sequence on each layer's input")
     weight_drop: float = opt(0.0, "model=rnn: DropConnect on the hidden-to-hidden weights (AWD-LSTM)")
+    char_hidden: int = opt(0, "text, --tokenizer word: character features of each word (2 x char_hidden) beside its "
+                              "embedding, so unseen words keep their spelling (0 = none; no effect on numeric or "
+                              "audio examples)")
+    char_model: str = opt("cnn", "character features: max-pooled convolution (cnn) or bidirectional recurrent (rnn)",
+                          CHAR_MODELS)
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -35,15 +42,15 @@ class ClassifyModelConfig:
         for name in ("hidden", "layers", "window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.embedding < 0:
-            raise ConfigError(f"embedding must be >= 0, got {self.embedding}")
+        if self.embedding < 0 or self.char_hidden < 0:
+            raise ConfigError(f"embedding and char_hidden must be >= 0, got {self.embedding}, {self.char_hidden}")
         for name in ("dropout", "embed_dropout", "locked_dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
         for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", cell_names()),
-                              ("class_weights", ("none", "balanced"))):
+                              ("class_weights", ("none", "balanced")), ("char_model", CHAR_MODELS)):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")
 
@@ -54,6 +61,8 @@ class ClassifyDataConfig:
     dataset: str = opt("digits", "embedded set used without --data (spoken-digits: synthesised speech)", DATASETS)
     val_data: str = opt("", "validation file (empty = a random val_fraction of --data)")
     test_data: str = opt("", "test file (empty = a random test_fraction of --data)")
+    encoding: str = opt("utf-8", "text encoding of the --data, --val-data and --test-data files (e.g. cp1252 for "
+                        "files saved on Windows, as the MR sentence polarity files are)")
     text_column: str = opt("text", "column with the text or numeric sequence")
     label_column: str = opt("label", "column with the class label")
     input: str = opt("auto", "what the examples are (audio: an 'audio' column of sound files, or a folder of them)",
@@ -96,6 +105,11 @@ class ClassifyDataConfig:
             raise ConfigError("max_vocab and max_len must be >= 0")
         if self.dataset not in DATASETS:
             raise ConfigError(f"dataset={self.dataset!r} is not one of {', '.join(DATASETS)}")
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"encoding={self.encoding!r} is not a text encoding Python knows (e.g. utf-8, "
+                              "cp1252, latin-1)") from None
         try:
             self.feature_config()
         except ValueError as err:

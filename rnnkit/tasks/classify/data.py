@@ -11,6 +11,7 @@ as plain JSON in the run's checkpoint:
 Batch layout (a dict of tensors, batch-first)::
 
     inputs   (B, T) int64 token ids, or (B, T, F) float32 features, zero-padded
+    chars    (B, T, W) int64 character ids of each word (word-level text with character features only)
     lengths  (B,)   true lengths (>= 1)
     targets  (B,)   class ids (absent at prediction time)
 """
@@ -24,7 +25,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.audio_clips import clip_features, holds_audio, read_clips
-from rnnkit.data.readers import DataError
+from rnnkit.data.readers import DataError, EncodingError
 from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
@@ -52,17 +53,21 @@ class Examples:
 # ------------------------------------------------------------------------ reading
 
 def read_examples(path: str | Path, text_column: str, label_column: str, input_kind: str,
-                  labelled: bool = True, audio: AudioOptions | None = None) -> Examples:
-    """Examples from a CSV / TSV / JSONL file or a folder per class; audio clips when ``input_kind`` is
-    "audio" (or "auto" and the file has an audio column, or the folder audio files)."""
+                  labelled: bool = True, audio: AudioOptions | None = None, encoding: str = "utf-8") -> Examples:
+    """Examples from a CSV / TSV / JSONL file (in ``encoding``) or a folder per class; audio clips when
+    ``input_kind`` is "audio" (or "auto" and the file has an audio column, or the folder audio files)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    if input_kind == "audio" or (input_kind == "auto" and holds_audio(path)):
-        return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
-    if path.is_dir():
-        return _from_folders(path)
-    table = read_table(path)
+    try:
+        if input_kind == "audio" or (input_kind == "auto" and holds_audio(path, encoding)):
+            return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
+        if path.is_dir():
+            return _from_folders(path)
+        table = read_table(path, encoding=encoding)
+    except EncodingError as err:
+        raise EncodingError(f"{err}; or give the file's encoding with --encoding (e.g. --encoding cp1252 for a "
+                            "file saved on Windows)") from None
     table.require(text_column, *([label_column] if labelled else []))
     raw = table.column(text_column)
     kind = input_kind if input_kind != "auto" else _guess_kind(raw)
@@ -139,17 +144,24 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     return order[n_test + n_val:], order[n_test:n_test + n_val], order[:n_test]
 
 
-def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) -> tuple[list, list, list]:
-    """k-fold cross-validation: test = fold ``fold`` of ``folds`` near-equal folds of a permutation fixed by
-    ``seed``; validation = ``val_fraction`` of the other folds, the rest trains. Over ``fold`` = 0 .. folds-1
-    the test splits partition the examples."""
+def fold_indices(labels: Sequence[str], folds: int, fold: int, val_fraction: float,
+                 seed: int) -> tuple[list, list, list]:
+    """Stratified k-fold cross-validation over examples with these ``labels``: each class's examples, in an
+    order fixed by ``seed``, are dealt to the ``folds`` folds in turn (continuing from class to class), so every
+    fold holds each class in about its overall share and the fold sizes differ by at most one. Test = fold
+    ``fold``; validation = ``val_fraction`` of the other folds (shuffled, fixed by ``seed`` and ``fold``), the
+    rest trains. Over ``fold`` = 0 .. folds-1 the test splits partition the examples."""
+    n = len(labels)
     if n < folds:
         raise DataError(f"only {n} examples: too few for {folds}-fold cross-validation")
-    order = np.random.default_rng(seed).permutation(n)
-    parts = np.array_split(order, folds)
-    test = parts[fold].tolist()
-    rest = np.concatenate([p for i, p in enumerate(parts) if i != fold])
-    rest = np.random.default_rng(seed + 1 + fold).permutation(rest).tolist()
+    rng = np.random.default_rng(seed)
+    by_class: dict[str, list[int]] = {}
+    for i, lab in enumerate(labels):
+        by_class.setdefault(lab, []).append(i)
+    dealt = np.concatenate([rng.permutation(by_class[lab]) for lab in sorted(by_class)])  # (N,) class by class
+    which = np.arange(n) % folds                                                        # fold of each position
+    test = dealt[which == fold].tolist()
+    rest = np.random.default_rng(seed + 1 + fold).permutation(dealt[which != fold]).tolist()
     n_val = int(round(len(rest) * val_fraction))
     if val_fraction > 0 and n_val < 1:
         raise DataError(f"only {n} examples: too few for a validation split with val_fraction={val_fraction}")
@@ -161,6 +173,7 @@ def fold_indices(n: int, folds: int, fold: int, val_fraction: float, seed: int) 
 SUBWORDS = ("bpe", "unigram")  # learnt on the training texts by the tokenizers package
 SUBWORD_SIZE = 8000            # subword table size when --max-vocab is 0 (no limit)
 SPLIT_HERE = ("words", "char")  # token tables whose text :func:`tokenize` splits (the task's own word / char)
+MAX_WORD_CHARS = 20             # characters of a word that its character features see
 
 def tokenize(text: str, mode: str, lowercase: bool) -> list[str]:
     if lowercase:
@@ -203,6 +216,7 @@ class Encoder:
     vocab: Vocabulary | None = None
     scaler: Standardizer | None = None
     features: FeatureConfig | None = None     # audio: how clips become frames (the scaler normalises them)
+    chars: Vocabulary | None = None           # word-level text: the characters of the training words
 
     @property
     def n_inputs(self) -> int:
@@ -220,6 +234,19 @@ class Encoder:
             arr = self.scaler(np.asarray(x, dtype=np.float32)).astype(np.float32)
         return arr[: self.max_len] if self.max_len else arr
 
+    def encode_chars(self, x: str) -> list[list[int]]:
+        """Character ids of each word of a text, aligned with :meth:`encode_input` (at most
+        ``MAX_WORD_CHARS`` per word); word-level text with a character table only."""
+        words = tokenize(x, self.tokenizer, self.lowercase) or [""]
+        words = words[: self.max_len] if self.max_len else words
+        return [self.chars.encode_tokens(list(w[:MAX_WORD_CHARS])) for w in words]
+
+    def batches(self, inputs: list, targets: list[int] | None, batch_size: int, sort: bool = True) -> list[dict]:
+        """Raw inputs (texts, sequences or frames) as padded batches, with each word's characters when the
+        encoder has a character table."""
+        chars = [self.encode_chars(x) for x in inputs] if self.chars is not None else None
+        return make_batches([self.encode_input(x) for x in inputs], targets, batch_size, sort, chars)
+
     def encode_labels(self, ex: Examples) -> list[int]:
         check_labels(ex.labels, self.labels, ex.wheres, "label")
         index = {lab: i for i, lab in enumerate(self.labels)}
@@ -229,21 +256,27 @@ class Encoder:
         return {"kind": self.kind, "labels": self.labels, "tokenizer": self.tokenizer, "lowercase": self.lowercase,
                 "max_len": self.max_len, "vocab": self.vocab.to_dict() if self.vocab else None,
                 "scaler": self.scaler.to_dict() if self.scaler else None,
-                "features": self.features.to_dict() if self.features else None}
+                "features": self.features.to_dict() if self.features else None,
+                "chars": self.chars.to_dict() if self.chars else None}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
         return cls(d["kind"], d["labels"], d["tokenizer"], d["lowercase"], d["max_len"],
                    vocabulary_from_dict(d["vocab"], layout="padded") if d["vocab"] else None,
                    Standardizer.from_dict(d["scaler"]) if d["scaler"] else None,
-                   FeatureConfig.from_dict(d["features"]) if d.get("features") else None)
+                   FeatureConfig.from_dict(d["features"]) if d.get("features") else None,
+                   vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None)
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
                 max_len: int, features: FeatureConfig | None = None, extra_texts: Sequence[str] = (),
-                vocab: Vocabulary | None = None) -> Encoder:
+                vocab: Vocabulary | None = None, char_words: bool = False) -> Encoder:
     """The encoder of the training split. Texts: a vocabulary fitted on the training texts plus
-    ``extra_texts`` (unlabelled text the user gave), or ``vocab`` as it is (a language-model run's)."""
+    ``extra_texts`` (unlabelled text the user gave), or ``vocab`` as it is (a language-model run's);
+    ``char_words`` (word-level text): also a table of the characters of those texts' words."""
+    if char_words and not (train.kind == "text" and tokenizer == "word" and vocab is None):
+        raise ValueError("character features of words need word-level text (tokenizer 'word') and no "
+                         "language-model vocabulary")
     labels = sorted(set(train.labels))
     if len(labels) < 2:
         raise DataError(f"{train.source}: the training split has only one class ({labels[0]!r})")
@@ -257,9 +290,13 @@ def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int,
     if train.kind == "text":
         table = CharTokenizer if tokenizer == "char" else WordListTokenizer
         cap = max(max_vocab - len(SPECIALS), 1) if max_vocab else 0          # max_vocab counts the specials
-        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase)
-                                               for t in list(train.inputs) + list(extra_texts)), min_freq, cap))
-        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab)
+        texts = list(train.inputs) + list(extra_texts)
+        vocab = Vocabulary(table.build_tokens((tokenize(t, tokenizer, lowercase) for t in texts), min_freq, cap))
+        chars = None
+        if char_words:
+            chars = Vocabulary(CharTokenizer.build_tokens(
+                (w[:MAX_WORD_CHARS] for t in texts for w in tokenize(t, tokenizer, lowercase)), 1))
+        return Encoder("text", labels, tokenizer, lowercase, max_len, vocab=vocab, chars=chars)
     return Encoder(train.kind, labels, tokenizer, lowercase, max_len, scaler=Standardizer.fit(train.inputs),
                    features=features if train.kind == "audio" else None)
 
@@ -292,15 +329,28 @@ def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size: int,
-                 sort: bool = True) -> list[dict]:
-    """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``."""
+                 sort: bool = True, chars: list[list[list[int]]] | None = None) -> list[dict]:
+    """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``; with ``chars``
+    (each input's words as character ids) also ``chars`` (B, T, W), zero-padded."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i])) if sort else list(range(len(inputs)))
     batches = []
     for s in range(0, len(order), batch_size):
         idx = order[s:s + batch_size]
         x, lengths = pad_batch([inputs[i] for i in idx])
         batch = {"inputs": x, "lengths": lengths, "index": torch.tensor(idx)}
+        if chars is not None:
+            batch["chars"] = pad_chars([chars[i] for i in idx], x.shape[1])
         if targets is not None:
             batch["targets"] = torch.tensor([targets[i] for i in idx], dtype=torch.int64)
         batches.append(batch)
     return batches
+
+
+def pad_chars(words: list[list[list[int]]], steps: int) -> torch.Tensor:
+    """(B, T, W) character ids of each example's words, zero-padded to ``steps`` words of W characters."""
+    width = max((len(w) for ex in words for w in ex), default=1) or 1
+    out = np.zeros((len(words), steps, width), dtype=np.int64)
+    for b, ex in enumerate(words):
+        for t, w in enumerate(ex[:steps]):
+            out[b, t, :len(w)] = w
+    return torch.from_numpy(out)

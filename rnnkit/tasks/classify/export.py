@@ -1,4 +1,5 @@
-"""The classifier's export graph: a padded batch and its lengths -> class logits (B, C)."""
+"""The classifier's export graph: a padded batch and its lengths (and, with character features, each word's
+character ids) -> class logits (B, C)."""
 from __future__ import annotations
 
 import torch
@@ -17,6 +18,13 @@ def classify_graphs(loaded) -> list[ExportGraph]:
     else:
         x, x2 = padded_floats(lengths, enc.n_inputs, gen), padded_floats(other, enc.n_inputs, gen)  # (B, T, F)
         about = f"{enc.kind} frames (B, T, {enc.n_inputs}) and lengths (B,) -> class logits (B, C)"
-    return [ExportGraph("model", BatchGraph(model, ("inputs", "lengths")), (x, lengths), (x2, other),
-                        ("inputs", "lengths"), ("logits",),
-                        {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}, about=about)]
+    keys, args, args2 = ("inputs", "lengths"), (x, lengths), (x2, other)
+    axes = {"inputs": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
+    if model.chars is not None:
+        n_chars = model.chars.embed.num_embeddings
+        keys += ("chars",)
+        args += (padded_ids(lengths, n_chars, gen, 4),)                       # (B, T, W) character ids
+        args2 += (padded_ids(other, n_chars, gen, 6),)
+        axes["chars"] = {0: "batch", 1: "time", 2: "word_chars"}
+        about = about.replace(" and lengths (B,)", ", lengths (B,) and character ids (B, T, W)")
+    return [ExportGraph("model", BatchGraph(model, keys), args, args2, keys, ("logits",), axes, about=about)]

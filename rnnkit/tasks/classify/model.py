@@ -8,6 +8,7 @@ from torch import nn
 
 from rnnkit.metrics import classification_report
 from rnnkit.modules.audio_features import FeatureConfig, spec_augment
+from rnnkit.modules.char_words import CharWordFeatures
 from rnnkit.modules.embedding_dropout import DroppedEmbedding
 from rnnkit.modules.encoders import Pooling, build_encoder
 from rnnkit.tasks.classify.config import ClassifyModelConfig
@@ -24,7 +25,7 @@ class SequenceClassifier(nn.Module):
     """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``."""
 
     def __init__(self, cfg: ClassifyModelConfig, kind: str, n_inputs: int, n_classes: int,
-                 class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None):
+                 class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None, n_chars: int = 0):
         super().__init__()
         self.cfg, self.kind = cfg, kind
         # audio: SpecAugment masks on training batches (after the saved normaliser, so 0 = the mean)
@@ -37,6 +38,14 @@ class SequenceClassifier(nn.Module):
             size = cfg.embedding
         else:
             self.embed, size = nn.Identity(), n_inputs
+        # word-level text: each word's characters summarised beside its embedding (batch["chars"] (B, T, W))
+        self.chars = None
+        if kind == "text" and cfg.char_hidden:
+            if n_chars < 2:
+                raise ValueError("character features (char_hidden > 0) need the encoder's character table")
+            self.chars = CharWordFeatures(n_chars, cfg.char_hidden, cfg.char_model,
+                                          cell=cfg.cell if cfg.model == "rnn" else "lstm", engine=cfg.engine)
+            size += self.chars.out_size
         self.drop = nn.Dropout(cfg.dropout)
         self.encoder = build_encoder(cfg.model, size, cell=cfg.cell, hidden=cfg.hidden, layers=cfg.layers,
                                      bidirectional=cfg.bidirectional, dropout=cfg.dropout, window=cfg.window,
@@ -47,9 +56,11 @@ class SequenceClassifier(nn.Module):
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
-        """Input side first: the embedding, each recurrent layer (both directions), then the pooling and head
-        (discriminative learning rates and gradual unfreezing, :mod:`rnnkit.train.layer_groups`)."""
-        groups = [list(self.embed.parameters())]
+        """Input side first: the embedding (with the character features), each recurrent layer (both
+        directions), then the pooling and head (discriminative learning rates and gradual unfreezing,
+        :mod:`rnnkit.train.layer_groups`)."""
+        chars = list(self.chars.parameters()) if self.chars is not None else []
+        groups = [list(self.embed.parameters()) + chars]
         rnn = getattr(self.encoder, "rnn", None)
         if rnn is not None:
             d = self.encoder.directions
@@ -64,7 +75,10 @@ class SequenceClassifier(nn.Module):
         x, lengths = batch["inputs"], batch["lengths"]
         if self.training and self.augment is not None:
             x = spec_augment(x, lengths, self.augment)      # (B, T, F)
-        h = self.encoder(self.drop(self.embed(x)), lengths)   # (B, T, D)
+        e = self.embed(x)                                     # (B, T, E) or (B, T, F)
+        if self.chars is not None:
+            e = torch.cat([e, self.chars(batch["chars"])], -1)  # (B, T, E + 2 * char_hidden)
+        h = self.encoder(self.drop(e), lengths)               # (B, T, D)
         logits = self.head(self.drop(self.pool(h, lengths)))  # (B, C)
         loss = None
         if "targets" in batch:

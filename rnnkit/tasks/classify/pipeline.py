@@ -75,19 +75,21 @@ def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
     if not cfg.data and cfg.dataset == SPOKEN_DIGITS:
         return spoken_digit_splits(cfg, seed)
     if cfg.data:
-        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input, audio=audio_options(cfg))
+        full = read_examples(cfg.data, cfg.text_column, cfg.label_column, cfg.input, audio=audio_options(cfg),
+                             encoding=cfg.encoding)
     else:
         inputs, labels, kind, source = classify_set(cfg.dataset)
         full = Examples(inputs, labels, [f"{cfg.dataset}[{i}]" for i in range(len(inputs))], kind, source)
     val_f = 0.0 if cfg.val_data else cfg.val_fraction
     test_f = 0.0 if cfg.test_data else cfg.test_fraction
     if cfg.folds:
-        tr, va, te = fold_indices(len(full), cfg.folds, cfg.fold, val_f, seed)
+        tr, va, te = fold_indices(full.labels, cfg.folds, cfg.fold, val_f, seed)
     else:
         tr, va, te = split_indices(len(full), val_f, test_f, seed)
     def other(path: str, part: list[int]) -> Examples:
         if path:
-            return read_examples(path, cfg.text_column, cfg.label_column, full.kind, audio=audio_options(cfg))
+            return read_examples(path, cfg.text_column, cfg.label_column, full.kind, audio=audio_options(cfg),
+                                 encoding=cfg.encoding)
         return full.subset(part)
     splits = Splits(full.subset(tr), other(cfg.val_data, va), other(cfg.test_data, te))
     if len(splits.val) == 0:
@@ -96,13 +98,25 @@ def load_splits(cfg: ClassifyDataConfig, seed: int) -> Splits:
 
 
 def encode(enc: Encoder, ex: Examples, batch_size: int, labelled: bool = True) -> list[dict]:
-    inputs = [enc.encode_input(x) for x in ex.inputs]
-    targets = enc.encode_labels(ex) if labelled else None
-    return make_batches(inputs, targets, batch_size)
+    return enc.batches(ex.inputs, enc.encode_labels(ex) if labelled else None, batch_size)
 
 
 def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | None = None) -> SequenceClassifier:
-    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features)
+    return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features,
+                              n_chars=len(enc.chars) if enc.chars is not None else 0)
+
+
+def check_char_features(cfg: ClassifyRunConfig, kind: str) -> None:
+    """Character features of words need word-level text and a freshly initialised encoder (on numeric and
+    audio examples, which have no words, they do not apply, as ``embed_dropout`` does not)."""
+    if not cfg.model.char_hidden or kind != "text":
+        return
+    if cfg.data.tokenizer != "word":
+        raise ConfigError(f"--char-hidden gives each word character features: it needs --tokenizer word "
+                          f"(got --tokenizer {cfg.data.tokenizer}); give --char-hidden 0 for other text units")
+    if cfg.pretrain.active:
+        raise ConfigError("--char-hidden and --pretrain-epochs / --init-from exclude each other: the language-model "
+                          "pretraining trains the word embedding and encoder only; give --char-hidden 0")
 
 
 def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool | str | Path = False,
@@ -124,9 +138,11 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
     if p.active and (splits.train.kind != "text" or cfg.model.model != "rnn"):
         raise ConfigError("--pretrain-epochs and --init-from pretrain a recurrent text encoder: they need text "
                           f"examples and model=rnn (got {splits.train.kind} examples, model={cfg.model.model})")
+    check_char_features(cfg, splits.train.kind)
     unlabelled = read_unlabelled(p.unlabelled) if p.unlabelled else []
     enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
-                      d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None)
+                      d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None,
+                      char_words=bool(cfg.model.char_hidden) and splits.train.kind == "text")
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None
@@ -210,7 +226,7 @@ def load_classifier(run: str | Path) -> LoadedClassifier:
 def probabilities(loaded: LoadedClassifier, inputs: list, batch_size: int = 64) -> np.ndarray:
     """(N, C) class probabilities, in input order."""
     enc = loaded.encoder
-    batches = make_batches([enc.encode_input(x) for x in inputs], None, batch_size)
+    batches = enc.batches(inputs, None, batch_size)
     out = np.zeros((len(inputs), len(enc.labels)), dtype=np.float64)
     for b in batches:
         logits = loaded.model(b).logits
@@ -268,7 +284,8 @@ def saved_audio_options(loaded: LoadedClassifier, skip_bad: bool | None = None) 
 def evaluate_classify(run: str | Path, data: str | Path) -> dict:
     loaded = load_classifier(run)
     d = loaded.config.data
-    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind, audio=saved_audio_options(loaded))
+    ex = read_examples(data, d.text_column, d.label_column, loaded.encoder.kind, audio=saved_audio_options(loaded),
+                       encoding=d.encoding)   # the encoding the run's files were read in
     if ex.kind != loaded.encoder.kind:
         raise DataError(f"{data}: holds {ex.kind} inputs but the run was trained on {loaded.encoder.kind}")
     return {**score(loaded, ex, loaded.run_dir, Path(data).stem), "skipped": ex.skipped}
@@ -282,7 +299,7 @@ def predict_classify(run: str | Path, texts: list[str], file: str = "") -> list[
         return classify_inputs(loaded, texts)
     enc, d = loaded.encoder, loaded.config.data
     ex = read_examples(file, d.text_column, d.label_column, enc.kind, labelled=False,
-                       audio=saved_audio_options(loaded))
+                       audio=saved_audio_options(loaded), encoding=d.encoding)
     return _labelled(loaded, ex.inputs, ex.wheres if enc.kind == "audio" else None)
 
 

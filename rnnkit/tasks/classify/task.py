@@ -7,7 +7,6 @@ import numpy as np
 
 from rnnkit.config import ConfigError
 from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
-from rnnkit.tasks.classify.data import make_batches
 from rnnkit.tasks.baselines.audio import mfcc_svm
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
@@ -111,7 +110,7 @@ class ClassifyTask(Task):
     def example_inputs(self, loaded) -> tuple:
         enc = loaded.encoder
         x = "an example" if enc.kind == "text" else np.zeros((4, enc.n_inputs), dtype=np.float32)
-        return (make_batches([enc.encode_input(x)], None, 1)[0],)
+        return (enc.batches([x], None, 1)[0],)
 
     def export_graphs(self, loaded) -> list:
         return classify_graphs(loaded)
@@ -120,7 +119,13 @@ class ClassifyTask(Task):
         return {**super().search_space(),
                 "model.layers": distribution("int", low=1, high=2),
                 "model.embedding": distribution("categorical", choices=[32, 64, 128]),
-                "model.pooling": distribution("categorical", choices=["auto", "last", "mean", "max", "attention"]),
+                "model.pooling": distribution("categorical",
+                                              choices=["auto", "last", "mean", "max", "attention", "concat"]),
+                "model.embed_dropout": distribution("float", low=0.0, high=0.3),
+                "model.locked_dropout": distribution("float", low=0.0, high=0.5),
+                # character features of words: word-level text only (0 = none)
+                "model.char_hidden": {**distribution("categorical", choices=[0, 16, 25]),
+                                      "if": {"data.tokenizer": "word"}},
                 "model.bidirectional": distribution("categorical", choices=[False, True])}
 
     def serve_routes(self, loaded) -> list:
