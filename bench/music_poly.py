@@ -6,7 +6,7 @@
     python bench/music_poly.py nottingham --output nade --max-time 1200 --resume RUN  # train RUN for 1200 s more
 
 Runs ``rnnkit train music --data CORPUS.mat --output OUTPUT --max-time S --threads 1`` with the task's
-defaults (any further ``rnnkit train`` flags after ``--``), then ``rnnkit evaluate RUN --data CORPUS.mat``
+defaults (any further ``rnnkit train`` flags after ``--``), then ``rnnkit evaluate RUN --data CORPUS.mat --threads 1``
 (the test split, best checkpoint), and records both commands, the run's result.json (updates, elapsed
 time, validation and test numbers), the evaluation's NLL per frame and Bay frame accuracy, the wall time
 and the machine's load average before and after, against the literature's test NLL per frame.
@@ -59,7 +59,7 @@ def main() -> None:
         run, before = args.runs / f"{args.corpus}-{args.output}-{int(time.time())}", None
         train = rnnkit("train", "music", "--data", str(data), "--output", args.output, "--out", str(run),
                        "--max-time", str(args.max_time), "--threads", "1", "--progress", "plain", *args.extra)
-    evaluate = rnnkit("evaluate", str(run), "--data", str(data))
+    evaluate = rnnkit("evaluate", str(run), "--data", str(data), "--threads", "1")
     started = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     load_before, start = os.getloadavg(), time.perf_counter()
     subprocess.run(train, check=True)
