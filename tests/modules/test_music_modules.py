@@ -158,6 +158,24 @@ def test_nade_output_greedy_takes_the_per_note_pass(monkeypatch):
     assert calls == [1, 1]
 
 
+def test_nade_greedy_logits_export_as_a_loop_over_pitches():
+    """torch.export cannot keep the per-note loop (its length depends on the data); exporting takes the loop
+    over pitches, and the graph gives the eager logits for another batch size."""
+    torch.manual_seed(0)
+    out = NADEOutput(3, 4, nade_hidden=3).eval()
+    with torch.no_grad():
+        for p in out.parameters():
+            p.normal_(0, 1.0)
+
+    class Greedy(torch.nn.Module):
+        def forward(self, h):
+            return out(h)[0]
+
+    program = torch.export.export(Greedy(), (torch.randn(4, 3),), dynamic_shapes=({0: torch.export.Dim("b")},))
+    h = torch.randn(9, 3)
+    torch.testing.assert_close(program.module()(h), out(h)[0])
+
+
 @pytest.mark.parametrize("kind", ["sigmoid", "nade"])
 def test_generation_starts_with_the_primer(kind):
     torch.manual_seed(0)
