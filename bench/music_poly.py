@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -29,6 +30,12 @@ LITERATURE = {"nottingham": {"LSTM": 3.29, "GRU": 3.46, "TCN": 3.07, "RNN-NADE":
               "musedata": {"RNN-NADE": 5.60}, "piano": {"RNN-NADE": 7.05}}
 GOAL = {("nottingham", "sigmoid"): 3.29, ("nottingham", "nade"): 2.31, ("musedata", "nade"): 5.60,
         ("piano", "nade"): 7.05}
+
+
+def child_cpu_s() -> float:
+    """CPU seconds (user + system) of this script's finished child processes so far."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
 
 
 def rnnkit(*args: str) -> list[str]:
@@ -64,6 +71,7 @@ def main() -> None:
     load_before, start = os.getloadavg(), time.perf_counter()
     subprocess.run(train, check=True)
     train_wall = time.perf_counter() - start
+    train_cpu = child_cpu_s()  # the whole train command: updates, evaluations, the test pass, start-up
     load_after_train = os.getloadavg()
     subprocess.run(evaluate, check=True)
     result = json.loads((run / "result.json").read_text())
@@ -75,7 +83,9 @@ def main() -> None:
               "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                           "load_avg_before": load_before, "load_avg_after_train": load_after_train,
                           "load_avg_after_evaluate": os.getloadavg()},
-              "train_wall_s": round(train_wall, 1), "updates": result["steps"], "elapsed_s": result["elapsed_s"],
+              "train_wall_s": round(train_wall, 1), "train_command_cpu_s": round(train_cpu, 1),
+              "updates": result["steps"], "elapsed_s": result["elapsed_s"],
+              "train_s": result.get("train_s"),  # on the run's clock (--clock), what --max-time counts
               "stopped": result["stopped"], "parameters": result["parameters"],
               "best_val_nll_per_frame": result["best_val_nll_per_frame"],
               "test_nll_per_frame": evaluation["nll_per_frame"], "test_frame_accuracy": evaluation["frame_accuracy"],
