@@ -3,7 +3,7 @@
     python bench/music_poly.py nottingham --output sigmoid --max-time 1500 --json bench/music_poly_nottingham_sigmoid.json
     python bench/music_poly.py musedata --output nade --max-time 1500 --json bench/music_poly_musedata_nade.json
     python bench/music_poly.py piano --output nade --max-time 1500 -- --crop 256      # extra train flags after --
-    python bench/music_poly.py nottingham --output nade --max-time 1200 --resume RUN  # train RUN for 1200 s more
+    python bench/music_poly.py nottingham --output nade --max-time 2700 --resume RUN  # train RUN to 2700 s in all
 
 Runs ``rnnkit train music --data CORPUS.mat --output OUTPUT --max-time S --threads 1`` with the task's
 defaults (any further ``rnnkit train`` flags after ``--``), then ``rnnkit evaluate RUN --data CORPUS.mat --threads 1``
@@ -50,8 +50,8 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data/music/boulanger2012_pianoroll_mat"))
     ap.add_argument("--runs", type=Path, default=Path("/tmp/rnnkit-music-bench"), help="where the runs go")
     ap.add_argument("--json", type=Path, default=None, help="write the record here")
-    ap.add_argument("--resume", type=Path, default=None, help="continue this run (rnnkit train --resume) for "
-                                                              "--max-time more seconds")
+    ap.add_argument("--resume", type=Path, default=None, help="continue this run (rnnkit train --resume) until "
+                                                              "--max-time seconds of training in all")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args = ap.parse_args(argv[:cut])
