@@ -17,7 +17,8 @@ Two output layers, both ``forward(h, targets=None) -> (logits, frame_nll)``:
       b = b0 + U_b s_t,   c = c0 + U_c s_t                        (s_t: recurrent output)
 
   With targets the logits are the teacher-forced conditionals; without, they come from greedy
-  decoding (each ``v_i`` set to ``p_i > 1/2``).
+  decoding (each ``v_i`` set to ``p_i > 1/2``), computed per decoded note by
+  :func:`nade_greedy_segments` (the pitch-by-pitch loop :func:`nade_decode` is its reference).
 
   The teacher-forced pass uses that a frame is sparse: ``h_i`` only changes at a pitch that is on,
   so a frame with K notes has K + 1 distinct NADE hidden vectors (one per run of pitches between
@@ -85,25 +86,73 @@ class NADEOutput(nn.Module):
     def forward(self, h: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         b, c = self.to_b(h), self.to_c(h)                                # (..., P), (..., N)
         if targets is None:
-            logits, _ = self._decode(b, c, temperature=0.0, generator=None)
+            # an exported graph needs a loop of fixed length (one step per pitch); eagerly, one per note
+            greedy = nade_decode if torch.compiler.is_exporting() else nade_greedy_segments
+            logits, _ = greedy(b, c, self.W, self.V)
             return logits, None
         logits = nade_segment_logits(b, c, targets, self.W, self.V)      # (..., P)
         return logits, bernoulli_frame_nll(logits, targets)
 
     def sample(self, h: Tensor, temperature: float = 1.0, generator=None) -> Tensor:
         """A frame (..., P) drawn pitch by pitch, low to high; ``temperature=0`` is greedy."""
-        _, v = self._decode(self.to_b(h), self.to_c(h), temperature, generator)
-        return v
+        b, c = self.to_b(h), self.to_c(h)
+        if temperature <= 0:
+            return nade_greedy_segments(b, c, self.W, self.V)[1]
+        return nade_decode(b, c, self.W, self.V, temperature, generator)[1]
 
-    def _decode(self, b: Tensor, c: Tensor, temperature: float, generator) -> tuple[Tensor, Tensor]:
-        a, logits, v = c, [], []
-        for i in range(self.n_pitches):
-            logit = b[..., i] + (torch.sigmoid(a) * self.V[i]).sum(-1)    # (...)
-            vi = _bernoulli(logit, temperature, generator)
-            a = a + vi.unsqueeze(-1) * self.W[i]                          # (..., N)
-            logits.append(logit)
-            v.append(vi)
-        return torch.stack(logits, -1), torch.stack(v, -1)
+
+def nade_decode(b: Tensor, c: Tensor, W: Tensor, V: Tensor, temperature: float = 0.0,
+                generator=None) -> tuple[Tensor, Tensor]:
+    """Draw a frame pitch by pitch, low to high, each pitch from its conditional given those drawn below it.
+
+    b (..., P), c (..., N), W and V (P, N) -> (logits (..., P), v (..., P) 0/1); ``temperature <= 0``: greedy
+    (``v_i = logit_i > 0``).  One step per pitch: the reference of :func:`nade_greedy_segments`."""
+    a, logits, v = c, [], []
+    for i in range(W.shape[0]):
+        logit = b[..., i] + (torch.sigmoid(a) * V[i]).sum(-1)            # (...)
+        vi = _bernoulli(logit, temperature, generator)
+        a = a + vi.unsqueeze(-1) * W[i]                                   # (..., N)
+        logits.append(logit)
+        v.append(vi)
+    return torch.stack(logits, -1), torch.stack(v, -1)
+
+
+def nade_greedy_segments(b: Tensor, c: Tensor, W: Tensor, V: Tensor) -> tuple[Tensor, Tensor]:
+    """:func:`nade_decode` with ``temperature=0``, one step per decoded note instead of per pitch.
+
+    The NADE hidden vector only changes where a note is set, so from the lowest pitch still open, one
+    matrix product gives the logits of every pitch above it under the current hidden vector; the next
+    note is the first of them above 0, every pitch up to it takes its logit from this product, and the
+    note's column of W is added.  A frame that ends with K notes takes K + 1 steps (the last finds none),
+    all frames at once:
+
+        pitch   0 1 2 3 4 5 6 7        step 1: h = s(c)              first logit > 0 at 2
+        logits  1 1 1 2 2 2 2 3        step 2: h = s(c + W_2)        first > 0 above 2 at 6
+        v       . . x . . . x .        step 3: h = s(c + W_2 + W_6)  none above 6: done
+
+    b (..., P), c (..., N), W and V (P, N) -> (logits (..., P), v (..., P) 0/1)."""
+    P, N = W.shape
+    lead = b.shape[:-1]
+    b, a = b.reshape(-1, P), c.reshape(-1, N).clone()                    # (M, P), (M, N): a is updated in place
+    M = b.shape[0]
+    logits, v = torch.empty_like(b), torch.zeros_like(b)                 # (M, P)
+    start = torch.zeros(M, dtype=torch.long, device=b.device)            # lowest pitch not yet decided
+    pitch = torch.arange(P, device=b.device)
+    open_ = torch.arange(M, device=b.device)                             # frames still decoding
+    while open_.numel():
+        every = b[open_] + torch.sigmoid(a[open_]) @ V.t()               # (m, P): all logits under this h
+        above = pitch >= start[open_, None]                              # (m, P)
+        on = above & (every > 0)
+        found = on.any(-1)                                               # (m,)
+        note = torch.where(found, on.int().argmax(-1), P - 1)            # (m,) first note, or the top pitch
+        here = above & (pitch <= note[:, None])                          # (m, P): decided under this h
+        logits[open_] = torch.where(here, every, logits[open_])
+        hit = open_[found]
+        v[hit, note[found]] = 1
+        a[hit] = a[hit] + W[note[found]]                                 # (k, N)
+        start[open_] = note + 1
+        open_ = open_[found & (note < P - 1)]
+    return logits.reshape(*lead, P), v.reshape(*lead, P)
 
 
 def nade_dense_logits(b: Tensor, c: Tensor, targets: Tensor, W: Tensor, V: Tensor) -> Tensor:

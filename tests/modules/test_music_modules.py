@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from rnnkit.modules.music import (NADEOutput, PolyModelConfig, PolyphonicRNN, SigmoidOutput, bernoulli_frame_nll,
-                                  nade_dense_logits, nade_segment_logits, teacher_forcing)
+                                  nade_decode, nade_dense_logits, nade_greedy_segments, nade_segment_logits,
+                                  teacher_forcing)
 
 
 
@@ -115,6 +116,64 @@ def test_nade_greedy_logits_are_its_teacher_forced_logits_on_the_greedy_frame():
     forced, _ = out(h, v)
     torch.testing.assert_close(greedy, forced)
     torch.testing.assert_close(out.sample(h, temperature=0.0), v)
+
+
+@pytest.mark.parametrize("lead,P,N,bias", [((7,), 6, 5, 0.0), ((3, 4), 9, 4, 1.5), ((5,), 12, 3, -3.0),
+                                            ((2,), 1, 2, 0.0), ((0,), 4, 2, 0.0)])
+def test_nade_greedy_segments_equal_the_pitch_by_pitch_decoding(lead, P, N, bias):
+    """Per-note greedy decoding against the loop over pitches, float64: every logit and every decision, with
+    frames that decode empty (bias -3), full (+1.5) and in between."""
+    g = torch.Generator().manual_seed(P * 10 + N)
+    b = torch.randn(*lead, P, generator=g, dtype=torch.float64) + bias
+    c = torch.randn(*lead, N, generator=g, dtype=torch.float64)
+    W, V = (torch.randn(P, N, generator=g, dtype=torch.float64) * 2 for _ in range(2))
+    slow_logits, slow_v = nade_decode(b, c, W, V)
+    fast_logits, fast_v = nade_greedy_segments(b, c, W, V)
+    torch.testing.assert_close(fast_v, slow_v)
+    torch.testing.assert_close(fast_logits, slow_logits)
+    assert fast_v.shape == (*lead, P)
+
+
+def test_nade_greedy_segments_decode_empty_full_and_mixed_frames():
+    """Hand-made W, V, c (N = 1, h = sigmoid(a)): the decoded frames are known, including all-off and all-on."""
+    W = torch.tensor([[20.0], [20.0], [20.0]])                           # a note switches h to ~1
+    V = torch.tensor([[1.0], [1.0], [1.0]])
+    c = torch.tensor([[-10.0], [-10.0], [-10.0]])                        # h ~ 0 before any note
+    b = torch.tensor([[-0.5, -0.5, -0.5],                                # nothing ever on
+                      [0.5, -0.5, -0.5],                                 # the first, then h ~ 1 lifts the rest
+                      [-0.5, -0.5, 0.5]])                                # only the last
+    logits, v = nade_greedy_segments(b, c, W, V)
+    assert v.tolist() == [[0, 0, 0], [1, 1, 1], [0, 0, 1]]
+    torch.testing.assert_close(logits, nade_decode(b, c, W, V)[0])
+
+
+def test_nade_output_greedy_takes_the_per_note_pass(monkeypatch):
+    from rnnkit.modules import music
+    calls = []
+    monkeypatch.setattr(music, "nade_greedy_segments", lambda *a: calls.append(1) or nade_decode(*a))
+    monkeypatch.setattr(music, "nade_decode", lambda *a: pytest.fail("the loop over pitches ran eagerly"))
+    out = NADEOutput(3, 4, nade_hidden=2)
+    out(torch.randn(2, 3))
+    out.sample(torch.randn(2, 3), temperature=0.0)
+    assert calls == [1, 1]
+
+
+def test_nade_greedy_logits_export_as_a_loop_over_pitches():
+    """torch.export cannot keep the per-note loop (its length depends on the data); exporting takes the loop
+    over pitches, and the graph gives the eager logits for another batch size."""
+    torch.manual_seed(0)
+    out = NADEOutput(3, 4, nade_hidden=3).eval()
+    with torch.no_grad():
+        for p in out.parameters():
+            p.normal_(0, 1.0)
+
+    class Greedy(torch.nn.Module):
+        def forward(self, h):
+            return out(h)[0]
+
+    program = torch.export.export(Greedy(), (torch.randn(4, 3),), dynamic_shapes=({0: torch.export.Dim("b")},))
+    h = torch.randn(9, 3)
+    torch.testing.assert_close(program.module()(h), out(h)[0])
 
 
 @pytest.mark.parametrize("kind", ["sigmoid", "nade"])

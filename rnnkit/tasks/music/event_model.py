@@ -77,7 +77,7 @@ def train_events(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = Fal
     result = {"mode": cfg.data.mode, "source": pieces.source, **sizes,
               "skipped": [{"file": f, "reason": r} for f, r in pieces.skipped],
               "parameters": sum(p.numel() for p in model.parameters()), "steps": fit.steps,
-              "elapsed_s": fit.elapsed_s, "stopped": fit.stopped,
+              "elapsed_s": fit.elapsed_s, "train_s": fit.train_s, "stopped": fit.stopped,
               "best_val_nll_per_token": fit.best_metrics.get("val_loss"),
               **{f"test_{k}": v for k, v in test.items() if k != "pieces"}}
     write_json(run_dir / "result.json", result)

@@ -95,7 +95,7 @@ def train_music(cfg: MusicRunConfig, run_dir: str | Path, *, resume: bool = Fals
     test = score_pieces(load_music(run_dir), pieces.test)
     result = {"source": pieces.source, **sizes, "skipped": [{"file": f, "reason": r} for f, r in pieces.skipped],
               "parameters": sum(p.numel() for p in model.parameters()), "steps": fit.steps,
-              "elapsed_s": fit.elapsed_s, "stopped": fit.stopped,
+              "elapsed_s": fit.elapsed_s, "train_s": fit.train_s, "stopped": fit.stopped,
               "best_val_nll_per_frame": fit.best_metrics.get("val_loss"),
               "best_val_frame_accuracy": fit.best_metrics.get("val_frame_accuracy"),
               "test_nll_per_frame": test["nll_per_frame"], "test_frame_accuracy": test["frame_accuracy"],
