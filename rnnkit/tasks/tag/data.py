@@ -2,9 +2,9 @@
 
 Batch layout (dict of tensors, batch-first, zero-padded)::
 
-    words    (B, T)     lower-cased word ids (<pad> 0, <unk> 1)
+    words    (B, T)     lower-cased word ids (<pad> 0, <unk> 3: the vocabulary's unk_id)
     cases    (B, T)     0 pad, 1 lower, 2 Title, 3 UPPER, 4 has digit, 5 other
-    chars    (B, T, W)  character ids of each word (<pad> 0, <unk> 1)
+    chars    (B, T, W)  character ids of each word (<pad> 0, <unk> 3)
     lengths  (B,)       sentence lengths
     targets  (B, T)     tag ids (0 on padding; the mask comes from lengths)
 """
@@ -126,7 +126,7 @@ def fit_tag_encoder(train: list[TaggedSentence], scheme: str, min_freq: int) -> 
 def rare_word_ids(enc: TagEncoder, train: list[TaggedSentence]) -> list[int]:
     """Ids of the (lower-cased) words that occur exactly once in ``train``."""
     counts = Counter(t.lower() for s in train for t in s.tokens)
-    return [i for i in enc.words.encode_tokens([w for w, c in counts.items() if c == 1]) if i > 1]
+    return [i for i in enc.words.encode_tokens([w for w, c in counts.items() if c == 1]) if i != enc.words.unk_id]
 
 
 def make_tag_batches(enc: TagEncoder, sentences: list[TaggedSentence] | list[list[str]], batch_size: int,

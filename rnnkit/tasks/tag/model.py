@@ -21,6 +21,7 @@ class Tagger(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.words = nn.Embedding(len(enc.words), cfg.embedding, padding_idx=enc.words.pad_id)
+        self.unk_id = enc.words.unk_id  # what word dropout turns a word into: the id unseen words get
         self.cases = nn.Embedding(6, 4, padding_idx=0)
         size = cfg.embedding + 4
         self.chars = None
@@ -44,13 +45,14 @@ class Tagger(nn.Module):
         self.rare[torch.as_tensor(word_ids, dtype=torch.int64)] = True
 
     def drop_words(self, words: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids with some words replaced by <unk> (id 1): training only; padding (0) is kept."""
+        """(B, T) ids with some words replaced by <unk> (the vocabulary's ``unk_id``, the id of every word never
+        seen in training): training only; padding (0) is kept."""
         if not self.training or not (self.cfg.word_dropout or self.cfg.rare_word_dropout):
             return words
         p = torch.where(self.rare[words], max(self.cfg.word_dropout, self.cfg.rare_word_dropout),
                         self.cfg.word_dropout)                                 # (B, T)
         drop = (torch.rand(words.shape, device=words.device) < p) & (words > 0)
-        return words.masked_fill(drop, 1)
+        return words.masked_fill(drop, self.unk_id)
 
     def emissions(self, batch: dict) -> torch.Tensor:
         words = self.drop_words(batch["words"])
