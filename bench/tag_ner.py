@@ -2,6 +2,7 @@
 
     python bench/tag_ner.py --corpus wnut17 --out /tmp/wnut [-- extra compare flags]
     python bench/tag_ner.py --corpus gmb --out /tmp/gmb --prepare-only   # then rnnkit train tag --data /tmp/gmb/data
+    python bench/tag_ner.py --summary RUN "the command" bench/tag_x.json  # a finished run's dev curve + test
 
 Writes the corpus as CoNLL files (``token<TAB>tag``; ``train.conll`` / ``dev.conll`` / ``test.conll``) under
 ``--out`` (never into the repository), then runs ``rnnkit compare tag --data OUT/data`` with the task's
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import re
 import sys
 from pathlib import Path
@@ -100,14 +102,34 @@ def wnut_split() -> dict[str, list[Sentence]]:
             "test": read_columns(root / "emerging.test.annotated")}
 
 
+def run_summary(run: Path, command: str) -> dict:
+    """A finished ``rnnkit train tag`` run as a results record: the command, the dev F1 after each evaluation
+    and the test scores (``result.json``)."""
+    evals = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if '"eval"' in line]
+    result = json.loads((run / "result.json").read_text())
+    return {"command": command, "dev": [{"step": e["step"], "epoch": e["epoch"], "f1": round(e["val_f1"], 2)}
+                                         for e in evals],
+            **{k: result[k] for k in ("stopped", "steps", "elapsed_s", "parameters", "train", "val", "test")},
+            **{k: round(result[k], 2) for k in ("test_precision", "test_recall", "test_f1")},
+            "test_per_type": {t: round(v["f1"], 2) for t, v in result["test_per_type"].items()}}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--corpus", choices=("wnut17", "gmb"), required=True)
-    p.add_argument("--out", required=True, help="folder for the CoNLL files and the runs")
+    p.add_argument("--summary", nargs=3, metavar=("RUN", "COMMAND", "JSON"),
+                   help="write a finished run's dev curve and test scores, with the command that made it, to JSON")
+    p.add_argument("--corpus", choices=("wnut17", "gmb"))
+    p.add_argument("--out", help="folder for the CoNLL files and the runs")
     p.add_argument("--cells", default="lstm")
     p.add_argument("--prepare-only", action="store_true", help="write the CoNLL files, train nothing")
     p.add_argument("extra", nargs="*", help="more flags for rnnkit compare tag (after --)")
     a = p.parse_args(argv)
+    if a.summary:
+        run, command, out = a.summary
+        Path(out).write_text(json.dumps(run_summary(Path(run), command), indent=1) + "\n")
+        return 0
+    if not (a.corpus and a.out):
+        p.error("--corpus and --out are required (or --summary)")
     data = Path(a.out) / "data"
     data.mkdir(parents=True, exist_ok=True)
     parts = wnut_split() if a.corpus == "wnut17" else gmb_split(gmb_sentences())

@@ -92,8 +92,20 @@ def test_rare_word_dropout_hits_only_words_seen_once_and_only_in_training():
     torch.manual_seed(0)
     words = model.drop_words(batch["words"])
     changed = words != batch["words"]
-    assert changed.sum() == (batch["words"] == batch["words"][0, 1]).sum() and (words[changed] == 1).all()
+    assert changed.sum() == (batch["words"] == batch["words"][0, 1]).sum()
+    assert (words[changed] == model.unk_id).all()
     assert torch.equal(model.eval().drop_words(batch["words"]), batch["words"])
+
+
+def test_dropped_words_get_the_id_of_words_never_seen_in_training():
+    sents = [TaggedSentence(["Anna", "visited", "Paris", "."], ["B-PER", "O", "B-LOC", "O"], "s0")]
+    enc = fit_tag_encoder(sents, "bio", 1)
+    model = Tagger(TagModelConfig(hidden=4, embedding=4, char_hidden=0, word_dropout=0.99), enc).train()
+    unseen = make_tag_batches(enc, [["Zanzibar", "visited", "Quux"]], 1, labelled=False)[0]["words"]
+    torch.manual_seed(0)
+    dropped = model.drop_words(make_tag_batches(enc, sents, 1)[0]["words"])
+    assert int(unseen[0, 0]) == int(unseen[0, 2]) == model.unk_id      # what evaluation meets ...
+    assert (dropped == model.unk_id).sum() >= 3                         # ... is what training drops to
 
 
 def test_word_dropout_replaces_words_by_unk_not_padding():
@@ -105,7 +117,7 @@ def test_word_dropout_replaces_words_by_unk_not_padding():
     model.emissions(batch)
     words, given = seen[0], batch["words"]
     changed = words != given
-    assert changed.any() and (words[changed] == 1).all()            # <unk> is id 1
+    assert changed.any() and (words[changed] == model.unk_id).all()  # <unk>: the id unseen words get
     assert (words[given == 0] == 0).all()                             # padding stays padding
 
 

@@ -8,6 +8,8 @@ from rnnkit.data.embedded_tasks import TAG_SETS
 from rnnkit.modules.char_words import CHAR_MODELS
 from rnnkit.modules.encoders import ENCODERS
 
+EMBEDDINGS_VOCABS = ("train", "file")
+
 
 @dataclass
 class TagModelConfig:
@@ -24,6 +26,14 @@ class TagModelConfig:
     word_dropout: float = opt(0.05, "training: chance that a word is replaced by <unk>")
     rare_word_dropout: float = opt(0.0, "training: chance that a word seen once in training is replaced by <unk> "
                                         "(teaches <unk> what new names look like; Lample et al. 2016)")
+    embeddings: str = opt("", "pretrained word vectors that start the word embedding: a word2vec / GloVe / fastText "
+                               "text file (.vec / .txt, optionally .gz); the run saves the weights, not the file")
+    embeddings_vocab: str = opt("train", "the word embedding's words: the training data's (train), or those and "
+                                         "the vector file's (file: words never seen in training keep their "
+                                         "pretrained vector instead of becoming <unk>)", EMBEDDINGS_VOCABS)
+    embeddings_limit: int = opt(0, "read only the first N vectors of --embeddings (the most frequent; 0 = all)")
+    freeze_embeddings: bool = opt(False, "keep the pretrained vectors fixed in training (words without one, and "
+                                         "<unk>, still learn)")
     window: int = opt(3, "TDNN: tokens each filter sees (odd)")
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
 
@@ -31,6 +41,12 @@ class TagModelConfig:
         for name in ("hidden", "layers", "embedding", "window"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.embeddings_limit < 0:
+            raise ConfigError(f"embeddings_limit must be >= 0 (0 = all), got {self.embeddings_limit}")
+        if not self.embeddings:
+            for name, off in (("embeddings_vocab", "train"), ("embeddings_limit", 0), ("freeze_embeddings", False)):
+                if getattr(self, name) != off:
+                    raise ConfigError(f"{name}={getattr(self, name)!r} needs a vector file (--embeddings FILE)")
         if self.char_hidden < 0:
             raise ConfigError(f"char_hidden must be >= 0, got {self.char_hidden}")
         for name in ("dropout", "word_dropout", "rare_word_dropout"):
@@ -39,6 +55,7 @@ class TagModelConfig:
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
         for name, choices in (("model", ENCODERS), ("output", ("softmax", "crf")), ("char_model", CHAR_MODELS),
+                              ("embeddings_vocab", EMBEDDINGS_VOCABS),
                               ("cell", cell_names())):
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name}={getattr(self, name)!r} is not one of {', '.join(choices)}")

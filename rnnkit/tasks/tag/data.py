@@ -2,9 +2,9 @@
 
 Batch layout (dict of tensors, batch-first, zero-padded)::
 
-    words    (B, T)     lower-cased word ids (<pad> 0, <unk> 1)
+    words    (B, T)     lower-cased word ids (<pad> 0, <unk> 3: the vocabulary's unk_id)
     cases    (B, T)     0 pad, 1 lower, 2 Title, 3 UPPER, 4 has digit, 5 other
-    chars    (B, T, W)  character ids of each word (<pad> 0, <unk> 1)
+    chars    (B, T, W)  character ids of each word (<pad> 0, <unk> 3)
     lengths  (B,)       sentence lengths
     targets  (B, T)     tag ids (0 on padding; the mask comes from lengths)
 """
@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ import torch
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import TaggedSentence
 from rnnkit.data.tokenizers import CharTokenizer, SentenceTokenizer, split_sentence
-from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
+from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.metrics import chunks
 
 ENTITY_TAG = re.compile(r"^(O|[BIESU][-_].+)$")
@@ -116,8 +117,15 @@ class TagEncoder:
                    d["max_word_len"])
 
 
-def fit_tag_encoder(train: list[TaggedSentence], scheme: str, min_freq: int) -> TagEncoder:
-    words = Vocabulary(SentenceTokenizer.build_tokens(([t.lower() for t in s.tokens] for s in train), min_freq))
+def fit_tag_encoder(train: list[TaggedSentence], scheme: str, min_freq: int,
+                    extra_words: Iterable[str] = ()) -> TagEncoder:
+    """The vocabularies of ``train`` (words lower-cased, seen at least ``min_freq`` times); ``extra_words`` (e.g.
+    a pretrained vector file's) follow the training words, lower-cased, in their order, each once; the special
+    tokens' names are skipped."""
+    table = SentenceTokenizer.build_tokens(([t.lower() for t in s.tokens] for s in train), min_freq)
+    known = set(table.tokens) | set(SPECIALS)  # a file's "</s>" (word2vec) is no word to tag
+    more = [w for w in dict.fromkeys(w.lower() for w in extra_words) if w not in known]
+    words = Vocabulary(SentenceTokenizer(table.tokens + more) if more else table)
     chars = Vocabulary(CharTokenizer.build_tokens((t for s in train for t in s.tokens), 1))
     tags = sorted({t for s in train for t in s.tags}, key=lambda t: (t != "O", t[2:], t))
     return TagEncoder(words, chars, tags, scheme)
@@ -126,7 +134,7 @@ def fit_tag_encoder(train: list[TaggedSentence], scheme: str, min_freq: int) -> 
 def rare_word_ids(enc: TagEncoder, train: list[TaggedSentence]) -> list[int]:
     """Ids of the (lower-cased) words that occur exactly once in ``train``."""
     counts = Counter(t.lower() for s in train for t in s.tokens)
-    return [i for i in enc.words.encode_tokens([w for w, c in counts.items() if c == 1]) if i > 1]
+    return [i for i in enc.words.encode_tokens([w for w, c in counts.items() if c == 1]) if i != enc.words.unk_id]
 
 
 def make_tag_batches(enc: TagEncoder, sentences: list[TaggedSentence] | list[list[str]], batch_size: int,

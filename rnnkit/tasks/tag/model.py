@@ -21,6 +21,12 @@ class Tagger(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.words = nn.Embedding(len(enc.words), cfg.embedding, padding_idx=enc.words.pad_id)
+        self.unk_id = enc.words.unk_id  # what word dropout turns a word into: the id unseen words get
+        if cfg.freeze_embeddings:
+            # pretrained rows (set by load_word_vectors) are read from here, so no update or weight decay moves
+            # them; saved with the weights, so a saved run needs no vector file
+            self.register_buffer("fixed_vectors", torch.zeros(len(enc.words), cfg.embedding))
+            self.register_buffer("fixed_rows", torch.zeros(len(enc.words), dtype=torch.bool))
         self.cases = nn.Embedding(6, 4, padding_idx=0)
         size = cfg.embedding + 4
         self.chars = None
@@ -43,18 +49,38 @@ class Tagger(nn.Module):
         self.rare.zero_()
         self.rare[torch.as_tensor(word_ids, dtype=torch.int64)] = True
 
+    @torch.no_grad()
+    def load_word_vectors(self, ids: torch.Tensor, vectors: torch.Tensor) -> None:
+        """Start the word embedding's rows ``ids`` (N,) at ``vectors`` (N, embedding); with
+        ``freeze_embeddings`` those rows then stay fixed."""
+        if vectors.shape != (len(ids), self.words.embedding_dim):
+            raise ValueError(f"expected vectors of shape ({len(ids)}, {self.words.embedding_dim}), "
+                             f"got {tuple(vectors.shape)}")
+        self.words.weight[ids] = vectors
+        if self.cfg.freeze_embeddings:
+            self.fixed_vectors[ids] = vectors
+            self.fixed_rows[ids] = True
+
+    def embed_words(self, words: torch.Tensor) -> torch.Tensor:
+        """(B, T) ids -> (B, T, E); frozen pretrained rows come from the fixed copy."""
+        e = self.words(words)                                                  # (B, T, E)
+        if self.cfg.freeze_embeddings:
+            e = torch.where(self.fixed_rows[words].unsqueeze(-1), self.fixed_vectors[words], e)
+        return e
+
     def drop_words(self, words: torch.Tensor) -> torch.Tensor:
-        """(B, T) ids with some words replaced by <unk> (id 1): training only; padding (0) is kept."""
+        """(B, T) ids with some words replaced by <unk> (the vocabulary's ``unk_id``, the id of every word never
+        seen in training): training only; padding (0) is kept."""
         if not self.training or not (self.cfg.word_dropout or self.cfg.rare_word_dropout):
             return words
         p = torch.where(self.rare[words], max(self.cfg.word_dropout, self.cfg.rare_word_dropout),
                         self.cfg.word_dropout)                                 # (B, T)
         drop = (torch.rand(words.shape, device=words.device) < p) & (words > 0)
-        return words.masked_fill(drop, 1)
+        return words.masked_fill(drop, self.unk_id)
 
     def emissions(self, batch: dict) -> torch.Tensor:
         words = self.drop_words(batch["words"])
-        feats = [self.words(words), self.cases(batch["cases"])]
+        feats = [self.embed_words(words), self.cases(batch["cases"])]
         if self.chars is not None:
             feats.append(self.chars(batch["chars"]))
         h = self.encoder(self.drop(torch.cat(feats, -1)), batch["lengths"])    # (B, T, D)

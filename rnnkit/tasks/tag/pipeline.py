@@ -12,6 +12,7 @@ F1 and token accuracy.
 Commands::
 
     rnnkit train tag [--data FILE|DIR]       # DIR: train.txt, dev.txt/valid.txt, test.txt (or eng.*)
+    rnnkit train tag --embeddings wiki.vec   # start the word embedding from pretrained vectors
     rnnkit evaluate RUN --data FILE          # metrics + predictions-<file>.conll in RUN
     rnnkit predict RUN "raw sentence"        # token/tag pairs and the entities found
 """
@@ -31,6 +32,7 @@ from rnnkit.tasks.tag.data import (TagEncoder, convert, detect_scheme, find_spli
                                    make_tag_batches, rare_word_ids, tokenize_sentence)
 from rnnkit.tasks.tag.config import TagDataConfig, TagRunConfig
 from rnnkit.tasks.tag.model import TagMeter, Tagger
+from rnnkit.tasks.tag.vectors import read_tag_vectors, start_from_vectors
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
@@ -84,8 +86,11 @@ def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Pa
     train, val, test = load_tag_splits(cfg.data, cfg.train.seed)
     scheme = detect_scheme(train) if cfg.data.scheme == "auto" else cfg.data.scheme
     train, val = _in_scheme(train, scheme), _in_scheme(val, scheme)
-    enc = fit_tag_encoder(train, scheme, cfg.data.min_freq)
+    vectors = read_tag_vectors(cfg.model, train)
+    extra = vectors.words if vectors is not None and cfg.model.embeddings_vocab == "file" else ()
+    enc = fit_tag_encoder(train, scheme, cfg.data.min_freq, extra)
     model = Tagger(cfg.model, enc)
+    start = start_from_vectors(model, enc, vectors) if vectors is not None else None
     model.mark_rare(rare_word_ids(enc, train))
     bs = cfg.train.batch_size
     train_b, val_b = make_tag_batches(enc, train, bs), make_tag_batches(enc, val, 64)
@@ -98,6 +103,8 @@ def train_tag(cfg: TagRunConfig, run_dir: str | Path, *, resume: bool | str | Pa
     fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s, "scheme": scheme,
               "parameters": sum(p.numel() for p in model.parameters()), **meta["sizes"]}
+    if start is not None:
+        result["pretrained"] = start.to_dict()
     if test:
         scores = score_sentences(load_tagger(run_dir), test, run_dir / "predictions-test.conll")
         result.update({f"test_{k}": v for k, v in scores.items() if k != "per_type"})

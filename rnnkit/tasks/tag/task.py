@@ -1,10 +1,12 @@
 """The tag task as the registry sees it (:class:`TagTask`)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Mapping
 
 from rnnkit.config import ConfigError
 from rnnkit.data.readers import read_text
+from rnnkit.data.word_vectors import vector_dim
 from rnnkit.tasks.tag.config import TRAIN_DEFAULTS, TagRunConfig
 from rnnkit.tasks.tag.data import make_tag_batches
 from rnnkit.tasks.baselines.crf_features import crf_tagger
@@ -13,6 +15,14 @@ from rnnkit.tasks.tag.pipeline import TASK, evaluate_tag, load_tag_splits, load_
 from rnnkit.tasks.tag import serve
 from rnnkit.tasks.task import Task, distribution
 from rnnkit.tasks.tag.export import tag_graphs
+
+
+def embedding_follows_vectors(cfg: TagRunConfig, given: frozenset = frozenset()) -> TagRunConfig:
+    """With ``--embeddings FILE`` and no ``--embedding`` of the user's, the word embedding takes the file's
+    dimension; an ``--embedding`` the user gave must match it (an error otherwise, in training)."""
+    if cfg.model.embeddings and ("model", "embedding") not in set(given):
+        return replace(cfg, model=replace(cfg.model, embedding=vector_dim(cfg.model.embeddings)))
+    return cfg
 
 
 def crf_baseline(cfg: TagRunConfig) -> list[dict]:
@@ -35,9 +45,12 @@ class TagTask(Task):
 
     def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
               callbacks=()):
-        return train_tag(cfg, run_dir, resume=resume, callbacks=callbacks)
+        return train_tag(embedding_follows_vectors(cfg, given), run_dir, resume=resume, callbacks=callbacks)
 
     def report(self, result: dict, run_dir) -> None:
+        if "pretrained" in result:
+            p = result["pretrained"]
+            print(f"pretrained vectors ({p['file']}) started {p['found']} of {p['words']} words")
         print(f"{result['parameters']} parameters, {result['steps']} updates in {result['elapsed_s']:.0f} s "
               f"(stopped: {result['stopped']}); scheme {result['scheme']}; "
               f"train/val/test {result['train']}/{result['val']}/{result['test']} sentences")
