@@ -97,6 +97,9 @@ class WorldAnalysis:
 
 
 F0_METHODS = ("dio", "harvest")
+#: DIO's ``allowed_range`` (WORLD's default 0.1): how far apart the F0 candidates of neighbouring bands may be for a
+#: frame to count as voiced
+DIO_ALLOWED_RANGE = 0.1
 
 
 def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
@@ -107,7 +110,8 @@ def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"analyze needs a non-empty mono waveform (N,), got shape {x.shape}")
     if f0_method == "dio":
-        f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
+        f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms,
+                          allowed_range=DIO_ALLOWED_RANGE)
         f0 = w.stonemask(x, f0, times, sample_rate)                          # (T,)
     elif f0_method == "harvest":
         f0, times = w.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)

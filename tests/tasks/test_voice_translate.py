@@ -53,15 +53,24 @@ def speaker(voice: str, pitch: int, text: str = ENGLISH, rate: int = SR) -> np.n
     return synthesize(text, voice, 160, pitch, rate)
 
 
-@pytest.mark.parametrize("voice,pitch", [("en-gb-scotland+m3", 20), ("en-us-nyc+f2", 80)])
-def test_output_pitch_follows_the_input_voice(voice, pitch):
+@pytest.mark.parametrize("voice,pitch,synth_f0", [("en-gb-scotland+m3", 20, "harvest"), ("en-us-nyc+f2", 80, "harvest"),
+                                                   ("en-gb-scotland+m3", 20, "dio"), ("en-us-nyc+f2", 80, "dio")])
+def test_output_pitch_follows_the_input_voice(voice, pitch, synth_f0):
     wave = speaker(voice, pitch)
-    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(), transcript=ENGLISH)
-    measured_in = f0_stats(analyze(wave, SR).f0)
+    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(synth_f0=synth_f0), transcript=ENGLISH)
+    measured_in = f0_stats(analyze(wave, SR).f0)            # Harvest judges, whichever estimator the cascade used
     measured_out = f0_stats(analyze(t.wave, SR).f0)
     assert abs(measured_out.median_semitones - measured_in.median_semitones) < 1.0
     assert t.french == "où est la gare ?" and t.transcript_source == "given"
-    assert set(t.times) >= {"synthesis", "translation", "voice_matching", "total"}
+    stages_timed = {"input_analysis", "synthesis", "translation", "voice_matching", "output_analysis"}
+    assert set(t.times) >= stages_timed | {"total", "cpu", "cpu_share"}
+    assert set(t.times["cpu_share"]) == stages_timed
+    assert sum(t.times["cpu_share"].values()) == pytest.approx(1.0, abs=0.05)   # the rest: splitting, resampling
+
+
+def test_an_unknown_f0_estimator_is_a_config_error():
+    with pytest.raises(ConfigError, match="synth_f0='yin' is not one of dio, harvest"):
+        VoiceMatchConfig(synth_f0="yin")
 
 
 def test_report_files_and_fields(tmp_path):
@@ -76,6 +85,7 @@ def test_report_files_and_fields(tmp_path):
         assert stats["median_hz"] > 50 and stats["spread_semitones"] >= 0
     assert (tmp_path / "out.wav").is_file() and (tmp_path / "out.png").stat().st_size > 1000
     assert saved["output"]["sample_rate"] == SR and "converted_to" not in saved["input"]
+    assert saved["times"]["cpu_share"]["input_analysis"] > 0 and "total" in saved["times"]["cpu"]
 
 
 def test_another_rate_and_stereo_are_converted(tmp_path):

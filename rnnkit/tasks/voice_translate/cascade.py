@@ -67,10 +67,12 @@ class Translation:
     english: str
     french: str
     transcript_source: str                     # "recogniser" or "given"
-    times: dict                                # stage -> wall seconds; "cpu": stage -> CPU seconds
+    times: dict                                # stage -> wall seconds; "cpu": stage -> CPU seconds;
+                                               # "cpu_share": stage -> its share of the total CPU seconds
     match: VoiceMatch | None
     output_warp: float                         # the output's envelope against the input's (1.0 = depth kept)
     output_f0: dict | None                     # None when the output has no voiced frame (warned)
+    contours: dict = field(default_factory=dict)  # "input", "output": F0 (T,) Hz, 5 ms frames (the analyses')
     pieces: list = field(default_factory=list)  # [(start_s, end_s, english, french)]
     warnings: list = field(default_factory=list)
     confidence: float | None = None            # of a given transcript
@@ -172,12 +174,17 @@ def french_speech(stages: Stages, french: list, rate: int, times: dict) -> np.nd
 
 def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: VoiceMatchConfig, *,
                     transcript: str | None = None, what: str = "input audio") -> Translation:
-    """Translate a mono waveform (N,) at ``sample_rate`` into French speech in the speaker's voice."""
+    """Translate a mono waveform (N,) at ``sample_rate`` into French speech in the speaker's voice.
+
+    ``times`` holds every stage up to the measured output: input_analysis (Harvest, CheapTrick, D4C of the
+    speaker, and the bad-input checks), recognition, translation, synthesis, voice_matching (the synthesised
+    speech's analysis, the warp search, mapping, WORLD synthesis, loudness) and output_analysis (the output's
+    F0 and envelope for the report)."""
     times: dict = {}
     t_all, c_all = time.perf_counter(), time.process_time()
     rate = stages.tts.sample_rate
     speaker = resample(wave, sample_rate, rate)
-    speaker_analysis = _timed(times, "voice_matching", check_speech, speaker, rate, what)
+    speaker_analysis = _timed(times, "input_analysis", check_speech, speaker, rate, what)
     pieces = split_at_pauses(wave, sample_rate, cfg.max_seconds, what=what)
     english = english_of(stages, wave, sample_rate, pieces, transcript, cfg, times, what)
     french = [_timed(times, "translation", stages.mt.translate, [t], beam=cfg.beam)[0][0].text if t else ""
@@ -186,16 +193,20 @@ def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: Voi
         raise ConfigError(f"{what}: the translator produced no French for {' '.join(english.texts)!r} (is its run "
                           "trained?)")
     matched = _timed(times, "voice_matching", match_voice, french_speech(stages, french, rate, times), speaker,
-                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp)
+                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp, synth_f0=cfg.synth_f0)
+    out_analysis = _timed(times, "output_analysis", analyze, matched.wave, rate, f0_method=cfg.synth_f0)
+    output_warp = _timed(times, "output_analysis", estimate_warp, speaker_analysis, out_analysis)
     times["total"] = time.perf_counter() - t_all
     times["cpu"]["total"] = time.process_time() - c_all
+    times["cpu_share"] = {k: round(v / max(times["cpu"]["total"], 1e-9), 3) for k, v in times["cpu"].items()
+                          if k != "total"}
     times["cpu"] = {k: round(v, 4) for k, v in times["cpu"].items()}
-    out_analysis = analyze(matched.wave, rate)
     spans = [(round(a / sample_rate, 3), round(b / sample_rate, 3)) for a, b in pieces]
     texts = zip(english.texts, french) if english.source == "recogniser" else [("", "")] * len(spans)
     return Translation(matched.wave, rate, " ".join(t for t in english.texts if t), " ".join(t for t in french if t),
-                       english.source, {k: v if k == "cpu" else round(v, 4) for k, v in times.items()}, matched,
-                       estimate_warp(speaker_analysis, out_analysis), output_f0(out_analysis, english.warnings),
+                       english.source, {k: v if isinstance(v, dict) else round(v, 4) for k, v in times.items()},
+                       matched, output_warp, output_f0(out_analysis, english.warnings),
+                       {"input": speaker_analysis.f0, "output": out_analysis.f0},
                        [(a, b, en, fr) for (a, b), (en, fr) in zip(spans, texts)], english.warnings, english.confidence)
 
 

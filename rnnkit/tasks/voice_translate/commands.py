@@ -56,8 +56,8 @@ def run_file(stages: Stages, audio: str | Path, out: Path, match: VoiceMatchConf
     write_wav(out, t.wave, t.sample_rate)
     png = None
     if plot:
-        png = plot_voices(out.with_suffix(".png"), resample(wave, rate, t.sample_rate), t.sample_rate, t.wave,
-                          t.sample_rate, title=f"{t.english}  ->  {t.french}")
+        png = plot_voices(out.with_suffix(".png"), resample(wave, rate, t.sample_rate), t.wave, t.sample_rate,
+                          t.contours, title=f"{t.english}  ->  {t.french}")
     report = report_dict(t, info, stages.runs, out, png)
     write_report(out.with_suffix(".json"), report)
     return report
@@ -86,7 +86,8 @@ def match_config(bundle: str | None, args: dict) -> VoiceMatchConfig:
     base = bundle_config(bundle).match if bundle else VoiceMatchConfig()
     return VoiceMatchConfig(warp=base.warp and not args.get("no_warp"),
                             max_seconds=args.get("max_seconds") or base.max_seconds,
-                            beam=args.get("beam") or base.beam, confidence=base.confidence)
+                            beam=args.get("beam") or base.beam, confidence=base.confidence,
+                            synth_f0=base.synth_f0)
 
 
 def voice_translate_command(args: argparse.Namespace, run_task, synthesize) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rnnkit.config import ConfigError, TrainConfig, check_positive, opt
+from rnnkit.config import ConfigError, TrainConfig, check_choices, check_positive, opt
+from rnnkit.modules.world import F0_METHODS
 
 
 @dataclass
@@ -75,8 +76,11 @@ class VoiceMatchConfig:
     beam: int = opt(5, "beam of the translation stage")
     confidence: float = opt(0.3, "a given --transcript whose per-character likelihood under the recogniser is "
                                  "below this share of the recogniser's own reading is reported as not matching")
+    synth_f0: str = opt("harvest", "F0 estimator of the synthesised speech and of the output (the input's is always "
+                                   "Harvest): harvest, or dio (DIO + StoneMask, ~25x faster)", F0_METHODS)
 
     def __post_init__(self) -> None:
+        check_choices(self)
         check_positive("max_seconds", self.max_seconds)
         check_positive("beam", self.beam)
         if not 0.0 <= self.confidence <= 1.0:
