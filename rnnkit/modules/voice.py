@@ -230,13 +230,13 @@ def match_loudness(wave: np.ndarray, reference: np.ndarray, sample_rate: int) ->
 
 def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
                  analysis: WorldAnalysis | None = None) -> WorldAnalysis:
-    """The WORLD analysis of ``wave``, after checking it holds speech: silence (peak below SILENCE_PEAK) and
+    """The WORLD analysis of ``wave`` (F0 and envelope, no aperiodicity), after checking it holds speech: silence (peak below SILENCE_PEAK) and
     noise only (under MIN_VOICED_S seconds, or under MIN_VOICED_SHARE of the active frames, voiced by Harvest:
     none of white noise, 8% of brown noise, half or more of speech) are a VoiceError naming ``what``."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size == 0 or float(np.abs(wave).max()) < SILENCE_PEAK:
         raise VoiceError(f"{what}: the audio is silent (peak below {SILENCE_PEAK}); expected speech")
-    a = analysis if analysis is not None else analyze(wave, sample_rate)
+    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False)
     voiced = int(a.voiced.sum())
     voiced_s = voiced * a.frame_ms / 1000
     rms = frame_rms(wave, sample_rate, a.frame_ms / 1000)
