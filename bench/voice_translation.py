@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--latency", default="", metavar="WAV", help="only time the cascade on this file (--repeat times; "
                     "the first run, with its one-off imports, is left out)")
     ap.add_argument("--repeat", type=int, default=4)
+    ap.add_argument("--latency-text", default=ENGLISH_3S, help="what the --latency file says (given with --transcript)")
     ap.add_argument("--synth-f0", choices=world.F0_METHODS, default=VoiceMatchConfig().synth_f0,
                     help="the cascade's F0 estimator for the synthesised speech and the output")
     ap.add_argument("--dio-allowed-range", type=float, default=world.DIO_ALLOWED_RANGE,
@@ -73,7 +74,7 @@ def main() -> None:
     if args.synth == "espeak":
         stages.synthesize, stages.runs["tts"] = espeak_french, "eSpeak NG fr"
     if args.latency:
-        return latency(stages, args.latency, args.repeat, args.transcript, match)
+        return latency(stages, args.latency, args.repeat, args.latency_text if args.transcript else None, match)
     rows = read_translation_manifest(Path(args.bundle) / "data" / "test.jsonl")
     if args.limit:  # the first sentences, each in every held-out voice (the manifest lists them so)
         rows = rows[: args.limit]
@@ -121,12 +122,12 @@ def main() -> None:
                                              ensure_ascii=False))
 
 
-def latency(stages, wav: str, repeat: int, transcript: bool, match: VoiceMatchConfig) -> None:
+def latency(stages, wav: str, repeat: int, transcript: str | None, match: VoiceMatchConfig) -> None:
     """Wall and CPU seconds per stage on one file, averaged over the runs after the first, and each stage's share
     of the CPU seconds."""
     rate = stages.tts.sample_rate
     wave = read_audio(wav, rate)
-    runs = [translate_voice(stages, wave, rate, match, transcript=ENGLISH_3S if transcript else None)
+    runs = [translate_voice(stages, wave, rate, match, transcript=transcript)
             for _ in range(repeat)][1:]
     cpu = {k: float(np.mean([r.times["cpu"].get(k, 0.0) for r in runs])) for k in STAGES}
     print(json.dumps({"seconds": len(wave) / rate, "output_seconds": len(runs[-1].wave) / rate,
@@ -137,7 +138,7 @@ def latency(stages, wav: str, repeat: int, transcript: bool, match: VoiceMatchCo
                      indent=1, ensure_ascii=False))
 
 
-ENGLISH_3S = "Where is the train station? I would like a coffee."
+ENGLISH_3S = "Where is the train station? I would like a coffee."   # the latency recording of docs/voice-translation.md
 STAGES = ("input_analysis", "recognition", "translation", "synthesis", "voice_matching", "output_analysis", "total")
 
 
