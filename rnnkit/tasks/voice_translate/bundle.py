@@ -32,7 +32,7 @@ from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkp
 from .config import VoiceTranslateRunConfig
 
 TASK = "voice-translate"
-STAGE_TASKS = {"asr": "asr", "mt": "translate", "tts": "tts", "direct": "speech-translate"}
+STAGE_TASKS = {"asr": "asr", "mt": "translate", "tts": "tts", "direct": "speech-translate", "lm": "lm"}
 #: settings of each stage over its task's defaults (sizes come from the bundle's config)
 LONG = 1000  # epochs: the time share, not the epoch count, ends a stage
 #: the recogniser's augmentation: speed perturbation (which also moves pitch and formants, as another speaker's

@@ -3,7 +3,7 @@
 ::
 
     in.wav --read, mono, resampled--> wave --split at pauses (pieces <= max_seconds)-->
-        each piece: recogniser run (CTC, greedy)            -> English text     (or --transcript)
+        each piece: recogniser run (CTC: greedy, or beam + LM) -> English text  (or --transcript)
                     translation run (beam search)            -> French text
                     synthesiser run (synthesize)             -> French speech
         the pieces' speech joined -> voice matching on the whole input (F0 statistics, envelope warp,
@@ -44,12 +44,16 @@ Synthesize = Callable[..., tuple]
 
 @dataclass
 class Stages:
-    """The loaded runs of the cascade (``asr`` may be None when every call gives a transcript)."""
+    """The loaded runs of the cascade (``asr`` may be None when every call gives a transcript). ``decode``: the
+    recogniser's decoding, frame scores (T', V) -> label ids (the asr task's ``decoder``: beam search with a
+    language model fused); None = greedy."""
     asr: Any
     mt: Any
     tts: Any
     synthesize: Synthesize
     runs: dict = field(default_factory=dict)      # stage -> run directory, for the report
+    decode: Callable[[torch.Tensor], list] | None = None
+    decoding: str = "greedy"                      # how ``decode`` reads, for the report
 
 
 @dataclass
@@ -91,12 +95,13 @@ def _ctc_nll(logits: torch.Tensor, labels: list[int]) -> float:
 
 
 @torch.no_grad()
-def recognize(rec, wave: np.ndarray) -> Heard:
-    """The recogniser run's greedy reading of a waveform at its sample rate."""
+def recognize(rec, wave: np.ndarray, decode: Callable[[torch.Tensor], list] | None = None) -> Heard:
+    """The recogniser run's reading of a waveform at its sample rate: greedy, or by ``decode`` (frame scores
+    (T', V) -> label ids). ``nll_per_char`` is the CTC likelihood of that reading."""
     feats, lengths = rec.extractor(torch.from_numpy(np.asarray(wave, dtype=np.float32)))   # (1, T, F), (1,)
     out = rec.model({"feats": feats, "lengths": lengths})
     logits = out.logits[0, : int(out.lengths[0])].float()                                   # (T', V)
-    ids = greedy_decode(logits[None], out.lengths[:1])[0]
+    ids = greedy_decode(logits[None], out.lengths[:1])[0] if decode is None else decode(logits)
     text = rec.text(ids).strip()
     return Heard(text, _ctc_nll(logits, ids), logits)
 
@@ -143,8 +148,8 @@ def english_of(stages: Stages, wave: np.ndarray, sample_rate: int, pieces: list,
     heard = []
     if stages.asr is not None:
         rate = stages.asr.model.features.sample_rate
-        heard = [_timed(times, "recognition", recognize, stages.asr, resample(wave[a:b], sample_rate, rate))
-                 for a, b in pieces]
+        heard = [_timed(times, "recognition", recognize, stages.asr, resample(wave[a:b], sample_rate, rate),
+                        stages.decode) for a, b in pieces]
     if transcript is None:
         if not any(h.text for h in heard):
             raise ConfigError(f"{what}: the recogniser heard no words (is it English speech?)")

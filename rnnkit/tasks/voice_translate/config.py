@@ -76,6 +76,11 @@ class VoiceMatchConfig:
     beam: int = opt(5, "beam of the translation stage")
     confidence: float = opt(0.3, "a given --transcript whose per-character likelihood under the recogniser is "
                                  "below this share of the recogniser's own reading is reported as not matching")
+    asr_beam: int = opt(1, "CTC prefix beam of the recogniser (1 = greedy); with a language model (the bundle's "
+                           "`lm` run or --lm RUN) fused into it")
+    asr_lm_weight: float = opt(0.5, "weight of the language model's log-probability in the recogniser's beam search")
+    asr_insertion_bonus: float = opt(1.0, "score per character the recogniser's beam search writes (offsets the "
+                                          "language model's cost)")
     synth_f0: str = opt("harvest", "F0 estimator of the synthesised speech and of the output (the input's is always "
                                    "Harvest): harvest, or dio (DIO + StoneMask, ~25x faster)", F0_METHODS)
 
@@ -83,6 +88,8 @@ class VoiceMatchConfig:
         check_choices(self)
         check_positive("max_seconds", self.max_seconds)
         check_positive("beam", self.beam)
+        check_positive("asr_beam", self.asr_beam)
+        check_positive("asr_lm_weight", self.asr_lm_weight, allow_zero=True)
         if not 0.0 <= self.confidence <= 1.0:
             raise ConfigError(f"confidence must be in [0, 1], got {self.confidence!r}")
 

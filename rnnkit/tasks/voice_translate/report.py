@@ -12,13 +12,15 @@ from rnnkit.tasks.runs import write_json
 from .cascade import Translation
 
 
-def report_dict(t: Translation, audio: dict, runs: dict, wav: Path, png: Path | None) -> dict:
-    """The JSON report: every field a user (or a benchmark) reads."""
+def report_dict(t: Translation, audio: dict, runs: dict, wav: Path, png: Path | None, decoding: str = "greedy") -> dict:
+    """The JSON report: every field a user (or a benchmark) reads. ``output_f0``: the statistics of the F0 contour
+    the output was synthesised on (WORLD reproduces it; bench/voice_translation.py measures it by Harvest)."""
     m = t.match
     return {
         "input": audio,
         "english": t.english,
         "transcript_source": t.transcript_source,
+        "recognition_decoding": decoding,
         "transcript_confidence": None if t.confidence is None else round(t.confidence, 4),
         "french": t.french,
         "pieces": [{"start": s, "end": e, "english": en, "french": fr} for s, e, en, fr in t.pieces],
