@@ -165,21 +165,34 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     bundle = tmp_path / "bundle"
     info = task.train(cfg, bundle)
     task.report(info, bundle)
-    assert task_of_run(bundle) is task and set(info["runs"]) == {"asr", "mt", "tts"}
-    for stage, name in (("asr", "asr"), ("mt", "translate"), ("tts", "tts")):
+    assert task_of_run(bundle) is task and set(info["runs"]) == {"asr", "mt", "tts", "lm"}
+    for stage, name in (("asr", "asr"), ("mt", "translate"), ("tts", "tts"), ("lm", "lm")):
         assert task_of_run(bundle / stage).name == name
+    lm_text = (bundle / "data" / "lm_train.txt").read_text(encoding="utf-8").splitlines()
+    assert lm_text and all(line == line.lower() and "." not in line for line in lm_text)   # as the recogniser writes
     test = bundle / "data" / "test.jsonl"
     held = {json.loads(line)["text"] for line in test.read_text(encoding="utf-8").splitlines()}
     trained = {line.split("\t")[0] for line in (bundle / "data" / "mt_train.tsv").read_text(encoding="utf-8").splitlines()}
     assert held and not held & trained                                    # held-out sentences stay held out
+    from rnnkit.metrics.asr import normalize_basic
+    assert not {normalize_basic(t) for t in held} & set(lm_text)
     capsys.readouterr()
     assert main(["evaluate", str(bundle), "--data", str(test), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"bleu", "chrf", "transcript_bleu", "asr_wer", "n"} <= set(metrics)
+    assert metrics["decoding"] == "greedy"
+    assert main(["evaluate", str(bundle), "--data", str(test), "--json", "--asr-beam", "3"]) == 0
+    fused = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert fused["decoding"] == "beam 3 + LM (weight 0.5, bonus 1.0)" and fused["n"] == metrics["n"]
     loaded = task.load(bundle)
-    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"}
+    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"} and loaded.decode is None
     with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):
         load_stages(str(bundle), {"mt": str(bundle / "asr")}, task.run_task, task.synthesize)
+    with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train lm`"):
+        load_stages(str(bundle), {"lm": str(bundle / "asr")}, task.run_task, task.synthesize,
+                    VoiceMatchConfig(asr_beam=2))
+    with pytest.raises(ConfigError, match="give --asr-beam N with N >= 2"):
+        load_stages(str(bundle), {"lm": str(bundle / "lm")}, task.run_task, task.synthesize)
 
 
 def test_the_served_route_answers_french_audio_and_the_report(tmp_path):
