@@ -180,19 +180,20 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     assert main(["evaluate", str(bundle), "--data", str(test), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"bleu", "chrf", "transcript_bleu", "asr_wer", "n"} <= set(metrics)
-    assert metrics["decoding"] == "greedy"
-    assert main(["evaluate", str(bundle), "--data", str(test), "--json", "--asr-beam", "3"]) == 0
-    fused = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert fused["decoding"] == "beam 3 + LM (weight 0.5, bonus 1.0)" and fused["n"] == metrics["n"]
+    assert metrics["decoding"] == "beam 8 + LM (weight 0.5, bonus 1.0)"        # the bundle's lm fused by default
+    assert main(["evaluate", str(bundle), "--data", str(test), "--json", "--asr-beam", "1"]) == 0
+    greedy = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert greedy["decoding"] == "greedy" and greedy["n"] == metrics["n"]
     loaded = task.load(bundle)
-    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"} and loaded.decode is None
+    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts", "lm"} and loaded.decode is not None
     with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):
         load_stages(str(bundle), {"mt": str(bundle / "asr")}, task.run_task, task.synthesize)
     with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train lm`"):
         load_stages(str(bundle), {"lm": str(bundle / "asr")}, task.run_task, task.synthesize,
                     VoiceMatchConfig(asr_beam=2))
     with pytest.raises(ConfigError, match="give --asr-beam N with N >= 2"):
-        load_stages(str(bundle), {"lm": str(bundle / "lm")}, task.run_task, task.synthesize)
+        load_stages(str(bundle), {"lm": str(bundle / "lm")}, task.run_task, task.synthesize,
+                    VoiceMatchConfig(asr_beam=1))
 
 
 def test_the_served_route_answers_french_audio_and_the_report(tmp_path):
