@@ -180,7 +180,7 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     assert main(["evaluate", str(bundle), "--data", str(test), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"bleu", "chrf", "transcript_bleu", "asr_wer", "n"} <= set(metrics)
-    assert metrics["decoding"] == "beam 8 + LM (weight 0.5, bonus 1.0)"        # the bundle's lm fused by default
+    assert metrics["decoding"] == "beam 4 + LM (weight 0.5, bonus 1.0)"        # the bundle's lm fused by default
     assert main(["evaluate", str(bundle), "--data", str(test), "--json", "--asr-beam", "1"]) == 0
     greedy = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert greedy["decoding"] == "greedy" and greedy["n"] == metrics["n"]

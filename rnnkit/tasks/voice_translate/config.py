@@ -76,10 +76,10 @@ class VoiceMatchConfig:
     beam: int = opt(5, "beam of the translation stage")
     confidence: float = opt(0.3, "a given --transcript whose per-character likelihood under the recogniser is "
                                  "below this share of the recogniser's own reading is reported as not matching")
-    asr_beam: int = opt(8, "CTC prefix beam of the recogniser (1 = greedy); with a language model (the bundle's "
+    asr_beam: int = opt(4, "CTC prefix beam of the recogniser (1 = greedy); with a language model (the bundle's "
                            "`lm` run or --lm RUN) fused into it. On the 153 held-out utterances the cascade's BLEU "
-                           "was 33.8 greedy, 35.7 at beam 8, 43.0 at beam 8 with the bundle's 7-gram "
-                           "(docs/voice-translation.md)")
+                           "was 33.8 greedy, 35.7 at beam 8, 43.4 at beam 4 and 43.0 at beam 8 with the bundle's "
+                           "7-gram; beam 4 costs ~60 ms per 3 s utterance, beam 8 ~110-170 (docs/voice-translation.md)")
     asr_lm_weight: float = opt(0.5, "weight of the language model's log-probability in the recogniser's beam search")
     asr_insertion_bonus: float = opt(1.0, "score per character the recogniser's beam search writes (offsets the "
                                           "language model's cost)")
