@@ -230,13 +230,13 @@ def match_loudness(wave: np.ndarray, reference: np.ndarray, sample_rate: int) ->
 
 def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
                  analysis: WorldAnalysis | None = None) -> WorldAnalysis:
-    """The WORLD analysis of ``wave``, after checking it holds speech: silence (peak below SILENCE_PEAK) and
+    """The WORLD analysis of ``wave`` (F0 and envelope, no aperiodicity), after checking it holds speech: silence (peak below SILENCE_PEAK) and
     noise only (under MIN_VOICED_S seconds, or under MIN_VOICED_SHARE of the active frames, voiced by Harvest:
     none of white noise, 8% of brown noise, half or more of speech) are a VoiceError naming ``what``."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size == 0 or float(np.abs(wave).max()) < SILENCE_PEAK:
         raise VoiceError(f"{what}: the audio is silent (peak below {SILENCE_PEAK}); expected speech")
-    a = analysis if analysis is not None else analyze(wave, sample_rate)
+    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False)
     voiced = int(a.voiced.sum())
     voiced_s = voiced * a.frame_ms / 1000
     rms = frame_rms(wave, sample_rate, a.frame_ms / 1000)
@@ -303,6 +303,7 @@ class VoiceMatch:
     synthesised: F0Stats         # the synthesiser's, before mapping
     warp: float                  # the speaker's envelope ~ the synthesiser's warped by this
     loudness: Loudness
+    f0: np.ndarray               # (T,) Hz, 0 unvoiced: the contour the output was synthesised on
 
     def report(self) -> dict:
         return {"input_f0": self.speaker.to_dict(), "synth_f0": self.synthesised.to_dict(),
@@ -310,17 +311,20 @@ class VoiceMatch:
 
 
 def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
-                speaker_analysis: WorldAnalysis | None = None, warp: bool = True) -> VoiceMatch:
+                speaker_analysis: WorldAnalysis | None = None, warp: bool = True,
+                synth_f0: str = "harvest") -> VoiceMatch:
     """``synth`` re-synthesised by WORLD with its F0 mapped onto ``speaker``'s statistics, its envelope warped by
-    the factor estimated between the two voices (``warp=False``: not warped) and its loudness matched."""
+    the factor estimated between the two voices (``warp=False``: not warped) and its loudness matched.
+    ``synth_f0``: the F0 estimator of the synthesised speech (``analyze``'s ``f0_method``; the speaker's analysis
+    is Harvest's unless handed in)."""
     spk = speaker_analysis if speaker_analysis is not None else check_speech(speaker, sample_rate, "input audio")
     if float(np.abs(synth).max()) < SILENCE_PEAK:
         raise VoiceError("synthesised audio: silent; the synthesiser produced no speech")
-    syn = analyze(synth, sample_rate)
+    syn = analyze(synth, sample_rate, f0_method=synth_f0)
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
     f0 = map_f0(syn.f0, syn_stats, spk_stats)
     aperiodicity = np.where((f0 > 0)[:, None], np.minimum(syn.aperiodicity, VOICED_APERIODICITY), syn.aperiodicity)
     out = syn.with_(f0=f0, envelope=warp_envelope(syn.envelope, alpha), aperiodicity=aperiodicity)
     wave, loud = match_loudness(resynthesize(out), speaker, sample_rate)
-    return VoiceMatch(wave, sample_rate, spk_stats, syn_stats, alpha, loud)
+    return VoiceMatch(wave, sample_rate, spk_stats, syn_stats, alpha, loud, f0)

@@ -75,10 +75,11 @@ def pyworld_module():
 @dataclass(frozen=True)
 class WorldAnalysis:
     """WORLD parameters of one waveform: ``f0`` (T,) Hz with 0 on unvoiced frames, ``envelope`` (T, K) power
-    spectral envelope, ``aperiodicity`` (T, K) in [0, 1], at ``sample_rate`` Hz every ``frame_ms``."""
+    spectral envelope, ``aperiodicity`` (T, K) in [0, 1] (None when not analysed: a waveform only measured,
+    never re-synthesised), at ``sample_rate`` Hz every ``frame_ms``."""
     f0: np.ndarray
     envelope: np.ndarray
-    aperiodicity: np.ndarray
+    aperiodicity: np.ndarray | None
     sample_rate: int
     frame_ms: float = FRAME_MS
 
@@ -97,32 +98,51 @@ class WorldAnalysis:
 
 
 F0_METHODS = ("dio", "harvest")
+#: DIO's ``allowed_range`` (WORLD's default 0.1): how far apart the F0 candidates of neighbouring bands may be for a
+#: frame to count as voiced
+DIO_ALLOWED_RANGE = 0.1
 
 
 def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
-            f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL, f0_method: str = "harvest") -> WorldAnalysis:
-    """WORLD analysis of a mono waveform (N,) in [-1, 1]. F0 by Harvest (default) or DIO + StoneMask."""
+            f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL, f0_method: str = "harvest",
+            aperiodicity: bool = True) -> WorldAnalysis:
+    """WORLD analysis of a mono waveform (N,) in [-1, 1]. F0 by Harvest (default) or DIO + StoneMask;
+    ``aperiodicity=False`` leaves D4C out (about a tenth of the cost; the analysis cannot be re-synthesised)."""
     w = pyworld_module()
     x = np.ascontiguousarray(np.asarray(wave, dtype=np.float64))
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"analyze needs a non-empty mono waveform (N,), got shape {x.shape}")
     if f0_method == "dio":
-        f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
+        f0, times = w.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms,
+                          allowed_range=DIO_ALLOWED_RANGE)
         f0 = w.stonemask(x, f0, times, sample_rate)                          # (T,)
     elif f0_method == "harvest":
         f0, times = w.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_ms)
     else:
         raise ValueError(f"f0_method must be one of {F0_METHODS}, got {f0_method!r}")
+    return analyze_with_f0(x, sample_rate, f0, frame_ms, aperiodicity)
+
+
+def analyze_with_f0(wave: np.ndarray, sample_rate: int, f0: np.ndarray, frame_ms: float = FRAME_MS,
+                    aperiodicity: bool = True) -> WorldAnalysis:
+    """WORLD analysis of a waveform (N,) whose F0 (T,) is known (estimated, or the contour it was synthesised
+    on): CheapTrick's envelope and, unless ``aperiodicity=False``, D4C's aperiodicity on frames of ``frame_ms``."""
+    w = pyworld_module()
+    x = np.ascontiguousarray(np.asarray(wave, dtype=np.float64))
+    f0 = np.ascontiguousarray(np.asarray(f0, dtype=np.float64))
+    times = np.arange(len(f0)) * frame_ms / 1000                             # (T,) as DIO and Harvest place them
     fft_size = w.get_cheaptrick_fft_size(sample_rate, ENVELOPE_F0_FLOOR)
     env_floor = 3.0 * sample_rate / fft_size                                 # CheapTrick's own floor for that size
     f0_env = np.where(f0 > 0, np.maximum(f0, env_floor * 1.001), 0.0)       # (T,)
     envelope = w.cheaptrick(x, f0_env, times, sample_rate, fft_size=fft_size)  # (T, K)
-    aperiodicity = w.d4c(x, f0, times, sample_rate, fft_size=fft_size)      # (T, K)
-    return WorldAnalysis(f0, envelope, aperiodicity, int(sample_rate), frame_ms)
+    ap = w.d4c(x, f0, times, sample_rate, fft_size=fft_size) if aperiodicity else None   # (T, K)
+    return WorldAnalysis(f0, envelope, ap, int(sample_rate), frame_ms)
 
 
 def resynthesize(a: WorldAnalysis) -> np.ndarray:
     """The waveform (N,) float32 of WORLD parameters."""
+    if a.aperiodicity is None:
+        raise ValueError("resynthesize needs the aperiodicity: analyse with aperiodicity=True")
     w = pyworld_module()
     wave = w.synthesize(np.ascontiguousarray(a.f0, dtype=np.float64),
                         np.ascontiguousarray(a.envelope, dtype=np.float64),

@@ -12,7 +12,7 @@ if importlib.util.find_spec("pyworld") is None:
     pytest.skip("needs pyworld: pip install 'rnnkit[voice]'", allow_module_level=True)
 
 from rnnkit.modules import voice as V  # noqa: E402
-from rnnkit.modules.world import analyze, resynthesize  # noqa: E402
+from rnnkit.modules.world import analyze, analyze_with_f0, resynthesize  # noqa: E402
 
 SR = 16000
 
@@ -129,3 +129,16 @@ def test_long_audio_is_split_at_its_pauses_and_nothing_is_dropped():
     assert V.split_at_pauses(wave, SR, max_seconds=5.0) == [(0, len(wave))]
     with pytest.raises(V.VoiceError, match="no pause between"):
         V.split_at_pauses(tone(150.0, 3.0), SR, max_seconds=1.0, what="long.wav")
+
+
+def test_an_analysis_on_a_known_f0_matches_the_estimated_one_and_skips_d4c_when_asked():
+    x = tone(150.0, vibrato=0.3)
+    a = analyze(x, SR)
+    b = analyze_with_f0(x, SR, a.f0)
+    np.testing.assert_array_equal(b.envelope, a.envelope)
+    np.testing.assert_array_equal(b.aperiodicity, a.aperiodicity)
+    measured = analyze(x, SR, aperiodicity=False)
+    assert measured.aperiodicity is None
+    np.testing.assert_array_equal(measured.envelope, a.envelope)
+    with pytest.raises(ValueError, match="aperiodicity=True"):
+        resynthesize(measured)

@@ -53,15 +53,24 @@ def speaker(voice: str, pitch: int, text: str = ENGLISH, rate: int = SR) -> np.n
     return synthesize(text, voice, 160, pitch, rate)
 
 
-@pytest.mark.parametrize("voice,pitch", [("en-gb-scotland+m3", 20), ("en-us-nyc+f2", 80)])
-def test_output_pitch_follows_the_input_voice(voice, pitch):
+@pytest.mark.parametrize("voice,pitch,synth_f0", [("en-gb-scotland+m3", 20, "harvest"), ("en-us-nyc+f2", 80, "harvest"),
+                                                   ("en-gb-scotland+m3", 20, "dio"), ("en-us-nyc+f2", 80, "dio")])
+def test_output_pitch_follows_the_input_voice(voice, pitch, synth_f0):
     wave = speaker(voice, pitch)
-    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(), transcript=ENGLISH)
-    measured_in = f0_stats(analyze(wave, SR).f0)
+    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(synth_f0=synth_f0), transcript=ENGLISH)
+    measured_in = f0_stats(analyze(wave, SR).f0)            # Harvest judges, whichever estimator the cascade used
     measured_out = f0_stats(analyze(t.wave, SR).f0)
     assert abs(measured_out.median_semitones - measured_in.median_semitones) < 1.0
     assert t.french == "où est la gare ?" and t.transcript_source == "given"
-    assert set(t.times) >= {"synthesis", "translation", "voice_matching", "total"}
+    stages_timed = {"input_analysis", "synthesis", "translation", "voice_matching", "output_analysis"}
+    assert set(t.times) >= stages_timed | {"total", "cpu", "cpu_share"}
+    assert set(t.times["cpu_share"]) == stages_timed
+    assert sum(t.times["cpu_share"].values()) == pytest.approx(1.0, abs=0.05)   # the rest: splitting, resampling
+
+
+def test_an_unknown_f0_estimator_is_a_config_error():
+    with pytest.raises(ConfigError, match="synth_f0='yin' is not one of dio, harvest"):
+        VoiceMatchConfig(synth_f0="yin")
 
 
 def test_report_files_and_fields(tmp_path):
@@ -76,6 +85,7 @@ def test_report_files_and_fields(tmp_path):
         assert stats["median_hz"] > 50 and stats["spread_semitones"] >= 0
     assert (tmp_path / "out.wav").is_file() and (tmp_path / "out.png").stat().st_size > 1000
     assert saved["output"]["sample_rate"] == SR and "converted_to" not in saved["input"]
+    assert saved["times"]["cpu_share"]["input_analysis"] > 0 and "total" in saved["times"]["cpu"]
 
 
 def test_another_rate_and_stereo_are_converted(tmp_path):
@@ -155,21 +165,35 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     bundle = tmp_path / "bundle"
     info = task.train(cfg, bundle)
     task.report(info, bundle)
-    assert task_of_run(bundle) is task and set(info["runs"]) == {"asr", "mt", "tts"}
-    for stage, name in (("asr", "asr"), ("mt", "translate"), ("tts", "tts")):
+    assert task_of_run(bundle) is task and set(info["runs"]) == {"asr", "mt", "tts", "lm"}
+    for stage, name in (("asr", "asr"), ("mt", "translate"), ("tts", "tts"), ("lm", "lm")):
         assert task_of_run(bundle / stage).name == name
+    lm_text = (bundle / "data" / "lm_train.txt").read_text(encoding="utf-8").splitlines()
+    assert lm_text and all(line == line.lower() and "." not in line for line in lm_text)   # as the recogniser writes
     test = bundle / "data" / "test.jsonl"
     held = {json.loads(line)["text"] for line in test.read_text(encoding="utf-8").splitlines()}
     trained = {line.split("\t")[0] for line in (bundle / "data" / "mt_train.tsv").read_text(encoding="utf-8").splitlines()}
     assert held and not held & trained                                    # held-out sentences stay held out
+    from rnnkit.metrics.asr import normalize_basic
+    assert not {normalize_basic(t) for t in held} & set(lm_text)
     capsys.readouterr()
     assert main(["evaluate", str(bundle), "--data", str(test), "--json"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert {"bleu", "chrf", "transcript_bleu", "asr_wer", "n"} <= set(metrics)
+    assert metrics["decoding"] == "beam 4 + LM (weight 0.5, bonus 1.0)"        # the bundle's lm fused by default
+    assert main(["evaluate", str(bundle), "--data", str(test), "--json", "--asr-beam", "1"]) == 0
+    greedy = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert greedy["decoding"] == "greedy" and greedy["n"] == metrics["n"]
     loaded = task.load(bundle)
-    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts"}
+    assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts", "lm"} and loaded.decode is not None
     with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):
         load_stages(str(bundle), {"mt": str(bundle / "asr")}, task.run_task, task.synthesize)
+    with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train lm`"):
+        load_stages(str(bundle), {"lm": str(bundle / "asr")}, task.run_task, task.synthesize,
+                    VoiceMatchConfig(asr_beam=2))
+    with pytest.raises(ConfigError, match="give --asr-beam N with N >= 2"):
+        load_stages(str(bundle), {"lm": str(bundle / "lm")}, task.run_task, task.synthesize,
+                    VoiceMatchConfig(asr_beam=1))
 
 
 def test_the_served_route_answers_french_audio_and_the_report(tmp_path):

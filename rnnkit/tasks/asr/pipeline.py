@@ -213,6 +213,18 @@ def decoding(rec: LoadedRecognizer, options: dict, lm_loader: LMLoader | None) -
                     insertion_bonus=pick("insertion_bonus", d.insertion_bonus), attention=attention)
 
 
+def logits_decoder(rec: LoadedRecognizer, options: dict, lm_loader: LMLoader | None) -> Callable[[torch.Tensor], list]:
+    """A function from one utterance's CTC frame scores (T', V) to its label ids, decoded as ``options`` (``beam``,
+    ``lm``, ``lm_weight``, ``insertion_bonus``) over the run's ``decode`` section say; for callers that run the
+    recogniser themselves (the voice-translation cascade). The CTC head always: the scores are its."""
+    how = decoding(rec, {**options, "head": "ctc"}, lm_loader)
+
+    def decode(logits: torch.Tensor) -> list:
+        return decode_batch(logits[None], torch.tensor([logits.shape[0]]), how)[0]
+
+    return decode
+
+
 @dataclass
 class Transcript:
     text: str

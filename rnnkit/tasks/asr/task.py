@@ -18,7 +18,8 @@ import torch
 from rnnkit.tasks.asr import commands, serve
 from rnnkit.tasks.asr.compare import METRICS, compare_asr
 from rnnkit.tasks.asr.config import TRAIN_DEFAULTS, ASRRunConfig
-from rnnkit.tasks.asr.pipeline import TASK, LMLoader, evaluate_asr, load_recognizer, predict_asr, train_asr
+from rnnkit.tasks.asr.pipeline import (TASK, LMLoader, evaluate_asr, load_recognizer, logits_decoder, predict_asr,
+                                      train_asr)
 from rnnkit.tasks.task import Command, Task, distribution
 from rnnkit.tasks.asr.export import asr_graphs
 
@@ -65,6 +66,11 @@ class ASRTask(Task):
 
     def load(self, run, which: str = "best", device: str = "cpu"):
         return load_recognizer(run, which, device)
+
+    def decoder(self, loaded, options: Mapping[str, Any]):
+        """``decode(logits (T', V)) -> label ids`` of a loaded run's CTC head with ``options`` (beam, lm: a
+        language-model run loaded through the registry, lm_weight, insertion_bonus) over the run's own."""
+        return logits_decoder(loaded, dict(options), self.lm_loader)
 
     def add_evaluate_arguments(self, group) -> None:
         commands.add_decode_arguments(group)

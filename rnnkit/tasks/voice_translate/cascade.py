@@ -3,7 +3,7 @@
 ::
 
     in.wav --read, mono, resampled--> wave --split at pauses (pieces <= max_seconds)-->
-        each piece: recogniser run (CTC, greedy)            -> English text     (or --transcript)
+        each piece: recogniser run (CTC: greedy, or beam + LM) -> English text  (or --transcript)
                     translation run (beam search)            -> French text
                     synthesiser run (synthesize)             -> French speech
         the pieces' speech joined -> voice matching on the whole input (F0 statistics, envelope warp,
@@ -33,7 +33,7 @@ from rnnkit.metrics.asr import NORMALIZERS
 from rnnkit.modules.ctc import greedy_decode
 from rnnkit.modules.voice import (VoiceError, VoiceMatch, check_speech, estimate_warp, f0_stats, match_voice,
                                   split_at_pauses)
-from rnnkit.modules.world import WorldAnalysis, analyze
+from rnnkit.modules.world import WorldAnalysis, analyze_with_f0
 
 from .config import VoiceMatchConfig
 
@@ -44,12 +44,16 @@ Synthesize = Callable[..., tuple]
 
 @dataclass
 class Stages:
-    """The loaded runs of the cascade (``asr`` may be None when every call gives a transcript)."""
+    """The loaded runs of the cascade (``asr`` may be None when every call gives a transcript). ``decode``: the
+    recogniser's decoding, frame scores (T', V) -> label ids (the asr task's ``decoder``: beam search with a
+    language model fused); None = greedy."""
     asr: Any
     mt: Any
     tts: Any
     synthesize: Synthesize
     runs: dict = field(default_factory=dict)      # stage -> run directory, for the report
+    decode: Callable[[torch.Tensor], list] | None = None
+    decoding: str = "greedy"                      # how ``decode`` reads, for the report
 
 
 @dataclass
@@ -67,10 +71,12 @@ class Translation:
     english: str
     french: str
     transcript_source: str                     # "recogniser" or "given"
-    times: dict                                # stage -> wall seconds; "cpu": stage -> CPU seconds
+    times: dict                                # stage -> wall seconds; "cpu": stage -> CPU seconds;
+                                               # "cpu_share": stage -> its share of the total CPU seconds
     match: VoiceMatch | None
     output_warp: float                         # the output's envelope against the input's (1.0 = depth kept)
     output_f0: dict | None                     # None when the output has no voiced frame (warned)
+    contours: dict = field(default_factory=dict)  # "input", "output": F0 (T,) Hz, 5 ms frames (the analyses')
     pieces: list = field(default_factory=list)  # [(start_s, end_s, english, french)]
     warnings: list = field(default_factory=list)
     confidence: float | None = None            # of a given transcript
@@ -89,12 +95,13 @@ def _ctc_nll(logits: torch.Tensor, labels: list[int]) -> float:
 
 
 @torch.no_grad()
-def recognize(rec, wave: np.ndarray) -> Heard:
-    """The recogniser run's greedy reading of a waveform at its sample rate."""
+def recognize(rec, wave: np.ndarray, decode: Callable[[torch.Tensor], list] | None = None) -> Heard:
+    """The recogniser run's reading of a waveform at its sample rate: greedy, or by ``decode`` (frame scores
+    (T', V) -> label ids). ``nll_per_char`` is the CTC likelihood of that reading."""
     feats, lengths = rec.extractor(torch.from_numpy(np.asarray(wave, dtype=np.float32)))   # (1, T, F), (1,)
     out = rec.model({"feats": feats, "lengths": lengths})
     logits = out.logits[0, : int(out.lengths[0])].float()                                   # (T', V)
-    ids = greedy_decode(logits[None], out.lengths[:1])[0]
+    ids = greedy_decode(logits[None], out.lengths[:1])[0] if decode is None else decode(logits)
     text = rec.text(ids).strip()
     return Heard(text, _ctc_nll(logits, ids), logits)
 
@@ -141,8 +148,11 @@ def english_of(stages: Stages, wave: np.ndarray, sample_rate: int, pieces: list,
     heard = []
     if stages.asr is not None:
         rate = stages.asr.model.features.sample_rate
-        heard = [_timed(times, "recognition", recognize, stages.asr, resample(wave[a:b], sample_rate, rate))
-                 for a, b in pieces]
+        # a given transcript is only checked against the recogniser's frames: its greedy reading is the reference
+        # the confidence was defined on, and the beam search with the language model would cost 60-170 ms more
+        decode = stages.decode if transcript is None else None
+        heard = [_timed(times, "recognition", recognize, stages.asr, resample(wave[a:b], sample_rate, rate),
+                        decode) for a, b in pieces]
     if transcript is None:
         if not any(h.text for h in heard):
             raise ConfigError(f"{what}: the recogniser heard no words (is it English speech?)")
@@ -172,12 +182,17 @@ def french_speech(stages: Stages, french: list, rate: int, times: dict) -> np.nd
 
 def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: VoiceMatchConfig, *,
                     transcript: str | None = None, what: str = "input audio") -> Translation:
-    """Translate a mono waveform (N,) at ``sample_rate`` into French speech in the speaker's voice."""
+    """Translate a mono waveform (N,) at ``sample_rate`` into French speech in the speaker's voice.
+
+    ``times`` holds every stage up to the measured output: input_analysis (Harvest, CheapTrick, D4C of the
+    speaker, and the bad-input checks), recognition, translation, synthesis, voice_matching (the synthesised
+    speech's analysis, the warp search, mapping, WORLD synthesis, loudness) and output_analysis (the output's
+    envelope, against the input's, for the report; its F0 is the contour it was synthesised on)."""
     times: dict = {}
     t_all, c_all = time.perf_counter(), time.process_time()
     rate = stages.tts.sample_rate
     speaker = resample(wave, sample_rate, rate)
-    speaker_analysis = _timed(times, "voice_matching", check_speech, speaker, rate, what)
+    speaker_analysis = _timed(times, "input_analysis", check_speech, speaker, rate, what)
     pieces = split_at_pauses(wave, sample_rate, cfg.max_seconds, what=what)
     english = english_of(stages, wave, sample_rate, pieces, transcript, cfg, times, what)
     french = [_timed(times, "translation", stages.mt.translate, [t], beam=cfg.beam)[0][0].text if t else ""
@@ -186,16 +201,23 @@ def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: Voi
         raise ConfigError(f"{what}: the translator produced no French for {' '.join(english.texts)!r} (is its run "
                           "trained?)")
     matched = _timed(times, "voice_matching", match_voice, french_speech(stages, french, rate, times), speaker,
-                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp)
+                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp, synth_f0=cfg.synth_f0)
+    # the output's F0 is the contour WORLD synthesised it on (not estimated again: Harvest would cost as much as the
+    # input's analysis; bench/voice_translation.py checks it against Harvest); its envelope is measured
+    out_analysis = _timed(times, "output_analysis", analyze_with_f0, matched.wave, rate, matched.f0,
+                          aperiodicity=False)
+    output_warp = _timed(times, "output_analysis", estimate_warp, speaker_analysis, out_analysis)
     times["total"] = time.perf_counter() - t_all
     times["cpu"]["total"] = time.process_time() - c_all
+    times["cpu_share"] = {k: round(v / max(times["cpu"]["total"], 1e-9), 3) for k, v in times["cpu"].items()
+                          if k != "total"}
     times["cpu"] = {k: round(v, 4) for k, v in times["cpu"].items()}
-    out_analysis = analyze(matched.wave, rate)
     spans = [(round(a / sample_rate, 3), round(b / sample_rate, 3)) for a, b in pieces]
     texts = zip(english.texts, french) if english.source == "recogniser" else [("", "")] * len(spans)
     return Translation(matched.wave, rate, " ".join(t for t in english.texts if t), " ".join(t for t in french if t),
-                       english.source, {k: v if k == "cpu" else round(v, 4) for k, v in times.items()}, matched,
-                       estimate_warp(speaker_analysis, out_analysis), output_f0(out_analysis, english.warnings),
+                       english.source, {k: v if isinstance(v, dict) else round(v, 4) for k, v in times.items()},
+                       matched, output_warp, output_f0(out_analysis, english.warnings),
+                       {"input": speaker_analysis.f0, "output": out_analysis.f0},
                        [(a, b, en, fr) for (a, b), (en, fr) in zip(spans, texts)], english.warnings, english.confidence)
 
 

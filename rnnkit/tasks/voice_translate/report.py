@@ -6,19 +6,21 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.modules.world import analyze
+from rnnkit.modules.world import FRAME_MS
 from rnnkit.tasks.runs import write_json
 
 from .cascade import Translation
 
 
-def report_dict(t: Translation, audio: dict, runs: dict, wav: Path, png: Path | None) -> dict:
-    """The JSON report: every field a user (or a benchmark) reads."""
+def report_dict(t: Translation, audio: dict, runs: dict, wav: Path, png: Path | None, decoding: str = "greedy") -> dict:
+    """The JSON report: every field a user (or a benchmark) reads. ``output_f0``: the statistics of the F0 contour
+    the output was synthesised on (WORLD reproduces it; bench/voice_translation.py measures it by Harvest)."""
     m = t.match
     return {
         "input": audio,
         "english": t.english,
         "transcript_source": t.transcript_source,
+        "recognition_decoding": decoding,
         "transcript_confidence": None if t.confidence is None else round(t.confidence, 4),
         "french": t.french,
         "pieces": [{"start": s, "end": e, "english": en, "french": fr} for s, e, en, fr in t.pieces],
@@ -51,20 +53,21 @@ def _spectrogram(ax, wave: np.ndarray, rate: int, title: str) -> None:
     ax.set_title(title, fontsize=9, loc="left")
 
 
-def plot_voices(path: Path, speaker: np.ndarray, speaker_rate: int, out: np.ndarray, out_rate: int,
-                title: str = "") -> Path:
-    """Pitch contours (both on one axis, log frequency) above the input's and the output's spectrograms."""
+def plot_voices(path: Path, speaker: np.ndarray, out: np.ndarray, rate: int, contours: dict,
+                title: str = "", frame_ms: float = FRAME_MS) -> Path:
+    """Pitch contours (both on one axis, log frequency) above the input's and the output's spectrograms.
+    ``contours``: the cascade's F0 of the ``input`` and the ``output`` (T,) Hz every ``frame_ms`` (the analyses
+    it measured with, not repeated here: Harvest on a 3 s input costs about half a second)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (pitch, top, bottom) = plt.subplots(3, 1, figsize=(9, 7.5))
-    for wave, rate, label, colour in ((speaker, speaker_rate, "input (English)", "#1f77b4"),
-                                      (out, out_rate, "output (French)", "#d62728")):
-        a = analyze(wave, rate)
-        t = np.arange(len(a.f0)) * a.frame_ms / 1000
-        f0 = np.where(a.f0 > 0, a.f0, np.nan)
+    for key, label, colour in (("input", "input (English)", "#1f77b4"), ("output", "output (French)", "#d62728")):
+        f0 = np.asarray(contours[key], dtype=np.float64)
+        t = np.arange(len(f0)) * frame_ms / 1000
+        f0 = np.where(f0 > 0, f0, np.nan)
         pitch.plot(t, f0, ".", ms=2, color=colour, label=label)
         if np.isfinite(f0).any():
             pitch.axhline(float(np.nanmedian(f0)), color=colour, lw=0.8, ls="--")
@@ -74,8 +77,8 @@ def plot_voices(path: Path, speaker: np.ndarray, speaker_rate: int, out: np.ndar
     pitch.legend(fontsize=8, loc="upper right")
     if title:
         pitch.set_title(title, fontsize=9, loc="left")
-    _spectrogram(top, speaker, speaker_rate, "input")
-    _spectrogram(bottom, out, out_rate, "output")
+    _spectrogram(top, speaker, rate, "input")
+    _spectrogram(bottom, out, rate, "output")
     bottom.set_xlabel("seconds")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -77,16 +77,23 @@ class VoiceTranslateTask(Task):
 
     def load(self, run, which: str = "best", device: str = "cpu"):
         self._need_registry()
-        return commands.load_stages(str(run), {}, self.run_task, self.synthesize)
+        return commands.load_stages(str(run), {}, self.run_task, self.synthesize, commands.match_config(str(run), {}))
+
+    def add_evaluate_arguments(self, group) -> None:
+        commands.add_decode_arguments(group)
 
     def evaluate(self, run, data: str, options: Mapping[str, Any]) -> dict:
-        stages = self.load(run)
+        self._need_registry()
+        match = commands.match_config(str(run), dict(options))
+        stages = commands.load_stages(str(run), {"lm": options.get("lm")}, self.run_task, self.synthesize, match)
         rows = read_translation_manifest(data)
         if stages.asr is None:
             raise ConfigError(f"{run}: the bundle has no recogniser run to evaluate")
         rate = stages.asr.model.features.sample_rate
-        heard = [recognize(stages.asr, read_audio(r.audio, rate)).text for r in rows]
-        beam = commands.match_config(str(run), {}).beam
+        t0 = time.process_time()
+        heard = [recognize(stages.asr, read_audio(r.audio, rate), stages.decode).text for r in rows]
+        recognition_cpu_s = time.process_time() - t0
+        beam = match.beam
         cascade = [stages.mt.translate([h], beam=beam)[0][0].text if h else "" for h in heard]
         gold = [t[0].text for t in stages.mt.translate([r.text for r in rows], beam=beam)]
         refs = [stages.mt.normalize(r.translation) for r in rows]
@@ -97,12 +104,13 @@ class VoiceTranslateTask(Task):
                                                "reference": ref} for r, h, c, t, ref in zip(rows, heard, cascade,
                                                                                             gold, refs)])
         return {"bleu": s["bleu"], "chrf": s["chrf"], "transcript_bleu": g["bleu"], "asr_wer": wer.wer,
-                "asr_cer": wer.cer, "n": len(rows), "hypotheses": str(out.with_suffix(".json"))}
+                "asr_cer": wer.cer, "n": len(rows), "hypotheses": str(out.with_suffix(".json")),
+                "decoding": stages.decoding, "recognition_cpu_s": recognition_cpu_s}
 
     def print_evaluation(self, m: dict, data: str) -> None:
         print(f"{data}: cascade BLEU {m['bleu']:.2f} chrF {m['chrf']:.2f} (from the true transcript: BLEU "
               f"{m['transcript_bleu']:.2f}); recogniser WER {100 * m['asr_wer']:.1f}% CER {100 * m['asr_cer']:.1f}% "
-              f"over {m['n']} utterances")
+              f"over {m['n']} utterances; recognition {m['decoding']}")
 
     def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
         stages = self.load(run)
