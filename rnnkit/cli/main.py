@@ -29,7 +29,7 @@ from rnnkit.serve import command as serve
 from rnnkit.export import command as export
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
-from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
+from rnnkit.tasks.runs import print_table, rank_zero_writes, run_dir_for, saved_config
 from rnnkit.train import distributed
 from rnnkit.train.checkpoint import CheckpointError, resume_checkpoint
 from rnnkit.train.guard import NonFiniteError
@@ -75,7 +75,7 @@ def train_command(args: argparse.Namespace) -> int:
     cfg = config_from_args(task, args, base=base)
     distributed.check_batch(cfg.train.batch_size, world)
     try:
-        with _printing(world):
+        with _printing(world), rank_zero_writes(run_dir, world):
             result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
     finally:
         distributed.shutdown()

@@ -266,3 +266,31 @@ def test_a_batch_of_images_with_several_captions_each_splits_by_image():
     assert second["images"].tolist() == source[2:].tolist() and second["rows"].tolist() == [0, 0, 0]
     assert second["tokens_out"][:, 0].tolist() == [9, 10, 11]
     assert distributed.batch_rows(first) == 2  # a shard is a batch of the same kind
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_0_writes_the_task_files_of_a_run(monkeypatch, tmp_path, rank):
+    """`rnnkit train` under torchrun: every rank runs the task's code; the files it writes through
+    rnnkit.atomic (split files, config.yaml, reports, result.json) appear from rank 0 alone, while a
+    write outside the run directory (a data cache) is every process's own."""
+    from rnnkit.atomic import atomic_write_text
+    from rnnkit.config import save_yaml
+    from rnnkit.tasks import TASKS
+    from rnnkit.tasks.runs import write_json
+
+    def train(cfg, run_dir, *, resume=False, given=frozenset(), callbacks=()):
+        save_yaml(cfg, run_dir / "config.yaml")
+        atomic_write_text(run_dir / "data" / "train.txt", "split")
+        atomic_write_text(tmp_path / f"cache-{rank}.txt", "cache")
+        write_json(run_dir / "result.json", {"ok": 1})
+        return {}
+
+    monkeypatch.setattr(distributed, "launch_world", lambda environ=None: World(rank, 2))
+    monkeypatch.setattr(TASKS["lm"], "train", train)
+    monkeypatch.setattr(TASKS["lm"], "report", lambda result, run_dir: None)
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--out", str(run), "--batch-size", "4"]) == 0
+    written = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) if run.exists() else []
+    assert written == (["config.yaml", "data/train.txt", "result.json"] if rank == 0 else [])
+    assert (tmp_path / f"cache-{rank}.txt").read_text() == "cache"
+

@@ -28,6 +28,7 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import read_waves
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
@@ -65,9 +66,7 @@ class Utterances:
         """A NeMo-style JSONL manifest of the split with absolute audio paths (``rnnkit evaluate --data``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"audio_filepath": str(Path(a).resolve()), "text": t} for a, t in zip(self.audio, self.texts)]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         return path
 
 
