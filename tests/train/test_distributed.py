@@ -294,3 +294,19 @@ def test_only_rank_0_writes_the_task_files_of_a_run(monkeypatch, tmp_path, rank)
     assert written == (["config.yaml", "data/train.txt", "result.json"] if rank == 0 else [])
     assert (tmp_path / f"cache-{rank}.txt").read_text() == "cache"
 
+
+def test_markov_refuses_several_processes_before_any_is_started(monkeypatch, tmp_path, capsys):
+    """An n-gram fit has no training loop to share: --devices (or torchrun) is an error, not N processes
+    fitting and writing the same run directory at once."""
+    def no_torchrun(*args, **kw):
+        raise AssertionError("torchrun was started")
+
+    monkeypatch.setattr(distributed, "run_local", no_torchrun)
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--model", "markov", "--out", str(run), "--devices", "2"]) == 2
+    assert "--model markov fits its n-gram counts in one pass in one process" in capsys.readouterr().err
+    for var, value in launch_env(1, 2, free_port()).items():       # a process that torchrun started
+        monkeypatch.setenv(var, value)
+    assert main(["train", "lm", "--model", "markov", "--out", str(run)]) == 2
+    assert "train it without --devices (and without torchrun)" in capsys.readouterr().err
+    assert not run.exists()
