@@ -2,13 +2,18 @@
 
 Every output rnnkit keeps (checkpoints, ``config.yaml``, ``result.json``) goes through :func:`atomic_write`:
 a temporary file in the same directory, fsync, ``os.replace``, fsync of the directory.
+
+In data-parallel training every process runs the task's code, but one process (rank 0) writes the run
+directory: the others run inside :func:`written_elsewhere`, under which the writers here skip every path
+in that directory (:func:`rnnkit.tasks.runs.rank_zero_writes` sets it up for ``rnnkit train``).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -19,9 +24,33 @@ def _umask() -> int:
     return mask
 
 
+_ELSEWHERE: list[Path] = []   # folders another process writes (see written_elsewhere)
+
+
+@contextlib.contextmanager
+def written_elsewhere(folder: str | Path) -> Iterator[None]:
+    """Within: this process leaves ``folder`` to another one: the writers here skip any path under it."""
+    folder = Path(folder).resolve()
+    _ELSEWHERE.append(folder)
+    try:
+        yield
+    finally:
+        _ELSEWHERE.remove(folder)
+
+
+def is_written_elsewhere(path: str | Path) -> bool:
+    """True when ``path`` lies in a folder that another process writes (:func:`written_elsewhere`)."""
+    if not _ELSEWHERE:
+        return False
+    path = Path(path).resolve()
+    return any(path == f or f in path.parents for f in _ELSEWHERE)
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see the old or the new file, never half of one."""
     path = Path(path)
+    if is_written_elsewhere(path):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -51,6 +80,8 @@ def atomic_save(path: str | Path, save: Callable[[str], None]) -> None:
     """Call ``save(tmp_path)`` on a temporary file beside ``path``, then move it over ``path`` (for writers
     that take a file name: soundfile, mido, numpy)."""
     path = Path(path)
+    if is_written_elsewhere(path):
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)

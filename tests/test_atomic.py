@@ -35,3 +35,18 @@ def test_a_failed_save_leaves_the_old_file_and_no_temp(tmp_path):
         atomic_save(target, broken)
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_writes_under_a_folder_written_elsewhere_are_skipped_and_others_are_not(tmp_path):
+    from rnnkit.atomic import is_written_elsewhere, written_elsewhere
+    run, cache = tmp_path / "run", tmp_path / "cache"
+    with written_elsewhere(run):
+        atomic_write_text(run / "result.json", "{}")
+        atomic_save(run / "plots" / "curves.png", lambda tmp: open(tmp, "wb").write(b"png"))
+        save_npz(run / "eval" / "x.npz", a=np.arange(2))
+        atomic_write_text(cache / "entry.txt", "kept")
+        assert is_written_elsewhere(run / "a" / ".." / "b.txt") and not is_written_elsewhere(tmp_path / "runs")
+    assert not run.exists() and (cache / "entry.txt").read_text() == "kept"
+    assert not is_written_elsewhere(run / "result.json")      # only while inside
+    atomic_write_text(run / "result.json", "{}")
+    assert (run / "result.json").read_text() == "{}"

@@ -29,7 +29,7 @@ from rnnkit.serve import command as serve
 from rnnkit.export import command as export
 from rnnkit.tasks import TASKS, Command, task_of_run
 from rnnkit.tasks.compare import setup as setup_compare_flags
-from rnnkit.tasks.runs import print_table, run_dir_for, saved_config
+from rnnkit.tasks.runs import print_table, rank_zero_writes, run_dir_for, saved_config
 from rnnkit.train import distributed
 from rnnkit.train.checkpoint import CheckpointError, resume_checkpoint
 from rnnkit.train.guard import NonFiniteError
@@ -61,21 +61,26 @@ def train_command(args: argparse.Namespace) -> int:
     task = TASKS[args.task]
     resuming = bool(args.resume or args.resume_from)
     world = distributed.launch_world()  # an incomplete launch environment is an error before data is read
-    if args.devices > 1 and not world.distributed:  # start torchrun; its processes run this command as ranks
-        out = args.out or str(run_dir_for(task.name, None, resuming))  # one run directory for all of them
-        return distributed.run_local(args.devices, [*args.argv, *([] if args.out else ["--out", out])])
-    _check_processes(args, world)
-    run_dir = run_dir_for(task.name, args.out, resuming)
+    launching = args.devices > 1 and not world.distributed  # start torchrun; its processes run this command
+    if not launching:
+        _check_processes(args, world)
+    run_dir = run_dir_for(task.name, args.out, resuming)  # with --devices: one run directory for every process
     resume = False  # or the verified checkpoint to continue from: last, else best (with a notice), or the one named
+    notice = ""
     if resuming:
         resume, notice = resume_checkpoint(run_dir, args.resume_from)
-        if notice:
-            print(f"rnnkit: {notice}", file=sys.stderr)
     base = task.upgrade_config(saved_config(resume)) if resume else dict(task.train_defaults)
-    cfg = config_from_args(task, args, base=base)
+    cfg = config_from_args(task, args, base=base)  # a bad setting stops here, before any process is started
+    refusal = task.data_parallel_refusal(cfg) if launching or world.distributed else None
+    if refusal:
+        raise ConfigError(refusal)
+    if launching:
+        return distributed.run_local(args.devices, [*args.argv, *([] if args.out else ["--out", str(run_dir)])])
+    if notice:
+        print(f"rnnkit: {notice}", file=sys.stderr)
     distributed.check_batch(cfg.train.batch_size, world)
     try:
-        with _printing(world):
+        with _printing(world), rank_zero_writes(run_dir, world):
             result = task.train(cfg, run_dir, resume=resume, given=given_settings(args))
     finally:
         distributed.shutdown()

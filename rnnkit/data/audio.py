@@ -1,7 +1,9 @@
 """Audio files in and out: read through ``soundfile``, resample, mix down to mono, write atomically.
 
 ``read_audio(path, sample_rate)`` returns a float32 mono waveform (N,) at ``sample_rate`` Hz in
-[-1, 1]; WAV, FLAC and OGG/Vorbis are read (whatever libsndfile reads).  Resampling is
+[-1, 1]; WAV, FLAC and OGG/Vorbis are read (whatever libsndfile reads).  ``read_waves`` reads the
+files a manifest names, one at a time, naming the manifest line on failure (or skipping, with
+``--skip-bad``); the tasks' audio loaders go through it.  Resampling is
 polyphase filtering with a Kaiser-windowed FIR (``scipy.signal.resample_poly``), the rational
 factor reduced by the gcd of the two rates.  Bad files raise :class:`DataError` naming the
 file and what was expected.  ``write_wav`` writes 16-bit PCM (standard library ``wave``) through a temporary file and
@@ -13,6 +15,7 @@ import io
 import wave as wavefile
 from math import gcd
 from pathlib import Path
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -75,6 +78,33 @@ def read_audio(path: str | Path, sample_rate: int, *, allow_silence: bool = Fals
     if not allow_silence and float(np.abs(wave).max()) < SILENCE_PEAK:
         raise DataError(f"{path}: audio is all silence (peak below {SILENCE_PEAK}), expected speech")
     return resample(wave, int(rate), sample_rate)
+
+
+def read_waves(paths: Sequence[str | Path], sample_rate: int, *, wheres: Sequence[str] | None = None,
+               problems: list[str] | None = None, min_samples: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """``(i, wave)`` for each readable ``paths[i]``: :func:`read_audio` at ``sample_rate`` (mono float32 (N,)).
+
+    A file that cannot be read, or has fewer than ``min_samples`` samples, is a :class:`DataError` whose
+    message starts with ``wheres[i]`` (the manifest line that named the file) when that is not the file
+    itself.  Given a ``problems`` list (the ``--skip-bad`` mode), the file is skipped instead and the
+    message appended there.  One file is decoded at a time, so callers can featurise as they go.
+    """
+    if wheres is not None and len(wheres) != len(paths):
+        raise ValueError(f"wheres has {len(wheres)} entries for {len(paths)} paths")
+    for i, path in enumerate(paths):
+        try:
+            wave = read_audio(path, sample_rate)
+            if wave.shape[0] < min_samples:
+                raise DataError(f"{path}: only {wave.shape[0]} samples at {sample_rate} Hz, expected at least "
+                                f"{min_samples}")
+        except DataError as err:
+            where = str(path) if wheres is None else wheres[i]
+            message = str(err) if where == str(path) else f"{where}: {err}"
+            if problems is None:
+                raise DataError(message) from None
+            problems.append(message)
+            continue
+        yield i, wave
 
 
 def audio_duration(path: str | Path) -> float:

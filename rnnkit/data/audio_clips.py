@@ -9,7 +9,7 @@ Where clips come from (:func:`read_clips`):
   (``{label}_{speaker}_{index}.wav``) or by the name of the sub-folder holding each file
   (:func:`rnnkit.data.speech_manifest.read_labelled_folder`).
 
-:func:`clip_features` reads each file once (:func:`rnnkit.data.audio.read_audio`: resampled, mono)
+:func:`clip_features` reads each file once (:func:`rnnkit.data.audio.read_waves`: resampled, mono)
 and turns it into float32 feature frames (T, F) with a
 :class:`~rnnkit.modules.audio_features.FeatureExtractor`.  A missing or unreadable file raises
 :class:`DataError` naming the manifest line (or the file); with ``skip_bad`` it is skipped and
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rnnkit.data.audio import AUDIO_SUFFIXES, read_audio
+from rnnkit.data.audio import AUDIO_SUFFIXES, read_waves
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_labelled_folder
 from rnnkit.data.tabular import read_table
@@ -104,26 +104,18 @@ def clip_features(clips: Clips, config: FeatureConfig, skip_bad: bool = False) -
     """Feature frames (T, F) of each readable clip, and the clips that were kept (bad ones counted)."""
     extract = FeatureExtractor(config)
     kept = Clips([], [] if clips.labels is not None else None, [], clips.skipped, list(clips.problems))
+    unreadable: list[str] = []
     feats = []
-    for i, (audio, where) in enumerate(zip(clips.paths, clips.wheres)):
-        try:
-            wave = read_audio(audio, config.sample_rate)
-            if wave.shape[0] <= config.n_fft // 2:
-                raise DataError(f"{audio}: only {wave.shape[0]} samples, expected more than n_fft/2 = "
-                                f"{config.n_fft // 2}")
-        except DataError as err:
-            msg = str(err) if where == str(audio) else f"{where}: {err}"
-            if not skip_bad:
-                raise DataError(msg) from None
-            kept.skipped += 1
-            kept.problems.append(msg)
-            continue
+    for i, wave in read_waves(clips.paths, config.sample_rate, wheres=clips.wheres,
+                              problems=unreadable if skip_bad else None, min_samples=config.n_fft // 2 + 1):
         frames, _ = extract(torch.from_numpy(wave))            # (1, T, F)
         feats.append(frames[0].numpy().astype(np.float32))
-        kept.paths.append(audio)
-        kept.wheres.append(where)
+        kept.paths.append(clips.paths[i])
+        kept.wheres.append(clips.wheres[i])
         if clips.labels is not None:
             kept.labels.append(clips.labels[i])
+    kept.skipped += len(unreadable)
+    kept.problems += unreadable
     if not feats:
         first = f": {kept.problems[0]}" if kept.problems else ""
         raise DataError(f"no readable audio clips ({kept.skipped} skipped{first})")

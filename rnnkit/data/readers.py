@@ -2,7 +2,9 @@
 
 ``read_text(path)`` returns the text of one UTF-8 file; ``read_documents(path)``
 accepts a file or a directory (every ``*.txt`` file inside, sorted, one
-document each).  Failures raise :class:`DataError` naming the file and, for
+document each); ``jsonl_objects(path, expected)`` yields the objects of a
+JSON-lines file with their line numbers, the one JSON-lines loop every reader
+uses.  Failures raise :class:`DataError` naming the file (and line) and, for
 bad encodings, the byte offset of the first invalid byte.
 """
 from __future__ import annotations
@@ -22,20 +24,55 @@ class EncodingError(DataError):
     """A text file does not decode with the expected encoding; the message names the file, byte and line."""
 
 
-def jsonl_objects(path: str | Path, expected: str) -> Iterator[tuple[int, dict]]:
-    """(line number, object) of each non-blank line of a UTF-8 JSON-lines file; a line that is not JSON, or
-    not an object, is a :class:`DataError` naming the file and line and ``expected`` (what a line holds)."""
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
+class _BadLine(ValueError):
+    """What is wrong with one line of a file (the caller adds the file and line number)."""
+
+
+def jsonl_objects(path: str | Path, expected: str,
+                  problems: list[str] | None = None) -> Iterator[tuple[int, dict]]:
+    """(line number, object) of each non-blank line of a UTF-8 JSON-lines file (a leading BOM is dropped).
+
+    A line that is not UTF-8, not JSON, or not an object is a :class:`DataError` naming the file and line
+    and ``expected`` (what a line holds).  Given a ``problems`` list (the ``--skip-bad`` mode), a bad line
+    is skipped instead and its message appended there.  A missing file or a directory is always an error.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path}: no such file or directory")
+    if path.is_dir():
+        raise DataError(f"{path}: is a directory, expected a JSON-lines file")
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if n == 1:
+                raw = raw.removeprefix(b"\xef\xbb\xbf")
             try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}:{n}: not valid JSON ({err.msg}); expected {expected}") from err
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{n}: expected {expected}, got a JSON {type(row).__name__}")
-            yield n, row
+                row = _json_object(raw, expected)
+            except _BadLine as err:
+                message = f"{path}:{n}: {err}"
+                if problems is None:
+                    raise DataError(message) from err
+                problems.append(message)
+                continue
+            if row is not None:
+                yield n, row
+
+
+def _json_object(raw: bytes, expected: str) -> dict | None:
+    """The object on one line (None for a blank line); _BadLine saying what is wrong with it."""
+    try:
+        line = raw.decode("utf-8").rstrip("\r\n")   # so an error's column is on this line, not the next
+    except UnicodeDecodeError as err:
+        raise _BadLine(f"not valid UTF-8 at byte {err.start} of the line (byte 0x{raw[err.start]:02x}); "
+                       "re-encode the file as UTF-8") from err
+    if not line.strip():
+        return None
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise _BadLine(f"not valid JSON ({err.msg} at column {err.colno}); expected {expected}") from err
+    if not isinstance(row, dict):
+        raise _BadLine(f"expected {expected}, got a JSON {type(row).__name__}")
+    return row
 
 
 def read_text(path: str | Path, encoding: str = "utf-8") -> str:

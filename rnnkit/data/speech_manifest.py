@@ -24,14 +24,15 @@ reason in ``problems``.
 from __future__ import annotations
 
 import csv
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from rnnkit.data.audio import AUDIO_SUFFIXES
-from rnnkit.data.readers import DataError
+from rnnkit.data.readers import DataError, jsonl_objects
+
+JSONL_ENTRY = '{"audio_filepath": ..., "text": ..., "duration": ...}'
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,21 @@ class _Collector:
             raise DataError(message)
         self.result.skipped += 1
         self.result.problems.append(message)
+
+    def json_lines(self, path: Path, expected: str) -> Iterator[tuple[int, dict]]:
+        """``jsonl_objects`` of ``path``; with skip_bad an unreadable line is counted like a bad entry."""
+        unreadable: Optional[list[str]] = [] if self.skip_bad else None
+        for n, entry in jsonl_objects(path, expected, unreadable):
+            self._skip_all(unreadable)
+            yield n, entry
+        self._skip_all(unreadable)
+
+    def _skip_all(self, messages: Optional[list[str]]) -> None:
+        for message in messages or ():
+            self.result.skipped += 1
+            self.result.problems.append(message)
+        if messages:
+            messages.clear()
 
     def add(self, where: str, audio: Path, text: str, duration: Optional[float] = None) -> None:
         text = " ".join(str(text).split())
@@ -110,26 +126,17 @@ def read_jsonl_manifest(path: str | Path, *, vocabulary: Optional[Iterable[str]]
     """NeMo-style JSON lines: one object per line with audio_filepath, text and optional duration."""
     path = _existing_file(Path(path), "JSONL manifest")
     out = _Collector(vocabulary, skip_bad)
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError as err:
-                out.bad(where, f"not valid JSON ({err.msg} at column {err.colno}); expected "
-                               '{"audio_filepath": ..., "text": ..., "duration": ...}')
-                continue
-            if not isinstance(entry, dict) or "audio_filepath" not in entry or "text" not in entry:
-                out.bad(where, 'expected an object with "audio_filepath" and "text" fields')
-                continue
-            duration = entry.get("duration")
-            if duration is not None and not isinstance(duration, (int, float)):
-                out.bad(where, f'"duration" must be a number of seconds, got {duration!r}')
-                continue
-            out.add(where, _resolve(path.parent, entry["audio_filepath"]), entry["text"],
-                    None if duration is None else float(duration))
+    for n, entry in out.json_lines(path, JSONL_ENTRY):
+        where = f"{path}:{n}"
+        if "audio_filepath" not in entry or "text" not in entry:
+            out.bad(where, 'expected an object with "audio_filepath" and "text" fields')
+            continue
+        duration = entry.get("duration")
+        if duration is not None and not isinstance(duration, (int, float)):
+            out.bad(where, f'"duration" must be a number of seconds, got {duration!r}')
+            continue
+        out.add(where, _resolve(path.parent, entry["audio_filepath"]), entry["text"],
+                None if duration is None else float(duration))
     return out.finish(path)
 
 

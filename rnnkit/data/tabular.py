@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rnnkit.data.readers import DataError, read_text
+from rnnkit.data.readers import DataError, jsonl_objects, read_text
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -103,11 +102,11 @@ def parse_number(value: Any, where: str, allow_missing: bool = False) -> float:
 
 
 def read_table(path: str | Path, delimiter: str | None = None, encoding: str = "utf-8") -> Table:
-    """A CSV / TSV / JSONL file in ``encoding`` as a :class:`Table` (format from the suffix)."""
+    """A CSV / TSV file in ``encoding``, or a JSONL file (UTF-8), as a :class:`Table` (format from the suffix)."""
     path = Path(path)
-    text = read_text(path, encoding)
     if path.suffix.lower() in JSON_SUFFIXES:
-        return _read_jsonl(str(path), text)
+        return _read_jsonl(str(path))   # JSON lines are UTF-8 (RFC 8259)
+    text = read_text(path, encoding)
     sep = delimiter or TEXT_SUFFIXES.get(path.suffix.lower())
     if sep is None:
         raise DataError(f"{path}: unknown table format {path.suffix!r}; use .csv, .tsv or .jsonl")
@@ -145,19 +144,10 @@ def _read_delimited(path: str, text: str, sep: str) -> Table:
     return table
 
 
-def _read_jsonl(path: str, text: str) -> Table:
+def _read_jsonl(path: str) -> Table:
     table = Table(path, [])
     seen: dict[str, None] = {}
-    # LF only: str.splitlines() also breaks at U+0085 and U+2028, which a JSON string may hold unescaped
-    for n, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise DataError(f"{path}:{n}: invalid JSON at character {err.colno}: {err.msg}") from err
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{n}: expected a JSON object per line, got {type(row).__name__}")
+    for n, row in jsonl_objects(path, "a JSON object per line"):
         for key in row:
             seen.setdefault(key, None)
         table.rows.append(row)

@@ -5,18 +5,21 @@
 * :func:`load_task_checkpoint` - a trained run's checkpoint, checked to be of the task.
 * :func:`run_task` - the task name a run's checkpoint records.
 * :func:`write_json` / :func:`print_table` - results for people and for scripts.
+* :func:`rank_zero_writes` - in data-parallel training, only rank 0 writes the run directory.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
-from rnnkit.atomic import atomic_write_text
+from rnnkit.atomic import atomic_write_text, written_elsewhere
 from rnnkit.config import ConfigError, from_dict
 from rnnkit.train.checkpoint import Checkpoint, CheckpointError, find_run_checkpoint, load_checkpoint, read_meta
+from rnnkit.train.distributed import World
 
 
 def run_dir_for(task: str, out: str | None, resume: bool) -> Path:
@@ -30,6 +33,19 @@ def run_dir_for(task: str, out: str | None, resume: bool) -> Path:
     if not resume and (run_dir / "checkpoints").exists():
         raise ConfigError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     return run_dir
+
+
+@contextlib.contextmanager
+def rank_zero_writes(run_dir: str | Path, world: World) -> Iterator[None]:
+    """Around a task's training: on a rank > 0 of a data-parallel run, the task's files under ``run_dir``
+    (split files, ``config.yaml``, reports, plots, ``result.json``) are left to rank 0, which writes the same
+    ones; this process still reads what rank 0 wrote (checkpoints after the trainer's barrier).  Every write
+    through :mod:`rnnkit.atomic` obeys it; the Trainer itself writes on rank 0 only."""
+    if world.main:
+        yield
+        return
+    with written_elsewhere(run_dir):
+        yield
 
 
 def saved_config(checkpoint: str | Path) -> dict:

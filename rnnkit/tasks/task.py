@@ -68,6 +68,11 @@ class Task:
             raise ConfigError(f"`rnnkit {command}` runs {self.name} runs on the CPU; --device {device} is not "
                               f"supported for them (drop it, or use --device cpu)")
 
+    def data_parallel_refusal(self, cfg: Any) -> str | None:
+        """Why a run of ``cfg`` cannot train in several processes (``--devices N``, torchrun), or None: every
+        task that trains through :class:`~rnnkit.train.Trainer` can."""
+        return None
+
     # ----------------------------------------------------------------- config
 
     def presets(self) -> list[str]:

@@ -4,20 +4,23 @@
 * :func:`build_decoder` - the CNN + recurrent decoder, with ``--encoder-weights`` loaded;
 * :func:`prepare_tables` / :func:`batch_source` - decoded images per split and what batches carry
   (pixels, or a frozen encoder's features computed once per image);
-* :func:`load_image_run` - a trained run's model, vocabulary and config.
+* :func:`load_image_run` - a trained run's model, vocabulary and config; :func:`image_pixels` - image files
+  as that run reads them.
+
+Their training and evaluation loops are in :mod:`rnnkit.tasks.vision_pipeline`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 
 from rnnkit.config import ConfigError, cell_names, check_choices, check_fraction, check_positive, opt
 from rnnkit.data.image_sets import ImageSplits, ImageTable, encode_table, load_image_splits
 from rnnkit.data.image_text import read_image_text
-from rnnkit.data.images import FITS, ImageSpec
+from rnnkit.data.images import FITS, ImageSpec, load_image
 from rnnkit.data.readers import read_text
 from rnnkit.data.scenes import SceneSetSpec
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
@@ -190,6 +193,12 @@ def load_image_run(run: str | Path, which: str, device: str, task: str, run_cls:
     dev = resolve_device(device)
     run_dir = Path(run) if Path(run).is_dir() else Path(run).parent.parent
     return LoadedImageRun(model.to(dev).eval(), vocab, cfg, run_dir, dev, meta)
+
+
+def image_pixels(loaded: LoadedImageRun, paths: Sequence[str | Path]) -> torch.Tensor:
+    """The images at ``paths`` as the run reads them: (N, 3, S, S) uint8."""
+    spec = loaded.config.data.image_spec()
+    return torch.stack([(load_image(p, spec) * 255).round().to(torch.uint8) for p in paths])
 
 
 def image_paths(inputs: list[str], file: str | None) -> list[str]:

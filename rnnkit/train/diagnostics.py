@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.train.plots import plot_gate_saturation, plot_gradient_flow
 
 SIGMOID_GATES = ("i", "f", "o", "r", "z")
@@ -90,5 +91,5 @@ def run_diagnostics(model, batch, out_dir: Path, step: int | None = None) -> dic
                                               out_dir / "gradient_flow.png"))]
     if any(report["saturation"].values()):
         report["files"].append(str(plot_gate_saturation(report["saturation"], out_dir / "gate_saturation.png")))
-    (out_dir / "diagnostics.json").write_text(json.dumps(report, indent=1))
+    atomic_write_text(out_dir / "diagnostics.json", json.dumps(report, indent=1))
     return report

@@ -76,3 +76,23 @@ def test_stereo_wav_and_wav_bytes_read_back_by_libsndfile(tmp_path):
     with pytest.raises(ValueError, match=r"non-empty \(N,\) or \(N, C\) array, got shape \(0,\)"):
         write_wav(tmp_path / "empty.wav", np.zeros(0), 8000)
     assert not (tmp_path / "empty.wav").exists()
+
+
+def test_read_waves_names_the_manifest_line_or_collects_the_skipped(tmp_path):
+    from rnnkit.data.audio import read_waves
+    good, short, stereo = tmp_path / "good.wav", tmp_path / "short.wav", tmp_path / "stereo.flac"
+    write_wav(good, tone(300.0, 8000, seconds=0.1), 8000)
+    write_wav(short, tone(300.0, 8000, seconds=0.001), 8000)
+    soundfile.write(stereo, np.stack([tone(300.0, 16000, 0.1), tone(300.0, 16000, 0.1)], axis=1), 16000)
+    paths = [good, tmp_path / "gone.wav", short, stereo]
+    wheres = ["m.jsonl:1", "m.jsonl:2", "m.jsonl:3", str(stereo)]
+    problems: list[str] = []
+    read = list(read_waves(paths, 8000, wheres=wheres, problems=problems, min_samples=64))
+    assert [i for i, _ in read] == [0, 3]
+    assert all(w.ndim == 1 and w.dtype == np.float32 and abs(len(w) - 800) <= 1 for _, w in read)
+    assert problems[0].startswith("m.jsonl:2: ") and "gone.wav: no such audio file" in problems[0]
+    assert problems[1].startswith("m.jsonl:3: ") and "only 8 samples at 8000 Hz, expected at least 64" in problems[1]
+    with pytest.raises(DataError, match=r"^m.jsonl:2: .*gone.wav: no such audio file"):
+        list(read_waves(paths, 8000, wheres=wheres))
+    with pytest.raises(DataError, match=r"^\S*gone.wav: no such audio file"):   # no manifest: the file alone
+        list(read_waves(paths[1:2], 8000))

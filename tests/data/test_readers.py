@@ -75,3 +75,20 @@ def test_jsonl_objects_name_the_line_and_what_a_line_holds(tmp_path):
     listed.write_text('[1, 2]\n', encoding="utf-8")
     with pytest.raises(DataError, match="l.jsonl:1: expected an object, got a JSON list"):
         list(jsonl_objects(listed, "an object"))
+
+
+def test_jsonl_objects_skip_bad_mode_collects_the_bad_lines(tmp_path):
+    from rnnkit.data.readers import jsonl_objects
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_bytes(b'\xef\xbb\xbf{"a": 1}\n{"a": \n"text"\n\n{"a": "caf\xe9"}\n{"a": 2}\r\n')
+    problems: list[str] = []
+    assert list(jsonl_objects(mixed, "an object", problems)) == [(1, {"a": 1}), (6, {"a": 2})]
+    assert [m.split(": ", 1)[0] for m in problems] == [f"{mixed}:2", f"{mixed}:3", f"{mixed}:5"]
+    assert "not valid JSON" in problems[0] and "got a JSON str" in problems[1]
+    assert "not valid UTF-8 at byte 10 of the line (byte 0xe9)" in problems[2]
+    with pytest.raises(DataError, match=r"mixed.jsonl:2: not valid JSON"):
+        list(jsonl_objects(mixed, "an object"))
+    with pytest.raises(DataError, match="no such file"):
+        list(jsonl_objects(tmp_path / "gone.jsonl", "an object", []))
+    with pytest.raises(DataError, match="is a directory"):
+        list(jsonl_objects(tmp_path, "an object", []))

@@ -110,3 +110,16 @@ def test_skip_bad_counts_and_keeps_the_good_entries(tmp_path):
     (tmp_path / "all_bad.csv").write_text("audio,text\nmissing.wav,gone\n")
     with pytest.raises(DataError, match="no usable utterances .1 skipped"):
         read_table_manifest(tmp_path / "all_bad.csv", skip_bad=True)
+
+
+def test_skip_bad_jsonl_counts_unreadable_lines_in_order(tmp_path):
+    touch(tmp_path / "a.wav")
+    (tmp_path / "m.jsonl").write_text('{"audio_filepath": "a.wav", "text": "good"}\n{"audio_filepath": \n'
+                                      '["a.wav"]\n{"audio_filepath": "gone.wav", "text": "x"}\n'
+                                      '{"audio_filepath": "a.wav", "text": "also"}\n')
+    m = read_jsonl_manifest(tmp_path / "m.jsonl", skip_bad=True)
+    assert [u.text for u in m.utterances] == ["good", "also"]
+    assert m.skipped == 3 and [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in m.problems] == ["2", "3", "4"]
+    assert "not valid JSON" in m.problems[0] and "got a JSON list" in m.problems[1]
+    with pytest.raises(DataError, match="m.jsonl:2: not valid JSON .*; expected {\"audio_filepath\""):
+        read_jsonl_manifest(tmp_path / "m.jsonl")

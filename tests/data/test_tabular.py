@@ -66,7 +66,12 @@ def test_missing_numbers_error_or_nan(tmp_path):
 def test_bad_json_line(tmp_path):
     p = tmp_path / "b.jsonl"
     p.write_text('{"a": 1}\n{"a": \n')
-    assert f"{p}:2: invalid JSON" in _err(read_table, p)
+    msg = _err(read_table, p)
+    assert f"{p}:2: not valid JSON (Expecting value at column 7); expected a JSON object per line" in msg
+    p.write_text('{"a": 1}\n[1]\n')
+    assert f"{p}:2: expected a JSON object per line, got a JSON list" in _err(read_table, p)
+    p.write_text("")
+    assert f"{p}: file is empty" in _err(read_table, p)
 
 
 def test_sequences_text_and_json():

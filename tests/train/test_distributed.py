@@ -266,3 +266,47 @@ def test_a_batch_of_images_with_several_captions_each_splits_by_image():
     assert second["images"].tolist() == source[2:].tolist() and second["rows"].tolist() == [0, 0, 0]
     assert second["tokens_out"][:, 0].tolist() == [9, 10, 11]
     assert distributed.batch_rows(first) == 2  # a shard is a batch of the same kind
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_only_rank_0_writes_the_task_files_of_a_run(monkeypatch, tmp_path, rank):
+    """`rnnkit train` under torchrun: every rank runs the task's code; the files it writes through
+    rnnkit.atomic (split files, config.yaml, reports, result.json) appear from rank 0 alone, while a
+    write outside the run directory (a data cache) is every process's own."""
+    from rnnkit.atomic import atomic_write_text
+    from rnnkit.config import save_yaml
+    from rnnkit.tasks import TASKS
+    from rnnkit.tasks.runs import write_json
+
+    def train(cfg, run_dir, *, resume=False, given=frozenset(), callbacks=()):
+        save_yaml(cfg, run_dir / "config.yaml")
+        atomic_write_text(run_dir / "data" / "train.txt", "split")
+        atomic_write_text(tmp_path / f"cache-{rank}.txt", "cache")
+        write_json(run_dir / "result.json", {"ok": 1})
+        return {}
+
+    monkeypatch.setattr(distributed, "launch_world", lambda environ=None: World(rank, 2))
+    monkeypatch.setattr(TASKS["lm"], "train", train)
+    monkeypatch.setattr(TASKS["lm"], "report", lambda result, run_dir: None)
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--out", str(run), "--batch-size", "4"]) == 0
+    written = sorted(str(p.relative_to(run)) for p in run.rglob("*") if p.is_file()) if run.exists() else []
+    assert written == (["config.yaml", "data/train.txt", "result.json"] if rank == 0 else [])
+    assert (tmp_path / f"cache-{rank}.txt").read_text() == "cache"
+
+
+def test_markov_refuses_several_processes_before_any_is_started(monkeypatch, tmp_path, capsys):
+    """An n-gram fit has no training loop to share: --devices (or torchrun) is an error, not N processes
+    fitting and writing the same run directory at once."""
+    def no_torchrun(*args, **kw):
+        raise AssertionError("torchrun was started")
+
+    monkeypatch.setattr(distributed, "run_local", no_torchrun)
+    run = tmp_path / "run"
+    assert main(["train", "lm", "--model", "markov", "--out", str(run), "--devices", "2"]) == 2
+    assert "--model markov fits its n-gram counts in one pass in one process" in capsys.readouterr().err
+    for var, value in launch_env(1, 2, free_port()).items():       # a process that torchrun started
+        monkeypatch.setenv(var, value)
+    assert main(["train", "lm", "--model", "markov", "--out", str(run)]) == 2
+    assert "train it without --devices (and without torchrun)" in capsys.readouterr().err
+    assert not run.exists()

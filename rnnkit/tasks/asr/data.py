@@ -28,7 +28,8 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from rnnkit.data.audio import read_audio
+from rnnkit.atomic import atomic_write_text
+from rnnkit.data.audio import read_waves
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
 from rnnkit.data.speech_synth import ENGLISH_VOICES, SynthConfig, default_cache_dir, speech_dataset
@@ -65,9 +66,7 @@ class Utterances:
         """A NeMo-style JSONL manifest of the split with absolute audio paths (``rnnkit evaluate --data``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         rows = [{"audio_filepath": str(Path(a).resolve()), "text": t} for a, t in zip(self.audio, self.texts)]
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-        tmp.replace(path)
+        atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
         return path
 
 
@@ -199,14 +198,8 @@ def encode_texts(tokenizer: Vocabulary | CharTokenizer, utts: Utterances, skip_b
 def load_waves(utts: Utterances, sample_rate: int, skip_bad: bool = False) -> tuple[list[torch.Tensor], list[int]]:
     """Waveforms (N,) of each utterance and the indices kept (unreadable audio is an error, or skipped)."""
     waves, kept = [], []
-    for i, (path, where) in enumerate(zip(utts.audio, utts.wheres)):
-        try:
-            wave = read_audio(path, sample_rate)
-        except DataError as err:
-            if not skip_bad:
-                raise DataError(f"{where}: {err}" if where != str(path) else str(err)) from err
-            utts.skipped.append(str(err))
-            continue
+    problems = utts.skipped if skip_bad else None
+    for i, wave in read_waves(utts.audio, sample_rate, wheres=utts.wheres, problems=problems):
         waves.append(torch.from_numpy(wave))
         kept.append(i)
     if not kept:

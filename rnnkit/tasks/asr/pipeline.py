@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.readers import DataError
 from rnnkit.data.tokenizers import CharTokenizer
@@ -269,9 +270,7 @@ def score(rec: LoadedRecognizer, utts: Utterances, how: Decoding, hyp_out: Path,
     hyp_out.parent.mkdir(parents=True, exist_ok=True)
     rows = [{"audio": str(utts_kept.audio[i]), "reference": ref, "hypothesis": hyp}
             for i, ref, hyp in zip(kept, refs, hyps)]
-    tmp = hyp_out.with_name(hyp_out.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    tmp.replace(hyp_out)
+    atomic_write_text(hyp_out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     pngs = []
     for k, r in enumerate(results[:plots]):
         name = hyp_out.name.removesuffix(".hyp.jsonl")

@@ -6,6 +6,8 @@ from typing import Sequence
 
 import torch
 
+from rnnkit.atomic import atomic_save
+
 
 def ctc_spectrogram(feats: torch.Tensor, logits: torch.Tensor, symbols: Sequence[str], subsampling: int,
                     path: str | Path, title: str = "") -> Path:
@@ -40,8 +42,6 @@ def ctc_spectrogram(feats: torch.Tensor, logits: torch.Tensor, symbols: Sequence
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    atomic_save(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
     plt.close(fig)
-    tmp.replace(path)
     return path

@@ -24,19 +24,16 @@ import torch
 from torch.nn import functional as F
 
 from rnnkit.atomic import atomic_write_text
-from rnnkit.config import save_yaml, to_dict
-from rnnkit.data.image_sets import ImageTable, sequence_batches, write_split_csv
-from rnnkit.data.image_text import ImageText, read_image_text
-from rnnkit.data.images import load_image
+from rnnkit.data.image_sets import ImageTable, sequence_batches
+from rnnkit.data.image_text import ImageText
 from rnnkit.data.scenes import attribute_accuracy
-from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.metrics.captioning import caption_scores, normalize_caption
 from rnnkit.modules.image_decoder import DecoderOutput, ImageDecoder
 from rnnkit.modules.search import SpecialIds, beam_search, greedy_search
 from rnnkit.tasks.runs import write_json
-from rnnkit.tasks.vision import LoadedImageRun, batch_source, build_decoder, load_image_run, prepare_tables
-from rnnkit.train import ListData, Trainer, read_meta, seed_everything
-from rnnkit.train.checkpoint import find_run_checkpoint
+from rnnkit.tasks.vision import LoadedImageRun, Tables, batch_source, build_decoder, image_pixels
+from rnnkit.tasks.vision_pipeline import ImageTextKind, evaluate_image_text, train_image_text
 
 from .config import CaptionDecodeConfig, CaptionRunConfig
 
@@ -86,51 +83,48 @@ def build_model(cfg: CaptionRunConfig, vocab: Vocabulary, log: Callable[[str], A
     return build_decoder(cfg.model, vocab.size, vocab.pad_id, log)
 
 
-def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, log=print, callbacks=()) -> dict:
-    run_dir = Path(run_dir)
-    seed_everything(cfg.train.seed)
-    splits = cfg.data.splits("captions")
-    if resume:
-        meta = read_meta(find_run_checkpoint(run_dir, "last") if resume is True else resume)["metadata"]
-        vocab = vocabulary_from_dict(meta["vocabulary"])
-    else:
-        words = [normalize_caption(c) for it in splits.train for c in it.captions]
-        vocab = Vocabulary.build("words", words, cfg.data.vocab_size, cfg.data.min_freq)
-    tables = prepare_tables(splits, cfg.data.image_spec(), cfg.data.skip_bad, log)
-    model = build_model(cfg, vocab, log)
-    special = special_ids(vocab)
-    batches, cut = {}, 0
-    for name in ("train", "val"):
-        table = getattr(tables, name)
-        targets, n_cut = caption_targets(table.items, vocab, cfg.decode.max_len)
-        cut += n_cut
+class Captioning(ImageTextKind):
+    """Captioning in the shared image-to-text loops: a word vocabulary, every caption of an image a target."""
+    task, field, run_config = TASK, "captions", CaptionRunConfig
+
+    def vocabulary(self, cfg: CaptionRunConfig, train: Sequence[ImageText]) -> Vocabulary:
+        words = [normalize_caption(c) for it in train for c in it.captions]
+        return Vocabulary.build("words", words, cfg.data.vocab_size, cfg.data.min_freq)
+
+    def model(self, cfg: CaptionRunConfig, vocab: Vocabulary, log: Callable[[str], Any] | None = print
+              ) -> ImageDecoder:
+        return build_model(cfg, vocab, log)
+
+    def batches(self, cfg: CaptionRunConfig, model, table: ImageTable, vocab: Vocabulary) -> tuple[list[dict], int]:
+        targets, cut = caption_targets(table.items, vocab, cfg.decode.max_len)
         source, key = batch_source(model, table, cfg.model.freeze_encoder)
-        batches[name] = sequence_batches(source, targets, cfg.train.batch_size, special, key)
-    n_caps = sum(len(it.captions) for it in tables.train.items)
-    log(f"{splits.source}: train {len(tables.train)} images ({n_caps} captions), val {len(tables.val)}, "
-        f"test {len(tables.test)}; {vocab.size} words" + (f"; {cut} captions cut to {cfg.decode.max_len - 1} words"
-                                                           if cut else ""))
-    for name in ("train", "val", "test"):
-        write_split_csv(getattr(tables, name).items, run_dir / "data" / f"{name}.csv", "captions")
-    save_yaml(cfg, run_dir / "config.yaml")
-    metadata = {"task": TASK, "vocabulary": vocab.to_dict(), "source": splits.source}
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: CaptionMeter(vocab.pad_id),
-                      run_config=to_dict(cfg), metadata=metadata, callbacks=callbacks)
-    fit = trainer.fit(ListData(batches["train"], shuffle=True, seed=cfg.train.seed), ListData(batches["val"]),
-                      resume=resume)
-    loaded = load_caption_run(run_dir)
-    scores = score_table(loaded, tables.test, run_dir / "eval" / "test.captions.jsonl", cfg.decode.meteor)
-    result = {"source": splits.source, "train": len(tables.train), "val": len(tables.val), "test": len(tables.test),
-              "skipped": splits.skipped.counts, "bad_images": len(tables.bad),
-              "parameters": sum(p.numel() for p in model.parameters()), "steps": fit.steps,
-              "elapsed_s": fit.elapsed_s, "stopped": fit.stopped, **fit.best_metrics,
-              **{f"test_{k}": v for k, v in scores.items()}}
-    write_json(run_dir / "result.json", result)
-    return result
+        return sequence_batches(source, targets, cfg.train.batch_size, special_ids(vocab), key), cut
+
+    def meter(self, vocab: Vocabulary) -> Callable[[], CaptionMeter]:
+        return lambda: CaptionMeter(vocab.pad_id)
+
+    def summary(self, cfg: CaptionRunConfig, vocab: Vocabulary, tables: Tables, cut: int) -> tuple[str, str]:
+        n_caps = sum(len(it.captions) for it in tables.train.items)
+        return (f" ({n_caps} captions)",
+                f"{vocab.size} words" + (f"; {cut} captions cut to {cfg.decode.max_len - 1} words" if cut else ""))
+
+    def result_fields(self, cfg: CaptionRunConfig, vocab: Vocabulary) -> dict:
+        return {}
+
+    def score(self, loaded: LoadedImageRun, table: ImageTable, out: Path | None = None, meteor: str | None = None,
+              **overrides) -> dict:
+        return score_table(loaded, table, out, meteor or loaded.config.decode.meteor, **overrides)
+
+
+CAPTIONING = Captioning()
+
+
+def train_caption(cfg: CaptionRunConfig, run_dir: str | Path, *, resume=False, log=print, callbacks=()) -> dict:
+    return train_image_text(CAPTIONING, cfg, run_dir, resume=resume, log=log, callbacks=callbacks)
 
 
 def load_caption_run(run: str | Path, which: str = "best", device: str = "cpu") -> LoadedImageRun:
-    return load_image_run(run, which, device, TASK, CaptionRunConfig, lambda cfg, v: build_model(cfg, v, None))
+    return CAPTIONING.load(run, which, device)
 
 
 # ------------------------------------------------------------------------------------- captioning
@@ -172,9 +166,7 @@ def decode_settings(loaded: LoadedImageRun, **overrides) -> CaptionDecodeConfig:
 
 
 def caption_files(loaded: LoadedImageRun, paths: Sequence[str], **overrides) -> list[Caption]:
-    spec = loaded.config.data.image_spec()
-    pixels = torch.stack([(load_image(p, spec) * 255).round().to(torch.uint8) for p in paths])
-    return caption_pixels(loaded, pixels, decode_settings(loaded, **overrides))
+    return caption_pixels(loaded, image_pixels(loaded, paths), decode_settings(loaded, **overrides))
 
 
 def score_table(loaded: LoadedImageRun, table: ImageTable, out: Path | None = None, meteor: str = "auto",
@@ -198,13 +190,6 @@ def score_table(loaded: LoadedImageRun, table: ImageTable, out: Path | None = No
 def evaluate_caption_run(run: str | Path, data: str, *, which: str = "best", skip_bad: bool | None = None,
                          meteor: str | None = None, out: Path | None = None, images: str | None = None,
                          **overrides) -> dict:
-    loaded = load_caption_run(run, which)
-    d = loaded.config.data
-    skip = d.skip_bad if skip_bad is None else skip_bad
-    items, skipped = read_image_text(data, skip_bad=skip, images=images)
-    items = [it for it in items if it.captions]
-    table = ImageTable.load(items, d.image_spec(), skip)
-    out = out or loaded.run_dir / "eval" / f"{Path(data).stem}.captions.jsonl"
-    scores = score_table(loaded, table, out, meteor or loaded.config.decode.meteor, **overrides)
-    return {"data": str(data), "images": len(table), "skipped": skipped.counts, "bad_images": len(table.bad),
-            **scores, "captions_file": str(out)}
+    """Captions and scores of a run on ``data`` (``skip_bad``, ``meteor`` None: the run's settings)."""
+    return evaluate_image_text(CAPTIONING, run, data, which=which, skip_bad=skip_bad, out=out, images=images,
+                               meteor=meteor, **overrides)

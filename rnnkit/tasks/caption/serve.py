@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import math
 
-import torch
 
-from rnnkit.data.images import load_image
 from rnnkit.tasks.serving import Route, file, integer, obj
-from rnnkit.tasks.vision import LoadedImageRun
+from rnnkit.tasks.vision import LoadedImageRun, image_pixels
 
 from .pipeline import caption_pixels, decode_settings
 
@@ -21,9 +19,9 @@ MAX_BEAM = 32
 
 def caption_upload(loaded: LoadedImageRun, request: dict) -> dict:
     """The checked request (``image``: the path of the uploaded copy, ``beam``, ``max_len``) -> the answer."""
-    pixels = (load_image(request["image"], loaded.config.data.image_spec()) * 255).round().to(torch.uint8)
+    pixels = image_pixels(loaded, [request["image"]])                         # (1, 3, S, S)
     how = decode_settings(loaded, beam=request.get("beam"), max_len=request.get("max_len"))
-    (cap,) = caption_pixels(loaded, pixels[None], how)
+    (cap,) = caption_pixels(loaded, pixels, how)
     words = cap.words[:-1]                                                    # "</s>" left out
     out = {"caption": cap.text, "score": round(float(cap.score), 4), "log_prob": round(float(cap.log_prob), 4),
            "words": words}

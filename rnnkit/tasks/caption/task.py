@@ -8,13 +8,14 @@ from typing import Any, Mapping
 import torch
 
 from rnnkit.metrics.captioning import METEOR_MODES
-from rnnkit.tasks.vision import image_paths, upgrade_image_config
+from rnnkit.tasks.task import Command, distribution
+from rnnkit.tasks.vision import image_paths
 from rnnkit.tasks.vision_export import decoder_graphs
-from rnnkit.tasks.task import Command, Task, distribution
+from rnnkit.tasks.vision_pipeline import ImageTextTask
 
 from . import commands, serve
 from .config import TRAIN_DEFAULTS, CaptionRunConfig
-from .pipeline import TASK, caption_files, evaluate_caption_run, load_caption_run, train_caption
+from .pipeline import CAPTIONING, TASK, caption_files, evaluate_caption_run
 
 
 def _scores_line(m: dict) -> str:
@@ -31,23 +32,19 @@ def _scores_line(m: dict) -> str:
     return line
 
 
-class CaptionTask(Task):
+class CaptionTask(ImageTextTask):
     name = TASK
     help = ("image captioning: a CNN encoder and a recurrent decoder with soft attention (Show, Attend and "
             "Tell) or the image as first input (Show and Tell); default data: embedded synthetic scenes")
     evaluate_help = ("BLEU-1..4, CIDEr-D (METEOR when java is found) on a Flickr-style folder, COCO .json or "
                      "image,caption .csv; attribute accuracy on scene captions")
     predict_help = "the best caption of each image file (beam search; `rnnkit caption` also draws attention)"
-    predict_file_help = "a CSV with an image column, or a text file of image paths, one per line"
     run_config = CaptionRunConfig
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.caption.presets"
-
-    def train(self, cfg: CaptionRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(), callbacks=()):
-        if not cfg.data.data:
-            print("no --data given: training on the embedded synthetic scenes (test split: colour-shape "
-                  "combinations never seen in training)")
-        return train_caption(cfg, run_dir, resume=resume, callbacks=callbacks)
+    kind = CAPTIONING
+    no_data_note = ("no --data given: training on the embedded synthetic scenes (test split: colour-shape "
+                    "combinations never seen in training)")
 
     def report(self, r: dict, run_dir) -> None:
         print(f"{r['source']}: train/val/test {r['train']}/{r['val']}/{r['test']} images; {r['parameters']} "
@@ -55,12 +52,6 @@ class CaptionTask(Task):
         print("test: " + _scores_line(r))
         out = Path(run_dir)
         print(f"run saved in {out}/ (checkpoints/, data/test.csv, eval/test.captions.jsonl, result.json)")
-
-    def upgrade_config(self, saved: dict) -> dict:
-        return upgrade_image_config(saved)
-
-    def load(self, run, which: str = "best", device: str = "cpu"):
-        return load_caption_run(run, which, str(device))
 
     # ------------------------------------------------------------------ evaluate / predict
 

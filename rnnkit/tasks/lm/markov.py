@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, from_dict, save_yaml, to_dict
 from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig
 from rnnkit.tasks.lm.data import LMRun, chars_per_token, load_corpus
@@ -181,11 +182,12 @@ def train_markov(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool = False)
             "parameters": kn.parameters}
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()))
+    atomic_write_text(run_dir / "tokenizer.json", json.dumps(tokenizer.to_dict()))
     save_checkpoint(run_dir / "checkpoints" / CHECKPOINT,
                     Checkpoint(counts_to_tensors(kn), {"config": to_dict(cfg), "metadata": meta}))
-    (run_dir / "result.json").write_text(json.dumps({"stopped": fit.stopped, "steps": 0, "elapsed_s": fit.elapsed_s,
-                                                     "parameters": fit.parameters, **metrics}, indent=1))
+    atomic_write_text(run_dir / "result.json", json.dumps({"stopped": fit.stopped, "steps": 0,
+                                                           "elapsed_s": fit.elapsed_s, "parameters": fit.parameters,
+                                                           **metrics}, indent=1))
     return LMRun(run_dir, fit, metrics, corpus)
 
 

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, from_dict, save_yaml, to_dict
 from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit.data.readers import DataError, read_documents
@@ -144,13 +145,13 @@ def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool | str | Path
             "train_tokens": train.n_tokens, "val_tokens": val.n_tokens}
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
-    (run_dir / "tokenizer.json").write_text(json.dumps(tokenizer.to_dict()))
+    atomic_write_text(run_dir / "tokenizer.json", json.dumps(tokenizer.to_dict()))
     trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=lambda: LMMeter(cpt),
                       run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     result = trainer.fit(train, val, resume=resume)
     metrics = result.best_metrics
-    (run_dir / "result.json").write_text(json.dumps({"stopped": result.stopped, "steps": result.steps,
-                                                     "elapsed_s": result.elapsed_s, **metrics}, indent=1))
+    atomic_write_text(run_dir / "result.json", json.dumps({"stopped": result.stopped, "steps": result.steps,
+                                                           "elapsed_s": result.elapsed_s, **metrics}, indent=1))
     return LMRun(run_dir, result, metrics, corpus)
 
 

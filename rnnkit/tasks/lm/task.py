@@ -39,6 +39,12 @@ class LMTask(Task):
             cfg = epochs_follow_budget(cfg, given)
         return train_lm(cfg, run_dir, resume=resume, callbacks=callbacks)
 
+    def data_parallel_refusal(self, cfg: LMRunConfig) -> str | None:
+        if cfg.model.model == "markov":   # no Trainer: every process would fit and write the same run
+            return ("--model markov fits its n-gram counts in one pass in one process, with no training loop "
+                    "to share between processes; train it without --devices (and without torchrun)")
+        return None
+
     def report(self, result, run_dir) -> None:
         report_run(result)
 

@@ -20,18 +20,14 @@ from typing import Any, Callable, Sequence
 import torch
 
 from rnnkit.atomic import atomic_write_text
-from rnnkit.config import save_yaml, to_dict
-from rnnkit.data.image_sets import ImageTable, sequence_batches, write_split_csv
-from rnnkit.data.image_text import ImageText, read_image_text
-from rnnkit.data.images import load_image
+from rnnkit.data.image_sets import ImageTable, sequence_batches
+from rnnkit.data.image_text import ImageText
 from rnnkit.data.tokenizers import SentenceTokenizer
-from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
+from rnnkit.data.vocab import Vocabulary
 from rnnkit.metrics.captioning import tagging_scores
 from rnnkit.tasks.runs import write_json
-from rnnkit.tasks.vision import (LoadedImageRun, batch_source, build_decoder, load_image_run, load_weights,
-                                 prepare_tables)
-from rnnkit.train import ListData, Trainer, read_meta, seed_everything
-from rnnkit.train.checkpoint import find_run_checkpoint
+from rnnkit.tasks.vision import LoadedImageRun, Tables, batch_source, build_decoder, image_pixels, load_weights
+from rnnkit.tasks.vision_pipeline import ImageTextKind, evaluate_image_text, train_image_text
 
 from .config import TagRunConfig
 from .model import SigmoidTagger, TagMeter, TagPredictions, decode_tags, sigmoid_tags, tag_index
@@ -79,39 +75,46 @@ def tag_batches(cfg: TagRunConfig, model, table: ImageTable, vocab: Vocabulary) 
     return [{key: source[a:a + bs], "targets": hot[a:a + bs]} for a in range(0, len(table), bs)]
 
 
+class Tagging(ImageTextKind):
+    """Image tagging in the shared image-to-text loops: a tag vocabulary, the rnn or sigmoid head."""
+    task, field, run_config = TASK, "tags", TagRunConfig
+
+    def vocabulary(self, cfg: TagRunConfig, train: Sequence[ImageText]) -> Vocabulary:
+        return build_tag_vocab(train, cfg)
+
+    def model(self, cfg: TagRunConfig, vocab: Vocabulary, log: Callable[[str], Any] | None = print
+              ) -> torch.nn.Module:
+        return build_model(cfg, vocab, log)
+
+    def batches(self, cfg: TagRunConfig, model, table: ImageTable, vocab: Vocabulary) -> tuple[list[dict], int]:
+        return tag_batches(cfg, model, table, vocab), 0
+
+    def meter(self, vocab: Vocabulary) -> Callable[[], TagMeter]:
+        return TagMeter
+
+    def summary(self, cfg: TagRunConfig, vocab: Vocabulary, tables: Tables, cut: int) -> tuple[str, str]:
+        return "", f"{len(tag_index(vocab))} tags; head {cfg.model.head}"
+
+    def result_fields(self, cfg: TagRunConfig, vocab: Vocabulary) -> dict:
+        return {"head": cfg.model.head, "tags": len(tag_index(vocab))}
+
+    def score(self, loaded: LoadedImageRun, table: ImageTable, out: Path | None = None) -> dict:
+        return score_table(loaded, table, out)
+
+    def evaluation_fields(self, loaded: LoadedImageRun, table: ImageTable) -> dict:
+        known = set(tag_index(loaded.vocab))
+        return {"unknown_tags": sorted({t for it in table.items for t in it.tags if t not in known})}
+
+
+TAGGING = Tagging()
+
+
 def train_tags(cfg: TagRunConfig, run_dir: str | Path, *, resume=False, log=print, callbacks=()) -> dict:
-    run_dir = Path(run_dir)
-    seed_everything(cfg.train.seed)
-    splits = cfg.data.splits("tags")
-    if resume:
-        meta = read_meta(find_run_checkpoint(run_dir, "last") if resume is True else resume)["metadata"]
-        vocab = vocabulary_from_dict(meta["vocabulary"])
-    else:
-        vocab = build_tag_vocab(splits.train, cfg)
-    tables = prepare_tables(splits, cfg.data.image_spec(), cfg.data.skip_bad, log)
-    model = build_model(cfg, vocab, log)
-    train, val = (tag_batches(cfg, model, getattr(tables, n), vocab) for n in ("train", "val"))
-    log(f"{splits.source}: train {len(tables.train)} images, val {len(tables.val)}, test {len(tables.test)}; "
-        f"{len(tag_index(vocab))} tags; head {cfg.model.head}")
-    for name in ("train", "val", "test"):
-        write_split_csv(getattr(tables, name).items, run_dir / "data" / f"{name}.csv", "tags")
-    save_yaml(cfg, run_dir / "config.yaml")
-    metadata = {"task": TASK, "vocabulary": vocab.to_dict(), "source": splits.source}
-    trainer = Trainer(model, cfg.train, run_dir=run_dir, meter=TagMeter, run_config=to_dict(cfg), metadata=metadata,
-                      callbacks=callbacks)
-    fit = trainer.fit(ListData(train, shuffle=True, seed=cfg.train.seed), ListData(val), resume=resume)
-    scores = score_table(load_tag_run(run_dir), tables.test, run_dir / "eval" / "test.tags.jsonl")
-    result = {"source": splits.source, "head": cfg.model.head, "train": len(tables.train), "val": len(tables.val),
-              "test": len(tables.test), "tags": len(tag_index(vocab)), "skipped": splits.skipped.counts,
-              "bad_images": len(tables.bad), "parameters": sum(p.numel() for p in model.parameters()),
-              "steps": fit.steps, "elapsed_s": fit.elapsed_s, "stopped": fit.stopped, **fit.best_metrics,
-              **{f"test_{k}": v for k, v in scores.items()}}
-    write_json(run_dir / "result.json", result)
-    return result
+    return train_image_text(TAGGING, cfg, run_dir, resume=resume, log=log, callbacks=callbacks)
 
 
 def load_tag_run(run: str | Path, which: str = "best", device: str = "cpu") -> LoadedImageRun:
-    return load_image_run(run, which, device, TASK, TagRunConfig, lambda cfg, v: build_model(cfg, v, None))
+    return TAGGING.load(run, which, device)
 
 
 @torch.no_grad()
@@ -142,22 +145,12 @@ def score_table(loaded: LoadedImageRun, table: ImageTable, out: Path | None = No
 
 def evaluate_tag_run(run: str | Path, data: str, *, which: str = "best", skip_bad: bool = False,
                      out: Path | None = None) -> dict:
-    loaded = load_tag_run(run, which)
-    items, skipped = read_image_text(data, skip_bad=skip_bad)
-    items = [it for it in items if it.tags]
-    table = ImageTable.load(items, loaded.config.data.image_spec(), skip_bad)
-    out = out or loaded.run_dir / "eval" / f"{Path(data).stem}.tags.jsonl"
-    known = set(tag_index(loaded.vocab))
-    unknown = sorted({t for it in table.items for t in it.tags if t not in known})
-    scores = score_table(loaded, table, out)
-    return {"data": str(data), "images": len(table), "skipped": skipped.counts, "bad_images": len(table.bad),
-            "unknown_tags": unknown, **scores, "tags_file": str(out)}
+    """Predicted tags and scores of a run on ``data``, and the tags there the run does not know."""
+    return evaluate_image_text(TAGGING, run, data, which=which, skip_bad=skip_bad, out=out)
 
 
 def predict_files(loaded: LoadedImageRun, paths: Sequence[str]) -> list[dict]:
-    spec = loaded.config.data.image_spec()
-    pixels = torch.stack([(load_image(p, spec) * 255).round().to(torch.uint8) for p in paths])
-    pred = predict_pixels(loaded, pixels)
+    pred = predict_pixels(loaded, image_pixels(loaded, paths))
     tags = tag_index(loaded.vocab)
     return [{"image": p, "tags": [t for t, on in zip(tags, row) if on],
              "scores": {t: round(float(s), 4) for t, s in zip(tags, srow)}}

@@ -5,19 +5,17 @@ Answer: ``tags`` (the predicted set, most frequent tag first) and ``scores`` (ev
 its score, highest first)."""
 from __future__ import annotations
 
-import torch
 
-from rnnkit.data.images import load_image
 from rnnkit.tasks.serving import Route, file, obj
-from rnnkit.tasks.vision import LoadedImageRun
+from rnnkit.tasks.vision import LoadedImageRun, image_pixels
 
 from .model import tag_index
 from .pipeline import predict_pixels
 
 
 def tag_upload(loaded: LoadedImageRun, request: dict) -> dict:
-    pixels = (load_image(request["image"], loaded.config.data.image_spec()) * 255).round().to(torch.uint8)
-    pred = predict_pixels(loaded, pixels[None])
+    pixels = image_pixels(loaded, [request["image"]])                         # (1, 3, S, S)
+    pred = predict_pixels(loaded, pixels)
     tags = tag_index(loaded.vocab)
     scores = sorted(zip(tags, pred.scores[0].tolist()), key=lambda ts: -ts[1])
     return {"tags": [t for t, on in zip(tags, pred.predicted[0].tolist()) if on],

@@ -6,13 +6,14 @@ from typing import Any, Mapping
 
 import torch
 
-from rnnkit.tasks.vision import image_paths, upgrade_image_config
+from rnnkit.tasks.task import distribution
+from rnnkit.tasks.vision import image_paths
 from rnnkit.tasks.vision_export import decoder_graphs, image_model_graph
-from rnnkit.tasks.task import Task, distribution
+from rnnkit.tasks.vision_pipeline import ImageTextTask
 
 from . import serve
 from .config import TRAIN_DEFAULTS, TagRunConfig
-from .pipeline import TASK, evaluate_tag_run, load_tag_run, predict_files, train_tags
+from .pipeline import TAGGING, TASK, evaluate_tag_run, predict_files
 
 
 def _add(group, flag: str, **kw) -> None:
@@ -26,34 +27,24 @@ def _scores_line(m: dict, p: str = "") -> str:
             f"{100 * m[p + 'macro_f1']:.1f}  exact set {100 * m[p + 'exact_set']:.1f}%  ({m[p + 'n']} images)")
 
 
-class TagImagesTask(Task):
+class TagImagesTask(ImageTextTask):
     name = TASK
     help = ("multi-label image tagging: tags as a sequence by a recurrent decoder over a CNN (CNN-RNN) or a "
             "sigmoid per tag; default data: the embedded synthetic scenes' tags")
     evaluate_help = "mAP, micro / macro F1 and F1 per tag on an image,tags .csv (tags separated by |)"
     predict_help = "the predicted tags of each image file, with a score per tag"
-    predict_file_help = "a CSV with an image column, or a text file of image paths, one per line"
     run_config = TagRunConfig
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.tag_images.presets"
-
-    def train(self, cfg: TagRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(), callbacks=()):
-        if not cfg.data.data:
-            print("no --data given: tagging the embedded synthetic scenes (colours, shapes, sizes, counts, "
-                  "relation axis)")
-        return train_tags(cfg, run_dir, resume=resume, callbacks=callbacks)
+    kind = TAGGING
+    no_data_note = ("no --data given: tagging the embedded synthetic scenes (colours, shapes, sizes, counts, "
+                    "relation axis)")
 
     def report(self, r: dict, run_dir) -> None:
         print(f"{r['source']}: train/val/test {r['train']}/{r['val']}/{r['test']} images, {r['tags']} tags, "
               f"head {r['head']}; {r['parameters']} parameters, {r['steps']} updates in {r['elapsed_s']:.0f} s")
         print("test: " + _scores_line(r, "test_"))
         print(f"run saved in {run_dir}/ (checkpoints/, data/test.csv, eval/test.tags.jsonl, result.json)")
-
-    def upgrade_config(self, saved: dict) -> dict:
-        return upgrade_image_config(saved)
-
-    def load(self, run, which: str = "best", device: str = "cpu"):
-        return load_tag_run(run, which, str(device))
 
     def add_evaluate_arguments(self, group) -> None:
         _add(group, "--checkpoint", choices=("best", "last"), default="best", help="which checkpoint")

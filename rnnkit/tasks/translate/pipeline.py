@@ -24,6 +24,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import from_dict, load_yaml, merge, save_yaml, to_dict
 from rnnkit.data.readers import DataError
 from rnnkit.tasks.runs import write_json
@@ -103,7 +104,7 @@ def prepare_data(pairs: List[Pair], d: PairDataConfig, batch_size: int,
 
 def write_tsv(pairs: List[Pair], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{p.source}\t{p.target}\n" for p in pairs), encoding="utf-8")
+    atomic_write_text(path, "".join(f"{p.source}\t{p.target}\n" for p in pairs))
 
 
 def _saved_vocabs(run_dir: Path, resume: bool | str | Path) -> Tuple[Vocabulary, Vocabulary]:
@@ -192,7 +193,7 @@ def evaluate_run(run: str | Path, pairs: List[Pair], out: Optional[Path] = None,
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text("".join(h + "\n" for h in scores["hypotheses"]), encoding="utf-8")
+        atomic_write_text(out, "".join(h + "\n" for h in scores["hypotheses"]))
         summary = {k: v for k, v in scores.items() if k != "hypotheses"}
         write_json(out.with_name(out.stem.removesuffix(".hyp") + "_scores.json"), summary)
     return scores
