@@ -14,11 +14,11 @@ from rnnkit.cli import all_commands, build_parser, main
 from rnnkit.cli.flags import config_from_args
 from rnnkit.tasks import TASKS
 from rnnkit.tasks.lm import commands as lm_commands, demo_check
+from tiny_files import LM_TEXT
 
 LM = TASKS["lm"]
 PRESETS = [(name, preset) for name, task in TASKS.items() for preset in task.presets()]
 
-TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
 TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--epochs", "2",
         "--lr", "0.02", "--progress", "plain", "--log-every", "5", "--warmup-steps", "2", "--tensorboard", "off"]
 
@@ -26,7 +26,7 @@ TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4
 @pytest.fixture
 def corpus(tmp_path):
     p = tmp_path / "text.txt"
-    p.write_text(TEXT)
+    p.write_text(LM_TEXT)
     return p
 
 
@@ -190,8 +190,8 @@ def test_demo_runs_briefly(tmp_path, capsys, monkeypatch):
 def test_word_and_subword_models_from_a_directory(tmp_path, capsys, tokenizer):
     data = tmp_path / "texts"
     data.mkdir()
-    (data / "a.txt").write_text(TEXT)
-    (data / "b.txt").write_text(TEXT.upper())
+    (data / "a.txt").write_text(LM_TEXT)
+    (data / "b.txt").write_text(LM_TEXT.upper())
     run = tmp_path / "run"
     assert main(["train", "lm", "--data", str(data), "--out", str(run), "--tokenizer", tokenizer,
                  "--vocab-size", "300"] + TINY + ["--epochs", "1", "--bptt", "8"]) == 0
@@ -200,7 +200,7 @@ def test_word_and_subword_models_from_a_directory(tmp_path, capsys, tokenizer):
     assert capsys.readouterr().out.startswith("the")
     assert main(["evaluate", str(run), "--data", str(data / "a.txt"), "--json"]) == 0
     m = json.loads(capsys.readouterr().out)
-    assert m["chars"] == len(TEXT) and m["tokens"] < len(TEXT) / 2  # fewer tokens than characters
+    assert m["chars"] == len(LM_TEXT) and m["tokens"] < len(LM_TEXT) / 2  # fewer tokens than characters
     assert m["bpc"] < m["loss"] / 0.6931471805599453  # per character, not per token
 
 

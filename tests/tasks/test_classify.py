@@ -13,6 +13,7 @@ from rnnkit.tasks.classify.config import ClassifyModelConfig
 from rnnkit.tasks.classify.model import SequenceClassifier
 from rnnkit.modules.encoders import Pooling
 from rnnkit.metrics import classification_report, confusion_matrix
+from tiny_files import write_text_label_csv
 
 TINY = ["--epochs", "2", "--hidden", "8", "--embedding", "8", "--batch-size", "8", "--progress", "none",
         "--tensorboard", "off"]
@@ -62,10 +63,6 @@ def test_padding_does_not_change_the_prediction(pooling):
     torch.testing.assert_close(alone, padded)
 
 
-def _write_csv(path, rows):
-    path.write_text("text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows), encoding="utf-8")
-
-
 def _sentiment(n=40):
     pos = ["good film", "great food", "lovely room", "really good", "great fun"]
     neg = ["bad film", "awful food", "poor room", "really bad", "awful fun"]
@@ -74,7 +71,7 @@ def _sentiment(n=40):
 
 def test_cli_train_evaluate_predict_text(tmp_path, capsys):
     data = tmp_path / "reviews.csv"
-    _write_csv(data, _sentiment())
+    write_text_label_csv(data, _sentiment())
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(data), "--out", str(run), *TINY]) == 0
     result = json.loads((run / "result.json").read_text())
@@ -104,9 +101,9 @@ def test_cli_numeric_sequences_and_resume(tmp_path):
     for i in range(30):
         up = i % 2 == 0
         seq = np.cumsum(rng.normal(1 if up else -1, 0.3, 5 + i % 3))
-        rows.append(("\"" + " ".join(f"{v:.3f}" for v in seq) + "\"", "up" if up else "down"))
+        rows.append((" ".join(f"{v:.3f}" for v in seq), "up" if up else "down"))
     data = tmp_path / "seq.csv"
-    _write_csv(data, rows)
+    write_text_label_csv(data, rows)
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(data), "--out", str(run), "--cell", "gru", "--pooling", "mean",
                  *TINY]) == 0
@@ -118,18 +115,18 @@ def test_cli_numeric_sequences_and_resume(tmp_path):
 @pytest.mark.parametrize("model", ["tdnn", "mlp"])
 def test_cli_baseline_networks(tmp_path, model):
     data = tmp_path / "r.csv"
-    _write_csv(data, _sentiment(24))
+    write_text_label_csv(data, _sentiment(24))
     assert main(["train", "classify", "--data", str(data), "--out", str(tmp_path / model), "--model", model,
                  *TINY]) == 0
 
 
 def test_unseen_label_at_evaluation_names_file_line_column(tmp_path, capsys):
     data = tmp_path / "train.csv"
-    _write_csv(data, _sentiment(20))
+    write_text_label_csv(data, _sentiment(20))
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(data), "--out", str(run), *TINY]) == 0
     bad = tmp_path / "bad.csv"
-    _write_csv(bad, [("good film", "pos"), ("meh", "neutral")])
+    write_text_label_csv(bad, [("good film", "pos"), ("meh", "neutral")])
     assert main(["evaluate", str(run), "--data", str(bad)]) == 2
     err = capsys.readouterr().err
     assert f"{bad}:3" in err and "'neutral'" in err and "never seen in training" in err

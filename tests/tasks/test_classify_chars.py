@@ -2,7 +2,6 @@
 its spelling, the feature table is fitted on the training split only, and runs load, predict and resume."""
 from __future__ import annotations
 
-import csv
 import json
 
 import pytest
@@ -14,16 +13,10 @@ from rnnkit.tasks.classify.config import ClassifyDataConfig, ClassifyModelConfig
 from rnnkit.tasks.classify.data import MAX_WORD_CHARS, fit_encoder
 from rnnkit.tasks.classify.model import SequenceClassifier
 from rnnkit.tasks.classify.pipeline import load_classifier, load_splits
+from tiny_files import write_text_label_csv
 
 TINY = ["--epochs", "1", "--hidden", "4", "--embedding", "4", "--batch-size", "8", "--progress", "none",
         "--tensorboard", "off"]
-
-
-def _write(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
 
 
 def _reviews(n=24):
@@ -34,7 +27,7 @@ def _reviews(n=24):
 
 def test_unseen_words_get_character_features_not_one_unk_vector(tmp_path, one_thread):
     data = tmp_path / "r.csv"
-    _write(data, _reviews())
+    write_text_label_csv(data, _reviews())
     train = load_splits(ClassifyDataConfig(data=str(data)), 0).train
     enc = fit_encoder(train, "word", True, 1, 0, 0, char_words=True)
     assert set("goodfilmq") <= set(enc.chars.tokens)                   # the training words' characters
@@ -59,7 +52,7 @@ def test_unseen_words_get_character_features_not_one_unk_vector(tmp_path, one_th
 
 def test_cli_char_features_train_predict_resume_and_fit_on_training_words_only(tmp_path, capsys, one_thread):
     data = tmp_path / "r.csv"
-    _write(data, _reviews(30))
+    write_text_label_csv(data, _reviews(30))
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(data), "--out", str(run), "--char-hidden", "3", *TINY]) == 0
     loaded = load_classifier(run)
@@ -82,7 +75,7 @@ def test_cli_char_features_train_predict_resume_and_fit_on_training_words_only(t
 ])
 def test_char_features_with_other_units_or_pretraining_are_an_error(tmp_path, capsys, flags, message):
     data = tmp_path / "r.csv"
-    _write(data, _reviews(20))
+    write_text_label_csv(data, _reviews(20))
     assert main(["train", "classify", "--data", str(data), "--out", str(tmp_path / "x"), "--char-hidden", "3",
                  *flags, *TINY]) != 0
     assert message in capsys.readouterr().err
@@ -95,7 +88,7 @@ def test_a_char_feature_run_exports_to_onnx_with_parity(tmp_path, one_thread):
     from rnnkit.export.routes import run_exported
 
     data = tmp_path / "r.csv"
-    _write(data, _reviews(16))
+    write_text_label_csv(data, _reviews(16))
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(data), "--out", str(run), "--char-hidden", "2", *TINY]) == 0
     manifest = export_run(run, "onnx", tmp_path / "onnx")              # parity on a second batch shape inside

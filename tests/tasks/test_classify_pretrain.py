@@ -2,7 +2,6 @@
 starting from an `rnnkit train lm` run (--init-from), and the fine-tuning settings."""
 from __future__ import annotations
 
-import csv
 import json
 import math
 
@@ -16,6 +15,7 @@ from rnnkit.modules.encoders import RecurrentEncoder
 from rnnkit.tasks.classify.config import ClassifyPretrainConfig
 from rnnkit.tasks.classify.pipeline import load_classifier
 from rnnkit.train import load_checkpoint
+from tiny_files import write_text_label_csv
 
 TINY = ["--epochs", "2", "--hidden", "8", "--embedding", "8", "--batch-size", "8", "--progress", "none",
         "--tensorboard", "off"]
@@ -24,15 +24,8 @@ BAD = ["a dull cold film", "bad acting and a poor story", "poor and dull all the
 
 
 def write_csv(path, n=6):
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        for i in range(n):
-            for t in GOOD:
-                w.writerow([t, "pos"])
-            for t in BAD:
-                w.writerow([t, "neg"])
-    return path
+    one_round = [(t, "pos") for t in GOOD] + [(t, "neg") for t in BAD]
+    return write_text_label_csv(path, one_round * n)
 
 
 def test_encoder_lm_counts_both_directions_and_refuses_leaky_stacks(one_thread):

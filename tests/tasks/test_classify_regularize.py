@@ -2,7 +2,6 @@
 cross-validated comparison, and encoders fitted on the training split only."""
 from __future__ import annotations
 
-import csv
 import json
 
 import numpy as np
@@ -18,6 +17,7 @@ from rnnkit.data.readers import EncodingError
 from rnnkit.tasks.classify.data import fold_indices, read_examples
 from rnnkit.tasks.classify.model import SequenceClassifier
 from rnnkit.tasks.classify.pipeline import fit_encoder, load_splits
+from tiny_files import write_text_label_csv
 
 TINY = ["--epochs", "1", "--hidden", "4", "--embedding", "4", "--batch-size", "8", "--progress", "none",
         "--tensorboard", "off"]
@@ -94,13 +94,6 @@ def test_folds_are_stratified_by_class():
         assert sum(per) == total and max(per) - min(per) <= 1
 
 
-def _write(path, rows):
-    with open(path, "w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-
-
 def _reviews(n=40):
     pos = ["good film", "great food", "lovely room", "really good", "great fun"]
     neg = ["bad film", "awful food", "poor room", "really bad", "awful fun"]
@@ -110,7 +103,7 @@ def _reviews(n=40):
 def test_vocabulary_is_fitted_on_the_training_split_only(tmp_path):
     # each example has its own word w<i>: a word of a validation or test example must not be in the vocabulary
     data = tmp_path / "r.csv"
-    _write(data, _reviews())
+    write_text_label_csv(data, _reviews())
     for extra in ({}, {"folds": 4, "fold": 2}):
         cfg = ClassifyDataConfig(data=str(data), val_fraction=0.2, **extra)
         s = load_splits(cfg, seed=0)
@@ -123,7 +116,7 @@ def test_vocabulary_is_fitted_on_the_training_split_only(tmp_path):
 
 def test_compare_classify_cross_validates_over_folds(tmp_path, capsys):
     data = tmp_path / "r.csv"
-    _write(data, _reviews(20))
+    write_text_label_csv(data, _reviews(20))
     out = tmp_path / "cv"
     assert main(["compare", "classify", "--data", str(data), "--cells", "gru", "--models", "", "--folds", "2",
                  "--out", str(out), "--epochs", "1", "--set", "model.hidden=4", "--set", "model.embedding=4",
@@ -152,7 +145,7 @@ def test_folds_on_a_task_without_cross_validation_is_an_error(capsys):
 @pytest.mark.parametrize("units", ["bpe", "unigram"])
 def test_subword_units_give_unseen_words_known_pieces(tmp_path, units, capsys):
     data = tmp_path / "r.csv"
-    _write(data, _reviews(24))
+    write_text_label_csv(data, _reviews(24))
     run = tmp_path / units
     assert main(["train", "classify", "--data", str(data), "--out", str(run), "--tokenizer", units,
                  "--max-vocab", "60", *TINY]) == 0

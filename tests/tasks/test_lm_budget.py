@@ -8,8 +8,8 @@ from rnnkit import config as C
 from rnnkit.cli import main
 from rnnkit.tasks.lm.config import LMDataConfig, LMRunConfig, epochs_follow_budget
 from rnnkit.tasks.lm.data import load_corpus
+from tiny_files import LM_TEXT
 
-TEXT = ("the quick brown fox jumps over the lazy dog. " * 40 + "\n") * 6
 TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4", "--bptt", "16", "--lr", "0.02",
         "--progress", "plain", "--log-every", "50", "--warmup-steps", "2", "--tensorboard", "off", "--threads", "1"]
 
@@ -17,7 +17,7 @@ TINY = ["--device", "cpu", "--hidden", "16", "--layers", "1", "--batch-size", "4
 @pytest.fixture
 def corpus(tmp_path):
     p = tmp_path / "text.txt"
-    p.write_text(TEXT)
+    p.write_text(LM_TEXT)
     return p
 
 
