@@ -22,6 +22,17 @@ from rnnkit.modules.encoders import RecurrentEncoder
 CHAR_MODELS = ("rnn", "cnn")
 
 
+def pad_word_chars(words: list[list[list[int]]], steps: int) -> torch.Tensor:
+    """The input of :class:`CharWordFeatures`: (B, T, W) character ids of each example's words (``words[b][t]``,
+    a list of ids), zero-padded to ``steps`` words of W characters, W the longest word of the batch."""
+    width = max((len(w) for ex in words for w in ex), default=1) or 1
+    out = torch.zeros(len(words), steps, width, dtype=torch.int64)
+    for b, ex in enumerate(words):
+        for t, w in enumerate(ex[:steps]):
+            out[b, t, :len(w)] = torch.tensor(w, dtype=torch.int64)
+    return out
+
+
 class CharWordFeatures(nn.Module):
     """``forward(chars (B, T, W)) -> (B, T, out_size)``; ``out_size = 2 * hidden`` for both models.
 

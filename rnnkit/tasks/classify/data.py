@@ -30,6 +30,7 @@ from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
 from rnnkit.modules.audio_features import FeatureConfig
+from rnnkit.modules.char_words import pad_word_chars
 
 
 
@@ -339,18 +340,8 @@ def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size
         x, lengths = pad_batch([inputs[i] for i in idx])
         batch = {"inputs": x, "lengths": lengths, "index": torch.tensor(idx)}
         if chars is not None:
-            batch["chars"] = pad_chars([chars[i] for i in idx], x.shape[1])
+            batch["chars"] = pad_word_chars([chars[i] for i in idx], x.shape[1])
         if targets is not None:
             batch["targets"] = torch.tensor([targets[i] for i in idx], dtype=torch.int64)
         batches.append(batch)
     return batches
-
-
-def pad_chars(words: list[list[list[int]]], steps: int) -> torch.Tensor:
-    """(B, T, W) character ids of each example's words, zero-padded to ``steps`` words of W characters."""
-    width = max((len(w) for ex in words for w in ex), default=1) or 1
-    out = np.zeros((len(words), steps, width), dtype=np.int64)
-    for b, ex in enumerate(words):
-        for t, w in enumerate(ex[:steps]):
-            out[b, t, :len(w)] = w
-    return torch.from_numpy(out)

@@ -24,6 +24,7 @@ from rnnkit.data.tabular import TaggedSentence
 from rnnkit.data.tokenizers import CharTokenizer, SentenceTokenizer, split_sentence
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.metrics import chunks
+from rnnkit.modules.char_words import pad_word_chars
 
 ENTITY_TAG = re.compile(r"^(O|[BIESU][-_].+)$")
 SPLIT_NAMES = {"train": ("train", "eng.train"), "val": ("dev", "valid", "val", "testa", "eng.testa"),
@@ -147,17 +148,14 @@ def make_tag_batches(enc: TagEncoder, sentences: list[TaggedSentence] | list[lis
         idx = order[start:start + batch_size]
         T = max(len(toks[i]) for i in idx)
         encs = [enc.encode(toks[i]) for i in idx]
-        W = max(len(c) for e in encs for c in e["chars"]) or 1
         words = torch.zeros(len(idx), T, dtype=torch.int64)
         cases = torch.zeros(len(idx), T, dtype=torch.int64)
-        chars = torch.zeros(len(idx), T, W, dtype=torch.int64)
+        chars = pad_word_chars([e["chars"] for e in encs], T)  # (B, T, W)
         targets = torch.zeros(len(idx), T, dtype=torch.int64)
         for b, (i, e) in enumerate(zip(idx, encs)):
             n = len(toks[i])
             words[b, :n] = torch.from_numpy(e["words"])
             cases[b, :n] = torch.from_numpy(e["cases"])
-            for t, cs in enumerate(e["chars"]):
-                chars[b, t, : len(cs)] = torch.tensor(cs)
             if labelled:
                 s = sentences[i]
                 targets[b, :n] = torch.from_numpy(enc.encode_tags(s.tags, s.where))
