@@ -1,6 +1,8 @@
 """Atomic file writes: readers see the old file or the new one, never half of one.
 
-Every output rnnkit keeps (checkpoints, ``config.yaml``, ``result.json``) goes through :func:`atomic_write`:
+Every output rnnkit keeps (checkpoints, ``config.yaml``, ``result.json``, tables, plots) goes through
+:func:`atomic_write` (text: :func:`atomic_write_text`, CSV rows: :func:`atomic_write_csv`; writers that take a
+file name, such as matplotlib's ``savefig``: :func:`atomic_save`):
 a temporary file in the same directory, fsync, ``os.replace``, fsync of the directory.
 
 In data-parallel training every process runs the task's code, but one process (rank 0) writes the run
@@ -10,10 +12,12 @@ in that directory (:func:`rnnkit.tasks.runs.rank_zero_writes` sets it up for ``r
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -74,6 +78,14 @@ def atomic_write(path: str | Path, data: bytes) -> None:
 def atomic_write_text(path: str | Path, text: str) -> None:
     """:func:`atomic_write` of UTF-8 text."""
     atomic_write(path, text.encode("utf-8"))
+
+
+def atomic_write_csv(path: str | Path, rows: Iterable[Sequence]) -> None:
+    """:func:`atomic_write_text` of ``rows`` as CSV in the csv module's default dialect (the bytes
+    ``csv.writer`` gives on a file opened with ``newline=""``: ``\\r\\n`` line ends, quoting as needed)."""
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)
+    atomic_write_text(path, buf.getvalue())
 
 
 def atomic_save(path: str | Path, save: Callable[[str], None]) -> None:

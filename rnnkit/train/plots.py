@@ -5,17 +5,22 @@ from pathlib import Path
 
 import matplotlib
 
+from rnnkit.atomic import atomic_save
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def save_figure(fig, path: Path) -> Path:
-    """Write a matplotlib figure as a PNG (folders made, layout tightened) and close it."""
+def save_figure(fig, path: Path, dpi: int = 110) -> Path:
+    """Write a matplotlib figure (PNG, or the format ``path``'s suffix names) through
+    :func:`rnnkit.atomic.atomic_save` (folders made, layout tightened; skipped in a folder another process
+    writes) and close it."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        atomic_save(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip(".").lower() or "png", dpi=dpi))
+    finally:
+        plt.close(fig)
     return path
 
 

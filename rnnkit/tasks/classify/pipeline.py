@@ -18,13 +18,13 @@ scaler and labels in their metadata), ``result.json`` (test metrics),
 """
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_csv
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.embedded_tasks import classify_set
 from rnnkit.data.readers import DataError
@@ -247,18 +247,15 @@ def score(loaded: LoadedClassifier, ex: Examples, run_dir: Path, name: str, batc
 
 
 def _write_predictions(path: Path, ex: Examples, probs: np.ndarray, labels: list[str]) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["where", "label", "predicted", "probability"] + [f"p_{lab}" for lab in labels])
-        for i, p in enumerate(probs):
-            true = ex.labels[i] if ex.labels else ""
-            w.writerow([ex.wheres[i], true, labels[int(p.argmax())], f"{p.max():.4f}"] + [f"{v:.4f}" for v in p])
+    rows = [["where", "label", "predicted", "probability"] + [f"p_{lab}" for lab in labels]]
+    for i, p in enumerate(probs):
+        true = ex.labels[i] if ex.labels else ""
+        rows.append([ex.wheres[i], true, labels[int(p.argmax())], f"{p.max():.4f}"] + [f"{v:.4f}" for v in p])
+    atomic_write_csv(path, rows)
 
 
 def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.train.plots import plt, save_figure  # matplotlib (Agg backend), imported only when plotting
     n = len(labels)
     fig, ax = plt.subplots(figsize=(1.0 + 0.5 * n, 1.0 + 0.5 * n))
     ax.imshow(cm, cmap="Blues")
@@ -269,9 +266,7 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path) -> None:
     for i in range(n):
         for j in range(n):
             ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def saved_audio_options(loaded: LoadedClassifier, skip_bad: bool | None = None) -> AudioOptions:

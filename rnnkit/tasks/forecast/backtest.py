@@ -1,13 +1,13 @@
 """Forecasts from a trained network at many origins, their scores, the backtest table and the plot."""
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_csv
 from rnnkit.tasks.forecast.data import Series, SplitPoints, future_windows
 from rnnkit.config import ConfigError
 from rnnkit.tasks.forecast.model import QUANTILE_TOL, gaussian_interval, interval_bounds, recursive_forecast
@@ -123,26 +123,23 @@ def direction_scores(name: str, p_up: np.ndarray, series: Series, origin_list: l
 def backtest_table(path: Path, models: dict[str, Forecast], series: Series, origin_list: list[int], H: int) -> None:
     """One CSV row per model, origin, step and target."""
     y = actuals(series, origin_list, H)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["model", "origin", "step", "time", "target", "actual", "forecast", "lower", "upper"])
-        for name, fc in models.items():
-            values = fc.mean if fc.mean is not None else fc.p_up
-            for i, o in enumerate(origin_list):
-                for h in range(H):
-                    for j, tname in enumerate(series.target_names):
-                        lo = "" if fc.lower is None else f"{fc.lower[i, h, j]:.6g}"
-                        hi = "" if fc.upper is None else f"{fc.upper[i, h, j]:.6g}"
-                        w.writerow([name, series.times[o], h + 1, series.times[o + h], tname,
-                                    f"{y[i, h, j]:.6g}", f"{values[i, h, j]:.6g}", lo, hi])
+    rows = [["model", "origin", "step", "time", "target", "actual", "forecast", "lower", "upper"]]
+    for name, fc in models.items():
+        values = fc.mean if fc.mean is not None else fc.p_up
+        for i, o in enumerate(origin_list):
+            for h in range(H):
+                for j, tname in enumerate(series.target_names):
+                    lo = "" if fc.lower is None else f"{fc.lower[i, h, j]:.6g}"
+                    hi = "" if fc.upper is None else f"{fc.upper[i, h, j]:.6g}"
+                    rows.append([name, series.times[o], h + 1, series.times[o + h], tname,
+                                 f"{y[i, h, j]:.6g}", f"{values[i, h, j]:.6g}", lo, hi])
+    atomic_write_csv(path, rows)
 
 
 def plot_forecast(path: Path, series: Series, models: dict[str, Forecast], origin_list: list[int], H: int,
                   sp: SplitPoints, title: str = "") -> None:
     """Actual series over validation + test, and each model's forecasts from origins H steps apart."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.train.plots import plt, save_figure  # matplotlib (Agg backend), imported only when plotting
     start = max(0, sp.n_train - (sp.n_val_end - sp.n_train))
     t = np.arange(len(series))
     tiles = list(range(0, len(origin_list), H))
@@ -166,7 +163,4 @@ def plot_forecast(path: Path, series: Series, models: dict[str, Forecast], origi
     ax.set_title(title or "forecast")
     ax.set_xlabel("step (dotted line: start of the test part)")
     ax.legend(fontsize=7, ncol=3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

@@ -17,7 +17,6 @@ probabilistic outputs; accuracy for ``--output direction``).  The run gets
 """
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_csv
 from rnnkit.config import TrainConfig, save_yaml, to_dict
 from rnnkit.data.embedded_tasks import series_set
 from rnnkit.data.readers import DataError
@@ -424,11 +424,9 @@ def predict_forecast(run: str | Path, data: str | Path) -> list[dict]:
     """
     loaded = load_forecaster(run)
     rows = forecast_table(loaded, read_table(data))
-    out = loaded.run_dir / f"forecast-{Path(data).stem}.csv"
-    with open(out, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    columns = list(rows[0])
+    atomic_write_csv(loaded.run_dir / f"forecast-{Path(data).stem}.csv",
+                     [columns] + [[row.get(c, "") for c in columns] for row in rows])
     return rows
 
 

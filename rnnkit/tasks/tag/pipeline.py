@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import save_yaml, to_dict
 from rnnkit.data.embedded_tasks import tag_set
 from rnnkit.data.readers import DataError
@@ -154,10 +155,8 @@ def score_sentences(loaded: LoadedTagger, sentences: list[TaggedSentence], out_p
     for s, g in zip(sentences, gold):
         enc.encode_tags(g, s.where)  # a tag training never saw is an error naming the sentence
     pred = loaded.tag([s.tokens for s in sentences])
-    with open(out_path, "w", encoding="utf-8") as fh:
-        for s, g, p in zip(sentences, gold, pred):
-            fh.writelines(f"{t} {a} {b}\n" for t, a, b in zip(s.tokens, g, p))
-            fh.write("\n")
+    blocks = ("".join(f"{t} {a} {b}\n" for t, a, b in zip(s.tokens, g, p)) + "\n" for s, g, p in zip(sentences, gold, pred))
+    atomic_write_text(out_path, "".join(blocks))   # a blank line after each sentence
     out = {"accuracy": token_accuracy(gold, pred), "n": len(sentences)}
     if enc.scheme != "none":
         out.update(entity_scores(gold, pred))

@@ -10,10 +10,7 @@ def alignment_and_mels(alignment: torch.Tensor, predicted: torch.Tensor, target:
                        path: str | Path, title: str = "") -> Path:
     """alignment (steps, N) as an image (decoder step across, input symbol up), then the predicted log-mel
     (T, M) and, when given, the target log-mel (T', M) on the same colour scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.train.plots import plt, save_figure  # matplotlib (Agg backend), imported only when plotting
 
     panels = 3 if target is not None else 2
     fig, axes = plt.subplots(panels, 1, figsize=(8, 2.4 * panels))
@@ -29,11 +26,4 @@ def alignment_and_mels(alignment: torch.Tensor, predicted: torch.Tensor, target:
         ax.imshow(m.detach().float().cpu().numpy().T, origin="lower", aspect="auto", cmap="magma", vmin=lo, vmax=hi)
         ax.set_ylabel(f"{name}\nmel bin", fontsize=8)
     axes[-1].set_xlabel("frame")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, Path(path), dpi=90)

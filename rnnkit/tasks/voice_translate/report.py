@@ -58,10 +58,7 @@ def plot_voices(path: Path, speaker: np.ndarray, out: np.ndarray, rate: int, con
     """Pitch contours (both on one axis, log frequency) above the input's and the output's spectrograms.
     ``contours``: the cascade's F0 of the ``input`` and the ``output`` (T,) Hz every ``frame_ms`` (the analyses
     it measured with, not repeated here: Harvest on a 3 s input costs about half a second)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from rnnkit.train.plots import plt, save_figure  # matplotlib (Agg backend), imported only when plotting
 
     fig, (pitch, top, bottom) = plt.subplots(3, 1, figsize=(9, 7.5))
     for key, label, colour in (("input", "input (English)", "#1f77b4"), ("output", "output (French)", "#d62728")):
@@ -80,10 +77,4 @@ def plot_voices(path: Path, speaker: np.ndarray, out: np.ndarray, rate: int, con
     _spectrogram(top, speaker, rate, "input")
     _spectrogram(bottom, out, rate, "output")
     bottom.set_xlabel("seconds")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=90)
-    plt.close(fig)
-    tmp.replace(path)
-    return path
+    return save_figure(fig, path, dpi=90)
