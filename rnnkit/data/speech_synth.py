@@ -34,6 +34,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import resample, write_wav
 from rnnkit.data.cache import data_cache_dir
 
@@ -281,8 +282,10 @@ def cached_speech_set(final: Path, settings: dict, build) -> Path:
     work = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     try:
         lines = build(work)
-        (work / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        (work / "config.json").write_text(json.dumps(settings, indent=1, ensure_ascii=False), encoding="utf-8")
+        # on disk (fsync'd) before the folder is renamed into place: a crash cannot leave a set whose manifest
+        # is cut short under its final name
+        atomic_write_text(work / "manifest.jsonl", "\n".join(lines) + "\n")
+        atomic_write_text(work / "config.json", json.dumps(settings, indent=1, ensure_ascii=False))
         try:
             os.replace(work, final)
         except OSError:

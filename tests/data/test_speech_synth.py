@@ -72,3 +72,25 @@ def test_missing_library_says_how_to_install(monkeypatch):
     monkeypatch.setattr(ESpeak, "_instance", None)
     with pytest.raises(ImportError, match=r"pip install 'rnnkit\[speech\]'"):
         ESpeak.get()
+
+
+def test_a_cached_set_is_written_atomically_and_a_concurrent_builders_copy_is_kept(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from rnnkit.data import speech_synth
+    written, real = [], speech_synth.atomic_write_text
+    monkeypatch.setattr(speech_synth, "atomic_write_text", lambda p, t: (written.append(Path(p).name), real(p, t)))
+    final = tmp_path / "set-a"
+    manifest = speech_synth.cached_speech_set(final, {"voice": "en"}, lambda work: ['{"audio_filepath": "0.wav"}'])
+    assert sorted(written) == ["config.json", "manifest.jsonl"]      # fsync'd before the folder is renamed
+    assert manifest.read_text() == '{"audio_filepath": "0.wav"}\n'
+    assert json.loads((final / "config.json").read_text()) == {"voice": "en"}
+    assert [p.name for p in tmp_path.iterdir()] == ["set-a"]           # no building folder left
+
+    other = tmp_path / "set-b"
+    def build(work):   # another process finishes the same set while this one builds it
+        other.mkdir()
+        (other / "manifest.jsonl").write_text("theirs\n")
+        return ["mine"]
+    assert speech_synth.cached_speech_set(other, {}, build).read_text() == "theirs\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["set-a", "set-b"]
