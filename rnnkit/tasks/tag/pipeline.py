@@ -155,8 +155,9 @@ def score_sentences(loaded: LoadedTagger, sentences: list[TaggedSentence], out_p
     for s, g in zip(sentences, gold):
         enc.encode_tags(g, s.where)  # a tag training never saw is an error naming the sentence
     pred = loaded.tag([s.tokens for s in sentences])
-    blocks = ("".join(f"{t} {a} {b}\n" for t, a, b in zip(s.tokens, g, p)) + "\n" for s, g, p in zip(sentences, gold, pred))
-    atomic_write_text(out_path, "".join(blocks))   # a blank line after each sentence
+    blocks = ("".join(f"{t} {a} {b}\n" for t, a, b in zip(s.tokens, g, p)) + "\n"   # a blank line after each
+              for s, g, p in zip(sentences, gold, pred))
+    atomic_write_text(out_path, "".join(blocks))
     out = {"accuracy": token_accuracy(gold, pred), "n": len(sentences)}
     if enc.scheme != "none":
         out.update(entity_scores(gold, pred))
