@@ -15,7 +15,7 @@ import io
 import wave as wavefile
 from math import gcd
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -81,10 +81,12 @@ def read_audio(path: str | Path, sample_rate: int, *, allow_silence: bool = Fals
 
 
 def read_waves(paths: Sequence[str | Path], sample_rate: int, *, wheres: Sequence[str] | None = None,
-               problems: list[str] | None = None, min_samples: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+               problems: list[str] | None = None, min_samples: int = 1,
+               check: Callable[[np.ndarray], str | None] | None = None) -> Iterator[tuple[int, np.ndarray]]:
     """``(i, wave)`` for each readable ``paths[i]``: :func:`read_audio` at ``sample_rate`` (mono float32 (N,)).
 
-    A file that cannot be read, or has fewer than ``min_samples`` samples, is a :class:`DataError` whose
+    A file that cannot be read, has fewer than ``min_samples`` samples, or whose wave ``check`` finds wrong
+    (``check(wave)`` returns what is wrong, e.g. a length limit, or None) is a :class:`DataError` whose
     message starts with ``wheres[i]`` (the manifest line that named the file) when that is not the file
     itself.  Given a ``problems`` list (the ``--skip-bad`` mode), the file is skipped instead and the
     message appended there.  One file is decoded at a time, so callers can featurise as they go.
@@ -97,6 +99,9 @@ def read_waves(paths: Sequence[str | Path], sample_rate: int, *, wheres: Sequenc
             if wave.shape[0] < min_samples:
                 raise DataError(f"{path}: only {wave.shape[0]} samples at {sample_rate} Hz, expected at least "
                                 f"{min_samples}")
+            problem = check(wave) if check is not None else None
+            if problem:
+                raise DataError(f"{path}: {problem}")
         except DataError as err:
             where = str(path) if wheres is None else wheres[i]
             message = str(err) if where == str(path) else f"{where}: {err}"

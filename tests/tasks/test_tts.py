@@ -169,3 +169,32 @@ def test_phoneme_symbols():
     vocab = fit_vocabulary([ipa])
     assert encode(vocab, ipa, "x")[-1] == vocab.eos_id
     assert text_symbols("hello", "chars", "en-us") == "hello"
+
+
+def test_audio_is_read_like_the_other_speech_tasks_naming_the_manifest_line(tmp_path):
+    """load_mels reads through rnnkit.data.audio.read_waves: an unreadable, too short or (training) too long
+    file is an error that starts with the manifest line, or with skip_bad a skipped entry saying the same."""
+    from rnnkit.data.audio import write_wav
+    from rnnkit.data.readers import DataError
+    from rnnkit.modules.audio_features import FeatureConfig
+    from rnnkit.tasks.tts.config import TTSDataConfig
+    from rnnkit.tasks.tts.data import Corpus, load_mels
+
+    rate = 8000
+    tone = lambda seconds: 0.5 * np.sin(np.arange(int(rate * seconds)) * 0.3)   # noqa: E731
+    files = [write_wav(tmp_path / "ok.wav", tone(0.5), rate), write_wav(tmp_path / "long.wav", tone(2.0), rate),
+             write_wav(tmp_path / "short.wav", tone(0.01), rate), tmp_path / "noise.wav"]
+    files[3].write_bytes(b"not audio")
+    wheres = [f"m.jsonl:{n}" for n in range(1, 5)]
+    corpus = Corpus(["a"] * 4, ["a"] * 4, files, wheres, "m.jsonl")
+    features = FeatureConfig(sample_rate=rate, n_fft=256, hop_length=64, n_mels=8)
+    with pytest.raises(DataError, match=r"^m.jsonl:2: .*long.wav: 2.0 s of audio, longer than max_seconds=1.0; "
+                                        r"cut it into sentences or raise --max-seconds"):
+        load_mels(corpus, features, TTSDataConfig(max_seconds=1.0))
+    mels, kept = load_mels(corpus, features, TTSDataConfig(max_seconds=1.0, skip_bad=True))
+    assert kept == [0] and mels[0].shape[1] == 8
+    assert [m.split(": ")[0] for m in corpus.skipped] == wheres[1:]
+    assert "short.wav: only 80 samples" in corpus.skipped[1] and "noise.wav: not a readable" in corpus.skipped[2]
+    corpus.skipped.clear()
+    _, kept = load_mels(corpus, features, TTSDataConfig(max_seconds=1.0, skip_bad=True), check_length=False)
+    assert kept == [0, 1]                               # scoring a run reads long utterances too

@@ -5,7 +5,7 @@ Text: :func:`rnnkit.data.speech_text.normalize_text` (numbers, abbreviations, pu
 then characters, or eSpeak NG IPA phonemes (``symbols: phonemes``), through a character
 :class:`~rnnkit.data.vocab.Vocabulary` (``<pad>`` 0 pads, ``</s>`` ends every input).
 
-Audio: :func:`rnnkit.data.audio.read_audio` at the run's rate -> the log-mel frames of
+Audio: :func:`rnnkit.data.audio.read_waves` (one file at a time, at the run's rate) -> the log-mel frames of
 :class:`~rnnkit.modules.audio_features.FeatureExtractor` -> leading and trailing frames more than
 ``trim_db`` below the loudest frame dropped.
 
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from rnnkit.atomic import atomic_write_text
-from rnnkit.data.audio import read_audio
+from rnnkit.data.audio import read_waves
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
 from rnnkit.data.speech_synth import WORDS, sentence_text, texts_dataset
@@ -212,24 +212,22 @@ def mel_frames(extractor: FeatureExtractor, wave: np.ndarray, trim_db: float) ->
 
 def load_mels(corpus: Corpus, features: FeatureConfig, d: TTSDataConfig, check_length: bool = True
               ) -> tuple[list[torch.Tensor], list[int]]:
-    """Log-mel frames (T_i, M) of each readable utterance and the indices kept (unreadable or, for
-    training, longer than ``max_seconds``: an error, or skipped with ``skip_bad``)."""
+    """Log-mel frames (T_i, M) of each readable utterance and the indices kept (unreadable, shorter than one
+    frame or, for training, longer than ``max_seconds``: an error naming the manifest line, or skipped with
+    ``skip_bad``)."""
+    rate = features.sample_rate
+
+    def too_long(wave: np.ndarray) -> str | None:
+        seconds = len(wave) / rate
+        if seconds > d.max_seconds:
+            return (f"{seconds:.1f} s of audio, longer than max_seconds={d.max_seconds}; cut it into sentences "
+                    "or raise --max-seconds")
+        return None
+
     extractor = FeatureExtractor(features)
     mels, kept = [], []
-    for i, (path, where) in enumerate(zip(corpus.audio, corpus.wheres)):
-        try:
-            wave = read_audio(path, features.sample_rate)
-            seconds = len(wave) / features.sample_rate
-            if check_length and seconds > d.max_seconds:
-                raise DataError(f"{path}: {seconds:.1f} s of audio, longer than max_seconds={d.max_seconds}; "
-                                "cut it into sentences or raise --max-seconds")
-            if len(wave) <= features.n_fft // 2:
-                raise DataError(f"{path}: {len(wave)} samples, too short for one {features.n_fft}-point frame")
-        except DataError as err:
-            if not d.skip_bad:
-                raise DataError(f"{where}: {err}" if where != str(path) else str(err)) from err
-            corpus.skipped.append(str(err))
-            continue
+    for i, wave in read_waves(corpus.audio, rate, wheres=corpus.wheres, problems=corpus.skipped if d.skip_bad else None,
+                              min_samples=features.n_fft // 2 + 1, check=too_long if check_length else None):
         mels.append(mel_frames(extractor, wave, d.trim_db))
         kept.append(i)
     if not kept:
