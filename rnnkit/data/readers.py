@@ -1,6 +1,7 @@
 """Read training text with errors a user can act on.
 
-``read_text(path)`` returns the text of one UTF-8 file; ``read_documents(path)``
+``read_text(path)`` returns the text of one UTF-8 file, ``text_lines(text)`` its lines (split at line feeds
+only, as the CSV and JSON-lines readers split them); ``read_documents(path)``
 accepts a file or a directory (every ``*.txt`` file inside, sorted, one
 document each); ``jsonl_objects(path, expected)`` yields the objects of a
 JSON-lines file with their line numbers, the one JSON-lines loop every reader
@@ -98,6 +99,16 @@ def read_text(path: str | Path, encoding: str = "utf-8") -> str:
         raise EncodingError(f"{path}: not valid {name} at byte offset {err.start} "
                             f"(byte 0x{raw[err.start]:02x}) on line {line}; {fix}") from err
     return text.removeprefix("\ufeff")
+
+
+def text_lines(text: str) -> list[str]:
+    """The lines of ``text`` split at ``\\n`` only, a ``\\r`` before it dropped (CRLF files), as the CSV and
+    JSON-lines readers split a file: unlike ``str.splitlines``, U+0085, U+2028, form feeds and the other
+    characters Unicode counts as line breaks stay inside their line.  A final newline ends the last line."""
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def read_documents(path: str | Path, pattern: str = "*.txt") -> list[tuple[str, str]]:

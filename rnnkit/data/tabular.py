@@ -6,10 +6,13 @@ Readers
   row, or JSONL (``.jsonl`` / ``.json``: one object per line).
 * :func:`read_class_folders` - one sub-folder per class; each file is one
   example (``.txt``: text; ``.csv``: a numeric sequence, one time step per row).
-* :func:`read_conll` - CoNLL column files: one token per line, whitespace
-  separated columns (token first, tags after), a blank line between sentences,
+* :func:`read_conll` - CoNLL column files: one token per line, columns separated
+  by spaces or tabs (token first, tags after), a blank line between sentences,
   ``-DOCSTART-`` lines skipped.
 * :func:`read_tagged_jsonl` - JSONL with a list of tokens and a list of tags per line.
+
+Lines end at line feeds only (:func:`~rnnkit.data.readers.text_lines`), as the CSV
+and JSONL readers read them: U+0085 or U+2028 inside a token or a cell stays there.
 
 Every failure raises :class:`~rnnkit.data.readers.DataError` whose message
 starts ``FILE:LINE`` and names the column (by name and 1-based position)
@@ -21,11 +24,12 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from rnnkit.data.readers import DataError, jsonl_objects, read_text
+from rnnkit.data.readers import DataError, jsonl_objects, read_text, text_lines
 
 TEXT_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
@@ -193,7 +197,7 @@ def read_numeric_rows(path: str | Path) -> list[list[float]]:
     """A headerless CSV of numbers (one time step per row) as a (T, F) list."""
     path = Path(path)
     rows = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
+    for n, line in enumerate(text_lines(read_text(path)), 1):
         if not line.strip():
             continue
         cells = line.split(",")
@@ -242,13 +246,16 @@ class TaggedSentence:
     where: str  # FILE:LINE of the first token
 
 
+CONLL_SEPARATOR = re.compile(r"[ \t\r\f\v]+")   # ASCII white space: a no-break space or U+0085 is part of a token
+
+
 def read_conll(path: str | Path, tag_column: int = -1) -> list[TaggedSentence]:
-    """Sentences of a CoNLL column file; ``tag_column`` indexes the whitespace-separated columns."""
+    """Sentences of a CoNLL column file; ``tag_column`` indexes the space- or tab-separated columns."""
     path = Path(path)
     text = read_text(path)
     sentences, tokens, tags, start, width = [], [], [], 0, None
-    for n, line in enumerate(text.splitlines(), 1):
-        cells = line.split()
+    for n, line in enumerate(text_lines(text), 1):
+        cells = [c for c in CONLL_SEPARATOR.split(line) if c]
         if not cells or cells[0] == "-DOCSTART-":
             if tokens:
                 sentences.append(TaggedSentence(tokens, tags, f"{path}:{start}"))

@@ -123,3 +123,20 @@ def test_tagged_jsonl(tmp_path):
     assert f"{p}:2: column 'tags'" in msg and "2 tags for 1 tokens" in msg
     p.write_text('{"tokens": ["a"], "tags": ["O"]}\n')
     assert read_tagged(p)[0].tokens == ["a"]
+
+
+def test_lines_end_at_line_feeds_only_so_unicode_breaks_stay_in_their_token(tmp_path):
+    """U+0085 (NEL), U+2028 and a no-break space are characters of a token or a cell, as in the CSV and JSONL
+    readers; str.splitlines would end the line there (and str.split cut the token)."""
+    from rnnkit.data.readers import text_lines
+    from rnnkit.data.tabular import read_numeric_rows
+    assert text_lines("a\x85b\r\nc\u2028d\n\ne") == ["a\x85b", "c\u2028d", "", "e"]
+    assert text_lines("a\n") == ["a"] and text_lines("a\n\n") == ["a", ""]
+    p = tmp_path / "t.conll"
+    p.write_text("Caf\x85e NN O\r\nin\u2028town IN O\n1\xa0000 CD B-NUM\n\nNext JJ O\n", encoding="utf-8")
+    s = read_conll(p)
+    assert [x.tokens for x in s] == [["Caf\x85e", "in\u2028town", "1\xa0000"], ["Next"]]
+    assert s[0].tags == ["O", "O", "B-NUM"] and s[1].where == f"{p}:5"
+    p = tmp_path / "steps.csv"
+    p.write_text("1,2\n3,\x854\r\n5,6\n", encoding="utf-8")   # a numeric sequence: one time step per row
+    assert read_numeric_rows(p) == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
