@@ -4,7 +4,8 @@ Where clips come from (:func:`read_clips`):
 
 * a CSV / TSV / JSONL table with an ``audio`` (or NeMo ``audio_filepath``) column and a label
   column (``label`` by default; a NeMo manifest's ``text`` when there is no label column);
-  relative audio paths are taken relative to the table's folder;
+  relative audio paths are taken relative to the table's folder; a CSV / TSV table is read in the
+  given ``encoding`` (UTF-8 by default; JSONL is always UTF-8);
 * a folder of audio files, labelled by ``label_pattern`` on the file name
   (``{label}_{speaker}_{index}.wav``) or by the name of the sub-folder holding each file
   (:func:`rnnkit.data.speech_manifest.read_labelled_folder`).
@@ -61,8 +62,8 @@ def holds_audio(path: str | Path, encoding: str = "utf-8") -> bool:
 
 
 def read_clips(path: str | Path, label_column: str = "label", *, label_pattern: str = "", labelled: bool = True,
-               skip_bad: bool = False) -> Clips:
-    """The clips a table or folder names (see the module docstring)."""
+               skip_bad: bool = False, encoding: str = "utf-8") -> Clips:
+    """The clips a table (CSV / TSV in ``encoding``) or folder names (see the module docstring)."""
     path = Path(path)
     if path.is_dir():
         try:
@@ -72,7 +73,7 @@ def read_clips(path: str | Path, label_column: str = "label", *, label_pattern: 
         u = found.utterances
         return Clips([x.audio for x in u], [x.text for x in u] if labelled else None, [x.source for x in u],
                      found.skipped, list(found.problems))
-    table = read_table(path)
+    table = read_table(path, encoding=encoding)
     audio_col = next((c for c in AUDIO_COLUMNS if c in table.columns), None)
     if audio_col is None:
         raise DataError(f"{path}:1: no audio column; expected one named 'audio' (or 'audio_filepath'), "

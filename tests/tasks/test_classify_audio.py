@@ -183,3 +183,24 @@ def test_compare_has_an_mfcc_svm_row_on_the_same_split(clips, tmp_path, capsys):
     assert 0.0 <= svm["accuracy"] <= 1.0 and svm["parameters"] > 0
     assert gru_test == 3        # a quarter of the 12 clips: the split both rows are scored on
     assert "mfcc+svm" in capsys.readouterr().out
+
+
+def test_a_csv_audio_manifest_is_read_in_the_given_encoding(tmp_path):
+    """--encoding holds for an audio manifest as for a text file: a cp1252 CSV names what to pass, and with
+    the encoding given its labels read right (JSONL manifests are UTF-8)."""
+    from rnnkit.data.readers import EncodingError
+    from rnnkit.modules.audio_features import FeatureConfig
+    from rnnkit.tasks.classify.data import AudioOptions, read_examples
+    lines = []
+    for i, label in enumerate(["café", "thé", "café", "thé"]):
+        t = np.arange(RATE // 4) / RATE
+        write_wav(tmp_path / f"{i}.wav", 0.5 * np.sin(2 * np.pi * (300 + 200 * (i % 2)) * t), RATE)
+        lines.append(f"{i}.wav,{label}\n")
+    data = tmp_path / "clips.csv"
+    data.write_bytes(("audio,label\n" + "".join(lines)).encode("cp1252"))
+    opts = AudioOptions(FeatureConfig(sample_rate=RATE, n_mels=12))
+    with pytest.raises(EncodingError, match=r"clips.csv: not valid UTF-8 .* line 2; .*--encoding"):
+        read_examples(data, "text", "label", "auto", audio=opts)
+    ex = read_examples(data, "text", "label", "auto", audio=opts, encoding="cp1252")
+    assert ex.kind == "audio" and ex.labels == ["café", "thé", "café", "thé"] and ex.inputs[0].shape[1] == 12
+    assert read_examples(data, "text", "label", "audio", audio=opts, encoding="cp1252").labels == ex.labels

@@ -62,7 +62,7 @@ def read_examples(path: str | Path, text_column: str, label_column: str, input_k
         raise DataError(f"{path}: no such file or folder")
     try:
         if input_kind == "audio" or (input_kind == "auto" and holds_audio(path, encoding)):
-            return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
+            return read_audio_examples(path, label_column, audio or AudioOptions(), labelled, encoding)
         if path.is_dir():
             return _from_folders(path)
         table = read_table(path, encoding=encoding)
@@ -94,10 +94,12 @@ class AudioOptions:
     skip_bad: bool = False
 
 
-def read_audio_examples(path: Path, label_column: str, opts: AudioOptions, labelled: bool = True) -> Examples:
-    """Audio clips named by a manifest or found in a folder, as feature frames computed once per file."""
+def read_audio_examples(path: Path, label_column: str, opts: AudioOptions, labelled: bool = True,
+                        encoding: str = "utf-8") -> Examples:
+    """Audio clips named by a manifest (a CSV / TSV one in ``encoding``) or found in a folder, as feature frames
+    computed once per file."""
     clips = read_clips(path, label_column, label_pattern=opts.label_pattern, labelled=labelled,
-                       skip_bad=opts.skip_bad)
+                       skip_bad=opts.skip_bad, encoding=encoding)
     feats, kept = clip_features(clips, opts.features, opts.skip_bad)
     return Examples(feats, kept.labels, kept.wheres, "audio", str(path), kept.skipped)
 
