@@ -130,3 +130,30 @@ def test_a_seasonal_series_trains_rnn_plus_esrnn_by_default(tmp_path, capsys):
     assert (result["model"], result["lookback"], result["transform"]) == ("rnn+esrnn", 12, ["log"])
     assert "lstm+esrnn" in result["test"]
     assert main(["evaluate", str(run), "--data", str(data)]) == 0
+
+
+def test_a_run_started_before_the_short_series_rule_resumes_with_its_own_transform(tmp_path, capsys):
+    """A run saved with --transform auto when auto left a short series as it is (no transform) resumes with no
+    transform, though auto now gives log,diff there; naming another transform on resume is an error."""
+    from rnnkit.tasks.forecast.pipeline import load_forecaster
+    from rnnkit.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    data = _monthly_csv(tmp_path / "short.csv", _strong(36))
+    run = tmp_path / "run"
+    assert main(["train", "forecast", "--data", str(data), "--target", "value", "--out", str(run), *TINY,
+                 "--transform", "none"]) == 0
+    steps = json.loads((run / "result.json").read_text())["steps"]
+    for path in (run / "checkpoints").glob("*.safetensors"):              # as the earlier rnnkit saved it
+        ck = load_checkpoint(path)
+        ck.meta["config"]["data"]["transform"] = "auto"
+        save_checkpoint(path, Checkpoint(ck.tensors, ck.meta))
+    capsys.readouterr()
+    assert main(["train", "forecast", "--out", str(run), "--resume", "--transform", "log", "--epochs", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "the run was trained with transform none, not log; resume with --transform none" in err
+    assert main(["train", "forecast", "--out", str(run), "--resume", "--epochs", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "trained with transform none (what --transform auto gave when the run started; it gives log,diff now)" \
+        in err
+    result = json.loads((run / "result.json").read_text())
+    assert result["transform"] == [] and result["steps"] > steps                # trained on from where it was
+    assert load_forecaster(run).transform.spec == []

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rnnkit.atomic import atomic_write_csv
-from rnnkit.config import TrainConfig, save_yaml, to_dict
+from rnnkit.config import ConfigError, TrainConfig, save_yaml, to_dict
 from rnnkit.data.embedded_tasks import series_set
 from rnnkit.data.readers import DataError
 from rnnkit.data.tabular import Table, read_table
@@ -46,6 +46,7 @@ from rnnkit.tasks.baselines import forecasting as fb, statsmodels_ts
 from rnnkit.tasks.forecast.config import ES_MODELS, REFIT, ForecastDataConfig, ForecastRunConfig, upgrade_config
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
+from rnnkit.train.checkpoint import read_meta
 
 TASK = "forecast"
 
@@ -168,6 +169,26 @@ def resolve_transform(spec: str, train: np.ndarray, model: str, validated: bool 
     return []
 
 
+def resumed_transform(spec: str, steps: list[str], checkpoint: Path) -> list[str]:
+    """The transform steps a resumed run continues with: those its ``checkpoint`` was trained on.
+
+    ``auto`` was decided when the run started, by the rule of the rnnkit that started it, which may differ from
+    today's ``steps`` (``log, diff`` on a series too short for a validation part came later): the run goes on
+    with its own steps, with a notice.  A named transform other than the trained one is an error: the network
+    learned the series read another way.
+    """
+    trained = list(read_meta(checkpoint).get("metadata", {}).get("transform", NO_TRANSFORM)["steps"])
+    if steps == trained:
+        return steps
+    was, now = ",".join(trained) or "none", ",".join(steps) or "none"
+    if spec == "auto":
+        print(f"notice: {checkpoint} was trained with transform {was} (what --transform auto gave when the run "
+              f"started; it gives {now} now): the resumed run keeps {was}", file=sys.stderr)
+        return trained
+    raise ConfigError(f"{checkpoint}: the run was trained with transform {was}, not {now}; resume with "
+                      f"--transform {was}, or start a new run")
+
+
 STRONG_SEASON = 0.6  # seasonal strength from which a series counts as seasonal (measured: docs/forecast.md)
 PLAIN_LOOKBACK = 24  # lookback of the automatic rule for a series without a strong season
 LONGER_PERIOD = {24: 168}  # season -> the longer calendar period of that time step: hourly data's week
@@ -220,7 +241,9 @@ def resolve_auto(cfg: ForecastRunConfig) -> tuple[ForecastRunConfig, AutoChoice 
     return dataclasses.replace(cfg, model=model), choice
 
 
-def prepare(cfg: ForecastRunConfig) -> Prepared:
+def prepare(cfg: ForecastRunConfig, resumed: Path | None = None) -> Prepared:
+    """The series, its split, and the transform and scaler fitted on the training part; ``resumed``: the
+    checkpoint a resumed run continues from (its transform is the one the run goes on with)."""
     series, season = load_series(cfg.data)
     sp = split_points(len(series), cfg.data.val_fraction, cfg.data.test_fraction, cfg.model.lookback,
                       cfg.data.horizon)
@@ -228,6 +251,8 @@ def prepare(cfg: ForecastRunConfig) -> Prepared:
     train = series.targets[: sp.n_train]                      # every fitted statistic sees this part only
     spec = "none" if cfg.model.output == "direction" else cfg.data.transform
     steps = resolve_transform(spec, train, cfg.model.model, sp.has_validation)
+    if resumed is not None:
+        steps = resumed_transform(spec, steps, resumed)
     chain = TransformChain(steps, season, series.target_names).fit(train)
     values = chain.apply_columns(series.values, T)
     scaler = Scaler.fit(values[chain.warmup: sp.n_train])
@@ -284,7 +309,10 @@ def train_forecast(cfg: ForecastRunConfig, run_dir: str | Path, *, resume: bool 
     run_dir = Path(run_dir)
     seed_everything(cfg.train.seed)
     cfg, choice = resolve_auto(cfg)
-    prep = prepare(cfg)
+    resumed = None
+    if resume:   # the checkpoint the run continues from: the one named, or (True) the last one
+        resumed = run_dir / "checkpoints" / "last.safetensors" if resume is True else Path(resume)
+    prep = prepare(cfg, resumed)
     sp, H = prep.sp, cfg.data.horizon
     run_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(cfg, run_dir / "config.yaml")
