@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from rnnkit.atomic import atomic_write_text
+
 
 class MetricsLog:
     def __init__(self, path: Path, tensorboard: str = "auto", resume_step: int | None = None):
@@ -26,10 +28,11 @@ class MetricsLog:
         self.tb = self._tensorboard(tensorboard)
 
     def _truncate_after(self, step: int) -> None:
-        """On resume, drop records written after the checkpoint (they will be redone)."""
+        """On resume, drop records written after the checkpoint (they will be redone); the shorter log replaces
+        the old one atomically, so a crash here leaves every record of the run."""
         keep = [line for line in self.path.read_text().splitlines()
                 if line.strip() and json.loads(line).get("step", 0) <= step]
-        self.path.write_text("".join(line + "\n" for line in keep))
+        atomic_write_text(self.path, "".join(line + "\n" for line in keep))
 
     def _tensorboard(self, mode: str):
         installed = importlib.util.find_spec("tensorboard") is not None

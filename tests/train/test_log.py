@@ -36,3 +36,19 @@ def test_resume_drops_records_written_after_the_checkpoint(tmp_path):
     assert [r["step"] for r in read_metrics(tmp_path / "m.jsonl")] == [1, 2]
     MetricsLog(tmp_path / "m.jsonl", tensorboard="off")  # a fresh run starts a fresh file
     assert read_metrics(tmp_path / "m.jsonl") == []
+
+
+def test_a_crash_while_resuming_leaves_the_whole_log(tmp_path, monkeypatch):
+    import pytest
+
+    from rnnkit import atomic
+    log = MetricsLog(tmp_path / "m.jsonl", tensorboard="off")
+    for step in (1, 2, 3):
+        log.write("step", step, loss=1.0)
+    def crash(src, dst):
+        raise OSError("disk full")
+    monkeypatch.setattr(atomic.os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        MetricsLog(tmp_path / "m.jsonl", tensorboard="off", resume_step=1)
+    assert [r["step"] for r in read_metrics(tmp_path / "m.jsonl")] == [1, 2, 3]
+    assert [p.name for p in tmp_path.iterdir()] == ["m.jsonl"]    # no temporary file left
