@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from rnnkit.atomic import atomic_write_text
+from rnnkit.atomic import atomic_save, atomic_write_text
 from rnnkit.data.cache import data_cache_dir
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
@@ -237,7 +237,8 @@ def scene_set(spec: SceneSetSpec = SceneSetSpec(), root: Path | None = None) -> 
         captions, tags = [], []
         for i, s in enumerate(scenes):
             name = f"images/{split}-{i:05d}.png"
-            draw_scene(s, spec.image_size, rng).save(folder / name)
+            image = draw_scene(s, spec.image_size, rng)   # atomic: another process may be drawing the same set
+            atomic_save(folder / name, lambda tmp: image.save(tmp, format="PNG"))
             captions += [(name, c) for c in phrasings(s)]
             tags.append((name, "|".join(s.tags())))
         atomic_write_text(folder / f"{split}.csv", _csv(captions, ("image", "caption")))

@@ -219,3 +219,14 @@ def test_drawing_puts_each_group_in_its_half():
     blue = (img[..., 2] > 150) & (img[..., 0] < 100)
     assert red[:, :32].sum() > 20 and red[:, 32:].sum() == 0
     assert blue[:, 32:].sum() > 20 and blue[:, :32].sum() == 0
+
+
+def test_scene_images_are_written_atomically(tmp_path, monkeypatch):
+    """Processes drawing the same set (every rank of a data-parallel run) never show each other half a PNG."""
+    from rnnkit.data import scenes
+    saved, real = [], scenes.atomic_save
+    monkeypatch.setattr(scenes, "atomic_save", lambda path, save: (saved.append(path.name), real(path, save)))
+    folder = scene_set(SceneSetSpec(train=3, val=1, test=1, image_size=16), root=tmp_path)
+    images = sorted(p.name for p in (folder / "images").iterdir())
+    assert sorted(saved) == images and len(images) == 5
+    assert all((folder / "images" / name).read_bytes()[:4] == b"\x89PNG" for name in images)
