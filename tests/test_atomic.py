@@ -50,3 +50,20 @@ def test_writes_under_a_folder_written_elsewhere_are_skipped_and_others_are_not(
     assert not is_written_elsewhere(run / "result.json")      # only while inside
     atomic_write_text(run / "result.json", "{}")
     assert (run / "result.json").read_text() == "{}"
+
+
+def test_task_code_writes_files_only_through_rnnkit_atomic():
+    """Every process of a data-parallel run runs the task's code; a file it writes with open(), write_text() or
+    savefig(path) would come from every process at once, half-written for a reader (rnnkit.atomic skips the
+    run directory on ranks > 0 and replaces files whole).  A figure drawn into a buffer (served) is no file."""
+    import re
+    from pathlib import Path
+
+    import rnnkit
+    direct = re.compile(r"\.write_(text|bytes)\(|\bopen\([^)]*[\"'][wax]b?\+?[\"']|\.savefig\((?!buf\b)|"
+                        r"\bnp\.save(z|z_compressed)?\(|\btorch\.save\(")
+    tasks = Path(rnnkit.__file__).parent / "tasks"
+    found = [f"{path.relative_to(tasks)}:{n}: {line.strip()}" for path in sorted(tasks.rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if direct.search(line) and "atomic_save(" not in line]
+    assert found == []
