@@ -55,7 +55,7 @@ from torch import Tensor
 from rnnkit.layers.state import detach_state
 
 IGNORE_INDEX = -100
-__all__ = ["Streams", "Chunk", "batchify", "windows", "detach_state", "reset_state", "cast_state"]
+__all__ = ["Streams", "Chunk", "batchify", "staggered_resets", "state_ages", "windows", "detach_state", "reset_state", "cast_state"]
 
 
 @dataclass
@@ -144,6 +144,15 @@ def staggered_resets(n_chunks: int, batch_size: int, every: int) -> Tensor:
     j = torch.arange(n_chunks).view(-1, 1)
     shift = torch.arange(batch_size).view(1, -1) * every // batch_size
     return (j + shift) % every == 0
+
+
+def state_ages(starts: Tensor) -> Tensor:
+    """(N, B) long: how many chunks each stream's state has been carried through when chunk ``j`` starts
+    (0 = a fresh state), from ``starts`` (N, B) bool."""
+    ages = torch.zeros(starts.shape, dtype=torch.long)
+    for j in range(1, starts.shape[0]):
+        ages[j] = torch.where(starts[j], 0, ages[j - 1] + 1)
+    return ages
 
 
 def windows(streams: Streams, start: int = 0) -> Iterator[Chunk]:
