@@ -26,6 +26,23 @@ Training walks the chunks in order (:func:`windows`), carrying each column's
 recurrent state from chunk ``j`` to ``j + 1`` - detached, so gradients stop at
 the chunk edge - and zeroing it where ``starts[j, b]`` (:func:`reset_state`):
 the state never leaks from one document into the next.
+
+With ``reset_every = R`` chunks each stream's state is also zeroed every ``R``
+chunks, stream ``b``'s resets shifted by ``b * R // B`` chunks (staggered)::
+
+    R = 4, B = 4     chunk  0 1 2 3 4 5 6 7 8
+    stream 0 (shift 0)      r . . . r . . . r      r: reset (starts[j, b])
+    stream 1 (shift 1)      r . . r . . . r .
+    stream 2 (shift 2)      r . r . . . r . .
+    stream 3 (shift 3)      r r . . . r . . .
+
+so no state is carried through more than ``R * k1`` steps, and every batch
+holds states of every age from 0 to ``R * k1`` steps, in equal shares.  Without
+it, a corpus cut into B long streams couples a state's age to the position in
+the epoch: every update of an epoch's later part sees states hundreds of chunks
+old (an LSTM's cell state keeps growing with them, by up to one per step),
+while validation and generation start from zero, and the model drifts to
+states the evaluation never produces (docs/lm.md, "Session 14").
 """
 from __future__ import annotations
 
@@ -38,7 +55,7 @@ from torch import Tensor
 from rnnkit.layers.state import detach_state
 
 IGNORE_INDEX = -100
-__all__ = ["Streams", "Chunk", "batchify", "windows", "detach_state", "reset_state", "cast_state"]
+__all__ = ["Streams", "Chunk", "batchify", "staggered_resets", "state_ages", "windows", "detach_state", "reset_state", "cast_state"]
 
 
 @dataclass
@@ -81,10 +98,14 @@ def _pad_to(x: Tensor, n: int, value: int) -> Tensor:
     return torch.cat([x, x.new_full((n - x.numel(),), value)])
 
 
-def batchify(docs: Sequence[Sequence[int] | Tensor], batch_size: int, k1: int) -> Streams:
-    """Lay documents (token id sequences) out as ``batch_size`` streams (see module picture)."""
+def batchify(docs: Sequence[Sequence[int] | Tensor], batch_size: int, k1: int, reset_every: int = 0) -> Streams:
+    """Lay documents (token id sequences) out as ``batch_size`` streams (see module picture);
+    ``reset_every``: also reset each stream's state every that many chunks, staggered (0 = only at
+    document starts)."""
     if batch_size < 1 or k1 < 1:
         raise ValueError(f"batch_size and k1 must be positive, got {batch_size}, {k1}")
+    if reset_every < 0:
+        raise ValueError(f"reset_every must be >= 0 chunks (0 = only at document starts), got {reset_every}")
     tensors = [torch.as_tensor(doc, dtype=torch.long) for doc in docs]
     kept = [i for i, doc in enumerate(tensors) if doc.numel() >= 2]
     padded = {i: -(-(tensors[i].numel() - 1) // k1) * k1 for i in kept}  # rounded up to a multiple of k1
@@ -112,7 +133,26 @@ def batchify(docs: Sequence[Sequence[int] | Tensor], batch_size: int, k1: int) -
             targets[pos:pos + x.numel(), b] = y
             starts[pos // k1 + 1:(pos + x.numel()) // k1, b] = False
             pos += x.numel()
+    if reset_every:
+        starts |= staggered_resets(starts.shape[0], batch_size, reset_every)
     return Streams(inputs, targets, starts, k1)
+
+
+def staggered_resets(n_chunks: int, batch_size: int, every: int) -> Tensor:
+    """(n_chunks, batch_size) bool: True at chunk ``j`` of stream ``b`` when ``(j + b * every // batch_size)``
+    is a multiple of ``every`` (see the module picture)."""
+    j = torch.arange(n_chunks).view(-1, 1)
+    shift = torch.arange(batch_size).view(1, -1) * every // batch_size
+    return (j + shift) % every == 0
+
+
+def state_ages(starts: Tensor) -> Tensor:
+    """(N, B) long: how many chunks each stream's state has been carried through when chunk ``j`` starts
+    (0 = a fresh state), from ``starts`` (N, B) bool."""
+    ages = torch.zeros(starts.shape, dtype=torch.long)
+    for j in range(1, starts.shape[0]):
+        ages[j] = torch.where(starts[j], 0, ages[j - 1] + 1)
+    return ages
 
 
 def windows(streams: Streams, start: int = 0) -> Iterator[Chunk]:

@@ -50,3 +50,22 @@ def test_the_validation_part_is_the_last_tenth_of_a_file(corpus):
     c = load_corpus(LMDataConfig(data=str(corpus), val_fraction=0.1))
     cut = round(len(text) * 0.9)
     assert c.train == [text[:cut]] and c.val == [text[cut:]]
+
+
+def test_training_streams_carry_no_state_past_max_carry_and_mix_its_ages(tmp_path):
+    """A single long text cut into a few streams used to carry each state through the stream's whole share:
+    a state's age then followed the position in the epoch (every update of an epoch's later part saw only
+    old states, validation only young ones). The training layout resets every max_carry tokens, staggered."""
+    from rnnkit.data.vocab import Vocabulary
+    from rnnkit.tasks.lm.data import lm_streams
+    from rnnkit.train.tbptt import state_ages
+    p = tmp_path / "long.txt"
+    p.write_text(LM_TEXT * 8)  # 86k characters: 4 training streams of about 19k
+    cfg = LMDataConfig(data=str(p))
+    assert cfg.max_carry == 4096  # the default
+    c = load_corpus(cfg)
+    train, val = lm_streams(c, Vocabulary.build("char", c.train, 100, 1), 4, 128, cfg.max_carry)
+    ages = state_ages(train.starts)  # in chunks of 128 tokens
+    assert ages.max() == 4096 // 128 - 1
+    assert len(train) > 4 * 32 and (ages[32:].float().std(dim=1) > 5).all()  # each update: young and old
+    assert val.starts[1:].sum() == 0  # validation: each stream scored from its start, state carried through

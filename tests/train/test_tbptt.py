@@ -1,9 +1,11 @@
+import pytest
 import torch
 from torch.testing import assert_close
 
 from rnnkit.config import TrainConfig
 from rnnkit.train import IGNORE_INDEX, StreamData, Trainer, batchify, detach_state, reset_state, windows
 from rnnkit.train.steps import TBPTTStep
+from rnnkit.train.tbptt import state_ages
 
 
 def test_batchify_layout_matches_the_picture():
@@ -112,3 +114,24 @@ def test_loss_falls_on_a_learnable_stream(tiny_lm, toy_streams):
     after = trainer.evaluate(StreamData(streams))["loss"]
     assert before > 1.8  # about ln(8) at init
     assert after < 0.3, (before, after)
+
+
+def test_batchify_resets_every_stream_every_r_chunks_staggered():
+    doc = torch.arange(4 * 8 * 12 + 1)  # one document: 4 streams of 24 chunks of 4 steps (k1 = 4, B = 4)
+    plain = batchify([doc], batch_size=1, k1=4)
+    assert plain.starts[1:].sum() == 0  # without it: one reset per stream, at its start
+    s = batchify([doc[i * 96:(i + 1) * 96 + 1] for i in range(4)], batch_size=4, k1=4, reset_every=4)
+    assert s.starts[:9].T.int().tolist() == [[1, 0, 0, 0, 1, 0, 0, 0, 1],  # the module picture
+                                             [1, 0, 0, 1, 0, 0, 0, 1, 0],
+                                             [1, 0, 1, 0, 0, 0, 1, 0, 0],
+                                             [1, 1, 0, 0, 0, 1, 0, 0, 0]]
+    ages = state_ages(s.starts)
+    assert ages.max() == 3  # never carried through more than 4 chunks
+    assert all(sorted(row.tolist()) == [0, 1, 2, 3] for row in ages[4:])  # every update: every age once
+    unstaggered = batchify([doc[i * 96:(i + 1) * 96 + 1] for i in range(4)], batch_size=4, k1=4)
+    assert torch.equal(s.inputs, unstaggered.inputs) and torch.equal(s.targets, unstaggered.targets)
+
+
+def test_batchify_refuses_a_negative_reset_interval():
+    with pytest.raises(ValueError, match="reset_every must be >= 0"):
+        batchify([torch.arange(20)], batch_size=1, k1=4, reset_every=-1)

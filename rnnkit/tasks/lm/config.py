@@ -61,6 +61,9 @@ class LMDataConfig:
     vocab_size: int = opt(8000, "largest vocabulary for word / subword tokenizers")
     min_freq: int = opt(1, "tokens seen fewer times become <unk> (char / word)")
     max_chars: int = opt(0, "use only the first N characters of the corpus (0 = all)")
+    max_carry: int = opt(4096, "training: reset each stream's recurrent state at least every N tokens (whole "
+                               "--bptt chunks), staggered across the streams so every update holds states of "
+                               "every age (0 = carry it through each stream's whole share of the text)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -69,6 +72,7 @@ class LMDataConfig:
         check_positive("vocab_size", self.vocab_size)
         check_positive("min_freq", self.min_freq)
         check_positive("max_chars", self.max_chars, allow_zero=True)
+        check_positive("max_carry", self.max_carry, allow_zero=True)
 
 
 #: what `rnnkit train lm` starts from (``LMTask.train_defaults``) over the config classes' defaults: a model

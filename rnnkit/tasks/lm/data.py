@@ -6,6 +6,9 @@ a separate validation file is given).  ``encode_streams`` turns documents into
 TBPTT :class:`~rnnkit.train.tbptt.Streams`, first cutting them into at least
 ``batch_size`` contiguous segments so every stream has text even when the
 corpus is a single file (the recurrent state is reset where a segment starts).
+The training streams also reset the state every ``max_carry`` tokens, staggered
+(``LMDataConfig.max_carry``): a state carried through a whole stream's share of
+a large text drifts away from what evaluation and generation start from.
 """
 from __future__ import annotations
 
@@ -67,7 +70,10 @@ def segment(seqs: list[torch.Tensor], n: int) -> list[torch.Tensor]:
     return [s[i:i + size] for s in seqs for i in range(0, s.numel(), size)]
 
 
-def encode_streams(docs: list[str], tokenizer, batch_size: int, k1: int) -> Streams:
+def encode_streams(docs: list[str], tokenizer, batch_size: int, k1: int, max_carry: int = 0) -> Streams:
+    """``docs`` as ``batch_size`` TBPTT streams of ``k1``-step chunks; ``max_carry`` > 0: the state is also
+    reset at least every ``max_carry`` tokens (whole chunks, at least one), staggered across the streams
+    (:func:`~rnnkit.train.tbptt.batchify`)."""
     ids = [torch.tensor(tokenizer.encode(d), dtype=torch.long) for d in docs]
     ids = [t for t in ids if t.numel() >= 2]
     if not ids:
@@ -75,7 +81,16 @@ def encode_streams(docs: list[str], tokenizer, batch_size: int, k1: int) -> Stre
     total = sum(t.numel() for t in ids)
     if total < 2 * batch_size:
         raise DataError(f"text too short for batch_size={batch_size}: {total} tokens")
-    return batchify(segment(ids, batch_size), batch_size, k1)
+    reset_every = max(1, max_carry // k1) if max_carry else 0
+    return batchify(segment(ids, batch_size), batch_size, k1, reset_every)
+
+
+def lm_streams(corpus: Corpus, tokenizer, batch_size: int, k1: int, max_carry: int) -> tuple[Streams, Streams]:
+    """The training and validation streams of a run.  Training resets the state at least every ``max_carry``
+    tokens, staggered; validation only where a segment starts (the held-out text scored as contiguously as
+    ``batch_size`` streams allow, as every earlier number was)."""
+    return (encode_streams(corpus.train, tokenizer, batch_size, k1, max_carry),
+            encode_streams(corpus.val, tokenizer, batch_size, k1))
 
 
 @dataclass

@@ -32,7 +32,7 @@ from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, from_dict, save_yaml, to_dict
 from rnnkit.tasks.lm.config import LMModelConfig, LMRunConfig
 from rnnkit.data.readers import DataError, read_documents
-from rnnkit.tasks.lm.data import LMRun, chars_per_token, encode_streams, load_corpus
+from rnnkit.tasks.lm.data import LMRun, chars_per_token, encode_streams, lm_streams, load_corpus
 from rnnkit.tasks.lm.markov import evaluate_markov, model_from_checkpoint, train_markov
 from rnnkit.data.tokenizers import StreamDecoder
 from rnnkit.data.vocab import Vocabulary, tokenizer_from_dict
@@ -136,8 +136,7 @@ def train_lm(cfg: LMRunConfig, run_dir: str | Path, *, resume: bool | str | Path
     if resume:
         _check_same_tokenizer(run_dir, tokenizer)
     k1, bs = cfg.train.bptt, cfg.train.batch_size
-    train = StreamData(encode_streams(corpus.train, tokenizer, bs, k1))
-    val = StreamData(encode_streams(corpus.val, tokenizer, bs, k1))
+    train, val = map(StreamData, lm_streams(corpus, tokenizer, bs, k1, cfg.data.max_carry))
     cpt = chars_per_token(corpus.val, tokenizer)
     model = LanguageModel(tokenizer.vocab_size, cfg.model)
     meta = {"task": "lm", "tokenizer": tokenizer.to_dict(), "vocab_size": tokenizer.vocab_size,
