@@ -69,3 +69,21 @@ def test_training_streams_carry_no_state_past_max_carry_and_mix_its_ages(tmp_pat
     assert ages.max() == 4096 // 128 - 1
     assert len(train) > 4 * 32 and (ages[32:].float().std(dim=1) > 5).all()  # each update: young and old
     assert val.starts[1:].sum() == 0  # validation: each stream scored from its start, state carried through
+
+
+def test_a_run_saved_before_max_carry_resumes_on_the_layout_it_was_trained_on(tmp_path, capsys):
+    """Its saved config has no max_carry: resuming fills in 0 (the state carried through each stream, as it was
+    trained), not today's default, whose layout would not match the run's batches."""
+    from rnnkit.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    run, text = tmp_path / "run", tmp_path / "twice.txt"
+    text.write_text(LM_TEXT * 2)  # 4 training streams of about 4.8k characters: longer than max_carry's 4096
+    argv = ["--data", str(text), "--max-carry", "0"] + TINY
+    assert main(["train", "lm", "--out", str(run), "--epochs", "1"] + argv) == 0
+    steps = json.loads((run / "result.json").read_text())["steps"]
+    for path in (run / "checkpoints").glob("*.safetensors"):  # as rnnkit saved it before the setting existed
+        ck = load_checkpoint(path)
+        del ck.meta["config"]["data"]["max_carry"]
+        save_checkpoint(path, Checkpoint(ck.tensors, ck.meta))
+    capsys.readouterr()
+    assert main(["train", "lm", "--out", str(run), "--resume", "--epochs", "2"]) == 0
+    assert json.loads((run / "result.json").read_text())["steps"] > steps

@@ -75,6 +75,17 @@ class LMDataConfig:
         check_positive("max_carry", self.max_carry, allow_zero=True)
 
 
+#: settings a run saved before they existed gets when resumed: the values that reproduce how it was trained
+#: (its state was carried through each stream's whole share of the text).
+LEGACY_DATA = {"max_carry": 0}
+
+
+def upgrade_config(saved: dict) -> dict:
+    """A saved run config with the data settings it predates filled in as :data:`LEGACY_DATA`."""
+    data = saved.get("data", {})
+    return {**saved, "data": {**{k: v for k, v in LEGACY_DATA.items() if k not in data}, **data}}
+
+
 #: what `rnnkit train lm` starts from (``LMTask.train_defaults``) over the config classes' defaults: a model
 #: and training sized for `rnnkit train lm --data FILE --max-time 900` on one CPU core (docs/lm.md, "A corpus
 #: of plays"): a 2 x 384 LSTM over a 128-wide untied embedding (a third cheaper per character than a

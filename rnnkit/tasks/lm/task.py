@@ -10,7 +10,7 @@ from rnnkit.config import ConfigError
 from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
-from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig, epochs_follow_budget
+from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig, epochs_follow_budget, upgrade_config
 from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
@@ -30,6 +30,9 @@ class LMTask(Task):
     train_defaults = TRAIN_DEFAULTS
     presets_package = "rnnkit.tasks.lm.presets"
     compare_metrics = tuple(COMPARE_METRICS)
+
+    def upgrade_config(self, saved: dict) -> dict:
+        return upgrade_config(saved)
 
     def train(self, cfg: LMRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
               callbacks=()):
