@@ -12,12 +12,14 @@ Batch layout (a dict of tensors, batch-first)::
 
     inputs   (B, T) int64 token ids, or (B, T, F) float32 features, zero-padded
     chars    (B, T, W) int64 character ids of each word (word-level text with character features only)
+    ngrams   (B, G) int64 ids of each text's distinct known word n-grams, 0 = padding (text with --nbsvm only)
     lengths  (B,)   true lengths (>= 1)
     targets  (B,)   class ids (absent at prediction time)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -31,6 +33,7 @@ from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
 from rnnkit.modules.audio_features import FeatureConfig
 from rnnkit.modules.char_words import pad_word_chars
+from rnnkit.tasks.baselines.nbsvm import text_ngrams
 
 
 
@@ -218,6 +221,8 @@ class Encoder:
     scaler: Standardizer | None = None
     features: FeatureConfig | None = None     # audio: how clips become frames (the scaler normalises them)
     chars: Vocabulary | None = None           # word-level text: the characters of the training words
+    ngrams: list[str] | None = None           # text with --nbsvm: the training texts' n-grams (id = index + 1)
+    ngram_order: int = 0
 
     @property
     def n_inputs(self) -> int:
@@ -242,11 +247,21 @@ class Encoder:
         words = words[: self.max_len] if self.max_len else words
         return [self.chars.encode_tokens(list(w[:MAX_WORD_CHARS])) for w in words]
 
+    @cached_property
+    def _ngram_ids(self) -> dict[str, int]:
+        return {g: i + 1 for i, g in enumerate(self.ngrams or ())}
+
+    def encode_ngrams(self, x: str) -> list[int]:
+        """Ids (1 ..) of the distinct word n-grams of a text that the training texts held (others left out)."""
+        index = self._ngram_ids
+        return [index[g] for g in text_ngrams(x, self.ngram_order, self.lowercase) if g in index]
+
     def batches(self, inputs: list, targets: list[int] | None, batch_size: int, sort: bool = True) -> list[dict]:
         """Raw inputs (texts, sequences or frames) as padded batches, with each word's characters when the
-        encoder has a character table."""
+        encoder has a character table and each text's n-gram ids when it has an n-gram table."""
         chars = [self.encode_chars(x) for x in inputs] if self.chars is not None else None
-        return make_batches([self.encode_input(x) for x in inputs], targets, batch_size, sort, chars)
+        ngrams = [self.encode_ngrams(x) for x in inputs] if self.ngrams is not None else None
+        return make_batches([self.encode_input(x) for x in inputs], targets, batch_size, sort, chars, ngrams)
 
     def encode_labels(self, ex: Examples) -> list[int]:
         check_labels(ex.labels, self.labels, ex.wheres, "label")
@@ -258,7 +273,8 @@ class Encoder:
                 "max_len": self.max_len, "vocab": self.vocab.to_dict() if self.vocab else None,
                 "scaler": self.scaler.to_dict() if self.scaler else None,
                 "features": self.features.to_dict() if self.features else None,
-                "chars": self.chars.to_dict() if self.chars else None}
+                "chars": self.chars.to_dict() if self.chars else None,
+                "ngrams": self.ngrams, "ngram_order": self.ngram_order}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
@@ -266,7 +282,8 @@ class Encoder:
                    vocabulary_from_dict(d["vocab"], layout="padded") if d["vocab"] else None,
                    Standardizer.from_dict(d["scaler"]) if d["scaler"] else None,
                    FeatureConfig.from_dict(d["features"]) if d.get("features") else None,
-                   vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None)
+                   vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None,
+                   d.get("ngrams"), d.get("ngram_order", 0))
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
@@ -330,9 +347,11 @@ def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size: int,
-                 sort: bool = True, chars: list[list[list[int]]] | None = None) -> list[dict]:
+                 sort: bool = True, chars: list[list[list[int]]] | None = None,
+                 ngrams: list[list[int]] | None = None) -> list[dict]:
     """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``; with ``chars``
-    (each input's words as character ids) also ``chars`` (B, T, W), zero-padded."""
+    (each input's words as character ids) also ``chars`` (B, T, W), with ``ngrams`` (each input's n-gram ids)
+    also ``ngrams`` (B, G); both zero-padded."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i])) if sort else list(range(len(inputs)))
     batches = []
     for s in range(0, len(order), batch_size):
@@ -341,7 +360,17 @@ def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size
         batch = {"inputs": x, "lengths": lengths, "index": torch.tensor(idx)}
         if chars is not None:
             batch["chars"] = pad_word_chars([chars[i] for i in idx], x.shape[1])
+        if ngrams is not None:
+            batch["ngrams"] = pad_ids([ngrams[i] for i in idx])
         if targets is not None:
             batch["targets"] = torch.tensor([targets[i] for i in idx], dtype=torch.int64)
         batches.append(batch)
     return batches
+
+
+def pad_ids(rows: list[list[int]]) -> torch.Tensor:
+    """(B, G) int64, each row's ids then zeros (at least one column)."""
+    out = torch.zeros(len(rows), max(1, max(len(r) for r in rows)), dtype=torch.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+    return out

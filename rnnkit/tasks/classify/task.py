@@ -8,6 +8,7 @@ import numpy as np
 from rnnkit.config import ConfigError
 from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
 from rnnkit.tasks.baselines.audio import mfcc_svm
+from rnnkit.tasks.baselines.nbsvm import nbsvm_baseline
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
                                             train_classify)
@@ -27,14 +28,16 @@ def shown_input(x: str | list, width: int = SHOWN_INPUT_CHARS) -> str:
 
 
 def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
-    """The classical baseline on the same split: TF-IDF + logistic regression for texts, MFCC statistics + an
-    RBF SVM for audio clips, logistic regression on flattened numeric sequences."""
+    """The classical baselines on the same split: TF-IDF + logistic regression and NBSVM (uni- and bigrams,
+    Wang & Manning 2012) for texts, MFCC statistics + an RBF SVM for audio clips, logistic regression on
+    flattened numeric sequences."""
     s = load_splits(cfg.data, cfg.train.seed)
     if s.train.kind == "audio":
         r = mfcc_svm(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels, cfg.data.feature_config())
         return [{"model": "mfcc+svm", **r}]
     if s.train.kind == "text":
-        r, name = tfidf_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "tfidf+logreg"
+        split = (s.train.inputs, s.train.labels, s.test.inputs, s.test.labels)
+        return [{"model": "tfidf+logreg", **tfidf_logreg(*split)}, {"model": "nbsvm", **nbsvm_baseline(*split)}]
     else:
         r, name = flat_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "logreg"
     return [{"model": name, **r}]
