@@ -30,7 +30,7 @@ from rnnkit.data.audio_clips import clip_features, holds_audio, read_clips
 from rnnkit.data.readers import DataError, EncodingError
 from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
-from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
+from rnnkit.data.tabular import check_labels, parse_sequence, read_class_files, read_class_folders, read_table
 from rnnkit.modules.audio_features import FeatureConfig
 from rnnkit.modules.char_words import pad_word_chars
 from rnnkit.tasks.baselines.nbsvm import text_ngrams
@@ -67,7 +67,7 @@ def read_examples(path: str | Path, text_column: str, label_column: str, input_k
         if input_kind == "audio" or (input_kind == "auto" and holds_audio(path, encoding)):
             return read_audio_examples(path, label_column, audio or AudioOptions(), labelled)
         if path.is_dir():
-            return _from_folders(path)
+            return _from_folders(path, encoding)
         table = read_table(path, encoding=encoding)
     except EncodingError as err:
         raise EncodingError(f"{err}; or give the file's encoding with --encoding (e.g. --encoding cp1252 for a "
@@ -125,7 +125,13 @@ def _check_width(inputs: list[np.ndarray], wheres: list[str]) -> None:
             raise DataError(f"{w}: {x.shape[1]} feature(s) per step, the first example has {width}")
 
 
-def _from_folders(root: Path) -> Examples:
+def _from_folders(root: Path, encoding: str) -> Examples:
+    """A folder of class sub-folders (one file per example), or without sub-folders one text file per class
+    (one example per line, e.g. MR's rt-polarity.pos and rt-polarity.neg)."""
+    if not any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        lines = read_class_files(root, encoding)
+        return Examples([t for t, _, _ in lines], [lab for _, lab, _ in lines], [w for _, _, w in lines], "text",
+                        str(root))
     found = read_class_folders(root)
     kinds = {"text" if e.text is not None else "numeric" for e in found}
     if len(kinds) > 1:
