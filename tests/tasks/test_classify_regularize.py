@@ -127,7 +127,7 @@ def test_compare_classify_cross_validates_over_folds(tmp_path, capsys):
     assert "fold 2/2 accuracy: gru " in table                          # every fold's accuracy as it finishes
     saved = json.loads((out / "compare.json").read_text())
     assert saved["folds"] == 2 and len(saved["per_fold"]) == 2
-    for model in ("gru", "tfidf+logreg"):
+    for model in ("gru", "tfidf+logreg", "nbsvm"):
         mean = next(r for r in saved["mean"] if r["model"] == model)["accuracy"]
         folds = [next(r for r in f if r["model"] == model)["accuracy"] for f in saved["per_fold"]]
         assert mean == pytest.approx(np.mean(folds))
