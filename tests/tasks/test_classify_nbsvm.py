@@ -16,7 +16,7 @@ from rnnkit.tasks.baselines.nbsvm import binary_matrix, fit_nbsvm, nb_ratios, nb
 from rnnkit.tasks.classify.config import ClassifyDataConfig, ClassifyModelConfig, ClassifyRunConfig
 from rnnkit.tasks.classify.data import fit_encoder
 from rnnkit.tasks.classify.model import SequenceClassifier
-from rnnkit.tasks.classify.ngram_mix import MIX_GRID, choose_mix, expert_logits, fit_ngram_expert
+from rnnkit.tasks.classify.ngram_mix import RIDGE, choose_mix, expert_logits, fit_ngram_expert
 from rnnkit.tasks.classify.pipeline import encode, load_classifier, load_splits
 from rnnkit.tasks.classify.task import logreg_baseline
 from rnnkit.train.checkpoint import load_checkpoint
@@ -71,15 +71,26 @@ def test_the_compare_baselines_hold_an_nbsvm_row(tmp_path):
     assert 0.0 <= rows[1]["accuracy"] <= 1.0 and rows[1]["parameters"] > 0
 
 
-def test_the_mixing_weight_follows_the_validation_loss():
-    y = np.array([0, 1, 0, 1])
-    net = np.zeros((4, 2))                                              # the network knows nothing
-    good = np.stack([np.zeros(4), np.where(y == 1, 1.0, -1.0)], 1)      # the n-gram scores are right
-    assert choose_mix(net, good, y).mix == max(MIX_GRID)
-    assert choose_mix(net, -good, y).mix == 0.0                         # wrong scores are left out
-    assert len(choose_mix(net, good, y).grid) == len(MIX_GRID)
+def test_the_weights_are_fitted_on_the_validation_loss():
+    y = np.array([0, 1, 0, 1, 1, 0])
+    sign = np.where(y == 1, 1.0, -1.0)
+    noise = np.array([0.3, -0.2, 0.1, 0.4, -0.5, -0.1])
+    net = np.stack([np.zeros(6), 8.0 * noise], 1)                       # an overconfident network, mostly wrong
+    good = np.stack([np.zeros(6), sign], 1)                             # the n-gram scores are right
+    best = choose_mix(net, good, y)
+    assert best.mix > 1.0 and best.val_accuracy == 1.0
+    worse = choose_mix(net, -good, y)                                   # wrong scores are left out, not inverted
+    assert worse.mix == 0.0 and worse.net_scale >= 0.0
+    def objective(a, b):                                                # what the weights minimise
+        return _xent(a * net + b * good, y) + RIDGE * (a * a + b * b)
+    for da, db in ((0.05, 0), (0, 0.2), (0, -0.2)):
+        assert objective(best.net_scale + da, best.mix + db) >= objective(best.net_scale, best.mix) - 1e-9
     with pytest.raises(ConfigError, match="nbsvm"):
         ClassifyModelConfig(nbsvm=4)
+
+
+def _xent(z, y):
+    return float(torch.nn.functional.cross_entropy(torch.as_tensor(z), torch.as_tensor(y)))
 
 
 def test_cli_nbsvm_run_fits_on_training_texts_only_mixes_on_validation_and_predicts(tmp_path, capsys, one_thread):
@@ -99,10 +110,12 @@ def test_cli_nbsvm_run_fits_on_training_texts_only_mixes_on_validation_and_predi
     torch.testing.assert_close(loaded.model.ngram.table[1:], torch.as_tensor(table.weights))
     result = json.loads((run / "result.json").read_text())
     val_b = encode(enc, s.val, 8)
-    assert result["nbsvm_mix"] == choose_mix(*expert_logits(loaded.model, val_b)).mix
+    again = choose_mix(*expert_logits(loaded.model, val_b))
+    assert (result["nbsvm_net_scale"], result["nbsvm_mix"]) == pytest.approx((again.net_scale, again.mix))
     for name in ("best", "last"):                                       # written into both checkpoints
-        assert float(load_checkpoint(run / "checkpoints" / f"{name}.safetensors").tensors["model.ngram_mix"]) \
-            == result["nbsvm_mix"]
+        saved = load_checkpoint(run / "checkpoints" / f"{name}.safetensors").tensors
+        assert float(saved["model.net_scale"]) == pytest.approx(result["nbsvm_net_scale"])
+        assert float(saved["model.ngram_mix"]) == pytest.approx(result["nbsvm_mix"])
     assert {"test_accuracy_network", "test_accuracy_nbsvm"} <= set(result)
     capsys.readouterr()
     assert main(["predict", str(run), "great food here", "poor room", "--json"]) == 0
@@ -124,8 +137,9 @@ def test_the_ngram_scores_reach_the_logits_and_not_the_loss(tmp_path):
     batch = {**enc.batches(["a good film", "poor room q1"], None, 2, sort=False)[0], "targets": torch.tensor([1, 0])}
     plain = model(batch)
     model.ngram_mix.fill_(2.0)
+    model.net_scale.fill_(0.5)
     mixed = model(batch)
-    torch.testing.assert_close(mixed.logits, plain.logits + 2.0 * model.ngram(batch["ngrams"]))
+    torch.testing.assert_close(mixed.logits, 0.5 * plain.logits + 2.0 * model.ngram(batch["ngrams"]))
     torch.testing.assert_close(mixed.loss, plain.loss)                  # the network's loss alone
     assert batch["ngrams"].shape[0] == 2 and (batch["ngrams"][:, 0] > 0).all()
     assert enc.encode_ngrams("zzz unseen") == []

@@ -26,9 +26,9 @@ class SequenceClassifier(nn.Module):
     """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``.
 
     With an n-gram model (text, ``cfg.nbsvm``; ``n_ngrams`` rows, ``batch["ngrams"]`` (B, G)) the logits are
-    the network's plus ``ngram_mix`` times the fitted n-gram scores (Mesnil et al. 2015's ensemble of an RNN
-    and NBSVM); the loss is the network's alone: the n-gram table is fitted beforehand and ``ngram_mix``
-    chosen afterwards on the validation split (0 while the network trains)."""
+    ``net_scale`` times the network's plus ``ngram_mix`` times the fitted n-gram scores (Mesnil et al. 2015's
+    ensemble of an RNN and NBSVM); the loss is the network's alone: the n-gram table is fitted beforehand and
+    the two weights chosen afterwards on the validation split (1 and 0 while the network trains)."""
 
     def __init__(self, cfg: ClassifyModelConfig, kind: str, n_inputs: int, n_classes: int,
                  class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None, n_chars: int = 0,
@@ -66,6 +66,7 @@ class SequenceClassifier(nn.Module):
             if n_ngrams < 1:
                 raise ValueError("an NBSVM (nbsvm > 0) needs the encoder's n-gram table")
             self.ngram = NgramLogits(n_ngrams, n_classes)
+            self.register_buffer("net_scale", torch.ones(()))
             self.register_buffer("ngram_mix", torch.zeros(()))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
@@ -97,7 +98,7 @@ class SequenceClassifier(nn.Module):
         if "targets" in batch:
             loss = F.cross_entropy(logits, batch["targets"], weight=self.class_weights)
         if self.ngram is not None:
-            logits = logits + self.ngram_mix * self.ngram(batch["ngrams"])   # (B, C)
+            logits = self.net_scale * logits + self.ngram_mix * self.ngram(batch["ngrams"])   # (B, C)
         return ModelOutput(logits, loss, n=x.shape[0])
 
 

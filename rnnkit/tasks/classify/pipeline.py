@@ -189,11 +189,13 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
 
 def mix_ngram_expert(loaded: "LoadedClassifier", val_b: list[dict], test_b: list[dict]
                      ) -> tuple["LoadedClassifier", dict]:
-    """Choose the NBSVM's weight on the validation batches, write it into the run's checkpoints and reload;
-    with the choice, the test accuracy of the network alone and of the NBSVM alone (for result.json)."""
+    """Choose the network's and the NBSVM's weights on the validation batches, write them into the run's
+    checkpoints and reload; with the choice, the test accuracy of the network alone and of the NBSVM alone
+    (for result.json)."""
     choice = choose_mix(*expert_logits(loaded.model, val_b))
-    write_mix(loaded.run_dir, choice.mix)
-    out = {"nbsvm_mix": choice.mix, "nbsvm_val_loss": choice.val_loss, "nbsvm_val_accuracy": choice.val_accuracy}
+    write_mix(loaded.run_dir, choice)
+    out = {"nbsvm_net_scale": choice.net_scale, "nbsvm_mix": choice.mix, "nbsvm_val_loss": choice.val_loss,
+           "nbsvm_val_accuracy": choice.val_accuracy}
     if test_b:
         net, ngram, y = expert_logits(loaded.model, test_b)
         out.update(test_accuracy_network=float((net.argmax(1) == y).mean()),
