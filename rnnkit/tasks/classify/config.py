@@ -165,3 +165,11 @@ class ClassifyRunConfig:
 
 TRAIN_DEFAULTS = {"train": {"epochs": 15, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 4,
                             "monitor": "val_accuracy", "monitor_mode": "max", "log_every": 50}}
+
+
+def upgrade_config(saved: dict) -> dict:
+    """A saved run's config with the settings it predates set to what it was trained with: runs saved before
+    ``nbsvm`` existed have no NBSVM expert."""
+    model = dict(saved.get("model") or {})
+    model.setdefault("nbsvm", 0)
+    return {**saved, "model": model}

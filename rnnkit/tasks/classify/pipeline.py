@@ -36,7 +36,7 @@ from rnnkit.tasks.classify.data import (AudioOptions, Encoder, Examples, fit_enc
 from rnnkit.tasks.classify.init_from import follow_lm, load_lm_weights, read_lm_run
 from rnnkit.modules.encoder_lm import EncoderLM, lm_pieces
 from rnnkit.metrics import classification_report
-from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig
+from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig, upgrade_config
 from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
 from rnnkit.tasks.classify.ngram_mix import choose_mix, expert_logits, fit_ngram_expert, write_mix
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
@@ -241,7 +241,7 @@ class LoadedClassifier:
 
 
 def load_classifier(run: str | Path) -> LoadedClassifier:
-    ck, cfg, meta = load_task_checkpoint(run, TASK, ClassifyRunConfig)
+    ck, cfg, meta = load_task_checkpoint(run, TASK, ClassifyRunConfig, upgrade_config)
     enc = Encoder.from_dict(meta["encoder"])
     model = build_model(cfg, enc)
     model.load_state_dict(ck.group("model"))

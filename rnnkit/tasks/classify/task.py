@@ -6,7 +6,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from rnnkit.config import ConfigError
-from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
+from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig, upgrade_config
 from rnnkit.tasks.baselines.audio import mfcc_svm
 from rnnkit.tasks.baselines.nbsvm import nbsvm_baseline
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
@@ -53,6 +53,9 @@ class ClassifyTask(Task):
     train_defaults = TRAIN_DEFAULTS
     predict_file_help = "CSV/TSV/JSONL of inputs"
     compare_metrics = ("accuracy", "macro_f1")
+
+    def upgrade_config(self, saved: dict) -> dict:
+        return upgrade_config(saved)
 
     def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
               callbacks=()):
