@@ -132,7 +132,9 @@ class ClassifyTask(Task):
                 # character features of words: word-level text only (0 = none)
                 "model.char_hidden": {**distribution("categorical", choices=[0, 16, 25]),
                                       "if": {"data.tokenizer": "word"}},
-                "model.bidirectional": distribution("categorical", choices=[False, True])}
+                "model.bidirectional": distribution("categorical", choices=[False, True]),
+                # the NBSVM expert (text; no effect on numeric or audio examples)
+                "model.nbsvm": distribution("categorical", choices=[0, 2])}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
