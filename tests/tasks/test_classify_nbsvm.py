@@ -167,11 +167,11 @@ def test_a_run_saved_before_nbsvm_existed_loads_without_it(tmp_path, one_thread)
     from rnnkit.train.checkpoint import save_checkpoint
     data = write_text_label_csv(tmp_path / "r.csv", _reviews(16))
     run = tmp_path / "run"
-    assert main(["train", "classify", "--data", str(data), "--out", str(run), *TINY]) == 0
+    assert main(["train", "classify", "--data", str(data), "--out", str(run), "--nbsvm", "0", *TINY]) == 0
     for name in ("best", "last"):                                       # as an older rnnkit saved it
         path = run / "checkpoints" / f"{name}.safetensors"
         ck = load_checkpoint(path)
         del ck.meta["config"]["model"]["nbsvm"]
         save_checkpoint(path, ck)
     loaded = load_classifier(run)
-    assert loaded.config.model.nbsvm == 0 and loaded.model.ngram is None   # whatever the default becomes
+    assert loaded.config.model.nbsvm == 0 and loaded.model.ngram is None   # not the default, 2

@@ -40,7 +40,8 @@ def test_embedding_dropout_drops_whole_words_and_is_off_in_eval(one_thread):
 
 
 def test_classifier_passes_locked_dropout_and_weight_drop_to_its_layer(one_thread):
-    cfg = ClassifyModelConfig(hidden=4, embedding=4, locked_dropout=0.25, weight_drop=0.4, embed_dropout=0.1)
+    cfg = ClassifyModelConfig(hidden=4, embedding=4, locked_dropout=0.25, weight_drop=0.4, embed_dropout=0.1,
+                              nbsvm=0)
     model = SequenceClassifier(cfg, "text", 20, 2)
     reg = model.encoder.rnn.regularization
     assert (reg.variational_dropout, reg.dropconnect) == (0.25, 0.4)

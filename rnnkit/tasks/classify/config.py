@@ -34,7 +34,7 @@ class ClassifyModelConfig:
                               "audio examples)")
     char_model: str = opt("cnn", "character features: max-pooled convolution (cnn) or bidirectional recurrent (rnn)",
                           CHAR_MODELS)
-    nbsvm: int = opt(0, "text: an NBSVM over word 1..N-grams (Wang & Manning 2012) fitted on the training split, "
+    nbsvm: int = opt(2, "text: an NBSVM over word 1..N-grams (Wang & Manning 2012) fitted on the training split, "
                         "its scores added to the network's logits with a weight chosen on the validation split "
                         "(Mesnil et al. 2015; 0 = off; no effect on numeric or audio examples)")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
