@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -175,3 +176,9 @@ def test_a_run_saved_before_nbsvm_existed_loads_without_it(tmp_path, one_thread)
         save_checkpoint(path, ck)
     loaded = load_classifier(run)
     assert loaded.config.model.nbsvm == 0 and loaded.model.ngram is None   # not the default, 2
+
+
+def test_without_scikit_learn_the_error_says_how_to_train_without_nbsvm(monkeypatch):
+    monkeypatch.setitem(sys.modules, "sklearn.svm", None)              # as if the tasks extra were missing
+    with pytest.raises(ImportError, match=r"--nbsvm 0 trains the network alone\) needs sklearn: .*rnnkit\[tasks\]"):
+        fit_nbsvm(["good", "bad"], ["pos", "neg"], ["neg", "pos"])

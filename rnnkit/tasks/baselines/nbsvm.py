@@ -29,6 +29,7 @@ from rnnkit.tasks.runs import need
 ALPHA = 1.0   # add-one smoothing of the n-gram counts
 BETA = 0.25   # interpolation towards the mean weight magnitude (the paper's value)
 SVM_C = 1.0   # the SVM's regularisation constant (the paper's value)
+NEEDED_FOR = "NBSVM (also the text classifier's expert, on by default: --nbsvm 0 trains the network alone)"
 
 
 def word_ngrams(tokens: Sequence[str], order: int) -> list[str]:
@@ -67,7 +68,7 @@ class NgramTable:
 
 def binary_matrix(grams: list[list[str]], index: dict[str, int]):
     """(N, V) scipy CSR matrix: 1 where text n holds n-gram v (n-grams not in ``index`` left out)."""
-    sparse = need("scipy.sparse", "NBSVM")
+    sparse = need("scipy.sparse", NEEDED_FOR)
     ids = [sorted(index[g] for g in gs if g in index) for gs in grams]
     indptr = np.cumsum([0] + [len(i) for i in ids])
     cols = np.fromiter((c for i in ids for c in i), dtype=np.int64, count=int(indptr[-1]))
@@ -84,9 +85,10 @@ def nb_ratios(X, positive: np.ndarray, alpha: float = ALPHA) -> np.ndarray:
 
 def _one_against_rest(X, positive: np.ndarray, C: float, beta: float) -> tuple[np.ndarray, float]:
     """Per-n-gram scores (V,) and bias of one NBSVM: the interpolated SVM weights times the ratios."""
-    svm = need("sklearn.svm", "NBSVM")
+    svm = need("sklearn.svm", NEEDED_FOR)
     r = nb_ratios(X, positive)
-    clf = svm.LinearSVC(C=C, loss="squared_hinge", max_iter=10000).fit(X.multiply(r).tocsr(), positive)
+    clf = svm.LinearSVC(C=C, loss="squared_hinge", max_iter=10000, random_state=0).fit(X.multiply(r).tocsr(),
+                                                                                      positive)
     w = clf.coef_.ravel()
     w_mixed = (1.0 - beta) * np.abs(w).mean() + beta * w
     return w_mixed * r, beta * float(clf.intercept_[0])
