@@ -5,7 +5,7 @@
 
 Writes the corpus as a CSV (``text,label``) under ``--out`` (never into the repository), then runs
 ``rnnkit compare classify`` on it with the task's defaults: one recurrent variant (``--cells``, default
-lstm) beside TF-IDF + logistic regression on the same split or folds. SST-2 uses its own dev file for
+lstm) beside TF-IDF + logistic regression and NBSVM on the same split or folds. SST-2 uses its own dev file for
 validation / early stopping and its test file as the test split. The table and ``compare.json`` land in
 ``--out``. Data: ``/work/shared/data/sentiment`` (see its README; MR is cp1252, SST-2 UTF-8).
 Literature (accuracy): MR NBSVM 79.4 (10-fold), SST-2 test: CNN 86-88, ULMFiT-style LSTMs 90+.

@@ -6,6 +6,8 @@ Readers
   row, or JSONL (``.jsonl`` / ``.json``: one object per line).
 * :func:`read_class_folders` - one sub-folder per class; each file is one
   example (``.txt``: text; ``.csv``: a numeric sequence, one time step per row).
+* :func:`read_class_files` - one text file per class, one example per line (MR's ``rt-polarity.pos`` /
+  ``rt-polarity.neg``, or ``<label>.txt`` files).
 * :func:`read_conll` - CoNLL column files: one token per line, columns separated
   by spaces or tabs (token first, tags after), a blank line between sentences,
   ``-DOCSTART-`` lines skipped.
@@ -190,6 +192,35 @@ def read_class_folders(root: str | Path) -> list[FolderExample]:
                 out.append(FolderExample(str(f), folder.name, text=read_text(f).strip()))
             else:
                 out.append(FolderExample(str(f), folder.name, sequence=read_numeric_rows(f)))
+    return out
+
+
+def class_file_labels(files: list[Path]) -> list[str]:
+    """The class of each file of a one-file-per-class folder: its suffix when all files share one stem (MR's
+    ``rt-polarity.pos`` / ``rt-polarity.neg`` -> pos, neg), else its stem (``pos.txt`` -> pos)."""
+    if len({f.stem for f in files}) == 1 and all(f.suffix for f in files):
+        return [f.suffix[1:] for f in files]
+    return [f.stem for f in files]
+
+
+def read_class_files(root: str | Path, encoding: str = "utf-8") -> list[tuple[str, str, str]]:
+    """``(text, label, FILE:LINE)`` of every non-empty line of ``root``'s files, one file per class, one
+    example per line (see :func:`class_file_labels`). Lines end at LF only (a CR before it is dropped), so
+    a decoded U+0085 stays inside its line."""
+    root = Path(root)
+    files = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith("."))
+    if len(files) < 2:
+        raise DataError(f"{root}: expected one text file per class (at least 2), one example per line, found "
+                        f"{len(files)} file(s)")
+    labels = class_file_labels(files)
+    if len(set(labels)) < len(labels):
+        raise DataError(f"{root}: two files give the same class ({', '.join(f.name for f in files)}); name them "
+                        "<label>.txt, or <name>.<label> with one <name> for all")
+    out = []
+    for f, label in zip(files, labels):
+        for n, line in enumerate(read_text(f, encoding).split("\n"), 1):
+            if line.strip():
+                out.append((line.strip(), label, f"{f}:{n}"))
     return out
 
 

@@ -55,7 +55,7 @@ def test_last_pooling_reads_each_true_end_in_both_directions():
 @pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
 def test_padding_does_not_change_the_prediction(pooling):
     torch.manual_seed(0)
-    cfg = ClassifyModelConfig(hidden=6, embedding=5, pooling=pooling, dropout=0.0)
+    cfg = ClassifyModelConfig(hidden=6, embedding=5, pooling=pooling, dropout=0.0, nbsvm=0)
     model = SequenceClassifier(cfg, "text", 20, 3).eval()
     x = torch.tensor([[4, 5, 6]])
     alone = model({"inputs": x, "lengths": torch.tensor([3])}).logits

@@ -36,7 +36,7 @@ def test_unseen_words_get_character_features_not_one_unk_vector(tmp_path, one_th
     assert (batch["inputs"][0, :2] == enc.vocab.unk_id).all()          # both words unseen: <unk> ids
     assert (batch["chars"][0, 2] == 0).all() and (batch["chars"][1, 2, 1:] == 0).all()  # padding / "x"
     assert enc.encode_chars("a" * 30)[0].__len__() == MAX_WORD_CHARS
-    cfg = ClassifyModelConfig(hidden=4, embedding=4, char_hidden=3)
+    cfg = ClassifyModelConfig(hidden=4, embedding=4, char_hidden=3, nbsvm=0)
     model = SequenceClassifier(cfg, "text", len(enc.vocab), 2, n_chars=len(enc.chars)).eval()
     feats = model.chars(batch["chars"])                                 # (B, T, 6)
     assert feats.shape == (2, 3, 6)
@@ -92,11 +92,11 @@ def test_a_char_feature_run_exports_to_onnx_with_parity(tmp_path, one_thread):
     run = tmp_path / "run"
     assert main(["train", "classify", "--data", str(data), "--out", str(run), "--char-hidden", "2", *TINY]) == 0
     manifest = export_run(run, "onnx", tmp_path / "onnx")              # parity on a second batch shape inside
-    assert [i["name"] for i in manifest["graphs"][0]["inputs"]] == ["inputs", "lengths", "chars"]
+    assert [i["name"] for i in manifest["graphs"][0]["inputs"]] == ["inputs", "lengths", "chars", "ngrams"]
     loaded = load_classifier(run)
     batch = loaded.encoder.batches(["goodish filmy room", "awful"], None, 2, sort=False)[0]
     (logits,) = run_exported("onnx", tmp_path / "onnx" / "model.onnx",
-                             (batch["inputs"], batch["lengths"], batch["chars"]))
+                             (batch["inputs"], batch["lengths"], batch["chars"], batch["ngrams"]))
     torch.testing.assert_close(logits, loaded.model(batch).logits, rtol=1e-4, atol=1e-5)
 
 

@@ -40,7 +40,8 @@ def test_embedding_dropout_drops_whole_words_and_is_off_in_eval(one_thread):
 
 
 def test_classifier_passes_locked_dropout_and_weight_drop_to_its_layer(one_thread):
-    cfg = ClassifyModelConfig(hidden=4, embedding=4, locked_dropout=0.25, weight_drop=0.4, embed_dropout=0.1)
+    cfg = ClassifyModelConfig(hidden=4, embedding=4, locked_dropout=0.25, weight_drop=0.4, embed_dropout=0.1,
+                              nbsvm=0)
     model = SequenceClassifier(cfg, "text", 20, 2)
     reg = model.encoder.rnn.regularization
     assert (reg.variational_dropout, reg.dropconnect) == (0.25, 0.4)
@@ -127,7 +128,7 @@ def test_compare_classify_cross_validates_over_folds(tmp_path, capsys):
     assert "fold 2/2 accuracy: gru " in table                          # every fold's accuracy as it finishes
     saved = json.loads((out / "compare.json").read_text())
     assert saved["folds"] == 2 and len(saved["per_fold"]) == 2
-    for model in ("gru", "tfidf+logreg"):
+    for model in ("gru", "tfidf+logreg", "nbsvm"):
         mean = next(r for r in saved["mean"] if r["model"] == model)["accuracy"]
         folds = [next(r for r in f if r["model"] == model)["accuracy"] for f in saved["per_fold"]]
         assert mean == pytest.approx(np.mean(folds))

@@ -19,7 +19,7 @@ def test_compare_classify_table(tmp_path, capsys):
                  "--epochs", "1", "--set", "model.hidden=4", "--set", "model.embedding=4",
                  "--set", "train.progress=none", "--set", "train.tensorboard=off", "--out", str(out)]) == 0
     table = json.loads((out / "compare.json").read_text())
-    assert [r["model"] for r in table] == ["lstm", "gru", "mlp", "tfidf+logreg"]
+    assert [r["model"] for r in table] == ["lstm", "gru", "mlp", "tfidf+logreg", "nbsvm"]
     assert all(0.0 <= r["accuracy"] <= 1.0 and r["parameters"] > 0 for r in table)
     assert "tfidf+logreg" in capsys.readouterr().out
     sizes = {json.loads((out / m / "result.json").read_text())["test"] for m in ("lstm", "gru", "mlp")}

@@ -34,6 +34,9 @@ class ClassifyModelConfig:
                               "audio examples)")
     char_model: str = opt("cnn", "character features: max-pooled convolution (cnn) or bidirectional recurrent (rnn)",
                           CHAR_MODELS)
+    nbsvm: int = opt(2, "text: an NBSVM over word 1..N-grams (Wang & Manning 2012) fitted on the training split, "
+                        "its scores added to the network's logits with a weight chosen on the validation split "
+                        "(Mesnil et al. 2015; 0 = off; no effect on numeric or audio examples)")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -47,6 +50,8 @@ class ClassifyModelConfig:
         for name in ("dropout", "embed_dropout", "locked_dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not 0 <= self.nbsvm <= 3:
+            raise ConfigError(f"nbsvm is the largest n-gram order of the NBSVM, 0 (off) to 3, got {self.nbsvm}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
         for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", cell_names()),
@@ -160,3 +165,11 @@ class ClassifyRunConfig:
 
 TRAIN_DEFAULTS = {"train": {"epochs": 15, "batch_size": 32, "lr": 3e-3, "warmup_steps": 0, "patience": 4,
                             "monitor": "val_accuracy", "monitor_mode": "max", "log_every": 50}}
+
+
+def upgrade_config(saved: dict) -> dict:
+    """A saved run's config with the settings it predates set to what it was trained with: runs saved before
+    ``nbsvm`` existed have no NBSVM expert."""
+    model = dict(saved.get("model") or {})
+    model.setdefault("nbsvm", 0)
+    return {**saved, "model": model}

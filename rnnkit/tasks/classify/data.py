@@ -12,12 +12,14 @@ Batch layout (a dict of tensors, batch-first)::
 
     inputs   (B, T) int64 token ids, or (B, T, F) float32 features, zero-padded
     chars    (B, T, W) int64 character ids of each word (word-level text with character features only)
+    ngrams   (B, G) int64 ids of each text's distinct known word n-grams, 0 = padding (text with --nbsvm only)
     lengths  (B,)   true lengths (>= 1)
     targets  (B,)   class ids (absent at prediction time)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -28,9 +30,10 @@ from rnnkit.data.audio_clips import clip_features, holds_audio, read_clips
 from rnnkit.data.readers import DataError, EncodingError
 from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
-from rnnkit.data.tabular import check_labels, parse_sequence, read_class_folders, read_table
+from rnnkit.data.tabular import check_labels, parse_sequence, read_class_files, read_class_folders, read_table
 from rnnkit.modules.audio_features import FeatureConfig
 from rnnkit.modules.char_words import pad_word_chars
+from rnnkit.tasks.baselines.nbsvm import text_ngrams
 
 
 
@@ -64,7 +67,7 @@ def read_examples(path: str | Path, text_column: str, label_column: str, input_k
         if input_kind == "audio" or (input_kind == "auto" and holds_audio(path, encoding)):
             return read_audio_examples(path, label_column, audio or AudioOptions(), labelled, encoding)
         if path.is_dir():
-            return _from_folders(path)
+            return _from_folders(path, encoding)
         table = read_table(path, encoding=encoding)
     except EncodingError as err:
         raise EncodingError(f"{err}; or give the file's encoding with --encoding (e.g. --encoding cp1252 for a "
@@ -124,7 +127,13 @@ def _check_width(inputs: list[np.ndarray], wheres: list[str]) -> None:
             raise DataError(f"{w}: {x.shape[1]} feature(s) per step, the first example has {width}")
 
 
-def _from_folders(root: Path) -> Examples:
+def _from_folders(root: Path, encoding: str) -> Examples:
+    """A folder of class sub-folders (one file per example), or without sub-folders one text file per class
+    (one example per line, e.g. MR's rt-polarity.pos and rt-polarity.neg)."""
+    if not any(p.is_dir() and not p.name.startswith(".") for p in root.iterdir()):
+        lines = read_class_files(root, encoding)
+        return Examples([t for t, _, _ in lines], [lab for _, lab, _ in lines], [w for _, _, w in lines], "text",
+                        str(root))
     found = read_class_folders(root)
     kinds = {"text" if e.text is not None else "numeric" for e in found}
     if len(kinds) > 1:
@@ -220,6 +229,8 @@ class Encoder:
     scaler: Standardizer | None = None
     features: FeatureConfig | None = None     # audio: how clips become frames (the scaler normalises them)
     chars: Vocabulary | None = None           # word-level text: the characters of the training words
+    ngrams: list[str] | None = None           # text with --nbsvm: the training texts' n-grams (id = index + 1)
+    ngram_order: int = 0
 
     @property
     def n_inputs(self) -> int:
@@ -244,11 +255,21 @@ class Encoder:
         words = words[: self.max_len] if self.max_len else words
         return [self.chars.encode_tokens(list(w[:MAX_WORD_CHARS])) for w in words]
 
+    @cached_property
+    def _ngram_ids(self) -> dict[str, int]:
+        return {g: i + 1 for i, g in enumerate(self.ngrams or ())}
+
+    def encode_ngrams(self, x: str) -> list[int]:
+        """Ids (1 ..) of the distinct word n-grams of a text that the training texts held (others left out)."""
+        index = self._ngram_ids
+        return [index[g] for g in text_ngrams(x, self.ngram_order, self.lowercase) if g in index]
+
     def batches(self, inputs: list, targets: list[int] | None, batch_size: int, sort: bool = True) -> list[dict]:
         """Raw inputs (texts, sequences or frames) as padded batches, with each word's characters when the
-        encoder has a character table."""
+        encoder has a character table and each text's n-gram ids when it has an n-gram table."""
         chars = [self.encode_chars(x) for x in inputs] if self.chars is not None else None
-        return make_batches([self.encode_input(x) for x in inputs], targets, batch_size, sort, chars)
+        ngrams = [self.encode_ngrams(x) for x in inputs] if self.ngrams is not None else None
+        return make_batches([self.encode_input(x) for x in inputs], targets, batch_size, sort, chars, ngrams)
 
     def encode_labels(self, ex: Examples) -> list[int]:
         check_labels(ex.labels, self.labels, ex.wheres, "label")
@@ -260,7 +281,8 @@ class Encoder:
                 "max_len": self.max_len, "vocab": self.vocab.to_dict() if self.vocab else None,
                 "scaler": self.scaler.to_dict() if self.scaler else None,
                 "features": self.features.to_dict() if self.features else None,
-                "chars": self.chars.to_dict() if self.chars else None}
+                "chars": self.chars.to_dict() if self.chars else None,
+                "ngrams": self.ngrams, "ngram_order": self.ngram_order}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
@@ -268,7 +290,8 @@ class Encoder:
                    vocabulary_from_dict(d["vocab"], layout="padded") if d["vocab"] else None,
                    Standardizer.from_dict(d["scaler"]) if d["scaler"] else None,
                    FeatureConfig.from_dict(d["features"]) if d.get("features") else None,
-                   vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None)
+                   vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None,
+                   d.get("ngrams"), d.get("ngram_order", 0))
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,
@@ -332,9 +355,11 @@ def pad_batch(seqs: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size: int,
-                 sort: bool = True, chars: list[list[list[int]]] | None = None) -> list[dict]:
+                 sort: bool = True, chars: list[list[list[int]]] | None = None,
+                 ngrams: list[list[int]] | None = None) -> list[dict]:
     """Batches of similar lengths (sorted when ``sort``), each with ``index`` into ``inputs``; with ``chars``
-    (each input's words as character ids) also ``chars`` (B, T, W), zero-padded."""
+    (each input's words as character ids) also ``chars`` (B, T, W), with ``ngrams`` (each input's n-gram ids)
+    also ``ngrams`` (B, G); both zero-padded."""
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i])) if sort else list(range(len(inputs)))
     batches = []
     for s in range(0, len(order), batch_size):
@@ -343,7 +368,17 @@ def make_batches(inputs: list[np.ndarray], targets: list[int] | None, batch_size
         batch = {"inputs": x, "lengths": lengths, "index": torch.tensor(idx)}
         if chars is not None:
             batch["chars"] = pad_word_chars([chars[i] for i in idx], x.shape[1])
+        if ngrams is not None:
+            batch["ngrams"] = pad_ids([ngrams[i] for i in idx])
         if targets is not None:
             batch["targets"] = torch.tensor([targets[i] for i in idx], dtype=torch.int64)
         batches.append(batch)
     return batches
+
+
+def pad_ids(rows: list[list[int]]) -> torch.Tensor:
+    """(B, G) int64, each row's ids then zeros (at least one column)."""
+    out = torch.zeros(len(rows), max(1, max(len(r) for r in rows)), dtype=torch.int64)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = torch.tensor(r, dtype=torch.int64)
+    return out

@@ -1,5 +1,5 @@
 """The classifier's export graph: a padded batch and its lengths (and, with character features, each word's
-character ids) -> class logits (B, C)."""
+character ids; with an NBSVM expert, each text's n-gram ids) -> class logits (B, C)."""
 from __future__ import annotations
 
 import torch
@@ -27,4 +27,11 @@ def classify_graphs(loaded) -> list[ExportGraph]:
         args2 += (padded_ids(other, n_chars, gen, 6),)
         axes["chars"] = {0: "batch", 1: "time", 2: "word_chars"}
         about = about.replace(" and lengths (B,)", ", lengths (B,) and character ids (B, T, W)")
+    if model.ngram is not None:
+        V = model.ngram.table.shape[0]
+        keys += ("ngrams",)
+        args += (torch.randint(0, V, (len(lengths), 3), generator=gen),)       # (B, G) n-gram ids, 0 = padding
+        args2 += (torch.randint(0, V, (len(other), 5), generator=gen),)
+        axes["ngrams"] = {0: "batch", 1: "ngrams"}
+        about = about.replace(" -> class logits", " and n-gram ids (B, G) -> class logits")
     return [ExportGraph("model", BatchGraph(model, keys), args, args2, keys, ("logits",), axes, about=about)]

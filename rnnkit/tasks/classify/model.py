@@ -11,6 +11,7 @@ from rnnkit.modules.audio_features import FeatureConfig, spec_augment
 from rnnkit.modules.char_words import CharWordFeatures
 from rnnkit.modules.embedding_dropout import DroppedEmbedding
 from rnnkit.modules.encoders import Pooling, build_encoder
+from rnnkit.modules.ngram_logits import NgramLogits
 from rnnkit.tasks.classify.config import ClassifyModelConfig
 from rnnkit.train import ModelOutput
 
@@ -22,10 +23,16 @@ def resolve_pooling(cfg: ClassifyModelConfig) -> str:
 
 
 class SequenceClassifier(nn.Module):
-    """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``."""
+    """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``.
+
+    With an n-gram model (text, ``cfg.nbsvm``; ``n_ngrams`` rows, ``batch["ngrams"]`` (B, G)) the logits are
+    ``net_scale`` times the network's plus ``ngram_mix`` times the fitted n-gram scores (Mesnil et al. 2015's
+    ensemble of an RNN and NBSVM); the loss is the network's alone: the n-gram table is fitted beforehand and
+    the two weights chosen afterwards on the validation split (1 and 0 while the network trains)."""
 
     def __init__(self, cfg: ClassifyModelConfig, kind: str, n_inputs: int, n_classes: int,
-                 class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None, n_chars: int = 0):
+                 class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None, n_chars: int = 0,
+                 n_ngrams: int = 0):
         super().__init__()
         self.cfg, self.kind = cfg, kind
         # audio: SpecAugment masks on training batches (after the saved normaliser, so 0 = the mean)
@@ -54,6 +61,13 @@ class SequenceClassifier(nn.Module):
         self.pool = Pooling(resolve_pooling(cfg), self.encoder.out_size, self.encoder.directions)
         self.head = nn.Linear(self.pool.out_size, n_classes)
         self.register_buffer("class_weights", class_weights if class_weights is not None else torch.ones(n_classes))
+        self.ngram = None
+        if kind == "text" and cfg.nbsvm:
+            if n_ngrams < 1:
+                raise ValueError("an NBSVM (nbsvm > 0) needs the encoder's n-gram table")
+            self.ngram = NgramLogits(n_ngrams, n_classes)
+            self.register_buffer("net_scale", torch.ones(()))
+            self.register_buffer("ngram_mix", torch.zeros(()))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Input side first: the embedding (with the character features), each recurrent layer (both
@@ -83,6 +97,8 @@ class SequenceClassifier(nn.Module):
         loss = None
         if "targets" in batch:
             loss = F.cross_entropy(logits, batch["targets"], weight=self.class_weights)
+        if self.ngram is not None:
+            logits = self.net_scale * logits + self.ngram_mix * self.ngram(batch["ngrams"])   # (B, C)
         return ModelOutput(logits, loss, n=x.shape[0])
 
 

@@ -36,8 +36,9 @@ from rnnkit.tasks.classify.data import (AudioOptions, Encoder, Examples, fit_enc
 from rnnkit.tasks.classify.init_from import follow_lm, load_lm_weights, read_lm_run
 from rnnkit.modules.encoder_lm import EncoderLM, lm_pieces
 from rnnkit.metrics import classification_report
-from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig
+from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig, upgrade_config
 from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
+from rnnkit.tasks.classify.ngram_mix import choose_mix, expert_logits, fit_ngram_expert, write_mix
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
@@ -103,7 +104,8 @@ def encode(enc: Encoder, ex: Examples, batch_size: int, labelled: bool = True) -
 
 def build_model(cfg: ClassifyRunConfig, enc: Encoder, weights: torch.Tensor | None = None) -> SequenceClassifier:
     return SequenceClassifier(cfg.model, enc.kind, enc.n_inputs, len(enc.labels), weights, augment=enc.features,
-                              n_chars=len(enc.chars) if enc.chars is not None else 0)
+                              n_chars=len(enc.chars) if enc.chars is not None else 0,
+                              n_ngrams=len(enc.ngrams) if enc.ngrams is not None else 0)
 
 
 def check_char_features(cfg: ClassifyRunConfig, kind: str) -> None:
@@ -143,12 +145,17 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
     enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
                       d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None,
                       char_words=bool(cfg.model.char_hidden) and splits.train.kind == "text")
+    table = None
+    if cfg.model.nbsvm and splits.train.kind == "text":   # fitted on the training split only
+        enc, table = fit_ngram_expert(enc, splits.train, cfg.model.nbsvm)
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None
     if cfg.model.class_weights == "balanced":
         weights = balanced_weights(enc.encode_labels(splits.train), len(enc.labels))
     model = build_model(cfg, enc, weights)
+    if table is not None:
+        model.ngram.set_table(table.weights, table.bias)
     pretrained = {}
     if start is not None:
         load_lm_weights(start, model.embed, model.encoder)
@@ -166,14 +173,34 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
                       run_config=to_dict(cfg), metadata=meta, callbacks=callbacks)
     fit = trainer.fit(ListData(train_b, shuffle=True, seed=cfg.train.seed), val_b, resume=resume)
     loaded = load_classifier(run_dir)
+    mixed = {}
+    if loaded.model.ngram is not None:
+        loaded, mixed = mix_ngram_expert(loaded, val_b, encode(enc, splits.test, cfg.train.batch_size)
+                                         if len(splits.test) else [])
     result = {"stopped": fit.stopped, "steps": fit.steps, "elapsed_s": fit.elapsed_s,
               "parameters": sum(w.numel() for w in model.parameters()), "skipped": meta["skipped"],
-              **meta["sizes"], **pretrained}
+              **meta["sizes"], **pretrained, **mixed}
     if len(splits.test):
         report = score(loaded, splits.test, run_dir, "test", cfg.train.batch_size)
         result.update({f"test_{k}": v for k, v in report.items() if k != "per_class"})
     write_json(run_dir / "result.json", result)
     return result
+
+
+def mix_ngram_expert(loaded: "LoadedClassifier", val_b: list[dict], test_b: list[dict]
+                     ) -> tuple["LoadedClassifier", dict]:
+    """Choose the network's and the NBSVM's weights on the validation batches, write them into the run's
+    checkpoints and reload; with the choice, the test accuracy of the network alone and of the NBSVM alone
+    (for result.json)."""
+    choice = choose_mix(*expert_logits(loaded.model, val_b))
+    write_mix(loaded.run_dir, choice)
+    out = {"nbsvm_net_scale": choice.net_scale, "nbsvm_mix": choice.mix, "nbsvm_val_loss": choice.val_loss,
+           "nbsvm_val_accuracy": choice.val_accuracy}
+    if test_b:
+        net, ngram, y = expert_logits(loaded.model, test_b)
+        out.update(test_accuracy_network=float((net.argmax(1) == y).mean()),
+                   test_accuracy_nbsvm=float((ngram.argmax(1) == y).mean()))
+    return load_classifier(loaded.run_dir), out
 
 
 def pretrain_encoder(model: SequenceClassifier, enc: Encoder, texts: list[str], val_texts: list[str],
@@ -214,7 +241,7 @@ class LoadedClassifier:
 
 
 def load_classifier(run: str | Path) -> LoadedClassifier:
-    ck, cfg, meta = load_task_checkpoint(run, TASK, ClassifyRunConfig)
+    ck, cfg, meta = load_task_checkpoint(run, TASK, ClassifyRunConfig, upgrade_config)
     enc = Encoder.from_dict(meta["encoder"])
     model = build_model(cfg, enc)
     model.load_state_dict(ck.group("model"))

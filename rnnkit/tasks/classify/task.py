@@ -6,8 +6,9 @@ from typing import Any, Mapping
 import numpy as np
 
 from rnnkit.config import ConfigError
-from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig
+from rnnkit.tasks.classify.config import TRAIN_DEFAULTS, ClassifyRunConfig, upgrade_config
 from rnnkit.tasks.baselines.audio import mfcc_svm
+from rnnkit.tasks.baselines.nbsvm import nbsvm_baseline
 from rnnkit.tasks.baselines.text import flat_logreg, tfidf_logreg
 from rnnkit.tasks.classify.pipeline import (TASK, evaluate_classify, load_classifier, load_splits, predict_classify,
                                             train_classify)
@@ -27,14 +28,16 @@ def shown_input(x: str | list, width: int = SHOWN_INPUT_CHARS) -> str:
 
 
 def logreg_baseline(cfg: ClassifyRunConfig) -> list[dict]:
-    """The classical baseline on the same split: TF-IDF + logistic regression for texts, MFCC statistics + an
-    RBF SVM for audio clips, logistic regression on flattened numeric sequences."""
+    """The classical baselines on the same split: TF-IDF + logistic regression and NBSVM (uni- and bigrams,
+    Wang & Manning 2012) for texts, MFCC statistics + an RBF SVM for audio clips, logistic regression on
+    flattened numeric sequences."""
     s = load_splits(cfg.data, cfg.train.seed)
     if s.train.kind == "audio":
         r = mfcc_svm(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels, cfg.data.feature_config())
         return [{"model": "mfcc+svm", **r}]
     if s.train.kind == "text":
-        r, name = tfidf_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "tfidf+logreg"
+        split = (s.train.inputs, s.train.labels, s.test.inputs, s.test.labels)
+        return [{"model": "tfidf+logreg", **tfidf_logreg(*split)}, {"model": "nbsvm", **nbsvm_baseline(*split)}]
     else:
         r, name = flat_logreg(s.train.inputs, s.train.labels, s.test.inputs, s.test.labels), "logreg"
     return [{"model": name, **r}]
@@ -50,6 +53,9 @@ class ClassifyTask(Task):
     train_defaults = TRAIN_DEFAULTS
     predict_file_help = "CSV/TSV/JSONL of inputs"
     compare_metrics = ("accuracy", "macro_f1")
+
+    def upgrade_config(self, saved: dict) -> dict:
+        return upgrade_config(saved)
 
     def train(self, cfg: ClassifyRunConfig, run_dir, *, resume=False, given: frozenset = frozenset(),
               callbacks=()):
@@ -126,7 +132,9 @@ class ClassifyTask(Task):
                 # character features of words: word-level text only (0 = none)
                 "model.char_hidden": {**distribution("categorical", choices=[0, 16, 25]),
                                       "if": {"data.tokenizer": "word"}},
-                "model.bidirectional": distribution("categorical", choices=[False, True])}
+                "model.bidirectional": distribution("categorical", choices=[False, True]),
+                # the NBSVM expert (text; no effect on numeric or audio examples)
+                "model.nbsvm": distribution("categorical", choices=[0, 2])}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
