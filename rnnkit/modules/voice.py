@@ -6,6 +6,7 @@
     envelope' = warp_envelope(envelope, alpha)        # alpha 1.0 is the identity
     wave' = match_loudness(wave, reference_wave)
     matched = match_voice(synth_wave, speaker_wave, sample_rate)   # all of it, with the numbers
+    wave, f0 = revoice(analysis, source_stats, target_stats, alpha)   # the re-synthesis alone, onto given numbers
 
 **Pitch.** F0 is read in semitones, ``st = 69 + 12 log2(f / 440)`` (the MIDI note number), on voiced frames
 only. The median is the level; the spread is the median absolute deviation around it times 1.4826 (the
@@ -323,8 +324,17 @@ def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
     syn = analyze(synth, sample_rate, f0_method=synth_f0)
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
-    f0 = map_f0(syn.f0, syn_stats, spk_stats)
-    aperiodicity = np.where((f0 > 0)[:, None], np.minimum(syn.aperiodicity, VOICED_APERIODICITY), syn.aperiodicity)
-    out = syn.with_(f0=f0, envelope=warp_envelope(syn.envelope, alpha), aperiodicity=aperiodicity)
-    wave, loud = match_loudness(resynthesize(out), speaker, sample_rate)
+    revoiced, f0 = revoice(syn, syn_stats, spk_stats, alpha)
+    wave, loud = match_loudness(revoiced, speaker, sample_rate)
     return VoiceMatch(wave, sample_rate, spk_stats, syn_stats, alpha, loud, f0)
+
+
+def revoice(a: WorldAnalysis, source: F0Stats, target: F0Stats, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(wave (N,), f0 (T,))``: WORLD re-synthesis of analysed speech with its F0 mapped from its own statistics
+    ``source`` onto ``target`` (:func:`map_f0`), its envelope warped by ``alpha`` (:func:`warp_envelope`) and the
+    aperiodicity of its voiced frames capped at VOICED_APERIODICITY; ``f0`` is the contour it was synthesised on.
+    Loudness is left as WORLD makes it."""
+    f0 = map_f0(a.f0, source, target)
+    aperiodicity = np.where((f0 > 0)[:, None], np.minimum(a.aperiodicity, VOICED_APERIODICITY), a.aperiodicity)
+    out = a.with_(f0=f0, envelope=warp_envelope(a.envelope, alpha), aperiodicity=aperiodicity)
+    return resynthesize(out), f0
