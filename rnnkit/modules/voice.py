@@ -230,14 +230,14 @@ def match_loudness(wave: np.ndarray, reference: np.ndarray, sample_rate: int) ->
 # ---------------------------------------------------------------- bad input
 
 def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
-                 analysis: WorldAnalysis | None = None) -> WorldAnalysis:
+                 analysis: WorldAnalysis | None = None, f0_rate: int = 0) -> WorldAnalysis:
     """The WORLD analysis of ``wave`` (F0 and envelope, no aperiodicity), after checking it holds speech: silence (peak below SILENCE_PEAK) and
     noise only (under MIN_VOICED_S seconds, or under MIN_VOICED_SHARE of the active frames, voiced by Harvest:
     none of white noise, 8% of brown noise, half or more of speech) are a VoiceError naming ``what``."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size == 0 or float(np.abs(wave).max()) < SILENCE_PEAK:
         raise VoiceError(f"{what}: the audio is silent (peak below {SILENCE_PEAK}); expected speech")
-    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False)
+    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False, f0_rate=f0_rate)
     voiced = int(a.voiced.sum())
     voiced_s = voiced * a.frame_ms / 1000
     rms = frame_rms(wave, sample_rate, a.frame_ms / 1000)
@@ -313,15 +313,17 @@ class VoiceMatch:
 
 def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
                 speaker_analysis: WorldAnalysis | None = None, warp: bool = True,
-                synth_f0: str = "harvest") -> VoiceMatch:
+                synth_f0: str = "harvest", f0_rate: int = 0) -> VoiceMatch:
     """``synth`` re-synthesised by WORLD with its F0 mapped onto ``speaker``'s statistics, its envelope warped by
     the factor estimated between the two voices (``warp=False``: not warped) and its loudness matched.
     ``synth_f0``: the F0 estimator of the synthesised speech (``analyze``'s ``f0_method``; the speaker's analysis
-    is Harvest's unless handed in)."""
-    spk = speaker_analysis if speaker_analysis is not None else check_speech(speaker, sample_rate, "input audio")
+    is Harvest's unless handed in); ``f0_rate``: the rate both F0s are estimated at (``analyze``'s; 0 = the
+    waveforms' own)."""
+    spk = speaker_analysis if speaker_analysis is not None else check_speech(speaker, sample_rate, "input audio",
+                                                                             f0_rate=f0_rate)
     if float(np.abs(synth).max()) < SILENCE_PEAK:
         raise VoiceError("synthesised audio: silent; the synthesiser produced no speech")
-    syn = analyze(synth, sample_rate, f0_method=synth_f0)
+    syn = analyze(synth, sample_rate, f0_method=synth_f0, f0_rate=f0_rate)
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
     revoiced, f0 = revoice(syn, syn_stats, spk_stats, alpha)

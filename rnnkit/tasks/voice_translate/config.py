@@ -85,6 +85,8 @@ class VoiceMatchConfig:
                                           "language model's cost)")
     synth_f0: str = opt("harvest", "F0 estimator of the synthesised speech and of the output (the input's is always "
                                    "Harvest): harvest, or dio (DIO + StoneMask, ~25x faster)", F0_METHODS)
+    f0_rate: int = opt(0, "Hz: the input's and the synthesised speech's F0 are estimated on them resampled to this "
+                          "rate (0 = the synthesiser's rate)")
 
     def __post_init__(self) -> None:
         check_choices(self)
@@ -92,6 +94,7 @@ class VoiceMatchConfig:
         check_positive("beam", self.beam)
         check_positive("asr_beam", self.asr_beam)
         check_positive("asr_lm_weight", self.asr_lm_weight, allow_zero=True)
+        check_positive("f0_rate", self.f0_rate, allow_zero=True)
         if not 0.0 <= self.confidence <= 1.0:
             raise ConfigError(f"confidence must be in [0, 1], got {self.confidence!r}")
 
