@@ -16,7 +16,7 @@ on Harvest analyses of the input and of the output made here, whatever estimator
 readings of the output are kept beside them, ``report_*``).
 
     python bench/voice_translation.py BUNDLE [--fr-asr RUN] [--limit 30] [--synth bundle|espeak]
-        [--synth-f0 harvest|dio] [--f0-rate HZ] [--out FILE.json]
+        [--synth-f0 harvest|dio] [--synth-f0-rate HZ] [--out FILE.json]
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--synth", choices=("bundle", "espeak"), default="bundle")
     ap.add_argument("--transcript", action="store_true", help="give the true transcript instead of recognising")
     ap.add_argument("--out", default="", help="write the per-utterance rows and the summary as JSON")
+    ap.add_argument("--wav-dir", default="", help="where the outputs are written for --fr-asr (default: BUNDLE/bench)")
     ap.add_argument("--latency", default="", metavar="WAV", help="only time the cascade on this file (--repeat times; "
                     "the first run, with its one-off imports, is left out)")
     ap.add_argument("--repeat", type=int, default=4)
@@ -65,11 +66,11 @@ def main() -> None:
                     help="the cascade's F0 estimator for the synthesised speech and the output")
     ap.add_argument("--dio-allowed-range", type=float, default=world.DIO_ALLOWED_RANGE,
                     help="DIO's allowed_range (with --synth-f0 dio)")
-    ap.add_argument("--f0-rate", type=int, default=VoiceMatchConfig().f0_rate,
-                    help="Hz: the cascade estimates F0 on its waveforms resampled to this (0 = their own rate)")
+    ap.add_argument("--synth-f0-rate", type=int, default=VoiceMatchConfig().synth_f0_rate,
+                    help="Hz: the cascade estimates the synthesised speech's F0 on it resampled to this (0 = its rate)")
     args = ap.parse_args()
     world.DIO_ALLOWED_RANGE = args.dio_allowed_range
-    match = VoiceMatchConfig(synth_f0=args.synth_f0, f0_rate=args.f0_rate)
+    match = VoiceMatchConfig(synth_f0=args.synth_f0, synth_f0_rate=args.synth_f0_rate)
     torch.set_num_threads(1)
     task = TASKS["voice-translate"]
     stages = load_stages(args.bundle, {}, task.run_task, task.synthesize)
@@ -82,7 +83,7 @@ def main() -> None:
         rows = rows[: args.limit]
     rate = stages.tts.sample_rate
     fr_asr = task_of_run(args.fr_asr) if args.fr_asr else None
-    out, failed, wav_dir = [], [], Path(args.bundle) / "bench"
+    out, failed, wav_dir = [], [], Path(args.wav_dir or Path(args.bundle) / "bench")
     wav_dir.mkdir(exist_ok=True)
     for k, r in enumerate(rows):
         wave = read_audio(r.audio, rate)
@@ -113,7 +114,7 @@ def main() -> None:
         out.append(row)
         print(json.dumps({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items() if k2 != "times"},
                          ensure_ascii=False), flush=True)
-    summary = {**summarise(out, stages, args.synth_f0), "f0_rate": args.f0_rate, "failed": len(failed),
+    summary = {**summarise(out, stages, args.synth_f0), "synth_f0_rate": args.synth_f0_rate, "failed": len(failed),
                "failures": failed[:5]}
     if fr_asr is not None:
         hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], {})]
@@ -135,7 +136,7 @@ def latency(stages, wav: str, repeat: int, transcript: str | None, match: VoiceM
     cpu = {k: float(np.mean([r.times["cpu"].get(k, 0.0) for r in runs])) for k in STAGES}
     print(json.dumps({"seconds": len(wave) / rate, "output_seconds": len(runs[-1].wave) / rate,
                       "english": runs[-1].english, "french": runs[-1].french, "synth_f0": match.synth_f0,
-                      "f0_rate": match.f0_rate, "recognition_decoding": stages.decoding,
+                      "synth_f0_rate": match.synth_f0_rate, "recognition_decoding": stages.decoding,
                       "wall": {k: float(np.mean([r.times.get(k, 0.0) for r in runs])) for k in STAGES},
                       "cpu": cpu, "cpu_share": {k: cpu[k] / cpu["total"] for k in STAGES if k != "total"},
                       "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())},

@@ -123,7 +123,7 @@ def estimate_f0(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS, 
                 f0_ceil: float = F0_CEIL, f0_method: str = "harvest", f0_rate: int = 0) -> np.ndarray:
     """F0 (T,) Hz, 0 on unvoiced frames, of a mono waveform (N,) on WORLD's frames of ``frame_ms``
     (``T = N / sample_rate / frame_ms + 1``). With ``f0_rate`` below ``sample_rate`` it is estimated on the waveform
-    resampled to that rate: Harvest's cost is about that of its internal 8 kHz copy, so at ``F0_RATE`` (4 kHz) it
+    resampled to that rate: Harvest's cost is about that of its internal 8 kHz copy, so at 4 kHz it
     costs half, and the harmonics it refines the F0 on stay below the new Nyquist frequency for voices up to
     ~330 Hz (six of them) and beyond (fewer)."""
     w = pyworld_module()
