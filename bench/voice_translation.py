@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="test utterances used (0 = all): the first, each sentence "
                     "in every held-out voice")
     ap.add_argument("--synth", choices=("bundle", "espeak"), default="bundle")
+    ap.add_argument("--tts", default="", help="a tts run to synthesise with instead of the bundle's (--synth bundle)")
     ap.add_argument("--transcript", action="store_true", help="give the true transcript instead of recognising")
     ap.add_argument("--out", default="", help="write the per-utterance rows and the summary as JSON")
     ap.add_argument("--wav-dir", default="", help="where the outputs are written for --fr-asr (default: BUNDLE/bench)")
@@ -73,7 +74,7 @@ def main() -> None:
     match = VoiceMatchConfig(synth_f0=args.synth_f0, synth_f0_rate=args.synth_f0_rate)
     torch.set_num_threads(1)
     task = TASKS["voice-translate"]
-    stages = load_stages(args.bundle, {}, task.run_task, task.synthesize)
+    stages = load_stages(args.bundle, {"tts": args.tts}, task.run_task, task.synthesize)
     if args.synth == "espeak":
         stages.synthesize, stages.runs["tts"] = espeak_french, "eSpeak NG fr"
     if args.latency:
