@@ -12,7 +12,7 @@ if importlib.util.find_spec("pyworld") is None:
     pytest.skip("needs pyworld: pip install 'rnnkit[voice]'", allow_module_level=True)
 
 from rnnkit.modules import voice as V  # noqa: E402
-from rnnkit.modules.world import analyze, analyze_with_f0, resynthesize  # noqa: E402
+from rnnkit.modules.world import analyze, analyze_with_f0, estimate_f0, resynthesize  # noqa: E402
 
 SR = 16000
 
@@ -158,3 +158,13 @@ def test_an_analysis_on_a_known_f0_matches_the_estimated_one_and_skips_d4c_when_
     np.testing.assert_array_equal(measured.envelope, a.envelope)
     with pytest.raises(ValueError, match="aperiodicity=True"):
         resynthesize(measured)
+
+
+def test_f0_estimated_at_a_lower_rate_agrees_and_keeps_the_full_rate_frames():
+    x = tone(180.0, vibrato=0.5)
+    full, low = estimate_f0(x, SR), estimate_f0(x, SR, f0_rate=4000)
+    assert len(low) == len(full) == len(analyze(x, SR, aperiodicity=False).f0)
+    a, b = V.f0_stats(full), V.f0_stats(low)
+    assert abs(a.median_semitones - b.median_semitones) < 0.05
+    assert b.spread_semitones == pytest.approx(a.spread_semitones, rel=0.1)
+    assert analyze(x, SR, f0_rate=4000).envelope.shape == analyze(x, SR).envelope.shape
