@@ -101,7 +101,7 @@ def main() -> None:
                "cer": table, "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())}
     print(json.dumps(summary, indent=1))
     if args.out:
-        per_row = [{**m, **{c: h for (k2, c, _), h in zip(items, hyps) if k2 == k}} for k, m in enumerate(meta)]
+        per_row = [{**m, "heard": {c: h for (k2, c, _), h in zip(items, hyps) if k2 == k}} for k, m in enumerate(meta)]
         Path(args.out).write_text(json.dumps({"summary": summary, "rows": per_row}, indent=1, ensure_ascii=False))
 
 
