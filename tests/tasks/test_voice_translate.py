@@ -24,7 +24,7 @@ from rnnkit.data.speech_synth import synthesize  # noqa: E402
 from rnnkit.modules.voice import VoiceError, f0_stats  # noqa: E402
 from rnnkit.modules.world import analyze  # noqa: E402
 from rnnkit.tasks.voice_translate.cascade import Heard, Stages, transcript_confidence, translate_voice  # noqa: E402
-from rnnkit.tasks.voice_translate.commands import load_stages, run_file  # noqa: E402
+from rnnkit.tasks.voice_translate.commands import load_stages, print_summary, run_file  # noqa: E402
 from rnnkit.tasks.voice_translate.config import VoiceMatchConfig  # noqa: E402
 
 SR = 16000
@@ -79,7 +79,7 @@ def test_an_unknown_f0_estimator_is_a_config_error():
         VoiceMatchConfig(synth_f0_rate=-1)
 
 
-def test_report_files_and_fields(tmp_path):
+def test_report_files_and_fields(tmp_path, capsys):
     wav = write_wav(tmp_path / "in.wav", speaker("en-us", 50), SR)
     report = run_file(stages(), wav, tmp_path / "out.wav", VoiceMatchConfig(), transcript=ENGLISH)
     saved = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
@@ -92,6 +92,10 @@ def test_report_files_and_fields(tmp_path):
     assert (tmp_path / "out.wav").is_file() and (tmp_path / "out.png").stat().st_size > 1000
     assert saved["output"]["sample_rate"] == SR and "converted_to" not in saved["input"]
     assert saved["times"]["cpu_share"]["input_analysis"] > 0 and "total" in saved["times"]["cpu"]
+    capsys.readouterr()
+    print_summary(report, tmp_path / "out.wav")                            # what `rnnkit voice-translate` prints
+    printed = capsys.readouterr().out
+    assert "French:  où est la gare ?" in printed and "times: input_analysis" in printed and "cpu_share" not in printed
 
 
 def test_another_rate_and_stereo_are_converted(tmp_path):
