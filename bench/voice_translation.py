@@ -16,7 +16,7 @@ on Harvest analyses of the input and of the output made here, whatever estimator
 readings of the output are kept beside them, ``report_*``).
 
     python bench/voice_translation.py BUNDLE [--fr-asr RUN] [--limit 30] [--synth bundle|espeak]
-        [--synth-f0 harvest|dio] [--synth-f0-rate HZ] [--out FILE.json]
+        [--synth-f0 harvest|dio] [--synth-f0-rate HZ] [--input-f0-rate HZ] [--out FILE.json]
 """
 from __future__ import annotations
 
@@ -69,9 +69,12 @@ def main() -> None:
                     help="DIO's allowed_range (with --synth-f0 dio)")
     ap.add_argument("--synth-f0-rate", type=int, default=VoiceMatchConfig().synth_f0_rate,
                     help="Hz: the cascade estimates the synthesised speech's F0 on it resampled to this (0 = its rate)")
+    ap.add_argument("--input-f0-rate", type=int, default=VoiceMatchConfig().input_f0_rate,
+                    help="Hz: the cascade estimates the input's F0 on it resampled to this (0 = full rate)")
     args = ap.parse_args()
     world.DIO_ALLOWED_RANGE = args.dio_allowed_range
-    match = VoiceMatchConfig(synth_f0=args.synth_f0, synth_f0_rate=args.synth_f0_rate)
+    match = VoiceMatchConfig(synth_f0=args.synth_f0, synth_f0_rate=args.synth_f0_rate,
+                             input_f0_rate=args.input_f0_rate)
     torch.set_num_threads(1)
     task = TASKS["voice-translate"]
     stages = load_stages(args.bundle, {"tts": args.tts}, task.run_task, task.synthesize)
@@ -115,8 +118,8 @@ def main() -> None:
         out.append(row)
         print(json.dumps({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items() if k2 != "times"},
                          ensure_ascii=False), flush=True)
-    summary = {**summarise(out, stages, args.synth_f0), "synth_f0_rate": args.synth_f0_rate, "failed": len(failed),
-               "failures": failed[:5]}
+    summary = {**summarise(out, stages, args.synth_f0), "synth_f0_rate": args.synth_f0_rate,
+               "input_f0_rate": args.input_f0_rate, "failed": len(failed), "failures": failed[:5]}
     if fr_asr is not None:
         hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], {})]
         s = asr_scores([r["french"] for r in out], hyps, "basic")
@@ -137,7 +140,8 @@ def latency(stages, wav: str, repeat: int, transcript: str | None, match: VoiceM
     cpu = {k: float(np.mean([r.times["cpu"].get(k, 0.0) for r in runs])) for k in STAGES}
     print(json.dumps({"seconds": len(wave) / rate, "output_seconds": len(runs[-1].wave) / rate,
                       "english": runs[-1].english, "french": runs[-1].french, "synth_f0": match.synth_f0,
-                      "synth_f0_rate": match.synth_f0_rate, "recognition_decoding": stages.decoding,
+                      "synth_f0_rate": match.synth_f0_rate, "input_f0_rate": match.input_f0_rate,
+                      "recognition_decoding": stages.decoding,
                       "wall": {k: float(np.mean([r.times.get(k, 0.0) for r in runs])) for k in STAGES},
                       "cpu": cpu, "cpu_share": {k: cpu[k] / cpu["total"] for k in STAGES if k != "total"},
                       "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())},

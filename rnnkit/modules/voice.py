@@ -232,14 +232,15 @@ def match_loudness(wave: np.ndarray, reference: np.ndarray, sample_rate: int) ->
 # ---------------------------------------------------------------- bad input
 
 def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
-                 analysis: WorldAnalysis | None = None) -> WorldAnalysis:
-    """The WORLD analysis of ``wave`` (F0 and envelope, no aperiodicity), after checking it holds speech: silence (peak below SILENCE_PEAK) and
-    noise only (under MIN_VOICED_S seconds, or under MIN_VOICED_SHARE of the active frames, voiced by Harvest:
-    none of white noise, 8% of brown noise, half or more of speech) are a VoiceError naming ``what``."""
+                 analysis: WorldAnalysis | None = None, f0_rate: int = 0) -> WorldAnalysis:
+    """The WORLD analysis of ``wave`` (F0, estimated at ``f0_rate`` when given, and envelope; no aperiodicity),
+    after checking it holds speech: silence (peak below SILENCE_PEAK) and noise only (under MIN_VOICED_S seconds,
+    or under MIN_VOICED_SHARE of the active frames, voiced by Harvest: none of white noise, 8% of brown noise, half
+    or more of speech) are a VoiceError naming ``what``."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size == 0 or float(np.abs(wave).max()) < SILENCE_PEAK:
         raise VoiceError(f"{what}: the audio is silent (peak below {SILENCE_PEAK}); expected speech")
-    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False)
+    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False, f0_rate=f0_rate)
     voiced = int(a.voiced.sum())
     voiced_s = voiced * a.frame_ms / 1000
     rms = frame_rms(wave, sample_rate, a.frame_ms / 1000)

@@ -192,7 +192,7 @@ def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: Voi
     t_all, c_all = time.perf_counter(), time.process_time()
     rate = stages.tts.sample_rate
     speaker = resample(wave, sample_rate, rate)
-    speaker_analysis = _timed(times, "input_analysis", check_speech, speaker, rate, what)
+    speaker_analysis = _timed(times, "input_analysis", check_speech, speaker, rate, what, f0_rate=cfg.input_f0_rate)
     pieces = split_at_pauses(wave, sample_rate, cfg.max_seconds, what=what)
     english = english_of(stages, wave, sample_rate, pieces, transcript, cfg, times, what)
     french = [_timed(times, "translation", stages.mt.translate, [t], beam=cfg.beam)[0][0].text if t else ""

@@ -90,9 +90,14 @@ class VoiceMatchConfig:
                                    "rate: on a high held-out voice 4 kHz read 5 of 26 medians 0.5 st or more away "
                                    "from the full rate's, one an octave (docs/voice-translation.md)")
 
+    input_f0_rate: int = opt(0, "Hz: the input's F0 is estimated on it resampled to this rate (0 = full rate, the "
+                                "judge's): 4000 takes ~0.25 s off a 3 s input, but reads a voice Harvest finds "
+                                "ambiguous differently (docs/voice-translation.md)")
+
     def __post_init__(self) -> None:
         check_choices(self)
         check_positive("max_seconds", self.max_seconds)
+        check_positive("input_f0_rate", self.input_f0_rate, allow_zero=True)
         check_positive("beam", self.beam)
         check_positive("asr_beam", self.asr_beam)
         check_positive("asr_lm_weight", self.asr_lm_weight, allow_zero=True)
