@@ -19,9 +19,11 @@ English is in it (compared as the phrase grammar compares them), so the judge ne
 sentences it scores.
 
     python bench/voice_fr_speech.py OUT_DIR [--count 3000] [--grammar 1500] [--exclude BUNDLE/data/test.jsonl]
-    rnnkit train asr --data OUT_DIR/train.jsonl --out FR_ASR --max-time 900
+    rnnkit train asr --data OUT_DIR/train.jsonl --out FR_ASR --freq-masks 1 --time-masks 1 --zero-infinity \
+        --max-time 660 --clock cpu --threads 1
     rnnkit train lm --data OUT_DIR/lm_train.txt --model markov --order 7 --tokenizer char --out FR_LM
-    python bench/voice_translation.py BUNDLE --fr-asr FR_ASR [--fr-lm FR_LM]
+    python bench/voice_translation.py BUNDLE --fr-asr FR_ASR            # the judge greedy
+    python bench/voice_fr_stages.py BUNDLE --fr-asr FR_ASR --beam 4 --lm FR_LM   # each step of matching alone
 """
 from __future__ import annotations
 
