@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import write_wav
 from rnnkit.data.phrase_grammar import grammar_pairs, sentence_key
 from rnnkit.data.speech_parallel import command_pairs, phrasebook_pairs, read_translation_manifest
@@ -109,10 +110,10 @@ def main() -> None:
         wave = (wave * (level / max(peak, 1e-9))).astype(np.float32)
         path = write_wav(out / f"{i:05d}.wav", wave, RATE)
         lines.append(json.dumps({"audio_filepath": str(path.resolve()), **row}, ensure_ascii=False))
-    (out / "train.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    atomic_write_text(out / "train.jsonl", "\n".join(lines) + "\n")
     # the French recogniser's language model: the same sentences as the recogniser writes them (its normaliser)
     lm_lines = sorted({normalize_basic(t) for t in french} - {""})
-    (out / "lm_train.txt").write_text("".join(f"{line}\n" for line in lm_lines), encoding="utf-8")
+    atomic_write_text(out / "lm_train.txt", "".join(f"{line}\n" for line in lm_lines))
     print(f"{len(lines)} utterances of {len(french)} sentences in {out / 'train.jsonl'} "
           f"({unvoiced} left unrevoiced: no voiced frame found by DIO); LM text {out / 'lm_train.txt'}")
 

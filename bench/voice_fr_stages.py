@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import read_audio, write_wav
 from rnnkit.data.speech_parallel import read_translation_manifest
 from rnnkit.data.speech_synth import synthesize as espeak
@@ -102,7 +103,7 @@ def main() -> None:
     print(json.dumps(summary, indent=1))
     if args.out:
         per_row = [{**m, "heard": {c: h for (k2, c, _), h in zip(items, hyps) if k2 == k}} for k, m in enumerate(meta)]
-        Path(args.out).write_text(json.dumps({"summary": summary, "rows": per_row}, indent=1, ensure_ascii=False))
+        atomic_write_text(args.out, json.dumps({"summary": summary, "rows": per_row}, indent=1, ensure_ascii=False))
 
 
 def score(items: list, hyps: list, meta: list) -> dict:
