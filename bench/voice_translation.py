@@ -15,7 +15,8 @@ F0 of the synthesised speech and of its output by DIO + StoneMask instead of Har
 on Harvest analyses of the input and of the output made here, whatever estimator the cascade used (its own
 readings of the output are kept beside them, ``report_*``).
 
-    python bench/voice_translation.py BUNDLE [--fr-asr RUN] [--limit 30] [--synth bundle|espeak]
+    python bench/voice_translation.py BUNDLE [--fr-asr RUN [--fr-beam 4 --fr-lm LM]] [--limit 30]
+        [--synth bundle|espeak]
         [--synth-f0 harvest|dio] [--synth-f0-rate HZ] [--input-f0-rate HZ] [--out FILE.json]
 """
 from __future__ import annotations
@@ -52,6 +53,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle")
     ap.add_argument("--fr-asr", default="", help="a French recogniser run, to score the output audio by CER")
+    ap.add_argument("--fr-beam", type=int, default=None, help="the French recogniser's beam (default: its run's)")
+    ap.add_argument("--fr-lm", default=None, help="a French character LM run fused into that beam search")
     ap.add_argument("--limit", type=int, default=0, help="test utterances used (0 = all): the first, each sentence "
                     "in every held-out voice")
     ap.add_argument("--synth", choices=("bundle", "espeak"), default="bundle")
@@ -121,9 +124,10 @@ def main() -> None:
     summary = {**summarise(out, stages, args.synth_f0), "synth_f0_rate": args.synth_f0_rate,
                "input_f0_rate": args.input_f0_rate, "failed": len(failed), "failures": failed[:5]}
     if fr_asr is not None:
-        hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], {})]
+        decoding = {k: v for k, v in (("beam", args.fr_beam), ("lm", args.fr_lm)) if v is not None}
+        hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], decoding)]
         s = asr_scores([r["french"] for r in out], hyps, "basic")
-        summary.update(fr_asr_cer=s.cer, fr_asr_wer=s.wer)
+        summary.update(fr_asr_cer=s.cer, fr_asr_wer=s.wer, fr_asr=args.fr_asr, fr_asr_decoding=decoding or "its own")
     print(json.dumps(summary, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps({"summary": summary, "rows": out, "failed": failed}, indent=1,
