@@ -15,8 +15,9 @@ F0 of the synthesised speech and of its output by DIO + StoneMask instead of Har
 on Harvest analyses of the input and of the output made here, whatever estimator the cascade used (its own
 readings of the output are kept beside them, ``report_*``).
 
-    python bench/voice_translation.py BUNDLE [--fr-asr RUN] [--limit 30] [--synth bundle|espeak]
-        [--synth-f0 harvest|dio] [--out FILE.json]
+    python bench/voice_translation.py BUNDLE [--fr-asr RUN [--fr-beam 4 --fr-lm LM]] [--limit 30]
+        [--synth bundle|espeak]
+        [--synth-f0 harvest|dio] [--synth-f0-rate HZ] [--input-f0-rate HZ] [--out FILE.json]
 """
 from __future__ import annotations
 
@@ -52,11 +53,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bundle")
     ap.add_argument("--fr-asr", default="", help="a French recogniser run, to score the output audio by CER")
+    ap.add_argument("--fr-beam", type=int, default=None, help="the French recogniser's beam (default: its run's)")
+    ap.add_argument("--fr-lm", default=None, help="a French character LM run fused into that beam search")
     ap.add_argument("--limit", type=int, default=0, help="test utterances used (0 = all): the first, each sentence "
                     "in every held-out voice")
     ap.add_argument("--synth", choices=("bundle", "espeak"), default="bundle")
+    ap.add_argument("--tts", default="", help="a tts run to synthesise with instead of the bundle's (--synth bundle)")
     ap.add_argument("--transcript", action="store_true", help="give the true transcript instead of recognising")
     ap.add_argument("--out", default="", help="write the per-utterance rows and the summary as JSON")
+    ap.add_argument("--wav-dir", default="", help="where the outputs are written for --fr-asr (default: BUNDLE/bench)")
     ap.add_argument("--latency", default="", metavar="WAV", help="only time the cascade on this file (--repeat times; "
                     "the first run, with its one-off imports, is left out)")
     ap.add_argument("--repeat", type=int, default=4)
@@ -65,12 +70,17 @@ def main() -> None:
                     help="the cascade's F0 estimator for the synthesised speech and the output")
     ap.add_argument("--dio-allowed-range", type=float, default=world.DIO_ALLOWED_RANGE,
                     help="DIO's allowed_range (with --synth-f0 dio)")
+    ap.add_argument("--synth-f0-rate", type=int, default=VoiceMatchConfig().synth_f0_rate,
+                    help="Hz: the cascade estimates the synthesised speech's F0 on it resampled to this (0 = its rate)")
+    ap.add_argument("--input-f0-rate", type=int, default=VoiceMatchConfig().input_f0_rate,
+                    help="Hz: the cascade estimates the input's F0 on it resampled to this (0 = full rate)")
     args = ap.parse_args()
     world.DIO_ALLOWED_RANGE = args.dio_allowed_range
-    match = VoiceMatchConfig(synth_f0=args.synth_f0)
+    match = VoiceMatchConfig(synth_f0=args.synth_f0, synth_f0_rate=args.synth_f0_rate,
+                             input_f0_rate=args.input_f0_rate)
     torch.set_num_threads(1)
     task = TASKS["voice-translate"]
-    stages = load_stages(args.bundle, {}, task.run_task, task.synthesize)
+    stages = load_stages(args.bundle, {"tts": args.tts}, task.run_task, task.synthesize)
     if args.synth == "espeak":
         stages.synthesize, stages.runs["tts"] = espeak_french, "eSpeak NG fr"
     if args.latency:
@@ -80,7 +90,7 @@ def main() -> None:
         rows = rows[: args.limit]
     rate = stages.tts.sample_rate
     fr_asr = task_of_run(args.fr_asr) if args.fr_asr else None
-    out, failed, wav_dir = [], [], Path(args.bundle) / "bench"
+    out, failed, wav_dir = [], [], Path(args.wav_dir or Path(args.bundle) / "bench")
     wav_dir.mkdir(exist_ok=True)
     for k, r in enumerate(rows):
         wave = read_audio(r.audio, rate)
@@ -111,11 +121,13 @@ def main() -> None:
         out.append(row)
         print(json.dumps({k2: (round(v, 3) if isinstance(v, float) else v) for k2, v in row.items() if k2 != "times"},
                          ensure_ascii=False), flush=True)
-    summary = {**summarise(out, stages, args.synth_f0), "failed": len(failed), "failures": failed[:5]}
+    summary = {**summarise(out, stages, args.synth_f0), "synth_f0_rate": args.synth_f0_rate,
+               "input_f0_rate": args.input_f0_rate, "failed": len(failed), "failures": failed[:5]}
     if fr_asr is not None:
-        hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], {})]
+        decoding = {k: v for k, v in (("beam", args.fr_beam), ("lm", args.fr_lm)) if v is not None}
+        hyps = [p["text"] for p in fr_asr.predict(args.fr_asr, [r["wav"] for r in out], decoding)]
         s = asr_scores([r["french"] for r in out], hyps, "basic")
-        summary.update(fr_asr_cer=s.cer, fr_asr_wer=s.wer)
+        summary.update(fr_asr_cer=s.cer, fr_asr_wer=s.wer, fr_asr=args.fr_asr, fr_asr_decoding=decoding or "its own")
     print(json.dumps(summary, indent=1))
     if args.out:
         Path(args.out).write_text(json.dumps({"summary": summary, "rows": out, "failed": failed}, indent=1,
@@ -132,6 +144,8 @@ def latency(stages, wav: str, repeat: int, transcript: str | None, match: VoiceM
     cpu = {k: float(np.mean([r.times["cpu"].get(k, 0.0) for r in runs])) for k in STAGES}
     print(json.dumps({"seconds": len(wave) / rate, "output_seconds": len(runs[-1].wave) / rate,
                       "english": runs[-1].english, "french": runs[-1].french, "synth_f0": match.synth_f0,
+                      "synth_f0_rate": match.synth_f0_rate, "input_f0_rate": match.input_f0_rate,
+                      "recognition_decoding": stages.decoding,
                       "wall": {k: float(np.mean([r.times.get(k, 0.0) for r in runs])) for k in STAGES},
                       "cpu": cpu, "cpu_share": {k: cpu[k] / cpu["total"] for k in STAGES if k != "total"},
                       "threads": torch.get_num_threads(), "load_average": list(os.getloadavg())},

@@ -6,6 +6,7 @@
     envelope' = warp_envelope(envelope, alpha)        # alpha 1.0 is the identity
     wave' = match_loudness(wave, reference_wave)
     matched = match_voice(synth_wave, speaker_wave, sample_rate)   # all of it, with the numbers
+    wave, f0 = revoice(analysis, source_stats, target_stats, alpha)   # the re-synthesis alone, onto given numbers
 
 **Pitch.** F0 is read in semitones, ``st = 69 + 12 log2(f / 440)`` (the MIDI note number), on voiced frames
 only. The median is the level; the spread is the median absolute deviation around it times 1.4826 (the
@@ -181,12 +182,14 @@ def estimate_warp(reference: WorldAnalysis, other: WorldAnalysis, band: tuple[fl
 def _warp_errors(source: np.ndarray, target: np.ndarray, alphas: np.ndarray, inside: np.ndarray) -> np.ndarray:
     """Mean squared difference (len(alphas),) over the ``inside`` bins between ``source`` warped by each alpha and
     ``target``, both log envelopes (K,) with their means over those bins removed."""
-    t = target[inside] - target[inside].mean()
-    errors = np.empty(len(alphas))
-    for i, alpha in enumerate(alphas):
-        w = warp_log(source, alpha)[inside]
-        errors[i] = np.mean((w - w.mean() - t) ** 2)
-    return errors
+    t = target[inside] - target[inside].mean()                               # (I,)
+    K = len(source)
+    reads = np.clip(np.flatnonzero(inside)[None, :] / np.asarray(alphas)[:, None], 0, K - 1)   # (A, I) as warp_log
+    lo = np.minimum(np.floor(reads).astype(np.int64), K - 2)
+    frac = reads - lo
+    w = source[lo] * (1.0 - frac) + source[lo + 1] * frac                    # (A, I) linear interpolation
+    w -= w.mean(axis=1, keepdims=True)
+    return np.mean((w - t) ** 2, axis=1)                                     # (A,)
 
 
 # -------------------------------------------------------------------- loudness
@@ -229,14 +232,15 @@ def match_loudness(wave: np.ndarray, reference: np.ndarray, sample_rate: int) ->
 # ---------------------------------------------------------------- bad input
 
 def check_speech(wave: np.ndarray, sample_rate: int, what: str = "audio",
-                 analysis: WorldAnalysis | None = None) -> WorldAnalysis:
-    """The WORLD analysis of ``wave`` (F0 and envelope, no aperiodicity), after checking it holds speech: silence (peak below SILENCE_PEAK) and
-    noise only (under MIN_VOICED_S seconds, or under MIN_VOICED_SHARE of the active frames, voiced by Harvest:
-    none of white noise, 8% of brown noise, half or more of speech) are a VoiceError naming ``what``."""
+                 analysis: WorldAnalysis | None = None, f0_rate: int = 0) -> WorldAnalysis:
+    """The WORLD analysis of ``wave`` (F0, estimated at ``f0_rate`` when given, and envelope; no aperiodicity),
+    after checking it holds speech: silence (peak below SILENCE_PEAK) and noise only (under MIN_VOICED_S seconds,
+    or under MIN_VOICED_SHARE of the active frames, voiced by Harvest: none of white noise, 8% of brown noise, half
+    or more of speech) are a VoiceError naming ``what``."""
     wave = np.asarray(wave, dtype=np.float32)
     if wave.size == 0 or float(np.abs(wave).max()) < SILENCE_PEAK:
         raise VoiceError(f"{what}: the audio is silent (peak below {SILENCE_PEAK}); expected speech")
-    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False)
+    a = analysis if analysis is not None else analyze(wave, sample_rate, aperiodicity=False, f0_rate=f0_rate)
     voiced = int(a.voiced.sum())
     voiced_s = voiced * a.frame_ms / 1000
     rms = frame_rms(wave, sample_rate, a.frame_ms / 1000)
@@ -312,19 +316,29 @@ class VoiceMatch:
 
 def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
                 speaker_analysis: WorldAnalysis | None = None, warp: bool = True,
-                synth_f0: str = "harvest") -> VoiceMatch:
+                synth_f0: str = "harvest", synth_f0_rate: int = 0) -> VoiceMatch:
     """``synth`` re-synthesised by WORLD with its F0 mapped onto ``speaker``'s statistics, its envelope warped by
     the factor estimated between the two voices (``warp=False``: not warped) and its loudness matched.
     ``synth_f0``: the F0 estimator of the synthesised speech (``analyze``'s ``f0_method``; the speaker's analysis
-    is Harvest's unless handed in)."""
+    is Harvest's unless handed in) and ``synth_f0_rate`` the rate it works at (``analyze``'s ``f0_rate``; 0 = the
+    waveform's own)."""
     spk = speaker_analysis if speaker_analysis is not None else check_speech(speaker, sample_rate, "input audio")
     if float(np.abs(synth).max()) < SILENCE_PEAK:
         raise VoiceError("synthesised audio: silent; the synthesiser produced no speech")
-    syn = analyze(synth, sample_rate, f0_method=synth_f0)
+    syn = analyze(synth, sample_rate, f0_method=synth_f0, f0_rate=synth_f0_rate)
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
-    f0 = map_f0(syn.f0, syn_stats, spk_stats)
-    aperiodicity = np.where((f0 > 0)[:, None], np.minimum(syn.aperiodicity, VOICED_APERIODICITY), syn.aperiodicity)
-    out = syn.with_(f0=f0, envelope=warp_envelope(syn.envelope, alpha), aperiodicity=aperiodicity)
-    wave, loud = match_loudness(resynthesize(out), speaker, sample_rate)
+    revoiced, f0 = revoice(syn, syn_stats, spk_stats, alpha)
+    wave, loud = match_loudness(revoiced, speaker, sample_rate)
     return VoiceMatch(wave, sample_rate, spk_stats, syn_stats, alpha, loud, f0)
+
+
+def revoice(a: WorldAnalysis, source: F0Stats, target: F0Stats, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(wave (N,), f0 (T,))``: WORLD re-synthesis of analysed speech with its F0 mapped from its own statistics
+    ``source`` onto ``target`` (:func:`map_f0`), its envelope warped by ``alpha`` (:func:`warp_envelope`) and the
+    aperiodicity of its voiced frames capped at VOICED_APERIODICITY; ``f0`` is the contour it was synthesised on.
+    Loudness is left as WORLD makes it."""
+    f0 = map_f0(a.f0, source, target)
+    aperiodicity = np.where((f0 > 0)[:, None], np.minimum(a.aperiodicity, VOICED_APERIODICITY), a.aperiodicity)
+    out = a.with_(f0=f0, envelope=warp_envelope(a.envelope, alpha), aperiodicity=aperiodicity)
+    return resynthesize(out), f0

@@ -12,7 +12,7 @@ if importlib.util.find_spec("pyworld") is None:
     pytest.skip("needs pyworld: pip install 'rnnkit[voice]'", allow_module_level=True)
 
 from rnnkit.modules import voice as V  # noqa: E402
-from rnnkit.modules.world import analyze, analyze_with_f0, resynthesize  # noqa: E402
+from rnnkit.modules.world import analyze, analyze_with_f0, estimate_f0, resynthesize  # noqa: E402
 
 SR = 16000
 
@@ -82,6 +82,22 @@ def test_f0_mapping_moves_a_synthetic_tone_within_a_fifth_of_a_semitone():
     assert abs(source.median_semitones - target.median_semitones) > 8   # it really moved
 
 
+def test_revoice_onto_given_numbers_moves_pitch_caps_aperiodicity_and_warps():
+    a = analyze(tone(140.0, 0.5, vibrato=0.5), SR)
+    source = V.f0_stats(a.f0)
+    target = V.F0Stats(90.0, float(V.hz_to_semitones(90.0)), 2 * source.spread_semitones, 1)
+    wave, f0 = V.revoice(a, source, target, 1.1)
+    assert V.f0_stats(f0).median_semitones == pytest.approx(target.median_semitones, abs=1e-6)
+    assert V.f0_stats(f0).spread_semitones == pytest.approx(target.spread_semitones, rel=1e-3)
+    back = analyze(wave, SR)
+    assert abs(V.f0_stats(back.f0).median_semitones - target.median_semitones) < 0.2
+    assert V.estimate_warp(a, back) == pytest.approx(1.1, rel=0.02)
+    same, f0_same = V.revoice(a, source, source, 1.0)     # alpha 1: the envelope is kept; voiced aperiodicity capped
+    np.testing.assert_array_equal(f0_same, V.map_f0(a.f0, source, source))
+    capped = np.where(a.voiced[:, None], np.minimum(a.aperiodicity, V.VOICED_APERIODICITY), a.aperiodicity)
+    np.testing.assert_allclose(same, resynthesize(a.with_(f0=f0_same, aperiodicity=capped)), atol=1e-6)
+
+
 def test_warp_by_one_is_the_identity_and_other_factors_are_not():
     env = analyze(tone(150.0, 0.3), SR).envelope
     np.testing.assert_allclose(V.warp_envelope(env, 1.0), env, rtol=1e-12)
@@ -142,3 +158,13 @@ def test_an_analysis_on_a_known_f0_matches_the_estimated_one_and_skips_d4c_when_
     np.testing.assert_array_equal(measured.envelope, a.envelope)
     with pytest.raises(ValueError, match="aperiodicity=True"):
         resynthesize(measured)
+
+
+def test_f0_estimated_at_a_lower_rate_agrees_and_keeps_the_full_rate_frames():
+    x = tone(180.0, vibrato=0.5)
+    full, low = estimate_f0(x, SR), estimate_f0(x, SR, f0_rate=4000)
+    assert len(low) == len(full) == len(analyze(x, SR, aperiodicity=False).f0)
+    a, b = V.f0_stats(full), V.f0_stats(low)
+    assert abs(a.median_semitones - b.median_semitones) < 0.05
+    assert b.spread_semitones == pytest.approx(a.spread_semitones, rel=0.1)
+    assert analyze(x, SR, f0_rate=4000).envelope.shape == analyze(x, SR).envelope.shape

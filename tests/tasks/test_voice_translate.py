@@ -24,7 +24,7 @@ from rnnkit.data.speech_synth import synthesize  # noqa: E402
 from rnnkit.modules.voice import VoiceError, f0_stats  # noqa: E402
 from rnnkit.modules.world import analyze  # noqa: E402
 from rnnkit.tasks.voice_translate.cascade import Heard, Stages, transcript_confidence, translate_voice  # noqa: E402
-from rnnkit.tasks.voice_translate.commands import load_stages, run_file  # noqa: E402
+from rnnkit.tasks.voice_translate.commands import load_stages, print_summary, run_file  # noqa: E402
 from rnnkit.tasks.voice_translate.config import VoiceMatchConfig  # noqa: E402
 
 SR = 16000
@@ -53,11 +53,15 @@ def speaker(voice: str, pitch: int, text: str = ENGLISH, rate: int = SR) -> np.n
     return synthesize(text, voice, 160, pitch, rate)
 
 
-@pytest.mark.parametrize("voice,pitch,synth_f0", [("en-gb-scotland+m3", 20, "harvest"), ("en-us-nyc+f2", 80, "harvest"),
-                                                   ("en-gb-scotland+m3", 20, "dio"), ("en-us-nyc+f2", 80, "dio")])
-def test_output_pitch_follows_the_input_voice(voice, pitch, synth_f0):
+@pytest.mark.parametrize("voice,pitch,synth_f0,rates", [("en-gb-scotland+m3", 20, "harvest", {}),
+                                                         ("en-us-nyc+f2", 80, "harvest", {}),
+                                                         ("en-gb-scotland+m3", 20, "harvest", {"synth_f0_rate": 0}),
+                                                         ("en-us-nyc+f2", 80, "harvest", {"input_f0_rate": 4000}),
+                                                         ("en-gb-scotland+m3", 20, "dio", {}),
+                                                         ("en-us-nyc+f2", 80, "dio", {})])
+def test_output_pitch_follows_the_input_voice(voice, pitch, synth_f0, rates):
     wave = speaker(voice, pitch)
-    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(synth_f0=synth_f0), transcript=ENGLISH)
+    t = translate_voice(stages(), wave, SR, VoiceMatchConfig(synth_f0=synth_f0, **rates), transcript=ENGLISH)
     measured_in = f0_stats(analyze(wave, SR).f0)            # Harvest judges, whichever estimator the cascade used
     measured_out = f0_stats(analyze(t.wave, SR).f0)
     assert abs(measured_out.median_semitones - measured_in.median_semitones) < 1.0
@@ -71,9 +75,11 @@ def test_output_pitch_follows_the_input_voice(voice, pitch, synth_f0):
 def test_an_unknown_f0_estimator_is_a_config_error():
     with pytest.raises(ConfigError, match="synth_f0='yin' is not one of dio, harvest"):
         VoiceMatchConfig(synth_f0="yin")
+    with pytest.raises(ConfigError, match="synth_f0_rate must be non-negative"):
+        VoiceMatchConfig(synth_f0_rate=-1)
 
 
-def test_report_files_and_fields(tmp_path):
+def test_report_files_and_fields(tmp_path, capsys):
     wav = write_wav(tmp_path / "in.wav", speaker("en-us", 50), SR)
     report = run_file(stages(), wav, tmp_path / "out.wav", VoiceMatchConfig(), transcript=ENGLISH)
     saved = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
@@ -86,6 +92,10 @@ def test_report_files_and_fields(tmp_path):
     assert (tmp_path / "out.wav").is_file() and (tmp_path / "out.png").stat().st_size > 1000
     assert saved["output"]["sample_rate"] == SR and "converted_to" not in saved["input"]
     assert saved["times"]["cpu_share"]["input_analysis"] > 0 and "total" in saved["times"]["cpu"]
+    capsys.readouterr()
+    print_summary(report, tmp_path / "out.wav")                            # what `rnnkit voice-translate` prints
+    printed = capsys.readouterr().out
+    assert "French:  où est la gare ?" in printed and "times: input_analysis" in printed and "cpu_share" not in printed
 
 
 def test_another_rate_and_stereo_are_converted(tmp_path):

@@ -192,7 +192,7 @@ def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: Voi
     t_all, c_all = time.perf_counter(), time.process_time()
     rate = stages.tts.sample_rate
     speaker = resample(wave, sample_rate, rate)
-    speaker_analysis = _timed(times, "input_analysis", check_speech, speaker, rate, what)
+    speaker_analysis = _timed(times, "input_analysis", check_speech, speaker, rate, what, f0_rate=cfg.input_f0_rate)
     pieces = split_at_pauses(wave, sample_rate, cfg.max_seconds, what=what)
     english = english_of(stages, wave, sample_rate, pieces, transcript, cfg, times, what)
     french = [_timed(times, "translation", stages.mt.translate, [t], beam=cfg.beam)[0][0].text if t else ""
@@ -201,7 +201,8 @@ def translate_voice(stages: Stages, wave: np.ndarray, sample_rate: int, cfg: Voi
         raise ConfigError(f"{what}: the translator produced no French for {' '.join(english.texts)!r} (is its run "
                           "trained?)")
     matched = _timed(times, "voice_matching", match_voice, french_speech(stages, french, rate, times), speaker,
-                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp, synth_f0=cfg.synth_f0)
+                     rate, speaker_analysis=speaker_analysis, warp=cfg.warp, synth_f0=cfg.synth_f0,
+                     synth_f0_rate=cfg.synth_f0_rate)
     # the output's F0 is the contour WORLD synthesised it on (not estimated again: Harvest would cost as much as the
     # input's analysis; bench/voice_translation.py checks it against Harvest); its envelope is measured
     out_analysis = _timed(times, "output_analysis", analyze_with_f0, matched.wave, rate, matched.f0,

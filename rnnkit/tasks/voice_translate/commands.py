@@ -146,6 +146,12 @@ def voice_translate_command(args: argparse.Namespace, run_task, synthesize) -> i
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
+    print_summary(report, out)
+    return 0
+
+
+def print_summary(report: dict, out: Path) -> None:
+    """What ``rnnkit voice-translate`` prints of its report (warnings on stderr)."""
     for w in report["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
     f0_in, f0_out = report["input_f0"], report["output_f0"]
@@ -156,6 +162,5 @@ def voice_translate_command(args: argparse.Namespace, run_task, synthesize) -> i
           f"vocal tract warp {report['warp']:.3f} (output against input: {report['output_warp']:.3f})")
     times = report["times"]
     print("times: " + ", ".join(f"{k} {v:.2f} s (cpu {times['cpu'].get(k, 0.0):.2f})" for k, v in times.items()
-                                if k != "cpu"))
+                                if not isinstance(v, dict)))                # "cpu", "cpu_share": per stage
     print(f"wrote {out}, {out.with_suffix('.json')}" + (f", {report['output']['png']}" if report["output"]["png"] else ""))
-    return 0
