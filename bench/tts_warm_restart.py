@@ -44,6 +44,11 @@ def main(argv=None) -> None:
     fields = dict(budget["$dict"])
     old, new = fields["p"], restart_share(args.lr_share)
     budget["$dict"] = [[k, new if k == "p" else v] for k, v in budget["$dict"]]
+    # the optimiser's saved rate is what the first resumed update uses (the schedule sets it after each update)
+    min_lr = float(ck.meta["config"]["train"]["min_lr"])
+    for group, base in zip(dict(ck.meta["optimizer"]["$dict"])["param_groups"], fields["base"]):
+        group["$dict"] = [[k, min_lr + (base - min_lr) * args.lr_share if k == "lr" else v]
+                          for k, v in group["$dict"]]
     save_checkpoint(path, ck)
     print(f"{out}: decay share p {old:.4f} -> {new:.4f} (learning rate {args.lr_share:g} x peak) "
           f"at update {ck.meta['trainer']['step']}; resume it with a larger --max-time")
