@@ -164,14 +164,6 @@ def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
-def test_phoneme_symbols():
-    ipa = text_symbols("bonjour tout le monde", "phonemes", "fr")
-    assert ipa.startswith("bɔ̃ʒˈuʁ") and " " in ipa
-    vocab = fit_vocabulary([ipa])
-    assert encode(vocab, ipa, "x")[-1] == vocab.eos_id
-    assert text_symbols("hello", "chars", "en-us") == "hello"
-
-
 def _warm_restart_script():
     path = Path(__file__).resolve().parents[2] / "bench" / "tts_warm_restart.py"
     spec = importlib.util.spec_from_file_location("tts_warm_restart", path)
@@ -198,3 +190,12 @@ def test_warm_restart_copy_resumes_at_the_chosen_share_of_the_peak_rate(manifest
     # the rate logged at each update is the one set for the next: near half the 0.002 peak, then decaying to 0
     lrs = [r["lr"] for r in steps if r["kind"] == "step" and r["step"] > done]
     assert len(lrs) == 8 and 0.0007 < lrs[0] < 0.001 and lrs == sorted(lrs, reverse=True) and lrs[-1] == 0.0
+
+
+def test_phoneme_symbols():
+    ipa = text_symbols("bonjour tout le monde", "phonemes", "fr")
+    assert ipa.startswith("bɔ̃ʒˈuʁ") and " " in ipa
+    vocab = fit_vocabulary([ipa])
+    assert encode(vocab, ipa, "x")[-1] == vocab.eos_id
+    assert text_symbols("hello", "chars", "en-us") == "hello"
+
