@@ -152,18 +152,6 @@ def test_ljspeech_folder(manifest, tmp_path):
         read_speech_manifest(folder)
 
 
-def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
-    same = ["--data", str(manifest), *TINY, "--schedule", "constant"]
-    whole, parts = tmp_path / "whole", tmp_path / "parts"
-    assert main(["train", "tts", "--out", str(whole), *same, "--epochs", "2", "--test-fraction", "0"]) == 0
-    assert main(["train", "tts", "--out", str(parts), *same, "--epochs", "1", "--test-fraction", "0"]) == 0
-    assert main(["train", "tts", "--out", str(parts), "--resume", "--epochs", "2"]) == 0
-    a = load_checkpoint(whole / "checkpoints" / "last.safetensors").group("model")
-    b = load_checkpoint(parts / "checkpoints" / "last.safetensors").group("model")
-    for k in a:
-        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
-
-
 def _warm_restart_script():
     path = Path(__file__).resolve().parents[2] / "bench" / "tts_warm_restart.py"
     spec = importlib.util.spec_from_file_location("tts_warm_restart", path)
@@ -190,6 +178,18 @@ def test_warm_restart_copy_resumes_at_the_chosen_share_of_the_peak_rate(manifest
     # the rate logged at each update is the one set for the next: near half the 0.002 peak, then decaying to 0
     lrs = [r["lr"] for r in steps if r["kind"] == "step" and r["step"] > done]
     assert len(lrs) == 8 and 0.0007 < lrs[0] < 0.001 and lrs == sorted(lrs, reverse=True) and lrs[-1] == 0.0
+
+
+def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
+    same = ["--data", str(manifest), *TINY, "--schedule", "constant"]
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    assert main(["train", "tts", "--out", str(whole), *same, "--epochs", "2", "--test-fraction", "0"]) == 0
+    assert main(["train", "tts", "--out", str(parts), *same, "--epochs", "1", "--test-fraction", "0"]) == 0
+    assert main(["train", "tts", "--out", str(parts), "--resume", "--epochs", "2"]) == 0
+    a = load_checkpoint(whole / "checkpoints" / "last.safetensors").group("model")
+    b = load_checkpoint(parts / "checkpoints" / "last.safetensors").group("model")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 def test_phoneme_symbols():
