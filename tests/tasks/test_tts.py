@@ -198,4 +198,3 @@ def test_phoneme_symbols():
     vocab = fit_vocabulary([ipa])
     assert encode(vocab, ipa, "x")[-1] == vocab.eos_id
     assert text_symbols("hello", "chars", "en-us") == "hello"
-
