@@ -2,7 +2,8 @@
 
     # 1. the judge's data: the embedded corpus minus the TTS run's held-out (val + test) sentences, read by
     #    four eSpeak NG voices, plus Griffin-Lim copy synthesis of a share of those recordings
-    python bench/tts_intelligibility.py judge-data --tts-run RUN --out DIR [--copy-share 1.0]
+    #    (--grammar N: also N sentences of the phrase grammar, for a judge that knows more words)
+    python bench/tts_intelligibility.py judge-data --tts-run RUN --out DIR [--copy-share 1.0] [--grammar N]
     rnnkit train asr --data DIR/judge.jsonl ...                      # (the command docs/tts.md gives)
     # 2. a recogniser's CER on the TTS run's test recordings, as recorded and copy-synthesised per vocoder
     python bench/tts_intelligibility.py copy --tts-run RUN --asr ASR_RUN --out DIR \
@@ -32,6 +33,7 @@ import torch
 
 from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import write_wav
+from rnnkit.data.phrase_grammar import grammar_pairs, sentence_key
 from rnnkit.data.speech_synth import texts_dataset
 from rnnkit.data.speech_text import normalize_text
 from rnnkit.metrics.asr import asr_scores, normalize_basic
@@ -65,6 +67,11 @@ def judge_data(args) -> dict:
     loaded = load_tts(run)
     lang, held = loaded.lang, held_out(run)
     texts = [t for t in embedded_texts(lang, args.count) if t not in held]
+    if args.grammar:  # more varied text, so the judge knows words the TTS corpus lacks (never a held-out sentence)
+        side = 0 if lang == "en" else 1
+        known = {sentence_key(t) for t in texts}
+        texts += [p[side] for p in grammar_pairs(args.grammar, seed=args.grammar_seed, exclude=held)
+                  if sentence_key(p[side]) not in known]
     rows = []
     for voice in JUDGE_VOICES[lang]:
         manifest = texts_dataset(texts, voice, rate=160)
@@ -73,7 +80,7 @@ def judge_data(args) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     clean = out / "clean.jsonl"
     atomic_write_text(clean, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    result = {"texts": len(texts), "clean": len(rows), "held_out_texts": len(held)}
+    result = {"texts": len(texts), "grammar": args.grammar, "clean": len(rows), "held_out_texts": len(held)}
     all_rows = list(rows)
     if args.copy_share > 0:
         name, voc = vocoder_config(args.copy_vocoder)
@@ -81,7 +88,9 @@ def judge_data(args) -> dict:
         copies = read_rows(copy_manifest(clean, out / f"copies-{name}", loaded.features, voc, args.copy_share))
         result.update(copies=len(copies), copy_vocoder=name, copy_cpu_s=round(time.process_time() - t0, 1))
         all_rows += copies
-    leaked = {r["source_text"] for r in all_rows} & held
+    held_keys = {sentence_key(t) for t in held}
+    leaked = {r["source_text"] for r in all_rows
+              if r["source_text"] in held or sentence_key(r["source_text"]) in held_keys}
     if leaked:
         raise SystemExit(f"held-out sentences in the judge's data: {sorted(leaked)[:3]}")
     judge = out / "judge.jsonl"
@@ -255,6 +264,9 @@ def main(argv=None) -> int:
     j.add_argument("--tts-run", required=True)
     j.add_argument("--out", required=True)
     j.add_argument("--count", type=int, default=600, help="embedded corpus size (as the TTS run's --count)")
+    j.add_argument("--grammar", type=int, default=0,
+                   help="also this many sentences of rnnkit.data.phrase_grammar (more varied words)")
+    j.add_argument("--grammar-seed", type=int, default=1)
     j.add_argument("--copy-share", type=float, default=1.0, help="share of the recordings also copy-synthesised")
     j.add_argument("--copy-vocoder", default="griffin_lim", help="name[:VocoderConfig field=value,...]")
     c = sub.add_parser("copy", help="a recogniser's CER on recordings and their copy synthesis")

@@ -3,6 +3,7 @@ a transcriber for the intelligibility score), predict, resume, the Python synthe
 folders and the bad inputs."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -149,6 +150,34 @@ def test_ljspeech_folder(manifest, tmp_path):
     (folder / "metadata.csv").write_text("LJ001-0000\n")
     with pytest.raises(Exception, match=r"metadata.csv:1: expected '<id>\|<text>\|<normalised text>'"):
         read_speech_manifest(folder)
+
+
+def _warm_restart_script():
+    path = Path(__file__).resolve().parents[2] / "bench" / "tts_warm_restart.py"
+    spec = importlib.util.spec_from_file_location("tts_warm_restart", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_warm_restart_copy_resumes_at_the_chosen_share_of_the_peak_rate(manifest, tmp_path):
+    """A time-budget cosine run ends at rate ~0; bench/tts_warm_restart.py copies it so --resume restarts."""
+    src, copy = tmp_path / "src", tmp_path / "copy"
+    common = ["--data", str(manifest), *TINY, "--test-fraction", "0", "--log-every", "1", "--lr", "0.002"]
+    budgeted = ["--max-time", "600", "--clock", "cpu"]   # the cosine decay follows the time budget
+    assert main(["train", "tts", "--out", str(src), *common, "--epochs", "2", *budgeted]) == 0
+    before = (src / "checkpoints" / "last.safetensors").read_bytes()
+    _warm_restart_script().main(["--run", str(src), "--out", str(copy), "--lr-share", "0.5"])
+    assert (src / "checkpoints" / "last.safetensors").read_bytes() == before   # the source is untouched
+    budget = dict(dict(load_checkpoint(copy / "checkpoints" / "last.safetensors").meta["schedule"]["$dict"])
+                  ["budget"]["$dict"])
+    assert budget["p"] == pytest.approx(0.5)
+    done = budget["done"]
+    assert main(["train", "tts", "--out", str(copy), "--resume", "--epochs", "6", "--max-time", "600"]) == 0
+    steps = [json.loads(line) for line in (copy / "metrics.jsonl").read_text().splitlines()]
+    # the rate logged at each update is the one set for the next: near half the 0.002 peak, then decaying to 0
+    lrs = [r["lr"] for r in steps if r["kind"] == "step" and r["step"] > done]
+    assert len(lrs) == 8 and 0.0007 < lrs[0] < 0.001 and lrs == sorted(lrs, reverse=True) and lrs[-1] == 0.0
 
 
 def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
