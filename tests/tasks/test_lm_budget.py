@@ -62,11 +62,11 @@ def test_training_streams_carry_no_state_past_max_carry_and_mix_its_ages(tmp_pat
     p = tmp_path / "long.txt"
     p.write_text(LM_TEXT * 8)  # 86k characters: 4 training streams of about 19k
     cfg = LMDataConfig(data=str(p))
-    assert cfg.max_carry == 4096  # the default
+    assert cfg.max_carry == 16384  # the default
     c = load_corpus(cfg)
     train, val = lm_streams(c, Vocabulary.build("char", c.train, 100, 1), 4, 128, cfg.max_carry)
     ages = state_ages(train.starts)  # in chunks of 128 tokens
-    assert ages.max() == 4096 // 128 - 1
+    assert ages.max() == 16384 // 128 - 1
     assert len(train) > 4 * 32 and (ages[32:].float().std(dim=1) > 5).all()  # each update: young and old
     assert val.starts[1:].sum() == 0  # validation: each stream scored from its start, state carried through
 
@@ -76,8 +76,8 @@ def test_a_run_saved_before_max_carry_resumes_on_the_layout_it_was_trained_on(tm
     trained), not today's default, whose layout would not match the run's batches."""
     from rnnkit.train.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     run, text = tmp_path / "run", tmp_path / "twice.txt"
-    text.write_text(LM_TEXT * 2)  # 4 training streams of about 4.8k characters: longer than max_carry's 4096
-    argv = ["--data", str(text), "--max-carry", "0"] + TINY
+    text.write_text(LM_TEXT * 8)  # 4 training streams of about 19k characters: longer than max_carry's 16384
+    argv = ["--data", str(text), "--max-carry", "0"] + TINY + ["--bptt", "128"]
     assert main(["train", "lm", "--out", str(run), "--epochs", "1"] + argv) == 0
     steps = json.loads((run / "result.json").read_text())["steps"]
     for path in (run / "checkpoints").glob("*.safetensors"):  # as rnnkit saved it before the setting existed

@@ -61,7 +61,7 @@ class LMDataConfig:
     vocab_size: int = opt(8000, "largest vocabulary for word / subword tokenizers")
     min_freq: int = opt(1, "tokens seen fewer times become <unk> (char / word)")
     max_chars: int = opt(0, "use only the first N characters of the corpus (0 = all)")
-    max_carry: int = opt(4096, "training: reset each stream's recurrent state at least every N tokens (whole "
+    max_carry: int = opt(16384, "training: reset each stream's recurrent state at least every N tokens (whole "
                                "--bptt chunks), staggered across the streams so every update holds states of "
                                "every age (0 = carry it through each stream's whole share of the text)")
 
