@@ -249,3 +249,14 @@ def test_recogniser_noise_is_seeded_and_scaled_by_its_rate():
     assert noisy == [recogniser_noise(text, random.Random(k), 0.1) for k in range(20)]
     changed = sum(a != b for n in noisy for a, b in zip(n, text)) / (20 * len(text))
     assert 0.02 < changed and sum(n != text for n in noisy) >= 15
+
+
+def test_the_bundle_summary_names_each_stage_s_own_test_scores(capsys):
+    """The synthesiser's run reports test_mcd and test_monotonic_rate; the summary printed them as nothing."""
+    from rnnkit.tasks import TASKS
+    result = {"results": {"asr": {"test_wer": 0.42, "test_cer": 0.15, "elapsed_s": 149.0},
+                          "tts": {"test_mcd": 4.84, "test_monotonic_rate": 1.0, "elapsed_s": 200.0}}}
+    TASKS["voice-translate"].report(result, "BUNDLE")
+    out = capsys.readouterr().out
+    assert "asr: test_wer 0.420, test_cer 0.150 (149 s)" in out
+    assert "tts: test_mcd 4.840, test_monotonic_rate 1.000 (200 s)" in out

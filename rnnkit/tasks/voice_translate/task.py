@@ -71,7 +71,8 @@ class VoiceTranslateTask(Task):
 
     def report(self, result: dict, run_dir) -> None:
         for stage, r in result["results"].items():
-            keys = [k for k in ("test_wer", "test_cer", "test_bleu", "test_chrf", "mcd") if k in r]
+            keys = [k for k in ("test_wer", "test_cer", "test_bleu", "test_chrf", "test_mcd", "test_monotonic_rate")
+                    if k in r]
             print(f"{stage}: " + ", ".join(f"{k} {r[k]:.3f}" for k in keys) + f" ({r.get('elapsed_s', 0):.0f} s)")
         print(f"bundle saved in {run_dir}/; try: rnnkit voice-translate {run_dir} ENGLISH.wav -o french.wav")
 
