@@ -24,7 +24,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rnnkit.data.readers import DataError, read_text
+from rnnkit.data.readers import DataError, read_text, text_lines
 
 IMAGE_FOLDERS = ("Images", "images", "Flicker8k_Dataset", "Flickr8k_Dataset", "flickr30k_images")
 TAG_SEPARATOR = "|"
@@ -100,7 +100,7 @@ def read_flickr(root: Path, skip_bad: bool = False, skipped: Skipped | None = No
     col, images = _Collector(skip_bad, skipped), image_folder(root)
     if (root / "captions.txt").is_file():
         path = root / "captions.txt"
-        lines = read_text(path).splitlines()
+        lines = text_lines(read_text(path))
         if not lines or [c.strip().lower() for c in lines[0].split(",", 1)] != ["image", "caption"]:
             raise DataError(f"{path}:1: expected the header 'image,caption', got {lines[0][:60]!r}")
         for n, line in enumerate(lines[1:], start=2):
@@ -112,7 +112,7 @@ def read_flickr(root: Path, skip_bad: bool = False, skipped: Skipped | None = No
             col.add(f"{path}:{n}", images / name.strip(), caption, None)
     elif (root / "Flickr8k.token.txt").is_file():
         path = root / "Flickr8k.token.txt"
-        for n, line in enumerate(read_text(path).splitlines(), start=1):
+        for n, line in enumerate(text_lines(read_text(path)), start=1):
             if not line.strip():
                 continue
             key, sep, caption = line.partition("\t")

@@ -31,7 +31,7 @@ from typing import Optional, Tuple
 
 from rnnkit.data.audio import write_wav
 from rnnkit.data.phrase_grammar import grammar_pairs
-from rnnkit.data.readers import DataError, jsonl_objects
+from rnnkit.data.readers import DataError, jsonl_objects, text_lines
 from rnnkit.data.speech_synth import WORDS, cached_speech_set, default_cache_dir, synthesize
 
 #: (voice, pitch 0-100) of the training utterances: English accents x male / female variants. The variants
@@ -49,7 +49,7 @@ def phrasebook_pairs() -> list[tuple[str, str]]:
     """(English, French) pairs of the embedded phrase book, in file order."""
     text = resources.files("rnnkit.data").joinpath("sets/phrasebook_en_fr.tsv").read_text(encoding="utf-8")
     pairs = []
-    for n, line in enumerate(text.splitlines(), start=1):
+    for n, line in enumerate(text_lines(text), start=1):
         if line.strip():
             cols = line.split("\t")
             if len(cols) < 2:

@@ -21,7 +21,7 @@ from rnnkit.config import ConfigError, cell_names, check_choices, check_fraction
 from rnnkit.data.image_sets import ImageSplits, ImageTable, encode_table, load_image_splits
 from rnnkit.data.image_text import read_image_text
 from rnnkit.data.images import FITS, ImageSpec, load_image
-from rnnkit.data.readers import read_text
+from rnnkit.data.readers import read_text, text_lines
 from rnnkit.data.scenes import SceneSetSpec
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.modules.image_decoder import ATTENTIONS, POSITIONS, ImageDecoder, ImageDecoderConfig
@@ -209,7 +209,7 @@ def image_paths(inputs: list[str], file: str | None) -> list[str]:
         if Path(file).suffix.lower() == ".csv":
             paths += [it.image for it in read_image_text(file)[0]]
         else:
-            paths += [line.strip() for line in read_text(file).splitlines() if line.strip()]
+            paths += [line.strip() for line in text_lines(read_text(file)) if line.strip()]
     if not paths:
         raise ConfigError("give image files (or --file with one path per line, or a CSV with an image column)")
     return paths

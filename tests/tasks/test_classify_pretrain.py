@@ -144,3 +144,10 @@ def test_init_from_with_another_vocabulary_is_a_clear_error(tmp_path, one_thread
     clf = tmp_path / "clf2"
     assert main(["train", "classify", "--data", str(data), "--out", str(clf), *TINY]) == 0
     assert "not a language-model run" in fails(capsys, train + [str(clf), "--epochs", "1"])
+
+
+def test_unlabelled_texts_are_split_at_newlines_only(tmp_path):
+    from rnnkit.tasks.classify.data import read_unlabelled
+    p = tmp_path / "more.txt"
+    p.write_text("a review\u2028with a break inside\n\nanother\r\n", encoding="utf-8")
+    assert read_unlabelled(p) == ["a review\u2028with a break inside", "another"]

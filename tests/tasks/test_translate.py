@@ -204,3 +204,14 @@ def test_the_average_replaces_the_best_checkpoint_only_when_it_scores_better(tmp
     assert summary["used"] is better and len(summary["checkpoints"]) == 3
     for key, value in expected.items():
         assert torch.equal(after[key], value), key
+
+
+def test_aligned_files_split_lines_at_newlines_only(tmp_path):
+    """A U+2028 or U+0085 inside a sentence is not a line break: str.splitlines() would have cut the line and
+    shifted every later pair out of alignment (or refused the files for unequal line counts)."""
+    from rnnkit.tasks.translate.data import read_parallel
+    src, tgt = tmp_path / "a.en", tmp_path / "a.de"
+    src.write_text("one\u2028still one\ntwo\r\n", encoding="utf-8")
+    tgt.write_text("eins\u0085noch eins\nzwei\n", encoding="utf-8")
+    pairs = read_parallel(src, tgt)
+    assert [(p.source, p.target) for p in pairs] == [("one\u2028still one", "eins\u0085noch eins"), ("two", "zwei")]

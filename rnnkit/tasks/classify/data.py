@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.audio_clips import clip_features, holds_audio, read_clips
-from rnnkit.data.readers import DataError, EncodingError
+from rnnkit.data.readers import DataError, EncodingError, text_lines
 from rnnkit.data.tokenizers import CharTokenizer, WordListTokenizer, split_words
 from rnnkit.data.vocab import SPECIALS, Vocabulary, vocabulary_from_dict
 from rnnkit.data.tabular import check_labels, parse_sequence, read_class_files, read_class_folders, read_table
@@ -337,7 +337,7 @@ def read_unlabelled(path: str | Path) -> list[str]:
     except UnicodeDecodeError as err:
         line = path.read_bytes()[:err.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 text (--unlabelled expects a UTF-8 text file)") from None
-    lines = [t.strip() for t in text.splitlines() if t.strip()]
+    lines = [t.strip() for t in text_lines(text) if t.strip()]
     if not lines:
         raise DataError(f"{path}: no text (--unlabelled expects one text per line)")
     return lines

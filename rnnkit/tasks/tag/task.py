@@ -5,7 +5,7 @@ from dataclasses import replace
 from typing import Any, Mapping
 
 from rnnkit.config import ConfigError
-from rnnkit.data.readers import read_text
+from rnnkit.data.readers import read_text, text_lines
 from rnnkit.data.word_vectors import vector_dim
 from rnnkit.tasks.tag.config import TRAIN_DEFAULTS, TagRunConfig
 from rnnkit.tasks.tag.data import make_tag_batches
@@ -79,7 +79,7 @@ class TagTask(Task):
     def predict(self, run, inputs: list[str], options: Mapping[str, Any]) -> list[dict]:
         texts = list(inputs)
         if options.get("file"):
-            texts += [ln for ln in read_text(options["file"]).splitlines() if ln.strip()]
+            texts += [ln for ln in text_lines(read_text(options["file"])) if ln.strip()]
         if not texts:
             raise ConfigError("give sentences to tag or --file FILE")
         return predict_tag(run, texts)

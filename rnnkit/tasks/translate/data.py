@@ -18,7 +18,7 @@ from typing import List, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from rnnkit.data.readers import DataError, read_text
+from rnnkit.data.readers import DataError, read_text, text_lines
 
 from rnnkit.data.vocab import Vocabulary
 from rnnkit.modules.search import SpecialIds
@@ -55,7 +55,7 @@ def parse_tsv(text: str, path: str = "<text>", reverse: bool = False, on_bad: st
     are dropped with a warning naming them.
     """
     pairs, problems = [], []
-    lines = text.splitlines()
+    lines = text_lines(text)
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -109,8 +109,8 @@ def read_compressed(path: Path) -> Tuple[str, str]:
 
 def read_parallel(source: str | Path, target: str | Path, on_bad: str = "error") -> List[Pair]:
     """Pairs from two files of aligned lines (line n of one translates line n of the other)."""
-    src_lines = read_text(source).splitlines()
-    tgt_lines = read_text(target).splitlines()
+    src_lines = text_lines(read_text(source))
+    tgt_lines = text_lines(read_text(target))
     if len(src_lines) != len(tgt_lines):
         raise DataError(f"{source} has {len(src_lines)} lines but {target} has {len(tgt_lines)}; "
                         "aligned files need the same number of lines")

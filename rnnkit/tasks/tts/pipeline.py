@@ -29,7 +29,7 @@ import torch
 from rnnkit.atomic import atomic_write_text
 from rnnkit.config import ConfigError, save_yaml, to_dict
 from rnnkit.data.audio import write_wav
-from rnnkit.data.readers import DataError
+from rnnkit.data.readers import DataError, text_lines
 from rnnkit.data.speech_text import normalize_text, split_sentences
 from rnnkit.data.vocab import Vocabulary, vocabulary_from_dict
 from rnnkit.metrics.asr import asr_scores
@@ -303,7 +303,7 @@ def predict_tts(run: str | Path, inputs: Sequence[str], options: dict) -> list[d
         path = Path(options["file"])
         if not path.is_file():
             raise DataError(f"{path}: no such text file (expected one text to speak per line)")
-        inputs = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        inputs = [line for line in text_lines(path.read_text(encoding="utf-8")) if line.strip()]
     if not inputs:
         raise ConfigError("give texts to speak, or --file TEXTS.txt (one text per line)")
     folder = Path(options.get("wav_dir") or loaded.run_dir / "speak")
