@@ -13,16 +13,13 @@ from rnnkit.tasks.classify.config import ClassifyDataConfig, ClassifyModelConfig
 from rnnkit.tasks.classify.data import MAX_WORD_CHARS, fit_encoder
 from rnnkit.tasks.classify.model import SequenceClassifier
 from rnnkit.tasks.classify.pipeline import load_classifier, load_splits
-from tiny_files import write_text_label_csv
+from tiny_files import CLASSIFY_TINY, tiny_reviews, write_text_label_csv
 
-TINY = ["--epochs", "1", "--hidden", "4", "--embedding", "4", "--batch-size", "8", "--progress", "none",
-        "--tensorboard", "off"]
+TINY = CLASSIFY_TINY
 
 
 def _reviews(n=24):
-    pos = ["good film", "great food", "lovely room"]
-    neg = ["bad film", "awful food", "poor room"]
-    return [(pos[i % 3] + f" q{i}", "pos") if i % 2 == 0 else (neg[i % 3] + f" z{i}", "neg") for i in range(n)]
+    return tiny_reviews(n, ["good film", "great food", "lovely room"], ["bad film", "awful food", "poor room"])
 
 
 def test_unseen_words_get_character_features_not_one_unk_vector(tmp_path, one_thread):

@@ -9,9 +9,9 @@ from rnnkit.data.readers import DataError
 from rnnkit.tasks.classify.config import ClassifyDataConfig
 from rnnkit.tasks.classify.data import read_examples
 from rnnkit.tasks.classify.pipeline import load_classifier, load_splits
+from tiny_files import CLASSIFY_TINY
 
-TINY = ["--epochs", "1", "--hidden", "4", "--embedding", "4", "--batch-size", "8", "--progress", "none",
-        "--tensorboard", "off"]
+TINY = CLASSIFY_TINY
 
 
 def _mr_folder(root, n=12):

@@ -21,16 +21,14 @@ from rnnkit.tasks.classify.ngram_mix import RIDGE, choose_mix, expert_logits, fi
 from rnnkit.tasks.classify.pipeline import encode, load_classifier, load_splits
 from rnnkit.tasks.classify.task import logreg_baseline
 from rnnkit.train.checkpoint import load_checkpoint
-from tiny_files import write_text_label_csv
+from tiny_files import CLASSIFY_TINY, tiny_reviews, write_text_label_csv
 
-TINY = ["--epochs", "1", "--hidden", "4", "--embedding", "4", "--batch-size", "8", "--progress", "none",
-        "--tensorboard", "off"]
+TINY = CLASSIFY_TINY
 
 
 def _reviews(n=40):
-    pos = ["a good film", "great food here", "lovely room"]
-    neg = ["a bad film", "awful food here", "poor room"]
-    return [(pos[i % 3] + f" q{i}", "pos") if i % 2 == 0 else (neg[i % 3] + f" z{i}", "neg") for i in range(n)]
+    return tiny_reviews(n, ["a good film", "great food here", "lovely room"],
+                        ["a bad film", "awful food here", "poor room"])
 
 
 def test_ngrams_and_the_log_count_ratios_by_hand():

@@ -17,10 +17,9 @@ from rnnkit.data.readers import EncodingError
 from rnnkit.tasks.classify.data import fold_indices, read_examples
 from rnnkit.tasks.classify.model import SequenceClassifier
 from rnnkit.tasks.classify.pipeline import fit_encoder, load_splits
-from tiny_files import write_text_label_csv
+from tiny_files import CLASSIFY_TINY, tiny_reviews, write_text_label_csv
 
-TINY = ["--epochs", "1", "--hidden", "4", "--embedding", "4", "--batch-size", "8", "--progress", "none",
-        "--tensorboard", "off"]
+TINY = CLASSIFY_TINY
 
 
 def test_embedding_dropout_drops_whole_words_and_is_off_in_eval(one_thread):
@@ -96,9 +95,8 @@ def test_folds_are_stratified_by_class():
 
 
 def _reviews(n=40):
-    pos = ["good film", "great food", "lovely room", "really good", "great fun"]
-    neg = ["bad film", "awful food", "poor room", "really bad", "awful fun"]
-    return [(pos[i % 5] + f" w{i}", "pos") if i % 2 == 0 else (neg[i % 5] + f" w{i}", "neg") for i in range(n)]
+    return tiny_reviews(n, ["good film", "great food", "lovely room", "really good", "great fun"],
+                        ["bad film", "awful food", "poor room", "really bad", "awful fun"], marks=("w", "w"))
 
 
 def test_vocabulary_is_fitted_on_the_training_split_only(tmp_path):
