@@ -183,11 +183,8 @@ def _warp_errors(source: np.ndarray, target: np.ndarray, alphas: np.ndarray, ins
     """Mean squared difference (len(alphas),) over the ``inside`` bins between ``source`` warped by each alpha and
     ``target``, both log envelopes (K,) with their means over those bins removed."""
     t = target[inside] - target[inside].mean()                               # (I,)
-    K = len(source)
-    reads = np.clip(np.flatnonzero(inside)[None, :] / np.asarray(alphas)[:, None], 0, K - 1)   # (A, I) as warp_log
-    lo = np.minimum(np.floor(reads).astype(np.int64), K - 2)
-    frac = reads - lo
-    w = source[lo] * (1.0 - frac) + source[lo + 1] * frac                    # (A, I) linear interpolation
+    reads = np.flatnonzero(inside)[None, :] / np.asarray(alphas, dtype=np.float64)[:, None]   # (A, I) as warp_log
+    w = np.interp(reads, np.arange(len(source), dtype=np.float64), source)  # (A, I): warp_log's rows, all alphas
     w -= w.mean(axis=1, keepdims=True)
     return np.mean((w - t) ** 2, axis=1)                                     # (A,)
 
