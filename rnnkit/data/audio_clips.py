@@ -5,7 +5,7 @@ Where clips come from (:func:`read_clips`):
 * a CSV / TSV / JSONL table with an ``audio`` (or NeMo ``audio_filepath``) column and a label
   column (``label`` by default; a NeMo manifest's ``text`` when there is no label column);
   relative audio paths are taken relative to the table's folder; a CSV / TSV table is read in the
-  given ``encoding`` (UTF-8 by default; JSONL is always UTF-8);
+  given ``encoding`` (UTF-8 by default; JSONL is always UTF-8, and another ``encoding`` is an error);
 * a folder of audio files, labelled by ``label_pattern`` on the file name
   (``{label}_{speaker}_{index}.wav``) or by the name of the sub-folder holding each file
   (:func:`rnnkit.data.speech_manifest.read_labelled_folder`).

@@ -23,6 +23,7 @@ non-numeric value, bad JSON.
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import math
@@ -108,10 +109,14 @@ def parse_number(value: Any, where: str, allow_missing: bool = False) -> float:
 
 
 def read_table(path: str | Path, delimiter: str | None = None, encoding: str = "utf-8") -> Table:
-    """A CSV / TSV file in ``encoding``, or a JSONL file (UTF-8), as a :class:`Table` (format from the suffix)."""
+    """A CSV / TSV file in ``encoding``, or a JSONL file (UTF-8; any other ``encoding`` is an error), as a
+    :class:`Table` (format from the suffix)."""
     path = Path(path)
     if path.suffix.lower() in JSON_SUFFIXES:
-        return _read_jsonl(str(path))   # JSON lines are UTF-8 (RFC 8259)
+        if _codec(encoding) not in ("utf-8", "utf-8-sig"):
+            raise DataError(f"{path}: JSON lines are UTF-8 (RFC 8259), so an encoding of {encoding!r} does not "
+                            "apply to it; re-encode the file as UTF-8, or give a CSV/TSV file in that encoding")
+        return _read_jsonl(str(path))
     text = read_text(path, encoding)
     sep = delimiter or TEXT_SUFFIXES.get(path.suffix.lower())
     if sep is None:
@@ -148,6 +153,14 @@ def _read_delimited(path: str, text: str, sep: str) -> Table:
     if not table.rows:
         raise DataError(f"{path}: no data rows after the header")
     return table
+
+
+def _codec(encoding: str) -> str:
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError as err:
+        raise DataError(f"unknown text encoding {encoding!r} (expected a Python codec name such as utf-8, "
+                        "cp1252 or latin-1)") from err
 
 
 def _read_jsonl(path: str) -> Table:

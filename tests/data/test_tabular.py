@@ -140,3 +140,15 @@ def test_lines_end_at_line_feeds_only_so_unicode_breaks_stay_in_their_token(tmp_
     p = tmp_path / "steps.csv"
     p.write_text("1,2\n3,\x854\r\n5,6\n", encoding="utf-8")   # a numeric sequence: one time step per row
     assert read_numeric_rows(p) == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+
+
+def test_a_jsonl_file_with_another_encoding_is_an_error_not_ignored(tmp_path):
+    """JSON lines are UTF-8: an --encoding that says otherwise names the file instead of being ignored."""
+    p = tmp_path / "m.jsonl"
+    p.write_text('{"text": "caf\u00e9", "label": "x"}\n', encoding="utf-8")
+    assert read_table(p, encoding="utf-8").rows[0]["text"] == "caf\u00e9"
+    assert read_table(p, encoding="UTF8").rows[0]["text"] == "caf\u00e9"
+    with pytest.raises(DataError, match=r"m\.jsonl: JSON lines are UTF-8.*'cp1252'"):
+        read_table(p, encoding="cp1252")
+    with pytest.raises(DataError, match="unknown text encoding 'klingon'"):
+        read_table(p, encoding="klingon")
