@@ -19,6 +19,7 @@ import time
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.modules.image_decoder import ImageDecoder, ImageDecoderConfig
 
 ROWS = (("small", 64, 32), ("resnet18", 224, 16), ("mobilenet_v2", 224, 16))   # encoder, image px, batch
@@ -78,8 +79,7 @@ def main() -> int:
             "torch": torch.__version__, "time_utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     print(json.dumps(info))
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"rows": rows, **info}, f, indent=1)
+        atomic_write_text(args.json, json.dumps({"rows": rows, **info}, indent=1) + "\n")
     return 0
 
 

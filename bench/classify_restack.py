@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.tasks.classify.config import ClassifyRunConfig, upgrade_config
 from rnnkit.tasks.classify.data import Encoder
 from rnnkit.tasks.classify.ngram_mix import choose_mix, expert_logits
@@ -61,8 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         sd = statistics.stdev(values) if len(values) > 1 else 0.0
         print(f"{key}: mean {statistics.fmean(values):.2f} sd {sd:.2f}")
     if a.json:
-        with open(a.json, "w") as fh:
-            json.dump(rows, fh, indent=1)
+        atomic_write_text(a.json, json.dumps(rows, indent=1) + "\n")
     return 0
 
 

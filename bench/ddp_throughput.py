@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rnnkit.atomic import atomic_write_text
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -79,7 +81,7 @@ def main() -> None:
         r["speedup"] = round(r["tokens_per_s"] / base, 2)
     print(json.dumps({"settings": vars(args), "cores": os.cpu_count(), "results": results}, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps({"settings": vars(args), "results": results}, indent=1) + "\n")
+        atomic_write_text(args.json, json.dumps({"settings": vars(args), "results": results}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 
+from rnnkit.atomic import atomic_write_text
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_ROOT = HERE.parent.parent.parent / "shared" / "data" / "timeseries"   # /work/shared/data/timeseries
 
@@ -89,9 +91,9 @@ def main() -> int:
         print(f"| {name} | {r['network']} ({r['model']}, {r['lookback']}) | {r['mase']:.3f} | {cells} | {r['best']} | "
               f"{'yes' if r['beats'] else 'no'} | {r['start_utc']} | {r['wall_s']} | {r['load_1min']} |", flush=True)
         if args.json:  # after every series, so a run cut short keeps what it measured
-            args.json.write_text(json.dumps(rows, indent=1))
+            atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
     if args.json:
-        args.json.write_text(json.dumps(rows, indent=1))
+        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
     return 0
 
 

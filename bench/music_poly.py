@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from rnnkit.atomic import atomic_write_text
+
 CORPORA = {"nottingham": "Nottingham.mat", "musedata": "MuseData.mat", "piano": "Piano_midi.mat"}
 # test NLL per frame (nats): Boulanger-Lewandowski et al. 2012 (RNN-NADE), Bai et al. 2018 (LSTM, GRU, TCN)
 LITERATURE = {"nottingham": {"LSTM": 3.29, "GRU": 3.46, "TCN": 3.07, "RNN-NADE": 2.31},
@@ -96,7 +98,7 @@ def main() -> None:
                                                                                   "test_nll_per_frame")}}
     print(json.dumps({k: v for k, v in record.items() if k != "config"}, indent=1), flush=True)
     if args.json:
-        args.json.write_text(json.dumps(record, indent=1) + "\n")
+        atomic_write_text(args.json, json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

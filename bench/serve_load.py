@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.serve.loadtest import run_load
 
 
@@ -111,7 +112,7 @@ def main() -> int:
             "lm": lm, "classify": cls, "length": args.length}
     print(json.dumps(meta))
     if args.json:
-        Path(args.json).write_text(json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
+        atomic_write_text(args.json, json.dumps({"meta": meta, "rows": rows}, indent=1) + "\n")
     return 0
 
 

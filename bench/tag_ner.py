@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.cli import main as rnnkit
 
 DATA = Path("/work/shared/data/ner")
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.summary:
         run, command, out = a.summary
-        Path(out).write_text(json.dumps(run_summary(Path(run), command), indent=1) + "\n")
+        atomic_write_text(out, json.dumps(run_summary(Path(run), command), indent=1) + "\n")
         return 0
     if not (a.corpus and a.out):
         p.error("--corpus and --out are required (or --summary)")

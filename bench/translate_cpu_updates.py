@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
 from rnnkit.config import TrainConfig
 from rnnkit.tasks.translate.config import PairDataConfig, Seq2SeqModelConfig
 from rnnkit.tasks.translate.model import Seq2SeqModel
@@ -68,8 +69,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(rows, fh, indent=1)
+        atomic_write_text(args.json, json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

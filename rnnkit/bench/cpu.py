@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 import rnnkit
+from rnnkit.atomic import atomic_write_text
 from rnnkit.layers import build_layer
 
 from .timing import median_seconds, paired_ratio
@@ -133,8 +134,8 @@ def run_cpu_bench(shapes=SHAPES, repeat: int = 5, json_path: Optional[str] = Non
         rows += bench_shape(B, T, H, repeat, only)
         print(format_table([r for r in rows if r.shape == (B, T, H)]), flush=True)
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump({"machine": machine_line(), "rows": [asdict(r) for r in rows]}, f, indent=1)
+        atomic_write_text(json_path, json.dumps({"machine": machine_line(), "rows": [asdict(r) for r in rows]},
+                                                indent=1) + "\n")
     return rows
 
 

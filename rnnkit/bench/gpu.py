@@ -23,6 +23,8 @@ from typing import Callable, List, Optional
 
 import torch
 
+from rnnkit.atomic import atomic_write_text
+
 SHAPES = [(1, 256, 256), (16, 256, 256), (64, 256, 512), (64, 256, 1024), (256, 256, 1024),
           (64, 1024, 512), (16, 1024, 768)]
 SCAN_T = [512, 4096, 16384]
@@ -277,8 +279,7 @@ def run_gpu_bench(json_path: Optional[str] = None, quick: bool = False,
         print(f"relaunched streaming W_hh: {p}: {why}")
     out = [asdict(r) for r in rows]
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump({"machine": machine_line(), "rows": out}, f, indent=1)
+        atomic_write_text(json_path, json.dumps({"machine": machine_line(), "rows": out}, indent=1) + "\n")
     print("\n" + HEADER)
     for r in rows:
         print(_fmt(r))
