@@ -12,8 +12,6 @@ captions is encoded once per batch and decoded once per caption.
 """
 from __future__ import annotations
 
-import csv
-import io
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,7 @@ from typing import Sequence
 
 import torch
 
-from rnnkit.atomic import atomic_write_text
+from rnnkit.atomic import atomic_write_csv
 from rnnkit.data.image_text import ImageText, Skipped, read_image_text
 from rnnkit.data.images import ImageError, ImageSpec, load_image
 from rnnkit.data.readers import DataError
@@ -158,13 +156,9 @@ def encode_table(encoder, pixels: torch.Tensor, batch_size: int = 64) -> torch.T
 
 def write_split_csv(items: Sequence[ImageText], path: Path, kind: str) -> None:
     """A split as a CSV the readers take back (``image,caption`` rows or ``image,tags``), absolute paths."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     if kind == "captions":
-        w.writerow(("image", "caption"))
-        w.writerows((str(Path(it.image).resolve()), c) for it in items for c in it.captions)
+        rows = [("image", "caption"), *((str(Path(it.image).resolve()), c) for it in items for c in it.captions)]
     else:
-        w.writerow(("image", "tags"))
-        w.writerows((str(Path(it.image).resolve()), "|".join(it.tags)) for it in items)
+        rows = [("image", "tags"), *((str(Path(it.image).resolve()), "|".join(it.tags)) for it in items)]
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, buf.getvalue())
+    atomic_write_csv(path, rows)

@@ -16,9 +16,7 @@ user's data.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import random
 from dataclasses import asdict, dataclass
@@ -26,7 +24,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from rnnkit.atomic import atomic_save, atomic_write_text
+from rnnkit.atomic import atomic_save, atomic_write_csv, atomic_write_text
 from rnnkit.data.cache import data_cache_dir
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 220), "yellow": (230, 200, 30)}
@@ -217,14 +215,6 @@ def split_scenes(spec: SceneSetSpec) -> dict[str, list[Scene]]:
     return out
 
 
-def _csv(rows: list[tuple[str, str]], header: tuple[str, str]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
 def scene_set(spec: SceneSetSpec = SceneSetSpec(), root: Path | None = None) -> Path:
     """The folder of the drawn set (drawn on first use, then reused): ``images/*.png``,
     ``{split}.csv`` (image,caption; three captions per image) and ``{split}_tags.csv`` (image,tags)."""
@@ -241,7 +231,7 @@ def scene_set(spec: SceneSetSpec = SceneSetSpec(), root: Path | None = None) -> 
             atomic_save(folder / name, lambda tmp: image.save(tmp, format="PNG"))
             captions += [(name, c) for c in phrasings(s)]
             tags.append((name, "|".join(s.tags())))
-        atomic_write_text(folder / f"{split}.csv", _csv(captions, ("image", "caption")))
-        atomic_write_text(folder / f"{split}_tags.csv", _csv(tags, ("image", "tags")))
+        atomic_write_csv(folder / f"{split}.csv", [("image", "caption"), *captions])
+        atomic_write_csv(folder / f"{split}_tags.csv", [("image", "tags"), *tags])
     atomic_write_text(folder / "done", json.dumps(asdict(spec)) + "\n")
     return folder
