@@ -171,6 +171,9 @@ class DirectionJob:
     want_states: bool = False
     probe: Optional[Tensor] = None          # (T, B, S0) zeros added to state[0] at each step
     trace: Optional[list] = None            # cells append gate activations per step
+    #: the dtype of the whole-sequence matrix products (CPU autocast's lower precision, for the engines that
+    #: honour it: cpp's LSTM); the time loop and the state stay in the input's dtype. None: the input's dtype
+    products: Optional[torch.dtype] = None
 
 
 @dataclass

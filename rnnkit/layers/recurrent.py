@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from ..cells.base import Cell
-from ..engines.base import DirectionJob, EngineError, Request, autocast_enabled
+from ..engines.base import DirectionJob, EngineError, Request, autocast_enabled, cpu_autocast_dtype
 from ..engines.registry import REGISTRY, Explanation
 from .regularizers import Regularization, locked_dropout, sample_direction_masks
 from .sequence import finish_output, prepare_input, reverse_padded, valid_mask
@@ -137,6 +137,8 @@ class Recurrent(nn.Module):
             record_gates: bool = False) -> SequenceResult:
         prep = prepare_input(input, lengths, self.batch_first, self.input_size)
         autocast = autocast_enabled(prep.x.device.type)
+        # the engines that honour it run their whole-sequence products in CPU autocast's precision
+        products = cpu_autocast_dtype() if autocast and prep.x.device.type == "cpu" else None
         if autocast:  # compute in the parameters' dtype; torch's autocast casts inside native ops
             prep.x = prep.x.to(self._parameter_dtype(prep.x.dtype))
         x = prep.x
@@ -151,7 +153,7 @@ class Recurrent(nn.Module):
         else:
             # rnnkit's own engines run one dtype end to end: autocast stays off inside them
             with torch.autocast(x.device.type, enabled=False) if autocast else contextlib.nullcontext():
-                out, final = self._run_directions(engine, x, state0, prep.lengths, req, result)
+                out, final = self._run_directions(engine, x, state0, prep.lengths, req, result, products)
         result.output = finish_output(out, prep, self.batch_first)
         result.state = join_state(final, prep.unbatched)
         return result
@@ -192,7 +194,8 @@ class Recurrent(nn.Module):
                                  f"got ({comp.dtype}, {comp.device})")
         return states
 
-    def _run_directions(self, engine, x: Tensor, state0, lengths, req: Request, result: SequenceResult):
+    def _run_directions(self, engine, x: Tensor, state0, lengths, req: Request, result: SequenceResult,
+                        products: Optional[torch.dtype] = None):
         T, B = x.shape[0], x.shape[1]
         D, reg = self.num_directions, self.regularization
         valid = valid_mask(lengths, T, x.device, x.dtype)
@@ -207,7 +210,7 @@ class Recurrent(nn.Module):
             for d in range(D):
                 i = k * D + d
                 cell = cells[i]
-                job = DirectionJob(valid=valid, want_states=req.all_states,
+                job = DirectionJob(valid=valid, want_states=req.all_states, products=products,
                                    masks=sample_direction_masks(cell, reg, B, T, self.training, x.device, x.dtype))
                 if req.probe_grads:
                     probe = torch.zeros(T, B, cell.state_sizes[0], device=x.device, dtype=x.dtype,

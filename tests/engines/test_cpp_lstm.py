@@ -391,3 +391,44 @@ def test_fused_steps_on_two_row_blocks_match_the_reference(kernel_spy):
             assert_close(p.grad, p_r.grad, atol=1e-4, rtol=1e-4, msg=name)
         ours.zero_grad()
         ref.zero_grad()
+
+
+def test_bf16_autocast_runs_the_products_in_bf16_and_the_time_loop_in_float32(cpp_calls, one_thread):
+    """Under CPU bfloat16 autocast a trained LSTM in the policy's region (row 'lstm-bf16-products') runs on cpp
+    (spy): its output equals the float32 explicit-BPTT loop fed the bfloat16 product x W_ih^T, so only that
+    product was rounded (a bfloat16 recurrence would be about 1e-2 off); output and state come back in
+    float32; the gradients (whose whole-sequence products are bfloat16 too) are within bfloat16's rounding
+    of the float32 run's and differ from them."""
+    torch.manual_seed(0)
+    T, B, I, H = 12, 8, 6, 8
+    layer = rnnkit.LSTM(I, H)
+    x = torch.randn(T, B, I, requires_grad=True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        why = layer.explain(x)
+        res = layer.run(x)
+    assert why.engine == "cpp" and any("lstm-bf16-products" in r for n, r in why.passed_over if n == "native")
+    assert res.engine == "cpp" and len(cpp_calls) == 1
+    y, (h_T, c_T) = res.output, res.state
+    assert y.dtype == h_T.dtype == c_T.dtype == torch.float32
+    with torch.no_grad():
+        w_ih, w_hh = layer.weight_ih_l0, layer.weight_hh_l0
+        proj = torch.mm(x.reshape(T * B, I).bfloat16(), w_ih.bfloat16().t()).float().view(T, B, 4 * H)
+        proj += layer.bias_ih_l0 + layer.bias_hh_l0  # (T, B, 4H)
+        zero = torch.zeros(B, H)
+        ref = LSTMBPTTFunction.apply(proj, w_hh, zero, zero, None, None, None, None, None, None, LSTMMasks())
+    assert_close(y.detach(), ref[0], atol=1e-5, rtol=1e-5)
+    assert_close(c_T.detach()[0], ref[2], atol=1e-5, rtol=1e-5)  # (layers, B, H)
+
+    def grads(out):
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        return torch.autograd.grad((out * weights).sum(), [x, *layer.parameters()])
+
+    g16 = grads(y)
+    y32 = layer(x)[0]
+    g32 = grads(y32)
+    assert not torch.equal(y32, y)
+    assert_close(y, y32, atol=2e-2, rtol=2e-2)
+    for a, b in zip(g16, g32):
+        assert a.dtype == torch.float32
+        assert (a - b).norm() <= 2e-2 * b.norm()
+    assert any(not torch.equal(a, b) for a, b in zip(g16, g32))

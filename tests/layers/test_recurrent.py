@@ -188,7 +188,8 @@ def test_bad_constructor_arguments():
 
 @pytest.mark.parametrize("cell", CELL_NAMES)
 def test_autocast_runs_every_engine_and_accepts_its_own_state(cell):
-    """Under autocast rnnkit's own engines compute in the parameters' dtype (autocast off inside);
+    """Under autocast rnnkit's own engines compute in the parameters' dtype (autocast off inside), except the
+    cpp LSTM's whole-sequence products, which follow CPU autocast (bf16; its time loop stays float32);
     a state that comes back in bf16 is accepted on the next call, as torch.nn does."""
     torch.manual_seed(6)
     layer = build_layer(cell, I, H)
@@ -203,5 +204,6 @@ def test_autocast_runs_every_engine_and_accepts_its_own_state(cell):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         r = ref.run(x)
         yr, _ = ref(x, r.state)
-    tol = 3e-2 if res.engine == "native" else 1e-5  # native follows torch's autocast (bf16 inside)
+    # native follows torch's autocast (bf16 inside); cpp's LSTM rounds its products' inputs to bf16
+    tol = 3e-2 if res.engine == "native" or (res.engine == "cpp" and layer.first_cell.family == "lstm") else 1e-5
     torch.testing.assert_close(y2.float(), yr.float(), atol=tol, rtol=tol)

@@ -87,3 +87,31 @@ def test_a_run_saved_before_max_carry_resumes_on_the_layout_it_was_trained_on(tm
     capsys.readouterr()
     assert main(["train", "lm", "--out", str(run), "--resume", "--epochs", "2"]) == 0
     assert json.loads((run / "result.json").read_text())["steps"] > steps
+
+
+def test_an_lstm_trains_in_bf16_by_default_only_on_a_cpu_with_bf16_and_in_the_policys_shapes():
+    from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, cpu_bf16_default
+    cfg = C.from_dict(LMRunConfig, TRAIN_DEFAULTS)
+    assert cfg.train.precision == "fp32"
+    assert cpu_bf16_default(cfg, on_cpu=True, bf16=True).train.precision == "bf16"
+    assert cpu_bf16_default(cfg, on_cpu=True, bf16=False).train.precision == "fp32"  # emulated bf16 is slower
+    assert cpu_bf16_default(cfg, on_cpu=False, bf16=True).train.precision == "fp32"
+    assert cpu_bf16_default(cfg, {("train", "precision")}, on_cpu=True, bf16=True).train.precision == "fp32"
+    for other in ({"model": {"cell": "gru"}}, {"model": {"model": "markov"}}, {"train": {"batch_size": 4}},
+                  {"train": {"bptt": 8}}, {"model": {"hidden": 1024}}):
+        changed = C.from_dict(LMRunConfig, C.merge(TRAIN_DEFAULTS, other))
+        assert cpu_bf16_default(changed, on_cpu=True, bf16=True).train.precision == "fp32", other
+
+
+def test_the_command_line_trains_in_bf16_where_the_cpu_has_it(corpus, tmp_path, monkeypatch):
+    from rnnkit.tasks.lm import task as lm_task
+    monkeypatch.setattr(lm_task, "cpu_has_native_bf16", lambda: True)
+    argv = ["train", "lm", "--data", str(corpus), "--max-chars", "400", "--max-steps", "1", "--eval-every", "1",
+            "--max-eval-batches", "1"] + TINY + ["--batch-size", "8"]
+    assert main(argv + ["--out", str(tmp_path / "a")]) == 0
+    assert C.load_yaml(tmp_path / "a" / "config.yaml")["train"]["precision"] == "bf16"
+    assert main(argv + ["--out", str(tmp_path / "b"), "--precision", "fp32"]) == 0
+    assert C.load_yaml(tmp_path / "b" / "config.yaml")["train"]["precision"] == "fp32"
+    monkeypatch.setattr(lm_task, "cpu_has_native_bf16", lambda: False)
+    assert main(argv + ["--out", str(tmp_path / "c")]) == 0
+    assert C.load_yaml(tmp_path / "c" / "config.yaml")["train"]["precision"] == "fp32"

@@ -4,6 +4,12 @@ its forward and backward time loops run in C++ (``csrc/lstm.cpp``), one BLAS cal
 element-wise pass per step. The weight matrices' gradients, sums over all steps (W_ih, W_hh, the
 projection), are one matmul each, here, after the loop; the vectors' (biases, peepholes, LayerNorm
 gains and biases) come back from the C++ backward as column sums.
+
+Under CPU autocast to bfloat16 (``DirectionJob.products``) the three whole-sequence products (x W_ih^T
+before the loop, dL/dx and the weight gradients after it) run in bfloat16 with float32 accumulation
+(oneDNN), and everything else in float32: the time loop, the recurrent product h_{t-1} W_hh^T, the
+cell state, the gates and the values handed back. The recurrence, where rounding would compound over
+the steps, never sees bfloat16; the products' inputs are rounded once (about 3 significant digits).
 """
 from __future__ import annotations
 
@@ -64,11 +70,14 @@ class LSTMCppFunction(torch.autograd.Function):
       buffer) and its gradients (x and W_ih) are two products after it;
     * in_bias (4H,): added to the gates (bias_ih + bias_hh, plus ln_ih_bias with a LayerNorm);
     * ln_ih_w (4H,): the input LayerNorm: the gates are LN_ih(x W_ih^T) + in_bias + LN_hh(W_hh h).
+
+    ``products`` (a dtype other than xp's, with w_ih): x W_ih^T, dL/dx and the weight gradients are
+    computed in that dtype (module docstring); the loop then never fuses the input projection.
     """
 
     @staticmethod
     def forward(ctx, xp, w_hh, h0, c0, w_hr, peep, ln_hh_w, ln_hh_b, ln_c_w, ln_c_b, masks: LSTMMasks,
-                ln_ih_w=None, in_bias=None, w_ih=None):
+                ln_ih_w=None, in_bias=None, w_ih=None, products=None):
         T, B = xp.shape[:2]
         G4 = w_hh.shape[0]
         H, P = G4 // 4, w_hh.shape[1]
@@ -77,9 +86,15 @@ class LSTMCppFunction(torch.autograd.Function):
         h_mask = _opt(m.h_mask)
         xp = xp.contiguous()
         proj, w_ih_t, scratch = xp, None, False  # what the C++ loop reads as the input projections
-        fuse = (w_ih is not None and ln_ih_w is None and ln_hh_w is None and fuses_input(B, G4, xp.dtype))
+        low = products if (w_ih is not None and products is not None and products != xp.dtype) else None
+        fuse = (low is None and w_ih is not None and ln_ih_w is None and ln_hh_w is None
+                and fuses_input(B, G4, xp.dtype))
         if fuse:  # x_t W_ih^T inside each step's product (the loop adds the biases)
             w_ih_t = gemm.transposed(w_ih)  # (I, 4H)
+        elif low is not None:  # x W_ih^T in the lower precision, handed to the loop in xp's dtype
+            xp = xp.to(low)  # (T, B, I): kept in that precision for the backward's products
+            proj = gemm.linear(xp.view(T * B, -1), w_ih.to(low)).view(T, B, G4).to(w_hh.dtype)  # (T, B, 4H)
+            scratch = ln_ih_w is None
         elif w_ih is not None:
             if gemm.route(xp.dtype) == "onednn":  # x W_ih^T by oneDNN here; the loop adds the biases
                 proj = gemm.linear(xp.view(T * B, -1), w_ih.contiguous()).view(T, B, G4)  # (T, B, 4H)
@@ -106,6 +121,7 @@ class LSTMCppFunction(torch.autograd.Function):
                               SX if ln_ih_w is not None else None,
                               xp if w_ih is not None and not fuse else None, w_ih, XH if fuse else None)
         ctx.has_in_bias = in_bias is not None
+        ctx.low = low
         return hidden, h_T, c_T, c_seq
 
     @staticmethod
@@ -134,6 +150,7 @@ class LSTMCppFunction(torch.autograd.Function):
             _opt(ln_ih_w), X, SX, w_ih.contiguous() if fuse_dx else None)
 
         d_w_hh = d_w_ih_joint = None
+        low = ctx.low  # the whole-sequence products' dtype, or None (the loop's)
         if XH is not None and (need[1] or need[13]):
             # the forward kept [x_t, h_{t-1} * h_mask] (T, B, I + P): both weight gradients in one product
             I = XH.shape[-1] - P
@@ -141,7 +158,7 @@ class LSTMCppFunction(torch.autograd.Function):
             d_w_ih_joint, d_w_hh = d_w[:, :I], (d_w[:, I:] if need[1] else None)
         elif w_ih is not None and R is None and need[1] and need[13]:
             # both weight gradients share dG: one (4H, T*B) x (T*B, I+P) product instead of two
-            d_w_ih_joint, d_w_hh = _joint_weight_grads(dG, x, h0, Hs, h_mask)
+            d_w_ih_joint, d_w_hh = _joint_weight_grads(dG, x, h0, Hs, h_mask, low)
         elif need[1]:
             d_w_hh = _recurrent_weight_grad(DR if R is not None else dG, h0, Hs, h_mask)
         d_w_hr = None
@@ -162,45 +179,57 @@ class LSTMCppFunction(torch.autograd.Function):
             d_w_ih = d_w_ih_joint if need[13] else None
         elif w_ih is not None:  # xp was x: x W_ih^T's two gradients, one matmul each
             I = x.shape[-1]
-            d2 = d_xw.reshape(T * B, G4)
-            d_xp = gemm.linear(d2, gemm.transposed(w_ih)).view(T, B, I) if need[0] else None  # (T, B, I)
+            d2 = d_xw.reshape(T * B, G4)  # (T*B, 4H)
+            if low is not None:
+                d2 = d2.to(low)
+            if need[0]:  # (T, B, I)
+                w_t = gemm.transposed(w_ih) if low is None else w_ih.t().to(low).contiguous()  # (I, 4H)
+                d_xp = gemm.linear(d2, w_t).view(T, B, I).to(w_hh.dtype)
+            else:
+                d_xp = None
             if d_w_ih_joint is not None:
                 d_w_ih = d_w_ih_joint
             elif need[13]:
-                d_w_ih = torch.mm(d2.t(), x.reshape(T * B, I))  # (4H, I)
+                d_w_ih = torch.mm(d2.t(), x.reshape(T * B, I)).to(w_hh.dtype)  # (4H, I)
         return (d_xp, d_w_hh, dh0 if need[2] else None, dc0 if need[3] else None, d_w_hr, d_peep,
                 d_ln_hh_w if need[6] else None, d_ln_hh_b if need[7] else None,
                 d_ln_c_w if need[8] else None, d_ln_c_b if need[9] else None, None, d_ln_ih_w, d_in_bias,
-                d_w_ih)
+                d_w_ih, None)
 
 
-def _joint_weight_grads(dG: Tensor, x: Tensor, h0: Tensor, Hs: Tensor, h_mask: Optional[Tensor]):
+def _joint_weight_grads(dG: Tensor, x: Tensor, h0: Tensor, Hs: Tensor, h_mask: Optional[Tensor],
+                        low: Optional[torch.dtype] = None):
     """(dL/dW_ih, dL/dW_hh) = dG^T [x, h_{t-1} * h_mask] as one matmul: dG (T, B, 4H), x (T, B, I),
     Hs (T, B, P). One product with I + P columns instead of two with I and P: sgemm packs dG^T once,
-    and the wider product runs faster (about 1.2x at I = P = 128 here) for the cost of one copy."""
+    and the wider product runs faster (about 1.2x at I = P = 128 here) for the cost of one copy.
+    ``low``: the product's dtype (its inputs rounded to it, the result back in dG's dtype)."""
     T, B, G4 = dG.shape
     I, P = x.shape[-1], Hs.shape[-1]
-    xh = x.new_empty(T, B, I + P)  # (T, B, I + P): [x_t, h_{t-1}]
+    xh = x.new_empty(T, B, I + P, dtype=low or dG.dtype)  # (T, B, I + P): [x_t, h_{t-1}]
     xh[..., :I] = x
     xh[0, :, I:] = h0
     xh[1:, :, I:] = Hs[:-1]
     if h_mask is not None:
         xh[..., I:] *= h_mask
-    d_w = torch.mm(dG.reshape(T * B, G4).t(), xh.view(T * B, I + P))  # (4H, I + P)
+    d_g = dG.reshape(T * B, G4) if low is None else dG.reshape(T * B, G4).to(low)  # (T*B, 4H)
+    d_w = torch.mm(d_g.t(), xh.view(T * B, I + P)).to(dG.dtype)  # (4H, I + P)
     return d_w[:, :I], d_w[:, I:]
 
 
-def project(cell, x: Tensor):
+def project(cell, x: Tensor, products: Optional[torch.dtype] = None):
     """The layer input itself and what the C++ loop needs to compute ``LSTMCell.project_input`` inside:
-    (ln_ih_w, in_bias, w_ih), the projection being x W_ih^T + bias_ih + bias_hh, or with a LayerNorm
-    LN_ih(x W_ih^T) + ln_ih_bias + bias_ih + bias_hh."""
+    (ln_ih_w, in_bias, w_ih, products), the projection being x W_ih^T + bias_ih + bias_hh, or with a
+    LayerNorm LN_ih(x W_ih^T) + ln_ih_bias + bias_ih + bias_hh; ``products``: the dtype of the
+    whole-sequence products (None: x's)."""
     bias = cell.bias_ih + cell.bias_hh if cell.bias_ih is not None else None  # (4H,)
     if not cell.config.layer_norm:
-        return x.contiguous(), (None, bias, cell.weight_ih)  # x (T, B, I)
+        return x.contiguous(), (None, bias, cell.weight_ih, products)  # x (T, B, I)
     in_bias = cell.ln_ih_bias + bias if bias is not None else cell.ln_ih_bias
-    return x.contiguous(), (cell.ln_ih_weight, in_bias, cell.weight_ih)
+    return x.contiguous(), (cell.ln_ih_weight, in_bias, cell.weight_ih, products)
 
 
 def run(cell, x: Tensor, state0: State, job: DirectionJob) -> DirectionResult:
-    """One direction of one layer through the C++ time loop (see ``rnnkit.engines.bptt.lstm.run``)."""
-    return bptt_lstm.run(cell, x, state0, job, function=LSTMCppFunction, project=project)
+    """One direction of one layer through the C++ time loop (see ``rnnkit.engines.bptt.lstm.run``); the
+    whole-sequence products in ``job.products`` when it is set."""
+    return bptt_lstm.run(cell, x, state0, job, function=LSTMCppFunction,
+                         project=lambda c, inp: project(c, inp, job.products))

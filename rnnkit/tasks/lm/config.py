@@ -6,6 +6,8 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from rnnkit.config import ConfigError, TrainConfig, check_choices, check_fraction, check_positive, cell_names, opt
+from rnnkit.engines.cpp.lstm import FUSED_INPUT_MIN_ROWS
+from rnnkit.engines.policy import FUSED_MAX_HIDDEN, FUSED_MIN_STEPS
 
 LM_MODELS = ("rnn", "markov")
 MAX_ORDER = 10  # n-gram tables beyond this are all-but-empty on any corpus rnnkit trains on
@@ -101,6 +103,27 @@ class LMRunConfig:
     model: LMModelConfig = field(default_factory=LMModelConfig)
     data: LMDataConfig = field(default_factory=LMDataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+#: what a CPU with bfloat16 instructions trains an LSTM language model in unless the user chose a precision:
+#: autocast, under which the cpp engine runs the whole-sequence products in bfloat16 and the recurrence in
+#: float32 (``rnnkit.engines.cpp.lstm``); 1.53x the updates per CPU-second of float32 for the 2 x 384 defaults
+#: (docs/lm.md, "Session 15")
+CPU_BF16 = {"train": {"precision": "bf16"}}
+
+
+def cpu_bf16_default(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = (), *, on_cpu: bool,
+                     bf16: bool) -> LMRunConfig:
+    """``cfg`` with :data:`CPU_BF16` when the run trains a recurrent LSTM language model on a CPU that computes
+    bfloat16 in hardware (``bf16``), in the shapes where the engine policy puts it on the cpp loop with
+    bfloat16 products (row 'lstm-bf16-products': at least FUSED_INPUT_MIN_ROWS streams, bptt >= FUSED_MIN_STEPS,
+    hidden <= FUSED_MAX_HIDDEN; elsewhere torch's LSTM would run every step in bfloat16), and no precision is the
+    user's (``given``: the (section, field) pairs set by a flag or a --config file); otherwise ``cfg`` unchanged."""
+    m, t = cfg.model, cfg.train
+    if (not on_cpu or not bf16 or m.model != "rnn" or m.cell != "lstm" or ("train", "precision") in set(given)
+            or t.batch_size < FUSED_INPUT_MIN_ROWS or t.bptt < FUSED_MIN_STEPS or m.hidden > FUSED_MAX_HIDDEN):
+        return cfg
+    return replace(cfg, train=replace(cfg.train, **CPU_BF16["train"]))
 
 
 def epochs_follow_budget(cfg: LMRunConfig, given: Iterable[tuple[str, str]] = ()) -> LMRunConfig:

@@ -10,13 +10,14 @@ from rnnkit.config import ConfigError
 from rnnkit.tasks.lm import commands, serve
 from rnnkit.tasks.lm.compare import METRICS as COMPARE_METRICS, compare_lm
 from rnnkit.tasks.lm.commands import add_sampling_arguments, report_run, stream
-from rnnkit.tasks.lm.config import TRAIN_DEFAULTS, LMRunConfig, epochs_follow_budget, upgrade_config
+from rnnkit.tasks.lm.config import (TRAIN_DEFAULTS, LMRunConfig, cpu_bf16_default, epochs_follow_budget,
+                                    upgrade_config)
 from rnnkit.tasks.lm.export import lm_graphs
 from rnnkit.tasks.lm.markov import check_markov_settings
 from rnnkit.tasks.lm.model import check_sampling, evaluate_lm, load_run, train_lm
 from rnnkit.tasks.task import Command, Task, distribution
 from rnnkit.train import Chunk
-from rnnkit.train.runtime import resolve_device
+from rnnkit.train.runtime import cpu_has_native_bf16, resolve_device
 
 TOP_TOKENS = 5  # next tokens shown per input by `rnnkit predict` unless --top says otherwise
 
@@ -40,6 +41,8 @@ class LMTask(Task):
             check_markov_settings(cfg, given)  # also a setting given at its default value
         if cfg.model.model == "rnn":
             cfg = epochs_follow_budget(cfg, given)
+            cfg = cpu_bf16_default(cfg, given, on_cpu=resolve_device(cfg.train.device).type == "cpu",
+                                   bf16=cpu_has_native_bf16())
         return train_lm(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def data_parallel_refusal(self, cfg: LMRunConfig) -> str | None:
