@@ -115,3 +115,6 @@ def test_the_command_line_trains_in_bf16_where_the_cpu_has_it(corpus, tmp_path, 
     monkeypatch.setattr(lm_task, "cpu_has_native_bf16", lambda: False)
     assert main(argv + ["--out", str(tmp_path / "c")]) == 0
     assert C.load_yaml(tmp_path / "c" / "config.yaml")["train"]["precision"] == "fp32"
+    monkeypatch.setattr(lm_task, "cpu_has_native_bf16", lambda: True)   # resumed where bf16 is: stays float32
+    assert main(["train", "lm", "--out", str(tmp_path / "c"), "--resume", "--max-steps", "2"]) == 0
+    assert C.load_yaml(tmp_path / "c" / "config.yaml")["train"]["precision"] == "fp32"

@@ -41,8 +41,9 @@ class LMTask(Task):
             check_markov_settings(cfg, given)  # also a setting given at its default value
         if cfg.model.model == "rnn":
             cfg = epochs_follow_budget(cfg, given)
-            cfg = cpu_bf16_default(cfg, given, on_cpu=resolve_device(cfg.train.device).type == "cpu",
-                                   bf16=cpu_has_native_bf16())
+            if not resume:   # a resumed run keeps the precision it was saved with, so it continues exactly
+                cfg = cpu_bf16_default(cfg, given, on_cpu=resolve_device(cfg.train.device).type == "cpu",
+                                       bf16=cpu_has_native_bf16())
         return train_lm(cfg, run_dir, resume=resume, callbacks=callbacks)
 
     def data_parallel_refusal(self, cfg: LMRunConfig) -> str | None:
