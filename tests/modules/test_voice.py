@@ -202,3 +202,30 @@ def test_f0_estimated_at_a_lower_rate_agrees_and_keeps_the_full_rate_frames():
     assert abs(a.median_semitones - b.median_semitones) < 0.05
     assert b.spread_semitones == pytest.approx(a.spread_semitones, rel=0.1)
     assert analyze(x, SR, f0_rate=4000).envelope.shape == analyze(x, SR).envelope.shape
+
+
+def syllables_around_a_fricative() -> tuple[np.ndarray, slice]:
+    """Two harmonic syllables (0.3 s each) with 0.08 s of white noise between them, and the frames inside the
+    noise (5 ms frames, two kept clear of each edge)."""
+    noise = (0.05 * np.random.default_rng(1).standard_normal(int(0.08 * SR))).astype(np.float32)
+    return np.concatenate([tone(150.0, 0.3), noise, tone(170.0, 0.3)]), slice(62, 74)
+
+
+def test_d4c_voicing_leaves_a_noise_stretch_between_syllables_unvoiced():
+    x, inside = syllables_around_a_fricative()
+    tracker, d4c = analyze(x, SR, voicing="tracker"), analyze(x, SR)
+    assert tracker.voiced[inside].mean() > 0.5        # Harvest carries its contour across the noise
+    assert not d4c.voiced[inside].any()
+    assert d4c.voiced[5:58].all() and d4c.voiced[80:130].all()                      # the syllables stay voiced
+    with pytest.raises(ValueError, match="voicing must be one of"):
+        analyze(x, SR, voicing="pyin")
+
+
+def test_revoice_keeps_the_noise_between_syllables_unvoiced():
+    x, inside = syllables_around_a_fricative()
+    a = analyze(x, SR)
+    target = V.F0Stats(80.0, float(V.hz_to_semitones(80.0)), 1.0, 1)
+    wave, f0 = V.revoice(a, target, 1.0)
+    # with the tracker's voicing, these frames were synthesised as pulses (their aperiodicity capped at 0.3)
+    assert not (f0[inside] > 0).any()
+    assert not analyze(wave, SR).voiced[inside].any()
