@@ -100,12 +100,13 @@ class WorldAnalysis:
 
 
 F0_METHODS = ("dio", "harvest")
-#: who decides which frames are voiced: the F0 tracker alone, or D4C's voicing decision as well (``d4c``: WORLD's
-#: LoveTrain, the band-aperiodicity test inside D4C at its default threshold, which sets a frame's aperiodicity to 1
-#: in every band when it finds the frame aperiodic). Harvest carries its contour across short unvoiced stretches
-#: (12% of its voiced frames on tones with 0.1 s gaps, 4% on eSpeak NG voices re-synthesised on known contours); those
-#: frames hold an F0 glided between the neighbouring syllables, which widened the spread read on short utterances
-#: (docs/voice-translation.md)
+#: who decides which frames are voiced: the F0 tracker alone (the default), or D4C's voicing decision as well
+#: (``d4c``: WORLD's LoveTrain, the band-aperiodicity test inside D4C at its default threshold, which sets a frame's
+#: aperiodicity to 1 in every band when it finds the frame aperiodic). Harvest carries its contour across short
+#: unvoiced stretches (11.7% of the frames it read voiced on eSpeak NG voices re-synthesised on known contours, 3.3%
+#: with ``d4c``), frames that hold an F0 glided between the neighbouring syllables; but ``d4c`` also drops 3-8% of
+#: truly voiced frames of WORLD-synthesised speech, and on the voice-translation benchmark it moved more medians
+#: than it saved spreads (docs/voice-translation.md), so the tracker's voicing stays the default
 VOICINGS = ("tracker", "d4c")
 D4C_THRESHOLD = 0.85
 #: DIO's ``allowed_range`` (WORLD's default 0.1): how far apart the F0 candidates of neighbouring bands may be for a
@@ -115,7 +116,7 @@ DIO_ALLOWED_RANGE = 0.1
 
 def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
             f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL, f0_method: str = "harvest",
-            aperiodicity: bool = True, f0_rate: int = 0, voicing: str = "d4c") -> WorldAnalysis:
+            aperiodicity: bool = True, f0_rate: int = 0, voicing: str = "tracker") -> WorldAnalysis:
     """WORLD analysis of a mono waveform (N,) in [-1, 1]. F0 by Harvest (default) or DIO + StoneMask, on the
     waveform resampled to ``f0_rate`` Hz when that is given and below ``sample_rate`` (the envelope and the
     aperiodicity always at ``sample_rate``), on the frames ``voicing`` finds voiced (``VOICINGS``; ``d4c``: the

@@ -213,7 +213,7 @@ def syllables_around_a_fricative() -> tuple[np.ndarray, slice]:
 
 def test_d4c_voicing_leaves_a_noise_stretch_between_syllables_unvoiced():
     x, inside = syllables_around_a_fricative()
-    tracker, d4c = analyze(x, SR, voicing="tracker"), analyze(x, SR)
+    tracker, d4c = analyze(x, SR), analyze(x, SR, voicing="d4c")
     assert tracker.voiced[inside].mean() > 0.5        # Harvest carries its contour across the noise
     assert not d4c.voiced[inside].any()
     assert d4c.voiced[5:58].all() and d4c.voiced[80:130].all()                      # the syllables stay voiced
@@ -221,11 +221,12 @@ def test_d4c_voicing_leaves_a_noise_stretch_between_syllables_unvoiced():
         analyze(x, SR, voicing="pyin")
 
 
-def test_revoice_keeps_the_noise_between_syllables_unvoiced():
+def test_revoice_of_a_d4c_voiced_analysis_keeps_the_noise_between_syllables_unvoiced():
     x, inside = syllables_around_a_fricative()
-    a = analyze(x, SR)
+    a = analyze(x, SR, voicing="d4c")
     target = V.F0Stats(80.0, float(V.hz_to_semitones(80.0)), 1.0, 1)
     wave, f0 = V.revoice(a, target, 1.0)
-    # with the tracker's voicing, these frames were synthesised as pulses (their aperiodicity capped at 0.3)
+    # with the tracker's voicing, these frames are synthesised as pulses (their aperiodicity capped at 0.3)
     assert not (f0[inside] > 0).any()
-    assert not analyze(wave, SR).voiced[inside].any()
+    assert (V.revoice(analyze(x, SR), target, 1.0)[1][inside] > 0).all()
+    assert not analyze(wave, SR, voicing="d4c").voiced[inside].any()
