@@ -97,12 +97,12 @@ def main() -> None:
         if rng.random() < args.revoice:
             a = world.analyze(wave, RATE, f0_method="dio")
             try:
-                own = f0_stats(a.f0, text)
+                f0_stats(a.f0, text)                 # raises when DIO found no voiced frame
             except VoiceError:                       # kept as eSpeak NG made it, and counted
                 unvoiced += 1
             else:
                 target, alpha = random_voice(rng, args)
-                wave, _ = revoice(a, own, target, alpha)
+                wave, _ = revoice(a, target, alpha)
                 row["revoiced"] = {"median_hz": round(target.median_hz, 1),
                                    "spread_st": round(target.spread_semitones, 2), "warp": round(alpha, 3)}
         peak = float(np.abs(wave).max())

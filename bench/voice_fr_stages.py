@@ -45,9 +45,9 @@ CONDITIONS = ("plain", "world", "world_cap", "f0", "warp", "full")
 
 def variants(synth: np.ndarray, syn: world.WorldAnalysis, speaker: np.ndarray, spk: world.WorldAnalysis) -> dict:
     """Each condition's waveform (N,) of one synthesised utterance against one speaker."""
-    syn_stats, spk_stats = V.f0_stats(syn.f0, "synthesised"), V.f0_stats(spk.f0, "speaker")
+    spk_stats = V.f0_stats(spk.f0, "speaker")
     alpha = V.estimate_warp(syn, spk)
-    mapped = V.map_f0(syn.f0, syn_stats, spk_stats)
+    mapped = V.map_f0(syn.f0, spk_stats)
     capped = lambda f0: np.where((f0 > 0)[:, None], np.minimum(syn.aperiodicity, V.VOICED_APERIODICITY),  # noqa: E731
                                  syn.aperiodicity)
     warped = V.warp_envelope(syn.envelope, alpha)

@@ -12,8 +12,9 @@ Runs the cascade of a bundle (``rnnkit train voice-translate --out BUNDLE``) on 
 ``--synth espeak`` replaces the bundle's synthesiser by eSpeak NG's French voice, which measures the voice
 matching (pitch, depth) apart from how well the tts run speaks. ``--synth-f0 dio`` has the cascade estimate the
 F0 of the synthesised speech and of its output by DIO + StoneMask instead of Harvest. Pitch and depth are judged
-on Harvest analyses of the input and of the output made here, whatever estimator the cascade used (its own
-readings of the output are kept beside them, ``report_*``).
+on analyses of the input and of the output made here by one reader, ``world.analyze``'s default (Harvest with its
+own voicing; compared with other readers on known contours by bench/voice_f0_readers.py), whatever estimator the
+cascade used (its own readings of the output are kept beside them, ``report_*``).
 
     python bench/voice_translation.py BUNDLE [--fr-asr RUN [--fr-beam 4 --fr-lm LM]] [--limit 30]
         [--synth bundle|espeak]
@@ -100,7 +101,7 @@ def main() -> None:
             failed.append({"audio": str(r.audio), "voice": r.voice, "error": str(err)})
             print(f"failed: {err}", file=sys.stderr)
             continue
-        judge_in, judge_out = world.analyze(wave, rate), world.analyze(t.wave, rate)     # Harvest, the judge
+        judge_in, judge_out = world.analyze(wave, rate), world.analyze(t.wave, rate)     # the judge
         try:
             inp, outp = f0_stats(judge_in.f0), f0_stats(judge_out.f0, "the output")
         except VoiceError as err:

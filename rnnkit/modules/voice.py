@@ -1,17 +1,17 @@
 """Voice matching: give synthesised speech a speaker's pitch and vocal-tract depth (WORLD parameters).
 
     stats = f0_stats(analysis.f0)                     # F0Stats: median (Hz and semitones), spread (semitones)
-    f0' = map_f0(f0, source=stats_a, target=stats_b)  # voiced frames moved onto the target's statistics
+    f0' = map_f0(f0, target=stats_b)                  # voiced frames moved onto the target's statistics
     alpha = estimate_warp(reference, other)           # other's envelope ~ reference's warped by alpha
     envelope' = warp_envelope(envelope, alpha)        # alpha 1.0 is the identity
     wave' = match_loudness(wave, reference_wave)
     matched = match_voice(synth_wave, speaker_wave, sample_rate)   # all of it, with the numbers
-    wave, f0 = revoice(analysis, source_stats, target_stats, alpha)   # the re-synthesis alone, onto given numbers
+    wave, f0 = revoice(analysis, target_stats, alpha)  # the re-synthesis alone, onto given numbers
 
 **Pitch.** F0 is read in semitones, ``st = 69 + 12 log2(f / 440)`` (the MIDI note number), on voiced frames
 only. The median is the level; the spread is the median absolute deviation around it times 1.4826 (the
 standard deviation for a normal distribution, robust to the odd octave error of an F0 tracker). Mapping is
-affine in semitones: ``st' = median_t + (st - median_s) * spread_t / spread_s``.
+a soft-limited scaling in semitones around the medians (:func:`map_f0`), one monotone function of the contour.
 
 **Depth.** A longer vocal tract lowers every formant by the same factor, so two voices' spectral envelopes
 differ, to first order, by a warping of the frequency axis ``E_b(f) ~ E_a(f / alpha)`` (vocal tract length
@@ -103,23 +103,53 @@ def f0_stats(f0: np.ndarray, what: str = "audio") -> F0Stats:
     return F0Stats(float(semitones_to_hz(med)), med, spread, int(voiced.size))
 
 
-def map_f0(f0: np.ndarray, source: F0Stats, target: F0Stats) -> np.ndarray:
-    """F0 contour (T,) whose voiced frames, octave errors folded back, follow ``source`` statistics moved onto
-    ``target``; unvoiced frames stay 0. A flat source (spread 0) is shifted only.
+def voiced_runs(voiced: np.ndarray) -> list[tuple[int, int]]:
+    """``[(start, end), ...]``: the runs of consecutive True frames of a voicing mask (T,), end exclusive."""
+    v = np.concatenate([[False], np.asarray(voiced, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(v.astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
 
-    In semitones, each frame's distance ``d`` from the source median becomes
-    ``L tanh(k d / L)`` around the target median (``L = MAP_LIMIT_ST``): close to affine near the median, never
-    further than ``L`` from it. A synthesiser's flat contour scaled up 3-5x onto an expressive speaker otherwise
-    throws its tails an octave out, below the F0 floor (read as unvoiced) or into octave errors. ``tanh`` is odd and
-    monotone, so the median absolute deviation maps exactly: ``k`` is chosen so that the output's spread is the
-    target's (a target spread is capped at 90% of ``L``)."""
+
+def fold_octave_runs(f0: np.ndarray) -> np.ndarray:
+    """Semitones (V,) of the voiced frames of an F0 contour (T,), each voiced run moved as a whole by whole octaves
+    towards the contour's median when the run's median is more than OCTAVE_FOLD_ST from it. Within a run the
+    contour stays as it was: a tracker's reading can glide continuously more than OCTAVE_FOLD_ST away from the
+    median (a voiced consonant, an onset), and folding it frame by frame (:func:`fold_octaves`, right for
+    statistics) would cut that glide into a 12-semitone jump, which a contour to synthesise must not have."""
+    f0 = np.asarray(f0, dtype=np.float64)
+    voiced = f0 > 0
+    st = hz_to_semitones(np.where(voiced, f0, 1.0))                         # (T,), read on voiced frames only
+    centre = float(np.median(fold_octaves(st[voiced]))) if voiced.any() else 0.0
+    for a, b in voiced_runs(voiced):
+        off = float(np.median(st[a:b])) - centre
+        if abs(off) > OCTAVE_FOLD_ST:
+            st[a:b] -= 12.0 * np.round(off / 12.0)
+    return st[voiced]
+
+
+def map_f0(f0: np.ndarray, target: F0Stats) -> np.ndarray:
+    """F0 contour (T,) whose voiced frames follow ``target``'s statistics; unvoiced frames stay 0. A flat contour
+    (spread 0) is shifted only.
+
+    The voiced frames are read in semitones with whole runs read an octave off folded back
+    (:func:`fold_octave_runs`); each frame's distance ``d`` from their median becomes ``L tanh(k d / L)`` around the
+    target median (``L = MAP_LIMIT_ST``): close to affine near the median, never further than ``L`` from it. A
+    synthesiser's flat contour scaled up 3-5x onto an expressive speaker otherwise throws its tails an octave out,
+    below the F0 floor (read as unvoiced) or into octave errors. The map is one monotone function of the contour,
+    so a continuous contour stays continuous; ``tanh`` is odd, so the median and the median absolute deviation map
+    exactly: ``k`` is chosen so that the output's spread is the target's (a target spread is capped at 90% of
+    ``L``), and the output, within ``L`` of its median, reads back the same through :func:`f0_stats`."""
     f0 = np.asarray(f0, dtype=np.float64)
     out = np.zeros_like(f0)
     voiced = f0 > 0
-    d = fold_octaves(hz_to_semitones(f0[voiced])) - source.median_semitones
-    if source.spread_semitones > 1e-6:
+    if not voiced.any():
+        return out
+    st = fold_octave_runs(f0)                                                # (V,)
+    d = st - np.median(st)
+    mad_s = float(np.median(np.abs(d)))
+    if mad_s > 1e-6:
         mad_t = min(target.spread_semitones / 1.4826, 0.9 * MAP_LIMIT_ST)
-        k = MAP_LIMIT_ST * np.arctanh(mad_t / MAP_LIMIT_ST) / (source.spread_semitones / 1.4826)
+        k = MAP_LIMIT_ST * np.arctanh(mad_t / MAP_LIMIT_ST) / mad_s
         d = MAP_LIMIT_ST * np.tanh(k * d / MAP_LIMIT_ST)
     out[voiced] = semitones_to_hz(target.median_semitones + d)
     return out
@@ -325,17 +355,17 @@ def match_voice(synth: np.ndarray, speaker: np.ndarray, sample_rate: int, *,
     syn = analyze(synth, sample_rate, f0_method=synth_f0, f0_rate=synth_f0_rate)
     spk_stats, syn_stats = f0_stats(spk.f0, "input audio"), f0_stats(syn.f0, "synthesised audio")
     alpha = estimate_warp(syn, spk) if warp else 1.0
-    revoiced, f0 = revoice(syn, syn_stats, spk_stats, alpha)
+    revoiced, f0 = revoice(syn, spk_stats, alpha)
     wave, loud = match_loudness(revoiced, speaker, sample_rate)
     return VoiceMatch(wave, sample_rate, spk_stats, syn_stats, alpha, loud, f0)
 
 
-def revoice(a: WorldAnalysis, source: F0Stats, target: F0Stats, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(wave (N,), f0 (T,))``: WORLD re-synthesis of analysed speech with its F0 mapped from its own statistics
-    ``source`` onto ``target`` (:func:`map_f0`), its envelope warped by ``alpha`` (:func:`warp_envelope`) and the
+def revoice(a: WorldAnalysis, target: F0Stats, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(wave (N,), f0 (T,))``: WORLD re-synthesis of analysed speech with its F0 mapped onto ``target``'s
+    statistics (:func:`map_f0`), its envelope warped by ``alpha`` (:func:`warp_envelope`) and the
     aperiodicity of its voiced frames capped at VOICED_APERIODICITY; ``f0`` is the contour it was synthesised on.
     Loudness is left as WORLD makes it."""
-    f0 = map_f0(a.f0, source, target)
+    f0 = map_f0(a.f0, target)
     aperiodicity = np.where((f0 > 0)[:, None], np.minimum(a.aperiodicity, VOICED_APERIODICITY), a.aperiodicity)
     out = a.with_(f0=f0, envelope=warp_envelope(a.envelope, alpha), aperiodicity=aperiodicity)
     return resynthesize(out), f0

@@ -100,6 +100,15 @@ class WorldAnalysis:
 
 
 F0_METHODS = ("dio", "harvest")
+#: who decides which frames are voiced: the F0 tracker alone (the default), or D4C's voicing decision as well
+#: (``d4c``: WORLD's LoveTrain, the band-aperiodicity test inside D4C at its default threshold, which sets a frame's
+#: aperiodicity to 1 in every band when it finds the frame aperiodic). Harvest carries its contour across short
+#: unvoiced stretches (11.7% of the frames it read voiced on eSpeak NG voices re-synthesised on known contours, 3.3%
+#: with ``d4c``), frames that hold an F0 glided between the neighbouring syllables; but ``d4c`` also drops 3-8% of
+#: truly voiced frames of WORLD-synthesised speech, and on the voice-translation benchmark it moved more medians
+#: than it saved spreads (docs/voice-translation.md), so the tracker's voicing stays the default
+VOICINGS = ("tracker", "d4c")
+D4C_THRESHOLD = 0.85
 #: DIO's ``allowed_range`` (WORLD's default 0.1): how far apart the F0 candidates of neighbouring bands may be for a
 #: frame to count as voiced
 DIO_ALLOWED_RANGE = 0.1
@@ -107,15 +116,21 @@ DIO_ALLOWED_RANGE = 0.1
 
 def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
             f0_floor: float = F0_FLOOR, f0_ceil: float = F0_CEIL, f0_method: str = "harvest",
-            aperiodicity: bool = True, f0_rate: int = 0) -> WorldAnalysis:
+            aperiodicity: bool = True, f0_rate: int = 0, voicing: str = "tracker") -> WorldAnalysis:
     """WORLD analysis of a mono waveform (N,) in [-1, 1]. F0 by Harvest (default) or DIO + StoneMask, on the
     waveform resampled to ``f0_rate`` Hz when that is given and below ``sample_rate`` (the envelope and the
-    aperiodicity always at ``sample_rate``); ``aperiodicity=False`` leaves D4C out (about a tenth of the cost;
-    the analysis cannot be re-synthesised)."""
+    aperiodicity always at ``sample_rate``), on the frames ``voicing`` finds voiced (``VOICINGS``; ``d4c``: the
+    tracker's voiced frames that D4C's voicing decision finds periodic too); ``aperiodicity=False`` keeps no
+    aperiodicity (the analysis cannot be re-synthesised; without ``d4c`` voicing D4C is not run at all, about a
+    tenth of the cost)."""
     x = np.ascontiguousarray(np.asarray(wave, dtype=np.float64))
     if x.ndim != 1 or x.size == 0:
         raise ValueError(f"analyze needs a non-empty mono waveform (N,), got shape {x.shape}")
+    if voicing not in VOICINGS:
+        raise ValueError(f"voicing must be one of {VOICINGS}, got {voicing!r}")
     f0 = estimate_f0(x, sample_rate, frame_ms, f0_floor, f0_ceil, f0_method, f0_rate)
+    if voicing == "d4c":
+        return analyze_with_f0(x, sample_rate, f0, frame_ms, aperiodicity, d4c_voicing=True)
     return analyze_with_f0(x, sample_rate, f0, frame_ms, aperiodicity)
 
 
@@ -144,19 +159,29 @@ def estimate_f0(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS, 
 
 
 def analyze_with_f0(wave: np.ndarray, sample_rate: int, f0: np.ndarray, frame_ms: float = FRAME_MS,
-                    aperiodicity: bool = True) -> WorldAnalysis:
+                    aperiodicity: bool = True, d4c_voicing: bool = False) -> WorldAnalysis:
     """WORLD analysis of a waveform (N,) whose F0 (T,) is known (estimated, or the contour it was synthesised
-    on): CheapTrick's envelope and, unless ``aperiodicity=False``, D4C's aperiodicity on frames of ``frame_ms``."""
+    on): CheapTrick's envelope and, unless ``aperiodicity=False``, D4C's aperiodicity on frames of ``frame_ms``.
+    ``d4c_voicing``: the F0 of the frames D4C finds aperiodic (:func:`d4c_unvoiced`) is set to 0 first."""
     w = pyworld_module()
     x = np.ascontiguousarray(np.asarray(wave, dtype=np.float64))
     f0 = np.ascontiguousarray(np.asarray(f0, dtype=np.float64))
     times = np.arange(len(f0)) * frame_ms / 1000                             # (T,) as DIO and Harvest place them
     fft_size = w.get_cheaptrick_fft_size(sample_rate, ENVELOPE_F0_FLOOR)
+    ap = None
+    if aperiodicity or d4c_voicing:
+        ap = w.d4c(x, f0, times, sample_rate, threshold=D4C_THRESHOLD, fft_size=fft_size)   # (T, K)
+    if d4c_voicing:
+        f0 = np.where(d4c_unvoiced(ap), 0.0, f0)                             # (T,)
     env_floor = 3.0 * sample_rate / fft_size                                 # CheapTrick's own floor for that size
     f0_env = np.where(f0 > 0, np.maximum(f0, env_floor * 1.001), 0.0)       # (T,)
     envelope = w.cheaptrick(x, f0_env, times, sample_rate, fft_size=fft_size)  # (T, K)
-    ap = w.d4c(x, f0, times, sample_rate, fft_size=fft_size) if aperiodicity else None   # (T, K)
-    return WorldAnalysis(f0, envelope, ap, int(sample_rate), frame_ms)
+    return WorldAnalysis(f0, envelope, ap if aperiodicity else None, int(sample_rate), frame_ms)
+
+
+def d4c_unvoiced(aperiodicity: np.ndarray) -> np.ndarray:
+    """(T,) bool: the frames D4C's voicing decision found aperiodic (aperiodicity 1 in every band of (T, K))."""
+    return np.asarray(aperiodicity).min(axis=1) > 0.999
 
 
 def resynthesize(a: WorldAnalysis) -> np.ndarray:
