@@ -194,6 +194,10 @@ def test_a_tiny_bundle_trains_evaluates_and_names_its_stage_runs(tmp_path, monke
     assert main(["evaluate", str(bundle), "--data", str(test), "--json", "--asr-beam", "1"]) == 0
     greedy = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert greedy["decoding"] == "greedy" and greedy["n"] == metrics["n"]
+    assert main(["compare", "voice-translate", "--data", str(bundle), "--out", str(tmp_path / "cmp")]) == 0
+    rows = json.loads((tmp_path / "cmp" / "compare.json").read_text(encoding="utf-8"))
+    assert [r["model"] for r in rows] == ["cascade: asr -> translate", "translate on the true transcript"]
+    assert rows[0]["bleu"] == metrics["bleu"] and not (bundle / "compare.json").exists()
     loaded = task.load(bundle)
     assert loaded.asr is not None and set(loaded.runs) == {"asr", "mt", "tts", "lm"} and loaded.decode is not None
     with pytest.raises(ConfigError, match="a run of asr, expected a run of `rnnkit train translate`"):

@@ -139,7 +139,7 @@ class VoiceTranslateTask(Task):
     def compare(self, args: argparse.Namespace) -> tuple[list[dict], list[str]]:
         """The cascade (recognised, then translated), the translator on the true transcript and the direct
         model, scored by sacreBLEU on the bundle's held-out test set (``--data BUNDLE``; without it a bundle is
-        trained into ``--out``)."""
+        trained into ``--out``). The table is written to ``--out``'s ``compare.json`` (the bundle's without it)."""
         self._need_registry()
         bundle = Path(args.data) if args.data else out_dir(args)
         if not args.data:
@@ -165,7 +165,7 @@ class VoiceTranslateTask(Task):
             rows.append({"model": "direct: speech-translate", "bleu": d["bleu"], "chrf": d["chrf"],
                          "parameters": sum(p.numel() for p in loaded.model.parameters()),
                          "train_s": results.get("direct", {}).get("elapsed_s", ""), "eval_s": time.perf_counter() - t0})
-        write_json(bundle / "compare.json", rows)
+        write_json((Path(args.out) if args.out else bundle) / "compare.json", rows)   # --out: never the user's bundle
         return rows, ["model", "bleu", "chrf", "parameters", "train_s", "eval_s"]
 
     def example_inputs(self, loaded) -> tuple:
