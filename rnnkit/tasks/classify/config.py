@@ -35,8 +35,8 @@ class ClassifyModelConfig:
     char_model: str = opt("cnn", "character features: max-pooled convolution (cnn) or bidirectional recurrent (rnn)",
                           CHAR_MODELS)
     nbsvm: int = opt(2, "text: an NBSVM over word 1..N-grams (Wang & Manning 2012) fitted on the training split, "
-                        "its scores added to the network's logits with a weight chosen on the validation split "
-                        "(Mesnil et al. 2015; 0 = off; no effect on numeric or audio examples)")
+                        "its scores added to the network's logits with a weight (and a class bias) chosen on the "
+                        "validation split (Mesnil et al. 2015; 0 = off; no effect on numeric or audio examples)")
     nbsvm_chars: int = opt(5, "text, with --nbsvm: a second NBSVM over the character 2..N-grams of each word (the "
                               "word padded with a space each side), so unseen words keep their spelling; its "
                               "scores get a weight of their own (0 = off)")
