@@ -25,7 +25,8 @@ from rnnkit.tasks.runs import load_task_checkpoint
 
 def load_run(run: str) -> LoadedClassifier:
     """:func:`~rnnkit.tasks.classify.pipeline.load_classifier`, also for runs of the first ``--nbsvm`` version
-    (one weight, on NBSVM only: their network scale is 1)."""
+    (one weight, on NBSVM only: their network scale is 1; runs without a class bias load through the model's
+    own upgrade)."""
     ck, cfg, meta = load_task_checkpoint(run, TASK, ClassifyRunConfig, upgrade_config)
     enc = Encoder.from_dict(meta["encoder"])
     model = build_model(cfg, enc)
@@ -41,10 +42,11 @@ def restack(run: str) -> dict:
         raise SystemExit(f"{run}: not a run trained with --nbsvm")
     s = load_splits(loaded.config.data, loaded.config.train.seed)
     choice = choose_mix(*expert_logits(loaded.model, encode(loaded.encoder, s.val, 64)))
-    net, ngram, y = expert_logits(loaded.model, encode(loaded.encoder, s.test, 64))
-    mixed = choice.net_scale * net + choice.mix * ngram
-    return {"run": run, "net_scale": choice.net_scale, "mix": choice.mix, "val_accuracy": choice.val_accuracy,
-            "test_network": float((net.argmax(1) == y).mean()), "test_nbsvm": float((ngram.argmax(1) == y).mean()),
+    net, ngram, y = expert_logits(loaded.model, encode(loaded.encoder, s.test, 64))    # (N, C), (N, K, C), (N,)
+    mixed = choice.logits(net, ngram)
+    return {"run": run, "net_scale": choice.net_scale, "mix": choice.mix, "bias": choice.bias,
+            "val_accuracy": choice.val_accuracy, "test_network": float((net.argmax(1) == y).mean()),
+            "test_nbsvm": float((ngram[:, 0].argmax(1) == y).mean()),
             "test_combined": float((mixed.argmax(1) == y).mean())}
 
 
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     rows = [restack(r) for r in a.runs]
     for r in rows:
-        print(f"{r['run']}: a {r['net_scale']:.3f} b {r['mix']:.3f}  test network {r['test_network']:.4f} "
+        print(f"{r['run']}: a {r['net_scale']:.3f} b {r['mix']} c {r['bias']}  test network {r['test_network']:.4f} "
               f"nbsvm {r['test_nbsvm']:.4f} combined {r['test_combined']:.4f}")
     for key in ("test_network", "test_nbsvm", "test_combined"):
         values = [100 * r[key] for r in rows]

@@ -11,6 +11,11 @@ their mean magnitude ``w_bar = |w|_1 / |V|``::
 so the score is ``(1 - beta) * w_bar * (naive-Bayes score) + beta * (SVM score)``. More than two classes:
 one such model per class against the rest, each with its own ratios.
 
+Character n-grams (``chars`` = N > 0): the 2..N-grams of each word padded with a space each side (" good " ->
+" g", "go", ..., "od "), so a word never seen in training still scores through its pieces ("unfunny" through
+"un", "fun", "nny"); each is marked with a leading tab, which no word n-gram holds (words never contain
+whitespace), so the two kinds never collide in one table.
+
 The fitted model is an n-gram table: one score per (n-gram, class) (``w' * r``) and a bias per class, the
 form :class:`rnnkit.modules.ngram_logits.NgramLogits` runs inside a classifier.
 """
@@ -42,9 +47,27 @@ def word_ngrams(tokens: Sequence[str], order: int) -> list[str]:
     return list(seen)
 
 
-def text_ngrams(text: str, order: int, lowercase: bool = True) -> list[str]:
-    """:func:`word_ngrams` of a raw text split as the classifier splits words (words and punctuation marks)."""
-    return word_ngrams(split_words(text.lower() if lowercase else text), order)
+CHAR_MARK = "\t"   # leads every character n-gram: word n-grams never contain whitespace
+
+
+def char_ngrams(tokens: Sequence[str], longest: int) -> list[str]:
+    """The distinct character 2..``longest``-grams of each token padded with a space each side, each marked
+    with :data:`CHAR_MARK`, in first-seen order: ``["ab"], 3 -> ["\\t a", "\\tab", "\\tb ", "\\t ab", "\\tab "]``."""
+    seen: dict[str, None] = {}
+    for tok in tokens:
+        padded = f" {tok} "
+        for n in range(2, longest + 1):
+            for i in range(len(padded) - n + 1):
+                seen.setdefault(CHAR_MARK + padded[i:i + n], None)
+    return list(seen)
+
+
+def text_ngrams(text: str, order: int, lowercase: bool = True, chars: int = 0) -> list[str]:
+    """The word 1..``order``-grams (:func:`word_ngrams`) and then the character 2..``chars``-grams
+    (:func:`char_ngrams`; 0 = none) of a raw text split as the classifier splits words (words and punctuation
+    marks)."""
+    tokens = split_words(text.lower() if lowercase else text)
+    return word_ngrams(tokens, order) + (char_ngrams(tokens, chars) if chars else [])
 
 
 @dataclass
@@ -54,14 +77,15 @@ class NgramTable:
     ngrams: list[str]
     weights: np.ndarray    # (V, C) float32
     bias: np.ndarray       # (C,) float32
-    order: int
+    order: int             # word 1..order-grams (0 = none)
+    chars: int = 0         # character 2..chars-grams of each word (0 = none)
 
     def scores(self, texts: Iterable[str], lowercase: bool = True) -> np.ndarray:
         """(N, C) scores of raw texts."""
         index = {g: i for i, g in enumerate(self.ngrams)}
         out = []
         for t in texts:
-            ids = [index[g] for g in text_ngrams(t, self.order, lowercase) if g in index]
+            ids = [index[g] for g in text_ngrams(t, self.order, lowercase, self.chars) if g in index]
             out.append(self.bias + self.weights[ids].sum(0))
         return np.asarray(out, dtype=np.float64).reshape(-1, self.weights.shape[1])
 
@@ -95,12 +119,17 @@ def _one_against_rest(X, positive: np.ndarray, C: float, beta: float) -> tuple[n
 
 
 def fit_nbsvm(texts: Sequence[str], labels: Sequence[str], classes: Sequence[str], order: int = 2,
-              lowercase: bool = True, C: float = SVM_C, beta: float = BETA) -> NgramTable:
-    """NBSVM fitted on ``texts`` / ``labels`` (every n-gram of these texts, no others). Two classes: one model
-    whose scores go to the second class (the first scores 0); more: one model per class against the rest."""
+              lowercase: bool = True, C: float = SVM_C, beta: float = BETA, chars: int = 0) -> NgramTable:
+    """NBSVM fitted on ``texts`` / ``labels`` over their word 1..``order``-grams and character 2..``chars``-grams
+    (every such n-gram of these texts, no others; ``order=0, chars=5``: character n-grams only). Two classes:
+    one model whose scores go to the second class (the first scores 0); more: one model per class against the
+    rest."""
     if len(set(labels)) < 2:
         raise ValueError("NBSVM needs at least two classes in the training texts")
-    grams = [text_ngrams(t, order, lowercase) for t in texts]
+    if order < 0 or chars < 0 or chars == 1 or not (order or chars):
+        raise ValueError(f"NBSVM needs word n-grams (order >= 1) or character n-grams (chars >= 2), got order "
+                         f"{order}, chars {chars}")
+    grams = [text_ngrams(t, order, lowercase, chars) for t in texts]
     index: dict[str, int] = {}
     for gs in grams:
         for g in gs:
@@ -112,7 +141,7 @@ def fit_nbsvm(texts: Sequence[str], labels: Sequence[str], classes: Sequence[str
     targets = [1] if len(classes) == 2 else range(len(classes))
     for c in targets:
         weights[:, c], bias[c] = _one_against_rest(X, y == c, C, beta)
-    return NgramTable(list(index), weights.astype(np.float32), bias.astype(np.float32), order)
+    return NgramTable(list(index), weights.astype(np.float32), bias.astype(np.float32), order, chars)
 
 
 def nbsvm_baseline(train_texts, train_labels, test_texts, test_labels, order: int = 2) -> dict:

@@ -35,8 +35,11 @@ class ClassifyModelConfig:
     char_model: str = opt("cnn", "character features: max-pooled convolution (cnn) or bidirectional recurrent (rnn)",
                           CHAR_MODELS)
     nbsvm: int = opt(2, "text: an NBSVM over word 1..N-grams (Wang & Manning 2012) fitted on the training split, "
-                        "its scores added to the network's logits with a weight chosen on the validation split "
-                        "(Mesnil et al. 2015; 0 = off; no effect on numeric or audio examples)")
+                        "its scores added to the network's logits with a weight (and a class bias) chosen on the "
+                        "validation split (Mesnil et al. 2015; 0 = off; no effect on numeric or audio examples)")
+    nbsvm_chars: int = opt(5, "text, with --nbsvm: a second NBSVM over the character 2..N-grams of each word (the "
+                              "word padded with a space each side), so unseen words keep their spelling; its "
+                              "scores get a weight of their own (0 = off)")
     window: int = opt(3, "TDNN: steps each filter sees (odd)")
     class_weights: str = opt("none", "weight the loss by inverse class frequency", ("none", "balanced"))
     engine: str = opt("auto", "recurrent engine (auto, reference, or a named engine)")
@@ -52,6 +55,9 @@ class ClassifyModelConfig:
                 raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.nbsvm <= 3:
             raise ConfigError(f"nbsvm is the largest n-gram order of the NBSVM, 0 (off) to 3, got {self.nbsvm}")
+        if self.nbsvm_chars and not 2 <= self.nbsvm_chars <= 6:
+            raise ConfigError(f"nbsvm_chars is the longest character n-gram of the second NBSVM, 0 (off) or 2 to 6, "
+                              f"got {self.nbsvm_chars}")
         if self.window % 2 == 0:
             raise ConfigError(f"window must be odd, got {self.window}")
         for name, choices in (("model", ENCODERS), ("pooling", ("auto",) + POOLINGS), ("cell", cell_names()),
@@ -169,7 +175,8 @@ TRAIN_DEFAULTS = {"train": {"epochs": 15, "batch_size": 32, "lr": 3e-3, "warmup_
 
 def upgrade_config(saved: dict) -> dict:
     """A saved run's config with the settings it predates set to what it was trained with: runs saved before
-    ``nbsvm`` existed have no NBSVM expert."""
+    ``nbsvm`` existed have no NBSVM expert, those saved before ``nbsvm_chars`` no character n-gram one."""
     model = dict(saved.get("model") or {})
     model.setdefault("nbsvm", 0)
+    model.setdefault("nbsvm_chars", 0)
     return {**saved, "model": model}

@@ -12,7 +12,8 @@ Batch layout (a dict of tensors, batch-first)::
 
     inputs   (B, T) int64 token ids, or (B, T, F) float32 features, zero-padded
     chars    (B, T, W) int64 character ids of each word (word-level text with character features only)
-    ngrams   (B, G) int64 ids of each text's distinct known word n-grams, 0 = padding (text with --nbsvm only)
+    ngrams   (B, G) int64 ids of each text's distinct known word (and character) n-grams, 0 = padding (text with
+             --nbsvm only)
     lengths  (B,)   true lengths (>= 1)
     targets  (B,)   class ids (absent at prediction time)
 """
@@ -231,6 +232,7 @@ class Encoder:
     chars: Vocabulary | None = None           # word-level text: the characters of the training words
     ngrams: list[str] | None = None           # text with --nbsvm: the training texts' n-grams (id = index + 1)
     ngram_order: int = 0
+    ngram_chars: int = 0                      # ... and character 2..ngram_chars-grams (--nbsvm-chars)
 
     @property
     def n_inputs(self) -> int:
@@ -260,9 +262,10 @@ class Encoder:
         return {g: i + 1 for i, g in enumerate(self.ngrams or ())}
 
     def encode_ngrams(self, x: str) -> list[int]:
-        """Ids (1 ..) of the distinct word n-grams of a text that the training texts held (others left out)."""
+        """Ids (1 ..) of the distinct word and character n-grams of a text that the training texts held (others
+        left out)."""
         index = self._ngram_ids
-        return [index[g] for g in text_ngrams(x, self.ngram_order, self.lowercase) if g in index]
+        return [index[g] for g in text_ngrams(x, self.ngram_order, self.lowercase, self.ngram_chars) if g in index]
 
     def batches(self, inputs: list, targets: list[int] | None, batch_size: int, sort: bool = True) -> list[dict]:
         """Raw inputs (texts, sequences or frames) as padded batches, with each word's characters when the
@@ -282,7 +285,7 @@ class Encoder:
                 "scaler": self.scaler.to_dict() if self.scaler else None,
                 "features": self.features.to_dict() if self.features else None,
                 "chars": self.chars.to_dict() if self.chars else None,
-                "ngrams": self.ngrams, "ngram_order": self.ngram_order}
+                "ngrams": self.ngrams, "ngram_order": self.ngram_order, "ngram_chars": self.ngram_chars}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Encoder":
@@ -291,7 +294,7 @@ class Encoder:
                    Standardizer.from_dict(d["scaler"]) if d["scaler"] else None,
                    FeatureConfig.from_dict(d["features"]) if d.get("features") else None,
                    vocabulary_from_dict(d["chars"], layout="padded") if d.get("chars") else None,
-                   d.get("ngrams"), d.get("ngram_order", 0))
+                   d.get("ngrams"), d.get("ngram_order", 0), d.get("ngram_chars", 0))
 
 
 def fit_encoder(train: Examples, tokenizer: str, lowercase: bool, min_freq: int, max_vocab: int,

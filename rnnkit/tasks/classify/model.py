@@ -18,6 +18,11 @@ from rnnkit.train import ModelOutput
 AUTO_POOLING = {"rnn": "last", "tdnn": "max", "mlp": "mean"}
 
 
+def n_ngram_models(cfg: ClassifyModelConfig) -> int:
+    """NBSVM models beside the network: word n-grams (``nbsvm``), and character n-grams (``nbsvm_chars``)."""
+    return (1 if cfg.nbsvm else 0) + (1 if cfg.nbsvm and cfg.nbsvm_chars else 0)
+
+
 def resolve_pooling(cfg: ClassifyModelConfig) -> str:
     return AUTO_POOLING[cfg.model] if cfg.pooling == "auto" else cfg.pooling
 
@@ -25,10 +30,12 @@ def resolve_pooling(cfg: ClassifyModelConfig) -> str:
 class SequenceClassifier(nn.Module):
     """``forward(batch) -> ModelOutput(logits (B, C), loss, n=B)``.
 
-    With an n-gram model (text, ``cfg.nbsvm``; ``n_ngrams`` rows, ``batch["ngrams"]`` (B, G)) the logits are
-    ``net_scale`` times the network's plus ``ngram_mix`` times the fitted n-gram scores (Mesnil et al. 2015's
-    ensemble of an RNN and NBSVM); the loss is the network's alone: the n-gram table is fitted beforehand and
-    the two weights chosen afterwards on the validation split (1 and 0 while the network trains)."""
+    With n-gram models (text, ``cfg.nbsvm``: NBSVM over word n-grams, and with ``cfg.nbsvm_chars`` a second one
+    over character n-grams; ``n_ngrams`` rows, ``batch["ngrams"]`` (B, G)) the logits are ``net_scale`` times
+    the network's plus ``ngram_mix[k]`` times model k's n-gram scores plus a class bias ``mix_bias`` (Mesnil et
+    al. 2015's ensemble of an RNN and NBSVM); the loss is the network's alone: the n-gram tables are fitted
+    beforehand and the weights chosen afterwards on the validation split (1, 0 and 0 while the network
+    trains)."""
 
     def __init__(self, cfg: ClassifyModelConfig, kind: str, n_inputs: int, n_classes: int,
                  class_weights: torch.Tensor | None = None, augment: FeatureConfig | None = None, n_chars: int = 0,
@@ -65,9 +72,10 @@ class SequenceClassifier(nn.Module):
         if kind == "text" and cfg.nbsvm:
             if n_ngrams < 1:
                 raise ValueError("an NBSVM (nbsvm > 0) needs the encoder's n-gram table")
-            self.ngram = NgramLogits(n_ngrams, n_classes)
+            self.ngram = NgramLogits(n_ngrams, n_classes, n_ngram_models(cfg))
             self.register_buffer("net_scale", torch.ones(()))
-            self.register_buffer("ngram_mix", torch.zeros(()))
+            self.register_buffer("ngram_mix", torch.zeros(self.ngram.n_models))
+            self.register_buffer("mix_bias", torch.zeros(n_classes))
 
     def layer_groups(self) -> list[list[nn.Parameter]]:
         """Input side first: the embedding (with the character features), each recurrent layer (both
@@ -98,8 +106,17 @@ class SequenceClassifier(nn.Module):
         if "targets" in batch:
             loss = F.cross_entropy(logits, batch["targets"], weight=self.class_weights)
         if self.ngram is not None:
-            logits = self.net_scale * logits + self.ngram_mix * self.ngram(batch["ngrams"])   # (B, C)
+            ngram = (self.ngram_mix[:, None] * self.ngram(batch["ngrams"])).sum(1)           # (B, K, C) -> (B, C)
+            logits = self.net_scale * logits + ngram + self.mix_bias                        # (B, C)
         return ModelOutput(logits, loss, n=x.shape[0])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # runs saved before the character n-gram model and the class bias: one weight () and no bias
+        mix = state_dict.get(prefix + "ngram_mix")
+        if self.ngram is not None and mix is not None and mix.dim() == 0:
+            state_dict[prefix + "ngram_mix"] = mix.reshape(1)
+            state_dict.setdefault(prefix + "mix_bias", torch.zeros_like(self.mix_bias))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 
 class ClassifyMeter:

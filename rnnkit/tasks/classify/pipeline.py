@@ -38,7 +38,7 @@ from rnnkit.modules.encoder_lm import EncoderLM, lm_pieces
 from rnnkit.metrics import classification_report
 from rnnkit.tasks.classify.config import SPOKEN_DIGITS, ClassifyDataConfig, ClassifyRunConfig, upgrade_config
 from rnnkit.tasks.classify.model import ClassifyMeter, SequenceClassifier, balanced_weights
-from rnnkit.tasks.classify.ngram_mix import choose_mix, expert_logits, fit_ngram_expert, write_mix
+from rnnkit.tasks.classify.ngram_mix import choose_mix, expert_logits, fit_ngram_experts, table_rows, write_mix
 from rnnkit.tasks.runs import load_task_checkpoint, write_json
 from rnnkit.train import ListData, Trainer, seed_everything
 
@@ -145,17 +145,17 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
     enc = fit_encoder(splits.train, d.tokenizer, d.lowercase, d.min_freq, d.max_vocab, d.max_len,
                       d.feature_config(), extra_texts=unlabelled, vocab=start.vocab if start else None,
                       char_words=bool(cfg.model.char_hidden) and splits.train.kind == "text")
-    table = None
+    tables = []
     if cfg.model.nbsvm and splits.train.kind == "text":   # fitted on the training split only
-        enc, table = fit_ngram_expert(enc, splits.train, cfg.model.nbsvm)
+        enc, tables = fit_ngram_experts(enc, splits.train, cfg.model.nbsvm, cfg.model.nbsvm_chars)
     train_b = encode(enc, splits.train, cfg.train.batch_size)
     val_b = encode(enc, splits.val, cfg.train.batch_size)
     weights = None
     if cfg.model.class_weights == "balanced":
         weights = balanced_weights(enc.encode_labels(splits.train), len(enc.labels))
     model = build_model(cfg, enc, weights)
-    if table is not None:
-        model.ngram.set_table(table.weights, table.bias)
+    for k, (rows, bias) in enumerate(table_rows(tables)):
+        model.ngram.set_table(rows, bias, k)
     pretrained = {}
     if start is not None:
         load_lm_weights(start, model.embed, model.encoder)
@@ -189,17 +189,19 @@ def train_classify(cfg: ClassifyRunConfig, run_dir: str | Path, *, resume: bool 
 
 def mix_ngram_expert(loaded: "LoadedClassifier", val_b: list[dict], test_b: list[dict]
                      ) -> tuple["LoadedClassifier", dict]:
-    """Choose the network's and the NBSVM's weights on the validation batches, write them into the run's
-    checkpoints and reload; with the choice, the test accuracy of the network alone and of the NBSVM alone
-    (for result.json)."""
+    """Choose the network's and the NBSVMs' weights and the class bias on the validation batches, write them
+    into the run's checkpoints and reload; with the choice, the test accuracy of the network alone and of each
+    NBSVM alone (for result.json)."""
     choice = choose_mix(*expert_logits(loaded.model, val_b))
     write_mix(loaded.run_dir, choice)
-    out = {"nbsvm_net_scale": choice.net_scale, "nbsvm_mix": choice.mix, "nbsvm_val_loss": choice.val_loss,
-           "nbsvm_val_accuracy": choice.val_accuracy}
+    out = {"nbsvm_net_scale": choice.net_scale, "nbsvm_mix": choice.mix, "nbsvm_bias": choice.bias,
+           "nbsvm_val_loss": choice.val_loss, "nbsvm_val_accuracy": choice.val_accuracy}
     if test_b:
         net, ngram, y = expert_logits(loaded.model, test_b)
         out.update(test_accuracy_network=float((net.argmax(1) == y).mean()),
-                   test_accuracy_nbsvm=float((ngram.argmax(1) == y).mean()))
+                   test_accuracy_nbsvm=float((ngram[:, 0].argmax(1) == y).mean()))
+        if ngram.shape[1] > 1:
+            out["test_accuracy_nbsvm_chars"] = float((ngram[:, 1].argmax(1) == y).mean())
     return load_classifier(loaded.run_dir), out
 
 

@@ -133,8 +133,9 @@ class ClassifyTask(Task):
                 "model.char_hidden": {**distribution("categorical", choices=[0, 16, 25]),
                                       "if": {"data.tokenizer": "word"}},
                 "model.bidirectional": distribution("categorical", choices=[False, True]),
-                # the NBSVM expert (text; no effect on numeric or audio examples)
-                "model.nbsvm": distribution("categorical", choices=[0, 2])}
+                # the NBSVM experts (text; no effect on numeric or audio examples)
+                "model.nbsvm": distribution("categorical", choices=[0, 2]),
+                "model.nbsvm_chars": distribution("categorical", choices=[0, 4, 5])}
 
     def serve_routes(self, loaded) -> list:
         return serve.routes(loaded)
