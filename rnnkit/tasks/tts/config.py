@@ -72,6 +72,9 @@ class TTSDataConfig:
                     LANGUAGES)
     voice: str = opt("", "eSpeak NG voice of the embedded corpus (empty = en-us for en, fr for fr)")
     count: int = opt(600, "embedded corpus: utterances (phrase book sentences first, then generated ones)")
+    grammar: int = opt(0, "embedded corpus: also this many phrase-grammar sentences (more varied words), read by "
+                          "the same voice, in the training split only (never a validation or test sentence; the "
+                          "held-out splits are those of --count alone)")
     val_fraction: float = opt(0.05, "share of the utterances held out for validation")
     test_fraction: float = opt(0.05, "share of the utterances held out for testing (without --test-data)")
     symbols: str = opt("chars", "model input: characters of the normalised text, or eSpeak NG IPA phonemes",
@@ -91,6 +94,10 @@ class TTSDataConfig:
         for name in ("count", "max_chars", "max_seconds", "sample_rate", "n_fft", "hop_length", "n_mels"):
             check_positive(name, getattr(self, name))
         check_positive("trim_db", self.trim_db, allow_zero=True)
+        check_positive("grammar", self.grammar, allow_zero=True)
+        if self.grammar and self.data:
+            raise ConfigError(f"grammar adds sentences to the embedded corpus only; with data={self.data!r} "
+                              "leave it at 0 (put more sentences in the manifest instead)")
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ConfigError(f"{name} must be in [0, 0.5), got {getattr(self, name)!r}")
