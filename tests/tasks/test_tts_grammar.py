@@ -59,8 +59,13 @@ def test_a_held_out_sentence_in_training_is_an_error():
         check_held_out(train, [contracted], key=sentence_key)
 
 
-def test_grammar_needs_the_embedded_corpus():
-    with pytest.raises(ConfigError, match="embedded corpus only"):
-        TTSDataConfig(data="mine.jsonl", grammar=10)
+def test_grammar_adds_to_the_embedded_corpus_only():
+    mine = TTSDataConfig(data="mine.jsonl", grammar=10)
+    with pytest.raises(ConfigError, match="grammar=10 adds sentences to the embedded corpus only"):
+        mine.without_unused_grammar(explicit=True)
+    kept, note = mine.without_unused_grammar(explicit=False)       # a preset's grammar with the user's --data
+    assert kept.grammar == 0 and kept.data == "mine.jsonl" and "not used with data='mine.jsonl'" in note
+    embedded = TTSDataConfig(grammar=10)
+    assert embedded.without_unused_grammar(explicit=True) == (embedded, None)
     with pytest.raises(ConfigError, match="grammar must be non-negative"):
         TTSDataConfig(grammar=-1)

@@ -2,7 +2,7 @@
 audio and mel frames), ``synth`` (how waveforms are made) and ``train``."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rnnkit.config import ConfigError, TrainConfig, cell_names, check_choices, check_fraction, check_positive, opt
 from rnnkit.data.speech_text import LANGUAGES
@@ -95,9 +95,6 @@ class TTSDataConfig:
             check_positive(name, getattr(self, name))
         check_positive("trim_db", self.trim_db, allow_zero=True)
         check_positive("grammar", self.grammar, allow_zero=True)
-        if self.grammar and self.data:
-            raise ConfigError(f"grammar adds sentences to the embedded corpus only; with data={self.data!r} "
-                              "leave it at 0 (put more sentences in the manifest instead)")
         for name in ("val_fraction", "test_fraction"):
             if not 0.0 <= getattr(self, name) < 0.5:
                 raise ConfigError(f"{name} must be in [0, 0.5), got {getattr(self, name)!r}")
@@ -105,6 +102,18 @@ class TTSDataConfig:
             self.features()
         except ValueError as err:
             raise ConfigError(f"data: {err}") from err
+
+    def without_unused_grammar(self, explicit: bool) -> tuple["TTSDataConfig", str | None]:
+        """(config, note): phrase-grammar sentences are added to the embedded corpus only. With ``data``, a
+        ``grammar`` the user set (``explicit``) is an error; one that came with a preset is set to 0, with a note
+        saying so (the run's saved config then says what it trained on)."""
+        if not (self.data and self.grammar):
+            return self, None
+        if explicit:
+            raise ConfigError(f"grammar={self.grammar} adds sentences to the embedded corpus only; with "
+                              f"data={self.data!r} leave it out (put more sentences in the manifest instead)")
+        return replace(self, grammar=0), (f"grammar {self.grammar} (from the preset) adds to the embedded corpus "
+                                          f"only: not used with data={self.data!r}")
 
     @property
     def resolved_voice(self) -> str:

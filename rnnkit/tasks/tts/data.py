@@ -204,7 +204,7 @@ def load_splits(d: TTSDataConfig, seed: int, cache_dir: Path | None = None) -> S
     else:
         keep, held = split_indices(len(full), d.val_fraction, seed + 1)
         train, val = full.subset(keep), full.subset(held)
-    if d.grammar:  # training text only: the held-out splits stay those of the corpus without it
+    if d.grammar and not d.data:  # training text only: the held-out splits stay those of the corpus without it
         extra = grammar_corpus(d, val.texts + test.texts, full.texts + test.texts, cache_dir)
         check_held_out(extra, (val, test), key=sentence_key)
         train = train.joined(extra)
