@@ -15,6 +15,8 @@
     # 4. where the synthesiser's errors come from: CER by position in the sentence, by whether a word was in
     #    the training text, on training vs held-out sentences, teacher-forced vs free-running frames
     python bench/tts_intelligibility.py diagnose --tts-run RUN --asr ASR_RUN --out DIR [--train-sentences 30]
+    # 5. how many of the test sentences' words the training text holds, and how many --grammar N would add
+    python bench/tts_intelligibility.py coverage --tts-run RUN --grammar 1000
 
 The judge never hears a held-out sentence: its texts are filtered against RUN/data/{val,test}.jsonl before
 any audio is made (checked again on the written manifest). Results are printed and written as JSON.
@@ -41,7 +43,7 @@ from rnnkit.metrics.tts import mel_cepstral_distortion
 from rnnkit.modules.vocoder import Vocoder, VocoderConfig
 from rnnkit.tasks import TASKS
 from rnnkit.tasks.tts.copy_synthesis import copy_manifest, read_rows
-from rnnkit.tasks.tts.data import embedded_texts, encode, load_mels, read_corpus, text_symbols
+from rnnkit.tasks.tts.data import embedded_texts, encode, grammar_texts, load_mels, read_corpus, text_symbols
 from rnnkit.tasks.tts.pipeline import load_tts, score, synthesize_sentences
 
 JUDGE_VOICES = {"en": ["en-us", "en", "en-gb-x-rp", "en-us+f2"], "fr": ["fr", "fr+f2", "fr-be", "fr+m3"]}
@@ -257,6 +259,37 @@ def diagnose(args) -> dict:
     return result
 
 
+def coverage(args) -> dict:
+    """Test-sentence words by their count in the run's training text, and in it plus ``--grammar`` sentences
+    (the sentences ``rnnkit train tts --grammar N`` would add to a run of the same held-out split)."""
+    run = Path(args.tts_run)
+    lang = load_tts(run).lang
+    split = {name: [r["text"] for r in read_rows(run / "data" / f"{name}.jsonl")] for name in ("train", "val", "test")}
+    extra = grammar_texts(lang, args.grammar, split["val"] + split["test"], split["train"] + split["val"] + split["test"])
+    words = lambda t: normalize_basic(normalize_text(t, lang)).split()  # noqa: E731
+
+    def counts(texts):
+        c: dict[str, int] = {}
+        for t in texts:
+            for w in words(t):
+                c[w] = c.get(w, 0) + 1
+        return c
+
+    def buckets(c):
+        b = {"unseen": 0, "1-4": 0, "5-49": 0, "50+": 0}
+        for w in (w for t in split["test"] for w in words(t)):
+            n = c.get(w, 0)
+            b["unseen" if n == 0 else "1-4" if n < 5 else "5-49" if n < 50 else "50+"] += 1
+        return b
+    before, after = counts(split["train"]), counts(split["train"] + extra)
+    unseen = sorted({w for t in split["test"] for w in words(t) if w not in before})
+    return {"lang": lang, "extra_sentences": len(extra), "extra_mean_chars": round(sum(map(len, extra)) / len(extra), 1),
+            "train_mean_chars": round(sum(map(len, split["train"])) / len(split["train"]), 1),
+            "distinct_words_before": len(before), "distinct_words_after": len(after),
+            "test_word_tokens_by_training_count_before": buckets(before), "after": buckets(after),
+            "unseen_test_words": unseen, "unseen_now_covered": [w for w in unseen if w in after]}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
@@ -287,10 +320,15 @@ def main(argv=None) -> int:
     g.add_argument("--out", required=True)
     g.add_argument("--checkpoint", default="best", choices=("best", "last"))
     g.add_argument("--train-sentences", type=int, default=30, help="training sentences also synthesised")
+    v = sub.add_parser("coverage", help="test words by their count in the training text, without and with "
+                                        "--grammar sentences")
+    v.add_argument("--tts-run", required=True)
+    v.add_argument("--grammar", type=int, default=1000)
     p.add_argument("--json", help="write the result here too")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    result = {"judge-data": judge_data, "copy": copy, "synth": synth, "diagnose": diagnose}[args.command](args)
+    result = {"judge-data": judge_data, "copy": copy, "synth": synth, "diagnose": diagnose,
+              "coverage": coverage}[args.command](args)
     print(json.dumps(result, indent=1))
     if args.json:
         atomic_write_text(Path(args.json), json.dumps(result, indent=1) + "\n")

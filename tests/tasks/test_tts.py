@@ -192,6 +192,21 @@ def test_resume_equals_an_uninterrupted_run(manifest, tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
+def test_best_checkpoint_is_the_lowest_validation_mel_loss(manifest, tmp_path):
+    """``best`` follows the mel loss alone: the stop-token term of val_loss rises late in training and would
+    pick early checkpoints."""
+    out = tmp_path / "run"
+    assert main(["train", "tts", "--data", str(manifest), "--out", str(out), *TINY, "--epochs", "3",
+                 "--test-fraction", "0", "--schedule", "constant"]) == 0
+    assert "monitor: val_mel" in (out / "config.yaml").read_text()
+    evals = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "eval"]
+    assert len(evals) == 3 and all(r["best"] == min(e["val_mel"] for e in evals[: i + 1])
+                                   for i, r in enumerate(evals))
+    lowest = min(evals, key=lambda r: r["val_mel"])
+    best = load_checkpoint(out / "checkpoints" / "best.safetensors").meta
+    assert best["trainer"]["step"] == lowest["step"]
+
+
 def test_phoneme_symbols():
     ipa = text_symbols("bonjour tout le monde", "phonemes", "fr")
     assert ipa.startswith("bɔ̃ʒˈuʁ") and " " in ipa

@@ -25,13 +25,14 @@ import random
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
 
 from rnnkit.atomic import atomic_write_text
 from rnnkit.data.audio import read_waves
+from rnnkit.data.phrase_grammar import grammar_pairs, sentence_key
 from rnnkit.data.readers import DataError
 from rnnkit.data.speech_manifest import read_speech_manifest
 from rnnkit.data.speech_synth import WORDS, sentence_text, texts_dataset
@@ -68,6 +69,11 @@ class Corpus:
     def subset(self, idx: Sequence[int]) -> "Corpus":
         return Corpus([self.texts[i] for i in idx], [self.normalised[i] for i in idx], [self.audio[i] for i in idx],
                       [self.wheres[i] for i in idx], self.source)
+
+    def joined(self, other: "Corpus") -> "Corpus":
+        """This split followed by ``other``'s utterances (the source stays this split's)."""
+        return Corpus(self.texts + other.texts, self.normalised + other.normalised, self.audio + other.audio,
+                      self.wheres + other.wheres, self.source, self.skipped + other.skipped)
 
     def to_manifest(self, path: Path) -> Path:
         """The split as a JSONL manifest with absolute audio paths (``rnnkit evaluate RUN --data``)."""
@@ -125,6 +131,38 @@ def embedded_manifest(d: TTSDataConfig, cache_dir: Path | None = None) -> Path:
                          cache_dir=cache_dir)
 
 
+#: seed of the phrase-grammar sentences added to the embedded corpus's training split
+GRAMMAR_SEED = 0
+
+
+def grammar_texts(lang: str, count: int, held_out: Sequence[str], known: Sequence[str]) -> list[str]:
+    """Up to ``count`` phrase-grammar sentences in ``lang`` (:func:`rnnkit.data.phrase_grammar.grammar_pairs`),
+    none a held-out sentence (nor its contracted form or its translation: compared by ``sentence_key``) and
+    none already ``known`` (the corpus's own sentences)."""
+    side = 0 if lang == "en" else 1
+    known_keys = {sentence_key(t) for t in known}
+    pairs = grammar_pairs(count, seed=GRAMMAR_SEED, exclude=held_out)
+    return [p[side] for p in pairs if sentence_key(p[side]) not in known_keys]
+
+
+def grammar_corpus(d: TTSDataConfig, held_out: Sequence[str], known: Sequence[str],
+                   cache_dir: Path | None = None) -> Corpus:
+    """``d.grammar`` phrase-grammar sentences read by the embedded corpus's voice (synthesised once, cached)."""
+    texts = grammar_texts(d.lang, d.grammar, held_out, known)
+    manifest = texts_dataset(texts, d.resolved_voice, sample_rate=d.sample_rate, cache_dir=cache_dir)
+    return read_corpus(manifest, d.lang, d.skip_bad)
+
+
+def check_held_out(train: Corpus, held: Sequence[Corpus], key: Callable[[str], str] = str) -> None:
+    """A DataError naming the first validation or test sentence that is also a training sentence (compared by
+    ``key``: the text itself, or ``sentence_key`` for sentences that must not even be a contracted form)."""
+    seen = {key(t) for t in train.texts}
+    for corpus in held:
+        for text, where in zip(corpus.texts, corpus.wheres):
+            if key(text) in seen:
+                raise DataError(f"{where}: the held-out sentence {text!r} is also in the training split")
+
+
 def read_corpus(path: str | Path, lang: str, skip_bad: bool = False) -> Corpus:
     """The utterances of a manifest or LJSpeech folder, texts normalised for ``lang``."""
     manifest = read_speech_manifest(path, skip_bad=skip_bad)
@@ -166,6 +204,13 @@ def load_splits(d: TTSDataConfig, seed: int, cache_dir: Path | None = None) -> S
     else:
         keep, held = split_indices(len(full), d.val_fraction, seed + 1)
         train, val = full.subset(keep), full.subset(held)
+    if d.grammar and not d.data:  # training text only: the held-out splits stay those of the corpus without it
+        extra = grammar_corpus(d, val.texts + test.texts, full.texts + test.texts, cache_dir)
+        check_held_out(extra, (val, test), key=sentence_key)
+        train = train.joined(extra)
+        label += f" + {len(extra)} phrase-grammar sentences in training"
+    if not d.data:
+        check_held_out(train, (val, test))
     if len(train) == 0 or len(val) == 0:
         raise DataError(f"{label}: {len(train)} training and {len(val)} validation utterances; need at least one "
                         "of each (more data, or --val-fraction / --val-data)")

@@ -42,6 +42,9 @@ class TTSTask(Task):
 
     def train(self, cfg: TTSRunConfig, run_dir, *, resume: bool = False, given: frozenset = frozenset(),
               callbacks=()):
+        cfg.data, note = cfg.data.without_unused_grammar(explicit=("data", "grammar") in given)
+        if note:
+            print(note)
         if not cfg.data.data:
             print(f"no --data given: training on the embedded {cfg.data.lang} corpus spoken by eSpeak NG voice "
                   f"{cfg.data.resolved_voice} (synthesised once and cached)")
