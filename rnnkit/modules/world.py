@@ -129,9 +129,7 @@ def analyze(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS,
     if voicing not in VOICINGS:
         raise ValueError(f"voicing must be one of {VOICINGS}, got {voicing!r}")
     f0 = estimate_f0(x, sample_rate, frame_ms, f0_floor, f0_ceil, f0_method, f0_rate)
-    if voicing == "d4c":
-        return analyze_with_f0(x, sample_rate, f0, frame_ms, aperiodicity, d4c_voicing=True)
-    return analyze_with_f0(x, sample_rate, f0, frame_ms, aperiodicity)
+    return analyze_with_f0(x, sample_rate, f0, frame_ms, aperiodicity, d4c_voicing=voicing == "d4c")
 
 
 def estimate_f0(wave: np.ndarray, sample_rate: int, frame_ms: float = FRAME_MS, f0_floor: float = F0_FLOOR,

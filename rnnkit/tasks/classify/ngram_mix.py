@@ -99,22 +99,21 @@ def choose_mix(net: np.ndarray, ngram: np.ndarray, targets: np.ndarray) -> MixCh
     X = torch.cat([torch.as_tensor(net)[:, None], torch.as_tensor(ngram)], 1)        # (N, 1 + K, C)
     y = torch.as_tensor(targets)
 
+    def combine(t: torch.Tensor) -> torch.Tensor:                                 # (N, C)
+        return torch.einsum("k,nkc->nc", t[:1 + K], X) + t[1 + K:]
+
     def objective(theta: np.ndarray) -> tuple[float, np.ndarray]:
         t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
-        z = torch.einsum("k,nkc->nc", t[:1 + K], X) + t[1 + K:]                      # (N, C)
-        loss = F.cross_entropy(z, y) + RIDGE * (t ** 2).sum()
+        loss = F.cross_entropy(combine(t), y) + RIDGE * (t ** 2).sum()
         loss.backward()
         return float(loss.detach()), t.grad.numpy()
     start = np.zeros(1 + K + C)
     start[0] = 1.0
     bounds = [(0.0, None)] * (1 + K) + [(None, None)] * C
-    theta = optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds).x
-    choice = MixChoice(float(theta[0]), [float(v) for v in theta[1:1 + K]], [float(v) for v in theta[1 + K:]],
-                       0.0, 0.0)
-    z = torch.as_tensor(choice.logits(net, ngram))
-    choice.val_loss = float(F.cross_entropy(z, y))
-    choice.val_accuracy = float((z.argmax(1) == y).double().mean())
-    return choice
+    theta = torch.as_tensor(optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds).x)
+    z = combine(theta)                                                                # (N, C)
+    return MixChoice(float(theta[0]), theta[1:1 + K].tolist(), theta[1 + K:].tolist(),
+                     float(F.cross_entropy(z, y)), float((z.argmax(1) == y).double().mean()))
 
 
 def write_mix(run_dir: Path, choice: MixChoice) -> None:
